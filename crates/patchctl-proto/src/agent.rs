@@ -1,0 +1,180 @@
+//! Messages between the agent and the platform's agent API (`/api/v1/agent/...`).
+//!
+//! What the agent may send is exactly what PRODUCT.md lists: system identification
+//! (hostname, IPs, OS), hardware (CPU, RAM, disk), package list and versions, update
+//! availability, command results. There is deliberately no free-form map anywhere in
+//! these types: a field that is not declared here cannot be sent.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::Secret;
+use crate::command::{CommandEnvelope, CommandResult};
+
+/// `POST /api/v1/agent/enroll`: trade the license key for a per-agent credential.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollRequest {
+    /// The agent's [`crate::PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The organisation's enrollment (license) key. Sent only here, only once.
+    pub license_key: Secret,
+    /// The agent's version.
+    pub agent_version: String,
+    /// Who is enrolling.
+    pub system: SystemInfo,
+}
+
+/// Answer to [`EnrollRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrollResponse {
+    /// The host's id on the platform.
+    pub host_id: Uuid,
+    /// The agent's own credential (≥256 random bits); the platform keeps only its hash.
+    pub credential: Secret,
+}
+
+/// `POST /api/v1/agent/heartbeat`: "I am alive", with metrics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatRequest {
+    /// The agent's version.
+    pub agent_version: String,
+    /// Current metrics.
+    pub metrics: Metrics,
+}
+
+/// Answer to [`HeartbeatRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// The platform's clock, for the agent's clock check.
+    pub server_time: DateTime<Utc>,
+    /// Commands to run, oldest first. Each is leased to this agent for a while and
+    /// delivered again if no result arrives.
+    pub commands: Vec<CommandEnvelope>,
+}
+
+/// `POST /api/v1/agent/results`: outcomes of commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsUpload {
+    /// The results; the platform records each once (by command id).
+    pub results: Vec<CommandResult>,
+}
+
+/// Answer to [`ResultsUpload`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultsAck {
+    /// Ids whose result is now stored (including ones stored before); the agent may
+    /// forget them.
+    pub stored: Vec<Uuid>,
+}
+
+/// `POST /api/v1/agent/inventory`: system identification and the package inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryUpload {
+    /// When the scan ran.
+    pub scanned_at: DateTime<Utc>,
+    /// System identification and hardware.
+    pub system: SystemInfo,
+    /// The package manager the inventory came from (`dpkg`, `rpm`), if any.
+    pub package_manager: Option<String>,
+    /// Every installed package.
+    pub packages: Vec<InstalledPackage>,
+}
+
+/// Answer to [`InventoryUpload`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InventoryAck {
+    /// Packages stored.
+    pub packages: u64,
+}
+
+/// System identification and hardware, sent at enrollment and with every scan.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct SystemInfo {
+    /// Host name.
+    pub hostname: String,
+    /// IP addresses of the host's interfaces (loopback excluded).
+    pub ips: Vec<String>,
+    /// From `/etc/os-release`.
+    pub os: OsInfo,
+    /// Running kernel release (`uname -r`).
+    pub kernel: String,
+    /// Machine architecture (`x86_64`, `aarch64`).
+    pub arch: String,
+    /// CPU model name.
+    pub cpu_model: String,
+    /// Logical CPUs.
+    pub cpu_count: u32,
+    /// Physical memory in bytes.
+    pub mem_total_bytes: u64,
+    /// Mounted local file systems.
+    pub disks: Vec<DiskUsage>,
+}
+
+/// The fields of `/etc/os-release` that identify a distribution release.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct OsInfo {
+    /// `ID` (`debian`, `ubuntu`, `almalinux`).
+    pub id: String,
+    /// `ID_LIKE`, split on whitespace.
+    pub id_like: Vec<String>,
+    /// `VERSION_ID` (`12`, `22.04`, `9.4`).
+    pub version_id: String,
+    /// `VERSION_CODENAME` (`bookworm`), when present.
+    pub version_codename: String,
+    /// `PRETTY_NAME`.
+    pub pretty_name: String,
+}
+
+/// Metrics sent with each heartbeat.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Metrics {
+    /// CPU busy percentage since the previous heartbeat (0–100).
+    pub cpu_percent: f32,
+    /// Load averages over 1, 5 and 15 minutes.
+    pub load: [f32; 3],
+    /// Memory in use (total − available), bytes.
+    pub mem_used_bytes: u64,
+    /// Physical memory, bytes.
+    pub mem_total_bytes: u64,
+    /// Swap in use, bytes.
+    pub swap_used_bytes: u64,
+    /// Swap, bytes.
+    pub swap_total_bytes: u64,
+    /// Usage of each local file system.
+    pub disks: Vec<DiskUsage>,
+    /// Seconds since boot.
+    pub uptime_secs: u64,
+}
+
+/// Usage of one mounted file system.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DiskUsage {
+    /// Mount point.
+    pub mount: String,
+    /// File system type (`ext4`, `xfs`).
+    pub fs_type: String,
+    /// Bytes in use.
+    pub used_bytes: u64,
+    /// Size in bytes.
+    pub total_bytes: u64,
+}
+
+/// One installed package.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct InstalledPackage {
+    /// Binary package name.
+    pub name: String,
+    /// Installed version, with epoch where the package has one (`1:2.36.1-8`).
+    pub version: String,
+    /// Architecture (`amd64`, `x86_64`, `all`, `noarch`).
+    pub arch: String,
+    /// Source package name, when it differs or is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_name: Option<String>,
+    /// Source package version, when it differs from `version` or is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_version: Option<String>,
+    /// Package manager state (`installed`, `half-configured`, ...).
+    pub status: String,
+}

@@ -1,0 +1,277 @@
+//! Commands the platform queues for an agent and the results the agent reports.
+//!
+//! [`Command`] is the whitelist: a closed enum of exactly the four operations, each with
+//! typed, validated parameters. The platform delivers commands as a
+//! [`CommandEnvelope`] holding the raw `kind` and `params`, so that one command the
+//! agent does not accept (an unknown kind, a bad parameter, a newer platform) is
+//! answered with its own `rejected` result instead of failing the whole heartbeat.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::validate::{PackageName, PackageVersion};
+
+/// Most packages one `install_updates` may name.
+pub const MAX_INSTALL_PACKAGES: usize = 2_000;
+
+/// The only operations the agent runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "params", rename_all = "snake_case")]
+pub enum Command {
+    /// Refresh package metadata and report the available updates.
+    CheckUpdates(NoParams),
+    /// Install exactly the approved `name` + `version` pairs.
+    InstallUpdates(InstallUpdatesParams),
+    /// Report what is known about one package.
+    GetPackageInfo(GetPackageInfoParams),
+    /// Report the agent's and the system's health.
+    HealthCheck(NoParams),
+}
+
+/// The kinds of [`Command`], as their wire names.
+pub const COMMAND_KINDS: [&str; 4] = [
+    "check_updates",
+    "install_updates",
+    "get_package_info",
+    "health_check",
+];
+
+/// Parameters of an operation that takes none (an empty object).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoParams {}
+
+/// Parameters of `install_updates`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallUpdatesParams {
+    /// The approved updates, each an exact target version.
+    pub packages: Vec<PackageTarget>,
+}
+
+/// One approved update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageTarget {
+    /// Package name.
+    pub name: PackageName,
+    /// Exact version to install.
+    pub version: PackageVersion,
+}
+
+/// Parameters of `get_package_info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetPackageInfoParams {
+    /// The package asked about.
+    pub name: PackageName,
+}
+
+impl Command {
+    /// The wire name of this command's kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::CheckUpdates(_) => "check_updates",
+            Command::InstallUpdates(_) => "install_updates",
+            Command::GetPackageInfo(_) => "get_package_info",
+            Command::HealthCheck(_) => "health_check",
+        }
+    }
+
+    /// Validates a raw `kind` and `params` into a command, or says why not.
+    pub fn parse(kind: &str, params: &serde_json::Value) -> Result<Command, String> {
+        if !COMMAND_KINDS.contains(&kind) {
+            return Err(format!(
+                "unknown command kind {kind:?}; the agent runs only {}",
+                COMMAND_KINDS.join(", ")
+            ));
+        }
+        let params = if params.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            params.clone()
+        };
+        let value = serde_json::json!({ "kind": kind, "params": params });
+        let cmd: Command = serde_json::from_value(value)
+            .map_err(|e| format!("invalid parameters for {kind}: {e}"))?;
+        if let Command::InstallUpdates(p) = &cmd {
+            if p.packages.is_empty() {
+                return Err("invalid parameters for install_updates: no packages named".into());
+            }
+            if p.packages.len() > MAX_INSTALL_PACKAGES {
+                return Err(format!(
+                    "invalid parameters for install_updates: {} packages named, at most {MAX_INSTALL_PACKAGES} allowed",
+                    p.packages.len()
+                ));
+            }
+        }
+        Ok(cmd)
+    }
+
+    /// The `params` object of this command, as sent on the wire.
+    pub fn params(&self) -> serde_json::Value {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(mut m)) => m
+                .remove("params")
+                .unwrap_or_else(|| serde_json::json!({})),
+            _ => serde_json::json!({}),
+        }
+    }
+}
+
+/// A command as delivered to the agent: validated by the agent before anything runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// The command's id; results are idempotent by it.
+    pub id: Uuid,
+    /// The kind as the platform sent it (checked against the whitelist by the agent).
+    pub kind: String,
+    /// The parameters as the platform sent them (validated by the agent).
+    #[serde(default)]
+    pub params: serde_json::Value,
+    /// When an operator queued it.
+    pub queued_at: DateTime<Utc>,
+}
+
+/// How a command ended on the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    /// The operation ran and did what it was asked.
+    Succeeded,
+    /// The operation ran (or tried to) and failed; `summary` says why.
+    Failed,
+    /// The command was refused before anything ran (not on the whitelist, invalid
+    /// parameters); `summary` says why.
+    Rejected,
+}
+
+/// The outcome of one command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandResult {
+    /// The command this answers.
+    pub command_id: Uuid,
+    /// How it ended.
+    pub status: ResultStatus,
+    /// One line a person can read.
+    pub summary: String,
+    /// When the agent started handling it.
+    pub started_at: DateTime<Utc>,
+    /// When the agent finished.
+    pub finished_at: DateTime<Utc>,
+    /// The operation's structured output, when it produced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ResultOutput>,
+}
+
+/// Structured output of an operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ResultOutput {
+    /// Output of `health_check`.
+    Health(HealthReport),
+    /// Output of `get_package_info`.
+    PackageInfo(PackageInfoReport),
+}
+
+/// Output of `health_check`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthReport {
+    /// Version of the agent that ran the check.
+    pub agent_version: String,
+    /// One entry per check.
+    pub checks: Vec<HealthItem>,
+}
+
+/// One health check.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthItem {
+    /// Short name: `config`, `server`, `clock`, `disk:/`, `package_lock`, ...
+    pub name: String,
+    /// The verdict.
+    pub status: HealthStatus,
+    /// What was found, for a person.
+    pub detail: String,
+}
+
+/// Verdict of one health check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Fine.
+    Ok,
+    /// Works, but needs attention soon.
+    Warn,
+    /// Broken.
+    Fail,
+    /// Could not be checked because the agent does not run as root.
+    NeedsRoot,
+    /// Does not apply to this system.
+    Unsupported,
+}
+
+/// Output of `get_package_info`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageInfoReport {
+    /// The name asked about.
+    pub name: String,
+    /// The package manager that answered (`dpkg`, `rpm`).
+    pub package_manager: String,
+    /// Installed instances (several for multi-arch); empty when not installed.
+    pub installed: Vec<crate::agent::InstalledPackage>,
+    /// Version the package manager would install, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_version: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(kind: &str, params: serde_json::Value, want_ok: bool) {
+        let got = Command::parse(kind, &params);
+        assert_eq!(got.is_ok(), want_ok, "{kind} {params}: {got:?}");
+    }
+
+    #[test]
+    fn whitelist() {
+        check("health_check", json!({}), true);
+        check("health_check", serde_json::Value::Null, true);
+        check("check_updates", json!({}), true);
+        check("get_package_info", json!({"name": "dpkg"}), true);
+        check(
+            "install_updates",
+            json!({"packages": [{"name": "openssl", "version": "3.0.15-1~deb12u1"}]}),
+            true,
+        );
+        check("run_script", json!({"script": "id"}), false);
+        check("HealthCheck", json!({}), false);
+        check("health_check", json!({"extra": 1}), false);
+        check("get_package_info", json!({}), false);
+        check("get_package_info", json!({"name": "-oAPT::x"}), false);
+        check("get_package_info", json!({"name": "foo;rm"}), false);
+        check("get_package_info", json!({"name": 5}), false);
+        check("install_updates", json!({"packages": []}), false);
+        check(
+            "install_updates",
+            json!({"packages": [{"name": "a", "version": "1;reboot"}]}),
+            false,
+        );
+    }
+
+    #[test]
+    fn unknown_kind_message_names_the_whitelist() {
+        let e = Command::parse("shell", &json!({})).unwrap_err();
+        assert!(e.contains("unknown command kind \"shell\""), "{e}");
+        assert!(e.contains("health_check"), "{e}");
+    }
+
+    #[test]
+    fn params_round_trip() {
+        let c = Command::parse("get_package_info", &json!({"name": "dpkg"})).unwrap();
+        assert_eq!(c.params(), json!({"name": "dpkg"}));
+        assert_eq!(Command::parse(c.kind(), &c.params()).unwrap(), c);
+    }
+}

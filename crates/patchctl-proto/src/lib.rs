@@ -1,0 +1,22 @@
+//! Everything that crosses the wire between the PatchCTL agent, the platform and the
+//! operator CLI. Serialisable types only, no I/O.
+//!
+//! Architecture invariant: only this crate defines what crosses the wire. The agent may
+//! send only the types in [`agent`]; a test walks every field they can serialise and
+//! compares it with the set that PRODUCT.md allows.
+
+pub mod agent;
+pub mod api;
+pub mod command;
+pub mod secret;
+pub mod validate;
+
+pub use secret::Secret;
+
+/// Version of the agent ↔ platform protocol. Bumped on an incompatible change; the
+/// platform answers a mismatching enrollment with a clear error.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest request body the platform accepts on the agent API (an inventory of tens of
+/// thousands of packages fits comfortably).
+pub const MAX_AGENT_BODY_BYTES: usize = 16 * 1024 * 1024;
