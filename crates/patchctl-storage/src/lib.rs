@@ -1,1 +1,300 @@
-//! placeholder
+//! The platform's storage: one trait, [`Storage`], and a backend per database.
+//!
+//! The backend is chosen once, from the database URL, by [`open`]: `sqlite://PATH`
+//! (the default; WAL, one file) or `postgres://...`. Each backend has its own
+//! migrations under `migrations/<backend>/`; a shipped migration is never edited, a new
+//! one is added. One conformance suite (`tests/conformance.rs`) runs against both.
+//!
+//! Architecture invariant: handlers never branch on the backend; everything they need is
+//! a method of [`Storage`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use patchctl_proto::agent::{InstalledPackage, InventoryUpload, Metrics, SystemInfo};
+use patchctl_proto::api::CommandRecord;
+use patchctl_proto::command::{CommandEnvelope, CommandResult};
+use uuid::Uuid;
+
+mod sql;
+
+/// What went wrong in storage. Messages never contain secrets (only hashes are stored).
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The database URL is not one this build understands.
+    #[error(
+        "unsupported database URL scheme {0:?}; use sqlite://PATH or postgres://USER@HOST/DB"
+    )]
+    UnsupportedUrl(String),
+    /// The database answered with an error or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be decoded (a bug or a hand-edited database).
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A unique value (organisation name, key hash) already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+/// Result alias for storage operations.
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;
+
+/// An organisation: every key, host, token and command belongs to exactly one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// Id.
+    pub id: Uuid,
+    /// Unique name.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An operator API token (only its SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Id.
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// A label for people.
+    pub name: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An enrollment (license) key (only its SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrollmentKey {
+    /// Id.
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// A label for people.
+    pub name: String,
+    /// Revoked keys enroll nothing.
+    pub revoked: bool,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new host, as enrollment creates it.
+#[derive(Debug, Clone)]
+pub struct NewHost {
+    /// Organisation (the enrollment key's).
+    pub org_id: Uuid,
+    /// The enrollment key used.
+    pub enrollment_key_id: Uuid,
+    /// SHA-256 (hex) of the agent's credential.
+    pub credential_hash: String,
+    /// The agent's version.
+    pub agent_version: String,
+    /// System identification sent at enrollment.
+    pub system: SystemInfo,
+    /// Enrollment time.
+    pub now: DateTime<Utc>,
+}
+
+/// Who an agent credential belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostAuth {
+    /// Host id.
+    pub host_id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+}
+
+/// A host as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    /// Id.
+    pub id: Uuid,
+    /// Organisation.
+    pub org_id: Uuid,
+    /// Host name from the latest system identification.
+    pub hostname: String,
+    /// Latest system identification.
+    pub system: SystemInfo,
+    /// Agent version at the latest contact.
+    pub agent_version: String,
+    /// Enrollment time.
+    pub enrolled_at: DateTime<Utc>,
+    /// Latest heartbeat.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Credential revoked by an operator.
+    pub revoked: bool,
+    /// Latest metrics.
+    pub metrics: Option<Metrics>,
+    /// When the latest metrics arrived.
+    pub metrics_at: Option<DateTime<Utc>>,
+    /// When the stored inventory was scanned.
+    pub inventory_scanned_at: Option<DateTime<Utc>>,
+    /// Package manager of the stored inventory.
+    pub package_manager: Option<String>,
+    /// Packages in the stored inventory.
+    pub package_count: u64,
+}
+
+/// A command to queue.
+#[derive(Debug, Clone)]
+pub struct NewCommand {
+    /// Organisation (must own the host).
+    pub org_id: Uuid,
+    /// Target host.
+    pub host_id: Uuid,
+    /// Validated kind.
+    pub kind: String,
+    /// Validated parameters.
+    pub params: serde_json::Value,
+    /// Queue time.
+    pub now: DateTime<Utc>,
+    /// After this, an undelivered command expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What recording a result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The result was stored and the command moved to its final state.
+    Stored,
+    /// A result was already stored; nothing changed.
+    Duplicate,
+    /// No such command for this host; nothing changed.
+    UnknownCommand,
+}
+
+/// What cancelling did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The command is now cancelled.
+    Cancelled,
+    /// No such command in this organisation.
+    NotFound,
+    /// The command is past `queued` (its state is given) and cannot be cancelled.
+    NotCancellable(patchctl_proto::api::CommandState),
+}
+
+/// Everything the platform stores. Times are passed in (never read from the clock
+/// inside) so that leases and expiry are testable.
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    /// Creates an organisation; `Conflict` if the name exists.
+    async fn create_org(&self, name: &str, now: DateTime<Utc>) -> Result<Org>;
+    /// Finds an organisation by name.
+    async fn org_by_name(&self, name: &str) -> Result<Option<Org>>;
+
+    /// Stores a new API token's hash.
+    async fn create_api_token(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ApiToken>;
+    /// Finds the token with this hash.
+    async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+
+    /// Stores a new enrollment key's hash.
+    async fn create_enrollment_key(
+        &self,
+        org_id: Uuid,
+        name: &str,
+        key_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<EnrollmentKey>;
+    /// Finds the enrollment key with this hash (revoked ones too: the caller decides).
+    async fn enrollment_key_by_hash(&self, key_hash: &str) -> Result<Option<EnrollmentKey>>;
+    /// Revokes an enrollment key of `org_id`; false when there is none.
+    async fn revoke_enrollment_key(&self, org_id: Uuid, key_id: Uuid) -> Result<bool>;
+
+    /// Creates a host for a successful enrollment.
+    async fn create_host(&self, host: NewHost) -> Result<HostRow>;
+    /// The host whose (non-revoked) credential has this hash.
+    async fn host_by_credential(&self, credential_hash: &str) -> Result<Option<HostAuth>>;
+    /// Revokes a host's credential; false when `org_id` has no such host.
+    async fn revoke_host(&self, org_id: Uuid, host_id: Uuid) -> Result<bool>;
+    /// Records a heartbeat: last seen, agent version, latest metrics, and the metrics
+    /// history, which keeps at most `history_len` entries per host.
+    async fn record_heartbeat(
+        &self,
+        host_id: Uuid,
+        agent_version: &str,
+        metrics: &Metrics,
+        now: DateTime<Utc>,
+        history_len: u32,
+    ) -> Result<()>;
+    /// Replaces the host's inventory and system identification atomically; returns the
+    /// number of packages stored.
+    async fn put_inventory(&self, host_id: Uuid, upload: &InventoryUpload) -> Result<u64>;
+    /// Hosts of an organisation, by host name.
+    async fn list_hosts(&self, org_id: Uuid) -> Result<Vec<HostRow>>;
+    /// One host of an organisation.
+    async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>>;
+    /// Hosts of an organisation with this host name.
+    async fn hosts_by_name(&self, org_id: Uuid, hostname: &str) -> Result<Vec<HostRow>>;
+    /// The stored inventory of a host of `org_id`, by name then arch.
+    async fn host_packages(&self, org_id: Uuid, host_id: Uuid) -> Result<Vec<InstalledPackage>>;
+    /// The metrics history of a host of `org_id`, oldest first.
+    async fn metrics_history(
+        &self,
+        org_id: Uuid,
+        host_id: Uuid,
+    ) -> Result<Vec<(DateTime<Utc>, Metrics)>>;
+
+    /// Queues a command (state `queued`, first event recorded).
+    async fn queue_command(&self, cmd: NewCommand) -> Result<CommandRecord>;
+    /// Hands the host its deliverable commands, oldest first, at most `max`: queued
+    /// ones, and delivered ones whose lease ran out (redelivery). Each is marked
+    /// `delivered` with a lease of `lease` from `now`. Undelivered commands past their
+    /// expiry become `expired` instead.
+    async fn lease_commands(
+        &self,
+        host_id: Uuid,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: u32,
+    ) -> Result<Vec<CommandEnvelope>>;
+    /// Records an agent's result, once per command id.
+    async fn record_result(
+        &self,
+        host_id: Uuid,
+        result: &CommandResult,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome>;
+    /// Cancels a queued command of `org_id`.
+    async fn cancel_command(
+        &self,
+        org_id: Uuid,
+        command_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<CancelOutcome>;
+    /// One command of `org_id`, with its result and every event.
+    async fn command(&self, org_id: Uuid, command_id: Uuid) -> Result<Option<CommandRecord>>;
+    /// Commands of `org_id` (of one host when given), newest first, at most `limit`,
+    /// with results and events.
+    async fn list_commands(
+        &self,
+        org_id: Uuid,
+        host_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>>;
+}
+
+/// Opens (creating if needed) and migrates the database that `url` names:
+/// `sqlite://PATH` / `sqlite:PATH` or `postgres://...` / `postgresql://...`.
+pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sql::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(sql::PostgresStore::open(url).await?))
+    } else {
+        let scheme = url.split(':').next().unwrap_or("").to_owned();
+        Err(StorageError::UnsupportedUrl(scheme))
+    }
+}
