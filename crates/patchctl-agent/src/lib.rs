@@ -1,1 +1,23 @@
-//! placeholder
+//! The PatchCTL agent: a small, pull-only daemon that reports a server's inventory and
+//! metrics to the platform and runs exactly four whitelisted operations.
+//!
+//! Module map: [`config`] (the private config file), [`runtime`] (enroll, heartbeat,
+//! scan, report), [`ops`] (the whitelist gate and the four operations), [`exec`] (the
+//! only place a process starts), [`state`] (identity and outbox on disk),
+//! [`inventory`], [`sysinfo`], [`metrics`] (collectors), [`scan`], [`health`],
+//! [`logging`].
+
+pub mod config;
+pub mod exec;
+pub mod health;
+pub mod inventory;
+pub mod logging;
+pub mod metrics;
+pub mod ops;
+pub mod runtime;
+pub mod scan;
+pub mod state;
+pub mod sysinfo;
+
+/// This agent's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

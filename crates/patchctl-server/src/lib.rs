@@ -1,1 +1,92 @@
-//! placeholder
+//! The PatchCTL platform: the agent API and the operator API over TLS 1.3, on one
+//! storage backend.
+//!
+//! The server is a function of a listener ([`launch_with_listener`]) and the routes a
+//! function of the state ([`app`]), so tests bind `127.0.0.1:0` or call the router
+//! directly.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use patchctl_storage::Storage;
+use tokio::net::TcpListener;
+
+pub mod agent_api;
+pub mod auth;
+pub mod bootstrap;
+pub mod error;
+pub mod operator_api;
+pub mod serve;
+pub mod settings;
+
+pub use settings::Settings;
+
+/// Largest operator request body.
+const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Storage backend.
+    pub store: Arc<dyn Storage>,
+    /// Settings.
+    pub settings: Arc<Settings>,
+}
+
+/// All routes.
+pub fn app(state: AppState) -> Router {
+    let agent = Router::new()
+        .route("/enroll", post(agent_api::enroll))
+        .route("/heartbeat", post(agent_api::heartbeat))
+        .route("/inventory", post(agent_api::inventory))
+        .route("/results", post(agent_api::results))
+        .layer(DefaultBodyLimit::max(patchctl_proto::MAX_AGENT_BODY_BYTES));
+    let operator = Router::new()
+        .route("/hosts", get(operator_api::list_hosts))
+        .route("/hosts/{host}", get(operator_api::show_host))
+        .route("/hosts/{host}/packages", get(operator_api::host_packages))
+        .route("/hosts/{host}/metrics", get(operator_api::host_metrics))
+        .route("/hosts/{host}/revoke", post(operator_api::revoke_host))
+        .route(
+            "/commands",
+            get(operator_api::list_commands).post(operator_api::queue_command),
+        )
+        .route("/commands/{id}", get(operator_api::show_command))
+        .route("/commands/{id}/cancel", post(operator_api::cancel_command))
+        .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
+    Router::new()
+        .route("/api/v1/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .nest("/api/v1/agent", agent)
+        .nest("/api/v1", operator)
+        .fallback(|| async {
+            error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
+        })
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                axum::response::IntoResponse::into_response(error::ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the platform logged it",
+                ))
+            },
+        ))
+        .with_state(state)
+}
+
+/// Opens storage, loads TLS and serves on `listener` until `shutdown` resolves.
+pub async fn launch_with_listener(
+    settings: Settings,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = patchctl_storage::open(&settings.database_url).await?;
+    let tls = patchctl_net::tls::server_config(&settings.tls_cert, &settings.tls_key)?;
+    let state = AppState {
+        store,
+        settings: Arc::new(settings),
+    };
+    serve::serve(listener, tls, app(state), shutdown).await
+}

@@ -1,0 +1,280 @@
+//! The one place where the agent starts a process.
+//!
+//! A program runs by absolute path from a fixed allow-list, with an argument vector
+//! (never a shell), a cleared environment holding only a fixed `PATH` and `LC_ALL=C`,
+//! stdin from `/dev/null`, in its own process group, under a timeout (SIGTERM to the
+//! group, then SIGKILL), with its output captured up to a cap and drained beyond it.
+//! Every run is recorded (audit log and an in-memory history that tests assert on).
+//!
+//! Architecture invariant: `Command::new` appears nowhere else in the agent; clippy's
+//! `disallowed-methods` (clippy.toml) enforces it.
+
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Programs the agent may ever run. Anything else is refused before a process starts.
+pub const ALLOWED_PROGRAMS: &[&str] = &["/usr/bin/rpm", "/usr/bin/dpkg-query"];
+
+/// The environment every child gets, and nothing else.
+pub const CHILD_ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("LC_ALL", "C"),
+];
+
+/// How many runs the in-memory history keeps.
+const HISTORY_LEN: usize = 256;
+
+/// A program to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// Absolute path of the program; must be in [`ALLOWED_PROGRAMS`].
+    pub program: String,
+    /// Arguments, passed as they are (no shell).
+    pub args: Vec<String>,
+    /// Kill the process group after this long.
+    pub timeout: Duration,
+    /// Keep at most this many bytes of stdout and of stderr each.
+    pub max_output: usize,
+}
+
+impl ExecRequest {
+    /// A request for `argv[0]` with `argv[1..]`, a 5-minute timeout and an 8 MiB cap.
+    pub fn from_argv(argv: &[String]) -> Self {
+        ExecRequest {
+            program: argv.first().cloned().unwrap_or_default(),
+            args: argv.iter().skip(1).cloned().collect(),
+            timeout: Duration::from_secs(300),
+            max_output: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// What a finished program left.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    /// Captured stdout (lossy UTF-8), at most `max_output` bytes.
+    pub stdout: String,
+    /// Captured stderr (lossy UTF-8), at most `max_output` bytes.
+    pub stderr: String,
+    /// True when output beyond the cap was discarded.
+    pub truncated: bool,
+}
+
+impl ExecOutput {
+    /// True when the program exited with 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// Why a program did not run to completion.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// The program is not on the allow-list or not absolute.
+    #[error("refusing to run {0:?}: not an allowed program")]
+    NotAllowed(String),
+    /// The program could not be started.
+    #[error("cannot start {program}: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The program ran past its timeout and was killed.
+    #[error("{program} did not finish within {secs} s and was killed")]
+    Timeout {
+        /// The program.
+        program: String,
+        /// The timeout.
+        secs: u64,
+    },
+    /// Waiting for the program failed.
+    #[error("waiting for {program} failed: {source}")]
+    Wait {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Runs programs. One real implementation; tests use it too and read its history.
+#[async_trait]
+pub trait Executor: Send + Sync {
+    /// Runs one program.
+    async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError>;
+    /// Argument vectors of the runs attempted so far (program first), oldest first.
+    fn history(&self) -> Vec<Vec<String>>;
+}
+
+/// The real executor.
+#[derive(Debug, Default)]
+pub struct ProcessExecutor {
+    history: Mutex<Vec<Vec<String>>>,
+}
+
+impl ProcessExecutor {
+    /// A new executor with an empty history.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn record(&self, req: &ExecRequest) {
+        let mut argv = vec![req.program.clone()];
+        argv.extend(req.args.iter().cloned());
+        tracing::info!(target: "audit", program = %req.program, args = ?req.args, "running program");
+        let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
+        if h.len() == HISTORY_LEN {
+            h.remove(0);
+        }
+        h.push(argv);
+    }
+}
+
+async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bool) {
+    let mut kept = Vec::new();
+    let mut truncated = false;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = cap.saturating_sub(kept.len());
+                if n > room {
+                    truncated = true;
+                }
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+    }
+    (kept, truncated)
+}
+
+#[async_trait]
+impl Executor for ProcessExecutor {
+    async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
+        if !req.program.starts_with('/') || !ALLOWED_PROGRAMS.contains(&req.program.as_str()) {
+            return Err(ExecError::NotAllowed(req.program));
+        }
+        self.record(&req);
+        #[allow(clippy::disallowed_methods)] // This is the executor.
+        let mut cmd = tokio::process::Command::new(&req.program);
+        cmd.args(&req.args)
+            .env_clear()
+            .envs(CHILD_ENV.iter().copied())
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
+            program: req.program.clone(),
+            source,
+        })?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let cap = req.max_output;
+        let out_task = tokio::spawn(async move {
+            match stdout {
+                Some(s) => read_capped(s, cap).await,
+                None => (Vec::new(), false),
+            }
+        });
+        let err_task = tokio::spawn(async move {
+            match stderr {
+                Some(s) => read_capped(s, cap).await,
+                None => (Vec::new(), false),
+            }
+        });
+        let status = match tokio::time::timeout(req.timeout, child.wait()).await {
+            Ok(r) => r.map_err(|source| ExecError::Wait {
+                program: req.program.clone(),
+                source,
+            })?,
+            Err(_) => {
+                kill_group(pid, &mut child).await;
+                tracing::warn!(target: "audit", program = %req.program, timeout_secs = req.timeout.as_secs(), "program timed out and was killed");
+                return Err(ExecError::Timeout {
+                    program: req.program,
+                    secs: req.timeout.as_secs(),
+                });
+            }
+        };
+        let (out, t1) = out_task.await.unwrap_or_default();
+        let (err, t2) = err_task.await.unwrap_or_default();
+        Ok(ExecOutput {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&out).into_owned(),
+            stderr: String::from_utf8_lossy(&err).into_owned(),
+            truncated: t1 || t2,
+        })
+    }
+
+    fn history(&self) -> Vec<Vec<String>> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// SIGTERM to the child's process group, five seconds' grace, then SIGKILL.
+async fn kill_group(pid: Option<u32>, child: &mut tokio::process::Child) {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    let _ = child.kill().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refuses_programs_off_the_list() {
+        let ex = ProcessExecutor::new();
+        for p in ["/bin/sh", "sh", "/usr/bin/env", "rpm", "/usr/bin/../bin/sh"] {
+            let req = ExecRequest::from_argv(&[p.to_string(), "-c".into(), "id".into()]);
+            assert!(matches!(ex.run(req).await, Err(ExecError::NotAllowed(_))), "{p}");
+        }
+        assert!(ex.history().is_empty());
+    }
+
+    #[tokio::test]
+    async fn runs_with_clean_environment_and_caps_output() {
+        // dpkg-query exists on Debian; elsewhere the spawn error is the expected outcome.
+        if !std::path::Path::new("/usr/bin/dpkg-query").exists() {
+            eprintln!("SKIPPED: /usr/bin/dpkg-query absent");
+            return;
+        }
+        let ex = ProcessExecutor::new();
+        let mut req = ExecRequest::from_argv(&[
+            "/usr/bin/dpkg-query".into(),
+            "-W".into(),
+            "-f".into(),
+            "${Package}\n".into(),
+        ]);
+        req.max_output = 64;
+        let out = ex.run(req).await.unwrap();
+        assert!(out.success(), "{out:?}");
+        assert!(out.truncated);
+        assert!(out.stdout.len() <= 64);
+        assert_eq!(ex.history().len(), 1);
+        assert_eq!(ex.history()[0][0], "/usr/bin/dpkg-query");
+    }
+}

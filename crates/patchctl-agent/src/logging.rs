@@ -1,0 +1,48 @@
+//! Where the agent's audit and diagnostic events go: the journal when its socket exists
+//! (SYSLOG_IDENTIFIER `patchctl`), otherwise stderr; optionally also a file in the
+//! configured log directory.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The journal's native socket.
+pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
+
+/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
+pub fn init(log_dir: Option<&Path>) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let file_layer = match log_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("agent.log"))?;
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(Mutex::new(file)),
+            )
+        }
+        None => None,
+    };
+    let registry = tracing_subscriber::registry().with(filter).with(file_layer);
+    let journal = if Path::new(JOURNAL_SOCKET).exists() {
+        tracing_journald::layer()
+            .ok()
+            .map(|l| l.with_syslog_identifier("patchctl".into()))
+    } else {
+        None
+    };
+    match journal {
+        Some(j) => registry.with(j).try_init()?,
+        None => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .try_init()?,
+    }
+    Ok(())
+}

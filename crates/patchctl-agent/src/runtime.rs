@@ -1,0 +1,348 @@
+//! The agent's life: enroll once, then heartbeat, scan, run commands, report results.
+//!
+//! Pull only: every exchange is an outbound HTTPS request to the platform; the agent
+//! never listens. When the platform is unreachable the agent retries with exponential
+//! backoff and jitter, and results wait in the on-disk outbox until acknowledged.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use chrono::Utc;
+use http::Method;
+use patchctl_net::client::{ClientError, HttpsClient};
+use patchctl_proto::PROTOCOL_VERSION;
+use patchctl_proto::agent::{
+    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck,
+    ResultsAck, ResultsUpload,
+};
+use rand::Rng;
+
+use crate::config::AgentConfig;
+use crate::exec::{Executor, ProcessExecutor};
+use crate::metrics::MetricsCollector;
+use crate::ops::{LinkState, Operations, SharedLink};
+use crate::state::{self, Identity, Outbox};
+
+/// Longest wait between retries while the platform is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// First retry delay.
+const MIN_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Exponential backoff with full jitter.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    /// Starts at [`MIN_BACKOFF`], doubling up to `cap`.
+    pub fn new(cap: Duration) -> Self {
+        Backoff {
+            next: MIN_BACKOFF,
+            cap: cap.max(MIN_BACKOFF),
+        }
+    }
+
+    /// The next delay: uniformly random in [delay/2, delay], then the delay doubles.
+    pub fn delay(&mut self) -> Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.cap);
+        let ms = d.as_millis() as u64;
+        Duration::from_millis(rand::rng().random_range(ms / 2..=ms.max(1)))
+    }
+
+    /// Back to the first delay after a success.
+    pub fn reset(&mut self) {
+        self.next = MIN_BACKOFF;
+    }
+}
+
+/// `interval` ± 10 %, so that a fleet restarted together spreads out.
+pub fn jittered(interval: Duration) -> Duration {
+    let ms = interval.as_millis() as u64;
+    let spread = ms / 10;
+    Duration::from_millis(rand::rng().random_range(ms - spread..=ms + spread))
+}
+
+enum Failure {
+    /// The platform no longer accepts the credential.
+    Unauthorized,
+    /// Anything else: retry later.
+    Other(String),
+}
+
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Self {
+        if e.is_unauthorized() {
+            Failure::Unauthorized
+        } else {
+            Failure::Other(e.to_string())
+        }
+    }
+}
+
+/// A running agent.
+pub struct Agent {
+    cfg: AgentConfig,
+    client: HttpsClient,
+    exec: Arc<dyn Executor>,
+    ops: Operations,
+    outbox: Outbox,
+    link: SharedLink,
+    metrics: MetricsCollector,
+    identity: Option<Identity>,
+    connected: Option<bool>,
+}
+
+impl Agent {
+    /// Prepares an agent from a validated configuration.
+    pub fn new(cfg: AgentConfig) -> anyhow::Result<Agent> {
+        let tls = patchctl_net::tls::client_config(cfg.ca_bundle.as_deref())
+            .context("cannot set up TLS")?;
+        let client = HttpsClient::new(&cfg.server_url, tls).context("invalid server_url")?;
+        let exec: Arc<dyn Executor> = Arc::new(ProcessExecutor::new());
+        let link: SharedLink = Arc::new(Mutex::new(LinkState::default()));
+        let ops = Operations::new(
+            exec.clone(),
+            Path::new("/"),
+            Some(cfg.path.clone()),
+            cfg.heartbeat_interval,
+            link.clone(),
+        );
+        let outbox = Outbox::open(&cfg.state_dir).with_context(|| {
+            format!("cannot open the outbox in {}", cfg.state_dir.display())
+        })?;
+        let identity = match state::load_identity(cfg.dir()) {
+            Ok(Some(id)) if id.server_url == cfg.server_url => Some(id),
+            Ok(Some(_)) => {
+                tracing::warn!(server_url = %cfg.server_url, "stored identity belongs to another platform; enrolling anew");
+                None
+            }
+            Ok(None) => None,
+            Err(e) => anyhow::bail!(e),
+        };
+        Ok(Agent {
+            cfg,
+            client,
+            exec,
+            ops,
+            outbox,
+            link,
+            metrics: MetricsCollector::new(),
+            identity,
+            connected: None,
+        })
+    }
+
+    /// The host id, once enrolled.
+    pub fn host_id(&self) -> Option<uuid::Uuid> {
+        self.identity.as_ref().map(|i| i.host_id)
+    }
+
+    fn set_connected(&mut self, ok: bool, error: Option<&str>) {
+        if self.connected != Some(ok) {
+            if ok {
+                tracing::info!(target: "audit", server_url = %self.cfg.server_url, "connected to the platform");
+            } else {
+                tracing::warn!(target: "audit", server_url = %self.cfg.server_url, error = error.unwrap_or(""), "platform unreachable; retrying with backoff");
+            }
+            self.connected = Some(ok);
+        }
+        let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+        link.last_error = error.map(str::to_owned);
+    }
+
+    async fn enroll(&mut self) -> Result<(), Failure> {
+        let system = tokio::task::spawn_blocking(crate::sysinfo::collect)
+            .await
+            .map_err(|e| Failure::Other(e.to_string()))?;
+        let req = EnrollRequest {
+            protocol_version: PROTOCOL_VERSION,
+            license_key: self.cfg.license_key.clone(),
+            agent_version: crate::VERSION.into(),
+            system,
+        };
+        let resp: EnrollResponse = self
+            .client
+            .json(Method::POST, "/api/v1/agent/enroll", None, Some(&req))
+            .await
+            .map_err(|e| {
+                if e.is_unauthorized() {
+                    Failure::Other(
+                        "the platform refused the license key (unknown or revoked); put a valid enrollment key in the config and restart".into(),
+                    )
+                } else {
+                    Failure::Other(e.to_string())
+                }
+            })?;
+        let id = Identity {
+            host_id: resp.host_id,
+            credential: resp.credential,
+            server_url: self.cfg.server_url.clone(),
+        };
+        state::save_identity(self.cfg.dir(), &id).map_err(|e| {
+            Failure::Other(format!(
+                "cannot store the credential in {}: {e}",
+                self.cfg.dir().display()
+            ))
+        })?;
+        tracing::info!(target: "audit", host_id = %id.host_id, "enrolled with the platform");
+        self.identity = Some(id);
+        Ok(())
+    }
+
+    fn bearer(&self) -> Option<&str> {
+        self.identity.as_ref().map(|i| i.credential.expose())
+    }
+
+    async fn scan_and_upload(&mut self) -> Result<(), Failure> {
+        let upload = crate::scan::collect(self.ops.package_manager(), self.exec.as_ref())
+            .await
+            .map_err(Failure::Other)?;
+        let count = upload.packages.len();
+        let ack: InventoryAck = self
+            .client
+            .json(Method::POST, "/api/v1/agent/inventory", self.bearer(), Some(&upload))
+            .await?;
+        tracing::info!(packages = count, stored = ack.packages, "inventory uploaded");
+        Ok(())
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), Failure> {
+        let req = HeartbeatRequest {
+            agent_version: crate::VERSION.into(),
+            metrics: self.metrics.sample(),
+        };
+        let sent = Instant::now();
+        let sent_at = Utc::now();
+        let resp: HeartbeatResponse = self
+            .client
+            .json(Method::POST, "/api/v1/agent/heartbeat", self.bearer(), Some(&req))
+            .await?;
+        let rtt = sent.elapsed();
+        {
+            let mut link = self.link.lock().unwrap_or_else(|e| e.into_inner());
+            link.last_contact = Some(Utc::now());
+            link.last_rtt = Some(rtt);
+            let midpoint = sent_at + chrono::Duration::from_std(rtt / 2).unwrap_or_default();
+            link.clock_skew_secs =
+                Some((midpoint - resp.server_time).num_milliseconds() as f64 / 1000.0);
+        }
+        self.set_connected(true, None);
+        for env in &resp.commands {
+            tracing::info!(target: "audit", command_id = %env.id, kind = %crate::ops::truncate(&env.kind, 64), "command received");
+            if self.outbox.contains(env.id) {
+                tracing::info!(command_id = %env.id, "command already ran; resending its result");
+                continue;
+            }
+            let result = self.ops.handle(env).await;
+            if let Err(e) = self.outbox.put(&result) {
+                tracing::error!(command_id = %env.id, error = %e, "cannot store a result in the outbox; sending it directly");
+                self.send_results(vec![result]).await?;
+            }
+        }
+        self.flush_outbox().await
+    }
+
+    async fn send_results(
+        &mut self,
+        results: Vec<patchctl_proto::command::CommandResult>,
+    ) -> Result<(), Failure> {
+        if results.is_empty() {
+            return Ok(());
+        }
+        let upload = ResultsUpload { results };
+        let ack: ResultsAck = self
+            .client
+            .json(Method::POST, "/api/v1/agent/results", self.bearer(), Some(&upload))
+            .await?;
+        for id in &ack.stored {
+            tracing::info!(target: "audit", command_id = %id, "result delivered");
+        }
+        self.outbox.remove(&ack.stored);
+        Ok(())
+    }
+
+    async fn flush_outbox(&mut self) -> Result<(), Failure> {
+        let pending = self.outbox.all();
+        self.send_results(pending).await
+    }
+
+    /// Runs until `shutdown` resolves.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::pin!(shutdown);
+        let mut backoff = Backoff::new(self.cfg.heartbeat_interval.min(MAX_BACKOFF));
+        let mut next_scan = Instant::now();
+        tracing::info!(server_url = %self.cfg.server_url, version = crate::VERSION, package_manager = self.ops.package_manager().map(|p| p.as_str()).unwrap_or("none"), "agent starting");
+        loop {
+            let step = self.step(&mut next_scan).await;
+            let wait = match step {
+                Ok(()) => {
+                    backoff.reset();
+                    jittered(self.cfg.heartbeat_interval)
+                }
+                Err(Failure::Unauthorized) => {
+                    tracing::warn!(target: "audit", "the platform rejected the agent credential (401); re-enrolling with the license key");
+                    self.identity = None;
+                    if let Err(e) = state::remove_identity(self.cfg.dir()) {
+                        tracing::error!(error = %e, "cannot remove the revoked credential file");
+                    }
+                    Duration::ZERO
+                }
+                Err(Failure::Other(e)) => {
+                    self.set_connected(false, Some(&e));
+                    backoff.delay()
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => {
+                    tracing::info!("agent stopping");
+                    return Ok(());
+                }
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn step(&mut self, next_scan: &mut Instant) -> Result<(), Failure> {
+        if self.identity.is_none() {
+            self.enroll().await?;
+        }
+        if Instant::now() >= *next_scan {
+            self.scan_and_upload().await?;
+            *next_scan = Instant::now() + self.cfg.scan_interval;
+        }
+        self.heartbeat().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(60));
+        let mut last_max = Duration::ZERO;
+        for _ in 0..10 {
+            let d = b.delay();
+            assert!(d <= Duration::from_secs(60));
+            last_max = last_max.max(d);
+        }
+        assert!(last_max >= Duration::from_secs(30));
+        b.reset();
+        assert!(b.delay() <= MIN_BACKOFF);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let d = jittered(Duration::from_secs(300));
+            assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The HTTPS JSON client used by the agent and the CLI to talk to the platform.
+//!
+//! [`HttpsClient`] only speaks HTTPS (TLS 1.3, certificates verified by the
+//! [`rustls::ClientConfig`] it is given, normally from
+//! [`crate::client_config`]); `http://` URLs are refused when the client is
+//! built. It negotiates HTTP/2 or HTTP/1.1 through ALPN, keeps connections in
+//! a pool for reuse, and is cheap to clone. Errors say what went wrong in
+//! terms an operator can act on: a rejected certificate (with the rustls
+//! reason), a TLS version mismatch, a refused connection, a timeout, or the
+//! platform's own error message. The bearer token passed to a request never
+//! appears in any error text or `Debug` output.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::{Method, Request, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Default per-request timeout (connect, TLS handshake, request and full response body).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default cap on a response body (64 MiB); larger responses fail with [`ClientError::Decode`].
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Longest error message kept from a non-JSON error response body, in characters.
+const MAX_ERROR_TEXT: usize = 500;
+
+/// Replaces the bearer token if a response ever echoes it back.
+const REDACTED: &str = "[redacted]";
+
+/// Why a request to the platform failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No usable connection: TLS certificate rejected, TLS version mismatch,
+    /// connection refused, name resolution failure, or the connection broke.
+    /// The text says which, with the underlying (e.g. rustls) reason.
+    #[error("{0}")]
+    Connect(String),
+    /// The platform did not answer in time (see [`HttpsClient::with_timeout`]).
+    #[error("the platform did not answer in time; check that it is running and reachable, or raise the request timeout")]
+    Timeout,
+    /// The platform answered with a non-success HTTP status.
+    #[error("the platform answered HTTP {status}: {message}")]
+    Status {
+        /// The HTTP status code.
+        status: u16,
+        /// The platform's `{"error": "..."}` message, else the start of the body
+        /// (at most 500 characters), else the status' reason phrase.
+        message: String,
+    },
+    /// A request or response could not be encoded or decoded (bad JSON, a
+    /// bearer token unusable in a header, a response over the size limit).
+    #[error("{0}")]
+    Decode(String),
+    /// The base URL or request path is unusable (not `https://`, malformed).
+    #[error("{0}")]
+    BadUrl(String),
+}
+
+impl ClientError {
+    /// True when the platform answered 401 Unauthorized (bad, expired or revoked token).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ClientError::Status { status: 401, .. })
+    }
+
+    /// Removes `secret` from the error text, should any part of it have picked
+    /// it up (e.g. a server echoing the request in its error body).
+    fn redact(self, secret: Option<&str>) -> Self {
+        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+            return self;
+        };
+        let scrub = |s: String| {
+            if s.contains(secret) {
+                s.replace(secret, REDACTED)
+            } else {
+                s
+            }
+        };
+        match self {
+            ClientError::Connect(m) => ClientError::Connect(scrub(m)),
+            ClientError::Timeout => ClientError::Timeout,
+            ClientError::Status { status, message } => ClientError::Status {
+                status,
+                message: scrub(message),
+            },
+            ClientError::Decode(m) => ClientError::Decode(scrub(m)),
+            ClientError::BadUrl(m) => ClientError::BadUrl(scrub(m)),
+        }
+    }
+}
+
+/// HTTPS JSON client for the platform API.
+///
+/// Built from a base URL (`https://host[:port][/prefix]`) and a TLS client
+/// configuration. Clones share the connection pool.
+#[derive(Clone)]
+pub struct HttpsClient {
+    inner: Arc<Inner>,
+    timeout: Duration,
+    max_response_bytes: usize,
+}
+
+struct Inner {
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `https://authority` without trailing slash.
+    origin: String,
+    /// Path prefix without trailing slash (possibly empty).
+    prefix: String,
+    user_agent: HeaderValue,
+}
+
+impl fmt::Debug for HttpsClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpsClient")
+            .field("base_url", &self.base_url())
+            .field("timeout", &self.timeout)
+            .field("max_response_bytes", &self.max_response_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpsClient {
+    /// Creates a client for `base_url` using `tls` (see [`crate::client_config`]).
+    ///
+    /// `base_url` must be `https://host[:port]` optionally followed by a path
+    /// prefix that is put in front of every request path. `http://` and any
+    /// other scheme are refused, as are user names/passwords, queries and
+    /// fragments in the URL. ALPN protocols already set in `tls` are replaced
+    /// by `h2`, `http/1.1`.
+    pub fn new(base_url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, ClientError> {
+        let (origin, prefix) = parse_base_url(base_url)?;
+        let mut tls = (*tls).clone();
+        // hyper-rustls insists on setting ALPN itself (it panics otherwise).
+        tls.alpn_protocols.clear();
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let user_agent = HeaderValue::from_static(concat!("patchctl/", env!("CARGO_PKG_VERSION")));
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                origin,
+                prefix,
+                user_agent,
+            }),
+            timeout: DEFAULT_TIMEOUT,
+            max_response_bytes: MAX_RESPONSE_BYTES,
+        })
+    }
+
+    /// Returns this client with a different per-request timeout (default 30 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Returns this client with a different response body cap (default [`MAX_RESPONSE_BYTES`]).
+    pub fn with_max_response_bytes(mut self, max: usize) -> Self {
+        self.max_response_bytes = max;
+        self
+    }
+
+    /// The per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The base URL, normalised (`https://host:port/prefix`, no trailing slash).
+    pub fn base_url(&self) -> String {
+        format!("{}{}", self.inner.origin, self.inner.prefix)
+    }
+
+    /// Sends a JSON request and decodes the JSON response.
+    ///
+    /// `path` is appended to the base URL (a leading `/` is added if missing;
+    /// it may carry a query string). `bearer` is sent as
+    /// `Authorization: Bearer <token>`. `body`, when given, is serialised as
+    /// JSON with `Content-Type: application/json`. A success status with an
+    /// empty body decodes as JSON `null` (so `()` and `Option<T>` work).
+    /// The whole exchange, including reading the body (capped at
+    /// [`MAX_RESPONSE_BYTES`]), is bounded by the client's timeout.
+    pub async fn json<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Req>,
+    ) -> Result<Resp, ClientError> {
+        self.json_inner(method, path, bearer, body)
+            .await
+            .map_err(|e| e.redact(bearer))
+    }
+
+    async fn json_inner<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Req>,
+    ) -> Result<Resp, ClientError> {
+        let uri = self.uri_for(path)?;
+        let target = format!("{} {}", method, uri);
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(USER_AGENT, self.inner.user_agent.clone())
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(token) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ClientError::Decode(
+                    "the bearer token cannot be sent in an HTTP header (it contains control or \
+                     non-ASCII characters); the token is not shown"
+                        .into(),
+                )
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        let payload = match body {
+            Some(b) => {
+                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                let bytes = serde_json::to_vec(b).map_err(|e| {
+                    ClientError::Decode(format!("cannot encode the request body as JSON: {e}"))
+                })?;
+                Bytes::from(bytes)
+            }
+            None => Bytes::new(),
+        };
+        let request = builder
+            .body(Full::new(payload))
+            .map_err(|e| ClientError::BadUrl(format!("cannot build the request {target}: {e}")))?;
+
+        let exchange = async {
+            let response = self
+                .inner
+                .client
+                .request(request)
+                .await
+                .map_err(|e| describe_request_error(&self.inner.origin, &e))?;
+            let status = response.status();
+            let bytes = Limited::new(response.into_body(), self.max_response_bytes)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                        ClientError::Decode(format!(
+                            "the response to {target} is larger than the limit of {} bytes",
+                            self.max_response_bytes
+                        ))
+                    } else {
+                        ClientError::Connect(format!(
+                            "reading the response to {target} failed: {}",
+                            chain_text(&*e)
+                        ))
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, ClientError>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout)??;
+
+        if !status.is_success() {
+            return Err(ClientError::Status {
+                status: status.as_u16(),
+                message: error_message(status, &bytes),
+            });
+        }
+        let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"null"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(json).map_err(|e| {
+            ClientError::Decode(format!(
+                "the response to {target} (HTTP {}) is not the expected JSON: {e}",
+                status.as_u16()
+            ))
+        })
+    }
+
+    fn uri_for(&self, path: &str) -> Result<Uri, ClientError> {
+        let sep = if path.starts_with('/') { "" } else { "/" };
+        let full = format!("{}{}{}{}", self.inner.origin, self.inner.prefix, sep, path);
+        full.parse::<Uri>()
+            .map_err(|e| ClientError::BadUrl(format!("invalid request path {path:?}: {e}")))
+    }
+}
+
+/// Splits and validates the base URL into (`https://authority`, `/prefix` or "").
+fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
+    let trimmed = base_url.trim();
+    let lower = trimmed.to_ascii_lowercase();
+    if lower.starts_with("http://") {
+        return Err(ClientError::BadUrl(
+            "the platform URL must start with https://; PatchCTL never talks plain HTTP".into(),
+        ));
+    }
+    if !lower.starts_with("https://") {
+        return Err(ClientError::BadUrl(format!(
+            "the platform URL must start with https:// (got {trimmed:?})"
+        )));
+    }
+    let uri: Uri = trimmed.parse().map_err(|e| {
+        ClientError::BadUrl(format!(
+            "the platform URL {trimmed:?} is not a valid URL: {e}"
+        ))
+    })?;
+    let authority = uri
+        .authority()
+        .ok_or_else(|| ClientError::BadUrl("the platform URL has no host".into()))?;
+    if authority.as_str().contains('@') {
+        // Do not echo the URL: it carries credentials.
+        return Err(ClientError::BadUrl(
+            "the platform URL must not contain a user name or password; PatchCTL authenticates \
+             with tokens"
+                .into(),
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(ClientError::BadUrl("the platform URL has no host".into()));
+    }
+    if uri.query().is_some() || trimmed.contains('#') {
+        return Err(ClientError::BadUrl(format!(
+            "the platform URL {trimmed:?} must not contain a query or fragment"
+        )));
+    }
+    let prefix = uri.path().trim_end_matches('/').to_string();
+    Ok((format!("https://{}", authority.as_str()), prefix))
+}
+
+/// The message of a non-success response.
+fn error_message(status: http::StatusCode, body: &[u8]) -> String {
+    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
+        if let Some(serde_json::Value::String(msg)) = map.get("error") {
+            return msg.clone();
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return status
+            .canonical_reason()
+            .unwrap_or("no error message")
+            .to_string();
+    }
+    match text.char_indices().nth(MAX_ERROR_TEXT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
+/// Finds a rustls error anywhere in the chain, looking inside `io::Error`
+/// wrappers too (their `source()` skips the wrapped error itself).
+fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(r) = e.downcast_ref::<rustls::Error>() {
+            return Some(r);
+        }
+        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            if let Some(r) = find_rustls(inner) {
+                return Some(r);
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// Finds the first `io::Error` in the chain whose kind is specific (not `Other`).
+fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            if io.kind() != io::ErrorKind::Other {
+                return Some(io.kind());
+            }
+            if let Some(kind) = io.get_ref().and_then(|inner| find_io_kind(inner)) {
+                return Some(kind);
+            }
+        }
+        cur = e.source();
+    }
+    None
+}
+
+/// All messages of an error chain, joined, without repeats.
+fn chain_text(err: &(dyn StdError + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(err);
+    while let Some(e) = cur {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cur = e.source();
+    }
+    parts.join(": ")
+}
+
+/// Turns a failed request into an operator-facing [`ClientError::Connect`].
+fn describe_request_error(origin: &str, err: &hyper_util::client::legacy::Error) -> ClientError {
+    if let Some(tls) = find_rustls(err) {
+        return ClientError::Connect(describe_tls_error(origin, tls));
+    }
+    let chain = chain_text(err);
+    let msg = match find_io_kind(err) {
+        Some(io::ErrorKind::ConnectionRefused) => format!(
+            "connection to {origin} refused: nothing is listening there; check the platform URL \
+             and that the platform is running ({chain})"
+        ),
+        Some(io::ErrorKind::TimedOut) => {
+            format!("connecting to {origin} timed out; check the network path ({chain})")
+        }
+        _ if err.is_connect() => format!("cannot connect to {origin}: {chain}"),
+        _ => format!("the request to {origin} failed: {chain}"),
+    };
+    ClientError::Connect(msg)
+}
+
+fn describe_tls_error(origin: &str, err: &rustls::Error) -> String {
+    use rustls::{AlertDescription, CertificateError as C, Error as E, PeerIncompatible as P};
+    match err {
+        E::InvalidCertificate(cert) => {
+            let hint = match cert {
+                C::UnknownIssuer => {
+                    "the certificate is self-signed or issued by a CA that is not trusted here; \
+                     if the platform uses its own CA, configure that CA's certificate as the CA \
+                     bundle"
+                }
+                C::Expired | C::ExpiredContext { .. } => {
+                    "the certificate has expired; renew the platform's certificate (or check \
+                     this machine's clock)"
+                }
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    "the certificate is not valid yet; check this machine's clock"
+                }
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    "the certificate does not cover the host name in the platform URL; use a \
+                     URL with a host name the certificate was issued for, or reissue it"
+                }
+                C::InvalidPurpose | C::InvalidPurposeContext { .. } => {
+                    "the certificate is not issued for TLS server use"
+                }
+                _ => "the certificate chain could not be verified",
+            };
+            format!("TLS certificate of {origin} rejected: {err}; {hint}")
+        }
+        E::AlertReceived(AlertDescription::ProtocolVersion)
+        | E::PeerIncompatible(
+            P::ServerTlsVersionIsDisabledByOurConfig
+            | P::SupportedVersionsExtensionRequired
+            | P::ServerDoesNotSupportTls12Or13
+            | P::Tls12NotOffered
+            | P::Tls12NotOfferedOrEnabled,
+        ) => format!(
+            "TLS protocol version mismatch with {origin}: the server does not offer TLS 1.3 \
+             ({err}); PatchCTL only speaks TLS 1.3, so upgrade the server or the TLS terminator \
+             in front of it"
+        ),
+        E::InvalidMessage(_) | E::InappropriateMessage { .. } => format!(
+            "TLS handshake with {origin} failed: {err}; is the server speaking TLS on this port?"
+        ),
+        E::AlertReceived(AlertDescription::BadCertificate | AlertDescription::UnknownCA) => {
+            format!("TLS handshake with {origin} failed: the server refused the connection ({err})")
+        }
+        _ => format!("TLS handshake with {origin} failed: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            parse_base_url("https://example.com:8443/").unwrap(),
+            ("https://example.com:8443".to_string(), String::new())
+        );
+        assert_eq!(
+            parse_base_url("https://example.com/api/").unwrap(),
+            ("https://example.com".to_string(), "/api".to_string())
+        );
+        assert_eq!(
+            parse_base_url("HTTPS://[::1]:8443").unwrap(),
+            ("https://[::1]:8443".to_string(), String::new())
+        );
+        let e = parse_base_url("http://example.com").unwrap_err();
+        assert!(e.to_string().contains("never talks plain HTTP"), "{e}");
+        let e = parse_base_url("HTTP://example.com").unwrap_err();
+        assert!(e.to_string().contains("never talks plain HTTP"), "{e}");
+        assert!(parse_base_url("ftp://example.com").is_err());
+        assert!(parse_base_url("example.com").is_err());
+        assert!(parse_base_url("https://").is_err());
+        assert!(parse_base_url("https://example.com/?a=b").is_err());
+        let e = parse_base_url("https://admin:hunter2@example.com").unwrap_err();
+        assert!(!format!("{e} {e:?}").contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn error_messages() {
+        use http::StatusCode;
+        assert_eq!(
+            error_message(StatusCode::BAD_REQUEST, br#"{"error":"bad thing"}"#),
+            "bad thing"
+        );
+        assert_eq!(error_message(StatusCode::BAD_REQUEST, b" plain text \n"), "plain text");
+        assert_eq!(error_message(StatusCode::NOT_FOUND, b""), "Not Found");
+        let long = "é".repeat(2000);
+        let msg = error_message(StatusCode::BAD_GATEWAY, long.as_bytes());
+        assert_eq!(msg.chars().count(), MAX_ERROR_TEXT + 1);
+        assert!(msg.ends_with('…'));
+    }
+
+    #[test]
+    fn rustls_error_is_found_through_io_wrappers() {
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        // tokio-rustls wraps in InvalidData, hyper-rustls wraps that in Other.
+        let inner = io::Error::new(io::ErrorKind::InvalidData, tls);
+        let outer = io::Error::other(inner);
+        let boxed: Box<dyn StdError + Send + Sync> = Box::new(outer);
+        let found = find_rustls(&*boxed).unwrap();
+        assert!(matches!(
+            found,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+        ));
+        let plain = io::Error::new(io::ErrorKind::ConnectionRefused, "refused");
+        assert!(find_rustls(&plain).is_none());
+        assert_eq!(find_io_kind(&plain), Some(io::ErrorKind::ConnectionRefused));
+    }
+
+    #[test]
+    fn redaction_and_unauthorized() {
+        let e = ClientError::Status {
+            status: 401,
+            message: "token s3cr3t-token is revoked".into(),
+        }
+        .redact(Some("s3cr3t-token"));
+        assert!(e.is_unauthorized());
+        assert!(!format!("{e} {e:?}").contains("s3cr3t-token"));
+        assert!(e.to_string().contains(REDACTED));
+        assert!(!ClientError::Timeout.is_unauthorized());
+        assert!(
+            !ClientError::Status {
+                status: 403,
+                message: String::new()
+            }
+            .is_unauthorized()
+        );
+    }
+}

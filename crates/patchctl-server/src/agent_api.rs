@@ -1,0 +1,140 @@
+//! The agent API (`/api/v1/agent/...`): enroll, heartbeat, inventory, results.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use patchctl_proto::PROTOCOL_VERSION;
+use patchctl_proto::agent::{
+    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck,
+    InventoryUpload, ResultsAck, ResultsUpload,
+};
+use patchctl_storage::{NewHost, RecordOutcome};
+
+use crate::AppState;
+use crate::auth::{AgentAuth, CREDENTIAL_PREFIX, hash_secret, new_secret};
+use crate::error::{ApiError, ApiJson};
+
+/// Most commands handed out per heartbeat.
+const MAX_COMMANDS_PER_HEARTBEAT: u32 = 16;
+/// Most results accepted per upload.
+const MAX_RESULTS_PER_UPLOAD: usize = 1_000;
+
+/// `POST /api/v1/agent/enroll`.
+pub async fn enroll(
+    State(st): State<AppState>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    if req.protocol_version != PROTOCOL_VERSION {
+        return Err(ApiError::bad_request(format!(
+            "agent protocol version {} is not supported by this platform (version {PROTOCOL_VERSION}); upgrade the agent or the platform",
+            req.protocol_version
+        )));
+    }
+    let key = st
+        .store
+        .enrollment_key_by_hash(&hash_secret(req.license_key.expose()))
+        .await?;
+    let key = match key {
+        Some(k) if !k.revoked => k,
+        _ => {
+            tracing::warn!(hostname = %req.system.hostname, "enrollment refused: unknown or revoked key");
+            return Err(ApiError::unauthorized("unknown or revoked enrollment key"));
+        }
+    };
+    let credential = new_secret(CREDENTIAL_PREFIX);
+    let host = st
+        .store
+        .create_host(NewHost {
+            org_id: key.org_id,
+            enrollment_key_id: key.id,
+            credential_hash: hash_secret(credential.expose()),
+            agent_version: req.agent_version,
+            system: req.system,
+            now: Utc::now(),
+        })
+        .await?;
+    tracing::info!(host_id = %host.id, org_id = %host.org_id, hostname = %host.hostname, "host enrolled");
+    Ok(Json(EnrollResponse {
+        host_id: host.id,
+        credential,
+    }))
+}
+
+/// `POST /api/v1/agent/heartbeat`: records metrics, hands out queued commands.
+pub async fn heartbeat(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+    ApiJson(req): ApiJson<HeartbeatRequest>,
+) -> Result<Json<HeartbeatResponse>, ApiError> {
+    let now = Utc::now();
+    st.store
+        .record_heartbeat(
+            agent.host_id,
+            &req.agent_version,
+            &req.metrics,
+            now,
+            st.settings.metrics_history_len,
+        )
+        .await?;
+    let commands = st
+        .store
+        .lease_commands(
+            agent.host_id,
+            now,
+            Duration::from_secs(st.settings.command_lease_secs),
+            MAX_COMMANDS_PER_HEARTBEAT,
+        )
+        .await?;
+    for c in &commands {
+        tracing::info!(host_id = %agent.host_id, command_id = %c.id, kind = %c.kind, "command delivered");
+    }
+    Ok(Json(HeartbeatResponse {
+        server_time: now,
+        commands,
+    }))
+}
+
+/// `POST /api/v1/agent/inventory`: replaces the host's inventory.
+pub async fn inventory(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+    ApiJson(upload): ApiJson<InventoryUpload>,
+) -> Result<Json<InventoryAck>, ApiError> {
+    let n = st.store.put_inventory(agent.host_id, &upload).await?;
+    tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
+    Ok(Json(InventoryAck { packages: n }))
+}
+
+/// `POST /api/v1/agent/results`: records results once per command id.
+pub async fn results(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+    ApiJson(upload): ApiJson<ResultsUpload>,
+) -> Result<Json<ResultsAck>, ApiError> {
+    if upload.results.len() > MAX_RESULTS_PER_UPLOAD {
+        return Err(ApiError::bad_request(format!(
+            "{} results in one upload; send at most {MAX_RESULTS_PER_UPLOAD}",
+            upload.results.len()
+        )));
+    }
+    let now = Utc::now();
+    let mut stored = Vec::with_capacity(upload.results.len());
+    for r in &upload.results {
+        let outcome = st.store.record_result(agent.host_id, r, now).await?;
+        match outcome {
+            RecordOutcome::Stored => {
+                tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, status = ?r.status, "result stored")
+            }
+            RecordOutcome::Duplicate => {
+                tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, "duplicate result ignored")
+            }
+            RecordOutcome::UnknownCommand => {
+                tracing::warn!(host_id = %agent.host_id, command_id = %r.command_id, "result for an unknown command ignored")
+            }
+        }
+        stored.push(r.command_id);
+    }
+    Ok(Json(ResultsAck { stored }))
+}

@@ -1,0 +1,174 @@
+//! First-run set-up: an organisation with an API token and an enrollment key, and the
+//! `--dev` data directory (SQLite, development CA, certificates, agent config).
+
+use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use patchctl_proto::Secret;
+use patchctl_storage::Storage;
+use serde::{Deserialize, Serialize};
+
+use crate::Settings;
+use crate::auth::{ENROLLMENT_KEY_PREFIX, TOKEN_PREFIX, hash_secret, new_secret};
+
+/// Secrets created for a new organisation. Shown once; only hashes are stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OrgSecrets {
+    /// Organisation name.
+    pub org: String,
+    /// Admin API token.
+    pub token: Secret,
+    /// Enrollment (license) key.
+    pub enrollment_key: Secret,
+}
+
+/// Creates an organisation with an admin token and an enrollment key.
+pub async fn create_org(store: &dyn Storage, name: &str) -> anyhow::Result<OrgSecrets> {
+    let now = Utc::now();
+    let org = store.create_org(name, now).await?;
+    let token = new_secret(TOKEN_PREFIX);
+    store
+        .create_api_token(org.id, "admin", &hash_secret(token.expose()), now)
+        .await?;
+    let key = new_secret(ENROLLMENT_KEY_PREFIX);
+    store
+        .create_enrollment_key(org.id, "default", &hash_secret(key.expose()), now)
+        .await?;
+    Ok(OrgSecrets {
+        org: name.to_owned(),
+        token,
+        enrollment_key: key,
+    })
+}
+
+/// What `patchctl server --dev` writes to `DIR/dev.json` (0600) and prints.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DevInfo {
+    /// The platform's URL.
+    pub url: String,
+    /// The development CA to trust (`--ca-file`).
+    pub ca_file: PathBuf,
+    /// Admin API token.
+    pub token: Secret,
+    /// Enrollment key.
+    pub enrollment_key: Secret,
+    /// The database.
+    pub database_url: String,
+    /// Server config usable with `patchctl server --config`.
+    pub server_config: PathBuf,
+    /// Config of the agent that enrolls this machine.
+    pub agent_config: PathBuf,
+}
+
+fn private_dir(p: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+}
+
+fn write_private(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(p)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// The development set-up: settings to serve with and what to print.
+pub struct DevSetup {
+    /// Settings for [`crate::launch_with_listener`].
+    pub settings: Settings,
+    /// The listener, already bound.
+    pub listener: tokio::net::TcpListener,
+    /// What was written to `dev.json`.
+    pub info: DevInfo,
+    /// True when the data directory was created now (not reused).
+    pub fresh: bool,
+}
+
+/// Creates (or reuses) a development data directory and binds the listener.
+///
+/// `listen` defaults to the address of a previous run in the same directory, else
+/// `127.0.0.1:8443`. Port 0 picks a free port.
+pub async fn dev_setup(
+    dir: &Path,
+    listen: Option<SocketAddr>,
+    agent_heartbeat_secs: u64,
+) -> anyhow::Result<DevSetup> {
+    private_dir(dir)?;
+    let dir = std::fs::canonicalize(dir)?;
+    let dev_json = dir.join("dev.json");
+    let server_json = dir.join("server.json");
+    let previous: Option<(DevInfo, Settings)> = if dev_json.exists() && server_json.exists() {
+        let info: DevInfo = serde_json::from_slice(&std::fs::read(&dev_json)?)
+            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); delete the directory to start over", dev_json.display()))?;
+        Some((info, Settings::load(&server_json)?))
+    } else {
+        None
+    };
+    let fresh = previous.is_none();
+    let listen = listen
+        .or(previous.as_ref().map(|(_, s)| s.listen))
+        .unwrap_or_else(|| "127.0.0.1:8443".parse().expect("valid address"));
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port")
+    })?;
+    let bound = listener.local_addr()?;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let pki = patchctl_net::devca::ensure_dev_pki(&dir.join("pki"), &names)?;
+    let database_url = format!("sqlite://{}", dir.join("patchctl.db").display());
+    let url = format!("https://localhost:{}", bound.port());
+    let settings = Settings {
+        listen: bound,
+        database_url: database_url.clone(),
+        tls_cert: pki.server_cert.clone(),
+        tls_key: pki.server_key.clone(),
+        heartbeat_interval_secs: agent_heartbeat_secs,
+        command_lease_secs: 120,
+        metrics_history_len: 288,
+    };
+    let (token, enrollment_key) = match previous {
+        Some((info, _)) => (info.token, info.enrollment_key),
+        None => {
+            let store = patchctl_storage::open(&database_url).await?;
+            let s = create_org(store.as_ref(), "default").await?;
+            (s.token, s.enrollment_key)
+        }
+    };
+    write_private(&server_json, &serde_json::to_vec_pretty(&settings)?)?;
+    let agent_dir = dir.join("agent");
+    private_dir(&agent_dir)?;
+    let agent_config = agent_dir.join("config.json");
+    let agent_cfg = serde_json::json!({
+        "server_url": url,
+        "license_key": enrollment_key.expose(),
+        "ca_bundle": pki.ca_cert,
+        "heartbeat_interval_secs": agent_heartbeat_secs,
+        "state_dir": agent_dir.join("state"),
+    });
+    write_private(&agent_config, &serde_json::to_vec_pretty(&agent_cfg)?)?;
+    let info = DevInfo {
+        url,
+        ca_file: pki.ca_cert,
+        token,
+        enrollment_key,
+        database_url,
+        server_config: server_json,
+        agent_config,
+    };
+    // dev.json holds the token and key: written 0600, like every secret file.
+    let mut doc = serde_json::to_value(&info)?;
+    doc["token"] = info.token.expose().into();
+    doc["enrollment_key"] = info.enrollment_key.expose().into();
+    write_private(&dev_json, &serde_json::to_vec_pretty(&doc)?)?;
+    Ok(DevSetup {
+        settings,
+        listener,
+        info,
+        fresh,
+    })
+}

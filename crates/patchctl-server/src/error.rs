@@ -1,0 +1,110 @@
+//! One error type for every handler: a status code and a JSON body that says what was
+//! wrong. Internals (database messages) are logged, never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use patchctl_proto::api::ApiErrorBody;
+use patchctl_storage::StorageError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Message for the client.
+    pub message: String,
+}
+
+impl ApiError {
+    /// 400 with a message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    /// 401 with a message.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    /// 404 with a message.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    /// 409 with a message.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    /// Any status with a message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StorageError> for ApiError {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
+            other => {
+                tracing::error!(error = %other, "storage error");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the platform's database is unavailable; try again shortly",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(ApiErrorBody {
+                error: self.message,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s with serde's message (field, line,
+/// column) instead of axum's plain-text body.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(r) => {
+                let status = r.status();
+                let message = match &r {
+                    JsonRejection::MissingJsonContentType(_) => {
+                        "expected a JSON body with Content-Type: application/json".to_owned()
+                    }
+                    _ if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                        "request body too large".to_owned()
+                    }
+                    _ => r.body_text(),
+                };
+                Err(ApiError::new(
+                    if status == StatusCode::UNPROCESSABLE_ENTITY {
+                        StatusCode::BAD_REQUEST
+                    } else {
+                        status
+                    },
+                    message,
+                ))
+            }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The PostgreSQL backend: connecting a pool to `postgres://...` and running
+//! `migrations/postgres`. The shared [`Storage`](crate::Storage) implementation uses
+//! the same pool for reads and writes (PostgreSQL has row locks, not a file lock).
+
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+use crate::Result;
+
+/// Connections in the PostgreSQL pool.
+const CONNECTIONS: u32 = 16;
+
+/// The PostgreSQL backend (`postgres://...` or `postgresql://...`).
+#[derive(Debug, Clone)]
+pub(crate) struct PostgresStore {
+    /// The pool writes and transactions use.
+    pub(super) writer: PgPool,
+    /// The pool plain reads use (the same pool).
+    pub(super) reader: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects to and migrates the database `url` names.
+    pub(crate) async fn open(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(CONNECTIONS)
+            .connect(url)
+            .await?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        tracing::debug!("opened PostgreSQL storage");
+        Ok(PostgresStore {
+            writer: pool.clone(),
+            reader: pool,
+        })
+    }
+}

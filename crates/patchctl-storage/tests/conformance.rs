@@ -1,0 +1,1381 @@
+//! The storage conformance suite: every case runs against SQLite (a fresh database
+//! file in a temporary directory) and against PostgreSQL (a fresh database created for
+//! the test on the server `PATCHCTL_TEST_POSTGRES_URL` names, dropped afterwards).
+//!
+//! Without `PATCHCTL_TEST_POSTGRES_URL` the PostgreSQL tests print a loud SKIPPED line
+//! and pass, except under CI (`CI=true`), where they fail: CI must test both backends.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use patchctl_proto::agent::{
+    DiskUsage, InstalledPackage, InventoryUpload, Metrics, OsInfo, SystemInfo,
+};
+use patchctl_proto::api::CommandState;
+use patchctl_proto::command::{
+    CommandResult, HealthItem, HealthReport, HealthStatus, ResultOutput, ResultStatus,
+};
+use patchctl_storage::{
+    CancelOutcome, HostAuth, HostRow, NewCommand, NewHost, Org, RecordOutcome, Storage,
+    StorageError,
+};
+use serde_json::json;
+use sqlx::Connection;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------
+// Harness.
+
+/// The variable naming the PostgreSQL server to test against.
+const PG_ENV: &str = "PATCHCTL_TEST_POSTGRES_URL";
+
+/// A database for one test.
+struct TestDb {
+    url: String,
+    /// Keeps the SQLite database's directory alive.
+    _dir: Option<tempfile::TempDir>,
+    /// PostgreSQL: the server URL and the database created on it.
+    pg: Option<(String, String)>,
+}
+
+impl TestDb {
+    /// A new SQLite database file in a temporary directory.
+    fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("patchctl.db").display());
+        TestDb {
+            url,
+            _dir: Some(dir),
+            pg: None,
+        }
+    }
+
+    /// A new database on the PostgreSQL server, or `None` when the test is skipped.
+    async fn postgres(test: &str) -> Option<TestDb> {
+        let base = match std::env::var(PG_ENV) {
+            Ok(url) if !url.trim().is_empty() => url,
+            _ => {
+                if std::env::var("CI").is_ok_and(|v| v == "true") {
+                    panic!(
+                        "{PG_ENV} is required under CI (CI=true): the PostgreSQL conformance \
+                         suite must run; set it to e.g. postgres://postgres@127.0.0.1:5432/test"
+                    );
+                }
+                eprintln!(
+                    "\n*** SKIPPED: PostgreSQL conformance, set {PG_ENV} \
+                     (e.g. postgres://postgres@127.0.0.1:5432/test) -- {test} ***\n"
+                );
+                return None;
+            }
+        };
+        let name = format!("patchctl_t_{}", Uuid::new_v4().simple());
+        let mut conn = sqlx::PgConnection::connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to {PG_ENV}: {e}"));
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        let _ = conn.close().await;
+        Some(TestDb {
+            url: with_database(&base, &name),
+            _dir: None,
+            pg: Some((base, name)),
+        })
+    }
+
+    /// Opens the store (migrating it).
+    async fn open(&self) -> Arc<dyn Storage> {
+        open_url(&self.url).await
+    }
+
+    /// Drops the PostgreSQL database, best effort.
+    async fn cleanup(self) {
+        if let Some((base, name)) = &self.pg {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(base).await {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(e) = sqlx::raw_sql(&sql).execute(&mut conn).await {
+                    eprintln!("could not drop test database {name}: {e}");
+                }
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// `base` (a PostgreSQL URL) with its database replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (main, query) = match base.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (base, None),
+    };
+    let authority_start = main.find("://").map_or(0, |i| i + 3);
+    let root = match main[authority_start..].find('/') {
+        Some(i) => &main[..authority_start + i],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+async fn open_url(url: &str) -> Arc<dyn Storage> {
+    match patchctl_storage::open(url).await {
+        Ok(store) => store,
+        Err(e) => panic!("open {url}: {e}"),
+    }
+}
+
+/// Runs `case` to completion in its own task, cleans up, then re-raises its panic.
+async fn run<Fut>(db: TestDb, case: Fut)
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let outcome = tokio::spawn(case).await;
+    db.cleanup().await;
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(p) => std::panic::resume_unwind(p),
+            Err(e) => panic!("test task failed: {e}"),
+        }
+    }
+}
+
+/// Generates, for every case, a SQLite and a PostgreSQL test. `store` cases get an
+/// open store; `url` cases get the database URL (to close and reopen it).
+macro_rules! conformance {
+    (
+        store: { $($case:ident => $sqlite:ident, $postgres:ident;)* }
+        url: { $($ucase:ident => $usqlite:ident, $upostgres:ident;)* }
+    ) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $sqlite() {
+                let db = TestDb::sqlite();
+                let store = db.open().await;
+                run(db, $case(store)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $postgres() {
+                let Some(db) = TestDb::postgres(stringify!($postgres)).await else {
+                    return;
+                };
+                let store = db.open().await;
+                run(db, $case(store)).await;
+            }
+        )*
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $usqlite() {
+                let db = TestDb::sqlite();
+                let url = db.url.clone();
+                run(db, $ucase(url)).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $upostgres() {
+                let Some(db) = TestDb::postgres(stringify!($upostgres)).await else {
+                    return;
+                };
+                let url = db.url.clone();
+                run(db, $ucase(url)).await;
+            }
+        )*
+    };
+}
+
+conformance! {
+    store: {
+        case_orgs => sqlite_case_orgs, postgres_case_orgs;
+        case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
+        case_hosts => sqlite_case_hosts, postgres_case_hosts;
+        case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;
+        case_inventory_replaces => sqlite_case_inventory_replaces, postgres_case_inventory_replaces;
+        case_inventory_large => sqlite_case_inventory_large, postgres_case_inventory_large;
+        case_command_lifecycle => sqlite_case_command_lifecycle, postgres_case_command_lifecycle;
+        case_command_expiry => sqlite_case_command_expiry, postgres_case_command_expiry;
+        case_cancel => sqlite_case_cancel, postgres_case_cancel;
+        case_unknown_result => sqlite_case_unknown_result, postgres_case_unknown_result;
+        case_lease_order_and_max => sqlite_case_lease_order_and_max, postgres_case_lease_order_and_max;
+        case_concurrent_leases => sqlite_case_concurrent_leases, postgres_case_concurrent_leases;
+        case_list_commands => sqlite_case_list_commands, postgres_case_list_commands;
+        case_org_isolation => sqlite_case_org_isolation, postgres_case_org_isolation;
+    }
+    url: {
+        case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Fixtures.
+
+/// A time `secs` seconds after a fixed epoch (whole milliseconds, as stored).
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_700_000_000_000 + secs * 1000).expect("time")
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", Uuid::new_v4().simple())
+}
+
+fn system(hostname: &str) -> SystemInfo {
+    SystemInfo {
+        hostname: hostname.to_owned(),
+        ips: vec!["192.0.2.10".into(), "2001:db8::10".into()],
+        os: OsInfo {
+            id: "debian".into(),
+            id_like: vec![],
+            version_id: "12".into(),
+            version_codename: "bookworm".into(),
+            pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+        },
+        kernel: "6.1.0-28-amd64".into(),
+        arch: "x86_64".into(),
+        cpu_model: "Test CPU".into(),
+        cpu_count: 4,
+        mem_total_bytes: 8 << 30,
+        disks: vec![DiskUsage {
+            mount: "/".into(),
+            fs_type: "ext4".into(),
+            used_bytes: 10 << 30,
+            total_bytes: 40 << 30,
+        }],
+    }
+}
+
+fn metrics(i: u64) -> Metrics {
+    Metrics {
+        cpu_percent: i as f32 * 1.5,
+        load: [0.25, 0.5, i as f32],
+        mem_used_bytes: 1000 + i,
+        mem_total_bytes: 8 << 30,
+        swap_used_bytes: 0,
+        swap_total_bytes: 1 << 30,
+        disks: vec![],
+        uptime_secs: 100 + i,
+    }
+}
+
+fn pkg(name: &str, version: &str, arch: &str) -> InstalledPackage {
+    InstalledPackage {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        arch: arch.to_owned(),
+        source_name: None,
+        source_version: None,
+        status: "installed".to_owned(),
+    }
+}
+
+fn upload(hostname: &str, at: DateTime<Utc>, packages: Vec<InstalledPackage>) -> InventoryUpload {
+    InventoryUpload {
+        scanned_at: at,
+        system: system(hostname),
+        package_manager: Some("dpkg".to_owned()),
+        packages,
+    }
+}
+
+async fn org(store: &Arc<dyn Storage>, name: &str) -> Org {
+    store.create_org(name, t(0)).await.expect("create_org")
+}
+
+/// Enrolls a host named `hostname` in `org` (with a fresh enrollment key); returns it
+/// and its credential hash.
+async fn host(store: &Arc<dyn Storage>, org: &Org, hostname: &str) -> (HostRow, String) {
+    let key = store
+        .create_enrollment_key(org.id, "key", &unique("keyhash"), t(0))
+        .await
+        .expect("create_enrollment_key");
+    let credential_hash = unique("cred");
+    let row = store
+        .create_host(NewHost {
+            org_id: org.id,
+            enrollment_key_id: key.id,
+            credential_hash: credential_hash.clone(),
+            agent_version: "1.0.0".into(),
+            system: system(hostname),
+            now: t(1),
+        })
+        .await
+        .expect("create_host");
+    (row, credential_hash)
+}
+
+fn new_command(
+    org: &Org,
+    host: &HostRow,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> NewCommand {
+    NewCommand {
+        org_id: org.id,
+        host_id: host.id,
+        kind: "get_package_info".into(),
+        params: json!({"name": "openssl"}),
+        now,
+        expires_at,
+    }
+}
+
+fn result(id: Uuid, status: ResultStatus, summary: &str, at: DateTime<Utc>) -> CommandResult {
+    CommandResult {
+        command_id: id,
+        status,
+        summary: summary.to_owned(),
+        started_at: at,
+        finished_at: at,
+        output: Some(ResultOutput::Health(HealthReport {
+            agent_version: "1.0.0".into(),
+            checks: vec![HealthItem {
+                name: "disk:/".into(),
+                status: HealthStatus::Ok,
+                detail: "25% used".into(),
+            }],
+        })),
+    }
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------
+// Cases.
+
+async fn case_orgs(store: Arc<dyn Storage>) {
+    let acme = store.create_org("acme", t(0)).await.expect("create_org");
+    assert_eq!(acme.name, "acme");
+    assert_eq!(acme.created_at, t(0));
+    assert_eq!(store.org_by_name("acme").await.unwrap(), Some(acme.clone()));
+    match store.create_org("acme", t(1)).await {
+        Err(StorageError::Conflict(what)) => {
+            assert!(what.contains("\"acme\""), "{what}");
+            assert!(what.contains("organisation"), "{what}");
+        }
+        other => panic!("duplicate organisation name: {other:?}"),
+    }
+    let other = store.create_org("other", t(2)).await.expect("second org");
+    assert_ne!(other.id, acme.id);
+    assert_eq!(store.org_by_name("other").await.unwrap(), Some(other));
+    assert_eq!(store.org_by_name("nope").await.unwrap(), None);
+    // The failed duplicate did not replace the original.
+    assert_eq!(store.org_by_name("acme").await.unwrap(), Some(acme));
+}
+
+async fn case_tokens_and_keys(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+
+    let token = store
+        .create_api_token(a.id, "ci", "tokenhash-1", t(5))
+        .await
+        .expect("create_api_token");
+    assert_eq!(
+        (token.org_id, token.name.as_str(), token.created_at),
+        (a.id, "ci", t(5))
+    );
+    assert_eq!(
+        store.api_token_by_hash("tokenhash-1").await.unwrap(),
+        Some(token)
+    );
+    assert_eq!(store.api_token_by_hash("tokenhash-2").await.unwrap(), None);
+    match store
+        .create_api_token(b.id, "dup", "tokenhash-1", t(6))
+        .await
+    {
+        Err(StorageError::Conflict(what)) => assert!(what.contains("API token"), "{what}"),
+        other => panic!("duplicate token hash: {other:?}"),
+    }
+
+    let key = store
+        .create_enrollment_key(a.id, "fleet", "keyhash-1", t(7))
+        .await
+        .expect("create_enrollment_key");
+    assert!(!key.revoked);
+    assert_eq!(
+        store.enrollment_key_by_hash("keyhash-1").await.unwrap(),
+        Some(key.clone())
+    );
+    assert_eq!(
+        store.enrollment_key_by_hash("keyhash-x").await.unwrap(),
+        None
+    );
+    match store
+        .create_enrollment_key(a.id, "again", "keyhash-1", t(8))
+        .await
+    {
+        Err(StorageError::Conflict(what)) => assert!(what.contains("enrollment key"), "{what}"),
+        other => panic!("duplicate key hash: {other:?}"),
+    }
+
+    assert!(
+        !store
+            .revoke_enrollment_key(a.id, Uuid::new_v4())
+            .await
+            .unwrap()
+    );
+    assert!(store.revoke_enrollment_key(a.id, key.id).await.unwrap());
+    let revoked = store
+        .enrollment_key_by_hash("keyhash-1")
+        .await
+        .unwrap()
+        .expect("still found");
+    assert!(revoked.revoked);
+    assert_eq!(revoked.id, key.id);
+}
+
+async fn case_hosts(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (web, cred) = host(&store, &a, "web1").await;
+    assert_eq!(web.hostname, "web1");
+    assert_eq!(web.system, system("web1"));
+    assert_eq!(web.enrolled_at, t(1));
+    assert_eq!(web.agent_version, "1.0.0");
+    assert!(!web.revoked);
+    assert_eq!(
+        (web.last_seen, web.metrics.as_ref(), web.package_count),
+        (None, None, 0)
+    );
+    assert_eq!(store.host(a.id, web.id).await.unwrap(), Some(web.clone()));
+    assert_eq!(
+        store.host_by_credential(&cred).await.unwrap(),
+        Some(HostAuth {
+            host_id: web.id,
+            org_id: a.id
+        })
+    );
+    assert_eq!(store.host_by_credential("unknown").await.unwrap(), None);
+
+    let (alpha, _) = host(&store, &a, "alpha").await;
+    let (web_again, _) = host(&store, &a, "web1").await;
+    let listed: Vec<Uuid> = store
+        .list_hosts(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0], alpha.id, "sorted by host name");
+    let named: HashSet<Uuid> = store
+        .hosts_by_name(a.id, "web1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(named, HashSet::from([web.id, web_again.id]));
+    assert!(
+        store
+            .hosts_by_name(a.id, "nothing")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A second host with the same credential hash is refused.
+    let key = store
+        .create_enrollment_key(a.id, "k", "khash", t(0))
+        .await
+        .unwrap();
+    let dup = store
+        .create_host(NewHost {
+            org_id: a.id,
+            enrollment_key_id: key.id,
+            credential_hash: cred.clone(),
+            agent_version: "1.0.0".into(),
+            system: system("dup"),
+            now: t(2),
+        })
+        .await;
+    assert!(matches!(dup, Err(StorageError::Conflict(_))), "{dup:?}");
+
+    assert!(!store.revoke_host(a.id, Uuid::new_v4()).await.unwrap());
+    assert!(store.revoke_host(a.id, web.id).await.unwrap());
+    assert_eq!(
+        store.host_by_credential(&cred).await.unwrap(),
+        None,
+        "revoked host authenticates"
+    );
+    assert!(
+        store
+            .host(a.id, web.id)
+            .await
+            .unwrap()
+            .expect("still listed")
+            .revoked
+    );
+}
+
+async fn case_heartbeat_history(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let len: u32 = 4;
+    let n = 2 * len as i64 + 3;
+    for i in 0..n {
+        store
+            .record_heartbeat(h.id, "1.2.3", &metrics(i as u64), t(10 + i), len)
+            .await
+            .expect("record_heartbeat");
+    }
+    let row = store.host(a.id, h.id).await.unwrap().expect("host");
+    assert_eq!(row.last_seen, Some(t(10 + n - 1)));
+    assert_eq!(row.metrics_at, Some(t(10 + n - 1)));
+    assert_eq!(row.metrics, Some(metrics(n as u64 - 1)));
+    assert_eq!(row.agent_version, "1.2.3");
+
+    let history = store.metrics_history(a.id, h.id).await.unwrap();
+    let want: Vec<(DateTime<Utc>, Metrics)> = (n - len as i64..n)
+        .map(|i| (t(10 + i), metrics(i as u64)))
+        .collect();
+    assert_eq!(
+        history.len(),
+        len as usize,
+        "history is bounded at history_len"
+    );
+    assert_eq!(history, want, "the newest entries, oldest first");
+
+    // A shorter history keeps only the newest entries.
+    store
+        .record_heartbeat(h.id, "1.2.3", &metrics(100), t(100), 2)
+        .await
+        .unwrap();
+    let history = store.metrics_history(a.id, h.id).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(history.last(), Some(&(t(100), metrics(100))));
+    assert!(history.windows(2).all(|w| w[0].0 <= w[1].0));
+
+    // A heartbeat for a host that does not exist is an error, not a silent no-op.
+    assert!(
+        store
+            .record_heartbeat(Uuid::new_v4(), "1", &metrics(0), t(1), len)
+            .await
+            .is_err()
+    );
+}
+
+async fn case_inventory_replaces(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (other, _) = host(&store, &a, "other").await;
+    let mut libc = pkg("libc6", "2.36-9+deb12u9", "amd64");
+    libc.source_name = Some("glibc".into());
+    libc.source_version = Some("2.36-9+deb12u9".into());
+    let first = vec![
+        pkg("zlib1g", "1:1.2.13.dfsg-1", "amd64"),
+        libc.clone(),
+        pkg("libc6", "2.36-9+deb12u9", "i386"),
+    ];
+    assert_eq!(
+        store
+            .put_inventory(h.id, &upload("web1-renamed", t(20), first))
+            .await
+            .unwrap(),
+        3
+    );
+    let got = store.host_packages(a.id, h.id).await.unwrap();
+    let names: Vec<(&str, &str)> = got
+        .iter()
+        .map(|p| (p.name.as_str(), p.arch.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("libc6", "amd64"), ("libc6", "i386"), ("zlib1g", "amd64")]
+    );
+    assert_eq!(got[0], libc, "source fields round-trip");
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.hostname, "web1-renamed");
+    assert_eq!(row.system, system("web1-renamed"));
+    assert_eq!(row.package_count, 3);
+    assert_eq!(row.package_manager.as_deref(), Some("dpkg"));
+    assert_eq!(row.inventory_scanned_at, Some(t(20)));
+
+    store
+        .put_inventory(
+            other.id,
+            &upload("other", t(20), vec![pkg("bash", "5.2", "amd64")]),
+        )
+        .await
+        .unwrap();
+
+    let mut second = upload(
+        "web1",
+        t(30),
+        vec![
+            pkg("openssl", "3.0.15", "amd64"),
+            pkg("apt", "2.6.1", "amd64"),
+        ],
+    );
+    second.package_manager = None;
+    assert_eq!(store.put_inventory(h.id, &second).await.unwrap(), 2);
+    let got = store.host_packages(a.id, h.id).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            pkg("apt", "2.6.1", "amd64"),
+            pkg("openssl", "3.0.15", "amd64")
+        ]
+    );
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!((row.hostname.as_str(), row.package_count), ("web1", 2));
+    assert_eq!(row.package_manager, None);
+    assert_eq!(row.inventory_scanned_at, Some(t(30)));
+
+    // Another host's inventory is untouched; an unknown host is an error.
+    assert_eq!(
+        store.host_packages(a.id, other.id).await.unwrap(),
+        vec![pkg("bash", "5.2", "amd64")]
+    );
+    assert!(store.put_inventory(Uuid::new_v4(), &second).await.is_err());
+    assert_eq!(store.host_packages(a.id, h.id).await.unwrap().len(), 2);
+}
+
+async fn case_inventory_large(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "big").await;
+    let packages: Vec<InstalledPackage> = (0..5000)
+        .rev()
+        .map(|i| {
+            let mut p = pkg(
+                &format!("pkg-{i:05}"),
+                &format!("1.{i}-1"),
+                if i % 3 == 0 { "all" } else { "amd64" },
+            );
+            if i % 2 == 0 {
+                p.source_name = Some(format!("src-{i}"));
+                p.source_version = Some(format!("1.{i}"));
+            }
+            p
+        })
+        .collect();
+    let n = store
+        .put_inventory(h.id, &upload("big", t(5), packages.clone()))
+        .await
+        .unwrap();
+    assert_eq!(n, 5000);
+    let mut want = packages;
+    want.sort_by(|x, y| (&x.name, &x.arch).cmp(&(&y.name, &y.arch)));
+    let got = store.host_packages(a.id, h.id).await.unwrap();
+    assert_eq!(got.len(), 5000);
+    assert_eq!(got, want);
+    assert_eq!(
+        store.host(a.id, h.id).await.unwrap().unwrap().package_count,
+        5000
+    );
+}
+
+async fn case_command_lifecycle(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let queued = store
+        .queue_command(new_command(&a, &h, t(0), t(3600)))
+        .await
+        .unwrap();
+    assert_eq!(queued.state, CommandState::Queued);
+    assert_eq!(
+        (queued.deliveries, queued.created_at, queued.expires_at),
+        (0, t(0), t(3600))
+    );
+    assert_eq!(queued.events.len(), 1);
+    assert_eq!(
+        store.command(a.id, queued.id).await.unwrap(),
+        Some(queued.clone())
+    );
+
+    let leased = store.lease_commands(h.id, t(10), MINUTE, 10).await.unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].id, queued.id);
+    assert_eq!(leased[0].kind, "get_package_info");
+    assert_eq!(leased[0].params, json!({"name": "openssl"}));
+    assert_eq!(leased[0].queued_at, t(0));
+    let rec = store.command(a.id, queued.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.deliveries, rec.updated_at),
+        (CommandState::Delivered, 1, t(10))
+    );
+
+    // Leased: not handed out again until the lease runs out (t(70)).
+    assert!(
+        store
+            .lease_commands(h.id, t(20), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .lease_commands(h.id, t(70), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store.lease_commands(h.id, t(71), MINUTE, 10).await.unwrap();
+    assert_eq!(again.iter().map(|e| e.id).collect::<Vec<_>>(), [queued.id]);
+    assert_eq!(
+        store
+            .command(a.id, queued.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .deliveries,
+        2
+    );
+
+    let res = result(
+        queued.id,
+        ResultStatus::Succeeded,
+        "openssl 3.0.15 installed",
+        t(75),
+    );
+    assert_eq!(
+        store.record_result(h.id, &res, t(80)).await.unwrap(),
+        RecordOutcome::Stored
+    );
+    let done = store.command(a.id, queued.id).await.unwrap().unwrap();
+    assert_eq!(done.state, CommandState::Succeeded);
+    assert_eq!(done.result.as_ref(), Some(&res));
+    assert_eq!(done.updated_at, t(80));
+
+    let other = result(queued.id, ResultStatus::Failed, "something else", t(85));
+    assert_eq!(
+        store.record_result(h.id, &other, t(90)).await.unwrap(),
+        RecordOutcome::Duplicate
+    );
+    let after = store.command(a.id, queued.id).await.unwrap().unwrap();
+    assert_eq!(after, done, "a duplicate result changes nothing");
+
+    let states: Vec<CommandState> = after.events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        [
+            CommandState::Queued,
+            CommandState::Delivered,
+            CommandState::Delivered,
+            CommandState::Succeeded
+        ]
+    );
+    let times: Vec<DateTime<Utc>> = after.events.iter().map(|e| e.at).collect();
+    assert_eq!(times, [t(0), t(10), t(71), t(80)]);
+    assert!(times.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(after.events[1].detail, "delivered (attempt 1)");
+    assert_eq!(after.events[2].detail, "delivered (attempt 2)");
+    assert_eq!(after.events[3].detail, "openssl 3.0.15 installed");
+
+    // Finished commands are never delivered again.
+    assert!(
+        store
+            .lease_commands(h.id, t(1000), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A rejected result with a long summary: state follows the status, the event
+    // detail is cut to 1000 characters.
+    let c2 = store
+        .queue_command(new_command(&a, &h, t(100), t(3600)))
+        .await
+        .unwrap();
+    store
+        .lease_commands(h.id, t(101), MINUTE, 10)
+        .await
+        .unwrap();
+    let long = "é".repeat(3000);
+    let rej = result(c2.id, ResultStatus::Rejected, &long, t(102));
+    assert_eq!(
+        store.record_result(h.id, &rej, t(103)).await.unwrap(),
+        RecordOutcome::Stored
+    );
+    let rec = store.command(a.id, c2.id).await.unwrap().unwrap();
+    assert_eq!(rec.state, CommandState::Rejected);
+    assert_eq!(
+        rec.result.as_ref().map(|r| r.summary.len()),
+        Some(long.len())
+    );
+    let last = rec.events.last().unwrap();
+    assert_eq!(
+        (last.state, last.detail.chars().count()),
+        (CommandState::Rejected, 1000)
+    );
+}
+
+async fn case_command_expiry(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    // Undelivered past its expiry: expires instead of being delivered.
+    let c1 = store
+        .queue_command(new_command(&a, &h, t(0), t(30)))
+        .await
+        .unwrap();
+    // Delivered, lease lapsed, then past expiry: expires too.
+    let c2 = store
+        .queue_command(new_command(&a, &h, t(1), t(100)))
+        .await
+        .unwrap();
+    let first = store
+        .lease_commands(h.id, t(10), Duration::from_secs(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|e| e.id).collect::<Vec<_>>(), [c1.id]);
+    // c1 is delivered, leased until t(40) and expires at t(30); c2 is still queued.
+    // At t(31) c1's lease still holds, so c1 stays delivered; c2 is delivered.
+    let second = store
+        .lease_commands(h.id, t(31), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.iter().map(|e| e.id).collect::<Vec<_>>(), [c2.id]);
+    assert_eq!(
+        store.command(a.id, c1.id).await.unwrap().unwrap().state,
+        CommandState::Delivered
+    );
+    // At t(41) c1's lease has lapsed and it is past its expiry: expired, not redelivered.
+    assert!(
+        store
+            .lease_commands(h.id, t(41), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rec1 = store.command(a.id, c1.id).await.unwrap().unwrap();
+    assert_eq!(rec1.state, CommandState::Expired);
+    assert_eq!(rec1.updated_at, t(41));
+    let last = rec1.events.last().unwrap();
+    assert_eq!(
+        (last.state, last.at, last.detail.as_str()),
+        (
+            CommandState::Expired,
+            t(41),
+            "not delivered before it expired"
+        )
+    );
+
+    // A never-delivered command past its expiry.
+    let c3 = store
+        .queue_command(new_command(&a, &h, t(50), t(60)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .lease_commands(h.id, t(61), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let rec3 = store.command(a.id, c3.id).await.unwrap().unwrap();
+    assert_eq!(rec3.state, CommandState::Expired);
+    assert_eq!(rec3.deliveries, 0);
+    let states: Vec<CommandState> = rec3.events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [CommandState::Queued, CommandState::Expired]);
+    assert_eq!(
+        store.cancel_command(a.id, c3.id, t(62)).await.unwrap(),
+        CancelOutcome::NotCancellable(CommandState::Expired)
+    );
+
+    // A late result for an expired command is still stored.
+    let late = result(c1.id, ResultStatus::Succeeded, "done late", t(42));
+    assert_eq!(
+        store.record_result(h.id, &late, t(43)).await.unwrap(),
+        RecordOutcome::Stored
+    );
+    assert_eq!(
+        store.command(a.id, c1.id).await.unwrap().unwrap().state,
+        CommandState::Succeeded
+    );
+    assert_eq!(
+        store.record_result(h.id, &late, t(44)).await.unwrap(),
+        RecordOutcome::Duplicate
+    );
+    // c2 (delivered, lease until t(61), expires t(100)) is untouched by all this.
+    assert_eq!(
+        store.command(a.id, c2.id).await.unwrap().unwrap().state,
+        CommandState::Delivered
+    );
+}
+
+async fn case_cancel(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let c = store
+        .queue_command(new_command(&a, &h, t(0), t(3600)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cancel_command(a.id, c.id, t(5)).await.unwrap(),
+        CancelOutcome::Cancelled
+    );
+    assert_eq!(
+        store.cancel_command(a.id, c.id, t(6)).await.unwrap(),
+        CancelOutcome::NotCancellable(CommandState::Cancelled)
+    );
+    assert!(
+        store
+            .lease_commands(h.id, t(10), MINUTE, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "cancelled command leased"
+    );
+    let rec = store.command(a.id, c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.deliveries, rec.updated_at),
+        (CommandState::Cancelled, 0, t(5))
+    );
+    let states: Vec<CommandState> = rec.events.iter().map(|e| e.state).collect();
+    assert_eq!(states, [CommandState::Queued, CommandState::Cancelled]);
+    let res = result(c.id, ResultStatus::Succeeded, "ran anyway", t(11));
+    assert_eq!(
+        store.record_result(h.id, &res, t(12)).await.unwrap(),
+        RecordOutcome::Duplicate
+    );
+    assert_eq!(store.command(a.id, c.id).await.unwrap().unwrap(), rec);
+
+    let d = store
+        .queue_command(new_command(&a, &h, t(20), t(3600)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .lease_commands(h.id, t(21), MINUTE, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store.cancel_command(a.id, d.id, t(22)).await.unwrap(),
+        CancelOutcome::NotCancellable(CommandState::Delivered)
+    );
+    assert_eq!(
+        store
+            .cancel_command(a.id, Uuid::new_v4(), t(23))
+            .await
+            .unwrap(),
+        CancelOutcome::NotFound
+    );
+}
+
+async fn case_unknown_result(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h1, _) = host(&store, &a, "one").await;
+    let (h2, _) = host(&store, &a, "two").await;
+    let res = result(Uuid::new_v4(), ResultStatus::Succeeded, "?", t(1));
+    assert_eq!(
+        store.record_result(h1.id, &res, t(2)).await.unwrap(),
+        RecordOutcome::UnknownCommand
+    );
+
+    // A command is answered only by its own host.
+    let c = store
+        .queue_command(new_command(&a, &h1, t(0), t(3600)))
+        .await
+        .unwrap();
+    store.lease_commands(h1.id, t(1), MINUTE, 10).await.unwrap();
+    let res = result(c.id, ResultStatus::Succeeded, "not mine", t(2));
+    assert_eq!(
+        store.record_result(h2.id, &res, t(3)).await.unwrap(),
+        RecordOutcome::UnknownCommand
+    );
+    let rec = store.command(a.id, c.id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.result), (CommandState::Delivered, None));
+}
+
+async fn case_lease_order_and_max(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (other, _) = host(&store, &a, "other").await;
+    // Queued out of order: delivery follows created_at, not insertion.
+    let c2 = store
+        .queue_command(new_command(&a, &h, t(2), t(3600)))
+        .await
+        .unwrap();
+    let c0 = store
+        .queue_command(new_command(&a, &h, t(0), t(3600)))
+        .await
+        .unwrap();
+    let c1 = store
+        .queue_command(new_command(&a, &h, t(1), t(3600)))
+        .await
+        .unwrap();
+    let x = store
+        .queue_command(new_command(&a, &other, t(0), t(3600)))
+        .await
+        .unwrap();
+
+    assert!(
+        store
+            .lease_commands(h.id, t(5), MINUTE, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first: Vec<Uuid> = store
+        .lease_commands(h.id, t(5), MINUTE, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(first, [c0.id, c1.id]);
+    let second: Vec<Uuid> = store
+        .lease_commands(h.id, t(6), MINUTE, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(second, [c2.id]);
+    assert!(
+        store
+            .lease_commands(h.id, t(7), MINUTE, 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.command(a.id, x.id).await.unwrap().unwrap().state,
+        CommandState::Queued,
+        "another host's command"
+    );
+    let theirs: Vec<Uuid> = store
+        .lease_commands(other.id, t(8), MINUTE, 5)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(theirs, [x.id]);
+}
+
+async fn case_concurrent_leases(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let mut all = HashSet::new();
+    for i in 0..20 {
+        all.insert(
+            store
+                .queue_command(new_command(&a, &h, t(i), t(3600)))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(
+                async move { store.lease_commands(h.id, t(100), MINUTE, 5).await.unwrap() },
+            )
+        })
+        .collect();
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.extend(task.await.unwrap().into_iter().map(|e| e.id));
+    }
+    seen.extend(
+        store
+            .lease_commands(h.id, t(101), MINUTE, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id),
+    );
+    let unique: HashSet<Uuid> = seen.iter().copied().collect();
+    assert_eq!(
+        unique.len(),
+        seen.len(),
+        "a command was leased twice within its lease"
+    );
+    assert_eq!(unique, all);
+    for id in all {
+        assert_eq!(
+            store.command(a.id, id).await.unwrap().unwrap().deliveries,
+            1
+        );
+    }
+}
+
+async fn case_list_commands(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h1, _) = host(&store, &a, "one").await;
+    let (h2, _) = host(&store, &a, "two").await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let h = if i % 2 == 0 { &h1 } else { &h2 };
+        ids.push(
+            store
+                .queue_command(new_command(&a, h, t(i), t(3600)))
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    store
+        .lease_commands(h1.id, t(10), MINUTE, 10)
+        .await
+        .unwrap();
+    let res = result(ids[0], ResultStatus::Failed, "dpkg lock held", t(11));
+    store.record_result(h1.id, &res, t(12)).await.unwrap();
+
+    let all = store.list_commands(a.id, None, 10).await.unwrap();
+    let listed: Vec<Uuid> = all.iter().map(|c| c.id).collect();
+    assert_eq!(
+        listed,
+        ids.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+    for rec in &all {
+        assert_eq!(
+            Some(rec),
+            store.command(a.id, rec.id).await.unwrap().as_ref(),
+            "list matches command()"
+        );
+    }
+    let oldest = all.last().unwrap();
+    assert_eq!(oldest.result.as_ref(), Some(&res));
+    assert_eq!(oldest.events.len(), 3);
+    assert_eq!(all[0].events.len(), 2, "queued + delivered");
+    assert_eq!(all[1].events.len(), 1, "h2's command: queued only");
+
+    let two: Vec<Uuid> = store
+        .list_commands(a.id, None, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(two, [ids[4], ids[3]]);
+    let of_h1: Vec<Uuid> = store
+        .list_commands(a.id, Some(h1.id), 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(of_h1, [ids[4], ids[2], ids[0]]);
+    assert!(store.list_commands(a.id, None, 0).await.unwrap().is_empty());
+}
+
+async fn case_org_isolation(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let (ha, cred_a) = host(&store, &a, "shared-name").await;
+    let (hb, _) = host(&store, &b, "shared-name").await;
+    let key_a = store
+        .create_enrollment_key(a.id, "a-key", "a-keyhash", t(0))
+        .await
+        .unwrap();
+    store
+        .record_heartbeat(ha.id, "1", &metrics(1), t(5), 10)
+        .await
+        .unwrap();
+    store
+        .put_inventory(
+            ha.id,
+            &upload("shared-name", t(6), vec![pkg("bash", "5", "amd64")]),
+        )
+        .await
+        .unwrap();
+    let cmd_a = store
+        .queue_command(new_command(&a, &ha, t(7), t(3600)))
+        .await
+        .unwrap();
+
+    assert_eq!(store.host(b.id, ha.id).await.unwrap(), None);
+    let b_named: Vec<Uuid> = store
+        .hosts_by_name(b.id, "shared-name")
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(b_named, [hb.id]);
+    let b_hosts: Vec<Uuid> = store
+        .list_hosts(b.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| h.id)
+        .collect();
+    assert_eq!(b_hosts, [hb.id]);
+    assert!(store.host_packages(b.id, ha.id).await.unwrap().is_empty());
+    assert!(store.metrics_history(b.id, ha.id).await.unwrap().is_empty());
+    assert_eq!(store.command(b.id, cmd_a.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_commands(b.id, None, 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .list_commands(b.id, Some(ha.id), 100)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.cancel_command(b.id, cmd_a.id, t(8)).await.unwrap(),
+        CancelOutcome::NotFound
+    );
+    assert!(!store.revoke_host(b.id, ha.id).await.unwrap());
+    assert!(!store.revoke_enrollment_key(b.id, key_a.id).await.unwrap());
+    // B cannot queue a command for A's host.
+    assert!(
+        store
+            .queue_command(new_command(&b, &ha, t(9), t(3600)))
+            .await
+            .is_err()
+    );
+
+    // A's things are intact and visible to A.
+    assert_eq!(
+        store
+            .host_by_credential(&cred_a)
+            .await
+            .unwrap()
+            .map(|x| x.org_id),
+        Some(a.id)
+    );
+    assert!(
+        !store
+            .enrollment_key_by_hash("a-keyhash")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked
+    );
+    assert_eq!(
+        store.command(a.id, cmd_a.id).await.unwrap().unwrap().state,
+        CommandState::Queued
+    );
+    assert_eq!(store.list_commands(a.id, None, 100).await.unwrap().len(), 1);
+    assert_eq!(store.host_packages(a.id, ha.id).await.unwrap().len(), 1);
+    assert_eq!(store.metrics_history(a.id, ha.id).await.unwrap().len(), 1);
+    assert!(store.host(a.id, ha.id).await.unwrap().is_some());
+}
+
+async fn case_survives_reopen(url: String) {
+    let (org_id, host_id, cmd_id, cred) = {
+        let store = open_url(&url).await;
+        let a = org(&store, "durable").await;
+        let (h, cred) = host(&store, &a, "web1").await;
+        store
+            .create_api_token(a.id, "t", "durable-token", t(0))
+            .await
+            .unwrap();
+        store
+            .record_heartbeat(h.id, "2.0.0", &metrics(7), t(10), 5)
+            .await
+            .unwrap();
+        store
+            .put_inventory(
+                h.id,
+                &upload("web1", t(11), vec![pkg("bash", "5", "amd64")]),
+            )
+            .await
+            .unwrap();
+        let c = store
+            .queue_command(new_command(&a, &h, t(12), t(3600)))
+            .await
+            .unwrap();
+        store.lease_commands(h.id, t(13), MINUTE, 10).await.unwrap();
+        (a.id, h.id, c.id, cred)
+    };
+    // Let the dropped pools close their connections.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let store = open_url(&url).await;
+    assert_eq!(
+        store.org_by_name("durable").await.unwrap().map(|o| o.id),
+        Some(org_id)
+    );
+    assert!(
+        store
+            .api_token_by_hash("durable-token")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .host_by_credential(&cred)
+            .await
+            .unwrap()
+            .map(|x| x.host_id),
+        Some(host_id)
+    );
+    let row = store.host(org_id, host_id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.metrics, row.last_seen, row.package_count),
+        (Some(metrics(7)), Some(t(10)), 1)
+    );
+    assert_eq!(
+        store.metrics_history(org_id, host_id).await.unwrap(),
+        [(t(10), metrics(7))]
+    );
+    assert_eq!(
+        store.host_packages(org_id, host_id).await.unwrap(),
+        [pkg("bash", "5", "amd64")]
+    );
+    let rec = store.command(org_id, cmd_id).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.state, rec.deliveries, rec.events.len()),
+        (CommandState::Delivered, 1, 2)
+    );
+    // And the reopened store keeps working.
+    store
+        .record_heartbeat(host_id, "2.0.1", &metrics(8), t(20), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.metrics_history(org_id, host_id).await.unwrap().len(),
+        2
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Backend-independent tests.
+
+#[tokio::test]
+async fn unsupported_url_names_the_supported_schemes() {
+    match patchctl_storage::open("mysql://x").await {
+        Err(e @ StorageError::UnsupportedUrl(_)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("sqlite://"), "{msg}");
+            assert!(msg.contains("postgres://"), "{msg}");
+            assert!(msg.contains("mysql"), "{msg}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("mysql:// opened"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_accepts_both_url_forms_and_creates_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, prefix) in ["sqlite://", "sqlite:"].into_iter().enumerate() {
+        let path = dir.path().join(format!("db{i}.sqlite"));
+        assert!(!path.exists());
+        let store = open_url(&format!("{prefix}{}", path.display())).await;
+        store.create_org("x", t(0)).await.unwrap();
+        assert!(path.exists(), "{prefix} did not create {}", path.display());
+    }
+}
+
+#[test]
+fn with_database_replaces_only_the_database() {
+    assert_eq!(
+        with_database("postgres://u@h:5432/test", "n"),
+        "postgres://u@h:5432/n"
+    );
+    assert_eq!(
+        with_database("postgres://u@h/test?sslmode=disable", "n"),
+        "postgres://u@h/n?sslmode=disable"
+    );
+    assert_eq!(with_database("postgresql://u@h", "n"), "postgresql://u@h/n");
+}
