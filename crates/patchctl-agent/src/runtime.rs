@@ -312,11 +312,13 @@ impl Agent {
         if self.identity.is_none() {
             self.enroll().await?;
         }
+        // Heartbeat first: the host shows online before the (slower) scan arrives.
+        self.heartbeat().await?;
         if Instant::now() >= *next_scan {
             self.scan_and_upload().await?;
             *next_scan = Instant::now() + self.cfg.scan_interval;
         }
-        self.heartbeat().await
+        Ok(())
     }
 }
 

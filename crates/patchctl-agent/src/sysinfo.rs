@@ -196,10 +196,12 @@ pub fn parse_cpuinfo(input: &str) -> CpuInfo {
         if key == "processor" {
             count = count.saturating_add(1);
         }
-        if let Some(rank) = MODEL_KEYS.iter().position(|k| *k == key) {
-            if !value.is_empty() && best.is_none_or(|(r, _)| rank < r) {
-                best = Some((rank, value));
-            }
+        let rank = MODEL_KEYS
+            .iter()
+            .position(|k| *k == key)
+            .filter(|rank| !value.is_empty() && best.is_none_or(|(r, _)| *rank < r));
+        if let Some(rank) = rank {
+            best = Some((rank, value));
         }
     }
     CpuInfo {
@@ -336,20 +338,16 @@ pub fn decode_octal_escapes(field: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' {
-            if let Some(&[a, b, c]) = bytes.get(i + 1..i + 4) {
-                if (b'0'..=b'3').contains(&a)
-                    && (b'0'..=b'7').contains(&b)
-                    && (b'0'..=b'7').contains(&c)
-                {
-                    out.push((a - b'0') * 64 + (b - b'0') * 8 + (c - b'0'));
-                    i += 4;
-                    continue;
-                }
+        match bytes.get(i..i + 4) {
+            Some(&[b'\\', a @ b'0'..=b'3', b @ b'0'..=b'7', c @ b'0'..=b'7']) => {
+                out.push((a - b'0') * 64 + (b - b'0') * 8 + (c - b'0'));
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
             }
         }
-        out.push(bytes[i]);
-        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }

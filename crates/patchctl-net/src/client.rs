@@ -48,7 +48,9 @@ pub enum ClientError {
     #[error("{0}")]
     Connect(String),
     /// The platform did not answer in time (see [`HttpsClient::with_timeout`]).
-    #[error("the platform did not answer in time; check that it is running and reachable, or raise the request timeout")]
+    #[error(
+        "the platform did not answer in time; check that it is running and reachable, or raise the request timeout"
+    )]
     Timeout,
     /// The platform answered with a non-success HTTP status.
     #[error("the platform answered HTTP {status}: {message}")]
@@ -233,7 +235,8 @@ impl HttpsClient {
         }
         let payload = match body {
             Some(b) => {
-                builder = builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                builder =
+                    builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 let bytes = serde_json::to_vec(b).map_err(|e| {
                     ClientError::Decode(format!("cannot encode the request body as JSON: {e}"))
                 })?;
@@ -257,7 +260,9 @@ impl HttpsClient {
                 .collect()
                 .await
                 .map_err(|e| {
-                    if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    if e.downcast_ref::<http_body_util::LengthLimitError>()
+                        .is_some()
+                    {
                         ClientError::Decode(format!(
                             "the response to {target} is larger than the limit of {} bytes",
                             self.max_response_bytes
@@ -347,10 +352,11 @@ fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
 
 /// The message of a non-success response.
 fn error_message(status: http::StatusCode, body: &[u8]) -> String {
-    if let Ok(serde_json::Value::Object(map)) = serde_json::from_slice::<serde_json::Value>(body) {
-        if let Some(serde_json::Value::String(msg)) = map.get("error") {
-            return msg.clone();
-        }
+    let json_error = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|m| m.as_str()).map(str::to_string));
+    if let Some(msg) = json_error {
+        return msg;
     }
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -374,10 +380,9 @@ fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Erro
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
             return Some(r);
         }
-        if let Some(inner) = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
-            if let Some(r) = find_rustls(inner) {
-                return Some(r);
-            }
+        let wrapped = e.downcast_ref::<io::Error>().and_then(|io| io.get_ref());
+        if let Some(r) = wrapped.and_then(|inner| find_rustls(inner)) {
+            return Some(r);
         }
         cur = e.source();
     }
@@ -522,7 +527,10 @@ mod tests {
             error_message(StatusCode::BAD_REQUEST, br#"{"error":"bad thing"}"#),
             "bad thing"
         );
-        assert_eq!(error_message(StatusCode::BAD_REQUEST, b" plain text \n"), "plain text");
+        assert_eq!(
+            error_message(StatusCode::BAD_REQUEST, b" plain text \n"),
+            "plain text"
+        );
         assert_eq!(error_message(StatusCode::NOT_FOUND, b""), "Not Found");
         let long = "é".repeat(2000);
         let msg = error_message(StatusCode::BAD_GATEWAY, long.as_bytes());

@@ -63,8 +63,9 @@ pub struct DevPki {
 ///   P-256 CA ("PatchCTL development CA", CA-constrained, valid 10 years) and
 ///   a server certificate it signs (valid 2 years, server-auth usage), and
 ///   writes `ca.pem`, `ca-key.pem`, `server.pem`, `server-key.pem`.
-/// * All files present and the server certificate valid for every name:
-///   reuses them unchanged.
+/// * `ca.pem`, `server.pem` and `server-key.pem` present, the key matching the
+///   certificate and the certificate valid now for every name under `ca.pem`:
+///   reuses them unchanged (`ca-key.pem` may have been moved away).
 /// * The server certificate is missing, expired or does not cover every
 ///   name, and `ca-key.pem` is present: issues a new server certificate and key
 ///   from the existing CA (replacing the old ones atomically), so clients that
@@ -105,7 +106,11 @@ pub fn ensure_dev_pki(dir: &Path, names: &[String]) -> Result<DevPki, TlsError> 
 
     if !has_ca && !has_ca_key && !has_cert && !has_key {
         create_private_dir(dir)?;
-        let (ca_cert, ca_key) = generate_ca(DEV_CA_NAME, now() - BACKDATE, now() + days(CA_VALIDITY_DAYS))?;
+        let (ca_cert, ca_key) = generate_ca(
+            DEV_CA_NAME,
+            now() - BACKDATE,
+            now() + days(CA_VALIDITY_DAYS),
+        )?;
         let (cert, key) = issue_leaf(
             &ca_cert,
             &ca_key,
@@ -132,11 +137,15 @@ pub fn ensure_dev_pki(dir: &Path, names: &[String]) -> Result<DevPki, TlsError> 
         // Reusable only if the pair loads and the certificate verifies against
         // ca.pem for every requested name right now.
         match crate::tls::server_config(&pki.server_cert, &pki.server_key) {
+            // An unreadable file is a permissions problem to report, not to paper over.
+            Err(e @ TlsError::Read { .. }) => return Err(e),
             Err(e) => Some(e.to_string()),
             Ok(_) => verify_leaf(&pki.ca_cert, &pki.server_cert, names).err(),
         }
     } else if has_cert || has_key {
-        Some(format!("only one of {SERVER_CERT_FILE} and {SERVER_KEY_FILE} exists"))
+        Some(format!(
+            "only one of {SERVER_CERT_FILE} and {SERVER_KEY_FILE} exists"
+        ))
     } else {
         Some(format!("{SERVER_CERT_FILE} does not exist yet"))
     };
@@ -201,7 +210,13 @@ fn verify_leaf(ca: &Path, leaf: &Path, names: &[String]) -> Result<(), String> {
     for name in names {
         let server_name = server_name(name).map_err(|e| e.to_string())?;
         verifier
-            .verify_server_cert(end_entity, intermediates, &server_name, &[], UnixTime::now())
+            .verify_server_cert(
+                end_entity,
+                intermediates,
+                &server_name,
+                &[],
+                UnixTime::now(),
+            )
             .map_err(|e| format!("{} for {name}: {e}", leaf.display()))?;
     }
     Ok(())
@@ -209,8 +224,9 @@ fn verify_leaf(ca: &Path, leaf: &Path, names: &[String]) -> Result<(), String> {
 
 fn server_name(name: &str) -> Result<ServerName<'static>, TlsError> {
     let name = trim_name(name);
-    ServerName::try_from(name.to_string())
-        .map_err(|_| TlsError::Generate(format!("{name:?} is neither a DNS name nor an IP address")))
+    ServerName::try_from(name.to_string()).map_err(|_| {
+        TlsError::Generate(format!("{name:?} is neither a DNS name nor an IP address"))
+    })
 }
 
 fn trim_name(name: &str) -> &str {
@@ -256,7 +272,11 @@ fn new_key() -> Result<KeyPair, TlsError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err)
 }
 
-fn ca_params(common_name: &str, not_before: OffsetDateTime, not_after: OffsetDateTime) -> CertificateParams {
+fn ca_params(
+    common_name: &str,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+) -> CertificateParams {
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
@@ -442,7 +462,8 @@ pub mod testing {
     impl TestCa {
         /// Generates a new ECDSA P-256 CA named `common_name`, valid from an hour ago for 10 years.
         pub fn new(common_name: &str) -> Result<Self, TlsError> {
-            let (cert, key) = generate_ca(common_name, now() - BACKDATE, now() + super::days(3650))?;
+            let (cert, key) =
+                generate_ca(common_name, now() - BACKDATE, now() + super::days(3650))?;
             Ok(Self { cert, key })
         }
 
@@ -555,10 +576,17 @@ mod tests {
             let mode = |f: &str| fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(CA_KEY_FILE), 0o600);
             assert_eq!(mode(SERVER_KEY_FILE), 0o600);
-            assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+            assert_eq!(
+                fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
         }
-        verify_leaf(&pki.ca_cert, &pki.server_cert, &names(&["localhost", "127.0.0.1", "::1"]))
-            .unwrap();
+        verify_leaf(
+            &pki.ca_cert,
+            &pki.server_cert,
+            &names(&["localhost", "127.0.0.1", "::1"]),
+        )
+        .unwrap();
         assert!(verify_leaf(&pki.ca_cert, &pki.server_cert, &names(&["other.example"])).is_err());
         // The server config loads (key matches certificate).
         crate::tls::server_config(&pki.server_cert, &pki.server_key).unwrap();
@@ -570,8 +598,8 @@ mod tests {
         let pki = ensure_dev_pki(tmp.path(), &names(&["localhost"])).unwrap();
         let key = KeyPair::from_pem(&fs::read_to_string(&pki.server_key).unwrap()).unwrap();
         assert_eq!(key.algorithm(), &rcgen::PKCS_ECDSA_P256_SHA256);
-        let ca_key = KeyPair::from_pem(&fs::read_to_string(tmp.path().join(CA_KEY_FILE)).unwrap())
-            .unwrap();
+        let ca_key =
+            KeyPair::from_pem(&fs::read_to_string(tmp.path().join(CA_KEY_FILE)).unwrap()).unwrap();
         assert_eq!(ca_key.algorithm(), &rcgen::PKCS_ECDSA_P256_SHA256);
         let ca_der = &load_certs(&pki.ca_cert, "ca").unwrap()[0];
         let server_der = &load_certs(&pki.server_cert, "srv").unwrap()[0];
@@ -580,7 +608,11 @@ mod tests {
         assert!(ca_der.windows(oid.len()).any(|w| w == oid));
         assert!(server_der.windows(oid.len()).any(|w| w == oid));
         // The CA name is in the CA certificate.
-        assert!(ca_der.windows(DEV_CA_NAME.len()).any(|w| w == DEV_CA_NAME.as_bytes()));
+        assert!(
+            ca_der
+                .windows(DEV_CA_NAME.len())
+                .any(|w| w == DEV_CA_NAME.as_bytes())
+        );
     }
 
     #[test]
@@ -677,7 +709,10 @@ mod tests {
         let e = ensure_dev_pki(tmp.path(), &[]).unwrap_err();
         assert!(e.to_string().contains("no server name"), "{e}");
         let e = ensure_dev_pki(tmp.path(), &names(&["not a name"])).unwrap_err();
-        assert!(e.to_string().contains("neither a DNS name nor an IP"), "{e}");
+        assert!(
+            e.to_string().contains("neither a DNS name nor an IP"),
+            "{e}"
+        );
         assert!(fs::read_dir(tmp.path()).unwrap().next().is_none());
     }
 }

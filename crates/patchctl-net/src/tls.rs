@@ -200,7 +200,10 @@ pub fn server_config(cert_chain_pem: &Path, key_pem: &Path) -> Result<Arc<Server
 /// Reads every PEM certificate from `path`; `what` names the file's role in errors.
 ///
 /// Fails if the file cannot be read, is malformed, or holds no certificate.
-pub fn load_certs(path: &Path, what: &'static str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub fn load_certs(
+    path: &Path,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read_file(path, what)?;
     let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
@@ -250,7 +253,10 @@ fn bundle_roots(path: &Path) -> Result<RootCertStore, TlsError> {
         roots.add(cert).map_err(|e| TlsError::BadPem {
             what: "CA bundle",
             path: path.to_path_buf(),
-            detail: format!("certificate #{} cannot be used as a trust anchor: {e}", i + 1),
+            detail: format!(
+                "certificate #{} cannot be used as a trust anchor: {e}",
+                i + 1
+            ),
         })?;
     }
     Ok(roots)
@@ -385,7 +391,10 @@ mod tests {
                 .with_protocol_versions(&[&rustls::version::TLS12])
                 .unwrap()
                 .with_no_client_auth()
-                .with_single_cert(load_certs(cert, "cert").unwrap(), load_private_key(key).unwrap())
+                .with_single_cert(
+                    load_certs(cert, "cert").unwrap(),
+                    load_private_key(key).unwrap(),
+                )
                 .unwrap(),
         )
     }
@@ -454,9 +463,17 @@ mod tests {
     fn server_config_offers_h2_and_http11() {
         let f = fixture();
         let cfg = server_config(&f.cert, &f.key).unwrap();
-        assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
+        assert_eq!(
+            cfg.alpn_protocols,
+            vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
         // hyper-rustls panics if the client config already carries ALPN protocols.
-        assert!(client_config(Some(&f.ca)).unwrap().alpn_protocols.is_empty());
+        assert!(
+            client_config(Some(&f.ca))
+                .unwrap()
+                .alpn_protocols
+                .is_empty()
+        );
     }
 
     #[test]
@@ -574,7 +591,10 @@ mod tests {
         let e = server_config(&f.cert, &other_key).unwrap_err();
         assert!(matches!(e, TlsError::KeyMismatch { .. }), "{e:?}");
         let text = e.to_string();
-        assert!(text.contains("other-key.pem") && text.contains("server.pem"), "{text}");
+        assert!(
+            text.contains("other-key.pem") && text.contains("server.pem"),
+            "{text}"
+        );
         // No key material in the message.
         assert!(!text.contains("PRIVATE KEY"), "{text}");
     }

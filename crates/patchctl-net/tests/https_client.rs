@@ -122,7 +122,10 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
             tokio::time::sleep(Duration::from_secs(10)).await;
             reply(StatusCode::OK, br#"{"ok":true}"#.to_vec())
         }
-        _ => reply(StatusCode::NOT_FOUND, br#"{"error":"no such route"}"#.to_vec()),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            br#"{"error":"no such route"}"#.to_vec(),
+        ),
     }
 }
 
@@ -302,7 +305,10 @@ async fn refuses_self_signed_server() {
     let leaf = self_signed_leaf(&["127.0.0.1", "localhost"]).unwrap();
     let server = serve_leaf(&pki, &leaf, "self-signed").await;
     let msg = connect_text(get_echo(&pki.client(server.addr)).await);
-    assert!(msg.contains("invalid peer certificate: UnknownIssuer"), "{msg}");
+    assert!(
+        msg.contains("invalid peer certificate: UnknownIssuer"),
+        "{msg}"
+    );
     assert!(msg.contains("self-signed or issued by a CA"), "{msg}");
 }
 
@@ -313,7 +319,10 @@ async fn refuses_certificate_from_another_ca() {
     let leaf = other.issue(&["127.0.0.1", "localhost"]).unwrap();
     let server = serve_leaf(&pki, &leaf, "other-ca").await;
     let msg = connect_text(get_echo(&pki.client(server.addr)).await);
-    assert!(msg.contains("invalid peer certificate: UnknownIssuer"), "{msg}");
+    assert!(
+        msg.contains("invalid peer certificate: UnknownIssuer"),
+        "{msg}"
+    );
     assert!(msg.contains("CA bundle"), "{msg}");
 }
 
@@ -590,6 +599,10 @@ async fn bearer_token_never_appears_in_errors() {
         assert!(!shown.contains(CANARY), "token leaked: {shown}");
     }
     // The redaction is visible where the server echoed it.
-    assert!(errors[0].to_string().contains("[redacted]"), "{}", errors[0]);
+    assert!(
+        errors[0].to_string().contains("[redacted]"),
+        "{}",
+        errors[0]
+    );
     assert!(!format!("{client:?}").contains(CANARY));
 }

@@ -1,0 +1,397 @@
+//! End to end with the real binaries on loopback: `patchctl server` and a separate
+//! `patchctl-agent` process over real TLS 1.3, real enrollment, the real dpkg inventory
+//! of this machine, restarts of both sides and a SIGKILL of the server.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn patchctl() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_patchctl"))
+}
+
+/// The agent binary is built by `cargo test --workspace` next to `patchctl`.
+fn agent_bin() -> PathBuf {
+    let p = patchctl().with_file_name("patchctl-agent");
+    assert!(
+        p.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p patchctl-agent` first)",
+        p.display()
+    );
+    p
+}
+
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn spawn(cmd: &mut Command, log: &Path) -> Proc {
+        // Logs (stderr) and the banner (stdout, which prints the dev secrets on
+        // purpose) go to separate files; only the log is checked for secrets.
+        let f = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let out = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log.with_extension("stdout"))
+            .unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(f)
+            .env("RUST_LOG", "debug")
+            .spawn()
+            .unwrap();
+        Proc {
+            child,
+            log: log.to_owned(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+struct Platform {
+    dir: PathBuf,
+    dev: Value,
+}
+
+impl Platform {
+    fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(patchctl())
+            .args(args)
+            .env("PATCHCTL_SERVER", self.dev["url"].as_str().unwrap())
+            .env("PATCHCTL_TOKEN", self.dev["token"].as_str().unwrap())
+            .env("PATCHCTL_CA_FILE", self.dev["ca_file"].as_str().unwrap())
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["--output", "json"]);
+        let out = self.cli(&a);
+        assert!(
+            out.status.success(),
+            "patchctl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn port(&self) -> u16 {
+        self.dev["url"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
+    }
+}
+
+fn start_server(dir: &Path, first: bool) -> (Proc, Platform) {
+    let mut cmd = Command::new(patchctl());
+    cmd.args(["server", "--dev", "--no-agent", "--data-dir"]).arg(dir);
+    if first {
+        cmd.args(["--listen", "127.0.0.1:0"]);
+    }
+    let p = Proc::spawn(&mut cmd, &dir.with_extension("server.log"));
+    let dev_json = dir.join("dev.json");
+    let dev: Value = wait_for("dev.json", 60, || {
+        fs::read(&dev_json).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    let plat = Platform {
+        dir: dir.to_owned(),
+        dev,
+    };
+    wait_for("the platform to answer", 60, || {
+        plat.cli(&["hosts", "list"]).status.success().then_some(())
+    });
+    (p, plat)
+}
+
+fn write_agent_config(dir: &Path, plat: &Platform) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let cfg = dir.join("config.json");
+    let doc = serde_json::json!({
+        "server_url": plat.dev["url"],
+        "license_key": plat.dev["enrollment_key"],
+        "ca_bundle": plat.dev["ca_file"],
+        "heartbeat_interval_secs": 5,
+        "state_dir": dir.join("state"),
+    });
+    fs::write(&cfg, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    fs::set_permissions(&cfg, fs::Permissions::from_mode(0o600)).unwrap();
+    cfg
+}
+
+fn start_agent(cfg: &Path, log: &Path) -> Proc {
+    Proc::spawn(
+        Command::new(agent_bin()).args(["run", "--config"]).arg(cfg),
+        log,
+    )
+}
+
+/// Sockets of `pid` (inodes), from its open file descriptors.
+fn socket_inodes(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(rd) = fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in rd.flatten() {
+            if let Ok(t) = fs::read_link(e.path()) {
+                let t = t.to_string_lossy().into_owned();
+                if let Some(i) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+                    out.push(i.to_owned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Listening TCP sockets and bound UDP sockets of `pid`, from /proc/net.
+fn listening_sockets(pid: u32) -> Vec<String> {
+    let inodes = socket_inodes(pid);
+    let mut found = Vec::new();
+    for table in ["tcp", "tcp6", "udp", "udp6"] {
+        let text = fs::read_to_string(format!("/proc/{pid}/net/{table}")).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() < 10 || !inodes.iter().any(|i| i == f[9]) {
+                continue;
+            }
+            // TCP state 0A is LISTEN; any UDP socket of the agent would be a listener.
+            if table.starts_with("udp") || f[3] == "0A" {
+                found.push(format!("{table} {} state {}", f[1], f[3]));
+            }
+        }
+    }
+    found
+}
+
+fn host_id_of(agent_dir: &Path) -> String {
+    let v: Value =
+        serde_json::from_slice(&fs::read(agent_dir.join("credential.json")).unwrap()).unwrap();
+    v["host_id"].as_str().unwrap().to_owned()
+}
+
+/// Installed packages according to the status file, counted independently of the agent.
+fn dpkg_installed_count() -> usize {
+    let text = fs::read_to_string("/var/lib/dpkg/status").unwrap();
+    text.split("\n\n")
+        .filter(|s| {
+            s.lines().any(|l| {
+                l.starts_with("Status: ")
+                    && !l.ends_with(" not-installed")
+                    && !l.ends_with(" config-files")
+            })
+        })
+        .count()
+}
+
+fn queue_and_wait(plat: &Platform, host: &str, kind: &str, params: &[&str]) -> Value {
+    let mut args = vec!["commands", "queue", "--host", host, kind, "--wait", "60"];
+    for p in params {
+        args.extend(["--param", p]);
+    }
+    plat.json(&args)
+}
+
+#[test]
+fn whole_loop_with_real_binaries() {
+    if !Path::new("/var/lib/dpkg/status").exists() {
+        panic!("this end-to-end test reads the real dpkg inventory; run it on Debian/Ubuntu");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("platform");
+    let agent_dir = tmp.path().join("agent");
+    let agent_log = tmp.path().join("agent.log");
+
+    let (server, plat) = start_server(&data, true);
+    let cfg = write_agent_config(&agent_dir, &plat);
+    let agent = start_agent(&cfg, &agent_log);
+
+    // Enrollment and the real dpkg inventory of this machine.
+    let want = dpkg_installed_count();
+    let hosts = wait_for("the agent's inventory", 60, || {
+        let h = plat.json(&["hosts", "list"]);
+        (h.as_array().unwrap().len() == 1 && h[0]["packages"].as_u64() == Some(want as u64))
+            .then_some(h)
+    });
+    assert_eq!(hosts[0]["status"], "online");
+    let host_id = host_id_of(&agent_dir);
+    assert_eq!(hosts[0]["id"], host_id.as_str());
+    let pkgs = plat.json(&["hosts", "packages", &host_id]);
+    let dpkg = pkgs["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dpkg")
+        .expect("dpkg in the inventory")
+        .clone();
+
+    // Pull only: the running agent has no listening socket (and the check can fail:
+    // the server has one).
+    assert_eq!(listening_sockets(agent.pid()), Vec::<String>::new());
+    assert!(!listening_sockets(server.pid()).is_empty(), "the check must see the server's listener");
+    assert!(!socket_inodes(agent.pid()).is_empty(), "the agent should hold a connection");
+
+    // health_check and get_package_info through the platform.
+    let hc = queue_and_wait(&plat, &host_id, "health_check", &[]);
+    assert!(
+        ["succeeded", "failed"].contains(&hc["state"].as_str().unwrap()),
+        "{hc}"
+    );
+    let checks = hc["result"]["output"]["checks"].as_array().unwrap();
+    for name in ["agent", "config", "server", "clock", "package_lock"] {
+        assert!(checks.iter().any(|c| c["name"] == name), "missing check {name}: {hc}");
+    }
+    let config_check = checks.iter().find(|c| c["name"] == "config").unwrap();
+    assert_eq!(config_check["status"], "ok", "{hc}");
+    let pi = queue_and_wait(&plat, &host_id, "get_package_info", &["name=dpkg"]);
+    assert_eq!(pi["state"], "succeeded", "{pi}");
+    let installed = &pi["result"]["output"]["installed"][0];
+    assert_eq!(installed["version"], dpkg["version"]);
+    let shown = plat.cli(&["commands", "show", pi["id"].as_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(shown.contains("succeeded") && shown.contains(dpkg["version"].as_str().unwrap()), "{shown}");
+    let states: Vec<&str> = pi["events"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["queued", "delivered", "succeeded"]);
+
+    // The platform refuses a command outside the whitelist before queueing it.
+    let bad = plat.cli(&["commands", "queue", "--host", &host_id, "run_script", "--param", "script=id"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown command kind"));
+
+    // A command that bypasses the platform's check (written straight into the database,
+    // as a compromised or newer platform could) is rejected by the agent itself.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let injected = rt.block_on(async {
+        let store = patchctl_storage::open(plat.dev["database_url"].as_str().unwrap()).await.unwrap();
+        let cred: Value =
+            serde_json::from_slice(&fs::read(agent_dir.join("credential.json")).unwrap()).unwrap();
+        let hash = patchctl_server::auth::hash_secret(cred["credential"].as_str().unwrap());
+        let org = store.host_by_credential(&hash).await.unwrap().unwrap().org_id;
+        let now = chrono::Utc::now();
+        store
+            .queue_command(patchctl_storage::NewCommand {
+                org_id: org,
+                host_id: host_id.parse().unwrap(),
+                kind: "get_package_info".into(),
+                params: serde_json::json!({"name": "foo;rm -rf /"}),
+                now,
+                expires_at: now + chrono::Duration::hours(1),
+            })
+            .await
+            .unwrap()
+            .id
+    });
+    let rec = wait_for("the agent to reject the injected command", 60, || {
+        let r = plat.json(&["commands", "show", &injected.to_string()]);
+        (r["state"] == "rejected").then_some(r)
+    });
+    assert!(rec["result"]["summary"].as_str().unwrap().contains("invalid parameters"), "{rec}");
+
+    // The agent is killed and restarted: same identity, no second host.
+    agent.kill9();
+    let agent = start_agent(&cfg, &agent_log);
+    let again = queue_and_wait(&plat, &host_id, "get_package_info", &["name=dpkg"]);
+    assert_eq!(again["state"], "succeeded");
+    assert_eq!(host_id_of(&agent_dir), host_id);
+    assert_eq!(plat.json(&["hosts", "list"]).as_array().unwrap().len(), 1);
+    drop(agent);
+
+    // Queued while the agent is down, then the server is SIGKILLed and restarted:
+    // nothing acknowledged is lost, and the command runs when the agent returns.
+    let queued = plat.json(&["commands", "queue", "--host", &host_id, "health_check"]);
+    assert_eq!(queued["state"], "queued");
+    let port = plat.port();
+    server.kill9();
+    let (server, plat) = start_server(&data, false);
+    assert_eq!(plat.port(), port, "the restarted platform keeps its address");
+    let after = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
+    assert_eq!(after["state"], "queued");
+    let old = plat.json(&["commands", "show", pi["id"].as_str().unwrap()]);
+    assert_eq!(old["state"], "succeeded");
+    assert_eq!(old["result"], pi["result"]);
+    let agent = start_agent(&cfg, &agent_log);
+    let done = wait_for("the queued command to run after the agent returns", 60, || {
+        let r = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
+        (r["state"] != "queued" && r["state"] != "delivered").then_some(r)
+    });
+    assert!(done["result"]["output"]["checks"].is_array(), "{done}");
+    assert_eq!(host_id_of(&agent_dir), host_id);
+
+    // Secrets never reach a log line.
+    drop(agent);
+    drop(server);
+    let key = plat.dev["enrollment_key"].as_str().unwrap();
+    let cred: Value =
+        serde_json::from_slice(&fs::read(agent_dir.join("credential.json")).unwrap()).unwrap();
+    let cred = cred["credential"].as_str().unwrap();
+    for log in [agent_log.clone(), data.with_extension("server.log")] {
+        let text = fs::read_to_string(&log).unwrap();
+        assert!(text.contains("command received") || text.contains("host enrolled"), "{} looks empty", log.display());
+        assert!(!text.contains(key), "enrollment key found in {}", log.display());
+        assert!(!text.contains(cred), "agent credential found in {}", log.display());
+    }
+    let _ = plat.dir;
+}
+
+#[test]
+fn dev_mode_shows_this_machine_within_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("dev");
+    let p = Proc::spawn(
+        Command::new(patchctl())
+            .args(["server", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data),
+        &tmp.path().join("dev.log"),
+    );
+    let dev_json = data.join("dev.json");
+    let dev: Value = wait_for("dev.json", 60, || {
+        fs::read(&dev_json).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    let mode = fs::metadata(&dev_json).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "dev.json holds the token and must be private");
+    let plat = Platform { dir: data.clone(), dev };
+    let started = Instant::now();
+    let hosts = wait_for("this machine in `hosts list`", 30, || {
+        let out = plat.cli(&["hosts", "list", "--output", "json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v.as_array()?.len() == 1 && v[0]["packages"].as_u64()? > 0).then_some(v)
+    });
+    eprintln!("this machine listed after {:?}", started.elapsed());
+    let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(hosts[0]["hostname"], hostname.trim());
+    assert_eq!(hosts[0]["status"], "online");
+    let table = String::from_utf8(plat.cli(&["hosts", "list"]).stdout).unwrap();
+    assert!(table.starts_with("ID") && table.contains(hostname.trim()), "{table}");
+    let log = fs::read_to_string(&p.log).unwrap_or_default();
+    assert!(!log.contains(plat.dev["enrollment_key"].as_str().unwrap()));
+}
