@@ -202,7 +202,11 @@ pub fn check_private(path: &Path, what: &str) -> Result<(), ConfigError> {
                 user_name(meta.uid()),
                 user_name(euid),
                 user_name(euid).replace("uid ", ""),
-                if euid == 0 { "root".to_owned() } else { nix::unistd::getegid().as_raw().to_string() },
+                if euid == 0 {
+                    "root".to_owned()
+                } else {
+                    nix::unistd::getegid().as_raw().to_string()
+                },
             ),
         });
     }
@@ -215,7 +219,10 @@ pub fn check_private(path: &Path, what: &str) -> Result<(), ConfigError> {
             ),
         });
     }
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let dmeta = std::fs::metadata(dir).map_err(|source| ConfigError::Read {
         path: dir.to_owned(),
         source,
@@ -227,7 +234,11 @@ pub fn check_private(path: &Path, what: &str) -> Result<(), ConfigError> {
                 "directory {d} of the {what} is owned by {}, not by {}; run: chown {} {d}",
                 user_name(dmeta.uid()),
                 user_name(euid),
-                if euid == 0 { "root:root".to_owned() } else { euid.to_string() },
+                if euid == 0 {
+                    "root:root".to_owned()
+                } else {
+                    euid.to_string()
+                },
             ),
         });
     }
@@ -259,7 +270,8 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    const GOOD: &str = r#"{"server_url": "https://patch.example:8443", "license_key": "canary-key-1"}"#;
+    const GOOD: &str =
+        r#"{"server_url": "https://patch.example:8443", "license_key": "canary-key-1"}"#;
 
     fn write(dir: &Path, text: &str, mode: u32) -> PathBuf {
         let p = dir.join("config.json");
@@ -292,9 +304,8 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named() {
-        let e = parse_err(
-            r#"{"server_url": "https://a", "license_key": "k", "verify_tls": false}"#,
-        );
+        let e =
+            parse_err(r#"{"server_url": "https://a", "license_key": "k", "verify_tls": false}"#);
         assert!(e.contains("unknown field `verify_tls`"), "{e}");
         assert!(e.contains("/etc/patchctl/config.json"), "{e}");
     }
@@ -302,9 +313,18 @@ mod tests {
     #[test]
     fn bad_values() {
         for (text, want) in [
-            (r#"{"server_url": "http://a", "license_key": "k"}"#, "must start with https://"),
-            (r#"{"server_url": "https://a", "license_key": ""}"#, "license_key is empty"),
-            (r#"{"server_url": "https://a"}"#, "missing field `license_key`"),
+            (
+                r#"{"server_url": "http://a", "license_key": "k"}"#,
+                "must start with https://",
+            ),
+            (
+                r#"{"server_url": "https://a", "license_key": ""}"#,
+                "license_key is empty",
+            ),
+            (
+                r#"{"server_url": "https://a"}"#,
+                "missing field `license_key`",
+            ),
             (
                 r#"{"server_url": "https://a", "license_key": "k", "heartbeat_interval_secs": 0}"#,
                 "heartbeat_interval_secs is 0",
@@ -332,7 +352,10 @@ mod tests {
             let d = private_dir();
             let p = write(d.path(), GOOD, mode);
             let e = AgentConfig::load(&p).unwrap_err().to_string();
-            assert!(e.contains(&format!("chmod 600 {}", p.display())), "{mode:o}: {e}");
+            assert!(
+                e.contains(&format!("chmod 600 {}", p.display())),
+                "{mode:o}: {e}"
+            );
             assert!(e.contains(&format!("{mode:04o}")), "{mode:o}: {e}");
         }
     }
@@ -374,6 +397,9 @@ mod tests {
         let p = write(d.path(), GOOD, 0o600);
         nix::unistd::chown(d.path(), Some(nobody), None).unwrap();
         let e = AgentConfig::load(&p).unwrap_err().to_string();
-        assert!(e.contains("directory") && e.contains("owned by uid 65534"), "{e}");
+        assert!(
+            e.contains("directory") && e.contains("owned by uid 65534"),
+            "{e}"
+        );
     }
 }

@@ -20,10 +20,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 pub const ALLOWED_PROGRAMS: &[&str] = &["/usr/bin/rpm", "/usr/bin/dpkg-query"];
 
 /// The environment every child gets, and nothing else.
-pub const CHILD_ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-    ("LC_ALL", "C"),
-];
+pub const CHILD_ENV: &[(&str, &str)] =
+    &[("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), ("LC_ALL", "C")];
 
 /// How many runs the in-memory history keeps.
 const HISTORY_LEN: usize = 256;
@@ -220,7 +218,10 @@ impl Executor for ProcessExecutor {
     }
 
     fn history(&self) -> Vec<Vec<String>> {
-        self.history.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -250,7 +251,10 @@ mod tests {
         let ex = ProcessExecutor::new();
         for p in ["/bin/sh", "sh", "/usr/bin/env", "rpm", "/usr/bin/../bin/sh"] {
             let req = ExecRequest::from_argv(&[p.to_string(), "-c".into(), "id".into()]);
-            assert!(matches!(ex.run(req).await, Err(ExecError::NotAllowed(_))), "{p}");
+            assert!(
+                matches!(ex.run(req).await, Err(ExecError::NotAllowed(_))),
+                "{p}"
+            );
         }
         assert!(ex.history().is_empty());
     }

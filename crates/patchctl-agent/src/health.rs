@@ -60,20 +60,32 @@ pub fn package_lock(root: &Path, pm: Option<PackageManager>) -> HealthItem {
             return HealthItem {
                 name,
                 status: HealthStatus::Warn,
-                detail: format!("{} is locked by another process (pid {pid})", path.display()),
+                detail: format!(
+                    "{} is locked by another process (pid {pid})",
+                    path.display()
+                ),
             };
         }
     }
     if pm == PackageManager::Dpkg {
         let updates = root.join("var/lib/dpkg/updates");
         let pending = std::fs::read_dir(&updates)
-            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit())))
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .chars()
+                        .all(|c| c.is_ascii_digit())
+                })
+            })
             .unwrap_or(false);
         if pending {
             return HealthItem {
                 name,
                 status: HealthStatus::Fail,
-                detail: "an interrupted dpkg run left pending updates; `dpkg --configure -a` is needed".into(),
+                detail:
+                    "an interrupted dpkg run left pending updates; `dpkg --configure -a` is needed"
+                        .into(),
             };
         }
     }
@@ -103,7 +115,10 @@ mod tests {
                      2: FLOCK  ADVISORY  WRITE 77 fd:00:99 0 EOF\n";
         assert_eq!(lock_holder(locks, dev, 1234), Some(4242));
         assert_eq!(lock_holder(locks, dev, 99), None);
-        assert_eq!(lock_holder(locks, nix::sys::stat::makedev(0xfd, 0), 99), Some(77));
+        assert_eq!(
+            lock_holder(locks, nix::sys::stat::makedev(0xfd, 0), 99),
+            Some(77)
+        );
         assert_eq!(lock_holder("garbage\n\n1:", dev, 1), None);
     }
 
@@ -116,7 +131,10 @@ mod tests {
         f.lock().unwrap(); // flock(2): appears in /proc/locks as FLOCK
         let meta = std::fs::metadata(&path).unwrap();
         let locks = std::fs::read_to_string("/proc/locks").unwrap();
-        assert_eq!(lock_holder(&locks, meta.dev(), meta.ino()), Some(std::process::id()));
+        assert_eq!(
+            lock_holder(&locks, meta.dev(), meta.ino()),
+            Some(std::process::id())
+        );
         drop(f);
     }
 }

@@ -77,7 +77,8 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             let rt = runtime()?;
             let upload = rt.block_on(async {
                 let exec = patchctl_agent::exec::ProcessExecutor::new();
-                let pm = patchctl_agent::inventory::PackageManager::detect(std::path::Path::new("/"));
+                let pm =
+                    patchctl_agent::inventory::PackageManager::detect(std::path::Path::new("/"));
                 patchctl_agent::scan::collect(pm, &exec).await
             });
             let upload = upload.map_err(anyhow::Error::msg)?;
@@ -87,7 +88,10 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
                 println!(
                     "{} packages ({}) on {}; use --print to see exactly what would be sent",
                     upload.packages.len(),
-                    upload.package_manager.as_deref().unwrap_or("no package manager"),
+                    upload
+                        .package_manager
+                        .as_deref()
+                        .unwrap_or("no package manager"),
                     upload.system.hostname
                 );
             }

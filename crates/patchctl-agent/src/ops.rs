@@ -233,7 +233,10 @@ impl Operations {
                 checks.push(item);
             }
         }
-        checks.push(crate::health::package_lock(&self.root, self.package_manager));
+        checks.push(crate::health::package_lock(
+            &self.root,
+            self.package_manager,
+        ));
         let worst = checks
             .iter()
             .filter(|c| matches!(c.status, HealthStatus::Fail | HealthStatus::Warn))
@@ -279,7 +282,10 @@ fn server_check(link: &LinkState, interval: Duration) -> HealthItem {
                 )
             }
         }
-        (None, None) => (HealthStatus::Warn, "no contact with the platform yet".into()),
+        (None, None) => (
+            HealthStatus::Warn,
+            "no contact with the platform yet".into(),
+        ),
     };
     HealthItem {
         name: "server".into(),
@@ -290,7 +296,10 @@ fn server_check(link: &LinkState, interval: Duration) -> HealthItem {
 
 fn clock_check(link: &LinkState) -> HealthItem {
     let (status, detail) = match link.clock_skew_secs {
-        None => (HealthStatus::Warn, "clock not compared with the platform yet".into()),
+        None => (
+            HealthStatus::Warn,
+            "clock not compared with the platform yet".into(),
+        ),
         Some(s) if s.abs() < 30.0 => (
             HealthStatus::Ok,
             format!("within {:.1} s of the platform", s.abs()),
@@ -301,7 +310,9 @@ fn clock_check(link: &LinkState) -> HealthItem {
         ),
         Some(s) => (
             HealthStatus::Fail,
-            format!("{s:+.1} s off the platform's clock; certificate checks may fail; fix NTP (timedatectl)"),
+            format!(
+                "{s:+.1} s off the platform's clock; certificate checks may fail; fix NTP (timedatectl)"
+            ),
         ),
     };
     HealthItem {

@@ -15,8 +15,8 @@ use http::Method;
 use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_proto::PROTOCOL_VERSION;
 use patchctl_proto::agent::{
-    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck,
-    ResultsAck, ResultsUpload,
+    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck, ResultsAck,
+    ResultsUpload,
 };
 use rand::Rng;
 
@@ -113,9 +113,8 @@ impl Agent {
             cfg.heartbeat_interval,
             link.clone(),
         );
-        let outbox = Outbox::open(&cfg.state_dir).with_context(|| {
-            format!("cannot open the outbox in {}", cfg.state_dir.display())
-        })?;
+        let outbox = Outbox::open(&cfg.state_dir)
+            .with_context(|| format!("cannot open the outbox in {}", cfg.state_dir.display()))?;
         let identity = match state::load_identity(cfg.dir()) {
             Ok(Some(id)) if id.server_url == cfg.server_url => Some(id),
             Ok(Some(_)) => {
@@ -206,9 +205,18 @@ impl Agent {
         let count = upload.packages.len();
         let ack: InventoryAck = self
             .client
-            .json(Method::POST, "/api/v1/agent/inventory", self.bearer(), Some(&upload))
+            .json(
+                Method::POST,
+                "/api/v1/agent/inventory",
+                self.bearer(),
+                Some(&upload),
+            )
             .await?;
-        tracing::info!(packages = count, stored = ack.packages, "inventory uploaded");
+        tracing::info!(
+            packages = count,
+            stored = ack.packages,
+            "inventory uploaded"
+        );
         Ok(())
     }
 
@@ -221,7 +229,12 @@ impl Agent {
         let sent_at = Utc::now();
         let resp: HeartbeatResponse = self
             .client
-            .json(Method::POST, "/api/v1/agent/heartbeat", self.bearer(), Some(&req))
+            .json(
+                Method::POST,
+                "/api/v1/agent/heartbeat",
+                self.bearer(),
+                Some(&req),
+            )
             .await?;
         let rtt = sent.elapsed();
         {
@@ -258,7 +271,12 @@ impl Agent {
         let upload = ResultsUpload { results };
         let ack: ResultsAck = self
             .client
-            .json(Method::POST, "/api/v1/agent/results", self.bearer(), Some(&upload))
+            .json(
+                Method::POST,
+                "/api/v1/agent/results",
+                self.bearer(),
+                Some(&upload),
+            )
             .await?;
         for id in &ack.stored {
             tracing::info!(target: "audit", command_id = %id, "result delivered");

@@ -178,8 +178,11 @@ mod tests {
     #[test]
     fn identity_is_private() {
         let d = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(d.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .unwrap();
+        std::fs::set_permissions(
+            d.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
         let id = Identity {
             host_id: Uuid::new_v4(),
             credential: Secret::new("canary-cred"),
@@ -190,7 +193,10 @@ mod tests {
         assert_eq!(back.host_id, id.host_id);
         assert_eq!(back.credential, id.credential);
         assert!(!format!("{back:?}").contains("canary-cred"));
-        let mode = std::fs::metadata(d.path().join(CREDENTIAL_FILE)).unwrap().mode() & 0o777;
+        let mode = std::fs::metadata(d.path().join(CREDENTIAL_FILE))
+            .unwrap()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
     }
 }

@@ -112,9 +112,9 @@ impl Command {
     /// The `params` object of this command, as sent on the wire.
     pub fn params(&self) -> serde_json::Value {
         match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(mut m)) => m
-                .remove("params")
-                .unwrap_or_else(|| serde_json::json!({})),
+            Ok(serde_json::Value::Object(mut m)) => {
+                m.remove("params").unwrap_or_else(|| serde_json::json!({}))
+            }
             _ => serde_json::json!({}),
         }
     }

@@ -217,7 +217,13 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["1:9.2p1-2+deb12u3", "2.36.1-8+deb12u1", "1.0~rc1", "5.1.8-6.el9", "1.2^post"] {
+        for ok in [
+            "1:9.2p1-2+deb12u3",
+            "2.36.1-8+deb12u1",
+            "1.0~rc1",
+            "5.1.8-6.el9",
+            "1.2^post",
+        ] {
             assert!(PackageVersion::parse(ok).is_ok(), "{ok}");
         }
         for bad in ["-1", "1 2", "1;2", "1*", ":1"] {
@@ -229,7 +235,9 @@ mod tests {
     fn deserialisation_validates() {
         assert!(serde_json::from_str::<PackageName>("\"foo;rm\"").is_err());
         assert_eq!(
-            serde_json::from_str::<PackageName>("\"dpkg\"").unwrap().as_str(),
+            serde_json::from_str::<PackageName>("\"dpkg\"")
+                .unwrap()
+                .as_str(),
             "dpkg"
         );
     }

@@ -63,7 +63,10 @@ pub struct DevInfo {
 }
 
 fn private_dir(p: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
 }
 
 fn write_private(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -104,8 +107,12 @@ pub async fn dev_setup(
     let dev_json = dir.join("dev.json");
     let server_json = dir.join("server.json");
     let previous: Option<(DevInfo, Settings)> = if dev_json.exists() && server_json.exists() {
-        let info: DevInfo = serde_json::from_slice(&std::fs::read(&dev_json)?)
-            .map_err(|e| anyhow::anyhow!("{} is corrupt ({e}); delete the directory to start over", dev_json.display()))?;
+        let info: DevInfo = serde_json::from_slice(&std::fs::read(&dev_json)?).map_err(|e| {
+            anyhow::anyhow!(
+                "{} is corrupt ({e}); delete the directory to start over",
+                dev_json.display()
+            )
+        })?;
         Some((info, Settings::load(&server_json)?))
     } else {
         None
@@ -115,10 +122,16 @@ pub async fn dev_setup(
         .or(previous.as_ref().map(|(_, s)| s.listen))
         .unwrap_or_else(|| "127.0.0.1:8443".parse().expect("valid address"));
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        anyhow::anyhow!("cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port")
+        anyhow::anyhow!(
+            "cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"
+        )
     })?;
     let bound = listener.local_addr()?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let pki = patchctl_net::devca::ensure_dev_pki(&dir.join("pki"), &names)?;
     let database_url = format!("sqlite://{}", dir.join("patchctl.db").display());
     let url = format!("https://localhost:{}", bound.port());

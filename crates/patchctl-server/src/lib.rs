@@ -58,7 +58,10 @@ pub fn app(state: AppState) -> Router {
         .route("/commands/{id}/cancel", post(operator_api::cancel_command))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
-        .route("/api/v1/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/api/v1/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .nest("/api/v1/agent", agent)
         .nest("/api/v1", operator)
         .fallback(|| async {

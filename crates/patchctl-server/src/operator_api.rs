@@ -208,13 +208,14 @@ pub async fn list_commands(
         None => None,
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    Ok(Json(st.store.list_commands(op.org_id, host_id, limit).await?))
+    Ok(Json(
+        st.store.list_commands(op.org_id, host_id, limit).await?,
+    ))
 }
 
 fn parse_command_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id).map_err(|_| {
-        ApiError::bad_request(format!("{id:?} is not a command id (a UUID)"))
-    })
+    Uuid::parse_str(id)
+        .map_err(|_| ApiError::bad_request(format!("{id:?} is not a command id (a UUID)")))
 }
 
 /// `GET /api/v1/commands/{id}`.

@@ -24,9 +24,7 @@ mod sql;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     /// The database URL is not one this build understands.
-    #[error(
-        "unsupported database URL scheme {0:?}; use sqlite://PATH or postgres://USER@HOST/DB"
-    )]
+    #[error("unsupported database URL scheme {0:?}; use sqlite://PATH or postgres://USER@HOST/DB")]
     UnsupportedUrl(String),
     /// The database answered with an error or could not be reached.
     #[error("database error: {0}")]

@@ -180,7 +180,10 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             print!(
                 "{}",
-                table::render(&["ID", "HOSTNAME", "STATUS", "LAST SEEN", "PACKAGES", "OS"], &rows)
+                table::render(
+                    &["ID", "HOSTNAME", "STATUS", "LAST SEEN", "PACKAGES", "OS"],
+                    &rows
+                )
             );
             if hosts.is_empty() {
                 eprintln!("no hosts yet: enroll an agent with the enrollment key");
@@ -259,7 +262,10 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
                 .collect::<Vec<_>>();
             print!(
                 "{}",
-                table::render(&["NAME", "VERSION", "ARCH", "SOURCE", "SOURCE VERSION"], &rows)
+                table::render(
+                    &["NAME", "VERSION", "ARCH", "SOURCE", "SOURCE VERSION"],
+                    &rows
+                )
             );
         }
         HostsCmd::Revoke { host } => {
@@ -355,7 +361,14 @@ fn print_command(rec: &CommandRecord) {
                 print!(
                     "{}",
                     table::render(
-                        &["PACKAGE", "VERSION", "ARCH", "SOURCE", "SOURCE VERSION", "STATUS"],
+                        &[
+                            "PACKAGE",
+                            "VERSION",
+                            "ARCH",
+                            "SOURCE",
+                            "SOURCE VERSION",
+                            "STATUS"
+                        ],
                         &rows
                     )
                 );
@@ -389,8 +402,9 @@ pub async fn commands(conn: &Conn, cmd: CommandsCmd) -> anyhow::Result<()> {
                 kind,
                 expires_in_secs: expires_in,
             };
-            let mut rec: CommandRecord =
-                api.call(Method::POST, "/api/v1/commands", Some(&req)).await?;
+            let mut rec: CommandRecord = api
+                .call(Method::POST, "/api/v1/commands", Some(&req))
+                .await?;
             if let Some(secs) = wait {
                 let deadline = Instant::now() + Duration::from_secs(secs);
                 while !rec.state.is_terminal() && Instant::now() < deadline {
@@ -435,7 +449,10 @@ pub async fn commands(conn: &Conn, cmd: CommandsCmd) -> anyhow::Result<()> {
                         r.kind.clone(),
                         r.state.as_str().into(),
                         ago(Some(r.updated_at)),
-                        r.result.as_ref().map(|x| x.summary.clone()).unwrap_or_default(),
+                        r.result
+                            .as_ref()
+                            .map(|x| x.summary.clone())
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect::<Vec<_>>();
@@ -481,7 +498,10 @@ mod tests {
         assert_eq!(
             params_from_args(
                 "install_updates",
-                &["package=openssl=3.0.15-1~deb12u1".into(), "package=curl=7.88.1-10".into()]
+                &[
+                    "package=openssl=3.0.15-1~deb12u1".into(),
+                    "package=curl=7.88.1-10".into()
+                ]
             )
             .unwrap(),
             serde_json::json!({"packages": [

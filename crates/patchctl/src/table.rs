@@ -36,7 +36,10 @@ mod tests {
     fn aligns_columns() {
         let t = super::render(
             &["ID", "NAME"],
-            &[vec!["1".into(), "alpha".into()], vec!["22222".into(), "b".into()]],
+            &[
+                vec!["1".into(), "alpha".into()],
+                vec!["22222".into(), "b".into()],
+            ],
         );
         assert_eq!(t, "ID     NAME\n1      alpha\n22222  b\n");
     }

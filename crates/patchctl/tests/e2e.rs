@@ -2,6 +2,9 @@
 //! `patchctl-agent` process over real TLS 1.3, real enrollment, the real dpkg inventory
 //! of this machine, restarts of both sides and a SIGKILL of the server.
 
+// The harness starts the binaries under test; the no-spawn rule is for agent code.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -34,7 +37,11 @@ impl Proc {
     fn spawn(cmd: &mut Command, log: &Path) -> Proc {
         // Logs (stderr) and the banner (stdout, which prints the dev secrets on
         // purpose) go to separate files; only the log is checked for secrets.
-        let f = fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let out = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -76,7 +83,10 @@ fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -110,20 +120,30 @@ impl Platform {
     }
 
     fn port(&self) -> u16 {
-        self.dev["url"].as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap()
+        self.dev["url"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 }
 
 fn start_server(dir: &Path, first: bool) -> (Proc, Platform) {
     let mut cmd = Command::new(patchctl());
-    cmd.args(["server", "--dev", "--no-agent", "--data-dir"]).arg(dir);
+    cmd.args(["server", "--dev", "--no-agent", "--data-dir"])
+        .arg(dir);
     if first {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }
     let p = Proc::spawn(&mut cmd, &dir.with_extension("server.log"));
     let dev_json = dir.join("dev.json");
     let dev: Value = wait_for("dev.json", 60, || {
-        fs::read(&dev_json).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        fs::read(&dev_json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     });
     let plat = Platform {
         dir: dir.to_owned(),
@@ -258,8 +278,14 @@ fn whole_loop_with_real_binaries() {
     // Pull only: the running agent has no listening socket (and the check can fail:
     // the server has one).
     assert_eq!(listening_sockets(agent.pid()), Vec::<String>::new());
-    assert!(!listening_sockets(server.pid()).is_empty(), "the check must see the server's listener");
-    assert!(!socket_inodes(agent.pid()).is_empty(), "the agent should hold a connection");
+    assert!(
+        !listening_sockets(server.pid()).is_empty(),
+        "the check must see the server's listener"
+    );
+    assert!(
+        !socket_inodes(agent.pid()).is_empty(),
+        "the agent should hold a connection"
+    );
 
     // health_check and get_package_info through the platform.
     let hc = queue_and_wait(&plat, &host_id, "health_check", &[]);
@@ -269,7 +295,10 @@ fn whole_loop_with_real_binaries() {
     );
     let checks = hc["result"]["output"]["checks"].as_array().unwrap();
     for name in ["agent", "config", "server", "clock", "package_lock"] {
-        assert!(checks.iter().any(|c| c["name"] == name), "missing check {name}: {hc}");
+        assert!(
+            checks.iter().any(|c| c["name"] == name),
+            "missing check {name}: {hc}"
+        );
     }
     let config_check = checks.iter().find(|c| c["name"] == "config").unwrap();
     assert_eq!(config_check["status"], "ok", "{hc}");
@@ -279,12 +308,28 @@ fn whole_loop_with_real_binaries() {
     assert_eq!(installed["version"], dpkg["version"]);
     let shown = plat.cli(&["commands", "show", pi["id"].as_str().unwrap()]);
     let shown = String::from_utf8_lossy(&shown.stdout);
-    assert!(shown.contains("succeeded") && shown.contains(dpkg["version"].as_str().unwrap()), "{shown}");
-    let states: Vec<&str> = pi["events"].as_array().unwrap().iter().map(|e| e["state"].as_str().unwrap()).collect();
+    assert!(
+        shown.contains("succeeded") && shown.contains(dpkg["version"].as_str().unwrap()),
+        "{shown}"
+    );
+    let states: Vec<&str> = pi["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["state"].as_str().unwrap())
+        .collect();
     assert_eq!(states, ["queued", "delivered", "succeeded"]);
 
     // The platform refuses a command outside the whitelist before queueing it.
-    let bad = plat.cli(&["commands", "queue", "--host", &host_id, "run_script", "--param", "script=id"]);
+    let bad = plat.cli(&[
+        "commands",
+        "queue",
+        "--host",
+        &host_id,
+        "run_script",
+        "--param",
+        "script=id",
+    ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown command kind"));
 
@@ -292,11 +337,18 @@ fn whole_loop_with_real_binaries() {
     // as a compromised or newer platform could) is rejected by the agent itself.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let injected = rt.block_on(async {
-        let store = patchctl_storage::open(plat.dev["database_url"].as_str().unwrap()).await.unwrap();
+        let store = patchctl_storage::open(plat.dev["database_url"].as_str().unwrap())
+            .await
+            .unwrap();
         let cred: Value =
             serde_json::from_slice(&fs::read(agent_dir.join("credential.json")).unwrap()).unwrap();
         let hash = patchctl_server::auth::hash_secret(cred["credential"].as_str().unwrap());
-        let org = store.host_by_credential(&hash).await.unwrap().unwrap().org_id;
+        let org = store
+            .host_by_credential(&hash)
+            .await
+            .unwrap()
+            .unwrap()
+            .org_id;
         let now = chrono::Utc::now();
         store
             .queue_command(patchctl_storage::NewCommand {
@@ -315,7 +367,13 @@ fn whole_loop_with_real_binaries() {
         let r = plat.json(&["commands", "show", &injected.to_string()]);
         (r["state"] == "rejected").then_some(r)
     });
-    assert!(rec["result"]["summary"].as_str().unwrap().contains("invalid parameters"), "{rec}");
+    assert!(
+        rec["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("invalid parameters"),
+        "{rec}"
+    );
 
     // The agent is killed and restarted: same identity, no second host.
     agent.kill9();
@@ -333,17 +391,25 @@ fn whole_loop_with_real_binaries() {
     let port = plat.port();
     server.kill9();
     let (server, plat) = start_server(&data, false);
-    assert_eq!(plat.port(), port, "the restarted platform keeps its address");
+    assert_eq!(
+        plat.port(),
+        port,
+        "the restarted platform keeps its address"
+    );
     let after = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
     assert_eq!(after["state"], "queued");
     let old = plat.json(&["commands", "show", pi["id"].as_str().unwrap()]);
     assert_eq!(old["state"], "succeeded");
     assert_eq!(old["result"], pi["result"]);
     let agent = start_agent(&cfg, &agent_log);
-    let done = wait_for("the queued command to run after the agent returns", 60, || {
-        let r = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
-        (r["state"] != "queued" && r["state"] != "delivered").then_some(r)
-    });
+    let done = wait_for(
+        "the queued command to run after the agent returns",
+        60,
+        || {
+            let r = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
+            (r["state"] != "queued" && r["state"] != "delivered").then_some(r)
+        },
+    );
     assert!(done["result"]["output"]["checks"].is_array(), "{done}");
     assert_eq!(host_id_of(&agent_dir), host_id);
 
@@ -356,9 +422,21 @@ fn whole_loop_with_real_binaries() {
     let cred = cred["credential"].as_str().unwrap();
     for log in [agent_log.clone(), data.with_extension("server.log")] {
         let text = fs::read_to_string(&log).unwrap();
-        assert!(text.contains("command received") || text.contains("host enrolled"), "{} looks empty", log.display());
-        assert!(!text.contains(key), "enrollment key found in {}", log.display());
-        assert!(!text.contains(cred), "agent credential found in {}", log.display());
+        assert!(
+            text.contains("command received") || text.contains("host enrolled"),
+            "{} looks empty",
+            log.display()
+        );
+        assert!(
+            !text.contains(key),
+            "enrollment key found in {}",
+            log.display()
+        );
+        assert!(
+            !text.contains(cred),
+            "agent credential found in {}",
+            log.display()
+        );
     }
     let _ = plat.dir;
 }
@@ -375,11 +453,16 @@ fn dev_mode_shows_this_machine_within_seconds() {
     );
     let dev_json = data.join("dev.json");
     let dev: Value = wait_for("dev.json", 60, || {
-        fs::read(&dev_json).ok().and_then(|b| serde_json::from_slice(&b).ok())
+        fs::read(&dev_json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
     });
     let mode = fs::metadata(&dev_json).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "dev.json holds the token and must be private");
-    let plat = Platform { dir: data.clone(), dev };
+    let plat = Platform {
+        dir: data.clone(),
+        dev,
+    };
     let started = Instant::now();
     let hosts = wait_for("this machine in `hosts list`", 30, || {
         let out = plat.cli(&["hosts", "list", "--output", "json"]);
@@ -391,7 +474,10 @@ fn dev_mode_shows_this_machine_within_seconds() {
     assert_eq!(hosts[0]["hostname"], hostname.trim());
     assert_eq!(hosts[0]["status"], "online");
     let table = String::from_utf8(plat.cli(&["hosts", "list"]).stdout).unwrap();
-    assert!(table.starts_with("ID") && table.contains(hostname.trim()), "{table}");
+    assert!(
+        table.starts_with("ID") && table.contains(hostname.trim()),
+        "{table}"
+    );
     let log = fs::read_to_string(&p.log).unwrap_or_default();
     assert!(!log.contains(plat.dev["enrollment_key"].as_str().unwrap()));
 }
