@@ -413,6 +413,28 @@ fn whole_loop_with_real_binaries() {
     assert!(done["result"]["output"]["checks"].is_array(), "{done}");
     assert_eq!(host_id_of(&agent_dir), host_id);
 
+    // A revoked credential (401) leads to re-enrollment with the still-valid key.
+    let revoked = plat.json(&["hosts", "revoke", &host_id]);
+    assert_eq!(revoked["status"], "revoked");
+    let new_id = wait_for("re-enrollment after revocation", 60, || {
+        let id = fs::read(agent_dir.join("credential.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|v| v["host_id"].as_str().map(str::to_owned))?;
+        (id != host_id).then_some(id)
+    });
+    let hosts = wait_for("the re-enrolled host online", 60, || {
+        let h = plat.json(&["hosts", "list"]);
+        h.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["id"] == new_id.as_str() && x["status"] == "online")
+            .then_some(h)
+    });
+    assert_eq!(hosts.as_array().unwrap().len(), 2, "{hosts}");
+    let log = fs::read_to_string(&agent_log).unwrap();
+    assert!(log.contains("re-enrolling with the license key"), "no clear log line about re-enrollment");
+
     // Secrets never reach a log line.
     drop(agent);
     drop(server);
