@@ -390,18 +390,27 @@ fn whole_loop_with_real_binaries() {
     assert_eq!(queued["state"], "queued");
     let port = plat.port();
     server.kill9();
+    // The agent comes back while the platform is still down: it retries with backoff.
+    let agent = start_agent(&cfg, &agent_log);
+    wait_for("the agent to notice the platform is down", 60, || {
+        let log = fs::read_to_string(&agent_log).unwrap_or_default();
+        (log.matches("platform unreachable").count() >= 1).then_some(())
+    });
     let (server, plat) = start_server(&data, false);
     assert_eq!(
         plat.port(),
         port,
         "the restarted platform keeps its address"
     );
+    // The acknowledged command survived the SIGKILL (the reconnecting agent may
+    // already have collected it, so its state is not pinned here).
     let after = plat.json(&["commands", "show", queued["id"].as_str().unwrap()]);
-    assert_eq!(after["state"], "queued");
+    assert_eq!(after["id"], queued["id"]);
+    assert_eq!(after["events"][0]["state"], "queued");
+    assert_eq!(after["kind"], "health_check");
     let old = plat.json(&["commands", "show", pi["id"].as_str().unwrap()]);
     assert_eq!(old["state"], "succeeded");
     assert_eq!(old["result"], pi["result"]);
-    let agent = start_agent(&cfg, &agent_log);
     let done = wait_for(
         "the queued command to run after the agent returns",
         60,
