@@ -228,7 +228,17 @@ impl Operations {
         let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
         checks.push(server_check(&link, self.heartbeat_interval));
         checks.push(clock_check(&link));
+        let mut seen_fs = Vec::new();
         for mount in ["/", "/var"] {
+            let path = self.root.join(mount.trim_start_matches('/'));
+            // /var on the same file system as / would only repeat the line.
+            let fsid = nix::sys::statvfs::statvfs(&path)
+                .ok()
+                .map(|s| s.filesystem_id());
+            if fsid.is_some() && seen_fs.contains(&fsid) {
+                continue;
+            }
+            seen_fs.push(fsid);
             if let Some(item) = disk_check(&self.root, mount) {
                 checks.push(item);
             }

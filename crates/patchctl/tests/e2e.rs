@@ -442,7 +442,10 @@ fn whole_loop_with_real_binaries() {
     });
     assert_eq!(hosts.as_array().unwrap().len(), 2, "{hosts}");
     let log = fs::read_to_string(&agent_log).unwrap();
-    assert!(log.contains("re-enrolling with the license key"), "no clear log line about re-enrollment");
+    assert!(
+        log.contains("re-enrolling with the license key"),
+        "no clear log line about re-enrollment"
+    );
 
     // Secrets never reach a log line.
     drop(agent);
@@ -511,4 +514,80 @@ fn dev_mode_shows_this_machine_within_seconds() {
     );
     let log = fs::read_to_string(&p.log).unwrap_or_default();
     assert!(!log.contains(plat.dev["enrollment_key"].as_str().unwrap()));
+}
+
+#[test]
+fn dev_mode_works_without_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd;
+    if nix::unistd::geteuid().is_root() {
+        // Drop to nobody: copy the binary where nobody can run it, give nobody the dir.
+        let bin = tmp.path().join("patchctl");
+        fs::copy(patchctl(), &bin).unwrap();
+        nix::unistd::chown(
+            tmp.path(),
+            Some(nix::unistd::Uid::from_raw(65534)),
+            Some(nix::unistd::Gid::from_raw(65534)),
+        )
+        .unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        cmd = Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin);
+    } else {
+        cmd = Command::new(patchctl());
+    }
+    let data = tmp.path().join("dev");
+    cmd.args(["server", "--dev", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data);
+    let log = std::env::temp_dir().join(format!("patchctl-nonroot-{}.log", std::process::id()));
+    let _p = Proc::spawn(&mut cmd, &log);
+    let dev: Value = wait_for("dev.json written by the unprivileged server", 60, || {
+        fs::read(data.join("dev.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    use std::os::unix::fs::MetadataExt;
+    if nix::unistd::geteuid().is_root() {
+        assert_eq!(fs::metadata(data.join("dev.json")).unwrap().uid(), 65534);
+    }
+    let plat = Platform {
+        dir: data.clone(),
+        dev,
+    };
+    wait_for(
+        "this machine listed by the unprivileged platform",
+        60,
+        || {
+            let out = plat.cli(&["hosts", "list", "--output", "json"]);
+            let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+            (v.as_array()?.len() == 1 && v[0]["packages"].as_u64()? > 0).then_some(())
+        },
+    );
+    let hc = queue_and_wait(
+        &plat,
+        &fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim()
+            .to_owned(),
+        "health_check",
+        &[],
+    );
+    assert_eq!(hc["state"], "succeeded", "{hc}");
+    // Root-only operations say so instead of failing obscurely.
+    let iu = queue_and_wait(
+        &plat,
+        hc["host_id"].as_str().unwrap(),
+        "install_updates",
+        &["package=dpkg=1.0"],
+    );
+    assert_eq!(iu["state"], "failed");
+    assert!(
+        iu["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("needs root"),
+        "{iu}"
+    );
+    let _ = fs::remove_file(&log);
 }
