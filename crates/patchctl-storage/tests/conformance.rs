@@ -201,7 +201,8 @@ conformance! {
         case_command_expiry => sqlite_case_command_expiry, postgres_case_command_expiry;
         case_cancel => sqlite_case_cancel, postgres_case_cancel;
         case_unknown_result => sqlite_case_unknown_result, postgres_case_unknown_result;
-        case_lease_order_and_max => sqlite_case_lease_order_and_max, postgres_case_lease_order_and_max;
+        case_lease_order_and_max =>
+            sqlite_case_lease_order_and_max, postgres_case_lease_order_and_max;
         case_concurrent_leases => sqlite_case_concurrent_leases, postgres_case_concurrent_leases;
         case_list_commands => sqlite_case_list_commands, postgres_case_list_commands;
         case_org_isolation => sqlite_case_org_isolation, postgres_case_org_isolation;
@@ -1367,6 +1368,16 @@ async fn sqlite_accepts_both_url_forms_and_creates_the_file() {
     }
 }
 
+#[tokio::test]
+async fn sqlite_in_memory_works() {
+    let store = open_url("sqlite::memory:").await;
+    let a = org(&store, "mem").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    // Reads see the writes: one database, not one per connection.
+    assert_eq!(store.org_by_name("mem").await.unwrap(), Some(a.clone()));
+    assert_eq!(store.list_hosts(a.id).await.unwrap(), vec![h]);
+}
+
 #[test]
 fn with_database_replaces_only_the_database() {
     assert_eq!(
@@ -1378,28 +1389,4 @@ fn with_database_replaces_only_the_database() {
         "postgres://u@h/n?sslmode=disable"
     );
     assert_eq!(with_database("postgresql://u@h", "n"), "postgresql://u@h/n");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn zz_bench_heartbeats() {
-    for db in [Some(TestDb::sqlite()), TestDb::postgres("bench").await].into_iter().flatten() {
-        let store = db.open().await;
-        let a = org(&store, "a").await;
-        let mut hosts = Vec::new();
-        for i in 0..100 { hosts.push(host(&store, &a, &format!("h{i}")).await.0.id); }
-        for mode in 0..3 {
-        let n = 20_000u64;
-        let start = std::time::Instant::now();
-        let tasks: Vec<_> = (0..16u64).map(|w| { let store = store.clone(); let hosts = hosts.clone(); tokio::spawn(async move {
-            for i in 0..n / 16 { let h = hosts[((w * 7 + i) % 100) as usize];
-              if mode != 1 { store.record_heartbeat(h, "1", &metrics(i), t(i as i64), 60).await.unwrap(); }
-              if mode != 0 { store.lease_commands(h, t(i as i64), MINUTE, 10).await.unwrap(); } }
-        })}).collect();
-        for t in tasks { t.await.unwrap(); }
-        let el = start.elapsed();
-        eprintln!("{} mode {mode}: {n} in {el:?} = {:.0}/s", &db.url[..10], n as f64 / el.as_secs_f64());
-        }
-        drop(store);
-        db.cleanup().await;
-    }
 }
