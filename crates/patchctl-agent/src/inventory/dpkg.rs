@@ -273,14 +273,7 @@ fn is_blank(line: &str) -> bool {
 
 /// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
 fn quote(s: &str) -> &str {
-    if s.len() <= MAX_QUOTE {
-        return s;
-    }
-    let mut end = MAX_QUOTE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    crate::ops::truncate(s, MAX_QUOTE)
 }
 
 #[cfg(test)]

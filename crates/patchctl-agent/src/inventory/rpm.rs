@@ -185,14 +185,7 @@ fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
 
 /// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
 fn quote(s: &str) -> &str {
-    if s.len() <= MAX_QUOTE {
-        return s;
-    }
-    let mut end = MAX_QUOTE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+    crate::ops::truncate(s, MAX_QUOTE)
 }
 
 #[cfg(test)]
