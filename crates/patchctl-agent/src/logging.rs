@@ -2,6 +2,7 @@
 //! (SYSLOG_IDENTIFIER `patchctl`), otherwise stderr; optionally also a file in the
 //! configured log directory.
 
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -41,7 +42,11 @@ pub fn init(log_dir: Option<&Path>) -> anyhow::Result<()> {
     match journal {
         Some(j) => registry.with(j).try_init()?,
         None => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::stderr().is_terminal())
+                    .with_writer(std::io::stderr),
+            )
             .try_init()?,
     }
     Ok(())

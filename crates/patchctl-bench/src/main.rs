@@ -1,0 +1,462 @@
+//! `patchctl-bench`: measures PatchCTL on the machine it runs on and prints Markdown.
+//!
+//! `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
+//! ceiling), `agent` (the release agent's memory and binary sizes), `inventory` (the
+//! agent's dpkg parser against `dpkg-query -W`), `all` (the three with their defaults)
+//! and `smoke` (a quick end-to-end check of every benchmark, for CI). Build it in
+//! release mode: `cargo build --release -p patchctl-bench -p patchctl -p patchctl-agent`.
+
+// The workspace forbids `Command::new` so that the agent starts processes only through
+// its executor (`patchctl_agent::exec`). This benchmark is not agent code and is not
+// shipped: it must start `dpkg-query` and the release `patchctl` and `patchctl-agent`
+// binaries itself to measure them.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod cpu;
+mod footprint;
+mod heartbeats;
+mod hello;
+mod inventory;
+mod loadclient;
+mod pg;
+mod procs;
+mod stats;
+
+use heartbeats::Backend;
+use loadclient::ClientKind;
+
+/// Where the PostgreSQL benchmark creates its scratch database by default.
+const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+/// The variable that turns the PostgreSQL part of `smoke` on (and gives its URL).
+const SMOKE_POSTGRES_ENV: &str = "PATCHCTL_TEST_POSTGRES_URL";
+
+/// Benchmarks of PatchCTL: platform throughput, agent footprint, dpkg inventory speed.
+#[derive(Parser)]
+#[command(name = "patchctl-bench", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Platform throughput: simulated agents sending heartbeats over TLS 1.3.
+    Heartbeats(HeartbeatArgs),
+    /// Agent footprint: RSS during the first scan and idle, binary sizes.
+    Agent(AgentArgs),
+    /// The agent's dpkg inventory against `dpkg-query -W`.
+    Inventory(InventoryArgs),
+    /// The three benchmarks with their defaults, as Markdown.
+    All(AllArgs),
+    /// A quick end-to-end check that every benchmark still works (for CI).
+    Smoke,
+}
+
+/// Which backends `heartbeats` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    /// The platform on SQLite.
+    Sqlite,
+    /// The platform on PostgreSQL.
+    Postgres,
+    /// The bare TLS + HTTP ceiling.
+    Hello,
+    /// Diagnostic: the heartbeat handler's SQLite storage calls, without TLS or HTTP.
+    StoreSqlite,
+    /// Diagnostic: the heartbeat handler's PostgreSQL storage calls, without TLS or HTTP.
+    StorePostgres,
+    /// SQLite, PostgreSQL, then hello.
+    All,
+}
+
+#[derive(Args)]
+struct HeartbeatArgs {
+    /// Simulated agents, each with its own TLS connection.
+    #[arg(long, default_value_t = 64)]
+    agents: usize,
+    /// Length of the measured window per backend, in seconds.
+    #[arg(long, default_value_t = 15)]
+    seconds: u64,
+    /// Backend(s) to measure.
+    #[arg(long, value_enum, default_value_t = BackendArg::All)]
+    backend: BackendArg,
+    /// PostgreSQL server to create the scratch database `patchctl_bench_<random>` on.
+    #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+    postgres_url: String,
+    /// The simulated agents' HTTP client: the shipped one, or (diagnostic) the same
+    /// with TCP_NODELAY on its connections.
+    #[arg(long, value_enum, default_value_t = ClientKind::Patchctl)]
+    client: ClientKind,
+    #[command(flatten)]
+    threads: Threads,
+}
+
+#[derive(Args, Clone, Copy)]
+struct Threads {
+    /// Worker threads of the server's runtime (default: the number of CPUs).
+    #[arg(long)]
+    server_threads: Option<usize>,
+    /// Worker threads of the load generator's runtime (default: the number of CPUs).
+    #[arg(long)]
+    client_threads: Option<usize>,
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    #[command(flatten)]
+    bins: Bins,
+    /// Quiet time after the first inventory upload before sampling the idle RSS, in seconds.
+    #[arg(long, default_value_t = 20)]
+    idle_secs: u64,
+    /// Idle RSS samples (500 ms apart; 12 span more than one 5 s heartbeat).
+    #[arg(long, default_value_t = 12)]
+    samples: u32,
+}
+
+#[derive(Args, Clone)]
+struct Bins {
+    /// The agent binary (default: `patchctl-agent` beside this executable).
+    #[arg(long)]
+    agent_bin: Option<PathBuf>,
+    /// The platform/CLI binary (default: `patchctl` beside this executable).
+    #[arg(long)]
+    patchctl_bin: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InventoryArgs {
+    /// Timed runs of each.
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+}
+
+#[derive(Args)]
+struct AllArgs {
+    /// PostgreSQL server to create the scratch database on.
+    #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
+    postgres_url: String,
+    #[command(flatten)]
+    bins: Bins,
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+fn heartbeat_config(
+    agents: usize,
+    seconds: f64,
+    postgres_url: String,
+    threads: Threads,
+    client: ClientKind,
+) -> heartbeats::Config {
+    heartbeats::Config {
+        agents: agents.max(1),
+        duration: Duration::from_secs_f64(seconds.max(0.1)),
+        postgres_url,
+        server_threads: threads.server_threads.unwrap_or_else(cpus),
+        client_threads: threads.client_threads.unwrap_or_else(cpus),
+        client,
+    }
+}
+
+fn run_backends(
+    cfg: &heartbeats::Config,
+    backends: &[Backend],
+) -> Vec<(Backend, anyhow::Result<heartbeats::Outcome>)> {
+    backends
+        .iter()
+        .map(|&b| {
+            eprintln!(
+                "heartbeats: {}: {} agents for {:.0} s ...",
+                b.label(),
+                cfg.agents,
+                cfg.duration.as_secs_f64()
+            );
+            let r = heartbeats::run(b, cfg);
+            match &r {
+                Ok(o) => eprintln!(
+                    "heartbeats: {}: {:.0}/s, {} errors",
+                    b.label(),
+                    o.per_sec(),
+                    o.errors
+                ),
+                Err(e) => eprintln!("heartbeats: {}: failed: {e:#}", b.label()),
+            }
+            (b, r)
+        })
+        .collect()
+}
+
+fn footprint_config(bins: &Bins, idle_secs: u64, samples: u32) -> footprint::Config {
+    footprint::Config {
+        agent_bin: bins
+            .agent_bin
+            .clone()
+            .unwrap_or_else(|| footprint::beside_me("patchctl-agent")),
+        patchctl_bin: bins
+            .patchctl_bin
+            .clone()
+            .unwrap_or_else(|| footprint::beside_me("patchctl")),
+        idle: Duration::from_secs(idle_secs),
+        samples,
+        sample_every: Duration::from_millis(500),
+    }
+}
+
+fn first_line_of(path: &str, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_once(':').or_else(|| l.split_once('=')))
+        .map(|(_, v)| v.trim().trim_matches('"').to_owned())
+}
+
+/// The machine, as far as `/proc` and `/etc/os-release` tell.
+fn machine_markdown() -> String {
+    let model = first_line_of("/proc/cpuinfo", "model name").unwrap_or_else(|| "unknown".into());
+    let mem = first_line_of("/proc/meminfo", "MemTotal").unwrap_or_else(|| "unknown".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let os = first_line_of("/etc/os-release", "PRETTY_NAME").unwrap_or_else(|| "unknown".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
+    let busy = cpu::machine_busy_over(Duration::from_secs(2))
+        .map(|f| format!("{:.0} %", f * 100.0))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "### Machine\n\n- CPU: {model}, {} logical CPUs available\n- Memory: {mem}\n- Kernel: {kernel}; OS: {os}\n- Load average when the run started: {load}; CPU busy over the 2 s before it: {busy}\n",
+        cpus()
+    )
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Heartbeats(a) => {
+            let backends: Vec<Backend> = match a.backend {
+                BackendArg::Sqlite => vec![Backend::Sqlite],
+                BackendArg::Postgres => vec![Backend::Postgres],
+                BackendArg::Hello => vec![Backend::Hello],
+                BackendArg::StoreSqlite => vec![Backend::StoreSqlite],
+                BackendArg::StorePostgres => vec![Backend::StorePostgres],
+                BackendArg::All => vec![Backend::Sqlite, Backend::Postgres, Backend::Hello],
+            };
+            let cfg = heartbeat_config(
+                a.agents,
+                a.seconds as f64,
+                a.postgres_url,
+                a.threads,
+                a.client,
+            );
+            let runs = run_backends(&cfg, &backends);
+            println!(
+                "### Platform heartbeat throughput\n\n{}",
+                heartbeats::markdown(&cfg, &runs)
+            );
+            exit_code(runs.iter().all(|(_, r)| r.is_ok()))
+        }
+        Cmd::Agent(a) => {
+            let cfg = footprint_config(&a.bins, a.idle_secs, a.samples);
+            match footprint::run(&cfg) {
+                Ok(o) => {
+                    println!("{}", footprint::markdown(&cfg, &o));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("agent footprint: {e:#}")),
+            }
+        }
+        Cmd::Inventory(a) => match inventory::run(a.runs) {
+            Ok(o) => {
+                println!("{}", inventory::markdown(&o));
+                exit_code(o.counts_match())
+            }
+            Err(e) => fail(&format!("inventory: {e:#}")),
+        },
+        Cmd::All(a) => all(a),
+        Cmd::Smoke => smoke(),
+    }
+}
+
+fn exit_code(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn fail(msg: &str) -> ExitCode {
+    eprintln!("patchctl-bench: {msg}");
+    ExitCode::FAILURE
+}
+
+fn all(a: AllArgs) -> ExitCode {
+    let mut ok = true;
+    println!("## PatchCTL benchmarks\n\n{}", machine_markdown());
+    let threads = Threads {
+        server_threads: None,
+        client_threads: None,
+    };
+    let backends = [Backend::Sqlite, Backend::Postgres, Backend::Hello];
+    let cfg = heartbeat_config(
+        64,
+        15.0,
+        a.postgres_url.clone(),
+        threads,
+        ClientKind::Patchctl,
+    );
+    let runs = run_backends(&cfg, &backends);
+    ok &= runs.iter().all(|(_, r)| r.is_ok());
+    println!(
+        "### Platform heartbeat throughput\n\n{}",
+        heartbeats::markdown(&cfg, &runs)
+    );
+    let cfg = heartbeat_config(64, 15.0, a.postgres_url, threads, ClientKind::Nodelay);
+    let diagnostic = [
+        Backend::Sqlite,
+        Backend::Postgres,
+        Backend::Hello,
+        Backend::StoreSqlite,
+        Backend::StorePostgres,
+    ];
+    let runs = run_backends(&cfg, &diagnostic);
+    ok &= runs.iter().all(|(_, r)| r.is_ok());
+    println!(
+        "### Diagnostic: the same load, client with TCP_NODELAY\n\n\
+         `patchctl_net::HttpsClient` leaves Nagle's algorithm on; these runs use the same \
+         client stack with TCP_NODELAY set on its connections (not a shipped \
+         configuration). The last two rows make the heartbeat handler's storage calls \
+         directly, with no TLS, HTTP or JSON, from as many concurrent tasks.\n\n{}",
+        heartbeats::markdown(&cfg, &runs)
+    );
+
+    eprintln!("agent: footprint (about 30 s) ...");
+    let fcfg = footprint_config(&a.bins, 20, 12);
+    match footprint::run(&fcfg) {
+        Ok(o) => println!("{}", footprint::markdown(&fcfg, &o)),
+        Err(e) => {
+            ok = false;
+            println!("### Agent footprint\n\nFAILED: {e:#}\n");
+        }
+    }
+
+    eprintln!("inventory: 30 runs each ...");
+    match inventory::run(30) {
+        Ok(o) => {
+            ok &= o.counts_match();
+            println!("{}", inventory::markdown(&o));
+        }
+        Err(e) => {
+            ok = false;
+            println!("### dpkg inventory\n\nFAILED: {e:#}\n");
+        }
+    }
+    exit_code(ok)
+}
+
+/// Tallies the smoke checks.
+#[derive(Default)]
+struct Tally {
+    passed: u32,
+    failed: u32,
+}
+
+impl Tally {
+    fn record(&mut self, name: &str, r: anyhow::Result<String>) {
+        match r {
+            Ok(md) => {
+                println!("{md}");
+                println!("smoke: {name}: ok\n");
+                self.passed += 1;
+            }
+            Err(e) => {
+                println!("smoke: {name}: FAILED: {e:#}\n");
+                self.failed += 1;
+            }
+        }
+    }
+}
+
+fn smoke_heartbeats(cfg: &heartbeats::Config, backend: Backend) -> anyhow::Result<String> {
+    let o = heartbeats::run(backend, cfg)?;
+    let md = heartbeats::markdown(cfg, &[(backend, Ok(o.clone()))]);
+    if o.ok == 0 {
+        anyhow::bail!("no heartbeat succeeded\n{md}");
+    }
+    if o.errors > 0 {
+        anyhow::bail!("{} heartbeats failed\n{md}", o.errors);
+    }
+    Ok(md)
+}
+
+fn smoke() -> ExitCode {
+    let mut t = Tally::default();
+    let pg = std::env::var(SMOKE_POSTGRES_ENV)
+        .ok()
+        .filter(|s| !s.is_empty());
+    let threads = Threads {
+        server_threads: None,
+        client_threads: None,
+    };
+    let pg_url = pg.clone().unwrap_or_else(|| DEFAULT_POSTGRES_URL.into());
+    let cfg = heartbeat_config(4, 2.0, pg_url.clone(), threads, ClientKind::Patchctl);
+    t.record("heartbeats sqlite", smoke_heartbeats(&cfg, Backend::Sqlite));
+    t.record("heartbeats hello", smoke_heartbeats(&cfg, Backend::Hello));
+    if pg.is_some() {
+        t.record(
+            "heartbeats postgres",
+            smoke_heartbeats(&cfg, Backend::Postgres),
+        );
+    } else {
+        println!("smoke: heartbeats postgres: skipped ({SMOKE_POSTGRES_ENV} is not set)\n");
+    }
+    let nodelay = heartbeat_config(4, 2.0, pg_url, threads, ClientKind::Nodelay);
+    t.record(
+        "heartbeats sqlite, TCP_NODELAY client",
+        smoke_heartbeats(&nodelay, Backend::Sqlite),
+    );
+    t.record(
+        "heartbeats sqlite storage calls only",
+        smoke_heartbeats(&nodelay, Backend::StoreSqlite),
+    );
+    t.record(
+        "inventory",
+        inventory::run(3).and_then(|o| {
+            let md = inventory::markdown(&o);
+            if o.counts_match() {
+                Ok(md)
+            } else {
+                Err(anyhow::anyhow!("package counts differ\n{md}"))
+            }
+        }),
+    );
+    let bins = Bins {
+        agent_bin: None,
+        patchctl_bin: None,
+    };
+    let fcfg = footprint_config(&bins, 3, 4);
+    t.record(
+        "agent footprint",
+        footprint::run(&fcfg).and_then(|o| {
+            let md = footprint::markdown(&fcfg, &o);
+            if o.packages == 0 || o.idle_max.rss_kib == 0 || o.at_scan.hwm_kib == 0 {
+                Err(anyhow::anyhow!("implausible measurement\n{md}"))
+            } else {
+                Ok(md)
+            }
+        }),
+    );
+    println!("bench smoke: {} passed, {} failed", t.passed, t.failed);
+    exit_code(t.failed == 0)
+}
