@@ -566,10 +566,9 @@ fn dev_mode_works_without_root() {
     );
     let hc = queue_and_wait(
         &plat,
-        &fs::read_to_string("/proc/sys/kernel/hostname")
+        fs::read_to_string("/proc/sys/kernel/hostname")
             .unwrap()
-            .trim()
-            .to_owned(),
+            .trim(),
         "health_check",
         &[],
     );
