@@ -156,6 +156,29 @@ pub struct NewCommand {
     pub expires_at: DateTime<Utc>,
 }
 
+/// One heartbeat to record (see [`Storage::record_heartbeats`]).
+#[derive(Debug, Clone)]
+pub struct HeartbeatWrite {
+    /// The host (already authenticated).
+    pub host_id: Uuid,
+    /// Agent version reported.
+    pub agent_version: String,
+    /// Metrics reported.
+    pub metrics: Metrics,
+    /// Arrival time.
+    pub at: DateTime<Utc>,
+}
+
+/// What recording a batch of heartbeats found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeartbeatOutcome {
+    /// Hosts updated (distinct hosts of the batch that exist).
+    pub updated: u64,
+    /// Hosts of the batch that have queued or delivered commands, so that only they
+    /// need [`Storage::lease_commands`].
+    pub pending_commands: Vec<Uuid>,
+}
+
 /// What recording a result did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordOutcome {
@@ -218,7 +241,7 @@ pub trait Storage: Send + Sync + 'static {
     /// Revokes a host's credential; false when `org_id` has no such host.
     async fn revoke_host(&self, org_id: Uuid, host_id: Uuid) -> Result<bool>;
     /// Records a heartbeat: last seen, agent version, latest metrics, and the metrics
-    /// history, which keeps at most `history_len` entries per host.
+    /// history, a ring of `history_len` entries per host. An unknown host is an error.
     async fn record_heartbeat(
         &self,
         host_id: Uuid,
@@ -226,7 +249,32 @@ pub trait Storage: Send + Sync + 'static {
         metrics: &Metrics,
         now: DateTime<Utc>,
         history_len: u32,
-    ) -> Result<()>;
+    ) -> Result<()> {
+        let w = HeartbeatWrite {
+            host_id,
+            agent_version: agent_version.to_owned(),
+            metrics: metrics.clone(),
+            at: now,
+        };
+        let out = self
+            .record_heartbeats(std::slice::from_ref(&w), history_len)
+            .await?;
+        if out.updated == 0 {
+            return Err(StorageError::Database(sqlx::Error::RowNotFound));
+        }
+        Ok(())
+    }
+    /// Records many heartbeats in one transaction (group commit): what
+    /// [`Storage::record_heartbeat`] does for each, where for a host named twice the
+    /// last entry wins. Unknown hosts are skipped (`updated` counts the others).
+    async fn record_heartbeats(
+        &self,
+        batch: &[HeartbeatWrite],
+        history_len: u32,
+    ) -> Result<HeartbeatOutcome>;
+    /// Drops metrics history beyond `history_len` entries per host (after the setting
+    /// was lowered); returns the rows removed.
+    async fn trim_metrics_history(&self, history_len: u32) -> Result<u64>;
     /// Replaces the host's inventory and system identification atomically; returns the
     /// number of packages stored.
     async fn put_inventory(&self, host_id: Uuid, upload: &InventoryUpload) -> Result<u64>;

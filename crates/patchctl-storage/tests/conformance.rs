@@ -195,6 +195,7 @@ conformance! {
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;
+        case_heartbeat_batch => sqlite_case_heartbeat_batch, postgres_case_heartbeat_batch;
         case_inventory_replaces => sqlite_case_inventory_replaces, postgres_case_inventory_replaces;
         case_inventory_large => sqlite_case_inventory_large, postgres_case_inventory_large;
         case_command_lifecycle => sqlite_case_command_lifecycle, postgres_case_command_lifecycle;
@@ -540,11 +541,12 @@ async fn case_heartbeat_history(store: Arc<dyn Storage>) {
     );
     assert_eq!(history, want, "the newest entries, oldest first");
 
-    // A shorter history keeps only the newest entries.
+    // A shorter history: the ring wraps at the new length and the trim drops the rest.
     store
         .record_heartbeat(h.id, "1.2.3", &metrics(100), t(100), 2)
         .await
         .unwrap();
+    assert!(store.trim_metrics_history(2).await.unwrap() > 0);
     let history = store.metrics_history(a.id, h.id).await.unwrap();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history.last(), Some(&(t(100), metrics(100))));
@@ -557,6 +559,66 @@ async fn case_heartbeat_history(store: Arc<dyn Storage>) {
             .await
             .is_err()
     );
+}
+
+async fn case_heartbeat_batch(store: Arc<dyn Storage>) {
+    use patchctl_storage::HeartbeatWrite;
+    let a = org(&store, "a").await;
+    let (h1, _) = host(&store, &a, "one").await;
+    let (h2, _) = host(&store, &a, "two").await;
+    let (h3, _) = host(&store, &a, "three").await;
+    store
+        .queue_command(new_command(&a, &h2, t(0), t(3600)))
+        .await
+        .unwrap();
+    let w = |h: Uuid, i: u64| HeartbeatWrite {
+        host_id: h,
+        agent_version: format!("v{i}"),
+        metrics: metrics(i),
+        at: t(i as i64),
+    };
+    // h1 twice (the last wins), h2 with a queued command, an unknown host, h3.
+    let batch = vec![
+        w(h1.id, 1),
+        w(h2.id, 2),
+        w(Uuid::new_v4(), 3),
+        w(h1.id, 4),
+        w(h3.id, 5),
+    ];
+    let out = store.record_heartbeats(&batch, 4).await.unwrap();
+    assert_eq!(out.updated, 3, "three distinct known hosts");
+    assert_eq!(
+        out.pending_commands,
+        vec![h2.id],
+        "only h2 has a queued command"
+    );
+    let r1 = store.host(a.id, h1.id).await.unwrap().unwrap();
+    assert_eq!(
+        (r1.last_seen, r1.agent_version.as_str()),
+        (Some(t(4)), "v4")
+    );
+    assert_eq!(r1.metrics, Some(metrics(4)));
+    assert_eq!(
+        store.metrics_history(a.id, h1.id).await.unwrap(),
+        vec![(t(4), metrics(4))]
+    );
+    let r3 = store.host(a.id, h3.id).await.unwrap().unwrap();
+    assert_eq!(r3.last_seen, Some(t(5)));
+    // A second batch extends each host's ring.
+    let out = store
+        .record_heartbeats(&[w(h1.id, 6), w(h3.id, 7)], 4)
+        .await
+        .unwrap();
+    assert_eq!(out.updated, 2);
+    assert!(out.pending_commands.is_empty());
+    assert_eq!(
+        store.metrics_history(a.id, h1.id).await.unwrap(),
+        vec![(t(4), metrics(4)), (t(6), metrics(6))]
+    );
+    // An empty batch is fine; zero history keeps none.
+    assert_eq!(store.record_heartbeats(&[], 4).await.unwrap().updated, 0);
+    store.record_heartbeats(&[w(h2.id, 8)], 0).await.unwrap();
+    assert!(store.metrics_history(a.id, h2.id).await.unwrap().len() <= 1);
 }
 
 async fn case_inventory_replaces(store: Arc<dyn Storage>) {

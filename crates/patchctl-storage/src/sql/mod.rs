@@ -23,9 +23,12 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use crate::{
-    ApiToken, CancelOutcome, EnrollmentKey, HostAuth, HostRow, NewCommand, NewHost, Org,
-    RecordOutcome, Result, Storage, StorageError,
+    ApiToken, CancelOutcome, EnrollmentKey, HeartbeatOutcome, HeartbeatWrite, HostAuth, HostRow,
+    NewCommand, NewHost, Org, RecordOutcome, Result, Storage, StorageError,
 };
+
+/// Heartbeats per multi-row statement (4 bound values each; far below SQLite's 32766).
+const HEARTBEAT_CHUNK: usize = 500;
 
 mod postgres;
 mod sqlite;
@@ -608,55 +611,95 @@ macro_rules! sql_storage {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn record_heartbeat(
+            async fn record_heartbeats(
                 &self,
-                host_id: Uuid,
-                agent_version: &str,
-                metrics: &Metrics,
-                now: DateTime<Utc>,
+                batch: &[HeartbeatWrite],
                 history_len: u32,
-            ) -> Result<()> {
-                let host = host_id.to_string();
-                let metrics_json = to_json(metrics, "hosts.metrics_json")?;
-                let at = ms(now);
-                let mut tx = self.writer.begin().await?;
-                let seq: i64 = sqlx::query_scalar(
-                    "UPDATE hosts SET last_seen = $2, agent_version = $3, metrics_json = $4, \
-                     metrics_at = $2, heartbeat_count = heartbeat_count + 1 \
-                     WHERE id = $1 RETURNING heartbeat_count",
-                )
-                .bind(&host)
-                .bind(at)
-                .bind(agent_version)
-                .bind(&metrics_json)
-                .fetch_optional(&mut *tx)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
-                let len = i64::from(history_len);
-                if len > 0 {
-                    sqlx::query(
-                        "INSERT INTO metrics_history (host_id, slot, seq, at, metrics_json) \
-                         VALUES ($1, $2, $3, $4, $5) \
-                         ON CONFLICT (host_id, slot) DO UPDATE SET seq = excluded.seq, \
-                         at = excluded.at, metrics_json = excluded.metrics_json",
-                    )
-                    .bind(&host)
-                    .bind(seq.rem_euclid(len))
-                    .bind(seq)
-                    .bind(at)
-                    .bind(&metrics_json)
-                    .execute(&mut *tx)
-                    .await?;
+            ) -> Result<HeartbeatOutcome> {
+                // For a host named twice in the batch the last entry wins: a multi-row
+                // upsert may not touch one row twice.
+                let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(batch.len());
+                for (i, w) in batch.iter().enumerate() {
+                    last.insert(w.host_id, i);
                 }
-                // Slots beyond the ring exist only if `history_len` shrank: an index
-                // range that is empty in the steady state.
-                sqlx::query("DELETE FROM metrics_history WHERE host_id = $1 AND slot >= $2")
-                    .bind(&host)
-                    .bind(len)
-                    .execute(&mut *tx)
-                    .await?;
+                let mut idx: Vec<usize> = last.into_values().collect();
+                idx.sort_unstable();
+                let mut rows = Vec::with_capacity(idx.len());
+                for i in idx {
+                    let w = &batch[i];
+                    rows.push((
+                        w.host_id.to_string(),
+                        ms(w.at),
+                        w.agent_version.as_str(),
+                        to_json(&w.metrics, "hosts.metrics_json")?,
+                    ));
+                }
+                let len = i64::from(history_len);
+                let mut out = HeartbeatOutcome::default();
+                if rows.is_empty() {
+                    return Ok(out);
+                }
+                let mut tx = self.writer.begin().await?;
+                for chunk in rows.chunks(HEARTBEAT_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE hosts SET last_seen = v.column2, metrics_at = v.column2, \
+                         agent_version = v.column3, metrics_json = v.column4, \
+                         heartbeat_count = hosts.heartbeat_count + 1 FROM (",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.0.as_str())
+                            .push_bind(r.1)
+                            .push_bind(r.2)
+                            .push_bind(r.3.as_str());
+                    });
+                    qb.push(") AS v WHERE hosts.id = v.column1");
+                    out.updated += qb.build().execute(&mut *tx).await?.rows_affected();
+                    if len > 0 {
+                        // The ring slot follows the host's heartbeat count, as just
+                        // incremented in this transaction.
+                        let mut qb = sqlx::QueryBuilder::<$db>::new(
+                            "INSERT INTO metrics_history (host_id, slot, seq, at, metrics_json) \
+                             SELECT hosts.id, hosts.heartbeat_count % ",
+                        );
+                        qb.push_bind(len);
+                        qb.push(", hosts.heartbeat_count, v.column2, v.column3 FROM hosts JOIN (");
+                        qb.push_values(chunk, |mut b, r| {
+                            b.push_bind(r.0.as_str()).push_bind(r.1).push_bind(r.3.as_str());
+                        });
+                        qb.push(
+                            ") AS v ON hosts.id = v.column1 WHERE true \
+                             ON CONFLICT (host_id, slot) DO UPDATE SET \
+                             seq = excluded.seq, at = excluded.at, metrics_json = excluded.metrics_json",
+                        );
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "SELECT DISTINCT host_id FROM commands WHERE state IN (",
+                    );
+                    qb.push_bind(CommandState::Queued.as_str());
+                    qb.push(", ");
+                    qb.push_bind(CommandState::Delivered.as_str());
+                    qb.push(") AND host_id IN (");
+                    let mut sep = qb.separated(", ");
+                    for r in chunk {
+                        sep.push_bind(r.0.as_str());
+                    }
+                    sep.push_unseparated(")");
+                    let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
+                    for id in ids {
+                        out.pending_commands.push(uuid(&id, "commands.host_id")?);
+                    }
+                }
                 tx.commit().await?;
-                Ok(())
+                Ok(out)
+            }
+
+            async fn trim_metrics_history(&self, history_len: u32) -> Result<u64> {
+                let done = sqlx::query("DELETE FROM metrics_history WHERE slot >= $1")
+                    .bind(i64::from(history_len))
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected())
             }
 
             async fn put_inventory(&self, host_id: Uuid, upload: &InventoryUpload) -> Result<u64> {
