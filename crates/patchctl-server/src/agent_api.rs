@@ -10,7 +10,7 @@ use patchctl_proto::agent::{
     EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck,
     InventoryUpload, ResultsAck, ResultsUpload,
 };
-use patchctl_storage::{NewHost, RecordOutcome};
+use patchctl_storage::{HeartbeatWrite, NewHost, RecordOutcome};
 
 use crate::AppState;
 use crate::auth::{AgentAuth, CREDENTIAL_PREFIX, hash_secret, new_secret};
@@ -69,24 +69,33 @@ pub async fn heartbeat(
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
     let now = Utc::now();
-    st.store
-        .record_heartbeat(
-            agent.host_id,
-            &req.agent_version,
-            &req.metrics,
-            now,
-            st.settings.metrics_history_len,
-        )
-        .await?;
-    let commands = st
-        .store
-        .lease_commands(
-            agent.host_id,
-            now,
-            Duration::from_secs(st.settings.command_lease_secs),
-            MAX_COMMANDS_PER_HEARTBEAT,
-        )
-        .await?;
+    let pending = st
+        .heartbeats
+        .record(HeartbeatWrite {
+            host_id: agent.host_id,
+            agent_version: req.agent_version,
+            metrics: req.metrics,
+            at: now,
+        })
+        .await
+        .map_err(|()| {
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the platform's database is unavailable; try again shortly",
+            )
+        })?;
+    let commands = if pending {
+        st.store
+            .lease_commands(
+                agent.host_id,
+                now,
+                Duration::from_secs(st.settings.command_lease_secs),
+                MAX_COMMANDS_PER_HEARTBEAT,
+            )
+            .await?
+    } else {
+        Vec::new()
+    };
     for c in &commands {
         tracing::info!(host_id = %agent.host_id, command_id = %c.id, kind = %c.kind, "command delivered");
     }

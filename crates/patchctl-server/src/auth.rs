@@ -4,9 +4,14 @@
 //! Every secret is 256 random bits; only its SHA-256 is stored. A plain hash is enough
 //! because the secrets are random, not passwords, and it keeps the heartbeat path cheap.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use patchctl_proto::Secret;
+use patchctl_storage::HostAuth;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -52,6 +57,43 @@ pub struct AgentAuth {
     pub org_id: Uuid,
 }
 
+/// How long a verified agent credential is trusted without asking the database again.
+/// A revocation through this process takes effect at once; through another platform
+/// process sharing the database, within this time.
+pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
+/// Entries kept before the cache starts over.
+const CREDENTIAL_CACHE_MAX: usize = 500_000;
+
+/// Credential hash → host, for [`CREDENTIAL_CACHE_TTL`]: spares the heartbeat path a
+/// database round trip.
+#[derive(Default)]
+pub struct CredentialCache {
+    map: Mutex<HashMap<String, (HostAuth, Instant)>>,
+}
+
+impl CredentialCache {
+    fn get(&self, hash: &str) -> Option<HostAuth> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(hash)
+            .filter(|(_, at)| at.elapsed() < CREDENTIAL_CACHE_TTL)
+            .map(|(h, _)| *h)
+    }
+
+    fn put(&self, hash: String, host: HostAuth) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= CREDENTIAL_CACHE_MAX {
+            map.clear();
+        }
+        map.insert(hash, (host, Instant::now()));
+    }
+
+    /// Forgets every credential of `host_id` (after a revocation).
+    pub fn forget_host(&self, host_id: Uuid) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, (h, _)| h.host_id != host_id);
+    }
+}
+
 impl FromRequestParts<AppState> for AgentAuth {
     type Rejection = ApiError;
 
@@ -59,7 +101,18 @@ impl FromRequestParts<AppState> for AgentAuth {
         let Some(cred) = bearer(parts) else {
             return Err(ApiError::unauthorized("missing agent credential"));
         };
-        match state.store.host_by_credential(&hash_secret(cred)).await? {
+        let hash = hash_secret(cred);
+        let host = match state.agents.get(&hash) {
+            Some(h) => Some(h),
+            None => {
+                let found = state.store.host_by_credential(&hash).await?;
+                if let Some(h) = found {
+                    state.agents.put(hash, h);
+                }
+                found
+            }
+        };
+        match host {
             Some(h) => Ok(AgentAuth {
                 host_id: h.host_id,
                 org_id: h.org_id,

@@ -18,6 +18,7 @@ pub mod agent_api;
 pub mod auth;
 pub mod bootstrap;
 pub mod error;
+pub mod heartbeats;
 pub mod operator_api;
 pub mod serve;
 pub mod settings;
@@ -34,6 +35,24 @@ pub struct AppState {
     pub store: Arc<dyn Storage>,
     /// Settings.
     pub settings: Arc<Settings>,
+    /// The heartbeat writer (group commit).
+    pub heartbeats: heartbeats::HeartbeatBatcher,
+    /// Recently seen agent credentials.
+    pub agents: Arc<auth::CredentialCache>,
+}
+
+impl AppState {
+    /// State over `store`; starts the heartbeat writer on the current runtime.
+    pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
+        let heartbeats =
+            heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
+        AppState {
+            store,
+            settings: Arc::new(settings),
+            heartbeats,
+            agents: Arc::new(auth::CredentialCache::default()),
+        }
+    }
 }
 
 /// All routes.
@@ -87,9 +106,15 @@ pub async fn launch_with_listener(
 ) -> anyhow::Result<()> {
     let store = patchctl_storage::open(&settings.database_url).await?;
     let tls = patchctl_net::tls::server_config(&settings.tls_cert, &settings.tls_key)?;
-    let state = AppState {
-        store,
-        settings: Arc::new(settings),
-    };
+    let trimmed = store
+        .trim_metrics_history(settings.metrics_history_len)
+        .await?;
+    if trimmed > 0 {
+        tracing::info!(
+            rows = trimmed,
+            "metrics history trimmed to metrics_history_len"
+        );
+    }
+    let state = AppState::new(store, settings);
     serve::serve(listener, tls, app(state), shutdown).await
 }

@@ -147,6 +147,7 @@ pub async fn revoke_host(
 ) -> Result<Json<HostSummary>, ApiError> {
     let h = resolve_host(&st, op.org_id, &host).await?;
     st.store.revoke_host(op.org_id, h.id).await?;
+    st.agents.forget_host(h.id);
     tracing::info!(host_id = %h.id, "host credential revoked by operator");
     let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
     Ok(Json(summary(&st, &h, Utc::now())))

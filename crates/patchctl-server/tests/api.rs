@@ -2,8 +2,6 @@
 //! isolation and idempotent results, through the real router on a real SQLite file;
 //! and TLS 1.3-only serving checked with `openssl s_client` over loopback.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::Utc;
@@ -35,10 +33,7 @@ async fn env() -> Env {
     };
     Env {
         _dir: dir,
-        state: AppState {
-            store,
-            settings: Arc::new(settings),
-        },
+        state: AppState::new(store, settings),
     }
 }
 
