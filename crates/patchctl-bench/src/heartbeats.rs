@@ -29,13 +29,14 @@ use patchctl_proto::agent::{
 use patchctl_proto::{PROTOCOL_VERSION, Secret};
 use patchctl_server::Settings;
 use patchctl_server::auth::{CREDENTIAL_PREFIX, hash_secret, new_secret};
-use patchctl_storage::{NewHost, Storage};
+use patchctl_server::heartbeats::HeartbeatBatcher;
+use patchctl_storage::{HeartbeatWrite, NewHost, Storage};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::task::JoinSet;
 
 use crate::cpu;
-use crate::loadclient::{ClientKind, LoadClient};
+use crate::loadclient::{CLIENT_LABEL, LoadClient};
 use crate::pg::ScratchDb;
 use crate::stats::{Summary, ms, thousands};
 
@@ -108,8 +109,6 @@ pub struct Config {
     pub server_threads: usize,
     /// Worker threads of the load generator's runtime.
     pub client_threads: usize,
-    /// The simulated agents' HTTP client.
-    pub client: ClientKind,
 }
 
 /// The result of one backend's run.
@@ -117,8 +116,6 @@ pub struct Config {
 pub struct Outcome {
     /// The backend.
     pub backend: Backend,
-    /// The simulated agents' HTTP client.
-    pub client: ClientKind,
     /// Simulated agents.
     pub agents: usize,
     /// Time from the start of the measured window until the last request completed.
@@ -268,10 +265,11 @@ async fn store_only(backend: Backend, cfg: &Config, database_url: &str) -> anyho
         .enrollment_key_by_hash(&hash_secret(secrets.enrollment_key.expose()))
         .await?
         .context("the new enrollment key is not stored")?;
+    let batcher = HeartbeatBatcher::start(store.clone(), HISTORY_LEN);
     let mut agents = Vec::with_capacity(cfg.agents);
     for i in 0..cfg.agents {
         let credential = new_secret(CREDENTIAL_PREFIX);
-        store
+        let host = store
             .create_host(NewHost {
                 org_id: key.org_id,
                 enrollment_key_id: key.id,
@@ -283,7 +281,8 @@ async fn store_only(backend: Backend, cfg: &Config, database_url: &str) -> anyho
             .await?;
         let agent = SimAgent::Store {
             store: store.clone(),
-            credential,
+            batcher: batcher.clone(),
+            host_id: host.id,
         };
         agent
             .heartbeat(i, 0)
@@ -304,7 +303,8 @@ enum SimAgent {
     /// Straight to the storage, as the heartbeat handler would.
     Store {
         store: Arc<dyn Storage>,
-        credential: Secret,
+        batcher: HeartbeatBatcher,
+        host_id: uuid::Uuid,
     },
 }
 
@@ -318,29 +318,34 @@ impl SimAgent {
                     .post(HEARTBEAT_PATH, Some(credential.expose()), &req)
                     .await?;
             }
-            SimAgent::Store { store, credential } => {
-                let host = store
-                    .host_by_credential(&hash_secret(credential.expose()))
-                    .await?
-                    .context("unknown credential")?;
+            SimAgent::Store {
+                store,
+                batcher,
+                host_id,
+            } => {
+                // As the handler: the credential was verified once (the platform caches
+                // it), the heartbeat goes through the group-commit writer, and only a
+                // host with pending commands asks for a lease.
                 let now = Utc::now();
-                store
-                    .record_heartbeat(
-                        host.host_id,
-                        &req.agent_version,
-                        &req.metrics,
-                        now,
-                        HISTORY_LEN,
-                    )
-                    .await?;
-                store
-                    .lease_commands(
-                        host.host_id,
-                        now,
-                        Duration::from_secs(LEASE_SECS),
-                        MAX_COMMANDS,
-                    )
-                    .await?;
+                let pending = batcher
+                    .record(HeartbeatWrite {
+                        host_id: *host_id,
+                        agent_version: req.agent_version,
+                        metrics: req.metrics,
+                        at: now,
+                    })
+                    .await
+                    .map_err(|()| anyhow::anyhow!("recording the heartbeat failed"))?;
+                if pending {
+                    store
+                        .lease_commands(
+                            *host_id,
+                            now,
+                            Duration::from_secs(LEASE_SECS),
+                            MAX_COMMANDS,
+                        )
+                        .await?;
+                }
             }
         }
         Ok(())
@@ -359,7 +364,7 @@ async fn http_agents(
     let mut set = JoinSet::new();
     for i in 0..cfg.agents {
         // Each agent builds its own TLS configuration and client, as a real agent does.
-        let client = LoadClient::new(cfg.client, url, ca, REQUEST_TIMEOUT)?;
+        let client = LoadClient::new(url, ca, REQUEST_TIMEOUT)?;
         let key = enrollment_key.cloned();
         set.spawn(async move {
             let credential = match key {
@@ -471,7 +476,6 @@ async fn measure(
     let after = cpu::snapshot();
     Ok(Outcome {
         backend,
-        client: cfg.client,
         agents: cfg.agents,
         elapsed,
         ok: all.latencies.len() as u64,
@@ -552,16 +556,6 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
     }
 }
 
-/// A backend's label, with the client when it is not the shipped one.
-fn row_label(backend: Backend, client: ClientKind) -> String {
-    match client {
-        ClientKind::Nodelay if !backend.is_store_only() => {
-            format!("{} — client with TCP_NODELAY", backend.label())
-        }
-        _ => backend.label().to_owned(),
-    }
-}
-
 /// The Markdown report of a set of runs.
 pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> String {
     let mut s = String::new();
@@ -573,7 +567,7 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
          machine's {} cores with the server**, so the figures are a lower bound of what the \
          server alone would sustain.\n\n",
         cfg.agents,
-        cfg.client.label(),
+        CLIENT_LABEL,
         cfg.duration.as_secs_f64(),
         cfg.server_threads,
         cfg.client_threads,
@@ -594,7 +588,7 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
                 };
                 s.push_str(&format!(
                     "| {} | {} | {} | {p50} | {p90} | {p99} | {max} | {} |\n",
-                    row_label(o.backend, o.client),
+                    o.backend.label().to_owned(),
                     thousands(o.ok),
                     thousands(o.per_sec().round() as u64),
                     o.errors
@@ -602,7 +596,7 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
             }
             Err(e) => s.push_str(&format!(
                 "| {} | failed: {} | | | | | | |\n",
-                row_label(*backend, cfg.client),
+                backend.label().to_owned(),
                 one_line(&format!("{e:#}"))
             )),
         }
@@ -619,7 +613,7 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
         for o in &ok {
             s.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {} | {:.0} % | {:.0} % |\n",
-                row_label(o.backend, o.client),
+                o.backend.label().to_owned(),
                 o.cpu_per_op(o.cpu.server + o.cpu.other),
                 o.cpu_per_op(o.cpu.sqlite),
                 o.cpu_per_op(o.cpu.load),
@@ -641,7 +635,7 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
     for o in &ok {
         s.push_str(&format!(
             "- {}: enrollment and warm-up of {} agents took {:.2} s.\n",
-            row_label(o.backend, o.client),
+            o.backend.label().to_owned(),
             o.agents,
             o.setup.as_secs_f64()
         ));
@@ -653,13 +647,11 @@ pub fn markdown(cfg: &Config, runs: &[(Backend, anyhow::Result<Outcome>)]) -> St
         if o.backend == Backend::Hello {
             continue;
         }
-        let hello = ok
-            .iter()
-            .find(|h| h.backend == Backend::Hello && h.client == o.client);
+        let hello = ok.iter().find(|h| h.backend == Backend::Hello);
         if let Some(h) = hello {
             s.push_str(&format!(
                 "- {} reaches {:.0} % of the hello ceiling ({} of {} heartbeats/s).\n",
-                row_label(o.backend, o.client),
+                o.backend.label().to_owned(),
                 100.0 * o.per_sec() / h.per_sec().max(1e-9),
                 thousands(o.per_sec().round() as u64),
                 thousands(h.per_sec().round() as u64),
@@ -706,7 +698,7 @@ pub fn verdict(o: &Outcome) -> String {
     };
     format!(
         "{} against the target (≥ 3,300 heartbeats/s, p99 ≤ 25 ms): {rate_text}; {p99_text}.",
-        row_label(o.backend, o.client)
+        o.backend.label().to_owned()
     )
 }
 

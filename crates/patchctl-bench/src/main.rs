@@ -29,7 +29,6 @@ mod procs;
 mod stats;
 
 use heartbeats::Backend;
-use loadclient::ClientKind;
 
 /// Where the PostgreSQL benchmark creates its scratch database by default.
 const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -89,10 +88,6 @@ struct HeartbeatArgs {
     /// PostgreSQL server to create the scratch database `patchctl_bench_<random>` on.
     #[arg(long, default_value = DEFAULT_POSTGRES_URL)]
     postgres_url: String,
-    /// The simulated agents' HTTP client: the shipped one, or (diagnostic) the same
-    /// with TCP_NODELAY on its connections.
-    #[arg(long, value_enum, default_value_t = ClientKind::Patchctl)]
-    client: ClientKind,
     #[command(flatten)]
     threads: Threads,
 }
@@ -156,7 +151,6 @@ fn heartbeat_config(
     seconds: f64,
     postgres_url: String,
     threads: Threads,
-    client: ClientKind,
 ) -> heartbeats::Config {
     heartbeats::Config {
         agents: agents.max(1),
@@ -164,7 +158,6 @@ fn heartbeat_config(
         postgres_url,
         server_threads: threads.server_threads.unwrap_or_else(cpus),
         client_threads: threads.client_threads.unwrap_or_else(cpus),
-        client,
     }
 }
 
@@ -252,13 +245,7 @@ fn main() -> ExitCode {
                 BackendArg::StorePostgres => vec![Backend::StorePostgres],
                 BackendArg::All => vec![Backend::Sqlite, Backend::Postgres, Backend::Hello],
             };
-            let cfg = heartbeat_config(
-                a.agents,
-                a.seconds as f64,
-                a.postgres_url,
-                a.threads,
-                a.client,
-            );
+            let cfg = heartbeat_config(a.agents, a.seconds as f64, a.postgres_url, a.threads);
             let runs = run_backends(&cfg, &backends);
             println!(
                 "### Platform heartbeat throughput\n\n{}",
@@ -309,35 +296,22 @@ fn all(a: AllArgs) -> ExitCode {
         client_threads: None,
     };
     let backends = [Backend::Sqlite, Backend::Postgres, Backend::Hello];
-    let cfg = heartbeat_config(
-        64,
-        15.0,
-        a.postgres_url.clone(),
-        threads,
-        ClientKind::Patchctl,
-    );
+    let cfg = heartbeat_config(64, 15.0, a.postgres_url.clone(), threads);
     let runs = run_backends(&cfg, &backends);
     ok &= runs.iter().all(|(_, r)| r.is_ok());
     println!(
         "### Platform heartbeat throughput\n\n{}",
         heartbeats::markdown(&cfg, &runs)
     );
-    let cfg = heartbeat_config(64, 15.0, a.postgres_url, threads, ClientKind::Nodelay);
-    let diagnostic = [
-        Backend::Sqlite,
-        Backend::Postgres,
-        Backend::Hello,
-        Backend::StoreSqlite,
-        Backend::StorePostgres,
-    ];
+    let cfg = heartbeat_config(64, 15.0, a.postgres_url, threads);
+    let diagnostic = [Backend::StoreSqlite, Backend::StorePostgres];
     let runs = run_backends(&cfg, &diagnostic);
     ok &= runs.iter().all(|(_, r)| r.is_ok());
     println!(
-        "### Diagnostic: the same load, client with TCP_NODELAY\n\n\
-         `patchctl_net::HttpsClient` leaves Nagle's algorithm on; these runs use the same \
-         client stack with TCP_NODELAY set on its connections (not a shipped \
-         configuration). The last two rows make the heartbeat handler's storage calls \
-         directly, with no TLS, HTTP or JSON, from as many concurrent tasks.\n\n{}",
+        "### Diagnostic: storage alone\n\n\
+         The heartbeat handler's storage work (group-commit writer, lease only when \
+         commands are pending) driven directly from as many concurrent tasks, with no \
+         TLS, HTTP or JSON.\n\n{}",
         heartbeats::markdown(&cfg, &runs)
     );
 
@@ -410,7 +384,7 @@ fn smoke() -> ExitCode {
         client_threads: None,
     };
     let pg_url = pg.clone().unwrap_or_else(|| DEFAULT_POSTGRES_URL.into());
-    let cfg = heartbeat_config(4, 2.0, pg_url.clone(), threads, ClientKind::Patchctl);
+    let cfg = heartbeat_config(4, 2.0, pg_url, threads);
     t.record("heartbeats sqlite", smoke_heartbeats(&cfg, Backend::Sqlite));
     t.record("heartbeats hello", smoke_heartbeats(&cfg, Backend::Hello));
     if pg.is_some() {
@@ -421,14 +395,9 @@ fn smoke() -> ExitCode {
     } else {
         println!("smoke: heartbeats postgres: skipped ({SMOKE_POSTGRES_ENV} is not set)\n");
     }
-    let nodelay = heartbeat_config(4, 2.0, pg_url, threads, ClientKind::Nodelay);
-    t.record(
-        "heartbeats sqlite, TCP_NODELAY client",
-        smoke_heartbeats(&nodelay, Backend::Sqlite),
-    );
     t.record(
         "heartbeats sqlite storage calls only",
-        smoke_heartbeats(&nodelay, Backend::StoreSqlite),
+        smoke_heartbeats(&cfg, Backend::StoreSqlite),
     );
     t.record(
         "inventory",
