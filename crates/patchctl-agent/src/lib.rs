@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod pkgmgr;
 pub mod runtime;
 pub mod scan;
 pub mod state;

@@ -14,12 +14,13 @@ use chrono::{DateTime, Utc};
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{
     Command, CommandEnvelope, CommandResult, HealthItem, HealthReport, HealthStatus,
-    PackageInfoReport, ResultOutput, ResultStatus,
+    PackageInfoReport, ResultOutput, ResultStatus, UpdatesReport,
 };
 use patchctl_proto::validate::PackageName;
 
 use crate::exec::{ExecRequest, Executor};
 use crate::inventory::{PackageManager, dpkg, rpm};
+use crate::pkgmgr::apt::{self, AptOptions};
 
 /// What the agent knows about its link to the platform, for `health_check`.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,7 @@ pub struct Operations {
     config_path: Option<PathBuf>,
     heartbeat_interval: Duration,
     link: SharedLink,
+    apt: AptOptions,
 }
 
 impl Operations {
@@ -63,7 +65,14 @@ impl Operations {
             config_path,
             heartbeat_interval,
             link,
+            apt: AptOptions::default(),
         }
+    }
+
+    /// Extra apt settings (tests point apt at a private root with them).
+    pub fn with_apt_options(mut self, apt: AptOptions) -> Self {
+        self.apt = apt;
+        self
     }
 
     /// Overrides the detected package manager (tests).
@@ -98,7 +107,10 @@ impl Operations {
         let (status, summary, output) = match &command {
             Command::HealthCheck(_) => self.health_check().await,
             Command::GetPackageInfo(p) => self.package_info(&p.name).await,
-            Command::CheckUpdates(_) => self.not_yet("check_updates"),
+            Command::CheckUpdates(_) => match self.package_manager {
+                Some(PackageManager::Dpkg) => self.check_updates_apt().await,
+                _ => self.not_yet("check_updates"),
+            },
             Command::InstallUpdates(_) => {
                 if !nix::unistd::geteuid().is_root() {
                     (
@@ -134,6 +146,73 @@ impl Operations {
                 "{kind} is not yet supported on this system (package manager: {pm}); this agent version reports inventory and package info only"
             ),
             None,
+        )
+    }
+
+    async fn check_updates_apt(&self) -> (ResultStatus, String, Option<ResultOutput>) {
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            let mut req = ExecRequest::from_argv(&apt::update_argv(&self.apt));
+            req.timeout = Duration::from_secs(600);
+            match self.exec.run(req).await {
+                Ok(o) if o.success() => {}
+                Ok(o) => {
+                    return (
+                        ResultStatus::Failed,
+                        format!(
+                            "apt-get update failed (exit {:?}): {}",
+                            o.code,
+                            tail(&o.stderr, 500)
+                        ),
+                        None,
+                    );
+                }
+                Err(e) => return (ResultStatus::Failed, e.to_string(), None),
+            }
+        }
+        let out = match self
+            .exec
+            .run(ExecRequest::from_argv(&apt::simulate_argv(&self.apt)))
+            .await
+        {
+            Ok(o) if o.success() => o,
+            Ok(o) => {
+                return (
+                    ResultStatus::Failed,
+                    format!(
+                        "apt-get -s dist-upgrade failed (exit {:?}): {}",
+                        o.code,
+                        tail(&o.stderr, 500)
+                    ),
+                    None,
+                );
+            }
+            Err(e) => return (ResultStatus::Failed, e.to_string(), None),
+        };
+        let sim = apt::parse_simulation(&out.stdout);
+        for reason in &sim.skipped {
+            tracing::warn!(%reason, "skipped a line of apt's simulation");
+        }
+        let security = sim.updates.iter().filter(|u| u.security).count();
+        let summary = format!(
+            "{} updates available ({security} security){}",
+            sim.updates.len(),
+            if root {
+                ""
+            } else {
+                "; package lists not refreshed: apt-get update needs root"
+            }
+        );
+        let report = UpdatesReport {
+            package_manager: PackageManager::Dpkg.as_str().into(),
+            refreshed: root,
+            updates: sim.updates,
+            removals: sim.removals,
+        };
+        (
+            ResultStatus::Succeeded,
+            summary,
+            Some(ResultOutput::Updates(report)),
         )
     }
 
@@ -359,6 +438,16 @@ fn disk_check(root: &Path, mount: &str) -> Option<HealthItem> {
             total as f64 / GIB as f64
         ),
     })
+}
+
+/// The last `max` bytes (about) of `s`, trimmed: where a program says why it failed.
+pub fn tail(s: &str, max: usize) -> &str {
+    let s = s.trim();
+    let mut start = s.len().saturating_sub(max);
+    while !s.is_char_boundary(start) {
+        start += 1;
+    }
+    &s[start..]
 }
 
 /// At most `max` bytes of `s`, cut at a character boundary.

@@ -173,6 +173,40 @@ pub enum ResultOutput {
     Health(HealthReport),
     /// Output of `get_package_info`.
     PackageInfo(PackageInfoReport),
+    /// Output of `check_updates`.
+    Updates(UpdatesReport),
+}
+
+/// Output of `check_updates`: what the package manager would upgrade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdatesReport {
+    /// The package manager that answered (`dpkg`).
+    pub package_manager: String,
+    /// True when the package metadata was refreshed first (needs root).
+    pub refreshed: bool,
+    /// The available updates.
+    pub updates: Vec<AvailableUpdate>,
+    /// Installed packages a full upgrade would remove.
+    pub removals: Vec<String>,
+}
+
+/// One available update.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AvailableUpdate {
+    /// Binary package name.
+    pub name: String,
+    /// Architecture.
+    pub arch: String,
+    /// Installed version; `None` for a package the upgrade would newly install.
+    pub current_version: Option<String>,
+    /// Version that would be installed.
+    pub candidate_version: String,
+    /// Where the candidate comes from, as the package manager names the releases
+    /// (`Debian-Security:12/stable-security`).
+    pub origins: Vec<String>,
+    /// True when the candidate comes from a security release (an archive or suite
+    /// ending in `-security`), read from the repository's release metadata.
+    pub security: bool,
 }
 
 /// Output of `health_check`.

@@ -102,6 +102,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "results.results[].output.installed[].status",
         ],
     ),
+    (
+        "update availability",
+        &[
+            "results.results[].output.refreshed",
+            "results.results[].output.removals[]",
+            "results.results[].output.updates[].name",
+            "results.results[].output.updates[].arch",
+            "results.results[].output.updates[].current_version",
+            "results.results[].output.updates[].candidate_version",
+            "results.results[].output.updates[].origins[]",
+            "results.results[].output.updates[].security",
+        ],
+    ),
 ];
 
 fn paths(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
@@ -251,6 +264,19 @@ fn samples() -> Vec<(&'static str, Value)> {
                         package_manager: "dpkg".into(),
                         installed: vec![package()],
                         candidate_version: Some("1.21.23".into()),
+                    }))),
+                    result(Some(ResultOutput::Updates(UpdatesReport {
+                        package_manager: "dpkg".into(),
+                        refreshed: true,
+                        updates: vec![AvailableUpdate {
+                            name: "openssl".into(),
+                            arch: "amd64".into(),
+                            current_version: Some("3.0.11-1~deb12u2".into()),
+                            candidate_version: "3.0.15-1~deb12u1".into(),
+                            origins: vec!["Debian-Security:12/stable-security".into()],
+                            security: true,
+                        }],
+                        removals: vec!["old-lib".into()],
                     }))),
                 ],
             })

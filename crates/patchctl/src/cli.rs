@@ -373,6 +373,32 @@ fn print_command(rec: &CommandRecord) {
                     )
                 );
             }
+            Some(ResultOutput::Updates(u)) => {
+                println!();
+                let rows = u
+                    .updates
+                    .iter()
+                    .map(|x| {
+                        vec![
+                            x.name.clone(),
+                            x.current_version.clone().unwrap_or_else(|| "(new)".into()),
+                            x.candidate_version.clone(),
+                            if x.security { "yes".into() } else { "".into() },
+                            x.origins.join(", "),
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                print!(
+                    "{}",
+                    table::render(
+                        &["PACKAGE", "INSTALLED", "CANDIDATE", "SECURITY", "FROM"],
+                        &rows
+                    )
+                );
+                if !u.removals.is_empty() {
+                    println!("a full upgrade would remove: {}", u.removals.join(", "));
+                }
+            }
             None => {}
         }
     }

@@ -1,0 +1,327 @@
+//! The apt backend (Debian, Ubuntu): refresh with `apt-get update`, list updates with a
+//! full-upgrade simulation (`apt-get -s dist-upgrade`).
+//!
+//! Whether an update is a security update is read from the release it comes from, as
+//! apt prints it for each candidate (`Label:Version/Archive`): an archive ending in
+//! `-security` (`bookworm-security`, `stable-security`, `jammy-security`,
+//! `jammy-apps-security` for ESM) is a security release. Version strings are never
+//! used to guess.
+
+use patchctl_proto::command::AvailableUpdate;
+
+/// apt-get's path.
+pub const APT_GET: &str = "/usr/bin/apt-get";
+
+/// Extra `-o Key=Value` settings for every apt run. Empty in production; tests point
+/// apt at a private root (its own status file, sources and lists) with them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AptOptions {
+    /// `(key, value)` pairs passed as `-o key=value`.
+    pub config: Vec<(String, String)>,
+}
+
+impl AptOptions {
+    fn push(&self, argv: &mut Vec<String>) {
+        for (k, v) in &self.config {
+            argv.push("-o".into());
+            argv.push(format!("{k}={v}"));
+        }
+    }
+}
+
+/// `apt-get update`: refresh the package lists (needs root).
+pub fn update_argv(o: &AptOptions) -> Vec<String> {
+    let mut argv = vec![APT_GET.to_owned(), "-q".into()];
+    o.push(&mut argv);
+    argv.push("update".into());
+    argv
+}
+
+/// `apt-get -s dist-upgrade`: what a full upgrade would do, without doing it and
+/// without taking the dpkg lock (a simulation must never block a real run).
+pub fn simulate_argv(o: &AptOptions) -> Vec<String> {
+    let mut argv = vec![
+        APT_GET.to_owned(),
+        "-s".into(),
+        "-q".into(),
+        "-o".into(),
+        "Debug::NoLocking=true".into(),
+    ];
+    o.push(&mut argv);
+    argv.push("dist-upgrade".into());
+    argv
+}
+
+/// What a simulation said.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Simulation {
+    /// Packages upgraded or newly installed.
+    pub updates: Vec<AvailableUpdate>,
+    /// Packages removed.
+    pub removals: Vec<String>,
+    /// `Inst`/`Remv` lines that could not be read, with why.
+    pub skipped: Vec<String>,
+}
+
+/// True when one of apt's release strings (`Label:Version/Archive`) names a security
+/// archive.
+pub fn is_security_origin(origin: &str) -> bool {
+    let archive = origin.rsplit('/').next().unwrap_or("");
+    archive.ends_with("-security")
+}
+
+/// Parses the output of [`simulate_argv`]. Lines other than `Inst` and `Remv` are
+/// ignored; malformed ones are recorded in `skipped`. Never panics.
+pub fn parse_simulation(output: &str) -> Simulation {
+    let mut sim = Simulation::default();
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix("Inst ") {
+            match parse_inst(rest) {
+                Some(u) => sim.updates.push(u),
+                None => sim.skipped.push(format!(
+                    "unreadable line: {}",
+                    crate::ops::truncate(line, 200)
+                )),
+            }
+        } else if let Some(rest) = line.strip_prefix("Remv ") {
+            match rest.split_whitespace().next() {
+                Some(name) => sim.removals.push(name.to_owned()),
+                None => sim.skipped.push("Remv line without a package".into()),
+            }
+        }
+    }
+    sim
+}
+
+/// `NAME [OLD] (NEW ORIGIN, ORIGIN [ARCH])`, the `[OLD]` part absent for new packages.
+fn parse_inst(rest: &str) -> Option<AvailableUpdate> {
+    let (name, rest) = rest.split_once(' ')?;
+    let rest = rest.trim_start();
+    let (current, rest) = match rest.strip_prefix('[') {
+        Some(r) => {
+            let (old, r) = r.split_once(']')?;
+            (Some(old.to_owned()), r.trim_start())
+        }
+        None => (None, rest),
+    };
+    let inner = rest.strip_prefix('(')?;
+    let inner = &inner[..inner.rfind(')')?];
+    let (candidate, rest) = inner.split_once(' ').unwrap_or((inner, ""));
+    let rest = rest.trim();
+    let (origins, arch) = match rest
+        .rfind(" [")
+        .or_else(|| rest.starts_with('[').then_some(0))
+    {
+        Some(i) if rest.ends_with(']') => {
+            let arch = rest[i..]
+                .trim()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            (rest[..i].trim(), arch.to_owned())
+        }
+        _ => (rest, String::new()),
+    };
+    if name.is_empty() || candidate.is_empty() {
+        return None;
+    }
+    let origins: Vec<String> = origins
+        .split(", ")
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let security = origins.iter().any(|o| is_security_origin(o));
+    Some(AvailableUpdate {
+        name: name.to_owned(),
+        arch,
+        current_version: current,
+        candidate_version: candidate.to_owned(),
+        origins,
+        security,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn up(
+        name: &str,
+        cur: Option<&str>,
+        cand: &str,
+        origins: &[&str],
+        arch: &str,
+        security: bool,
+    ) -> AvailableUpdate {
+        AvailableUpdate {
+            name: name.into(),
+            arch: arch.into(),
+            current_version: cur.map(Into::into),
+            candidate_version: cand.into(),
+            origins: origins.iter().map(|s| s.to_string()).collect(),
+            security,
+        }
+    }
+
+    fn check(line: &str, want: Option<AvailableUpdate>) {
+        let sim = parse_simulation(line);
+        assert_eq!(sim.updates.first().cloned(), want, "{line}");
+    }
+
+    #[test]
+    fn inst_lines() {
+        // Real lines of `apt-get -s dist-upgrade` on Debian 12 and Ubuntu 22.04.
+        check(
+            "Inst libssl3 [3.0.11-1~deb12u2] (3.0.15-1~deb12u1 Debian-Security:12/stable-security [amd64])",
+            Some(up(
+                "libssl3",
+                Some("3.0.11-1~deb12u2"),
+                "3.0.15-1~deb12u1",
+                &["Debian-Security:12/stable-security"],
+                "amd64",
+                true,
+            )),
+        );
+        check(
+            "Inst tzdata [2024a-0+deb12u1] (2025b-0+deb12u1 Debian:12.11/stable, Debian:12-updates/stable-updates [all])",
+            Some(up(
+                "tzdata",
+                Some("2024a-0+deb12u1"),
+                "2025b-0+deb12u1",
+                &["Debian:12.11/stable", "Debian:12-updates/stable-updates"],
+                "all",
+                false,
+            )),
+        );
+        check(
+            "Inst libc6 [2.35-0ubuntu3.6] (2.35-0ubuntu3.8 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64]) []",
+            Some(up(
+                "libc6",
+                Some("2.35-0ubuntu3.6"),
+                "2.35-0ubuntu3.8",
+                &["Ubuntu:22.04/jammy-updates", "Ubuntu:22.04/jammy-security"],
+                "amd64",
+                true,
+            )),
+        );
+        check(
+            "Inst linux-image-6.1.0-28-amd64 (6.1.119-1 Debian-Security:12/stable-security [amd64])",
+            Some(up(
+                "linux-image-6.1.0-28-amd64",
+                None,
+                "6.1.119-1",
+                &["Debian-Security:12/stable-security"],
+                "amd64",
+                true,
+            )),
+        );
+        check(
+            "Inst python3-jinja2 [3.0.3-1ubuntu0.1] (3.0.3-1ubuntu0.2+esm1 UbuntuESMApps:22.04/jammy-apps-security [all])",
+            Some(up(
+                "python3-jinja2",
+                Some("3.0.3-1ubuntu0.1"),
+                "3.0.3-1ubuntu0.2+esm1",
+                &["UbuntuESMApps:22.04/jammy-apps-security"],
+                "all",
+                true,
+            )),
+        );
+        check("Inst", None);
+        check("Inst foo [1.0 (2.0 x [amd64])", None);
+        check("Inst foo [1.0] 2.0", None);
+    }
+
+    #[test]
+    fn whole_output() {
+        let out = "NOTE: This is only a simulation!\n\
+                   Reading package lists...\n\
+                   Inst pc-new [1.0] (1.1 Test:12/bookworm-updates [all])\n\
+                   Remv pc-victim [1.0]\n\
+                   Conf pc-new (1.1 Test:12/bookworm-updates [all])\n\
+                   Inst broken\n";
+        let sim = parse_simulation(out);
+        assert_eq!(sim.updates.len(), 1);
+        assert_eq!(sim.removals, vec!["pc-victim".to_string()]);
+        assert_eq!(sim.skipped.len(), 1);
+    }
+
+    #[test]
+    fn security_comes_from_the_archive_only() {
+        assert!(is_security_origin("Debian-Security:12/stable-security"));
+        assert!(is_security_origin("Debian:12/bookworm-security"));
+        assert!(!is_security_origin("Debian:12.11/stable"));
+        assert!(
+            !is_security_origin("Security-Team:1/stable"),
+            "labels do not count"
+        );
+        assert!(!is_security_origin("Debian:12/stable-security-not"));
+    }
+
+    #[test]
+    fn golden_argv() {
+        assert_eq!(
+            update_argv(&AptOptions::default()),
+            ["/usr/bin/apt-get", "-q", "update"]
+        );
+        assert_eq!(
+            simulate_argv(&AptOptions::default()),
+            [
+                "/usr/bin/apt-get",
+                "-s",
+                "-q",
+                "-o",
+                "Debug::NoLocking=true",
+                "dist-upgrade"
+            ]
+        );
+        let o = AptOptions {
+            config: vec![("Dir::State::status".into(), "/tmp/s".into())],
+        };
+        assert_eq!(
+            simulate_argv(&o),
+            [
+                "/usr/bin/apt-get",
+                "-s",
+                "-q",
+                "-o",
+                "Debug::NoLocking=true",
+                "-o",
+                "Dir::State::status=/tmp/s",
+                "dist-upgrade"
+            ]
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,400}") {
+            let _ = parse_simulation(&s);
+            let _ = parse_simulation(&format!("Inst {s}"));
+        }
+
+        #[test]
+        fn well_formed_lines_round_trip(
+            name in "[a-z0-9][a-z0-9.+-]{0,20}",
+            old in proptest::option::of("[0-9][0-9a-z.+~-]{0,12}"),
+            new in "[0-9][0-9a-z.+~-]{0,12}",
+            origins in proptest::collection::vec(("[A-Za-z-]{1,10}", "[0-9.]{1,5}", "[a-z]{1,8}(-security|-updates)?"), 1..3),
+            arch in "(amd64|all|arm64)",
+        ) {
+            let origins: Vec<String> = origins.iter().map(|(l, v, a)| format!("{l}:{v}/{a}")).collect();
+            let line = match &old {
+                Some(o) => format!("Inst {name} [{o}] ({new} {} [{arch}])", origins.join(", ")),
+                None => format!("Inst {name} ({new} {} [{arch}])", origins.join(", ")),
+            };
+            let sim = parse_simulation(&line);
+            prop_assert_eq!(sim.updates.len(), 1, "{}", line);
+            let u = &sim.updates[0];
+            prop_assert_eq!(&u.name, &name);
+            prop_assert_eq!(&u.current_version, &old);
+            prop_assert_eq!(&u.candidate_version, &new);
+            prop_assert_eq!(&u.arch, &arch);
+            prop_assert_eq!(&u.origins, &origins);
+            prop_assert_eq!(u.security, origins.iter().any(|o| o.ends_with("-security")));
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! `check_updates` against the real apt: the agent's operation runs the real
+//! `apt-get update` and `apt-get -s dist-upgrade` through its executor, on a private apt
+//! root (its own dpkg status file, sources and lists, nothing of the machine's) with a
+//! `file:` repository of two suites: `bookworm-security` and `bookworm-updates`. The
+//! security flag must come from the suite, whatever the versions say.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use patchctl_agent::exec::{Executor, ProcessExecutor};
+use patchctl_agent::inventory::PackageManager;
+use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::pkgmgr::apt::AptOptions;
+use patchctl_proto::command::{CommandEnvelope, ResultOutput, ResultStatus};
+use sha2::{Digest, Sha256};
+
+fn stanza(name: &str, version: &str, extra: &str) -> String {
+    format!(
+        "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: PatchCTL Tests <tests@patchctl.invalid>\nPriority: optional\nSection: misc\n{extra}Description: PatchCTL test package\n"
+    )
+}
+
+fn suite(repo: &Path, name: &str, label: &str, packages: &[String]) {
+    let dir = repo.join("dists").join(name);
+    let mut release = format!(
+        "Origin: Debian\nLabel: {label}\nSuite: {name}\nCodename: {name}\nVersion: 12\nDate: Sat, 21 Nov 2026 00:00:00 UTC\nArchitectures: amd64\nComponents: main\nDescription: PatchCTL test suite\nSHA256:\n"
+    );
+    let mut index = String::new();
+    for (i, p) in packages.iter().enumerate() {
+        if i > 0 {
+            index.push('\n');
+        }
+        let file = format!(
+            "pool/{}.deb",
+            p.lines().next().unwrap().trim_start_matches("Package: ")
+        );
+        write!(
+            index,
+            "{p}Filename: {file}\nSize: 1000\nSHA256: {}\n",
+            "0".repeat(64)
+        )
+        .unwrap();
+    }
+    let rel = "main/binary-amd64/Packages";
+    std::fs::create_dir_all(dir.join("main/binary-amd64")).unwrap();
+    std::fs::write(dir.join(rel), &index).unwrap();
+    writeln!(
+        release,
+        " {} {} {rel}",
+        hex::encode(Sha256::digest(index.as_bytes())),
+        index.len()
+    )
+    .unwrap();
+    std::fs::write(dir.join("Release"), release).unwrap();
+}
+
+#[tokio::test]
+async fn check_updates_reads_security_from_the_suite() {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("check_updates refreshes apt lists, which needs root; CI runs as root");
+        }
+        eprintln!("SKIPPED: check_updates against real apt needs root (apt-get update)");
+        return;
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        panic!("this test needs apt-get (Debian/Ubuntu)");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let repo = root.join("repo");
+    let installed = |name: &str, extra: &str| {
+        format!(
+            "{}Status: install ok installed\n",
+            stanza(name, "1.0", extra)
+        )
+    };
+    let status = [
+        installed("pc-sec", ""),
+        installed("pc-upd", ""),
+        installed("pc-new", ""),
+        installed("pc-victim", ""),
+        installed("pc-same", ""),
+    ]
+    .join("\n");
+    std::fs::write(root.join("status"), status).unwrap();
+    // The security suite's update has a *lower-looking* version suffix than the normal
+    // one: only the suite may decide.
+    suite(
+        &repo,
+        "bookworm-security",
+        "Debian-Security",
+        &[stanza("pc-sec", "1.0+deb12u1", "")],
+    );
+    suite(
+        &repo,
+        "bookworm-updates",
+        "Debian",
+        &[
+            stanza("pc-upd", "1.1+security1", ""),
+            stanza("pc-new", "1.1", "Conflicts: pc-victim\n"),
+            stanza("pc-same", "1.0", ""),
+        ],
+    );
+    let sources = format!(
+        "deb [trusted=yes] file:{0} bookworm-security main\ndeb [trusted=yes] file:{0} bookworm-updates main\n",
+        repo.display()
+    );
+    std::fs::write(root.join("sources.list"), sources).unwrap();
+    for d in ["parts", "lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let r = |p: &str| root.join(p).display().to_string();
+    let opts = AptOptions {
+        config: vec![
+            ("Dir::State::status".into(), r("status")),
+            ("Dir::State::extended_states".into(), r("extended_states")),
+            ("Dir::State::Lists".into(), r("lists")),
+            ("Dir::Cache".into(), r("cache")),
+            ("Dir::Etc::SourceList".into(), r("sources.list")),
+            ("Dir::Etc::SourceParts".into(), r("parts")),
+            ("Dir::Etc::Preferences".into(), r("preferences")),
+            ("Dir::Etc::PreferencesParts".into(), r("parts")),
+            ("APT::Architecture".into(), "amd64".into()),
+            ("APT::Architectures".into(), "amd64".into()),
+            ("APT::Sandbox::User".into(), "root".into()),
+            ("Acquire::Languages".into(), "none".into()),
+        ],
+    };
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = Operations::new(
+        exec.clone(),
+        Path::new("/"),
+        None,
+        Duration::from_secs(300),
+        Arc::new(Mutex::new(LinkState::default())),
+    )
+    .with_package_manager(Some(PackageManager::Dpkg))
+    .with_apt_options(opts.clone());
+    let env = CommandEnvelope {
+        id: uuid::Uuid::new_v4(),
+        kind: "check_updates".into(),
+        params: serde_json::json!({}),
+        queued_at: Utc::now(),
+    };
+    let res = ops.handle(&env).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let Some(ResultOutput::Updates(report)) = &res.output else {
+        panic!("no updates report: {res:?}");
+    };
+    assert!(report.refreshed);
+    eprintln!(
+        "apt said: {} / updates {:?} / removals {:?}",
+        res.summary,
+        report.updates.iter().map(|u| &u.name).collect::<Vec<_>>(),
+        report.removals
+    );
+    let get = |n: &str| report.updates.iter().find(|u| u.name == n).cloned();
+    let sec = get("pc-sec").expect("pc-sec update");
+    assert_eq!(sec.current_version.as_deref(), Some("1.0"));
+    assert_eq!(sec.candidate_version, "1.0+deb12u1");
+    assert!(sec.security, "{sec:?}");
+    assert!(
+        sec.origins
+            .iter()
+            .any(|o| o.ends_with("/bookworm-security")),
+        "{sec:?}"
+    );
+    let upd = get("pc-upd").expect("pc-upd update");
+    assert!(
+        !upd.security,
+        "a version string must not make an update a security one: {upd:?}"
+    );
+    assert!(
+        get("pc-same").is_none(),
+        "no update for an unchanged version"
+    );
+    // A full upgrade takes pc-new to 1.1 by removing the package it conflicts with;
+    // the report says so (install_updates will refuse such a run).
+    let new = get("pc-new").expect("pc-new update");
+    assert!(!new.security);
+    assert_eq!(report.removals, vec!["pc-victim".to_string()]);
+    assert!(res.summary.contains("(1 security)"), "{}", res.summary);
+    // Exactly the planned argument vectors ran, and nothing else.
+    let mut want_update = vec!["/usr/bin/apt-get".to_string(), "-q".into()];
+    let mut want_sim = vec![
+        "/usr/bin/apt-get".to_string(),
+        "-s".into(),
+        "-q".into(),
+        "-o".into(),
+        "Debug::NoLocking=true".into(),
+    ];
+    for (k, v) in &opts.config {
+        for w in [&mut want_update, &mut want_sim] {
+            w.push("-o".into());
+            w.push(format!("{k}={v}"));
+        }
+    }
+    want_update.push("update".into());
+    want_sim.push("dist-upgrade".into());
+    assert_eq!(exec.history(), vec![want_update, want_sim]);
+}
