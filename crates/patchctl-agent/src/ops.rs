@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{
     Command, CommandEnvelope, CommandResult, HealthItem, HealthReport, HealthStatus,
-    PackageInfoReport, ResultOutput, ResultStatus, UpdatesReport,
+    InstallOutcome, InstallReport, PackageInfoReport, PackageTarget, ResultOutput, ResultStatus,
+    UpdatesReport,
 };
 use patchctl_proto::validate::PackageName;
 
@@ -111,7 +112,7 @@ impl Operations {
                 Some(PackageManager::Dpkg) => self.check_updates_apt().await,
                 _ => self.not_yet("check_updates"),
             },
-            Command::InstallUpdates(_) => {
+            Command::InstallUpdates(p) => {
                 if !nix::unistd::geteuid().is_root() {
                     (
                         ResultStatus::Failed,
@@ -121,6 +122,8 @@ impl Operations {
                         ),
                         None,
                     )
+                } else if self.package_manager == Some(PackageManager::Dpkg) {
+                    self.install_apt(&p.packages).await
                 } else {
                     self.not_yet("install_updates")
                 }
@@ -214,6 +217,123 @@ impl Operations {
             summary,
             Some(ResultOutput::Updates(report)),
         )
+    }
+
+    /// Where the installed state is read: the dpkg status file apt is told to use.
+    fn dpkg_status_path(&self) -> PathBuf {
+        self.apt
+            .config
+            .iter()
+            .find(|(k, _)| k == "Dir::State::status")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_else(|| self.root.join(dpkg::STATUS_PATH.trim_start_matches('/')))
+    }
+
+    fn installed_versions(&self, targets: &[PackageTarget]) -> Vec<Option<String>> {
+        let pkgs = dpkg::read_status(&self.dpkg_status_path())
+            .map(|s| s.packages)
+            .unwrap_or_default();
+        targets
+            .iter()
+            .map(|t| {
+                pkgs.iter()
+                    .find(|p| p.name == t.name.as_str())
+                    .map(|p| p.version.clone())
+            })
+            .collect()
+    }
+
+    fn install_report(
+        &self,
+        targets: &[PackageTarget],
+        before: Vec<Option<String>>,
+        refused: Vec<String>,
+        output_tail: String,
+    ) -> InstallReport {
+        let after = self.installed_versions(targets);
+        let packages = targets
+            .iter()
+            .zip(before)
+            .zip(after)
+            .map(|((t, before), after)| InstallOutcome {
+                name: t.name.to_string(),
+                target_version: t.version.to_string(),
+                ok: after.as_deref() == Some(t.version.as_str()),
+                before,
+                after,
+            })
+            .collect();
+        InstallReport {
+            refused,
+            packages,
+            reboot_required: self.root.join("run/reboot-required").exists(),
+            output_tail,
+        }
+    }
+
+    async fn install_apt(
+        &self,
+        targets: &[PackageTarget],
+    ) -> (ResultStatus, String, Option<ResultOutput>) {
+        let before = self.installed_versions(targets);
+        // 1. Simulate exactly the approved versions; refuse anything else.
+        let sim = self
+            .exec
+            .run(ExecRequest::from_argv(&apt::install_simulate_argv(
+                &self.apt, targets,
+            )))
+            .await;
+        let why = match sim {
+            Ok(o) if o.success() => apt::refusals(&apt::parse_simulation(&o.stdout), targets),
+            Ok(o) => vec![format!(
+                "apt-get cannot plan the install (exit {:?}): {}",
+                o.code,
+                tail(&o.stderr, 500)
+            )],
+            Err(e) => vec![e.to_string()],
+        };
+        if !why.is_empty() {
+            tracing::warn!(target: "audit", reasons = ?why, "install_updates refused after simulation");
+            let summary = format!("refused, nothing installed: {}", why.join("; "));
+            let report = self.install_report(targets, before, why, String::new());
+            return (
+                ResultStatus::Failed,
+                summary,
+                Some(ResultOutput::Install(report)),
+            );
+        }
+        // 2. Install.
+        let mut req = ExecRequest::from_argv(&apt::install_argv(&self.apt, targets));
+        req.timeout = Duration::from_secs(1800);
+        let (code, out_tail) = match self.exec.run(req).await {
+            Ok(o) => (
+                o.code,
+                tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+            ),
+            Err(e) => (None, e.to_string()),
+        };
+        let report = self.install_report(targets, before, Vec::new(), out_tail);
+        let done = report.packages.iter().filter(|p| p.ok).count();
+        let status = if code == Some(0) && done == targets.len() {
+            ResultStatus::Succeeded
+        } else {
+            ResultStatus::Failed
+        };
+        let summary = format!(
+            "{done} of {} approved updates installed{}{}",
+            targets.len(),
+            if code == Some(0) {
+                String::new()
+            } else {
+                format!("; apt-get exited with {code:?}")
+            },
+            if report.reboot_required {
+                "; reboot required"
+            } else {
+                ""
+            }
+        );
+        (status, summary, Some(ResultOutput::Install(report)))
     }
 
     async fn package_info(

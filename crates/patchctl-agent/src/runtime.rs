@@ -96,6 +96,7 @@ pub struct Agent {
     metrics: MetricsCollector,
     identity: Option<Identity>,
     connected: Option<bool>,
+    rescan: bool,
 }
 
 impl Agent {
@@ -134,6 +135,7 @@ impl Agent {
             metrics: MetricsCollector::new(),
             identity,
             connected: None,
+            rescan: false,
         })
     }
 
@@ -253,6 +255,11 @@ impl Agent {
                 continue;
             }
             let result = self.ops.handle(env).await;
+            if matches!(&result.output, Some(patchctl_proto::command::ResultOutput::Install(r)) if r.refused.is_empty())
+            {
+                // Something was installed: the platform gets a fresh inventory now.
+                self.rescan = true;
+            }
             if let Err(e) = self.outbox.put(&result) {
                 tracing::error!(command_id = %env.id, error = %e, "cannot store a result in the outbox; sending it directly");
                 self.send_results(vec![result]).await?;
@@ -332,7 +339,8 @@ impl Agent {
         }
         // Heartbeat first: the host shows online before the (slower) scan arrives.
         self.heartbeat().await?;
-        if Instant::now() >= *next_scan {
+        if self.rescan || Instant::now() >= *next_scan {
+            self.rescan = false;
             self.scan_and_upload().await?;
             *next_scan = Instant::now() + self.cfg.scan_interval;
         }

@@ -13,7 +13,7 @@ use chrono::Utc;
 use patchctl_agent::exec::{Executor, ProcessExecutor};
 use patchctl_agent::inventory::PackageManager;
 use patchctl_agent::ops::{LinkState, Operations};
-use patchctl_agent::pkgmgr::apt::AptOptions;
+use patchctl_agent::pkgmgr::apt::{self, AptOptions};
 use patchctl_proto::command::{CommandEnvelope, ResultOutput, ResultStatus};
 use sha2::{Digest, Sha256};
 
@@ -55,6 +55,110 @@ fn suite(repo: &Path, name: &str, label: &str, packages: &[String]) {
     )
     .unwrap();
     std::fs::write(dir.join("Release"), release).unwrap();
+}
+
+/// A private apt root: its own dpkg status, sources, lists and cache, and a `file:`
+/// repository with a security and an updates suite. Nothing of the machine's is used.
+fn private_root() -> (tempfile::TempDir, AptOptions) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let repo = root.join("repo");
+    let installed = |name: &str, extra: &str| {
+        format!(
+            "{}Status: install ok installed\n",
+            stanza(name, "1.0", extra)
+        )
+    };
+    let status = [
+        installed("pc-sec", ""),
+        installed("pc-upd", ""),
+        installed("pc-new", ""),
+        installed("pc-victim", ""),
+        installed("pc-same", ""),
+        installed("pc-down", ""),
+    ]
+    .join("\n");
+    std::fs::write(root.join("status"), status).unwrap();
+    // The security suite's update has a *lower-looking* version suffix than the normal
+    // one: only the suite may decide.
+    suite(
+        &repo,
+        "bookworm-security",
+        "Debian-Security",
+        &[stanza("pc-sec", "1.0+deb12u1", "")],
+    );
+    suite(
+        &repo,
+        "bookworm-updates",
+        "Debian",
+        &[
+            stanza("pc-upd", "1.1+security1", ""),
+            stanza("pc-new", "1.1", "Conflicts: pc-victim\n"),
+            stanza("pc-same", "1.0", ""),
+            stanza("pc-down", "0.9", ""),
+        ],
+    );
+    let sources = format!(
+        "deb [trusted=yes] file:{0} bookworm-security main\ndeb [trusted=yes] file:{0} bookworm-updates main\n",
+        repo.display()
+    );
+    std::fs::write(root.join("sources.list"), sources).unwrap();
+    for d in ["parts", "lists/partial", "cache/archives/partial"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let r = |p: &str| root.join(p).display().to_string();
+    let opts = AptOptions {
+        config: vec![
+            ("Dir::State::status".into(), r("status")),
+            ("Dir::State::extended_states".into(), r("extended_states")),
+            ("Dir::State::Lists".into(), r("lists")),
+            ("Dir::Cache".into(), r("cache")),
+            ("Dir::Etc::SourceList".into(), r("sources.list")),
+            ("Dir::Etc::SourceParts".into(), r("parts")),
+            ("Dir::Etc::Preferences".into(), r("preferences")),
+            ("Dir::Etc::PreferencesParts".into(), r("parts")),
+            ("APT::Architecture".into(), "amd64".into()),
+            ("APT::Architectures".into(), "amd64".into()),
+            ("APT::Sandbox::User".into(), "root".into()),
+            ("Acquire::Languages".into(), "none".into()),
+        ],
+    };
+    (tmp, opts)
+}
+
+fn needs_root() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("check_updates refreshes apt lists, which needs root; CI runs as root");
+        }
+        eprintln!("SKIPPED: check_updates against real apt needs root (apt-get update)");
+        return false;
+    }
+    if !Path::new("/usr/bin/apt-get").exists() {
+        panic!("this test needs apt-get (Debian/Ubuntu)");
+    }
+    true
+}
+
+fn ops(exec: Arc<ProcessExecutor>, opts: AptOptions) -> Operations {
+    Operations::new(
+        exec,
+        Path::new("/"),
+        None,
+        Duration::from_secs(300),
+        Arc::new(Mutex::new(LinkState::default())),
+    )
+    .with_package_manager(Some(PackageManager::Dpkg))
+    .with_apt_options(opts)
+}
+
+fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
+    CommandEnvelope {
+        id: uuid::Uuid::new_v4(),
+        kind: kind.into(),
+        params,
+        queued_at: Utc::now(),
+    }
 }
 
 #[tokio::test]
@@ -131,22 +235,10 @@ async fn check_updates_reads_security_from_the_suite() {
         ],
     };
     let exec = Arc::new(ProcessExecutor::new());
-    let ops = Operations::new(
-        exec.clone(),
-        Path::new("/"),
-        None,
-        Duration::from_secs(300),
-        Arc::new(Mutex::new(LinkState::default())),
-    )
-    .with_package_manager(Some(PackageManager::Dpkg))
-    .with_apt_options(opts.clone());
-    let env = CommandEnvelope {
-        id: uuid::Uuid::new_v4(),
-        kind: "check_updates".into(),
-        params: serde_json::json!({}),
-        queued_at: Utc::now(),
-    };
-    let res = ops.handle(&env).await;
+    let ops = ops(exec.clone(), opts.clone());
+    let res = ops
+        .handle(&envelope("check_updates", serde_json::json!({})))
+        .await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     let Some(ResultOutput::Updates(report)) = &res.output else {
         panic!("no updates report: {res:?}");
@@ -202,4 +294,80 @@ async fn check_updates_reads_security_from_the_suite() {
     want_update.push("update".into());
     want_sim.push("dist-upgrade".into());
     assert_eq!(exec.history(), vec![want_update, want_sim]);
+}
+
+/// Refreshes the private root's lists (what check_updates does first).
+async fn refresh(opts: &AptOptions) {
+    let exec = ProcessExecutor::new();
+    let out = exec
+        .run(patchctl_agent::exec::ExecRequest::from_argv(
+            &apt::update_argv(opts),
+        ))
+        .await
+        .unwrap();
+    assert!(out.success(), "apt-get update: {}", out.stderr);
+}
+
+#[tokio::test]
+async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
+    if !needs_root() {
+        return;
+    }
+    let (_tmp, opts) = private_root();
+    refresh(&opts).await;
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = ops(exec.clone(), opts.clone());
+    let install = |name: &str, version: &str| {
+        envelope(
+            "install_updates",
+            serde_json::json!({"packages": [{"name": name, "version": version}]}),
+        )
+    };
+    for (name, version, want) in [
+        ("pc-new", "1.1", "would remove pc-victim"),
+        ("pc-down", "0.9", "would downgrade pc-down from 1.0 to 0.9"),
+        ("pc-sec", "9.9", "apt-get cannot plan the install"),
+    ] {
+        let res = ops.handle(&install(name, version)).await;
+        assert_eq!(res.status, ResultStatus::Failed, "{name}: {res:?}");
+        assert!(res.summary.contains(want), "{name}: {}", res.summary);
+        assert!(res.summary.contains("nothing installed"), "{}", res.summary);
+        let Some(ResultOutput::Install(r)) = &res.output else {
+            panic!("no install report: {res:?}");
+        };
+        assert!(!r.refused.is_empty());
+        assert_eq!(
+            r.packages[0].before.as_deref(),
+            Some("1.0"),
+            "read from the status apt uses"
+        );
+        assert_eq!(r.packages[0].after.as_deref(), Some("1.0"));
+        assert!(!r.packages[0].ok);
+    }
+    // Only simulations ran: no `apt-get -y install` was ever started.
+    let history = exec.history();
+    assert_eq!(history.len(), 3, "{history:?}");
+    for argv in &history {
+        assert_eq!(argv[1], "-s", "{argv:?}");
+        assert!(!argv.contains(&"-y".to_string()), "{argv:?}");
+    }
+
+    // The approved security update alone is an acceptable plan (checked without
+    // running the install, which would act on this machine's dpkg).
+    let targets = vec![patchctl_proto::command::PackageTarget {
+        name: patchctl_proto::validate::PackageName::parse("pc-sec").unwrap(),
+        version: patchctl_proto::validate::PackageVersion::parse("1.0+deb12u1").unwrap(),
+    }];
+    let out = ProcessExecutor::new()
+        .run(patchctl_agent::exec::ExecRequest::from_argv(
+            &apt::install_simulate_argv(&opts, &targets),
+        ))
+        .await
+        .unwrap();
+    assert!(out.success(), "{}", out.stderr);
+    let sim = apt::parse_simulation(&out.stdout);
+    assert_eq!(sim.updates.len(), 1, "{sim:?}");
+    assert!(apt::refusals(&sim, &targets).is_empty(), "{sim:?}");
+    // And approving the security update does not drag in the normal one.
+    assert!(sim.updates.iter().all(|u| u.name != "pc-upd"));
 }

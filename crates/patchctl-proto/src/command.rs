@@ -175,6 +175,36 @@ pub enum ResultOutput {
     PackageInfo(PackageInfoReport),
     /// Output of `check_updates`.
     Updates(UpdatesReport),
+    /// Output of `install_updates`.
+    Install(InstallReport),
+}
+
+/// Output of `install_updates`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstallReport {
+    /// Why the run was refused before anything was installed (empty when it ran).
+    pub refused: Vec<String>,
+    /// One entry per approved package.
+    pub packages: Vec<InstallOutcome>,
+    /// Whether the system now asks for a reboot.
+    pub reboot_required: bool,
+    /// The last lines of the package manager's output.
+    pub output_tail: String,
+}
+
+/// What happened to one approved package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallOutcome {
+    /// Package name.
+    pub name: String,
+    /// The approved version.
+    pub target_version: String,
+    /// Installed version before the run.
+    pub before: Option<String>,
+    /// Installed version after the run.
+    pub after: Option<String>,
+    /// True when `after` is the approved version.
+    pub ok: bool,
 }
 
 /// Output of `check_updates`: what the package manager would upgrade.

@@ -113,6 +113,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "results.results[].output.updates[].candidate_version",
             "results.results[].output.updates[].origins[]",
             "results.results[].output.updates[].security",
+            "results.results[].output.refused[]",
+            "results.results[].output.packages[].name",
+            "results.results[].output.packages[].target_version",
+            "results.results[].output.packages[].before",
+            "results.results[].output.packages[].after",
+            "results.results[].output.packages[].ok",
+            "results.results[].output.reboot_required",
+            "results.results[].output.output_tail",
         ],
     ),
 ];
@@ -277,6 +285,18 @@ fn samples() -> Vec<(&'static str, Value)> {
                             security: true,
                         }],
                         removals: vec!["old-lib".into()],
+                    }))),
+                    result(Some(ResultOutput::Install(InstallReport {
+                        refused: vec!["would remove old-lib".into()],
+                        packages: vec![InstallOutcome {
+                            name: "openssl".into(),
+                            target_version: "3.0.15-1~deb12u1".into(),
+                            before: Some("3.0.11-1~deb12u2".into()),
+                            after: Some("3.0.15-1~deb12u1".into()),
+                            ok: true,
+                        }],
+                        reboot_required: false,
+                        output_tail: "Setting up openssl".into(),
                     }))),
                 ],
             })

@@ -399,6 +399,36 @@ fn print_command(rec: &CommandRecord) {
                     println!("a full upgrade would remove: {}", u.removals.join(", "));
                 }
             }
+            Some(ResultOutput::Install(i)) => {
+                println!();
+                for r in &i.refused {
+                    println!("refused: {r}");
+                }
+                let rows = i
+                    .packages
+                    .iter()
+                    .map(|p| {
+                        vec![
+                            p.name.clone(),
+                            p.target_version.clone(),
+                            p.before.clone().unwrap_or_default(),
+                            p.after.clone().unwrap_or_default(),
+                            if p.ok {
+                                "ok".into()
+                            } else {
+                                "not installed".into()
+                            },
+                        ]
+                    })
+                    .collect::<Vec<_>>();
+                print!(
+                    "{}",
+                    table::render(&["PACKAGE", "APPROVED", "BEFORE", "AFTER", "RESULT"], &rows)
+                );
+                if i.reboot_required {
+                    println!("a reboot is required");
+                }
+            }
             None => {}
         }
     }

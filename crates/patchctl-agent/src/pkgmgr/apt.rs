@@ -7,7 +7,7 @@
 //! `jammy-apps-security` for ESM) is a security release. Version strings are never
 //! used to guess.
 
-use patchctl_proto::command::AvailableUpdate;
+use patchctl_proto::command::{AvailableUpdate, PackageTarget};
 
 /// apt-get's path.
 pub const APT_GET: &str = "/usr/bin/apt-get";
@@ -50,6 +50,94 @@ pub fn simulate_argv(o: &AptOptions) -> Vec<String> {
     o.push(&mut argv);
     argv.push("dist-upgrade".into());
     argv
+}
+
+/// How long an install waits for another package manager's lock before giving up.
+pub const LOCK_TIMEOUT_SECS: u64 = 300;
+
+fn targets_args(argv: &mut Vec<String>, targets: &[PackageTarget]) {
+    argv.push("install".into());
+    argv.push("--only-upgrade".into());
+    for t in targets {
+        // Validated names and versions: no leading '-', no metacharacters.
+        argv.push(format!("{}={}", t.name, t.version));
+    }
+}
+
+/// `apt-get -s install --only-upgrade NAME=VERSION...`: what installing exactly the
+/// approved versions would do.
+pub fn install_simulate_argv(o: &AptOptions, targets: &[PackageTarget]) -> Vec<String> {
+    let mut argv = vec![
+        APT_GET.to_owned(),
+        "-s".into(),
+        "-q".into(),
+        "-o".into(),
+        "Debug::NoLocking=true".into(),
+    ];
+    o.push(&mut argv);
+    targets_args(&mut argv, targets);
+    argv
+}
+
+/// `apt-get -y install --only-upgrade NAME=VERSION...`, keeping local configuration
+/// files and waiting a bounded time for the dpkg lock.
+pub fn install_argv(o: &AptOptions, targets: &[PackageTarget]) -> Vec<String> {
+    let mut argv = vec![
+        APT_GET.to_owned(),
+        "-y".into(),
+        "-q".into(),
+        "-o".into(),
+        "Dpkg::Options::=--force-confdef".into(),
+        "-o".into(),
+        "Dpkg::Options::=--force-confold".into(),
+        "-o".into(),
+        format!("DPkg::Lock::Timeout={LOCK_TIMEOUT_SECS}"),
+    ];
+    o.push(&mut argv);
+    targets_args(&mut argv, targets);
+    argv
+}
+
+/// Why a simulated install may not run: it would remove a package, downgrade one, or
+/// install anything that was not approved. Empty when the plan is acceptable.
+pub fn refusals(sim: &Simulation, approved: &[PackageTarget]) -> Vec<String> {
+    let mut why = Vec::new();
+    for r in &sim.removals {
+        why.push(format!("would remove {r}"));
+    }
+    for u in &sim.updates {
+        let ok = approved
+            .iter()
+            .any(|t| t.name.as_str() == u.name && t.version.as_str() == u.candidate_version);
+        if !ok {
+            why.push(format!(
+                "would install {} {}, which was not approved",
+                u.name, u.candidate_version
+            ));
+        }
+        if let Some(cur) = &u.current_version {
+            let older = match (
+                cur.parse::<debversion::Version>(),
+                u.candidate_version.parse::<debversion::Version>(),
+            ) {
+                (Ok(c), Ok(n)) => n < c,
+                // A version apt printed but we cannot read: refuse rather than guess.
+                _ => true,
+            };
+            if older {
+                why.push(format!(
+                    "would downgrade {} from {cur} to {}",
+                    u.name, u.candidate_version
+                ));
+            }
+        }
+    }
+    why.extend(
+        sim.skipped
+            .iter()
+            .map(|s| format!("could not read apt's plan: {s}")),
+    );
+    why
 }
 
 /// What a simulation said.
@@ -291,6 +379,82 @@ mod tests {
                 "dist-upgrade"
             ]
         );
+    }
+
+    fn target(n: &str, v: &str) -> PackageTarget {
+        PackageTarget {
+            name: patchctl_proto::validate::PackageName::parse(n).unwrap(),
+            version: patchctl_proto::validate::PackageVersion::parse(v).unwrap(),
+        }
+    }
+
+    #[test]
+    fn install_plans() {
+        let t = [
+            target("openssl", "3.0.15-1~deb12u1"),
+            target("libssl3", "3.0.15-1~deb12u1"),
+        ];
+        assert_eq!(
+            install_simulate_argv(&AptOptions::default(), &t),
+            [
+                "/usr/bin/apt-get",
+                "-s",
+                "-q",
+                "-o",
+                "Debug::NoLocking=true",
+                "install",
+                "--only-upgrade",
+                "openssl=3.0.15-1~deb12u1",
+                "libssl3=3.0.15-1~deb12u1"
+            ]
+        );
+        assert_eq!(
+            install_argv(&AptOptions::default(), &t[..1]),
+            [
+                "/usr/bin/apt-get",
+                "-y",
+                "-q",
+                "-o",
+                "Dpkg::Options::=--force-confdef",
+                "-o",
+                "Dpkg::Options::=--force-confold",
+                "-o",
+                "DPkg::Lock::Timeout=300",
+                "install",
+                "--only-upgrade",
+                "openssl=3.0.15-1~deb12u1"
+            ]
+        );
+    }
+
+    #[test]
+    fn refusal_reasons() {
+        let approved = [target("a", "1.1")];
+        let sim = |out: &str| parse_simulation(out);
+        assert!(refusals(&sim("Inst a [1.0] (1.1 X:1/s-security [all])"), &approved).is_empty());
+        let r = refusals(
+            &sim("Inst a [1.0] (1.1 X:1/s [all])\nRemv b [1.0]"),
+            &approved,
+        );
+        assert_eq!(r, ["would remove b"]);
+        let r = refusals(
+            &sim("Inst a [1.0] (1.1 X:1/s [all])\nInst c (2.0 X:1/s [all])"),
+            &approved,
+        );
+        assert_eq!(r, ["would install c 2.0, which was not approved"]);
+        let r = refusals(&sim("Inst a [1.2] (1.1 X:1/s [all])"), &approved);
+        assert_eq!(r, ["would downgrade a from 1.2 to 1.1"]);
+        let r = refusals(&sim("Inst a [1:1.0] (1.1 X:1/s [all])"), &approved);
+        assert_eq!(
+            r,
+            ["would downgrade a from 1:1.0 to 1.1"],
+            "the epoch decides"
+        );
+        let r = refusals(
+            &sim("Inst a [1.0~rc1] (1.0 X:1/s [all])"),
+            &[target("a", "1.0")],
+        );
+        assert!(r.is_empty(), "~ sorts before the release: {r:?}");
     }
 
     proptest! {
