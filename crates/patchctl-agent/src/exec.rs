@@ -17,7 +17,12 @@ use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Programs the agent may ever run. Anything else is refused before a process starts.
-pub const ALLOWED_PROGRAMS: &[&str] = &["/usr/bin/rpm", "/usr/bin/dpkg-query", "/usr/bin/apt-get"];
+pub const ALLOWED_PROGRAMS: &[&str] = &[
+    "/usr/bin/rpm",
+    "/usr/bin/dpkg-query",
+    "/usr/bin/apt-get",
+    "/usr/bin/apt-cache",
+];
 
 /// The environment every child gets, and nothing else.
 pub const CHILD_ENV: &[(&str, &str)] =

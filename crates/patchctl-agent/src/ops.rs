@@ -305,13 +305,25 @@ impl Operations {
         // 2. Install.
         let mut req = ExecRequest::from_argv(&apt::install_argv(&self.apt, targets));
         req.timeout = Duration::from_secs(1800);
-        let (code, out_tail) = match self.exec.run(req).await {
+        let (code, out_tail, locked) = match self.exec.run(req).await {
             Ok(o) => (
                 o.code,
                 tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+                apt::is_locked(&o.stderr),
             ),
-            Err(e) => (None, e.to_string()),
+            Err(e) => (None, e.to_string(), false),
         };
+        if locked {
+            let report = self.install_report(targets, before, Vec::new(), out_tail);
+            return (
+                ResultStatus::Failed,
+                format!(
+                    "the package manager is locked by another process (waited {} s); nothing installed, try again later",
+                    apt::LOCK_TIMEOUT_SECS
+                ),
+                Some(ResultOutput::Install(report)),
+            );
+        }
         let report = self.install_report(targets, before, Vec::new(), out_tail);
         let done = report.packages.iter().filter(|p| p.ok).count();
         let status = if code == Some(0) && done == targets.len() {
@@ -349,7 +361,7 @@ impl Operations {
         };
         let installed: Result<Vec<InstalledPackage>, String> = match pm {
             PackageManager::Dpkg => {
-                let path = self.root.join(dpkg::STATUS_PATH.trim_start_matches('/'));
+                let path = self.dpkg_status_path();
                 tokio::task::spawn_blocking(move || dpkg::read_status(&path))
                     .await
                     .map_err(|e| e.to_string())
@@ -384,11 +396,37 @@ impl Operations {
                     Some(p) => format!("{} {} ({}) is installed", p.name, p.version, p.arch),
                     None => format!("{name} is not installed"),
                 };
-                let report = PackageInfoReport {
+                let mut report = PackageInfoReport {
                     name: name.to_string(),
                     package_manager: pm.as_str().into(),
                     installed,
                     candidate_version: None,
+                    candidate_origins: Vec::new(),
+                    security_update: false,
+                };
+                if pm == PackageManager::Dpkg {
+                    // The candidate and where it comes from; without it the answer is
+                    // still useful, so a failure here only leaves those fields empty.
+                    let req = ExecRequest::from_argv(&apt::policy_argv(&self.apt, name));
+                    if let Ok(o) = self.exec.run(req).await {
+                        if o.success() {
+                            let p = apt::parse_policy(&o.stdout);
+                            report.security_update = p.security_update();
+                            report.candidate_version = p.candidate;
+                            report.candidate_origins = p.candidate_archives;
+                        }
+                    }
+                }
+                let summary = match &report.candidate_version {
+                    Some(c) if report.installed.first().map(|p| &p.version) != Some(c) => format!(
+                        "{summary}; candidate {c}{}",
+                        if report.security_update {
+                            " (security update)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    _ => summary,
                 };
                 (
                     ResultStatus::Succeeded,

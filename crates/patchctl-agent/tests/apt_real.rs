@@ -371,3 +371,32 @@ async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
     // And approving the security update does not drag in the normal one.
     assert!(sim.updates.iter().all(|u| u.name != "pc-upd"));
 }
+
+#[tokio::test]
+async fn get_package_info_reports_the_candidate_and_its_security_release() {
+    if !needs_root() {
+        return;
+    }
+    let (_tmp, opts) = private_root();
+    refresh(&opts).await;
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = ops(exec.clone(), opts);
+    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let res = ops.handle(&info("pc-sec")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert_eq!(p.installed[0].version, "1.0");
+    assert_eq!(p.candidate_version.as_deref(), Some("1.0+deb12u1"));
+    assert_eq!(p.candidate_origins, ["bookworm-security"]);
+    assert!(p.security_update);
+    assert!(res.summary.contains("(security update)"), "{}", res.summary);
+    let res = ops.handle(&info("pc-upd")).await;
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert_eq!(p.candidate_version.as_deref(), Some("1.1+security1"));
+    assert_eq!(p.candidate_origins, ["bookworm-updates"]);
+    assert!(!p.security_update, "the version string must not decide");
+}

@@ -179,8 +179,15 @@ async fn get_package_info_reads_the_real_dpkg_database() {
         .await;
     assert_eq!(r.status, ResultStatus::Succeeded);
     assert!(r.summary.contains("not installed"));
-    // dpkg answers from its status file: no process at all.
-    assert!(exec.history().is_empty());
+    // Installed versions come from the status file; the only process is apt-cache
+    // policy for the candidate, once per query, with the validated name last.
+    let h = exec.history();
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!(h[0], ["/usr/bin/apt-cache", "policy", "dpkg"]);
+    assert_eq!(
+        h[1],
+        ["/usr/bin/apt-cache", "policy", "surely-not-installed-pkg"]
+    );
 }
 
 #[tokio::test]

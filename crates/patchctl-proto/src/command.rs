@@ -287,6 +287,13 @@ pub struct PackageInfoReport {
     /// Version the package manager would install, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_version: Option<String>,
+    /// Releases the candidate comes from (`bookworm-security`), when known.
+    #[serde(default)]
+    pub candidate_origins: Vec<String>,
+    /// True when the candidate is newer than what is installed and comes from a
+    /// security release.
+    #[serde(default)]
+    pub security_update: bool,
 }
 
 #[cfg(test)]

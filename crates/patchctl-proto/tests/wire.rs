@@ -94,6 +94,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "results.results[].output.name",
             "results.results[].output.package_manager",
             "results.results[].output.candidate_version",
+            "results.results[].output.candidate_origins[]",
+            "results.results[].output.security_update",
             "results.results[].output.installed[].name",
             "results.results[].output.installed[].version",
             "results.results[].output.installed[].arch",
@@ -272,6 +274,8 @@ fn samples() -> Vec<(&'static str, Value)> {
                         package_manager: "dpkg".into(),
                         installed: vec![package()],
                         candidate_version: Some("1.21.23".into()),
+                        candidate_origins: vec!["bookworm-security".into()],
+                        security_update: true,
                     }))),
                     result(Some(ResultOutput::Updates(UpdatesReport {
                         package_manager: "dpkg".into(),

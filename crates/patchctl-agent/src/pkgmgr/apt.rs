@@ -140,6 +140,81 @@ pub fn refusals(sim: &Simulation, approved: &[PackageTarget]) -> Vec<String> {
     why
 }
 
+/// apt-cache's path.
+pub const APT_CACHE: &str = "/usr/bin/apt-cache";
+
+/// `apt-cache policy NAME`: installed and candidate versions and where each comes from.
+pub fn policy_argv(o: &AptOptions, name: &patchctl_proto::validate::PackageName) -> Vec<String> {
+    let mut argv = vec![APT_CACHE.to_owned()];
+    o.push(&mut argv);
+    argv.push("policy".into());
+    argv.push(name.to_string());
+    argv
+}
+
+/// What `apt-cache policy` says of one package.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// Installed version.
+    pub installed: Option<String>,
+    /// Candidate version.
+    pub candidate: Option<String>,
+    /// Archives (suites) the candidate comes from, e.g. `bookworm-security`.
+    pub candidate_archives: Vec<String>,
+}
+
+impl Policy {
+    /// True when the candidate differs from what is installed and one of its archives
+    /// is a security archive.
+    pub fn security_update(&self) -> bool {
+        self.candidate.is_some()
+            && self.candidate != self.installed
+            && self
+                .candidate_archives
+                .iter()
+                .any(|a| a.ends_with("-security"))
+    }
+}
+
+/// Parses `apt-cache policy` output for one package. Never panics.
+pub fn parse_policy(output: &str) -> Policy {
+    let mut p = Policy::default();
+    let none = |v: &str| (v != "(none)" && !v.is_empty()).then(|| v.to_owned());
+    let mut in_candidate = false;
+    for line in output.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Installed:") {
+            p.installed = none(v.trim());
+        } else if let Some(v) = t.strip_prefix("Candidate:") {
+            p.candidate = none(v.trim());
+        } else if line.starts_with("     ") || line.starts_with(" *** ") {
+            // A version line of the version table: "     VERSION PRIO" / " *** VERSION PRIO".
+            if !line.starts_with("        ") {
+                let ver = t.trim_start_matches("***").split_whitespace().next();
+                in_candidate = ver.is_some() && ver.map(str::to_owned) == p.candidate;
+                continue;
+            }
+            // A source line under it: "PRIO URI ARCHIVE/COMPONENT ARCH Packages".
+            if in_candidate {
+                let f: Vec<&str> = t.split_whitespace().collect();
+                if f.len() >= 5 && f[f.len() - 1] == "Packages" {
+                    let archive = f[2].split('/').next().unwrap_or("").to_owned();
+                    if !archive.is_empty() && !p.candidate_archives.contains(&archive) {
+                        p.candidate_archives.push(archive);
+                    }
+                }
+            }
+        }
+    }
+    p
+}
+
+/// True when apt's output says another process holds the dpkg lock.
+pub fn is_locked(stderr: &str) -> bool {
+    stderr.contains("Could not get lock")
+        || stderr.contains("Unable to acquire the dpkg frontend lock")
+}
+
 /// What a simulation said.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Simulation {
@@ -455,6 +530,35 @@ mod tests {
             &[target("a", "1.0")],
         );
         assert!(r.is_empty(), "~ sorts before the release: {r:?}");
+    }
+
+    #[test]
+    fn policy() {
+        let p = parse_policy(include_str!(
+            "../../tests/data/apt-cache-policy-openssl.txt"
+        ));
+        assert_eq!(p.installed.as_deref(), Some("3.0.11-1~deb12u2"));
+        assert_eq!(p.candidate.as_deref(), Some("3.0.15-1~deb12u1"));
+        assert_eq!(p.candidate_archives, ["bookworm-security"]);
+        assert!(p.security_update());
+        let p = parse_policy(
+            "dpkg:\n  Installed: 1.21.22\n  Candidate: 1.21.23\n  Version table:\n     1.21.23 500\n        500 http://deb.debian.org/debian bookworm/main amd64 Packages\n *** 1.21.22 100\n        100 /var/lib/dpkg/status\n",
+        );
+        assert_eq!(p.candidate_archives, ["bookworm"]);
+        assert!(!p.security_update());
+        let p = parse_policy("foo:\n  Installed: (none)\n  Candidate: (none)\n  Version table:\n");
+        assert_eq!(p, Policy::default());
+        assert!(is_locked(
+            "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 123 (apt-get)"
+        ));
+        assert!(!is_locked("E: Version '9' for 'x' was not found"));
+    }
+
+    proptest! {
+        #[test]
+        fn policy_never_panics(s in "\\PC{0,400}") {
+            let _ = parse_policy(&s);
+        }
     }
 
     proptest! {
