@@ -1,0 +1,459 @@
+//! The apt backend against a real Debian system: a debootstrap chroot (cached outside
+//! the repository), a local apt repository of small packages built with `dpkg-deb`
+//! (one with its update in `bookworm-security`, one with a normal update, one whose
+//! update would remove another package), the real `patchctl-agent` binary running
+//! inside the chroot, and the real platform on the host's loopback. Everything is
+//! driven through the operator CLI. Needs root (chroot, mount, dpkg).
+
+// The harness runs debootstrap, dpkg-deb, chroot and the binaries under test.
+#![allow(clippy::disallowed_methods)]
+
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const CACHE: &str = "/var/cache/patchctl-ci";
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+/// The Debian mirror this machine's apt uses (never written in the repository).
+fn mirror(codename: &str) -> String {
+    let mut texts = Vec::new();
+    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(t);
+    }
+    if let Ok(rd) = fs::read_dir("/etc/apt/sources.list.d") {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sources" || x == "list") {
+                texts.push(fs::read_to_string(p).unwrap_or_default());
+            }
+        }
+    }
+    for t in &texts {
+        // deb822: a stanza with URIs and Suites naming the codename itself.
+        for stanza in t.split("\n\n") {
+            let field = |k: &str| {
+                stanza
+                    .lines()
+                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_owned()))
+            };
+            if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
+                if suites.split_whitespace().any(|s| s == codename) {
+                    return uris.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+        }
+        // One-line format.
+        for l in t.lines() {
+            let f: Vec<&str> = l
+                .split_whitespace()
+                .filter(|w| !w.starts_with('['))
+                .collect();
+            if f.len() >= 3 && f[0] == "deb" && f[2] == codename {
+                return f[1].to_owned();
+            }
+        }
+    }
+    panic!("no apt source for {codename} on this machine to debootstrap from");
+}
+
+/// A cached minimal Debian chroot of this machine's release, created once.
+fn cached_chroot() -> PathBuf {
+    let os = fs::read_to_string("/etc/os-release").unwrap();
+    let codename = os
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .expect("VERSION_CODENAME in /etc/os-release")
+        .trim_matches('"')
+        .to_owned();
+    let dir = Path::new(CACHE).join(&codename);
+    if dir.join("usr/bin/apt-get").exists() {
+        return dir;
+    }
+    fs::create_dir_all(CACHE).unwrap();
+    let tmp = Path::new(CACHE).join(format!("{codename}.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    eprintln!(
+        "debootstrap {codename} into {} (once; cached)",
+        dir.display()
+    );
+    run(Command::new("debootstrap")
+        .args(["--variant=minbase", &codename])
+        .arg(&tmp)
+        .arg(mirror(&codename)));
+    fs::rename(&tmp, &dir).unwrap();
+    dir
+}
+
+/// Builds a real .deb: a control file and one file recording its version.
+fn build_deb(out: &Path, name: &str, version: &str, extra: &str) -> PathBuf {
+    let dir = out.join(format!("build-{name}-{version}"));
+    fs::create_dir_all(dir.join("DEBIAN")).unwrap();
+    fs::create_dir_all(dir.join(format!("usr/share/patchctl-test/{name}"))).unwrap();
+    fs::write(
+        dir.join(format!("usr/share/patchctl-test/{name}/version")),
+        version,
+    )
+    .unwrap();
+    fs::write(
+        dir.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: PatchCTL Tests <tests@patchctl.invalid>\nPriority: optional\nSection: misc\n{extra}Description: PatchCTL test package\n"
+        ),
+    )
+    .unwrap();
+    let deb = out.join(format!("{name}_{version}_all.deb"));
+    run(Command::new("dpkg-deb")
+        .args(["--root-owner-group", "--build"])
+        .arg(&dir)
+        .arg(&deb));
+    deb
+}
+
+/// A local apt repository suite holding `debs` (real Packages and Release indices).
+fn suite(repo: &Path, suite: &str, label: &str, debs: &[PathBuf]) {
+    let pool = repo.join("pool");
+    fs::create_dir_all(&pool).unwrap();
+    let mut index = String::new();
+    for deb in debs {
+        let name = deb.file_name().unwrap().to_str().unwrap();
+        fs::copy(deb, pool.join(name)).unwrap();
+        let bytes = fs::read(deb).unwrap();
+        let control = run(Command::new("dpkg-deb").arg("-f").arg(deb));
+        if !index.is_empty() {
+            index.push('\n');
+        }
+        write!(
+            index,
+            "{}Filename: pool/{name}\nSize: {}\nSHA256: {}\n",
+            control.trim_end().to_owned() + "\n",
+            bytes.len(),
+            hex::encode(Sha256::digest(&bytes))
+        )
+        .unwrap();
+    }
+    let dir = repo.join("dists").join(suite).join("main/binary-amd64");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("Packages"), &index).unwrap();
+    let release = format!(
+        "Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\nVersion: 12\nDate: Sat, 21 Nov 2026 00:00:00 UTC\nArchitectures: amd64\nComponents: main\nDescription: PatchCTL test suite\nSHA256:\n {} {} main/binary-amd64/Packages\n",
+        hex::encode(Sha256::digest(index.as_bytes())),
+        index.len()
+    );
+    fs::write(repo.join("dists").join(suite).join("Release"), release).unwrap();
+}
+
+/// Unmounts /proc and removes the copy when the test ends, however it ends.
+struct Chroot {
+    root: PathBuf,
+    agent: Option<Child>,
+    server: Option<Child>,
+}
+
+impl Drop for Chroot {
+    fn drop(&mut self) {
+        for c in [self.agent.take(), self.server.take()]
+            .into_iter()
+            .flatten()
+        {
+            let mut c = c;
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.root.join("proc"))
+            .status();
+        let _ = fs::remove_dir_all(&self.root);
+    }
+}
+
+struct Cli {
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn json(&self, args: &[&str]) -> Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_patchctl"))
+            .args(args)
+            .args(["--output", "json"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "patchctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn command(&self, host: &str, kind: &str, params: &[&str]) -> Value {
+        let mut a = vec!["commands", "queue", "--host", host, kind, "--wait", "180"];
+        for p in params {
+            a.extend(["--param", p]);
+        }
+        self.json(&a)
+    }
+}
+
+#[test]
+fn apt_backend_on_a_real_debian_system() {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("the chroot test needs root; CI runs as root");
+        }
+        eprintln!("SKIPPED: the debootstrap chroot test needs root");
+        return;
+    }
+    let cached = cached_chroot();
+    let work = tempfile::Builder::new()
+        .prefix("patchctl-chroot-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let root = work.path().join("root");
+    run(Command::new("cp").arg("-a").arg(&cached).arg(&root));
+    let mut guard = Chroot {
+        root: root.clone(),
+        agent: None,
+        server: None,
+    };
+    run(Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(root.join("proc")));
+
+    // Packages: 1.0 installed; updates in two suites.
+    let debs = work.path().join("debs");
+    fs::create_dir_all(&debs).unwrap();
+    let old: Vec<PathBuf> = ["pc-sec", "pc-upd", "pc-new", "pc-victim"]
+        .iter()
+        .map(|n| build_deb(&debs, n, "1.0", ""))
+        .collect();
+    fs::create_dir_all(root.join("tmp/debs")).unwrap();
+    for d in &old {
+        fs::copy(d, root.join("tmp/debs").join(d.file_name().unwrap())).unwrap();
+    }
+    let mut dpkg = Command::new("chroot");
+    dpkg.arg(&root).args([
+        "dpkg",
+        "-i",
+        "/tmp/debs/pc-sec_1.0_all.deb",
+        "/tmp/debs/pc-upd_1.0_all.deb",
+        "/tmp/debs/pc-new_1.0_all.deb",
+        "/tmp/debs/pc-victim_1.0_all.deb",
+    ]);
+    run(&mut dpkg);
+    let repo = root.join("srv/repo");
+    suite(
+        &repo,
+        "bookworm-security",
+        "Debian-Security",
+        &[build_deb(&debs, "pc-sec", "1.0+deb12u1", "")],
+    );
+    suite(
+        &repo,
+        "bookworm-updates",
+        "Debian",
+        &[
+            build_deb(&debs, "pc-upd", "1.1", ""),
+            build_deb(&debs, "pc-new", "1.1", "Conflicts: pc-victim\n"),
+        ],
+    );
+    fs::write(
+        root.join("etc/apt/sources.list"),
+        "deb [trusted=yes] file:/srv/repo bookworm-security main\ndeb [trusted=yes] file:/srv/repo bookworm-updates main\n",
+    )
+    .unwrap();
+    let _ = fs::remove_dir_all(root.join("etc/apt/sources.list.d"));
+
+    // The platform on the host.
+    let data = work.path().join("platform");
+    let log = fs::File::create(work.path().join("server.log")).unwrap();
+    guard.server = Some(
+        Command::new(env!("CARGO_BIN_EXE_patchctl"))
+            .args([
+                "server",
+                "--dev",
+                "--no-agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    let dev: Value = wait_for("dev.json", 60, || {
+        fs::read(data.join("dev.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+    });
+    let url = dev["url"]
+        .as_str()
+        .unwrap()
+        .replace("localhost", "127.0.0.1");
+    let cli = Cli {
+        env: vec![
+            ("PATCHCTL_SERVER".into(), url.clone()),
+            (
+                "PATCHCTL_TOKEN".into(),
+                dev["token"].as_str().unwrap().into(),
+            ),
+            (
+                "PATCHCTL_CA_FILE".into(),
+                dev["ca_file"].as_str().unwrap().into(),
+            ),
+        ],
+    };
+
+    // The real agent binary inside the chroot, as root, with its private config.
+    let agent_bin = PathBuf::from(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    fs::create_dir_all(root.join("opt/patchctl/bin")).unwrap();
+    fs::copy(&agent_bin, root.join("opt/patchctl/bin/patchctl-agent")).unwrap();
+    let etc = root.join("etc/patchctl");
+    fs::create_dir_all(&etc).unwrap();
+    fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
+    fs::copy(dev["ca_file"].as_str().unwrap(), etc.join("ca.pem")).unwrap();
+    let cfg = serde_json::json!({
+        "server_url": url,
+        "license_key": dev["enrollment_key"],
+        "ca_bundle": "/etc/patchctl/ca.pem",
+        "heartbeat_interval_secs": 5,
+    });
+    fs::write(etc.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
+    fs::set_permissions(etc.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
+    let agent_log = fs::File::create(work.path().join("agent.log")).unwrap();
+    guard.agent = Some(
+        Command::new("chroot")
+            .arg(&root)
+            .args(["/opt/patchctl/bin/patchctl-agent", "run"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(agent_log)
+            .spawn()
+            .unwrap(),
+    );
+
+    // The scan: the chroot's packages, ours at 1.0.
+    let host = wait_for("the chroot's inventory", 90, || {
+        let h = cli.json(&["hosts", "list"]);
+        let id = h.as_array()?.first()?["id"].as_str()?.to_owned();
+        let p = cli.json(&["hosts", "packages", &id]);
+        p["packages"]
+            .as_array()?
+            .iter()
+            .any(|x| x["name"] == "pc-sec")
+            .then_some(id)
+    });
+    let version_of = |name: &str| -> Option<String> {
+        let p = cli.json(&["hosts", "packages", &host]);
+        p["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+            .map(|x| x["version"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(version_of("pc-sec").as_deref(), Some("1.0"));
+
+    // check_updates: both updates, with the right security flags, and the removal.
+    let cu = cli.command(&host, "check_updates", &[]);
+    assert_eq!(cu["state"], "succeeded", "{cu}");
+    let out = &cu["result"]["output"];
+    assert_eq!(out["refreshed"], true);
+    let upd = |n: &str| {
+        out["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .cloned()
+    };
+    let sec = upd("pc-sec").expect("pc-sec update");
+    assert_eq!(sec["candidate_version"], "1.0+deb12u1");
+    assert_eq!(sec["security"], true);
+    assert_eq!(upd("pc-upd").expect("pc-upd update")["security"], false);
+    assert_eq!(out["removals"], serde_json::json!(["pc-victim"]));
+
+    // get_package_info.
+    let pi = cli.command(&host, "get_package_info", &["name=pc-sec"]);
+    assert_eq!(
+        pi["result"]["output"]["candidate_version"], "1.0+deb12u1",
+        "{pi}"
+    );
+    assert_eq!(pi["result"]["output"]["security_update"], true);
+
+    // install_updates of the approved security update: installed for real.
+    let iu = cli.command(&host, "install_updates", &["package=pc-sec=1.0+deb12u1"]);
+    assert_eq!(iu["state"], "succeeded", "{iu}");
+    let p = &iu["result"]["output"]["packages"][0];
+    assert_eq!(
+        (p["before"].as_str(), p["after"].as_str(), p["ok"].as_bool()),
+        (Some("1.0"), Some("1.0+deb12u1"), Some(true)),
+        "{iu}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("usr/share/patchctl-test/pc-sec/version")).unwrap(),
+        "1.0+deb12u1"
+    );
+
+    // The update that would remove another package is refused; nothing changes.
+    let refused = cli.command(&host, "install_updates", &["package=pc-new=1.1"]);
+    assert_eq!(refused["state"], "failed", "{refused}");
+    assert!(
+        refused["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("would remove pc-victim"),
+        "{refused}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("usr/share/patchctl-test/pc-new/version")).unwrap(),
+        "1.0"
+    );
+    assert!(
+        root.join("usr/share/patchctl-test/pc-victim/version")
+            .exists()
+    );
+
+    // The unapproved update stays, and the platform's inventory shows the new version.
+    wait_for("the fresh inventory after the install", 60, || {
+        (version_of("pc-sec").as_deref() == Some("1.0+deb12u1")).then_some(())
+    });
+    assert_eq!(version_of("pc-upd").as_deref(), Some("1.0"));
+    assert_eq!(version_of("pc-victim").as_deref(), Some("1.0"));
+    drop(guard);
+}
