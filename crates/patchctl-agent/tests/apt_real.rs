@@ -163,77 +163,10 @@ fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
 
 #[tokio::test]
 async fn check_updates_reads_security_from_the_suite() {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("check_updates refreshes apt lists, which needs root; CI runs as root");
-        }
-        eprintln!("SKIPPED: check_updates against real apt needs root (apt-get update)");
+    if !needs_root() {
         return;
     }
-    if !Path::new("/usr/bin/apt-get").exists() {
-        panic!("this test needs apt-get (Debian/Ubuntu)");
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    let repo = root.join("repo");
-    let installed = |name: &str, extra: &str| {
-        format!(
-            "{}Status: install ok installed\n",
-            stanza(name, "1.0", extra)
-        )
-    };
-    let status = [
-        installed("pc-sec", ""),
-        installed("pc-upd", ""),
-        installed("pc-new", ""),
-        installed("pc-victim", ""),
-        installed("pc-same", ""),
-    ]
-    .join("\n");
-    std::fs::write(root.join("status"), status).unwrap();
-    // The security suite's update has a *lower-looking* version suffix than the normal
-    // one: only the suite may decide.
-    suite(
-        &repo,
-        "bookworm-security",
-        "Debian-Security",
-        &[stanza("pc-sec", "1.0+deb12u1", "")],
-    );
-    suite(
-        &repo,
-        "bookworm-updates",
-        "Debian",
-        &[
-            stanza("pc-upd", "1.1+security1", ""),
-            stanza("pc-new", "1.1", "Conflicts: pc-victim\n"),
-            stanza("pc-same", "1.0", ""),
-        ],
-    );
-    let sources = format!(
-        "deb [trusted=yes] file:{0} bookworm-security main\ndeb [trusted=yes] file:{0} bookworm-updates main\n",
-        repo.display()
-    );
-    std::fs::write(root.join("sources.list"), sources).unwrap();
-    for d in ["parts", "lists/partial", "cache/archives/partial"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    let r = |p: &str| root.join(p).display().to_string();
-    let opts = AptOptions {
-        config: vec![
-            ("Dir::State::status".into(), r("status")),
-            ("Dir::State::extended_states".into(), r("extended_states")),
-            ("Dir::State::Lists".into(), r("lists")),
-            ("Dir::Cache".into(), r("cache")),
-            ("Dir::Etc::SourceList".into(), r("sources.list")),
-            ("Dir::Etc::SourceParts".into(), r("parts")),
-            ("Dir::Etc::Preferences".into(), r("preferences")),
-            ("Dir::Etc::PreferencesParts".into(), r("parts")),
-            ("APT::Architecture".into(), "amd64".into()),
-            ("APT::Architectures".into(), "amd64".into()),
-            ("APT::Sandbox::User".into(), "root".into()),
-            ("Acquire::Languages".into(), "none".into()),
-        ],
-    };
+    let (_tmp, opts) = private_root();
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), opts.clone());
     let res = ops

@@ -1,6 +1,6 @@
 //! Mechanical checks over the workspace's source: every module says what it is for,
 //! the agent never names a shell, only the executor may start a process, and no test is
-//! switched off with `#[ignore]`.
+//! switched off with the `ignore` attribute.
 
 use std::path::{Path, PathBuf};
 
