@@ -590,3 +590,83 @@ fn dev_mode_works_without_root() {
     );
     let _ = fs::remove_file(&log);
 }
+
+#[test]
+fn production_path_admin_init_then_server_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let db = format!("sqlite://{}", dir.join("patchctl.db").display());
+    let init = Command::new(patchctl())
+        .args(["admin", "init", "--database-url", &db, "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let secrets: Value = serde_json::from_slice(&init.stdout).unwrap();
+    let again = Command::new(patchctl())
+        .args(["admin", "init", "--database-url", &db, "--org", "acme"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+
+    let pki =
+        patchctl_net::ensure_dev_pki(&dir.join("pki"), &["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = serde_json::json!({
+        "listen": format!("127.0.0.1:{port}"),
+        "database_url": db,
+        "tls_cert": pki.server_cert,
+        "tls_key": pki.server_key,
+        "heartbeat_interval_secs": 5,
+    });
+    let cfg_path = dir.join("server.json");
+    fs::write(&cfg_path, serde_json::to_vec(&settings).unwrap()).unwrap();
+    let _server = Proc::spawn(
+        Command::new(patchctl())
+            .args(["server", "--config"])
+            .arg(&cfg_path),
+        &dir.join("server.log"),
+    );
+    let plat = Platform {
+        dir: dir.to_owned(),
+        dev: serde_json::json!({
+            "url": format!("https://localhost:{port}"),
+            "token": secrets["token"],
+            "ca_file": pki.ca_cert,
+            "enrollment_key": secrets["enrollment_key"],
+        }),
+    };
+    wait_for("the configured platform to answer", 60, || {
+        plat.cli(&["hosts", "list"]).status.success().then_some(())
+    });
+    let agent_dir = dir.join("agent");
+    let cfg = write_agent_config(&agent_dir, &plat);
+    let _agent = start_agent(&cfg, &dir.join("agent.log"));
+    let hosts = wait_for("the agent enrolled in org acme", 60, || {
+        let h = plat.json(&["hosts", "list"]);
+        (h.as_array()?.len() == 1 && h[0]["status"] == "online").then_some(h)
+    });
+    assert_eq!(hosts[0]["id"], host_id_of(&agent_dir).as_str());
+    // An unknown field in the server config is an error that names it.
+    fs::write(&cfg_path, br#"{"listen": "127.0.0.1:1", "database_url": "sqlite:///x", "tls_cert": "a", "tls_key": "b", "verify": false}"#).unwrap();
+    let bad = Command::new(patchctl())
+        .args(["server", "--config"])
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unknown field `verify`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}
