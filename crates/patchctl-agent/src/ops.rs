@@ -468,15 +468,15 @@ impl Operations {
         let mut seen_fs = Vec::new();
         for mount in ["/", "/var"] {
             let path = self.root.join(mount.trim_start_matches('/'));
+            let Ok(st) = nix::sys::statvfs::statvfs(&path) else {
+                continue;
+            };
             // /var on the same file system as / would only repeat the line.
-            let fsid = nix::sys::statvfs::statvfs(&path)
-                .ok()
-                .map(|s| s.filesystem_id());
-            if fsid.is_some() && seen_fs.contains(&fsid) {
+            if seen_fs.contains(&st.filesystem_id()) {
                 continue;
             }
-            seen_fs.push(fsid);
-            if let Some(item) = disk_check(&self.root, mount) {
+            seen_fs.push(st.filesystem_id());
+            if let Some(item) = disk_check(mount, &st) {
                 checks.push(item);
             }
         }
@@ -569,9 +569,9 @@ fn clock_check(link: &LinkState) -> HealthItem {
     }
 }
 
-fn disk_check(root: &Path, mount: &str) -> Option<HealthItem> {
-    let path = root.join(mount.trim_start_matches('/'));
-    let st = nix::sys::statvfs::statvfs(&path).ok()?;
+// The statvfs fields are 32-bit on some 32-bit targets; the casts are not no-ops there.
+#[allow(clippy::unnecessary_cast)]
+fn disk_check(mount: &str, st: &nix::sys::statvfs::Statvfs) -> Option<HealthItem> {
     let frsize = st.fragment_size() as u64;
     let total = st.blocks() as u64 * frsize;
     let avail = st.blocks_available() as u64 * frsize;

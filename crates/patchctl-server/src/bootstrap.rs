@@ -173,11 +173,9 @@ pub async fn dev_setup(
         server_config: server_json,
         agent_config,
     };
-    // dev.json holds the token and key: written 0600, like every secret file.
-    let mut doc = serde_json::to_value(&info)?;
-    doc["token"] = info.token.expose().into();
-    doc["enrollment_key"] = info.enrollment_key.expose().into();
-    write_private(&dev_json, &serde_json::to_vec_pretty(&doc)?)?;
+    // dev.json holds the token and key (a Secret serialises its value): written 0600,
+    // like every secret file.
+    write_private(&dev_json, &serde_json::to_vec_pretty(&info)?)?;
     Ok(DevSetup {
         settings,
         listener,

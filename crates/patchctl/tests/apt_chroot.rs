@@ -8,13 +8,15 @@
 // The harness runs debootstrap, dpkg-deb, chroot and the binaries under test.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use common::wait_for;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -29,20 +31,6 @@ fn run(cmd: &mut Command) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
 }
 
 /// The Debian mirror this machine's apt uses (never written in the repository).

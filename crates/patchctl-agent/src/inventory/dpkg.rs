@@ -196,6 +196,18 @@ impl<'a> Stanza<'a> {
     }
 }
 
+/// The package states of dpkg's `Status` field (its third word).
+const STATES: [&str; 8] = [
+    "installed",
+    "half-installed",
+    "half-configured",
+    "unpacked",
+    "triggers-awaited",
+    "triggers-pending",
+    "config-files",
+    "not-installed",
+];
+
 /// The third word of a `Status: want flag status` value.
 fn parse_state(value: &str) -> Result<&'static str, String> {
     let mut words = value.split_ascii_whitespace();
@@ -213,16 +225,6 @@ fn parse_state(value: &str) -> Result<&'static str, String> {
     if !matches!(flag, "ok" | "reinstreq" | "hold" | "hold-reinstreq") {
         return Err(format!("unknown flag {:?} in Status", quote(flag)));
     }
-    const STATES: [&str; 8] = [
-        "installed",
-        "half-installed",
-        "half-configured",
-        "unpacked",
-        "triggers-awaited",
-        "triggers-pending",
-        "config-files",
-        "not-installed",
-    ];
     STATES
         .into_iter()
         .find(|s| *s == state)
@@ -719,16 +721,7 @@ mod tests {
             version,
             prop::sample::select(vec!["amd64", "arm64", "all", "i386"]),
             prop::option::of(("[a-z0-9][a-z0-9+.-]{1,20}", prop::option::of(version))),
-            prop::sample::select(vec![
-                "installed",
-                "half-installed",
-                "half-configured",
-                "unpacked",
-                "triggers-awaited",
-                "triggers-pending",
-                "config-files",
-                "not-installed",
-            ]),
+            prop::sample::select(STATES.to_vec()),
             prop::collection::vec("[ -~]{0,40}", 0..4),
             0usize..3,
         )

@@ -1,0 +1,19 @@
+//! Helpers shared by the integration tests of the `patchctl` binary.
+
+use std::time::{Duration, Instant};
+
+/// Polls `f` until it returns `Some`, failing the test after `secs` seconds with what
+/// was awaited.
+pub fn wait_for<T>(what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
