@@ -19,9 +19,23 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// Programs the agent may ever run. Anything else is refused before a process starts.
 pub const ALLOWED_PROGRAMS: &[&str] = &[
     "/usr/bin/rpm",
+    "/usr/bin/dpkg",
     "/usr/bin/dpkg-query",
     "/usr/bin/apt-get",
     "/usr/bin/apt-cache",
+    "/usr/bin/dnf",
+    "/usr/bin/yum",
+    "/usr/bin/zypper",
+    "/sbin/apk",
+    "/usr/bin/pacman",
+];
+
+/// Variables a backend may add to a child's environment, on top of [`CHILD_ENV`].
+pub const ALLOWED_ENV: &[&str] = &[
+    "DEBIAN_FRONTEND",
+    "APT_LISTCHANGES_FRONTEND",
+    "NEEDRESTART_MODE",
+    "ZYPP_LOCK_TIMEOUT",
 ];
 
 /// The environment every child gets, and nothing else.
@@ -42,6 +56,8 @@ pub struct ExecRequest {
     pub timeout: Duration,
     /// Keep at most this many bytes of stdout and of stderr each.
     pub max_output: usize,
+    /// Extra environment variables; names must be in [`ALLOWED_ENV`].
+    pub env: Vec<(String, String)>,
 }
 
 impl ExecRequest {
@@ -52,7 +68,20 @@ impl ExecRequest {
             args: argv.iter().skip(1).cloned().collect(),
             timeout: Duration::from_secs(300),
             max_output: 8 * 1024 * 1024,
+            env: Vec::new(),
         }
+    }
+
+    /// The same request with `key=value` added to the child's environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The same request with another timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 }
 
@@ -82,6 +111,9 @@ pub enum ExecError {
     /// The program is not on the allow-list or not absolute.
     #[error("refusing to run {0:?}: not an allowed program")]
     NotAllowed(String),
+    /// An environment variable outside [`ALLOWED_ENV`] was asked for.
+    #[error("refusing to set {0:?} in a child's environment: not an allowed variable")]
+    EnvNotAllowed(String),
     /// The program could not be started.
     #[error("cannot start {program}: {source}")]
     Spawn {
@@ -132,7 +164,7 @@ impl ProcessExecutor {
     fn record(&self, req: &ExecRequest) {
         let mut argv = vec![req.program.clone()];
         argv.extend(req.args.iter().cloned());
-        tracing::info!(target: "audit", program = %req.program, args = ?req.args, "running program");
+        tracing::info!(target: "audit", program = %req.program, args = ?req.args, env = ?req.env, "running program");
         let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if h.len() == HISTORY_LEN {
             h.remove(0);
@@ -166,12 +198,20 @@ impl Executor for ProcessExecutor {
         if !req.program.starts_with('/') || !ALLOWED_PROGRAMS.contains(&req.program.as_str()) {
             return Err(ExecError::NotAllowed(req.program));
         }
+        if let Some((k, _)) = req
+            .env
+            .iter()
+            .find(|(k, _)| !ALLOWED_ENV.contains(&k.as_str()))
+        {
+            return Err(ExecError::EnvNotAllowed(k.clone()));
+        }
         self.record(&req);
         #[allow(clippy::disallowed_methods)] // This is the executor.
         let mut cmd = tokio::process::Command::new(&req.program);
         cmd.args(&req.args)
             .env_clear()
             .envs(CHILD_ENV.iter().copied())
+            .envs(req.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .current_dir("/")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

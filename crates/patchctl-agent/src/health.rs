@@ -11,11 +11,16 @@ use patchctl_proto::command::{HealthItem, HealthStatus};
 
 use crate::inventory::PackageManager;
 
+/// pacman's lock file, relative to the root.
+const PACMAN_LOCK: &str = "var/lib/pacman/db.lck";
+
 /// Lock files of each package manager, relative to the system root.
 fn lock_files(pm: PackageManager) -> &'static [&'static str] {
     match pm {
         PackageManager::Dpkg => &["var/lib/dpkg/lock-frontend", "var/lib/dpkg/lock"],
-        PackageManager::Rpm => &["var/lib/rpm/.rpm.lock"],
+        PackageManager::Rpm => &["var/lib/rpm/.rpm.lock", "usr/lib/sysimage/rpm/.rpm.lock"],
+        PackageManager::Apk => &["lib/apk/db/lock"],
+        PackageManager::Pacman => &[],
     }
 }
 
@@ -67,18 +72,19 @@ pub fn package_lock(root: &Path, pm: Option<PackageManager>) -> HealthItem {
             };
         }
     }
+    if pm == PackageManager::Pacman && root.join(PACMAN_LOCK).exists() {
+        // pacman's lock is a file that exists while it runs (or after it crashed).
+        return HealthItem {
+            name,
+            status: HealthStatus::Warn,
+            detail: format!(
+                "{} exists: pacman is running, or crashed and left it behind (remove it only if no pacman runs)",
+                root.join(PACMAN_LOCK).display()
+            ),
+        };
+    }
     if pm == PackageManager::Dpkg {
-        let updates = root.join("var/lib/dpkg/updates");
-        let pending = std::fs::read_dir(&updates)
-            .map(|d| {
-                d.flatten().any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .chars()
-                        .all(|c| c.is_ascii_digit())
-                })
-            })
-            .unwrap_or(false);
+        let pending = crate::inventory::dpkg::interrupted(&root.join("var/lib/dpkg"));
         if pending {
             return HealthItem {
                 name,

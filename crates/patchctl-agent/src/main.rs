@@ -77,9 +77,9 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             let rt = runtime()?;
             let upload = rt.block_on(async {
                 let exec = patchctl_agent::exec::ProcessExecutor::new();
-                let pm =
-                    patchctl_agent::inventory::PackageManager::detect(std::path::Path::new("/"));
-                patchctl_agent::scan::collect(pm, &exec).await
+                let backend = patchctl_agent::pkgmgr::Family::detect(std::path::Path::new("/"))
+                    .map(patchctl_agent::pkgmgr::backend_for);
+                patchctl_agent::scan::collect(backend.as_deref(), &exec).await
             });
             let upload = upload.map_err(anyhow::Error::msg)?;
             if print {

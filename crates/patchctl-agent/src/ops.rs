@@ -11,7 +11,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{
     Command, CommandEnvelope, CommandResult, HealthItem, HealthReport, HealthStatus,
     InstallOutcome, InstallReport, PackageInfoReport, PackageTarget, ResultOutput, ResultStatus,
@@ -19,9 +18,8 @@ use patchctl_proto::command::{
 };
 use patchctl_proto::validate::PackageName;
 
-use crate::exec::{ExecRequest, Executor};
-use crate::inventory::{PackageManager, dpkg, rpm};
-use crate::pkgmgr::apt::{self, AptOptions};
+use crate::exec::Executor;
+use crate::pkgmgr::{self, Backend, Family};
 
 /// What the agent knows about its link to the platform, for `health_check`.
 #[derive(Debug, Clone, Default)]
@@ -42,12 +40,11 @@ pub type SharedLink = Arc<Mutex<LinkState>>;
 /// Runs validated operations.
 pub struct Operations {
     exec: Arc<dyn Executor>,
-    package_manager: Option<PackageManager>,
+    backend: Option<Arc<dyn Backend>>,
     root: PathBuf,
     config_path: Option<PathBuf>,
     heartbeat_interval: Duration,
     link: SharedLink,
-    apt: AptOptions,
 }
 
 impl Operations {
@@ -61,30 +58,28 @@ impl Operations {
     ) -> Self {
         Operations {
             exec,
-            package_manager: PackageManager::detect(root),
+            backend: Family::detect(root).map(pkgmgr::backend_for),
             root: root.to_owned(),
             config_path,
             heartbeat_interval,
             link,
-            apt: AptOptions::default(),
         }
     }
 
-    /// Extra apt settings (tests point apt at a private root with them).
-    pub fn with_apt_options(mut self, apt: AptOptions) -> Self {
-        self.apt = apt;
+    /// Overrides the detected backend (tests point one at a private root).
+    pub fn with_backend(mut self, backend: Option<Arc<dyn Backend>>) -> Self {
+        self.backend = backend;
         self
     }
 
-    /// Overrides the detected package manager (tests).
-    pub fn with_package_manager(mut self, pm: Option<PackageManager>) -> Self {
-        self.package_manager = pm;
-        self
+    /// The package-manager family in use, if any.
+    pub fn family(&self) -> Option<Family> {
+        self.backend.as_ref().map(|b| b.family())
     }
 
-    /// The package manager in use, if any.
-    pub fn package_manager(&self) -> Option<PackageManager> {
-        self.package_manager
+    /// The backend in use, if any.
+    pub fn backend(&self) -> Option<&Arc<dyn Backend>> {
+        self.backend.as_ref()
     }
 
     /// Validates and runs one command from the platform; always produces a result.
@@ -108,10 +103,7 @@ impl Operations {
         let (status, summary, output) = match &command {
             Command::HealthCheck(_) => self.health_check().await,
             Command::GetPackageInfo(p) => self.package_info(&p.name).await,
-            Command::CheckUpdates(_) => match self.package_manager {
-                Some(PackageManager::Dpkg) => self.check_updates_apt().await,
-                _ => self.not_yet("check_updates"),
-            },
+            Command::CheckUpdates(_) => self.check_updates().await,
             Command::InstallUpdates(p) => {
                 if !nix::unistd::geteuid().is_root() {
                     (
@@ -122,10 +114,8 @@ impl Operations {
                         ),
                         None,
                     )
-                } else if self.package_manager == Some(PackageManager::Dpkg) {
-                    self.install_apt(&p.packages).await
                 } else {
-                    self.not_yet("install_updates")
+                    self.install(&p.packages).await
                 }
             }
         };
@@ -141,98 +131,49 @@ impl Operations {
         result
     }
 
-    fn not_yet(&self, kind: &str) -> (ResultStatus, String, Option<ResultOutput>) {
-        let pm = self.package_manager.map(|p| p.as_str()).unwrap_or("none");
+    fn no_backend(&self) -> (ResultStatus, String, Option<ResultOutput>) {
         (
             ResultStatus::Failed,
-            format!(
-                "{kind} is not yet supported on this system (package manager: {pm}); this agent version reports inventory and package info only"
-            ),
+            "no supported package manager found on this system (looked for apt, dnf, yum, zypper, apk, pacman)".into(),
             None,
         )
     }
 
-    async fn check_updates_apt(&self) -> (ResultStatus, String, Option<ResultOutput>) {
-        let root = nix::unistd::geteuid().is_root();
-        if root {
-            let mut req = ExecRequest::from_argv(&apt::update_argv(&self.apt));
-            req.timeout = Duration::from_secs(600);
-            match self.exec.run(req).await {
-                Ok(o) if o.success() => {}
-                Ok(o) => {
-                    return (
-                        ResultStatus::Failed,
+    /// `check_updates`: refresh (as root), then list the available updates.
+    pub async fn check_updates(&self) -> (ResultStatus, String, Option<ResultOutput>) {
+        let Some(b) = &self.backend else {
+            return self.no_backend();
+        };
+        match collect_updates(b.as_ref(), self.exec.as_ref()).await {
+            Err(e) => (ResultStatus::Failed, e, None),
+            Ok(report) => {
+                let security = report.updates.iter().filter(|u| u.security).count();
+                let summary = format!(
+                    "{} updates available ({security} security){}",
+                    report.updates.len(),
+                    if report.refreshed {
+                        String::new()
+                    } else {
                         format!(
-                            "apt-get update failed (exit {:?}): {}",
-                            o.code,
-                            tail(&o.stderr, 500)
-                        ),
-                        None,
-                    );
-                }
-                Err(e) => return (ResultStatus::Failed, e.to_string(), None),
-            }
-        }
-        let out = match self
-            .exec
-            .run(ExecRequest::from_argv(&apt::simulate_argv(&self.apt)))
-            .await
-        {
-            Ok(o) if o.success() => o,
-            Ok(o) => {
-                return (
-                    ResultStatus::Failed,
-                    format!(
-                        "apt-get -s dist-upgrade failed (exit {:?}): {}",
-                        o.code,
-                        tail(&o.stderr, 500)
-                    ),
-                    None,
+                            "; package lists not refreshed: refreshing {} metadata needs root",
+                            b.family().as_str()
+                        )
+                    }
                 );
+                (
+                    ResultStatus::Succeeded,
+                    summary,
+                    Some(ResultOutput::Updates(report)),
+                )
             }
-            Err(e) => return (ResultStatus::Failed, e.to_string(), None),
-        };
-        let sim = apt::parse_simulation(&out.stdout);
-        for reason in &sim.skipped {
-            tracing::warn!(%reason, "skipped a line of apt's simulation");
         }
-        let security = sim.updates.iter().filter(|u| u.security).count();
-        let summary = format!(
-            "{} updates available ({security} security){}",
-            sim.updates.len(),
-            if root {
-                ""
-            } else {
-                "; package lists not refreshed: apt-get update needs root"
-            }
-        );
-        let report = UpdatesReport {
-            package_manager: PackageManager::Dpkg.as_str().into(),
-            refreshed: root,
-            updates: sim.updates,
-            removals: sim.removals,
+    }
+
+    async fn installed_versions(&self, targets: &[PackageTarget]) -> Vec<Option<String>> {
+        let pkgs = match &self.backend {
+            Some(b) => b.inventory(self.exec.as_ref()).await.unwrap_or_default(),
+            None => Vec::new(),
         };
-        (
-            ResultStatus::Succeeded,
-            summary,
-            Some(ResultOutput::Updates(report)),
-        )
-    }
-
-    /// Where the installed state is read: the dpkg status file apt is told to use.
-    fn dpkg_status_path(&self) -> PathBuf {
-        self.apt
-            .config
-            .iter()
-            .find(|(k, _)| k == "Dir::State::status")
-            .map(|(_, v)| PathBuf::from(v))
-            .unwrap_or_else(|| self.root.join(dpkg::STATUS_PATH.trim_start_matches('/')))
-    }
-
-    fn installed_versions(&self, targets: &[PackageTarget]) -> Vec<Option<String>> {
-        let pkgs = dpkg::read_status(&self.dpkg_status_path())
-            .map(|s| s.packages)
-            .unwrap_or_default();
         targets
             .iter()
             .map(|t| {
@@ -243,14 +184,15 @@ impl Operations {
             .collect()
     }
 
-    fn install_report(
+    async fn install_report(
         &self,
         targets: &[PackageTarget],
         before: Vec<Option<String>>,
         refused: Vec<String>,
         output_tail: String,
     ) -> InstallReport {
-        let after = self.installed_versions(targets);
+        let after = self.installed_versions(targets).await;
+        let family = self.family();
         let packages = targets
             .iter()
             .zip(before)
@@ -258,44 +200,80 @@ impl Operations {
             .map(|((t, before), after)| InstallOutcome {
                 name: t.name.to_string(),
                 target_version: t.version.to_string(),
-                ok: after.as_deref() == Some(t.version.as_str()),
+                ok: after.as_deref().is_some_and(|a| {
+                    a == t.version.as_str()
+                        || family.and_then(|f| f.compare(a, t.version.as_str()))
+                            == Some(std::cmp::Ordering::Equal)
+                }),
                 before,
                 after,
             })
             .collect();
+        let reboot_required = match &self.backend {
+            Some(b) => b.reboot_required(self.exec.as_ref()).await,
+            None => false,
+        };
         InstallReport {
             refused,
             packages,
-            reboot_required: self.root.join("run/reboot-required").exists(),
+            reboot_required,
             output_tail,
         }
     }
 
-    async fn install_apt(
+    /// `install_updates`: validate by the family's grammar, repair an interrupted run,
+    /// simulate exactly the approved versions and refuse anything else, then install.
+    async fn install(
         &self,
         targets: &[PackageTarget],
     ) -> (ResultStatus, String, Option<ResultOutput>) {
-        let before = self.installed_versions(targets);
+        let Some(b) = &self.backend else {
+            return self.no_backend();
+        };
+        let exec = self.exec.as_ref();
+        let family = b.family();
+        let invalid = family.validate_targets(targets);
+        if !invalid.is_empty() {
+            tracing::warn!(target: "audit", reasons = ?invalid, "install_updates refused: invalid for this package manager");
+            return (
+                ResultStatus::Rejected,
+                format!(
+                    "refused, nothing run: not valid {} names or versions: {}",
+                    family.as_str(),
+                    invalid.join("; ")
+                ),
+                None,
+            );
+        }
+        let before = self.installed_versions(targets).await;
+        // 0. Finish an interrupted earlier run, or nothing can be planned.
+        let repaired = match b.repair(exec).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = vec![format!(
+                    "an interrupted earlier run could not be repaired: {e}"
+                )];
+                let report = self
+                    .install_report(targets, before, why.clone(), String::new())
+                    .await;
+                return (
+                    ResultStatus::Failed,
+                    format!("refused, nothing installed: {}", why.join("; ")),
+                    Some(ResultOutput::Install(report)),
+                );
+            }
+        };
         // 1. Simulate exactly the approved versions; refuse anything else.
-        let sim = self
-            .exec
-            .run(ExecRequest::from_argv(&apt::install_simulate_argv(
-                &self.apt, targets,
-            )))
-            .await;
-        let why = match sim {
-            Ok(o) if o.success() => apt::refusals(&apt::parse_simulation(&o.stdout), targets),
-            Ok(o) => vec![format!(
-                "apt-get cannot plan the install (exit {:?}): {}",
-                o.code,
-                tail(&o.stderr, 500)
-            )],
-            Err(e) => vec![e.to_string()],
+        let why = match b.simulate(exec, targets).await {
+            Ok(tx) => pkgmgr::refusals(family, &tx, targets),
+            Err(e) => vec![e],
         };
         if !why.is_empty() {
             tracing::warn!(target: "audit", reasons = ?why, "install_updates refused after simulation");
             let summary = format!("refused, nothing installed: {}", why.join("; "));
-            let report = self.install_report(targets, before, why, String::new());
+            let report = self
+                .install_report(targets, before, why, String::new())
+                .await;
             return (
                 ResultStatus::Failed,
                 summary,
@@ -303,41 +281,34 @@ impl Operations {
             );
         }
         // 2. Install.
-        let mut req = ExecRequest::from_argv(&apt::install_argv(&self.apt, targets));
-        req.timeout = Duration::from_secs(1800);
-        let (code, out_tail, locked) = match self.exec.run(req).await {
-            Ok(o) => (
-                o.code,
-                tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
-                apt::is_locked(&o.stderr),
-            ),
-            Err(e) => (None, e.to_string(), false),
-        };
-        if locked {
-            let report = self.install_report(targets, before, Vec::new(), out_tail);
+        let run = b.install(exec, targets).await;
+        let report = self
+            .install_report(targets, before, Vec::new(), run.output)
+            .await;
+        if run.locked {
             return (
                 ResultStatus::Failed,
                 format!(
                     "the package manager is locked by another process (waited {} s); nothing installed, try again later",
-                    apt::LOCK_TIMEOUT_SECS
+                    pkgmgr::LOCK_TIMEOUT_SECS
                 ),
                 Some(ResultOutput::Install(report)),
             );
         }
-        let report = self.install_report(targets, before, Vec::new(), out_tail);
         let done = report.packages.iter().filter(|p| p.ok).count();
-        let status = if code == Some(0) && done == targets.len() {
+        let status = if run.code == Some(0) && done == targets.len() {
             ResultStatus::Succeeded
         } else {
             ResultStatus::Failed
         };
         let summary = format!(
-            "{done} of {} approved updates installed{}{}",
+            "{}{done} of {} approved updates installed{}{}",
+            repaired.map(|r| format!("{r}; ")).unwrap_or_default(),
             targets.len(),
-            if code == Some(0) {
+            if run.code == Some(0) {
                 String::new()
             } else {
-                format!("; apt-get exited with {code:?}")
+                format!("; {} exited with {:?}", family.as_str(), run.code)
             },
             if report.reboot_required {
                 "; reboot required"
@@ -352,89 +323,52 @@ impl Operations {
         &self,
         name: &PackageName,
     ) -> (ResultStatus, String, Option<ResultOutput>) {
-        let Some(pm) = self.package_manager else {
-            return (
-                ResultStatus::Failed,
-                "no supported package manager found on this system".into(),
-                None,
-            );
+        let Some(b) = &self.backend else {
+            return self.no_backend();
         };
-        let installed: Result<Vec<InstalledPackage>, String> = match pm {
-            PackageManager::Dpkg => {
-                let path = self.dpkg_status_path();
-                tokio::task::spawn_blocking(move || dpkg::read_status(&path))
-                    .await
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| r.map_err(|e| format!("cannot read dpkg status: {e}")))
-                    .map(|s| {
-                        s.packages
-                            .into_iter()
-                            .filter(|p| p.name == name.as_str())
-                            .collect()
-                    })
-            }
-            PackageManager::Rpm => {
-                let req = ExecRequest::from_argv(&rpm::query_one_argv(name));
-                match self.exec.run(req).await {
-                    // rpm -q exits 1 for "not installed"; its stdout is then empty.
-                    Ok(out) if out.success() || out.code == Some(1) => {
-                        Ok(rpm::parse_qa(&out.stdout).packages)
-                    }
-                    Ok(out) => Err(format!(
-                        "rpm exited with {:?}: {}",
-                        out.code,
-                        truncate(out.stderr.trim(), 500)
-                    )),
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+        let exec = self.exec.as_ref();
+        let installed = match b.installed(exec, name).await {
+            Ok(i) => i,
+            Err(e) => return (ResultStatus::Failed, e, None),
         };
-        match installed {
-            Err(e) => (ResultStatus::Failed, e, None),
-            Ok(installed) => {
-                let summary = match installed.first() {
-                    Some(p) => format!("{} {} ({}) is installed", p.name, p.version, p.arch),
-                    None => format!("{name} is not installed"),
-                };
-                let mut report = PackageInfoReport {
-                    name: name.to_string(),
-                    package_manager: pm.as_str().into(),
-                    installed,
-                    candidate_version: None,
-                    candidate_origins: Vec::new(),
-                    security_update: false,
-                };
-                if pm == PackageManager::Dpkg {
-                    // The candidate and where it comes from; without it the answer is
-                    // still useful, so a failure here only leaves those fields empty.
-                    let req = ExecRequest::from_argv(&apt::policy_argv(&self.apt, name));
-                    if let Ok(o) = self.exec.run(req).await {
-                        if o.success() {
-                            let p = apt::parse_policy(&o.stdout);
-                            report.security_update = p.security_update();
-                            report.candidate_version = p.candidate;
-                            report.candidate_origins = p.candidate_archives;
-                        }
-                    }
-                }
-                let summary = match &report.candidate_version {
-                    Some(c) if report.installed.first().map(|p| &p.version) != Some(c) => format!(
-                        "{summary}; candidate {c}{}",
-                        if report.security_update {
-                            " (security update)"
-                        } else {
-                            ""
-                        }
-                    ),
-                    _ => summary,
-                };
-                (
-                    ResultStatus::Succeeded,
-                    summary,
-                    Some(ResultOutput::PackageInfo(report)),
-                )
+        let summary = match installed.first() {
+            Some(p) => format!("{} {} ({}) is installed", p.name, p.version, p.arch),
+            None => format!("{name} is not installed"),
+        };
+        let mut report = PackageInfoReport {
+            name: name.to_string(),
+            package_manager: b.family().database().as_str().into(),
+            installed,
+            candidate_version: None,
+            candidate_origins: Vec::new(),
+            security_update: false,
+        };
+        // The candidate and where it comes from; without it the answer is still
+        // useful, so a failure here only leaves those fields empty.
+        match b.candidate(exec, name).await {
+            Ok(c) => {
+                report.security_update = c.security;
+                report.candidate_version = c.version;
+                report.candidate_origins = c.origins;
             }
+            Err(e) => tracing::warn!(error = %e, "no candidate information"),
         }
+        let summary = match &report.candidate_version {
+            Some(c) if report.installed.first().map(|p| &p.version) != Some(c) => format!(
+                "{summary}; candidate {c}{}",
+                if report.security_update {
+                    " (security update)"
+                } else {
+                    ""
+                }
+            ),
+            _ => summary,
+        };
+        (
+            ResultStatus::Succeeded,
+            summary,
+            Some(ResultOutput::PackageInfo(report)),
+        )
     }
 
     async fn health_check(&self) -> (ResultStatus, String, Option<ResultOutput>) {
@@ -482,7 +416,7 @@ impl Operations {
         }
         checks.push(crate::health::package_lock(
             &self.root,
-            self.package_manager,
+            self.family().map(|f| f.database()),
         ));
         let worst = checks
             .iter()
@@ -509,6 +443,28 @@ impl Operations {
             })),
         )
     }
+}
+
+/// Refreshes the metadata when running as root, then lists the available updates:
+/// what `check_updates` answers and what the scan reports.
+pub async fn collect_updates(
+    b: &dyn Backend,
+    exec: &dyn Executor,
+) -> Result<UpdatesReport, String> {
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        b.refresh(exec).await?;
+    }
+    let u = b.updates(exec).await?;
+    for reason in &u.skipped {
+        tracing::warn!(%reason, "skipped a line of the package manager's output");
+    }
+    Ok(UpdatesReport {
+        package_manager: b.family().database().as_str().into(),
+        refreshed: root,
+        updates: u.updates,
+        removals: u.removals,
+    })
 }
 
 fn server_check(link: &LinkState, interval: Duration) -> HealthItem {

@@ -201,9 +201,10 @@ impl Agent {
     }
 
     async fn scan_and_upload(&mut self) -> Result<(), Failure> {
-        let upload = crate::scan::collect(self.ops.package_manager(), self.exec.as_ref())
-            .await
-            .map_err(Failure::Other)?;
+        let upload =
+            crate::scan::collect(self.ops.backend().map(|b| b.as_ref()), self.exec.as_ref())
+                .await
+                .map_err(Failure::Other)?;
         let count = upload.packages.len();
         let ack: InventoryAck = self
             .client
@@ -302,7 +303,7 @@ impl Agent {
         tokio::pin!(shutdown);
         let mut backoff = Backoff::new(self.cfg.heartbeat_interval.min(MAX_BACKOFF));
         let mut next_scan = Instant::now();
-        tracing::info!(server_url = %self.cfg.server_url, version = crate::VERSION, package_manager = self.ops.package_manager().map(|p| p.as_str()).unwrap_or("none"), "agent starting");
+        tracing::info!(server_url = %self.cfg.server_url, version = crate::VERSION, package_manager = self.ops.family().map(|f| f.as_str()).unwrap_or("none"), "agent starting");
         loop {
             let step = self.step(&mut next_scan).await;
             let wait = match step {

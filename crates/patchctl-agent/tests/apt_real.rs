@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use chrono::Utc;
 use patchctl_agent::exec::{Executor, ProcessExecutor};
-use patchctl_agent::inventory::PackageManager;
 use patchctl_agent::ops::{LinkState, Operations};
-use patchctl_agent::pkgmgr::apt::{self, AptOptions};
+use patchctl_agent::pkgmgr::apt::{self, AptBackend, AptOptions};
+use patchctl_agent::pkgmgr::{self, Family};
 use patchctl_proto::command::{CommandEnvelope, ResultOutput, ResultStatus};
 use sha2::{Digest, Sha256};
 
@@ -148,8 +148,7 @@ fn ops(exec: Arc<ProcessExecutor>, opts: AptOptions) -> Operations {
         Duration::from_secs(300),
         Arc::new(Mutex::new(LinkState::default())),
     )
-    .with_package_manager(Some(PackageManager::Dpkg))
-    .with_apt_options(opts)
+    .with_backend(Some(Arc::new(AptBackend::new(opts))))
 }
 
 fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
@@ -300,7 +299,10 @@ async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
     assert!(out.success(), "{}", out.stderr);
     let sim = apt::parse_simulation(&out.stdout);
     assert_eq!(sim.updates.len(), 1, "{sim:?}");
-    assert!(apt::refusals(&sim, &targets).is_empty(), "{sim:?}");
+    assert!(
+        pkgmgr::refusals(Family::Apt, &sim.transaction(), &targets).is_empty(),
+        "{sim:?}"
+    );
     // And approving the security update does not drag in the normal one.
     assert!(sim.updates.iter().all(|u| u.name != "pc-upd"));
 }

@@ -8,15 +8,15 @@ use std::time::Duration;
 
 use chrono::Utc;
 use patchctl_agent::exec::{Executor, ProcessExecutor};
-use patchctl_agent::inventory::PackageManager;
 use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::pkgmgr::{Family, backend_for};
 use patchctl_proto::command::{CommandEnvelope, ResultStatus};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 fn ops(exec: Arc<ProcessExecutor>) -> Operations {
     let root = tempfile::tempdir().unwrap();
-    // The rpm backend runs a process for get_package_info, so a command that got past
+    // The dnf backend runs `rpm -q` for get_package_info, so a command that got past
     // the gate would show up in the executor's history.
     Operations::new(
         exec,
@@ -25,7 +25,7 @@ fn ops(exec: Arc<ProcessExecutor>) -> Operations {
         Duration::from_secs(300),
         Arc::new(Mutex::new(LinkState::default())),
     )
-    .with_package_manager(Some(PackageManager::Rpm))
+    .with_backend(Some(backend_for(Family::Dnf)))
 }
 
 fn envelope(kind: &str, params: Value) -> CommandEnvelope {
@@ -128,25 +128,59 @@ async fn rejected_commands_never_reach_a_process() {
 }
 
 #[tokio::test]
-async fn operations_not_yet_supported_say_so_and_run_nothing() {
+async fn without_a_package_manager_operations_say_so_and_run_nothing() {
     let exec = Arc::new(ProcessExecutor::new());
-    let ops = ops(exec.clone());
-    let r = ops.handle(&envelope("check_updates", json!({}))).await;
-    assert_eq!(r.status, ResultStatus::Failed);
-    assert!(r.summary.contains("not yet supported"), "{}", r.summary);
+    let ops = ops(exec.clone()).with_backend(None);
+    for (kind, params) in [
+        ("check_updates", json!({})),
+        ("get_package_info", json!({"name": "openssl"})),
+        (
+            "install_updates",
+            json!({"packages": [{"name": "openssl", "version": "3.0.15-1~deb12u1"}]}),
+        ),
+    ] {
+        let r = ops.handle(&envelope(kind, params)).await;
+        assert_eq!(r.status, ResultStatus::Failed, "{kind}");
+        let root = nix::unistd::geteuid().is_root();
+        let want = if kind == "install_updates" && !root {
+            "needs root"
+        } else {
+            "no supported package manager"
+        };
+        assert!(r.summary.contains(want), "{kind}: {}", r.summary);
+    }
+    assert!(exec.history().is_empty());
+}
+
+#[tokio::test]
+async fn names_invalid_for_the_family_are_refused_before_anything_runs() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: install_updates needs root to reach the family check");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("under CI=true this test must run as root");
+        }
+        return;
+    }
+    let exec = Arc::new(ProcessExecutor::new());
+    // Upper case passes the generic name check but not Debian policy.
+    let ops = ops(exec.clone()).with_backend(Some(backend_for(Family::Apt)));
     let r = ops
         .handle(&envelope(
             "install_updates",
-            json!({"packages": [{"name": "openssl", "version": "3.0.15-1~deb12u1"}]}),
+            json!({"packages": [{"name": "OpenSSL", "version": "3.0.15-1~deb12u1"}]}),
         ))
         .await;
-    assert_eq!(r.status, ResultStatus::Failed);
-    if nix::unistd::geteuid().is_root() {
-        assert!(r.summary.contains("not yet supported"), "{}", r.summary);
-    } else {
-        assert!(r.summary.contains("needs root"), "{}", r.summary);
-    }
-    assert!(exec.history().is_empty());
+    assert_eq!(r.status, ResultStatus::Rejected, "{r:?}");
+    assert!(r.summary.contains("lower-case"), "{}", r.summary);
+    // A version that is not a dpkg version.
+    let r = ops
+        .handle(&envelope(
+            "install_updates",
+            json!({"packages": [{"name": "openssl", "version": "1:"}]}),
+        ))
+        .await;
+    assert_eq!(r.status, ResultStatus::Rejected, "{r:?}");
+    assert!(exec.history().is_empty(), "{:?}", exec.history());
 }
 
 #[tokio::test]
@@ -163,7 +197,7 @@ async fn get_package_info_reads_the_real_dpkg_database() {
         Duration::from_secs(300),
         Arc::new(Mutex::new(LinkState::default())),
     );
-    assert_eq!(ops.package_manager(), Some(PackageManager::Dpkg));
+    assert_eq!(ops.family(), Some(Family::Apt));
     let r = ops
         .handle(&envelope("get_package_info", json!({"name": "dpkg"})))
         .await;

@@ -235,8 +235,26 @@ pub struct AvailableUpdate {
     /// (`Debian-Security:12/stable-security`).
     pub origins: Vec<String>,
     /// True when the candidate comes from a security release (an archive or suite
-    /// ending in `-security`), read from the repository's release metadata.
+    /// ending in `-security`) or fixes a security advisory, read from the
+    /// repository's metadata.
     pub security: bool,
+    /// Advisories the update fixes, as the repository's metadata lists them (dnf
+    /// updateinfo, zypper patches); empty where the family has none (apt, apk, pacman).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub advisories: Vec<Advisory>,
+}
+
+/// An advisory from a repository's update metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advisory {
+    /// Its id (`ALSA-2024:1234`, `openSUSE-SU-2024:0123-1`).
+    pub id: String,
+    /// Its type (`security`, `bugfix`, `enhancement`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Its severity (`Important`, `moderate`), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
 }
 
 /// Output of `health_check`.

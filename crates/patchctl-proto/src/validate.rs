@@ -44,6 +44,14 @@ pub enum InvalidValue {
         /// The offending character.
         found: char,
     },
+    /// The value breaks a rule of its package manager's grammar.
+    #[error("{what} must have {rule}")]
+    Grammar {
+        /// Which kind of value.
+        what: &'static str,
+        /// The rule, for the message.
+        rule: &'static str,
+    },
     /// The value holds a character outside its grammar.
     #[error("{what} contains {found:?} at byte {at}; allowed are letters, digits and {allowed}")]
     BadChar {
@@ -56,6 +64,46 @@ pub enum InvalidValue {
         /// The allowed punctuation, for the message.
         allowed: &'static str,
     },
+}
+
+/// Checks a name against one package-manager family's own name grammar, on top of
+/// the generic [`PackageName`] rules (which every name already passed):
+///
+/// - `apt` (Debian policy 5.6.1): lower-case letters, digits, `+`, `-`, `.`; at least
+///   two characters.
+/// - `dnf`, `yum`, `zypper` (RPM): letters, digits, `-`, `.`, `_`, `+`.
+/// - `apk` (Alpine): letters, digits, `-`, `.`, `_`, `+`.
+/// - `pacman` (Arch): lower-case letters, digits, `@`, `.`, `_`, `+`, `-`; not starting
+///   with `-` or `.`.
+///
+/// An unknown family is refused: nothing runs for a package manager we do not know.
+pub fn family_name(family: &str, s: &str) -> Result<(), InvalidValue> {
+    let (allowed, lower, min): (&'static str, bool, usize) = match family {
+        "apt" => ("+-.", true, 2),
+        "dnf" | "yum" | "zypper" | "apk" => ("-._+", false, 1),
+        "pacman" => ("@._+-", true, 1),
+        _ => {
+            return Err(InvalidValue::Grammar {
+                what: "package name",
+                rule: "a known package-manager family (apt, dnf, yum, zypper, apk, pacman)",
+            });
+        }
+    };
+    let what = "package name";
+    check(what, s, MAX_NAME_LEN, allowed)?;
+    if lower && s.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(InvalidValue::Grammar {
+            what,
+            rule: "lower-case letters only for this package manager",
+        });
+    }
+    if s.len() < min {
+        return Err(InvalidValue::Grammar {
+            what,
+            rule: "at least two characters (Debian policy)",
+        });
+    }
+    Ok(())
 }
 
 fn check(
@@ -242,7 +290,68 @@ mod tests {
         );
     }
 
+    fn fam(f: &str, s: &str) -> bool {
+        family_name(f, s).is_ok()
+    }
+
+    #[test]
+    fn family_grammars() {
+        for (f, ok, bad) in [
+            (
+                "apt",
+                &["libc6", "g++", "python3.11", "lib32gcc-s1"][..],
+                &["NetworkManager", "kernel_headers", "a", "libc6:amd64"][..],
+            ),
+            (
+                "dnf",
+                &[
+                    "NetworkManager",
+                    "perl-Data-Dumper",
+                    "kernel_headers",
+                    "a",
+                    "libstdc++",
+                ][..],
+                &["foo;rm", "-x", "foo*"][..],
+            ),
+            (
+                "zypper",
+                &["libopenssl3", "patterns-base-base"][..],
+                &["foo bar"][..],
+            ),
+            (
+                "apk",
+                &["musl", "py3-pip", "libcrypto3"][..],
+                &["so:libc", "-x"][..],
+            ),
+            (
+                "pacman",
+                &["linux-firmware", "python-pip", "lib32-glibc"][..],
+                &["Linux", ".hidden", "-x"][..],
+            ),
+            ("nix", &[][..], &["hello"][..]),
+        ] {
+            for n in ok {
+                assert!(fam(f, n), "{f}: {n} should be accepted");
+            }
+            for n in bad {
+                assert!(!fam(f, n), "{f}: {n:?} should be refused");
+            }
+        }
+        let e = family_name("apt", "NetworkManager")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("lower-case"), "{e}");
+    }
+
     proptest! {
+        #[test]
+        fn family_names_are_generic_names(f in prop::sample::select(vec!["apt", "dnf", "yum", "zypper", "apk", "pacman"]), s in "\\PC{0,200}") {
+            // Every family grammar is at least as strict as the generic one.
+            if family_name(f, &s).is_ok() {
+                prop_assert!(PackageName::parse(&s).is_ok());
+            }
+        }
+
         #[test]
         fn accepted_names_are_argv_safe(s in "\\PC{0,200}") {
             if let Ok(n) = PackageName::parse(&s) {

@@ -20,6 +20,20 @@ use patchctl_proto::agent::InstalledPackage;
 /// Where dpkg keeps its database of installed packages.
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 
+/// True when an interrupted dpkg run left work behind in `admindir`
+/// (`/var/lib/dpkg`): journal files in `updates/` that `dpkg --configure -a` finishes.
+pub fn interrupted(admindir: &Path) -> bool {
+    std::fs::read_dir(admindir.join("updates"))
+        .map(|d| {
+            d.flatten().any(|e| {
+                let n = e.file_name();
+                let n = n.to_string_lossy();
+                !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
+            })
+        })
+        .unwrap_or(false)
+}
+
 /// The longest excerpt of a malformed line quoted in a skip reason.
 const MAX_QUOTE: usize = 60;
 

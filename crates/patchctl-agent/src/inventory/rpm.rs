@@ -8,6 +8,8 @@
 //! operator may paste (`patchctl vulns check --rpm-qa`). Lines it cannot read are
 //! skipped with a reason in [`ParsedQa::skipped`]; it never panics.
 
+use std::path::Path;
+
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::validate::PackageName;
 
@@ -22,27 +24,39 @@ pub const QUERY_FORMAT: &str =
 /// The longest excerpt of a malformed line quoted in a skip reason.
 const MAX_QUOTE: usize = 60;
 
-/// The argument vector listing every installed package.
-pub fn query_all_argv() -> Vec<String> {
-    vec![
-        RPM_PATH.to_owned(),
+/// `rpm` with `--root ROOT` when the system is not the one at `/` (tests use an
+/// installroot).
+fn rpm_argv(root: &Path) -> Vec<String> {
+    let mut argv = vec![RPM_PATH.to_owned()];
+    if root != Path::new("/") {
+        argv.push(format!("--root={}", root.display()));
+    }
+    argv
+}
+
+/// The argument vector listing every installed package of the system at `root`.
+pub fn query_all_argv(root: &Path) -> Vec<String> {
+    let mut argv = rpm_argv(root);
+    argv.extend([
         "-qa".to_owned(),
         "--queryformat".to_owned(),
         QUERY_FORMAT.to_owned(),
-    ]
+    ]);
+    argv
 }
 
 /// The argument vector querying one package; the name comes after `--`, so it can
 /// never be read as an option.
-pub fn query_one_argv(name: &PackageName) -> Vec<String> {
-    vec![
-        RPM_PATH.to_owned(),
+pub fn query_one_argv(root: &Path, name: &PackageName) -> Vec<String> {
+    let mut argv = rpm_argv(root);
+    argv.extend([
         "-q".to_owned(),
         "--queryformat".to_owned(),
         QUERY_FORMAT.to_owned(),
         "--".to_owned(),
         name.as_str().to_owned(),
-    ]
+    ]);
+    argv
 }
 
 /// The result of parsing `rpm -q` output.
@@ -476,12 +490,16 @@ mod tests {
     #[test]
     fn argument_vectors() {
         assert_eq!(
-            query_all_argv(),
+            query_all_argv(Path::new("/")),
             ["/usr/bin/rpm", "-qa", "--queryformat", QUERY_FORMAT]
+        );
+        assert_eq!(
+            query_all_argv(Path::new("/tmp/r"))[..2],
+            ["/usr/bin/rpm", "--root=/tmp/r"]
         );
         let name = PackageName::parse("openssl-libs").unwrap();
         assert_eq!(
-            query_one_argv(&name),
+            query_one_argv(Path::new("/"), &name),
             [
                 "/usr/bin/rpm",
                 "-q",

@@ -7,7 +7,17 @@
 //! `jammy-apps-security` for ESM) is a security release. Version strings are never
 //! used to guess.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{AvailableUpdate, PackageTarget};
+use patchctl_proto::validate::PackageName;
+
+use super::{Backend, Candidate, Change, Family, InstallRun, Transaction, Updates};
+use crate::exec::{ExecRequest, Executor};
+use crate::inventory::dpkg;
 
 /// apt-get's path.
 pub const APT_GET: &str = "/usr/bin/apt-get";
@@ -52,8 +62,7 @@ pub fn simulate_argv(o: &AptOptions) -> Vec<String> {
     argv
 }
 
-/// How long an install waits for another package manager's lock before giving up.
-pub const LOCK_TIMEOUT_SECS: u64 = 300;
+use super::LOCK_TIMEOUT_SECS;
 
 fn targets_args(argv: &mut Vec<String>, targets: &[PackageTarget]) {
     argv.push("install".into());
@@ -98,46 +107,28 @@ pub fn install_argv(o: &AptOptions, targets: &[PackageTarget]) -> Vec<String> {
     argv
 }
 
-/// Why a simulated install may not run: it would remove a package, downgrade one, or
-/// install anything that was not approved. Empty when the plan is acceptable.
-pub fn refusals(sim: &Simulation, approved: &[PackageTarget]) -> Vec<String> {
-    let mut why = Vec::new();
-    for r in &sim.removals {
-        why.push(format!("would remove {r}"));
-    }
-    for u in &sim.updates {
-        let ok = approved
+impl Simulation {
+    /// The simulation as a transaction for the install gate ([`super::refusals`]).
+    pub fn transaction(&self) -> Transaction {
+        let mut changes: Vec<Change> = self
+            .updates
             .iter()
-            .any(|t| t.name.as_str() == u.name && t.version.as_str() == u.candidate_version);
-        if !ok {
-            why.push(format!(
-                "would install {} {}, which was not approved",
-                u.name, u.candidate_version
-            ));
-        }
-        if let Some(cur) = &u.current_version {
-            let older = match (
-                cur.parse::<debversion::Version>(),
-                u.candidate_version.parse::<debversion::Version>(),
-            ) {
-                (Ok(c), Ok(n)) => n < c,
-                // A version apt printed but we cannot read: refuse rather than guess.
-                _ => true,
-            };
-            if older {
-                why.push(format!(
-                    "would downgrade {} from {cur} to {}",
-                    u.name, u.candidate_version
-                ));
-            }
+            .map(|u| Change {
+                name: u.name.clone(),
+                from: u.current_version.clone(),
+                to: Some(u.candidate_version.clone()),
+            })
+            .collect();
+        changes.extend(self.removals.iter().map(|r| Change {
+            name: r.clone(),
+            from: None,
+            to: None,
+        }));
+        Transaction {
+            changes,
+            skipped: self.skipped.clone(),
         }
     }
-    why.extend(
-        sim.skipped
-            .iter()
-            .map(|s| format!("could not read apt's plan: {s}")),
-    );
-    why
 }
 
 /// apt-cache's path.
@@ -301,7 +292,204 @@ fn parse_inst(rest: &str) -> Option<AvailableUpdate> {
         candidate_version: candidate.to_owned(),
         origins,
         security,
+        advisories: Vec::new(),
     })
+}
+
+/// dpkg's path (for `dpkg --configure -a`).
+pub const DPKG: &str = "/usr/bin/dpkg";
+
+/// `dpkg --configure -a` in `admindir`: finishes an interrupted run, keeping local
+/// configuration files.
+pub fn repair_argv(admindir: &std::path::Path) -> Vec<String> {
+    vec![
+        DPKG.to_owned(),
+        format!("--admindir={}", admindir.display()),
+        "--force-confdef".into(),
+        "--force-confold".into(),
+        "--configure".into(),
+        "-a".into(),
+    ]
+}
+
+/// The environment of every apt and dpkg run that may change the system: no
+/// questions asked, no pager, no service-restart prompts.
+pub const NONINTERACTIVE_ENV: &[(&str, &str)] = &[
+    ("DEBIAN_FRONTEND", "noninteractive"),
+    ("APT_LISTCHANGES_FRONTEND", "none"),
+    ("NEEDRESTART_MODE", "l"),
+];
+
+fn noninteractive(argv: &[String]) -> ExecRequest {
+    NONINTERACTIVE_ENV
+        .iter()
+        .fold(ExecRequest::from_argv(argv), |r, (k, v)| r.with_env(k, v))
+}
+
+/// The request [`AptBackend::install`] runs: [`install_argv`] without questions.
+pub fn install_request(o: &AptOptions, targets: &[PackageTarget]) -> ExecRequest {
+    noninteractive(&install_argv(o, targets)).with_timeout(Duration::from_secs(1800))
+}
+
+/// The request a repair runs: [`repair_argv`] without questions.
+pub fn repair_request(admindir: &std::path::Path) -> ExecRequest {
+    noninteractive(&repair_argv(admindir)).with_timeout(Duration::from_secs(1800))
+}
+
+/// Debian and Ubuntu: dpkg's database read directly, apt for everything else.
+#[derive(Debug, Clone)]
+pub struct AptBackend {
+    opts: AptOptions,
+    root: PathBuf,
+}
+
+impl AptBackend {
+    /// The backend for the system at `/`.
+    pub fn new(opts: AptOptions) -> Self {
+        AptBackend {
+            opts,
+            root: PathBuf::from("/"),
+        }
+    }
+
+    /// The same backend for a system under `root` (tests).
+    pub fn with_root(mut self, root: &std::path::Path) -> Self {
+        self.root = root.to_owned();
+        self
+    }
+
+    /// Where the installed state is read: the dpkg status file apt is told to use.
+    pub fn status_path(&self) -> PathBuf {
+        self.opts
+            .config
+            .iter()
+            .find(|(k, _)| k == "Dir::State::status")
+            .map(|(_, v)| PathBuf::from(v))
+            .unwrap_or_else(|| self.root.join(dpkg::STATUS_PATH.trim_start_matches('/')))
+    }
+
+    fn admindir(&self) -> PathBuf {
+        self.status_path()
+            .parent()
+            .map(|p| p.to_owned())
+            .unwrap_or_else(|| PathBuf::from("/var/lib/dpkg"))
+    }
+}
+
+async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
+    match exec.run(req).await {
+        Ok(o) if o.success() => Ok(o.stdout),
+        Ok(o) => Err(format!(
+            "{what} failed (exit {:?}): {}",
+            o.code,
+            crate::ops::tail(&o.stderr, 500)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl Backend for AptBackend {
+    fn family(&self) -> Family {
+        Family::Apt
+    }
+
+    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
+        let path = self.status_path();
+        let parsed = tokio::task::spawn_blocking(move || {
+            dpkg::read_status(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        for reason in &parsed.skipped {
+            tracing::warn!(%reason, "skipped a malformed dpkg status entry");
+        }
+        Ok(parsed.packages)
+    }
+
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+        let req =
+            ExecRequest::from_argv(&update_argv(&self.opts)).with_timeout(Duration::from_secs(600));
+        run_ok(exec, req, "apt-get update").await.map(drop)
+    }
+
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+        let out = run_ok(
+            exec,
+            ExecRequest::from_argv(&simulate_argv(&self.opts)),
+            "apt-get -s dist-upgrade",
+        )
+        .await?;
+        let sim = parse_simulation(&out);
+        Ok(Updates {
+            updates: sim.updates,
+            removals: sim.removals,
+            skipped: sim.skipped,
+        })
+    }
+
+    async fn candidate(
+        &self,
+        exec: &dyn Executor,
+        name: &PackageName,
+    ) -> Result<Candidate, String> {
+        let out = run_ok(
+            exec,
+            ExecRequest::from_argv(&policy_argv(&self.opts, name)),
+            "apt-cache policy",
+        )
+        .await?;
+        let p = parse_policy(&out);
+        Ok(Candidate {
+            security: p.security_update(),
+            version: p.candidate,
+            origins: p.candidate_archives,
+        })
+    }
+
+    async fn simulate(
+        &self,
+        exec: &dyn Executor,
+        targets: &[PackageTarget],
+    ) -> Result<Transaction, String> {
+        let out = run_ok(
+            exec,
+            ExecRequest::from_argv(&install_simulate_argv(&self.opts, targets)),
+            "apt-get cannot plan the install:",
+        )
+        .await?;
+        Ok(parse_simulation(&out).transaction())
+    }
+
+    async fn repair(&self, exec: &dyn Executor) -> Result<Option<String>, String> {
+        let admindir = self.admindir();
+        if !dpkg::interrupted(&admindir) {
+            return Ok(None);
+        }
+        tracing::warn!(target: "audit", admindir = %admindir.display(), "an interrupted dpkg run was found; running dpkg --configure -a");
+        run_ok(exec, repair_request(&admindir), "dpkg --configure -a")
+            .await
+            .map(|_| Some("finished an interrupted dpkg run (dpkg --configure -a)".to_owned()))
+    }
+
+    async fn install(&self, exec: &dyn Executor, targets: &[PackageTarget]) -> InstallRun {
+        match exec.run(install_request(&self.opts, targets)).await {
+            Ok(o) => InstallRun {
+                code: o.code,
+                locked: is_locked(&o.stderr),
+                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+            },
+            Err(e) => InstallRun {
+                code: None,
+                output: e.to_string(),
+                locked: false,
+            },
+        }
+    }
+
+    async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
+        self.root.join("run/reboot-required").exists()
+    }
 }
 
 #[cfg(test)]
@@ -324,6 +512,7 @@ mod tests {
             candidate_version: cand.into(),
             origins: origins.iter().map(|s| s.to_string()).collect(),
             security,
+            advisories: Vec::new(),
         }
     }
 
@@ -502,30 +691,34 @@ mod tests {
         );
     }
 
+    fn gate(sim: &Simulation, approved: &[PackageTarget]) -> Vec<String> {
+        super::super::refusals(Family::Apt, &sim.transaction(), approved)
+    }
+
     #[test]
     fn refusal_reasons() {
         let approved = [target("a", "1.1")];
         let sim = |out: &str| parse_simulation(out);
-        assert!(refusals(&sim("Inst a [1.0] (1.1 X:1/s-security [all])"), &approved).is_empty());
-        let r = refusals(
+        assert!(gate(&sim("Inst a [1.0] (1.1 X:1/s-security [all])"), &approved).is_empty());
+        let r = gate(
             &sim("Inst a [1.0] (1.1 X:1/s [all])\nRemv b [1.0]"),
             &approved,
         );
         assert_eq!(r, ["would remove b"]);
-        let r = refusals(
+        let r = gate(
             &sim("Inst a [1.0] (1.1 X:1/s [all])\nInst c (2.0 X:1/s [all])"),
             &approved,
         );
         assert_eq!(r, ["would install c 2.0, which was not approved"]);
-        let r = refusals(&sim("Inst a [1.2] (1.1 X:1/s [all])"), &approved);
+        let r = gate(&sim("Inst a [1.2] (1.1 X:1/s [all])"), &approved);
         assert_eq!(r, ["would downgrade a from 1.2 to 1.1"]);
-        let r = refusals(&sim("Inst a [1:1.0] (1.1 X:1/s [all])"), &approved);
+        let r = gate(&sim("Inst a [1:1.0] (1.1 X:1/s [all])"), &approved);
         assert_eq!(
             r,
             ["would downgrade a from 1:1.0 to 1.1"],
             "the epoch decides"
         );
-        let r = refusals(
+        let r = gate(
             &sim("Inst a [1.0~rc1] (1.0 X:1/s [all])"),
             &[target("a", "1.0")],
         );

@@ -1,0 +1,1 @@
+//! The apk inventory (being written).

@@ -1,0 +1,1 @@
+//! The pacman inventory (being written).

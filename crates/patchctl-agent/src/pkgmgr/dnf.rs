@@ -1,0 +1,76 @@
+//! The dnf backend (skeleton; being written).
+
+use async_trait::async_trait;
+use patchctl_proto::agent::InstalledPackage;
+use patchctl_proto::command::PackageTarget;
+use patchctl_proto::validate::PackageName;
+
+use super::{Backend, Candidate, Family, InstallRun, Transaction, Updates};
+use crate::exec::Executor;
+
+/// Settings of the dnf backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnfOptions {}
+
+impl DnfOptions {
+    /// Settings for yum systems.
+    pub fn yum() -> Self {
+        DnfOptions {}
+    }
+}
+
+/// The dnf backend.
+#[derive(Debug, Clone)]
+pub struct DnfBackend {
+    #[allow(dead_code)]
+    opts: DnfOptions,
+}
+
+impl DnfBackend {
+    /// A backend with these settings.
+    pub fn new(opts: DnfOptions) -> Self {
+        DnfBackend { opts }
+    }
+}
+
+const NOT_YET: &str = "dnf support is being written";
+
+#[async_trait]
+impl Backend for DnfBackend {
+    fn family(&self) -> Family {
+        Family::Dnf
+    }
+    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
+        Err(NOT_YET.into())
+    }
+    async fn refresh(&self, _exec: &dyn Executor) -> Result<(), String> {
+        Err(NOT_YET.into())
+    }
+    async fn updates(&self, _exec: &dyn Executor) -> Result<Updates, String> {
+        Err(NOT_YET.into())
+    }
+    async fn candidate(
+        &self,
+        _exec: &dyn Executor,
+        _name: &PackageName,
+    ) -> Result<Candidate, String> {
+        Err(NOT_YET.into())
+    }
+    async fn simulate(
+        &self,
+        _exec: &dyn Executor,
+        _targets: &[PackageTarget],
+    ) -> Result<Transaction, String> {
+        Err(NOT_YET.into())
+    }
+    async fn install(&self, _exec: &dyn Executor, _targets: &[PackageTarget]) -> InstallRun {
+        InstallRun {
+            code: None,
+            output: NOT_YET.into(),
+            locked: false,
+        }
+    }
+    async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
+        false
+    }
+}
