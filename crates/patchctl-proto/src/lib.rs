@@ -8,6 +8,7 @@
 pub mod agent;
 pub mod api;
 pub mod command;
+pub mod scan;
 pub mod secret;
 pub mod validate;
 

@@ -28,6 +28,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "heartbeat.agent_version",
             "inventory.scanned_at",
             "inventory.package_manager",
+            "scan.scanned_at",
+            "scan.digest",
+            "scan.body.kind",
+            "scan.body.base",
+            "scan.body.state.package_manager",
         ],
     ),
     (
@@ -76,6 +81,11 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "inventory.packages[].source_name",
             "inventory.packages[].source_version",
             "inventory.packages[].status",
+            // Compact rows: [name, version, arch, source_name, source_version, status]
+            // and, for removals, [name, arch, version].
+            "scan.body.state.packages[][]",
+            "scan.body.added[][]",
+            "scan.body.removed[][]",
         ],
     ),
     (
@@ -109,12 +119,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &[
             "results.results[].output.refreshed",
             "results.results[].output.removals[]",
-            "results.results[].output.updates[].name",
-            "results.results[].output.updates[].arch",
-            "results.results[].output.updates[].current_version",
-            "results.results[].output.updates[].candidate_version",
-            "results.results[].output.updates[].origins[]",
-            "results.results[].output.updates[].security",
+            "*.updates.refreshed",
+            "*.updates.removals[]",
+            "*.updates.error",
+            "*.updates[].name",
+            "*.updates[].arch",
+            "*.updates[].current_version",
+            "*.updates[].candidate_version",
+            "*.updates[].origins[]",
+            "*.updates[].security",
+            "*.updates[].advisories[].id",
+            "*.updates[].advisories[].kind",
+            "*.updates[].advisories[].severity",
             "results.results[].output.refused[]",
             "results.results[].output.packages[].name",
             "results.results[].output.packages[].target_version",
@@ -148,13 +164,18 @@ fn paths(prefix: &str, v: &Value, out: &mut BTreeSet<String>) {
     }
 }
 
+/// `*.a.b` matches any path ending in `.a.b`; anything else matches exactly.
+fn matches(pat: &str, path: &str) -> bool {
+    match pat.strip_prefix('*') {
+        Some(rest) => path.ends_with(rest),
+        None => path == pat,
+    }
+}
+
 fn allowed(path: &str) -> Option<&'static str> {
     for (cat, list) in ALLOWED {
         for pat in *list {
-            let ok = match pat.strip_prefix("*.") {
-                Some(rest) => path.split_once('.').map(|(_, p)| p) == Some(rest),
-                None => path == *pat,
-            };
+            let ok = matches(pat, path);
             if ok {
                 return Some(cat);
             }
@@ -205,6 +226,68 @@ fn package() -> InstalledPackage {
         source_version: Some("2.38.1-5+deb12u1".into()),
         status: "installed".into(),
     }
+}
+
+fn advisory() -> Advisory {
+    Advisory {
+        id: "ALSA-2024:1234".into(),
+        kind: Some("security".into()),
+        severity: Some("Important".into()),
+    }
+}
+
+fn scan_updates() -> patchctl_proto::scan::ScanUpdates {
+    patchctl_proto::scan::ScanUpdates {
+        refreshed: true,
+        updates: vec![AvailableUpdate {
+            name: "openssl".into(),
+            arch: "x86_64".into(),
+            current_version: Some("1:3.0.7-25.el9".into()),
+            candidate_version: "1:3.0.7-27.el9".into(),
+            origins: vec!["baseos".into()],
+            security: true,
+            advisories: vec![advisory()],
+        }],
+        removals: vec!["old-lib".into()],
+        error: Some("repository metadata could not be refreshed".into()),
+    }
+}
+
+fn scan_samples() -> Vec<(&'static str, Value)> {
+    use patchctl_proto::scan::*;
+    let state = ScanState {
+        system: system(),
+        package_manager: Some("dpkg".into()),
+        packages: vec![PackageRow::from_package(&package())],
+        updates: Some(scan_updates()),
+    };
+    let upload = |body| {
+        serde_json::to_value(ScanUpload {
+            scanned_at: t(),
+            digest: state.digest(),
+            body,
+        })
+        .unwrap()
+    };
+    vec![
+        (
+            "scan",
+            upload(ScanBody::Full {
+                state: state.clone(),
+            }),
+        ),
+        (
+            "scan",
+            upload(ScanBody::Delta {
+                base: state.digest(),
+                system: Some(system()),
+                added: vec![PackageRow::from_package(&package())],
+                removed: vec![PackageRow::from_package(&package()).key()],
+                updates: Some(Some(scan_updates())),
+            }),
+        ),
+        ("scan", upload(ScanBody::Unchanged)),
+    ]
 }
 
 /// Every agent→platform message, every optional field set, every output variant.
@@ -287,6 +370,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                             candidate_version: "3.0.15-1~deb12u1".into(),
                             origins: vec!["Debian-Security:12/stable-security".into()],
                             security: true,
+                            advisories: vec![advisory()],
                         }],
                         removals: vec!["old-lib".into()],
                     }))),
@@ -312,7 +396,7 @@ fn samples() -> Vec<(&'static str, Value)> {
 #[test]
 fn agent_sends_only_allowed_fields() {
     let mut seen = BTreeSet::new();
-    for (name, v) in samples() {
+    for (name, v) in samples().into_iter().chain(scan_samples()) {
         paths(name, &v, &mut seen);
     }
     let forbidden: Vec<&String> = seen.iter().filter(|p| allowed(p).is_none()).collect();
@@ -323,10 +407,7 @@ fn agent_sends_only_allowed_fields() {
     // Every allowed entry is exercised, so the list cannot rot into a blanket pass.
     for (cat, list) in ALLOWED {
         for pat in *list {
-            let hit = seen.iter().any(|p| match pat.strip_prefix("*.") {
-                Some(rest) => p.split_once('.').map(|(_, q)| q) == Some(rest),
-                None => p == pat,
-            });
+            let hit = seen.iter().any(|p| matches(pat, p));
             assert!(
                 hit,
                 "allow-list entry {pat} ({cat}) is not produced by any sample"
