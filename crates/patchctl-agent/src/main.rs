@@ -81,18 +81,25 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
                     .map(patchctl_agent::pkgmgr::backend_for);
                 patchctl_agent::scan::collect(backend.as_deref(), &exec).await
             });
-            let upload = upload.map_err(anyhow::Error::msg)?;
+            let state = upload.map_err(anyhow::Error::msg)?;
             if print {
+                let upload = patchctl_agent::scan::upload_for(&state, None, chrono::Utc::now());
                 println!("{}", serde_json::to_string(&upload)?);
             } else {
+                let (updates, security) = state.updates.as_ref().map_or((0, 0), |u| {
+                    (
+                        u.updates.len(),
+                        u.updates.iter().filter(|x| x.security).count(),
+                    )
+                });
                 println!(
-                    "{} packages ({}) on {}; use --print to see exactly what would be sent",
-                    upload.packages.len(),
-                    upload
+                    "{} packages ({}) on {}, {updates} updates available ({security} security); use --print to see exactly what would be sent",
+                    state.packages.len(),
+                    state
                         .package_manager
                         .as_deref()
                         .unwrap_or("no package manager"),
-                    upload.system.hostname
+                    state.system.hostname
                 );
             }
             Ok(())

@@ -15,9 +15,9 @@ use http::Method;
 use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_proto::PROTOCOL_VERSION;
 use patchctl_proto::agent::{
-    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, InventoryAck, ResultsAck,
-    ResultsUpload,
+    EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, ResultsAck, ResultsUpload,
 };
+use patchctl_proto::scan::{ScanAck, ScanBody, ScanStatus, ScanUpload};
 use rand::Rng;
 
 use crate::config::AgentConfig;
@@ -201,26 +201,59 @@ impl Agent {
     }
 
     async fn scan_and_upload(&mut self) -> Result<(), Failure> {
-        let upload =
+        let state =
             crate::scan::collect(self.ops.backend().map(|b| b.as_ref()), self.exec.as_ref())
                 .await
                 .map_err(Failure::Other)?;
-        let count = upload.packages.len();
-        let ack: InventoryAck = self
+        let scanned_at = Utc::now();
+        let acked = crate::scan::Acked::load(&self.cfg.state_dir);
+        let mut upload = crate::scan::upload_for(&state, acked.as_ref(), scanned_at);
+        let mut ack = self.send_scan(&upload).await?;
+        if ack.status == ScanStatus::NeedFull {
+            tracing::info!(
+                detail = ack.detail.as_deref().unwrap_or(""),
+                "the platform asked for the full scan"
+            );
+            crate::scan::Acked::clear(&self.cfg.state_dir);
+            upload = crate::scan::upload_for(&state, None, scanned_at);
+            ack = self.send_scan(&upload).await?;
+        }
+        if ack.status == ScanStatus::NeedFull {
+            return Err(Failure::Other(format!(
+                "the platform did not accept the full scan: {}",
+                ack.detail.unwrap_or_default()
+            )));
+        }
+        let acked = crate::scan::Acked {
+            digest: upload.digest,
+            state,
+        };
+        if let Err(e) = acked.save(&self.cfg.state_dir) {
+            tracing::warn!(error = %e, "cannot keep the acknowledged scan; the next one is sent in full");
+        }
+        Ok(())
+    }
+
+    async fn send_scan(&self, upload: &ScanUpload) -> Result<ScanAck, Failure> {
+        let (bytes, gzip) = crate::scan::encode(upload).map_err(Failure::Other)?;
+        let sent = bytes.len();
+        let kind = match &upload.body {
+            ScanBody::Unchanged => "unchanged",
+            ScanBody::Full { .. } => "full",
+            ScanBody::Delta { .. } => "delta",
+        };
+        let ack: ScanAck = self
             .client
-            .json(
+            .json_bytes(
                 Method::POST,
-                "/api/v1/agent/inventory",
+                "/api/v1/agent/scan",
                 self.bearer(),
-                Some(&upload),
+                bytes,
+                gzip,
             )
             .await?;
-        tracing::info!(
-            packages = count,
-            stored = ack.packages,
-            "inventory uploaded"
-        );
-        Ok(())
+        tracing::info!(kind, bytes = sent, status = ?ack.status, packages = ack.packages, "scan uploaded");
+        Ok(ack)
     }
 
     async fn heartbeat(&mut self) -> Result<(), Failure> {

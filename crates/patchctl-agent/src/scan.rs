@@ -1,28 +1,253 @@
-//! The package scan: system identification plus the full inventory, exactly as sent.
+//! The package scan: system identification, the installed packages and the available
+//! updates, and how little of it needs to cross the wire.
+//!
+//! [`collect`] gathers a [`ScanState`]; [`body_for`] compares it with the state the
+//! platform acknowledged last ([`Acked`], kept in the state directory) and picks the
+//! smallest body: `unchanged` (a digest), a delta, or the full state; [`encode`] turns
+//! the upload into bytes, gzip-compressed when that pays.
 
-use chrono::Utc;
-use patchctl_proto::agent::InventoryUpload;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpdates, ScanUpload};
+use serde::{Deserialize, Serialize};
 
 use crate::exec::Executor;
 use crate::pkgmgr::Backend;
 
-/// Collects the inventory upload for this system.
+/// Bodies at least this large are sent gzip-compressed.
+pub const GZIP_FROM_BYTES: usize = 1024;
+
+/// File in the state directory holding the last acknowledged state.
+pub const ACKED_FILE: &str = "scan-state.json";
+
+/// Collects the state of this system: system identification, the installed packages
+/// and the available updates (metadata refreshed first when running as root).
 pub async fn collect(
     backend: Option<&dyn Backend>,
     exec: &dyn Executor,
-) -> Result<InventoryUpload, String> {
-    let scanned_at = Utc::now();
+) -> Result<ScanState, String> {
     let system = tokio::task::spawn_blocking(crate::sysinfo::collect)
         .await
         .map_err(|e| e.to_string())?;
-    let packages = match backend {
-        None => Vec::new(),
-        Some(b) => b.inventory(exec).await?,
+    let (packages, updates) = match backend {
+        None => (Vec::new(), None),
+        Some(b) => {
+            let packages = b.inventory(exec).await?;
+            (packages, Some(updates(b, exec).await))
+        }
     };
-    Ok(InventoryUpload {
-        scanned_at,
+    let mut state = ScanState {
         system,
         package_manager: backend.map(|b| b.family().database().as_str().to_owned()),
-        packages,
-    })
+        packages: packages.iter().map(PackageRow::from_package).collect(),
+        updates,
+    };
+    state.canonicalize();
+    Ok(state)
+}
+
+/// The available updates; a failure is recorded in the result, not fatal to the scan
+/// (the inventory is still worth sending).
+async fn updates(b: &dyn Backend, exec: &dyn Executor) -> ScanUpdates {
+    let mut error = None;
+    let root = nix::unistd::geteuid().is_root();
+    let mut refreshed = false;
+    if root {
+        match b.refresh(exec).await {
+            Ok(()) => refreshed = true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not refresh the package metadata; listing updates from what is cached");
+                error = Some(format!("metadata not refreshed: {e}"));
+            }
+        }
+    }
+    match b.updates(exec).await {
+        Ok(u) => {
+            for reason in &u.skipped {
+                tracing::warn!(%reason, "skipped a line of the package manager's output");
+            }
+            ScanUpdates {
+                refreshed,
+                updates: u.updates,
+                removals: u.removals,
+                error,
+            }
+        }
+        Err(e) => ScanUpdates {
+            refreshed,
+            updates: Vec::new(),
+            removals: Vec::new(),
+            error: Some(format!("updates could not be listed: {e}")),
+        },
+    }
+}
+
+/// The state the platform acknowledged last, as kept on disk.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Acked {
+    /// Its digest.
+    pub digest: String,
+    /// The state.
+    pub state: ScanState,
+}
+
+impl Acked {
+    fn path(state_dir: &Path) -> PathBuf {
+        state_dir.join(ACKED_FILE)
+    }
+
+    /// Loads it; a missing or unreadable file means "none" (the next scan is sent in
+    /// full, which is always correct).
+    pub fn load(state_dir: &Path) -> Option<Acked> {
+        let bytes = std::fs::read(Self::path(state_dir)).ok()?;
+        match serde_json::from_slice::<Acked>(&bytes) {
+            Ok(a) if a.state.digest() == a.digest => Some(a),
+            Ok(_) => {
+                tracing::warn!(
+                    "the stored scan state does not match its digest; the next scan is sent in full"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the stored scan state is unreadable; the next scan is sent in full");
+                None
+            }
+        }
+    }
+
+    /// Stores it atomically (mode 0600).
+    pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::state::write_private(&Self::path(state_dir), &bytes)
+    }
+
+    /// Forgets it (the platform lost it).
+    pub fn clear(state_dir: &Path) {
+        let _ = std::fs::remove_file(Self::path(state_dir));
+    }
+}
+
+/// The smallest body that brings a platform holding `acked` to `state`.
+pub fn body_for(state: &ScanState, digest: &str, acked: Option<&Acked>) -> ScanBody {
+    match acked {
+        Some(a) if a.digest == digest => ScanBody::Unchanged,
+        Some(a) => state
+            .delta_from(&a.state, &a.digest)
+            .unwrap_or_else(|| ScanBody::Full {
+                state: state.clone(),
+            }),
+        None => ScanBody::Full {
+            state: state.clone(),
+        },
+    }
+}
+
+/// The upload for `state` given what the platform holds.
+pub fn upload_for(
+    state: &ScanState,
+    acked: Option<&Acked>,
+    scanned_at: DateTime<Utc>,
+) -> ScanUpload {
+    let digest = state.digest();
+    ScanUpload {
+        scanned_at,
+        body: body_for(state, &digest, acked),
+        digest,
+    }
+}
+
+/// The bytes of an upload and whether they are gzip-compressed.
+pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), String> {
+    let json = serde_json::to_vec(upload).map_err(|e| format!("cannot encode the scan: {e}"))?;
+    if json.len() < GZIP_FROM_BYTES {
+        return Ok((json, false));
+    }
+    let mut gz = flate2::write::GzEncoder::new(
+        Vec::with_capacity(json.len() / 6),
+        flate2::Compression::best(),
+    );
+    gz.write_all(&json)
+        .and_then(|_| gz.finish())
+        .map(|bytes| (bytes, true))
+        .map_err(|e| format!("cannot compress the scan: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchctl_proto::agent::InstalledPackage;
+
+    fn state(n: usize, bump: usize) -> ScanState {
+        let mut s = ScanState {
+            package_manager: Some("dpkg".into()),
+            packages: (0..n)
+                .map(|i| {
+                    PackageRow::from_package(&InstalledPackage {
+                        name: format!("package-{i}"),
+                        version: format!("1.{}-1", if i < bump { 1 } else { 0 }),
+                        arch: "amd64".into(),
+                        source_name: None,
+                        source_version: None,
+                        status: "installed".into(),
+                    })
+                })
+                .collect(),
+            ..ScanState::default()
+        };
+        s.canonicalize();
+        s
+    }
+
+    #[test]
+    fn picks_unchanged_delta_or_full() {
+        let a = state(100, 0);
+        let acked = Acked {
+            digest: a.digest(),
+            state: a.clone(),
+        };
+        let t = Utc::now();
+        assert_eq!(upload_for(&a, Some(&acked), t).body, ScanBody::Unchanged);
+        assert!(matches!(
+            upload_for(&a, None, t).body,
+            ScanBody::Full { .. }
+        ));
+        let b = state(100, 3);
+        let ScanBody::Delta { added, removed, .. } = upload_for(&b, Some(&acked), t).body else {
+            panic!("expected a delta");
+        };
+        assert_eq!((added.len(), removed.len()), (3, 3));
+        // An unchanged upload is tiny and plain.
+        let (bytes, gz) = encode(&upload_for(&a, Some(&acked), t)).unwrap();
+        assert!(!gz && bytes.len() <= 200, "{} bytes", bytes.len());
+        // A full one is compressed and decompresses to the same upload.
+        let full = upload_for(&a, None, t);
+        let (bytes, gz) = encode(&full).unwrap();
+        assert!(gz);
+        let mut json = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut json)
+            .unwrap();
+        assert_eq!(serde_json::from_slice::<ScanUpload>(&json).unwrap(), full);
+    }
+
+    #[test]
+    fn acked_state_survives_a_restart_and_a_corrupt_file_means_full() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Acked::load(dir.path()).is_none());
+        let a = state(10, 0);
+        let acked = Acked {
+            digest: a.digest(),
+            state: a,
+        };
+        acked.save(dir.path()).unwrap();
+        assert_eq!(Acked::load(dir.path()), Some(acked.clone()));
+        // A digest that does not match its state is not trusted.
+        let mut bad = acked;
+        bad.digest = "0".repeat(64);
+        bad.save(dir.path()).unwrap();
+        assert!(Acked::load(dir.path()).is_none());
+        std::fs::write(dir.path().join(ACKED_FILE), b"{not json").unwrap();
+        assert!(Acked::load(dir.path()).is_none());
+    }
 }

@@ -26,6 +26,7 @@ mod inventory;
 mod loadclient;
 mod pg;
 mod procs;
+mod scanbytes;
 mod stats;
 
 use heartbeats::Backend;
@@ -51,7 +52,13 @@ enum Cmd {
     Agent(AgentArgs),
     /// The agent's dpkg inventory against `dpkg-query -W`.
     Inventory(InventoryArgs),
-    /// The three benchmarks with their defaults, as Markdown.
+    /// Bytes the agent sends per scan (full, unchanged, 1 % changed).
+    ScanBytes {
+        /// Packages in the inventory.
+        #[arg(long, default_value_t = 2000)]
+        packages: usize,
+    },
+    /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
     /// A quick end-to-end check that every benchmark still works (for CI).
     Smoke,
@@ -270,6 +277,13 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("inventory: {e:#}")),
         },
+        Cmd::ScanBytes { packages } => match scanbytes::run(packages) {
+            Ok(o) => {
+                println!("{}", scanbytes::markdown(&o));
+                exit_code(o.full <= 25_000 && o.unchanged <= 200 && o.delta_1pct <= 2_000)
+            }
+            Err(e) => fail(&format!("scan bytes: {e:#}")),
+        },
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -334,6 +348,13 @@ fn all(a: AllArgs) -> ExitCode {
         Err(e) => {
             ok = false;
             println!("### dpkg inventory\n\nFAILED: {e:#}\n");
+        }
+    }
+    match scanbytes::run(2000) {
+        Ok(o) => println!("{}", scanbytes::markdown(&o)),
+        Err(e) => {
+            ok = false;
+            println!("### Bytes per scan\n\nFAILED: {e:#}\n");
         }
     }
     exit_code(ok)
@@ -407,6 +428,17 @@ fn smoke() -> ExitCode {
                 Ok(md)
             } else {
                 Err(anyhow::anyhow!("package counts differ\n{md}"))
+            }
+        }),
+    );
+    t.record(
+        "scan bytes",
+        scanbytes::run(2000).and_then(|o| {
+            let md = scanbytes::markdown(&o);
+            if o.full <= 25_000 && o.unchanged <= 200 && o.delta_1pct <= 2_000 {
+                Ok(md)
+            } else {
+                Err(anyhow::anyhow!("over a target\n{md}"))
             }
         }),
     );

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, USER_AGENT,
+};
 use http::{Method, Request, Uri};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -208,17 +210,41 @@ impl HttpsClient {
         bearer: Option<&str>,
         body: Option<&Req>,
     ) -> Result<Resp, ClientError> {
-        self.json_inner(method, path, bearer, body)
+        let payload = match body {
+            Some(b) => Some((
+                Bytes::from(serde_json::to_vec(b).map_err(|e| {
+                    ClientError::Decode(format!("cannot encode the request body as JSON: {e}"))
+                })?),
+                false,
+            )),
+            None => None,
+        };
+        self.json_inner(method, path, bearer, payload)
             .await
             .map_err(|e| e.redact(bearer))
     }
 
-    async fn json_inner<Req: Serialize, Resp: DeserializeOwned>(
+    /// Like [`HttpsClient::json`], with a body that is already JSON bytes, sent with
+    /// `Content-Encoding: gzip` when `gzip` is true.
+    pub async fn json_bytes<Resp: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         bearer: Option<&str>,
-        body: Option<&Req>,
+        body: Vec<u8>,
+        gzip: bool,
+    ) -> Result<Resp, ClientError> {
+        self.json_inner(method, path, bearer, Some((Bytes::from(body), gzip)))
+            .await
+            .map_err(|e| e.redact(bearer))
+    }
+
+    async fn json_inner<Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<(Bytes, bool)>,
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
@@ -239,13 +265,13 @@ impl HttpsClient {
             builder = builder.header(AUTHORIZATION, value);
         }
         let payload = match body {
-            Some(b) => {
+            Some((bytes, gzip)) => {
                 builder =
                     builder.header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                let bytes = serde_json::to_vec(b).map_err(|e| {
-                    ClientError::Decode(format!("cannot encode the request body as JSON: {e}"))
-                })?;
-                Bytes::from(bytes)
+                if gzip {
+                    builder = builder.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                }
+                bytes
             }
             None => Bytes::new(),
         };

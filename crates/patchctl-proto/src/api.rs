@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::agent::{InstalledPackage, Metrics, SystemInfo};
-use crate::command::CommandResult;
+use crate::command::{AvailableUpdate, CommandResult};
 
 /// Error body of every non-2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +54,12 @@ pub struct HostSummary {
     pub agent_version: String,
     /// Packages in the stored inventory.
     pub packages: u64,
+    /// Available updates the last scan reported.
+    #[serde(default)]
+    pub updates: u64,
+    /// Of those, the security updates.
+    #[serde(default)]
+    pub security_updates: u64,
     /// When the host enrolled.
     pub enrolled_at: DateTime<Utc>,
 }
@@ -85,6 +91,33 @@ pub struct HostPackages {
     pub scanned_at: Option<DateTime<Utc>>,
     /// The packages.
     pub packages: Vec<InstalledPackage>,
+}
+
+/// `GET /api/v1/hosts/{host}/updates`: the available updates as the host's last scan
+/// reported them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HostUpdates {
+    /// Host id.
+    pub host_id: Uuid,
+    /// When a scan last reported (or confirmed) these updates; `None` when the host
+    /// never reported any (an agent that only uploads inventories, or one that found
+    /// no package manager to ask).
+    pub scanned_at: Option<DateTime<Utc>>,
+    /// True when the repository metadata was refreshed before the updates were listed.
+    pub refreshed: bool,
+    /// Why the updates could not be listed or the metadata refreshed, when that
+    /// happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The available updates, by name, architecture and candidate version.
+    pub updates: Vec<AvailableUpdate>,
+    /// Installed packages a full upgrade would remove.
+    #[serde(default)]
+    pub removals: Vec<String>,
+    /// Number of available updates.
+    pub update_count: u64,
+    /// Number of those that are security updates.
+    pub security_update_count: u64,
 }
 
 /// `POST /api/v1/commands`.

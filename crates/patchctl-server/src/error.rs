@@ -71,6 +71,23 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// Replaces the empty 415 that request decompression answers for an unknown
+/// `Content-Encoding` with the JSON error body every other error has.
+pub async fn unsupported_encoding_as_json(resp: Response) -> Response {
+    if resp.status() != StatusCode::UNSUPPORTED_MEDIA_TYPE
+        || resp
+            .headers()
+            .contains_key(axum::http::header::CONTENT_TYPE)
+    {
+        return resp;
+    }
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported Content-Encoding; send the body uncompressed or with Content-Encoding: gzip",
+    )
+    .into_response()
+}
+
 /// `Json<T>` whose rejections are [`ApiError`]s with serde's message (field, line,
 /// column) instead of axum's plain-text body.
 pub struct ApiJson<T>(pub T);

@@ -61,12 +61,21 @@ pub fn app(state: AppState) -> Router {
         .route("/enroll", post(agent_api::enroll))
         .route("/heartbeat", post(agent_api::heartbeat))
         .route("/inventory", post(agent_api::inventory))
+        .route("/scan", post(agent_api::scan))
         .route("/results", post(agent_api::results))
-        .layer(DefaultBodyLimit::max(patchctl_proto::MAX_AGENT_BODY_BYTES));
+        // The limit applies to the body as the handlers read it, which is after the
+        // decompression below: a small gzip body that inflates past the limit is
+        // refused with 413 once the limit is reached, never inflated whole.
+        .layer(DefaultBodyLimit::max(patchctl_proto::MAX_AGENT_BODY_BYTES))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::map_response(
+            error::unsupported_encoding_as_json,
+        ));
     let operator = Router::new()
         .route("/hosts", get(operator_api::list_hosts))
         .route("/hosts/{host}", get(operator_api::show_host))
         .route("/hosts/{host}/packages", get(operator_api::host_packages))
+        .route("/hosts/{host}/updates", get(operator_api::host_updates))
         .route("/hosts/{host}/metrics", get(operator_api::host_metrics))
         .route("/hosts/{host}/revoke", post(operator_api::revoke_host))
         .route(

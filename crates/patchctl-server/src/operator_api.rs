@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
 use patchctl_proto::api::{
-    CommandRecord, HostDetail, HostPackages, HostStatus, HostSummary, QueueCommandRequest,
+    CommandRecord, HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates,
+    QueueCommandRequest,
 };
 use patchctl_proto::command::Command;
 use patchctl_storage::{CancelOutcome, HostRow, NewCommand};
@@ -44,6 +45,8 @@ fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
         last_seen: h.last_seen,
         agent_version: h.agent_version.clone(),
         packages: h.package_count,
+        updates: h.update_count,
+        security_updates: h.security_update_count,
         enrolled_at: h.enrolled_at,
     }
 }
@@ -113,6 +116,25 @@ pub async fn host_packages(
         scanned_at: h.inventory_scanned_at,
         packages,
     }))
+}
+
+/// `GET /api/v1/hosts/{host}/updates`: the available updates as the last scan reported
+/// them.
+pub async fn host_updates(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<HostUpdates>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    st.store
+        .host_updates(op.org_id, h.id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no host {host:?}; `patchctl hosts list` shows the hosts you can see"
+            ))
+        })
 }
 
 /// One metrics sample.

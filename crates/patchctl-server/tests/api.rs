@@ -1,13 +1,21 @@
 //! The platform's HTTP surface: error bodies, limits, authentication, organisation
-//! isolation and idempotent results, through the real router on a real SQLite file;
-//! and TLS 1.3-only serving checked with `openssl s_client` over loopback.
+//! isolation, idempotent results and scan uploads (full, delta, unchanged), through the
+//! real router on a real SQLite file; TLS 1.3-only serving checked with
+//! `openssl s_client` over loopback, and gzip request bodies (and a gzip bomb) sent to
+//! the real server over TLS.
 
-use axum::body::Body;
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use http_body_util::BodyExt;
-use patchctl_proto::agent::{EnrollRequest, EnrollResponse, SystemInfo};
-use patchctl_proto::{PROTOCOL_VERSION, Secret};
+use patchctl_proto::agent::{
+    DiskUsage, EnrollRequest, EnrollResponse, InstalledPackage, InventoryUpload, SystemInfo,
+};
+use patchctl_proto::command::{Advisory, AvailableUpdate};
+use patchctl_proto::scan::{PackageKey, PackageRow, ScanBody, ScanState, ScanUpdates, ScanUpload};
+use patchctl_proto::{MAX_AGENT_BODY_BYTES, PROTOCOL_VERSION, Secret};
 use patchctl_server::bootstrap::{OrgSecrets, create_org};
 use patchctl_server::{AppState, Settings, app};
 use serde_json::{Value, json};
@@ -216,6 +224,7 @@ async fn a_token_of_one_organisation_sees_and_does_nothing_in_another() {
         format!("/api/v1/hosts/{hid}"),
         "/api/v1/hosts/web-1".to_owned(),
         format!("/api/v1/hosts/{hid}/packages"),
+        format!("/api/v1/hosts/{hid}/updates"),
         format!("/api/v1/hosts/{hid}/metrics"),
         format!("/api/v1/commands/{cid}"),
         format!("/api/v1/commands?host={hid}"),
@@ -395,14 +404,19 @@ async fn queueing_validates_against_the_whitelist() {
 /// Starts the real TLS server on 127.0.0.1:0 with a development PKI.
 async fn tls_server() -> (tempfile::TempDir, std::net::SocketAddr, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let pki = patchctl_net::ensure_dev_pki(
-        &dir.path().join("pki"),
-        &["localhost".into(), "127.0.0.1".into()],
-    )
-    .unwrap();
+    let (addr, ca) = tls_server_in(dir.path()).await;
+    (dir, addr, ca)
+}
+
+/// Starts the real TLS server on 127.0.0.1:0 with a development PKI and the database
+/// `db.sqlite`, both in `dir`; returns its address and CA certificate.
+async fn tls_server_in(dir: &std::path::Path) -> (std::net::SocketAddr, std::path::PathBuf) {
+    let pki =
+        patchctl_net::ensure_dev_pki(&dir.join("pki"), &["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
     let settings = Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.path().join("db.sqlite").display()),
+        database_url: format!("sqlite://{}", dir.join("db.sqlite").display()),
         tls_cert: pki.server_cert.clone(),
         tls_key: pki.server_key.clone(),
         heartbeat_interval_secs: 300,
@@ -418,7 +432,7 @@ async fn tls_server() -> (tempfile::TempDir, std::net::SocketAddr, std::path::Pa
         listener,
         std::future::pending(),
     ));
-    (dir, addr, pki.ca_cert)
+    (addr, pki.ca_cert)
 }
 
 fn s_client(
@@ -468,4 +482,705 @@ async fn openssl_sees_tls13_only_with_an_ecdsa_certificate() {
         "a TLS 1.2 handshake succeeded: {}",
         String::from_utf8_lossy(&t12.stdout)
     );
+}
+
+// ---------------------------------------------------------------------------------
+// Scans.
+
+/// A time `secs` seconds after a fixed epoch (whole milliseconds, as stored).
+fn at(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(1_767_225_600_000 + secs * 1000).unwrap()
+}
+
+/// A time as the API shows it.
+fn time_of(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str().map(|s| s.parse().unwrap())
+}
+
+fn row(name: &str, version: &str) -> PackageRow {
+    PackageRow::from_package(&InstalledPackage {
+        name: name.into(),
+        version: version.into(),
+        arch: "amd64".into(),
+        source_name: Some(format!("{name}-src")),
+        source_version: None,
+        status: "installed".into(),
+    })
+}
+
+fn available(name: &str, from: &str, to: &str, security: bool) -> AvailableUpdate {
+    AvailableUpdate {
+        name: name.into(),
+        arch: "amd64".into(),
+        current_version: Some(from.into()),
+        candidate_version: to.into(),
+        origins: vec![if security {
+            "Debian-Security:12/stable-security".into()
+        } else {
+            "Debian:12.8/stable".into()
+        }],
+        security,
+        advisories: security
+            .then(|| Advisory {
+                id: format!("DSA-{name}"),
+                kind: Some("security".into()),
+                severity: None,
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// A canonical scan state of `hostname`.
+fn scan_state(
+    hostname: &str,
+    packages: &[(&str, &str)],
+    updates: Option<Vec<AvailableUpdate>>,
+) -> ScanState {
+    let mut s = ScanState {
+        system: SystemInfo {
+            hostname: hostname.into(),
+            kernel: "6.1.0-28-amd64".into(),
+            disks: vec![DiskUsage {
+                mount: "/".into(),
+                fs_type: "ext4".into(),
+                used_bytes: 1 << 30,
+                total_bytes: 10 << 30,
+            }],
+            ..Default::default()
+        },
+        package_manager: Some("dpkg".into()),
+        packages: packages.iter().map(|(n, v)| row(n, v)).collect(),
+        updates: updates.map(|updates| ScanUpdates {
+            refreshed: true,
+            updates,
+            removals: vec![],
+            error: None,
+        }),
+    };
+    s.canonicalize();
+    s
+}
+
+/// State A: three packages, two updates (one security).
+fn state_a() -> ScanState {
+    scan_state(
+        "web-1",
+        &[
+            ("bash", "5.2-1"),
+            ("openssl", "3.0.14-1"),
+            ("curl", "7.88-1"),
+        ],
+        Some(vec![
+            available("openssl", "3.0.14-1", "3.0.15-1", true),
+            available("curl", "7.88-1", "7.88-2", false),
+        ]),
+    )
+}
+
+/// State B, A a scan later: openssl upgraded, zsh installed, curl's update left.
+fn state_b() -> ScanState {
+    scan_state(
+        "web-1",
+        &[
+            ("bash", "5.2-1"),
+            ("openssl", "3.0.15-1"),
+            ("curl", "7.88-1"),
+            ("zsh", "5.9-4"),
+        ],
+        Some(vec![available("curl", "7.88-1", "7.88-2", false)]),
+    )
+}
+
+/// `state`'s packages as the operator API lists them.
+fn packages_json(state: &ScanState) -> Value {
+    serde_json::to_value(
+        state
+            .packages
+            .iter()
+            .map(PackageRow::to_package)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap()
+}
+
+impl Env {
+    /// Uploads a scan taken at `scanned_at` announcing `digest`.
+    async fn scan(
+        &self,
+        credential: &Secret,
+        scanned_at: DateTime<Utc>,
+        digest: &str,
+        body: ScanBody,
+    ) -> (StatusCode, Value) {
+        let upload = ScanUpload {
+            scanned_at,
+            digest: digest.to_owned(),
+            body,
+        };
+        self.call(
+            "POST",
+            "/api/v1/agent/scan",
+            Some(credential.expose()),
+            Some(&serde_json::to_string(&upload).unwrap()),
+        )
+        .await
+    }
+
+    /// Uploads `state` whole.
+    async fn full_scan(&self, credential: &Secret, scanned_at: DateTime<Utc>, state: &ScanState) {
+        let (st, v) = self
+            .scan(
+                credential,
+                scanned_at,
+                &state.digest(),
+                ScanBody::Full {
+                    state: state.clone(),
+                },
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        assert_eq!(
+            v,
+            json!({"status": "stored", "packages": state.packages.len()})
+        );
+    }
+
+    /// What an operator sees of a host: its detail, packages and updates.
+    async fn seen(&self, token: &Secret, host: &str) -> (Value, Value, Value) {
+        let mut out = Vec::new();
+        for path in ["", "/packages", "/updates"] {
+            let (st, v) = self
+                .call(
+                    "GET",
+                    &format!("/api/v1/hosts/{host}{path}"),
+                    Some(token.expose()),
+                    None,
+                )
+                .await;
+            assert_eq!(st, StatusCode::OK, "{path}: {v}");
+            out.push(v);
+        }
+        let updates = out.pop().unwrap();
+        let packages = out.pop().unwrap();
+        (out.pop().unwrap(), packages, updates)
+    }
+}
+
+#[tokio::test]
+async fn a_full_scan_is_stored_and_unchanged_moves_only_the_scan_time() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let hid = host.host_id.to_string();
+    let a = state_a();
+    e.full_scan(&host.credential, at(10), &a).await;
+
+    let (detail, packages, updates) = e.seen(&org.token, &hid).await;
+    assert_eq!(time_of(&detail["inventory_scanned_at"]), Some(at(10)));
+    assert_eq!(
+        (
+            &detail["packages"],
+            &detail["updates"],
+            &detail["security_updates"]
+        ),
+        (&json!(3), &json!(2), &json!(1))
+    );
+    assert_eq!(packages["packages"], packages_json(&a));
+    assert_eq!(time_of(&updates["scanned_at"]), Some(at(10)));
+    assert_eq!(
+        updates["updates"],
+        serde_json::to_value(&a.updates.as_ref().unwrap().updates).unwrap()
+    );
+    assert_eq!(
+        (&updates["update_count"], &updates["security_update_count"]),
+        (&json!(2), &json!(1))
+    );
+    let (_, list) = e
+        .call("GET", "/api/v1/hosts", Some(org.token.expose()), None)
+        .await;
+    assert_eq!(
+        (&list[0]["updates"], &list[0]["security_updates"]),
+        (&json!(2), &json!(1))
+    );
+
+    // The same state again: only the scan times move.
+    let (st, v) = e
+        .scan(&host.credential, at(20), &a.digest(), ScanBody::Unchanged)
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"status": "unchanged", "packages": 3}));
+    let (detail2, packages2, updates2) = e.seen(&org.token, &hid).await;
+    assert_eq!(time_of(&detail2["inventory_scanned_at"]), Some(at(20)));
+    assert_eq!(time_of(&updates2["scanned_at"]), Some(at(20)));
+    assert_eq!(packages2["packages"], packages["packages"]);
+    assert_eq!(updates2["updates"], updates["updates"]);
+    let strip = |mut v: Value, field: &str| {
+        v[field] = Value::Null;
+        v
+    };
+    assert_eq!(
+        strip(detail2.clone(), "inventory_scanned_at"),
+        strip(detail, "inventory_scanned_at")
+    );
+
+    // "Unchanged" against a state the platform does not hold records nothing.
+    let (st, v) = e
+        .scan(
+            &host.credential,
+            at(30),
+            &"0".repeat(64),
+            ScanBody::Unchanged,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "need_full");
+    assert_eq!(v["packages"], 0);
+    assert!(
+        v["detail"].as_str().unwrap().contains("no scan state"),
+        "{v}"
+    );
+    assert_eq!(e.seen(&org.token, &hid).await.0, detail2);
+}
+
+#[tokio::test]
+async fn a_full_scan_that_does_not_verify_is_refused() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let hid = host.host_id.to_string();
+    let before = e.seen(&org.token, &hid).await;
+    let a = state_a();
+    let (st, v) = e
+        .scan(
+            &host.credential,
+            at(10),
+            &state_b().digest(),
+            ScanBody::Full { state: a.clone() },
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("digest mismatch"),
+        "{v}"
+    );
+
+    // A row not in its compact form could not be given back with this digest.
+    let mut odd = a.clone();
+    odd.packages[0].5 = "installed".into();
+    let (st, v) = e
+        .scan(
+            &host.credential,
+            at(10),
+            &odd.digest(),
+            ScanBody::Full { state: odd },
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("compact form"), "{v}");
+    assert_eq!(e.seen(&org.token, &hid).await, before, "nothing stored");
+    assert_eq!(before.2["scanned_at"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_delta_is_applied_and_visible_to_operators() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let hid = host.host_id.to_string();
+    let (a, b) = (state_a(), state_b());
+    e.full_scan(&host.credential, at(10), &a).await;
+
+    let delta = b.delta_from(&a, &a.digest()).expect("a delta");
+    let (st, v) = e.scan(&host.credential, at(20), &b.digest(), delta).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"status": "stored", "packages": 4}));
+    let (detail, packages, updates) = e.seen(&org.token, &hid).await;
+    assert_eq!(packages["packages"], packages_json(&b));
+    assert_eq!(
+        updates["updates"],
+        serde_json::to_value(&b.updates.as_ref().unwrap().updates).unwrap()
+    );
+    assert_eq!(time_of(&updates["scanned_at"]), Some(at(20)));
+    assert_eq!(time_of(&detail["inventory_scanned_at"]), Some(at(20)));
+    assert_eq!(
+        (
+            &detail["packages"],
+            &detail["updates"],
+            &detail["security_updates"]
+        ),
+        (&json!(4), &json!(1), &json!(0))
+    );
+
+    // A delta on the delta's result: the updates are gone (`null`), the system changed.
+    let mut c = scan_state(
+        "web-1-renamed",
+        &[("bash", "5.2-1"), ("zsh", "5.9-4")],
+        None,
+    );
+    c.system.kernel = "6.1.0-29-amd64".into();
+    c.canonicalize();
+    let delta = c.delta_from(&b, &b.digest()).expect("a delta");
+    let ScanBody::Delta {
+        updates, system, ..
+    } = &delta
+    else {
+        panic!("{delta:?}")
+    };
+    assert_eq!((updates, system.is_some()), (&Some(None), true));
+    let (st, v) = e.scan(&host.credential, at(30), &c.digest(), delta).await;
+    assert_eq!(
+        (st, &v["status"]),
+        (StatusCode::OK, &json!("stored")),
+        "{v}"
+    );
+    let (detail, packages, updates) = e.seen(&org.token, &hid).await;
+    assert_eq!(detail["hostname"], "web-1-renamed");
+    assert_eq!(detail["system"]["kernel"], "6.1.0-29-amd64");
+    assert_eq!(packages["packages"], packages_json(&c));
+    assert_eq!(
+        (
+            &updates["scanned_at"],
+            &updates["updates"],
+            &updates["update_count"]
+        ),
+        (&Value::Null, &json!([]), &json!(0))
+    );
+}
+
+#[tokio::test]
+async fn a_delta_against_another_base_needs_the_full_state_and_changes_nothing() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let hid = host.host_id.to_string();
+    let (a, b) = (state_a(), state_b());
+
+    // Nothing stored yet.
+    let delta = b.delta_from(&a, &a.digest()).unwrap();
+    let (st, v) = e
+        .scan(&host.credential, at(5), &b.digest(), delta.clone())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "need_full");
+    assert!(
+        v["detail"].as_str().unwrap().contains("no scan state"),
+        "{v}"
+    );
+
+    // A stored, but the delta is against another state.
+    e.full_scan(&host.credential, at(10), &a).await;
+    let before = e.seen(&org.token, &hid).await;
+    let other = scan_state("web-1", &[("bash", "5.2-1")], None);
+    let delta = b.delta_from(&other, &other.digest()).unwrap();
+    let (st, v) = e.scan(&host.credential, at(20), &b.digest(), delta).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "need_full");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is not the stored state"),
+        "{v}"
+    );
+    assert_eq!(e.seen(&org.token, &hid).await, before, "nothing changed");
+
+    // A v1 inventory upload leaves no known digest: the next delta needs the full state.
+    let inventory = InventoryUpload {
+        scanned_at: at(30),
+        system: a.system.clone(),
+        package_manager: Some("dpkg".into()),
+        packages: a.packages.iter().map(PackageRow::to_package).collect(),
+    };
+    let (st, v) = e
+        .call(
+            "POST",
+            "/api/v1/agent/inventory",
+            Some(host.credential.expose()),
+            Some(&serde_json::to_string(&inventory).unwrap()),
+        )
+        .await;
+    assert_eq!((st, v), (StatusCode::OK, json!({"packages": 3})));
+    let delta = b.delta_from(&a, &a.digest()).unwrap();
+    let (_, v) = e.scan(&host.credential, at(40), &b.digest(), delta).await;
+    assert_eq!(v["status"], "need_full", "{v}");
+    let (_, v) = e
+        .scan(&host.credential, at(40), &a.digest(), ScanBody::Unchanged)
+        .await;
+    assert_eq!(v["status"], "need_full", "{v}");
+}
+
+#[tokio::test]
+async fn a_delta_whose_result_does_not_verify_needs_the_full_state_and_changes_nothing() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let hid = host.host_id.to_string();
+    let (a, b) = (state_a(), state_b());
+    e.full_scan(&host.credential, at(10), &a).await;
+    let before = e.seen(&org.token, &hid).await;
+
+    // The right base, but the result is not the announced state (a change was lost).
+    let Some(ScanBody::Delta {
+        base,
+        system,
+        mut added,
+        removed,
+        updates,
+    }) = b.delta_from(&a, &a.digest())
+    else {
+        panic!("expected a delta")
+    };
+    added.retain(|r| r.0 != "zsh");
+    let lossy = ScanBody::Delta {
+        base: base.clone(),
+        system: system.clone(),
+        added,
+        removed: removed.clone(),
+        updates: updates.clone(),
+    };
+    let (st, v) = e.scan(&host.credential, at(20), &b.digest(), lossy).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "need_full");
+    assert!(
+        v["detail"].as_str().unwrap().contains("gives digest"),
+        "{v}"
+    );
+
+    // A delta that removes a package the platform does not hold.
+    let mut removed = removed;
+    removed.push(PackageKey("nano".into(), "amd64".into(), "7.2-1".into()));
+    let bogus = ScanBody::Delta {
+        base,
+        system,
+        added: vec![row("zsh", "5.9-4")],
+        removed,
+        updates,
+    };
+    let (_, v) = e.scan(&host.credential, at(20), &b.digest(), bogus).await;
+    assert_eq!(v["status"], "need_full", "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("nano"), "{v}");
+
+    assert_eq!(e.seen(&org.token, &hid).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn host_updates_are_confined_to_the_organisation() {
+    let e = env().await;
+    let a = e.org("a").await;
+    let b = e.org("b").await;
+    let ha = e.enroll(&a.enrollment_key, "web-1").await;
+    let hb = e.enroll(&b.enrollment_key, "web-1").await;
+    e.full_scan(&ha.credential, at(10), &state_a()).await;
+    let ida = ha.host_id.to_string();
+    for path in [
+        format!("/api/v1/hosts/{ida}/updates"),
+        format!("/api/v1/hosts/{}/updates", uuid::Uuid::new_v4()),
+        "/api/v1/hosts/nope/updates".to_owned(),
+    ] {
+        let (st, v) = e.call("GET", &path, Some(b.token.expose()), None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND, "{path}: {v}");
+        assert!(v["error"].as_str().unwrap().contains("no host"), "{v}");
+    }
+    // By name, each organisation sees its own host only.
+    let (st, v) = e
+        .call(
+            "GET",
+            "/api/v1/hosts/web-1/updates",
+            Some(b.token.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["host_id"], hb.host_id.to_string());
+    assert_eq!(
+        (&v["scanned_at"], &v["updates"]),
+        (&Value::Null, &json!([]))
+    );
+    let (st, v) = e
+        .call(
+            "GET",
+            "/api/v1/hosts/web-1/updates",
+            Some(a.token.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["host_id"], &v["update_count"]),
+        (&json!(ida), &json!(2))
+    );
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// One HTTP/1.1 request over TLS to the real server; the status and the JSON body.
+async fn https(
+    addr: std::net::SocketAddr,
+    ca: &std::path::Path,
+    path: &str,
+    bearer: Option<&str>,
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let tls = patchctl_net::client_config(Some(ca)).unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", "localhost")
+        .header("content-type", "application/json");
+    if let Some(b) = bearer {
+        req = req.header("authorization", format!("Bearer {b}"));
+    }
+    if let Some(enc) = content_encoding {
+        req = req.header("content-encoding", enc);
+    }
+    let req = req
+        .body(http_body_util::Full::new(Bytes::from(body)))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+        panic!(
+            "{path}: body is not JSON: {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
+    (status, v)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gzip_scans_are_accepted_and_a_gzip_bomb_gets_413() {
+    let dir = tempfile::tempdir().unwrap();
+    // The organisation exists (and the database is migrated) before the server starts.
+    let store = patchctl_storage::open(&format!(
+        "sqlite://{}",
+        dir.path().join("db.sqlite").display()
+    ))
+    .await
+    .unwrap();
+    let org = create_org(store.as_ref(), "a").await.unwrap();
+    let (addr, ca) = tls_server_in(dir.path()).await;
+    let enroll = EnrollRequest {
+        protocol_version: PROTOCOL_VERSION,
+        license_key: org.enrollment_key.clone(),
+        agent_version: "test".into(),
+        system: SystemInfo {
+            hostname: "web-1".into(),
+            ..Default::default()
+        },
+    };
+    // The listener is bound already: the handshake waits until the server accepts.
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/enroll",
+        None,
+        None,
+        serde_json::to_vec(&enroll).unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let host: EnrollResponse = serde_json::from_value(v).unwrap();
+    let cred = host.credential.expose();
+
+    // A full state, gzip-compressed as the agent sends it.
+    let a = state_a();
+    let upload = ScanUpload {
+        scanned_at: at(10),
+        digest: a.digest(),
+        body: ScanBody::Full { state: a.clone() },
+    };
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/scan",
+        Some(cred),
+        Some("gzip"),
+        gzip(&serde_json::to_vec(&upload).unwrap()),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"status": "stored", "packages": 3}));
+    assert_eq!(
+        store.scan_state(host.host_id).await.unwrap().map(|x| x.0),
+        Some(a.digest())
+    );
+
+    // A small body that inflates past the limit is cut off at the limit: 413.
+    let huge = format!(
+        "{{\"scanned_at\": \"2026-01-01T00:00:00Z\", \"digest\": \"{}\", \"body\": {{\"kind\": \"unchanged\"}}}}",
+        "0".repeat(MAX_AGENT_BODY_BYTES + (1 << 20))
+    );
+    let bomb = gzip(huge.as_bytes());
+    drop(huge);
+    assert!(bomb.len() < 64 * 1024, "{} bytes", bomb.len());
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/scan",
+        Some(cred),
+        Some("gzip"),
+        bomb,
+    )
+    .await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("too large"), "{v}");
+
+    // An encoding the platform does not decode is refused with a JSON error.
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/scan",
+        Some(cred),
+        Some("br"),
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("gzip"), "{v}");
+
+    // A body that is not gzip at all is a client error, and the server keeps serving.
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/scan",
+        Some(cred),
+        Some("gzip"),
+        b"{\"not\": \"gzip\"}".to_vec(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+    let unchanged = ScanUpload {
+        scanned_at: at(20),
+        digest: a.digest(),
+        body: ScanBody::Unchanged,
+    };
+    let (st, v) = https(
+        addr,
+        &ca,
+        "/api/v1/agent/scan",
+        Some(cred),
+        None,
+        serde_json::to_vec(&unchanged).unwrap(),
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"status": "unchanged", "packages": 3}));
 }

@@ -16,8 +16,10 @@ use patchctl_proto::agent::{
 };
 use patchctl_proto::api::CommandState;
 use patchctl_proto::command::{
-    CommandResult, HealthItem, HealthReport, HealthStatus, ResultOutput, ResultStatus,
+    Advisory, AvailableUpdate, CommandResult, HealthItem, HealthReport, HealthStatus, ResultOutput,
+    ResultStatus,
 };
+use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use patchctl_storage::{
     CancelOutcome, HostAuth, HostRow, NewCommand, NewHost, Org, RecordOutcome, Storage,
     StorageError,
@@ -207,9 +209,18 @@ conformance! {
         case_concurrent_leases => sqlite_case_concurrent_leases, postgres_case_concurrent_leases;
         case_list_commands => sqlite_case_list_commands, postgres_case_list_commands;
         case_org_isolation => sqlite_case_org_isolation, postgres_case_org_isolation;
+        case_scan_round_trip => sqlite_case_scan_round_trip, postgres_case_scan_round_trip;
+        case_scan_touch => sqlite_case_scan_touch, postgres_case_scan_touch;
+        case_scan_updates_org_isolation =>
+            sqlite_case_scan_updates_org_isolation, postgres_case_scan_updates_org_isolation;
+        case_inventory_clears_scan_digest =>
+            sqlite_case_inventory_clears_scan_digest, postgres_case_inventory_clears_scan_digest;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
+        case_scan_failed_write_keeps_old_state =>
+            sqlite_case_scan_failed_write_keeps_old_state,
+            postgres_case_scan_failed_write_keeps_old_state;
     }
 }
 
@@ -344,6 +355,95 @@ fn result(id: Uuid, status: ResultStatus, summary: &str, at: DateTime<Utc>) -> C
 }
 
 const MINUTE: Duration = Duration::from_secs(60);
+
+fn update(name: &str, from: Option<&str>, to: &str, security: bool) -> AvailableUpdate {
+    AvailableUpdate {
+        name: name.to_owned(),
+        arch: "amd64".to_owned(),
+        current_version: from.map(str::to_owned),
+        candidate_version: to.to_owned(),
+        origins: vec![if security {
+            "Debian-Security:12/stable-security".to_owned()
+        } else {
+            "Debian:12.8/stable".to_owned()
+        }],
+        security,
+        advisories: if security {
+            vec![Advisory {
+                id: format!("DSA-{name}"),
+                kind: Some("security".into()),
+                severity: Some("important".into()),
+            }]
+        } else {
+            vec![]
+        },
+    }
+}
+
+/// Updates as a scan reports them: `openssl` (security), `curl`, and a new `linux-image`.
+fn scan_updates() -> ScanUpdates {
+    ScanUpdates {
+        refreshed: true,
+        // Deliberately unsorted: canonicalisation sorts.
+        updates: vec![
+            update("openssl", Some("3.0.14-1"), "3.0.15-1", true),
+            update("curl", Some("7.88.1-10"), "7.88.1-10+deb12u8", false),
+            update("linux-image-6.1.0-29-amd64", None, "6.1.123-1", false),
+        ],
+        removals: vec!["old-dkms".into()],
+        error: None,
+    }
+}
+
+/// A canonical scan state of host `hostname` and its digest. The packages cover every
+/// shape a row can take: source name and version the binary's own or different, and
+/// a state other than `installed`.
+fn scan(
+    hostname: &str,
+    packages: &[(&str, &str)],
+    updates: Option<ScanUpdates>,
+) -> (String, ScanState) {
+    let mut rows: Vec<PackageRow> = packages
+        .iter()
+        .map(|(n, v)| PackageRow::from_package(&pkg(n, v, "amd64")))
+        .collect();
+    let mut libc = pkg("libc6", "2.36-9+deb12u9", "amd64");
+    libc.source_name = Some("glibc".into());
+    rows.push(PackageRow::from_package(&libc));
+    let mut half = pkg("broken", "1.0", "all");
+    half.source_version = Some("1.0-src".into());
+    half.status = "half-configured".into();
+    rows.push(PackageRow::from_package(&half));
+    let mut state = ScanState {
+        system: system(hostname),
+        package_manager: Some("dpkg".into()),
+        packages: rows,
+        updates,
+    };
+    state.canonicalize();
+    (state.digest(), state)
+}
+
+/// The rows of `available_updates` of `host`: name and security flag, by name.
+async fn update_index(url: &str, host: Uuid) -> Vec<(String, bool)> {
+    const SQL: &str =
+        "SELECT name, security FROM available_updates WHERE host_id = $1 ORDER BY name";
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(SQL)
+            .bind(host.to_string())
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(SQL)
+            .bind(host.to_string())
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    }
+}
 
 // ---------------------------------------------------------------------------------
 // Cases.
@@ -1451,4 +1551,322 @@ fn with_database_replaces_only_the_database() {
         "postgres://u@h/n?sslmode=disable"
     );
     assert_eq!(with_database("postgresql://u@h", "n"), "postgresql://u@h/n");
+}
+
+// ---------------------------------------------------------------------------------
+// Scans.
+
+async fn case_scan_round_trip(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (other, _) = host(&store, &a, "other").await;
+    assert_eq!(store.scan_state(h.id).await.unwrap(), None, "never scanned");
+    let (digest, state) = scan(
+        "web1-renamed",
+        &[("zlib1g", "1:1.2.13.dfsg-1"), ("bash", "5.2.15-2+b7")],
+        Some(scan_updates()),
+    );
+    assert_eq!(
+        store.put_scan(h.id, t(50), &digest, &state).await.unwrap(),
+        4
+    );
+
+    // What a delta applies to is exactly what was stored, digest included.
+    let (got_digest, got) = store.scan_state(h.id).await.unwrap().expect("stored state");
+    assert_eq!(got_digest, digest);
+    assert_eq!(
+        got.digest(),
+        digest,
+        "the rebuilt state reproduces the digest"
+    );
+    assert_eq!(got, state);
+
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.hostname, "web1-renamed");
+    assert_eq!(row.system, system("web1-renamed"));
+    assert_eq!(row.package_manager.as_deref(), Some("dpkg"));
+    assert_eq!(row.inventory_scanned_at, Some(t(50)));
+    assert_eq!(
+        (
+            row.package_count,
+            row.update_count,
+            row.security_update_count
+        ),
+        (4, 3, 1)
+    );
+    let packages = store.host_packages(a.id, h.id).await.unwrap();
+    let want: Vec<InstalledPackage> = state.packages.iter().map(PackageRow::to_package).collect();
+    assert_eq!(packages, want);
+
+    let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
+    let canonical = state.updates.clone().unwrap();
+    assert_eq!(updates.host_id, h.id);
+    assert_eq!(updates.scanned_at, Some(t(50)));
+    assert!(updates.refreshed);
+    assert_eq!(updates.error, None);
+    assert_eq!(updates.updates, canonical.updates);
+    assert_eq!(updates.updates[0].name, "curl", "sorted by name");
+    assert_eq!(updates.removals, ["old-dkms"]);
+    assert_eq!(
+        (updates.update_count, updates.security_update_count),
+        (3, 1)
+    );
+
+    // A later state replaces everything; without updates, none are listed any more.
+    let (digest2, state2) = scan("web1", &[("bash", "5.2.21-2")], None);
+    assert_eq!(
+        store
+            .put_scan(h.id, t(60), &digest2, &state2)
+            .await
+            .unwrap(),
+        3
+    );
+    let (d, got) = store.scan_state(h.id).await.unwrap().unwrap();
+    assert_eq!(
+        (d.as_str(), got.digest()),
+        (digest2.as_str(), digest2.clone())
+    );
+    assert_eq!(got, state2);
+    let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(updates.scanned_at, None);
+    assert!(updates.updates.is_empty());
+    assert_eq!(
+        (updates.update_count, updates.security_update_count),
+        (0, 0)
+    );
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.hostname.as_str(), row.package_count, row.update_count),
+        ("web1", 3, 0)
+    );
+
+    // An update listing that failed is stored with its error; no packages at all is a
+    // state too.
+    let mut empty = ScanState {
+        system: system("web1"),
+        package_manager: None,
+        packages: vec![],
+        updates: Some(ScanUpdates {
+            refreshed: false,
+            updates: vec![],
+            removals: vec![],
+            error: Some("apt-get update failed: network unreachable".into()),
+        }),
+    };
+    empty.canonicalize();
+    assert_eq!(
+        store
+            .put_scan(h.id, t(70), &empty.digest(), &empty)
+            .await
+            .unwrap(),
+        0
+    );
+    let (d, got) = store.scan_state(h.id).await.unwrap().unwrap();
+    assert_eq!((d, &got), (empty.digest(), &empty));
+    let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(updates.scanned_at, Some(t(70)));
+    assert_eq!(
+        updates.error.as_deref(),
+        Some("apt-get update failed: network unreachable")
+    );
+
+    // The other host is untouched; an unknown host is an error.
+    assert_eq!(store.scan_state(other.id).await.unwrap(), None);
+    assert!(
+        store
+            .host_packages(a.id, other.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .put_scan(Uuid::new_v4(), t(80), &digest, &state)
+            .await
+            .is_err()
+    );
+}
+
+async fn case_scan_touch(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (digest, state) = scan("web1", &[("bash", "5.2")], Some(scan_updates()));
+    assert!(
+        !store.touch_scan(h.id, t(40), &digest).await.unwrap(),
+        "no digest stored yet"
+    );
+    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+
+    assert!(store.touch_scan(h.id, t(90), &digest).await.unwrap());
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.inventory_scanned_at, Some(t(90)));
+    assert_eq!(
+        store
+            .host_updates(a.id, h.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .scanned_at,
+        Some(t(90))
+    );
+    assert_eq!(
+        store.scan_state(h.id).await.unwrap(),
+        Some((digest.clone(), state))
+    );
+
+    // Another digest, or another host, records nothing.
+    let other = "0".repeat(64);
+    assert!(!store.touch_scan(h.id, t(120), &other).await.unwrap());
+    assert!(
+        !store
+            .touch_scan(Uuid::new_v4(), t(120), &digest)
+            .await
+            .unwrap()
+    );
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.inventory_scanned_at, Some(t(90)));
+
+    // Without updates, only the inventory's scan time moves.
+    let (digest2, state2) = scan("web1", &[("bash", "5.2")], None);
+    store
+        .put_scan(h.id, t(130), &digest2, &state2)
+        .await
+        .unwrap();
+    assert!(store.touch_scan(h.id, t(140), &digest2).await.unwrap());
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.inventory_scanned_at, Some(t(140)));
+    assert_eq!(
+        store
+            .host_updates(a.id, h.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .scanned_at,
+        None
+    );
+}
+
+async fn case_scan_updates_org_isolation(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let (ha, _) = host(&store, &a, "shared-name").await;
+    let (hb, _) = host(&store, &b, "shared-name").await;
+    let (digest, state) = scan("shared-name", &[("bash", "5.2")], Some(scan_updates()));
+    store.put_scan(ha.id, t(50), &digest, &state).await.unwrap();
+
+    assert_eq!(store.host_updates(b.id, ha.id).await.unwrap(), None);
+    assert_eq!(
+        store.host_updates(a.id, Uuid::new_v4()).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .host_updates(a.id, ha.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .update_count,
+        3
+    );
+    // B's own host never reported updates.
+    let own = store.host_updates(b.id, hb.id).await.unwrap().unwrap();
+    assert_eq!(
+        (own.scanned_at, own.updates.len(), own.update_count),
+        (None, 0, 0)
+    );
+    assert_eq!(store.scan_state(hb.id).await.unwrap(), None);
+    let listed = store.list_hosts(b.id).await.unwrap();
+    assert_eq!(
+        (listed[0].update_count, listed[0].security_update_count),
+        (0, 0)
+    );
+    let listed = store.list_hosts(a.id).await.unwrap();
+    assert_eq!(
+        (listed[0].update_count, listed[0].security_update_count),
+        (3, 1)
+    );
+}
+
+async fn case_inventory_clears_scan_digest(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (digest, state) = scan("web1", &[("bash", "5.2")], Some(scan_updates()));
+    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+    store
+        .put_inventory(
+            h.id,
+            &upload("web1", t(60), vec![pkg("bash", "5.3", "amd64")]),
+        )
+        .await
+        .unwrap();
+    // The stored packages no longer have a known digest: a delta gets "send the full
+    // state", and "unchanged" records nothing.
+    assert_eq!(store.scan_state(h.id).await.unwrap(), None);
+    assert!(!store.touch_scan(h.id, t(70), &digest).await.unwrap());
+    let row = store.host(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!(row.inventory_scanned_at, Some(t(60)));
+    assert_eq!(row.package_count, 1);
+    // The updates stay, with their own scan time.
+    let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
+    assert_eq!((updates.scanned_at, updates.update_count), (Some(t(50)), 3));
+    // A full scan makes the digest known again.
+    store.put_scan(h.id, t(80), &digest, &state).await.unwrap();
+    assert_eq!(
+        store.scan_state(h.id).await.unwrap().map(|x| x.0),
+        Some(digest)
+    );
+}
+
+async fn case_scan_failed_write_keeps_old_state(url: String) {
+    let store = open_url(&url).await;
+    let a = org(&store, "a").await;
+    let (h, _) = host(&store, &a, "web1").await;
+    let (digest, state) = scan("web1", &[("bash", "5.2")], Some(scan_updates()));
+    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+    let index = update_index(&url, h.id).await;
+    assert_eq!(
+        index,
+        [
+            ("curl".to_owned(), false),
+            ("linux-image-6.1.0-29-amd64".to_owned(), false),
+            ("openssl".to_owned(), true)
+        ],
+        "the update index holds the stored updates"
+    );
+    let before_row = store.host(a.id, h.id).await.unwrap().unwrap();
+    let before_packages = store.host_packages(a.id, h.id).await.unwrap();
+    let before_updates = store.host_updates(a.id, h.id).await.unwrap();
+
+    // The last write of the transaction (an update without a name breaks the index's
+    // constraint) fails after the host row, the packages and the old updates were
+    // already replaced inside it: nothing of it may remain.
+    let mut broken_updates = scan_updates();
+    broken_updates.updates.push(update("", None, "1", true));
+    let (bad_digest, bad) = scan("renamed", &[("zsh", "5.9")], Some(broken_updates));
+    let err = store
+        .put_scan(h.id, t(60), &bad_digest, &bad)
+        .await
+        .expect_err("an update without a name is refused");
+    assert!(err.to_string().to_lowercase().contains("check"), "{err}");
+
+    assert_eq!(
+        store.scan_state(h.id).await.unwrap(),
+        Some((digest.clone(), state))
+    );
+    assert_eq!(store.host(a.id, h.id).await.unwrap().unwrap(), before_row);
+    assert_eq!(
+        store.host_packages(a.id, h.id).await.unwrap(),
+        before_packages
+    );
+    assert_eq!(
+        store.host_updates(a.id, h.id).await.unwrap(),
+        before_updates
+    );
+    assert_eq!(update_index(&url, h.id).await, index);
+    assert!(!store.touch_scan(h.id, t(70), &bad_digest).await.unwrap());
+
+    // A state without updates empties the index.
+    let (d2, s2) = scan("web1", &[("bash", "5.2")], None);
+    store.put_scan(h.id, t(80), &d2, &s2).await.unwrap();
+    assert!(update_index(&url, h.id).await.is_empty());
 }

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use http::Method;
 use patchctl_net::HttpsClient;
 use patchctl_proto::api::{
-    CommandRecord, HostDetail, HostPackages, HostSummary, QueueCommandRequest,
+    CommandRecord, HostDetail, HostPackages, HostSummary, HostUpdates, QueueCommandRequest,
 };
 use patchctl_proto::command::ResultOutput;
 use serde::Serialize;
@@ -30,6 +30,14 @@ pub enum HostsCmd {
     Packages {
         /// Host id or name.
         host: String,
+    },
+    /// List the updates available to a host, as its last package scan reported them.
+    Updates {
+        /// Host id or name.
+        host: String,
+        /// Only security updates.
+        #[arg(long)]
+        security: bool,
     },
     /// Revoke a host's agent credential.
     Revoke {
@@ -138,10 +146,15 @@ fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 fn ago(t: Option<DateTime<Utc>>) -> String {
+    ago_from(Utc::now(), t)
+}
+
+/// How long before `now` `t` was.
+fn ago_from(now: DateTime<Utc>, t: Option<DateTime<Utc>>) -> String {
     match t {
         None => "never".into(),
         Some(t) => {
-            let s = (Utc::now() - t).num_seconds().max(0);
+            let s = (now - t).num_seconds().max(0);
             match s {
                 0..60 => format!("{s}s ago"),
                 60..3600 => format!("{}m ago", s / 60),
@@ -174,6 +187,8 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
                         h.status.as_str().into(),
                         ago(h.last_seen),
                         h.packages.to_string(),
+                        h.updates.to_string(),
+                        h.security_updates.to_string(),
                         h.os.clone(),
                     ]
                 })
@@ -181,7 +196,16 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
             print!(
                 "{}",
                 table::render(
-                    &["ID", "HOSTNAME", "STATUS", "LAST SEEN", "PACKAGES", "OS"],
+                    &[
+                        "ID",
+                        "HOSTNAME",
+                        "STATUS",
+                        "LAST SEEN",
+                        "PACKAGES",
+                        "UPDATES",
+                        "SECURITY",
+                        "OS"
+                    ],
                     &rows
                 )
             );
@@ -218,6 +242,10 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
                         h.package_manager.as_deref().unwrap_or("none"),
                         ago(h.inventory_scanned_at)
                     ),
+                ],
+                vec![
+                    "updates".into(),
+                    format!("{} ({} security)", s.updates, s.security_updates),
                 ],
             ];
             if let Some(m) = &h.metrics {
@@ -268,6 +296,18 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
                 )
             );
         }
+        HostsCmd::Updates { host, security } => {
+            let mut u: HostUpdates = api
+                .get(&format!("/api/v1/hosts/{}/updates", enc(&host)))
+                .await?;
+            if security {
+                u.updates.retain(|x| x.security);
+            }
+            if conn.output == Output::Json {
+                return print_json(&u);
+            }
+            print!("{}", updates_report(&host, &u, security, Utc::now()));
+        }
         HostsCmd::Revoke { host } => {
             let h: HostSummary = api
                 .call::<(), _>(
@@ -283,6 +323,81 @@ pub async fn hosts(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `hosts updates` as a person reads it: when the host scanned and whether the
+/// repository metadata was fresh, then the updates (only the security ones when
+/// `security_only`, which the caller has already filtered).
+fn updates_report(host: &str, u: &HostUpdates, security_only: bool, now: DateTime<Utc>) -> String {
+    let Some(scanned_at) = u.scanned_at else {
+        return format!(
+            "host {host} has not reported available updates yet: its agent lists them with each package scan (agents that only upload inventories, or that found no package manager, never do)\n"
+        );
+    };
+    let mut out = format!(
+        "scanned {} ({}); {}; {} updates, {} security\n",
+        ago_from(now, Some(scanned_at)),
+        scanned_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        if u.refreshed {
+            "repository metadata refreshed first"
+        } else {
+            "repository metadata NOT refreshed (the list may be stale)"
+        },
+        u.update_count,
+        u.security_update_count,
+    );
+    if let Some(e) = &u.error {
+        out.push_str(&format!("listing the updates failed: {e}\n"));
+    }
+    if u.updates.is_empty() {
+        out.push_str(if security_only {
+            "no security updates available\n"
+        } else {
+            "no updates available\n"
+        });
+    } else {
+        let rows = u
+            .updates
+            .iter()
+            .map(|x| {
+                vec![
+                    x.name.clone(),
+                    x.arch.clone(),
+                    x.current_version.clone().unwrap_or_else(|| "(new)".into()),
+                    x.candidate_version.clone(),
+                    if x.security { "yes".into() } else { "".into() },
+                    x.origins.join(", "),
+                    x.advisories
+                        .iter()
+                        .map(|a| match &a.severity {
+                            Some(sev) => format!("{} ({sev})", a.id),
+                            None => a.id.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect::<Vec<_>>();
+        out.push_str(&table::render(
+            &[
+                "NAME",
+                "ARCH",
+                "INSTALLED",
+                "CANDIDATE",
+                "SECURITY",
+                "ORIGIN",
+                "ADVISORIES",
+            ],
+            &rows,
+        ));
+    }
+    if !u.removals.is_empty() {
+        out.push_str(&format!(
+            "a full upgrade would remove: {}\n",
+            u.removals.join(", ")
+        ));
+    }
+    out
 }
 
 /// Turns `--param k=v` into the command's parameter object.
@@ -544,6 +659,97 @@ pub async fn commands(conn: &Conn, cmd: CommandsCmd) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use patchctl_proto::command::{Advisory, AvailableUpdate};
+
+    fn updates() -> HostUpdates {
+        let update = |name: &str, security: bool| AvailableUpdate {
+            name: name.into(),
+            arch: "amd64".into(),
+            current_version: Some("1.0-1".into()),
+            candidate_version: "1.0-2".into(),
+            origins: vec![if security {
+                "Debian-Security:12/stable-security".into()
+            } else {
+                "Debian:12.8/stable".into()
+            }],
+            security,
+            advisories: if security {
+                vec![
+                    Advisory {
+                        id: "DSA-5800-1".into(),
+                        kind: Some("security".into()),
+                        severity: Some("important".into()),
+                    },
+                    Advisory {
+                        id: "DSA-5801-1".into(),
+                        kind: None,
+                        severity: None,
+                    },
+                ]
+            } else {
+                vec![]
+            },
+        };
+        HostUpdates {
+            host_id: uuid::Uuid::nil(),
+            scanned_at: Some(t(0)),
+            refreshed: true,
+            error: None,
+            updates: vec![update("curl", false), update("openssl", true)],
+            removals: vec![],
+            update_count: 2,
+            security_update_count: 1,
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn updates_report_has_a_header_and_a_table() {
+        let got = updates_report("web-1", &updates(), false, t(300));
+        assert_eq!(
+            got,
+            "scanned 5m ago (2026-01-01T00:00:00Z); repository metadata refreshed first; 2 updates, 1 security
+NAME     ARCH   INSTALLED  CANDIDATE  SECURITY  ORIGIN                              ADVISORIES
+curl     amd64  1.0-1      1.0-2                Debian:12.8/stable
+openssl  amd64  1.0-1      1.0-2      yes       Debian-Security:12/stable-security  DSA-5800-1 (important), DSA-5801-1
+"
+        );
+    }
+
+    #[test]
+    fn updates_report_says_what_is_missing() {
+        let never = HostUpdates {
+            scanned_at: None,
+            refreshed: false,
+            updates: vec![],
+            update_count: 0,
+            security_update_count: 0,
+            ..updates()
+        };
+        let got = updates_report("web-1", &never, false, t(0));
+        assert!(
+            got.starts_with("host web-1 has not reported available updates yet"),
+            "{got}"
+        );
+
+        let mut u = updates();
+        u.refreshed = false;
+        u.error = Some("apt-get update failed".into());
+        u.removals = vec!["old-dkms".into()];
+        u.updates.clear();
+        let got = updates_report("web-1", &u, true, t(7200));
+        assert_eq!(
+            got,
+            "scanned 2h ago (2026-01-01T00:00:00Z); repository metadata NOT refreshed (the list may be stale); 2 updates, 1 security
+listing the updates failed: apt-get update failed
+no security updates available
+a full upgrade would remove: old-dkms
+"
+        );
+    }
 
     #[test]
     fn params() {

@@ -1,1 +1,353 @@
-//! The apk inventory (being written).
+//! The apk inventory: a one-pass parser of Alpine's installed database,
+//! `/lib/apk/db/installed`.
+//!
+//! The database is a list of blocks separated by empty lines; every line of a block is
+//! `K:value` with a one-character key. Four keys are read: `P` (name), `V` (version),
+//! `A` (architecture) and `o` (origin: the source package, `openssl` for `libcrypto3`).
+//! Every other key (`C` checksum, `T` description, `D` dependencies, `F`/`R`/`Z` file
+//! lists, ...) is stepped over without being copied. A source package is built once per
+//! version, so the source version is the package's own `V`.
+//!
+//! apk has no package states: a package in the database is installed. A block that
+//! cannot be trusted (no `P` or `V`, a line that is not `K:value`, a kept key given
+//! twice, white space inside a kept value) is skipped and the reason recorded in
+//! [`ParsedInstalled::skipped`]; the parser never panics.
+
+use std::io;
+use std::path::Path;
+
+use patchctl_proto::agent::InstalledPackage;
+
+/// Where apk keeps its database of installed packages, relative to the root.
+pub const INSTALLED_PATH: &str = "/lib/apk/db/installed";
+
+/// The longest excerpt of a malformed line quoted in a skip reason.
+const MAX_QUOTE: usize = 60;
+
+/// The result of parsing an installed database.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ParsedInstalled {
+    /// The installed packages, in database order. `source_name` is the origin (the
+    /// package's own name when the block has none) and `source_version` the version;
+    /// `status` is always `installed`.
+    pub packages: Vec<InstalledPackage>,
+    /// One reason for each block skipped as malformed.
+    pub skipped: Vec<String>,
+}
+
+/// Reads and parses the installed database at `path` (normally [`INSTALLED_PATH`]
+/// under the root). Bytes that are not UTF-8 are replaced, not refused: they only
+/// occur in descriptions and maintainer names, which are not kept.
+pub fn read_installed(path: &Path) -> io::Result<ParsedInstalled> {
+    let bytes = std::fs::read(path)?;
+    Ok(parse_installed(&String::from_utf8_lossy(&bytes)))
+}
+
+/// Parses the text of an installed database in one pass.
+pub fn parse_installed(input: &str) -> ParsedInstalled {
+    let mut out = ParsedInstalled::default();
+    let mut block = Block::default();
+    for (index, raw) in input.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            block.finish(&mut out);
+            continue;
+        }
+        if !block.started {
+            block.started = true;
+            block.first_line = index + 1;
+        }
+        block.line(line);
+    }
+    block.finish(&mut out);
+    out
+}
+
+/// The fields kept from the block being read, borrowed from the input.
+#[derive(Default)]
+struct Block<'a> {
+    started: bool,
+    first_line: usize,
+    name: Option<&'a str>,
+    version: Option<&'a str>,
+    arch: Option<&'a str>,
+    origin: Option<&'a str>,
+    error: Option<String>,
+}
+
+impl<'a> Block<'a> {
+    /// Records the first problem found in the block.
+    fn fail(&mut self, reason: String) {
+        if self.error.is_none() {
+            self.error = Some(reason);
+        }
+    }
+
+    /// Reads one `K:value` line.
+    fn line(&mut self, line: &'a str) {
+        let mut chars = line.chars();
+        let (Some(key), Some(':')) = (chars.next(), chars.next()) else {
+            self.fail(format!("not a K:value line: {:?}", quote(line)));
+            return;
+        };
+        if !key.is_ascii_alphanumeric() {
+            self.fail(format!("not a K:value line: {:?}", quote(line)));
+            return;
+        }
+        let value = &line[2..];
+        let slot = match key {
+            'P' => &mut self.name,
+            'V' => &mut self.version,
+            'A' => &mut self.arch,
+            'o' => &mut self.origin,
+            _ => return,
+        };
+        if slot.is_some() {
+            self.fail(format!("field {key} given twice"));
+            return;
+        }
+        *slot = Some(value);
+    }
+
+    /// Ends the block: keeps the package or records why it was skipped.
+    fn finish(&mut self, out: &mut ParsedInstalled) {
+        if !self.started {
+            return;
+        }
+        let block = std::mem::take(self);
+        match block.build() {
+            Ok(p) => out.packages.push(p),
+            Err(reason) => {
+                let what = match block.name {
+                    Some(n) if !n.is_empty() => {
+                        format!("block at line {} (package {})", block.first_line, quote(n))
+                    }
+                    _ => format!("block at line {}", block.first_line),
+                };
+                out.skipped.push(format!("{what}: {reason}"));
+            }
+        }
+    }
+
+    fn build(&self) -> Result<InstalledPackage, String> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        let name = word(self.name.ok_or("no P (name) field")?, "P (name)")?;
+        let version = word(self.version.ok_or("no V (version) field")?, "V (version)")?;
+        let arch = match self.arch {
+            None | Some("") => "",
+            Some(a) => word(a, "A (arch)")?,
+        };
+        let origin = match self.origin {
+            None | Some("") => name,
+            Some(o) => word(o, "o (origin)")?,
+        };
+        Ok(InstalledPackage {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            arch: arch.to_owned(),
+            source_name: Some(origin.to_owned()),
+            source_version: Some(version.to_owned()),
+            status: "installed".to_owned(),
+        })
+    }
+}
+
+/// A non-empty value without white space.
+fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+    if value.is_empty() {
+        Err(format!("empty {what}"))
+    } else if value.contains(char::is_whitespace) {
+        Err(format!("{what} contains white space"))
+    } else {
+        Ok(value)
+    }
+}
+
+/// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
+fn quote(s: &str) -> &str {
+    crate::ops::truncate(s, MAX_QUOTE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ALPINE_320: &str = include_str!("../../tests/data/apk/installed-alpine3.20-x86_64");
+    const ALPINE_314: &str = include_str!("../../tests/data/apk/installed-alpine3.14-armv7");
+
+    fn pkg(name: &str, version: &str, arch: &str, origin: &str) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: arch.into(),
+            source_name: Some(origin.into()),
+            source_version: Some(version.into()),
+            status: "installed".into(),
+        }
+    }
+
+    #[test]
+    fn alpine_3_20_database() {
+        let parsed = parse_installed(ALPINE_320);
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        let names: Vec<&str> = parsed.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "alpine-baselayout-data",
+                "apk-tools",
+                "brotli-libs",
+                "busybox",
+                "busybox-binsh",
+                "c-ares",
+                "ca-certificates-bundle",
+                "curl",
+                "libcrypto3",
+                "libcurl",
+                "libidn2",
+                "libpsl",
+                "libssl3",
+                "libunistring",
+                "musl",
+                "musl-utils",
+                "nghttp2-libs",
+                "openssl",
+                "scanelf",
+                "ssl_client",
+            ]
+        );
+        let find = |n: &str| parsed.packages.iter().find(|p| p.name == n).unwrap();
+        // Origin differs from the name: the source package decides.
+        assert_eq!(
+            *find("libcrypto3"),
+            pkg("libcrypto3", "3.3.1-r3", "x86_64", "openssl")
+        );
+        assert_eq!(
+            *find("libssl3"),
+            pkg("libssl3", "3.3.1-r3", "x86_64", "openssl")
+        );
+        assert_eq!(
+            *find("alpine-baselayout-data"),
+            pkg(
+                "alpine-baselayout-data",
+                "3.6.5-r0",
+                "x86_64",
+                "alpine-baselayout"
+            )
+        );
+        assert_eq!(
+            *find("scanelf"),
+            pkg("scanelf", "1.3.7-r2", "x86_64", "pax-utils")
+        );
+        assert_eq!(
+            *find("ca-certificates-bundle"),
+            pkg(
+                "ca-certificates-bundle",
+                "20240705-r0",
+                "x86_64",
+                "ca-certificates"
+            )
+        );
+        assert_eq!(
+            *find("apk-tools"),
+            pkg("apk-tools", "2.14.4-r0", "x86_64", "apk-tools")
+        );
+        assert!(parsed.packages.iter().all(|p| p.status == "installed"));
+    }
+
+    #[test]
+    fn alpine_3_14_database() {
+        let parsed = parse_installed(ALPINE_314);
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert_eq!(parsed.packages.len(), 10);
+        assert_eq!(
+            parsed.packages[1],
+            pkg("libcrypto1.1", "1.1.1k-r0", "armv7", "openssl")
+        );
+        // A block without files (a meta package) and whose origin is another name.
+        assert_eq!(
+            parsed.packages[7],
+            pkg("libc-utils", "0.7.2-r3", "armv7", "libc-dev")
+        );
+    }
+
+    #[test]
+    fn malformed_blocks_are_skipped_with_a_reason() {
+        let input = "P:good\nV:1.0-r0\nA:x86_64\n\n\
+                     P:noversion\nA:x86_64\n\n\
+                     V:1.0-r0\nA:x86_64\n\n\
+                     P:twice\nV:1-r0\nV:2-r0\n\n\
+                     P:garbage\nV:1-r0\nthis is not a field\n\n\
+                     P:spaced\nV:1 0\n\n\
+                     P:noarch\nV:2-r0\no:\n";
+        let parsed = parse_installed(input);
+        let names: Vec<&str> = parsed.packages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["good", "noarch"]);
+        assert_eq!(parsed.packages[1], pkg("noarch", "2-r0", "", "noarch"));
+        assert_eq!(parsed.skipped.len(), 5, "{:?}", parsed.skipped);
+        assert!(parsed.skipped[0].contains("line 5 (package noversion): no V"));
+        assert!(parsed.skipped[1].contains("no P"));
+        assert!(parsed.skipped[2].contains("field V given twice"));
+        assert!(parsed.skipped[3].contains("not a K:value line"));
+        assert!(parsed.skipped[4].contains("white space"));
+    }
+
+    #[test]
+    fn line_endings_and_blank_runs() {
+        let parsed = parse_installed("\n\n  \nP:a\r\nV:1-r0\r\n\r\n\r\n\nP:b\nV:2-r0");
+        assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+        assert_eq!(parsed.packages.len(), 2);
+        assert_eq!(parsed.packages[0].version, "1-r0");
+        assert_eq!(parse_installed(""), ParsedInstalled::default());
+    }
+
+    #[test]
+    fn reads_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installed");
+        std::fs::write(&path, b"P:x\nV:1-r0\nm:\xff\xfe\n").unwrap();
+        let parsed = read_installed(&path).unwrap();
+        assert_eq!(parsed.packages.len(), 1);
+        assert!(read_installed(&dir.path().join("missing")).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in "\\PC{0,600}") {
+            let _ = parse_installed(&s);
+        }
+
+        #[test]
+        fn never_panics_on_block_like_input(s in "([PVAoCFR]:[a-z0-9. -]{0,6}\n{1,2}){0,20}") {
+            let _ = parse_installed(&s);
+        }
+
+        #[test]
+        fn generated_databases_round_trip(
+            rows in prop::collection::vec((
+                "[a-z0-9][a-z0-9._+-]{0,20}",
+                "[0-9]{1,3}(\\.[0-9]{1,3}){0,3}-r[0-9]{1,2}",
+                prop::sample::select(vec!["x86_64", "aarch64", "armv7", "noarch"]),
+                proptest::option::of("[a-z0-9][a-z0-9._+-]{0,20}"),
+                "[A-Za-z0-9 <>@.]{0,30}",
+            ), 0..20)
+        ) {
+            let mut db = String::new();
+            let mut want = Vec::new();
+            for (name, version, arch, origin, maint) in &rows {
+                db.push_str(&format!("C:Q1abc=\nP:{name}\nV:{version}\nA:{arch}\nT:{maint}\n"));
+                if let Some(o) = origin {
+                    db.push_str(&format!("o:{o}\n"));
+                }
+                db.push_str("F:usr\nR:file\nZ:Q1def=\n\n");
+                want.push(pkg(name, version, arch, origin.as_deref().unwrap_or(name)));
+            }
+            let parsed = parse_installed(&db);
+            prop_assert!(parsed.skipped.is_empty(), "{:?}", parsed.skipped);
+            prop_assert_eq!(parsed.packages, want);
+        }
+    }
+}

@@ -90,24 +90,24 @@ impl Family {
         }
     }
 
+    /// The version grammar and ordering of the family's packages.
+    pub fn scheme(self) -> patchctl_version::Scheme {
+        match self {
+            Family::Apt => patchctl_version::Scheme::Dpkg,
+            Family::Dnf | Family::Yum | Family::Zypper => patchctl_version::Scheme::Rpm,
+            Family::Apk => patchctl_version::Scheme::Apk,
+            Family::Pacman => patchctl_version::Scheme::Pacman,
+        }
+    }
+
     /// Compares two versions by the family's rules; `None` when either cannot be read.
     pub fn compare(self, a: &str, b: &str) -> Option<Ordering> {
-        // TEMPORARY until patchctl-version lands: dpkg only.
-        match self {
-            Family::Apt => Some(a.parse::<debversion::Version>().ok()?.cmp(&b.parse().ok()?)),
-            _ => None,
-        }
+        self.scheme().compare(a, b).ok()
     }
 
     /// Checks that `v` is a well-formed version of the family.
     pub fn check_version(self, v: &str) -> Result<(), String> {
-        match self {
-            Family::Apt => v
-                .parse::<debversion::Version>()
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            _ => Ok(()),
-        }
+        self.scheme().parse_check(v).map_err(|e| e.to_string())
     }
 
     /// The family of the system under `root` (`/` in production).

@@ -1,0 +1,676 @@
+//! The dnf backend against the real dnf 4 and rpm: the agent's operations run the real
+//! `dnf makecache`, `check-update`, `updateinfo`, `list`, `upgrade --assumeno` and
+//! `upgrade -y` through its executor, on a private installroot (its own rpm database,
+//! repositories and cache, nothing of the machine's) with a `file://` repository of tiny
+//! noarch RPMs built here with rpmbuild, indexed with createrepo_c, and an
+//! `updateinfo.xml` added with modifyrepo_c. The security flag must come from the
+//! advisory's type, the install must install exactly what was approved, and whatever the
+//! simulation shows beyond that must be refused before anything is installed.
+#![allow(clippy::disallowed_methods)] // Test harness: runs rpmbuild, createrepo_c, rpm.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use patchctl_agent::exec::{Executor, ProcessExecutor};
+use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::pkgmgr::Backend;
+use patchctl_agent::pkgmgr::dnf::{self, DnfBackend, DnfOptions};
+use patchctl_proto::command::{CommandEnvelope, InstallReport, ResultOutput, ResultStatus};
+
+const TOOLS: &[&str] = &[
+    "/usr/bin/dnf",
+    "/usr/bin/rpm",
+    "/usr/bin/rpmbuild",
+    "/usr/bin/createrepo_c",
+    "/usr/bin/modifyrepo_c",
+];
+
+fn needs_root() -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!(
+                "the dnf tests install into a private installroot, which needs root; CI runs as root"
+            );
+        }
+        eprintln!("SKIPPED: the real dnf tests need root (rpm database, dnf upgrade)");
+        return false;
+    }
+    let missing: Vec<&str> = TOOLS
+        .iter()
+        .copied()
+        .filter(|t| !Path::new(t).exists())
+        .collect();
+    if !missing.is_empty() {
+        let why =
+            format!("the real dnf tests need {missing:?} (Debian packages dnf, rpm, createrepo-c)");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return false;
+    }
+    true
+}
+
+/// The environment the agent's executor gives its children, so that rpm finds its
+/// database where dnf (run by the executor) does (Debian's rpm derives it from the home
+/// directory).
+fn clean(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = clean(cmd)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The spec of NAME-[E:]V-R.noarch with one tiny file.
+fn spec(name: &str, evr: &str, preamble: &str) -> String {
+    let (epoch, vr) = match evr.split_once(':') {
+        Some((e, vr)) => (format!("Epoch: {e}\n"), vr),
+        None => (String::new(), evr),
+    };
+    let (version, release) = vr.rsplit_once('-').unwrap();
+    format!(
+        "Name: {name}\nVersion: {version}\nRelease: {release}\n{epoch}Summary: PatchCTL test package\nLicense: MIT\nBuildArch: noarch\n{preamble}\
+         %define _build_id_links none\n%description\nPatchCTL test package.\n\
+         %install\nmkdir -p %{{buildroot}}/usr/share/patchctl-test\necho {name}-{vr} > %{{buildroot}}/usr/share/patchctl-test/{name}\n\
+         %files\n/usr/share/patchctl-test/{name}\n"
+    )
+}
+
+fn advisory(id: &str, kind: &str, severity: &str, name: &str, evr: &str) -> String {
+    let (epoch, vr) = evr.split_once(':').unwrap_or(("0", evr));
+    let (v, r) = vr.rsplit_once('-').unwrap();
+    format!(
+        r#"  <update from="tests@patchctl.invalid" status="stable" type="{kind}" version="2.0">
+    <id>{id}</id>
+    <title>{name} update</title>
+    <issued date="2024-05-01 00:00:00"/>
+    <severity>{severity}</severity>
+    <summary>{name}</summary>
+    <description>{name} update.</description>
+    <pkglist>
+      <collection short="pctest">
+        <name>PatchCTL Test</name>
+        <package name="{name}" version="{v}" release="{r}" epoch="{epoch}" arch="noarch">
+          <filename>{name}-{vr}.noarch.rpm</filename>
+        </package>
+      </collection>
+    </pkglist>
+  </update>
+"#
+    )
+}
+
+/// The RPMs, built once per test run (one rpmbuild for all), shared read-only.
+struct Built {
+    /// The 1.0 packages the installroots start with.
+    base: Vec<PathBuf>,
+    /// The repository of updates, with its updateinfo.xml.
+    repo: PathBuf,
+    /// A kernel package, for the reboot check.
+    kernel: PathBuf,
+}
+
+fn built() -> &'static Built {
+    static BUILT: std::sync::OnceLock<Built> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
+        let t = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dnf_real");
+        let _ = std::fs::remove_dir_all(&t);
+        let (specs, repo) = (t.join("specs"), t.join("repo"));
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::create_dir_all(&repo).unwrap();
+        let installed = [
+            ("pc-sec", "1.0-1", ""),
+            ("pc-upd", "1.0-1", ""),
+            ("pc-new", "1.0-1", ""),
+            ("pc-victim", "1.0-1", ""),
+            ("pc-needs", "1.0-1", ""),
+            ("pc-epoch", "1:2.0-1", ""),
+            ("kernel", "5.14.0-427.18.1.el9_4", ""),
+        ];
+        let updates = [
+            ("pc-sec", "1.1-1", ""),
+            // An older version than the installed one (repositories keep old versions).
+            ("pc-sec", "0.9-1", ""),
+            ("pc-upd", "1.1-1", ""),
+            // Upgrading pc-new removes pc-victim.
+            ("pc-new", "1.1-1", "Obsoletes: pc-victim < 2\n"),
+            // Upgrading pc-needs installs a new package, and recommends another.
+            (
+                "pc-needs",
+                "1.1-1",
+                "Requires: pc-dep\nRecommends: pc-weak\n",
+            ),
+            ("pc-dep", "1.0-1", ""),
+            ("pc-weak", "1.0-1", ""),
+            // A higher epoch with a lower version is newer.
+            ("pc-epoch", "2:1.5-1", ""),
+        ];
+        let mut files = Vec::new();
+        for (n, evr, pre) in installed.iter().chain(&updates) {
+            let f = specs.join(format!("{n}-{}.spec", evr.replace(':', "_")));
+            std::fs::write(&f, spec(n, evr, pre)).unwrap();
+            files.push(f);
+        }
+        let top = t.join("top");
+        run(Command::new("/usr/bin/rpmbuild")
+            .arg("--quiet")
+            .arg("--define")
+            .arg(format!("_topdir {}", top.display()))
+            .arg("-bb")
+            .args(&files));
+        let rpm = |n: &str, evr: &str| {
+            let vr = evr.split_once(':').map_or(evr, |(_, vr)| vr);
+            top.join("RPMS/noarch").join(format!("{n}-{vr}.noarch.rpm"))
+        };
+        for (n, evr, _) in &updates {
+            let f = rpm(n, evr);
+            std::fs::copy(&f, repo.join(f.file_name().unwrap())).unwrap();
+        }
+        run(Command::new("/usr/bin/createrepo_c").arg("-q").arg(&repo));
+        let updateinfo = t.join("updateinfo.xml");
+        std::fs::write(
+            &updateinfo,
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n{}{}</updates>\n",
+                advisory(
+                    "PCTEST-2024:0001",
+                    "security",
+                    "Important",
+                    "pc-sec",
+                    "1.1-1"
+                ),
+                advisory("PCTEST-2024:0002", "bugfix", "None", "pc-upd", "1.1-1"),
+            ),
+        )
+        .unwrap();
+        run(Command::new("/usr/bin/modifyrepo_c")
+            .arg("--mdtype=updateinfo")
+            .arg(&updateinfo)
+            .arg(repo.join("repodata")));
+        let (kernel, base): (Vec<_>, Vec<_>) =
+            installed.iter().partition(|(n, _, _)| *n == "kernel");
+        Built {
+            base: base.iter().map(|(n, evr, _)| rpm(n, evr)).collect(),
+            repo,
+            kernel: rpm(kernel[0].0, kernel[0].1),
+        }
+    })
+}
+
+/// The private system: an installroot with the 1.0 packages installed, and dnf
+/// pointed at it, at the repository of updates and at its own cache.
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    opts: DnfOptions,
+    kernel_rpm: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let b = built();
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::create_dir_all(t.join("repos.d")).unwrap();
+    std::fs::write(
+        t.join("repos.d/pctest.repo"),
+        format!(
+            "[pctest-updates]\nname=PatchCTL test updates\nbaseurl=file://{}\ngpgcheck=0\n",
+            b.repo.display()
+        ),
+    )
+    .unwrap();
+    let root = t.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    run(Command::new("/usr/bin/rpm")
+        .arg(format!("--root={}", root.display()))
+        .arg("--initdb"));
+    run(Command::new("/usr/bin/rpm")
+        .arg(format!("--root={}", root.display()))
+        .args(["-i", "--nodeps", "--noscripts"])
+        .args(&b.base));
+    // The rpm database lives where rpm's macros say (Debian: ~/.rpmdb), inside the root.
+    let dbpath = run(Command::new("/usr/bin/rpm").args(["--eval", "%{_dbpath}"]));
+    let rpm_lock = root
+        .join(dbpath.trim().trim_start_matches('/'))
+        .join(".rpm.lock");
+    let opts = DnfOptions {
+        installroot: Some(root.clone()),
+        releasever: Some("9".into()),
+        setopt: [
+            ("reposdir", t.join("repos.d").display().to_string()),
+            ("cachedir", t.join("cache").display().to_string()),
+            ("gpgcheck", "False".into()),
+            ("skip_if_unavailable", "False".into()),
+            // Host plugins (Debian's dnf-plugins-core adds a local repository) stay out.
+            ("plugins", "False".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+        rpm_locks: vec![rpm_lock],
+        lock_timeout: Duration::from_secs(2),
+        ..DnfOptions::default()
+    };
+    Fixture {
+        _tmp: tmp,
+        root,
+        opts,
+        kernel_rpm: b.kernel.clone(),
+    }
+}
+
+impl Fixture {
+    /// What rpm says is installed: `NAME-VERSION-RELEASE` or "not installed".
+    fn rpm_q(&self, name: &str) -> String {
+        let out = clean(&mut Command::new("/usr/bin/rpm"))
+            .arg(format!("--root={}", self.root.display()))
+            .args([
+                "-q",
+                "--queryformat",
+                "%{EPOCH}:%{VERSION}-%{RELEASE}",
+                name,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .replace("(none):", "")
+            .trim()
+            .to_owned()
+    }
+
+    async fn refresh(&self) {
+        let exec = ProcessExecutor::new();
+        DnfBackend::new(self.opts.clone())
+            .refresh(&exec)
+            .await
+            .expect("dnf makecache");
+    }
+}
+
+fn ops(exec: Arc<ProcessExecutor>, opts: DnfOptions) -> Operations {
+    Operations::new(
+        exec,
+        Path::new("/"),
+        None,
+        Duration::from_secs(300),
+        Arc::new(Mutex::new(LinkState::default())),
+    )
+    .with_backend(Some(Arc::new(DnfBackend::new(opts))))
+}
+
+fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
+    CommandEnvelope {
+        id: uuid::Uuid::new_v4(),
+        kind: kind.into(),
+        params,
+        queued_at: Utc::now(),
+    }
+}
+
+fn install(name: &str, version: &str) -> CommandEnvelope {
+    envelope(
+        "install_updates",
+        serde_json::json!({"packages": [{"name": name, "version": version}]}),
+    )
+}
+
+fn report(res: &patchctl_proto::command::CommandResult) -> &InstallReport {
+    match &res.output {
+        Some(ResultOutput::Install(r)) => r,
+        _ => panic!("no install report: {res:?}"),
+    }
+}
+
+/// The dnf runs with `-y` (real installs) in the history.
+fn real_installs(exec: &ProcessExecutor) -> Vec<Vec<String>> {
+    exec.history()
+        .into_iter()
+        .filter(|a| a[0] == dnf::DNF && a.contains(&"-y".to_string()))
+        .collect()
+}
+
+#[tokio::test]
+async fn check_updates_and_package_info_read_the_advisories() {
+    if !needs_root() {
+        return;
+    }
+    let f = fixture();
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = ops(exec.clone(), f.opts.clone());
+    let res = ops
+        .handle(&envelope("check_updates", serde_json::json!({})))
+        .await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let Some(ResultOutput::Updates(report)) = &res.output else {
+        panic!("no updates report: {res:?}");
+    };
+    assert!(report.refreshed);
+    assert_eq!(report.package_manager, "rpm");
+    eprintln!("dnf said: {} / {:#?}", res.summary, report.updates);
+    let get = |n: &str| {
+        report
+            .updates
+            .iter()
+            .find(|u| u.name == n)
+            .unwrap_or_else(|| panic!("no update of {n}: {report:?}"))
+    };
+    let sec = get("pc-sec");
+    assert_eq!(sec.arch, "noarch");
+    assert_eq!(sec.current_version.as_deref(), Some("1.0-1"));
+    assert_eq!(sec.candidate_version, "1.1-1");
+    assert_eq!(sec.origins, ["pctest-updates"]);
+    assert!(sec.security, "{sec:?}");
+    assert_eq!(sec.advisories.len(), 1, "{sec:?}");
+    assert_eq!(sec.advisories[0].id, "PCTEST-2024:0001");
+    assert_eq!(sec.advisories[0].kind.as_deref(), Some("security"));
+    assert_eq!(sec.advisories[0].severity.as_deref(), Some("Important"));
+    let upd = get("pc-upd");
+    assert_eq!(upd.candidate_version, "1.1-1");
+    assert!(
+        !upd.security,
+        "a bugfix advisory is no security update: {upd:?}"
+    );
+    assert_eq!(upd.advisories[0].id, "PCTEST-2024:0002");
+    let ep = get("pc-epoch");
+    assert_eq!(ep.current_version.as_deref(), Some("1:2.0-1"));
+    assert_eq!(ep.candidate_version, "2:1.5-1");
+    assert!(!ep.security && ep.advisories.is_empty());
+    assert!(!get("pc-new").security);
+    assert_eq!(
+        report.updates.len(),
+        5,
+        "pc-sec, pc-upd, pc-new, pc-needs, pc-epoch"
+    );
+    assert_eq!(report.removals, ["pc-victim"], "pc-new obsoletes pc-victim");
+    assert!(
+        res.summary.contains("5 updates available (1 security)"),
+        "{}",
+        res.summary
+    );
+    // Exactly the planned argument vectors ran, and nothing else.
+    let o = &f.opts;
+    let rpm_qa = patchctl_agent::inventory::rpm::query_all_argv(&f.root);
+    let mut want = dnf::refresh_argvs(o);
+    want.extend([
+        rpm_qa,
+        dnf::check_update_argv(o),
+        dnf::updateinfo_argv(o, None),
+    ]);
+    assert_eq!(exec.history(), want);
+    assert_eq!(
+        exec.history()[0][..3],
+        [
+            "/usr/bin/dnf".to_string(),
+            format!("--installroot={}", f.root.display()),
+            "--releasever=9".into()
+        ]
+    );
+
+    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let res = ops.handle(&info("pc-sec")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert_eq!(p.package_manager, "rpm");
+    assert_eq!(p.installed.len(), 1);
+    assert_eq!(p.installed[0].version, "1.0-1");
+    assert_eq!(
+        p.installed[0].source_name.as_deref(),
+        Some("pc-sec"),
+        "rpm -q gives the source RPM"
+    );
+    assert_eq!(p.candidate_version.as_deref(), Some("1.1-1"));
+    assert_eq!(p.candidate_origins, ["pctest-updates"]);
+    assert!(p.security_update);
+    assert!(
+        res.summary.contains("candidate 1.1-1 (security update)"),
+        "{}",
+        res.summary
+    );
+
+    let res = ops.handle(&info("pc-upd")).await;
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert_eq!(p.candidate_version.as_deref(), Some("1.1-1"));
+    assert!(!p.security_update);
+
+    // Installed, nothing newer: the candidate is the installed version.
+    let res = ops.handle(&info("pc-victim")).await;
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert_eq!(p.installed[0].version, "1.0-1");
+    assert_eq!(p.candidate_version.as_deref(), Some("1.0-1"));
+    assert!(!p.security_update);
+
+    // Not installed but available; and neither.
+    let res = ops.handle(&info("pc-dep")).await;
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert!(p.installed.is_empty());
+    assert_eq!(p.candidate_version.as_deref(), Some("1.0-1"));
+    assert!(
+        res.summary.contains("pc-dep is not installed"),
+        "{}",
+        res.summary
+    );
+    let res = ops.handle(&info("pc-nope")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let Some(ResultOutput::PackageInfo(p)) = &res.output else {
+        panic!("{res:?}");
+    };
+    assert!(p.installed.is_empty() && p.candidate_version.is_none());
+}
+
+#[tokio::test]
+async fn install_updates_installs_exactly_the_approved_versions() {
+    if !needs_root() {
+        return;
+    }
+    let f = fixture();
+    f.refresh().await;
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = ops(exec.clone(), f.opts.clone());
+
+    // Refused: each simulation shows more than the approved upgrade, or nothing.
+    for (name, version, want) in [
+        ("pc-new", "1.1-1", "would remove pc-victim"),
+        (
+            "pc-needs",
+            "1.1-1",
+            "would install pc-dep 1.0-1, which was not approved",
+        ),
+        (
+            "pc-sec",
+            "9.9-1",
+            "pc-sec 9.9-1 is not available from the enabled repositories",
+        ),
+        (
+            "pc-sec",
+            "0.9-1",
+            "dnf would not install pc-sec 0.9-1 (installed: 1.0-1)",
+        ),
+    ] {
+        let res = ops.handle(&install(name, version)).await;
+        assert_eq!(res.status, ResultStatus::Failed, "{name}: {res:?}");
+        assert!(res.summary.contains(want), "{name}: {}", res.summary);
+        assert!(res.summary.contains("nothing installed"), "{}", res.summary);
+        // Weak dependencies are not installed, so pc-weak is no reason to refuse.
+        assert!(!res.summary.contains("pc-weak"), "{}", res.summary);
+        let r = report(&res);
+        assert!(!r.refused.is_empty());
+        assert_eq!(r.packages[0].before.as_deref(), Some("1.0-1"), "{r:?}");
+        assert_eq!(r.packages[0].after.as_deref(), Some("1.0-1"), "{r:?}");
+        assert!(!r.packages[0].ok);
+    }
+    assert!(real_installs(&exec).is_empty(), "{:?}", exec.history());
+    assert_eq!(f.rpm_q("pc-new"), "1.0-1");
+    assert_eq!(f.rpm_q("pc-victim"), "1.0-1");
+    assert_eq!(f.rpm_q("pc-needs"), "1.0-1");
+    assert!(f.rpm_q("pc-dep").contains("not installed"));
+
+    // The approved security update is installed, and nothing else.
+    let res = ops.handle(&install("pc-sec", "1.1-1")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    assert!(
+        res.summary.contains("1 of 1 approved updates installed"),
+        "{}",
+        res.summary
+    );
+    let r = report(&res);
+    assert!(r.refused.is_empty());
+    assert_eq!(r.packages[0].name, "pc-sec");
+    assert_eq!(r.packages[0].before.as_deref(), Some("1.0-1"));
+    assert_eq!(r.packages[0].after.as_deref(), Some("1.1-1"));
+    assert!(r.packages[0].ok);
+    assert!(r.output_tail.contains("Complete!"), "{}", r.output_tail);
+    assert!(!r.reboot_required, "no kernel in the installroot");
+    assert_eq!(f.rpm_q("pc-sec"), "1.1-1");
+    assert_eq!(
+        f.rpm_q("pc-upd"),
+        "1.0-1",
+        "approving pc-sec does not drag pc-upd"
+    );
+    assert_eq!(f.rpm_q("pc-victim"), "1.0-1");
+
+    // The epoch case: 2:1.5-1 replaces 1:2.0-1.
+    let res = ops.handle(&install("pc-epoch", "2:1.5-1")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    let r = report(&res);
+    assert_eq!(r.packages[0].before.as_deref(), Some("1:2.0-1"));
+    assert_eq!(r.packages[0].after.as_deref(), Some("2:1.5-1"));
+    assert_eq!(f.rpm_q("pc-epoch"), "2:1.5-1");
+
+    // Only the two approved plans were ever installed, each after its simulation.
+    let o = &f.opts;
+    let target = |n: &str, v: &str| patchctl_proto::command::PackageTarget {
+        name: patchctl_proto::validate::PackageName::parse(n).unwrap(),
+        version: patchctl_proto::validate::PackageVersion::parse(v).unwrap(),
+    };
+    let sec = [target("pc-sec", "1.1-1")];
+    let ep = [target("pc-epoch", "2:1.5-1")];
+    assert_eq!(
+        real_installs(&exec),
+        [dnf::install_argv(o, &sec), dnf::install_argv(o, &ep)]
+    );
+    let h = exec.history();
+    let pos = |argv: &Vec<String>| h.iter().position(|a| a == argv).unwrap();
+    assert!(pos(&dnf::simulate_argv(o, &sec)) < pos(&dnf::install_argv(o, &sec)));
+    assert!(pos(&dnf::simulate_argv(o, &ep)) < pos(&dnf::install_argv(o, &ep)));
+
+    // A newer kernel than the running one now is installed: a reboot is required
+    // (needs-restarting is off with the plugins, so the kernel comparison decides).
+    run(Command::new("/usr/bin/rpm")
+        .arg(format!("--root={}", f.root.display()))
+        .args(["-i", "--nodeps", "--noscripts"])
+        .arg(&f.kernel_rpm));
+    let b = DnfBackend::new(f.opts.clone());
+    let e = ProcessExecutor::new();
+    assert!(b.reboot_required(&e).await);
+    let h = e.history();
+    assert_eq!(h[0], dnf::needs_restarting_argv(o).unwrap());
+    assert_eq!(h[1], dnf::kernel_query_argv(o));
+}
+
+#[tokio::test]
+async fn install_updates_reports_a_locked_package_manager() {
+    if !needs_root() {
+        return;
+    }
+    let f = fixture();
+    f.refresh().await;
+
+    // Another dnf holds its rpmdb lock: a live process's pid in the lock file.
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops_ = ops(exec.clone(), f.opts.clone());
+    let pid_file = f.root.join("var/lib/dnf/rpmdb_lock.pid");
+    std::fs::create_dir_all(pid_file.parent().unwrap()).unwrap();
+    std::fs::write(&pid_file, std::process::id().to_string()).unwrap();
+    let started = std::time::Instant::now();
+    let res = ops_.handle(&install("pc-sec", "1.1-1")).await;
+    let waited = started.elapsed();
+    std::fs::remove_file(&pid_file).unwrap();
+    assert_eq!(res.status, ResultStatus::Failed, "{res:?}");
+    assert!(
+        res.summary.contains("locked by another process"),
+        "{}",
+        res.summary
+    );
+    let r = report(&res);
+    assert!(
+        r.output_tail
+            .contains(&format!("RPMDB already locked by {}", std::process::id())),
+        "{}",
+        r.output_tail
+    );
+    assert!(
+        r.output_tail.starts_with("locked by another process"),
+        "{}",
+        r.output_tail
+    );
+    assert_eq!(r.packages[0].after.as_deref(), Some("1.0-1"));
+    assert!(waited >= Duration::from_secs(2), "it waited: {waited:?}");
+    assert!(
+        waited < Duration::from_secs(30),
+        "the wait is bounded: {waited:?}"
+    );
+    assert!(
+        !real_installs(&exec).is_empty(),
+        "dnf tried and exited at once"
+    );
+    assert_eq!(f.rpm_q("pc-sec"), "1.0-1");
+
+    // Another process holds rpm's transaction lock: dnf is not even started.
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops_ = ops(exec.clone(), f.opts.clone());
+    let lock = std::fs::File::open(&f.opts.rpm_locks[0]).expect("the rpm lock file exists");
+    let held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, e)| e)
+        .unwrap();
+    let res = ops_.handle(&install("pc-sec", "1.1-1")).await;
+    drop(held);
+    assert_eq!(res.status, ResultStatus::Failed, "{res:?}");
+    assert!(
+        res.summary.contains("locked by another process"),
+        "{}",
+        res.summary
+    );
+    let r = report(&res);
+    assert!(
+        r.output_tail.contains("rpm database lock"),
+        "{}",
+        r.output_tail
+    );
+    assert!(
+        r.output_tail
+            .contains(&format!("held by pid {}", std::process::id())),
+        "{}",
+        r.output_tail
+    );
+    assert!(real_installs(&exec).is_empty(), "{:?}", exec.history());
+    assert_eq!(f.rpm_q("pc-sec"), "1.0-1");
+
+    // Once free, the same command goes through.
+    let res = ops_.handle(&install("pc-sec", "1.1-1")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    assert_eq!(f.rpm_q("pc-sec"), "1.1-1");
+}
