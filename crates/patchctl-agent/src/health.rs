@@ -90,7 +90,7 @@ pub fn package_lock(root: &Path, pm: Option<PackageManager>) -> HealthItem {
                 name,
                 status: HealthStatus::Fail,
                 detail:
-                    "an interrupted dpkg run left pending updates; `dpkg --configure -a` is needed"
+                    "an interrupted dpkg run left packages unfinished; `dpkg --configure -a` is needed (the agent runs it before the next install)"
                         .into(),
             };
         }

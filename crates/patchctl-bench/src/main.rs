@@ -277,13 +277,20 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("inventory: {e:#}")),
         },
-        Cmd::ScanBytes { packages } => match scanbytes::run(packages) {
-            Ok(o) => {
-                println!("{}", scanbytes::markdown(&o));
-                exit_code(o.full <= 25_000 && o.unchanged <= 200 && o.delta_1pct <= 2_000)
+        Cmd::ScanBytes { packages } => {
+            let mut ok = true;
+            for d in [scanbytes::Dataset::Host, scanbytes::Dataset::WorstCase] {
+                match scanbytes::run(packages, d) {
+                    Ok(o) => {
+                        println!("{}", scanbytes::markdown(&o));
+                        // The targets are for real hosts; the worst case is reported.
+                        ok &= d == scanbytes::Dataset::WorstCase || o.meets_targets();
+                    }
+                    Err(e) => return fail(&format!("scan bytes: {e:#}")),
+                }
             }
-            Err(e) => fail(&format!("scan bytes: {e:#}")),
-        },
+            exit_code(ok)
+        }
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -350,11 +357,13 @@ fn all(a: AllArgs) -> ExitCode {
             println!("### dpkg inventory\n\nFAILED: {e:#}\n");
         }
     }
-    match scanbytes::run(2000) {
-        Ok(o) => println!("{}", scanbytes::markdown(&o)),
-        Err(e) => {
-            ok = false;
-            println!("### Bytes per scan\n\nFAILED: {e:#}\n");
+    for d in [scanbytes::Dataset::Host, scanbytes::Dataset::WorstCase] {
+        match scanbytes::run(2000, d) {
+            Ok(o) => println!("{}", scanbytes::markdown(&o)),
+            Err(e) => {
+                ok = false;
+                println!("### Bytes per scan\n\nFAILED: {e:#}\n");
+            }
         }
     }
     exit_code(ok)
@@ -433,9 +442,9 @@ fn smoke() -> ExitCode {
     );
     t.record(
         "scan bytes",
-        scanbytes::run(2000).and_then(|o| {
+        scanbytes::run(2000, scanbytes::Dataset::Host).and_then(|o| {
             let md = scanbytes::markdown(&o);
-            if o.full <= 25_000 && o.unchanged <= 200 && o.delta_1pct <= 2_000 {
+            if o.meets_targets() {
                 Ok(md)
             } else {
                 Err(anyhow::anyhow!("over a target\n{md}"))

@@ -1,8 +1,15 @@
 //! Bytes on the wire per scan, for an inventory of real Debian packages.
 //!
-//! The packages are the first `n` records, in name order spread evenly, of this
-//! machine's apt package index (`apt-cache dumpavail`: the Debian archive's own
-//! records, with their real versions and source packages). The agent's own code builds
+//! Two sets of real Debian package records (`apt-cache dumpavail`: the archive's own
+//! records, with their real versions and source packages), `n` packages each:
+//!
+//! - *a real host*: this machine's installed packages plus what apt resolves for
+//!   `task-gnome-desktop task-xfce-desktop task-ssh-server task-web-server` (a desktop
+//!   and web server as apt would install it), spread evenly down to `n`;
+//! - *worst case*: `n` records spread evenly over the whole archive in name order, so
+//!   that neighbours share almost nothing (no library families, few shared sources);
+//!   real hosts never look like this.
+//! The agent's own code builds
 //! and encodes the uploads ([`patchctl_agent::scan`]), so the figures are what the
 //! agent sends: a full scan (gzip), an unchanged one (digest only) and one after 1 %
 //! of the packages changed version (a delta). The reference is the re-send of the whole
@@ -17,6 +24,8 @@ use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpdates};
 
 /// What was measured.
 pub struct Outcome {
+    /// Which package set.
+    pub dataset: Dataset,
     /// Packages in the inventory.
     pub packages: usize,
     /// The full list as plain JSON (v1 inventory body).
@@ -31,15 +40,82 @@ pub struct Outcome {
     pub changed: usize,
 }
 
-fn real_packages(n: usize) -> anyhow::Result<Vec<InstalledPackage>> {
-    let out = std::process::Command::new("apt-cache")
-        .arg("dumpavail")
-        .output()
-        .context("cannot run apt-cache dumpavail")?;
-    if !out.status.success() {
-        bail!("apt-cache dumpavail failed");
+/// The tasks whose resolution, added to this machine's packages, makes the real host.
+const TASKS: &[&str] = &[
+    "task-gnome-desktop",
+    "task-xfce-desktop",
+    "task-ssh-server",
+    "task-web-server",
+];
+
+/// Which set of packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dataset {
+    /// A real host's installed set.
+    Host,
+    /// Spread over the whole archive.
+    WorstCase,
+}
+
+fn spread<T>(all: Vec<T>, n: usize) -> anyhow::Result<Vec<T>> {
+    if all.len() < n {
+        bail!("only {} packages available, fewer than {n}", all.len());
     }
-    let text = String::from_utf8_lossy(&out.stdout);
+    let len = all.len();
+    Ok(all
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i * n / len != (i + 1) * n / len)
+        .map(|(_, p)| p)
+        .collect())
+}
+
+fn output(cmd: &mut std::process::Command) -> anyhow::Result<String> {
+    let out = cmd
+        .output()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    if !out.status.success() {
+        bail!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn real_packages(n: usize, dataset: Dataset) -> anyhow::Result<Vec<InstalledPackage>> {
+    let all = archive()?;
+    match dataset {
+        Dataset::WorstCase => spread(all, n),
+        Dataset::Host => {
+            let mut names: std::collections::BTreeSet<String> =
+                output(std::process::Command::new("dpkg-query").args([
+                    "-W",
+                    "-f",
+                    "${Package}\n",
+                ]))?
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            let sim = output(
+                std::process::Command::new("apt-get")
+                    .args(["-s", "-q", "-o", "Debug::NoLocking=true", "install"])
+                    .args(TASKS),
+            )?;
+            names.extend(
+                sim.lines()
+                    .filter_map(|l| l.strip_prefix("Inst "))
+                    .filter_map(|l| l.split_whitespace().next())
+                    .map(str::to_owned),
+            );
+            let host: Vec<InstalledPackage> = all
+                .into_iter()
+                .filter(|p| names.contains(&p.name))
+                .collect();
+            spread(host, n)
+        }
+    }
+}
+
+fn archive() -> anyhow::Result<Vec<InstalledPackage>> {
+    let text = output(std::process::Command::new("apt-cache").arg("dumpavail"))?;
     let mut all: Vec<InstalledPackage> = Vec::new();
     for rec in text.split("\n\n") {
         let field = |k: &str| {
@@ -73,16 +149,12 @@ fn real_packages(n: usize) -> anyhow::Result<Vec<InstalledPackage>> {
     }
     all.sort_by(|a, b| a.name.cmp(&b.name));
     all.dedup_by(|a, b| a.name == b.name);
-    if all.len() < n {
-        bail!("the apt index holds {} packages, fewer than {n}", all.len());
-    }
-    let step = all.len() / n;
-    Ok(all.into_iter().step_by(step).take(n).collect())
+    Ok(all)
 }
 
 /// Measures with `n` packages.
-pub fn run(n: usize) -> anyhow::Result<Outcome> {
-    let packages = real_packages(n)?;
+pub fn run(n: usize, dataset: Dataset) -> anyhow::Result<Outcome> {
+    let packages = real_packages(n, dataset)?;
     let system = patchctl_agent::sysinfo::collect();
     let v1 = InventoryUpload {
         scanned_at: Utc::now(),
@@ -136,7 +208,8 @@ pub fn run(n: usize) -> anyhow::Result<Outcome> {
     }
     let delta = encode(&delta_upload).map_err(anyhow::Error::msg)?;
     Ok(Outcome {
-        packages: n,
+        dataset,
+        packages: packages.len(),
         v1_plain,
         full: full.0.len(),
         unchanged: unchanged.0.len(),
@@ -145,12 +218,19 @@ pub fn run(n: usize) -> anyhow::Result<Outcome> {
     })
 }
 
+impl Outcome {
+    /// True when every target is met.
+    pub fn meets_targets(&self) -> bool {
+        self.full <= 25_000 && self.unchanged <= 200 && self.delta_1pct <= 2_000
+    }
+}
+
 /// The result as Markdown.
 pub fn markdown(o: &Outcome) -> String {
     let per_day_ours = 4 * o.unchanged;
     let per_day_ref = 24 * o.v1_plain;
     format!(
-        "### Bytes per scan ({} real Debian packages)\n\n\
+        "### Bytes per scan: {} ({} real Debian packages)\n\n\
          | upload | bytes | target |\n|---|---:|---|\n\
          | reference: the whole list as plain JSON, re-sent every hour by Fleet-style agents | {} | |\n\
          | full scan (compact rows, gzip) | {} | ≤ 25,000 |\n\
@@ -158,6 +238,10 @@ pub fn markdown(o: &Outcome) -> String {
          | after 1 % changed ({} packages; delta) | {} | ≤ 2,000 |\n\n\
          An unchanged host, per day: PatchCTL {} bytes (4 scans) against {} bytes for an \
          hourly full re-send: {:.0}× less.\n",
+        match o.dataset {
+            Dataset::Host => "a real host's package set",
+            Dataset::WorstCase => "worst case, spread over the whole archive",
+        },
         o.packages,
         o.v1_plain,
         o.full,

@@ -243,7 +243,7 @@ fn apt_backend_on_a_real_debian_system() {
     // Packages: 1.0 installed; updates in two suites.
     let debs = work.path().join("debs");
     fs::create_dir_all(&debs).unwrap();
-    let old: Vec<PathBuf> = ["pc-sec", "pc-upd", "pc-new", "pc-victim"]
+    let old: Vec<PathBuf> = ["pc-sec", "pc-upd", "pc-new", "pc-victim", "pc-half"]
         .iter()
         .map(|n| build_deb(&debs, n, "1.0", ""))
         .collect();
@@ -377,6 +377,39 @@ fn apt_backend_on_a_real_debian_system() {
     };
     assert_eq!(version_of("pc-sec").as_deref(), Some("1.0"));
 
+    // The scan also brought the available updates (metadata refreshed in the chroot).
+    let su = cli.json(&["hosts", "updates", &host]);
+    assert_eq!(su["refreshed"], true, "{su}");
+    let scanned = |su: &Value, n: &str| {
+        su["updates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["name"] == n)
+            .cloned()
+    };
+    let sec = scanned(&su, "pc-sec").expect("pc-sec in the scan");
+    assert_eq!(
+        (sec["candidate_version"].as_str(), sec["security"].as_bool()),
+        (Some("1.0+deb12u1"), Some(true)),
+        "{su}"
+    );
+    assert_eq!(
+        scanned(&su, "pc-upd").expect("pc-upd in the scan")["security"],
+        false
+    );
+    assert_eq!(su["removals"], serde_json::json!(["pc-victim"]), "{su}");
+    let only_sec = cli.json(&["hosts", "updates", &host, "--security"]);
+    let names: Vec<&str> = only_sec["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["pc-sec"], "{only_sec}");
+    let listed = cli.json(&["hosts", "list"]);
+    assert_eq!(listed[0]["security_updates"], 1, "{listed}");
+
     // check_updates: both updates, with the right security flags, and the removal.
     let cu = cli.command(&host, "check_updates", &[]);
     assert_eq!(cu["state"], "succeeded", "{cu}");
@@ -443,5 +476,57 @@ fn apt_backend_on_a_real_debian_system() {
     });
     assert_eq!(version_of("pc-upd").as_deref(), Some("1.0"));
     assert_eq!(version_of("pc-victim").as_deref(), Some("1.0"));
+    // The rescan after the install went as a delta against the first, full scan, and
+    // the security update is no longer listed.
+    let su = cli.json(&["hosts", "updates", &host]);
+    assert!(scanned(&su, "pc-sec").is_none(), "{su}");
+    assert!(scanned(&su, "pc-upd").is_some(), "{su}");
+
+    // An interrupted dpkg run (a package unpacked, never configured) is reported by
+    // health_check and repaired with `dpkg --configure -a` before the next install.
+    run(Command::new("chroot").arg(&root).args([
+        "dpkg",
+        "--unpack",
+        "/tmp/debs/pc-half_1.0_all.deb",
+    ]));
+    let hc = cli.command(&host, "health_check", &[]);
+    let lock = hc["result"]["output"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "package_lock")
+        .cloned()
+        .unwrap();
+    assert_eq!(lock["status"], "fail", "{hc}");
+    assert!(
+        lock["detail"]
+            .as_str()
+            .unwrap()
+            .contains("dpkg --configure -a"),
+        "{hc}"
+    );
+    let iu = cli.command(&host, "install_updates", &["package=pc-upd=1.1"]);
+    assert_eq!(iu["state"], "succeeded", "{iu}");
+    assert!(
+        iu["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("finished an interrupted dpkg run"),
+        "{iu}"
+    );
+    let status = fs::read_to_string(root.join("var/lib/dpkg/status")).unwrap();
+    let half = status
+        .split("\n\n")
+        .find(|s| s.starts_with("Package: pc-half\n"))
+        .unwrap();
+    assert!(half.contains("Status: install ok installed"), "{half}");
+
+    let log = fs::read_to_string(work.path().join("agent.log")).unwrap();
+    let uploads: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("scan uploaded"))
+        .collect();
+    assert!(uploads.first().is_some_and(|l| l.contains("full")), "{log}");
+    assert!(uploads.iter().skip(1).any(|l| l.contains("delta")), "{log}");
     drop(guard);
 }

@@ -20,10 +20,20 @@ use patchctl_proto::agent::InstalledPackage;
 /// Where dpkg keeps its database of installed packages.
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 
+/// Package states that only an interrupted (or failed) dpkg run leaves behind.
+pub const INTERRUPTED_STATES: &[&str] = &[
+    "half-installed",
+    "half-configured",
+    "unpacked",
+    "triggers-awaited",
+    "triggers-pending",
+];
+
 /// True when an interrupted dpkg run left work behind in `admindir`
-/// (`/var/lib/dpkg`): journal files in `updates/` that `dpkg --configure -a` finishes.
+/// (`/var/lib/dpkg`): journal files in `updates/`, or packages in one of the
+/// [`INTERRUPTED_STATES`]. `dpkg --configure -a` finishes both.
 pub fn interrupted(admindir: &Path) -> bool {
-    std::fs::read_dir(admindir.join("updates"))
+    let journal = std::fs::read_dir(admindir.join("updates"))
         .map(|d| {
             d.flatten().any(|e| {
                 let n = e.file_name();
@@ -31,7 +41,15 @@ pub fn interrupted(admindir: &Path) -> bool {
                 !n.is_empty() && n.chars().all(|c| c.is_ascii_digit())
             })
         })
-        .unwrap_or(false)
+        .unwrap_or(false);
+    journal
+        || read_status(&admindir.join("status"))
+            .map(|s| {
+                s.packages
+                    .iter()
+                    .any(|p| INTERRUPTED_STATES.contains(&p.status.as_str()))
+            })
+            .unwrap_or(false)
 }
 
 /// The longest excerpt of a malformed line quoted in a skip reason.
