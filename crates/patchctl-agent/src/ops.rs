@@ -289,8 +289,8 @@ impl Operations {
             return (
                 ResultStatus::Failed,
                 format!(
-                    "the package manager is locked by another process (waited {} s); nothing installed, try again later",
-                    pkgmgr::LOCK_TIMEOUT_SECS
+                    "the package manager is locked by another process; nothing installed, try again later ({})",
+                    truncate(report.output_tail.lines().last().unwrap_or("").trim(), 300)
                 ),
                 Some(ResultOutput::Install(report)),
             );

@@ -26,6 +26,7 @@ mod inventory;
 mod loadclient;
 mod pg;
 mod procs;
+mod rpminv;
 mod scanbytes;
 mod stats;
 
@@ -52,6 +53,15 @@ enum Cmd {
     Agent(AgentArgs),
     /// The agent's dpkg inventory against `dpkg-query -W`.
     Inventory(InventoryArgs),
+    /// The agent's rpm inventory against `rpm -qa`, on a private rpm database.
+    RpmInventory {
+        /// Packages in the rpm database (built once, cached under /var/cache/patchctl-ci).
+        #[arg(long, default_value_t = 2000)]
+        packages: usize,
+        /// Timed runs of each.
+        #[arg(long, default_value_t = 10)]
+        runs: u32,
+    },
     /// Bytes the agent sends per scan (full, unchanged, 1 % changed).
     ScanBytes {
         /// Packages in the inventory.
@@ -277,6 +287,13 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("inventory: {e:#}")),
         },
+        Cmd::RpmInventory { packages, runs } => match rpminv::run(packages, runs) {
+            Ok(o) => {
+                println!("{}", rpminv::markdown(&o));
+                exit_code(o.counts_match())
+            }
+            Err(e) => fail(&format!("rpm inventory: {e:#}")),
+        },
         Cmd::ScanBytes { packages } => {
             let mut ok = true;
             for d in [scanbytes::Dataset::Host, scanbytes::Dataset::WorstCase] {
@@ -357,6 +374,17 @@ fn all(a: AllArgs) -> ExitCode {
             println!("### dpkg inventory\n\nFAILED: {e:#}\n");
         }
     }
+    eprintln!("rpm inventory: 2000 packages, 10 runs each ...");
+    match rpminv::run(2000, 10) {
+        Ok(o) => {
+            ok &= o.counts_match();
+            println!("{}", rpminv::markdown(&o));
+        }
+        Err(e) => {
+            ok = false;
+            println!("### rpm inventory\n\nFAILED: {e:#}\n");
+        }
+    }
     for d in [scanbytes::Dataset::Host, scanbytes::Dataset::WorstCase] {
         match scanbytes::run(2000, d) {
             Ok(o) => println!("{}", scanbytes::markdown(&o)),
@@ -433,6 +461,17 @@ fn smoke() -> ExitCode {
         "inventory",
         inventory::run(3).and_then(|o| {
             let md = inventory::markdown(&o);
+            if o.counts_match() {
+                Ok(md)
+            } else {
+                Err(anyhow::anyhow!("package counts differ\n{md}"))
+            }
+        }),
+    );
+    t.record(
+        "rpm inventory",
+        rpminv::run(200, 2).and_then(|o| {
+            let md = rpminv::markdown(&o);
             if o.counts_match() {
                 Ok(md)
             } else {

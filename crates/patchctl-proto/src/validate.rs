@@ -73,7 +73,8 @@ pub enum InvalidValue {
 ///   two characters.
 /// - `dnf`, `yum`, `zypper` (RPM): letters, digits, `-`, `.`, `_`, `+`.
 /// - `apk` (Alpine): letters, digits, `-`, `.`, `_`, `+`.
-/// - `pacman` (Arch): lower-case letters, digits, `@`, `.`, `_`, `+`, `-`; not starting
+/// - `pacman` (Arch): lower-case letters, digits, `.`, `_`, `+`, `-` (`@` too in pacman,
+///   but never in a [`PackageName`]); not starting
 ///   with `-` or `.`.
 ///
 /// An unknown family is refused: nothing runs for a package manager we do not know.
@@ -81,7 +82,7 @@ pub fn family_name(family: &str, s: &str) -> Result<(), InvalidValue> {
     let (allowed, lower, min): (&'static str, bool, usize) = match family {
         "apt" => ("+-.", true, 2),
         "dnf" | "yum" | "zypper" | "apk" => ("-._+", false, 1),
-        "pacman" => ("@._+-", true, 1),
+        "pacman" => ("._+-", true, 1),
         _ => {
             return Err(InvalidValue::Grammar {
                 what: "package name",
