@@ -818,7 +818,9 @@ impl Backend for ApkBackend {
     }
 
     async fn install(&self, exec: &dyn Executor, targets: &[PackageTarget]) -> InstallRun {
-        match exec.run(install_request(&self.opts, targets)).await {
+        let world = self.opts.root.join(WORLD);
+        let before = std::fs::read_to_string(&world).ok();
+        let mut run = match exec.run(install_request(&self.opts, targets)).await {
             Ok(o) => InstallRun {
                 code: o.code,
                 locked: is_locked(&o.stderr),
@@ -829,7 +831,28 @@ impl Backend for ApkBackend {
                 output: e.to_string(),
                 locked: false,
             },
+        };
+        // `apk add NAME=VERSION` pins NAME to VERSION in the world file; an approved
+        // update must not freeze the package, so the world is put back as it was.
+        if let Some(before) = before {
+            let after = std::fs::read_to_string(&world).unwrap_or_default();
+            match unpinned_world(&before, &after, targets) {
+                Ok(Some(text)) => {
+                    if let Err(e) = rewrite_keeping_mode(&world, text.as_bytes()) {
+                        run.output.push_str(&format!(
+                            "\nthe approved versions stay pinned in {}: {e}",
+                            world.display()
+                        ));
+                    }
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!(target: "audit", %why, "apk world file left as apk wrote it");
+                    run.output.push_str(&format!("\n{why}"));
+                }
+            }
         }
+        run
     }
 
     async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
@@ -840,12 +863,107 @@ impl Backend for ApkBackend {
     }
 }
 
+/// apk's world file (the packages the administrator asked for), relative to the root.
+pub const WORLD: &str = "etc/apk/world";
+
+/// The world file to write back after installing `targets`: `before`, when the only
+/// difference apk made is the `NAME=VERSION` pins of the targets. `Ok(None)` when there
+/// is nothing to undo; `Err` (and the file is left alone) when apk changed anything
+/// else.
+pub fn unpinned_world(
+    before: &str,
+    after: &str,
+    targets: &[PackageTarget],
+) -> Result<Option<String>, String> {
+    if before == after {
+        return Ok(None);
+    }
+    let old: std::collections::BTreeSet<&str> = before.split_whitespace().collect();
+    let pins: std::collections::BTreeSet<String> = targets
+        .iter()
+        .map(|t| format!("{}={}", t.name, t.version))
+        .collect();
+    let names: std::collections::BTreeSet<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    for word in after.split_whitespace() {
+        let pinned_target = pins.contains(word);
+        if old.contains(word) || pinned_target {
+            continue;
+        }
+        return Err(format!(
+            "apk changed its world file beyond the approved versions ({word:?}); left as it is"
+        ));
+    }
+    for word in &old {
+        // apk replaces an entry for a target (`openssl`) by the pin; anything else of the
+        // old world must still be there.
+        let name = word.split(|c| "=<>~".contains(c)).next().unwrap_or(word);
+        if !after.split_whitespace().any(|w| w == *word) && !names.contains(name) {
+            return Err(format!(
+                "apk dropped {word:?} from its world file; left as it is"
+            ));
+        }
+    }
+    Ok(Some(before.to_owned()))
+}
+
+/// Replaces `path` atomically, keeping its permissions.
+fn rewrite_keeping_mode(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let perms = std::fs::metadata(path)?.permissions();
+    let tmp = path.with_extension("patchctl-tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        f.set_permissions(perms)?;
+    }
+    std::fs::rename(&tmp, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::exec::{ExecError, ExecOutput};
     use proptest::prelude::*;
     use std::sync::Mutex;
+
+    fn t(name: &str, version: &str) -> PackageTarget {
+        PackageTarget {
+            name: PackageName::parse(name).unwrap(),
+            version: patchctl_proto::validate::PackageVersion::parse(version).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_world_file_loses_the_pins_an_install_added() {
+        let targets = [t("openssl", "3.3.2-r0"), t("libcrypto3", "3.3.2-r0")];
+        let before = "alpine-base\nopenssl\ncurl\n";
+        // apk replaced `openssl` by the pin and added the dependency's pin.
+        let after = "alpine-base\ncurl\nlibcrypto3=3.3.2-r0\nopenssl=3.3.2-r0\n";
+        assert_eq!(
+            unpinned_world(before, after, &targets),
+            Ok(Some(before.to_owned()))
+        );
+        assert_eq!(unpinned_world(before, before, &targets), Ok(None));
+        // Anything else changed: left alone, with a reason.
+        assert!(unpinned_world(before, "alpine-base\nopenssl=3.3.2-r0\nvim\n", &targets).is_err());
+        assert!(unpinned_world(before, "openssl=3.3.2-r0\ncurl\n", &targets).is_err());
+    }
+
+    #[test]
+    fn the_world_file_is_rewritten_in_place_with_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let world = dir.path().join("world");
+        std::fs::write(&world, "a=1\n").unwrap();
+        std::fs::set_permissions(&world, std::fs::Permissions::from_mode(0o644)).unwrap();
+        rewrite_keeping_mode(&world, b"a\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&world).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::metadata(&world).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
 
     const LIST: &str = include_str!("../../tests/data/apk/list-upgradable-alpine3.20.txt");
     const POLICY: &str = include_str!("../../tests/data/apk/policy-openssl.txt");
