@@ -4,17 +4,18 @@
 //! `file:` repository of two suites: `bookworm-security` and `bookworm-updates`. The
 //! security flag must come from the suite, whatever the versions say.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use chrono::Utc;
+use common::{envelope, install};
 use patchctl_agent::exec::{Executor, ProcessExecutor};
-use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::apt::{self, AptBackend, AptOptions};
 use patchctl_agent::pkgmgr::{self, Family};
-use patchctl_proto::command::{CommandEnvelope, ResultOutput, ResultStatus};
+use patchctl_proto::command::{ResultOutput, ResultStatus};
 use sha2::{Digest, Sha256};
 
 fn stanza(name: &str, version: &str, extra: &str) -> String {
@@ -127,37 +128,16 @@ fn private_root() -> (tempfile::TempDir, AptOptions) {
 }
 
 fn needs_root() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("check_updates refreshes apt lists, which needs root; CI runs as root");
-        }
-        eprintln!("SKIPPED: check_updates against real apt needs root (apt-get update)");
-        return false;
-    }
-    if !Path::new("/usr/bin/apt-get").exists() {
-        panic!("this test needs apt-get (Debian/Ubuntu)");
-    }
-    true
+    common::needs_root(
+        "check_updates against real apt",
+        "it refreshes apt lists: apt-get update",
+        &["/usr/bin/apt-get"],
+        "Debian/Ubuntu",
+    )
 }
 
 fn ops(exec: Arc<ProcessExecutor>, opts: AptOptions) -> Operations {
-    Operations::new(
-        exec,
-        Path::new("/"),
-        None,
-        Duration::from_secs(300),
-        Arc::new(Mutex::new(LinkState::default())),
-    )
-    .with_backend(Some(Arc::new(AptBackend::new(opts))))
-}
-
-fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
-    CommandEnvelope {
-        id: uuid::Uuid::new_v4(),
-        kind: kind.into(),
-        params,
-        queued_at: Utc::now(),
-    }
+    common::ops(exec, AptBackend::new(opts))
 }
 
 #[tokio::test]
@@ -249,12 +229,6 @@ async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
     refresh(&opts).await;
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), opts.clone());
-    let install = |name: &str, version: &str| {
-        envelope(
-            "install_updates",
-            serde_json::json!({"packages": [{"name": name, "version": version}]}),
-        )
-    };
     for (name, version, want) in [
         ("pc-new", "1.1", "would remove pc-victim"),
         ("pc-down", "0.9", "would downgrade pc-down from 1.0 to 0.9"),
@@ -286,10 +260,7 @@ async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
 
     // The approved security update alone is an acceptable plan (checked without
     // running the install, which would act on this machine's dpkg).
-    let targets = vec![patchctl_proto::command::PackageTarget {
-        name: patchctl_proto::validate::PackageName::parse("pc-sec").unwrap(),
-        version: patchctl_proto::validate::PackageVersion::parse("1.0+deb12u1").unwrap(),
-    }];
+    let targets = vec![common::target("pc-sec", "1.0+deb12u1")];
     let out = ProcessExecutor::new()
         .run(patchctl_agent::exec::ExecRequest::from_argv(
             &apt::install_simulate_argv(&opts, &targets),
@@ -316,7 +287,7 @@ async fn get_package_info_reports_the_candidate_and_its_security_release() {
     refresh(&opts).await;
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), opts);
-    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let info = common::package_info;
     let res = ops.handle(&info("pc-sec")).await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     let Some(ResultOutput::PackageInfo(p)) = &res.output else {

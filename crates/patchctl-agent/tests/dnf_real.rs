@@ -8,17 +8,19 @@
 //! simulation shows beyond that must be refused before anything is installed.
 #![allow(clippy::disallowed_methods)] // Test harness: runs rpmbuild, createrepo_c, rpm.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use common::{clean, envelope, install, tool};
 use patchctl_agent::exec::{Executor, ProcessExecutor};
-use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::dnf::{self, DnfBackend, DnfOptions};
-use patchctl_proto::command::{CommandEnvelope, InstallReport, ResultOutput, ResultStatus};
+use patchctl_proto::command::{InstallReport, ResultOutput, ResultStatus};
 
 const TOOLS: &[&str] = &[
     "/usr/bin/dnf",
@@ -29,66 +31,11 @@ const TOOLS: &[&str] = &[
 ];
 
 fn needs_root() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!(
-                "the dnf tests install into a private installroot, which needs root; CI runs as root"
-            );
-        }
-        eprintln!("SKIPPED: the real dnf tests need root (rpm database, dnf upgrade)");
-        return false;
-    }
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .copied()
-        .filter(|t| !Path::new(t).exists())
-        .collect();
-    if !missing.is_empty() {
-        let why =
-            format!("the real dnf tests need {missing:?} (Debian packages dnf, rpm, createrepo-c)");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
-
-/// The environment the agent's executor gives its children, so that rpm finds its
-/// database where dnf (run by the executor) does (Debian's rpm derives it from the home
-/// directory).
-fn clean(cmd: &mut Command) -> &mut Command {
-    cmd.env_clear()
-        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .env("LC_ALL", "C")
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = clean(cmd)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The spec of NAME-[E:]V-R.noarch with one tiny file.
-fn spec(name: &str, evr: &str, preamble: &str) -> String {
-    let (epoch, vr) = match evr.split_once(':') {
-        Some((e, vr)) => (format!("Epoch: {e}\n"), vr),
-        None => (String::new(), evr),
-    };
-    let (version, release) = vr.rsplit_once('-').unwrap();
-    format!(
-        "Name: {name}\nVersion: {version}\nRelease: {release}\n{epoch}Summary: PatchCTL test package\nLicense: MIT\nBuildArch: noarch\n{preamble}\
-         %define _build_id_links none\n%description\nPatchCTL test package.\n\
-         %install\nmkdir -p %{{buildroot}}/usr/share/patchctl-test\necho {name}-{vr} > %{{buildroot}}/usr/share/patchctl-test/{name}\n\
-         %files\n/usr/share/patchctl-test/{name}\n"
+    common::needs_root(
+        "the real dnf tests",
+        "a private installroot: rpm database, dnf upgrade",
+        TOOLS,
+        "Debian packages dnf, rpm, createrepo-c",
     )
 }
 
@@ -131,9 +78,6 @@ fn built() -> &'static Built {
     BUILT.get_or_init(|| {
         let t = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("dnf_real");
         let _ = std::fs::remove_dir_all(&t);
-        let (specs, repo) = (t.join("specs"), t.join("repo"));
-        std::fs::create_dir_all(&specs).unwrap();
-        std::fs::create_dir_all(&repo).unwrap();
         let installed = [
             ("pc-sec", "1.0-1", ""),
             ("pc-upd", "1.0-1", ""),
@@ -161,32 +105,14 @@ fn built() -> &'static Built {
             // A higher epoch with a lower version is newer.
             ("pc-epoch", "2:1.5-1", ""),
         ];
-        let mut files = Vec::new();
-        for (n, evr, pre) in installed.iter().chain(&updates) {
-            let f = specs.join(format!("{n}-{}.spec", evr.replace(':', "_")));
-            std::fs::write(&f, spec(n, evr, pre)).unwrap();
-            files.push(f);
-        }
-        let top = t.join("top");
-        run(Command::new("/usr/bin/rpmbuild")
-            .arg("--quiet")
-            .arg("--define")
-            .arg(format!("_topdir {}", top.display()))
-            .arg("-bb")
-            .args(&files));
-        let rpm = |n: &str, evr: &str| {
-            let vr = evr.split_once(':').map_or(evr, |(_, vr)| vr);
-            top.join("RPMS/noarch").join(format!("{n}-{vr}.noarch.rpm"))
-        };
-        for (n, evr, _) in &updates {
-            let f = rpm(n, evr);
-            std::fs::copy(&f, repo.join(f.file_name().unwrap())).unwrap();
-        }
-        run(Command::new("/usr/bin/createrepo_c").arg("-q").arg(&repo));
-        let updateinfo = t.join("updateinfo.xml");
-        std::fs::write(
-            &updateinfo,
-            format!(
+        let all: Vec<(&str, &str, &str)> = installed.iter().chain(&updates).copied().collect();
+        let mut rpms = common::build_rpms(&t.join("top"), &all);
+        let updated = rpms.split_off(installed.len());
+        let repo = t.join("repo");
+        common::rpm_repository(
+            &repo,
+            &updated,
+            &format!(
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<updates>\n{}{}</updates>\n",
                 advisory(
                     "PCTEST-2024:0001",
@@ -197,18 +123,15 @@ fn built() -> &'static Built {
                 ),
                 advisory("PCTEST-2024:0002", "bugfix", "None", "pc-upd", "1.1-1"),
             ),
-        )
-        .unwrap();
-        run(Command::new("/usr/bin/modifyrepo_c")
-            .arg("--mdtype=updateinfo")
-            .arg(&updateinfo)
-            .arg(repo.join("repodata")));
-        let (kernel, base): (Vec<_>, Vec<_>) =
-            installed.iter().partition(|(n, _, _)| *n == "kernel");
+        );
+        let (kernel, base): (Vec<_>, Vec<_>) = installed
+            .iter()
+            .zip(rpms)
+            .partition(|((n, _, _), _)| *n == "kernel");
         Built {
-            base: base.iter().map(|(n, evr, _)| rpm(n, evr)).collect(),
+            base: base.into_iter().map(|(_, rpm)| rpm).collect(),
             repo,
-            kernel: rpm(kernel[0].0, kernel[0].1),
+            kernel: kernel.into_iter().map(|(_, rpm)| rpm).next().unwrap(),
         }
     })
 }
@@ -237,15 +160,9 @@ fn fixture() -> Fixture {
     .unwrap();
     let root = t.join("root");
     std::fs::create_dir_all(&root).unwrap();
-    run(Command::new("/usr/bin/rpm")
-        .arg(format!("--root={}", root.display()))
-        .arg("--initdb"));
-    run(Command::new("/usr/bin/rpm")
-        .arg(format!("--root={}", root.display()))
-        .args(["-i", "--nodeps", "--noscripts"])
-        .args(&b.base));
+    common::rpm_root(&root, &b.base);
     // The rpm database lives where rpm's macros say (Debian: ~/.rpmdb), inside the root.
-    let dbpath = run(Command::new("/usr/bin/rpm").args(["--eval", "%{_dbpath}"]));
+    let dbpath = tool("/usr/bin/rpm", &["--eval", "%{_dbpath}"]);
     let rpm_lock = root
         .join(dbpath.trim().trim_start_matches('/'))
         .join(".rpm.lock");
@@ -304,30 +221,7 @@ impl Fixture {
 }
 
 fn ops(exec: Arc<ProcessExecutor>, opts: DnfOptions) -> Operations {
-    Operations::new(
-        exec,
-        Path::new("/"),
-        None,
-        Duration::from_secs(300),
-        Arc::new(Mutex::new(LinkState::default())),
-    )
-    .with_backend(Some(Arc::new(DnfBackend::new(opts))))
-}
-
-fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
-    CommandEnvelope {
-        id: uuid::Uuid::new_v4(),
-        kind: kind.into(),
-        params,
-        queued_at: Utc::now(),
-    }
-}
-
-fn install(name: &str, version: &str) -> CommandEnvelope {
-    envelope(
-        "install_updates",
-        serde_json::json!({"packages": [{"name": name, "version": version}]}),
-    )
+    common::ops(exec, DnfBackend::new(opts))
 }
 
 fn report(res: &patchctl_proto::command::CommandResult) -> &InstallReport {
@@ -422,7 +316,7 @@ async fn check_updates_and_package_info_read_the_advisories() {
         ]
     );
 
-    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let info = common::package_info;
     let res = ops.handle(&info("pc-sec")).await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     let Some(ResultOutput::PackageInfo(p)) = &res.output else {
@@ -562,10 +456,7 @@ async fn install_updates_installs_exactly_the_approved_versions() {
 
     // Only the two approved plans were ever installed, each after its simulation.
     let o = &f.opts;
-    let target = |n: &str, v: &str| patchctl_proto::command::PackageTarget {
-        name: patchctl_proto::validate::PackageName::parse(n).unwrap(),
-        version: patchctl_proto::validate::PackageVersion::parse(v).unwrap(),
-    };
+    let target = common::target;
     let sec = [target("pc-sec", "1.1-1")];
     let ep = [target("pc-epoch", "2:1.5-1")];
     assert_eq!(
@@ -579,10 +470,7 @@ async fn install_updates_installs_exactly_the_approved_versions() {
 
     // A newer kernel than the running one now is installed: a reboot is required
     // (needs-restarting is off with the plugins, so the kernel comparison decides).
-    run(Command::new("/usr/bin/rpm")
-        .arg(format!("--root={}", f.root.display()))
-        .args(["-i", "--nodeps", "--noscripts"])
-        .arg(&f.kernel_rpm));
+    common::rpm_install(&f.root, std::slice::from_ref(&f.kernel_rpm));
     let b = DnfBackend::new(f.opts.clone());
     let e = ProcessExecutor::new();
     assert!(b.reboot_required(&e).await);

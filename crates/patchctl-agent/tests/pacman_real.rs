@@ -17,56 +17,30 @@
 //! repo-add and pacman directly: that is the test's fixture, not the agent.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use chrono::Utc;
+use common::{envelope, install, run, target};
 use patchctl_agent::exec::{Executor, ProcessExecutor};
-use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::pacman::{self, PacmanBackend, PacmanOptions};
-use patchctl_proto::command::{CommandEnvelope, PackageTarget, ResultOutput, ResultStatus};
-use patchctl_proto::validate::{PackageName, PackageVersion};
+use patchctl_proto::command::{ResultOutput, ResultStatus};
 
 const TOOLS: [&str; 3] = ["/usr/bin/pacman", "/usr/bin/bsdtar", "/usr/bin/repo-add"];
 
 fn needs_root() -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !nix::unistd::geteuid().is_root() {
-        if ci {
-            panic!(
-                "the pacman test installs packages into a private root, which needs root; CI runs as root"
-            );
-        }
-        eprintln!("SKIPPED: the pacman test needs root");
-        return false;
-    }
-    if let Some(missing) = TOOLS.iter().find(|t| !Path::new(t).exists()) {
-        if ci {
-            panic!(
-                "the pacman test needs {missing} (apt packages pacman-package-manager, libarchive-tools)"
-            );
-        }
-        eprintln!(
-            "SKIPPED: the pacman test needs {missing} (apt packages pacman-package-manager, libarchive-tools)"
-        );
-        return false;
-    }
-    true
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::needs_root(
+        "the pacman test",
+        "it installs packages into a private root",
+        &TOOLS,
+        "apt packages pacman-package-manager, libarchive-tools",
+    )
 }
 
 /// Builds `name-version-any.pkg.tar.gz` in `out` by hand (makepkg refuses root): a
@@ -211,30 +185,7 @@ fn private_root() -> Root {
 }
 
 fn ops(exec: Arc<ProcessExecutor>, opts: PacmanOptions) -> Operations {
-    Operations::new(
-        exec,
-        Path::new("/"),
-        None,
-        Duration::from_secs(300),
-        Arc::new(Mutex::new(LinkState::default())),
-    )
-    .with_backend(Some(Arc::new(PacmanBackend::new(opts))))
-}
-
-fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
-    CommandEnvelope {
-        id: uuid::Uuid::new_v4(),
-        kind: kind.into(),
-        params,
-        queued_at: Utc::now(),
-    }
-}
-
-fn target(name: &str, version: &str) -> PackageTarget {
-    PackageTarget {
-        name: PackageName::parse(name).unwrap(),
-        version: PackageVersion::parse(version).unwrap(),
-    }
+    common::ops(exec, PacmanBackend::new(opts))
 }
 
 fn installed(r: &Root) -> Vec<String> {
@@ -313,7 +264,7 @@ async fn check_updates_and_package_info_use_a_separate_sync_database() {
     );
     assert!(o.dbpath.join("sync/pctest.db").is_file());
 
-    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let info = common::package_info;
     let res = ops.handle(&info("pc-sec")).await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     let Some(ResultOutput::PackageInfo(p)) = &res.output else {
@@ -368,12 +319,6 @@ async fn install_updates_installs_exactly_the_approved_versions() {
     backend.refresh(exec.as_ref()).await.unwrap();
     let ops = ops(exec.clone(), r.opts.clone());
     let o = &r.opts;
-    let install = |name: &str, version: &str| {
-        envelope(
-            "install_updates",
-            serde_json::json!({"packages": [{"name": name, "version": version}]}),
-        )
-    };
     let start = exec.history().len();
     let ran = |from: usize| exec.history()[from..].to_vec();
 

@@ -18,19 +18,19 @@
 //! - a held zypp lock is waited for (boundedly) and reported as "locked by another
 //!   process"; `needs-rebooting` is read.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use common::{envelope, install, target, tool};
 use patchctl_agent::exec::{ExecRequest, Executor, ProcessExecutor};
-use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::zypper::{self, ZypperBackend, ZypperOptions};
-use patchctl_proto::command::{
-    Advisory, CommandEnvelope, PackageTarget, ResultOutput, ResultStatus,
-};
-use patchctl_proto::validate::{PackageName, PackageVersion};
+use patchctl_proto::command::{Advisory, ResultOutput, ResultStatus};
+use patchctl_proto::validate::PackageName;
 
 const TOOLS: [&str; 5] = [
     "/usr/bin/zypper",
@@ -41,87 +41,12 @@ const TOOLS: [&str; 5] = [
 ];
 
 fn needs_root() -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !nix::unistd::geteuid().is_root() {
-        if ci {
-            panic!(
-                "zypper_real needs root (zypper takes the zypp lock and installs); CI runs as root"
-            );
-        }
-        eprintln!("SKIPPED: zypper_real needs root");
-        return false;
-    }
-    let missing: Vec<&str> = TOOLS
-        .iter()
-        .copied()
-        .filter(|t| !Path::new(t).exists())
-        .collect();
-    if !missing.is_empty() {
-        let why =
-            format!("zypper_real needs {missing:?} (Debian packages zypper, rpm, createrepo-c)");
-        if ci {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
-
-/// Runs a setup tool (not the agent: the agent runs programs only through its
-/// executor) and fails the test with its output when it fails.
-#[allow(clippy::disallowed_methods)] // Test setup: rpmbuild, createrepo_c, rpm -i, zypper addrepo.
-fn tool(program: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .env("LC_ALL", "C")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Writes the spec of one noarch RPM (a single small file) into `top`.
-fn spec(top: &Path, name: &str, version: &str, release: &str, extra: &str) -> String {
-    let spec = top.join(format!("{name}-{version}-{release}.spec"));
-    std::fs::write(
-        &spec,
-        format!(
-            "%define _build_id_links none\n\
-             Name: {name}\nVersion: {version}\nRelease: {release}\n\
-             Summary: PatchCTL test package\nLicense: MIT\nBuildArch: noarch\n{extra}\n\
-             %description\nPatchCTL test package.\n\
-             %install\nmkdir -p %{{buildroot}}/usr/share/patchctl-test\n\
-             echo {name}-{version} > %{{buildroot}}/usr/share/patchctl-test/{name}\n\
-             %files\n/usr/share/patchctl-test/{name}\n"
-        ),
+    common::needs_root(
+        "zypper_real",
+        "zypper takes the zypp lock and installs",
+        &TOOLS,
+        "Debian packages zypper, rpm, createrepo-c",
     )
-    .unwrap();
-    spec.display().to_string()
-}
-
-/// Builds the specs into `top/RPMS/noarch` with one rpmbuild run, without the
-/// post-install scripts (compressing, stripping) that have nothing to do here.
-fn build(top: &Path, specs: &[String]) {
-    let topdir = format!("_topdir {}", top.display());
-    let mut args = vec![
-        "--quiet",
-        "--define",
-        &topdir,
-        "--define",
-        "__os_install_post %{nil}",
-        "--define",
-        "__spec_install_post %{nil}",
-        "-bb",
-    ];
-    args.extend(specs.iter().map(String::as_str));
-    tool("/usr/bin/rpmbuild", &args);
 }
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -174,65 +99,38 @@ struct Setup {
 fn setup() -> Setup {
     let started = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
-    let top = tmp.path().join("build");
     let repo = tmp.path().join("repo");
     let root = tmp.path().join("root");
-    for d in [&top, &repo, &root] {
-        std::fs::create_dir_all(d).unwrap();
-    }
-    let mut specs: Vec<String> = INSTALLED
-        .iter()
-        .map(|name| spec(&top, name, "1.0", "1", ""))
-        .collect();
+    std::fs::create_dir_all(&root).unwrap();
+    let mut packages: Vec<(&str, &str, &str)> =
+        INSTALLED.iter().map(|name| (*name, "1.0-1", "")).collect();
     // The repository. The normal update's release says "security": only the patch's
     // category may make an update a security one.
-    specs.extend([
-        spec(&top, "pc-sec", "1.1", "1", ""),
-        spec(&top, "pc-upd", "1.1", "1.security", ""),
-        spec(&top, "pc-new", "1.1", "1", "Obsoletes: pc-victim < 2"),
-        spec(&top, "pc-dep", "1.1", "1", "Requires: pc-newdep"),
-        spec(&top, "pc-newdep", "1.0", "2", ""),
-        spec(&top, "pc-down", "0.9", "1", ""),
+    packages.extend([
+        ("pc-sec", "1.1-1", ""),
+        ("pc-upd", "1.1-1.security", ""),
+        ("pc-new", "1.1-1", "Obsoletes: pc-victim < 2"),
+        ("pc-dep", "1.1-1", "Requires: pc-newdep"),
+        ("pc-newdep", "1.0-2", ""),
+        ("pc-down", "0.9-1", ""),
     ]);
-    build(&top, &specs);
-    let built = top.join("RPMS/noarch");
-    let mut installed = Vec::new();
-    for entry in std::fs::read_dir(&built).unwrap() {
-        let path = entry.unwrap().path();
-        let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if file.contains("-1.0-1.") {
-            installed.push(path.display().to_string());
-            // pc-same 1.0-1 is also in the repository (no update for it).
-            if !file.starts_with("pc-same") {
-                continue;
-            }
-        }
-        std::fs::copy(&path, repo.join(&file)).unwrap();
-    }
-    let r = |p: &Path| p.display().to_string();
-    tool("/usr/bin/createrepo_c", &["--quiet", &r(&repo)]);
-    let ui = tmp.path().join("updateinfo.xml");
-    std::fs::write(&ui, UPDATEINFO).unwrap();
-    tool(
-        "/usr/bin/modifyrepo_c",
-        &[&r(&ui), &r(&repo.join("repodata"))],
+    let mut installed = common::build_rpms(&tmp.path().join("build"), &packages);
+    let mut offered = installed.split_off(INSTALLED.len());
+    // pc-same 1.0-1 is also in the repository (no update for it).
+    offered.extend(
+        installed
+            .iter()
+            .filter(|p| p.ends_with("pc-same-1.0-1.noarch.rpm"))
+            .cloned(),
     );
-    tool("/usr/bin/rpm", &["--root", &r(&root), "--initdb"]);
-    let mut args = vec![
-        "--root".to_owned(),
-        r(&root),
-        "-i".into(),
-        "--nodeps".into(),
-    ];
-    args.extend(installed);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    tool("/usr/bin/rpm", &args);
+    common::rpm_repository(&repo, &offered, UPDATEINFO);
+    common::rpm_root(&root, &installed);
     tool(
         "/usr/bin/zypper",
         &[
             "--non-interactive",
             "--root",
-            &r(&root),
+            &root.display().to_string(),
             "addrepo",
             "--no-gpgcheck",
             &format!("file://{}", repo.display()),
@@ -251,23 +149,7 @@ fn setup() -> Setup {
 }
 
 fn ops(exec: Arc<ProcessExecutor>, opts: &ZypperOptions) -> Operations {
-    Operations::new(
-        exec,
-        Path::new("/"),
-        None,
-        Duration::from_secs(300),
-        Arc::new(Mutex::new(LinkState::default())),
-    )
-    .with_backend(Some(Arc::new(ZypperBackend::new(opts.clone()))))
-}
-
-fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
-    CommandEnvelope {
-        id: uuid::Uuid::new_v4(),
-        kind: kind.into(),
-        params,
-        queued_at: Utc::now(),
-    }
+    common::ops(exec, ZypperBackend::new(opts.clone()))
 }
 
 async fn refresh(opts: &ZypperOptions) {
@@ -285,13 +167,6 @@ async fn rpm_version(opts: &ZypperOptions, name: &str) -> Option<String> {
         .unwrap()
         .first()
         .map(|p| p.version.clone())
-}
-
-fn target(name: &str, version: &str) -> PackageTarget {
-    PackageTarget {
-        name: PackageName::parse(name).unwrap(),
-        version: PackageVersion::parse(version).unwrap(),
-    }
 }
 
 #[tokio::test]
@@ -385,7 +260,7 @@ async fn get_package_info_reports_the_candidate_and_its_security_patch() {
     refresh(&s.opts).await;
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), &s.opts);
-    let info = |name: &str| envelope("get_package_info", serde_json::json!({"name": name}));
+    let info = common::package_info;
     let res = ops.handle(&info("pc-sec")).await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     let Some(ResultOutput::PackageInfo(p)) = &res.output else {
@@ -465,12 +340,6 @@ async fn install_updates_simulates_first_refuses_and_installs_only_what_was_appr
     refresh(&s.opts).await;
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), &s.opts);
-    let install = |name: &str, version: &str| {
-        envelope(
-            "install_updates",
-            serde_json::json!({"packages": [{"name": name, "version": version}]}),
-        )
-    };
     for (name, version, want) in [
         ("pc-new", "1.1-1", "would remove pc-victim"),
         (
@@ -591,12 +460,7 @@ async fn a_held_lock_is_waited_for_and_reported_and_reboots_are_read() {
     std::fs::create_dir_all(pid_file.parent().unwrap()).unwrap();
     std::fs::write(&pid_file, format!("{}\n", std::process::id())).unwrap();
     let started = Instant::now();
-    let res = ops
-        .handle(&envelope(
-            "install_updates",
-            serde_json::json!({"packages": [{"name": "pc-sec", "version": "1.1-1"}]}),
-        ))
-        .await;
+    let res = ops.handle(&install("pc-sec", "1.1-1")).await;
     let waited = started.elapsed();
     assert_eq!(res.status, ResultStatus::Failed, "{res:?}");
     assert!(

@@ -62,6 +62,14 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         runs: u32,
     },
+    /// Internal: runs a program and prints its wall time and peak RSS (used by
+    /// `rpm-inventory`).
+    #[command(hide = true)]
+    RusageOf {
+        /// The program and its arguments.
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
     /// Bytes the agent sends per scan (full, unchanged, 1 % changed).
     ScanBytes {
         /// Packages in the inventory.
@@ -293,6 +301,11 @@ fn main() -> ExitCode {
                 exit_code(o.counts_match())
             }
             Err(e) => fail(&format!("rpm inventory: {e:#}")),
+        },
+        Cmd::RusageOf { argv } => match rpminv::rusage_of(&argv) {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+            Err(e) => fail(&format!("rusage-of: {e:#}")),
         },
         Cmd::ScanBytes { packages } => {
             let mut ok = true;

@@ -9,24 +9,22 @@
 //! Measured on the same machine in the same run, alternately, after one untimed run of
 //! each:
 //! - the native tool: `rpm --root R -qa`, its wall time (spawn to reaped, all output
-//!   read) and its peak RSS from `wait4`;
+//!   read) and its peak RSS from `getrusage(RUSAGE_CHILDREN)` in a fresh wrapper process;
 //! - the agent, exactly as a scan does it:
 //!   `DnfBackend::new(DnfOptions { installroot: Some(R), .. }).inventory(&ProcessExecutor)`
 //!   on a current-thread tokio runtime (as the agent's), i.e. `rpm --root=R -qa
 //!   --queryformat …` through the executor, then `parse_qa`; its wall time;
 //! - the agent's rpm child alone: the same argument vector (`rpm::query_all_argv`) with
-//!   the executor's environment, spawned here so that `wait4` gives its peak RSS (the
+//!   the executor's environment, spawned here so that its peak RSS can be read (the
 //!   executor reaps its children itself);
 //! - the parse alone: `patchctl_agent::inventory::rpm::parse_qa` on that child's output.
 //!
 //! Every rpm runs with the executor's environment (`PATH` and `LC_ALL=C` only): Debian's
 //! rpm derives its database path from the home directory, so all of them must agree.
 
-use std::fs::File;
 use std::io::{Read, Seek};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -79,6 +77,8 @@ pub struct Outcome {
     pub parse: Summary,
     /// Lines `parse_qa` skipped.
     pub skipped: usize,
+    /// `/proc/loadavg` (1, 5, 15 min) when the timed runs started.
+    pub load: String,
 }
 
 /// Where the rpm database came from.
@@ -310,41 +310,6 @@ fn tail(s: &str) -> &str {
     &s[cut..]
 }
 
-/// The wait status and peak RSS (KiB) of a child, reaped with `wait4`.
-#[allow(unsafe_code)]
-mod sys {
-    use std::ffi::{c_int, c_long};
-    use std::io;
-
-    // `struct rusage` on Linux: two `struct timeval` (two longs each), then 14 longs;
-    // `ru_maxrss` (KiB) is the fifth long.
-    const RUSAGE_LONGS: usize = 18;
-    const MAXRSS: usize = 4;
-
-    unsafe extern "C" {
-        fn wait4(pid: c_int, status: *mut c_int, options: c_int, rusage: *mut c_long) -> c_int;
-    }
-
-    /// Waits for child `pid` and returns its raw wait status and its `ru_maxrss`.
-    pub fn wait_maxrss(pid: u32) -> io::Result<(c_int, u64)> {
-        let pid = c_int::try_from(pid).map_err(|_| io::Error::other("pid out of range"))?;
-        let mut status: c_int = 0;
-        let mut ru = [0 as c_long; RUSAGE_LONGS];
-        loop {
-            // SAFETY: `status` and `ru` are valid for writes and `ru` is at least as
-            // large as the kernel's `struct rusage`; `pid` is our unreaped child.
-            let r = unsafe { wait4(pid, &mut status, 0, ru.as_mut_ptr()) };
-            if r == pid {
-                return Ok((status, u64::try_from(ru[MAXRSS]).unwrap_or(0)));
-            }
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
-        }
-    }
-}
-
 /// One measured child.
 struct Measured {
     wall: Duration,
@@ -352,43 +317,64 @@ struct Measured {
     stdout: Vec<u8>,
 }
 
-/// Spawns `argv` with the executor's environment, reads all its output, reaps it with
-/// `wait4`: wall time from spawn to reaped, peak RSS, output.
-fn measure(argv: &[String]) -> anyhow::Result<Measured> {
+/// The hidden `patchctl-bench rusage-of -- PROGRAM ARGS...`: runs the program with this
+/// process's stdout and stderr, waits for it and prints `WALL_NS MAXRSS_KIB` as the last
+/// line of stderr. A fresh process whose only child is the measured one, so
+/// `getrusage(RUSAGE_CHILDREN)` is exactly that child's peak RSS — no unsafe code.
+pub fn rusage_of(argv: &[String]) -> anyhow::Result<i32> {
     let (program, args) = argv.split_first().context("empty argument vector")?;
+    let t0 = Instant::now();
+    let status = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .with_context(|| format!("cannot run {program}"))?;
+    let wall = t0.elapsed();
+    let ru = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)?;
+    eprintln!("\n{} {}", wall.as_nanos(), ru.max_rss());
+    Ok(status.code().unwrap_or(1))
+}
+
+/// Runs `argv` with the executor's environment under [`rusage_of`] and reads all its
+/// output: the child's own wall time and peak RSS, and its stdout.
+fn measure(argv: &[String]) -> anyhow::Result<Measured> {
+    let me = std::env::current_exe().context("cannot find the bench binary")?;
     let mut errfile = tempfile::tempfile()?;
     let err_out = errfile.try_clone()?;
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(&me);
     clean(&mut cmd)
-        .args(args)
+        .arg("rusage-of")
+        .arg("--")
+        .args(argv)
         .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(err_out));
-    let t0 = Instant::now();
     let mut child = cmd
         .spawn()
-        .with_context(|| format!("cannot run {program}"))?;
+        .with_context(|| format!("cannot run {}", me.display()))?;
     let mut stdout = Vec::with_capacity(256 * 1024);
     let read = child
         .stdout
         .take()
         .context("no stdout pipe")?
         .read_to_end(&mut stdout);
-    let waited = sys::wait_maxrss(child.id());
-    let wall = t0.elapsed();
-    read.with_context(|| format!("cannot read the output of {program}"))?;
-    let (raw, maxrss_kib) = waited.with_context(|| format!("cannot wait for {program}"))?;
-    let status = ExitStatus::from_raw(raw);
+    let status = child.wait()?;
+    read.with_context(|| format!("cannot read the output of {}", argv.join(" ")))?;
+    let mut err = String::new();
+    errfile.rewind()?;
+    let _ = errfile.read_to_string(&mut err);
     if !status.success() {
-        let mut err = String::new();
-        errfile.rewind()?;
-        let _ = errfile.read_to_string(&mut err);
         anyhow::bail!("{} failed ({status}): {}", argv.join(" "), tail(&err));
     }
+    let last = err.lines().last().unwrap_or("");
+    let mut f = last.split_whitespace().map(str::parse::<u128>);
+    let (Some(Ok(wall_ns)), Some(Ok(maxrss))) = (f.next(), f.next()) else {
+        anyhow::bail!("no measurement from rusage-of: {}", tail(&err));
+    };
     Ok(Measured {
-        wall,
-        maxrss_kib,
+        wall: Duration::from_nanos(u64::try_from(wall_ns).unwrap_or(u64::MAX)),
+        maxrss_kib: u64::try_from(maxrss).unwrap_or(0),
         stdout,
     })
 }
@@ -629,6 +615,9 @@ pub fn run(packages: usize, runs: u32) -> anyhow::Result<Outcome> {
     let text = String::from_utf8_lossy(&captured.stdout).into_owned();
     let (_, parsed, skipped) = time_parse(&text);
 
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into());
     let mut t_native = Vec::with_capacity(runs);
     let mut rss_native = Vec::with_capacity(runs);
     let mut t_agent = Vec::with_capacity(runs);
@@ -681,6 +670,7 @@ pub fn run(packages: usize, runs: u32) -> anyhow::Result<Outcome> {
         agent_bytes,
         parse: Summary::of(t_parse).context("no parse timing")?,
         skipped,
+        load,
     })
 }
 
@@ -697,6 +687,7 @@ fn kib(n: usize) -> String {
 /// The Markdown report.
 pub fn markdown(o: &Outcome) -> String {
     let ratio = o.ratio();
+    let min_ratio = o.agent.min.as_secs_f64() / o.native.min.as_secs_f64().max(1e-12);
     let child_ratio = o.agent_rpm.p50.as_secs_f64() / o.native.p50.as_secs_f64().max(1e-12);
     let parse_share = o.parse.p50.as_secs_f64() / o.agent.p50.as_secs_f64().max(1e-12);
     let root = o.root.display();
@@ -707,7 +698,7 @@ pub fn markdown(o: &Outcome) -> String {
          `rpm --root R -qa` and reading all its output; agent = \
          `DnfBackend::new(DnfOptions {{ installroot: Some(R), .. }}).inventory(&ProcessExecutor::new())` \
          on a current-thread runtime, exactly what a scan runs (`rpm --root=R -qa --queryformat …` \
-         through the executor, then `parse_qa`). Peak RSS is `ru_maxrss` from `wait4` of the \
+         through the executor, then `parse_qa`). Peak RSS is `ru_maxrss` (getrusage of a wrapper whose only child is the \
          rpm child; the agent's rpm child is measured by spawning its exact argument vector \
          (`rpm::query_all_argv`) with the executor's environment, since the executor reaps \
          its children itself.\n\n",
@@ -757,16 +748,23 @@ pub fn markdown(o: &Outcome) -> String {
         o.agent_packages
     ));
     s.push_str(&format!(
-        "- Ratio agent / rpm -qa (medians): {ratio:.2}× — target ≤ 1×: {}. The agent's \
-         inventory *is* an `rpm -qa` (with a query format: {child_ratio:.2}× the plain one, \
-         {} of output instead of {}) plus spawning it through the executor and parsing its \
-         output, so it cannot be faster than `rpm -qa` by construction; the parse is {} ms \
-         median ({:.1} % of the agent's time).\n",
+        "- Ratio agent / rpm -qa: {ratio:.2}× of the medians, {min_ratio:.2}× of the fastest \
+         runs — target ≤ 1× (medians): {}. The agent's inventory *is* an `rpm -qa` (with a \
+         query format: {child_ratio:.2}× the plain one, {} of output instead of {}) plus \
+         spawning it through the executor and parsing its output, so it cannot be faster \
+         than `rpm -qa` by construction{}; the parse is {} ms median ({:.1} % of the \
+         agent's time). Load average at the start: {}.\n",
         if ratio <= 1.0 { "met" } else { "MISSED" },
         kib(o.agent_bytes),
         kib(o.native_bytes),
+        if ratio < 1.0 || min_ratio < 1.0 {
+            ": a ratio below 1 here is noise (other load on the machine), not a lead"
+        } else {
+            ""
+        },
         ms(o.parse.p50),
-        parse_share * 100.0
+        parse_share * 100.0,
+        o.load
     ));
     let peak = o.agent_peak_kib();
     s.push_str(&format!(

@@ -9,6 +9,7 @@
 //! - *worst case*: `n` records spread evenly over the whole archive in name order, so
 //!   that neighbours share almost nothing (no library families, few shared sources);
 //!   real hosts never look like this.
+//!
 //! The agent's own code builds
 //! and encodes the uploads ([`patchctl_agent::scan`]), so the figures are what the
 //! agent sends: a full scan (gzip), an unchanged one (digest only) and one after 1 %

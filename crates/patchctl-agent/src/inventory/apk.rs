@@ -18,11 +18,10 @@ use std::path::Path;
 
 use patchctl_proto::agent::InstalledPackage;
 
+use super::{quote, word};
+
 /// Where apk keeps its database of installed packages, relative to the root.
 pub const INSTALLED_PATH: &str = "/lib/apk/db/installed";
-
-/// The longest excerpt of a malformed line quoted in a skip reason.
-const MAX_QUOTE: usize = 60;
 
 /// The result of parsing an installed database.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -152,22 +151,6 @@ impl<'a> Block<'a> {
             status: "installed".to_owned(),
         })
     }
-}
-
-/// A non-empty value without white space.
-fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
-    if value.is_empty() {
-        Err(format!("empty {what}"))
-    } else if value.contains(char::is_whitespace) {
-        Err(format!("{what} contains white space"))
-    } else {
-        Ok(value)
-    }
-}
-
-/// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
-fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, MAX_QUOTE)
 }
 
 #[cfg(test)]

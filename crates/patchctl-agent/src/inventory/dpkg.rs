@@ -17,6 +17,8 @@ use std::path::Path;
 
 use patchctl_proto::agent::InstalledPackage;
 
+use super::quote;
+
 /// Where dpkg keeps its database of installed packages.
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 
@@ -51,9 +53,6 @@ pub fn interrupted(admindir: &Path) -> bool {
             })
             .unwrap_or(false)
 }
-
-/// The longest excerpt of a malformed line quoted in a skip reason.
-const MAX_QUOTE: usize = 60;
 
 /// The result of parsing a dpkg status file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -303,11 +302,6 @@ fn word<'a>(value: &'a str, field: &str) -> Result<&'a str, String> {
 
 fn is_blank(line: &str) -> bool {
     line.bytes().all(|b| b == b' ' || b == b'\t')
-}
-
-/// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
-fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, MAX_QUOTE)
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The package inventory: which package manager a host uses and what it has installed.
 //!
 //! [`dpkg`] reads the dpkg database file directly; [`rpm`] builds the argument vectors
-//! of the `rpm` queries, which the executor runs, and parses their output. Both produce
+//! of the `rpm` queries, has the executor run them, and parses their output. Both produce
 //! [`patchctl_proto::agent::InstalledPackage`] values and nothing else: names,
 //! versions, architectures, source packages and package states.
 
@@ -12,6 +12,25 @@ pub mod rpm;
 
 pub use dpkg::{ParsedStatus, STATUS_PATH, parse_status, read_status};
 pub use rpm::{ParsedQa, QUERY_FORMAT, parse_qa, query_all_argv, query_one_argv};
+
+/// The longest excerpt of a malformed line quoted in a skip reason.
+const MAX_QUOTE: usize = 60;
+
+/// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
+fn quote(s: &str) -> &str {
+    crate::ops::truncate(s, MAX_QUOTE)
+}
+
+/// A non-empty value without white space.
+fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+    if value.is_empty() {
+        Err(format!("empty {what}"))
+    } else if value.contains(char::is_whitespace) {
+        Err(format!("{what} contains white space"))
+    } else {
+        Ok(value)
+    }
+}
 
 /// A package manager whose inventory the agent can read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -25,11 +25,10 @@ use std::path::Path;
 
 use patchctl_proto::agent::InstalledPackage;
 
+use super::quote;
+
 /// pacman's local database of installed packages, relative to the root.
 pub const LOCAL_DB: &str = "var/lib/pacman/local";
-
-/// The longest excerpt of a malformed line quoted in a skip reason.
-const MAX_QUOTE: usize = 60;
 
 /// One installed package as its `desc` file describes it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -216,11 +215,6 @@ pub fn read_local(dir: &Path) -> io::Result<ParsedLocal> {
         .sort_by(|a, b| a.name.cmp(&b.name).then(a.version.cmp(&b.version)));
     out.skipped.sort();
     Ok(out)
-}
-
-/// At most [`MAX_QUOTE`] bytes of `s`, cut at a character boundary.
-fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, MAX_QUOTE)
 }
 
 #[cfg(test)]

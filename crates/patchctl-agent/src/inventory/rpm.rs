@@ -1,8 +1,9 @@
-//! The rpm inventory: the argument vectors of the `rpm` queries and a parser of their
-//! output.
+//! The rpm inventory: the argument vectors of the `rpm` queries, a parser of their
+//! output, and the two queries every rpm-based backend (dnf, yum, zypper) makes.
 //!
-//! Nothing here runs a program: the executor runs [`query_all_argv`] or
-//! [`query_one_argv`] and hands the standard output to [`parse_qa`]. The parser reads
+//! [`inventory`] and [`installed`] have the executor run [`query_all_argv`] or
+//! [`query_one_argv`] and hand the standard output to [`parse_qa`]; nothing here starts
+//! a program any other way. The parser reads
 //! the TAB-separated lines that [`QUERY_FORMAT`] produces and also the space-separated
 //! `%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}` lines that an
 //! operator may paste (`patchctl vulns check --rpm-qa`). Lines it cannot read are
@@ -13,6 +14,10 @@ use std::path::Path;
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::validate::PackageName;
 
+use super::{quote, word};
+use crate::exec::{ExecRequest, Executor};
+use crate::pkgmgr::failed;
+
 /// The absolute path of the rpm program.
 pub const RPM_PATH: &str = "/usr/bin/rpm";
 
@@ -20,9 +25,6 @@ pub const RPM_PATH: &str = "/usr/bin/rpm";
 /// fields.
 pub const QUERY_FORMAT: &str =
     "%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n";
-
-/// The longest excerpt of a malformed line quoted in a skip reason.
-const MAX_QUOTE: usize = 60;
 
 /// `rpm` with `--root ROOT` when the system is not the one at `/` (tests use an
 /// installroot).
@@ -57,6 +59,45 @@ pub fn query_one_argv(root: &Path, name: &PackageName) -> Vec<String> {
         name.as_str().to_owned(),
     ]);
     argv
+}
+
+/// Every installed package of the system at `root` (`rpm -qa`); lines that cannot be
+/// read are logged and left out.
+pub async fn inventory(exec: &dyn Executor, root: &Path) -> Result<Vec<InstalledPackage>, String> {
+    let o = exec
+        .run(ExecRequest::from_argv(&query_all_argv(root)))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !o.success() {
+        return Err(failed("rpm -qa", o.code, &o.stdout, &o.stderr));
+    }
+    let parsed = parse_qa(&o.stdout);
+    for reason in &parsed.skipped {
+        tracing::warn!(%reason, "skipped a line of rpm -qa");
+    }
+    Ok(parsed.packages)
+}
+
+/// The installed instances of `name` on the system at `root` (`rpm -q`); empty when
+/// rpm says it is not installed.
+pub async fn installed(
+    exec: &dyn Executor,
+    root: &Path,
+    name: &PackageName,
+) -> Result<Vec<InstalledPackage>, String> {
+    let o = exec
+        .run(ExecRequest::from_argv(&query_one_argv(root, name)))
+        .await
+        .map_err(|e| e.to_string())?;
+    let parsed = parse_qa(&o.stdout);
+    match o.code {
+        Some(0) => Ok(parsed.packages),
+        // rpm -q exits 1 for a package that is not installed.
+        Some(1) if parsed.packages.is_empty() && o.stdout.contains("is not installed") => {
+            Ok(Vec::new())
+        }
+        _ => Err(failed("rpm -q", o.code, &o.stdout, &o.stderr)),
+    }
 }
 
 /// The result of parsing `rpm -q` output.
@@ -186,22 +227,6 @@ pub fn parse_source_rpm(file: &str) -> Option<(&str, &str)> {
     Some((name, &stem[name.len() + 1..]))
 }
 
-/// A non-empty value without white space.
-fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
-    if value.is_empty() {
-        Err(format!("empty {what}"))
-    } else if value.contains(char::is_whitespace) {
-        Err(format!("{what} contains white space"))
-    } else {
-        Ok(value)
-    }
-}
-
-/// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
-fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, MAX_QUOTE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +249,71 @@ mod tests {
             source_version: source.map(|s| s.1.into()),
             status: "installed".into(),
         }
+    }
+
+    /// An executor that answers every run with one exit code and output, recording
+    /// the argument vectors.
+    struct Answer(
+        i32,
+        &'static str,
+        &'static str,
+        std::sync::Mutex<Vec<Vec<String>>>,
+    );
+
+    impl Answer {
+        fn new(code: i32, stdout: &'static str, stderr: &'static str) -> Self {
+            Answer(code, stdout, stderr, Default::default())
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Executor for Answer {
+        async fn run(
+            &self,
+            req: ExecRequest,
+        ) -> Result<crate::exec::ExecOutput, crate::exec::ExecError> {
+            let mut argv = vec![req.program];
+            argv.extend(req.args);
+            self.3.lock().unwrap().push(argv);
+            Ok(crate::exec::ExecOutput {
+                code: Some(self.0),
+                stdout: self.1.into(),
+                stderr: self.2.into(),
+                truncated: false,
+            })
+        }
+        fn history(&self) -> Vec<Vec<String>> {
+            self.3.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn the_queries_through_an_executor() {
+        let root = Path::new("/srv/root");
+        let name = PackageName::parse("pc-sec").unwrap();
+        let line = "pc-sec\t0\t1.0\t1\tnoarch\tpc-sec-1.0-1.src.rpm\n";
+        let sec = pkg("pc-sec", "1.0-1", "noarch", Some(("pc-sec", "1.0-1")));
+
+        let exec = Answer::new(0, line, "");
+        assert_eq!(inventory(&exec, root).await, Ok(vec![sec.clone()]));
+        assert_eq!(installed(&exec, root, &name).await, Ok(vec![sec]));
+        assert_eq!(
+            exec.history(),
+            [query_all_argv(root), query_one_argv(root, &name)]
+        );
+        // rpm -q says the package is not installed: exit 1, nothing installed.
+        let exec = Answer::new(1, "package pc-sec is not installed\n", "");
+        assert_eq!(installed(&exec, root, &name).await, Ok(Vec::new()));
+        // Exit 1 for anything else is a failure, never "not installed".
+        let exec = Answer::new(1, "", "error: cannot open Packages database\n");
+        assert_eq!(
+            installed(&exec, root, &name).await,
+            Err("rpm -q failed (exit 1): error: cannot open Packages database".into())
+        );
+        assert_eq!(
+            inventory(&exec, root).await,
+            Err("rpm -qa failed (exit 1): error: cannot open Packages database".into())
+        );
     }
 
     /// Parses `input` and expects exactly one package, or a skip when `None`.

@@ -659,20 +659,13 @@ fn locked_message(o: &ApkOptions) -> String {
 
 /// True when the system runs a kernel whose modules are gone: the kernel package was
 /// upgraded (apk removes the old `/lib/modules/RELEASE`) and the new kernel waits for
-/// a reboot. A system without `/lib/modules` (a container) never needs one for this.
+/// a reboot. A system without `/lib/modules` (a container) never needs one for this,
+/// nor does one whose running release (`kernel_release`) cannot be read.
 pub fn kernel_reboot_required(root: &Path, kernel_release: &Path) -> bool {
     let Ok(release) = std::fs::read_to_string(kernel_release) else {
         return false;
     };
-    let release = release.trim();
-    if release.is_empty() || release.contains('/') || release.starts_with('.') {
-        return false;
-    }
-    let modules = root.join("lib/modules");
-    let has_any = std::fs::read_dir(&modules)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    has_any && !modules.join(release).exists()
+    super::kernel_modules_gone(&root.join("lib/modules"), &release)
 }
 
 /// Alpine: the installed database read directly, apk for everything else.
@@ -697,16 +690,9 @@ fn compare(a: &str, b: &str) -> Option<Ordering> {
     Family::Apk.compare(a, b)
 }
 
+/// Runs `req` and returns its standard output, or why it failed in apk's words.
 async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
-    match exec.run(req).await {
-        Ok(o) if o.success() => Ok(o.stdout),
-        Ok(o) => Err(format!(
-            "{what} failed (exit {:?}): {}",
-            o.code,
-            error_reason(&o.stdout, &o.stderr)
-        )),
-        Err(e) => Err(e.to_string()),
-    }
+    super::run_ok(exec, req, what, error_reason).await
 }
 
 #[async_trait]
@@ -716,12 +702,7 @@ impl Backend for ApkBackend {
     }
 
     async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        let path = self.opts.installed_path();
-        let parsed = tokio::task::spawn_blocking(move || {
-            db::read_installed(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let parsed = super::read_database(self.opts.installed_path(), db::read_installed).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed apk database entry");
         }
@@ -820,18 +801,10 @@ impl Backend for ApkBackend {
     async fn install(&self, exec: &dyn Executor, targets: &[PackageTarget]) -> InstallRun {
         let world = self.opts.root.join(WORLD);
         let before = std::fs::read_to_string(&world).ok();
-        let mut run = match exec.run(install_request(&self.opts, targets)).await {
-            Ok(o) => InstallRun {
-                code: o.code,
-                locked: is_locked(&o.stderr),
-                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
-            },
-            Err(e) => InstallRun {
-                code: None,
-                output: e.to_string(),
-                locked: false,
-            },
-        };
+        let mut run = InstallRun::finished(
+            exec.run(install_request(&self.opts, targets)).await,
+            is_locked,
+        );
         // `apk add NAME=VERSION` pins NAME to VERSION in the world file; an approved
         // update must not freeze the package, so the world is put back as it was.
         if let Some(before) = before {

@@ -376,16 +376,13 @@ impl AptBackend {
     }
 }
 
+/// Runs `req` and returns its standard output, or why it failed with the tail of its
+/// standard error.
 async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
-    match exec.run(req).await {
-        Ok(o) if o.success() => Ok(o.stdout),
-        Ok(o) => Err(format!(
-            "{what} failed (exit {:?}): {}",
-            o.code,
-            crate::ops::tail(&o.stderr, 500)
-        )),
-        Err(e) => Err(e.to_string()),
-    }
+    super::run_ok(exec, req, what, |_, stderr| {
+        crate::ops::tail(stderr, 500).to_owned()
+    })
+    .await
 }
 
 #[async_trait]
@@ -395,12 +392,7 @@ impl Backend for AptBackend {
     }
 
     async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        let path = self.status_path();
-        let parsed = tokio::task::spawn_blocking(move || {
-            dpkg::read_status(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let parsed = super::read_database(self.status_path(), dpkg::read_status).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed dpkg status entry");
         }
@@ -473,18 +465,10 @@ impl Backend for AptBackend {
     }
 
     async fn install(&self, exec: &dyn Executor, targets: &[PackageTarget]) -> InstallRun {
-        match exec.run(install_request(&self.opts, targets)).await {
-            Ok(o) => InstallRun {
-                code: o.code,
-                locked: is_locked(&o.stderr),
-                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
-            },
-            Err(e) => InstallRun {
-                code: None,
-                output: e.to_string(),
-                locked: false,
-            },
-        }
+        InstallRun::finished(
+            exec.run(install_request(&self.opts, targets)).await,
+            is_locked,
+        )
     }
 
     async fn reboot_required(&self, _exec: &dyn Executor) -> bool {

@@ -64,7 +64,7 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{Advisory, AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Change, Family, InstallRun, Transaction, Updates};
+use super::{Backend, Candidate, Change, Family, InstallRun, Transaction, Updates, failed};
 use crate::exec::{ExecRequest, Executor};
 use crate::inventory::rpm;
 
@@ -1119,19 +1119,6 @@ impl DnfBackend {
     }
 }
 
-fn failed(what: &str, code: Option<i32>, stdout: &str, stderr: &str) -> String {
-    let detail = if stderr.trim().is_empty() {
-        stdout
-    } else {
-        stderr
-    };
-    format!(
-        "{what} failed (exit {}): {}",
-        code.map_or("none".to_owned(), |c| c.to_string()),
-        crate::ops::tail(detail, 500)
-    )
-}
-
 #[async_trait]
 impl Backend for DnfBackend {
     fn family(&self) -> Family {
@@ -1143,19 +1130,7 @@ impl Backend for DnfBackend {
     }
 
     async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        let argv = rpm::query_all_argv(self.opts.root());
-        let o = exec
-            .run(ExecRequest::from_argv(&argv))
-            .await
-            .map_err(|e| e.to_string())?;
-        if !o.success() {
-            return Err(failed("rpm -qa", o.code, &o.stdout, &o.stderr));
-        }
-        let parsed = rpm::parse_qa(&o.stdout);
-        for reason in &parsed.skipped {
-            tracing::warn!(%reason, "skipped a line of rpm -qa");
-        }
-        Ok(parsed.packages)
+        rpm::inventory(exec, self.opts.root()).await
     }
 
     async fn installed(
@@ -1163,20 +1138,7 @@ impl Backend for DnfBackend {
         exec: &dyn Executor,
         name: &PackageName,
     ) -> Result<Vec<InstalledPackage>, String> {
-        let argv = rpm::query_one_argv(self.opts.root(), name);
-        let o = exec
-            .run(ExecRequest::from_argv(&argv))
-            .await
-            .map_err(|e| e.to_string())?;
-        let parsed = rpm::parse_qa(&o.stdout);
-        match o.code {
-            Some(0) => Ok(parsed.packages),
-            // rpm -q exits 1 for a package that is not installed.
-            Some(1) if parsed.packages.is_empty() && o.stdout.contains("is not installed") => {
-                Ok(Vec::new())
-            }
-            _ => Err(failed("rpm -q", o.code, &o.stdout, &o.stderr)),
-        }
+        rpm::installed(exec, self.opts.root(), name).await
     }
 
     async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {

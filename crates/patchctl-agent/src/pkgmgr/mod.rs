@@ -13,14 +13,14 @@
 //! [`crate::ops`] enforces that order, backends only provide the steps.
 
 use std::cmp::Ordering;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use crate::exec::Executor;
+use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor};
 use crate::inventory::PackageManager;
 
 pub mod apk;
@@ -236,6 +236,92 @@ pub struct InstallRun {
     pub output: String,
     /// True when it gave up because another process held the package lock.
     pub locked: bool,
+}
+
+impl InstallRun {
+    /// How an install the executor ran ended: the exit code, the tail of the output
+    /// (stdout then stderr), and `locked` when `is_locked` finds the package manager's
+    /// lock message in its standard error; the executor's error when it did not run.
+    pub(crate) fn finished(
+        result: Result<ExecOutput, ExecError>,
+        is_locked: fn(&str) -> bool,
+    ) -> InstallRun {
+        match result {
+            Ok(o) => InstallRun {
+                code: o.code,
+                locked: is_locked(&o.stderr),
+                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+            },
+            Err(e) => InstallRun {
+                code: None,
+                output: e.to_string(),
+                locked: false,
+            },
+        }
+    }
+}
+
+/// `"{what} failed (exit CODE): …"` with the tail of the standard error, or of the
+/// standard output when the error is empty.
+pub(crate) fn failed(what: &str, code: Option<i32>, stdout: &str, stderr: &str) -> String {
+    let detail = if stderr.trim().is_empty() {
+        stdout
+    } else {
+        stderr
+    };
+    format!(
+        "{what} failed (exit {}): {}",
+        code.map_or("none".to_owned(), |c| c.to_string()),
+        crate::ops::tail(detail, 500)
+    )
+}
+
+/// Runs `req` and returns its standard output. When it exits with anything but 0:
+/// `"{what} failed (exit CODE): REASON"`, `reason` read from its standard output and
+/// error; when it did not run, the executor's error.
+pub(crate) async fn run_ok(
+    exec: &dyn Executor,
+    req: ExecRequest,
+    what: &str,
+    reason: fn(&str, &str) -> String,
+) -> Result<String, String> {
+    match exec.run(req).await {
+        Ok(o) if o.success() => Ok(o.stdout),
+        Ok(o) => Err(format!(
+            "{what} failed (exit {:?}): {}",
+            o.code,
+            reason(&o.stdout, &o.stderr)
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Reads a package database with `read` on a blocking thread (a database is many
+/// files, or one large one); the error names `path`.
+pub(crate) async fn read_database<T: Send + 'static>(
+    path: PathBuf,
+    read: fn(&Path) -> std::io::Result<T>,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(move || {
+        read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// True when `modules` (the kernel modules directory) holds some kernel's modules but
+/// none for the running `release`: the kernel package was upgraded (removing the old
+/// modules) and the new kernel waits for a reboot. `false` when nothing can be told: no
+/// modules at all (a container), or a release that is empty or no plain directory name.
+pub fn kernel_modules_gone(modules: &Path, release: &str) -> bool {
+    let release = release.trim();
+    if release.is_empty() || release.contains('/') || release.starts_with('.') {
+        return false;
+    }
+    let has_kernels = std::fs::read_dir(modules)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    has_kernels && !modules.join(release).exists()
 }
 
 /// One package-manager family's operations. Every method builds argument vectors,

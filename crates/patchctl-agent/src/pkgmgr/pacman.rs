@@ -666,13 +666,10 @@ pub fn is_locked(stderr: &str) -> bool {
 }
 
 /// Whether a reboot is required: `modules` (`/usr/lib/modules`) has kernels but none
-/// for the running `release`. `false` when nothing can be told.
+/// for the running `release` ([`super::kernel_modules_gone`]). `false` when nothing can
+/// be told.
 pub fn reboot_needed(modules: &Path, release: &str) -> bool {
-    let release = release.trim();
-    let has_kernels = std::fs::read_dir(modules)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    has_kernels && !release.is_empty() && !release.contains('/') && !modules.join(release).exists()
+    super::kernel_modules_gone(modules, release)
 }
 
 /// The system's pacman lock, created by the agent (as pacman does: the file exists
@@ -833,12 +830,7 @@ impl PacmanBackend {
     }
 
     async fn local(&self) -> Result<ParsedLocal, String> {
-        let dir = self.opts.local_db();
-        let parsed = tokio::task::spawn_blocking(move || {
-            local::read_local(&dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
+        let parsed = super::read_database(self.opts.local_db(), local::read_local).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed pacman local database entry");
         }
@@ -1090,14 +1082,7 @@ impl Backend for PacmanBackend {
         } else {
             drop(lock);
         }
-        match result {
-            Ok(o) => InstallRun {
-                code: o.code,
-                locked: is_locked(&o.stderr),
-                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
-            },
-            Err(e) => not_run(e.to_string(), false),
-        }
+        InstallRun::finished(result, is_locked)
     }
 
     async fn reboot_required(&self, _exec: &dyn Executor) -> bool {

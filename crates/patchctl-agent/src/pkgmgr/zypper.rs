@@ -1066,23 +1066,7 @@ impl Backend for ZypperBackend {
     }
 
     async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        let argv = rpm::query_all_argv(self.opts.root_dir());
-        let o = exec
-            .run(ExecRequest::from_argv(&argv))
-            .await
-            .map_err(|e| format!("rpm -qa failed: {e}"))?;
-        if !o.success() {
-            return Err(format!(
-                "rpm -qa failed (exit {:?}): {}",
-                o.code,
-                crate::ops::tail(&o.stderr, 500)
-            ));
-        }
-        let parsed = rpm::parse_qa(&o.stdout);
-        for reason in &parsed.skipped {
-            tracing::warn!(%reason, "skipped a line of rpm -qa");
-        }
-        Ok(parsed.packages)
+        rpm::inventory(exec, self.opts.root_dir()).await
     }
 
     async fn installed(
@@ -1090,21 +1074,7 @@ impl Backend for ZypperBackend {
         exec: &dyn Executor,
         name: &PackageName,
     ) -> Result<Vec<InstalledPackage>, String> {
-        let argv = rpm::query_one_argv(self.opts.root_dir(), name);
-        let o = exec
-            .run(ExecRequest::from_argv(&argv))
-            .await
-            .map_err(|e| format!("rpm -q failed: {e}"))?;
-        match o.code {
-            Some(0) => Ok(rpm::parse_qa(&o.stdout).packages),
-            // "package NAME is not installed"
-            Some(1) => Ok(Vec::new()),
-            _ => Err(format!(
-                "rpm -q {name} failed (exit {:?}): {}",
-                o.code,
-                crate::ops::tail(&o.stderr, 500)
-            )),
-        }
+        rpm::installed(exec, self.opts.root_dir(), name).await
     }
 
     async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {

@@ -1,0 +1,217 @@
+//! What the real-manager tests (apt_real, dnf_real, pacman_real, zypper_real) share:
+//! whether a test may run on this machine, the agent's operations with one backend,
+//! the command envelopes they send, and the setup programs they run themselves (the
+//! rpm packages, repositories and roots of dnf_real and zypper_real).
+//!
+//! Each test binary includes this module with `mod common;` and uses a part of it, so
+//! the items not every binary uses carry `#[allow(dead_code)]`.
+#![allow(clippy::disallowed_methods)] // Test setup: rpmbuild, createrepo_c, rpm, zypper, pacman.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use patchctl_agent::exec::ProcessExecutor;
+use patchctl_agent::ops::{LinkState, Operations};
+use patchctl_agent::pkgmgr::Backend;
+use patchctl_proto::command::{CommandEnvelope, PackageTarget};
+use patchctl_proto::validate::{PackageName, PackageVersion};
+
+/// True when a real-manager test may run here: as root, with every program of `tools`.
+/// Otherwise it says so on standard error ("SKIPPED: …") and returns false, or, under
+/// `CI=true` (where the tests run as root with everything installed), panics.
+///
+/// `who` names the tests, `root_for` says what needs root, `packages` where the
+/// programs come from.
+pub fn needs_root(who: &str, root_for: &str, tools: &[&str], packages: &str) -> bool {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    if !nix::unistd::geteuid().is_root() {
+        if ci {
+            panic!("{who} needs root ({root_for}); CI runs as root");
+        }
+        eprintln!("SKIPPED: {who} needs root ({root_for})");
+        return false;
+    }
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !Path::new(t).exists())
+        .collect();
+    if !missing.is_empty() {
+        let why = format!("{who} needs {missing:?} ({packages})");
+        if ci {
+            panic!("{why}");
+        }
+        eprintln!("SKIPPED: {why}");
+        return false;
+    }
+    true
+}
+
+/// The agent's operations on the real executor `exec`, with `backend` (no detection).
+pub fn ops(exec: Arc<ProcessExecutor>, backend: impl Backend + 'static) -> Operations {
+    Operations::new(
+        exec,
+        Path::new("/"),
+        None,
+        Duration::from_secs(300),
+        Arc::new(Mutex::new(LinkState::default())),
+    )
+    .with_backend(Some(Arc::new(backend)))
+}
+
+/// A command of `kind` as the platform queues it.
+pub fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
+    CommandEnvelope {
+        id: uuid::Uuid::new_v4(),
+        kind: kind.into(),
+        params,
+        queued_at: Utc::now(),
+    }
+}
+
+/// `install_updates` of one approved `name` `version`.
+pub fn install(name: &str, version: &str) -> CommandEnvelope {
+    envelope(
+        "install_updates",
+        serde_json::json!({"packages": [{"name": name, "version": version}]}),
+    )
+}
+
+/// `get_package_info` of `name`.
+pub fn package_info(name: &str) -> CommandEnvelope {
+    envelope("get_package_info", serde_json::json!({"name": name}))
+}
+
+/// An approved target.
+pub fn target(name: &str, version: &str) -> PackageTarget {
+    PackageTarget {
+        name: PackageName::parse(name).unwrap(),
+        version: PackageVersion::parse(version).unwrap(),
+    }
+}
+
+/// The environment the agent's executor gives its children, so that a setup program
+/// sees what the agent's runs see (rpm, for one, finds its database where dnf and
+/// zypper run by the executor do).
+#[allow(dead_code)]
+pub fn clean(cmd: &mut Command) -> &mut Command {
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("LC_ALL", "C")
+}
+
+/// Runs a setup program (not the agent: the agent runs programs only through its
+/// executor) and returns its standard output; the test fails with its output when it
+/// fails.
+#[allow(dead_code)]
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`run`] of `program` with `args` in the executor's environment ([`clean`]).
+#[allow(dead_code)]
+pub fn tool(program: &str, args: &[&str]) -> String {
+    run(clean(&mut Command::new(program)).args(args))
+}
+
+/// The spec of NAME-[E:]V-R.noarch holding one small file; `preamble` adds tags
+/// (`Requires: …`, `Obsoletes: …`).
+#[allow(dead_code)]
+fn rpm_spec(name: &str, evr: &str, preamble: &str) -> String {
+    let (epoch, vr) = match evr.split_once(':') {
+        Some((e, vr)) => (format!("Epoch: {e}\n"), vr),
+        None => (String::new(), evr),
+    };
+    let (version, release) = vr.rsplit_once('-').unwrap();
+    let preamble = preamble.trim_end();
+    format!(
+        "%define _build_id_links none\n\
+         Name: {name}\nVersion: {version}\nRelease: {release}\n{epoch}\
+         Summary: PatchCTL test package\nLicense: MIT\nBuildArch: noarch\n{preamble}\n\
+         %description\nPatchCTL test package.\n\
+         %install\nmkdir -p %{{buildroot}}/usr/share/patchctl-test\n\
+         echo {name}-{vr} > %{{buildroot}}/usr/share/patchctl-test/{name}\n\
+         %files\n/usr/share/patchctl-test/{name}\n"
+    )
+}
+
+/// Builds one noarch RPM per `(NAME, [E:]V-R, preamble)` with a single rpmbuild run
+/// under `top` (without the post-install scripts, compressing and stripping, that have
+/// nothing to do here). The RPMs' paths, in the order of `packages`.
+#[allow(dead_code)]
+pub fn build_rpms(top: &Path, packages: &[(&str, &str, &str)]) -> Vec<PathBuf> {
+    let specs = top.join("SPECS");
+    std::fs::create_dir_all(&specs).unwrap();
+    let mut files = Vec::new();
+    let mut rpms = Vec::new();
+    for (name, evr, preamble) in packages {
+        let spec = specs.join(format!("{name}-{}.spec", evr.replace(':', "_")));
+        std::fs::write(&spec, rpm_spec(name, evr, preamble)).unwrap();
+        files.push(spec);
+        let vr = evr.split_once(':').map_or(*evr, |(_, vr)| vr);
+        rpms.push(
+            top.join("RPMS/noarch")
+                .join(format!("{name}-{vr}.noarch.rpm")),
+        );
+    }
+    run(clean(&mut Command::new("/usr/bin/rpmbuild"))
+        .arg("--quiet")
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .args(["--define", "__os_install_post %{nil}"])
+        .args(["--define", "__spec_install_post %{nil}"])
+        .arg("-bb")
+        .args(&files));
+    rpms
+}
+
+/// A `file://` repository in `repo`: `rpms` indexed by createrepo_c, and `updateinfo`
+/// (an `updateinfo.xml`) added to its metadata by modifyrepo_c.
+#[allow(dead_code)]
+pub fn rpm_repository(repo: &Path, rpms: &[PathBuf], updateinfo: &str) {
+    std::fs::create_dir_all(repo).unwrap();
+    for rpm in rpms {
+        std::fs::copy(rpm, repo.join(rpm.file_name().unwrap())).unwrap();
+    }
+    run(clean(&mut Command::new("/usr/bin/createrepo_c"))
+        .arg("--quiet")
+        .arg(repo));
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("updateinfo.xml");
+    std::fs::write(&file, updateinfo).unwrap();
+    run(clean(&mut Command::new("/usr/bin/modifyrepo_c"))
+        .arg("--mdtype=updateinfo")
+        .arg(&file)
+        .arg(repo.join("repodata")));
+}
+
+/// Installs `rpms` into the rpm database of the system at `root`, without
+/// dependencies or scripts.
+#[allow(dead_code)]
+pub fn rpm_install(root: &Path, rpms: &[PathBuf]) {
+    run(clean(&mut Command::new("/usr/bin/rpm"))
+        .arg(format!("--root={}", root.display()))
+        .args(["-i", "--nodeps", "--noscripts"])
+        .args(rpms));
+}
+
+/// A new rpm database for the system at `root`, with `rpms` installed.
+#[allow(dead_code)]
+pub fn rpm_root(root: &Path, rpms: &[PathBuf]) {
+    run(clean(&mut Command::new("/usr/bin/rpm"))
+        .arg(format!("--root={}", root.display()))
+        .arg("--initdb"));
+    rpm_install(root, rpms);
+}
