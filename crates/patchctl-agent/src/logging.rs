@@ -6,16 +6,21 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::Mutex;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// The journal's native socket.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
-/// Installs the global subscriber. `RUST_LOG` overrides the default `info` level.
+/// Installs the global subscriber. `RUST_LOG` (`level` or `target=level,...`)
+/// overrides the default `info` level. A target filter, not `EnvFilter`: the agent then
+/// links no regular-expression engine, which keeps its resident code small.
 pub fn init(log_dir: Option<&Path>) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO));
     let file_layer = match log_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)?;

@@ -1,21 +1,20 @@
 //! Debian versions: `[epoch:]upstream_version[-debian_revision]`, ordered as
 //! `dpkg --compare-versions` does.
 //!
-//! A thin wrapper around the [`debversion`] crate (parsing and `verrevcmp`). A missing
-//! epoch counts as 0 and a missing revision as `0`, so `1.0 == 0:1.0 == 1.0-0`.
+//! dpkg's own algorithm (`parseversion` and `verrevcmp` of dpkg's lib/dpkg/version.c),
+//! written here. A missing epoch counts as 0 and a missing revision as `0`, so
+//! `1.0 == 0:1.0 == 1.0-0`; where one version has a run of digits and the other none at
+//! the same place, the missing run reads as 0 (`1.0a == 1.0a0`), as in dpkg.
 //!
-//! [`compare`] accepts what `debversion` parses leniently (Debian's character set plus
-//! `_`, which dpkg only warns about); [`parse_check`] applies Debian Policy §5.6.12 and
-//! dpkg's own errors.
+//! This replaced a wrapper around the `debversion` crate: that crate pulls a regular
+//! expression engine (lazy-regex) into the agent, about 0.5 MiB of resident code, and
+//! the agent's idle RSS target is 8 MB (ARCHITECTURE.md, Decisions). The shared
+//! vectors (`tests/vectors.rs`, 7,251 dpkg cases) hold it to dpkg's order.
 //!
-//! One known divergence from dpkg, kept because it comes from `debversion`: where one
-//! version has a run of digits and the other has none at the same place, dpkg reads the
-//! missing run as 0 while `debversion` sorts it first, e.g. `1.0a < 1.0a0` (dpkg: equal).
-//! Real package versions essentially never differ only in that way.
+//! [`compare`] accepts Debian's character set plus `_` (which dpkg only warns about);
+//! [`parse_check`] applies Debian Policy §5.6.12 and dpkg's own errors.
 
 use std::cmp::Ordering;
-
-use debversion::Version;
 
 use crate::{Scheme, VersionError};
 
@@ -81,41 +80,110 @@ fn split(s: &str) -> Result<(bool, &str, Option<&str>, usize), VersionError> {
     Ok((has_epoch, upstream, revision, offset))
 }
 
-/// Parses `s` as [`compare`] does into a [`debversion::Version`]: dpkg's hard errors
-/// (empty, whitespace, bad epoch, empty part) are errors, its warnings (an upstream
-/// version not starting with a digit, `_`) are not; characters that neither dpkg's
-/// ordering nor `debversion` handle (outside `A-Za-z0-9.+~-:_`) are errors.
-pub fn parse(s: &str) -> Result<Version, VersionError> {
-    split(s)?;
-    Version::parse_lenient(s).map_err(|_| {
-        let bad = s
-            .char_indices()
-            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || ".+~-:_".contains(c)));
-        match bad {
-            Some((index, ch)) => VersionError::InvalidChar {
-                scheme: SCHEME,
-                version: s.to_owned(),
-                ch,
-                index,
-                part: "version",
-            },
-            None => VersionError::malformed(
-                SCHEME,
-                s,
-                "not of the form [epoch:]upstream_version[-debian_revision]",
-            ),
-        }
+/// A version as [`compare`] reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parsed<'a> {
+    /// The epoch (0 when absent).
+    pub epoch: i32,
+    /// The upstream version.
+    pub upstream: &'a str,
+    /// The Debian revision (empty when absent, which orders as `0`).
+    pub revision: &'a str,
+}
+
+/// Parses `s` as [`compare`] does: dpkg's hard errors (empty, whitespace, bad epoch,
+/// empty part) are errors, its warnings (an upstream version not starting with a digit,
+/// `_`) are not; characters outside `A-Za-z0-9.+~-:_` are errors.
+pub fn parse(s: &str) -> Result<Parsed<'_>, VersionError> {
+    let (has_epoch, upstream, revision, _) = split(s)?;
+    if let Some((index, ch)) = s
+        .char_indices()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || ".+~-:_".contains(c)))
+    {
+        return Err(VersionError::InvalidChar {
+            scheme: SCHEME,
+            version: s.to_owned(),
+            ch,
+            index,
+            part: "version",
+        });
+    }
+    let epoch = if has_epoch {
+        // `split` checked that it is a number that fits.
+        s.split(':')
+            .next()
+            .and_then(|e| e.parse().ok())
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(Parsed {
+        epoch,
+        upstream,
+        revision: revision.unwrap_or(""),
     })
+}
+
+/// dpkg's character weight: digits 0 (they are compared as numbers), letters first,
+/// `~` before everything (even the end), other characters after letters.
+fn order(c: Option<u8>) -> i32 {
+    match c {
+        None => 0,
+        Some(c) if c.is_ascii_digit() => 0,
+        Some(c) if c.is_ascii_alphabetic() => i32::from(c),
+        Some(b'~') => -1,
+        Some(c) => i32::from(c) + 256,
+    }
+}
+
+/// dpkg's `verrevcmp`.
+fn verrevcmp(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    let digit = |s: &[u8], k: usize| s.get(k).is_some_and(u8::is_ascii_digit);
+    while i < a.len() || j < b.len() {
+        while (i < a.len() && !digit(a, i)) || (j < b.len() && !digit(b, j)) {
+            let (ac, bc) = (order(a.get(i).copied()), order(b.get(j).copied()));
+            if ac != bc {
+                return ac.cmp(&bc);
+            }
+            i += 1;
+            j += 1;
+        }
+        while a.get(i) == Some(&b'0') {
+            i += 1;
+        }
+        while b.get(j) == Some(&b'0') {
+            j += 1;
+        }
+        let mut first_diff = Ordering::Equal;
+        while digit(a, i) && digit(b, j) {
+            if first_diff == Ordering::Equal {
+                first_diff = a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+        if digit(a, i) {
+            return Ordering::Greater;
+        }
+        if digit(b, j) {
+            return Ordering::Less;
+        }
+        if first_diff != Ordering::Equal {
+            return first_diff;
+        }
+    }
+    Ordering::Equal
 }
 
 /// Orders two Debian versions like `dpkg --compare-versions`.
 pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    if a == b {
-        // Still reject garbage, but do not depend on the parser for reflexivity.
-        parse(a)?;
-        return Ok(Ordering::Equal);
-    }
-    Ok(parse(a)?.cmp(&parse(b)?))
+    let (a, b) = (parse(a)?, parse(b)?);
+    Ok(a.epoch
+        .cmp(&b.epoch)
+        .then_with(|| verrevcmp(a.upstream, b.upstream))
+        .then_with(|| verrevcmp(a.revision, b.revision)))
 }
 
 /// Checks that `s` is a well-formed Debian version (Debian Policy §5.6.12, plus dpkg's
@@ -161,9 +229,13 @@ mod tests {
     }
 
     #[test]
-    fn debversion_divergence_is_pinned() {
-        // dpkg says equal; documented in the module docs.
-        assert_eq!(compare("1.0a", "1.0a0").unwrap(), Ordering::Less);
+    fn a_missing_digit_run_reads_as_zero_as_in_dpkg() {
+        // `dpkg --compare-versions 1.0a eq 1.0a0` is true (debversion said less).
+        assert_eq!(compare("1.0a", "1.0a0").unwrap(), Ordering::Equal);
+        assert_eq!(compare("1.0a", "1.0a1").unwrap(), Ordering::Less);
+        assert_eq!(compare("1.0~", "1.0").unwrap(), Ordering::Less);
+        assert_eq!(compare("1.0+", "1.0").unwrap(), Ordering::Greater);
+        assert_eq!(compare("1.0.a", "1.0a").unwrap(), Ordering::Greater);
     }
 
     #[test]

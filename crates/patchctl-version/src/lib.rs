@@ -28,8 +28,9 @@
 //! assert!(Scheme::Rpm.parse_check("1.0-1-1").is_err());
 //! ```
 //!
-//! None of the comparisons uses a third-party implementation except `dpkg`, which wraps
-//! the [`debversion`] crate. The `rpm`, `apk` and `pacman` algorithms are written here
+//! None of the comparisons uses a third-party implementation. `dpkg` first wrapped the
+//! `debversion` crate and was rewritten for the agent's memory (see `dpkg`). The `rpm`,
+//! `apk` and `pacman` algorithms are written here
 //! (the crates.io candidates either failed the shared test vectors, need a newer Rust than
 //! the workspace's 1.85, or are C bindings); see the module docs.
 
