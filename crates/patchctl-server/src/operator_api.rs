@@ -188,7 +188,8 @@ pub async fn queue_command(
             host.id
         )));
     }
-    let cmd = Command::parse(&req.kind, &req.params).map_err(ApiError::bad_request)?;
+    let params = security_updates_as_pairs(&st, op.org_id, host.id, &req.kind, req.params).await?;
+    let cmd = Command::parse(&req.kind, &params).map_err(ApiError::bad_request)?;
     let secs = req.expires_in_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
     if secs == 0 || secs > MAX_EXPIRY_SECS {
         return Err(ApiError::bad_request(format!(
@@ -209,6 +210,47 @@ pub async fn queue_command(
         .await?;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
     Ok((StatusCode::CREATED, Json(rec)))
+}
+
+/// `install_updates` with `{"security_updates": true}` (or `"true"`, as the CLI's
+/// `--param security_updates=true` sends it): every security update of the host's last
+/// scan, resolved here into exact `name` + `version` pairs, which is all the agent ever
+/// receives. Any other parameters pass through unchanged.
+async fn security_updates_as_pairs(
+    st: &AppState,
+    org_id: Uuid,
+    host_id: Uuid,
+    kind: &str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let asked = kind == "install_updates"
+        && params.as_object().is_some_and(|o| {
+            o.len() == 1
+                && o.get("security_updates").is_some_and(|v| {
+                    v == &serde_json::Value::Bool(true) || v.as_str() == Some("true")
+                })
+        });
+    if !asked {
+        return Ok(params);
+    }
+    let updates = st.store.host_updates(org_id, host_id).await?;
+    let Some(updates) = updates.filter(|u| u.scanned_at.is_some()) else {
+        return Err(ApiError::conflict(format!(
+            "host {host_id} has not reported available updates yet; wait for its next scan or queue check_updates"
+        )));
+    };
+    let packages: Vec<serde_json::Value> = updates
+        .updates
+        .iter()
+        .filter(|u| u.security)
+        .map(|u| serde_json::json!({"name": u.name, "version": u.candidate_version}))
+        .collect();
+    if packages.is_empty() {
+        return Err(ApiError::conflict(format!(
+            "host {host_id} has no security updates in its last scan; nothing to install"
+        )));
+    }
+    Ok(serde_json::json!({ "packages": packages }))
 }
 
 /// Query of `GET /api/v1/commands`.

@@ -401,6 +401,51 @@ async fn queueing_validates_against_the_whitelist() {
     }
 }
 
+#[tokio::test]
+async fn all_security_updates_are_resolved_into_exact_pairs_before_queueing() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "web-1").await;
+    let tok = Some(org.token.expose());
+    let body =
+        json!({"host": "web-1", "kind": "install_updates", "params": {"security_updates": "true"}})
+            .to_string();
+    // No scan yet: nothing to resolve, said clearly.
+    let (st, v) = e.call("POST", "/api/v1/commands", tok, Some(&body)).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("not reported available updates"),
+        "{v}"
+    );
+    // State A has one security update (openssl) and one other (curl).
+    e.full_scan(&host.credential, at(10), &state_a()).await;
+    let (st, v) = e.call("POST", "/api/v1/commands", tok, Some(&body)).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(
+        v["params"],
+        json!({"packages": [{"name": "openssl", "version": "3.0.15-1"}]}),
+        "{v}"
+    );
+    // State B has no security update left.
+    let b = state_b();
+    e.full_scan(&host.credential, at(20), &b).await;
+    let (st, v) = e.call("POST", "/api/v1/commands", tok, Some(&body)).await;
+    assert_eq!(st, StatusCode::CONFLICT, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("no security updates"),
+        "{v}"
+    );
+    // Mixed with explicit pairs it is not a shortcut: the whitelist refuses it.
+    let mixed = json!({"host": "web-1", "kind": "install_updates",
+        "params": {"security_updates": true, "packages": []}})
+    .to_string();
+    let (st, _) = e.call("POST", "/api/v1/commands", tok, Some(&mixed)).await;
+    assert!(st.is_client_error());
+}
+
 /// Starts the real TLS server on 127.0.0.1:0 with a development PKI.
 async fn tls_server() -> (tempfile::TempDir, std::net::SocketAddr, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
