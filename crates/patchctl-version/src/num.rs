@@ -23,6 +23,39 @@ pub(crate) fn span(s: &[u8], start: usize, pred: impl Fn(u8) -> bool) -> usize {
         .map_or(s.len(), |n| start + n)
 }
 
+/// rpmvercmp's step on one alphanumeric segment, shared by rpm and pacman (whose
+/// algorithm is a fork of it): `a[i]` and `b[j]` are letters or digits; the run of
+/// `a[i]`'s kind is taken from each. `Err(order)` when the segments decide, else the
+/// ends of both runs.
+pub(crate) fn segment(a: &[u8], i: usize, b: &[u8], j: usize) -> Result<(usize, usize), Ordering> {
+    let numeric = a[i].is_ascii_digit();
+    let kind = |c: u8| {
+        if numeric {
+            c.is_ascii_digit()
+        } else {
+            c.is_ascii_alphabetic()
+        }
+    };
+    let (end_a, end_b) = (span(a, i, kind), span(b, j, kind));
+    if end_b == j {
+        // Different kinds: numeric segments are newer than alphabetic ones.
+        return Err(if numeric {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        });
+    }
+    let order = if numeric {
+        cmp_digits(&a[i..end_a], &b[j..end_b])
+    } else {
+        a[i..end_a].cmp(&b[j..end_b])
+    };
+    match order {
+        Ordering::Equal => Ok((end_a, end_b)),
+        decided => Err(decided),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

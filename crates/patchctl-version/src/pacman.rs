@@ -28,7 +28,7 @@
 
 use std::cmp::Ordering;
 
-use crate::num::{cmp_digits, span};
+use crate::num::span;
 use crate::{Scheme, VersionError};
 
 const SCHEME: Scheme = Scheme::Pacman;
@@ -84,31 +84,9 @@ pub fn vercmp(a: &str, b: &str) -> Ordering {
         if one - ptr1 != two - ptr2 {
             return (one - ptr1).cmp(&(two - ptr2));
         }
-        let numeric = a[one].is_ascii_digit();
-        let kind = |c: u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
-        };
-        ptr1 = span(a, one, kind);
-        ptr2 = span(b, two, kind);
-        if ptr2 == two {
-            // Different kinds: numeric segments are newer than alphabetic ones.
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        let order = if numeric {
-            cmp_digits(&a[one..ptr1], &b[two..ptr2])
-        } else {
-            a[one..ptr1].cmp(&b[two..ptr2])
-        };
-        if order != Ordering::Equal {
-            return order;
+        match crate::num::segment(a, one, b, two) {
+            Ok((end_a, end_b)) => (ptr1, ptr2) = (end_a, end_b),
+            Err(order) => return order,
         }
         one = ptr1;
         two = ptr2;

@@ -36,7 +36,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::num::{cmp_digits, span};
+use crate::num::span;
 use crate::{Scheme, VersionError};
 
 const SCHEME: Scheme = Scheme::Rpm;
@@ -247,36 +247,15 @@ pub fn rpmvercmp(a: &str, b: &str) -> Ordering {
             continue;
         }
 
-        let (Some(ca), Some(_)) = (ca, cb) else {
+        let (Some(_), Some(_)) = (ca, cb) else {
             break;
         };
 
-        // Both point at an ASCII letter or digit: take the run of `a`'s kind from each.
-        let numeric = ca.is_ascii_digit();
-        let kind = |c: u8| {
-            if numeric {
-                c.is_ascii_digit()
-            } else {
-                c.is_ascii_alphabetic()
-            }
+        // Both point at an ASCII letter or digit: compare the runs of `a`'s kind.
+        let (end_a, end_b) = match crate::num::segment(a, i, b, j) {
+            Ok(ends) => ends,
+            Err(order) => return order,
         };
-        let (end_a, end_b) = (span(a, i, kind), span(b, j, kind));
-        if end_b == j {
-            // Different kinds: numeric segments are newer than alphabetic ones.
-            return if numeric {
-                Ordering::Greater
-            } else {
-                Ordering::Less
-            };
-        }
-        let order = if numeric {
-            cmp_digits(&a[i..end_a], &b[j..end_b])
-        } else {
-            a[i..end_a].cmp(&b[j..end_b])
-        };
-        if order != Ordering::Equal {
-            return order;
-        }
         i = end_a;
         j = end_b;
     }
