@@ -1,0 +1,1 @@
+//! cvss (in progress)

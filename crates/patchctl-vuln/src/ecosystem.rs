@@ -1,0 +1,1 @@
+//! ecosystem (in progress)
