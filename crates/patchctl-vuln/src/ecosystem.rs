@@ -138,7 +138,9 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool) -> Vec<String> {
             }
         }
         "ubuntu" => {
-            let mut v: Vec<String> = ubuntu_ecosystem(&os.version_id, false).into_iter().collect();
+            let mut v: Vec<String> = ubuntu_ecosystem(&os.version_id, false)
+                .into_iter()
+                .collect();
             if ubuntu_pro {
                 v.extend(ubuntu_ecosystem(&os.version_id, true));
             }
@@ -160,9 +162,16 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool) -> Vec<String> {
         }
         "opensuse-tumbleweed" => one("openSUSE:Tumbleweed".to_string()),
         "sles" | "sled" => {
-            let (v, sp) = os.version_id.split_once('.').unwrap_or((&os.version_id, "0"));
+            let (v, sp) = os
+                .version_id
+                .split_once('.')
+                .unwrap_or((&os.version_id, "0"));
             let kind = if os.id == "sles" { "Server" } else { "Desktop" };
-            let sp = if sp == "0" { String::new() } else { format!(" SP{sp}") };
+            let sp = if sp == "0" {
+                String::new()
+            } else {
+                format!(" SP{sp}")
+            };
             one(format!("SUSE:Linux Enterprise {kind} {v}{sp}"))
         }
         _ => Vec::new(),
@@ -184,8 +193,14 @@ mod tests {
 
     #[test]
     fn release_exact_ecosystems() {
-        assert_eq!(host_ecosystems(&os("debian", "12", "bookworm"), false), ["Debian:12"]);
-        assert_eq!(host_ecosystems(&os("debian", "", "trixie"), false), ["Debian:13"]);
+        assert_eq!(
+            host_ecosystems(&os("debian", "12", "bookworm"), false),
+            ["Debian:12"]
+        );
+        assert_eq!(
+            host_ecosystems(&os("debian", "", "trixie"), false),
+            ["Debian:13"]
+        );
         assert_eq!(
             host_ecosystems(&os("ubuntu", "22.04", "jammy"), false),
             ["Ubuntu:22.04:LTS"]
@@ -194,10 +209,22 @@ mod tests {
             host_ecosystems(&os("ubuntu", "22.04", "jammy"), true),
             ["Ubuntu:22.04:LTS", "Ubuntu:Pro:22.04:LTS"]
         );
-        assert_eq!(host_ecosystems(&os("ubuntu", "23.10", "mantic"), false), ["Ubuntu:23.10"]);
-        assert_eq!(host_ecosystems(&os("almalinux", "9.4", ""), false), ["AlmaLinux:9"]);
-        assert_eq!(host_ecosystems(&os("rocky", "8.10", ""), false), ["Rocky:8"]);
-        assert_eq!(host_ecosystems(&os("alpine", "3.19.1", ""), false), ["Alpine:v3.19"]);
+        assert_eq!(
+            host_ecosystems(&os("ubuntu", "23.10", "mantic"), false),
+            ["Ubuntu:23.10"]
+        );
+        assert_eq!(
+            host_ecosystems(&os("almalinux", "9.4", ""), false),
+            ["AlmaLinux:9"]
+        );
+        assert_eq!(
+            host_ecosystems(&os("rocky", "8.10", ""), false),
+            ["Rocky:8"]
+        );
+        assert_eq!(
+            host_ecosystems(&os("alpine", "3.19.1", ""), false),
+            ["Alpine:v3.19"]
+        );
         assert_eq!(
             host_ecosystems(&os("sles", "15.5", ""), false),
             ["SUSE:Linux Enterprise Server 15 SP5"]
@@ -207,7 +234,10 @@ mod tests {
 
     #[test]
     fn families() {
-        assert_eq!(rules("Ubuntu:Pro:16.04:LTS").unwrap().keyed_by, KeyedBy::Source);
+        assert_eq!(
+            rules("Ubuntu:Pro:16.04:LTS").unwrap().keyed_by,
+            KeyedBy::Source
+        );
         assert_eq!(rules("AlmaLinux:9").unwrap().scheme, Scheme::Rpm);
         assert_eq!(rules("Alpine:v3.19").unwrap().scheme, Scheme::Apk);
         assert!(rules("npm").is_none());

@@ -1,1 +1,23 @@
-//! severity (in progress)
+//! Severity (placeholder until the real module lands).
+use serde::{Deserialize, Serialize};
+/// Severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /** u */
+    Unknown,
+    /** n */
+    Negligible,
+    /** l */
+    Low,
+    /** m */
+    Medium,
+    /** h */
+    High,
+    /** c */
+    Critical,
+}
+/// Overall.
+pub fn overall(_d: Option<&str>, _c: Option<f32>) -> Severity {
+    Severity::Unknown
+}
