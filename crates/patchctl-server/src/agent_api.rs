@@ -122,6 +122,7 @@ pub async fn inventory(
 ) -> Result<Json<InventoryAck>, ApiError> {
     let n = st.store.put_inventory(agent.host_id, &upload).await?;
     tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
+    st.vulns.host_changed_later(agent.org_id, agent.host_id);
     Ok(Json(InventoryAck { packages: n }))
 }
 
@@ -209,6 +210,7 @@ pub async fn scan(
         .put_scan(host_id, scanned_at, &digest, &state)
         .await?;
     tracing::info!(%host_id, packages, digest = %digest, "scan stored");
+    st.vulns.host_changed_later(agent.org_id, host_id);
     Ok(Json(ScanAck {
         status: ScanStatus::Stored,
         packages,

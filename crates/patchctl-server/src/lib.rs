@@ -22,6 +22,7 @@ pub mod heartbeats;
 pub mod operator_api;
 pub mod serve;
 pub mod settings;
+pub mod vulns;
 
 pub use settings::Settings;
 
@@ -39,6 +40,8 @@ pub struct AppState {
     pub heartbeats: heartbeats::HeartbeatBatcher,
     /// Recently seen agent credentials.
     pub agents: Arc<auth::CredentialCache>,
+    /// The fleet's CVE correlation.
+    pub vulns: Arc<vulns::VulnEngine>,
 }
 
 impl AppState {
@@ -46,7 +49,10 @@ impl AppState {
     pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
         let heartbeats =
             heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
+        let vulns = vulns::VulnEngine::new(store.clone());
+        vulns.spawn();
         AppState {
+            vulns,
             store,
             settings: Arc::new(settings),
             heartbeats,
@@ -77,6 +83,9 @@ pub fn app(state: AppState) -> Router {
         .route("/hosts/{host}/packages", get(operator_api::host_packages))
         .route("/hosts/{host}/updates", get(operator_api::host_updates))
         .route("/hosts/{host}/metrics", get(operator_api::host_metrics))
+        .route("/hosts/{host}/vulns", get(vulns::host_vulns))
+        .route("/vulns/summary", get(vulns::summary))
+        .route("/vulns/{id}", get(vulns::advisory_hosts))
         .route("/hosts/{host}/revoke", post(operator_api::revoke_host))
         .route(
             "/commands",

@@ -52,7 +52,7 @@ fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
 }
 
 /// Resolves a host given as id or host name, within the organisation.
-async fn resolve_host(st: &AppState, org: Uuid, host: &str) -> Result<HostRow, ApiError> {
+pub(crate) async fn resolve_host(st: &AppState, org: Uuid, host: &str) -> Result<HostRow, ApiError> {
     if let Ok(id) = Uuid::parse_str(host) {
         if let Some(h) = st.store.host(org, id).await? {
             return Ok(h);

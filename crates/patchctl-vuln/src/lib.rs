@@ -13,10 +13,12 @@
 
 pub mod cvss;
 pub mod ecosystem;
+pub mod fleet;
 pub mod import;
 pub mod inventory;
 pub mod matcher;
 pub mod model;
+pub mod report;
 pub mod severity;
 
 pub use model::{Affected, Parsed, Record, Rejected, Status};

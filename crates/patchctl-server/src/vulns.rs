@@ -1,0 +1,319 @@
+//! CVE correlation in the platform: the fleet's [`Fleet`] kept current, and the API over it.
+//!
+//! The engine loads every stored record and every host's inventory once (in the
+//! background: the API answers 503 "still loading" until then), then stays current
+//! incrementally:
+//!
+//! * a stored scan or inventory re-probes that host only ([`VulnEngine::host_changed`]);
+//! * a change of the vulnerability database (an import by this process, or by
+//!   `patchctl vulndb import` against the same database: the stored generation moved) is
+//!   diffed record by record (digests) and only the changed records' `(ecosystem,
+//!   package)` keys are re-decided ([`VulnEngine::refresh_db`], run before each
+//!   vulnerability request and every [`REFRESH_EVERY`]).
+//!
+//! Every node of a multi-node (PostgreSQL) deployment keeps its own engine over the same
+//! database; the generation check keeps them in step.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use patchctl_storage::{HostRow, Storage};
+use patchctl_vuln::ecosystem::host_ecosystems;
+use patchctl_vuln::fleet::{Fleet, Summary};
+use patchctl_vuln::matcher::{Index, SourcedRecord};
+use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
+use serde::Deserialize;
+use tokio::sync::RwLock;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::OperatorAuth;
+use crate::error::ApiError;
+
+/// How often the engine checks the database generation on its own.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
+
+#[derive(Default)]
+struct Inner {
+    fleet: Fleet,
+    digests: HashMap<(String, String), String>,
+    generation: i64,
+    hostnames: HashMap<Uuid, String>,
+    packages: HashMap<Uuid, u64>,
+}
+
+/// The fleet's correlation, shared by the handlers.
+pub struct VulnEngine {
+    store: Arc<dyn Storage>,
+    inner: RwLock<Inner>,
+    ready: AtomicBool,
+}
+
+/// The ecosystems of a stored host: its os-release, plus Ubuntu Pro when the host has
+/// ESM packages installed (their versions carry `+esm`).
+pub fn ecosystems_of(h: &HostRow, packages: &[patchctl_proto::agent::InstalledPackage]) -> Vec<String> {
+    let pro = h.system.os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm"));
+    host_ecosystems(&h.system.os, pro)
+}
+
+fn kernel_of(h: &HostRow) -> Option<&str> {
+    Some(h.system.kernel.as_str()).filter(|k| !k.is_empty())
+}
+
+impl VulnEngine {
+    /// An empty engine; call [`VulnEngine::load`].
+    pub fn new(store: Arc<dyn Storage>) -> Arc<VulnEngine> {
+        Arc::new(VulnEngine {
+            store,
+            inner: RwLock::new(Inner::default()),
+            ready: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the initial load finished.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Loads every record and every host, then marks the engine ready.
+    pub async fn load(&self) -> anyhow::Result<()> {
+        let generation = self.store.vuln_generation().await?;
+        let stored = self.store.vuln_records().await?;
+        let mut digests = HashMap::with_capacity(stored.len());
+        let records: Vec<SourcedRecord> = stored
+            .into_iter()
+            .map(|s| {
+                digests.insert((s.source.clone(), s.record.id.clone()), s.record.digest());
+                SourcedRecord {
+                    source: s.source,
+                    imported_at: Some(s.imported_at),
+                    record: s.record,
+                }
+            })
+            .collect();
+        let mut fleet = Fleet::new(Index::build(records));
+        let mut hostnames = HashMap::new();
+        let mut counts = HashMap::new();
+        for h in self.store.all_hosts().await? {
+            let packages = self.store.host_packages(h.org_id, h.id).await?;
+            fleet.set_host(h.id, &ecosystems_of(&h, &packages), kernel_of(&h), &packages);
+            hostnames.insert(h.id, h.hostname.clone());
+            counts.insert(h.id, packages.len() as u64);
+        }
+        let hosts = fleet.host_count();
+        let entries = fleet.index().len();
+        *self.inner.write().await = Inner {
+            fleet,
+            digests,
+            generation,
+            hostnames,
+            packages: counts,
+        };
+        self.ready.store(true, Ordering::Release);
+        tracing::info!(hosts, entries, generation, "vulnerability correlation loaded");
+        Ok(())
+    }
+
+    /// Re-probes one host after its inventory changed.
+    pub async fn host_changed(&self, org: Uuid, host: Uuid) -> anyhow::Result<()> {
+        let Some(h) = self.store.host(org, host).await? else {
+            return Ok(());
+        };
+        let packages = self.store.host_packages(org, host).await?;
+        let mut inner = self.inner.write().await;
+        if h.revoked {
+            inner.fleet.remove_host(host);
+            return Ok(());
+        }
+        inner
+            .fleet
+            .set_host(h.id, &ecosystems_of(&h, &packages), kernel_of(&h), &packages);
+        inner.hostnames.insert(h.id, h.hostname);
+        inner.packages.insert(h.id, packages.len() as u64);
+        Ok(())
+    }
+
+    /// [`VulnEngine::host_changed`] in the background (the agent's request does not
+    /// wait for it); a failure is logged and the next scan corrects it.
+    pub fn host_changed_later(self: &Arc<Self>, org: Uuid, host: Uuid) {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = engine.host_changed(org, host).await {
+                tracing::warn!(%host, error = %e, "could not re-correlate the host after its scan");
+            }
+        });
+    }
+
+    /// Applies the database's changes since the engine last looked (nothing when the
+    /// generation did not move). Returns the host probes re-decided.
+    pub async fn refresh_db(&self) -> anyhow::Result<usize> {
+        let generation = self.store.vuln_generation().await?;
+        if generation == self.inner.read().await.generation || !self.is_ready() {
+            return Ok(0);
+        }
+        let stored = self.store.vuln_records().await?;
+        let mut inner = self.inner.write().await;
+        if inner.generation == generation {
+            return Ok(0);
+        }
+        let mut seen = HashSet::with_capacity(stored.len());
+        let mut changed = Vec::new();
+        for s in stored {
+            let key = (s.source.clone(), s.record.id.clone());
+            let digest = s.record.digest();
+            seen.insert(key.clone());
+            if inner.digests.get(&key) != Some(&digest) {
+                inner.digests.insert(key, digest);
+                changed.push(SourcedRecord {
+                    source: s.source,
+                    imported_at: Some(s.imported_at),
+                    record: s.record,
+                });
+            }
+        }
+        let removed: Vec<(String, String)> = inner
+            .digests
+            .keys()
+            .filter(|k| !seen.contains(*k))
+            .cloned()
+            .collect();
+        for k in &removed {
+            inner.digests.remove(k);
+        }
+        let records = changed.len();
+        let redone = inner.fleet.apply(changed, &removed);
+        inner.generation = generation;
+        tracing::info!(records, removed = removed.len(), redone, generation, "vulnerability data changed; re-correlated the affected packages");
+        Ok(redone)
+    }
+
+    /// Loads in the background and keeps the engine current every [`REFRESH_EVERY`].
+    pub fn spawn(self: &Arc<Self>) {
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = engine.load().await {
+                tracing::error!(error = %e, "vulnerability correlation could not load; vulnerability views answer 503");
+                return;
+            }
+            loop {
+                tokio::time::sleep(REFRESH_EVERY).await;
+                if let Err(e) = engine.refresh_db().await {
+                    tracing::warn!(error = %e, "vulnerability database check failed; retrying");
+                }
+            }
+        });
+    }
+
+    async fn current(&self) -> Result<(), ApiError> {
+        if !self.is_ready() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "vulnerability correlation is still loading; retry in a few seconds",
+            ));
+        }
+        self.refresh_db().await.map_err(|e| {
+            tracing::warn!(error = %e, "vulnerability database check failed");
+            ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the vulnerability database cannot be read right now; retry shortly",
+            )
+        })?;
+        Ok(())
+    }
+
+    /// The findings of one host (all, unfiltered), if the engine knows it.
+    pub async fn host_findings(&self, host: Uuid) -> Option<Vec<patchctl_vuln::matcher::Finding>> {
+        self.inner.read().await.fleet.host_findings(host)
+    }
+}
+
+/// Query of the vulnerability views.
+#[derive(Debug, Default, Deserialize)]
+pub struct VulnQuery {
+    /// Comma-separated severities.
+    pub severity: Option<String>,
+    /// Only fixable findings.
+    #[serde(default)]
+    pub fixable: bool,
+    /// Comma-separated statuses.
+    pub status: Option<String>,
+}
+
+impl VulnQuery {
+    fn filter(&self) -> Result<Filter, ApiError> {
+        Filter::parse(self.severity.as_deref(), self.fixable, self.status.as_deref())
+            .map_err(ApiError::bad_request)
+    }
+}
+
+async fn org_hosts(st: &AppState, org: Uuid) -> Result<HashSet<Uuid>, ApiError> {
+    Ok(st
+        .store
+        .list_hosts(org)
+        .await?
+        .into_iter()
+        .filter(|h| !h.revoked)
+        .map(|h| h.id)
+        .collect())
+}
+
+/// `GET /api/v1/hosts/{host}/vulns`.
+pub async fn host_vulns(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+    Query(q): Query<VulnQuery>,
+) -> Result<Json<HostFindings>, ApiError> {
+    let filter = q.filter()?;
+    let h = crate::operator_api::resolve_host(&st, op.org_id, &host).await?;
+    st.vulns.current().await?;
+    let inner = st.vulns.inner.read().await;
+    let findings = inner.fleet.host_findings(h.id).unwrap_or_default();
+    Ok(Json(HostFindings::new(
+        Some(h.id),
+        h.hostname.clone(),
+        inner.fleet.host_ecosystems(h.id).unwrap_or_default().to_vec(),
+        inner.packages.get(&h.id).copied().unwrap_or(0),
+        findings,
+        &filter,
+    )))
+}
+
+/// `GET /api/v1/vulns/{id}`: hosts with a finding about an advisory or CVE id.
+pub async fn advisory_hosts(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(id): Path<String>,
+    Query(q): Query<VulnQuery>,
+) -> Result<Json<AdvisoryHosts>, ApiError> {
+    let filter = q.filter()?;
+    let hosts = org_hosts(&st, op.org_id).await?;
+    st.vulns.current().await?;
+    let inner = st.vulns.inner.read().await;
+    let hosts = inner
+        .fleet
+        .hosts_with(&id, Some(&hosts))
+        .into_iter()
+        .filter(|(_, f)| filter.keep(f))
+        .map(|(host_id, finding)| AffectedHost {
+            host_id,
+            hostname: inner.hostnames.get(&host_id).cloned().unwrap_or_default(),
+            finding,
+        })
+        .collect();
+    Ok(Json(AdvisoryHosts { id, hosts }))
+}
+
+/// `GET /api/v1/vulns/summary`: the organisation's vulnerable findings by severity.
+pub async fn summary(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+) -> Result<Json<Summary>, ApiError> {
+    let hosts = org_hosts(&st, op.org_id).await?;
+    st.vulns.current().await?;
+    Ok(Json(st.vulns.inner.read().await.fleet.summary(Some(&hosts))))
+}
