@@ -29,6 +29,7 @@ mod procs;
 mod rpminv;
 mod scanbytes;
 mod stats;
+mod vulns;
 
 use heartbeats::Backend;
 
@@ -75,6 +76,21 @@ enum Cmd {
         /// Packages in the inventory.
         #[arg(long, default_value_t = 2000)]
         packages: usize,
+    },
+    /// CVE correlation over the AlmaLinux data: import, index memory, pairs/s, and the
+    /// re-correlation after one new advisory.
+    Vulns {
+        /// Synthetic hosts.
+        #[arg(long, default_value_t = 10_000)]
+        hosts: usize,
+        /// Packages per host.
+        #[arg(long, default_value_t = 1_500)]
+        packages: usize,
+        /// The shared data folder (default ../shared/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        bins: Bins,
     },
     /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
@@ -321,6 +337,18 @@ fn main() -> ExitCode {
             }
             exit_code(ok)
         }
+        Cmd::Vulns {
+            hosts,
+            packages,
+            data,
+            bins,
+        } => match vulns_bench(&bins, data.as_deref(), hosts, packages) {
+            Ok(r) => {
+                println!("{}", r.markdown);
+                exit_code(r.meets_targets())
+            }
+            Err(e) => fail(&format!("vulns: {e:#}")),
+        },
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -407,7 +435,31 @@ fn all(a: AllArgs) -> ExitCode {
             }
         }
     }
+    eprintln!("vulns: import, index, 10,000 hosts x 1,500 packages ...");
+    match vulns_bench(&a.bins, None, 10_000, 1_500) {
+        Ok(r) => {
+            ok &= r.meets_targets();
+            println!("{}", r.markdown);
+        }
+        Err(e) => {
+            ok = false;
+            println!("### CVE correlation\n\nFAILED: {e:#}\n");
+        }
+    }
     exit_code(ok)
+}
+
+fn vulns_bench(
+    bins: &Bins,
+    data: Option<&std::path::Path>,
+    hosts: usize,
+    packages: usize,
+) -> anyhow::Result<vulns::Report> {
+    let patchctl = bins
+        .patchctl_bin
+        .clone()
+        .unwrap_or_else(|| footprint::beside_me("patchctl"));
+    vulns::run(&patchctl, &vulns::data_dir(data)?, hosts, packages)
 }
 
 /// Tallies the smoke checks.
@@ -516,6 +568,16 @@ fn smoke() -> ExitCode {
                 Err(anyhow::anyhow!("implausible measurement\n{md}"))
             } else {
                 Ok(md)
+            }
+        }),
+    );
+    t.record(
+        "vulns",
+        vulns_bench(&bins, None, 300, 300).and_then(|r| {
+            if r.cold_pairs_per_s > 0.0 && r.fleet_pairs_per_s > 0.0 {
+                Ok(r.markdown)
+            } else {
+                Err(anyhow::anyhow!("implausible measurement\n{}", r.markdown))
             }
         }),
     );

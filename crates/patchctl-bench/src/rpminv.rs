@@ -311,10 +311,10 @@ fn tail(s: &str) -> &str {
 }
 
 /// One measured child.
-struct Measured {
-    wall: Duration,
-    maxrss_kib: u64,
-    stdout: Vec<u8>,
+pub(crate) struct Measured {
+    pub(crate) wall: Duration,
+    pub(crate) maxrss_kib: u64,
+    pub(crate) stdout: Vec<u8>,
 }
 
 /// The hidden `patchctl-bench rusage-of -- PROGRAM ARGS...`: runs the program with this
@@ -337,7 +337,7 @@ pub fn rusage_of(argv: &[String]) -> anyhow::Result<i32> {
 
 /// Runs `argv` with the executor's environment under [`rusage_of`] and reads all its
 /// output: the child's own wall time and peak RSS, and its stdout.
-fn measure(argv: &[String]) -> anyhow::Result<Measured> {
+pub(crate) fn measure(argv: &[String]) -> anyhow::Result<Measured> {
     let me = std::env::current_exe().context("cannot find the bench binary")?;
     let mut errfile = tempfile::tempfile()?;
     let err_out = errfile.try_clone()?;

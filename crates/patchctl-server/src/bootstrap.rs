@@ -143,6 +143,7 @@ pub async fn dev_setup(
         heartbeat_interval_secs: agent_heartbeat_secs,
         command_lease_secs: 120,
         metrics_history_len: 288,
+        vuln_feeds: Vec::new(),
     };
     let (token, enrollment_key) = match previous {
         Some((info, _)) => (info.token, info.enrollment_key),

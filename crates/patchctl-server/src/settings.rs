@@ -27,6 +27,19 @@ pub struct Settings {
     /// Metrics samples kept per host.
     #[serde(default = "default_history")]
     pub metrics_history_len: u32,
+    /// Vulnerability feeds `patchctl vulndb sync` downloads (default: the official ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vuln_feeds: Vec<Feed>,
+}
+
+/// One vulnerability feed: a name and the URL of a file the importers read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Feed {
+    /// Name shown in progress and status (`osv-almalinux`).
+    pub name: String,
+    /// https URL.
+    pub url: String,
 }
 
 fn default_heartbeat() -> u64 {

@@ -38,6 +38,7 @@ async fn env() -> Env {
         heartbeat_interval_secs: 300,
         command_lease_secs: 600,
         metrics_history_len: 10,
+        vuln_feeds: Vec::new(),
     };
     Env {
         _dir: dir,
@@ -467,6 +468,7 @@ async fn tls_server_in(dir: &std::path::Path) -> (std::net::SocketAddr, std::pat
         heartbeat_interval_secs: 300,
         command_lease_secs: 600,
         metrics_history_len: 10,
+        vuln_feeds: Vec::new(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -195,8 +195,10 @@ impl Fleet {
         if touched.is_empty() {
             return 0;
         }
-        self.cache
-            .retain(|k, _| !k.0.iter().any(|e| touched.contains(&(e.clone(), k.1.clone()))));
+        self.cache.retain(|k, _| {
+            !k.0.iter()
+                .any(|e| touched.contains(&(e.clone(), k.1.clone())))
+        });
         let mut hosts: HashSet<Uuid> = HashSet::new();
         for k in &touched {
             if let Some(users) = self.users.get(k) {
@@ -279,7 +281,9 @@ impl Fleet {
                     let f = matcher::finding(h, p);
                     s.vulnerable += 1;
                     s.fixable += u64::from(f.fixable);
-                    *s.by_severity.entry(f.severity.name().to_string()).or_default() += 1;
+                    *s.by_severity
+                        .entry(f.severity.name().to_string())
+                        .or_default() += 1;
                     advisories.insert(&h.advisory().id);
                 }
             }

@@ -638,7 +638,7 @@ fn kernel_source(rules: Rules, p: &InstalledPackage) -> bool {
                 || src.starts_with("kernel-64k")
         }
         (Scheme::Dpkg, _) => {
-            let src = deb_kernel_key(p.source_name.as_deref().unwrap_or(&p.name));
+            let src = record_key_of_source(p.source_name.as_deref().unwrap_or(&p.name));
             is_deb_kernel_source(&src)
         }
         (Scheme::Apk, _) => {
@@ -685,7 +685,7 @@ fn is_deb_kernel_source(src: &str) -> bool {
 /// The record key of a Debian/Ubuntu kernel source: signed images are built from
 /// `linux-signed-*` sources but advisories name the unsigned source (`linux-signed-amd64`
 /// → `linux`, `linux-signed-hwe-6.5` → `linux-hwe-6.5`).
-fn deb_kernel_key(src: &str) -> String {
+pub fn record_key_of_source(src: &str) -> String {
     match src.strip_prefix("linux-signed") {
         Some("") => "linux".to_string(),
         Some(rest) => {
@@ -809,7 +809,11 @@ pub fn probes(
                 let src = p.source_name.as_deref().unwrap_or(&p.name);
                 if kernel {
                     // signed images: the unsigned source's name, the binary's version
-                    (deb_kernel_key(src), p.version.clone(), MatchedBy::Source)
+                    (
+                        record_key_of_source(src),
+                        p.version.clone(),
+                        MatchedBy::Source,
+                    )
                 } else {
                     let v = p.source_version.as_deref().unwrap_or(&p.version);
                     (src.to_string(), v.to_string(), MatchedBy::Source)

@@ -69,7 +69,11 @@ pub struct Filter {
 impl Filter {
     /// A filter from the API's / CLI's comma-separated words; the error names the bad
     /// word and the accepted ones.
-    pub fn parse(severity: Option<&str>, fixable: bool, status: Option<&str>) -> Result<Filter, String> {
+    pub fn parse(
+        severity: Option<&str>,
+        fixable: bool,
+        status: Option<&str>,
+    ) -> Result<Filter, String> {
         let mut f = Filter {
             fixable,
             ..Filter::default()

@@ -23,8 +23,22 @@ pub fn overall(_d: Option<&str>, _c: Option<f32>) -> Severity {
 }
 impl Severity {
     /// All.
-    pub const ALL: [Severity; 6] = [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Negligible, Severity::Unknown];
+    pub const ALL: [Severity; 6] = [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Negligible,
+        Severity::Unknown,
+    ];
     /// Name.
-    pub fn name(self) -> &'static str { "unknown" }
+    pub fn name(self) -> &'static str {
+        "unknown"
+    }
 }
-impl std::str::FromStr for Severity { type Err = String; fn from_str(_s: &str) -> Result<Self, String> { Ok(Severity::Unknown) } }
+impl std::str::FromStr for Severity {
+    type Err = String;
+    fn from_str(_s: &str) -> Result<Self, String> {
+        Ok(Severity::Unknown)
+    }
+}

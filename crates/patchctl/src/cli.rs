@@ -89,13 +89,13 @@ pub enum CommandsCmd {
     },
 }
 
-struct Api {
+pub(crate) struct Api {
     client: HttpsClient,
     token: String,
 }
 
 impl Api {
-    fn new(conn: &Conn) -> anyhow::Result<Api> {
+    pub(crate) fn new(conn: &Conn) -> anyhow::Result<Api> {
         let server = conn
             .server
             .as_deref()
@@ -123,12 +123,12 @@ impl Api {
             .await?)
     }
 
-    async fn get<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
+    pub(crate) async fn get<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
         self.call::<(), Resp>(Method::GET, path, None).await
     }
 }
 
-fn enc(s: &str) -> String {
+pub(crate) fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
@@ -140,12 +140,12 @@ fn enc(s: &str) -> String {
     out
 }
 
-fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
     Ok(())
 }
 
-fn ago(t: Option<DateTime<Utc>>) -> String {
+pub(crate) fn ago(t: Option<DateTime<Utc>>) -> String {
     ago_from(Utc::now(), t)
 }
 

@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cli;
 mod server;
+mod sync;
 mod table;
+mod vulns;
 
 /// PatchCTL: patch management for Linux fleets.
 #[derive(Parser)]
@@ -69,6 +71,26 @@ enum Cmd {
         #[command(subcommand)]
         cmd: cli::CommandsCmd,
     },
+    /// The vulnerability database (works on the database directly; no server needed).
+    Vulndb {
+        #[command(flatten)]
+        db: vulns::Db,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Table, global = true)]
+        output: Output,
+        #[command(subcommand)]
+        cmd: vulns::VulndbCmd,
+    },
+    /// Vulnerability findings: per host, per CVE, fleet summary (over the API), and an
+    /// offline check of an inventory file.
+    Vulns {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        db: vulns::Db,
+        #[command(subcommand)]
+        cmd: vulns::VulnsCmd,
+    },
 }
 
 /// `patchctl server`.
@@ -126,6 +148,8 @@ fn main() -> ExitCode {
             } => server::admin_init(&database_url, &org).await,
             Cmd::Hosts { conn, cmd } => cli::hosts(&conn, cmd).await,
             Cmd::Commands { conn, cmd } => cli::commands(&conn, cmd).await,
+            Cmd::Vulndb { db, output, cmd } => vulns::vulndb(&db, output, cmd).await,
+            Cmd::Vulns { conn, db, cmd } => vulns::vulns(&conn, &db, cmd).await,
         }
     });
     match res {
