@@ -1,5 +1,6 @@
 //! Everything that crosses the wire between the PatchCTL agent, the platform and the
-//! operator CLI. Serialisable types only, no I/O.
+//! operator CLI. Serialisable types only, no I/O; plus, in [`inventory`], the pure
+//! parsers of the package databases that both the agent and the platform read.
 //!
 //! Architecture invariant: only this crate defines what crosses the wire. The agent may
 //! send only the types in [`agent`]; a test walks every field they can serialise and
@@ -8,6 +9,7 @@
 pub mod agent;
 pub mod api;
 pub mod command;
+pub mod inventory;
 pub mod scan;
 pub mod secret;
 pub mod validate;

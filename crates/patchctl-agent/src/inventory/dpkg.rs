@@ -1,23 +1,11 @@
-//! The dpkg inventory: a one-pass parser of `/var/lib/dpkg/status`.
-//!
-//! The status file is a list of RFC 822-like stanzas separated by empty lines. Only
-//! five fields are read (`Package`, `Status`, `Version`, `Architecture`, `Source`);
-//! every other field, and every continuation line (`Description`, `Conffiles`, ...), is
-//! stepped over without being copied. Strings are allocated only for the packages that
-//! are kept, so reading the file is faster than running `dpkg-query -W`.
-//!
-//! A stanza that cannot be trusted (no `Package`, no `Version`, an unknown `Status`, a
-//! line that is neither a field nor a continuation, a field given twice) is skipped and
-//! the reason is recorded in [`ParsedStatus::skipped`]; the parser never panics.
-//! Packages whose state is `not-installed` or `config-files` are not installed and are
-//! left out silently.
+//! The dpkg inventory on the host: reads `/var/lib/dpkg/status` and parses it with
+//! [`patchctl_proto::inventory::dpkg`] (a one-pass parser shared with the platform's
+//! offline check, re-exported here), and tells whether a dpkg run was interrupted.
 
 use std::io;
 use std::path::Path;
 
-use patchctl_proto::agent::InstalledPackage;
-
-use super::quote;
+pub use patchctl_proto::inventory::dpkg::{ParsedStatus, parse_status};
 
 /// Where dpkg keeps its database of installed packages.
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
@@ -54,18 +42,6 @@ pub fn interrupted(admindir: &Path) -> bool {
             .unwrap_or(false)
 }
 
-/// The result of parsing a dpkg status file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ParsedStatus {
-    /// The installed packages (any state but `not-installed` and `config-files`), in
-    /// file order. `source_name` and `source_version` are always filled: a package
-    /// without a `Source` field is its own source, and a `Source` without a version
-    /// has the binary version.
-    pub packages: Vec<InstalledPackage>,
-    /// One reason for each stanza skipped as malformed.
-    pub skipped: Vec<String>,
-}
-
 /// Reads and parses the status file at `path` (normally [`STATUS_PATH`]).
 ///
 /// Bytes that are not UTF-8 (an old maintainer name in Latin-1, say) are replaced, not
@@ -75,238 +51,11 @@ pub fn read_status(path: &Path) -> io::Result<ParsedStatus> {
     Ok(parse_status(&String::from_utf8_lossy(&bytes)))
 }
 
-/// Parses the text of a dpkg status file in one pass.
-pub fn parse_status(input: &str) -> ParsedStatus {
-    let mut out = ParsedStatus::default();
-    let mut stanza = Stanza::default();
-    for (index, raw) in input.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        match line.as_bytes().first() {
-            // An empty line ends the stanza.
-            None => stanza.finish(&mut out),
-            // A continuation line: part of a multi-line field we do not keep. Outside a
-            // stanza, dpkg skips white space, so a blank line made of spaces is fine.
-            Some(b' ' | b'\t') => {
-                if !stanza.started && !is_blank(line) {
-                    stanza.start(index + 1);
-                    stanza.fail(format!(
-                        "continuation line outside a field: {:?}",
-                        quote(line)
-                    ));
-                }
-            }
-            Some(_) => {
-                if !stanza.started {
-                    stanza.start(index + 1);
-                }
-                stanza.field(line);
-            }
-        }
-    }
-    stanza.finish(&mut out);
-    out
-}
-
-/// The fields kept from the stanza being read, borrowed from the input.
-#[derive(Default)]
-struct Stanza<'a> {
-    started: bool,
-    first_line: usize,
-    package: Option<&'a str>,
-    status: Option<&'a str>,
-    version: Option<&'a str>,
-    arch: Option<&'a str>,
-    source: Option<&'a str>,
-    error: Option<String>,
-}
-
-impl<'a> Stanza<'a> {
-    fn start(&mut self, line: usize) {
-        self.started = true;
-        self.first_line = line;
-    }
-
-    /// Records the first problem found in the stanza.
-    fn fail(&mut self, reason: String) {
-        if self.error.is_none() {
-            self.error = Some(reason);
-        }
-    }
-
-    /// Reads one `Name: value` line.
-    fn field(&mut self, line: &'a str) {
-        let Some((name, value)) = line.split_once(':') else {
-            self.fail(format!("not a field: {:?}", quote(line)));
-            return;
-        };
-        let slot = match name.len() {
-            6 if name.eq_ignore_ascii_case("Status") => &mut self.status,
-            6 if name.eq_ignore_ascii_case("Source") => &mut self.source,
-            7 if name.eq_ignore_ascii_case("Package") => &mut self.package,
-            7 if name.eq_ignore_ascii_case("Version") => &mut self.version,
-            12 if name.eq_ignore_ascii_case("Architecture") => &mut self.arch,
-            _ => {
-                if name.is_empty() || name.contains([' ', '\t']) {
-                    self.fail(format!("not a field: {:?}", quote(line)));
-                }
-                return;
-            }
-        };
-        if slot.is_some() {
-            self.fail(format!("field {name} given twice"));
-            return;
-        }
-        *slot = Some(value.trim_matches([' ', '\t']));
-    }
-
-    /// Ends the stanza: keeps the package, drops it, or records why it was skipped.
-    fn finish(&mut self, out: &mut ParsedStatus) {
-        if !self.started {
-            return;
-        }
-        let stanza = std::mem::take(self);
-        match stanza.build() {
-            Ok(Some(package)) => out.packages.push(package),
-            Ok(None) => {}
-            Err(reason) => {
-                let what = match stanza.package {
-                    Some(name) if !name.is_empty() => {
-                        format!(
-                            "stanza at line {} (package {})",
-                            stanza.first_line,
-                            quote(name)
-                        )
-                    }
-                    _ => format!("stanza at line {}", stanza.first_line),
-                };
-                out.skipped.push(format!("{what}: {reason}"));
-            }
-        }
-    }
-
-    /// The package this stanza describes, `None` when it is not installed.
-    fn build(&self) -> Result<Option<InstalledPackage>, String> {
-        if let Some(error) = &self.error {
-            return Err(error.clone());
-        }
-        let name = match self.package {
-            None => return Err("no Package field".into()),
-            Some(name) => word(name, "Package")?,
-        };
-        let status = match self.status {
-            None => return Err("no Status field".into()),
-            Some(status) => parse_state(status)?,
-        };
-        if status == "not-installed" || status == "config-files" {
-            return Ok(None);
-        }
-        let version = match self.version {
-            None => return Err("no Version field".into()),
-            Some(version) => word(version, "Version")?,
-        };
-        let arch = match self.arch {
-            // Very old packages have no Architecture; dpkg accepts them.
-            None | Some("") => "",
-            Some(arch) => word(arch, "Architecture")?,
-        };
-        let (source_name, source_version) = match self.source {
-            None | Some("") => (name, version),
-            Some(source) => {
-                let (source_name, source_version) = parse_source(source)?;
-                (source_name, source_version.unwrap_or(version))
-            }
-        };
-        Ok(Some(InstalledPackage {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            arch: arch.to_owned(),
-            source_name: Some(source_name.to_owned()),
-            source_version: Some(source_version.to_owned()),
-            status: status.to_owned(),
-        }))
-    }
-}
-
-/// The package states of dpkg's `Status` field (its third word).
-const STATES: [&str; 8] = [
-    "installed",
-    "half-installed",
-    "half-configured",
-    "unpacked",
-    "triggers-awaited",
-    "triggers-pending",
-    "config-files",
-    "not-installed",
-];
-
-/// The third word of a `Status: want flag status` value.
-fn parse_state(value: &str) -> Result<&'static str, String> {
-    let mut words = value.split_ascii_whitespace();
-    let (Some(want), Some(flag), Some(state), None) =
-        (words.next(), words.next(), words.next(), words.next())
-    else {
-        return Err(format!(
-            "Status {:?} is not \"want flag status\"",
-            quote(value)
-        ));
-    };
-    if !matches!(want, "unknown" | "install" | "hold" | "deinstall" | "purge") {
-        return Err(format!("unknown selection {:?} in Status", quote(want)));
-    }
-    if !matches!(flag, "ok" | "reinstreq" | "hold" | "hold-reinstreq") {
-        return Err(format!("unknown flag {:?} in Status", quote(flag)));
-    }
-    STATES
-        .into_iter()
-        .find(|s| *s == state)
-        .ok_or_else(|| format!("unknown state {:?} in Status", quote(state)))
-}
-
-/// A `Source` value: `name` or `name (version)`.
-fn parse_source(value: &str) -> Result<(&str, Option<&str>), String> {
-    let bad = || {
-        format!(
-            "Source {:?} is not \"name\" or \"name (version)\"",
-            quote(value)
-        )
-    };
-    match value.split_once('(') {
-        None => {
-            let name = word(value, "Source").map_err(|_| bad())?;
-            Ok((name, None))
-        }
-        Some((name, rest)) => {
-            let name = name.trim_end_matches([' ', '\t']);
-            let version = rest.strip_suffix(')').ok_or_else(bad)?;
-            let version = version.trim_matches([' ', '\t']);
-            let name = word(name, "Source").map_err(|_| bad())?;
-            let version = word(version, "Source").map_err(|_| bad())?;
-            if version.contains(['(', ')']) {
-                return Err(bad());
-            }
-            Ok((name, Some(version)))
-        }
-    }
-}
-
-/// A non-empty value without white space.
-fn word<'a>(value: &'a str, field: &str) -> Result<&'a str, String> {
-    if value.is_empty() {
-        Err(format!("empty {field} field"))
-    } else if value.contains(char::is_whitespace) {
-        Err(format!("{field} {:?} contains white space", quote(value)))
-    } else {
-        Ok(value)
-    }
-}
-
-fn is_blank(line: &str) -> bool {
-    line.bytes().all(|b| b == b' ' || b == b'\t')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use patchctl_proto::agent::InstalledPackage;
+    use patchctl_proto::inventory::dpkg::STATES;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

@@ -4,6 +4,10 @@
 //! of the `rpm` queries, has the executor run them, and parses their output. Both produce
 //! [`patchctl_proto::agent::InstalledPackage`] values and nothing else: names,
 //! versions, architectures, source packages and package states.
+//!
+//! The parsers of the dpkg, rpm and apk formats are pure and live in
+//! [`patchctl_proto::inventory`], so that the platform's offline check reads exactly
+//! what the agent reads; the modules here re-export them.
 
 pub mod apk;
 pub mod dpkg;
@@ -19,17 +23,6 @@ const MAX_QUOTE: usize = 60;
 /// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
 fn quote(s: &str) -> &str {
     crate::ops::truncate(s, MAX_QUOTE)
-}
-
-/// A non-empty value without white space.
-fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
-    if value.is_empty() {
-        Err(format!("empty {what}"))
-    } else if value.contains(char::is_whitespace) {
-        Err(format!("{what} contains white space"))
-    } else {
-        Ok(value)
-    }
 }
 
 /// A package manager whose inventory the agent can read.

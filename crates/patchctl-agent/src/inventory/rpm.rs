@@ -1,30 +1,23 @@
-//! The rpm inventory: the argument vectors of the `rpm` queries, a parser of their
-//! output, and the two queries every rpm-based backend (dnf, yum, zypper) makes.
+//! The rpm inventory on the host: the argument vectors of the `rpm` queries and the two
+//! queries every rpm-based backend (dnf, yum, zypper) makes.
 //!
 //! [`inventory`] and [`installed`] have the executor run [`query_all_argv`] or
-//! [`query_one_argv`] and hand the standard output to [`parse_qa`]; nothing here starts
-//! a program any other way. The parser reads
-//! the TAB-separated lines that [`QUERY_FORMAT`] produces and also the space-separated
-//! `%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}` lines that an
-//! operator may paste (`patchctl vulns check --rpm-qa`). Lines it cannot read are
-//! skipped with a reason in [`ParsedQa::skipped`]; it never panics.
+//! [`query_one_argv`] and hand the standard output to [`parse_qa`] (the parser of
+//! [`patchctl_proto::inventory::rpm`], shared with the platform's offline check and
+//! re-exported here); nothing here starts a program any other way.
 
 use std::path::Path;
 
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::validate::PackageName;
 
-use super::{quote, word};
+pub use patchctl_proto::inventory::rpm::{ParsedQa, QUERY_FORMAT, parse_qa, parse_source_rpm};
+
 use crate::exec::{ExecRequest, Executor};
 use crate::pkgmgr::failed;
 
 /// The absolute path of the rpm program.
 pub const RPM_PATH: &str = "/usr/bin/rpm";
-
-/// The `--queryformat` of both queries: one line per package, six TAB-separated
-/// fields.
-pub const QUERY_FORMAT: &str =
-    "%{NAME}\t%{EPOCHNUM}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n";
 
 /// `rpm` with `--root ROOT` when the system is not the one at `/` (tests use an
 /// installroot).
@@ -98,133 +91,6 @@ pub async fn installed(
         }
         _ => Err(failed("rpm -q", o.code, &o.stdout, &o.stderr)),
     }
-}
-
-/// The result of parsing `rpm -q` output.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ParsedQa {
-    /// The packages, in output order. `version` is `E:V-R` when the epoch is not 0,
-    /// else `V-R`; `status` is always `installed`.
-    pub packages: Vec<InstalledPackage>,
-    /// One reason for each non-empty line that was skipped.
-    pub skipped: Vec<String>,
-}
-
-/// Parses `rpm -q` output in the [`QUERY_FORMAT`] (TAB-separated) or the space format,
-/// line by line; the two may even be mixed.
-pub fn parse_qa(output: &str) -> ParsedQa {
-    let mut out = ParsedQa::default();
-    for (index, raw) in output.lines().enumerate() {
-        let line = raw.trim_matches([' ', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(line) {
-            Ok(package) => out.packages.push(package),
-            Err(reason) => {
-                out.skipped
-                    .push(format!("line {}: {reason}: {:?}", index + 1, quote(line)))
-            }
-        }
-    }
-    out
-}
-
-fn parse_line(line: &str) -> Result<InstalledPackage, String> {
-    let (name, epoch, version, release, arch, source) = if line.contains('\t') {
-        let mut fields = line.split('\t');
-        match (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) {
-            (Some(n), Some(e), Some(v), Some(r), Some(a), Some(s), None) => {
-                (n, e, v, r, a, s.trim_end())
-            }
-            _ => return Err("expected 6 TAB-separated fields".into()),
-        }
-    } else {
-        if let Some(name) = line
-            .strip_prefix("package ")
-            .and_then(|l| l.strip_suffix(" is not installed"))
-        {
-            return Err(format!("package {} is not installed", quote(name)));
-        }
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(n), Some(evr), Some(a), Some(s), None) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
-            return Err("expected 4 space-separated fields".into());
-        };
-        let (e, vr) = match evr.split_once(':') {
-            Some((e, vr)) => (e, vr),
-            None => ("0", evr),
-        };
-        let Some((v, r)) = vr.rsplit_once('-') else {
-            return Err("version is not EPOCH:VERSION-RELEASE".into());
-        };
-        (n, e, v, r, a, s)
-    };
-    let name = word(name, "name")?;
-    let version = word(version, "version")?;
-    let release = word(release, "release")?;
-    let arch = word(arch, "arch")?;
-    let source = word(source, "source rpm")?;
-    if version.contains([':', '-']) {
-        return Err("version contains ':' or '-'".into());
-    }
-    if release.contains(':') {
-        return Err("release contains ':'".into());
-    }
-    let epoch: u32 = match epoch {
-        "" | "(none)" => 0,
-        e if e.bytes().all(|b| b.is_ascii_digit()) => {
-            e.parse().map_err(|_| "epoch is too large".to_owned())?
-        }
-        _ => return Err("epoch is not a number".into()),
-    };
-    let version = if epoch == 0 {
-        format!("{version}-{release}")
-    } else {
-        format!("{epoch}:{version}-{release}")
-    };
-    let (source_name, source_version) = match parse_source_rpm(source) {
-        Some((n, v)) => (Some(n.to_owned()), Some(v.to_owned())),
-        None => (None, None),
-    };
-    Ok(InstalledPackage {
-        name: name.to_owned(),
-        version,
-        // gpg-pubkey "packages" have no architecture.
-        arch: if arch == "(none)" { "" } else { arch }.to_owned(),
-        source_name,
-        source_version,
-        status: "installed".to_owned(),
-    })
-}
-
-/// The source package name and `VERSION-RELEASE` of a source RPM file name:
-/// `bash-5.1.8-6.el9.src.rpm` → `("bash", "5.1.8-6.el9")`. `None` for `(none)` (the
-/// `gpg-pubkey` entries) and for anything that is not a source RPM file name. The file
-/// name carries no epoch, so neither does the version.
-pub fn parse_source_rpm(file: &str) -> Option<(&str, &str)> {
-    let stem = file
-        .strip_suffix(".src.rpm")
-        .or_else(|| file.strip_suffix(".nosrc.rpm"))?;
-    let (name_version, release) = stem.rsplit_once('-')?;
-    let (name, version) = name_version.rsplit_once('-')?;
-    if name.is_empty() || version.is_empty() || release.is_empty() {
-        return None;
-    }
-    Some((name, &stem[name.len() + 1..]))
 }
 
 #[cfg(test)]
