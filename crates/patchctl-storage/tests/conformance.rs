@@ -22,8 +22,9 @@ use patchctl_proto::command::{
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use patchctl_storage::{
     CancelOutcome, HostAuth, HostRow, NewCommand, NewHost, Org, RecordOutcome, Storage,
-    StorageError,
+    StorageError, StoredVulnRecord, VulnImport, VulnSource,
 };
+use patchctl_vuln::{Affected, Record, Status};
 use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
@@ -215,12 +216,24 @@ conformance! {
             sqlite_case_scan_updates_org_isolation, postgres_case_scan_updates_org_isolation;
         case_inventory_clears_scan_digest =>
             sqlite_case_inventory_clears_scan_digest, postgres_case_inventory_clears_scan_digest;
+        case_all_hosts => sqlite_case_all_hosts, postgres_case_all_hosts;
+        case_vuln_import_is_idempotent =>
+            sqlite_case_vuln_import_is_idempotent, postgres_case_vuln_import_is_idempotent;
+        case_vuln_import_change =>
+            sqlite_case_vuln_import_change, postgres_case_vuln_import_change;
+        case_vuln_records_for => sqlite_case_vuln_records_for, postgres_case_vuln_records_for;
+        case_vuln_sync_and_sources =>
+            sqlite_case_vuln_sync_and_sources, postgres_case_vuln_sync_and_sources;
+        case_vuln_import_large => sqlite_case_vuln_import_large, postgres_case_vuln_import_large;
+        case_vuln_refuses_nul => sqlite_case_vuln_refuses_nul, postgres_case_vuln_refuses_nul;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
         case_scan_failed_write_keeps_old_state =>
             sqlite_case_scan_failed_write_keeps_old_state,
             postgres_case_scan_failed_write_keeps_old_state;
+        case_vuln_corrupt_record =>
+            sqlite_case_vuln_corrupt_record, postgres_case_vuln_corrupt_record;
     }
 }
 
@@ -1869,4 +1882,682 @@ async fn case_scan_failed_write_keeps_old_state(url: String) {
     let (d2, s2) = scan("web1", &[("bash", "5.2")], None);
     store.put_scan(h.id, t(80), &d2, &s2).await.unwrap();
     assert!(update_index(&url, h.id).await.is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Hosts of every organisation.
+
+async fn case_all_hosts(store: Arc<dyn Storage>) {
+    assert!(store.all_hosts().await.unwrap().is_empty());
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let (a1, _) = host(&store, &a, "web1").await;
+    let (a2, _) = host(&store, &a, "db1").await;
+    let (b1, _) = host(&store, &b, "web1").await;
+    assert!(store.revoke_host(a.id, a2.id).await.unwrap());
+    let all = store.all_hosts().await.unwrap();
+    let ids: HashSet<Uuid> = all.iter().map(|h| h.id).collect();
+    assert_eq!(
+        ids,
+        HashSet::from([a1.id, b1.id]),
+        "revoked db1 is left out"
+    );
+    assert_eq!(all.len(), 2);
+    assert!(all.iter().all(|h| !h.revoked));
+    let a1_row = all.iter().find(|h| h.id == a1.id).unwrap();
+    assert_eq!(
+        a1_row, &a1,
+        "the full row, as the organisation's own list gives it"
+    );
+    assert_eq!(a1_row.system.os.version_codename, "bookworm");
+}
+
+// ---------------------------------------------------------------------------------
+// Vulnerability database.
+
+/// What a record says about one package: fixed at `fixed`, or not affected.
+fn affected(ecosystem: &str, package: &str, fixed: Option<&str>) -> Affected {
+    Affected {
+        ecosystem: ecosystem.to_owned(),
+        package: package.to_owned(),
+        introduced: None,
+        last_affected: None,
+        status: fixed.map_or(Status::NotAffected, |v| Status::Fixed {
+            fixed_version: v.to_owned(),
+        }),
+        note: fixed
+            .is_none()
+            .then(|| "Vulnerable code not present".to_owned()),
+        severity: None,
+    }
+}
+
+fn vuln(id: &str, aliases: &[&str], affected: Vec<Affected>) -> Record {
+    let mut r = Record {
+        id: id.to_owned(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        summary: format!("summary of {id}"),
+        severity: Some("high".to_owned()),
+        cvss_vector: Some("CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H".to_owned()),
+        published: Some("2024-07-01T13:00:00Z".to_owned()),
+        modified: Some("2024-07-02T08:00:00Z".to_owned()),
+        withdrawn: false,
+        affected,
+    };
+    r.normalize();
+    r
+}
+
+/// Three Debian tracker records as the tracker states them (the trap cases of issue 4).
+fn debian_records() -> Vec<Record> {
+    vec![
+        vuln(
+            "CVE-2024-6387",
+            &["DSA-5724-1"],
+            vec![
+                affected("Debian:12", "openssh", Some("1:9.2p1-2+deb12u3")),
+                affected("Debian:11", "openssh", None),
+            ],
+        ),
+        vuln(
+            "CVE-2024-3094",
+            &[],
+            vec![
+                affected("Debian:12", "xz-utils", None),
+                affected("Debian:11", "xz-utils", None),
+            ],
+        ),
+        vuln(
+            "CVE-2024-28085",
+            &[],
+            vec![Affected {
+                status: Status::AffectedNoFix,
+                note: None,
+                ..affected("Debian:12", "util-linux", None)
+            }],
+        ),
+    ]
+}
+
+fn key(ecosystem: &str, package: &str) -> (String, String) {
+    (ecosystem.to_owned(), package.to_owned())
+}
+
+/// `(source, record id, imported_at)` of every stored record, in the store's order.
+async fn stored_ids(store: &Arc<dyn Storage>) -> Vec<(String, String, DateTime<Utc>)> {
+    ids_of(&store.vuln_records().await.unwrap())
+}
+
+fn ids_of(records: &[StoredVulnRecord]) -> Vec<(String, String, DateTime<Utc>)> {
+    records
+        .iter()
+        .map(|r| (r.source.clone(), r.record.id.clone(), r.imported_at))
+        .collect()
+}
+
+async fn source(store: &Arc<dyn Storage>, name: &str) -> VulnSource {
+    store
+        .vuln_sources()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no source {name}"))
+}
+
+async fn case_vuln_import_is_idempotent(store: Arc<dyn Storage>) {
+    assert_eq!(store.vuln_generation().await.unwrap(), 0);
+    assert!(store.vuln_records().await.unwrap().is_empty());
+    let records = debian_records();
+    let first = store
+        .import_vuln_records("debian-tracker", &records, t(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        VulnImport {
+            inserted: 3,
+            updated: 0,
+            unchanged: 0,
+            changed_keys: vec![
+                key("Debian:11", "openssh"),
+                key("Debian:11", "xz-utils"),
+                key("Debian:12", "openssh"),
+                key("Debian:12", "util-linux"),
+                key("Debian:12", "xz-utils"),
+            ],
+            generation: 1,
+        }
+    );
+    let stored = store.vuln_records().await.unwrap();
+    assert_eq!(
+        ids_of(&stored),
+        [
+            (
+                "debian-tracker".to_owned(),
+                "CVE-2024-28085".to_owned(),
+                t(10)
+            ),
+            (
+                "debian-tracker".to_owned(),
+                "CVE-2024-3094".to_owned(),
+                t(10)
+            ),
+            (
+                "debian-tracker".to_owned(),
+                "CVE-2024-6387".to_owned(),
+                t(10)
+            ),
+        ],
+        "by source, then id (byte order)"
+    );
+    let openssh = &stored[2].record;
+    assert_eq!(openssh, &records[0], "the record reads back exactly");
+    assert_eq!(openssh.aliases, ["DSA-5724-1"]);
+    assert_eq!(
+        openssh.affected[0].status.fixed_version(),
+        Some("1:9.2p1-2+deb12u3")
+    );
+
+    let again = store
+        .import_vuln_records("debian-tracker", &records, t(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        VulnImport {
+            inserted: 0,
+            updated: 0,
+            unchanged: 3,
+            changed_keys: vec![],
+            generation: 1,
+        },
+        "re-importing the same data changes nothing"
+    );
+    assert_eq!(store.vuln_generation().await.unwrap(), 1);
+    assert_eq!(store.vuln_records().await.unwrap(), stored);
+    let src = source(&store, "debian-tracker").await;
+    assert_eq!(src.record_count, 3);
+    assert_eq!(
+        src.imported_at,
+        Some(t(10)),
+        "the last import that changed something"
+    );
+    assert_eq!(src.checked_at, Some(t(20)), "the last attempt");
+
+    // The same records in another order, one twice: still nothing changes.
+    let mut shuffled = vec![records[2].clone(), records[0].clone(), records[1].clone()];
+    shuffled.push(records[2].clone());
+    let third = store
+        .import_vuln_records("debian-tracker", &shuffled, t(30))
+        .await
+        .unwrap();
+    assert_eq!((third.inserted, third.updated, third.unchanged), (0, 0, 3));
+    assert_eq!(store.vuln_generation().await.unwrap(), 1);
+}
+
+async fn case_vuln_import_change(store: Arc<dyn Storage>) {
+    let mut records = debian_records();
+    store
+        .import_vuln_records("debian-tracker", &records, t(10))
+        .await
+        .unwrap();
+    // Another source with the same id is another record.
+    let osv = vec![vuln(
+        "CVE-2024-6387",
+        &[],
+        vec![affected("Debian:12", "openssh", Some("1:9.2p1-2+deb12u3"))],
+    )];
+    let other = store.import_vuln_records("osv", &osv, t(11)).await.unwrap();
+    assert_eq!((other.inserted, other.generation), (1, 2));
+
+    // The tracker drops bullseye from openssh and adds trixie: one record changed.
+    records[0].affected.retain(|a| a.ecosystem == "Debian:12");
+    records[0]
+        .affected
+        .push(affected("Debian:13", "openssh", Some("1:9.7p1-7")));
+    let out = store
+        .import_vuln_records("debian-tracker", &records, t(20))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        VulnImport {
+            inserted: 0,
+            updated: 1,
+            unchanged: 2,
+            changed_keys: vec![
+                key("Debian:11", "openssh"),
+                key("Debian:12", "openssh"),
+                key("Debian:13", "openssh"),
+            ],
+            generation: 3,
+        },
+        "old and new keys of the changed record, none of the unchanged ones"
+    );
+    let at = |source: &str, id: &str, when| (source.to_owned(), id.to_owned(), when);
+    assert_eq!(
+        stored_ids(&store).await,
+        [
+            at("debian-tracker", "CVE-2024-28085", t(10)),
+            at("debian-tracker", "CVE-2024-3094", t(10)),
+            at("debian-tracker", "CVE-2024-6387", t(20)),
+            at("osv", "CVE-2024-6387", t(11)),
+        ],
+        "the changed record moved, the others (same id of another source too) did not"
+    );
+
+    // Then it fixes util-linux in bookworm: new content, same key.
+    records[2].affected = vec![affected(
+        "Debian:12",
+        "util-linux",
+        Some("2.38.1-5+deb12u1"),
+    )];
+    records[2].modified = Some("2024-08-01T00:00:00Z".to_owned());
+    let out = store
+        .import_vuln_records("debian-tracker", &records, t(25))
+        .await
+        .unwrap();
+    assert_eq!(
+        (out.updated, out.unchanged, out.generation),
+        (1, 2, 4),
+        "{out:?}"
+    );
+    assert_eq!(out.changed_keys, [key("Debian:12", "util-linux")]);
+    let util = store
+        .vuln_records_for(&[key("Debian:12", "util-linux")])
+        .await
+        .unwrap();
+    assert_eq!(util.len(), 1);
+    assert_eq!(
+        util[0].record, records[2],
+        "the new content replaced the old"
+    );
+    assert_eq!(
+        util[0].record.affected[0].status.fixed_version(),
+        Some("2.38.1-5+deb12u1")
+    );
+    assert!(
+        store
+            .vuln_records_for(&[key("Debian:11", "openssh")])
+            .await
+            .unwrap()
+            .is_empty(),
+        "the dropped key no longer finds the record"
+    );
+    assert_eq!(
+        ids_of(
+            &store
+                .vuln_records_for(&[key("Debian:13", "openssh")])
+                .await
+                .unwrap()
+        ),
+        [at("debian-tracker", "CVE-2024-6387", t(20))]
+    );
+    let src = source(&store, "debian-tracker").await;
+    assert_eq!((src.record_count, src.imported_at), (3, Some(t(25))));
+
+    // A partial import (one new record) deletes nothing.
+    let coreutils = vuln(
+        "CVE-2016-2781",
+        &[],
+        vec![Affected {
+            status: Status::WillNotFix,
+            note: Some("Minor issue".to_owned()),
+            ..affected("Debian:12", "coreutils", None)
+        }],
+    );
+    let partial = store
+        .import_vuln_records("debian-tracker", std::slice::from_ref(&coreutils), t(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        partial,
+        VulnImport {
+            inserted: 1,
+            updated: 0,
+            unchanged: 0,
+            changed_keys: vec![key("Debian:12", "coreutils")],
+            generation: 5,
+        }
+    );
+    assert_eq!(store.vuln_records().await.unwrap().len(), 5);
+    assert_eq!(source(&store, "debian-tracker").await.record_count, 4);
+    assert_eq!(source(&store, "osv").await.record_count, 1);
+
+    // Withdrawing is a change; the record stays, flagged.
+    let mut withdrawn = coreutils.clone();
+    withdrawn.withdrawn = true;
+    let w = store
+        .import_vuln_records("debian-tracker", &[withdrawn], t(40))
+        .await
+        .unwrap();
+    assert_eq!((w.updated, w.generation), (1, 6));
+    assert_eq!(w.changed_keys, [key("Debian:12", "coreutils")]);
+    let got = store
+        .vuln_records_for(&[key("Debian:12", "coreutils")])
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].record.withdrawn);
+    assert_eq!(got[0].record.affected[0].status, Status::WillNotFix);
+    assert_eq!(source(&store, "debian-tracker").await.record_count, 4);
+}
+
+async fn case_vuln_records_for(store: Arc<dyn Storage>) {
+    store
+        .import_vuln_records("debian-tracker", &debian_records(), t(10))
+        .await
+        .unwrap();
+    let alma = vec![
+        vuln(
+            "ALSA-2024:4312",
+            &["CVE-2024-6387"],
+            vec![
+                affected("AlmaLinux:9", "openssh", Some("8.7p1-38.el9_4.1.alma.1")),
+                affected(
+                    "AlmaLinux:9",
+                    "openssh-server",
+                    Some("8.7p1-38.el9_4.1.alma.1"),
+                ),
+                affected(
+                    "AlmaLinux:9",
+                    "openssh-clients",
+                    Some("8.7p1-38.el9_4.1.alma.1"),
+                ),
+            ],
+        ),
+        vuln(
+            "ALSA-2024:2722",
+            &[],
+            vec![affected("AlmaLinux:8", "openssh", Some("8.0p1-24.el8"))],
+        ),
+    ];
+    store
+        .import_vuln_records("almalinux", &alma, t(20))
+        .await
+        .unwrap();
+
+    assert!(store.vuln_records_for(&[]).await.unwrap().is_empty());
+    // Release-exact: the package name alone finds nothing.
+    assert!(
+        store
+            .vuln_records_for(&[key("Debian:13", "openssh"), key("AlmaLinux:10", "openssh")])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let names = |got: Vec<StoredVulnRecord>| -> Vec<(String, String)> {
+        got.into_iter().map(|r| (r.source, r.record.id)).collect()
+    };
+    // A record touching two requested pairs comes once.
+    assert_eq!(
+        names(
+            store
+                .vuln_records_for(&[
+                    key("AlmaLinux:9", "openssh-server"),
+                    key("Debian:12", "openssh"),
+                    key("AlmaLinux:9", "openssh"),
+                    key("Debian:12", "openssh"),
+                ])
+                .await
+                .unwrap()
+        ),
+        [
+            key("almalinux", "ALSA-2024:4312"),
+            key("debian-tracker", "CVE-2024-6387"),
+        ]
+    );
+    // Thousands of pairs (several chunks), the real ones spread among them.
+    let mut keys: Vec<(String, String)> = (0..4_500)
+        .map(|i| key("AlmaLinux:9", &format!("pkg{i}")))
+        .collect();
+    keys.insert(1_234, key("Debian:12", "xz-utils"));
+    keys.insert(3_456, key("AlmaLinux:8", "openssh"));
+    keys.push(key("Debian:12", "util-linux"));
+    assert_eq!(
+        names(store.vuln_records_for(&keys).await.unwrap()),
+        [
+            key("almalinux", "ALSA-2024:2722"),
+            key("debian-tracker", "CVE-2024-28085"),
+            key("debian-tracker", "CVE-2024-3094"),
+        ]
+    );
+    let full = store
+        .vuln_records_for(&[key("AlmaLinux:8", "openssh")])
+        .await
+        .unwrap();
+    assert_eq!(full[0].record, alma[1]);
+    assert_eq!(full[0].imported_at, t(20));
+}
+
+async fn case_vuln_sync_and_sources(store: Arc<dyn Storage>) {
+    assert!(store.vuln_sources().await.unwrap().is_empty());
+    let url = "https://security-tracker.example.org/tracker/data/json";
+    store
+        .record_vuln_sync(
+            "debian-tracker",
+            url,
+            Some("\"5f3a-61b2\""),
+            Some("Wed, 21 Aug 2024 07:28:00 GMT"),
+            t(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.vuln_sources().await.unwrap(),
+        [VulnSource {
+            name: "debian-tracker".into(),
+            record_count: 0,
+            imported_at: None,
+            checked_at: Some(t(5)),
+            url: Some(url.into()),
+            etag: Some("\"5f3a-61b2\"".into()),
+            last_modified: Some("Wed, 21 Aug 2024 07:28:00 GMT".into()),
+        }],
+        "a sync creates the source without records"
+    );
+    assert_eq!(store.vuln_generation().await.unwrap(), 0);
+
+    store
+        .import_vuln_records("debian-tracker", &debian_records(), t(10))
+        .await
+        .unwrap();
+    // An import with no records still creates its source, once.
+    let empty = store
+        .import_vuln_records("alpine", &[], t(12))
+        .await
+        .unwrap();
+    assert_eq!(
+        empty,
+        VulnImport {
+            generation: 1,
+            ..VulnImport::default()
+        }
+    );
+    let sources = store.vuln_sources().await.unwrap();
+    assert_eq!(
+        sources
+            .iter()
+            .map(|s| (s.name.as_str(), s.record_count, s.imported_at, s.checked_at))
+            .collect::<Vec<_>>(),
+        [
+            ("alpine", 0, Some(t(12)), Some(t(12))),
+            ("debian-tracker", 3, Some(t(10)), Some(t(10))),
+        ]
+    );
+    assert_eq!(
+        sources[1].etag.as_deref(),
+        Some("\"5f3a-61b2\""),
+        "an import keeps the validators"
+    );
+
+    // A later answer without an ETag clears the old one; records stay.
+    store
+        .record_vuln_sync(
+            "debian-tracker",
+            url,
+            None,
+            Some("Thu, 22 Aug 2024 07:28:00 GMT"),
+            t(30),
+        )
+        .await
+        .unwrap();
+    let src = source(&store, "debian-tracker").await;
+    assert_eq!(src.etag, None);
+    assert_eq!(
+        src.last_modified.as_deref(),
+        Some("Thu, 22 Aug 2024 07:28:00 GMT")
+    );
+    assert_eq!(
+        (src.record_count, src.imported_at, src.checked_at),
+        (3, Some(t(10)), Some(t(30)))
+    );
+}
+
+/// `n` synthetic AlmaLinux-like advisories, each fixing `per` binary packages.
+fn synthetic_advisories(n: usize, per: usize) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let affected = (0..per)
+                .map(|j| {
+                    affected(
+                        &format!("AlmaLinux:{}", 8 + i % 3),
+                        &format!("pkg{}-sub{j}", i % 700),
+                        Some(&format!("{}:1.{i}-{j}.el9", i % 2)),
+                    )
+                })
+                .collect();
+            vuln(
+                &format!("ALSA-2024:{i:05}"),
+                &[&format!("CVE-2024-{:05}", 10_000 + i)],
+                affected,
+            )
+        })
+        .collect()
+}
+
+async fn case_vuln_import_large(store: Arc<dyn Storage>) {
+    let records = synthetic_advisories(3_000, 12);
+    let started = std::time::Instant::now();
+    let out = store
+        .import_vuln_records("almalinux", &records, t(10))
+        .await
+        .unwrap();
+    eprintln!(
+        "imported 3,000 records / 36,000 affected entries in {:?}",
+        started.elapsed()
+    );
+    assert_eq!((out.inserted, out.updated, out.unchanged), (3_000, 0, 0));
+    // Record i is of release 8 + i % 3 and touches pkg(i % 700)-sub0..11; 3 and 700
+    // are coprime, so every (release, package) combination occurs.
+    assert_eq!(out.changed_keys.len(), 3 * 700 * 12);
+    assert_eq!(out.generation, 1);
+    assert_eq!(source(&store, "almalinux").await.record_count, 3_000);
+    let all = store.vuln_records().await.unwrap();
+    assert_eq!(all.len(), 3_000);
+    assert_eq!(all[1_234].record, records[1_234]);
+
+    // Release 10 (i % 3 == 2) and pkg5 (i % 700 == 5): i = 5 and 2105 (i % 2100 == 5).
+    let got = store
+        .vuln_records_for(&[key("AlmaLinux:10", "pkg5-sub3")])
+        .await
+        .unwrap();
+    let ids: Vec<&str> = got.iter().map(|r| r.record.id.as_str()).collect();
+    assert_eq!(ids, ["ALSA-2024:00005", "ALSA-2024:02105"]);
+
+    let again = store
+        .import_vuln_records("almalinux", &records, t(20))
+        .await
+        .unwrap();
+    assert_eq!((again.unchanged, again.generation), (3_000, 1));
+}
+
+async fn case_vuln_refuses_nul(store: Arc<dyn Storage>) {
+    let mut records = debian_records();
+    records.push(vuln(
+        "CVE-2024-0001",
+        &[],
+        vec![affected("Debian:12", "bad\0name", Some("1.0"))],
+    ));
+    let err = store
+        .import_vuln_records("debian-tracker", &records, t(10))
+        .await
+        .expect_err("a NUL character is refused");
+    assert!(matches!(err, StorageError::Invalid(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("CVE-2024-0001") && msg.contains("NUL"),
+        "{msg}"
+    );
+    assert!(
+        store.vuln_sources().await.unwrap().is_empty(),
+        "nothing written"
+    );
+    assert_eq!(store.vuln_generation().await.unwrap(), 0);
+    // Text inside the record (not a column) is fine.
+    let mut summary = debian_records();
+    summary[0].summary = "nul \0 inside".to_owned();
+    store
+        .import_vuln_records("debian-tracker", &summary, t(10))
+        .await
+        .unwrap();
+    let got = store
+        .vuln_records_for(&[key("Debian:12", "openssh")])
+        .await
+        .unwrap();
+    assert_eq!(got[0].record.summary, "nul \0 inside");
+}
+
+/// Overwrites the stored JSON of record `id` (any source), outside the store.
+async fn set_record_json(url: &str, id: &str, json: String) {
+    const SQL: &str = "UPDATE vuln_records SET record_json = $1 WHERE id = $2";
+    let id = id.to_owned();
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(SQL)
+            .bind(json)
+            .bind(id)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(SQL)
+            .bind(json)
+            .bind(id)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}
+
+async fn case_vuln_corrupt_record(url: String) {
+    let store = open_url(&url).await;
+    store
+        .import_vuln_records("debian-tracker", &debian_records(), t(10))
+        .await
+        .unwrap();
+    set_record_json(&url, "CVE-2024-3094", r#"{"id": 7}"#.to_owned()).await;
+    for err in [
+        store
+            .vuln_records()
+            .await
+            .expect_err("corrupt JSON is reported"),
+        store
+            .vuln_records_for(&[key("Debian:12", "xz-utils")])
+            .await
+            .expect_err("corrupt JSON is reported"),
+    ] {
+        assert!(matches!(err, StorageError::Corrupt(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("vuln_records.record_json"),
+            "{err}"
+        );
+    }
+    // A row holding another record's JSON is corrupt too.
+    let other = serde_json::to_string(&debian_records()[0]).unwrap();
+    set_record_json(&url, "CVE-2024-3094", other).await;
+    let err = store.vuln_records().await.expect_err("mismatched id");
+    assert!(err.to_string().contains("CVE-2024-3094"), "{err}");
 }
