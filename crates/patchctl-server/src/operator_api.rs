@@ -52,7 +52,11 @@ fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
 }
 
 /// Resolves a host given as id or host name, within the organisation.
-pub(crate) async fn resolve_host(st: &AppState, org: Uuid, host: &str) -> Result<HostRow, ApiError> {
+pub(crate) async fn resolve_host(
+    st: &AppState,
+    org: Uuid,
+    host: &str,
+) -> Result<HostRow, ApiError> {
     if let Ok(id) = Uuid::parse_str(host) {
         if let Some(h) = st.store.host(org, id).await? {
             return Ok(h);
@@ -126,15 +130,17 @@ pub async fn host_updates(
     Path(host): Path<String>,
 ) -> Result<Json<HostUpdates>, ApiError> {
     let h = resolve_host(&st, op.org_id, &host).await?;
-    st.store
+    let mut updates = st
+        .store
         .host_updates(op.org_id, h.id)
         .await?
-        .map(Json)
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no host {host:?}; `patchctl hosts list` shows the hosts you can see"
             ))
-        })
+        })?;
+    st.vulns.annotate_updates(h.id, &mut updates).await;
+    Ok(Json(updates))
 }
 
 /// One metrics sample.
@@ -234,11 +240,12 @@ async fn security_updates_as_pairs(
         return Ok(params);
     }
     let updates = st.store.host_updates(org_id, host_id).await?;
-    let Some(updates) = updates.filter(|u| u.scanned_at.is_some()) else {
+    let Some(mut updates) = updates.filter(|u| u.scanned_at.is_some()) else {
         return Err(ApiError::conflict(format!(
             "host {host_id} has not reported available updates yet; wait for its next scan or queue check_updates"
         )));
     };
+    st.vulns.annotate_updates(host_id, &mut updates).await;
     let packages: Vec<serde_json::Value> = updates
         .updates
         .iter()

@@ -55,7 +55,10 @@ pub struct VulnEngine {
 
 /// The ecosystems of a stored host: its os-release, plus Ubuntu Pro when the host has
 /// ESM packages installed (their versions carry `+esm`).
-pub fn ecosystems_of(h: &HostRow, packages: &[patchctl_proto::agent::InstalledPackage]) -> Vec<String> {
+pub fn ecosystems_of(
+    h: &HostRow,
+    packages: &[patchctl_proto::agent::InstalledPackage],
+) -> Vec<String> {
     let pro = h.system.os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm"));
     host_ecosystems(&h.system.os, pro)
 }
@@ -100,7 +103,12 @@ impl VulnEngine {
         let mut counts = HashMap::new();
         for h in self.store.all_hosts().await? {
             let packages = self.store.host_packages(h.org_id, h.id).await?;
-            fleet.set_host(h.id, &ecosystems_of(&h, &packages), kernel_of(&h), &packages);
+            fleet.set_host(
+                h.id,
+                &ecosystems_of(&h, &packages),
+                kernel_of(&h),
+                &packages,
+            );
             hostnames.insert(h.id, h.hostname.clone());
             counts.insert(h.id, packages.len() as u64);
         }
@@ -114,7 +122,12 @@ impl VulnEngine {
             packages: counts,
         };
         self.ready.store(true, Ordering::Release);
-        tracing::info!(hosts, entries, generation, "vulnerability correlation loaded");
+        tracing::info!(
+            hosts,
+            entries,
+            generation,
+            "vulnerability correlation loaded"
+        );
         Ok(())
     }
 
@@ -129,9 +142,12 @@ impl VulnEngine {
             inner.fleet.remove_host(host);
             return Ok(());
         }
-        inner
-            .fleet
-            .set_host(h.id, &ecosystems_of(&h, &packages), kernel_of(&h), &packages);
+        inner.fleet.set_host(
+            h.id,
+            &ecosystems_of(&h, &packages),
+            kernel_of(&h),
+            &packages,
+        );
         inner.hostnames.insert(h.id, h.hostname);
         inner.packages.insert(h.id, packages.len() as u64);
         Ok(())
@@ -187,7 +203,13 @@ impl VulnEngine {
         let records = changed.len();
         let redone = inner.fleet.apply(changed, &removed);
         inner.generation = generation;
-        tracing::info!(records, removed = removed.len(), redone, generation, "vulnerability data changed; re-correlated the affected packages");
+        tracing::info!(
+            records,
+            removed = removed.len(),
+            redone,
+            generation,
+            "vulnerability data changed; re-correlated the affected packages"
+        );
         Ok(redone)
     }
 
@@ -225,10 +247,76 @@ impl VulnEngine {
         Ok(())
     }
 
+    /// Marks the updates that reach a fixed version of one of the host's findings as
+    /// security updates and lists those findings' advisories on them (kind `security`),
+    /// beside what the repository metadata said. Nothing changes while the engine is
+    /// still loading.
+    pub async fn annotate_updates(
+        &self,
+        host: Uuid,
+        updates: &mut patchctl_proto::api::HostUpdates,
+    ) {
+        if !self.is_ready() {
+            return;
+        }
+        let inner = self.inner.read().await;
+        let Some(findings) = inner.fleet.host_findings(host) else {
+            return;
+        };
+        let mut security = 0;
+        for u in &mut updates.updates {
+            for f in findings
+                .iter()
+                .filter(|f| f.fixable && f.binaries.contains(&u.name))
+            {
+                if fixes(f, u) && !u.advisories.iter().any(|a| a.id == f.advisory) {
+                    u.advisories.push(patchctl_proto::command::Advisory {
+                        id: f.advisory.clone(),
+                        kind: Some("security".into()),
+                        severity: Some(f.severity.name().into()),
+                    });
+                    u.security = true;
+                }
+            }
+            security += u64::from(u.security);
+        }
+        updates.security_update_count = security;
+    }
+
     /// The findings of one host (all, unfiltered), if the engine knows it.
     pub async fn host_findings(&self, host: Uuid) -> Option<Vec<patchctl_vuln::matcher::Finding>> {
         self.inner.read().await.fleet.host_findings(host)
     }
+}
+
+/// Whether installing update `u` reaches the fixed version of finding `f`: the
+/// candidate is compared in the record's terms (the source version, derived from the
+/// binary candidate the way the installed source version derives from the installed
+/// binary, for source-keyed ecosystems).
+pub fn fixes(
+    f: &patchctl_vuln::matcher::Finding,
+    u: &patchctl_proto::command::AvailableUpdate,
+) -> bool {
+    let (Some(fixed), Some(rules)) = (
+        f.status.fixed_version(),
+        patchctl_vuln::ecosystem::rules(&f.ecosystem),
+    ) else {
+        return false;
+    };
+    let candidate = match (f.matched_by, &u.current_version) {
+        (patchctl_vuln::matcher::MatchedBy::Source, Some(current)) => {
+            patchctl_vuln::matcher::candidate_source_version(
+                current,
+                Some(&f.installed_version),
+                &u.candidate_version,
+            )
+        }
+        _ => u.candidate_version.clone(),
+    };
+    rules
+        .scheme
+        .compare(&candidate, fixed)
+        .is_ok_and(|o| o != std::cmp::Ordering::Less)
 }
 
 /// Query of the vulnerability views.
@@ -245,8 +333,12 @@ pub struct VulnQuery {
 
 impl VulnQuery {
     fn filter(&self) -> Result<Filter, ApiError> {
-        Filter::parse(self.severity.as_deref(), self.fixable, self.status.as_deref())
-            .map_err(ApiError::bad_request)
+        Filter::parse(
+            self.severity.as_deref(),
+            self.fixable,
+            self.status.as_deref(),
+        )
+        .map_err(ApiError::bad_request)
     }
 }
 
@@ -276,7 +368,11 @@ pub async fn host_vulns(
     Ok(Json(HostFindings::new(
         Some(h.id),
         h.hostname.clone(),
-        inner.fleet.host_ecosystems(h.id).unwrap_or_default().to_vec(),
+        inner
+            .fleet
+            .host_ecosystems(h.id)
+            .unwrap_or_default()
+            .to_vec(),
         inner.packages.get(&h.id).copied().unwrap_or(0),
         findings,
         &filter,
@@ -315,5 +411,7 @@ pub async fn summary(
 ) -> Result<Json<Summary>, ApiError> {
     let hosts = org_hosts(&st, op.org_id).await?;
     st.vulns.current().await?;
-    Ok(Json(st.vulns.inner.read().await.fleet.summary(Some(&hosts))))
+    Ok(Json(
+        st.vulns.inner.read().await.fleet.summary(Some(&hosts)),
+    ))
 }

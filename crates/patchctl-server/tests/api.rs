@@ -1231,3 +1231,260 @@ async fn gzip_scans_are_accepted_and_a_gzip_bomb_gets_413() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v, json!({"status": "unchanged", "packages": 3}));
 }
+
+// ---------------------------------------------------------------------------------
+// CVE correlation views.
+
+fn vuln_record(id: &str, package: &str, status: patchctl_vuln::Status) -> patchctl_vuln::Record {
+    patchctl_vuln::Record {
+        id: id.into(),
+        aliases: vec![],
+        summary: format!("{package} issue"),
+        severity: Some("high".into()),
+        cvss_vector: Some("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H".into()),
+        published: None,
+        modified: None,
+        withdrawn: false,
+        affected: vec![patchctl_vuln::Affected {
+            ecosystem: "Debian:12".into(),
+            package: package.into(),
+            introduced: None,
+            last_affected: None,
+            status,
+            note: None,
+            severity: None,
+        }],
+    }
+}
+
+fn fixed(v: &str) -> patchctl_vuln::Status {
+    patchctl_vuln::Status::Fixed {
+        fixed_version: v.into(),
+    }
+}
+
+/// A Debian 12 host state with openssh (source openssh) and bsdutils (source
+/// util-linux, epoch on the binary only).
+fn debian_state(openssh: &str, updates: Vec<AvailableUpdate>) -> ScanState {
+    let pkg = |name: &str, version: &str, src: &str, src_version: &str| {
+        PackageRow::from_package(&InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            source_name: Some(src.into()),
+            source_version: Some(src_version.into()),
+            status: "installed".into(),
+        })
+    };
+    let mut s = ScanState {
+        system: SystemInfo {
+            hostname: "deb-1".into(),
+            kernel: "6.1.0-28-amd64".into(),
+            os: patchctl_proto::agent::OsInfo {
+                id: "debian".into(),
+                version_id: "12".into(),
+                version_codename: "bookworm".into(),
+                pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        package_manager: Some("dpkg".into()),
+        packages: vec![
+            pkg("openssh-server", openssh, "openssh", openssh),
+            pkg(
+                "bsdutils",
+                "1:2.38.1-5+deb12u1",
+                "util-linux",
+                "2.38.1-5+deb12u1",
+            ),
+        ],
+        updates: Some(ScanUpdates {
+            refreshed: true,
+            updates,
+            removals: vec![],
+            error: None,
+        }),
+    };
+    s.canonicalize();
+    s
+}
+
+impl Env {
+    /// GETs `path` until `ok` holds for the answer (the engine loads and re-correlates
+    /// in the background), at most 10 s.
+    async fn get_until(&self, token: &Secret, path: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (st, v) = self.call("GET", path, Some(token.expose()), None).await;
+            if st == StatusCode::OK && ok(&v) {
+                return v;
+            }
+            assert!(std::time::Instant::now() < deadline, "{path}: {st} {v}");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn advisories_of(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["advisory"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn findings_follow_scans_and_database_changes_incrementally() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let host = e.enroll(&org.enrollment_key, "deb-1").await;
+    let store = e.state.store.clone();
+    store
+        .import_vuln_records(
+            "test",
+            &[
+                vuln_record("CVE-2024-6387", "openssh", fixed("1:9.2p1-2+deb12u3")),
+                vuln_record("CVE-2024-28085", "util-linux", fixed("2.38.1-5+deb12u2")),
+                vuln_record(
+                    "CVE-2016-2781",
+                    "coreutils",
+                    patchctl_vuln::Status::WillNotFix,
+                ),
+            ],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let update = AvailableUpdate {
+        security: false,
+        origins: vec!["Debian:12.9/stable".into()],
+        advisories: vec![],
+        ..available(
+            "openssh-server",
+            "1:9.2p1-2+deb12u2",
+            "1:9.2p1-2+deb12u3",
+            false,
+        )
+    };
+    let state = debian_state("1:9.2p1-2+deb12u2", vec![update]);
+    e.full_scan(&host.credential, Utc::now(), &state).await;
+
+    let path = format!("/api/v1/hosts/{}/vulns", host.host_id);
+    let v = e
+        .get_until(&org.token, &path, |v| {
+            v["findings"].as_array().is_some_and(|f| f.len() == 2)
+        })
+        .await;
+    assert_eq!(advisories_of(&v), ["CVE-2024-28085", "CVE-2024-6387"]);
+    assert_eq!(v["ecosystems"], json!(["Debian:12"]));
+    assert_eq!(v["vulnerable"], 2);
+    let ssh = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["advisory"] == "CVE-2024-6387")
+        .unwrap();
+    assert_eq!(ssh["fixed_version"], "1:9.2p1-2+deb12u3");
+    assert_eq!(ssh["binaries"], json!(["openssh-server"]));
+    assert_eq!(ssh["severity"], "high");
+    assert_eq!(ssh["cvss_score"], 9.8);
+    assert_eq!(
+        ssh["comparison"],
+        "installed 1:9.2p1-2+deb12u2 < fixed 1:9.2p1-2+deb12u3 (dpkg)"
+    );
+    let ul = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["advisory"] == "CVE-2024-28085")
+        .unwrap();
+    assert_eq!(
+        ul["installed_version"], "2.38.1-5+deb12u1",
+        "source version, not the binary's epoch"
+    );
+
+    // filters
+    let (st, v) = e
+        .call(
+            "GET",
+            &format!("{path}?severity=critical"),
+            Some(org.token.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(v["findings"].as_array().unwrap().is_empty());
+    let (st, v) = e
+        .call(
+            "GET",
+            &format!("{path}?status=bogus"),
+            Some(org.token.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(v["error"].as_str().unwrap().contains("will_not_fix"), "{v}");
+
+    // the update that reaches the fix is a security update, with the advisory it fixes
+    let (_, u) = e
+        .call(
+            "GET",
+            &format!("/api/v1/hosts/{}/updates", host.host_id),
+            Some(org.token.expose()),
+            None,
+        )
+        .await;
+    assert_eq!(u["updates"][0]["security"], true, "{u}");
+    assert_eq!(u["updates"][0]["advisories"][0]["id"], "CVE-2024-6387");
+    assert_eq!(u["security_update_count"], 1);
+
+    // hosts per CVE and the fleet summary
+    let v = e
+        .get_until(&org.token, "/api/v1/vulns/CVE-2024-6387", |_| true)
+        .await;
+    assert_eq!(v["hosts"][0]["hostname"], "deb-1");
+    let s = e
+        .get_until(&org.token, "/api/v1/vulns/summary", |_| true)
+        .await;
+    assert_eq!(s["vulnerable"], 2);
+    assert_eq!(s["by_severity"]["high"], 2);
+    // another organisation sees nothing
+    let other = e.org("b").await;
+    let v = e
+        .get_until(&other.token, "/api/v1/vulns/CVE-2024-6387", |_| true)
+        .await;
+    assert_eq!(v["hosts"], json!([]));
+
+    // the database changes (as `patchctl vulndb import` would): only that key changes
+    store
+        .import_vuln_records(
+            "test",
+            &[vuln_record(
+                "CVE-2024-28085",
+                "util-linux",
+                fixed("2.38.1-5+deb12u1"),
+            )],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let v = e
+        .get_until(&org.token, &path, |v| {
+            v["findings"].as_array().is_some_and(|f| f.len() == 1)
+        })
+        .await;
+    assert_eq!(advisories_of(&v), ["CVE-2024-6387"]);
+
+    // the host installs the fix: its next scan clears the finding
+    let fixed_state = debian_state("1:9.2p1-2+deb12u6", vec![]);
+    e.full_scan(&host.credential, Utc::now(), &fixed_state)
+        .await;
+    e.get_until(&org.token, &path, |v| {
+        v["findings"].as_array().is_some_and(|f| f.is_empty())
+    })
+    .await;
+}
