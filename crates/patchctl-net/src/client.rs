@@ -144,21 +144,7 @@ impl HttpsClient {
     /// by `h2`, `http/1.1`.
     pub fn new(base_url: &str, tls: Arc<rustls::ClientConfig>) -> Result<Self, ClientError> {
         let (origin, prefix) = parse_base_url(base_url)?;
-        let mut tls = (*tls).clone();
-        // hyper-rustls insists on setting ALPN itself (it panics otherwise).
-        tls.alpn_protocols.clear();
-        // Nagle's algorithm would hold each small request back until the previous
-        // segment is acknowledged: ~40 ms per request with delayed ACKs.
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_only()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = https_only_client(&tls);
         let user_agent = HeaderValue::from_static(concat!("patchctl/", env!("CARGO_PKG_VERSION")));
         Ok(Self {
             inner: Arc::new(Inner {
@@ -339,6 +325,33 @@ impl HttpsClient {
     }
 }
 
+/// A pooled HTTPS-only hyper client (HTTP/2 or HTTP/1.1 through ALPN) over `tls`.
+///
+/// ALPN protocols already set in `tls` are replaced by `h2`, `http/1.1`.
+pub(crate) fn https_only_client<B>(
+    tls: &rustls::ClientConfig,
+) -> Client<HttpsConnector<HttpConnector>, B>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
+    let mut tls = tls.clone();
+    // hyper-rustls insists on setting ALPN itself (it panics otherwise).
+    tls.alpn_protocols.clear();
+    // Nagle's algorithm would hold each small request back until the previous
+    // segment is acknowledged: ~40 ms per request with delayed ACKs.
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let connector = HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_only()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new()).build(connector)
+}
+
 /// Splits and validates the base URL into (`https://authority`, `/prefix` or "").
 fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
     let trimmed = base_url.trim();
@@ -405,7 +418,7 @@ fn error_message(status: http::StatusCode, body: &[u8]) -> String {
 
 /// Finds a rustls error anywhere in the chain, looking inside `io::Error`
 /// wrappers too (their `source()` skips the wrapped error itself).
-fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+pub(crate) fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(r) = e.downcast_ref::<rustls::Error>() {
@@ -421,7 +434,7 @@ fn find_rustls<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Erro
 }
 
 /// Finds the first `io::Error` in the chain whose kind is specific (not `Other`).
-fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
+pub(crate) fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
     let mut cur = Some(err);
     while let Some(e) = cur {
         if let Some(io) = e.downcast_ref::<io::Error>() {
@@ -438,7 +451,7 @@ fn find_io_kind(err: &(dyn StdError + 'static)) -> Option<io::ErrorKind> {
 }
 
 /// All messages of an error chain, joined, without repeats.
-fn chain_text(err: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = Some(err);
     while let Some(e) = cur {

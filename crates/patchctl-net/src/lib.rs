@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod devca;
+pub mod download;
 pub mod tls;
 
 pub use client::{ClientError, DEFAULT_TIMEOUT, HttpsClient, MAX_RESPONSE_BYTES};
