@@ -226,7 +226,7 @@ fn run_on(
             heartbeat_interval_secs: HEARTBEAT_SECS,
             command_lease_secs: LEASE_SECS,
             metrics_history_len: HISTORY_LEN,
-        vuln_feeds: Vec::new(),
+            vuln_feeds: Vec::new(),
         };
         (
             server_rt.spawn(patchctl_server::launch_with_listener(

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_vuln::fleet::Fleet;
 use patchctl_vuln::matcher::{self, Index, SourcedRecord};
@@ -117,21 +117,33 @@ fn parse_all(paths: &[PathBuf]) -> anyhow::Result<Vec<SourcedRecord>> {
         .into_iter()
         .flat_map(|b| {
             let feed = b.feed;
-            b.parsed.records.into_iter().map(move |record| SourcedRecord {
-                source: feed.to_string(),
-                imported_at: None,
-                record,
-            })
+            b.parsed
+                .records
+                .into_iter()
+                .map(move |record| SourcedRecord {
+                    source: feed.to_string(),
+                    imported_at: None,
+                    record,
+                })
         })
         .collect())
 }
 
 /// Synthetic hosts: `packages` each, from the AlmaLinux 9 names the data knows (with
 /// their fixed versions) and filler names it does not know.
-fn synthetic_hosts(records: &[SourcedRecord], hosts: usize, packages: usize) -> Vec<Vec<InstalledPackage>> {
+fn synthetic_hosts(
+    records: &[SourcedRecord],
+    hosts: usize,
+    packages: usize,
+) -> Vec<Vec<InstalledPackage>> {
     let mut versions: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in records {
-        for a in r.record.affected.iter().filter(|a| a.ecosystem == "AlmaLinux:9") {
+        for a in r
+            .record
+            .affected
+            .iter()
+            .filter(|a| a.ecosystem == "AlmaLinux:9")
+        {
             if let Some(f) = a.status.fixed_version() {
                 versions.entry(&a.package).or_default().push(f);
             }
@@ -181,7 +193,9 @@ pub fn run(patchctl: &Path, data: &Path, hosts: usize, packages: usize) -> anyho
     md.push_str("### CVE correlation (AlmaLinux data)\n\n");
 
     let imports = import_runs(patchctl, data)?;
-    md.push_str("| import of almalinux-8/9/10.zip (5,680 records) | wall | peak RSS |\n|---|---:|---:|\n");
+    md.push_str(
+        "| import of almalinux-8/9/10.zip (5,680 records) | wall | peak RSS |\n|---|---:|---:|\n",
+    );
     for (label, wall, rss) in &imports {
         md.push_str(&format!(
             "| {label} | {:.2} s | {} |\n",

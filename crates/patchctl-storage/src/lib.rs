@@ -238,7 +238,7 @@ pub struct StoredVulnRecord {
 }
 
 /// A vulnerability data source (feed) and its bookkeeping.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VulnSource {
     /// Name (as the importer names the feed).
     pub name: String,

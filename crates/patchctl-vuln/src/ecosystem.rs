@@ -41,7 +41,7 @@ pub fn rules(ecosystem: &str) -> Option<Rules> {
     let (scheme, keyed_by) = match family {
         "Debian" | "Ubuntu" => (Scheme::Dpkg, KeyedBy::Source),
         "Alpine" => (Scheme::Apk, KeyedBy::Source),
-        "AlmaLinux" | "Rocky" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" | "openEuler" => {
+        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" | "openEuler" => {
             (Scheme::Rpm, KeyedBy::Binary)
         }
         _ => return None,
@@ -147,7 +147,7 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool) -> Vec<String> {
             v
         }
         "almalinux" if !major.is_empty() => one(format!("AlmaLinux:{major}")),
-        "rocky" if !major.is_empty() => one(format!("Rocky:{major}")),
+        "rocky" if !major.is_empty() => one(format!("Rocky Linux:{major}")),
         "alpine" => {
             let mut parts = os.version_id.split('.');
             match (parts.next(), parts.next()) {
@@ -219,7 +219,7 @@ mod tests {
         );
         assert_eq!(
             host_ecosystems(&os("rocky", "8.10", ""), false),
-            ["Rocky:8"]
+            ["Rocky Linux:8"]
         );
         assert_eq!(
             host_ecosystems(&os("alpine", "3.19.1", ""), false),

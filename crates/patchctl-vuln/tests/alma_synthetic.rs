@@ -19,14 +19,17 @@ fn data() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("../shared/data is missing; CI must have it beside the repository");
     }
-    eprintln!("\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n");
+    eprintln!(
+        "\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n"
+    );
     None
 }
 
 /// A stable pseudo-random number from a name (FNV-1a).
 fn hash(s: &str) -> u64 {
-    s.bytes()
-        .fold(0xcbf29ce484222325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100000001b3))
+    s.bytes().fold(0xcbf29ce484222325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
 }
 
 #[test]
@@ -40,7 +43,8 @@ fn whole_almalinux_database_and_a_synthetic_host() {
     assert_eq!(batches.len(), 1);
     let parsed = &batches[0].parsed;
     assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
-    assert_eq!(parsed.records.len(), 5_680);
+    // 5,680 documents; 37 advisories covering two releases appear in two archives
+    assert_eq!(parsed.records.len(), 5_637);
     let alma9: Vec<&Record> = parsed
         .records
         .iter()
@@ -87,7 +91,10 @@ fn whole_almalinux_database_and_a_synthetic_host() {
     // Direct computation over the records: a (record, package) pair is vulnerable when
     // the installed version is below every fixed version that record gives the package
     // for plain builds (any one of them is a fix).
-    let installed: BTreeMap<&str, &str> = host.iter().map(|p| (p.name.as_str(), p.version.as_str())).collect();
+    let installed: BTreeMap<&str, &str> = host
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_str()))
+        .collect();
     let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
     for r in &alma9 {
         let mut per_pkg: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -99,13 +106,22 @@ fn whole_almalinux_database_and_a_synthetic_host() {
             }
         }
         for (pkg, fixes) in per_pkg {
-            let Some(v) = installed.get(pkg) else { continue };
-            if fixes.iter().all(|f| Scheme::Rpm.compare(v, f).unwrap() == Ordering::Less) {
+            let Some(v) = installed.get(pkg) else {
+                continue;
+            };
+            if fixes
+                .iter()
+                .all(|f| Scheme::Rpm.compare(v, f).unwrap() == Ordering::Less)
+            {
                 expected.insert((r.id.clone(), pkg.to_string()));
             }
         }
     }
-    assert!(expected.len() > 1_000, "the host should be vulnerable to many advisories: {}", expected.len());
+    assert!(
+        expected.len() > 1_000,
+        "the host should be vulnerable to many advisories: {}",
+        expected.len()
+    );
 
     let index = Index::build(parsed.records.iter().cloned().map(|record| SourcedRecord {
         source: "osv".into(),
@@ -120,6 +136,9 @@ fn whole_almalinux_database_and_a_synthetic_host() {
         .collect();
     let missing: Vec<_> = expected.difference(&got).take(5).collect();
     let extra: Vec<_> = got.difference(&expected).take(5).collect();
-    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:?}, extra {extra:?}");
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:?}, extra {extra:?}"
+    );
     assert_eq!(got.len(), expected.len());
 }

@@ -17,7 +17,9 @@ fn data() -> Option<PathBuf> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("../shared/data is missing; CI must have it beside the repository");
     }
-    eprintln!("\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n");
+    eprintln!(
+        "\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n"
+    );
     None
 }
 
@@ -25,7 +27,12 @@ fn index_of(paths: &[PathBuf]) -> Index {
     let batches = import::import_paths(paths, &mut |_| {}).expect("import");
     let mut records = Vec::new();
     for b in batches {
-        assert!(b.parsed.rejected.is_empty(), "{}: {:?}", b.feed, b.parsed.rejected);
+        assert!(
+            b.parsed.rejected.is_empty(),
+            "{}: {:?}",
+            b.feed,
+            b.parsed.rejected
+        );
         records.extend(b.parsed.records.into_iter().map(|record| SourcedRecord {
             source: b.feed.to_string(),
             imported_at: None,
@@ -80,7 +87,10 @@ fn ecos(e: &[&str]) -> Vec<String> {
 #[test]
 fn xz_cve_2024_3094_is_not_affected_on_bookworm() {
     let Some(idx) = debian_index() else { return };
-    let host = [deb("xz-utils", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"), deb("liblzma5", "5.4.1-0.2", "xz-utils", "5.4.1-0.2")];
+    let host = [
+        deb("xz-utils", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"),
+        deb("liblzma5", "5.4.1-0.2", "xz-utils", "5.4.1-0.2"),
+    ];
     let f = idx.match_host(&ecos(BOOKWORM), None, &host);
     let xz = about(&f, "CVE-2024-3094");
     assert_eq!(xz.len(), 1, "{f:#?}");
@@ -105,20 +115,35 @@ fn coreutils_cve_2016_2781_ignored_is_will_not_fix_and_not_fixable() {
     assert_eq!(c.len(), 1);
     assert_eq!(c[0].status, Status::WillNotFix);
     assert!(c[0].vulnerable);
-    assert!(!c[0].fixable, "an ignored issue is never counted as fixable");
+    assert!(
+        !c[0].fixable,
+        "an ignored issue is never counted as fixable"
+    );
 }
 
 #[test]
 fn openssh_cve_2024_6387_is_fixed_by_dsa_5724_1() {
     let Some(idx) = debian_index() else { return };
-    let before = [deb("openssh-server", "1:9.2p1-2+deb12u2", "openssh", "1:9.2p1-2+deb12u2")];
+    let before = [deb(
+        "openssh-server",
+        "1:9.2p1-2+deb12u2",
+        "openssh",
+        "1:9.2p1-2+deb12u2",
+    )];
     let f = idx.match_host(&ecos(BOOKWORM), None, &before);
     let o = about(&f, "CVE-2024-6387");
     assert_eq!(o.len(), 1, "{f:#?}");
     assert_eq!(o[0].status.fixed_version(), Some("1:9.2p1-2+deb12u3"));
     assert!(o[0].fixable);
-    assert!(o[0].aliases.iter().any(|a| a == "DSA-5724-1"), "{:?}", o[0].aliases);
-    assert_eq!(o[0].comparison, "installed 1:9.2p1-2+deb12u2 < fixed 1:9.2p1-2+deb12u3 (dpkg)");
+    assert!(
+        o[0].aliases.iter().any(|a| a == "DSA-5724-1"),
+        "{:?}",
+        o[0].aliases
+    );
+    assert_eq!(
+        o[0].comparison,
+        "installed 1:9.2p1-2+deb12u2 < fixed 1:9.2p1-2+deb12u3 (dpkg)"
+    );
     assert_eq!(o[0].affected_range, ">= 0, < 1:9.2p1-2+deb12u3");
     // fixed by the DSA, and later point releases: not vulnerable
     for v in ["1:9.2p1-2+deb12u3", "1:9.2p1-2+deb12u6"] {
@@ -127,7 +152,12 @@ fn openssh_cve_2024_6387_is_fixed_by_dsa_5724_1() {
         assert!(about(&f, "CVE-2024-6387").is_empty(), "{v}: {f:#?}");
     }
     // bullseye is not affected (code introduced later)
-    let bullseye = [deb("openssh-server", "1:8.4p1-5+deb11u3", "openssh", "1:8.4p1-5+deb11u3")];
+    let bullseye = [deb(
+        "openssh-server",
+        "1:8.4p1-5+deb11u3",
+        "openssh",
+        "1:8.4p1-5+deb11u3",
+    )];
     let f = idx.match_host(&ecos(&["Debian:11"]), None, &bullseye);
     assert_eq!(about(&f, "CVE-2024-6387")[0].status, Status::NotAffected);
 }
@@ -136,13 +166,21 @@ fn openssh_cve_2024_6387_is_fixed_by_dsa_5724_1() {
 fn util_linux_cve_2024_28085_is_matched_through_the_source_version() {
     let Some(idx) = debian_index() else { return };
     // bsdutils carries an epoch its source does not have
-    let host = [deb("bsdutils", "1:2.38.1-5+deb12u3", "util-linux", "2.38.1-5+deb12u3")];
+    let host = [deb(
+        "bsdutils",
+        "1:2.38.1-5+deb12u3",
+        "util-linux",
+        "2.38.1-5+deb12u3",
+    )];
     let f = idx.match_host(&ecos(BOOKWORM), None, &host);
     let u = about(&f, "CVE-2024-28085");
     assert_eq!(u.len(), 1, "{f:#?}");
     assert_eq!(u[0].package, "util-linux");
     assert_eq!(u[0].binaries, ["bsdutils"]);
-    assert_eq!(u[0].installed_version, "2.38.1-5+deb12u3", "the source version, not the binary's 1:…");
+    assert_eq!(
+        u[0].installed_version, "2.38.1-5+deb12u3",
+        "the source version, not the binary's 1:…"
+    );
     assert_eq!(u[0].status, Status::AffectedNoFix);
     assert!(u[0].vulnerable && !u[0].fixable);
 }
@@ -164,7 +202,12 @@ fn almalinux_9_just_below_and_exactly_at_fixed_versions() {
     // exactly at ALSA-2026:22312's fix: that one and the older ones are fixed, the newer
     // ALSA-2026:25239 is not
     let at = vulnerable(&[rpm("openssl-libs", "1:3.5.5-3.el9_8", "openssl")], None);
-    assert!(!at.contains("ALSA-2026:22312") && !at.contains("ALSA-2026:19218") && !at.contains("ALSA-2026:1473"), "{at:?}");
+    assert!(
+        !at.contains("ALSA-2026:22312")
+            && !at.contains("ALSA-2026:19218")
+            && !at.contains("ALSA-2026:1473"),
+        "{at:?}"
+    );
     assert!(at.contains("ALSA-2026:25239"), "{at:?}");
     // just below ALSA-2026:19218's fix
     let below = vulnerable(&[rpm("openssl-libs", "1:3.5.5-1.el9_8", "openssl")], None);
@@ -174,17 +217,29 @@ fn almalinux_9_just_below_and_exactly_at_fixed_versions() {
     assert!(!below.contains("ALSA-2026:1473"));
     // sudo exactly at the newest fix: nothing
     assert!(vulnerable(&[rpm("sudo", "1.9.17p2-3.el9_8", "sudo")], None).is_empty());
-    assert!(vulnerable(&[rpm("sudo", "1.9.17p2-2.el9_8", "sudo")], None).contains("ALSA-2026:19220"));
+    assert!(
+        vulnerable(&[rpm("sudo", "1.9.17p2-2.el9_8", "sudo")], None).contains("ALSA-2026:19220")
+    );
 
     // module stream nodejs:22: exactly at ALSA-2026:47058's fix → nothing, and the
     // nodejs:24 and nodejs:20 advisories never apply to it
     let n22 = "1:22.23.1-2.module_el9.8.0+285+5c3b0251";
     let at = vulnerable(&[rpm("nodejs", n22, "nodejs")], None);
     assert!(at.is_empty(), "{at:?}");
-    let below = vulnerable(&[rpm("nodejs", "1:22.23.1-1.module_el9.8.0+284+5c3b0251", "nodejs")], None);
+    let below = vulnerable(
+        &[rpm(
+            "nodejs",
+            "1:22.23.1-1.module_el9.8.0+284+5c3b0251",
+            "nodejs",
+        )],
+        None,
+    );
     assert!(below.contains("ALSA-2026:47058"), "{below:?}");
     for other in ["ALSA-2026:47057", "ALSA-2026:7350", "ALSA-2026:7896"] {
-        assert!(!below.contains(other), "{other} is another stream's: {below:?}");
+        assert!(
+            !below.contains(other),
+            "{other} is another stream's: {below:?}"
+        );
     }
 
     // kernel: only the running kernel's packages; headers, bpftool and an older kernel
@@ -197,8 +252,15 @@ fn almalinux_9_just_below_and_exactly_at_fixed_versions() {
         rpm("bpftool", "7.4.0-503.23.2.el9_5", "kernel"),
     ];
     let got = idx.match_host(&e, Some(&format!("{running}.x86_64")), &host);
-    assert!(got.iter().all(|f| f.package == "kernel-core" && f.installed_version == running), "{got:#?}");
+    assert!(
+        got.iter()
+            .all(|f| f.package == "kernel-core" && f.installed_version == running),
+        "{got:#?}"
+    );
     let ids: BTreeSet<&str> = got.iter().map(|f| f.advisory.as_str()).collect();
     assert!(ids.contains("ALSA-2026:A002") && ids.contains("ALSA-2026:A009"));
-    assert!(!ids.contains("ALSA-2026:8921"), "the running kernel is exactly at its fix");
+    assert!(
+        !ids.contains("ALSA-2026:8921"),
+        "the running kernel is exactly at its fix"
+    );
 }

@@ -104,12 +104,20 @@ pub async fn sync(
         let name = feed.name.clone();
         let mut progress = |got: u64, total: Option<u64>| {
             if last.elapsed().as_millis() >= 200 {
-                let total = total.map_or(String::new(), |t| format!(" of {:.1} MB", t as f64 / 1e6));
-                let _ = write!(std::io::stderr(), "\r{name}: {:.1} MB{total}   ", got as f64 / 1e6);
+                let total =
+                    total.map_or(String::new(), |t| format!(" of {:.1} MB", t as f64 / 1e6));
+                let _ = write!(
+                    std::io::stderr(),
+                    "\r{name}: {:.1} MB{total}   ",
+                    got as f64 / 1e6
+                );
                 last = Instant::now();
             }
         };
-        let fetched = match downloader.fetch(&feed.url, &validators, &mut progress).await {
+        let fetched = match downloader
+            .fetch(&feed.url, &validators, &mut progress)
+            .await
+        {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("\r{}: {e}", feed.name);
@@ -121,7 +129,13 @@ pub async fn sync(
             Fetched::NotModified => {
                 eprintln!("\r{}: not modified since the last sync", feed.name);
                 store
-                    .record_vuln_sync(&source_key, &feed.url, validators.etag.as_deref(), validators.last_modified.as_deref(), Utc::now())
+                    .record_vuln_sync(
+                        &source_key,
+                        &feed.url,
+                        validators.etag.as_deref(),
+                        validators.last_modified.as_deref(),
+                        Utc::now(),
+                    )
                     .await?;
             }
             Fetched::Body { bytes, validators } => {
@@ -142,7 +156,13 @@ pub async fn sync(
                 store_batches(&*store, &batches, output).await?;
                 // validators only once the import is stored: a failed import is retried
                 store
-                    .record_vuln_sync(&source_key, &feed.url, validators.etag.as_deref(), validators.last_modified.as_deref(), Utc::now())
+                    .record_vuln_sync(
+                        &source_key,
+                        &feed.url,
+                        validators.etag.as_deref(),
+                        validators.last_modified.as_deref(),
+                        Utc::now(),
+                    )
                     .await?;
             }
         }

@@ -139,8 +139,12 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     fn filter(&self) -> anyhow::Result<Filter> {
-        Filter::parse(self.severity.as_deref(), self.fixable, self.status.as_deref())
-            .map_err(anyhow::Error::msg)
+        Filter::parse(
+            self.severity.as_deref(),
+            self.fixable,
+            self.status.as_deref(),
+        )
+        .map_err(anyhow::Error::msg)
     }
 
     fn query(&self) -> String {
@@ -210,7 +214,13 @@ pub async fn vulndb(db: &Db, output: Output, cmd: VulndbCmd) -> anyhow::Result<(
             let mut last = Instant::now();
             let batches = import::import_paths(&paths, &mut |p| {
                 if last.elapsed().as_millis() >= 200 {
-                    progress_line(&format!("reading: {p}"));
+                    progress_line(&format!(
+                        "reading {} ({} of {} files, {} records)",
+                        p.path.display(),
+                        p.files_done,
+                        p.files_total,
+                        p.documents
+                    ));
                     last = Instant::now();
                 }
             })?;
@@ -224,7 +234,10 @@ pub async fn vulndb(db: &Db, output: Output, cmd: VulndbCmd) -> anyhow::Result<(
         }
         VulndbCmd::Status => {
             let store = db.open().await?;
-            let sources = store.vuln_sources().await?;
+            let mut sources = store.vuln_sources().await?;
+            for s in &mut sources {
+                s.url = s.url.as_deref().map(without_userinfo);
+            }
             if output == Output::Json {
                 return print_json(&sources);
             }
@@ -252,6 +265,18 @@ pub async fn vulndb(db: &Db, output: Output, cmd: VulndbCmd) -> anyhow::Result<(
             );
             Ok(())
         }
+    }
+}
+
+/// A URL as shown: credentials in it (`https://user:pass@host/`) are replaced.
+pub fn without_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
     }
 }
 
@@ -337,7 +362,14 @@ pub async fn vulns(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
             print!(
                 "{}",
                 table::render(
-                    &["HOST", "PACKAGE", "INSTALLED", "STATUS", "SEVERITY", "ADVISORY"],
+                    &[
+                        "HOST",
+                        "PACKAGE",
+                        "INSTALLED",
+                        "STATUS",
+                        "SEVERITY",
+                        "ADVISORY"
+                    ],
                     &rows
                 )
             );
@@ -413,7 +445,15 @@ fn print_report(report: &HostFindings, output: Output) -> anyhow::Result<()> {
     print!(
         "{}",
         table::render(
-            &["ADVISORY", "CVE", "PACKAGE", "INSTALLED", "STATUS", "SEVERITY", "WHY"],
+            &[
+                "ADVISORY",
+                "CVE",
+                "PACKAGE",
+                "INSTALLED",
+                "STATUS",
+                "SEVERITY",
+                "WHY"
+            ],
             &rows
         )
     );
@@ -425,19 +465,42 @@ async fn check(db: &Db, output: Output, args: &CheckArgs) -> anyhow::Result<()> 
     let filter = args.filter.filter()?;
     let os = inventory::parse_os_release(&read(&args.os_release)?);
     let (kernel, packages) = if let Some(p) = &args.dpkg_status {
-        (None, inventory::parse_dpkg_status(&read(p)?).with_context(|| format!("{} is not a dpkg status file", p.display()))?)
+        (
+            None,
+            inventory::parse_dpkg_status(&read(p)?)
+                .with_context(|| format!("{} is not a dpkg status file", p.display()))?,
+        )
     } else if let Some(p) = &args.rpm_qa {
-        (None, inventory::parse_rpm_qa(&read(p)?).with_context(|| format!("{} is not rpm -qa output in the documented format", p.display()))?)
+        (
+            None,
+            inventory::parse_rpm_qa(&read(p)?).with_context(|| {
+                format!(
+                    "{} is not rpm -qa output in the documented format",
+                    p.display()
+                )
+            })?,
+        )
     } else if let Some(p) = &args.apk_installed {
-        (None, inventory::parse_apk_installed(&read(p)?).with_context(|| format!("{} is not an apk installed database", p.display()))?)
+        (
+            None,
+            inventory::parse_apk_installed(&read(p)?)
+                .with_context(|| format!("{} is not an apk installed database", p.display()))?,
+        )
     } else if let Some(p) = &args.inventory {
-        let (system, packages) = inventory::parse_scan_print(&read(p)?)
-            .with_context(|| format!("{} is not what `patchctl-agent scan --print` prints", p.display()))?;
+        let (system, packages) = inventory::parse_scan_print(&read(p)?).with_context(|| {
+            format!(
+                "{} is not what `patchctl-agent scan --print` prints",
+                p.display()
+            )
+        })?;
         (system.map(|s| s.kernel).filter(|k| !k.is_empty()), packages)
     } else {
-        bail!("give the host's packages: --dpkg-status FILE, --rpm-qa FILE, --apk-installed FILE or --inventory FILE");
+        bail!(
+            "give the host's packages: --dpkg-status FILE, --rpm-qa FILE, --apk-installed FILE or --inventory FILE"
+        );
     };
-    let pro = args.ubuntu_pro || (os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm")));
+    let pro = args.ubuntu_pro
+        || (os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm")));
     let ecosystems = ecosystem::host_ecosystems(&os, pro);
     if ecosystems.is_empty() {
         bail!(

@@ -1,1 +1,576 @@
-//! import (in progress)
+//! The import front door: files, directories and zip archives of the real feed formats,
+//! turned into one [`FeedBatch`] per feed.
+//!
+//! * [`osv`]: OSV records (feed `osv`), one per file or one per entry of osv.dev's
+//!   per-ecosystem `all.zip`.
+//! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
+//! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
+//! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
+//!
+//! The format is decided by content, never by file name (except Debian's
+//! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
+//! the first non-blank byte is `{` or `[`; YAML otherwise. Each JSON or YAML document is
+//! then recognised by its shape (see [`detect`]).
+//!
+//! Invariants:
+//!
+//! * A malformed **record** inside a known format is a [`Rejected`] (by id, with the
+//!   reason) and is skipped; it never aborts the import. So is every bad entry of a zip
+//!   archive (unreadable, not JSON/YAML, of no known format, or more than
+//!   [`MAX_ENTRY_BYTES`] uncompressed).
+//! * A **file** that cannot be read, is not valid JSON/YAML, or is of no known format is
+//!   an [`ImportError`] naming it: the caller imports nothing (the store applies a whole
+//!   import or none of it).
+//! * One batch per feed; within a feed an id appears once: of two records with the same
+//!   id the one with the later `modified` is kept, else the one read last. Records are
+//!   sorted by id, so the same inputs give the same batches.
+//! * Nothing panics on any input, and no input makes the parser allocate more than
+//!   [`MAX_ENTRY_BYTES`] per zip entry.
+
+pub mod alpine;
+pub mod debian;
+pub mod osv;
+pub mod vex;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, Cursor, Read, Seek};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{Parsed, Record, Rejected};
+
+/// Largest uncompressed zip entry read (64 MiB); a bigger one is rejected (zip bomb).
+pub const MAX_ENTRY_BYTES: u64 = 64 << 20;
+
+/// The formats [`ImportError::UnknownFormat`] lists.
+const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
+     documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
+     security-support lists, and Alpine secdb (JSON or YAML)";
+
+/// Everything one import read for one feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedBatch {
+    /// Feed name: `osv`, `ubuntu-vex`, `alpine-secdb` or [`debian::FEED`].
+    pub feed: &'static str,
+    /// The feed's records (unique ids, sorted by id) and rejections.
+    pub parsed: Parsed,
+}
+
+/// Where a long import is, reported after every file and every 1,000 zip entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    /// The file being read (for a zip archive, the archive).
+    pub path: PathBuf,
+    /// Files finished so far.
+    pub files_done: usize,
+    /// Files to read in all.
+    pub files_total: usize,
+    /// JSON/YAML documents read so far (files, zip entries): for OSV, records.
+    pub documents: usize,
+    /// Records rejected so far.
+    pub rejected: usize,
+}
+
+/// Why an import read nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A path could not be read.
+    #[error("cannot read {path}: {source}; check that it exists and is readable")]
+    Read {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file starts like a zip archive but is not a readable one.
+    #[error("{path} is not a readable zip archive ({reason}); download it again")]
+    Zip {
+        /// The file.
+        path: String,
+        /// What the zip reader said.
+        reason: String,
+    },
+    /// A file is neither valid JSON nor valid YAML.
+    #[error("{path} is not valid {syntax} ({reason}); check that the file is complete")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// `JSON` or `YAML` (what its first byte said it should be).
+        syntax: &'static str,
+        /// What the parser said.
+        reason: String,
+    },
+    /// A file is of no format PatchCTL imports.
+    #[error("{path} is not a vulnerability feed PatchCTL reads; accepted: {ACCEPTED}")]
+    UnknownFormat {
+        /// The file.
+        path: String,
+    },
+}
+
+/// Imports files, directories (recursively, in sorted order; hidden files and files
+/// that are not `.json`, `.yaml`, `.yml`, `.zip` or Debian security-support lists are
+/// skipped) and zip archives. A path given explicitly is read whatever its name.
+pub fn import_paths(
+    paths: &[PathBuf],
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<FeedBatch>, ImportError> {
+    let mut files = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| read_error(path, e))?;
+        if meta.is_dir() {
+            walk(path, &mut files)?;
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut collector = Collector::default();
+    let total = files.len();
+    for (done, path) in files.iter().enumerate() {
+        collector.add_file(path, &mut |c| progress(c.progress(path, done, total)))?;
+        progress(collector.progress(path, done + 1, total));
+    }
+    Ok(collector.finish())
+}
+
+/// Parses one downloaded file: `name` (a file or URL name) is used in messages and to
+/// recognise Debian security-support lists.
+pub fn parse_bytes(name: &str, bytes: &[u8]) -> Result<Vec<FeedBatch>, ImportError> {
+    let mut collector = Collector::default();
+    if bytes.starts_with(ZIP_MAGIC) {
+        collector.add_zip(name, Cursor::new(bytes), &mut |_| {})?;
+    } else {
+        collector.add_file_bytes(name, bytes)?;
+    }
+    Ok(collector.finish())
+}
+
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+
+fn read_error(path: &Path, source: std::io::Error) -> ImportError {
+    ImportError::Read {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The files under `dir` an import reads, sorted, recursively. Symbolic links to
+/// directories are not followed (no loops); links to files are read.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| read_error(dir, e))?;
+    let mut entries: Vec<_> = entries
+        .collect::<Result<_, _>>()
+        .map_err(|e| read_error(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let kind = entry.file_type().map_err(|e| read_error(&path, e))?;
+        if kind.is_dir() {
+            walk(&path, out)?;
+        } else if wanted(&name) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Whether a directory walk reads a file of this name.
+fn wanted(name: &str) -> bool {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    matches!(ext.as_deref(), Some("json" | "yaml" | "yml" | "zip"))
+        || debian::looks_like_security_support(name)
+}
+
+/// A record with only an id and a modification time, for the importers that assemble
+/// records from several statements.
+pub(crate) fn bare_record(id: String, modified: Option<String>) -> Record {
+    Record {
+        id,
+        aliases: Vec::new(),
+        summary: String::new(),
+        severity: None,
+        cvss_vector: None,
+        published: None,
+        modified,
+        withdrawn: false,
+        affected: Vec::new(),
+    }
+}
+
+/// A parse result with one rejection only.
+fn rejected_only(rejected: Rejected) -> Parsed {
+    Parsed {
+        records: Vec::new(),
+        rejected: vec![rejected],
+    }
+}
+
+/// One line of at most 200 characters: the first non-blank line of `text`, trimmed.
+pub(crate) fn one_line(text: &str) -> String {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty());
+    clip(line.unwrap_or_default(), 200)
+}
+
+/// `text` cut to at most `max` characters (an ellipsis marks the cut).
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// What the documents are, decided by shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Vex,
+    Alpine,
+    VulnList,
+    Osv,
+    DebianTracker,
+}
+
+/// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
+/// (`distroversion` and `packages`), vuln-list-debian (`Header` and `Annotations`), OSV
+/// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
+/// (`{source: {CVE-…: {releases: …}}}`).
+fn detect(v: &Value) -> Option<Format> {
+    if vex::looks_like(v) {
+        Some(Format::Vex)
+    } else if alpine::looks_like(v) {
+        Some(Format::Alpine)
+    } else if debian::looks_like_vuln_list(v) {
+        Some(Format::VulnList)
+    } else if osv::looks_like(v) {
+        Some(Format::Osv)
+    } else if debian::looks_like_tracker_json(v) {
+        Some(Format::DebianTracker)
+    } else {
+        None
+    }
+}
+
+/// Everything read so far.
+#[derive(Default)]
+struct Collector {
+    feeds: BTreeMap<&'static str, Parsed>,
+    vuln_list: debian::VulnList,
+    alpine: alpine::SecDb,
+    documents: usize,
+    rejected: usize,
+}
+
+/// Why one document could not be used (an [`ImportError`] for a file, a [`Rejected`]
+/// for a zip entry).
+enum DocError {
+    Syntax(&'static str, String),
+    Unknown,
+}
+
+impl Collector {
+    fn progress(&self, path: &Path, files_done: usize, files_total: usize) -> Progress {
+        Progress {
+            path: path.to_path_buf(),
+            files_done,
+            files_total,
+            documents: self.documents,
+            rejected: self.rejected,
+        }
+    }
+
+    fn add_file(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn FnMut(&Collector),
+    ) -> Result<(), ImportError> {
+        let name = path.display().to_string();
+        let mut file = File::open(path).map_err(|e| read_error(path, e))?;
+        let mut magic = Vec::with_capacity(4);
+        (&mut file)
+            .take(4)
+            .read_to_end(&mut magic)
+            .map_err(|e| read_error(path, e))?;
+        if magic == ZIP_MAGIC {
+            file.rewind().map_err(|e| read_error(path, e))?;
+            return self.add_zip(&name, BufReader::new(file), progress);
+        }
+        let mut bytes = magic;
+        file.read_to_end(&mut bytes)
+            .map_err(|e| read_error(path, e))?;
+        self.add_file_bytes(&name, &bytes)
+    }
+
+    /// One file that is not a zip archive.
+    fn add_file_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), ImportError> {
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        if debian::looks_like_security_support(base) {
+            let text = std::str::from_utf8(bytes).map_err(|e| ImportError::Syntax {
+                path: name.to_string(),
+                syntax: "UTF-8 text",
+                reason: e.to_string(),
+            })?;
+            self.documents += 1;
+            self.push(debian::FEED, debian::parse_security_support(base, text));
+            return Ok(());
+        }
+        self.add_document(name, bytes).map_err(|e| match e {
+            DocError::Syntax(syntax, reason) => ImportError::Syntax {
+                path: name.to_string(),
+                syntax,
+                reason,
+            },
+            DocError::Unknown => ImportError::UnknownFormat {
+                path: name.to_string(),
+            },
+        })
+    }
+
+    fn add_zip<R: Read + Seek>(
+        &mut self,
+        name: &str,
+        reader: R,
+        progress: &mut dyn FnMut(&Collector),
+    ) -> Result<(), ImportError> {
+        let mut archive = zip::ZipArchive::new(reader).map_err(|e| ImportError::Zip {
+            path: name.to_string(),
+            reason: e.to_string(),
+        })?;
+        for i in 0..archive.len() {
+            let (origin, bytes) = match read_entry(&mut archive, name, i) {
+                Ok(Some(entry)) => entry,
+                Ok(None) => continue,
+                Err(rejected) => {
+                    self.reject(rejected.id, rejected.reason);
+                    continue;
+                }
+            };
+            match self.add_document(&origin, &bytes) {
+                Ok(()) => {}
+                Err(DocError::Syntax(syntax, reason)) => {
+                    self.reject(origin, format!("not valid {syntax}: {reason}"));
+                }
+                Err(DocError::Unknown) => {
+                    self.reject(origin, format!("not a known format; accepted: {ACCEPTED}"));
+                }
+            }
+            if (i + 1) % 1000 == 0 {
+                progress(self);
+            }
+        }
+        Ok(())
+    }
+
+    /// Parses and files one JSON or YAML document.
+    fn add_document(&mut self, origin: &str, bytes: &[u8]) -> Result<(), DocError> {
+        let v = decode(bytes)?;
+        self.documents += 1;
+        match detect(&v).ok_or(DocError::Unknown)? {
+            Format::Vex => self.push(vex::FEED, vex::parse(origin, &v)),
+            Format::Alpine => self.alpine.add(origin, &v),
+            Format::Osv => {
+                let parsed = match osv::parse(origin, &v) {
+                    Ok(record) => Parsed {
+                        records: vec![record],
+                        rejected: Vec::new(),
+                    },
+                    Err(rejected) => rejected_only(rejected),
+                };
+                self.push(osv::FEED, parsed);
+            }
+            Format::VulnList => {
+                if let Err(rejected) = self.vuln_list.add(origin, &v) {
+                    self.push(debian::FEED, rejected_only(rejected));
+                }
+            }
+            Format::DebianTracker => self.push(debian::FEED, debian::parse_tracker_json(&v)),
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, feed: &'static str, parsed: Parsed) {
+        self.rejected += parsed.rejected.len();
+        self.feeds.entry(feed).or_default().extend(parsed);
+    }
+
+    fn reject(&mut self, id: String, reason: String) {
+        self.push(osv::FEED, rejected_only(Rejected { id, reason }));
+    }
+
+    fn finish(mut self) -> Vec<FeedBatch> {
+        let vuln_list = std::mem::take(&mut self.vuln_list);
+        if !vuln_list.is_empty() {
+            self.push(debian::FEED, vuln_list.finish());
+        }
+        let alpine = std::mem::take(&mut self.alpine).finish();
+        if !(alpine.records.is_empty() && alpine.rejected.is_empty()) {
+            self.push(alpine::FEED, alpine);
+        }
+        self.feeds
+            .into_iter()
+            .map(|(feed, parsed)| FeedBatch {
+                feed,
+                parsed: Parsed {
+                    records: latest_per_id(parsed.records),
+                    rejected: parsed.rejected,
+                },
+            })
+            .collect()
+    }
+}
+
+/// Reads zip entry `i` of the archive `archive_name`: `Ok(None)` for a directory; a
+/// rejection (`archive:entry`) for an entry that cannot be read or is too big.
+fn read_entry<R: Read + Seek>(
+    archive: &mut zip::ZipArchive<R>,
+    archive_name: &str,
+    i: usize,
+) -> Result<Option<(String, Vec<u8>)>, Rejected> {
+    let reject = |entry: &str, reason: String| Rejected {
+        id: format!("{archive_name}:{entry}"),
+        reason,
+    };
+    let entry = archive
+        .by_index(i)
+        .map_err(|e| reject(&format!("entry {i}"), format!("unreadable zip entry: {e}")))?;
+    if entry.is_dir() {
+        return Ok(None);
+    }
+    let name = entry.name().to_string();
+    let mut bytes = Vec::new();
+    match entry.take(MAX_ENTRY_BYTES + 1).read_to_end(&mut bytes) {
+        Err(e) => Err(reject(&name, format!("unreadable zip entry: {e}"))),
+        Ok(n) if n as u64 > MAX_ENTRY_BYTES => Err(reject(
+            &name,
+            format!(
+                "zip entry is larger than {} MiB uncompressed; refused",
+                MAX_ENTRY_BYTES >> 20
+            ),
+        )),
+        Ok(_) => Ok(Some((format!("{archive_name}:{name}"), bytes))),
+    }
+}
+
+/// JSON when the first non-blank byte is `{` or `[`, YAML otherwise.
+fn decode(bytes: &[u8]) -> Result<Value, DocError> {
+    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if matches!(first, Some(b'{' | b'[')) {
+        serde_json::from_slice(text).map_err(|e| DocError::Syntax("JSON", e.to_string()))
+    } else {
+        let yaml: serde_yaml::Value =
+            serde_yaml::from_slice(text).map_err(|e| DocError::Syntax("YAML", e.to_string()))?;
+        Ok(yaml_to_json(yaml))
+    }
+}
+
+/// A YAML value as JSON: scalar keys become strings, tags are dropped, non-finite
+/// floats become strings.
+fn yaml_to_json(v: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => Value::Bool(b),
+        Y::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                serde_json::Number::from_f64(f)
+                    .map_or_else(|| Value::String(n.to_string()), Value::Number)
+            }
+        }
+        Y::String(s) => Value::String(s),
+        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
+        Y::Mapping(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let key = match yaml_to_json(k) {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, yaml_to_json(v))
+                })
+                .collect(),
+        ),
+        Y::Tagged(tagged) => yaml_to_json(tagged.value),
+    }
+}
+
+/// One record per id: the one with the later `modified`, else the one read last;
+/// sorted by id.
+fn latest_per_id(records: Vec<Record>) -> Vec<Record> {
+    let mut by_id: BTreeMap<String, Record> = BTreeMap::new();
+    for record in records {
+        match by_id.get(&record.id) {
+            Some(kept) if is_later(kept.modified.as_deref(), record.modified.as_deref()) => {}
+            _ => {
+                by_id.insert(record.id.clone(), record);
+            }
+        }
+    }
+    by_id.into_values().collect()
+}
+
+/// Whether `kept` was modified strictly after `new` (both known; RFC 3339 compared as
+/// instants, anything else as text).
+fn is_later(kept: Option<&str>, new: Option<&str>) -> bool {
+    let (Some(kept), Some(new)) = (kept, new) else {
+        return false;
+    };
+    let instant = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok();
+    match (instant(kept), instant(new)) {
+        (Some(k), Some(n)) => k > n,
+        _ => kept > new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_modified_wins() {
+        let rec = |modified: Option<&str>, summary: &str| Record {
+            summary: summary.into(),
+            ..bare_record("X-1".into(), modified.map(str::to_string))
+        };
+        let kept = latest_per_id(vec![
+            rec(Some("2024-02-01T00:00:00Z"), "newer"),
+            rec(Some("2024-01-31T23:00:00-02:00"), "older by instant"),
+        ]);
+        assert_eq!(kept[0].summary, "older by instant");
+        let kept = latest_per_id(vec![
+            rec(Some("2024-02-01T00:00:00Z"), "newer"),
+            rec(Some("2024-01-01T00:00:00Z"), "older"),
+        ]);
+        assert_eq!(kept[0].summary, "newer");
+        let kept = latest_per_id(vec![rec(None, "first"), rec(None, "last")]);
+        assert_eq!((kept.len(), kept[0].summary.as_str()), (1, "last"));
+    }
+
+    #[test]
+    fn text_helpers() {
+        assert_eq!(
+            one_line("\n  Heap overflow in x.\nMore."),
+            "Heap overflow in x."
+        );
+        assert_eq!(clip("äöü", 2), "äö…");
+        assert_eq!(one_line(&"é".repeat(300)).chars().count(), 201);
+    }
+
+    #[test]
+    fn yaml_keys_become_strings() {
+        let Ok(v) = decode(b"distroversion: v3.11\npackages:\n  - pkg:\n      name: x\n      secfixes:\n        1.5: [CVE-1]\n") else {
+            panic!("valid YAML");
+        };
+        assert_eq!(v["packages"][0]["pkg"]["secfixes"]["1.5"][0], "CVE-1");
+    }
+}
