@@ -496,7 +496,7 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
     // fixed statements: bounded ones are intervals, unbounded ones alternatives.
     let mut vulnerable_fix: Option<(&Entry, &str)> = None;
     let mut unbounded: Vec<(&Entry, &str)> = Vec::new();
-    let mut resolved_by: Option<(&str, Ordering)> = None;
+    let mut resolved = false;
     for e in &applicable {
         let Some(fixed) = e.affected.status.fixed_version() else {
             continue;
@@ -506,15 +506,11 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
                 vulnerable_fix = lowest(s, vulnerable_fix, (e, fixed));
             }
             Some(Ordering::Less) => unbounded.push((e, fixed)),
-            Some(o) => {
-                if e.affected.introduced.is_none() {
-                    resolved_by = Some((fixed, o));
-                }
-            }
-            None => {}
+            Some(_) if e.affected.introduced.is_none() => resolved = true,
+            _ => {}
         }
     }
-    if resolved_by.is_none() {
+    if !resolved {
         for u in unbounded {
             vulnerable_fix = lowest(s, vulnerable_fix, (u.0, u.1));
         }
@@ -530,7 +526,7 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
             comparison: format!("installed {v} < fixed {fixed} ({scheme_name})"),
         });
     }
-    if resolved_by.is_some() {
+    if resolved {
         return None;
     }
     // other statuses

@@ -173,16 +173,16 @@ pub struct CheckArgs {
     #[arg(long)]
     pub os_release: PathBuf,
     /// A dpkg status file (/var/lib/dpkg/status).
-    #[arg(long, group = "inventory")]
+    #[arg(long, group = "packages_from")]
     pub dpkg_status: Option<PathBuf>,
     /// Output of rpm -qa --qf '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}\n'.
-    #[arg(long, group = "inventory")]
+    #[arg(long, group = "packages_from")]
     pub rpm_qa: Option<PathBuf>,
     /// An apk database (/lib/apk/db/installed).
-    #[arg(long, group = "inventory")]
+    #[arg(long, group = "packages_from")]
     pub apk_installed: Option<PathBuf>,
     /// What `patchctl-agent scan --print` printed.
-    #[arg(long, group = "inventory")]
+    #[arg(long, group = "packages_from")]
     pub inventory: Option<PathBuf>,
     /// The running kernel (uname -r); default: the one in --inventory, else the newest
     /// installed kernel.
