@@ -94,6 +94,8 @@ fn only_the_executor_may_start_processes() {
         "patchctl-proto",
         "patchctl-net",
         "patchctl-storage",
+        "patchctl-version",
+        "patchctl-vuln",
         "patchctl-server",
         "patchctl",
     ] {

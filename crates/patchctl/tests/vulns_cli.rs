@@ -1,6 +1,7 @@
 //! `patchctl vulndb ...` and `patchctl vulns check` with the real binary, on the real
 //! data in ../shared/data, offline on a database (no server), and `vulndb sync` against
 //! a real TLS 1.3 feed server on loopback.
+#![allow(clippy::disallowed_methods)] // tests run the real binaries
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
