@@ -1,52 +1,125 @@
 //! Incremental correlation of a whole fleet.
 //!
-//! [`Fleet`] holds the [`Index`], every host's [`Probe`]s and, per probe, the
-//! [`Hit`]s that decide it. Work is shared and never redone:
+//! [`Fleet`] holds the [`Index`], one shared *decision* per distinct
+//! `(ecosystems, key, fallback key, version)` any host has, and per host only references
+//! to those decisions (with the host's own binary names). Strings are interned, so
+//! correlating a host allocates nothing for packages the fleet has seen before. Work is
+//! shared and never redone:
 //!
-//! * Decisions are cached by `(ecosystems, key, version, matched_by)`: hosts with the
-//!   same package at the same version in the same release share one evaluation.
-//! * [`Fleet::set_host`]: when an inventory changes, only the host's new probes are
-//!   evaluated (unchanged packages keep their decisions).
-//! * [`Fleet::apply`]: when records change, only the `(ecosystem, package)` keys they
-//!   touch are invalidated and re-evaluated, for the hosts that have them.
+//! * Hosts with the same package at the same version in the same release share one
+//!   evaluation.
+//! * [`Fleet::set_host`]: when an inventory changes, only decisions the fleet has never
+//!   made are evaluated.
+//! * [`Fleet::apply`]: when records change, only the decisions on the `(ecosystem,
+//!   package)` keys they touch are re-evaluated, once each, whatever the number of
+//!   hosts that share them.
 //!
-//! Findings are materialized from hits on demand ([`Fleet::host_findings`]).
+//! Findings are materialized from decisions on demand ([`Fleet::host_findings`]);
+//! per-decision counts make [`Fleet::summary`] a sum.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use patchctl_proto::agent::InstalledPackage;
 use uuid::Uuid;
 
-use crate::matcher::{self, Finding, Hit, Index, MatchedBy, Probe, SourcedRecord};
+use crate::ecosystem::{self, KeyedBy};
+use crate::matcher::{self, Finding, Hit, Index, Probe, SourcedRecord};
 use crate::severity::Severity;
 
-type CacheKey = (Arc<[String]>, String, String, MatchedBy);
+/// FNV-1a: the keys hashed here are small integers and short names from our own
+/// tables, not attacker-chosen at a rate that would matter.
+#[derive(Default, Clone, Copy)]
+struct Fnv(u64);
 
-fn cache_key(p: &Probe) -> CacheKey {
-    (
-        Arc::clone(&p.ecosystems),
-        p.key.clone(),
-        p.version.clone(),
-        p.matched_by,
-    )
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
+
+const NONE: u32 = u32::MAX;
+
+/// Interned strings.
+#[derive(Debug, Default)]
+struct Strings {
+    ids: FastMap<Box<str>, u32>,
+    names: Vec<Box<str>>,
+}
+
+impl Strings {
+    fn id(&mut self, s: &str) -> u32 {
+        if let Some(id) = self.ids.get(s) {
+            return *id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(s.into());
+        self.ids.insert(s.into(), id);
+        id
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        self.ids.get(s).copied()
+    }
+
+    fn name(&self, id: u32) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// What a decision is about: (ecosystem set, key, fallback key, version).
+type DecisionKey = (u32, u32, u32, u32);
+
+/// One shared decision.
+#[derive(Debug)]
+struct Decision {
+    key: DecisionKey,
+    /// The probe as decided (its binaries are each host's own).
+    probe: Probe,
+    hits: Arc<[Hit]>,
+    /// Vulnerable hits per severity (indexed like [`Severity::ALL`]), fixable ones.
+    by_severity: [u32; 6],
+    fixable: u32,
+}
+
+/// One host's reference to a decision; its binaries are
+/// `HostState::binaries[start..start + len]` (12 bytes a probe, no allocation of its
+/// own: a fleet of 10,000 hosts holds 15 million of them).
+#[derive(Debug, Clone, Copy)]
+struct HostProbe {
+    decision: u32,
+    start: u32,
+    len: u32,
 }
 
 #[derive(Debug, Default)]
 struct HostState {
-    ecosystems: Vec<String>,
-    probes: Vec<(Probe, Arc<[Hit]>)>,
+    ecos: u32,
+    probes: Vec<HostProbe>,
+    binaries: Vec<u32>,
 }
 
 /// Counters of the work done, for tests and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Work {
-    /// Probes decided by evaluating the index (cache misses).
+    /// Decisions evaluated against the index.
     pub evaluated: u64,
-    /// Probes answered from the cache.
+    /// Host probes answered by a decision already made.
     pub shared: u64,
-    /// Probes kept from the host's previous inventory.
-    pub kept: u64,
 }
 
 /// Findings of the fleet by severity.
@@ -70,11 +143,18 @@ pub struct Summary {
 #[derive(Debug, Default)]
 pub struct Fleet {
     index: Index,
+    strings: Strings,
+    /// Ecosystem sets by id.
+    ecos_sets: Vec<Arc<[String]>>,
+    ecos_ids: HashMap<Vec<String>, u32>,
+    decisions: Vec<Decision>,
+    decision_ids: FastMap<DecisionKey, u32>,
     hosts: HashMap<Uuid, HostState>,
-    cache: HashMap<CacheKey, Arc<[Hit]>>,
-    /// `(ecosystem, key)` → hosts with a probe on it.
-    users: HashMap<(String, String), HashSet<Uuid>>,
     work: Work,
+}
+
+fn severity_slot(s: Severity) -> usize {
+    Severity::ALL.iter().position(|x| *x == s).unwrap_or(0)
 }
 
 impl Fleet {
@@ -101,20 +181,69 @@ impl Fleet {
         self.hosts.len()
     }
 
-    fn decide(&mut self, probe: &Probe) -> Arc<[Hit]> {
-        let key = cache_key(probe);
-        if let Some(hits) = self.cache.get(&key) {
-            self.work.shared += 1;
-            return Arc::clone(hits);
-        }
-        self.work.evaluated += 1;
-        let hits: Arc<[Hit]> = self.index.evaluate(probe).into();
-        self.cache.insert(key, Arc::clone(&hits));
-        hits
+    /// Distinct decisions the fleet holds.
+    pub fn decision_count(&self) -> usize {
+        self.decisions.len()
     }
 
-    /// Sets (or replaces) a host's inventory; only probes the host did not have before
-    /// are decided.
+    fn ecos_id(&mut self, ecosystems: &[String]) -> u32 {
+        if let Some(id) = self.ecos_ids.get(ecosystems) {
+            return *id;
+        }
+        let id = self.ecos_sets.len() as u32;
+        self.ecos_sets.push(ecosystems.iter().cloned().collect());
+        self.ecos_ids.insert(ecosystems.to_vec(), id);
+        id
+    }
+
+    /// Evaluates the decision `key` against the index.
+    fn evaluate(&mut self, key: DecisionKey) -> (Probe, Arc<[Hit]>, [u32; 6], u32) {
+        let ecos = Arc::clone(&self.ecos_sets[key.0 as usize]);
+        let rules = ecos.iter().find_map(|e| ecosystem::rules(e));
+        let keyed_by = rules.map_or(KeyedBy::Source, |r| r.keyed_by);
+        let name = self.strings.name(key.1);
+        let fallback = (key.2 != NONE).then(|| self.strings.name(key.2));
+        let (resolved, matched_by) = self.index.resolve(&ecos, name, fallback, keyed_by);
+        let probe = Probe {
+            key: resolved.to_string(),
+            version: self.strings.name(key.3).to_string(),
+            matched_by,
+            binaries: Vec::new(),
+            scheme: rules.map_or(patchctl_version::Scheme::Dpkg, |r| r.scheme),
+            ecosystems: ecos,
+        };
+        let hits: Arc<[Hit]> = self.index.evaluate(&probe).into();
+        let mut by_severity = [0u32; 6];
+        let mut fixable = 0;
+        for h in hits.iter().filter(|h| matcher::is_vulnerable(&h.status)) {
+            let f = matcher::finding(h, &probe);
+            by_severity[severity_slot(f.severity)] += 1;
+            fixable += u32::from(f.fixable);
+        }
+        self.work.evaluated += 1;
+        (probe, hits, by_severity, fixable)
+    }
+
+    fn decision(&mut self, key: DecisionKey) -> u32 {
+        if let Some(id) = self.decision_ids.get(&key) {
+            self.work.shared += 1;
+            return *id;
+        }
+        let (probe, hits, by_severity, fixable) = self.evaluate(key);
+        let id = self.decisions.len() as u32;
+        self.decisions.push(Decision {
+            key,
+            probe,
+            hits,
+            by_severity,
+            fixable,
+        });
+        self.decision_ids.insert(key, id);
+        id
+    }
+
+    /// Sets (or replaces) a host's inventory; only decisions the fleet never made are
+    /// evaluated.
     pub fn set_host(
         &mut self,
         id: Uuid,
@@ -122,64 +251,55 @@ impl Fleet {
         running_kernel: Option<&str>,
         packages: &[InstalledPackage],
     ) {
-        let new = matcher::probes(&self.index, ecosystems, running_kernel, packages);
-        let mut old: HashMap<CacheKey, Arc<[Hit]>> = HashMap::new();
-        if let Some(prev) = self.hosts.remove(&id) {
-            for (p, hits) in prev.probes {
-                self.unuse(id, &p);
-                old.insert(cache_key(&p), hits);
+        let ecos = self.ecos_id(ecosystems);
+        let mut keyed: Vec<(DecisionKey, u32)> = Vec::with_capacity(packages.len());
+        let strings = &mut self.strings;
+        matcher::specs(ecosystems, running_kernel, packages, |s| {
+            let key = (
+                ecos,
+                strings.id(&s.key),
+                s.fallback.map_or(NONE, |f| strings.id(f)),
+                strings.id(s.version),
+            );
+            keyed.push((key, strings.id(s.name)));
+        });
+        keyed.sort_unstable();
+        keyed.dedup();
+        let mut probes: Vec<HostProbe> = Vec::new();
+        let binaries: Vec<u32> = keyed.iter().map(|k| k.1).collect();
+        let mut i = 0;
+        while i < keyed.len() {
+            let key = keyed[i].0;
+            let mut j = i;
+            while j < keyed.len() && keyed[j].0 == key {
+                j += 1;
             }
+            probes.push(HostProbe {
+                decision: self.decision(key),
+                start: i as u32,
+                len: (j - i) as u32,
+            });
+            i = j;
         }
-        let mut probes = Vec::with_capacity(new.len());
-        for p in new {
-            let hits = match old.get(&cache_key(&p)) {
-                Some(h) => {
-                    self.work.kept += 1;
-                    Arc::clone(h)
-                }
-                None => self.decide(&p),
-            };
-            for eco in p.ecosystems.iter() {
-                self.users
-                    .entry((eco.clone(), p.key.clone()))
-                    .or_default()
-                    .insert(id);
-            }
-            probes.push((p, hits));
-        }
+        probes.shrink_to_fit();
         self.hosts.insert(
             id,
             HostState {
-                ecosystems: ecosystems.to_vec(),
+                ecos,
                 probes,
+                binaries,
             },
         );
     }
 
-    fn unuse(&mut self, id: Uuid, p: &Probe) {
-        for eco in p.ecosystems.iter() {
-            let k = (eco.clone(), p.key.clone());
-            if let Some(set) = self.users.get_mut(&k) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.users.remove(&k);
-                }
-            }
-        }
-    }
-
     /// Forgets a host.
     pub fn remove_host(&mut self, id: Uuid) {
-        if let Some(prev) = self.hosts.remove(&id) {
-            for (p, _) in prev.probes {
-                self.unuse(id, &p);
-            }
-        }
+        self.hosts.remove(&id);
     }
 
     /// Adds or replaces records (and removes `(source, id)` pairs in `removed`), then
-    /// re-decides only the probes on the `(ecosystem, package)` keys that changed.
-    /// Returns how many host probes were re-decided.
+    /// re-evaluates only the decisions on the `(ecosystem, package)` keys that changed.
+    /// Returns how many decisions were re-evaluated.
     pub fn apply(
         &mut self,
         records: impl IntoIterator<Item = SourcedRecord>,
@@ -192,36 +312,55 @@ impl Fleet {
         for (source, id) in removed {
             touched.extend(self.index.remove(source, id));
         }
+        // touched (ecosystem, package) → (ecosystem, package id), for names hosts have
+        let touched: HashSet<(&str, u32)> = touched
+            .iter()
+            .filter_map(|(e, p)| self.strings.get(p).map(|id| (e.as_str(), id)))
+            .collect();
         if touched.is_empty() {
             return 0;
         }
-        self.cache.retain(|k, _| {
-            !k.0.iter()
-                .any(|e| touched.contains(&(e.clone(), k.1.clone())))
+        let stale: Vec<usize> = self
+            .decisions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                let ecos = &self.ecos_sets[d.key.0 as usize];
+                ecos.iter().any(|e| {
+                    touched.contains(&(e.as_str(), d.key.1))
+                        || (d.key.2 != NONE && touched.contains(&(e.as_str(), d.key.2)))
+                })
+            })
+            .map(|(i, _)| i)
+            .collect();
+        for &i in &stale {
+            let (probe, hits, by_severity, fixable) = self.evaluate(self.decisions[i].key);
+            let d = &mut self.decisions[i];
+            d.probe = probe;
+            d.hits = hits;
+            d.by_severity = by_severity;
+            d.fixable = fixable;
+        }
+        stale.len()
+    }
+
+    /// The findings one host probe makes (its decision's hits with its binaries).
+    fn probe_findings<'a>(
+        &'a self,
+        state: &'a HostState,
+        hp: &'a HostProbe,
+    ) -> impl Iterator<Item = Finding> + 'a {
+        let d = &self.decisions[hp.decision as usize];
+        let probe = (!d.hits.is_empty()).then(|| Probe {
+            binaries: state.binaries[hp.start as usize..(hp.start + hp.len) as usize]
+                .iter()
+                .map(|b| self.strings.name(*b).to_string())
+                .collect(),
+            ..d.probe.clone()
         });
-        let mut hosts: HashSet<Uuid> = HashSet::new();
-        for k in &touched {
-            if let Some(users) = self.users.get(k) {
-                hosts.extend(users.iter().copied());
-            }
-        }
-        let mut redone = 0;
-        for id in hosts {
-            let Some(mut state) = self.hosts.remove(&id) else {
-                continue;
-            };
-            for (p, hits) in state.probes.iter_mut() {
-                if p.ecosystems
-                    .iter()
-                    .any(|e| touched.contains(&(e.clone(), p.key.clone())))
-                {
-                    *hits = self.decide(p);
-                    redone += 1;
-                }
-            }
-            self.hosts.insert(id, state);
-        }
-        redone
+        d.hits
+            .iter()
+            .filter_map(move |h| probe.as_ref().map(|p| matcher::finding(h, p)))
     }
 
     /// A host's findings, most important first; `None` for an unknown host.
@@ -230,7 +369,7 @@ impl Fleet {
         let mut out: Vec<Finding> = state
             .probes
             .iter()
-            .flat_map(|(p, hits)| hits.iter().map(move |h| matcher::finding(h, p)))
+            .flat_map(|hp| self.probe_findings(state, hp))
             .collect();
         matcher::sort_findings(&mut out);
         Some(out)
@@ -238,24 +377,44 @@ impl Fleet {
 
     /// The ecosystems a host is matched against.
     pub fn host_ecosystems(&self, id: Uuid) -> Option<&[String]> {
-        self.hosts.get(&id).map(|h| h.ecosystems.as_slice())
+        self.hosts
+            .get(&id)
+            .map(|h| &self.ecos_sets[h.ecos as usize][..])
     }
 
     /// Every host with a finding about `id` (an advisory id or a CVE id), among `hosts`
     /// (or all when `None`).
     pub fn hosts_with(&self, id: &str, hosts: Option<&HashSet<Uuid>>) -> Vec<(Uuid, Finding)> {
+        let concerned: HashSet<u32> = self
+            .decisions
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                d.hits.iter().any(|h| {
+                    let a = h.advisory();
+                    a.id == id || a.aliases.iter().any(|x| x == id)
+                })
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
         let mut out = Vec::new();
+        if concerned.is_empty() {
+            return out;
+        }
         for (host, state) in &self.hosts {
             if hosts.is_some_and(|h| !h.contains(host)) {
                 continue;
             }
-            for (p, hits) in &state.probes {
-                for h in hits.iter() {
-                    let a = h.advisory();
-                    if a.id == id || a.aliases.iter().any(|x| x == id) {
-                        out.push((*host, matcher::finding(h, p)));
-                    }
-                }
+            for hp in state
+                .probes
+                .iter()
+                .filter(|p| concerned.contains(&p.decision))
+            {
+                out.extend(
+                    self.probe_findings(state, hp)
+                        .filter(|f| f.concerns(id))
+                        .map(|f| (*host, f)),
+                );
             }
         }
         out.sort_by(|a, b| (a.0, &a.1.package).cmp(&(b.0, &b.1.package)));
@@ -265,34 +424,131 @@ impl Fleet {
     /// Vulnerable findings by severity over `hosts` (or all).
     pub fn summary(&self, hosts: Option<&HashSet<Uuid>>) -> Summary {
         let mut s = Summary::default();
-        let mut advisories: HashSet<&str> = HashSet::new();
+        let mut by = [0u64; 6];
+        let mut used: HashSet<u32> = HashSet::new();
         for (host, state) in &self.hosts {
             if hosts.is_some_and(|h| !h.contains(host)) {
                 continue;
             }
             s.hosts += 1;
             let mut any = false;
-            for (p, hits) in &state.probes {
-                for h in hits.iter() {
-                    if !matcher::is_vulnerable(&h.status) {
-                        continue;
-                    }
+            for hp in &state.probes {
+                let d = &self.decisions[hp.decision as usize];
+                let n: u32 = d.by_severity.iter().sum();
+                if n > 0 {
                     any = true;
-                    let f = matcher::finding(h, p);
-                    s.vulnerable += 1;
-                    s.fixable += u64::from(f.fixable);
-                    *s.by_severity
-                        .entry(f.severity.name().to_string())
-                        .or_default() += 1;
-                    advisories.insert(&h.advisory().id);
+                    used.insert(hp.decision);
+                    for (slot, c) in d.by_severity.iter().enumerate() {
+                        by[slot] += u64::from(*c);
+                    }
+                    s.vulnerable += u64::from(n);
+                    s.fixable += u64::from(d.fixable);
                 }
             }
             s.vulnerable_hosts += u64::from(any);
         }
-        for sev in Severity::ALL {
-            s.by_severity.entry(sev.name().to_string()).or_default();
+        for (slot, sev) in Severity::ALL.iter().enumerate() {
+            s.by_severity.insert(sev.name().to_string(), by[slot]);
         }
+        let advisories: HashSet<&str> = used
+            .iter()
+            .flat_map(|d| self.decisions[*d as usize].hits.iter())
+            .filter(|h| matcher::is_vulnerable(&h.status))
+            .map(|h| h.advisory().id.as_str())
+            .collect();
         s.advisories = advisories.len() as u64;
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Affected, Record, Status};
+
+    fn record(id: &str, package: &str, fixed: &str) -> SourcedRecord {
+        SourcedRecord {
+            source: "t".into(),
+            imported_at: None,
+            record: Record {
+                id: id.into(),
+                aliases: vec![],
+                summary: String::new(),
+                severity: Some("high".into()),
+                cvss_vector: None,
+                published: None,
+                modified: None,
+                withdrawn: false,
+                affected: vec![Affected {
+                    ecosystem: "Debian:12".into(),
+                    package: package.into(),
+                    introduced: None,
+                    last_affected: None,
+                    status: Status::Fixed {
+                        fixed_version: fixed.into(),
+                    },
+                    note: None,
+                    severity: None,
+                }],
+            },
+        }
+    }
+
+    fn pkg(name: &str, version: &str, src: &str) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            source_name: Some(src.into()),
+            source_version: Some(version.into()),
+            status: "installed".into(),
+        }
+    }
+
+    #[test]
+    fn decisions_are_shared_and_redone_only_where_records_changed() {
+        let mut fleet = Fleet::new(Index::build([record("A", "openssl", "3.0.15-1")]));
+        let eco = vec!["Debian:12".to_string()];
+        let hosts: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        for h in &hosts {
+            fleet.set_host(
+                *h,
+                &eco,
+                None,
+                &[
+                    pkg("libssl3", "3.0.14-1", "openssl"),
+                    pkg("bash", "5.2-1", "bash"),
+                ],
+            );
+        }
+        assert_eq!(fleet.work().evaluated, 2, "openssl and bash, once each");
+        assert_eq!(fleet.work().shared, 4);
+        let f = fleet.host_findings(hosts[0]).unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].binaries, ["libssl3"]);
+        assert_eq!(fleet.summary(None).vulnerable, 3);
+        assert_eq!(fleet.hosts_with("A", None).len(), 3);
+
+        // a new record on bash: only bash's decision is redone
+        assert_eq!(fleet.apply([record("B", "bash", "5.2-2")], &[]), 1);
+        assert_eq!(fleet.summary(None).vulnerable, 6);
+        // a record on a package no host has: nothing redone
+        assert_eq!(fleet.apply([record("C", "zsh", "1")], &[]), 0);
+        // one host upgrades: its findings follow, the others keep theirs
+        fleet.set_host(
+            hosts[0],
+            &eco,
+            None,
+            &[
+                pkg("libssl3", "3.0.15-1", "openssl"),
+                pkg("bash", "5.2-2", "bash"),
+            ],
+        );
+        assert!(fleet.host_findings(hosts[0]).unwrap().is_empty());
+        assert_eq!(fleet.summary(None).vulnerable, 4);
+        assert_eq!(fleet.summary(None).vulnerable_hosts, 2);
+        // removing a record clears its findings
+        assert_eq!(fleet.apply([], &[("t".to_string(), "A".to_string())]), 2);
+        assert_eq!(fleet.summary(None).vulnerable, 2);
     }
 }
