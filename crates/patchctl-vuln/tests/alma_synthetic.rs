@@ -3,27 +3,15 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_version::Scheme;
 use patchctl_vuln::import;
+
+mod common;
 use patchctl_vuln::matcher::{Index, SourcedRecord, is_module_build};
 use patchctl_vuln::model::Record;
-
-fn data() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osv");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data is missing; CI must have it beside the repository");
-    }
-    eprintln!(
-        "\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n"
-    );
-    None
-}
 
 /// A stable pseudo-random number from a name (FNV-1a).
 fn hash(s: &str) -> u64 {
@@ -34,7 +22,7 @@ fn hash(s: &str) -> u64 {
 
 #[test]
 fn whole_almalinux_database_and_a_synthetic_host() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data("osv") else { return };
     let paths: Vec<PathBuf> = ["almalinux-8.zip", "almalinux-9.zip", "almalinux-10.zip"]
         .iter()
         .map(|z| d.join(z))

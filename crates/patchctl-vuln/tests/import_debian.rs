@@ -9,30 +9,12 @@ use patchctl_vuln::import::debian::{
     self, VulnList, looks_like_security_support, looks_like_tracker_json, looks_like_vuln_list,
     parse_security_support, parse_tracker_json,
 };
-use patchctl_vuln::{Affected, Parsed, Record, Status};
+use patchctl_vuln::{Parsed, Record, Status};
 use proptest::prelude::*;
-use serde_json::{Value, json};
 
-/// `../shared/data/<rel>`, or `None` (after a loud message) when it is absent; under
-/// `CI=true` its absence fails the test.
-fn data(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "{} absent: CI must run the Debian importer tests",
-            path.display()
-        );
-    }
-    eprintln!("\n==================================================================");
-    eprintln!("SKIPPED: {} absent", path.display());
-    eprintln!("==================================================================\n");
-    None
-}
+mod common;
+use common::{data, entry, find, fixed};
+use serde_json::{Value, json};
 
 fn read_json(path: &Path) -> Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -58,28 +40,6 @@ fn vuln_list(dirs: &[&str]) -> Option<Parsed> {
     }
     assert!(!list.is_empty());
     Some(list.finish())
-}
-
-fn record<'a>(parsed: &'a Parsed, id: &str) -> &'a Record {
-    parsed
-        .records
-        .iter()
-        .find(|r| r.id == id)
-        .unwrap_or_else(|| panic!("no record {id}"))
-}
-
-fn stmt<'a>(record: &'a Record, ecosystem: &str, package: &str) -> &'a Affected {
-    record
-        .affected
-        .iter()
-        .find(|a| a.ecosystem == ecosystem && a.package == package)
-        .unwrap_or_else(|| panic!("{}: nothing for {package} in {ecosystem}", record.id))
-}
-
-fn fixed(v: &str) -> Status {
-    Status::Fixed {
-        fixed_version: v.to_owned(),
-    }
 }
 
 /// Invariants every output must keep: no record without a statement, every version
@@ -116,16 +76,19 @@ fn xz_cve_2024_3094_not_affected_on_bookworm() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
     };
-    let r = record(&parsed, "CVE-2024-3094");
-    let bookworm = stmt(r, "Debian:12", "xz-utils");
+    let r = find(&parsed.records, "CVE-2024-3094");
+    let bookworm = entry(r, "Debian:12", "xz-utils");
     assert_eq!(bookworm.status, Status::NotAffected);
     assert_eq!(
         bookworm.note.as_deref(),
         Some("Vulnerable code not present")
     );
-    assert_eq!(stmt(r, "Debian:11", "xz-utils").status, Status::NotAffected);
+    assert_eq!(
+        entry(r, "Debian:11", "xz-utils").status,
+        Status::NotAffected
+    );
     // trixie has no line: it compares with unstable's fix.
-    let trixie = stmt(r, "Debian:13", "xz-utils");
+    let trixie = entry(r, "Debian:13", "xz-utils");
     assert_eq!(trixie.status, fixed("5.6.1+really5.4.5-1"));
     assert_eq!(
         trixie.note.as_deref(),
@@ -140,21 +103,24 @@ fn coreutils_cve_2016_2781_ignored_is_will_not_fix() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
     };
-    let r = record(&parsed, "CVE-2016-2781");
+    let r = find(&parsed.records, "CVE-2016-2781");
     assert_eq!(
         r.summary,
         "chroot in GNU coreutils, when used with --userspec, allows local users ..."
     );
-    let bookworm = stmt(r, "Debian:12", "coreutils");
+    let bookworm = entry(r, "Debian:12", "coreutils");
     assert_eq!(bookworm.status, Status::WillNotFix);
     assert_eq!(bookworm.note.as_deref(), Some("ignored: Minor issue"));
     // The release line has no severity of its own: unstable's applies.
     assert_eq!(bookworm.severity.as_deref(), Some("low"));
     assert_eq!(bookworm.status.fixed_version(), None);
-    assert_eq!(stmt(r, "Debian:10", "coreutils").status, Status::WillNotFix);
-    assert_eq!(stmt(r, "Debian:13", "coreutils").status, fixed("9.4-1"));
+    assert_eq!(
+        entry(r, "Debian:10", "coreutils").status,
+        Status::WillNotFix
+    );
+    assert_eq!(entry(r, "Debian:13", "coreutils").status, fixed("9.4-1"));
     // Older releases with their own line keep it (jessie is Debian 8).
-    assert_eq!(stmt(r, "Debian:8", "coreutils").status, Status::WillNotFix);
+    assert_eq!(entry(r, "Debian:8", "coreutils").status, Status::WillNotFix);
 }
 
 #[test]
@@ -166,18 +132,18 @@ fn openssh_cve_2024_6387_fixed_by_dsa_5724_1() {
         assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
         // The DSA is merged into its CVE, never a record of its own.
         assert!(parsed.records.iter().all(|r| !r.id.starts_with("DSA-")));
-        let r = record(&parsed, "CVE-2024-6387");
+        let r = find(&parsed.records, "CVE-2024-6387");
         assert_eq!(r.aliases, ["DSA-5724-1"]);
-        let bookworm = stmt(r, "Debian:12", "openssh");
+        let bookworm = entry(r, "Debian:12", "openssh");
         assert_eq!(bookworm.status, fixed("1:9.2p1-2+deb12u3"));
         assert_eq!(bookworm.note.as_deref(), Some("fixed by DSA-5724-1"));
-        let trixie = stmt(r, "Debian:13", "openssh");
+        let trixie = entry(r, "Debian:13", "openssh");
         assert_eq!(trixie.status, fixed("1:9.7p1-7"));
         assert_eq!(
             trixie.note.as_deref(),
             Some("fixed in unstable; no release-specific line")
         );
-        let bullseye = stmt(r, "Debian:11", "openssh");
+        let bullseye = entry(r, "Debian:11", "openssh");
         assert_eq!(bullseye.status, Status::NotAffected);
         assert_eq!(
             bullseye.note.as_deref(),
@@ -193,9 +159,9 @@ fn util_linux_cve_2024_28085_keyed_by_source() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
     };
-    let r = record(&parsed, "CVE-2024-28085");
+    let r = find(&parsed.records, "CVE-2024-28085");
     assert_eq!(r.summary, "escape sequence Injection in wall");
-    let bookworm = stmt(r, "Debian:12", "util-linux");
+    let bookworm = entry(r, "Debian:12", "util-linux");
     assert_eq!(bookworm.status, Status::AffectedNoFix);
     assert_eq!(
         bookworm.note.as_deref(),
@@ -211,12 +177,12 @@ fn glibc_cve_2023_4911_release_line_beats_unstable() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
     };
-    let r = record(&parsed, "CVE-2023-4911");
-    assert_eq!(stmt(r, "Debian:10", "glibc").status, Status::NotAffected);
-    assert_eq!(stmt(r, "Debian:12", "glibc").status, Status::AffectedNoFix);
-    let expat = record(&parsed, "CVE-2024-45490");
+    let r = find(&parsed.records, "CVE-2023-4911");
+    assert_eq!(entry(r, "Debian:10", "glibc").status, Status::NotAffected);
+    assert_eq!(entry(r, "Debian:12", "glibc").status, Status::AffectedNoFix);
+    let expat = find(&parsed.records, "CVE-2024-45490");
     assert_eq!(
-        stmt(expat, "Debian:14", "expat").status,
+        entry(expat, "Debian:14", "expat").status,
         Status::AffectedNoFix
     );
 }
@@ -256,9 +222,9 @@ fn dsa_rules_explicit_lines_win_and_lone_cves_get_records() {
     check_invariants(&parsed);
     assert_eq!(parsed.records.len(), 2);
 
-    let r = record(&parsed, "CVE-2099-0001");
+    let r = find(&parsed.records, "CVE-2099-0001");
     assert_eq!(r.aliases, ["DSA-9000-1", "DSA-9001-1"]);
-    let bookworm = stmt(r, "Debian:12", "foo");
+    let bookworm = entry(r, "Debian:12", "foo");
     assert_eq!(bookworm.status, Status::AffectedNoFix);
     assert_eq!(
         bookworm.note.as_deref(),
@@ -266,18 +232,18 @@ fn dsa_rules_explicit_lines_win_and_lone_cves_get_records() {
     );
     assert_eq!(bookworm.severity.as_deref(), Some("high"));
     // The lower of the two advisories' versions replaces the inherited fix.
-    let trixie = stmt(r, "Debian:13", "foo");
+    let trixie = entry(r, "Debian:13", "foo");
     assert_eq!(trixie.status, fixed("1.5-1+deb12u1"));
     assert_eq!(trixie.note.as_deref(), Some("fixed by DSA-9000-1"));
     assert_eq!(trixie.severity.as_deref(), Some("high"));
     // `<removed>` in bullseye: no statement, and nothing inherited either.
     assert!(r.affected.iter().all(|a| a.ecosystem != "Debian:11"));
 
-    let lone = record(&parsed, "CVE-2099-0002");
+    let lone = find(&parsed.records, "CVE-2099-0002");
     assert_eq!(lone.aliases, ["DSA-9000-1", "DSA-9001-1"]);
     assert_eq!(lone.affected.len(), 2);
     assert_eq!(
-        stmt(lone, "Debian:12", "foo").status,
+        entry(lone, "Debian:12", "foo").status,
         fixed("1.5-1+deb12u1")
     );
 }
@@ -370,30 +336,34 @@ fn tracker_json_vunnel_sample() {
     // sid is never an ecosystem: 3+3+3+3 (stretch, jessie, buster) + 4 + 3.
     assert_eq!(total, 19);
 
-    let not_affected = stmt(record(&parsed, "CVE-2007-2383"), "Debian:10", "prototypejs");
+    let not_affected = entry(
+        find(&parsed.records, "CVE-2007-2383"),
+        "Debian:10",
+        "prototypejs",
+    );
     assert_eq!(not_affected.status, Status::NotAffected);
     assert_eq!(not_affected.severity.as_deref(), Some("unimportant"));
 
-    let r = record(&parsed, "CVE-2008-7220");
+    let r = find(&parsed.records, "CVE-2008-7220");
     assert!(
         r.summary
             .starts_with("Unspecified vulnerability in Prototype")
     );
-    let a = stmt(r, "Debian:9", "prototypejs");
+    let a = entry(r, "Debian:9", "prototypejs");
     assert_eq!(a.status, fixed("1.6.0.2-1"));
     assert_eq!(a.severity.as_deref(), Some("high"));
 
-    let chromium = record(&parsed, "CVE-2022-0456");
+    let chromium = find(&parsed.records, "CVE-2022-0456");
     assert!(chromium.summary.chars().count() <= 200);
-    let buster = stmt(chromium, "Debian:10", "chromium");
+    let buster = entry(chromium, "Debian:10", "chromium");
     assert_eq!(buster.status, Status::EndOfLife);
     assert_eq!(buster.severity, None);
     assert_eq!(
-        stmt(chromium, "Debian:11", "chromium").status,
+        entry(chromium, "Debian:11", "chromium").status,
         fixed("98.0.4758.80-1~deb11u1")
     );
     assert_eq!(
-        stmt(record(&parsed, "CVE-2025-53603"), "Debian:13", "sope").status,
+        entry(find(&parsed.records, "CVE-2025-53603"), "Debian:13", "sope").status,
         fixed("5.12.1-2")
     );
 }
@@ -411,17 +381,21 @@ fn tracker_json_osv_dev_mock() {
     assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
     assert_eq!(parsed.records.len(), 3);
 
-    let r = record(&parsed, "CVE-2014-1424");
+    let r = find(&parsed.records, "CVE-2014-1424");
     assert_eq!(r.affected.len(), 4);
     assert!(r.affected.iter().all(|a| a.status == Status::NotAffected));
 
-    let r = record(&parsed, "CVE-2016-1585");
-    let bookworm = stmt(r, "Debian:12", "apparmor");
+    let r = find(&parsed.records, "CVE-2016-1585");
+    let bookworm = entry(r, "Debian:12", "apparmor");
     assert_eq!(bookworm.status, Status::AffectedNoFix);
     assert_eq!(bookworm.severity.as_deref(), Some("unimportant"));
-    assert_eq!(stmt(r, "Debian:13", "apparmor").status, fixed("3.0.12-1"));
+    assert_eq!(entry(r, "Debian:13", "apparmor").status, fixed("3.0.12-1"));
 
-    let a = stmt(record(&parsed, "CVE-2017-6507"), "Debian:12", "apparmor");
+    let a = entry(
+        find(&parsed.records, "CVE-2017-6507"),
+        "Debian:12",
+        "apparmor",
+    );
     assert_eq!(a.status, fixed("2.11.0-3"));
     assert_eq!(a.severity, None, "\"not yet assigned\" is no severity");
 }
@@ -452,29 +426,29 @@ fn tracker_json_nodsa_and_merge() {
     let r = &parsed.records[0];
     assert_eq!(r.summary, "MiniZip overflow");
     assert_eq!(r.affected.len(), 5);
-    let ignored = stmt(r, "Debian:12", "zlib");
+    let ignored = entry(r, "Debian:12", "zlib");
     assert_eq!(ignored.status, Status::WillNotFix);
     assert_eq!(
         ignored.note.as_deref(),
         Some("ignored (no DSA): contrib/minizip not built")
     );
     assert_eq!(ignored.severity.as_deref(), Some("low"));
-    let postponed = stmt(r, "Debian:11", "zlib");
+    let postponed = entry(r, "Debian:11", "zlib");
     assert_eq!(postponed.status, Status::AffectedNoFix);
     assert_eq!(
         postponed.note.as_deref(),
         Some("postponed (no DSA): Minor issue")
     );
     assert_eq!(
-        stmt(r, "Debian:10", "zlib").note.as_deref(),
+        entry(r, "Debian:10", "zlib").note.as_deref(),
         Some("no DSA: Minor issue")
     );
     assert_eq!(
-        stmt(r, "Debian:13", "zlib").status,
+        entry(r, "Debian:13", "zlib").status,
         Status::UnderInvestigation
     );
     assert_eq!(
-        stmt(r, "Debian:12", "minizip").status,
+        entry(r, "Debian:12", "minizip").status,
         fixed("1.1-8+deb12u1")
     );
 }
@@ -541,21 +515,21 @@ fn security_support_ended_deb12() {
     assert_eq!(parsed.rejected.len(), 1, "{:?}", parsed.rejected);
     assert_eq!(parsed.rejected[0].id, "DEBIAN-EOL-12-php-horde.*");
 
-    let r = record(&parsed, "DEBIAN-EOL-12-wpewebkit");
+    let r = find(&parsed.records, "DEBIAN-EOL-12-wpewebkit");
     assert_eq!(
         r.summary,
         "security support for wpewebkit ended in Debian 12: https://bugs.debian.org/1035794"
     );
     assert_eq!(r.published.as_deref(), Some("2023-05-09T00:00:00Z"));
-    let a = stmt(r, "Debian:12", "wpewebkit");
+    let a = entry(r, "Debian:12", "wpewebkit");
     assert_eq!(a.status, Status::EndOfLife);
     assert_eq!(a.last_affected.as_deref(), Some("2.38.6-1"));
     assert_eq!(
         a.note.as_deref(),
         Some("security support ended 2023-05-09: https://bugs.debian.org/1035794")
     );
-    let suricata = stmt(
-        record(&parsed, "DEBIAN-EOL-12-suricata"),
+    let suricata = entry(
+        find(&parsed.records, "DEBIAN-EOL-12-suricata"),
         "Debian:12",
         "suricata",
     );
@@ -576,8 +550,8 @@ fn security_support_ended_older_releases() {
     assert_eq!(deb9.rejected.len(), 1);
     assert_eq!(deb9.rejected[0].id, "DEBIAN-EOL-9-node-.*");
     // Version 0: every version.
-    let nasm = stmt(
-        record(&deb9, "DEBIAN-EOL-9-nasm-mozilla"),
+    let nasm = entry(
+        find(&deb9.records, "DEBIAN-EOL-9-nasm-mozilla"),
         "Debian:9",
         "nasm-mozilla",
     );
@@ -614,7 +588,7 @@ fn security_support_malformed_lines() {
     );
     assert!(parsed.rejected[1].reason.contains("line 3"));
     // No date: the whole rest is the details.
-    let qux = record(&parsed, "DEBIAN-EOL-13-qux");
+    let qux = find(&parsed.records, "DEBIAN-EOL-13-qux");
     assert_eq!(qux.published, None);
     assert_eq!(
         qux.affected[0].note.as_deref(),

@@ -5,32 +5,14 @@
 //! find it says so loudly and returns, except under `CI=true` where it fails.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use patchctl_vuln::import::{FeedBatch, ImportError, MAX_ENTRY_BYTES, import_paths, parse_bytes};
-use patchctl_vuln::{Affected, Record, Status};
+use patchctl_vuln::{Record, Status};
 use proptest::prelude::*;
 
-/// `../shared/data/<rel>`, or `None` (after a loud message) when it is absent; under
-/// `CI=true` its absence fails the test.
-fn data(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    let msg = format!(
-        "real vulnerability data not found at {}: this test needs ../shared/data \
-         (see shared/data/PROVENANCE.md)",
-        path.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {msg}\n");
-    None
-}
+mod common;
+use common::{data, entry, fixed};
 
 fn import(paths: &[PathBuf]) -> Vec<FeedBatch> {
     import_paths(paths, &mut |_| {}).expect("import succeeds")
@@ -53,20 +35,6 @@ fn record<'a>(batch: &'a FeedBatch, id: &str) -> &'a Record {
         .iter()
         .find(|r| r.id == id)
         .unwrap_or_else(|| panic!("no record {id} in {}", batch.feed))
-}
-
-fn entry<'a>(record: &'a Record, ecosystem: &str, package: &str) -> &'a Affected {
-    record
-        .affected
-        .iter()
-        .find(|a| a.ecosystem == ecosystem && a.package == package)
-        .unwrap_or_else(|| panic!("{} has no entry for {package} in {ecosystem}", record.id))
-}
-
-fn fixed(version: &str) -> Status {
-    Status::Fixed {
-        fixed_version: version.into(),
-    }
 }
 
 fn alma_zips() -> Option<Vec<PathBuf>> {

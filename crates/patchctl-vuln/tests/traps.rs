@@ -2,26 +2,14 @@
 //! the real importers and the real matcher.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_vuln::import;
+
+mod common;
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::model::Status;
-
-fn data() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data is missing; CI must have it beside the repository");
-    }
-    eprintln!(
-        "\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n"
-    );
-    None
-}
 
 fn index_of(paths: &[PathBuf]) -> Index {
     let batches = import::import_paths(paths, &mut |_| {}).expect("import");
@@ -70,7 +58,7 @@ fn rpm(name: &str, version: &str, source: &str) -> InstalledPackage {
 }
 
 fn debian_index() -> Option<Index> {
-    let d = data()?;
+    let d = common::data("")?;
     Some(index_of(&[d.join("debian/vuln-list-debian-samples")]))
 }
 
@@ -189,7 +177,7 @@ fn util_linux_cve_2024_28085_is_matched_through_the_source_version() {
 /// advisories, module packages and the kernel included.
 #[test]
 fn almalinux_9_just_below_and_exactly_at_fixed_versions() {
-    let Some(d) = data() else { return };
+    let Some(d) = common::data("") else { return };
     let idx = index_of(&[d.join("osv/almalinux-9.zip")]);
     let e = ecos(&["AlmaLinux:9"]);
     let vulnerable = |host: &[InstalledPackage], kernel: Option<&str>| -> BTreeSet<String> {

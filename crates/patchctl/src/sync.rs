@@ -76,6 +76,25 @@ fn feeds(db: &Db, given: &[String]) -> anyhow::Result<Vec<Feed>> {
         .collect())
 }
 
+/// Stores a feed's validators (and that it was checked now).
+async fn remember(
+    store: &dyn patchctl_storage::Storage,
+    source_key: &str,
+    url: &str,
+    v: &Validators,
+) -> anyhow::Result<()> {
+    store
+        .record_vuln_sync(
+            source_key,
+            url,
+            v.etag.as_deref(),
+            v.last_modified.as_deref(),
+            Utc::now(),
+        )
+        .await?;
+    Ok(())
+}
+
 /// Downloads every feed that changed and imports it.
 pub async fn sync(
     db: &Db,
@@ -128,15 +147,7 @@ pub async fn sync(
         match fetched {
             Fetched::NotModified => {
                 eprintln!("\r{}: not modified since the last sync", feed.name);
-                store
-                    .record_vuln_sync(
-                        &source_key,
-                        &feed.url,
-                        validators.etag.as_deref(),
-                        validators.last_modified.as_deref(),
-                        Utc::now(),
-                    )
-                    .await?;
+                remember(&*store, &source_key, &feed.url, &validators).await?;
             }
             Fetched::Body { bytes, validators } => {
                 eprintln!(
@@ -155,15 +166,7 @@ pub async fn sync(
                 };
                 store_batches(&*store, &batches, output).await?;
                 // validators only once the import is stored: a failed import is retried
-                store
-                    .record_vuln_sync(
-                        &source_key,
-                        &feed.url,
-                        validators.etag.as_deref(),
-                        validators.last_modified.as_deref(),
-                        Utc::now(),
-                    )
-                    .await?;
+                remember(&*store, &source_key, &feed.url, &validators).await?;
             }
         }
     }

@@ -319,6 +319,14 @@ async fn feed_server(body: Bytes, dir: &Path) -> (String, PathBuf, Seen) {
     (url, ca_path, seen)
 }
 
+/// [`run`] off the runtime (the feed server runs on it meanwhile).
+async fn run_blocking(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || run(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sync_downloads_only_what_changed_and_says_when_offline() {
     let Some(d) = data() else { return };
@@ -337,24 +345,14 @@ async fn sync_downloads_only_what_changed_and_says_when_offline() {
         "--ca-file",
         ca.to_str().unwrap(),
     ];
-    let first = tokio::task::spawn_blocking({
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let first = run_blocking(&args).await;
     assert!(
         first.status.success(),
         "{}",
         String::from_utf8_lossy(&first.stderr)
     );
     assert!(String::from_utf8_lossy(&first.stdout).contains("osv: 1783 records (1783 new"));
-    let second = tokio::task::spawn_blocking({
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        move || run(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    })
-    .await
-    .unwrap();
+    let second = run_blocking(&args).await;
     assert!(second.status.success());
     assert!(
         String::from_utf8_lossy(&second.stderr).contains("not modified"),
