@@ -61,6 +61,19 @@ fn fails(args: &[&str]) -> String {
     String::from_utf8(o.stderr).unwrap()
 }
 
+/// `vulndb status --output json`.
+fn status_json(db: &str) -> Value {
+    serde_json::from_str(&ok(&[
+        "vulndb",
+        "status",
+        "--database-url",
+        db,
+        "--output",
+        "json",
+    ]))
+    .unwrap()
+}
+
 const DPKG_STATUS: &str = "\
 Package: openssh-server
 Status: install ok installed
@@ -110,15 +123,7 @@ fn import_status_and_offline_check_on_real_data() {
         "{again}"
     );
 
-    let status: Value = serde_json::from_str(&ok(&[
-        "vulndb",
-        "status",
-        "--database-url",
-        &db,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let status: Value = status_json(&db);
     let osv = status
         .as_array()
         .unwrap()
@@ -246,15 +251,7 @@ fn import_status_and_offline_check_on_real_data() {
     ]);
     assert!(err.contains("bad.json"), "{err}");
     // nothing stored was lost
-    let after: Value = serde_json::from_str(&ok(&[
-        "vulndb",
-        "status",
-        "--database-url",
-        &db,
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let after: Value = status_json(&db);
     assert_eq!(
         after
             .as_array()
