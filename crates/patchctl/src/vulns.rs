@@ -385,10 +385,12 @@ pub async fn vulns(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
                 "{} hosts, {} with vulnerable findings; {} vulnerable findings ({} fixable) over {} advisories",
                 s.hosts, s.vulnerable_hosts, s.vulnerable, s.fixable, s.advisories
             );
-            let rows = s
-                .by_severity
+            let rows = patchctl_vuln::severity::Severity::ALL
                 .iter()
-                .map(|(k, v)| vec![k.clone(), v.to_string()])
+                .map(|sev| {
+                    let n = s.by_severity.get(sev.name()).copied().unwrap_or(0);
+                    vec![sev.name().to_string(), n.to_string()]
+                })
                 .collect::<Vec<_>>();
             print!("{}", table::render(&["SEVERITY", "FINDINGS"], &rows));
             Ok(())
