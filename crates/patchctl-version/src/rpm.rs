@@ -60,17 +60,7 @@ impl Evr {
     /// the only error is an epoch too large for a `u64`. Use [`Evr::parse_strict`] to
     /// also require a well-formed version.
     pub fn parse(s: &str) -> Result<Evr, VersionError> {
-        let digits = span(s.as_bytes(), 0, |c| c.is_ascii_digit());
-        let (epoch, rest) = if s.as_bytes().get(digits) == Some(&b':') {
-            let epoch = parse_epoch(s, &s[..digits])?;
-            (Some(epoch), &s[digits + 1..])
-        } else {
-            (None, s)
-        };
-        let (version, release) = match rest.rfind('-') {
-            Some(hyphen) => (&rest[..hyphen], Some(&rest[hyphen + 1..])),
-            None => (rest, None),
-        };
+        let (epoch, version, release) = split(s)?;
         Ok(Evr {
             epoch,
             version: version.to_owned(),
@@ -90,6 +80,37 @@ impl Evr {
     }
 }
 
+/// `parseEVR()`'s split, borrowed: (epoch, version, release).
+fn split(s: &str) -> Result<(Option<u64>, &str, Option<&str>), VersionError> {
+    let digits = span(s.as_bytes(), 0, |c| c.is_ascii_digit());
+    let (epoch, rest) = if s.as_bytes().get(digits) == Some(&b':') {
+        let epoch = parse_epoch(s, &s[..digits])?;
+        (Some(epoch), &s[digits + 1..])
+    } else {
+        (None, s)
+    };
+    Ok(match rest.rfind('-') {
+        Some(hyphen) => (epoch, &rest[..hyphen], Some(&rest[hyphen + 1..])),
+        None => (epoch, rest, None),
+    })
+}
+
+/// rpm's order of two split triples (see [`Evr::cmp`]).
+fn cmp_split(
+    a: (Option<u64>, &str, Option<&str>),
+    b: (Option<u64>, &str, Option<&str>),
+) -> Ordering {
+    a.0.unwrap_or(0)
+        .cmp(&b.0.unwrap_or(0))
+        .then_with(|| rpmvercmp(a.1, b.1))
+        .then_with(|| match (a.2, b.2) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(x), Some(y)) => rpmvercmp(x, y),
+        })
+}
+
 fn parse_epoch(whole: &str, digits: &str) -> Result<u64, VersionError> {
     if digits.is_empty() {
         // rpm: an empty epoch (":1.0") is epoch 0.
@@ -104,15 +125,10 @@ impl Ord for Evr {
     /// rpm's order: epoch (missing = 0), then version with [`rpmvercmp`], then release
     /// with [`rpmvercmp`] where a missing release sorts before any release.
     fn cmp(&self, other: &Self) -> Ordering {
-        self.epoch_or_zero()
-            .cmp(&other.epoch_or_zero())
-            .then_with(|| rpmvercmp(&self.version, &other.version))
-            .then_with(|| match (&self.release, &other.release) {
-                (None, None) => Ordering::Equal,
-                (None, Some(_)) => Ordering::Less,
-                (Some(_), None) => Ordering::Greater,
-                (Some(a), Some(b)) => rpmvercmp(a, b),
-            })
+        cmp_split(
+            (self.epoch, &self.version, self.release.as_deref()),
+            (other.epoch, &other.version, other.release.as_deref()),
+        )
     }
 }
 
@@ -155,7 +171,7 @@ impl FromStr for Evr {
 /// Orders two rpm EVR strings (see the module docs). Errors only for an epoch that does
 /// not fit in a `u64`.
 pub fn compare(a: &str, b: &str) -> Result<Ordering, VersionError> {
-    Ok(Evr::parse(a)?.cmp(&Evr::parse(b)?))
+    Ok(cmp_split(split(a)?, split(b)?))
 }
 
 /// Checks that `s` is a well-formed `[epoch:]version[-release]`: the epoch, if any, is a

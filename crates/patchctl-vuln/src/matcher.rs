@@ -349,28 +349,48 @@ impl Index {
     /// Decides one probe: one hit per record that states something about it (resolved
     /// `fixed` records produce none).
     pub fn evaluate(&self, probe: &Probe) -> Vec<Hit> {
-        // record (source, id) → (ecosystem rank, entries of that ecosystem)
-        let mut per_record: BTreeMap<(&str, &str), (usize, Vec<&Entry>)> = BTreeMap::new();
-        for (rank, eco) in probe.ecosystems.iter().enumerate() {
-            let Some(entries) = self.by_key.get(eco).and_then(|p| p.get(&probe.key)) else {
-                continue;
-            };
-            for e in entries {
-                let slot = per_record
-                    .entry((&e.advisory.source, &e.advisory.id))
-                    .or_insert((rank, Vec::new()));
-                if rank > slot.0 {
-                    *slot = (rank, Vec::new());
+        let lists: Vec<(usize, &Vec<Entry>)> = probe
+            .ecosystems
+            .iter()
+            .enumerate()
+            .filter_map(|(rank, eco)| {
+                self.by_key
+                    .get(eco)
+                    .and_then(|p| p.get(&probe.key))
+                    .map(|l| (rank, l))
+            })
+            .collect();
+        match lists.as_slice() {
+            [] => Vec::new(),
+            // One ecosystem names the key (the common case): a record's entries under
+            // one key are contiguous (an upsert pushes them together).
+            [(_, entries)] => entries
+                .chunk_by(|a, b| Arc::ptr_eq(&a.advisory, &b.advisory))
+                .filter_map(|chunk| decide(probe, chunk.iter()))
+                .collect(),
+            _ => {
+                // record (source, id) → (ecosystem rank, entries of that ecosystem)
+                let mut per_record: BTreeMap<(&str, &str), (usize, Vec<&Entry>)> =
+                    BTreeMap::new();
+                for (rank, entries) in &lists {
+                    for e in entries.iter() {
+                        let slot = per_record
+                            .entry((&e.advisory.source, &e.advisory.id))
+                            .or_insert((*rank, Vec::new()));
+                        if *rank > slot.0 {
+                            *slot = (*rank, Vec::new());
+                        }
+                        if *rank == slot.0 {
+                            slot.1.push(e);
+                        }
+                    }
                 }
-                if rank == slot.0 {
-                    slot.1.push(e);
-                }
+                per_record
+                    .into_values()
+                    .filter_map(|(_, entries)| decide(probe, entries.into_iter()))
+                    .collect()
             }
         }
-        per_record
-            .into_values()
-            .filter_map(|(_, entries)| decide(probe, &entries))
-            .collect()
     }
 
     /// Every finding of a host: [`probes`] then [`Index::evaluate`] for each.
@@ -464,7 +484,7 @@ fn op(o: Ordering) -> &'static str {
 }
 
 /// Decides one record's statements (all of one ecosystem) on a probe.
-fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
+fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Entry> + Clone) -> Option<Hit> {
     let v = probe.version.as_str();
     let s = probe.scheme;
     let installed_module = is_module_build(v);
@@ -491,14 +511,14 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
         }
         true
     };
-    let applicable: Vec<&Entry> = entries.iter().copied().filter(|e| applies(e)).collect();
+    let applicable = entries.filter(|e| applies(e));
     let scheme_name = s.name();
 
     // fixed statements: bounded ones are intervals, unbounded ones alternatives.
     let mut vulnerable_fix: Option<(&Entry, &str)> = None;
-    let mut unbounded: Vec<(&Entry, &str)> = Vec::new();
+    let mut unbounded: Option<(&Entry, &str)> = None;
     let mut resolved = false;
-    for e in &applicable {
+    for e in applicable.clone() {
         let Some(fixed) = e.affected.status.fixed_version() else {
             continue;
         };
@@ -506,15 +526,13 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
             Some(Ordering::Less) if e.affected.introduced.is_some() => {
                 vulnerable_fix = lowest(s, vulnerable_fix, (e, fixed));
             }
-            Some(Ordering::Less) => unbounded.push((e, fixed)),
+            Some(Ordering::Less) => unbounded = lowest(s, unbounded, (e, fixed)),
             Some(_) if e.affected.introduced.is_none() => resolved = true,
             _ => {}
         }
     }
-    if !resolved {
-        for u in unbounded {
-            vulnerable_fix = lowest(s, vulnerable_fix, (u.0, u.1));
-        }
+    if let (false, Some(u)) = (resolved, unbounded) {
+        vulnerable_fix = lowest(s, vulnerable_fix, u);
     }
     if let Some((e, fixed)) = vulnerable_fix {
         return Some(Hit {
@@ -531,9 +549,8 @@ fn decide(probe: &Probe, entries: &[&Entry]) -> Option<Hit> {
         return None;
     }
     // other statuses
-    let e = applicable
-        .iter()
-        .find(|e| e.affected.status.fixed_version().is_none())?;
+    let mut applicable = applicable;
+    let e = applicable.find(|e| e.affected.status.fixed_version().is_none())?;
     let comparison = match (&e.affected.introduced, &e.affected.last_affected) {
         (None, None) => format!(
             "{} for every version of {} in {}",
