@@ -215,7 +215,7 @@ impl Fleet {
         let hits: Arc<[Hit]> = self.index.evaluate(&probe).into();
         let mut by_severity = [0u32; 6];
         let mut fixable = 0;
-        for h in hits.iter().filter(|h| matcher::is_vulnerable(&h.status)) {
+        for h in hits.iter().filter(|h| matcher::is_vulnerable(h.status())) {
             let f = matcher::finding(h, &probe);
             by_severity[severity_slot(f.severity)] += 1;
             fixable += u32::from(f.fixable);
@@ -453,7 +453,7 @@ impl Fleet {
         let advisories: HashSet<&str> = used
             .iter()
             .flat_map(|d| self.decisions[*d as usize].hits.iter())
-            .filter(|h| matcher::is_vulnerable(&h.status))
+            .filter(|h| matcher::is_vulnerable(h.status()))
             .map(|h| h.advisory().id.as_str())
             .collect();
         s.advisories = advisories.len() as u64;

@@ -92,11 +92,14 @@ pub struct SourcedRecord {
     pub record: Record,
 }
 
+/// A record's entries of the most specific ecosystem seen so far, with its rank.
+type RankedEntries<'a> = (usize, Vec<&'a Arc<Entry>>);
+
 /// The in-memory index: entries by `(ecosystem, package)`.
 #[derive(Debug, Default)]
 pub struct Index {
     /// ecosystem → package → entries.
-    by_key: HashMap<String, HashMap<String, Vec<Entry>>>,
+    by_key: HashMap<String, HashMap<String, Vec<Arc<Entry>>>>,
     /// `(source, id)` → the `(ecosystem, package)` keys it has entries under.
     keys_of: HashMap<(String, String), Vec<(String, String)>>,
     entries: usize,
@@ -132,24 +135,70 @@ pub struct Probe {
     pub scheme: Scheme,
 }
 
-/// The decision for one record on one probe.
+/// The decision for one record on one probe: the deciding statement (shared with the
+/// index, not copied) and how it decided.
 #[derive(Debug, Clone)]
 pub struct Hit {
-    entry_advisory: Arc<Advisory>,
-    /// Ecosystem whose statement decided.
-    pub ecosystem: String,
-    /// The deciding statement.
-    pub affected: Affected,
-    /// Status for this host (for `fixed`, the fix above the installed version).
-    pub status: Status,
-    /// The comparison that decided, in words (`2.38.1-5 < 2.38.1-5+deb12u1 (dpkg)`).
-    pub comparison: String,
+    entry: Arc<Entry>,
+    how: Decided,
+}
+
+/// How a statement decided; its words are made only when a finding is shown.
+#[derive(Debug, Clone, Copy)]
+enum Decided {
+    /// The installed version is below the statement's fixed version.
+    BelowFixed,
+    /// The statement's status applies to every version.
+    Every,
+    /// The statement's status applies within its bounds: the installed version against
+    /// `introduced` and `last_affected`.
+    Within(Option<Ordering>, Option<Ordering>),
 }
 
 impl Hit {
     /// The record's evidence.
     pub fn advisory(&self) -> &Arc<Advisory> {
-        &self.entry_advisory
+        &self.entry.advisory
+    }
+
+    /// The deciding statement.
+    pub fn affected(&self) -> &Affected {
+        &self.entry.affected
+    }
+
+    /// Status for this host (for `fixed`: the fix above the installed version).
+    pub fn status(&self) -> &Status {
+        &self.entry.affected.status
+    }
+
+    /// The comparison that decided, in words (`installed 2.38.1-5 < fixed
+    /// 2.38.1-5+deb12u1 (dpkg)`).
+    pub fn comparison(&self, probe: &Probe) -> String {
+        let a = &self.entry.affected;
+        let v = &probe.version;
+        let scheme = probe.scheme.name();
+        match self.how {
+            Decided::BelowFixed => format!(
+                "installed {v} < fixed {} ({scheme})",
+                a.status.fixed_version().unwrap_or("")
+            ),
+            Decided::Every => format!(
+                "{} for every version of {} in {}",
+                a.status.name(),
+                a.package,
+                a.ecosystem
+            ),
+            Decided::Within(intro, last) => {
+                let mut parts = Vec::new();
+                if let (Some(i), Some(o)) = (&a.introduced, intro) {
+                    parts.push(format!("installed {v} {} introduced {i}", op(o)));
+                }
+                if let (Some(l), Some(o)) = (&a.last_affected, last) {
+                    parts.push(format!("installed {v} {} last affected {l}", op(o)));
+                }
+                format!("{} ({scheme})", parts.join(", "))
+            }
+        }
     }
 }
 
@@ -286,12 +335,12 @@ impl Index {
                 .or_default()
                 .entry(key.1.clone())
                 .or_default()
-                .push(Entry {
+                .push(Arc::new(Entry {
                     advisory: Arc::clone(&advisory),
                     affected,
                     module,
                     stream,
-                });
+                }));
             self.entries += 1;
             keys.push(key);
         }
@@ -349,7 +398,7 @@ impl Index {
     /// Decides one probe: one hit per record that states something about it (resolved
     /// `fixed` records produce none).
     pub fn evaluate(&self, probe: &Probe) -> Vec<Hit> {
-        let lists: Vec<(usize, &Vec<Entry>)> = probe
+        let lists: Vec<(usize, &Vec<Arc<Entry>>)> = probe
             .ecosystems
             .iter()
             .enumerate()
@@ -370,8 +419,7 @@ impl Index {
                 .collect(),
             _ => {
                 // record (source, id) → (ecosystem rank, entries of that ecosystem)
-                let mut per_record: BTreeMap<(&str, &str), (usize, Vec<&Entry>)> =
-                    BTreeMap::new();
+                let mut per_record: BTreeMap<(&str, &str), RankedEntries> = BTreeMap::new();
                 for (rank, entries) in &lists {
                     for e in entries.iter() {
                         let slot = per_record
@@ -430,29 +478,26 @@ pub fn sort_findings(findings: &mut [Finding]) {
 /// The finding a hit makes on a probe.
 pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
     let adv = hit.advisory();
-    let distro = hit
-        .affected
-        .severity
-        .clone()
-        .or_else(|| adv.severity.clone());
-    let vulnerable = is_vulnerable(&hit.status);
+    let affected = hit.affected();
+    let distro = affected.severity.clone().or_else(|| adv.severity.clone());
+    let vulnerable = is_vulnerable(hit.status());
     Finding {
         advisory: adv.id.clone(),
         aliases: adv.aliases.clone(),
         source: adv.source.clone(),
         imported_at: adv.imported_at,
         summary: adv.summary.clone(),
-        ecosystem: hit.ecosystem.clone(),
-        package: hit.affected.package.clone(),
+        ecosystem: affected.ecosystem.clone(),
+        package: affected.package.clone(),
         matched_by: probe.matched_by,
         binaries: probe.binaries.clone(),
         installed_version: probe.version.clone(),
-        status: hit.status.clone(),
-        affected_range: range_words(&hit.affected),
-        comparison: hit.comparison.clone(),
-        note: hit.affected.note.clone(),
+        status: affected.status.clone(),
+        affected_range: range_words(affected),
+        comparison: hit.comparison(probe),
+        note: affected.note.clone(),
         vulnerable,
-        fixable: matches!(hit.status, Status::Fixed { .. }),
+        fixable: matches!(affected.status, Status::Fixed { .. }),
         severity: severity::overall(distro.as_deref(), adv.cvss_score),
         distro_severity: distro,
         cvss_vector: adv.cvss_vector.clone(),
@@ -484,7 +529,7 @@ fn op(o: Ordering) -> &'static str {
 }
 
 /// Decides one record's statements (all of one ecosystem) on a probe.
-fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Entry> + Clone) -> Option<Hit> {
+fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Arc<Entry>> + Clone) -> Option<Hit> {
     let v = probe.version.as_str();
     let s = probe.scheme;
     let installed_module = is_module_build(v);
@@ -512,11 +557,10 @@ fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Entry> + Clone) -
         true
     };
     let applicable = entries.filter(|e| applies(e));
-    let scheme_name = s.name();
 
     // fixed statements: bounded ones are intervals, unbounded ones alternatives.
-    let mut vulnerable_fix: Option<(&Entry, &str)> = None;
-    let mut unbounded: Option<(&Entry, &str)> = None;
+    let mut vulnerable_fix: Option<(&Arc<Entry>, &str)> = None;
+    let mut unbounded: Option<(&Arc<Entry>, &str)> = None;
     let mut resolved = false;
     for e in applicable.clone() {
         let Some(fixed) = e.affected.status.fixed_version() else {
@@ -534,15 +578,10 @@ fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Entry> + Clone) -
     if let (false, Some(u)) = (resolved, unbounded) {
         vulnerable_fix = lowest(s, vulnerable_fix, u);
     }
-    if let Some((e, fixed)) = vulnerable_fix {
+    if let Some((e, _)) = vulnerable_fix {
         return Some(Hit {
-            entry_advisory: Arc::clone(&e.advisory),
-            ecosystem: e.affected.ecosystem.clone(),
-            affected: e.affected.clone(),
-            status: Status::Fixed {
-                fixed_version: fixed.to_string(),
-            },
-            comparison: format!("installed {v} < fixed {fixed} ({scheme_name})"),
+            entry: Arc::clone(e),
+            how: Decided::BelowFixed,
         });
     }
     if resolved {
@@ -551,44 +590,24 @@ fn decide<'e>(probe: &Probe, entries: impl Iterator<Item = &'e Entry> + Clone) -
     // other statuses
     let mut applicable = applicable;
     let e = applicable.find(|e| e.affected.status.fixed_version().is_none())?;
-    let comparison = match (&e.affected.introduced, &e.affected.last_affected) {
-        (None, None) => format!(
-            "{} for every version of {} in {}",
-            e.affected.status.name(),
-            e.affected.package,
-            e.affected.ecosystem
+    let how = match (&e.affected.introduced, &e.affected.last_affected) {
+        (None, None) => Decided::Every,
+        (intro, last) => Decided::Within(
+            intro.as_ref().and_then(|i| cmp(s, v, i)),
+            last.as_ref().and_then(|l| cmp(s, v, l)),
         ),
-        (intro, last) => {
-            let mut parts = Vec::new();
-            if let Some(i) = intro {
-                parts.push(format!(
-                    "installed {v} {} introduced {i}",
-                    op(cmp(s, v, i).unwrap_or(Ordering::Equal))
-                ));
-            }
-            if let Some(l) = last {
-                parts.push(format!(
-                    "installed {v} {} last affected {l}",
-                    op(cmp(s, v, l).unwrap_or(Ordering::Equal))
-                ));
-            }
-            format!("{} ({scheme_name})", parts.join(", "))
-        }
     };
     Some(Hit {
-        entry_advisory: Arc::clone(&e.advisory),
-        ecosystem: e.affected.ecosystem.clone(),
-        affected: e.affected.clone(),
-        status: e.affected.status.clone(),
-        comparison,
+        entry: Arc::clone(e),
+        how,
     })
 }
 
 fn lowest<'a>(
     s: Scheme,
-    cur: Option<(&'a Entry, &'a str)>,
-    cand: (&'a Entry, &'a str),
-) -> Option<(&'a Entry, &'a str)> {
+    cur: Option<(&'a Arc<Entry>, &'a str)>,
+    cand: (&'a Arc<Entry>, &'a str),
+) -> Option<(&'a Arc<Entry>, &'a str)> {
     match cur {
         Some(c) if cmp(s, c.1, cand.1) != Some(Ordering::Greater) => Some(c),
         _ => Some(cand),
