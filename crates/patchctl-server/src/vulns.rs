@@ -22,7 +22,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use patchctl_storage::{HostRow, Storage};
-use patchctl_vuln::ecosystem::host_ecosystems;
+use patchctl_vuln::ecosystem::{esm_installed, host_ecosystems};
 use patchctl_vuln::fleet::{Fleet, Summary};
 use patchctl_vuln::matcher::{Index, SourcedRecord};
 use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
@@ -59,8 +59,7 @@ pub fn ecosystems_of(
     h: &HostRow,
     packages: &[patchctl_proto::agent::InstalledPackage],
 ) -> Vec<String> {
-    let pro = h.system.os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm"));
-    host_ecosystems(&h.system.os, pro)
+    host_ecosystems(&h.system.os, esm_installed(&h.system.os, packages))
 }
 
 fn kernel_of(h: &HostRow) -> Option<&str> {
@@ -90,7 +89,7 @@ impl VulnEngine {
         let records: Vec<SourcedRecord> = stored
             .into_iter()
             .map(|s| {
-                digests.insert((s.source.clone(), s.record.id.clone()), s.record.digest());
+                digests.insert((s.source.clone(), s.record.id.clone()), s.digest);
                 SourcedRecord {
                     source: s.source,
                     imported_at: Some(s.imported_at),
@@ -131,7 +130,9 @@ impl VulnEngine {
         Ok(())
     }
 
-    /// Re-probes one host after its inventory changed.
+    /// Re-probes one host after its inventory changed. It reads the stored state rather
+    /// than taking the scan it follows: two scans of one host re-probed out of order
+    /// still end on the newest.
     pub async fn host_changed(&self, org: Uuid, host: Uuid) -> anyhow::Result<()> {
         let Some(h) = self.store.host(org, host).await? else {
             return Ok(());
@@ -180,7 +181,7 @@ impl VulnEngine {
         let mut changed = Vec::new();
         for s in stored {
             let key = (s.source.clone(), s.record.id.clone());
-            let digest = s.record.digest();
+            let digest = s.digest;
             seen.insert(key.clone());
             if inner.digests.get(&key) != Some(&digest) {
                 inner.digests.insert(key, digest);

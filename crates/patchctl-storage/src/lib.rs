@@ -231,6 +231,9 @@ pub struct VulnImport {
 pub struct StoredVulnRecord {
     /// The source (feed) it was imported from.
     pub source: String,
+    /// `Record::digest` of the stored content, as stored: equal digests, equal content
+    /// (readers compare it instead of hashing records again).
+    pub digest: String,
     /// When this content was first stored.
     pub imported_at: DateTime<Utc>,
     /// The record.

@@ -11,7 +11,7 @@
 //! A host's ecosystems come from its os-release only ([`host_ecosystems`]): a Debian 12
 //! host is `Debian:12` and nothing else, so another release's data never applies.
 
-use patchctl_proto::agent::OsInfo;
+use patchctl_proto::agent::{InstalledPackage, OsInfo};
 use patchctl_version::Scheme;
 
 /// Which package name an ecosystem's records are keyed by.
@@ -119,6 +119,12 @@ pub fn ubuntu_version(codename: &str) -> Option<&'static str> {
         .iter()
         .find(|(c, v)| *c == codename && !v.is_empty())
         .map(|(_, v)| *v)
+}
+
+/// Whether an Ubuntu host uses Ubuntu Pro (ESM): an installed package's version carries
+/// `+esm` (only ESM repositories publish such versions).
+pub fn esm_installed(os: &OsInfo, packages: &[InstalledPackage]) -> bool {
+    os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm"))
 }
 
 /// The ecosystems whose data applies to a host, most specific last; empty when the
@@ -230,6 +236,25 @@ mod tests {
             ["SUSE:Linux Enterprise Server 15 SP5"]
         );
         assert!(host_ecosystems(&os("gentoo", "2.15", ""), false).is_empty());
+    }
+
+    #[test]
+    fn ubuntu_pro_from_esm_versions() {
+        let pkg = |v: &str| InstalledPackage {
+            name: "libwayland-client0".into(),
+            version: v.into(),
+            arch: "amd64".into(),
+            source_name: None,
+            source_version: None,
+            status: "installed".into(),
+        };
+        let jammy = os("ubuntu", "22.04", "jammy");
+        assert!(esm_installed(&jammy, &[pkg("1.20.0-1ubuntu0.1+esm1")]));
+        assert!(!esm_installed(&jammy, &[pkg("1.20.0-1ubuntu0.1")]));
+        assert!(!esm_installed(
+            &os("debian", "12", "bookworm"),
+            &[pkg("1.0+esm1")]
+        ));
     }
 
     #[test]

@@ -216,9 +216,8 @@ impl Fleet {
         let mut by_severity = [0u32; 6];
         let mut fixable = 0;
         for h in hits.iter().filter(|h| matcher::is_vulnerable(h.status())) {
-            let f = matcher::finding(h, &probe);
-            by_severity[severity_slot(f.severity)] += 1;
-            fixable += u32::from(f.fixable);
+            by_severity[severity_slot(h.severity())] += 1;
+            fixable += u32::from(h.fixable());
         }
         self.work.evaluated += 1;
         (probe, hits, by_severity, fixable)

@@ -161,6 +161,25 @@ impl Hit {
         &self.entry.advisory
     }
 
+    /// The distribution severity that applies: the statement's, else the record's.
+    pub fn distro_severity(&self) -> Option<&str> {
+        self.entry
+            .affected
+            .severity
+            .as_deref()
+            .or(self.entry.advisory.severity.as_deref())
+    }
+
+    /// Overall severity (distribution's when known, else from CVSS).
+    pub fn severity(&self) -> Severity {
+        severity::overall(self.distro_severity(), self.entry.advisory.cvss_score)
+    }
+
+    /// Fixable: a fixed version exists above the installed one.
+    pub fn fixable(&self) -> bool {
+        matches!(self.entry.affected.status, Status::Fixed { .. })
+    }
+
     /// The deciding statement.
     pub fn affected(&self) -> &Affected {
         &self.entry.affected
@@ -479,7 +498,6 @@ pub fn sort_findings(findings: &mut [Finding]) {
 pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
     let adv = hit.advisory();
     let affected = hit.affected();
-    let distro = affected.severity.clone().or_else(|| adv.severity.clone());
     let vulnerable = is_vulnerable(hit.status());
     Finding {
         advisory: adv.id.clone(),
@@ -497,9 +515,9 @@ pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
         comparison: hit.comparison(probe),
         note: affected.note.clone(),
         vulnerable,
-        fixable: matches!(affected.status, Status::Fixed { .. }),
-        severity: severity::overall(distro.as_deref(), adv.cvss_score),
-        distro_severity: distro,
+        fixable: hit.fixable(),
+        severity: hit.severity(),
+        distro_severity: hit.distro_severity().map(str::to_string),
         cvss_vector: adv.cvss_vector.clone(),
         cvss_score: adv.cvss_score,
     }

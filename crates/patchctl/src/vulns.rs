@@ -501,8 +501,7 @@ async fn check(db: &Db, output: Output, args: &CheckArgs) -> anyhow::Result<()> 
             "give the host's packages: --dpkg-status FILE, --rpm-qa FILE, --apk-installed FILE or --inventory FILE"
         );
     };
-    let pro = args.ubuntu_pro
-        || (os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm")));
+    let pro = args.ubuntu_pro || ecosystem::esm_installed(&os, &packages);
     let ecosystems = ecosystem::host_ecosystems(&os, pro);
     if ecosystems.is_empty() {
         bail!(

@@ -74,6 +74,26 @@ fn status_json(db: &str) -> Value {
     .unwrap()
 }
 
+/// `vulns check` on `db` of the packages in `file` (given as `flag`), with `os` as the
+/// os-release, and `extra` arguments.
+fn check(db: &str, os: &Path, flag: &str, file: &Path, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = ["vulns", "check", "--database-url", db, "--os-release"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.push(os.display().to_string());
+    args.push(flag.to_string());
+    args.push(file.display().to_string());
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// [`check`] with `--output json`, parsed.
+fn check_json(db: &str, os: &Path, flag: &str, file: &Path, extra: &[&str]) -> Value {
+    let args = check(db, os, flag, file, &[extra, &["--output", "json"]].concat());
+    serde_json::from_str(&ok(&args.iter().map(String::as_str).collect::<Vec<_>>())).unwrap()
+}
+
 const DPKG_STATUS: &str = "\
 Package: openssh-server
 Status: install ok installed
@@ -138,18 +158,7 @@ fn import_status_and_offline_check_on_real_data() {
     std::fs::write(&os, BOOKWORM).unwrap();
     let status_file = dir.path().join("status");
     std::fs::write(&status_file, DPKG_STATUS).unwrap();
-    let args = [
-        "vulns",
-        "check",
-        "--database-url",
-        &db,
-        "--os-release",
-        os.to_str().unwrap(),
-        "--dpkg-status",
-        status_file.to_str().unwrap(),
-    ];
-    let report: Value =
-        serde_json::from_str(&ok(&[&args[..], &["--output", "json"]].concat())).unwrap();
+    let report = check_json(&db, &os, "--dpkg-status", &status_file, &[]);
     assert_eq!(report["ecosystems"], serde_json::json!(["Debian:12"]));
     let find = |id: &str| {
         report["findings"]
@@ -170,20 +179,20 @@ fn import_status_and_offline_check_on_real_data() {
         find("CVE-2024-3094").is_none(),
         "not_affected is hidden by default"
     );
-    let shown: Value = serde_json::from_str(&ok(&[
-        &args[..],
-        &["--status", "not_affected", "--output", "json"],
-    ]
-    .concat()))
-    .unwrap();
+    let shown = check_json(
+        &db,
+        &os,
+        "--dpkg-status",
+        &status_file,
+        &["--status", "not_affected"],
+    );
     assert_eq!(shown["findings"][0]["advisory"], "CVE-2024-3094");
-    let fixable: Value =
-        serde_json::from_str(&ok(
-            &[&args[..], &["--fixable", "--output", "json"]].concat()
-        ))
-        .unwrap();
+    let fixable = check_json(&db, &os, "--dpkg-status", &status_file, &["--fixable"]);
     assert_eq!(fixable["findings"].as_array().unwrap().len(), 1);
-    let table = ok(&args);
+    let table = ok(&check(&db, &os, "--dpkg-status", &status_file, &[])
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
     assert!(
         table.contains("CVE-2024-6387") && table.contains("fixed in 1:9.2p1-2+deb12u3"),
         "{table}"
@@ -197,19 +206,7 @@ fn import_status_and_offline_check_on_real_data() {
         "openssl-libs 1:3.5.5-3.el9_8 x86_64 openssl-3.5.5-3.el9_8.src.rpm\nsudo 0:1.9.17p2-3.el9_8 x86_64 sudo-1.9.17p2-3.el9_8.src.rpm\n",
     )
     .unwrap();
-    let report: Value = serde_json::from_str(&ok(&[
-        "vulns",
-        "check",
-        "--database-url",
-        &db,
-        "--os-release",
-        os.to_str().unwrap(),
-        "--rpm-qa",
-        qa.to_str().unwrap(),
-        "--output",
-        "json",
-    ]))
-    .unwrap();
+    let report = check_json(&db, &os, "--rpm-qa", &qa, &[]);
     let ids: Vec<&str> = report["findings"]
         .as_array()
         .unwrap()
@@ -220,16 +217,8 @@ fn import_status_and_offline_check_on_real_data() {
 
     // bad input: clear errors
     std::fs::write(&qa, "this is not rpm output\n").unwrap();
-    let err = fails(&[
-        "vulns",
-        "check",
-        "--database-url",
-        &db,
-        "--os-release",
-        os.to_str().unwrap(),
-        "--rpm-qa",
-        qa.to_str().unwrap(),
-    ]);
+    let args = check(&db, &os, "--rpm-qa", &qa, &[]);
+    let err = fails(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(err.contains("line 1"), "{err}");
     let err = fails(&[
         "vulns",

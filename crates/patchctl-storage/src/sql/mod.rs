@@ -463,6 +463,7 @@ struct NewEvent {
 struct VulnRecordDb {
     source: String,
     id: String,
+    digest: String,
     imported_at: i64,
     record_json: String,
 }
@@ -478,6 +479,7 @@ impl VulnRecordDb {
         }
         Ok(StoredVulnRecord {
             source: self.source,
+            digest: self.digest,
             imported_at: time(self.imported_at, "vuln_records.imported_at")?,
             record,
         })
@@ -1722,7 +1724,7 @@ macro_rules! sql_storage {
 
             async fn vuln_records(&self) -> Result<Vec<StoredVulnRecord>> {
                 let rows: Vec<VulnRecordDb> = sqlx::query_as(
-                    "SELECT source, id, imported_at, record_json FROM vuln_records \
+                    "SELECT source, id, digest, imported_at, record_json FROM vuln_records \
                      ORDER BY source, id",
                 )
                 .fetch_all(&self.reader)
@@ -1751,7 +1753,7 @@ macro_rules! sql_storage {
                 let mut rows: Vec<VulnRecordDb> = Vec::with_capacity(wanted.len());
                 for chunk in wanted.chunks(PAIR_CHUNK) {
                     let mut qb = Self::join_pairs(
-                        "SELECT r.source, r.id, r.imported_at, r.record_json \
+                        "SELECT r.source, r.id, r.digest, r.imported_at, r.record_json \
                          FROM vuln_records r JOIN",
                         chunk,
                         "r.source = v.column1 AND r.id = v.column2",
