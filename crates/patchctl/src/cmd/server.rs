@@ -1,24 +1,40 @@
-//! `patchctl server` and `patchctl admin`.
+//! `patchctl server`: the platform from a configuration file, or a development platform
+//! with its own agent (`--dev`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::Args;
 use patchctl_server::Settings;
 use patchctl_server::bootstrap;
 
-use crate::ServerArgs;
+use crate::output;
+
+/// `patchctl server`.
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Server configuration file (JSON).
+    #[arg(long, conflicts_with = "dev", required_unless_present = "dev")]
+    pub config: Option<PathBuf>,
+    /// Development mode: a throw-away data directory, SQLite, a development CA, and
+    /// this machine enrolled through the real agent.
+    #[arg(long)]
+    pub dev: bool,
+    /// Data directory for --dev.
+    #[arg(long, default_value = "./patchctl-dev", requires = "dev")]
+    pub data_dir: PathBuf,
+    /// Listen address for --dev (default 127.0.0.1:8443, or the previous run's).
+    #[arg(long, requires = "dev")]
+    pub listen: Option<SocketAddr>,
+    /// In --dev mode, do not run the local agent.
+    #[arg(long, requires = "dev")]
+    pub no_agent: bool,
+}
 
 /// Heartbeat interval of the local agent in `--dev` mode: short, so that queued
 /// commands run within seconds.
 const DEV_HEARTBEAT_SECS: u64 = 5;
-
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
-}
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -37,7 +53,6 @@ async fn shutdown_signal() {
 
 /// Runs the platform from a config file or in development mode.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
-    init_logging();
     if !args.dev {
         let path = args.config.context("--config FILE or --dev is required")?;
         let settings = Settings::load(&path)?;
@@ -49,8 +64,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     let setup = bootstrap::dev_setup(&args.data_dir, args.listen, DEV_HEARTBEAT_SECS).await?;
     let info = &setup.info;
-    println!(
-        "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.",
+    output::text(&format!(
+        "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
         if setup.fresh { "new" } else { "reusing" },
         args.data_dir.display(),
         info.url,
@@ -61,7 +76,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         info.ca_file.display(),
         info.token.expose(),
         args.data_dir.display(),
-    );
+    ));
     let agent_config = info.agent_config.clone();
     let server = tokio::spawn(patchctl_server::launch_with_listener(
         setup.settings,
@@ -78,18 +93,4 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         });
     }
     server.await.context("server task failed")?
-}
-
-/// `patchctl admin init`.
-pub async fn admin_init(database_url: &str, org: &str) -> anyhow::Result<()> {
-    let store = patchctl_storage::open(database_url).await?;
-    let s = bootstrap::create_org(store.as_ref(), org).await?;
-    let doc = serde_json::json!({
-        "org": s.org,
-        "token": s.token.expose(),
-        "enrollment_key": s.enrollment_key.expose(),
-    });
-    println!("{}", serde_json::to_string_pretty(&doc)?);
-    eprintln!("Store these now: only their hashes are kept.");
-    Ok(())
 }

@@ -7,7 +7,6 @@
 //! from `--feed NAME=URL`, else the server configuration's `vuln_feeds`, else
 //! [`DEFAULT_FEEDS`].
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -16,8 +15,9 @@ use chrono::Utc;
 use patchctl_net::download::{Downloader, Fetched, Validators};
 use patchctl_server::settings::Feed;
 
-use crate::Output;
-use crate::vulns::{Db, store_batches};
+use super::store_batches;
+use crate::db::Db;
+use crate::output::{self, Format};
 
 /// The official feeds synced when none are configured.
 pub const DEFAULT_FEEDS: [(&str, &str); 6] = [
@@ -98,7 +98,7 @@ async fn remember(
 /// Downloads every feed that changed and imports it.
 pub async fn sync(
     db: &Db,
-    output: Output,
+    format: Format,
     given: &[String],
     ca_file: Option<&Path>,
 ) -> anyhow::Result<()> {
@@ -125,11 +125,7 @@ pub async fn sync(
             if last.elapsed().as_millis() >= 200 {
                 let total =
                     total.map_or(String::new(), |t| format!(" of {:.1} MB", t as f64 / 1e6));
-                let _ = write!(
-                    std::io::stderr(),
-                    "\r{name}: {:.1} MB{total}   ",
-                    got as f64 / 1e6
-                );
+                output::progress(&format!("{name}: {:.1} MB{total}   ", got as f64 / 1e6));
                 last = Instant::now();
             }
         };
@@ -139,32 +135,35 @@ pub async fn sync(
         {
             Ok(f) => f,
             Err(e) => {
-                eprintln!("\r{}: {e}", feed.name);
+                output::note_over_progress(&format!("{}: {e}", feed.name));
                 failed.push(feed.name.clone());
                 continue;
             }
         };
         match fetched {
             Fetched::NotModified => {
-                eprintln!("\r{}: not modified since the last sync", feed.name);
+                output::note_over_progress(&format!(
+                    "{}: not modified since the last sync",
+                    feed.name
+                ));
                 remember(&*store, &source_key, &feed.url, &validators).await?;
             }
             Fetched::Body { bytes, validators } => {
-                eprintln!(
-                    "\r{}: {:.1} MB in {:.1} s; importing",
+                output::note_over_progress(&format!(
+                    "{}: {:.1} MB in {:.1} s; importing",
                     feed.name,
                     bytes.len() as f64 / 1e6,
                     started.elapsed().as_secs_f64()
-                );
+                ));
                 let batches = match patchctl_vuln::import::parse_bytes(&feed.url, &bytes) {
                     Ok(b) => b,
                     Err(e) => {
-                        eprintln!("{}: {e}", feed.name);
+                        output::note(&format!("{}: {e}", feed.name));
                         failed.push(feed.name.clone());
                         continue;
                     }
                 };
-                store_batches(&*store, &batches, output).await?;
+                store_batches(&*store, &batches, format).await?;
                 // validators only once the import is stored: a failed import is retried
                 remember(&*store, &source_key, &feed.url, &validators).await?;
             }

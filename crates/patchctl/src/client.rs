@@ -1,0 +1,101 @@
+//! The operator API client: how to reach the platform ([`Conn`], the global flags of
+//! the API commands) and the authenticated JSON calls ([`Api`]).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use http::Method;
+use patchctl_net::HttpsClient;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::output::Format;
+
+/// How to reach the platform.
+#[derive(Args, Clone, Debug)]
+pub struct Conn {
+    /// Platform URL (https://HOST:PORT).
+    #[arg(long, env = "PATCHCTL_SERVER", global = true)]
+    pub server: Option<String>,
+    /// Operator API token.
+    #[arg(long, env = "PATCHCTL_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA bundle to trust instead of the system roots (the dev CA in --dev mode).
+    #[arg(long, env = "PATCHCTL_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    pub output: Format,
+}
+
+/// An authenticated client of the operator API (`/api/v1/...`).
+pub struct Api {
+    client: HttpsClient,
+    token: String,
+}
+
+impl Api {
+    /// A client for the platform and token `conn` names.
+    pub fn new(conn: &Conn) -> anyhow::Result<Api> {
+        let server = conn
+            .server
+            .as_deref()
+            .context("no platform given: pass --server https://HOST:PORT or set PATCHCTL_SERVER")?;
+        let token = conn
+            .token
+            .clone()
+            .context("no API token given: pass --token or set PATCHCTL_TOKEN")?;
+        let tls = patchctl_net::client_config(conn.ca_file.as_deref())?;
+        Ok(Api {
+            client: HttpsClient::new(server, tls)?,
+            token,
+        })
+    }
+
+    /// Sends `body` (if any) with `method` to `path` and decodes the answer.
+    pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Req>,
+    ) -> anyhow::Result<Resp> {
+        Ok(self
+            .client
+            .json(method, path, Some(&self.token), body)
+            .await?)
+    }
+
+    /// `GET path`.
+    pub async fn get<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
+        self.call::<(), Resp>(Method::GET, path, None).await
+    }
+
+    /// `POST path` without a body.
+    pub async fn post<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
+        self.call::<(), Resp>(Method::POST, path, None).await
+    }
+}
+
+/// `s` percent-encoded for a path segment or a query value (unreserved characters
+/// kept).
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enc_keeps_unreserved_and_escapes_the_rest() {
+        assert_eq!(super::enc("web-1.example_org~"), "web-1.example_org~");
+        assert_eq!(super::enc("a b/c?d&é"), "a%20b%2Fc%3Fd%26%C3%A9");
+    }
+}

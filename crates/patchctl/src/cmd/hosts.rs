@@ -1,0 +1,440 @@
+//! `patchctl hosts ...`: the managed hosts, over the operator API.
+
+use chrono::{DateTime, Utc};
+use clap::Subcommand;
+use patchctl_proto::api::{HostDetail, HostPackages, HostSummary, HostUpdates};
+
+use crate::client::{Api, Conn, enc};
+use crate::output::{self, ago, ago_from, table};
+
+/// `patchctl hosts ...`.
+#[derive(Subcommand)]
+pub enum HostsCmd {
+    /// List hosts with their status.
+    List,
+    /// Show one host (id or host name).
+    Show {
+        /// Host id or name.
+        host: String,
+    },
+    /// List a host's installed packages.
+    Packages {
+        /// Host id or name.
+        host: String,
+    },
+    /// List the updates available to a host, as its last package scan reported them.
+    Updates {
+        /// Host id or name.
+        host: String,
+        /// Only security updates.
+        #[arg(long)]
+        security: bool,
+    },
+    /// Revoke a host's agent credential.
+    Revoke {
+        /// Host id or name.
+        host: String,
+    },
+}
+
+/// Runs a `hosts` subcommand.
+pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
+    let api = Api::new(conn)?;
+    match cmd {
+        HostsCmd::List => {
+            let hosts: Vec<HostSummary> = api.get("/api/v1/hosts").await?;
+            output::emit(conn.output, &hosts, |h| list_table(h))?;
+            if conn.output == output::Format::Table && hosts.is_empty() {
+                output::note("no hosts yet: enroll an agent with the enrollment key");
+            }
+        }
+        HostsCmd::Show { host } => {
+            let h: HostDetail = api.get(&format!("/api/v1/hosts/{}", enc(&host))).await?;
+            output::emit(conn.output, &h, show_table)?;
+        }
+        HostsCmd::Packages { host } => {
+            let p: HostPackages = api
+                .get(&format!("/api/v1/hosts/{}/packages", enc(&host)))
+                .await?;
+            output::emit(conn.output, &p, packages_table)?;
+        }
+        HostsCmd::Updates { host, security } => {
+            let mut u: HostUpdates = api
+                .get(&format!("/api/v1/hosts/{}/updates", enc(&host)))
+                .await?;
+            if security {
+                u.updates.retain(|x| x.security);
+            }
+            output::emit(conn.output, &u, |u| {
+                updates_report(&host, u, security, Utc::now())
+            })?;
+        }
+        HostsCmd::Revoke { host } => {
+            let h: HostSummary = api
+                .post(&format!("/api/v1/hosts/{}/revoke", enc(&host)))
+                .await?;
+            output::emit(conn.output, &h, |h| {
+                format!("host {} ({}) is {}\n", h.id, h.hostname, h.status.as_str())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn gib(b: u64) -> String {
+    format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+}
+
+/// `hosts list`.
+fn list_table(hosts: &[HostSummary]) -> String {
+    let rows = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.to_string(),
+                h.hostname.clone(),
+                h.status.as_str().into(),
+                ago(h.last_seen),
+                h.packages.to_string(),
+                h.updates.to_string(),
+                h.security_updates.to_string(),
+                h.os.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &[
+            "ID",
+            "HOSTNAME",
+            "STATUS",
+            "LAST SEEN",
+            "PACKAGES",
+            "UPDATES",
+            "SECURITY",
+            "OS",
+        ],
+        &rows,
+    )
+}
+
+/// `hosts show`.
+fn show_table(h: &HostDetail) -> String {
+    let s = &h.summary;
+    let mut rows = vec![
+        vec!["id".into(), s.id.to_string()],
+        vec!["hostname".into(), s.hostname.clone()],
+        vec!["status".into(), s.status.as_str().into()],
+        vec!["last seen".into(), ago(s.last_seen)],
+        vec!["enrolled".into(), s.enrolled_at.to_rfc3339()],
+        vec!["agent".into(), s.agent_version.clone()],
+        vec!["os".into(), h.system.os.pretty_name.clone()],
+        vec!["kernel".into(), h.system.kernel.clone()],
+        vec!["arch".into(), h.system.arch.clone()],
+        vec![
+            "cpu".into(),
+            format!("{} x {}", h.system.cpu_count, h.system.cpu_model),
+        ],
+        vec!["ips".into(), h.system.ips.join(", ")],
+        vec![
+            "packages".into(),
+            format!(
+                "{} ({}, scanned {})",
+                s.packages,
+                h.package_manager.as_deref().unwrap_or("none"),
+                ago(h.inventory_scanned_at)
+            ),
+        ],
+        vec![
+            "updates".into(),
+            format!("{} ({} security)", s.updates, s.security_updates),
+        ],
+    ];
+    if let Some(m) = &h.metrics {
+        rows.push(vec!["cpu use".into(), format!("{:.1} %", m.cpu_percent)]);
+        rows.push(vec![
+            "load".into(),
+            format!("{:.2} {:.2} {:.2}", m.load[0], m.load[1], m.load[2]),
+        ]);
+        rows.push(vec![
+            "memory".into(),
+            format!("{} of {}", gib(m.mem_used_bytes), gib(m.mem_total_bytes)),
+        ]);
+        for d in &m.disks {
+            rows.push(vec![
+                format!("disk {}", d.mount),
+                format!("{} of {}", gib(d.used_bytes), gib(d.total_bytes)),
+            ]);
+        }
+        rows.push(vec!["uptime".into(), format!("{} h", m.uptime_secs / 3600)]);
+    }
+    table(&["FIELD", "VALUE"], &rows)
+}
+
+/// `hosts packages`.
+fn packages_table(p: &HostPackages) -> String {
+    let rows = p
+        .packages
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.version.clone(),
+                p.arch.clone(),
+                p.source_name.clone().unwrap_or_default(),
+                p.source_version.clone().unwrap_or_default(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &["NAME", "VERSION", "ARCH", "SOURCE", "SOURCE VERSION"],
+        &rows,
+    )
+}
+
+/// `hosts updates` as a person reads it: when the host scanned and whether the
+/// repository metadata was fresh, then the updates (only the security ones when
+/// `security_only`, which the caller has already filtered).
+fn updates_report(host: &str, u: &HostUpdates, security_only: bool, now: DateTime<Utc>) -> String {
+    let Some(scanned_at) = u.scanned_at else {
+        return format!(
+            "host {host} has not reported available updates yet: its agent lists them with each package scan (agents that only upload inventories, or that found no package manager, never do)\n"
+        );
+    };
+    let mut out = format!(
+        "scanned {} ({}); {}; {} updates, {} security\n",
+        ago_from(now, Some(scanned_at)),
+        scanned_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        if u.refreshed {
+            "repository metadata refreshed first"
+        } else {
+            "repository metadata NOT refreshed (the list may be stale)"
+        },
+        u.update_count,
+        u.security_update_count,
+    );
+    if let Some(e) = &u.error {
+        out.push_str(&format!("listing the updates failed: {e}\n"));
+    }
+    if u.updates.is_empty() {
+        out.push_str(if security_only {
+            "no security updates available\n"
+        } else {
+            "no updates available\n"
+        });
+    } else {
+        let rows = u
+            .updates
+            .iter()
+            .map(|x| {
+                vec![
+                    x.name.clone(),
+                    x.arch.clone(),
+                    x.current_version.clone().unwrap_or_else(|| "(new)".into()),
+                    x.candidate_version.clone(),
+                    if x.security { "yes".into() } else { "".into() },
+                    x.origins.join(", "),
+                    x.advisories
+                        .iter()
+                        .map(|a| match &a.severity {
+                            Some(sev) => format!("{} ({sev})", a.id),
+                            None => a.id.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                ]
+            })
+            .collect::<Vec<_>>();
+        out.push_str(&table(
+            &[
+                "NAME",
+                "ARCH",
+                "INSTALLED",
+                "CANDIDATE",
+                "SECURITY",
+                "ORIGIN",
+                "ADVISORIES",
+            ],
+            &rows,
+        ));
+    }
+    if !u.removals.is_empty() {
+        out.push_str(&format!(
+            "a full upgrade would remove: {}\n",
+            u.removals.join(", ")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchctl_proto::command::{Advisory, AvailableUpdate};
+
+    fn updates() -> HostUpdates {
+        let update = |name: &str, security: bool| AvailableUpdate {
+            name: name.into(),
+            arch: "amd64".into(),
+            current_version: Some("1.0-1".into()),
+            candidate_version: "1.0-2".into(),
+            origins: vec![if security {
+                "Debian-Security:12/stable-security".into()
+            } else {
+                "Debian:12.8/stable".into()
+            }],
+            security,
+            advisories: if security {
+                vec![
+                    Advisory {
+                        id: "DSA-5800-1".into(),
+                        kind: Some("security".into()),
+                        severity: Some("important".into()),
+                    },
+                    Advisory {
+                        id: "DSA-5801-1".into(),
+                        kind: None,
+                        severity: None,
+                    },
+                ]
+            } else {
+                vec![]
+            },
+        };
+        HostUpdates {
+            host_id: uuid::Uuid::nil(),
+            scanned_at: Some(t(0)),
+            refreshed: true,
+            error: None,
+            updates: vec![update("curl", false), update("openssl", true)],
+            removals: vec![],
+            update_count: 2,
+            security_update_count: 1,
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_767_225_600 + secs, 0).unwrap()
+    }
+
+    #[test]
+    fn updates_report_has_a_header_and_a_table() {
+        let got = updates_report("web-1", &updates(), false, t(300));
+        assert_eq!(
+            got,
+            "scanned 5m ago (2026-01-01T00:00:00Z); repository metadata refreshed first; 2 updates, 1 security
+NAME     ARCH   INSTALLED  CANDIDATE  SECURITY  ORIGIN                              ADVISORIES
+curl     amd64  1.0-1      1.0-2                Debian:12.8/stable
+openssl  amd64  1.0-1      1.0-2      yes       Debian-Security:12/stable-security  DSA-5800-1 (important), DSA-5801-1
+"
+        );
+    }
+
+    #[test]
+    fn updates_report_says_what_is_missing() {
+        let never = HostUpdates {
+            scanned_at: None,
+            refreshed: false,
+            updates: vec![],
+            update_count: 0,
+            security_update_count: 0,
+            ..updates()
+        };
+        let got = updates_report("web-1", &never, false, t(0));
+        assert!(
+            got.starts_with("host web-1 has not reported available updates yet"),
+            "{got}"
+        );
+
+        let mut u = updates();
+        u.refreshed = false;
+        u.error = Some("apt-get update failed".into());
+        u.removals = vec!["old-dkms".into()];
+        u.updates.clear();
+        let got = updates_report("web-1", &u, true, t(7200));
+        assert_eq!(
+            got,
+            "scanned 2h ago (2026-01-01T00:00:00Z); repository metadata NOT refreshed (the list may be stale); 2 updates, 1 security
+listing the updates failed: apt-get update failed
+no security updates available
+a full upgrade would remove: old-dkms
+"
+        );
+    }
+
+    /// What an agent under an attacker's control could report: every kind of terminal
+    /// control in the strings the host views print.
+    const EVIL: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\rok\u{9b}31m\u{7f}";
+
+    fn evil_detail() -> HostDetail {
+        serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::nil(),
+            "hostname": format!("web-1{EVIL}"),
+            "os": format!("Debian{EVIL}"),
+            "status": "online",
+            "last_seen": null,
+            "agent_version": format!("0.1{EVIL}"),
+            "packages": 1,
+            "enrolled_at": t(0),
+            "system": {
+                "hostname": EVIL, "ips": [EVIL], "kernel": EVIL, "arch": EVIL,
+                "cpu_model": EVIL, "cpu_count": 2, "mem_total_bytes": 0, "disks": [],
+                "os": {"id": EVIL, "id_like": [], "version_id": EVIL,
+                       "version_codename": EVIL, "pretty_name": EVIL},
+            },
+            "metrics": {
+                "cpu_percent": 1.0, "load": [0.0, 0.0, 0.0], "mem_used_bytes": 0,
+                "mem_total_bytes": 0, "swap_used_bytes": 0, "swap_total_bytes": 0,
+                "uptime_secs": 0,
+                "disks": [{"mount": EVIL, "fs_type": EVIL, "used_bytes": 0, "total_bytes": 0}],
+            },
+            "metrics_at": null,
+            "inventory_scanned_at": null,
+            "package_manager": EVIL,
+        }))
+        .unwrap()
+    }
+
+    /// Text as `emit` prints it holds no control character but the line ends.
+    fn assert_inert(text: &str) {
+        let shown = crate::output::clean_text(text);
+        assert_eq!(shown, text, "the table itself must already be clean");
+        assert!(
+            !shown.chars().any(|c| c.is_control() && c != '\n'),
+            "{shown:?}"
+        );
+        assert!(shown.contains(r"\x1b]0;owned\x07"), "{shown}");
+        assert!(shown.contains(r"\u{9b}31m"), "{shown}");
+    }
+
+    #[test]
+    fn host_views_neutralise_what_the_agent_reported() {
+        let h = evil_detail();
+        let list = list_table(std::slice::from_ref(&h.summary));
+        assert_inert(&list);
+        assert_eq!(list.lines().count(), 2, "{list}");
+        let show = show_table(&h);
+        assert_inert(&show);
+        assert!(show.contains(r"web-1\x1b]0;owned\x07\x1b[2J\rok\u{9b}31m\x7f"));
+        let packages: HostPackages = serde_json::from_value(serde_json::json!({
+            "host_id": uuid::Uuid::nil(),
+            "scanned_at": null,
+            "packages": [{"name": format!("bash{EVIL}\nfake 1.0"), "version": EVIL,
+                          "arch": EVIL, "source_name": EVIL, "status": EVIL}],
+        }))
+        .unwrap();
+        let packages = packages_table(&packages);
+        assert_inert(&packages);
+        assert_eq!(packages.lines().count(), 2, "{packages}");
+        let mut u = updates();
+        u.updates[0].name = EVIL.into();
+        u.updates[1].advisories[0].severity = Some(EVIL.into());
+        u.error = Some(EVIL.into());
+        u.removals = vec![EVIL.into()];
+        assert_inert(&crate::output::clean_text(&updates_report(
+            EVIL,
+            &u,
+            false,
+            t(0),
+        )));
+    }
+}

@@ -1,0 +1,10 @@
+//! The subcommands, one module per command group. Each has its clap enum (or args
+//! struct) and a `run` that `main` dispatches to; each prints only through
+//! [`crate::output`].
+
+pub mod admin;
+pub mod commands;
+pub mod hosts;
+pub mod server;
+pub mod vulndb;
+pub mod vulns;
