@@ -285,4 +285,46 @@ mod tests {
         assert_eq!(ago_from(now, t(0)), "1d ago");
         assert_eq!(ago_from(now, t(200_000)), "0s ago");
     }
+
+    /// The architecture invariant of the module documentation, checked on the source:
+    /// no other module prints (`main.rs` may hand stderr to the logger).
+    #[test]
+    fn only_this_module_writes_to_the_terminal() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&src, &mut files);
+        assert!(files.len() > 8, "{files:?}");
+        let forbidden = [
+            ["print", "!("].concat(),
+            ["print", "ln!("].concat(),
+            ["dbg", "!("].concat(),
+            ["io::", "stdout"].concat(),
+            ["io::", "stderr"].concat(),
+        ];
+        let mut bad = Vec::new();
+        for f in &files {
+            let name = f.strip_prefix(&src).unwrap().to_string_lossy().into_owned();
+            if name == "output.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(f).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or(&text);
+            for pat in &forbidden {
+                if code.contains(pat.as_str()) && !(name == "main.rs" && pat.ends_with("stderr")) {
+                    bad.push(format!("{name}: {pat}"));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "print only through crate::output: {bad:#?}");
+    }
 }

@@ -659,3 +659,123 @@ fn production_path_admin_init_then_server_config() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+/// What a compromised agent could report: a title-setting OSC, a screen clear, a
+/// carriage return that hides what came before it, a C1 CSI and DEL.
+const EVIL: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\rok\u{9b}31m\u{7f}";
+
+/// Text a terminal can show without being driven: no control character but the line
+/// ends, and the attack visible as escapes.
+fn assert_inert(what: &str, out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(
+        raw.is_empty(),
+        "{what} printed raw controls {raw:?}: {text}"
+    );
+    assert!(
+        text.contains(r"\x1b]0;owned\x07\x1b[2J\rok\u{9b}31m\x7f"),
+        "{what}: {text}"
+    );
+}
+
+#[test]
+fn agent_text_reaches_the_terminal_neutralised() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, plat) = start_server(&tmp.path().join("platform"), true);
+    // An "agent" that speaks the real agent API over TLS, with hostile strings.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let tls = patchctl_net::client_config(Some(Path::new(plat.dev["ca_file"].as_str().unwrap())))
+        .unwrap();
+    let agent = patchctl_net::HttpsClient::new(plat.dev["url"].as_str().unwrap(), tls).unwrap();
+    let post = |path: &str, bearer: Option<&str>, body: Value| -> Value {
+        rt.block_on(agent.json(http::Method::POST, path, bearer, Some(&body)))
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    let system = serde_json::json!({
+        "hostname": format!("web-1{EVIL}"), "ips": [EVIL], "kernel": EVIL, "arch": EVIL,
+        "cpu_model": EVIL, "cpu_count": 1, "mem_total_bytes": 0, "disks": [],
+        "os": {"id": "debian", "id_like": [], "version_id": "12", "version_codename": EVIL,
+               "pretty_name": format!("Debian{EVIL}")},
+    });
+    let enrolled = post(
+        "/api/v1/agent/enroll",
+        None,
+        serde_json::json!({
+            "protocol_version": patchctl_proto::PROTOCOL_VERSION,
+            "license_key": plat.dev["enrollment_key"],
+            "agent_version": EVIL,
+            "system": system,
+        }),
+    );
+    let host_id = enrolled["host_id"].as_str().unwrap().to_owned();
+    let cred = enrolled["credential"].as_str().unwrap().to_owned();
+    post(
+        "/api/v1/agent/inventory",
+        Some(&cred),
+        serde_json::json!({
+            "scanned_at": chrono::Utc::now(),
+            "system": system,
+            "package_manager": EVIL,
+            "packages": [{"name": format!("bash{EVIL}"), "version": EVIL, "arch": EVIL,
+                          "source_name": EVIL, "status": EVIL}],
+        }),
+    );
+    let queued = plat.json(&["commands", "queue", "--host", &host_id, "health_check"]);
+    let command_id = queued["id"].as_str().unwrap();
+    let beat = wait_for("the command leased at a heartbeat", 30, || {
+        let b = post(
+            "/api/v1/agent/heartbeat",
+            Some(&cred),
+            serde_json::json!({"agent_version": EVIL, "metrics": {
+                "cpu_percent": 0.0, "load": [0.0, 0.0, 0.0], "mem_used_bytes": 0,
+                "mem_total_bytes": 0, "swap_used_bytes": 0, "swap_total_bytes": 0,
+                "disks": [{"mount": EVIL, "fs_type": EVIL, "used_bytes": 0, "total_bytes": 0}],
+                "uptime_secs": 0}}),
+        );
+        (!b["commands"].as_array()?.is_empty()).then_some(b)
+    });
+    assert_eq!(beat["commands"][0]["id"], command_id);
+    let now = chrono::Utc::now();
+    post(
+        "/api/v1/agent/results",
+        Some(&cred),
+        serde_json::json!({"results": [{
+            "command_id": command_id, "status": "succeeded",
+            "summary": format!("healthy{EVIL}\nfake line"),
+            "started_at": now, "finished_at": now,
+            "output": {"type": "health", "agent_version": EVIL,
+                       "checks": [{"name": EVIL, "status": "ok", "detail": EVIL}]},
+        }]}),
+    );
+
+    // JSON carries the strings as they were sent (escaped by the JSON encoder)...
+    let hosts = plat.json(&["hosts", "list"]);
+    assert_eq!(hosts[0]["hostname"], format!("web-1{EVIL}"));
+    let shown = plat.json(&["commands", "show", command_id]);
+    assert_eq!(shown["result"]["output"]["checks"][0]["detail"], EVIL);
+    // ...and every view for people shows them inert.
+    assert_inert("hosts list", &plat.cli(&["hosts", "list"]));
+    assert_inert("hosts show", &plat.cli(&["hosts", "show", &host_id]));
+    assert_inert(
+        "hosts packages",
+        &plat.cli(&["hosts", "packages", &host_id]),
+    );
+    assert_inert("commands list", &plat.cli(&["commands", "list"]));
+    let show = plat.cli(&["commands", "show", command_id]);
+    assert_inert("commands show", &show);
+    let show = String::from_utf8(show.stdout).unwrap();
+    assert!(show.contains(r"healthy\x1b]0;owned"), "{show}");
+    assert!(
+        !show.contains("\nfake line"),
+        "a result made up a line: {show}"
+    );
+}
