@@ -344,3 +344,39 @@ fn lookup_keys(
         .flat_map(|e| names.iter().map(move |n| (e.clone(), n.clone())))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVIL: &str = "\u{1b}]0;owned\u{7}\u{1b}[2J\rok\u{9b}31m\u{7f}";
+
+    #[test]
+    fn vulns_show_neutralises_host_and_package_names() {
+        let found: AdvisoryHosts = serde_json::from_value(serde_json::json!({
+            "id": "CVE-2024-6387",
+            "hosts": [{
+                "host_id": uuid::Uuid::nil(),
+                "hostname": format!("web-1{EVIL}"),
+                "finding": {
+                    "advisory": "CVE-2024-6387", "aliases": [], "source": "osv",
+                    "imported_at": null, "ecosystem": "Debian:12",
+                    "package": format!("openssh{EVIL}"), "matched_by": "source",
+                    "binaries": [EVIL], "installed_version": EVIL,
+                    "status": "fixed", "fixed_version": EVIL,
+                    "affected_range": EVIL, "comparison": EVIL,
+                    "vulnerable": true, "fixable": true, "severity": "high",
+                },
+            }],
+        }))
+        .unwrap();
+        let text = advisory_text(&found);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains(r"web-1\x1b]0;owned\x07"), "{text}");
+        assert!(text.contains(r"fixed in \x1b]0;owned"), "{text}");
+        assert_eq!(text.lines().count(), 2, "{text}");
+    }
+}
