@@ -113,7 +113,7 @@ pub async fn dev_setup(
                 dev_json.display()
             )
         })?;
-        Some((info, Settings::load(&server_json)?))
+        Some((info, Settings::load_file(&server_json)?))
     } else {
         None
     };
