@@ -4,6 +4,15 @@
 //! The server is a function of a listener ([`launch_with_listener`]) and the routes a
 //! function of the state ([`app`]), so tests bind `127.0.0.1:0` or call the router
 //! directly.
+//!
+//! Layout: [`api`] holds the handlers, one file per resource, and wires the routes;
+//! [`engine`] is the CVE engine the vulnerability views and the updates view ask;
+//! [`heartbeats`] the group-commit writer every heartbeat goes through; [`auth`] the
+//! secrets and the extractors that check them; [`error`] the one error answer and the
+//! mapping of domain errors to status codes; [`settings`] the layered configuration;
+//! [`serve`] the TLS accept loop; [`bootstrap`] organisations and the `--dev` set-up.
+//! Handlers reach the database only through `Storage` methods (no SQL, no backend
+//! branches) and the engine only through its public methods.
 
 use std::future::Future;
 use std::sync::Arc;
