@@ -32,9 +32,11 @@ pub async fn heartbeat(
             at: now,
         })
         .await?;
-    // Only a host the batch reported with queued or delivered commands asks for a
-    // lease: `lease_commands` does not check for pending commands itself, so the idle
-    // heartbeat (nearly all of them) costs the batch's transaction and nothing more.
+    // Lease only when the batch reported this host with queued or delivered commands
+    // (`pending_commands` of the heartbeat transaction). That answer is the only
+    // "anything pending?" check on this path: `lease_commands` is not expected to ask
+    // again, so calling it unconditionally would cost every idle heartbeat (nearly all
+    // of them) a lease transaction.
     let commands = if pending {
         st.store
             .lease_commands(
