@@ -336,7 +336,7 @@ impl SimAgent {
                         at: now,
                     })
                     .await
-                    .map_err(|()| anyhow::anyhow!("recording the heartbeat failed"))?;
+                    .map_err(|e| anyhow::anyhow!("recording the heartbeat failed: {e}"))?;
                 if pending {
                     store
                         .lease_commands(

@@ -6,12 +6,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
+use patchctl_net::tls::TlsError;
 use patchctl_proto::Secret;
-use patchctl_storage::Storage;
+use patchctl_storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::Settings;
 use crate::auth::{ENROLLMENT_KEY_PREFIX, TOKEN_PREFIX, hash_secret, new_secret};
+use crate::settings::SettingsError;
 
 /// Secrets created for a new organisation. Shown once; only hashes are stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,8 +26,54 @@ pub struct OrgSecrets {
     pub enrollment_key: Secret,
 }
 
+/// Why the `--dev` set-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DevSetupError {
+    /// A file or directory of the data directory could not be created, read or written.
+    #[error("cannot use {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// `dev.json` of a previous run is not what this version writes.
+    #[error("{} is corrupt ({source}); delete the directory to start over", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: serde_json::Error,
+    },
+    /// A file's content cannot be written as JSON (a path that is not UTF-8).
+    #[error("cannot write {}: {source}; use a data directory whose path is UTF-8", path.display())]
+    Unwritable {
+        /// The file.
+        path: PathBuf,
+        /// What the serialiser said.
+        source: serde_json::Error,
+    },
+    /// `server.json` of a previous run does not load.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The listen address is taken or not allowed.
+    #[error("cannot listen on {addr}: {source}; pass --listen 127.0.0.1:PORT with a free port")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The development CA or the server certificate could not be made.
+    #[error(transparent)]
+    Pki(#[from] TlsError),
+    /// The database could not be opened or the organisation not created.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
 /// Creates an organisation with an admin token and an enrollment key.
-pub async fn create_org(store: &dyn Storage, name: &str) -> anyhow::Result<OrgSecrets> {
+pub async fn create_org(store: &dyn Storage, name: &str) -> Result<OrgSecrets, StorageError> {
     let now = Utc::now();
     let org = store.create_org(name, now).await?;
     let token = new_secret(TOKEN_PREFIX);
@@ -69,6 +117,14 @@ fn private_dir(p: &Path) -> std::io::Result<()> {
         .create(p)
 }
 
+/// Pretty JSON of what goes into `path`.
+fn to_json(path: &Path, v: &impl Serialize) -> Result<Vec<u8>, DevSetupError> {
+    serde_json::to_vec_pretty(v).map_err(|source| DevSetupError::Unwritable {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 fn write_private(p: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -101,19 +157,23 @@ pub async fn dev_setup(
     dir: &Path,
     listen: Option<SocketAddr>,
     agent_heartbeat_secs: u64,
-) -> anyhow::Result<DevSetup> {
-    private_dir(dir)?;
-    let dir = std::fs::canonicalize(dir)?;
+) -> Result<DevSetup, DevSetupError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DevSetupError::Io { path, source }
+    };
+    private_dir(dir).map_err(io(dir))?;
+    let dir = std::fs::canonicalize(dir).map_err(io(dir))?;
     let dev_json = dir.join("dev.json");
     let server_json = dir.join("server.json");
     let previous: Option<(DevInfo, Settings)> = if dev_json.exists() && server_json.exists() {
-        let info: DevInfo = serde_json::from_slice(&std::fs::read(&dev_json)?).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is corrupt ({e}); delete the directory to start over",
-                dev_json.display()
-            )
-        })?;
-        Some((info, Settings::load(&server_json)?))
+        let bytes = std::fs::read(&dev_json).map_err(io(&dev_json))?;
+        let info: DevInfo =
+            serde_json::from_slice(&bytes).map_err(|source| DevSetupError::Corrupt {
+                path: dev_json.clone(),
+                source,
+            })?;
+        Some((info, Settings::load_file(&server_json)?))
     } else {
         None
     };
@@ -121,12 +181,18 @@ pub async fn dev_setup(
     let listen = listen
         .or(previous.as_ref().map(|(_, s)| s.listen))
         .unwrap_or_else(|| "127.0.0.1:8443".parse().expect("valid address"));
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot listen on {listen}: {e}; pass --listen 127.0.0.1:PORT with a free port"
-        )
-    })?;
-    let bound = listener.local_addr()?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|source| DevSetupError::Listen {
+            addr: listen,
+            source,
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| DevSetupError::Listen {
+            addr: listen,
+            source,
+        })?;
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
@@ -153,9 +219,9 @@ pub async fn dev_setup(
             (s.token, s.enrollment_key)
         }
     };
-    write_private(&server_json, &serde_json::to_vec_pretty(&settings)?)?;
+    write_private(&server_json, &to_json(&server_json, &settings)?).map_err(io(&server_json))?;
     let agent_dir = dir.join("agent");
-    private_dir(&agent_dir)?;
+    private_dir(&agent_dir).map_err(io(&agent_dir))?;
     let agent_config = agent_dir.join("config.json");
     let agent_cfg = serde_json::json!({
         "server_url": url,
@@ -164,7 +230,8 @@ pub async fn dev_setup(
         "heartbeat_interval_secs": agent_heartbeat_secs,
         "state_dir": agent_dir.join("state"),
     });
-    write_private(&agent_config, &serde_json::to_vec_pretty(&agent_cfg)?)?;
+    write_private(&agent_config, &to_json(&agent_config, &agent_cfg)?)
+        .map_err(io(&agent_config))?;
     let info = DevInfo {
         url,
         ca_file: pki.ca_cert,
@@ -176,7 +243,7 @@ pub async fn dev_setup(
     };
     // dev.json holds the token and key (a Secret serialises its value): written 0600,
     // like every secret file.
-    write_private(&dev_json, &serde_json::to_vec_pretty(&info)?)?;
+    write_private(&dev_json, &to_json(&dev_json, &info)?).map_err(io(&dev_json))?;
     Ok(DevSetup {
         settings,
         listener,

@@ -1,5 +1,8 @@
 //! One error type for every handler: a status code and a JSON body that says what was
 //! wrong. Internals (database messages) are logged, never sent.
+//!
+//! The domain errors the handlers meet (storage, the CVE engine, the heartbeat writer)
+//! are mapped to status codes here, in one place.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -8,6 +11,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchctl_proto::api::ApiErrorBody;
 use patchctl_storage::StorageError;
+
+use crate::engine::EngineError;
+use crate::heartbeats::HeartbeatError;
+
+/// What a client is told when the database cannot answer (the cause is logged).
+const DATABASE_UNAVAILABLE: &str = "the platform's database is unavailable; try again shortly";
 
 /// An error answer.
 #[derive(Debug)]
@@ -50,12 +59,34 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             other => {
                 tracing::error!(error = %other, "storage error");
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the platform's database is unavailable; try again shortly",
-                )
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
             }
         }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Loading => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "vulnerability correlation is still loading; retry in a few seconds",
+            ),
+            // The engine logged the cause.
+            EngineError::Refresh(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the vulnerability database cannot be read right now; retry shortly",
+            ),
+            EngineError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<HeartbeatError> for ApiError {
+    /// Both kinds are 503: the batch's storage error was logged by the writer once for
+    /// the whole batch, and a stopped writer means no heartbeat can be recorded.
+    fn from(_: HeartbeatError) -> Self {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
     }
 }
 

@@ -5,10 +5,15 @@
 //! path; a request hands its heartbeat over and waits for the commit. While a batch is
 //! being written, the next one forms, so batching adds no latency when idle and
 //! amortises the transaction when busy.
+//!
+//! The batch also answers which of its hosts have queued or delivered commands
+//! (`pending_commands`), so the heartbeat handler leases commands only for those and the
+//! lease itself does not ask again. A heartbeat that cannot be recorded gets a
+//! [`HeartbeatError`].
 
 use std::sync::Arc;
 
-use patchctl_storage::{HeartbeatWrite, Storage};
+use patchctl_storage::{HeartbeatWrite, Storage, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
 /// Most heartbeats in one transaction.
@@ -16,7 +21,20 @@ const MAX_BATCH: usize = 512;
 /// Heartbeats that may wait for the writer before requests queue up behind them.
 const QUEUE: usize = 8_192;
 
-type Reply = oneshot::Sender<Result<bool, ()>>;
+/// Why a heartbeat was not recorded.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HeartbeatError {
+    /// The batch the heartbeat was part of could not be written (shared by every
+    /// heartbeat of the batch; the writer logged it once).
+    #[error("recording the heartbeat batch failed: {0}")]
+    Storage(#[source] Arc<StorageError>),
+    /// The writer task has stopped (the runtime is shutting down); nothing can be
+    /// recorded any more.
+    #[error("the heartbeat writer has stopped; restart the platform")]
+    WriterGone,
+}
+
+type Reply = oneshot::Sender<Result<bool, HeartbeatError>>;
 
 /// Handle to the heartbeat writer task.
 #[derive(Clone)]
@@ -51,8 +69,9 @@ impl HeartbeatBatcher {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, batch = writes.len(), "recording heartbeats failed");
+                        let e = Arc::new(e);
                         for r in replies.drain(..) {
-                            let _ = r.send(Err(()));
+                            let _ = r.send(Err(HeartbeatError::Storage(Arc::clone(&e))));
                         }
                     }
                 }
@@ -62,10 +81,15 @@ impl HeartbeatBatcher {
         HeartbeatBatcher { tx }
     }
 
-    /// Records one heartbeat; true when the host has queued or delivered commands.
-    pub async fn record(&self, w: HeartbeatWrite) -> Result<bool, ()> {
+    /// Records one heartbeat; true when the host has queued or delivered commands
+    /// (the batch's `pending_commands`: a caller leases commands only then, and the
+    /// lease does not ask again).
+    pub async fn record(&self, w: HeartbeatWrite) -> Result<bool, HeartbeatError> {
         let (reply, wait) = oneshot::channel();
-        self.tx.send((w, reply)).await.map_err(|_| ())?;
-        wait.await.map_err(|_| ())?
+        self.tx
+            .send((w, reply))
+            .await
+            .map_err(|_| HeartbeatError::WriterGone)?;
+        wait.await.map_err(|_| HeartbeatError::WriterGone)?
     }
 }

@@ -4,30 +4,33 @@
 //! The server is a function of a listener ([`launch_with_listener`]) and the routes a
 //! function of the state ([`app`]), so tests bind `127.0.0.1:0` or call the router
 //! directly.
+//!
+//! Layout: [`api`] holds the handlers, one file per resource, and wires the routes;
+//! [`engine`] is the CVE engine the vulnerability views and the updates view ask;
+//! [`heartbeats`] the group-commit writer every heartbeat goes through; [`auth`] the
+//! secrets and the extractors that check them; [`error`] the one error answer and the
+//! mapping of domain errors to status codes; [`settings`] the layered configuration;
+//! [`serve`] the TLS accept loop; [`bootstrap`] organisations and the `--dev` set-up.
+//! Handlers reach the database only through `Storage` methods (no SQL, no backend
+//! branches) and the engine only through its public methods.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use patchctl_storage::Storage;
 use tokio::net::TcpListener;
 
-pub mod agent_api;
+pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod engine;
 pub mod error;
 pub mod heartbeats;
-pub mod operator_api;
 pub mod serve;
 pub mod settings;
-pub mod vulns;
 
 pub use settings::Settings;
-
-/// Largest operator request body.
-const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -41,7 +44,7 @@ pub struct AppState {
     /// Recently seen agent credentials.
     pub agents: Arc<auth::CredentialCache>,
     /// The fleet's CVE correlation.
-    pub vulns: Arc<vulns::VulnEngine>,
+    pub vulns: Arc<engine::VulnEngine>,
 }
 
 impl AppState {
@@ -49,7 +52,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
         let heartbeats =
             heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
-        let vulns = vulns::VulnEngine::new(store.clone());
+        let vulns = engine::VulnEngine::new(store.clone());
         vulns.spawn();
         AppState {
             vulns,
@@ -61,46 +64,10 @@ impl AppState {
     }
 }
 
-/// All routes.
+/// All routes ([`api::routes`]) over `state`, with the JSON 404 fallback and the panic
+/// guard.
 pub fn app(state: AppState) -> Router {
-    let agent = Router::new()
-        .route("/enroll", post(agent_api::enroll))
-        .route("/heartbeat", post(agent_api::heartbeat))
-        .route("/inventory", post(agent_api::inventory))
-        .route("/scan", post(agent_api::scan))
-        .route("/results", post(agent_api::results))
-        // The limit applies to the body as the handlers read it, which is after the
-        // decompression below: a small gzip body that inflates past the limit is
-        // refused with 413 once the limit is reached, never inflated whole.
-        .layer(DefaultBodyLimit::max(patchctl_proto::MAX_AGENT_BODY_BYTES))
-        .layer(tower_http::decompression::RequestDecompressionLayer::new())
-        .layer(axum::middleware::map_response(
-            error::unsupported_encoding_as_json,
-        ));
-    let operator = Router::new()
-        .route("/hosts", get(operator_api::list_hosts))
-        .route("/hosts/{host}", get(operator_api::show_host))
-        .route("/hosts/{host}/packages", get(operator_api::host_packages))
-        .route("/hosts/{host}/updates", get(operator_api::host_updates))
-        .route("/hosts/{host}/metrics", get(operator_api::host_metrics))
-        .route("/hosts/{host}/vulns", get(vulns::host_vulns))
-        .route("/vulns/summary", get(vulns::summary))
-        .route("/vulns/{id}", get(vulns::advisory_hosts))
-        .route("/hosts/{host}/revoke", post(operator_api::revoke_host))
-        .route(
-            "/commands",
-            get(operator_api::list_commands).post(operator_api::queue_command),
-        )
-        .route("/commands/{id}", get(operator_api::show_command))
-        .route("/commands/{id}/cancel", post(operator_api::cancel_command))
-        .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
-    Router::new()
-        .route(
-            "/api/v1/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .nest("/api/v1/agent", agent)
-        .nest("/api/v1", operator)
+    api::routes()
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
         })

@@ -1,13 +1,73 @@
-//! The platform's configuration file (`patchctl server --config FILE`).
+//! The platform's settings, in layers: defaults, then the configuration file
+//! (`server.json`, `patchctl server --config FILE`), then `PATCHCTL_*` environment
+//! variables. Flags are the CLI's business and come last.
+//!
+//! [`Settings::load`] applies the file and the process environment;
+//! [`Settings::load_with_env`] and [`Settings::apply_env`] take the variables as a list
+//! (tests, callers that filter the environment); [`Settings::load_file`] reads the file
+//! alone. One variable per setting:
+//!
+//! | Variable                            | Setting                   | Value                          |
+//! |-------------------------------------|---------------------------|--------------------------------|
+//! | `PATCHCTL_LISTEN`                   | `listen`                  | `HOST:PORT` (`0.0.0.0:8443`)   |
+//! | `PATCHCTL_DATABASE_URL`             | `database_url`            | `sqlite://PATH`, `postgres://…`|
+//! | `PATCHCTL_TLS_CERT`                 | `tls_cert`                | path                           |
+//! | `PATCHCTL_TLS_KEY`                  | `tls_key`                 | path                           |
+//! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`  | `heartbeat_interval_secs` | positive whole seconds         |
+//! | `PATCHCTL_COMMAND_LEASE_SECS`       | `command_lease_secs`      | positive whole seconds         |
+//! | `PATCHCTL_METRICS_HISTORY_LEN`      | `metrics_history_len`     | positive count                 |
+//! | `PATCHCTL_VULN_FEEDS`               | `vuln_feeds`              | JSON: `[{"name": …, "url": …}]`|
+//!
+//! A variable set to the empty string counts as unset. A setting without a default
+//! (`listen`, `database_url`, `tls_cert`, `tls_key`) may be left out of the file when
+//! its variable is set, which keeps a database password out of `server.json`. Other
+//! `PATCHCTL_*` variables (the CLI's `PATCHCTL_SERVER`, `PATCHCTL_TOKEN`, …) are not
+//! settings and are ignored here. A bad value is an error naming its variable, and never
+//! repeats the value of `PATCHCTL_DATABASE_URL` or `PATCHCTL_VULN_FEEDS`.
+//!
+//! `Debug` of [`Settings`] and [`Feed`] never shows a password or token: the password of
+//! a URL's user information and the values of secret query parameters (`password=`,
+//! `token=`, …) print as `***` ([`redact_url`]).
 
+use std::ffi::OsStr;
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+/// The environment variable of `listen`.
+pub const ENV_LISTEN: &str = "PATCHCTL_LISTEN";
+/// The environment variable of `database_url`.
+pub const ENV_DATABASE_URL: &str = "PATCHCTL_DATABASE_URL";
+/// The environment variable of `tls_cert`.
+pub const ENV_TLS_CERT: &str = "PATCHCTL_TLS_CERT";
+/// The environment variable of `tls_key`.
+pub const ENV_TLS_KEY: &str = "PATCHCTL_TLS_KEY";
+/// The environment variable of `heartbeat_interval_secs`.
+pub const ENV_HEARTBEAT_INTERVAL_SECS: &str = "PATCHCTL_HEARTBEAT_INTERVAL_SECS";
+/// The environment variable of `command_lease_secs`.
+pub const ENV_COMMAND_LEASE_SECS: &str = "PATCHCTL_COMMAND_LEASE_SECS";
+/// The environment variable of `metrics_history_len`.
+pub const ENV_METRICS_HISTORY_LEN: &str = "PATCHCTL_METRICS_HISTORY_LEN";
+/// The environment variable of `vuln_feeds`.
+pub const ENV_VULN_FEEDS: &str = "PATCHCTL_VULN_FEEDS";
+
+/// Every settings variable, in the order of the table above.
+pub const ENV_VARS: [&str; 8] = [
+    ENV_LISTEN,
+    ENV_DATABASE_URL,
+    ENV_TLS_CERT,
+    ENV_TLS_KEY,
+    ENV_HEARTBEAT_INTERVAL_SECS,
+    ENV_COMMAND_LEASE_SECS,
+    ENV_METRICS_HISTORY_LEN,
+    ENV_VULN_FEEDS,
+];
+
 /// Server settings as stored in JSON.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Address to listen on.
@@ -33,7 +93,7 @@ pub struct Settings {
 }
 
 /// One vulnerability feed: a name and the URL of a file the importers read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Feed {
     /// Name shown in progress and status (`osv-almalinux`).
@@ -52,19 +112,256 @@ fn default_history() -> u32 {
     288
 }
 
+/// Why the settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The configuration file could not be read.
+    #[error("cannot read server config {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What reading said.
+        source: std::io::Error,
+    },
+    /// The configuration file is not JSON of the settings (unknown field, wrong type).
+    #[error("server config {} is invalid: {source}", path.display())]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said (field, line, column).
+        source: serde_json::Error,
+    },
+    /// A setting without a default is in neither the file nor the environment.
+    #[error("server config {}: {setting} is not set; set it in the file or in {var}", path.display())]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The setting's name in the file.
+        setting: &'static str,
+        /// Its environment variable.
+        var: &'static str,
+    },
+    /// A count or duration in the file is zero.
+    #[error("server config {}: {setting} must be positive", path.display())]
+    NotPositive {
+        /// The file.
+        path: PathBuf,
+        /// The setting's name in the file.
+        setting: &'static str,
+    },
+    /// An environment variable holds a value its setting cannot take.
+    #[error("environment variable {var} is invalid: {reason}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// What is wrong and what is expected.
+        reason: String,
+    },
+}
+
+/// One layer of settings: what a file or the environment sets (`None`: not set there).
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Layer {
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    heartbeat_interval_secs: Option<u64>,
+    command_lease_secs: Option<u64>,
+    metrics_history_len: Option<u32>,
+    vuln_feeds: Option<Vec<Feed>>,
+}
+
+impl Layer {
+    /// `top` over `self`: what `top` sets wins.
+    fn overlay(self, top: Layer) -> Layer {
+        Layer {
+            listen: top.listen.or(self.listen),
+            database_url: top.database_url.or(self.database_url),
+            tls_cert: top.tls_cert.or(self.tls_cert),
+            tls_key: top.tls_key.or(self.tls_key),
+            heartbeat_interval_secs: top.heartbeat_interval_secs.or(self.heartbeat_interval_secs),
+            command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
+            metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
+            vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
+        }
+    }
+
+    /// The settings variables among `vars`; anything else is ignored.
+    fn from_env<I, K, V>(vars: I) -> Result<Layer, SettingsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let mut layer = Layer::default();
+        for (name, value) in vars {
+            let Some(var) = ENV_VARS
+                .iter()
+                .copied()
+                .find(|v| OsStr::new(v) == name.as_ref())
+            else {
+                continue;
+            };
+            let value = value.as_ref();
+            if value.is_empty() {
+                continue;
+            }
+            let invalid = |reason: String| SettingsError::Env { var, reason };
+            // Paths may be any bytes; every other value is text.
+            let text = || {
+                value
+                    .to_str()
+                    .ok_or_else(|| invalid("it is not valid UTF-8".to_owned()))
+            };
+            match var {
+                ENV_LISTEN => {
+                    let v = text()?;
+                    layer.listen = Some(v.parse().map_err(|_| {
+                        invalid(format!(
+                            "{v:?} is not an address; use IP:PORT such as 0.0.0.0:8443"
+                        ))
+                    })?);
+                }
+                ENV_DATABASE_URL => layer.database_url = Some(text()?.to_owned()),
+                ENV_TLS_CERT => layer.tls_cert = Some(PathBuf::from(value)),
+                ENV_TLS_KEY => layer.tls_key = Some(PathBuf::from(value)),
+                ENV_HEARTBEAT_INTERVAL_SECS => {
+                    layer.heartbeat_interval_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_COMMAND_LEASE_SECS => {
+                    layer.command_lease_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_METRICS_HISTORY_LEN => {
+                    layer.metrics_history_len = Some(positive(text()?, "samples", invalid)?);
+                }
+                ENV_VULN_FEEDS => {
+                    // serde's message names the position, not the value (a feed URL may
+                    // carry a token).
+                    layer.vuln_feeds = Some(serde_json::from_str(text()?).map_err(|e| {
+                        invalid(format!(
+                            "{e}; give a JSON list such as [{{\"name\": \"osv-debian\", \"url\": \"https://...\"}}]"
+                        ))
+                    })?);
+                }
+                _ => unreachable!("every name of ENV_VARS has its arm"),
+            }
+        }
+        Ok(layer)
+    }
+}
+
+impl From<Settings> for Layer {
+    fn from(s: Settings) -> Layer {
+        Layer {
+            listen: Some(s.listen),
+            database_url: Some(s.database_url),
+            tls_cert: Some(s.tls_cert),
+            tls_key: Some(s.tls_key),
+            heartbeat_interval_secs: Some(s.heartbeat_interval_secs),
+            command_lease_secs: Some(s.command_lease_secs),
+            metrics_history_len: Some(s.metrics_history_len),
+            vuln_feeds: Some(s.vuln_feeds),
+        }
+    }
+}
+
+/// A positive whole number of `unit` from an environment variable.
+fn positive<T: std::str::FromStr + PartialEq + From<u8>>(
+    v: &str,
+    unit: &str,
+    invalid: impl Fn(String) -> SettingsError,
+) -> Result<T, SettingsError> {
+    match v.parse::<T>() {
+        Ok(n) if n != T::from(0) => Ok(n),
+        _ => Err(invalid(format!(
+            "{v:?} is not a positive whole number of {unit}"
+        ))),
+    }
+}
+
 impl Settings {
-    /// Reads and validates a settings file.
-    pub fn load(path: &Path) -> anyhow::Result<Settings> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read server config {}: {e}", path.display()))?;
-        let s: Settings = serde_json::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("server config {} is invalid: {e}", path.display()))?;
-        if s.heartbeat_interval_secs == 0 || s.command_lease_secs == 0 || s.metrics_history_len == 0
-        {
-            anyhow::bail!(
-                "server config {}: heartbeat_interval_secs, command_lease_secs and metrics_history_len must be positive",
-                path.display()
-            );
+    /// Reads `path`, then applies the process's `PATCHCTL_*` variables (see the module
+    /// documentation), and validates.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        Settings::load_with_env(path, std::env::vars_os())
+    }
+
+    /// Reads `path` alone (no environment) and validates: what a file holds, as
+    /// `patchctl server --dev` reads back the file it wrote.
+    pub fn load_file(path: &Path) -> Result<Settings, SettingsError> {
+        Settings::load_with_env(path, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// Reads `path`, applies the settings variables among `vars` over it, and validates.
+    pub fn load_with_env<I, K, V>(path: &Path, vars: I) -> Result<Settings, SettingsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: Layer = serde_json::from_str(&text).map_err(|source| SettingsError::Invalid {
+            path: path.to_owned(),
+            source,
+        })?;
+        let env = Layer::from_env(vars)?;
+        Settings::complete(file.overlay(env), path)
+    }
+
+    /// Applies the settings variables among `vars` over these settings (a pure function
+    /// of its input: it does not read the process environment).
+    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), SettingsError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        let env = Layer::from_env(vars)?;
+        let merged = Layer::from(self.clone()).overlay(env);
+        // Every field is set (the base is complete) and every number from the
+        // environment is positive, so completing cannot fail; the path is only for its
+        // error message.
+        *self = Settings::complete(merged, Path::new("(settings)"))?;
+        Ok(())
+    }
+
+    /// The settings of the merged layers, with the defaults; checks what a file may get
+    /// wrong that serde does not.
+    fn complete(l: Layer, path: &Path) -> Result<Settings, SettingsError> {
+        let missing = |setting, var| SettingsError::Missing {
+            path: path.to_owned(),
+            setting,
+            var,
+        };
+        let s = Settings {
+            listen: l.listen.ok_or_else(|| missing("listen", ENV_LISTEN))?,
+            database_url: l
+                .database_url
+                .ok_or_else(|| missing("database_url", ENV_DATABASE_URL))?,
+            tls_cert: l
+                .tls_cert
+                .ok_or_else(|| missing("tls_cert", ENV_TLS_CERT))?,
+            tls_key: l.tls_key.ok_or_else(|| missing("tls_key", ENV_TLS_KEY))?,
+            heartbeat_interval_secs: l.heartbeat_interval_secs.unwrap_or_else(default_heartbeat),
+            command_lease_secs: l.command_lease_secs.unwrap_or_else(default_lease),
+            metrics_history_len: l.metrics_history_len.unwrap_or_else(default_history),
+            vuln_feeds: l.vuln_feeds.unwrap_or_default(),
+        };
+        let zero = [
+            ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
+            ("command_lease_secs", s.command_lease_secs == 0),
+            ("metrics_history_len", s.metrics_history_len == 0),
+        ];
+        if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
+            return Err(SettingsError::NotPositive {
+                path: path.to_owned(),
+                setting,
+            });
         }
         Ok(s)
     }
@@ -74,3 +371,107 @@ impl Settings {
         Duration::from_secs(3 * self.heartbeat_interval_secs)
     }
 }
+
+impl fmt::Debug for Settings {
+    /// As the derived `Debug`, with the database URL's password (and any secret query
+    /// parameter) shown as `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("heartbeat_interval_secs", &self.heartbeat_interval_secs)
+            .field("command_lease_secs", &self.command_lease_secs)
+            .field("metrics_history_len", &self.metrics_history_len)
+            .field("vuln_feeds", &self.vuln_feeds)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Feed {
+    /// As the derived `Debug`, with the URL redacted like the database URL.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Feed")
+            .field("name", &self.name)
+            .field("url", &redact_url(&self.url))
+            .finish()
+    }
+}
+
+/// Query parameters whose values are secrets (compared without case).
+const SECRET_PARAMS: [&str; 10] = [
+    "password",
+    "passwd",
+    "pwd",
+    "sslpassword",
+    "token",
+    "access_token",
+    "secret",
+    "api_key",
+    "apikey",
+    "signature",
+];
+
+/// `url` with the password of its user information and the values of secret query
+/// parameters replaced by `***`: `postgres://app:***@db/patchctl?sslmode=require`. What
+/// is not a URL is returned as it is, with any `password=VALUE` word redacted.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        // Not a URL (a libpq-style "host=... password=..." string, say).
+        return redact_params(url, ' ');
+    };
+    let (scheme, rest) = url.split_at(scheme_end + 3);
+    let (before_query, query) = match rest.find(['?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    // The user information ends at the last '@' before the query: a password holding an
+    // unescaped '@' or '/' is still hidden whole.
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = before_query.split_at(at);
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..=colon]);
+                    out.push_str("***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(host);
+        }
+        None => out.push_str(before_query),
+    }
+    match query.strip_prefix('?') {
+        Some(q) => {
+            let (params, fragment) = match q.find('#') {
+                Some(i) => q.split_at(i),
+                None => (q, ""),
+            };
+            out.push('?');
+            out.push_str(&redact_params(params, '&'));
+            out.push_str(fragment);
+        }
+        None => out.push_str(query),
+    }
+    out
+}
+
+/// `key=value` pairs separated by `sep`, with the values of [`SECRET_PARAMS`] as `***`.
+fn redact_params(params: &str, sep: char) -> String {
+    params
+        .split(sep)
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
+                format!("{k}=***")
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(&sep.to_string())
+}
+
+#[cfg(test)]
+mod tests;

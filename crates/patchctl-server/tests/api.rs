@@ -1488,3 +1488,35 @@ async fn findings_follow_scans_and_database_changes_incrementally() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dev_setup_reuses_its_directory_and_names_a_corrupt_file() {
+    use patchctl_server::bootstrap::dev_setup;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dev");
+    let first = dev_setup(&dir, Some("127.0.0.1:0".parse().unwrap()), 5)
+        .await
+        .unwrap();
+    assert!(first.fresh);
+    assert_eq!(
+        Settings::load_file(&first.info.server_config).unwrap(),
+        first.settings
+    );
+    drop(first.listener);
+    let again = dev_setup(&dir, Some("127.0.0.1:0".parse().unwrap()), 5)
+        .await
+        .unwrap();
+    assert!(!again.fresh);
+    assert_eq!(again.info.token, first.info.token);
+    drop(again.listener);
+    std::fs::write(dir.join("dev.json"), b"{").unwrap();
+    let e = dev_setup(&dir, Some("127.0.0.1:0".parse().unwrap()), 5)
+        .await
+        .err()
+        .expect("a corrupt dev.json is an error")
+        .to_string();
+    assert!(
+        e.contains("dev.json is corrupt") && e.ends_with("delete the directory to start over"),
+        "{e}"
+    );
+}

@@ -1,15 +1,22 @@
-//! CVE correlation in the platform: the fleet's [`Fleet`] kept current, and the API over it.
+//! The CVE engine: the fleet's [`Fleet`] kept current, and the views the vulnerability
+//! API answers with.
 //!
 //! The engine loads every stored record and every host's inventory once (in the
-//! background: the API answers 503 "still loading" until then), then stays current
+//! background: its views answer [`EngineError::Loading`] until then), then stays current
 //! incrementally:
 //!
 //! * a stored scan or inventory re-probes that host only ([`VulnEngine::host_changed`]);
 //! * a change of the vulnerability database (an import by this process, or by
 //!   `patchctl vulndb import` against the same database: the stored generation moved) is
 //!   diffed record by record (digests) and only the changed records' `(ecosystem,
-//!   package)` keys are re-decided ([`VulnEngine::refresh_db`], run before each
-//!   vulnerability request and every [`REFRESH_EVERY`]).
+//!   package)` keys are re-decided ([`VulnEngine::refresh_db`], run before each view and
+//!   every [`REFRESH_EVERY`]).
+//!
+//! Its state is private: the handlers (`api::vulns`, `api::hosts`, `api::commands`,
+//! `api::scans`) use only the methods below ([`VulnEngine::host_findings`],
+//! [`VulnEngine::hosts_for`], [`VulnEngine::summary`], [`VulnEngine::annotate_updates`],
+//! [`VulnEngine::host_changed_later`]). The engine knows nothing of HTTP; `error.rs`
+//! turns an [`EngineError`] into a status code.
 //!
 //! Every node of a multi-node (PostgreSQL) deployment keeps its own engine over the same
 //! database; the generation check keeps them in step.
@@ -19,20 +26,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
-use patchctl_storage::{HostRow, Storage};
+use patchctl_storage::{HostRow, Storage, StorageError};
 use patchctl_vuln::ecosystem::{esm_installed, host_ecosystems};
 use patchctl_vuln::fleet::{Fleet, Summary};
-use patchctl_vuln::matcher::{Index, SourcedRecord};
+use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
-use serde::Deserialize;
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
-use crate::AppState;
-use crate::auth::OperatorAuth;
-use crate::error::ApiError;
+/// Why a view of the engine could not be answered.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The initial load has not finished yet.
+    #[error("vulnerability correlation is still loading; retry in a few seconds")]
+    Loading,
+    /// The vulnerability database could not be read to bring the engine up to date.
+    #[error("the vulnerability database cannot be read right now ({0}); retry shortly")]
+    Refresh(#[source] StorageError),
+    /// Another storage read the view needs (the organisation's hosts) failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
 
 /// How often the engine checks the database generation on its own.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(30);
@@ -82,7 +96,7 @@ impl VulnEngine {
     }
 
     /// Loads every record and every host, then marks the engine ready.
-    pub async fn load(&self) -> anyhow::Result<()> {
+    pub async fn load(&self) -> Result<(), StorageError> {
         let generation = self.store.vuln_generation().await?;
         let stored = self.store.vuln_records().await?;
         let mut digests = HashMap::with_capacity(stored.len());
@@ -133,7 +147,7 @@ impl VulnEngine {
     /// Re-probes one host after its inventory changed. It reads the stored state rather
     /// than taking the scan it follows: two scans of one host re-probed out of order
     /// still end on the newest.
-    pub async fn host_changed(&self, org: Uuid, host: Uuid) -> anyhow::Result<()> {
+    pub async fn host_changed(&self, org: Uuid, host: Uuid) -> Result<(), StorageError> {
         let Some(h) = self.store.host(org, host).await? else {
             return Ok(());
         };
@@ -167,7 +181,7 @@ impl VulnEngine {
 
     /// Applies the database's changes since the engine last looked (nothing when the
     /// generation did not move). Returns the host probes re-decided.
-    pub async fn refresh_db(&self) -> anyhow::Result<usize> {
+    pub async fn refresh_db(&self) -> Result<usize, StorageError> {
         let generation = self.store.vuln_generation().await?;
         if generation == self.inner.read().await.generation || !self.is_ready() {
             return Ok(0);
@@ -231,21 +245,28 @@ impl VulnEngine {
         });
     }
 
-    async fn current(&self) -> Result<(), ApiError> {
+    /// Ready and up to date with the database, or why not.
+    async fn current(&self) -> Result<(), EngineError> {
         if !self.is_ready() {
-            return Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "vulnerability correlation is still loading; retry in a few seconds",
-            ));
+            return Err(EngineError::Loading);
         }
         self.refresh_db().await.map_err(|e| {
             tracing::warn!(error = %e, "vulnerability database check failed");
-            ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "the vulnerability database cannot be read right now; retry shortly",
-            )
+            EngineError::Refresh(e)
         })?;
         Ok(())
+    }
+
+    /// The organisation's hosts the views may show (revoked ones are not).
+    async fn org_hosts(&self, org: Uuid) -> Result<HashSet<Uuid>, StorageError> {
+        Ok(self
+            .store
+            .list_hosts(org)
+            .await?
+            .into_iter()
+            .filter(|h| !h.revoked)
+            .map(|h| h.id)
+            .collect())
     }
 
     /// Marks the updates that reach a fixed version of one of the host's findings as
@@ -284,9 +305,66 @@ impl VulnEngine {
         updates.security_update_count = security;
     }
 
-    /// The findings of one host (all, unfiltered), if the engine knows it.
-    pub async fn host_findings(&self, host: Uuid) -> Option<Vec<patchctl_vuln::matcher::Finding>> {
+    /// The findings of one host (all, unfiltered), if the engine knows it. Does not
+    /// wait for the initial load nor look at the database generation.
+    pub async fn findings(&self, host: Uuid) -> Option<Vec<Finding>> {
         self.inner.read().await.fleet.host_findings(host)
+    }
+
+    /// The view of one host (already resolved within its organisation): its
+    /// ecosystems, package count and the findings `filter` keeps.
+    pub async fn host_findings(
+        &self,
+        host: &HostRow,
+        filter: &Filter,
+    ) -> Result<HostFindings, EngineError> {
+        self.current().await?;
+        let inner = self.inner.read().await;
+        let findings = inner.fleet.host_findings(host.id).unwrap_or_default();
+        Ok(HostFindings::new(
+            Some(host.id),
+            host.hostname.clone(),
+            inner
+                .fleet
+                .host_ecosystems(host.id)
+                .unwrap_or_default()
+                .to_vec(),
+            inner.packages.get(&host.id).copied().unwrap_or(0),
+            findings,
+            filter,
+        ))
+    }
+
+    /// The hosts of `org` (not revoked) with a finding about advisory or CVE `id` that
+    /// `filter` keeps.
+    pub async fn hosts_for(
+        &self,
+        org: Uuid,
+        id: String,
+        filter: &Filter,
+    ) -> Result<AdvisoryHosts, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        let inner = self.inner.read().await;
+        let hosts = inner
+            .fleet
+            .hosts_with(&id, Some(&hosts))
+            .into_iter()
+            .filter(|(_, f)| filter.keep(f))
+            .map(|(host_id, finding)| AffectedHost {
+                host_id,
+                hostname: inner.hostnames.get(&host_id).cloned().unwrap_or_default(),
+                finding,
+            })
+            .collect();
+        Ok(AdvisoryHosts { id, hosts })
+    }
+
+    /// The vulnerable findings of `org`'s hosts (not revoked) by severity.
+    pub async fn summary(&self, org: Uuid) -> Result<Summary, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        Ok(self.inner.read().await.fleet.summary(Some(&hosts)))
     }
 }
 
@@ -294,10 +372,7 @@ impl VulnEngine {
 /// candidate is compared in the record's terms (the source version, derived from the
 /// binary candidate the way the installed source version derives from the installed
 /// binary, for source-keyed ecosystems).
-pub fn fixes(
-    f: &patchctl_vuln::matcher::Finding,
-    u: &patchctl_proto::command::AvailableUpdate,
-) -> bool {
+pub fn fixes(f: &Finding, u: &patchctl_proto::command::AvailableUpdate) -> bool {
     let (Some(fixed), Some(rules)) = (
         f.status.fixed_version(),
         patchctl_vuln::ecosystem::rules(&f.ecosystem),
@@ -318,101 +393,4 @@ pub fn fixes(
         .scheme
         .compare(&candidate, fixed)
         .is_ok_and(|o| o != std::cmp::Ordering::Less)
-}
-
-/// Query of the vulnerability views.
-#[derive(Debug, Default, Deserialize)]
-pub struct VulnQuery {
-    /// Comma-separated severities.
-    pub severity: Option<String>,
-    /// Only fixable findings.
-    #[serde(default)]
-    pub fixable: bool,
-    /// Comma-separated statuses.
-    pub status: Option<String>,
-}
-
-impl VulnQuery {
-    fn filter(&self) -> Result<Filter, ApiError> {
-        Filter::parse(
-            self.severity.as_deref(),
-            self.fixable,
-            self.status.as_deref(),
-        )
-        .map_err(ApiError::bad_request)
-    }
-}
-
-async fn org_hosts(st: &AppState, org: Uuid) -> Result<HashSet<Uuid>, ApiError> {
-    Ok(st
-        .store
-        .list_hosts(org)
-        .await?
-        .into_iter()
-        .filter(|h| !h.revoked)
-        .map(|h| h.id)
-        .collect())
-}
-
-/// `GET /api/v1/hosts/{host}/vulns`.
-pub async fn host_vulns(
-    State(st): State<AppState>,
-    op: OperatorAuth,
-    Path(host): Path<String>,
-    Query(q): Query<VulnQuery>,
-) -> Result<Json<HostFindings>, ApiError> {
-    let filter = q.filter()?;
-    let h = crate::operator_api::resolve_host(&st, op.org_id, &host).await?;
-    st.vulns.current().await?;
-    let inner = st.vulns.inner.read().await;
-    let findings = inner.fleet.host_findings(h.id).unwrap_or_default();
-    Ok(Json(HostFindings::new(
-        Some(h.id),
-        h.hostname.clone(),
-        inner
-            .fleet
-            .host_ecosystems(h.id)
-            .unwrap_or_default()
-            .to_vec(),
-        inner.packages.get(&h.id).copied().unwrap_or(0),
-        findings,
-        &filter,
-    )))
-}
-
-/// `GET /api/v1/vulns/{id}`: hosts with a finding about an advisory or CVE id.
-pub async fn advisory_hosts(
-    State(st): State<AppState>,
-    op: OperatorAuth,
-    Path(id): Path<String>,
-    Query(q): Query<VulnQuery>,
-) -> Result<Json<AdvisoryHosts>, ApiError> {
-    let filter = q.filter()?;
-    let hosts = org_hosts(&st, op.org_id).await?;
-    st.vulns.current().await?;
-    let inner = st.vulns.inner.read().await;
-    let hosts = inner
-        .fleet
-        .hosts_with(&id, Some(&hosts))
-        .into_iter()
-        .filter(|(_, f)| filter.keep(f))
-        .map(|(host_id, finding)| AffectedHost {
-            host_id,
-            hostname: inner.hostnames.get(&host_id).cloned().unwrap_or_default(),
-            finding,
-        })
-        .collect();
-    Ok(Json(AdvisoryHosts { id, hosts }))
-}
-
-/// `GET /api/v1/vulns/summary`: the organisation's vulnerable findings by severity.
-pub async fn summary(
-    State(st): State<AppState>,
-    op: OperatorAuth,
-) -> Result<Json<Summary>, ApiError> {
-    let hosts = org_hosts(&st, op.org_id).await?;
-    st.vulns.current().await?;
-    Ok(Json(
-        st.vulns.inner.read().await.fleet.summary(Some(&hosts)),
-    ))
 }

@@ -1,0 +1,143 @@
+//! The hosts of the operator's organisation: list, show, packages, available updates,
+//! metrics history and revocation.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use patchctl_proto::agent::Metrics;
+use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
+use patchctl_storage::HostRow;
+use serde::{Deserialize, Serialize};
+
+use super::resolve_host;
+use crate::AppState;
+use crate::auth::OperatorAuth;
+use crate::error::ApiError;
+
+fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
+    let status = if h.revoked {
+        HostStatus::Revoked
+    } else {
+        match h.last_seen {
+            Some(seen)
+                if (now - seen).to_std().unwrap_or_default() <= st.settings.offline_after() =>
+            {
+                HostStatus::Online
+            }
+            _ => HostStatus::Offline,
+        }
+    };
+    HostSummary {
+        id: h.id,
+        hostname: h.hostname.clone(),
+        os: h.system.os.pretty_name.clone(),
+        status,
+        last_seen: h.last_seen,
+        agent_version: h.agent_version.clone(),
+        packages: h.package_count,
+        updates: h.update_count,
+        security_updates: h.security_update_count,
+        enrolled_at: h.enrolled_at,
+    }
+}
+
+/// `GET /api/v1/hosts`.
+pub async fn list_hosts(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+) -> Result<Json<Vec<HostSummary>>, ApiError> {
+    let now = Utc::now();
+    let hosts = st.store.list_hosts(op.org_id).await?;
+    Ok(Json(hosts.iter().map(|h| summary(&st, h, now)).collect()))
+}
+
+/// `GET /api/v1/hosts/{host}`.
+pub async fn show_host(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<HostDetail>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    Ok(Json(HostDetail {
+        summary: summary(&st, &h, Utc::now()),
+        system: h.system,
+        metrics: h.metrics,
+        metrics_at: h.metrics_at,
+        inventory_scanned_at: h.inventory_scanned_at,
+        package_manager: h.package_manager,
+    }))
+}
+
+/// `GET /api/v1/hosts/{host}/packages`.
+pub async fn host_packages(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<HostPackages>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    let packages = st.store.host_packages(op.org_id, h.id).await?;
+    Ok(Json(HostPackages {
+        host_id: h.id,
+        scanned_at: h.inventory_scanned_at,
+        packages,
+    }))
+}
+
+/// `GET /api/v1/hosts/{host}/updates`: the available updates as the last scan reported
+/// them.
+pub async fn host_updates(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<HostUpdates>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    let mut updates = st
+        .store
+        .host_updates(op.org_id, h.id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no host {host:?}; `patchctl hosts list` shows the hosts you can see"
+            ))
+        })?;
+    st.vulns.annotate_updates(h.id, &mut updates).await;
+    Ok(Json(updates))
+}
+
+/// One metrics sample.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MetricsSample {
+    /// When it arrived.
+    pub at: DateTime<Utc>,
+    /// The metrics.
+    pub metrics: Metrics,
+}
+
+/// `GET /api/v1/hosts/{host}/metrics`: the bounded history, oldest first.
+pub async fn host_metrics(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<Vec<MetricsSample>>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    let hist = st.store.metrics_history(op.org_id, h.id).await?;
+    Ok(Json(
+        hist.into_iter()
+            .map(|(at, metrics)| MetricsSample { at, metrics })
+            .collect(),
+    ))
+}
+
+/// `POST /api/v1/hosts/{host}/revoke`: the agent's credential stops working.
+pub async fn revoke_host(
+    State(st): State<AppState>,
+    op: OperatorAuth,
+    Path(host): Path<String>,
+) -> Result<Json<HostSummary>, ApiError> {
+    let h = resolve_host(&st, op.org_id, &host).await?;
+    st.store.revoke_host(op.org_id, h.id).await?;
+    st.agents.forget_host(h.id);
+    tracing::info!(host_id = %h.id, "host credential revoked by operator");
+    let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
+    Ok(Json(summary(&st, &h, Utc::now())))
+}

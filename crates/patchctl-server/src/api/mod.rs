@@ -1,0 +1,104 @@
+//! The HTTP API, one file per resource: what [`routes`] wires and the helpers the
+//! handlers share.
+//!
+//! The agent API (`/api/v1/agent/...`, bearer agent credential) is [`enroll`],
+//! [`heartbeat`], [`scans`] (the scan and the v1 inventory) and [`results`]. The operator
+//! API (`/api/v1/...`, bearer API token, confined to the token's organisation) is
+//! [`hosts`] (hosts, their packages, updates, metrics, revocation), [`commands`] (the
+//! command queue) and [`vulns`] (the vulnerability views).
+//!
+//! Handlers reach the database only through [`patchctl_storage::Storage`] methods and
+//! the CVE engine only through [`crate::engine::VulnEngine`]'s public methods; every
+//! error they return is an [`ApiError`].
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use patchctl_storage::HostRow;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::error::{self, ApiError};
+
+pub mod commands;
+pub mod enroll;
+pub mod heartbeat;
+pub mod hosts;
+pub mod results;
+pub mod scans;
+pub mod vulns;
+
+/// Largest operator request body.
+const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
+
+/// Every route: the health check, the agent API under `/api/v1/agent` and the operator
+/// API under `/api/v1` ([`crate::app`] adds the fallback and the panic guard).
+pub fn routes() -> Router<AppState> {
+    let agent = Router::new()
+        .route("/enroll", post(enroll::enroll))
+        .route("/heartbeat", post(heartbeat::heartbeat))
+        .route("/inventory", post(scans::inventory))
+        .route("/scan", post(scans::scan))
+        .route("/results", post(results::results))
+        // The limit applies to the body as the handlers read it, which is after the
+        // decompression below: a small gzip body that inflates past the limit is
+        // refused with 413 once the limit is reached, never inflated whole.
+        .layer(DefaultBodyLimit::max(patchctl_proto::MAX_AGENT_BODY_BYTES))
+        .layer(tower_http::decompression::RequestDecompressionLayer::new())
+        .layer(axum::middleware::map_response(
+            error::unsupported_encoding_as_json,
+        ));
+    let operator = Router::new()
+        .route("/hosts", get(hosts::list_hosts))
+        .route("/hosts/{host}", get(hosts::show_host))
+        .route("/hosts/{host}/packages", get(hosts::host_packages))
+        .route("/hosts/{host}/updates", get(hosts::host_updates))
+        .route("/hosts/{host}/metrics", get(hosts::host_metrics))
+        .route("/hosts/{host}/vulns", get(vulns::host_vulns))
+        .route("/vulns/summary", get(vulns::summary))
+        .route("/vulns/{id}", get(vulns::advisory_hosts))
+        .route("/hosts/{host}/revoke", post(hosts::revoke_host))
+        .route(
+            "/commands",
+            get(commands::list_commands).post(commands::queue_command),
+        )
+        .route("/commands/{id}", get(commands::show_command))
+        .route("/commands/{id}/cancel", post(commands::cancel_command))
+        .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
+    Router::new()
+        .route(
+            "/api/v1/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .nest("/api/v1/agent", agent)
+        .nest("/api/v1", operator)
+}
+
+/// Resolves a host given as id or host name, within the organisation.
+pub(crate) async fn resolve_host(
+    st: &AppState,
+    org: Uuid,
+    host: &str,
+) -> Result<HostRow, ApiError> {
+    if let Ok(id) = Uuid::parse_str(host) {
+        if let Some(h) = st.store.host(org, id).await? {
+            return Ok(h);
+        }
+    }
+    let mut found = st.store.hosts_by_name(org, host).await?;
+    match found.len() {
+        0 => Err(ApiError::not_found(format!(
+            "no host {host:?}; `patchctl hosts list` shows the hosts you can see"
+        ))),
+        1 => Ok(found.remove(0)),
+        _ => Err(ApiError::conflict(format!(
+            "{} hosts are named {host:?} ({}); give the host id instead",
+            found.len(),
+            found
+                .iter()
+                .map(|h| h.id.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}

@@ -1,0 +1,164 @@
+//! `POST /api/v1/agent/scan` and the v1 `POST /api/v1/agent/inventory`: a host's
+//! packages and available updates.
+//!
+//! A scan is stored only when it verifies: a full state must have the digest the agent
+//! announced, a delta must apply to the stored state whose digest is its base and give
+//! the announced digest. What does not verify is refused (a full state: 400) or
+//! answered with `need_full` (a delta or "unchanged"), and the stored state stays as
+//! it was. A stored scan or inventory has the CVE engine re-probe the host in the
+//! background.
+
+use axum::Json;
+use axum::extract::State;
+use patchctl_proto::agent::{InventoryAck, InventoryUpload};
+use patchctl_proto::scan::{PackageRow, ScanAck, ScanBody, ScanState, ScanStatus, ScanUpload};
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::auth::AgentAuth;
+use crate::error::{ApiError, ApiJson};
+
+/// `POST /api/v1/agent/inventory`: replaces the host's inventory.
+pub async fn inventory(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+    ApiJson(upload): ApiJson<InventoryUpload>,
+) -> Result<Json<InventoryAck>, ApiError> {
+    let n = st.store.put_inventory(agent.host_id, &upload).await?;
+    tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
+    st.vulns.host_changed_later(agent.org_id, agent.host_id);
+    Ok(Json(InventoryAck { packages: n }))
+}
+
+/// `POST /api/v1/agent/scan`: stores a scan sent whole, as changes against the state
+/// the platform holds, or as "unchanged" (see the module documentation).
+pub async fn scan(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+    ApiJson(upload): ApiJson<ScanUpload>,
+) -> Result<Json<ScanAck>, ApiError> {
+    let host_id = agent.host_id;
+    let ScanUpload {
+        scanned_at,
+        digest,
+        body,
+    } = upload;
+    let state = match body {
+        ScanBody::Unchanged => {
+            if !st.store.touch_scan(host_id, scanned_at, &digest).await? {
+                return Ok(need_full(
+                    host_id,
+                    format!("the platform holds no scan state with digest {digest}"),
+                ));
+            }
+            let packages = st
+                .store
+                .host(agent.org_id, host_id)
+                .await?
+                .map_or(0, |h| h.package_count);
+            tracing::debug!(%host_id, packages, "scan unchanged");
+            return Ok(Json(ScanAck {
+                status: ScanStatus::Unchanged,
+                packages,
+                detail: None,
+            }));
+        }
+        ScanBody::Full { mut state } => {
+            state.canonicalize();
+            let got = state.digest();
+            if got != digest {
+                return Err(ApiError::bad_request(format!(
+                    "digest mismatch: the state sent has digest {got}, the upload announces {digest}; compute the digest over the canonical state"
+                )));
+            }
+            state
+        }
+        ScanBody::Delta {
+            base,
+            system,
+            added,
+            removed,
+            updates,
+        } => {
+            let Some((stored_digest, stored)) = st.store.scan_state(host_id).await? else {
+                return Ok(need_full(
+                    host_id,
+                    "the platform holds no scan state to apply a delta to".to_owned(),
+                ));
+            };
+            if stored_digest != base {
+                return Ok(need_full(
+                    host_id,
+                    format!("the delta's base {base} is not the stored state {stored_digest}"),
+                ));
+            }
+            let next = match stored.apply(system.as_ref(), &added, &removed, updates.as_ref()) {
+                Ok(next) => next,
+                Err(why) => return Ok(need_full(host_id, why.to_string())),
+            };
+            let got = next.digest();
+            if got != digest {
+                return Ok(need_full(
+                    host_id,
+                    format!(
+                        "the delta applied to {base} gives digest {got}, not the announced {digest}"
+                    ),
+                ));
+            }
+            next
+        }
+    };
+    check_storable(&state).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let packages = st
+        .store
+        .put_scan(host_id, scanned_at, &digest, &state)
+        .await?;
+    tracing::info!(%host_id, packages, digest = %digest, "scan stored");
+    st.vulns.host_changed_later(agent.org_id, host_id);
+    Ok(Json(ScanAck {
+        status: ScanStatus::Stored,
+        packages,
+        detail: None,
+    }))
+}
+
+/// The `need_full` answer, logged.
+fn need_full(host_id: Uuid, detail: String) -> Json<ScanAck> {
+    tracing::info!(%host_id, detail = %detail, "scan needs the full state");
+    Json(ScanAck {
+        status: ScanStatus::NeedFull,
+        packages: 0,
+        detail: Some(detail),
+    })
+}
+
+/// A package row that is not in its compact form, so storage could not give the state
+/// back with the same digest.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "package row {name} {version} {arch} is not in its compact form: a source name or version equal to the package's own, and the state \"installed\", are sent as empty strings"
+)]
+pub struct NotCompact {
+    /// The row's package name.
+    pub name: String,
+    /// The row's version.
+    pub version: String,
+    /// The row's architecture.
+    pub arch: String,
+}
+
+/// Refuses a state that storage could not give back with the same digest: package rows
+/// are stored as packages, so a row must be the one [`PackageRow::from_package`] makes
+/// of its own package (the agent's rows always are).
+fn check_storable(state: &ScanState) -> Result<(), NotCompact> {
+    for row in &state.packages {
+        if PackageRow::from_package(&row.to_package()) != *row {
+            return Err(NotCompact {
+                name: row.0.clone(),
+                version: row.1.clone(),
+                arch: row.2.clone(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Tests of the settings layers (file, environment) and of the redaction in `Debug`.
+
+use std::ffi::OsString;
+use std::os::unix::ffi::OsStringExt;
+
+use super::*;
+
+const FILE: &str = r#"{
+    "listen": "127.0.0.1:8443",
+    "database_url": "sqlite:///var/lib/patchctl/db",
+    "tls_cert": "/etc/patchctl/cert.pem",
+    "tls_key": "/etc/patchctl/key.pem",
+    "command_lease_secs": 120
+}"#;
+
+/// A server config file holding `text`, and its directory (kept alive).
+fn file(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.json");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load(text: &str, env: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+    let (_dir, path) = file(text);
+    Settings::load_with_env(&path, env.iter().copied())
+}
+
+fn err(text: &str, env: &[(&str, &str)]) -> String {
+    load(text, env).unwrap_err().to_string()
+}
+
+#[test]
+fn the_file_alone_gives_its_values_and_the_defaults() {
+    let s = load(FILE, &[]).unwrap();
+    assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap());
+    assert_eq!(s.database_url, "sqlite:///var/lib/patchctl/db");
+    assert_eq!(s.command_lease_secs, 120);
+    assert_eq!(s.heartbeat_interval_secs, 300);
+    assert_eq!(s.metrics_history_len, 288);
+    assert!(s.vuln_feeds.is_empty());
+    let (_dir, path) = file(FILE);
+    assert_eq!(Settings::load_file(&path).unwrap(), s);
+}
+
+#[test]
+fn env_overrides_file() {
+    let s = load(
+        FILE,
+        &[
+            ("PATCHCTL_LISTEN", "0.0.0.0:9443"),
+            (
+                "PATCHCTL_DATABASE_URL",
+                "postgres://patchctl:pw@db/patchctl",
+            ),
+            ("PATCHCTL_TLS_CERT", "/run/cert.pem"),
+            ("PATCHCTL_TLS_KEY", "/run/key.pem"),
+            ("PATCHCTL_HEARTBEAT_INTERVAL_SECS", "60"),
+            ("PATCHCTL_COMMAND_LEASE_SECS", "30"),
+            ("PATCHCTL_METRICS_HISTORY_LEN", "10"),
+            (
+                "PATCHCTL_VULN_FEEDS",
+                r#"[{"name": "osv-debian", "url": "https://example.com/all.zip"}]"#,
+            ),
+            // Not settings: the CLI's variables and unrelated ones are ignored.
+            ("PATCHCTL_TOKEN", "pct_x"),
+            ("PATCHCTL_SERVER", "https://x"),
+            ("HOME", "/root"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s,
+        Settings {
+            listen: "0.0.0.0:9443".parse().unwrap(),
+            database_url: "postgres://patchctl:pw@db/patchctl".into(),
+            tls_cert: "/run/cert.pem".into(),
+            tls_key: "/run/key.pem".into(),
+            heartbeat_interval_secs: 60,
+            command_lease_secs: 30,
+            metrics_history_len: 10,
+            vuln_feeds: vec![Feed {
+                name: "osv-debian".into(),
+                url: "https://example.com/all.zip".into(),
+            }],
+        }
+    );
+}
+
+#[test]
+fn env_sets_only_what_it_names_and_empty_counts_as_unset() {
+    let s = load(
+        FILE,
+        &[
+            ("PATCHCTL_HEARTBEAT_INTERVAL_SECS", "30"),
+            ("PATCHCTL_LISTEN", ""),
+        ],
+    )
+    .unwrap();
+    assert_eq!(s.heartbeat_interval_secs, 30);
+    assert_eq!(s.command_lease_secs, 120, "from the file");
+    assert_eq!(s.listen, "127.0.0.1:8443".parse().unwrap(), "from the file");
+}
+
+#[test]
+fn env_supplies_a_setting_the_file_leaves_out() {
+    let without_url = r#"{"listen": "127.0.0.1:1", "tls_cert": "c", "tls_key": "k"}"#;
+    let e = err(without_url, &[]);
+    assert!(e.contains("database_url is not set"), "{e}");
+    assert!(e.contains("PATCHCTL_DATABASE_URL"), "{e}");
+    let s = load(
+        without_url,
+        &[("PATCHCTL_DATABASE_URL", "postgres://app:pw@db/patchctl")],
+    )
+    .unwrap();
+    assert_eq!(s.database_url, "postgres://app:pw@db/patchctl");
+}
+
+#[test]
+fn bad_env_values_name_their_variable() {
+    for (var, value, says) in [
+        ("PATCHCTL_LISTEN", "localhost", "is not an address"),
+        (
+            "PATCHCTL_HEARTBEAT_INTERVAL_SECS",
+            "5m",
+            "positive whole number",
+        ),
+        ("PATCHCTL_COMMAND_LEASE_SECS", "0", "positive whole number"),
+        (
+            "PATCHCTL_METRICS_HISTORY_LEN",
+            "-1",
+            "positive whole number",
+        ),
+        (
+            "PATCHCTL_METRICS_HISTORY_LEN",
+            "5000000000",
+            "positive whole number",
+        ),
+        ("PATCHCTL_VULN_FEEDS", "osv-debian=https://x", "JSON list"),
+    ] {
+        let e = err(FILE, &[(var, value)]);
+        assert!(
+            e.starts_with(&format!("environment variable {var} is invalid")),
+            "{var}={value}: {e}"
+        );
+        assert!(e.contains(says), "{var}={value}: {e}");
+    }
+}
+
+#[test]
+fn a_non_unicode_value_names_its_variable_and_a_path_may_be_any_bytes() {
+    let (_dir, path) = file(FILE);
+    let bytes = OsString::from_vec(b"/srv/\xff/db".to_vec());
+    let e = Settings::load_with_env(
+        &path,
+        [(OsString::from("PATCHCTL_DATABASE_URL"), bytes.clone())],
+    )
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        e,
+        "environment variable PATCHCTL_DATABASE_URL is invalid: it is not valid UTF-8"
+    );
+    let s = Settings::load_with_env(&path, [(OsString::from("PATCHCTL_TLS_KEY"), bytes.clone())])
+        .unwrap();
+    assert_eq!(s.tls_key, PathBuf::from(bytes));
+}
+
+#[test]
+fn a_bad_feeds_value_is_not_repeated() {
+    // A feed URL may carry a token: the error shows serde's position, not the value.
+    let e = err(
+        FILE,
+        &[(
+            "PATCHCTL_VULN_FEEDS",
+            r#"[{"url": "https://x/?token=s3cret"}]"#,
+        )],
+    );
+    assert!(e.contains("PATCHCTL_VULN_FEEDS"), "{e}");
+    assert!(!e.contains("s3cret"), "{e}");
+}
+
+#[test]
+fn file_errors_say_what_and_where() {
+    let e = err(r#"{"listen": "127.0.0.1:1", "verify": false}"#, &[]);
+    assert!(e.contains("is invalid: unknown field `verify`"), "{e}");
+    let e = err(FILE.replace("120", "0").as_str(), &[]);
+    assert!(e.ends_with("command_lease_secs must be positive"), "{e}");
+    // The environment may correct the file.
+    let s = load(
+        FILE.replace("120", "0").as_str(),
+        &[("PATCHCTL_COMMAND_LEASE_SECS", "7")],
+    )
+    .unwrap();
+    assert_eq!(s.command_lease_secs, 7);
+    let e = Settings::load(Path::new("/nonexistent/server.json"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("cannot read server config /nonexistent/server.json"),
+        "{e}"
+    );
+}
+
+#[test]
+fn apply_env_is_a_pure_overlay() {
+    let mut s = load(FILE, &[]).unwrap();
+    let before = s.clone();
+    s.apply_env([("PATCHCTL_TOKEN", "x"), ("OTHER", "y")])
+        .unwrap();
+    assert_eq!(s, before);
+    s.apply_env([("PATCHCTL_METRICS_HISTORY_LEN", "5")])
+        .unwrap();
+    assert_eq!(s.metrics_history_len, 5);
+    let e = s
+        .apply_env([("PATCHCTL_LISTEN", "nowhere")])
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PATCHCTL_LISTEN"), "{e}");
+    assert_eq!(s.metrics_history_len, 5, "unchanged by a failed apply");
+}
+
+#[test]
+fn every_variable_is_read() {
+    // Each name in ENV_VARS has its arm in `Layer::from_env` (an arm missing would panic).
+    for var in ENV_VARS {
+        let value = match var {
+            ENV_LISTEN => "127.0.0.1:2",
+            ENV_VULN_FEEDS => r#"[{"name": "f", "url": "https://f"}]"#,
+            ENV_HEARTBEAT_INTERVAL_SECS | ENV_COMMAND_LEASE_SECS | ENV_METRICS_HISTORY_LEN => "3",
+            _ => "x",
+        };
+        assert_ne!(
+            load(FILE, &[(var, value)]).unwrap(),
+            load(FILE, &[]).unwrap(),
+            "{var}"
+        );
+    }
+}
+
+fn settings_with(database_url: &str) -> Settings {
+    let mut s = load(FILE, &[]).unwrap();
+    s.database_url = database_url.into();
+    s
+}
+
+#[test]
+fn debug_never_prints_a_database_password() {
+    for (url, shown) in [
+        (
+            "postgres://patchctl:s3cret@db.example:5432/patchctl",
+            "postgres://patchctl:***@db.example:5432/patchctl",
+        ),
+        (
+            "postgresql://patchctl:s3cret@db1,db2/patchctl?sslmode=require",
+            "postgresql://patchctl:***@db1,db2/patchctl?sslmode=require",
+        ),
+        // Unescaped '@' and '/' in the password: still hidden whole.
+        (
+            "postgres://patchctl:s3c@r/et@db/patchctl",
+            "postgres://patchctl:***@db/patchctl",
+        ),
+        (
+            "postgres://patchctl@db/patchctl?password=s3cret&sslmode=require",
+            "postgres://patchctl@db/patchctl?password=***&sslmode=require",
+        ),
+        (
+            "postgres://db/patchctl?user=app&PassWord=s3cret#frag",
+            "postgres://db/patchctl?user=app&PassWord=***#frag",
+        ),
+        (
+            "host=db user=app password=s3cret",
+            "host=db user=app password=***",
+        ),
+        // Nothing secret: shown as it is.
+        (
+            "sqlite:///var/lib/patchctl/db",
+            "sqlite:///var/lib/patchctl/db",
+        ),
+        (
+            "postgres://app@db:5432/patchctl",
+            "postgres://app@db:5432/patchctl",
+        ),
+    ] {
+        let s = settings_with(url);
+        let debug = format!("{s:?}");
+        let pretty = format!("{s:#?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(!pretty.contains("s3cret"), "{pretty}");
+        assert!(
+            debug.contains(&format!("database_url: {shown:?}")),
+            "{debug}"
+        );
+        assert_eq!(redact_url(url), shown);
+    }
+}
+
+#[test]
+fn debug_never_prints_a_feed_secret_and_keeps_the_rest() {
+    let mut s = settings_with("sqlite:///db");
+    s.vuln_feeds = vec![Feed {
+        name: "private".into(),
+        url: "https://mirror:s3cret@feeds.example/osv.zip?token=t0ken&v=2".into(),
+    }];
+    let debug = format!("{s:?}");
+    assert!(
+        !debug.contains("s3cret") && !debug.contains("t0ken"),
+        "{debug}"
+    );
+    assert!(
+        debug.contains(r#"url: "https://mirror:***@feeds.example/osv.zip?token=***&v=2""#),
+        "{debug}"
+    );
+    for field in [
+        "listen: 127.0.0.1:8443",
+        "tls_cert: \"/etc/patchctl/cert.pem\"",
+        "tls_key: \"/etc/patchctl/key.pem\"",
+        "heartbeat_interval_secs: 300",
+        "command_lease_secs: 120",
+        "metrics_history_len: 288",
+        "name: \"private\"",
+    ] {
+        assert!(debug.contains(field), "{field} in {debug}");
+    }
+}
+
+#[test]
+fn the_derived_serialisation_keeps_the_url_whole() {
+    // server.json written by `--dev` must hold the real URL: only Debug redacts.
+    let s = settings_with("postgres://app:s3cret@db/patchctl");
+    let json = serde_json::to_string(&s).unwrap();
+    assert!(json.contains("postgres://app:s3cret@db/patchctl"));
+    assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), s);
+}
