@@ -487,10 +487,14 @@ fn dev_mode_shows_this_machine_within_seconds() {
         dev,
     };
     let started = Instant::now();
-    let hosts = wait_for("this machine in `hosts list`", 30, || {
+    // Listed with its packages and seen by a heartbeat: the first heartbeat's group
+    // commit may land just after the scan on a loaded machine, so wait for both (within
+    // the same bound) before asserting on them.
+    let hosts = wait_for("this machine in `hosts list`, online", 30, || {
         let out = plat.cli(&["hosts", "list", "--output", "json"]);
         let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-        (v.as_array()?.len() == 1 && v[0]["packages"].as_u64()? > 0).then_some(v)
+        (v.as_array()?.len() == 1 && v[0]["packages"].as_u64()? > 0 && v[0]["status"] == "online")
+            .then_some(v)
     });
     eprintln!("this machine listed after {:?}", started.elapsed());
     let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
