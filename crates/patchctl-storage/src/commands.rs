@@ -60,6 +60,13 @@ pub trait CommandStore: Send + Sync + 'static {
     /// ones, and delivered ones whose lease ran out (redelivery). Each is marked
     /// `delivered` with a lease of `lease` from `now`. Undelivered commands past their
     /// expiry become `expired` instead.
+    ///
+    /// It takes the writer straight away, without first asking whether the host has
+    /// anything pending: callers call it only for the hosts a heartbeat batch reported
+    /// in [`HeartbeatOutcome::pending_commands`]. With nothing pending it returns an
+    /// empty list, correctly, at the price of a write transaction.
+    ///
+    /// [`HeartbeatOutcome::pending_commands`]: crate::HeartbeatOutcome::pending_commands
     async fn lease_commands(
         &self,
         host_id: Uuid,

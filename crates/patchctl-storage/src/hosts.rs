@@ -88,7 +88,7 @@ pub struct HeartbeatOutcome {
     /// Hosts updated (distinct hosts of the batch that exist).
     pub updated: u64,
     /// Hosts of the batch that have queued or delivered commands, so that only they
-    /// need [`CommandStore::lease_commands`].
+    /// need [`CommandStore::lease_commands`] (which does not ask again).
     ///
     /// [`CommandStore::lease_commands`]: crate::CommandStore::lease_commands
     pub pending_commands: Vec<Uuid>,

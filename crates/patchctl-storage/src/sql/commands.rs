@@ -251,21 +251,8 @@ macro_rules! impl_commands {
                 let host = host_id.to_string();
                 let now = ms(now);
                 let until = now.saturating_add(duration_ms(lease));
-                // The common case on every heartbeat: nothing queued or delivered, so
-                // there is nothing to expire or lease. Answer it from a reader without
-                // taking the writer. (A command queued right after this check is simply
-                // leased on the next call, as if it had been queued after this one.)
-                let pending: Option<String> = sqlx::query_scalar(
-                    "SELECT id FROM commands WHERE host_id = $1 AND state IN ($2, $3) LIMIT 1",
-                )
-                .bind(&host)
-                .bind(CommandState::Queued.as_str())
-                .bind(CommandState::Delivered.as_str())
-                .fetch_optional(&self.reader)
-                .await?;
-                if pending.is_none() {
-                    return Ok(Vec::new());
-                }
+                // No "anything pending?" read first: callers lease only for the hosts
+                // their heartbeat batch reported pending (`HeartbeatOutcome`).
                 let mut tx = self.writer.begin().await?;
 
                 // 1. Undelivered (or lease-lapsed) commands past their expiry expire.
