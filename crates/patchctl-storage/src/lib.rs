@@ -61,3 +61,39 @@ pub async fn open(url: &str) -> Result<Arc<dyn Storage>> {
         Err(StorageError::UnsupportedUrl(scheme))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! `Storage` reaches the methods of every domain trait without importing them, both
+    //! as `dyn Storage` and as a generic `S: Storage` (only `Storage` is imported here).
+
+    use std::time::Duration;
+
+    use chrono::{DateTime, Utc};
+    use uuid::Uuid;
+
+    use super::{Result, Storage, open};
+
+    /// One method of each domain, through a generic bound.
+    async fn one_of_each<S: Storage + ?Sized>(s: &S, now: DateTime<Utc>) -> Result<()> {
+        let org = s.create_org("generic", now).await?;
+        assert!(s.list_hosts(org.id).await?.is_empty());
+        let leased = s
+            .lease_commands(Uuid::new_v4(), now, Duration::from_secs(60), 10)
+            .await?;
+        assert!(leased.is_empty());
+        assert!(s.scan_state(Uuid::new_v4()).await?.is_none());
+        assert_eq!(s.vuln_generation().await?, 0);
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn storage_reaches_every_domain_method() {
+        let store = open("sqlite::memory:").await.unwrap();
+        let now = DateTime::from_timestamp_millis(1_000).unwrap();
+        one_of_each(&*store, now).await.unwrap();
+        // And through `dyn Storage` directly.
+        assert!(store.org_by_name("generic").await.unwrap().is_some());
+        assert!(store.vuln_sources().await.unwrap().is_empty());
+    }
+}
