@@ -74,6 +74,7 @@ pub trait VulnStore: Send + Sync + 'static {
     /// written (PostgreSQL cannot store it); a failed import changes nothing.
     ///
     /// [`Record::digest`]: patchctl_vuln::Record::digest
+    /// [`StorageError::Invalid`]: crate::StorageError::Invalid
     async fn import_vuln_records(
         &self,
         source: &str,

@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: connecting a pool to `postgres://...` and running
-//! `migrations/postgres`. The shared [`Storage`](crate::Storage) implementation uses
+//! `migrations/postgres`. The per-domain SQL (`sql/<domain>.rs`) uses
 //! the same pool for reads and writes (PostgreSQL has row locks, not a file lock).
 
 use sqlx::PgPool;

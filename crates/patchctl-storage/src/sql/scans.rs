@@ -17,7 +17,7 @@ use crate::scans::ScanStore;
 const PACKAGE_CHUNK: usize = 1_000;
 /// Available updates per multi-row `INSERT` (8 parameters each).
 const UPDATE_CHUNK: usize = 1_000;
-/// Times [`Storage::scan_state`] reads again when a scan was stored between its two
+/// Times [`ScanStore::scan_state`] reads again when a scan was stored between its two
 /// reads.
 const SCAN_READ_ATTEMPTS: usize = 3;
 
@@ -63,7 +63,7 @@ impl PackageDb {
     }
 }
 
-/// What [`Storage::scan_state`] reads from `hosts`.
+/// What [`ScanStore::scan_state`] reads from `hosts`.
 #[derive(sqlx::FromRow)]
 struct ScanHostDb {
     scan_digest: Option<String>,
@@ -72,7 +72,7 @@ struct ScanHostDb {
     updates_json: Option<String>,
 }
 
-/// A package row as [`Storage::scan_state`] reads it, beside the host's digest at the
+/// A package row as [`ScanStore::scan_state`] reads it, beside the host's digest at the
 /// time of the read (package columns are NULL for a host without packages).
 #[derive(sqlx::FromRow)]
 struct ScanPackageDb {
@@ -85,7 +85,7 @@ struct ScanPackageDb {
     status: Option<String>,
 }
 
-/// What [`Storage::host_updates`] reads from `hosts`.
+/// What [`ScanStore::host_updates`] reads from `hosts`.
 #[derive(sqlx::FromRow)]
 struct UpdatesDb {
     updates_json: Option<String>,
