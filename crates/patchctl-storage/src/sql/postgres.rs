@@ -5,7 +5,7 @@
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::Result;
+use crate::error::Result;
 
 /// Connections in the PostgreSQL pool.
 const CONNECTIONS: u32 = 16;

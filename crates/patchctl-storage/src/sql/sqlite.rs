@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::Result;
+use crate::error::Result;
 
 /// Readers in the SQLite reader pool.
 const READERS: u32 = 8;
