@@ -1,11 +1,11 @@
 //! The PostgreSQL backend: connecting a pool to `postgres://...` and running
-//! `migrations/postgres`. The shared [`Storage`](crate::Storage) implementation uses
+//! `migrations/postgres`. The per-domain SQL (`sql/<domain>.rs`) uses
 //! the same pool for reads and writes (PostgreSQL has row locks, not a file lock).
 
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
-use crate::Result;
+use crate::error::Result;
 
 /// Connections in the PostgreSQL pool.
 const CONNECTIONS: u32 = 16;

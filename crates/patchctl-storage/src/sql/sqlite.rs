@@ -1,6 +1,6 @@
 //! The SQLite backend: opening the database file (WAL, `synchronous=NORMAL`, foreign
 //! keys on, 5 s busy timeout), running `migrations/sqlite`, and the two connection
-//! pools the shared [`Storage`](crate::Storage) implementation uses.
+//! pools the per-domain SQL (`sql/<domain>.rs`) uses.
 //!
 //! All writes go through a single-connection writer pool, so no transaction ever has
 //! to upgrade a read lock to a write lock against another connection of this process
@@ -13,7 +13,7 @@ use std::time::Duration;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::Result;
+use crate::error::Result;
 
 /// Readers in the SQLite reader pool.
 const READERS: u32 = 8;

@@ -1,0 +1,101 @@
+//! Commands: the queue, leases, results, cancellation and the event log of each
+//! command ([`CommandStore`]). The SQL is in `sql/commands.rs`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use patchctl_proto::api::CommandRecord;
+use patchctl_proto::command::{CommandEnvelope, CommandResult};
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// A command to queue.
+#[derive(Debug, Clone)]
+pub struct NewCommand {
+    /// Organisation (must own the host).
+    pub org_id: Uuid,
+    /// Target host.
+    pub host_id: Uuid,
+    /// Validated kind.
+    pub kind: String,
+    /// Validated parameters.
+    pub params: serde_json::Value,
+    /// Queue time.
+    pub now: DateTime<Utc>,
+    /// After this, an undelivered command expires.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What recording a result did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// The result was stored and the command moved to its final state.
+    Stored,
+    /// A result was already stored; nothing changed.
+    Duplicate,
+    /// No such command for this host; nothing changed.
+    UnknownCommand,
+}
+
+/// What cancelling did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The command is now cancelled.
+    Cancelled,
+    /// No such command in this organisation.
+    NotFound,
+    /// The command is past `queued` (its state is given) and cannot be cancelled.
+    NotCancellable(patchctl_proto::api::CommandState),
+}
+
+/// The command queue. Times are passed in (never read from the clock inside) so that
+/// leases and expiry are testable.
+#[async_trait]
+pub trait CommandStore: Send + Sync + 'static {
+    /// Queues a command (state `queued`, first event recorded).
+    async fn queue_command(&self, cmd: NewCommand) -> Result<CommandRecord>;
+    /// Hands the host its deliverable commands, oldest first, at most `max`: queued
+    /// ones, and delivered ones whose lease ran out (redelivery). Each is marked
+    /// `delivered` with a lease of `lease` from `now`. Undelivered commands past their
+    /// expiry become `expired` instead.
+    ///
+    /// It takes the writer straight away, without first asking whether the host has
+    /// anything pending: callers call it only for the hosts a heartbeat batch reported
+    /// in [`HeartbeatOutcome::pending_commands`]. With nothing pending it returns an
+    /// empty list, correctly, at the price of a write transaction.
+    ///
+    /// [`HeartbeatOutcome::pending_commands`]: crate::HeartbeatOutcome::pending_commands
+    async fn lease_commands(
+        &self,
+        host_id: Uuid,
+        now: DateTime<Utc>,
+        lease: Duration,
+        max: u32,
+    ) -> Result<Vec<CommandEnvelope>>;
+    /// Records an agent's result, once per command id.
+    async fn record_result(
+        &self,
+        host_id: Uuid,
+        result: &CommandResult,
+        now: DateTime<Utc>,
+    ) -> Result<RecordOutcome>;
+    /// Cancels a queued command of `org_id`.
+    async fn cancel_command(
+        &self,
+        org_id: Uuid,
+        command_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<CancelOutcome>;
+    /// One command of `org_id`, with its result and every event.
+    async fn command(&self, org_id: Uuid, command_id: Uuid) -> Result<Option<CommandRecord>>;
+    /// Commands of `org_id` (of one host when given), newest first, at most `limit`,
+    /// with results and events.
+    async fn list_commands(
+        &self,
+        org_id: Uuid,
+        host_id: Option<Uuid>,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>>;
+}
