@@ -190,7 +190,7 @@ pub async fn scan(
             }
             let next = match stored.apply(system.as_ref(), &added, &removed, updates.as_ref()) {
                 Ok(next) => next,
-                Err(why) => return Ok(need_full(host_id, why)),
+                Err(why) => return Ok(need_full(host_id, why.to_string())),
             };
             let got = next.digest();
             if got != digest {

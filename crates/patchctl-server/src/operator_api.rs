@@ -195,7 +195,8 @@ pub async fn queue_command(
         )));
     }
     let params = security_updates_as_pairs(&st, op.org_id, host.id, &req.kind, req.params).await?;
-    let cmd = Command::parse(&req.kind, &params).map_err(ApiError::bad_request)?;
+    let cmd =
+        Command::parse(&req.kind, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let secs = req.expires_in_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
     if secs == 0 || secs > MAX_EXPIRY_SECS {
         return Err(ApiError::bad_request(format!(

@@ -339,7 +339,7 @@ impl VulnQuery {
             self.fixable,
             self.status.as_deref(),
         )
-        .map_err(ApiError::bad_request)
+        .map_err(|e| ApiError::bad_request(e.to_string()))
     }
 }
 
