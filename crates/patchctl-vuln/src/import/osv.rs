@@ -230,7 +230,7 @@ enum EntryError {
         version: String,
         name: String,
         scheme: Scheme,
-        error: VersionError,
+        error: Box<VersionError>,
     },
     /// An `ECOSYSTEM` range without events.
     #[error("an ECOSYSTEM range of {0} has no events")]
@@ -274,7 +274,7 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), En
                         version: version.to_string(),
                         name: name.to_string(),
                         scheme: rules.scheme,
-                        error,
+                        error: Box::new(error),
                     })
             }
             None => Ok(()),
