@@ -322,7 +322,7 @@ pub struct PackageInfoReport {
     /// The package manager that answered (`dpkg`, `rpm`).
     pub package_manager: String,
     /// Installed instances (several for multi-arch); empty when not installed.
-    pub installed: Vec<crate::agent::InstalledPackage>,
+    pub installed: Vec<crate::package::InstalledPackage>,
     /// Version the package manager would install, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_version: Option<String>,
