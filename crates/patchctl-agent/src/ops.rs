@@ -92,7 +92,7 @@ impl Operations {
                 return CommandResult {
                     command_id: env.id,
                     status: ResultStatus::Rejected,
-                    summary: reason,
+                    summary: reason.to_string(),
                     started_at,
                     finished_at: Utc::now(),
                     output: None,

@@ -140,7 +140,9 @@ pub fn ensure_dev_pki(dir: &Path, names: &[String]) -> Result<DevPki, TlsError> 
             // An unreadable file is a permissions problem to report, not to paper over.
             Err(e @ TlsError::Read { .. }) => return Err(e),
             Err(e) => Some(e.to_string()),
-            Ok(_) => verify_leaf(&pki.ca_cert, &pki.server_cert, names).err(),
+            Ok(_) => verify_leaf(&pki.ca_cert, &pki.server_cert, names)
+                .err()
+                .map(|e| e.to_string()),
         }
     } else if has_cert || has_key {
         Some(format!(
@@ -196,19 +198,45 @@ pub fn ensure_dev_pki(dir: &Path, names: &[String]) -> Result<DevPki, TlsError> 
     Ok(pki)
 }
 
+/// Why a server certificate does not verify against the development CA.
+#[derive(Debug, thiserror::Error)]
+enum LeafError {
+    /// A file could not be read or parsed, or a name is not a DNS name or IP address.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The CA certificate is not usable as a trust anchor.
+    #[error("{}: {error}", path.display())]
+    BadRoot { path: PathBuf, error: rustls::Error },
+    /// No verifier could be built from the CA.
+    #[error(transparent)]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+    /// The server certificate file holds no certificate.
+    #[error("empty chain")]
+    EmptyChain,
+    /// The certificate does not verify for a name.
+    #[error("{} for {name}: {error}", leaf.display())]
+    NotValidFor {
+        leaf: PathBuf,
+        name: String,
+        error: rustls::Error,
+    },
+}
+
 /// Checks that the certificate in `leaf` chains to `ca` and is valid now for every name.
-fn verify_leaf(ca: &Path, leaf: &Path, names: &[String]) -> Result<(), String> {
+fn verify_leaf(ca: &Path, leaf: &Path, names: &[String]) -> Result<(), LeafError> {
     let mut roots = RootCertStore::empty();
-    for c in load_certs(ca, "development CA certificate").map_err(|e| e.to_string())? {
-        roots.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    for c in load_certs(ca, "development CA certificate")? {
+        roots.add(c).map_err(|error| LeafError::BadRoot {
+            path: ca.to_path_buf(),
+            error,
+        })?;
     }
-    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), crypto_provider())
-        .build()
-        .map_err(|e| e.to_string())?;
-    let chain = load_certs(leaf, "server certificate").map_err(|e| e.to_string())?;
-    let (end_entity, intermediates) = chain.split_first().ok_or("empty chain")?;
+    let verifier =
+        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), crypto_provider()).build()?;
+    let chain = load_certs(leaf, "server certificate")?;
+    let (end_entity, intermediates) = chain.split_first().ok_or(LeafError::EmptyChain)?;
     for name in names {
-        let server_name = server_name(name).map_err(|e| e.to_string())?;
+        let server_name = server_name(name)?;
         verifier
             .verify_server_cert(
                 end_entity,
@@ -217,7 +245,11 @@ fn verify_leaf(ca: &Path, leaf: &Path, names: &[String]) -> Result<(), String> {
                 &[],
                 UnixTime::now(),
             )
-            .map_err(|e| format!("{} for {name}: {e}", leaf.display()))?;
+            .map_err(|error| LeafError::NotValidFor {
+                leaf: leaf.to_path_buf(),
+                name: name.clone(),
+                error,
+            })?;
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::Secret;
 use crate::command::{CommandEnvelope, CommandResult};
+pub use crate::package::InstalledPackage;
 
 /// `POST /api/v1/agent/enroll`: trade the license key for a per-agent credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -158,23 +159,4 @@ pub struct DiskUsage {
     pub used_bytes: u64,
     /// Size in bytes.
     pub total_bytes: u64,
-}
-
-/// One installed package.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct InstalledPackage {
-    /// Binary package name.
-    pub name: String,
-    /// Installed version, with epoch where the package has one (`1:2.36.1-8`).
-    pub version: String,
-    /// Architecture (`amd64`, `x86_64`, `all`, `noarch`).
-    pub arch: String,
-    /// Source package name, when it differs or is known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_name: Option<String>,
-    /// Source package version, when it differs from `version` or is known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub source_version: Option<String>,
-    /// Package manager state (`installed`, `half-configured`, ...).
-    pub status: String,
 }

@@ -68,6 +68,30 @@ pub struct GetPackageInfoParams {
     pub name: PackageName,
 }
 
+/// Why [`Command::parse`] refused a raw command.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The kind is not one the agent runs.
+    #[error("unknown command kind {0:?}; the agent runs only {kinds}", kinds = COMMAND_KINDS.join(", "))]
+    UnknownKind(String),
+    /// The parameters do not fit the kind.
+    #[error("invalid parameters for {kind}: {error}")]
+    InvalidParams {
+        /// The command kind.
+        kind: String,
+        /// What deserialising the parameters said.
+        error: serde_json::Error,
+    },
+    /// `install_updates` naming no package.
+    #[error("invalid parameters for install_updates: no packages named")]
+    NoPackages,
+    /// `install_updates` naming more than [`MAX_INSTALL_PACKAGES`] packages.
+    #[error(
+        "invalid parameters for install_updates: {0} packages named, at most {MAX_INSTALL_PACKAGES} allowed"
+    )]
+    TooManyPackages(usize),
+}
+
 impl Command {
     /// The wire name of this command's kind.
     pub fn kind(&self) -> &'static str {
@@ -80,12 +104,9 @@ impl Command {
     }
 
     /// Validates a raw `kind` and `params` into a command, or says why not.
-    pub fn parse(kind: &str, params: &serde_json::Value) -> Result<Command, String> {
+    pub fn parse(kind: &str, params: &serde_json::Value) -> Result<Command, CommandError> {
         if !COMMAND_KINDS.contains(&kind) {
-            return Err(format!(
-                "unknown command kind {kind:?}; the agent runs only {}",
-                COMMAND_KINDS.join(", ")
-            ));
+            return Err(CommandError::UnknownKind(kind.to_string()));
         }
         let params = if params.is_null() {
             serde_json::Value::Object(Default::default())
@@ -93,17 +114,17 @@ impl Command {
             params.clone()
         };
         let value = serde_json::json!({ "kind": kind, "params": params });
-        let cmd: Command = serde_json::from_value(value)
-            .map_err(|e| format!("invalid parameters for {kind}: {e}"))?;
+        let cmd: Command =
+            serde_json::from_value(value).map_err(|error| CommandError::InvalidParams {
+                kind: kind.to_string(),
+                error,
+            })?;
         if let Command::InstallUpdates(p) = &cmd {
             if p.packages.is_empty() {
-                return Err("invalid parameters for install_updates: no packages named".into());
+                return Err(CommandError::NoPackages);
             }
             if p.packages.len() > MAX_INSTALL_PACKAGES {
-                return Err(format!(
-                    "invalid parameters for install_updates: {} packages named, at most {MAX_INSTALL_PACKAGES} allowed",
-                    p.packages.len()
-                ));
+                return Err(CommandError::TooManyPackages(p.packages.len()));
             }
         }
         Ok(cmd)
@@ -301,7 +322,7 @@ pub struct PackageInfoReport {
     /// The package manager that answered (`dpkg`, `rpm`).
     pub package_manager: String,
     /// Installed instances (several for multi-arch); empty when not installed.
-    pub installed: Vec<crate::agent::InstalledPackage>,
+    pub installed: Vec<crate::package::InstalledPackage>,
     /// Version the package manager would install, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub candidate_version: Option<String>,
@@ -352,7 +373,7 @@ mod tests {
 
     #[test]
     fn unknown_kind_message_names_the_whitelist() {
-        let e = Command::parse("shell", &json!({})).unwrap_err();
+        let e = Command::parse("shell", &json!({})).unwrap_err().to_string();
         assert!(e.contains("unknown command kind \"shell\""), "{e}");
         assert!(e.contains("health_check"), "{e}");
     }

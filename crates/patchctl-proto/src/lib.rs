@@ -10,6 +10,7 @@ pub mod agent;
 pub mod api;
 pub mod command;
 pub mod inventory;
+pub mod package;
 pub mod scan;
 pub mod secret;
 pub mod validate;

@@ -101,6 +101,17 @@ pub struct PackageKey(
     pub String,
 );
 
+/// Why a delta does not apply to a stored state ([`ScanState::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeltaError {
+    /// A removed row is not in the stored state.
+    #[error("the delta removes {} {} {}, which is not stored", .0.0, .0.1, .0.2)]
+    RemovesMissing(PackageKey),
+    /// An added row is already in the stored state.
+    #[error("the delta adds {} {} {}, which is already stored", .0.0, .0.1, .0.2)]
+    AddsPresent(PackageKey),
+}
+
 /// The available updates as the scan found them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ScanUpdates {
@@ -209,23 +220,17 @@ impl ScanState {
         added: &[PackageRow],
         removed: &[PackageKey],
         updates: Option<&Option<ScanUpdates>>,
-    ) -> Result<ScanState, String> {
+    ) -> Result<ScanState, DeltaError> {
         let mut rows: std::collections::BTreeMap<PackageKey, PackageRow> =
             self.packages.iter().map(|r| (r.key(), r.clone())).collect();
         for k in removed {
             if rows.remove(k).is_none() {
-                return Err(format!(
-                    "the delta removes {} {} {}, which is not stored",
-                    k.0, k.1, k.2
-                ));
+                return Err(DeltaError::RemovesMissing(k.clone()));
             }
         }
         for r in added {
             if rows.insert(r.key(), r.clone()).is_some() {
-                return Err(format!(
-                    "the delta adds {} {} {}, which is already stored",
-                    r.0, r.2, r.1
-                ));
+                return Err(DeltaError::AddsPresent(r.key()));
             }
         }
         let mut next = ScanState {

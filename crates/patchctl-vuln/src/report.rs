@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::matcher::Finding;
 use crate::model::Status;
-use crate::severity::Severity;
+use crate::severity::{ParseSeverityError, Severity};
 
 /// Findings of one host (`GET /api/v1/hosts/{host}/vulns`, `patchctl vulns list`,
 /// `patchctl vulns check`).
@@ -66,6 +66,17 @@ pub struct Filter {
     pub status: BTreeSet<String>,
 }
 
+/// A filter word that names no severity or status ([`Filter::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// A severity word that names no severity.
+    #[error(transparent)]
+    Severity(#[from] ParseSeverityError),
+    /// A status word that names no status.
+    #[error("unknown status {0:?}; use one of {names}", names = Status::NAMES.join(", "))]
+    Status(String),
+}
+
 impl Filter {
     /// A filter from the API's / CLI's comma-separated words; the error names the bad
     /// word and the accepted ones.
@@ -73,21 +84,17 @@ impl Filter {
         severity: Option<&str>,
         fixable: bool,
         status: Option<&str>,
-    ) -> Result<Filter, String> {
+    ) -> Result<Filter, FilterError> {
         let mut f = Filter {
             fixable,
             ..Filter::default()
         };
         for word in words(severity) {
-            f.severity
-                .insert(Severity::from_str(word).map_err(|e| e.to_string())?);
+            f.severity.insert(Severity::from_str(word)?);
         }
         for word in words(status) {
             if !Status::NAMES.contains(&word) {
-                return Err(format!(
-                    "unknown status {word:?}; use one of {}",
-                    Status::NAMES.join(", ")
-                ));
+                return Err(FilterError::Status(word.to_string()));
             }
             f.status.insert(word.to_string());
         }

@@ -15,7 +15,7 @@
 
 use crate::agent::InstalledPackage;
 
-use super::{quote, word};
+use super::{WordError, quote, word};
 
 /// The result of parsing an installed database.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -57,12 +57,29 @@ struct Block<'a> {
     version: Option<&'a str>,
     arch: Option<&'a str>,
     origin: Option<&'a str>,
-    error: Option<String>,
+    error: Option<BlockError<'a>>,
+}
+
+/// Why one block of the installed database was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum BlockError<'a> {
+    /// A line that is not `K:value`.
+    #[error("not a K:value line: {0:?}")]
+    NotKeyValue(&'a str),
+    /// A kept field given twice.
+    #[error("field {0} given twice")]
+    Twice(char),
+    /// A required field is missing.
+    #[error("no {0} field")]
+    Missing(&'static str),
+    /// A field that is empty or contains white space.
+    #[error(transparent)]
+    Word(#[from] WordError),
 }
 
 impl<'a> Block<'a> {
     /// Records the first problem found in the block.
-    fn fail(&mut self, reason: String) {
+    fn fail(&mut self, reason: BlockError<'a>) {
         if self.error.is_none() {
             self.error = Some(reason);
         }
@@ -72,11 +89,11 @@ impl<'a> Block<'a> {
     fn line(&mut self, line: &'a str) {
         let mut chars = line.chars();
         let (Some(key), Some(':')) = (chars.next(), chars.next()) else {
-            self.fail(format!("not a K:value line: {:?}", quote(line)));
+            self.fail(BlockError::NotKeyValue(quote(line)));
             return;
         };
         if !key.is_ascii_alphanumeric() {
-            self.fail(format!("not a K:value line: {:?}", quote(line)));
+            self.fail(BlockError::NotKeyValue(quote(line)));
             return;
         }
         let value = &line[2..];
@@ -88,7 +105,7 @@ impl<'a> Block<'a> {
             _ => return,
         };
         if slot.is_some() {
-            self.fail(format!("field {key} given twice"));
+            self.fail(BlockError::Twice(key));
             return;
         }
         *slot = Some(value);
@@ -114,12 +131,18 @@ impl<'a> Block<'a> {
         }
     }
 
-    fn build(&self) -> Result<InstalledPackage, String> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
+    fn build(&self) -> Result<InstalledPackage, BlockError<'a>> {
+        if let Some(e) = self.error {
+            return Err(e);
         }
-        let name = word(self.name.ok_or("no P (name) field")?, "P (name)")?;
-        let version = word(self.version.ok_or("no V (version) field")?, "V (version)")?;
+        let name = word(
+            self.name.ok_or(BlockError::Missing("P (name)"))?,
+            "P (name)",
+        )?;
+        let version = word(
+            self.version.ok_or(BlockError::Missing("V (version)"))?,
+            "V (version)",
+        )?;
         let arch = match self.arch {
             None | Some("") => "",
             Some(a) => word(a, "A (arch)")?,

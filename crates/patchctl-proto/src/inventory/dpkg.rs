@@ -42,10 +42,7 @@ pub fn parse_status(input: &str) -> ParsedStatus {
             Some(b' ' | b'\t') => {
                 if !stanza.started && !is_blank(line) {
                     stanza.start(index + 1);
-                    stanza.fail(format!(
-                        "continuation line outside a field: {:?}",
-                        quote(line)
-                    ));
+                    stanza.fail(StanzaError::StrayContinuation(quote(line)));
                 }
             }
             Some(_) => {
@@ -70,7 +67,45 @@ struct Stanza<'a> {
     version: Option<&'a str>,
     arch: Option<&'a str>,
     source: Option<&'a str>,
-    error: Option<String>,
+    error: Option<StanzaError<'a>>,
+}
+
+/// Why one stanza of the status file was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum StanzaError<'a> {
+    /// A line that is neither a field nor a continuation.
+    #[error("not a field: {0:?}")]
+    NotAField(&'a str),
+    /// A continuation line that does not follow a field.
+    #[error("continuation line outside a field: {0:?}")]
+    StrayContinuation(&'a str),
+    /// A kept field given twice.
+    #[error("field {0} given twice")]
+    Twice(&'a str),
+    /// A required field is missing.
+    #[error("no {0} field")]
+    Missing(&'static str),
+    /// A field that is empty.
+    #[error("empty {0} field")]
+    Empty(&'static str),
+    /// A field whose value contains white space.
+    #[error("{0} {1:?} contains white space")]
+    WhiteSpace(&'static str, &'a str),
+    /// A `Status` value that is not three words.
+    #[error("Status {0:?} is not \"want flag status\"")]
+    BadStatus(&'a str),
+    /// An unknown first word of `Status`.
+    #[error("unknown selection {0:?} in Status")]
+    UnknownSelection(&'a str),
+    /// An unknown second word of `Status`.
+    #[error("unknown flag {0:?} in Status")]
+    UnknownFlag(&'a str),
+    /// An unknown third word of `Status`.
+    #[error("unknown state {0:?} in Status")]
+    UnknownState(&'a str),
+    /// A `Source` value that is not `name` or `name (version)`.
+    #[error("Source {0:?} is not \"name\" or \"name (version)\"")]
+    BadSource(&'a str),
 }
 
 impl<'a> Stanza<'a> {
@@ -80,7 +115,7 @@ impl<'a> Stanza<'a> {
     }
 
     /// Records the first problem found in the stanza.
-    fn fail(&mut self, reason: String) {
+    fn fail(&mut self, reason: StanzaError<'a>) {
         if self.error.is_none() {
             self.error = Some(reason);
         }
@@ -89,7 +124,7 @@ impl<'a> Stanza<'a> {
     /// Reads one `Name: value` line.
     fn field(&mut self, line: &'a str) {
         let Some((name, value)) = line.split_once(':') else {
-            self.fail(format!("not a field: {:?}", quote(line)));
+            self.fail(StanzaError::NotAField(quote(line)));
             return;
         };
         let slot = match name.len() {
@@ -100,13 +135,13 @@ impl<'a> Stanza<'a> {
             12 if name.eq_ignore_ascii_case("Architecture") => &mut self.arch,
             _ => {
                 if name.is_empty() || name.contains([' ', '\t']) {
-                    self.fail(format!("not a field: {:?}", quote(line)));
+                    self.fail(StanzaError::NotAField(quote(line)));
                 }
                 return;
             }
         };
         if slot.is_some() {
-            self.fail(format!("field {name} given twice"));
+            self.fail(StanzaError::Twice(name));
             return;
         }
         *slot = Some(value.trim_matches([' ', '\t']));
@@ -138,23 +173,23 @@ impl<'a> Stanza<'a> {
     }
 
     /// The package this stanza describes, `None` when it is not installed.
-    fn build(&self) -> Result<Option<InstalledPackage>, String> {
-        if let Some(error) = &self.error {
-            return Err(error.clone());
+    fn build(&self) -> Result<Option<InstalledPackage>, StanzaError<'a>> {
+        if let Some(error) = self.error {
+            return Err(error);
         }
         let name = match self.package {
-            None => return Err("no Package field".into()),
+            None => return Err(StanzaError::Missing("Package")),
             Some(name) => word(name, "Package")?,
         };
         let status = match self.status {
-            None => return Err("no Status field".into()),
+            None => return Err(StanzaError::Missing("Status")),
             Some(status) => parse_state(status)?,
         };
         if status == "not-installed" || status == "config-files" {
             return Ok(None);
         }
         let version = match self.version {
-            None => return Err("no Version field".into()),
+            None => return Err(StanzaError::Missing("Version")),
             Some(version) => word(version, "Version")?,
         };
         let arch = match self.arch {
@@ -193,36 +228,28 @@ pub const STATES: [&str; 8] = [
 ];
 
 /// The third word of a `Status: want flag status` value.
-fn parse_state(value: &str) -> Result<&'static str, String> {
+fn parse_state(value: &str) -> Result<&'static str, StanzaError<'_>> {
     let mut words = value.split_ascii_whitespace();
     let (Some(want), Some(flag), Some(state), None) =
         (words.next(), words.next(), words.next(), words.next())
     else {
-        return Err(format!(
-            "Status {:?} is not \"want flag status\"",
-            quote(value)
-        ));
+        return Err(StanzaError::BadStatus(quote(value)));
     };
     if !matches!(want, "unknown" | "install" | "hold" | "deinstall" | "purge") {
-        return Err(format!("unknown selection {:?} in Status", quote(want)));
+        return Err(StanzaError::UnknownSelection(quote(want)));
     }
     if !matches!(flag, "ok" | "reinstreq" | "hold" | "hold-reinstreq") {
-        return Err(format!("unknown flag {:?} in Status", quote(flag)));
+        return Err(StanzaError::UnknownFlag(quote(flag)));
     }
     STATES
         .into_iter()
         .find(|s| *s == state)
-        .ok_or_else(|| format!("unknown state {:?} in Status", quote(state)))
+        .ok_or(StanzaError::UnknownState(quote(state)))
 }
 
 /// A `Source` value: `name` or `name (version)`.
-fn parse_source(value: &str) -> Result<(&str, Option<&str>), String> {
-    let bad = || {
-        format!(
-            "Source {:?} is not \"name\" or \"name (version)\"",
-            quote(value)
-        )
-    };
+fn parse_source(value: &str) -> Result<(&str, Option<&str>), StanzaError<'_>> {
+    let bad = || StanzaError::BadSource(quote(value));
     match value.split_once('(') {
         None => {
             let name = word(value, "Source").map_err(|_| bad())?;
@@ -243,11 +270,11 @@ fn parse_source(value: &str) -> Result<(&str, Option<&str>), String> {
 }
 
 /// A non-empty value without white space.
-fn word<'a>(value: &'a str, field: &str) -> Result<&'a str, String> {
+fn word<'a>(value: &'a str, field: &'static str) -> Result<&'a str, StanzaError<'a>> {
     if value.is_empty() {
-        Err(format!("empty {field} field"))
+        Err(StanzaError::Empty(field))
     } else if value.contains(char::is_whitespace) {
-        Err(format!("{field} {:?} contains white space", quote(value)))
+        Err(StanzaError::WhiteSpace(field, quote(value)))
     } else {
         Ok(value)
     }

@@ -30,12 +30,23 @@ fn quote(s: &str) -> &str {
     &s[..end]
 }
 
+/// Why a value is not a word (see [`word`]); names the value's field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum WordError {
+    /// The value is empty.
+    #[error("empty {0}")]
+    Empty(&'static str),
+    /// The value contains white space.
+    #[error("{0} contains white space")]
+    WhiteSpace(&'static str),
+}
+
 /// A non-empty value without white space.
-fn word<'a>(value: &'a str, what: &str) -> Result<&'a str, String> {
+fn word<'a>(value: &'a str, what: &'static str) -> Result<&'a str, WordError> {
     if value.is_empty() {
-        Err(format!("empty {what}"))
+        Err(WordError::Empty(what))
     } else if value.contains(char::is_whitespace) {
-        Err(format!("{what} contains white space"))
+        Err(WordError::WhiteSpace(what))
     } else {
         Ok(value)
     }

@@ -8,7 +8,7 @@
 
 use crate::agent::InstalledPackage;
 
-use super::{quote, word};
+use super::{WordError, quote, word};
 
 /// The `--queryformat` of both queries: one line per package, six TAB-separated
 /// fields.
@@ -45,7 +45,39 @@ pub fn parse_qa(output: &str) -> ParsedQa {
     out
 }
 
-fn parse_line(line: &str) -> Result<InstalledPackage, String> {
+/// Why one line of `rpm -qa` output was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum LineError<'a> {
+    /// A TAB-separated line without exactly six fields.
+    #[error("expected 6 TAB-separated fields")]
+    TabFields,
+    /// rpm's own line for a package that is not installed.
+    #[error("package {0} is not installed")]
+    NotInstalled(&'a str),
+    /// A space-separated line without exactly four fields.
+    #[error("expected 4 space-separated fields")]
+    SpaceFields,
+    /// A space-separated version without a release.
+    #[error("version is not EPOCH:VERSION-RELEASE")]
+    NotEvr,
+    /// A field that is empty or contains white space.
+    #[error(transparent)]
+    Word(#[from] WordError),
+    /// A version with an epoch or release separator in it.
+    #[error("version contains ':' or '-'")]
+    VersionSeparator,
+    /// A release with an epoch separator in it.
+    #[error("release contains ':'")]
+    ReleaseColon,
+    /// An epoch that does not fit 32 bits.
+    #[error("epoch is too large")]
+    EpochTooLarge,
+    /// An epoch that is not a number.
+    #[error("epoch is not a number")]
+    EpochNotNumber,
+}
+
+fn parse_line(line: &str) -> Result<InstalledPackage, LineError<'_>> {
     let (name, epoch, version, release, arch, source) = if line.contains('\t') {
         let mut fields = line.split('\t');
         match (
@@ -60,14 +92,14 @@ fn parse_line(line: &str) -> Result<InstalledPackage, String> {
             (Some(n), Some(e), Some(v), Some(r), Some(a), Some(s), None) => {
                 (n, e, v, r, a, s.trim_end())
             }
-            _ => return Err("expected 6 TAB-separated fields".into()),
+            _ => return Err(LineError::TabFields),
         }
     } else {
         if let Some(name) = line
             .strip_prefix("package ")
             .and_then(|l| l.strip_suffix(" is not installed"))
         {
-            return Err(format!("package {} is not installed", quote(name)));
+            return Err(LineError::NotInstalled(quote(name)));
         }
         let mut fields = line.split_ascii_whitespace();
         let (Some(n), Some(evr), Some(a), Some(s), None) = (
@@ -77,14 +109,14 @@ fn parse_line(line: &str) -> Result<InstalledPackage, String> {
             fields.next(),
             fields.next(),
         ) else {
-            return Err("expected 4 space-separated fields".into());
+            return Err(LineError::SpaceFields);
         };
         let (e, vr) = match evr.split_once(':') {
             Some((e, vr)) => (e, vr),
             None => ("0", evr),
         };
         let Some((v, r)) = vr.rsplit_once('-') else {
-            return Err("version is not EPOCH:VERSION-RELEASE".into());
+            return Err(LineError::NotEvr);
         };
         (n, e, v, r, a, s)
     };
@@ -94,17 +126,17 @@ fn parse_line(line: &str) -> Result<InstalledPackage, String> {
     let arch = word(arch, "arch")?;
     let source = word(source, "source rpm")?;
     if version.contains([':', '-']) {
-        return Err("version contains ':' or '-'".into());
+        return Err(LineError::VersionSeparator);
     }
     if release.contains(':') {
-        return Err("release contains ':'".into());
+        return Err(LineError::ReleaseColon);
     }
     let epoch: u32 = match epoch {
         "" | "(none)" => 0,
         e if e.bytes().all(|b| b.is_ascii_digit()) => {
-            e.parse().map_err(|_| "epoch is too large".to_owned())?
+            e.parse().map_err(|_| LineError::EpochTooLarge)?
         }
-        _ => return Err("epoch is not a number".into()),
+        _ => return Err(LineError::EpochNotNumber),
     };
     let version = if epoch == 0 {
         format!("{version}-{release}")

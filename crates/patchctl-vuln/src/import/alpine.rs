@@ -29,7 +29,7 @@
 
 use std::collections::BTreeMap;
 
-use patchctl_version::Scheme;
+use patchctl_version::{Scheme, VersionError};
 use serde_json::Value;
 
 use super::{bare_record, one_line};
@@ -121,12 +121,10 @@ impl SecDb {
     }
 
     /// Files one secfix under each of its ids.
-    fn insert(&mut self, ecosystem: &str, package: &str, fix: Fix) -> Result<(), String> {
-        let ids = parse_ids(&fix.ids).ok_or_else(|| {
-            format!(
-                "no vulnerability id in '{}' (version {})",
-                fix.ids, fix.version
-            )
+    fn insert(&mut self, ecosystem: &str, package: &str, fix: Fix) -> Result<(), SecfixError> {
+        let ids = parse_ids(&fix.ids).ok_or_else(|| SecfixError::NoId {
+            ids: fix.ids.clone(),
+            version: fix.version.clone(),
         })?;
         let status = match fix.version.as_str() {
             "0" => Status::NotAffected,
@@ -154,6 +152,29 @@ impl SecDb {
     }
 }
 
+/// What is wrong with one package's `secfixes` (the reason of a rejection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum SecfixError {
+    /// `secfixes` is not a map.
+    #[error("'secfixes' is not a map of version to ids")]
+    NotAMap,
+    /// A version key that is not an apk version.
+    #[error("secfix version '{version}' is not a valid apk version: {error}")]
+    BadVersion {
+        version: String,
+        error: VersionError,
+    },
+    /// The ids under a version are not a list.
+    #[error("the ids of version '{0}' are not a list")]
+    IdsNotAList(String),
+    /// An id under a version that is not a string.
+    #[error("a secfix of version '{version}' is not a string: {value}")]
+    NotAString { version: String, value: String },
+    /// A secfix string that names no vulnerability id.
+    #[error("no vulnerability id in '{ids}' (version {version})")]
+    NoId { ids: String, version: String },
+}
+
 /// One `version: id string` pair of `secfixes`.
 struct Fix {
     version: String,
@@ -162,11 +183,11 @@ struct Fix {
 
 /// The `secfixes` map, checked: each id string under a valid apk version (or `"0"`), or
 /// what is wrong with a version or the map.
-fn fixes(secfixes: Option<&Value>) -> Vec<Result<Fix, String>> {
+fn fixes(secfixes: Option<&Value>) -> Vec<Result<Fix, SecfixError>> {
     let map = match secfixes {
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Object(map)) => map,
-        Some(_) => return vec![Err("'secfixes' is not a map of version to ids".into())],
+        Some(_) => return vec![Err(SecfixError::NotAMap)],
     };
     let mut out = Vec::new();
     for (version, ids) in map {
@@ -174,7 +195,10 @@ fn fixes(secfixes: Option<&Value>) -> Vec<Result<Fix, String>> {
             "0" => Ok(()),
             _ => Scheme::Apk
                 .parse_check(version)
-                .map_err(|e| format!("secfix version '{version}' is not a valid apk version: {e}")),
+                .map_err(|error| SecfixError::BadVersion {
+                    version: version.clone(),
+                    error,
+                }),
         };
         let ids = match (checked, ids) {
             (Err(e), _) => {
@@ -185,9 +209,7 @@ fn fixes(secfixes: Option<&Value>) -> Vec<Result<Fix, String>> {
             // `7.4.0-r0:` with nothing under it is YAML null: no ids.
             (Ok(()), Value::Null) => &[],
             (Ok(()), _) => {
-                out.push(Err(format!(
-                    "the ids of version '{version}' are not a list"
-                )));
+                out.push(Err(SecfixError::IdsNotAList(version.clone())));
                 continue;
             }
         };
@@ -196,10 +218,10 @@ fn fixes(secfixes: Option<&Value>) -> Vec<Result<Fix, String>> {
                 version: version.clone(),
                 ids: ids.to_string(),
             }),
-            None => Err(format!(
-                "a secfix of version '{version}' is not a string: {}",
-                one_line(&id.to_string())
-            )),
+            None => Err(SecfixError::NotAString {
+                version: version.clone(),
+                value: one_line(&id.to_string()),
+            }),
         }));
     }
     out

@@ -34,6 +34,7 @@
 //! `introduced` opened; and when [`crate::ecosystem::rules`] knows the ecosystem's family,
 //! every version passes that scheme's well-formedness check. Unknown fields are ignored.
 
+use patchctl_version::{Scheme, VersionError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -208,27 +209,74 @@ fn entry_severity(entry: &OsvAffected) -> Option<String> {
         .next()
 }
 
+/// What is wrong with one `affected[]` entry (the reason of a rejection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EntryError {
+    /// The entry names no package.
+    #[error("no package")]
+    NoPackage,
+    /// The package names no ecosystem.
+    #[error("package has no ecosystem")]
+    NoEcosystem,
+    /// The package has no name.
+    #[error("package in {0} has no name")]
+    NoName(String),
+    /// A version that is not one of the ecosystem's scheme.
+    #[error(
+        "{what} version '{version}' of package {name} is not a valid {scheme} version: {error}"
+    )]
+    BadVersion {
+        what: String,
+        version: String,
+        name: String,
+        scheme: Scheme,
+        error: Box<VersionError>,
+    },
+    /// An `ECOSYSTEM` range without events.
+    #[error("an ECOSYSTEM range of {0} has no events")]
+    NoEvents(String),
+    /// A range event that is not a one-key object with a non-empty string.
+    #[error("range event {0} is not an object with one non-empty string value")]
+    BadEvent(String),
+    /// A `fixed` or `last_affected` event before any `introduced`.
+    #[error("'{kind}: {version}' of {name} does not follow an 'introduced'")]
+    Unopened {
+        kind: String,
+        version: String,
+        name: String,
+    },
+    /// A range event of an unknown kind.
+    #[error("unknown range event '{kind}' for {name}")]
+    UnknownEvent { kind: String, name: String },
+}
+
 /// Appends the intervals of one `affected[]` entry.
-fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), String> {
-    let package = entry.package.as_ref().ok_or("no package")?;
+fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), EntryError> {
+    let package = entry.package.as_ref().ok_or(EntryError::NoPackage)?;
     let ecosystem = package
         .ecosystem
         .as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or("package has no ecosystem")?;
+        .ok_or(EntryError::NoEcosystem)?;
     let name = package
         .name
         .as_deref()
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("package in {ecosystem} has no name"))?;
-    let check = |what: &str, version: &str| -> Result<(), String> {
+        .ok_or_else(|| EntryError::NoName(ecosystem.to_string()))?;
+    let check = |what: &str, version: &str| -> Result<(), EntryError> {
         match ecosystem::rules(ecosystem) {
-            Some(rules) => rules.scheme.parse_check(version).map_err(|e| {
-                format!(
-                    "{what} version '{version}' of package {name} is not a valid {} version: {e}",
-                    rules.scheme
-                )
-            }),
+            Some(rules) => {
+                rules
+                    .scheme
+                    .parse_check(version)
+                    .map_err(|error| EntryError::BadVersion {
+                        what: what.to_string(),
+                        version: version.to_string(),
+                        name: name.to_string(),
+                        scheme: rules.scheme,
+                        error: Box::new(error),
+                    })
+            }
             None => Ok(()),
         }
     };
@@ -246,7 +294,7 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), St
     let ranges = entry.ranges.iter().flatten();
     for range in ranges.filter(|r| r.kind == "ECOSYSTEM") {
         if range.events.is_empty() {
-            return Err(format!("an ECOSYSTEM range of {name} has no events"));
+            return Err(EntryError::NoEvents(name.to_string()));
         }
         // The interval being walked: `Some(introduced)` once an `introduced` opened it.
         let mut open: Option<Option<String>> = None;
@@ -267,8 +315,10 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), St
                 }
                 "fixed" | "last_affected" => {
                     check(kind, version)?;
-                    let introduced = open.take().ok_or_else(|| {
-                        format!("'{kind}: {version}' of {name} does not follow an 'introduced'")
+                    let introduced = open.take().ok_or_else(|| EntryError::Unopened {
+                        kind: kind.to_string(),
+                        version: version.to_string(),
+                        name: name.to_string(),
                     })?;
                     let (status, last_affected) = if kind == "fixed" {
                         let fixed_version = version.to_string();
@@ -285,7 +335,10 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), St
                 }
                 "limit" => {}
                 other => {
-                    return Err(format!("unknown range event '{other}' for {name}"));
+                    return Err(EntryError::UnknownEvent {
+                        kind: other.to_string(),
+                        name: name.to_string(),
+                    });
                 }
             }
         }
@@ -306,7 +359,7 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), St
 }
 
 /// A range event: an object with exactly one key mapped to a non-empty string.
-fn event_of(event: &Value) -> Result<(&str, &str), String> {
+fn event_of(event: &Value) -> Result<(&str, &str), EntryError> {
     match event
         .as_object()
         .map(|o| o.iter().collect::<Vec<_>>())
@@ -315,9 +368,6 @@ fn event_of(event: &Value) -> Result<(&str, &str), String> {
         Some([(kind, Value::String(version))]) if !version.is_empty() => {
             Ok((kind.as_str(), version.as_str()))
         }
-        _ => Err(format!(
-            "range event {} is not an object with one non-empty string value",
-            one_line(&event.to_string())
-        )),
+        _ => Err(EntryError::BadEvent(one_line(&event.to_string()))),
     }
 }

@@ -27,6 +27,7 @@
 
 use std::collections::BTreeMap;
 
+use patchctl_version::{Scheme, VersionError};
 use serde_json::Value;
 
 use super::{bare_record, clip, one_line};
@@ -106,8 +107,55 @@ pub fn parse(origin: &str, v: &Value) -> Parsed {
     parsed
 }
 
+/// What is wrong with one statement (the reason of a rejection).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum StatementError {
+    /// The statement has no status.
+    #[error("no status")]
+    NoStatus,
+    /// A status OpenVEX does not define.
+    #[error("unknown status '{0}'")]
+    UnknownStatus(String),
+    /// The statement has no products.
+    #[error("no 'products' array")]
+    NoProducts,
+    /// A product that is neither a purl nor an object with one.
+    #[error("a product is neither a purl nor an object with '@id'")]
+    BadProduct,
+    /// A `fixed` product without a version.
+    #[error("fixed product {0} has no version")]
+    NoFixedVersion(String),
+    /// A `fixed` product whose version is not one of the ecosystem's scheme.
+    #[error("fixed product {purl}: '{version}' is not a valid {scheme} version: {error}")]
+    BadFixedVersion {
+        purl: String,
+        version: String,
+        scheme: Scheme,
+        error: Box<VersionError>,
+    },
+    /// A purl qualifier without `=`.
+    #[error("qualifier '{pair}' of {purl} has no '='")]
+    BadQualifier { pair: String, purl: String },
+    /// A purl without a usable package name.
+    #[error("{0} has no valid package name")]
+    NoName(String),
+    /// A source purl without the `distro` qualifier.
+    #[error("{0} has no 'distro' qualifier")]
+    NoDistro(String),
+    /// A malformed `%XX` escape.
+    #[error("invalid percent-escape in '{0}'")]
+    BadEscape(String),
+    /// Escapes that decode to bytes that are not UTF-8.
+    #[error("'{0}' does not decode to UTF-8")]
+    NotUtf8(String),
+}
+
 impl Pending {
-    fn add(&mut self, statement: &Value, rejected: &mut Vec<Rejected>) -> Result<(), String> {
+    fn add(
+        &mut self,
+        statement: &Value,
+        rejected: &mut Vec<Rejected>,
+    ) -> Result<(), StatementError> {
         let text = |key: &str| statement.get(key).and_then(Value::as_str);
         let vulnerability = statement.get("vulnerability");
         if self.record.summary.is_empty() {
@@ -144,23 +192,23 @@ impl Pending {
             .filter_map(text)
             .collect();
         let note = (!words.is_empty()).then(|| clip(&words.join(": "), 300));
-        let status = text("status").ok_or("no status")?;
+        let status = text("status").ok_or(StatementError::NoStatus)?;
         let status = match status {
             "fixed" => None,
             "not_affected" => Some(Status::NotAffected),
             "affected" => Some(affected_status(&words.join(" "))),
             "under_investigation" => Some(Status::UnderInvestigation),
-            other => return Err(format!("unknown status '{other}'")),
+            other => return Err(StatementError::UnknownStatus(other.to_string())),
         };
         let products = statement
             .get("products")
             .and_then(Value::as_array)
-            .ok_or("no 'products' array")?;
+            .ok_or(StatementError::NoProducts)?;
         for product in products {
             let purl = product
                 .as_str()
                 .or_else(|| product.get("@id").and_then(Value::as_str))
-                .ok_or("a product is neither a purl nor an object with '@id'")?;
+                .ok_or(StatementError::BadProduct)?;
             let Some(source) = source_purl(purl)? else {
                 continue;
             };
@@ -216,15 +264,22 @@ fn affected_status(words: &str) -> Status {
 }
 
 /// The version of a `fixed` product, checked with the ecosystem's scheme.
-fn fixed_version(purl: &str, ecosystem: &str, version: Option<String>) -> Result<String, String> {
-    let version = version.ok_or_else(|| format!("fixed product {purl} has no version"))?;
+fn fixed_version(
+    purl: &str,
+    ecosystem: &str,
+    version: Option<String>,
+) -> Result<String, StatementError> {
+    let version = version.ok_or_else(|| StatementError::NoFixedVersion(purl.to_string()))?;
     if let Some(rules) = ecosystem::rules(ecosystem) {
-        rules.scheme.parse_check(&version).map_err(|e| {
-            format!(
-                "fixed product {purl}: '{version}' is not a valid {} version: {e}",
-                rules.scheme
-            )
-        })?;
+        rules
+            .scheme
+            .parse_check(&version)
+            .map_err(|error| StatementError::BadFixedVersion {
+                purl: purl.to_string(),
+                version: version.clone(),
+                scheme: rules.scheme,
+                error: Box::new(error),
+            })?;
     }
     Ok(version)
 }
@@ -247,7 +302,7 @@ struct SourcePurl {
 
 /// `Ok(None)` for a purl that is not `pkg:deb/ubuntu/…?arch=source`; an error for one
 /// that is but is malformed.
-fn source_purl(purl: &str) -> Result<Option<SourcePurl>, String> {
+fn source_purl(purl: &str) -> Result<Option<SourcePurl>, StatementError> {
     let Some(rest) = purl.strip_prefix("pkg:deb/ubuntu/") else {
         return Ok(None);
     };
@@ -257,7 +312,10 @@ fn source_purl(purl: &str) -> Result<Option<SourcePurl>, String> {
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair
             .split_once('=')
-            .ok_or_else(|| format!("qualifier '{pair}' of {purl} has no '='"))?;
+            .ok_or_else(|| StatementError::BadQualifier {
+                pair: pair.to_string(),
+                purl: purl.to_string(),
+            })?;
         match key {
             "arch" => arch = Some(percent_decode(value)?),
             "distro" => distro = Some(percent_decode(value)?),
@@ -273,9 +331,9 @@ fn source_purl(purl: &str) -> Result<Option<SourcePurl>, String> {
     };
     let name = percent_decode(name)?;
     if name.is_empty() || name.contains('/') {
-        return Err(format!("{purl} has no valid package name"));
+        return Err(StatementError::NoName(purl.to_string()));
     }
-    let distro = distro.ok_or_else(|| format!("{purl} has no 'distro' qualifier"))?;
+    let distro = distro.ok_or_else(|| StatementError::NoDistro(purl.to_string()))?;
     Ok(Some(SourcePurl {
         name,
         version,
@@ -284,7 +342,7 @@ fn source_purl(purl: &str) -> Result<Option<SourcePurl>, String> {
 }
 
 /// Decodes `%XX` escapes; the result must be UTF-8.
-fn percent_decode(s: &str) -> Result<String, String> {
+fn percent_decode(s: &str) -> Result<String, StatementError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -294,7 +352,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                 .and_then(|h| u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok())
-                .ok_or_else(|| format!("invalid percent-escape in '{s}'"))?;
+                .ok_or_else(|| StatementError::BadEscape(s.to_string()))?;
             out.push(hex);
             i += 3;
         } else {
@@ -302,7 +360,7 @@ fn percent_decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| format!("'{s}' does not decode to UTF-8"))
+    String::from_utf8(out).map_err(|_| StatementError::NotUtf8(s.to_string()))
 }
 
 #[cfg(test)]
