@@ -19,6 +19,7 @@ pub mod runtime;
 pub mod scan;
 pub mod state;
 pub mod sysinfo;
+pub mod text;
 
 /// This agent's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

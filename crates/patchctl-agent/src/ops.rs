@@ -20,6 +20,7 @@ use patchctl_proto::validate::PackageName;
 
 use crate::exec::Executor;
 use crate::pkgmgr::{self, Backend, Family};
+use crate::text::truncate;
 
 /// What the agent knows about its link to the platform, for `health_check`.
 #[derive(Debug, Clone, Default)]
@@ -552,26 +553,4 @@ fn disk_check(mount: &str, st: &nix::sys::statvfs::Statvfs) -> Option<HealthItem
             total as f64 / GIB as f64
         ),
     })
-}
-
-/// The last `max` bytes (about) of `s`, trimmed: where a program says why it failed.
-pub fn tail(s: &str, max: usize) -> &str {
-    let s = s.trim();
-    let mut start = s.len().saturating_sub(max);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

@@ -283,7 +283,7 @@ impl Agent {
         }
         self.set_connected(true, None);
         for env in &resp.commands {
-            tracing::info!(target: "audit", command_id = %env.id, kind = %crate::ops::truncate(&env.kind, 64), "command received");
+            tracing::info!(target: "audit", command_id = %env.id, kind = %crate::text::truncate(&env.kind, 64), "command received");
             if self.outbox.contains(env.id) {
                 tracing::info!(command_id = %env.id, "command already ran; resending its result");
                 continue;
