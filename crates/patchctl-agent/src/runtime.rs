@@ -22,8 +22,9 @@ use rand::Rng;
 
 use crate::config::AgentConfig;
 use crate::exec::{Executor, ProcessExecutor};
+use crate::health::{LinkState, SharedLink};
 use crate::metrics::MetricsCollector;
-use crate::ops::{LinkState, Operations, SharedLink};
+use crate::ops::Operations;
 use crate::state::{self, Identity, Outbox};
 
 /// Longest wait between retries while the platform is unreachable.
