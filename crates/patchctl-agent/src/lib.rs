@@ -15,6 +15,7 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod pkgmgr;
+pub mod procfs;
 pub mod runtime;
 pub mod scan;
 pub mod state;
