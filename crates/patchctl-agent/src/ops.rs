@@ -25,6 +25,14 @@ use crate::text::truncate;
 
 pub use crate::health::{LinkState, SharedLink};
 
+/// Why an operation's step failed (the operations themselves answer with a result).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The package manager could not refresh or list; its words.
+    #[error("{0}")]
+    PackageManager(String),
+}
+
 /// Runs validated operations.
 pub struct Operations {
     exec: Arc<dyn Executor>,
@@ -133,7 +141,7 @@ impl Operations {
             return self.no_backend();
         };
         match collect_updates(b.as_ref(), self.exec.as_ref()).await {
-            Err(e) => (ResultStatus::Failed, e, None),
+            Err(e) => (ResultStatus::Failed, e.to_string(), None),
             Ok(report) => {
                 let security = report.updates.iter().filter(|u| u.security).count();
                 let summary = format!(
@@ -378,12 +386,17 @@ impl Operations {
 pub async fn collect_updates(
     b: &dyn Backend,
     exec: &dyn Executor,
-) -> Result<UpdatesReport, String> {
+) -> Result<UpdatesReport, OpsError> {
     let root = nix::unistd::geteuid().is_root();
     if root {
-        b.refresh(exec).await?;
+        b.refresh(exec)
+            .await
+            .map_err(|e| OpsError::PackageManager(e.to_string()))?;
     }
-    let u = b.updates(exec).await?;
+    let u = b
+        .updates(exec)
+        .await
+        .map_err(|e| OpsError::PackageManager(e.to_string()))?;
     for reason in &u.skipped {
         tracing::warn!(%reason, "skipped a line of the package manager's output");
     }
