@@ -345,4 +345,28 @@ mod tests {
         );
         drop(f);
     }
+
+    #[test]
+    fn check_lists_every_item_and_names_the_ones_needing_attention() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = LinkState::default();
+        let (status, summary, report) = check(&Subject {
+            root: dir.path(),
+            config_path: None,
+            link: &link,
+            heartbeat_interval: Duration::from_secs(60),
+            package_manager: None,
+        });
+        let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names[..4], ["agent", "config", "server", "clock"]);
+        assert_eq!(names.last(), Some(&"package_lock"));
+        assert_eq!(report.agent_version, crate::VERSION);
+        // No contact yet: server and clock warn, which is attention but not failure.
+        assert!(
+            summary.starts_with("attention needed: server, clock"),
+            "{summary}"
+        );
+        let failed = report.checks.iter().any(|c| c.status == HealthStatus::Fail);
+        assert_eq!(status == ResultStatus::Failed, failed);
+    }
 }

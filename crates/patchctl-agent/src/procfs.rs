@@ -1,6 +1,5 @@
 //! The lowest layer of the collectors: reading a `/proc` file, and the `/proc/meminfo`
-//! parser that both [`crate::sysinfo`] (total memory) and [`crate::metrics`] (memory
-//! and swap use) need.
+//! parser that both `sysinfo` (total memory) and `metrics` (memory and swap use) need.
 //!
 //! Architecture invariant: this module imports no other agent module; `sysinfo` and
 //! `metrics` build on it, and `metrics` may use `sysinfo`, never the reverse.

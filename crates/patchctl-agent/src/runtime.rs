@@ -39,7 +39,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Starts at [`MIN_BACKOFF`], doubling up to `cap`.
+    /// Starts at `MIN_BACKOFF` (2 s), doubling up to `cap`.
     pub fn new(cap: Duration) -> Self {
         Backoff {
             next: MIN_BACKOFF,

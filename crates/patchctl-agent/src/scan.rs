@@ -302,4 +302,17 @@ mod tests {
         std::fs::write(dir.path().join(ACKED_FILE), b"{not json").unwrap();
         assert!(Acked::load(dir.path()).is_none());
     }
+
+    #[test]
+    fn preview_summarises_or_prints_the_full_upload() {
+        let mut s = state(3, 0);
+        s.system.hostname = "web-1".into();
+        assert_eq!(
+            preview(&s, false).unwrap(),
+            "3 packages (dpkg) on web-1, 0 updates available (0 security); use --print to see exactly what would be sent"
+        );
+        let upload: ScanUpload = serde_json::from_str(&preview(&s, true).unwrap()).unwrap();
+        assert_eq!(upload.digest, s.digest());
+        assert_eq!(upload.body, ScanBody::Full { state: s });
+    }
 }

@@ -226,4 +226,25 @@ mod tests {
             & 0o777;
         assert_eq!(mode, 0o600);
     }
+
+    #[test]
+    fn a_corrupt_identity_says_to_delete_it() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            d.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        write_private(&d.path().join(CREDENTIAL_FILE), b"{not json").unwrap();
+        let err = load_identity(d.path()).unwrap_err();
+        assert!(matches!(err, IdentityError::Corrupt { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{} is corrupt (",
+                d.path().join(CREDENTIAL_FILE).display()
+            )) && msg.ends_with("); delete it to enroll again"),
+            "{msg}"
+        );
+    }
 }
