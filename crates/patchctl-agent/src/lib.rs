@@ -2,10 +2,17 @@
 //! metrics to the platform and runs exactly four whitelisted operations.
 //!
 //! Module map: [`config`] (the private config file), [`runtime`] (enroll, heartbeat,
-//! scan, report), [`ops`] (the whitelist gate and the four operations), [`exec`] (the
-//! only place a process starts), [`state`] (identity and outbox on disk),
-//! [`inventory`], [`sysinfo`], [`metrics`] (collectors), [`scan`], [`health`],
-//! [`logging`].
+//! scan, report), [`ops`] (the whitelist gate and the four operations), [`health`]
+//! (every `health_check` probe), [`scan`] (collecting, diffing and encoding the
+//! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
+//! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
+//! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
+//! [`text`] (shared text helpers), [`logging`].
+//!
+//! The modules form layers, each importing only from the ones before it: `text`,
+//! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
+//! `health` → `pkgmgr` → `scan`, `ops` → `runtime`. No module imports one that imports
+//! it back.
 
 pub mod config;
 pub mod exec;
@@ -15,10 +22,12 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod pkgmgr;
+pub mod procfs;
 pub mod runtime;
 pub mod scan;
 pub mod state;
 pub mod sysinfo;
+pub mod text;
 
 /// This agent's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -13,10 +13,21 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// The journal's native socket.
 pub const JOURNAL_SOCKET: &str = "/run/systemd/journal/socket";
 
+/// Why logging could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum LoggingError {
+    /// The log directory or its `agent.log` could not be created or opened.
+    #[error(transparent)]
+    File(#[from] std::io::Error),
+    /// A global subscriber was already installed.
+    #[error(transparent)]
+    Init(#[from] tracing_subscriber::util::TryInitError),
+}
+
 /// Installs the global subscriber. `RUST_LOG` (`level` or `target=level,...`)
 /// overrides the default `info` level. A target filter, not `EnvFilter`: the agent then
 /// links no regular-expression engine, which keeps its resident code small.
-pub fn init(log_dir: Option<&Path>) -> anyhow::Result<()> {
+pub fn init(log_dir: Option<&Path>) -> Result<(), LoggingError> {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|s| s.parse::<Targets>().ok())

@@ -74,43 +74,17 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Scan { print } => {
-            let rt = runtime()?;
-            let upload = rt.block_on(async {
-                let exec = patchctl_agent::exec::ProcessExecutor::new();
-                let backend = patchctl_agent::pkgmgr::Family::detect(std::path::Path::new("/"))
-                    .map(patchctl_agent::pkgmgr::backend_for);
-                patchctl_agent::scan::collect(backend.as_deref(), &exec).await
-            });
-            let state = upload.map_err(anyhow::Error::msg)?;
-            if print {
-                let upload = patchctl_agent::scan::upload_for(&state, None, chrono::Utc::now());
-                println!("{}", serde_json::to_string(&upload)?);
-            } else {
-                let (updates, security) = state.updates.as_ref().map_or((0, 0), |u| {
-                    (
-                        u.updates.len(),
-                        u.updates.iter().filter(|x| x.security).count(),
-                    )
-                });
-                println!(
-                    "{} packages ({}) on {}, {updates} updates available ({security} security); use --print to see exactly what would be sent",
-                    state.packages.len(),
-                    state
-                        .package_manager
-                        .as_deref()
-                        .unwrap_or("no package manager"),
-                    state.system.hostname
-                );
-            }
+            let state = runtime()?.block_on(patchctl_agent::scan::collect_local())?;
+            println!("{}", patchctl_agent::scan::preview(&state, print)?);
             Ok(())
         }
         Cmd::Run { config } => {
             let cfg = AgentConfig::load(&config)?;
             patchctl_agent::logging::init(cfg.log_dir.as_deref())?;
-            let rt = runtime()?;
-            rt.block_on(async move {
+            runtime()?.block_on(async move {
                 let agent = patchctl_agent::runtime::Agent::new(cfg)?;
-                agent.run(shutdown_signal()).await
+                agent.run(shutdown_signal()).await?;
+                Ok(())
             })
         }
     }

@@ -4,38 +4,34 @@
 //! the raw envelope is validated into the closed [`Command`] enum first, and anything
 //! that does not validate (unknown kind, bad parameter) is answered with a `rejected`
 //! result and audited, without touching the executor. Dispatch is one exhaustive
-//! `match`, one handler per operation.
+//! `match`, one handler per operation; `health_check`'s checks live in
+//! [`crate::health`].
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use patchctl_proto::command::{
-    Command, CommandEnvelope, CommandResult, HealthItem, HealthReport, HealthStatus,
-    InstallOutcome, InstallReport, PackageInfoReport, PackageTarget, ResultOutput, ResultStatus,
-    UpdatesReport,
+    Command, CommandEnvelope, CommandResult, InstallOutcome, InstallReport, PackageInfoReport,
+    PackageTarget, ResultOutput, ResultStatus, UpdatesReport,
 };
 use patchctl_proto::validate::PackageName;
 
 use crate::exec::Executor;
+use crate::health;
 use crate::pkgmgr::{self, Backend, Family};
+use crate::text::truncate;
 
-/// What the agent knows about its link to the platform, for `health_check`.
-#[derive(Debug, Clone, Default)]
-pub struct LinkState {
-    /// Last successful exchange with the platform.
-    pub last_contact: Option<DateTime<Utc>>,
-    /// Round-trip time of that exchange.
-    pub last_rtt: Option<Duration>,
-    /// Local clock minus the platform's clock, seconds, at that exchange.
-    pub clock_skew_secs: Option<f64>,
-    /// The last connection error, if the last attempt failed.
-    pub last_error: Option<String>,
+pub use crate::health::{LinkState, SharedLink};
+
+/// Why an operation's step failed (the operations themselves answer with a result).
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    /// The package manager could not refresh or list; its words.
+    #[error("{0}")]
+    PackageManager(String),
 }
-
-/// Shared, updated by the runtime, read by `health_check`.
-pub type SharedLink = Arc<Mutex<LinkState>>;
 
 /// Runs validated operations.
 pub struct Operations {
@@ -145,7 +141,7 @@ impl Operations {
             return self.no_backend();
         };
         match collect_updates(b.as_ref(), self.exec.as_ref()).await {
-            Err(e) => (ResultStatus::Failed, e, None),
+            Err(e) => (ResultStatus::Failed, e.to_string(), None),
             Ok(report) => {
                 let security = report.updates.iter().filter(|u| u.security).count();
                 let summary = format!(
@@ -371,77 +367,17 @@ impl Operations {
         )
     }
 
+    /// `health_check`: the checks of [`crate::health`] on this system and link.
     async fn health_check(&self) -> (ResultStatus, String, Option<ResultOutput>) {
-        let mut checks = vec![HealthItem {
-            name: "agent".into(),
-            status: HealthStatus::Ok,
-            detail: format!("patchctl-agent {}", crate::VERSION),
-        }];
-        checks.push(match &self.config_path {
-            None => HealthItem {
-                name: "config".into(),
-                status: HealthStatus::Unsupported,
-                detail: "the agent runs without a configuration file".into(),
-            },
-            Some(p) => match crate::config::AgentConfig::load(p) {
-                Ok(_) => HealthItem {
-                    name: "config".into(),
-                    status: HealthStatus::Ok,
-                    detail: format!("{} is valid and private", p.display()),
-                },
-                Err(e) => HealthItem {
-                    name: "config".into(),
-                    status: HealthStatus::Fail,
-                    detail: e.to_string(),
-                },
-            },
-        });
         let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        checks.push(server_check(&link, self.heartbeat_interval));
-        checks.push(clock_check(&link));
-        let mut seen_fs = Vec::new();
-        for mount in ["/", "/var"] {
-            let path = self.root.join(mount.trim_start_matches('/'));
-            let Ok(st) = nix::sys::statvfs::statvfs(&path) else {
-                continue;
-            };
-            // /var on the same file system as / would only repeat the line.
-            if seen_fs.contains(&st.filesystem_id()) {
-                continue;
-            }
-            seen_fs.push(st.filesystem_id());
-            if let Some(item) = disk_check(mount, &st) {
-                checks.push(item);
-            }
-        }
-        checks.push(crate::health::package_lock(
-            &self.root,
-            self.family().map(|f| f.database()),
-        ));
-        let worst = checks
-            .iter()
-            .filter(|c| matches!(c.status, HealthStatus::Fail | HealthStatus::Warn))
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>();
-        let failed = checks.iter().any(|c| c.status == HealthStatus::Fail);
-        let summary = if worst.is_empty() {
-            format!("healthy: {} checks passed or not applicable", checks.len())
-        } else {
-            format!("attention needed: {}", worst.join(", "))
-        };
-        let status = if failed {
-            ResultStatus::Failed
-        } else {
-            ResultStatus::Succeeded
-        };
-        (
-            status,
-            summary,
-            Some(ResultOutput::Health(HealthReport {
-                agent_version: crate::VERSION.into(),
-                checks,
-            })),
-        )
+        let (status, summary, report) = health::check(&health::Subject {
+            root: &self.root,
+            config_path: self.config_path.as_deref(),
+            link: &link,
+            heartbeat_interval: self.heartbeat_interval,
+            package_manager: self.family().map(|f| f.database()),
+        });
+        (status, summary, Some(ResultOutput::Health(report)))
     }
 }
 
@@ -450,12 +386,17 @@ impl Operations {
 pub async fn collect_updates(
     b: &dyn Backend,
     exec: &dyn Executor,
-) -> Result<UpdatesReport, String> {
+) -> Result<UpdatesReport, OpsError> {
     let root = nix::unistd::geteuid().is_root();
     if root {
-        b.refresh(exec).await?;
+        b.refresh(exec)
+            .await
+            .map_err(|e| OpsError::PackageManager(e.to_string()))?;
     }
-    let u = b.updates(exec).await?;
+    let u = b
+        .updates(exec)
+        .await
+        .map_err(|e| OpsError::PackageManager(e.to_string()))?;
     for reason in &u.skipped {
         tracing::warn!(%reason, "skipped a line of the package manager's output");
     }
@@ -465,113 +406,4 @@ pub async fn collect_updates(
         updates: u.updates,
         removals: u.removals,
     })
-}
-
-fn server_check(link: &LinkState, interval: Duration) -> HealthItem {
-    let (status, detail) = match (link.last_contact, &link.last_error) {
-        (_, Some(err)) => (HealthStatus::Fail, format!("last attempt failed: {err}")),
-        (Some(at), None) => {
-            let age = (Utc::now() - at).num_seconds().max(0) as u64;
-            let rtt = link.last_rtt.map(|d| d.as_millis()).unwrap_or(0);
-            if age > 3 * interval.as_secs() {
-                (
-                    HealthStatus::Warn,
-                    format!("last contact {age} s ago (round trip {rtt} ms)"),
-                )
-            } else {
-                (
-                    HealthStatus::Ok,
-                    format!("reachable; last contact {age} s ago, round trip {rtt} ms"),
-                )
-            }
-        }
-        (None, None) => (
-            HealthStatus::Warn,
-            "no contact with the platform yet".into(),
-        ),
-    };
-    HealthItem {
-        name: "server".into(),
-        status,
-        detail,
-    }
-}
-
-fn clock_check(link: &LinkState) -> HealthItem {
-    let (status, detail) = match link.clock_skew_secs {
-        None => (
-            HealthStatus::Warn,
-            "clock not compared with the platform yet".into(),
-        ),
-        Some(s) if s.abs() < 30.0 => (
-            HealthStatus::Ok,
-            format!("within {:.1} s of the platform", s.abs()),
-        ),
-        Some(s) if s.abs() < 300.0 => (
-            HealthStatus::Warn,
-            format!("{s:+.1} s off the platform's clock; check NTP (timedatectl)"),
-        ),
-        Some(s) => (
-            HealthStatus::Fail,
-            format!(
-                "{s:+.1} s off the platform's clock; certificate checks may fail; fix NTP (timedatectl)"
-            ),
-        ),
-    };
-    HealthItem {
-        name: "clock".into(),
-        status,
-        detail,
-    }
-}
-
-// The statvfs fields are 32-bit on some 32-bit targets; the casts are not no-ops there.
-#[allow(clippy::unnecessary_cast)]
-fn disk_check(mount: &str, st: &nix::sys::statvfs::Statvfs) -> Option<HealthItem> {
-    let frsize = st.fragment_size() as u64;
-    let total = st.blocks() as u64 * frsize;
-    let avail = st.blocks_available() as u64 * frsize;
-    if total == 0 {
-        return None;
-    }
-    let pct = avail as f64 * 100.0 / total as f64;
-    const GIB: u64 = 1 << 30;
-    let status = if avail < GIB / 4 || pct < 2.0 {
-        HealthStatus::Fail
-    } else if avail < GIB || pct < 10.0 {
-        HealthStatus::Warn
-    } else {
-        HealthStatus::Ok
-    };
-    Some(HealthItem {
-        name: format!("disk:{mount}"),
-        status,
-        detail: format!(
-            "{:.1} GiB free of {:.1} GiB ({pct:.0} %)",
-            avail as f64 / GIB as f64,
-            total as f64 / GIB as f64
-        ),
-    })
-}
-
-/// The last `max` bytes (about) of `s`, trimmed: where a program says why it failed.
-pub fn tail(s: &str, max: usize) -> &str {
-    let s = s.trim();
-    let mut start = s.len().saturating_sub(max);
-    while !s.is_char_boundary(start) {
-        start += 1;
-    }
-    &s[start..]
-}
-
-/// At most `max` bytes of `s`, cut at a character boundary.
-pub fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

@@ -5,11 +5,10 @@
 //! backoff and jitter, and results wait in the on-disk outbox until acknowledged.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::Utc;
 use http::Method;
 use patchctl_net::client::{ClientError, HttpsClient};
@@ -22,9 +21,10 @@ use rand::Rng;
 
 use crate::config::AgentConfig;
 use crate::exec::{Executor, ProcessExecutor};
+use crate::health::{LinkState, SharedLink};
 use crate::metrics::MetricsCollector;
-use crate::ops::{LinkState, Operations, SharedLink};
-use crate::state::{self, Identity, Outbox};
+use crate::ops::Operations;
+use crate::state::{self, Identity, IdentityError, Outbox};
 
 /// Longest wait between retries while the platform is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -39,7 +39,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// Starts at [`MIN_BACKOFF`], doubling up to `cap`.
+    /// Starts at `MIN_BACKOFF` (2 s), doubling up to `cap`.
     pub fn new(cap: Duration) -> Self {
         Backoff {
             next: MIN_BACKOFF,
@@ -66,6 +66,29 @@ pub fn jittered(interval: Duration) -> Duration {
     let ms = interval.as_millis() as u64;
     let spread = ms / 10;
     Duration::from_millis(rand::rng().random_range(ms - spread..=ms + spread))
+}
+
+/// Why an agent could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The TLS client configuration (CA bundle or system roots) could not be built.
+    #[error("cannot set up TLS")]
+    Tls(#[source] patchctl_net::tls::TlsError),
+    /// The configured `server_url` is not a usable HTTPS base URL.
+    #[error("invalid server_url")]
+    ServerUrl(#[source] ClientError),
+    /// The outbox directory could not be created.
+    #[error("cannot open the outbox in {dir}")]
+    Outbox {
+        /// The state directory.
+        dir: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The stored identity could not be loaded.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
 }
 
 enum Failure {
@@ -101,10 +124,10 @@ pub struct Agent {
 
 impl Agent {
     /// Prepares an agent from a validated configuration.
-    pub fn new(cfg: AgentConfig) -> anyhow::Result<Agent> {
-        let tls = patchctl_net::tls::client_config(cfg.ca_bundle.as_deref())
-            .context("cannot set up TLS")?;
-        let client = HttpsClient::new(&cfg.server_url, tls).context("invalid server_url")?;
+    pub fn new(cfg: AgentConfig) -> Result<Agent, AgentError> {
+        let tls =
+            patchctl_net::tls::client_config(cfg.ca_bundle.as_deref()).map_err(AgentError::Tls)?;
+        let client = HttpsClient::new(&cfg.server_url, tls).map_err(AgentError::ServerUrl)?;
         let exec: Arc<dyn Executor> = Arc::new(ProcessExecutor::new());
         let link: SharedLink = Arc::new(Mutex::new(LinkState::default()));
         let ops = Operations::new(
@@ -114,8 +137,10 @@ impl Agent {
             cfg.heartbeat_interval,
             link.clone(),
         );
-        let outbox = Outbox::open(&cfg.state_dir)
-            .with_context(|| format!("cannot open the outbox in {}", cfg.state_dir.display()))?;
+        let outbox = Outbox::open(&cfg.state_dir).map_err(|source| AgentError::Outbox {
+            dir: cfg.state_dir.clone(),
+            source,
+        })?;
         let identity = match state::load_identity(cfg.dir()) {
             Ok(Some(id)) if id.server_url == cfg.server_url => Some(id),
             Ok(Some(_)) => {
@@ -123,7 +148,7 @@ impl Agent {
                 None
             }
             Ok(None) => None,
-            Err(e) => anyhow::bail!(e),
+            Err(e) => return Err(e.into()),
         };
         Ok(Agent {
             cfg,
@@ -204,7 +229,7 @@ impl Agent {
         let state =
             crate::scan::collect(self.ops.backend().map(|b| b.as_ref()), self.exec.as_ref())
                 .await
-                .map_err(Failure::Other)?;
+                .map_err(|e| Failure::Other(e.to_string()))?;
         let scanned_at = Utc::now();
         let acked = crate::scan::Acked::load(&self.cfg.state_dir);
         let mut upload = crate::scan::upload_for(&state, acked.as_ref(), scanned_at);
@@ -235,7 +260,8 @@ impl Agent {
     }
 
     async fn send_scan(&self, upload: &ScanUpload) -> Result<ScanAck, Failure> {
-        let (bytes, gzip) = crate::scan::encode(upload).map_err(Failure::Other)?;
+        let (bytes, gzip) =
+            crate::scan::encode(upload).map_err(|e| Failure::Other(e.to_string()))?;
         let sent = bytes.len();
         let kind = match &upload.body {
             ScanBody::Unchanged => "unchanged",
@@ -283,7 +309,7 @@ impl Agent {
         }
         self.set_connected(true, None);
         for env in &resp.commands {
-            tracing::info!(target: "audit", command_id = %env.id, kind = %crate::ops::truncate(&env.kind, 64), "command received");
+            tracing::info!(target: "audit", command_id = %env.id, kind = %crate::text::truncate(&env.kind, 64), "command received");
             if self.outbox.contains(env.id) {
                 tracing::info!(command_id = %env.id, "command already ran; resending its result");
                 continue;
@@ -332,7 +358,7 @@ impl Agent {
     }
 
     /// Runs until `shutdown` resolves.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
         tokio::pin!(shutdown);
         let mut backoff = Backoff::new(self.cfg.heartbeat_interval.min(MAX_BACKOFF));
         let mut next_scan = Instant::now();

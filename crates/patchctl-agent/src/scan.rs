@@ -4,7 +4,8 @@
 //! [`collect`] gathers a [`ScanState`]; [`body_for`] compares it with the state the
 //! platform acknowledged last ([`Acked`], kept in the state directory) and picks the
 //! smallest body: `unchanged` (a digest), a delta, or the full state; [`encode`] turns
-//! the upload into bytes, gzip-compressed when that pays.
+//! the upload into bytes, gzip-compressed when that pays. [`collect_local`] and
+//! [`preview`] are `patchctl-agent scan`: what would be sent, without sending it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,8 +14,8 @@ use chrono::{DateTime, Utc};
 use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpdates, ScanUpload};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::Executor;
-use crate::pkgmgr::Backend;
+use crate::exec::{Executor, ProcessExecutor};
+use crate::pkgmgr::{self, Backend, Family};
 
 /// Bodies at least this large are sent gzip-compressed.
 pub const GZIP_FROM_BYTES: usize = 1024;
@@ -22,19 +23,37 @@ pub const GZIP_FROM_BYTES: usize = 1024;
 /// File in the state directory holding the last acknowledged state.
 pub const ACKED_FILE: &str = "scan-state.json";
 
+/// Why a scan could not be collected or encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    /// The blocking task reading the system identification did not finish.
+    #[error(transparent)]
+    SystemInfo(#[from] tokio::task::JoinError),
+    /// The package manager's inventory could not be read; its words.
+    #[error("{0}")]
+    Inventory(String),
+    /// The upload could not be serialised.
+    #[error("cannot encode the scan: {0}")]
+    Encode(serde_json::Error),
+    /// The upload could not be compressed.
+    #[error("cannot compress the scan: {0}")]
+    Compress(std::io::Error),
+}
+
 /// Collects the state of this system: system identification, the installed packages
 /// and the available updates (metadata refreshed first when running as root).
 pub async fn collect(
     backend: Option<&dyn Backend>,
     exec: &dyn Executor,
-) -> Result<ScanState, String> {
-    let system = tokio::task::spawn_blocking(crate::sysinfo::collect)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<ScanState, ScanError> {
+    let system = tokio::task::spawn_blocking(crate::sysinfo::collect).await?;
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
         Some(b) => {
-            let packages = b.inventory(exec).await?;
+            let packages = b
+                .inventory(exec)
+                .await
+                .map_err(|e| ScanError::Inventory(e.to_string()))?;
             (packages, Some(updates(b, exec).await))
         }
     };
@@ -46,6 +65,39 @@ pub async fn collect(
     };
     state.canonicalize();
     Ok(state)
+}
+
+/// Collects the state of the system this agent runs on (`/`), with the package
+/// manager found there and the real executor: what `patchctl-agent scan` shows.
+pub async fn collect_local() -> Result<ScanState, ScanError> {
+    let exec = ProcessExecutor::new();
+    let backend = Family::detect(Path::new("/")).map(pkgmgr::backend_for);
+    collect(backend.as_deref(), &exec).await
+}
+
+/// What `patchctl-agent scan` prints for `state`: with `print`, exactly the inventory
+/// JSON that would be sent to a platform holding nothing yet; otherwise a one-line
+/// summary.
+pub fn preview(state: &ScanState, print: bool) -> Result<String, ScanError> {
+    if print {
+        let upload = upload_for(state, None, Utc::now());
+        return serde_json::to_string(&upload).map_err(ScanError::Encode);
+    }
+    let (updates, security) = state.updates.as_ref().map_or((0, 0), |u| {
+        (
+            u.updates.len(),
+            u.updates.iter().filter(|x| x.security).count(),
+        )
+    });
+    Ok(format!(
+        "{} packages ({}) on {}, {updates} updates available ({security} security); use --print to see exactly what would be sent",
+        state.packages.len(),
+        state
+            .package_manager
+            .as_deref()
+            .unwrap_or("no package manager"),
+        state.system.hostname
+    ))
 }
 
 /// The available updates; a failure is recorded in the result, not fatal to the scan
@@ -159,8 +211,8 @@ pub fn upload_for(
 }
 
 /// The bytes of an upload and whether they are gzip-compressed.
-pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), String> {
-    let json = serde_json::to_vec(upload).map_err(|e| format!("cannot encode the scan: {e}"))?;
+pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), ScanError> {
+    let json = serde_json::to_vec(upload).map_err(ScanError::Encode)?;
     if json.len() < GZIP_FROM_BYTES {
         return Ok((json, false));
     }
@@ -171,7 +223,7 @@ pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), String> {
     gz.write_all(&json)
         .and_then(|_| gz.finish())
         .map(|bytes| (bytes, true))
-        .map_err(|e| format!("cannot compress the scan: {e}"))
+        .map_err(ScanError::Compress)
 }
 
 #[cfg(test)]
@@ -249,5 +301,18 @@ mod tests {
         assert!(Acked::load(dir.path()).is_none());
         std::fs::write(dir.path().join(ACKED_FILE), b"{not json").unwrap();
         assert!(Acked::load(dir.path()).is_none());
+    }
+
+    #[test]
+    fn preview_summarises_or_prints_the_full_upload() {
+        let mut s = state(3, 0);
+        s.system.hostname = "web-1".into();
+        assert_eq!(
+            preview(&s, false).unwrap(),
+            "3 packages (dpkg) on web-1, 0 updates available (0 security); use --print to see exactly what would be sent"
+        );
+        let upload: ScanUpload = serde_json::from_str(&preview(&s, true).unwrap()).unwrap();
+        assert_eq!(upload.digest, s.digest());
+        assert_eq!(upload.body, ScanBody::Full { state: s });
     }
 }

@@ -14,6 +14,8 @@ use patchctl_proto::command::CommandResult;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::config::{ConfigError, check_private};
+
 /// Name of the credential file, beside the configuration.
 pub const CREDENTIAL_FILE: &str = "credential.json";
 
@@ -50,21 +52,46 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Why the stored identity could not be loaded. Messages name the file and say what
+/// to do.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The credential file is not private to the agent's user.
+    #[error("{0}")]
+    Permissions(ConfigError),
+    /// The credential file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The credential file is not a valid identity.
+    #[error("{path} is corrupt ({error}); delete it to enroll again")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the JSON parser said.
+        error: serde_json::Error,
+    },
+}
+
 /// Loads the identity stored beside the configuration, if any.
-pub fn load_identity(config_dir: &Path) -> Result<Option<Identity>, String> {
+pub fn load_identity(config_dir: &Path) -> Result<Option<Identity>, IdentityError> {
     let path = config_dir.join(CREDENTIAL_FILE);
     if !path.exists() {
         return Ok(None);
     }
-    crate::config::check_private(&path, "credential file").map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| {
-        format!(
-            "{} is corrupt ({e}); delete it to enroll again",
-            path.display()
-        )
-    })
+    check_private(&path, "credential file").map_err(IdentityError::Permissions)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) => return Err(IdentityError::Read { path, error }),
+    };
+    match serde_json::from_str(&text) {
+        Ok(id) => Ok(Some(id)),
+        Err(error) => Err(IdentityError::Corrupt { path, error }),
+    }
 }
 
 /// Stores the identity beside the configuration (0600).
@@ -198,5 +225,26 @@ mod tests {
             .mode()
             & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn a_corrupt_identity_says_to_delete_it() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(
+            d.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        )
+        .unwrap();
+        write_private(&d.path().join(CREDENTIAL_FILE), b"{not json").unwrap();
+        let err = load_identity(d.path()).unwrap_err();
+        assert!(matches!(err, IdentityError::Corrupt { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with(&format!(
+                "{} is corrupt (",
+                d.path().join(CREDENTIAL_FILE).display()
+            )) && msg.ends_with("); delete it to enroll again"),
+            "{msg}"
+        );
     }
 }

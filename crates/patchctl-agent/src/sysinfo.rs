@@ -14,7 +14,7 @@ use std::path::Path;
 
 use patchctl_proto::agent::{DiskUsage, OsInfo, SystemInfo};
 
-use crate::metrics::parse_meminfo;
+use crate::procfs::{parse_meminfo, read_proc};
 
 pub use patchctl_proto::inventory::parse_os_release;
 
@@ -65,17 +65,6 @@ pub fn collect() -> SystemInfo {
         cpu_count,
         mem_total_bytes: mem.total_bytes,
         disks: disks(),
-    }
-}
-
-/// Reads a system file, `None` (logged) when it cannot be read.
-pub(crate) fn read_proc(path: &str) -> Option<String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) => {
-            tracing::debug!("cannot read {path}: {e}");
-            None
-        }
     }
 }
 

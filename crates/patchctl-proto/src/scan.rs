@@ -353,6 +353,7 @@ mod double_option {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     fn pkg(name: &str, version: &str) -> InstalledPackage {
         InstalledPackage {
@@ -447,21 +448,60 @@ mod tests {
         }
     }
 
+    /// A base inventory (name → version) and the one that follows it: at most half of
+    /// the base's packages removed or upgraded (more would make a full state smaller
+    /// than the delta) and any number of new packages, with at least one change in all.
+    fn base_and_next() -> impl Strategy<Value = (BTreeMap<String, String>, BTreeMap<String, String>)>
+    {
+        prop::collection::btree_map("[a-z]{1,6}", "[0-9]{1,3}", 0..40)
+            .prop_flat_map(|base| {
+                let names: Vec<String> = base.keys().cloned().collect();
+                let most = names.len() / 2;
+                (Just(base), prop::sample::subsequence(names, 0..=most))
+            })
+            .prop_flat_map(|(base, touched)| {
+                // Each touched package is removed (None) or upgraded (Some(suffix)).
+                let edits = prop::collection::vec(prop::option::of("[0-9]{1,2}"), touched.len());
+                // New packages; at least one when nothing else changes.
+                let at_least = usize::from(touched.is_empty());
+                let new = prop::collection::btree_map("[a-z]{1,6}", "[0-9]{1,3}", at_least..10);
+                (Just(base), Just(touched), edits, new)
+            })
+            .prop_map(|(base, touched, edits, new)| {
+                let mut next = base.clone();
+                for (name, edit) in touched.iter().zip(edits) {
+                    match edit {
+                        None => {
+                            next.remove(name);
+                        }
+                        Some(suffix) => {
+                            let v = format!("{}.{suffix}", base[name]);
+                            next.insert(name.clone(), v);
+                        }
+                    }
+                }
+                // A '-' keeps new names apart from the base's.
+                for (name, version) in new {
+                    next.insert(format!("{name}-new"), version);
+                }
+                (base, next)
+            })
+    }
+
     proptest! {
         #[test]
-        fn any_delta_reproduces_the_new_state(
-            old in prop::collection::btree_map("[a-z]{1,6}", "[0-9]{1,3}", 0..40),
-            new in prop::collection::btree_map("[a-z]{1,6}", "[0-9]{1,3}", 1..40),
-        ) {
+        fn any_delta_reproduces_the_new_state((old, new) in base_and_next()) {
             let o: Vec<(&str, &str)> = old.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let n: Vec<(&str, &str)> = new.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
             let a = state(&o);
             let b = state(&n);
-            if let Some(ScanBody::Delta { added, removed, system, updates, .. }) = b.delta_from(&a, &a.digest()) {
-                let got = a.apply(system.as_ref(), &added, &removed, updates.as_ref()).unwrap();
-                prop_assert_eq!(got.digest(), b.digest());
-                prop_assert_eq!(got, b);
-            }
+            prop_assert_ne!(a.digest(), b.digest());
+            let Some(ScanBody::Delta { added, removed, system, updates, .. }) = b.delta_from(&a, &a.digest()) else {
+                return Err(TestCaseError::fail("expected a delta"));
+            };
+            let got = a.apply(system.as_ref(), &added, &removed, updates.as_ref()).unwrap();
+            prop_assert_eq!(got.digest(), b.digest());
+            prop_assert_eq!(got, b);
         }
     }
 }

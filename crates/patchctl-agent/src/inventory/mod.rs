@@ -22,7 +22,7 @@ const MAX_QUOTE: usize = 60;
 
 /// At most [`MAX_QUOTE`] bytes of `s`, cut on a character boundary.
 fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, MAX_QUOTE)
+    crate::text::truncate(s, MAX_QUOTE)
 }
 
 /// A package manager whose inventory the agent can read.

@@ -14,7 +14,7 @@ use patchctl_proto::validate::PackageName;
 pub use patchctl_proto::inventory::rpm::{ParsedQa, QUERY_FORMAT, parse_qa, parse_source_rpm};
 
 use crate::exec::{ExecRequest, Executor};
-use crate::pkgmgr::failed;
+use crate::text::failed;
 
 /// The absolute path of the rpm program.
 pub const RPM_PATH: &str = "/usr/bin/rpm";

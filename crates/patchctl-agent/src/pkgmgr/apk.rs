@@ -326,7 +326,7 @@ pub fn parse_upgradable(output: &str) -> Upgradable {
             Ok(l) => out.listed.push(l),
             Err(why) => out.skipped.push(format!(
                 "{why}: {:?}",
-                crate::ops::truncate(line, MAX_QUOTE)
+                crate::text::truncate(line, MAX_QUOTE)
             )),
         }
     }
@@ -471,7 +471,7 @@ pub fn parse_policy(output: &str, name: &str) -> Policy {
                 }
                 _ => p.skipped.push(format!(
                     "a repository before any version: {:?}",
-                    crate::ops::truncate(line, MAX_QUOTE)
+                    crate::text::truncate(line, MAX_QUOTE)
                 )),
             }
         } else if let Some(v) = line
@@ -486,7 +486,7 @@ pub fn parse_policy(output: &str, name: &str) -> Policy {
         } else {
             p.skipped.push(format!(
                 "unreadable line: {:?}",
-                crate::ops::truncate(line, MAX_QUOTE)
+                crate::text::truncate(line, MAX_QUOTE)
             ));
         }
     }
@@ -564,7 +564,7 @@ pub fn parse_simulation(output: &str) -> Simulation {
             Some(c) => sim.changes.push(c),
             None => sim.skipped.push(format!(
                 "unreadable step: {:?}",
-                crate::ops::truncate(line, MAX_QUOTE)
+                crate::text::truncate(line, MAX_QUOTE)
             )),
         }
     }
@@ -643,11 +643,11 @@ pub fn error_reason(stdout: &str, stderr: &str) -> String {
         }
     }
     let reason = if parts.is_empty() {
-        crate::ops::tail(stderr, 500).to_owned()
+        crate::text::tail(stderr, 500).to_owned()
     } else {
         parts.join("; ")
     };
-    crate::ops::truncate(&reason, 1000).to_owned()
+    crate::text::truncate(&reason, 1000).to_owned()
 }
 
 fn locked_message(o: &ApkOptions) -> String {

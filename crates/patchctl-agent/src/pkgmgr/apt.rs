@@ -234,7 +234,7 @@ pub fn parse_simulation(output: &str) -> Simulation {
                 Some(u) => sim.updates.push(u),
                 None => sim.skipped.push(format!(
                     "unreadable line: {}",
-                    crate::ops::truncate(line, 200)
+                    crate::text::truncate(line, 200)
                 )),
             }
         } else if let Some(rest) = line.strip_prefix("Remv ") {
@@ -380,7 +380,7 @@ impl AptBackend {
 /// standard error.
 async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
     super::run_ok(exec, req, what, |_, stderr| {
-        crate::ops::tail(stderr, 500).to_owned()
+        crate::text::tail(stderr, 500).to_owned()
     })
     .await
 }

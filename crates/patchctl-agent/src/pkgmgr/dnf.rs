@@ -321,7 +321,7 @@ pub struct CheckUpdate {
 }
 
 fn quote(s: &str) -> &str {
-    crate::ops::truncate(s, 120)
+    crate::text::truncate(s, 120)
 }
 
 fn skip(skipped: &mut Vec<String>, line: usize, why: &str, text: &str) {
@@ -1366,7 +1366,7 @@ impl Backend for DnfBackend {
             }
             return InstallRun {
                 code: o.code,
-                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+                output: crate::text::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
                 locked: false,
             };
         }

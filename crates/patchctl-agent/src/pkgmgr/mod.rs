@@ -22,6 +22,7 @@ use patchctl_proto::validate::PackageName;
 
 use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor};
 use crate::inventory::PackageManager;
+pub(crate) use crate::text::failed;
 
 pub mod apk;
 pub mod apt;
@@ -250,7 +251,7 @@ impl InstallRun {
             Ok(o) => InstallRun {
                 code: o.code,
                 locked: is_locked(&o.stderr),
-                output: crate::ops::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
+                output: crate::text::tail(&format!("{}\n{}", o.stdout, o.stderr), 2000).to_owned(),
             },
             Err(e) => InstallRun {
                 code: None,
@@ -259,21 +260,6 @@ impl InstallRun {
             },
         }
     }
-}
-
-/// `"{what} failed (exit CODE): …"` with the tail of the standard error, or of the
-/// standard output when the error is empty.
-pub(crate) fn failed(what: &str, code: Option<i32>, stdout: &str, stderr: &str) -> String {
-    let detail = if stderr.trim().is_empty() {
-        stdout
-    } else {
-        stderr
-    };
-    format!(
-        "{what} failed (exit {}): {}",
-        code.map_or("none".to_owned(), |c| c.to_string()),
-        crate::ops::tail(detail, 500)
-    )
 }
 
 /// Runs `req` and returns its standard output. When it exits with anything but 0:

@@ -258,7 +258,7 @@ const MAX_QUOTE: usize = 200;
 fn unreadable(line: &str) -> String {
     format!(
         "unreadable line: {:?}",
-        crate::ops::truncate(line, MAX_QUOTE)
+        crate::text::truncate(line, MAX_QUOTE)
     )
 }
 
@@ -425,7 +425,7 @@ fn build_block(block: &[(String, String)]) -> Result<SyncPackage, String> {
             None => Err(format!("no {k}")),
             Some(v) if v.is_empty() || v.contains(char::is_whitespace) => Err(format!(
                 "{k} {:?} is not one word",
-                crate::ops::truncate(v, 60)
+                crate::text::truncate(v, 60)
             )),
             Some(v) => Ok(v.to_owned()),
         }
@@ -864,7 +864,7 @@ async fn run(exec: &dyn Executor, req: ExecRequest) -> Result<ExecOutput, String
 }
 
 fn failed(what: &str, o: &ExecOutput) -> String {
-    let why = crate::ops::tail(&o.stderr, 500);
+    let why = crate::text::tail(&o.stderr, 500);
     if is_locked(&o.stderr) {
         format!(
             "{what}: the agent's pacman database is locked by another process (another agent run?): {why}"
@@ -1023,7 +1023,7 @@ impl Backend for PacmanBackend {
         if !o.success() {
             return Err(format!(
                 "pacman cannot plan the install: {}",
-                crate::ops::tail(&o.stderr, 500)
+                crate::text::tail(&o.stderr, 500)
             ));
         }
         let plan = parse_plan(&o.stdout);

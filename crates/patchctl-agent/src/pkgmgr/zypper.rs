@@ -291,7 +291,7 @@ fn text_of(n: roxmltree::Node<'_, '_>) -> String {
 }
 
 fn quote(s: &str) -> String {
-    crate::ops::truncate(s.trim(), 120).replace('\n', " ")
+    crate::text::truncate(s.trim(), 120).replace('\n', " ")
 }
 
 /// What zypper said besides its data: `<message>`s, problem descriptions of
@@ -902,9 +902,9 @@ fn failure(what: &str, o: &ExecOutput) -> String {
         .map(|m| m.errors.join("; "))
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| {
-            let err = crate::ops::tail(&o.stderr, 500);
+            let err = crate::text::tail(&o.stderr, 500);
             if err.is_empty() {
-                crate::ops::tail(&o.stdout, 500).to_owned()
+                crate::text::tail(&o.stdout, 500).to_owned()
             } else {
                 err.to_owned()
             }
@@ -913,7 +913,7 @@ fn failure(what: &str, o: &ExecOutput) -> String {
         "{what} failed (zypper exit {}: {}): {}",
         o.code.map_or("-".to_owned(), |c| c.to_string()),
         exit_meaning(o.code),
-        crate::ops::truncate(said.trim(), 1000)
+        crate::text::truncate(said.trim(), 1000)
     )
 }
 
@@ -1292,7 +1292,7 @@ impl Backend for ZypperBackend {
                 InstallRun {
                     code,
                     locked,
-                    output: crate::ops::tail(&output, 2000).to_owned(),
+                    output: crate::text::tail(&output, 2000).to_owned(),
                 }
             }
             Err(e) => InstallRun {
@@ -1316,7 +1316,7 @@ impl Backend for ZypperBackend {
             Ok(o) if o.code == Some(EXIT_REBOOT_NEEDED) => true,
             Ok(o) if o.code == Some(0) => false,
             Ok(o) => {
-                tracing::warn!(code = ?o.code, stderr = %crate::ops::tail(&o.stderr, 300), "zypper needs-rebooting did not answer; reading /run/reboot-needed");
+                tracing::warn!(code = ?o.code, stderr = %crate::text::tail(&o.stderr, 300), "zypper needs-rebooting did not answer; reading /run/reboot-needed");
                 flag()
             }
             Err(e) => {
