@@ -949,7 +949,8 @@ mod tests {
     const UP_SWAP: &str = include_str!("../../tests/data/apk/apk-tools-test-provides-swap.txt");
     const UP_PINNING12: &str = include_str!("../../tests/data/apk/apk-tools-test-pinning12.txt");
     const UP_ERROR1: &str = include_str!("../../tests/data/apk/apk-tools-test-error1.txt");
-    const INSTALLED: &str = include_str!("../../tests/data/apk/installed-alpine3.20-x86_64");
+    const INSTALLED: &str =
+        include_str!("../../../patchctl-proto/tests/data/inventory/installed-alpine3.20-x86_64");
 
     fn target(n: &str, v: &str) -> PackageTarget {
         PackageTarget {
