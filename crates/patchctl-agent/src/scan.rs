@@ -34,7 +34,7 @@ pub async fn collect(
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
         Some(b) => {
-            let packages = b.inventory(exec).await?;
+            let packages = b.inventory(exec).await.map_err(|e| e.to_string())?;
             (packages, Some(updates(b, exec).await))
         }
     };

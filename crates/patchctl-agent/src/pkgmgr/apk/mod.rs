@@ -26,7 +26,9 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::PackageTarget;
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, Transaction, Updates};
+use super::{
+    Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, PkgError, Transaction, Updates,
+};
 use crate::exec::{ExecRequest, Executor};
 use crate::inventory::apk as db;
 
@@ -210,7 +212,7 @@ fn compare(a: &str, b: &str) -> Option<Ordering> {
 }
 
 /// Runs `req` and returns its standard output, or why it failed in apk's words.
-async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
+async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, PkgError> {
     super::run_ok(exec, req, what, error_reason).await
 }
 
@@ -220,7 +222,7 @@ impl Backend for ApkBackend {
         Family::Apk
     }
 
-    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
+    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
         let parsed = super::read_database(self.opts.installed_path(), db::read_installed).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed apk database entry");
@@ -228,20 +230,23 @@ impl Backend for ApkBackend {
         Ok(parsed.packages)
     }
 
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
         match exec.run(update_request(&self.opts)).await {
             Ok(o) if o.success() => Ok(()),
-            Ok(o) if is_locked(&o.stderr) => Err(locked_message(&self.opts)),
-            Ok(o) => Err(format!(
-                "apk update failed (exit {:?}): {}; check /etc/apk/repositories and the network",
+            Ok(o) if is_locked(&o.stderr) => Err(PkgError::Locked(locked_message(&self.opts))),
+            Ok(o) => Err(PkgError::exited(
+                "apk update",
                 o.code,
-                error_reason(&o.stdout, &o.stderr)
+                format!(
+                    "{}; check /etc/apk/repositories and the network",
+                    error_reason(&o.stdout, &o.stderr)
+                ),
             )),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError> {
         let out = run_ok(
             exec,
             ExecRequest::from_argv(&upgradable_argv(&self.opts)),
@@ -255,7 +260,7 @@ impl Backend for ApkBackend {
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Candidate, String> {
+    ) -> Result<Candidate, PkgError> {
         let out = run_ok(
             exec,
             ExecRequest::from_argv(&policy_argv(&self.opts, name)),
@@ -286,7 +291,7 @@ impl Backend for ApkBackend {
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String> {
+    ) -> Result<Transaction, PkgError> {
         // apk add installs what is missing; install_updates only updates.
         let installed = self.inventory(exec).await?;
         let missing: Vec<&str> = targets
@@ -295,24 +300,24 @@ impl Backend for ApkBackend {
             .filter(|n| !installed.iter().any(|p| p.name == *n))
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
+            return Err(PkgError::Refused(format!(
                 "not installed, and install_updates only updates installed packages: {}",
                 missing.join(", ")
-            ));
+            )));
         }
         let o = match exec.run(simulate_request(&self.opts, targets)).await {
             Ok(o) => o,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         if is_locked(&o.stderr) {
-            return Err(locked_message(&self.opts));
+            return Err(PkgError::Locked(locked_message(&self.opts)));
         }
         if !o.success() {
-            return Err(format!(
-                "apk cannot plan the install (exit {:?}): {}",
-                o.code,
-                error_reason(&o.stdout, &o.stderr)
-            ));
+            return Err(PkgError::ToolFailed {
+                what: "apk cannot plan the install".to_owned(),
+                exit: format!("{:?}", o.code),
+                output: error_reason(&o.stdout, &o.stderr),
+            });
         }
         Ok(parse_simulation(&o.stdout).transaction())
     }

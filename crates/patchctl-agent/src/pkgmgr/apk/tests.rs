@@ -647,7 +647,8 @@ async fn backend_refuses_clearly() {
     let e = b
         .simulate(&exec, &[target("nginx", "1.26.2-r0")])
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not installed") && e.contains("nginx"), "{e}");
     assert!(exec.history().is_empty());
     // apk cannot select the packages.
@@ -655,7 +656,8 @@ async fn backend_refuses_clearly() {
     let e = b
         .simulate(&exec, &[target("openssl", "3.9.9-r0")])
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("apk cannot plan the install (exit Some(1)): unable to select packages: openssl-3.3.1-r3: breaks:"),
         "{e}"
@@ -667,12 +669,12 @@ async fn backend_refuses_clearly() {
         (99, "", LOCKED),
     ]);
     let t = [target("openssl", "3.3.2-r0")];
-    let e = b.simulate(&exec, &t).await.unwrap_err();
+    let e = b.simulate(&exec, &t).await.unwrap_err().to_string();
     assert!(e.contains("locked by another process (waited 5 s)"), "{e}");
     let run = b.install(&exec, &t).await;
     assert!(run.locked);
     assert!(run.output.contains("Unable to lock database"));
-    let e = b.refresh(&exec).await.unwrap_err();
+    let e = b.refresh(&exec).await.unwrap_err().to_string();
     assert!(e.contains("locked by another process"), "{e}");
     // A failing update says apk's reason.
     let exec = Scripted::new(vec![(
@@ -680,7 +682,7 @@ async fn backend_refuses_clearly() {
         "",
         "WARNING: fetching https://mirror.example/alpine/v3.20/main: temporary error (try again later)\nERROR: unable to update some repositories\n",
     )]);
-    let e = b.refresh(&exec).await.unwrap_err();
+    let e = b.refresh(&exec).await.unwrap_err().to_string();
     assert!(e.contains("unable to update some repositories"), "{e}");
     // A missing database is an error, not an empty inventory.
     let b = ApkBackend::new(ApkOptions {
@@ -691,6 +693,7 @@ async fn backend_refuses_clearly() {
         b.inventory(&exec)
             .await
             .unwrap_err()
+            .to_string()
             .contains("cannot read")
     );
 }

@@ -63,7 +63,7 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{Advisory, AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Family, InstallRun, Transaction, Updates, failed};
+use super::{Backend, Candidate, Family, InstallRun, PkgError, Transaction, Updates};
 use crate::exec::{ExecRequest, Executor};
 use crate::inventory::rpm;
 
@@ -393,24 +393,28 @@ impl Backend for DnfBackend {
         }
     }
 
-    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        rpm::inventory(exec, self.opts.root()).await
+    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
+        rpm::inventory(exec, self.opts.root())
+            .await
+            .map_err(PkgError::Inventory)
     }
 
     async fn installed(
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Vec<InstalledPackage>, String> {
-        rpm::installed(exec, self.opts.root(), name).await
+    ) -> Result<Vec<InstalledPackage>, PkgError> {
+        rpm::installed(exec, self.opts.root(), name)
+            .await
+            .map_err(PkgError::Inventory)
     }
 
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
         for argv in refresh_argvs(&self.opts) {
             let req = ExecRequest::from_argv(&argv).with_timeout(Duration::from_secs(600));
-            let o = exec.run(req).await.map_err(|e| e.to_string())?;
+            let o = exec.run(req).await?;
             if !o.success() {
-                return Err(failed(
+                return Err(PkgError::failed(
                     &format!(
                         "{} makecache (refreshing the repository metadata)",
                         self.opts.name()
@@ -424,14 +428,13 @@ impl Backend for DnfBackend {
         Ok(())
     }
 
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError> {
         let installed = self.inventory(exec).await?;
         let o = exec
             .run(ExecRequest::from_argv(&check_update_argv(&self.opts)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !matches!(o.code, Some(0) | Some(100)) {
-            return Err(failed(
+            return Err(PkgError::failed(
                 &format!("{} check-update", self.opts.name()),
                 o.code,
                 &o.stdout,
@@ -441,10 +444,9 @@ impl Backend for DnfBackend {
         let cu = parse_check_update(&o.stdout);
         let o = exec
             .run(ExecRequest::from_argv(&updateinfo_argv(&self.opts, None)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if !o.success() {
-            return Err(failed(
+            return Err(PkgError::failed(
                 &format!(
                     "{} updateinfo (reading the security advisories)",
                     self.opts.name()
@@ -462,16 +464,15 @@ impl Backend for DnfBackend {
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Candidate, String> {
+    ) -> Result<Candidate, PkgError> {
         let o = exec
             .run(ExecRequest::from_argv(&list_argv(&self.opts, name)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if o.code == Some(1) && o.stderr.contains("No matching Packages") {
             return Ok(Candidate::default());
         }
         if !o.success() {
-            return Err(failed(
+            return Err(PkgError::failed(
                 &format!("{} list", self.opts.name()),
                 o.code,
                 &o.stdout,
@@ -522,10 +523,9 @@ impl Backend for DnfBackend {
                     &self.opts,
                     Some(name),
                 )))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if !o.success() {
-                return Err(failed(
+                return Err(PkgError::failed(
                     &format!("{} updateinfo", self.opts.name()),
                     o.code,
                     &o.stdout,
@@ -549,12 +549,11 @@ impl Backend for DnfBackend {
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String> {
+    ) -> Result<Transaction, PkgError> {
         let prog = self.opts.name();
         let o = exec
             .run(ExecRequest::from_argv(&simulate_argv(&self.opts, targets)))
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let plan = parse_transaction(&format!("{}\n{}", o.stdout, o.stderr));
         // --assumeno answers "no": dnf exits 1 after "Operation aborted." (yum: "Exiting
         // on user command"); 0 when there was nothing to do.
@@ -565,9 +564,11 @@ impl Backend for DnfBackend {
         if o.code != Some(0) && !answered_no {
             if !plan.no_match.is_empty() {
                 let installed = self.inventory(exec).await?;
-                return Err(plan.missing_targets(prog, targets, &installed).join("; "));
+                return Err(PkgError::Refused(
+                    plan.missing_targets(prog, targets, &installed).join("; "),
+                ));
             }
-            return Err(failed(
+            return Err(PkgError::failed(
                 &format!("{prog} cannot plan the install: {prog} upgrade"),
                 o.code,
                 &o.stdout,
@@ -577,7 +578,7 @@ impl Backend for DnfBackend {
         let installed = self.inventory(exec).await?;
         let missing = plan.missing_targets(prog, targets, &installed);
         if !missing.is_empty() {
-            return Err(missing.join("; "));
+            return Err(PkgError::Refused(missing.join("; ")));
         }
         Ok(plan.transaction(&installed))
     }

@@ -108,7 +108,9 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, Transaction, Updates};
+use super::{
+    Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, PkgError, Transaction, Updates,
+};
 use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor};
 use crate::inventory::pacman::{self as local, LocalPackage, ParsedLocal};
 
@@ -357,58 +359,70 @@ impl PacmanBackend {
     /// Creates the agent's database directory: `sync/`, and `local` as a link to the
     /// system's local database (a wrong link is replaced; anything else there is an
     /// error, never deleted).
-    pub fn prepare_dbpath(&self) -> Result<(), String> {
+    pub fn prepare_dbpath(&self) -> Result<(), PkgError> {
         let o = &self.opts;
         let target = o.local_db();
         if !target.is_dir() {
-            return Err(format!(
+            return Err(PkgError::Setup(format!(
                 "no pacman local database at {}: is this an Arch system?",
                 target.display()
-            ));
+            )));
         }
         let sync = o.dbpath.join("sync");
-        std::fs::create_dir_all(&sync)
-            .map_err(|e| format!("cannot create {}: {e}", sync.display()))?;
+        std::fs::create_dir_all(&sync).map_err(|source| PkgError::Io {
+            action: "create",
+            path: sync.clone(),
+            source,
+        })?;
         let link = o.dbpath.join("local");
         match std::fs::symlink_metadata(&link) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot inspect {}: {e}", link.display())),
+            Err(source) => {
+                return Err(PkgError::Io {
+                    action: "inspect",
+                    path: link,
+                    source,
+                });
+            }
             Ok(m) if m.file_type().is_symlink() => {
                 if std::fs::read_link(&link).ok().as_deref() == Some(target.as_path()) {
                     return Ok(());
                 }
                 tracing::warn!(link = %link.display(), "replacing a link that does not point to the system's local database");
-                std::fs::remove_file(&link)
-                    .map_err(|e| format!("cannot replace {}: {e}", link.display()))?;
+                std::fs::remove_file(&link).map_err(|source| PkgError::Io {
+                    action: "replace",
+                    path: link.clone(),
+                    source,
+                })?;
             }
             Ok(_) => {
-                return Err(format!(
+                return Err(PkgError::Setup(format!(
                     "{} exists and is not a link to {}; move it away (the agent keeps only a link there)",
                     link.display(),
                     target.display()
-                ));
+                )));
             }
         }
         std::os::unix::fs::symlink(&target, &link).map_err(|e| {
-            format!(
+            PkgError::Setup(format!(
                 "cannot link {} to {}: {e}",
                 link.display(),
                 target.display()
-            )
+            ))
         })
     }
 
     /// Checks that the agent's database is set up and synced before pacman reads it.
-    fn ready(&self) -> Result<(), String> {
+    fn ready(&self) -> Result<(), PkgError> {
         let o = &self.opts;
         let link = o.dbpath.join("local");
         let refresh_hint = "check_updates as root sets it up and refreshes it";
         if std::fs::read_link(&link).ok().as_deref() != Some(o.local_db().as_path()) {
-            return Err(format!(
+            return Err(PkgError::Setup(format!(
                 "{} is not a link to the system's local database {}: {refresh_hint}",
                 link.display(),
                 o.local_db().display()
-            ));
+            )));
         }
         let synced = std::fs::read_dir(o.dbpath.join("sync"))
             .map(|d| {
@@ -417,15 +431,15 @@ impl PacmanBackend {
             })
             .unwrap_or(false);
         if !synced {
-            return Err(format!(
+            return Err(PkgError::Setup(format!(
                 "the agent's pacman sync database {} is empty: {refresh_hint} (the system's own sync database is never used)",
                 o.dbpath.join("sync").display()
-            ));
+            )));
         }
         Ok(())
     }
 
-    async fn local(&self) -> Result<ParsedLocal, String> {
+    async fn local(&self) -> Result<ParsedLocal, PkgError> {
         let parsed = super::read_database(self.opts.local_db(), local::read_local).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed pacman local database entry");
@@ -438,7 +452,7 @@ impl PacmanBackend {
         &self,
         exec: &dyn Executor,
         names: &[S],
-    ) -> Result<ParsedInfo, String> {
+    ) -> Result<ParsedInfo, PkgError> {
         let o = run(exec, ExecRequest::from_argv(&info_argv(&self.opts, names))).await?;
         let parsed = parse_info(&o.stdout);
         // pacman exits with 1 when one of the names is not found, printing the others.
@@ -455,18 +469,18 @@ impl PacmanBackend {
     }
 }
 
-async fn run(exec: &dyn Executor, req: ExecRequest) -> Result<ExecOutput, String> {
-    exec.run(req).await.map_err(|e| e.to_string())
+async fn run(exec: &dyn Executor, req: ExecRequest) -> Result<ExecOutput, PkgError> {
+    Ok(exec.run(req).await?)
 }
 
-fn failed(what: &str, o: &ExecOutput) -> String {
+fn failed(what: &str, o: &ExecOutput) -> PkgError {
     let why = crate::ops::tail(&o.stderr, 500);
     if is_locked(&o.stderr) {
-        format!(
+        PkgError::Locked(format!(
             "{what}: the agent's pacman database is locked by another process (another agent run?): {why}"
-        )
+        ))
     } else {
-        format!("{what} failed (exit {:?}): {why}", o.code)
+        PkgError::exited(what, o.code, why)
     }
 }
 
@@ -476,7 +490,7 @@ impl Backend for PacmanBackend {
         Family::Pacman
     }
 
-    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
+    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
         Ok(self
             .local()
             .await?
@@ -486,7 +500,7 @@ impl Backend for PacmanBackend {
             .collect())
     }
 
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
         self.prepare_dbpath()?;
         let o = run(exec, refresh_request(&self.opts)).await?;
         if !o.success() {
@@ -501,7 +515,7 @@ impl Backend for PacmanBackend {
         Ok(())
     }
 
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError> {
         self.ready()?;
         let o = run(exec, ExecRequest::from_argv(&updates_argv(&self.opts))).await?;
         // Exit 1 with nothing printed and no error: nothing to upgrade.
@@ -585,7 +599,7 @@ impl Backend for PacmanBackend {
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Candidate, String> {
+    ) -> Result<Candidate, PkgError> {
         self.ready()?;
         let info = self.info(exec, &[name.as_str()]).await?;
         let mut blocks = info.packages.iter().filter(|p| p.name == name.as_str());
@@ -609,7 +623,7 @@ impl Backend for PacmanBackend {
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String> {
+    ) -> Result<Transaction, PkgError> {
         self.ready()?;
         let o = run(
             exec,
@@ -617,10 +631,10 @@ impl Backend for PacmanBackend {
         )
         .await?;
         if !o.success() {
-            return Err(format!(
+            return Err(PkgError::Refused(format!(
                 "pacman cannot plan the install: {}",
                 crate::ops::tail(&o.stderr, 500)
-            ));
+            )));
         }
         let plan = parse_plan(&o.stdout);
         let info = if plan.packages.is_empty() {

@@ -373,16 +373,16 @@ fn the_agents_database_directory() {
         lock_timeout: Duration::from_secs(1),
     };
     let b = PacmanBackend::new(o.clone());
-    let err = b.prepare_dbpath().unwrap_err();
+    let err = b.prepare_dbpath().unwrap_err().to_string();
     assert!(err.contains("no pacman local database"), "{err}");
     std::fs::create_dir_all(o.local_db()).unwrap();
-    let err = b.ready().unwrap_err();
+    let err = b.ready().unwrap_err().to_string();
     assert!(err.contains("is not a link"), "{err}");
     b.prepare_dbpath().unwrap();
     b.prepare_dbpath().unwrap();
     let link = o.dbpath.join("local");
     assert_eq!(std::fs::read_link(&link).unwrap(), o.local_db());
-    let err = b.ready().unwrap_err();
+    let err = b.ready().unwrap_err().to_string();
     assert!(
         err.contains("sync database") && err.contains("is empty"),
         "{err}"
@@ -397,7 +397,7 @@ fn the_agents_database_directory() {
     assert_eq!(std::fs::read_link(&link).unwrap(), o.local_db());
     std::fs::remove_file(&link).unwrap();
     std::fs::create_dir(&link).unwrap();
-    let err = b.prepare_dbpath().unwrap_err();
+    let err = b.prepare_dbpath().unwrap_err().to_string();
     assert!(err.contains("is not a link"), "{err}");
     assert!(link.is_dir(), "never deleted");
 }

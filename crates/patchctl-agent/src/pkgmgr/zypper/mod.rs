@@ -75,7 +75,9 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{Advisory, AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, Transaction, Updates};
+use super::{
+    Backend, Candidate, Family, InstallRun, LOCK_TIMEOUT_SECS, PkgError, Transaction, Updates,
+};
 use crate::exec::{ExecOutput, ExecRequest, Executor};
 use crate::inventory::rpm;
 
@@ -417,21 +419,26 @@ impl ZypperBackend {
         work: Duration,
         what: &str,
         extra_ok: &[i32],
-    ) -> Result<ExecOutput, String> {
+    ) -> Result<ExecOutput, PkgError> {
         let o = exec
             .run(request(&self.opts, &argv, work))
             .await
-            .map_err(|e| format!("{what} failed: {e}"))?;
+            .map_err(|e| PkgError::Unparsable(format!("{what} failed: {e}")))?;
         if is_locked(o.code, &o.stdout, &o.stderr) {
-            return Err(locked_message(&o, self.opts.lock_timeout_secs));
+            return Err(PkgError::Locked(locked_message(
+                &o,
+                self.opts.lock_timeout_secs,
+            )));
         }
         if query_ok(o.code) || o.code.is_some_and(|c| extra_ok.contains(&c)) {
             if o.truncated {
-                return Err(format!("{what}: zypper's output was too large and was cut"));
+                return Err(PkgError::Unparsable(format!(
+                    "{what}: zypper's output was too large and was cut"
+                )));
             }
             Ok(o)
         } else {
-            Err(failure(what, &o))
+            Err(PkgError::Unparsable(failure(what, &o)))
         }
     }
 
@@ -439,7 +446,7 @@ impl ZypperBackend {
     async fn patches(
         &self,
         exec: &dyn Executor,
-    ) -> Result<(ListPatches, Vec<PatchDetail>, Vec<String>), String> {
+    ) -> Result<(ListPatches, Vec<PatchDetail>, Vec<String>), PkgError> {
         let o = self
             .query(
                 exec,
@@ -449,7 +456,7 @@ impl ZypperBackend {
                 &[],
             )
             .await?;
-        let listed = parse_list_patches(&o.stdout)?;
+        let listed = parse_list_patches(&o.stdout).map_err(PkgError::Unparsable)?;
         let mut skipped = listed.skipped.clone();
         let mut names = Vec::new();
         for p in listed.needed() {
@@ -473,7 +480,7 @@ impl ZypperBackend {
                     &[EXIT_NOT_FOUND],
                 )
                 .await?;
-            let info = parse_patch_info(&o.stdout)?;
+            let info = parse_patch_info(&o.stdout).map_err(PkgError::Unparsable)?;
             skipped.extend(info.skipped);
             details.extend(info.patches);
         }
@@ -487,19 +494,23 @@ impl Backend for ZypperBackend {
         Family::Zypper
     }
 
-    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
-        rpm::inventory(exec, self.opts.root_dir()).await
+    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
+        rpm::inventory(exec, self.opts.root_dir())
+            .await
+            .map_err(PkgError::Inventory)
     }
 
     async fn installed(
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Vec<InstalledPackage>, String> {
-        rpm::installed(exec, self.opts.root_dir(), name).await
+    ) -> Result<Vec<InstalledPackage>, PkgError> {
+        rpm::installed(exec, self.opts.root_dir(), name)
+            .await
+            .map_err(PkgError::Inventory)
     }
 
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
         self.query(
             exec,
             refresh_argv(&self.opts),
@@ -511,7 +522,7 @@ impl Backend for ZypperBackend {
         .map(drop)
     }
 
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError> {
         let o = self
             .query(
                 exec,
@@ -521,7 +532,7 @@ impl Backend for ZypperBackend {
                 &[],
             )
             .await?;
-        let mut listed = parse_list_updates(&o.stdout)?;
+        let mut listed = parse_list_updates(&o.stdout).map_err(PkgError::Unparsable)?;
         let mut skipped = std::mem::take(&mut listed.skipped);
         skipped.extend(
             listed
@@ -559,7 +570,7 @@ impl Backend for ZypperBackend {
                 &[],
             )
             .await
-            .and_then(|o| parse_plan(&o.stdout))
+            .and_then(|o| parse_plan(&o.stdout).map_err(PkgError::Unparsable))
         {
             Ok(plan) => plan.removals(),
             Err(e) => {
@@ -578,7 +589,7 @@ impl Backend for ZypperBackend {
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Candidate, String> {
+    ) -> Result<Candidate, PkgError> {
         let o = self
             .query(
                 exec,
@@ -588,7 +599,7 @@ impl Backend for ZypperBackend {
                 &[EXIT_NOT_FOUND],
             )
             .await?;
-        let Some(info) = parse_package_info(&o.stdout)? else {
+        let Some(info) = parse_package_info(&o.stdout).map_err(PkgError::Unparsable)? else {
             return Ok(Candidate::default());
         };
         let mut c = Candidate {
@@ -616,7 +627,7 @@ impl Backend for ZypperBackend {
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String> {
+    ) -> Result<Transaction, PkgError> {
         let what = "zypper cannot plan the install:";
         let o = exec
             .run(request(
@@ -625,16 +636,23 @@ impl Backend for ZypperBackend {
                 work::QUERY,
             ))
             .await
-            .map_err(|e| format!("{what} {e}"))?;
+            .map_err(|e| PkgError::Unparsable(format!("{what} {e}")))?;
         if is_locked(o.code, &o.stdout, &o.stderr) {
-            return Err(locked_message(&o, self.opts.lock_timeout_secs));
+            return Err(PkgError::Locked(locked_message(
+                &o,
+                self.opts.lock_timeout_secs,
+            )));
         }
         if o.code != Some(0) {
-            return Err(failure(what, &o));
+            return Err(PkgError::Unparsable(failure(what, &o)));
         }
-        let plan = parse_plan(&o.stdout).map_err(|e| format!("{what} {e}"))?;
+        let plan =
+            parse_plan(&o.stdout).map_err(|e| PkgError::Unparsable(format!("{what} {e}")))?;
         if !plan.messages.errors.is_empty() {
-            return Err(format!("{what} {}", plan.messages.errors.join("; ")));
+            return Err(PkgError::Refused(format!(
+                "{what} {}",
+                plan.messages.errors.join("; ")
+            )));
         }
         let tx = plan.transaction();
         // Every approved target must be in the plan, or installed at exactly that
@@ -685,7 +703,7 @@ impl Backend for ZypperBackend {
                 ));
             }
             if !why.is_empty() {
-                return Err(why.join("; "));
+                return Err(PkgError::Refused(why.join("; ")));
             }
         }
         Ok(tx)
