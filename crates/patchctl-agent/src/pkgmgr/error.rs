@@ -13,14 +13,22 @@ pub enum PkgError {
     #[error(transparent)]
     Exec(#[from] ExecError),
     /// The program ran and exited unsuccessfully; check its output for why.
-    #[error("{what} (exit {exit}): {output}")]
+    #[error("{what} ({exit}): {output}")]
     ToolFailed {
         /// What failed, as the message says it (`apt-get update failed`).
         what: String,
-        /// The exit status as reported.
+        /// How it exited, as the message says it (`exit 1`, `zypper exit 104: not found`).
         exit: String,
         /// The tail of its output, or the reason read from it.
         output: String,
+    },
+    /// The executor could not run the program named in `what`.
+    #[error("{what} {source}")]
+    Run {
+        /// What was being run, as the message says it (`zypper list-updates failed:`).
+        what: String,
+        /// Why it did not run.
+        source: ExecError,
     },
     /// The program's output could not be read (it says where and why).
     #[error("{0}")]
@@ -60,7 +68,7 @@ impl PkgError {
     pub fn exited(what: &str, code: Option<i32>, output: impl Into<String>) -> Self {
         PkgError::ToolFailed {
             what: format!("{what} failed"),
-            exit: format!("{code:?}"),
+            exit: format!("exit {code:?}"),
             output: output.into(),
         }
     }
@@ -78,7 +86,7 @@ impl PkgError {
         };
         PkgError::ToolFailed {
             what: format!("{what} failed"),
-            exit: code.map_or("none".to_owned(), |c| c.to_string()),
+            exit: format!("exit {}", code.map_or("none".to_owned(), |c| c.to_string())),
             output: crate::ops::tail(detail, 500).to_owned(),
         }
     }

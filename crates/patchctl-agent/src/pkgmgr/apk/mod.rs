@@ -315,7 +315,7 @@ impl Backend for ApkBackend {
         if !o.success() {
             return Err(PkgError::ToolFailed {
                 what: "apk cannot plan the install".to_owned(),
-                exit: format!("{:?}", o.code),
+                exit: format!("exit {:?}", o.code),
                 output: error_reason(&o.stdout, &o.stderr),
             });
         }
@@ -360,6 +360,17 @@ impl Backend for ApkBackend {
     }
 }
 
+/// Why apk's world file is left as apk wrote it after an install.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorldError {
+    /// apk added a word that is neither in the old world nor an approved pin.
+    #[error("apk changed its world file beyond the approved versions ({0:?}); left as it is")]
+    Changed(String),
+    /// apk dropped a word of the old world that is not a target's entry.
+    #[error("apk dropped {0:?} from its world file; left as it is")]
+    Dropped(String),
+}
+
 /// apk's world file (the packages the administrator asked for), relative to the root.
 pub const WORLD: &str = "etc/apk/world";
 
@@ -371,7 +382,7 @@ pub fn unpinned_world(
     before: &str,
     after: &str,
     targets: &[PackageTarget],
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, WorldError> {
     if before == after {
         return Ok(None);
     }
@@ -386,18 +397,14 @@ pub fn unpinned_world(
         if old.contains(word) || pinned_target {
             continue;
         }
-        return Err(format!(
-            "apk changed its world file beyond the approved versions ({word:?}); left as it is"
-        ));
+        return Err(WorldError::Changed(word.to_owned()));
     }
     for word in &old {
         // apk replaces an entry for a target (`openssl`) by the pin; anything else of the
         // old world must still be there.
         let name = word.split(|c| "=<>~".contains(c)).next().unwrap_or(word);
         if !after.split_whitespace().any(|w| w == *word) && !names.contains(name) {
-            return Err(format!(
-                "apk dropped {word:?} from its world file; left as it is"
-            ));
+            return Err(WorldError::Dropped((*word).to_owned()));
         }
     }
     Ok(Some(before.to_owned()))

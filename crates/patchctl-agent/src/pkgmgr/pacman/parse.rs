@@ -3,7 +3,7 @@
 //! upgrade would remove. Pure: text in, values out, no input makes them panic.
 
 use crate::inventory::pacman::LocalPackage;
-use crate::pkgmgr::{Change, Family, Transaction};
+use crate::pkgmgr::{Change, Family, PkgError, Transaction};
 
 /// The longest excerpt of a malformed line quoted in a skip reason.
 pub(super) const MAX_QUOTE: usize = 200;
@@ -158,7 +158,11 @@ pub(super) fn finish_block(
     error: Option<String>,
     first_line: usize,
 ) {
-    match error.map_or_else(|| build_block(&block), Err) {
+    let built = match error {
+        Some(why) => Err(PkgError::Unparsable(why)),
+        None => build_block(&block),
+    };
+    match built {
         Ok(p) => out.packages.push(p),
         Err(why) => out
             .skipped
@@ -166,20 +170,22 @@ pub(super) fn finish_block(
     }
 }
 
-pub(super) fn build_block(block: &[(String, String)]) -> Result<SyncPackage, String> {
+pub(super) fn build_block(block: &[(String, String)]) -> Result<SyncPackage, PkgError> {
     let field = |k: &str| {
         block
             .iter()
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.as_str())
     };
-    let word = |k: &str| -> Result<String, String> {
+    let word = |k: &str| -> Result<String, PkgError> {
         match field(k) {
-            None => Err(format!("no {k}")),
-            Some(v) if v.is_empty() || v.contains(char::is_whitespace) => Err(format!(
-                "{k} {:?} is not one word",
-                crate::ops::truncate(v, 60)
-            )),
+            None => Err(PkgError::Unparsable(format!("no {k}"))),
+            Some(v) if v.is_empty() || v.contains(char::is_whitespace) => {
+                Err(PkgError::Unparsable(format!(
+                    "{k} {:?} is not one word",
+                    crate::ops::truncate(v, 60)
+                )))
+            }
             Some(v) => Ok(v.to_owned()),
         }
     };

@@ -320,7 +320,7 @@ fn locked_message(o: &ExecOutput, waited: u64) -> String {
 
 /// Why a zypper run failed, in zypper's words: its XML error messages when it printed
 /// any, else the tail of its standard error.
-fn failure(what: &str, o: &ExecOutput) -> String {
+fn failure(what: &str, o: &ExecOutput) -> PkgError {
     let said = parse_messages(&o.stdout)
         .ok()
         .map(|m| m.errors.join("; "))
@@ -333,12 +333,15 @@ fn failure(what: &str, o: &ExecOutput) -> String {
                 err.to_owned()
             }
         });
-    format!(
-        "{what} failed (zypper exit {}: {}): {}",
-        o.code.map_or("-".to_owned(), |c| c.to_string()),
-        exit_meaning(o.code),
-        crate::ops::truncate(said.trim(), 1000)
-    )
+    PkgError::ToolFailed {
+        what: format!("{what} failed"),
+        exit: format!(
+            "zypper exit {}: {}",
+            o.code.map_or("-".to_owned(), |c| c.to_string()),
+            exit_meaning(o.code)
+        ),
+        output: crate::ops::truncate(said.trim(), 1000).to_owned(),
+    }
 }
 
 /// Joins the package updates with the needed patches that fix them: the advisories of
@@ -423,7 +426,10 @@ impl ZypperBackend {
         let o = exec
             .run(request(&self.opts, &argv, work))
             .await
-            .map_err(|e| PkgError::Unparsable(format!("{what} failed: {e}")))?;
+            .map_err(|source| PkgError::Run {
+                what: format!("{what} failed:"),
+                source,
+            })?;
         if is_locked(o.code, &o.stdout, &o.stderr) {
             return Err(PkgError::Locked(locked_message(
                 &o,
@@ -438,7 +444,7 @@ impl ZypperBackend {
             }
             Ok(o)
         } else {
-            Err(PkgError::Unparsable(failure(what, &o)))
+            Err(failure(what, &o))
         }
     }
 
@@ -456,7 +462,7 @@ impl ZypperBackend {
                 &[],
             )
             .await?;
-        let listed = parse_list_patches(&o.stdout).map_err(PkgError::Unparsable)?;
+        let listed = parse_list_patches(&o.stdout)?;
         let mut skipped = listed.skipped.clone();
         let mut names = Vec::new();
         for p in listed.needed() {
@@ -480,7 +486,7 @@ impl ZypperBackend {
                     &[EXIT_NOT_FOUND],
                 )
                 .await?;
-            let info = parse_patch_info(&o.stdout).map_err(PkgError::Unparsable)?;
+            let info = parse_patch_info(&o.stdout)?;
             skipped.extend(info.skipped);
             details.extend(info.patches);
         }
@@ -532,7 +538,7 @@ impl Backend for ZypperBackend {
                 &[],
             )
             .await?;
-        let mut listed = parse_list_updates(&o.stdout).map_err(PkgError::Unparsable)?;
+        let mut listed = parse_list_updates(&o.stdout)?;
         let mut skipped = std::mem::take(&mut listed.skipped);
         skipped.extend(
             listed
@@ -570,7 +576,7 @@ impl Backend for ZypperBackend {
                 &[],
             )
             .await
-            .and_then(|o| parse_plan(&o.stdout).map_err(PkgError::Unparsable))
+            .and_then(|o| parse_plan(&o.stdout))
         {
             Ok(plan) => plan.removals(),
             Err(e) => {
@@ -599,7 +605,7 @@ impl Backend for ZypperBackend {
                 &[EXIT_NOT_FOUND],
             )
             .await?;
-        let Some(info) = parse_package_info(&o.stdout).map_err(PkgError::Unparsable)? else {
+        let Some(info) = parse_package_info(&o.stdout)? else {
             return Ok(Candidate::default());
         };
         let mut c = Candidate {
@@ -636,7 +642,10 @@ impl Backend for ZypperBackend {
                 work::QUERY,
             ))
             .await
-            .map_err(|e| PkgError::Unparsable(format!("{what} {e}")))?;
+            .map_err(|source| PkgError::Run {
+                what: what.to_owned(),
+                source,
+            })?;
         if is_locked(o.code, &o.stdout, &o.stderr) {
             return Err(PkgError::Locked(locked_message(
                 &o,
@@ -644,7 +653,7 @@ impl Backend for ZypperBackend {
             )));
         }
         if o.code != Some(0) {
-            return Err(PkgError::Unparsable(failure(what, &o)));
+            return Err(failure(what, &o));
         }
         let plan =
             parse_plan(&o.stdout).map_err(|e| PkgError::Unparsable(format!("{what} {e}")))?;

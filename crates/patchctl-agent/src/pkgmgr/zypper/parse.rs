@@ -2,22 +2,24 @@
 //! `list-patches`, `patch-info`/`info` and the install plan of a dry run. Pure: text in,
 //! values out; unreadable XML is an error, never "no updates".
 
-use crate::pkgmgr::{Change, Transaction};
+use crate::pkgmgr::{Change, PkgError, Transaction};
 
 /// The XML document in zypper's standard output: from `<?xml` (or `<stream`) to the
 /// last `</stream>`, so stray text around it does not matter.
-pub(super) fn document(xml: &str) -> Result<roxmltree::Document<'_>, String> {
+pub(super) fn document(xml: &str) -> Result<roxmltree::Document<'_>, PkgError> {
     let start = xml
         .find("<?xml")
         .or_else(|| xml.find("<stream"))
-        .ok_or_else(|| "zypper printed no XML (expected --xmlout output)".to_owned())?;
+        .ok_or_else(|| {
+            PkgError::Unparsable("zypper printed no XML (expected --xmlout output)".to_owned())
+        })?;
     let body = &xml[start..];
     let end = body
         .rfind("</stream>")
         .map(|i| i + "</stream>".len())
         .unwrap_or(body.len());
     roxmltree::Document::parse(&body[..end])
-        .map_err(|e| format!("zypper's XML output cannot be read: {e}"))
+        .map_err(|e| PkgError::Unparsable(format!("zypper's XML output cannot be read: {e}")))
 }
 
 pub(super) fn attr(n: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
@@ -90,7 +92,7 @@ impl Messages {
 }
 
 /// Parses only the messages of any zypper XML output.
-pub fn parse_messages(xml: &str) -> Result<Messages, String> {
+pub fn parse_messages(xml: &str) -> Result<Messages, PkgError> {
     Ok(Messages::read(&document(xml)?))
 }
 
@@ -123,17 +125,17 @@ pub struct ListUpdates {
 pub(super) fn update_list<'a, 'i>(
     doc: &'a roxmltree::Document<'i>,
     what: &str,
-) -> Result<Vec<roxmltree::Node<'a, 'i>>, String> {
+) -> Result<Vec<roxmltree::Node<'a, 'i>>, PkgError> {
     let status = doc
         .descendants()
         .find(|n| n.has_tag_name("update-status"))
         .ok_or_else(|| {
             let m = Messages::read(doc);
-            if m.errors.is_empty() {
+            PkgError::Unparsable(if m.errors.is_empty() {
                 format!("zypper's {what} output has no <update-status> element")
             } else {
                 format!("zypper {what}: {}", m.errors.join("; "))
-            }
+            })
         })?;
     Ok(status
         .children()
@@ -145,7 +147,7 @@ pub(super) fn update_list<'a, 'i>(
 /// Parses `zypper --xmlout list-updates`. `Err` when the output is not zypper's XML or
 /// has no `<update-status>` (an empty list of updates is still an `<update-status>`).
 /// Entries of other kinds than `package` are ignored. Never panics.
-pub fn parse_list_updates(xml: &str) -> Result<ListUpdates, String> {
+pub fn parse_list_updates(xml: &str) -> Result<ListUpdates, PkgError> {
     let doc = document(xml)?;
     let mut out = ListUpdates {
         messages: Messages::read(&doc),
@@ -211,7 +213,7 @@ impl ListPatches {
 
 /// Parses `zypper --xmlout list-patches`. `Err` as for [`parse_list_updates`]. Never
 /// panics.
-pub fn parse_list_patches(xml: &str) -> Result<ListPatches, String> {
+pub fn parse_list_patches(xml: &str) -> Result<ListPatches, PkgError> {
     let doc = document(xml)?;
     let mut out = ListPatches::default();
     for u in update_list(&doc, "list-patches")? {
@@ -331,18 +333,26 @@ pub(super) fn field<'a>(f: &'a [(String, String, Vec<String>)], key: &str) -> Op
 
 /// Reads one conflict entry: `NAME[.ARCH] < EDITION`. `Ok(None)` for entries that are
 /// not binary packages (`srcpackage:x`, `x.src`).
-pub(super) fn parse_fix(entry: &str) -> Result<Option<Fix>, String> {
+/// Why a conflict entry of a patch could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum FixError {
+    /// Not `NAME[.ARCH] OP EDITION`.
+    #[error("unreadable conflict {0:?}")]
+    Unreadable(String),
+    /// An operator other than `<` or `<=`.
+    #[error("unexpected conflict operator in {0:?}")]
+    Operator(String),
+}
+
+pub(super) fn parse_fix(entry: &str) -> Result<Option<Fix>, FixError> {
     let mut words = entry.split_whitespace();
     let (Some(cap), Some(op), Some(edition), None) =
         (words.next(), words.next(), words.next(), words.next())
     else {
-        return Err(format!("unreadable conflict {:?}", quote(entry)));
+        return Err(FixError::Unreadable(quote(entry)));
     };
     if !matches!(op, "<" | "<=") {
-        return Err(format!(
-            "unexpected conflict operator in {:?}",
-            quote(entry)
-        ));
+        return Err(FixError::Operator(quote(entry)));
     }
     if cap.contains(':') {
         // `srcpackage:NAME`, `patch:NAME`: not an installable package.
@@ -365,7 +375,7 @@ pub(super) fn parse_fix(entry: &str) -> Result<Option<Fix>, String> {
 /// Parses `zypper --xmlout info -t patch -- PATCH...`: each patch is a `<message>`
 /// holding `Key : Value` text; `Conflicts : [N]` is followed by N indented entries, or
 /// `Conflicts : ENTRY` holds a single one. Never panics.
-pub fn parse_patch_info(xml: &str) -> Result<PatchInfo, String> {
+pub fn parse_patch_info(xml: &str) -> Result<PatchInfo, PkgError> {
     let doc = document(xml)?;
     let mut out = PatchInfo::default();
     for m in doc.descendants().filter(|n| n.has_tag_name("message")) {
@@ -442,7 +452,7 @@ impl PackageInfo {
 
 /// Parses `zypper --xmlout info -t package -- NAME`; `Ok(None)` when zypper knows no
 /// such package. Never panics.
-pub fn parse_package_info(xml: &str) -> Result<Option<PackageInfo>, String> {
+pub fn parse_package_info(xml: &str) -> Result<Option<PackageInfo>, PkgError> {
     let doc = document(xml)?;
     for m in doc.descendants().filter(|n| n.has_tag_name("message")) {
         let f = fields(&text_of(m));
@@ -522,7 +532,7 @@ pub(super) const SECTIONS: &[&str] = &[
 /// packages are named `TYPE:NAME` (so the gate refuses them as unapproved); a section
 /// the parser does not know, a solvable without a name or edition, and a downgrade
 /// without its installed edition go to `skipped`. Never panics.
-pub fn parse_plan(xml: &str) -> Result<Plan, String> {
+pub fn parse_plan(xml: &str) -> Result<Plan, PkgError> {
     let doc = document(xml)?;
     let mut plan = Plan {
         messages: Messages::read(&doc),

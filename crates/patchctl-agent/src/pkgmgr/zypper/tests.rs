@@ -197,7 +197,9 @@ fn list_updates_fixture() {
     // Not zypper's XML, or XML without an update list: an error, never "no updates".
     assert!(parse_list_updates("").is_err());
     assert!(parse_list_updates("Loading repository data...").is_err());
-    let locked = parse_list_updates(fixture!("locked.xml")).unwrap_err();
+    let locked = parse_list_updates(fixture!("locked.xml"))
+        .unwrap_err()
+        .to_string();
     assert!(locked.contains("System management is locked"), "{locked}");
     let cut = &fixture!("list-updates.xml")[..300];
     assert!(parse_list_updates(cut).is_err());
@@ -589,7 +591,7 @@ fn lock_and_exit_codes() {
         stderr: String::new(),
         truncated: false,
     };
-    let f = failure("zypper cannot plan the install:", &o);
+    let f = failure("zypper cannot plan the install:", &o).to_string();
     assert!(
         f.contains("zypper exit 4: a problem reported by libzypp"),
         "{f}"
