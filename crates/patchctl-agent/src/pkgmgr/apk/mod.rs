@@ -14,8 +14,12 @@
 //! and the origin.
 //!
 //! Output formats follow apk-tools 2.14 (`src/app_list.c`, `src/app_policy.c`,
-//! `src/commit.c`, `src/database.c`); every parser here never panics and records what
+//! `src/commit.c`, `src/database.c`); every parser (`parse.rs`) never panics and records what
 //! it could not read.
+//!
+//! Layout: this file holds the options, the argument vectors and the [`Backend`]
+//! implementation (what runs, and in which order); `parse.rs` holds the parsers of
+//! the output (pure, re-exported here); `tests.rs` the unit tests.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};

@@ -178,7 +178,7 @@ pub fn parse_upgradable(output: &str) -> Upgradable {
     out
 }
 
-pub(super) fn parse_listed(line: &str) -> Result<Listed, &'static str> {
+fn parse_listed(line: &str) -> Result<Listed, &'static str> {
     let (pkgver, rest) = line.split_once(' ').ok_or("not an apk list line")?;
     let (name, version) = split_pkgver(pkgver).ok_or("unreadable NAME-VERSION")?;
     let (arch, rest) = rest.split_once(' ').ok_or("no architecture")?;
@@ -275,7 +275,7 @@ pub struct Policy {
 }
 
 /// The line apk prints under the installed version (`lib/apk/db` + `/installed`).
-pub(super) const INSTALLED_MARK: &str = "lib/apk/db/installed";
+const INSTALLED_MARK: &str = "lib/apk/db/installed";
 
 /// Parses `apk policy` output for `name`:
 ///
@@ -417,7 +417,7 @@ pub fn parse_simulation(output: &str) -> Simulation {
 }
 
 /// The text after a `(i/n) ` counter.
-pub(super) fn step(line: &str) -> Option<&str> {
+fn step(line: &str) -> Option<&str> {
     let inner = line.strip_prefix('(')?;
     let (count, rest) = inner.split_once(") ")?;
     let (i, n) = count.split_once('/')?;
@@ -425,7 +425,7 @@ pub(super) fn step(line: &str) -> Option<&str> {
     (digits(i) && digits(n)).then_some(rest)
 }
 
-pub(super) fn parse_step(rest: &str) -> Option<Change> {
+fn parse_step(rest: &str) -> Option<Change> {
     const ACTIONS: [&str; 8] = [
         "[APK unavailable, skipped] Re-installing ",
         "Updating pinning ",

@@ -54,6 +54,10 @@
 //!   installed (`dnf check --duplicates` shows them); that is left to an operator.
 //! - dnf 5 (Fedora 41+, also `/usr/bin/dnf`) has not been tried: its output may differ,
 //!   and then the parsers record unreadable lines and the gate refuses.
+//!
+//! Layout: this file holds the options, the argument vectors and the [`Backend`]
+//! implementation (what runs, and in which order); `parse.rs` holds the parsers of
+//! the output (pure, re-exported here); `tests.rs` the unit tests.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

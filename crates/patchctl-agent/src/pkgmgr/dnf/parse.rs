@@ -36,16 +36,16 @@ pub struct CheckUpdate {
     pub skipped: Vec<String>,
 }
 
-pub(super) fn quote(s: &str) -> &str {
+fn quote(s: &str) -> &str {
     crate::ops::truncate(s, 120)
 }
 
-pub(super) fn skip(skipped: &mut Vec<String>, line: usize, why: &str, text: &str) {
+fn skip(skipped: &mut Vec<String>, line: usize, why: &str, text: &str) {
     skipped.push(format!("line {line}: {why}: {:?}", quote(text.trim())));
 }
 
 /// A plausible `[E:]V-R`: non-empty, a `-` with text on both sides, an all-digit epoch.
-pub(super) fn is_evr(s: &str) -> bool {
+fn is_evr(s: &str) -> bool {
     let (epoch, vr) = match s.split_once(':') {
         Some((e, vr)) => (e, vr),
         None => ("0", s),
@@ -65,7 +65,7 @@ pub(super) fn is_evr(s: &str) -> bool {
 }
 
 /// `name.arch` → (name, arch).
-pub(super) fn split_name_arch(s: &str) -> Option<(&str, &str)> {
+fn split_name_arch(s: &str) -> Option<(&str, &str)> {
     let (n, a) = s.rsplit_once('.')?;
     (!n.is_empty() && !a.is_empty()).then_some((n, a))
 }
@@ -82,7 +82,7 @@ pub fn parse_nevra(s: &str) -> Option<(&str, &str, &str)> {
     is_evr(evr).then_some((name, evr, arch))
 }
 
-pub(super) fn listed(fields: &[&str]) -> Result<Listed, &'static str> {
+fn listed(fields: &[&str]) -> Result<Listed, &'static str> {
     let [na, evr, repo] = fields else {
         return Err("expected NAME.ARCH VERSION REPOSITORY");
     };
@@ -100,18 +100,14 @@ pub(super) fn listed(fields: &[&str]) -> Result<Listed, &'static str> {
 
 /// One row of list-style output, re-joined when dnf or yum wrapped it: a field wider than
 /// its column ends the line and the next fields follow on an indented line.
-pub(super) struct Row<'a> {
+struct Row<'a> {
     section: Option<usize>,
     indented: bool,
     fields: Vec<&'a str>,
     line: usize,
 }
 
-pub(super) fn list_rows<'a>(
-    output: &'a str,
-    headers: &[&str],
-    skipped: &mut Vec<String>,
-) -> Vec<Row<'a>> {
+fn list_rows<'a>(output: &'a str, headers: &[&str], skipped: &mut Vec<String>) -> Vec<Row<'a>> {
     let mut rows = Vec::new();
     let mut section = None;
     let mut pending: Option<Row<'a>> = None;
@@ -166,7 +162,7 @@ pub(super) fn list_rows<'a>(
     rows
 }
 
-pub(super) const OBSOLETING: &str = "Obsoleting Packages";
+const OBSOLETING: &str = "Obsoleting Packages";
 
 /// Parses `dnf -q check-update` (and yum's): `NAME.ARCH EVR REPO` lines, then an
 /// optional `Obsoleting Packages` section where each obsoleting package is followed by
@@ -218,7 +214,7 @@ pub struct PackageList {
     pub skipped: Vec<String>,
 }
 
-pub(super) const LIST_HEADERS: &[&str] = &[
+const LIST_HEADERS: &[&str] = &[
     "Installed Packages",
     "Available Packages",
     "Available Upgrades",
@@ -405,7 +401,7 @@ pub struct Plan {
 }
 
 /// Section headers of the table: dnf 4 and yum 3 wordings.
-pub(super) fn classify(header: &str) -> Option<Action> {
+fn classify(header: &str) -> Option<Action> {
     Some(match header {
         "Installing"
         | "Installing dependencies"
@@ -425,7 +421,7 @@ pub(super) fn classify(header: &str) -> Option<Action> {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Section<'a> {
+enum Section<'a> {
     None,
     Act(Action),
     Other(&'a str),
@@ -578,7 +574,7 @@ pub fn normalize_evr(evr: &str) -> &str {
     evr.strip_prefix("0:").unwrap_or(evr)
 }
 
-pub(super) fn same_evr(a: &str, b: &str) -> bool {
+fn same_evr(a: &str, b: &str) -> bool {
     normalize_evr(a) == normalize_evr(b) || Family::Dnf.compare(a, b) == Some(Ordering::Equal)
 }
 
@@ -757,6 +753,6 @@ pub fn lock_message(output: &str) -> Option<&str> {
     })
 }
 
-pub(super) fn is_pid(s: &str) -> bool {
+fn is_pid(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
 }

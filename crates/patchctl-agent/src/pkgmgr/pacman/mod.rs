@@ -98,6 +98,10 @@
 //! after its package was upgraded: then a reboot is required. Where `/usr/lib/modules`
 //! is absent or empty (a container running the host's kernel) nothing can be told
 //! and the answer is no.
+//!
+//! Layout: this file holds the options, the argument vectors and the [`Backend`]
+//! implementation (what runs, and in which order); `parse.rs` holds the parsers of
+//! the output (pure, re-exported here); `tests.rs` the unit tests.
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -6,9 +6,9 @@ use crate::inventory::pacman::LocalPackage;
 use crate::pkgmgr::{Change, Family, PkgError, Transaction};
 
 /// The longest excerpt of a malformed line quoted in a skip reason.
-pub(super) const MAX_QUOTE: usize = 200;
+const MAX_QUOTE: usize = 200;
 
-pub(super) fn unreadable(line: &str) -> String {
+fn unreadable(line: &str) -> String {
     format!(
         "unreadable line: {:?}",
         crate::ops::truncate(line, MAX_QUOTE)
@@ -152,7 +152,7 @@ pub fn parse_info(output: &str) -> ParsedInfo {
     out
 }
 
-pub(super) fn finish_block(
+fn finish_block(
     out: &mut ParsedInfo,
     block: Vec<(String, String)>,
     error: Option<String>,
@@ -170,7 +170,7 @@ pub(super) fn finish_block(
     }
 }
 
-pub(super) fn build_block(block: &[(String, String)]) -> Result<SyncPackage, PkgError> {
+fn build_block(block: &[(String, String)]) -> Result<SyncPackage, PkgError> {
     let field = |k: &str| {
         block
             .iter()
@@ -248,7 +248,7 @@ pub fn parse_plan(output: &str) -> ParsedPlan {
 
 /// A version constraint of a dependency string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Op {
+enum Op {
     Lt,
     Le,
     Eq,
@@ -258,7 +258,7 @@ pub(super) enum Op {
 
 /// `name[<|<=|=|>=|>version]`, pacman's dependency strings (a `: description`
 /// suffix, as optional dependencies have, is ignored).
-pub(super) fn parse_dep(s: &str) -> (&str, Option<(Op, &str)>) {
+fn parse_dep(s: &str) -> (&str, Option<(Op, &str)>) {
     let s = s.split(": ").next().unwrap_or(s);
     let Some(i) = s.find(['<', '>', '=']) else {
         return (s, None);
@@ -284,7 +284,7 @@ pub(super) fn parse_dep(s: &str) -> (&str, Option<(Op, &str)>) {
 
 /// True when `version` satisfies the constraint; a comparison that cannot be made
 /// counts as satisfied (a conflict is assumed rather than ruled out).
-pub(super) fn meets(version: &str, op: Op, wanted: &str) -> bool {
+fn meets(version: &str, op: Op, wanted: &str) -> bool {
     use std::cmp::Ordering::*;
     match Family::Pacman.compare(version, wanted) {
         None => true,

@@ -2,7 +2,7 @@
 //!
 //! The inventory is rpm's ([`crate::inventory::rpm`]); everything else is zypper,
 //! read through its XML output (`--xmlout`), the interface zypper keeps stable for
-//! programs. The XML is parsed with `roxmltree`; every parser here is `pub`, never
+//! programs. The XML is parsed with `roxmltree`; every parser (`parse.rs`) is `pub`, never
 //! panics, and records what it could not read in `skipped`.
 //!
 //! | operation | command (global options: `--non-interactive`, `--root R` in tests) |
@@ -66,6 +66,10 @@
 //! repositories, caches, lock and reboot flag under `R`, and its librpm reads the same
 //! `%_dbpath` as `rpm --root=R` (Debian's rpm: `~/.rpmdb`, i.e. `R/root/.rpmdb` for
 //! root; SUSE's: `/usr/lib/sysimage/rpm`), so the inventory and zypper agree.
+//!
+//! Layout: this file holds the options, the argument vectors and the [`Backend`]
+//! implementation (what runs, and in which order); `parse.rs` holds the parsers of
+//! the output (pure, re-exported here); `tests.rs` the unit tests.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -6,7 +6,7 @@ use crate::pkgmgr::{Change, PkgError, Transaction};
 
 /// The XML document in zypper's standard output: from `<?xml` (or `<stream`) to the
 /// last `</stream>`, so stray text around it does not matter.
-pub(super) fn document(xml: &str) -> Result<roxmltree::Document<'_>, PkgError> {
+fn document(xml: &str) -> Result<roxmltree::Document<'_>, PkgError> {
     let start = xml
         .find("<?xml")
         .or_else(|| xml.find("<stream"))
@@ -22,14 +22,14 @@ pub(super) fn document(xml: &str) -> Result<roxmltree::Document<'_>, PkgError> {
         .map_err(|e| PkgError::Unparsable(format!("zypper's XML output cannot be read: {e}")))
 }
 
-pub(super) fn attr(n: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
+fn attr(n: roxmltree::Node<'_, '_>, name: &str) -> Option<String> {
     n.attribute(name)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_owned)
 }
 
-pub(super) fn text_of(n: roxmltree::Node<'_, '_>) -> String {
+fn text_of(n: roxmltree::Node<'_, '_>) -> String {
     n.descendants()
         .filter(|d| d.is_text())
         .filter_map(|d| d.text())
@@ -122,7 +122,7 @@ pub struct ListUpdates {
     pub messages: Messages,
 }
 
-pub(super) fn update_list<'a, 'i>(
+fn update_list<'a, 'i>(
     doc: &'a roxmltree::Document<'i>,
     what: &str,
 ) -> Result<Vec<roxmltree::Node<'a, 'i>>, PkgError> {
@@ -270,7 +270,7 @@ pub struct PatchInfo {
 }
 
 /// Architectures rpm knows, to tell `name.arch` from a name with a dot.
-pub(super) const ARCHES: &[&str] = &[
+const ARCHES: &[&str] = &[
     "noarch",
     "x86_64",
     "i386",
@@ -300,7 +300,7 @@ pub(super) const ARCHES: &[&str] = &[
 
 /// The `Key : Value` fields of one block of zypper's `info` text, each with the
 /// indented lines that follow it.
-pub(super) fn fields(text: &str) -> Vec<(String, String, Vec<String>)> {
+fn fields(text: &str) -> Vec<(String, String, Vec<String>)> {
     let mut out: Vec<(String, String, Vec<String>)> = Vec::new();
     for line in text.lines() {
         let starts_field = !line.starts_with([' ', '\t']);
@@ -324,7 +324,7 @@ pub(super) fn fields(text: &str) -> Vec<(String, String, Vec<String>)> {
     out
 }
 
-pub(super) fn field<'a>(f: &'a [(String, String, Vec<String>)], key: &str) -> Option<&'a str> {
+fn field<'a>(f: &'a [(String, String, Vec<String>)], key: &str) -> Option<&'a str> {
     f.iter()
         .find(|(k, _, _)| k == key)
         .map(|(_, v, _)| v.as_str())
@@ -517,7 +517,7 @@ impl Plan {
 
 /// Sections of `<install-summary>` that change packages; `_unsupported` only repeats
 /// solvables of these with their support level.
-pub(super) const SECTIONS: &[&str] = &[
+const SECTIONS: &[&str] = &[
     "to-upgrade",
     "to-downgrade",
     "to-install",
