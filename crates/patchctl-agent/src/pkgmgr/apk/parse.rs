@@ -377,7 +377,7 @@ pub struct Simulation {
 }
 
 impl Simulation {
-    /// The simulation as a transaction for the install gate ([`super::refusals`]).
+    /// The simulation as a transaction for the install gate ([`crate::pkgmgr::refusals`]).
     pub fn transaction(&self) -> Transaction {
         Transaction {
             changes: self.changes.clone(),

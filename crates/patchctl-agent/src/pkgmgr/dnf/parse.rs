@@ -601,7 +601,7 @@ pub(super) fn installed_version(
 }
 
 impl Plan {
-    /// The plan as a transaction for the install gate ([`super::refusals`]), with the
+    /// The plan as a transaction for the install gate ([`crate::pkgmgr::refusals`]), with the
     /// installed versions (`from`) read from the rpm inventory.
     pub fn transaction(&self, installed: &[InstalledPackage]) -> Transaction {
         let mut tx = Transaction {

@@ -225,7 +225,7 @@ pub struct ParsedPlan {
     pub skipped: Vec<String>,
 }
 
-/// Parses the output of [`print_argv`]: one `name version` line per package. Never
+/// Parses the output of [`print_argv`](super::print_argv): one `name version` line per package. Never
 /// panics.
 pub fn parse_plan(output: &str) -> ParsedPlan {
     let mut out = ParsedPlan::default();

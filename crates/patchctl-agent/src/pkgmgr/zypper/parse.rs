@@ -497,7 +497,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The plan as a transaction for the install gate ([`super::refusals`]).
+    /// The plan as a transaction for the install gate ([`crate::pkgmgr::refusals`]).
     pub fn transaction(&self) -> Transaction {
         Transaction {
             changes: self.changes.iter().map(|c| c.change.clone()).collect(),
@@ -527,7 +527,7 @@ const SECTIONS: &[&str] = &[
     "to-change-vendor",
 ];
 
-/// Parses the output of a dry run ([`simulate_argv`], [`full_update_simulate_argv`]):
+/// Parses the output of a dry run ([`simulate_argv`](super::simulate_argv), [`full_update_simulate_argv`](super::full_update_simulate_argv)):
 /// the `<install-summary>`'s sections, and zypper's messages. Solvables that are not
 /// packages are named `TYPE:NAME` (so the gate refuses them as unapproved); a section
 /// the parser does not know, a solvable without a name or edition, and a downgrade
