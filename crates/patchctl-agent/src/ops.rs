@@ -262,7 +262,7 @@ impl Operations {
         // 1. Simulate exactly the approved versions; refuse anything else.
         let why = match b.simulate(exec, targets).await {
             Ok(tx) => pkgmgr::refusals(family, &tx, targets),
-            Err(e) => vec![e],
+            Err(e) => vec![e.to_string()],
         };
         if !why.is_empty() {
             tracing::warn!(target: "audit", reasons = ?why, "install_updates refused after simulation");
@@ -325,7 +325,7 @@ impl Operations {
         let exec = self.exec.as_ref();
         let installed = match b.installed(exec, name).await {
             Ok(i) => i,
-            Err(e) => return (ResultStatus::Failed, e, None),
+            Err(e) => return (ResultStatus::Failed, e.to_string(), None),
         };
         let summary = match installed.first() {
             Some(p) => format!("{} {} ({}) is installed", p.name, p.version, p.arch),

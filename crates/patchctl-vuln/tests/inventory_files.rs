@@ -32,11 +32,13 @@ fn needed(path: &Path) -> Option<String> {
 
 /// The agent's real inventory samples (kept in the repository).
 const ALPINE_320: &str =
-    include_str!("../../patchctl-agent/tests/data/apk/installed-alpine3.20-x86_64");
+    include_str!("../../patchctl-proto/tests/data/inventory/installed-alpine3.20-x86_64");
 const ALPINE_314: &str =
-    include_str!("../../patchctl-agent/tests/data/apk/installed-alpine3.14-armv7");
-const RPM_TAB: &str = include_str!("../../patchctl-agent/tests/data/rpm-qa-almalinux9.txt");
-const RPM_SPACE: &str = include_str!("../../patchctl-agent/tests/data/rpm-qa-almalinux9-space.txt");
+    include_str!("../../patchctl-proto/tests/data/inventory/installed-alpine3.14-armv7");
+const RPM_TAB: &str =
+    include_str!("../../patchctl-proto/tests/data/inventory/rpm-qa-almalinux9.txt");
+const RPM_SPACE: &str =
+    include_str!("../../patchctl-proto/tests/data/inventory/rpm-qa-almalinux9-space.txt");
 
 fn pkg(name: &str, version: &str, arch: &str, source: Option<(&str, &str)>) -> InstalledPackage {
     InstalledPackage {

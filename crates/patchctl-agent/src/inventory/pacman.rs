@@ -73,8 +73,44 @@ pub struct ParsedLocal {
     pub skipped: Vec<String>,
 }
 
+/// Why a local database entry cannot be trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DescError {
+    /// A single-valued section (`%NAME%`) has no value.
+    #[error("{0} has no value")]
+    NoValue(String),
+    /// A single-valued section has several values.
+    #[error("{key} has {count} values, expected one")]
+    ManyValues {
+        /// The section's `%KEY%` line.
+        key: String,
+        /// How many values it has.
+        count: usize,
+    },
+    /// A line that is neither a `%KEY%` line nor inside a section.
+    #[error("line outside a section: {0:?}")]
+    OutsideSection(String),
+    /// A section given twice.
+    #[error("section {0} given twice")]
+    SectionTwice(String),
+    /// A required section (`%NAME%`, `%VERSION%`) is missing.
+    #[error("no {0}")]
+    Missing(&'static str),
+    /// A value that must be one word is empty or contains white space.
+    #[error("{key} {value:?} is not one word")]
+    NotOneWord {
+        /// The section's `%KEY%` line.
+        key: &'static str,
+        /// The value, shortened.
+        value: String,
+    },
+    /// The entry's directory is not named `%NAME%-%VERSION%`.
+    #[error("the directory is not named %NAME%-%VERSION% ({0:?})")]
+    DirectoryName(String),
+}
+
 /// Parses one `desc` file. Never panics; the error says what is wrong.
-pub fn parse_desc(text: &str) -> Result<LocalPackage, String> {
+pub fn parse_desc(text: &str) -> Result<LocalPackage, DescError> {
     let mut p = LocalPackage::default();
     let (mut name, mut version, mut base, mut arch) = (None, None, None, None);
     let mut seen: Vec<&str> = Vec::new();
@@ -82,19 +118,22 @@ pub fn parse_desc(text: &str) -> Result<LocalPackage, String> {
     let mut section: Option<&str> = None;
     let mut values: Vec<&str> = Vec::new();
 
-    let mut close = |section: Option<&str>, values: &mut Vec<&str>| -> Result<(), String> {
+    let mut close = |section: Option<&str>, values: &mut Vec<&str>| -> Result<(), DescError> {
         let Some(key) = section else {
             return Ok(());
         };
         let vals = std::mem::take(values);
-        let single = |slot: &mut Option<String>| -> Result<(), String> {
+        let single = |slot: &mut Option<String>| -> Result<(), DescError> {
             match vals.as_slice() {
                 [v] => {
                     *slot = Some((*v).to_owned());
                     Ok(())
                 }
-                [] => Err(format!("{key} has no value")),
-                _ => Err(format!("{key} has {} values, expected one", vals.len())),
+                [] => Err(DescError::NoValue(key.to_owned())),
+                _ => Err(DescError::ManyValues {
+                    key: key.to_owned(),
+                    count: vals.len(),
+                }),
             }
         };
         let list = |v: &mut Vec<String>| v.extend(vals.iter().map(|s| (*s).to_owned()));
@@ -127,10 +166,10 @@ pub fn parse_desc(text: &str) -> Result<LocalPackage, String> {
         }
         if section.is_none() {
             if !is_key(line) {
-                return Err(format!("line outside a section: {:?}", quote(line)));
+                return Err(DescError::OutsideSection(quote(line).to_owned()));
             }
             if seen.contains(&line) {
-                return Err(format!("section {} given twice", quote(line)));
+                return Err(DescError::SectionTwice(quote(line).to_owned()));
             }
             seen.push(line);
             section = Some(line);
@@ -140,11 +179,14 @@ pub fn parse_desc(text: &str) -> Result<LocalPackage, String> {
     }
     close(section.take(), &mut values)?;
 
-    let word = |v: Option<String>, key: &str| -> Result<String, String> {
+    let word = |v: Option<String>, key: &'static str| -> Result<String, DescError> {
         match v {
-            None => Err(format!("no {key}")),
+            None => Err(DescError::Missing(key)),
             Some(v) if v.is_empty() || v.contains(char::is_whitespace) => {
-                Err(format!("{key} {:?} is not one word", quote(&v)))
+                Err(DescError::NotOneWord {
+                    key,
+                    value: quote(&v).to_owned(),
+                })
             }
             Some(v) => Ok(v),
         }
@@ -173,14 +215,11 @@ fn is_key(line: &str) -> bool {
 }
 
 /// Checks one database entry: `dir` is the directory's name, `desc` its `desc` file.
-pub fn parse_entry(dir: &str, desc: &str) -> Result<LocalPackage, String> {
+pub fn parse_entry(dir: &str, desc: &str) -> Result<LocalPackage, DescError> {
     let p = parse_desc(desc)?;
     let want = format!("{}-{}", p.name, p.version);
     if dir != want {
-        return Err(format!(
-            "the directory is not named %NAME%-%VERSION% ({:?})",
-            quote(&want)
-        ));
+        return Err(DescError::DirectoryName(quote(&want).to_owned()));
     }
     Ok(p)
 }

@@ -15,7 +15,7 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_proto::command::{AvailableUpdate, PackageTarget};
 use patchctl_proto::validate::PackageName;
 
-use super::{Backend, Candidate, Change, Family, InstallRun, Transaction, Updates};
+use super::{Backend, Candidate, Change, Family, InstallRun, PkgError, Transaction, Updates};
 use crate::exec::{ExecRequest, Executor};
 use crate::inventory::dpkg;
 
@@ -378,7 +378,7 @@ impl AptBackend {
 
 /// Runs `req` and returns its standard output, or why it failed with the tail of its
 /// standard error.
-async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, String> {
+async fn run_ok(exec: &dyn Executor, req: ExecRequest, what: &str) -> Result<String, PkgError> {
     super::run_ok(exec, req, what, |_, stderr| {
         crate::text::tail(stderr, 500).to_owned()
     })
@@ -391,7 +391,7 @@ impl Backend for AptBackend {
         Family::Apt
     }
 
-    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String> {
+    async fn inventory(&self, _exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
         let parsed = super::read_database(self.status_path(), dpkg::read_status).await?;
         for reason in &parsed.skipped {
             tracing::warn!(%reason, "skipped a malformed dpkg status entry");
@@ -399,13 +399,13 @@ impl Backend for AptBackend {
         Ok(parsed.packages)
     }
 
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String> {
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
         let req =
             ExecRequest::from_argv(&update_argv(&self.opts)).with_timeout(Duration::from_secs(600));
         run_ok(exec, req, "apt-get update").await.map(drop)
     }
 
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String> {
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError> {
         let out = run_ok(
             exec,
             ExecRequest::from_argv(&simulate_argv(&self.opts)),
@@ -424,7 +424,7 @@ impl Backend for AptBackend {
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Candidate, String> {
+    ) -> Result<Candidate, PkgError> {
         let out = run_ok(
             exec,
             ExecRequest::from_argv(&policy_argv(&self.opts, name)),
@@ -443,7 +443,7 @@ impl Backend for AptBackend {
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String> {
+    ) -> Result<Transaction, PkgError> {
         let out = run_ok(
             exec,
             ExecRequest::from_argv(&install_simulate_argv(&self.opts, targets)),
@@ -453,7 +453,7 @@ impl Backend for AptBackend {
         Ok(parse_simulation(&out).transaction())
     }
 
-    async fn repair(&self, exec: &dyn Executor) -> Result<Option<String>, String> {
+    async fn repair(&self, exec: &dyn Executor) -> Result<Option<String>, PkgError> {
         let admindir = self.admindir();
         if !dpkg::interrupted(&admindir) {
             return Ok(None);

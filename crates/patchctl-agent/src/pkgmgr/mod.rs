@@ -22,13 +22,15 @@ use patchctl_proto::validate::PackageName;
 
 use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor};
 use crate::inventory::PackageManager;
-pub(crate) use crate::text::failed;
 
 pub mod apk;
 pub mod apt;
 pub mod dnf;
+mod error;
 pub mod pacman;
 pub mod zypper;
+
+pub use error::PkgError;
 
 /// How long an install waits for another package manager's lock before giving up.
 pub const LOCK_TIMEOUT_SECS: u64 = 300;
@@ -107,8 +109,8 @@ impl Family {
     }
 
     /// Checks that `v` is a well-formed version of the family.
-    pub fn check_version(self, v: &str) -> Result<(), String> {
-        self.scheme().parse_check(v).map_err(|e| e.to_string())
+    pub fn check_version(self, v: &str) -> Result<(), patchctl_version::VersionError> {
+        self.scheme().parse_check(v)
     }
 
     /// The family of the system under `root` (`/` in production).
@@ -270,15 +272,11 @@ pub(crate) async fn run_ok(
     req: ExecRequest,
     what: &str,
     reason: fn(&str, &str) -> String,
-) -> Result<String, String> {
+) -> Result<String, PkgError> {
     match exec.run(req).await {
         Ok(o) if o.success() => Ok(o.stdout),
-        Ok(o) => Err(format!(
-            "{what} failed (exit {:?}): {}",
-            o.code,
-            reason(&o.stdout, &o.stderr)
-        )),
-        Err(e) => Err(e.to_string()),
+        Ok(o) => Err(PkgError::exited(what, o.code, reason(&o.stdout, &o.stderr))),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -287,12 +285,15 @@ pub(crate) async fn run_ok(
 pub(crate) async fn read_database<T: Send + 'static>(
     path: PathBuf,
     read: fn(&Path) -> std::io::Result<T>,
-) -> Result<T, String> {
+) -> Result<T, PkgError> {
     tokio::task::spawn_blocking(move || {
-        read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+        read(&path).map_err(|source| PkgError::Io {
+            action: "read",
+            path,
+            source,
+        })
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// True when `modules` (the kernel modules directory) holds some kernel's modules but
@@ -318,17 +319,17 @@ pub trait Backend: Send + Sync {
     fn family(&self) -> Family;
 
     /// The installed packages.
-    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, String>;
+    async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError>;
 
     /// Refreshes the repository metadata (called only as root).
-    async fn refresh(&self, exec: &dyn Executor) -> Result<(), String>;
+    async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError>;
 
     /// The installed instances of one package (several for multi-arch).
     async fn installed(
         &self,
         exec: &dyn Executor,
         name: &PackageName,
-    ) -> Result<Vec<InstalledPackage>, String> {
+    ) -> Result<Vec<InstalledPackage>, PkgError> {
         let all = self.inventory(exec).await?;
         Ok(all
             .into_iter()
@@ -337,22 +338,25 @@ pub trait Backend: Send + Sync {
     }
 
     /// The available updates according to the metadata as it is now.
-    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, String>;
+    async fn updates(&self, exec: &dyn Executor) -> Result<Updates, PkgError>;
 
     /// The candidate version of one package and where it comes from.
-    async fn candidate(&self, exec: &dyn Executor, name: &PackageName)
-    -> Result<Candidate, String>;
+    async fn candidate(
+        &self,
+        exec: &dyn Executor,
+        name: &PackageName,
+    ) -> Result<Candidate, PkgError>;
 
     /// What installing exactly `targets` would do, without doing it.
     async fn simulate(
         &self,
         exec: &dyn Executor,
         targets: &[PackageTarget],
-    ) -> Result<Transaction, String>;
+    ) -> Result<Transaction, PkgError>;
 
     /// Repairs an interrupted earlier run before an install (`dpkg --configure -a`).
     /// Returns what was done, `None` when nothing was needed.
-    async fn repair(&self, _exec: &dyn Executor) -> Result<Option<String>, String> {
+    async fn repair(&self, _exec: &dyn Executor) -> Result<Option<String>, PkgError> {
         Ok(None)
     }
 
