@@ -161,7 +161,11 @@ pub fn find_program(program: &str) -> Option<PathBuf> {
 pub fn shared_data(rel: &str) -> PathBuf {
     let base = match std::env::var_os(SHARED_DATA_ENV) {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        // crates/patchctl-testkit -> crates -> the repository -> beside it.
+        _ => match Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(3) {
+            Some(beside) => beside.join("shared/data"),
+            None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        },
     };
     if rel.is_empty() { base } else { base.join(rel) }
 }
@@ -242,8 +246,36 @@ impl Test {
 }
 
 /// Why a test of `needs` cannot run here (every missing prerequisite), or `None`.
+/// Missing shared data is said once: the whole directory, or the paths missing in it.
 fn missing(needs: &[Need]) -> Option<String> {
-    let reasons: Vec<String> = needs.iter().filter_map(Need::missing).collect();
+    let mut reasons = Vec::new();
+    let mut data = Vec::new();
+    for need in needs {
+        match need {
+            Need::SharedData(rel) => {
+                if need.missing().is_some() {
+                    data.push(*rel);
+                }
+            }
+            _ => reasons.extend(need.missing()),
+        }
+    }
+    if !data.is_empty() {
+        let base = shared_data("");
+        reasons.push(if base.is_dir() {
+            format!(
+                "shared data missing in {}: {}",
+                base.display(),
+                data.join(", ")
+            )
+        } else {
+            format!(
+                "no shared data at {}: put ../shared beside the repository or set \
+                 {SHARED_DATA_ENV}",
+                base.display()
+            )
+        });
+    }
     (!reasons.is_empty()).then(|| reasons.join("; "))
 }
 
