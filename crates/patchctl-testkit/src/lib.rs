@@ -76,18 +76,10 @@ impl Need {
                 if find_program(program).is_some() {
                     return None;
                 }
-                let name = Path::new(program)
-                    .file_name()
-                    .and_then(OsStr::to_str)
-                    .unwrap_or(program);
-                let installed = match package_of(name) {
-                    Some(package) => format!(": apt-get install {package}"),
-                    None => String::new(),
-                };
-                Some(if program.starts_with('/') {
-                    format!("{name} is not installed ({program} is missing){installed}")
-                } else {
-                    format!("{name} is not installed (not on PATH){installed}")
+                let name = program_name(program);
+                Some(match package_of(name) {
+                    Some(package) => format!("{name} is not installed (apt-get install {package})"),
+                    None => format!("{name} is not installed ({program} not found)"),
                 })
             }
             Need::Postgres => match std::env::var(POSTGRES_ENV) {
@@ -123,6 +115,14 @@ impl fmt::Display for Need {
             Need::File(p) => write!(f, "file {p}"),
         }
     }
+}
+
+/// The file name of `program` (a path or a name).
+fn program_name(program: &str) -> &str {
+    Path::new(program)
+        .file_name()
+        .and_then(OsStr::to_str)
+        .unwrap_or(program)
 }
 
 /// The Debian package that ships `program`, for the hint in a skip reason.
@@ -246,12 +246,19 @@ impl Test {
 }
 
 /// Why a test of `needs` cannot run here (every missing prerequisite), or `None`.
-/// Missing shared data is said once: the whole directory, or the paths missing in it.
+/// Missing programs are said in one phrase with the packages that ship them, and missing
+/// shared data once: the whole directory, or the paths missing in it.
 fn missing(needs: &[Need]) -> Option<String> {
     let mut reasons = Vec::new();
+    let mut programs = Vec::new();
     let mut data = Vec::new();
     for need in needs {
         match need {
+            Need::Program(program) => {
+                if need.missing().is_some() {
+                    programs.push(program_name(program));
+                }
+            }
             Need::SharedData(rel) => {
                 if need.missing().is_some() {
                     data.push(*rel);
@@ -259,6 +266,22 @@ fn missing(needs: &[Need]) -> Option<String> {
             }
             _ => reasons.extend(need.missing()),
         }
+    }
+    if !programs.is_empty() {
+        let mut packages: Vec<&str> = Vec::new();
+        for package in programs.iter().filter_map(|p| package_of(p)) {
+            if !packages.contains(&package) {
+                packages.push(package);
+            }
+        }
+        let mut why = match programs.as_slice() {
+            [one] => format!("{one} is not installed"),
+            many => format!("not installed: {}", many.join(", ")),
+        };
+        if !packages.is_empty() {
+            why.push_str(&format!(" (apt-get install {})", packages.join(" ")));
+        }
+        reasons.push(why);
     }
     if !data.is_empty() {
         let base = shared_data("");
@@ -408,7 +431,12 @@ mod tests {
             "{why}"
         );
         let why = Need::Program("surely-no-such-program").missing().unwrap();
-        assert!(why.contains("not on PATH"), "{why}");
+        assert!(why.contains("not found"), "{why}");
+        let why = Need::Program("/surely/not/debootstrap").missing().unwrap();
+        assert_eq!(
+            why,
+            "debootstrap is not installed (apt-get install debootstrap)"
+        );
     }
 
     #[test]
@@ -436,8 +464,18 @@ mod tests {
             .needs([Need::File("/surely/not/a"), Need::Program("/surely/not/b")]);
         let why = missing(&t.needs).unwrap();
         assert!(
-            why.contains("/surely/not/a") && why.contains("/surely/not/b"),
+            why.contains("/surely/not/a") && why.contains("b is not installed"),
             "{why}"
+        );
+        let why = missing(&[
+            Need::Program("/surely/not/dnf"),
+            Need::Program("/surely/not/rpm"),
+            Need::Program("/surely/not/rpmbuild"),
+        ])
+        .unwrap();
+        assert_eq!(
+            why,
+            "not installed: dnf, rpm, rpmbuild (apt-get install dnf rpm)"
         );
         assert!(missing(&Test::sync("t", || {}).needs).is_none());
     }
