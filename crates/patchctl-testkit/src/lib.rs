@@ -362,7 +362,10 @@ impl Harness {
         let ci = ci();
         let mut skipped = Vec::new();
         let mut trials = Vec::new();
-        for test in self.tests {
+        let mut tests = self.tests;
+        // In name order, as libtest lists and runs them.
+        tests.sort_by(|a, b| a.name.cmp(&b.name));
+        for test in tests {
             let Test { name, needs, body } = test;
             let trial = match missing(&needs) {
                 None => Trial::test(name, move || {
