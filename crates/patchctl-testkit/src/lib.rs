@@ -50,7 +50,7 @@ pub const POSTGRES_ENV: &str = "PATCHCTL_TEST_POSTGRES_URL";
 pub const SHARED_DATA_ENV: &str = "PATCHCTL_TEST_SHARED_DATA";
 
 /// A prerequisite of a test, checked by the harness before the test runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Need {
     /// Running as root (effective user id 0).
     Root,
@@ -63,6 +63,17 @@ pub enum Need {
     SharedData(&'static str),
     /// A file of this machine, e.g. `/var/lib/dpkg/status` (a dpkg-based system).
     File(&'static str),
+    /// Anything else, checked by the test's own function.
+    Check(&'static Check),
+}
+
+/// A prerequisite no other [`Need`] describes (a system trust store, say).
+#[derive(Debug)]
+pub struct Check {
+    /// What is needed, for [`Need`]'s display.
+    pub what: &'static str,
+    /// `None` when it is there; otherwise why not and what to do.
+    pub missing: fn() -> Option<String>,
 }
 
 impl Need {
@@ -101,6 +112,7 @@ impl Need {
             }
             Need::File(path) => (!Path::new(path).exists())
                 .then(|| format!("{path} does not exist on this machine")),
+            Need::Check(check) => (check.missing)(),
         }
     }
 }
@@ -113,6 +125,7 @@ impl fmt::Display for Need {
             Need::Postgres => write!(f, "PostgreSQL ({POSTGRES_ENV})"),
             Need::SharedData(rel) => write!(f, "shared data {rel}"),
             Need::File(p) => write!(f, "file {p}"),
+            Need::Check(check) => f.write_str(check.what),
         }
     }
 }
@@ -459,6 +472,20 @@ mod tests {
             shared_data("osv").ends_with("shared/data/osv")
                 || std::env::var_os(SHARED_DATA_ENV).is_some()
         );
+    }
+
+    static NEVER: Check = Check {
+        what: "something never there",
+        missing: || Some("never there: nothing to do".into()),
+    };
+
+    #[test]
+    fn a_check_says_why_in_its_own_words() {
+        assert_eq!(
+            Need::Check(&NEVER).missing().as_deref(),
+            Some("never there: nothing to do")
+        );
+        assert_eq!(Need::Check(&NEVER).to_string(), "something never there");
     }
 
     #[test]
