@@ -16,7 +16,26 @@ use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::apt::{self, AptBackend, AptOptions};
 use patchctl_agent::pkgmgr::{self, Family};
 use patchctl_proto::command::{ResultOutput, ResultStatus};
+use patchctl_testkit::{Harness, Need, trial};
 use sha2::{Digest, Sha256};
+
+fn main() -> std::process::ExitCode {
+    // Root: check_updates refreshes apt lists (apt-get update), even in a private root.
+    Harness::new()
+        .test(
+            trial!(async check_updates_reads_security_from_the_suite)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
+        .test(
+            trial!(async install_updates_simulates_first_and_refuses_what_was_not_approved)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
+        .test(
+            trial!(async get_package_info_reports_the_candidate_and_its_security_release)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
+        .run()
+}
 
 fn stanza(name: &str, version: &str, extra: &str) -> String {
     format!(
@@ -127,24 +146,11 @@ fn private_root() -> (tempfile::TempDir, AptOptions) {
     (tmp, opts)
 }
 
-fn needs_root() -> bool {
-    common::needs_root(
-        "check_updates against real apt",
-        "it refreshes apt lists: apt-get update",
-        &["/usr/bin/apt-get"],
-        "Debian/Ubuntu",
-    )
-}
-
 fn ops(exec: Arc<ProcessExecutor>, opts: AptOptions) -> Operations {
     common::ops(exec, AptBackend::new(opts))
 }
 
-#[tokio::test]
 async fn check_updates_reads_security_from_the_suite() {
-    if !needs_root() {
-        return;
-    }
     let (_tmp, opts) = private_root();
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), opts.clone());
@@ -220,11 +226,7 @@ async fn refresh(opts: &AptOptions) {
     assert!(out.success(), "apt-get update: {}", out.stderr);
 }
 
-#[tokio::test]
 async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
-    if !needs_root() {
-        return;
-    }
     let (_tmp, opts) = private_root();
     refresh(&opts).await;
     let exec = Arc::new(ProcessExecutor::new());
@@ -278,11 +280,7 @@ async fn install_updates_simulates_first_and_refuses_what_was_not_approved() {
     assert!(sim.updates.iter().all(|u| u.name != "pc-upd"));
 }
 
-#[tokio::test]
 async fn get_package_info_reports_the_candidate_and_its_security_release() {
-    if !needs_root() {
-        return;
-    }
     let (_tmp, opts) = private_root();
     refresh(&opts).await;
     let exec = Arc::new(ProcessExecutor::new());

@@ -21,23 +21,25 @@ use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::dnf::{self, DnfBackend, DnfOptions};
 use patchctl_proto::command::{InstallReport, ResultOutput, ResultStatus};
+use patchctl_testkit::{Harness, Need, trial};
 
-const TOOLS: &[&str] = &[
-    "/usr/bin/dnf",
-    "/usr/bin/rpm",
-    "/usr/bin/rpmbuild",
-    "/usr/bin/createrepo_c",
-    "/usr/bin/modifyrepo_c",
-];
-
-fn needs_root() -> bool {
-    common::needs_root(
-        "the real dnf tests",
-        "a private installroot: rpm database, dnf upgrade",
-        TOOLS,
-        "Debian packages dnf, rpm, createrepo-c",
-    )
+fn main() -> std::process::ExitCode {
+    // Root: a private installroot (rpm database, dnf upgrade).
+    Harness::new()
+        .test(trial!(async check_updates_and_package_info_read_the_advisories).needs(NEEDS))
+        .test(trial!(async install_updates_installs_exactly_the_approved_versions).needs(NEEDS))
+        .test(trial!(async install_updates_reports_a_locked_package_manager).needs(NEEDS))
+        .run()
 }
+
+const NEEDS: [Need; 6] = [
+    Need::Root,
+    Need::Program("/usr/bin/dnf"),
+    Need::Program("/usr/bin/rpm"),
+    Need::Program("/usr/bin/rpmbuild"),
+    Need::Program("/usr/bin/createrepo_c"),
+    Need::Program("/usr/bin/modifyrepo_c"),
+];
 
 fn advisory(id: &str, kind: &str, severity: &str, name: &str, evr: &str) -> String {
     let (epoch, vr) = evr.split_once(':').unwrap_or(("0", evr));
@@ -239,11 +241,7 @@ fn real_installs(exec: &ProcessExecutor) -> Vec<Vec<String>> {
         .collect()
 }
 
-#[tokio::test]
 async fn check_updates_and_package_info_read_the_advisories() {
-    if !needs_root() {
-        return;
-    }
     let f = fixture();
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), f.opts.clone());
@@ -375,11 +373,7 @@ async fn check_updates_and_package_info_read_the_advisories() {
     assert!(p.installed.is_empty() && p.candidate_version.is_none());
 }
 
-#[tokio::test]
 async fn install_updates_installs_exactly_the_approved_versions() {
-    if !needs_root() {
-        return;
-    }
     let f = fixture();
     f.refresh().await;
     let exec = Arc::new(ProcessExecutor::new());
@@ -479,11 +473,7 @@ async fn install_updates_installs_exactly_the_approved_versions() {
     assert_eq!(h[1], dnf::kernel_query_argv(o));
 }
 
-#[tokio::test]
 async fn install_updates_reports_a_locked_package_manager() {
-    if !needs_root() {
-        return;
-    }
     let f = fixture();
     f.refresh().await;
 

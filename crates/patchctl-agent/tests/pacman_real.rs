@@ -31,17 +31,24 @@ use patchctl_agent::ops::Operations;
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::pacman::{self, PacmanBackend, PacmanOptions};
 use patchctl_proto::command::{ResultOutput, ResultStatus};
+use patchctl_testkit::{Harness, Need, trial};
 
-const TOOLS: [&str; 3] = ["/usr/bin/pacman", "/usr/bin/bsdtar", "/usr/bin/repo-add"];
-
-fn needs_root() -> bool {
-    common::needs_root(
-        "the pacman test",
-        "it installs packages into a private root",
-        &TOOLS,
-        "apt packages pacman-package-manager, libarchive-tools",
-    )
+fn main() -> std::process::ExitCode {
+    // Root: pacman installs packages into a private root.
+    Harness::new()
+        .test(
+            trial!(async check_updates_and_package_info_use_a_separate_sync_database).needs(NEEDS),
+        )
+        .test(trial!(async install_updates_installs_exactly_the_approved_versions).needs(NEEDS))
+        .run()
 }
+
+const NEEDS: [Need; 4] = [
+    Need::Root,
+    Need::Program("/usr/bin/pacman"),
+    Need::Program("/usr/bin/bsdtar"),
+    Need::Program("/usr/bin/repo-add"),
+];
 
 /// Builds `name-version-any.pkg.tar.gz` in `out` by hand (makepkg refuses root): a
 /// `.PKGINFO` and one file.
@@ -198,11 +205,7 @@ fn installed(r: &Root) -> Vec<String> {
     v
 }
 
-#[tokio::test]
 async fn check_updates_and_package_info_use_a_separate_sync_database() {
-    if !needs_root() {
-        return;
-    }
     let r = private_root();
     let before = r.system_sync_snapshot();
     assert!(before.contains_key("pctest.db"), "{:?}", before.keys());
@@ -307,11 +310,7 @@ async fn check_updates_and_package_info_use_a_separate_sync_database() {
     );
 }
 
-#[tokio::test]
 async fn install_updates_installs_exactly_the_approved_versions() {
-    if !needs_root() {
-        return;
-    }
     let r = private_root();
     let sync_before = r.system_sync_snapshot();
     let exec = Arc::new(ProcessExecutor::new());

@@ -11,8 +11,26 @@ use patchctl_agent::exec::{Executor, ProcessExecutor};
 use patchctl_agent::ops::{LinkState, Operations};
 use patchctl_agent::pkgmgr::{Family, backend_for};
 use patchctl_proto::command::{CommandEnvelope, ResultStatus};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
 use uuid::Uuid;
+
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(trial!(async rejected_commands_never_reach_a_process))
+        .test(trial!(async without_a_package_manager_operations_say_so_and_run_nothing))
+        // install_updates needs root to reach the family check.
+        .test(
+            trial!(async names_invalid_for_the_family_are_refused_before_anything_runs)
+                .needs([Need::Root]),
+        )
+        .test(
+            trial!(async get_package_info_reads_the_real_dpkg_database)
+                .needs([Need::File("/var/lib/dpkg/status")]),
+        )
+        .test(trial!(async health_check_reports_every_check))
+        .run()
+}
 
 fn ops(exec: Arc<ProcessExecutor>) -> Operations {
     let root = tempfile::tempdir().unwrap();
@@ -37,7 +55,6 @@ fn envelope(kind: &str, params: Value) -> CommandEnvelope {
     }
 }
 
-#[tokio::test]
 async fn rejected_commands_never_reach_a_process() {
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone());
@@ -130,7 +147,6 @@ async fn rejected_commands_never_reach_a_process() {
     }
 }
 
-#[tokio::test]
 async fn without_a_package_manager_operations_say_so_and_run_nothing() {
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone()).with_backend(None);
@@ -155,15 +171,7 @@ async fn without_a_package_manager_operations_say_so_and_run_nothing() {
     assert!(exec.history().is_empty());
 }
 
-#[tokio::test]
 async fn names_invalid_for_the_family_are_refused_before_anything_runs() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: install_updates needs root to reach the family check");
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("under CI=true this test must run as root");
-        }
-        return;
-    }
     let exec = Arc::new(ProcessExecutor::new());
     // Upper case passes the generic name check but not Debian policy.
     let ops = ops(exec.clone()).with_backend(Some(backend_for(Family::Apt)));
@@ -186,12 +194,7 @@ async fn names_invalid_for_the_family_are_refused_before_anything_runs() {
     assert!(exec.history().is_empty(), "{:?}", exec.history());
 }
 
-#[tokio::test]
 async fn get_package_info_reads_the_real_dpkg_database() {
-    if !std::path::Path::new("/var/lib/dpkg/status").exists() {
-        eprintln!("SKIPPED: no dpkg on this system");
-        return;
-    }
     let exec = Arc::new(ProcessExecutor::new());
     let ops = Operations::new(
         exec.clone(),
@@ -227,7 +230,6 @@ async fn get_package_info_reads_the_real_dpkg_database() {
     );
 }
 
-#[tokio::test]
 async fn health_check_reports_every_check() {
     let exec = Arc::new(ProcessExecutor::new());
     let link = Arc::new(Mutex::new(LinkState {

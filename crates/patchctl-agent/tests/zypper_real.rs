@@ -31,23 +31,26 @@ use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::zypper::{self, ZypperBackend, ZypperOptions};
 use patchctl_proto::command::{Advisory, ResultOutput, ResultStatus};
 use patchctl_proto::validate::PackageName;
+use patchctl_testkit::{Harness, Need, trial};
 
-const TOOLS: [&str; 5] = [
-    "/usr/bin/zypper",
-    "/usr/bin/rpm",
-    "/usr/bin/rpmbuild",
-    "/usr/bin/createrepo_c",
-    "/usr/bin/modifyrepo_c",
-];
-
-fn needs_root() -> bool {
-    common::needs_root(
-        "zypper_real",
-        "zypper takes the zypp lock and installs",
-        &TOOLS,
-        "Debian packages zypper, rpm, createrepo-c",
-    )
+fn main() -> std::process::ExitCode {
+    // Root: zypper takes the zypp lock and installs.
+    Harness::new()
+        .test(trial!(async check_updates_reads_security_from_patches).needs(NEEDS))
+        .test(trial!(async get_package_info_reports_the_candidate_and_its_security_patch).needs(NEEDS))
+        .test(trial!(async install_updates_simulates_first_refuses_and_installs_only_what_was_approved).needs(NEEDS))
+        .test(trial!(async a_held_lock_is_waited_for_and_reported_and_reboots_are_read).needs(NEEDS))
+        .run()
 }
+
+const NEEDS: [Need; 6] = [
+    Need::Root,
+    Need::Program("/usr/bin/zypper"),
+    Need::Program("/usr/bin/rpm"),
+    Need::Program("/usr/bin/rpmbuild"),
+    Need::Program("/usr/bin/createrepo_c"),
+    Need::Program("/usr/bin/modifyrepo_c"),
+];
 
 const UPDATEINFO: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <updates>
@@ -169,11 +172,7 @@ async fn rpm_version(opts: &ZypperOptions, name: &str) -> Option<String> {
         .map(|p| p.version.clone())
 }
 
-#[tokio::test]
 async fn check_updates_reads_security_from_patches() {
-    if !needs_root() {
-        return;
-    }
     let s = setup();
     let exec = Arc::new(ProcessExecutor::new());
     let ops = ops(exec.clone(), &s.opts);
@@ -251,11 +250,7 @@ async fn check_updates_reads_security_from_patches() {
     );
 }
 
-#[tokio::test]
 async fn get_package_info_reports_the_candidate_and_its_security_patch() {
-    if !needs_root() {
-        return;
-    }
     let s = setup();
     refresh(&s.opts).await;
     let exec = Arc::new(ProcessExecutor::new());
@@ -331,11 +326,7 @@ async fn get_package_info_reports_the_candidate_and_its_security_patch() {
     );
 }
 
-#[tokio::test]
 async fn install_updates_simulates_first_refuses_and_installs_only_what_was_approved() {
-    if !needs_root() {
-        return;
-    }
     let s = setup();
     refresh(&s.opts).await;
     let exec = Arc::new(ProcessExecutor::new());
@@ -445,11 +436,7 @@ async fn install_updates_simulates_first_refuses_and_installs_only_what_was_appr
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
 }
 
-#[tokio::test]
 async fn a_held_lock_is_waited_for_and_reported_and_reboots_are_read() {
-    if !needs_root() {
-        return;
-    }
     let s = setup();
     refresh(&s.opts).await;
     let backend = ZypperBackend::new(s.opts.clone());

@@ -20,11 +20,48 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use patchctl_net::testing::{TestCa, TestLeaf, self_signed_leaf};
 use patchctl_net::{ClientError, HttpsClient, client_config, server_config};
+use patchctl_testkit::{Check, Harness, Need, trial};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(trial!(async succeeds_against_server_from_configured_ca))
+        .test(trial!(async sends_json_body_bearer_and_path_prefix))
+        .test(trial!(async reuses_connections_across_requests_and_clones))
+        .test(trial!(async refuses_tls12_only_server))
+        .test(trial!(async refuses_self_signed_server))
+        .test(trial!(async refuses_certificate_from_another_ca))
+        .test(trial!(async refuses_certificate_for_wrong_host_name))
+        .test(trial!(async refuses_expired_certificate))
+        .test(
+            trial!(async system_roots_do_not_trust_a_private_ca)
+                .needs([Need::Check(&SYSTEM_ROOTS)]),
+        )
+        .test(trial!(async plain_http_urls_are_refused))
+        .test(trial!(async plain_http_server_behind_https_url_is_explained))
+        .test(trial!(async connection_refused_is_distinguished_from_tls_problems))
+        .test(trial!(async error_status_carries_the_platform_message))
+        .test(trial!(async empty_success_body_decodes_as_unit_and_bad_json_is_decode_error))
+        .test(trial!(async response_bodies_are_capped))
+        .test(trial!(async slow_answers_time_out))
+        .test(trial!(async bearer_token_never_appears_in_errors))
+        .run()
+}
+
+/// A system trust store for `client_config(None)` (client_config's own unit test covers
+/// the error when there is none).
+static SYSTEM_ROOTS: Check = Check {
+    what: "a system trust store",
+    missing: || {
+        client_config(None)
+            .err()
+            .map(|e| format!("no system trust store ({e}): apt-get install ca-certificates"))
+    },
+};
 
 const CANARY: &str = "canary-token-7d1f0c2e-do-not-leak";
 
@@ -217,7 +254,6 @@ fn connect_text(result: Result<Echo, ClientError>) -> String {
     }
 }
 
-#[tokio::test]
 async fn succeeds_against_server_from_configured_ca() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1", "localhost"]).unwrap();
@@ -245,7 +281,6 @@ async fn succeeds_against_server_from_configured_ca() {
     assert!(get_echo(&by_name).await.unwrap().ok);
 }
 
-#[tokio::test]
 async fn sends_json_body_bearer_and_path_prefix() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -274,7 +309,6 @@ async fn sends_json_body_bearer_and_path_prefix() {
     assert_eq!(echo.body, json!({"hostname": "web-01"}));
 }
 
-#[tokio::test]
 async fn reuses_connections_across_requests_and_clones() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -287,7 +321,6 @@ async fn reuses_connections_across_requests_and_clones() {
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test]
 async fn refuses_tls12_only_server() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -299,7 +332,6 @@ async fn refuses_tls12_only_server() {
     assert!(msg.contains("ProtocolVersion"), "{msg}");
 }
 
-#[tokio::test]
 async fn refuses_self_signed_server() {
     let pki = Pki::new();
     let leaf = self_signed_leaf(&["127.0.0.1", "localhost"]).unwrap();
@@ -312,7 +344,6 @@ async fn refuses_self_signed_server() {
     assert!(msg.contains("self-signed or issued by a CA"), "{msg}");
 }
 
-#[tokio::test]
 async fn refuses_certificate_from_another_ca() {
     let pki = Pki::new();
     let other = TestCa::new("Some other CA").unwrap();
@@ -326,7 +357,6 @@ async fn refuses_certificate_from_another_ca() {
     assert!(msg.contains("CA bundle"), "{msg}");
 }
 
-#[tokio::test]
 async fn refuses_certificate_for_wrong_host_name() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["wrong.example"]).unwrap();
@@ -337,7 +367,6 @@ async fn refuses_certificate_for_wrong_host_name() {
     assert!(msg.contains("does not cover the host name"), "{msg}");
 }
 
-#[tokio::test]
 async fn refuses_expired_certificate() {
     let pki = Pki::new();
     let day = Duration::from_secs(86_400);
@@ -352,22 +381,16 @@ async fn refuses_expired_certificate() {
     assert!(msg.contains("renew"), "{msg}");
 }
 
-#[tokio::test]
 async fn system_roots_do_not_trust_a_private_ca() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
     let server = serve_leaf(&pki, &leaf, "server").await;
-    let Ok(cfg) = client_config(None) else {
-        // No system trust store on this machine: client_config's own unit test
-        // covers the error; nothing to connect with here.
-        return;
-    };
+    let cfg = client_config(None).expect("the harness checked the system trust store");
     let client = HttpsClient::new(&format!("https://{}", server.addr), cfg).unwrap();
     let msg = connect_text(get_echo(&client).await);
     assert!(msg.contains("UnknownIssuer"), "{msg}");
 }
 
-#[tokio::test]
 async fn plain_http_urls_are_refused() {
     let pki = Pki::new();
     let cfg = client_config(Some(&pki.ca_path)).unwrap();
@@ -390,7 +413,6 @@ async fn plain_http_urls_are_refused() {
     assert!(matches!(err, ClientError::BadUrl(_)), "{err:?}");
 }
 
-#[tokio::test]
 async fn plain_http_server_behind_https_url_is_explained() {
     let pki = Pki::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -407,7 +429,6 @@ async fn plain_http_server_behind_https_url_is_explained() {
     assert!(msg.contains("speaking TLS"), "{msg}");
 }
 
-#[tokio::test]
 async fn connection_refused_is_distinguished_from_tls_problems() {
     let pki = Pki::new();
     let addr = {
@@ -419,7 +440,6 @@ async fn connection_refused_is_distinguished_from_tls_problems() {
     assert!(!msg.contains("certificate"), "{msg}");
 }
 
-#[tokio::test]
 async fn error_status_carries_the_platform_message() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -467,7 +487,6 @@ async fn error_status_carries_the_platform_message() {
     assert!(err.is_unauthorized(), "{err:?}");
 }
 
-#[tokio::test]
 async fn empty_success_body_decodes_as_unit_and_bad_json_is_decode_error() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -484,7 +503,6 @@ async fn empty_success_body_decodes_as_unit_and_bad_json_is_decode_error() {
     assert!(matches!(err, ClientError::Decode(_)), "{err:?}");
 }
 
-#[tokio::test]
 async fn response_bodies_are_capped() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -507,7 +525,6 @@ async fn response_bodies_are_capped() {
     assert_eq!(v, Value::Null);
 }
 
-#[tokio::test]
 async fn slow_answers_time_out() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();
@@ -525,7 +542,6 @@ async fn slow_answers_time_out() {
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
-#[tokio::test]
 async fn bearer_token_never_appears_in_errors() {
     let pki = Pki::new();
     let leaf = pki.ca.issue(&["127.0.0.1"]).unwrap();

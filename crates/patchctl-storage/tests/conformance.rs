@@ -2,8 +2,9 @@
 //! file in a temporary directory) and against PostgreSQL (a fresh database created for
 //! the test on the server `PATCHCTL_TEST_POSTGRES_URL` names, dropped afterwards).
 //!
-//! Without `PATCHCTL_TEST_POSTGRES_URL` the PostgreSQL tests print a loud SKIPPED line
-//! and pass, except under CI (`CI=true`), where they fail: CI must test both backends.
+//! Without `PATCHCTL_TEST_POSTGRES_URL` the PostgreSQL tests are reported as ignored,
+//! with the reason, by the patchctl-testkit harness, except under CI (`CI=true`), where
+//! they fail: CI must test both backends.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -24,10 +25,21 @@ use patchctl_storage::{
     CancelOutcome, HostAuth, HostRow, NewCommand, NewHost, Org, RecordOutcome, Storage,
     StorageError, StoredVulnRecord, VulnImport, VulnSource,
 };
+use patchctl_testkit::{Harness, Need, Test, trial};
 use patchctl_vuln::{Affected, Record, Status};
 use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
+
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .tests(conformance_tests())
+        .test(trial!(async unsupported_url_names_the_supported_schemes))
+        .test(trial!(async sqlite_accepts_both_url_forms_and_creates_the_file))
+        .test(trial!(async sqlite_in_memory_works))
+        .test(trial!(with_database_replaces_only_the_database))
+        .run()
+}
 
 // ---------------------------------------------------------------------------------
 // Harness.
@@ -56,24 +68,11 @@ impl TestDb {
         }
     }
 
-    /// A new database on the PostgreSQL server, or `None` when the test is skipped.
-    async fn postgres(test: &str) -> Option<TestDb> {
-        let base = match std::env::var(PG_ENV) {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => {
-                if std::env::var("CI").is_ok_and(|v| v == "true") {
-                    panic!(
-                        "{PG_ENV} is required under CI (CI=true): the PostgreSQL conformance \
-                         suite must run; set it to e.g. postgres://postgres@127.0.0.1:5432/test"
-                    );
-                }
-                eprintln!(
-                    "\n*** SKIPPED: PostgreSQL conformance, set {PG_ENV} \
-                     (e.g. postgres://postgres@127.0.0.1:5432/test) -- {test} ***\n"
-                );
-                return None;
-            }
-        };
+    /// A new database on the PostgreSQL server (the harness runs a PostgreSQL test only
+    /// when `PATCHCTL_TEST_POSTGRES_URL` is set: [`Need::Postgres`]).
+    async fn postgres(test: &str) -> TestDb {
+        let base = std::env::var(PG_ENV)
+            .unwrap_or_else(|_| panic!("{test}: {PG_ENV} is not set: declare Need::Postgres"));
         let name = format!("patchctl_t_{}", Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&base)
             .await
@@ -83,11 +82,11 @@ impl TestDb {
             .await
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let _ = conn.close().await;
-        Some(TestDb {
+        TestDb {
             url: with_database(&base, &name),
             _dir: None,
             pg: Some((base, name)),
-        })
+        }
     }
 
     /// Opens the store (migrating it).
@@ -148,47 +147,55 @@ where
     }
 }
 
-/// Generates, for every case, a SQLite and a PostgreSQL test. `store` cases get an
-/// open store; `url` cases get the database URL (to close and reopen it).
+/// Generates, for every case, a SQLite and a PostgreSQL test, and `conformance_tests`
+/// registering them. `store` cases get an open store; `url` cases get the database URL
+/// (to close and reopen it).
 macro_rules! conformance {
     (
         store: { $($case:ident => $sqlite:ident, $postgres:ident;)* }
         url: { $($ucase:ident => $usqlite:ident, $upostgres:ident;)* }
     ) => {
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $sqlite() {
                 let db = TestDb::sqlite();
                 let store = db.open().await;
                 run(db, $case(store)).await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $postgres() {
-                let Some(db) = TestDb::postgres(stringify!($postgres)).await else {
-                    return;
-                };
+                let db = TestDb::postgres(stringify!($postgres)).await;
                 let store = db.open().await;
                 run(db, $case(store)).await;
             }
         )*
         $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $usqlite() {
                 let db = TestDb::sqlite();
                 let url = db.url.clone();
                 run(db, $ucase(url)).await;
             }
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $upostgres() {
-                let Some(db) = TestDb::postgres(stringify!($upostgres)).await else {
-                    return;
-                };
+                let db = TestDb::postgres(stringify!($upostgres)).await;
                 let url = db.url.clone();
                 run(db, $ucase(url)).await;
             }
         )*
+
+        /// Every case on both backends (each on a runtime of 4 workers); the PostgreSQL
+        /// half needs a server.
+        fn conformance_tests() -> Vec<Test> {
+            vec![
+                $(
+                    trial!(async $sqlite).multi_thread(Some(4)),
+                    trial!(async $postgres).multi_thread(Some(4)).needs([Need::Postgres]),
+                )*
+                $(
+                    trial!(async $usqlite).multi_thread(Some(4)),
+                    trial!(async $upostgres).multi_thread(Some(4)).needs([Need::Postgres]),
+                )*
+            ]
+        }
     };
 }
 
@@ -1517,7 +1524,6 @@ async fn case_survives_reopen(url: String) {
 // ---------------------------------------------------------------------------------
 // Backend-independent tests.
 
-#[tokio::test]
 async fn unsupported_url_names_the_supported_schemes() {
     match patchctl_storage::open("mysql://x").await {
         Err(e @ StorageError::UnsupportedUrl(_)) => {
@@ -1531,7 +1537,6 @@ async fn unsupported_url_names_the_supported_schemes() {
     }
 }
 
-#[tokio::test]
 async fn sqlite_accepts_both_url_forms_and_creates_the_file() {
     let dir = tempfile::tempdir().unwrap();
     for (i, prefix) in ["sqlite://", "sqlite:"].into_iter().enumerate() {
@@ -1543,7 +1548,6 @@ async fn sqlite_accepts_both_url_forms_and_creates_the_file() {
     }
 }
 
-#[tokio::test]
 async fn sqlite_in_memory_works() {
     let store = open_url("sqlite::memory:").await;
     let a = org(&store, "mem").await;
@@ -1553,7 +1557,6 @@ async fn sqlite_in_memory_works() {
     assert_eq!(store.list_hosts(a.id).await.unwrap(), vec![h]);
 }
 
-#[test]
 fn with_database_replaces_only_the_database() {
     assert_eq!(
         with_database("postgres://u@h:5432/test", "n"),

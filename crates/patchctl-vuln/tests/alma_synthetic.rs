@@ -6,12 +6,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use patchctl_proto::agent::InstalledPackage;
+use patchctl_testkit::{Harness, Need, trial};
 use patchctl_version::Scheme;
 use patchctl_vuln::import;
 
 mod common;
 use patchctl_vuln::matcher::{Index, SourcedRecord, is_module_build};
 use patchctl_vuln::model::Record;
+
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(
+            trial!(whole_almalinux_database_and_a_synthetic_host).needs([
+                Need::SharedData("osv/almalinux-8.zip"),
+                Need::SharedData("osv/almalinux-9.zip"),
+                Need::SharedData("osv/almalinux-10.zip"),
+            ]),
+        )
+        .run()
+}
 
 /// A stable pseudo-random number from a name (FNV-1a).
 fn hash(s: &str) -> u64 {
@@ -20,7 +33,6 @@ fn hash(s: &str) -> u64 {
     })
 }
 
-#[test]
 fn whole_almalinux_database_and_a_synthetic_host() {
     let Some(d) = common::data("osv") else { return };
     let paths: Vec<PathBuf> = ["almalinux-8.zip", "almalinux-9.zip", "almalinux-10.zip"]

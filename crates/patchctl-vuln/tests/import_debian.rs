@@ -5,6 +5,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::import::debian::{
     self, VulnList, looks_like_security_support, looks_like_tracker_json, looks_like_vuln_list,
     parse_security_support, parse_tracker_json,
@@ -15,6 +16,37 @@ use proptest::prelude::*;
 mod common;
 use common::{data, entry, find, fixed};
 use serde_json::{Value, json};
+
+fn main() -> std::process::ExitCode {
+    let vuln_list_samples = [Need::SharedData("debian/vuln-list-debian-samples")];
+    let vunnel = [Need::SharedData(
+        "debian/tracker-json-samples/vunnel-debian.json",
+    )];
+    let security_support = [Need::SharedData("debian/security-support")];
+    Harness::new()
+        .test(trial!(xz_cve_2024_3094_not_affected_on_bookworm).needs(vuln_list_samples))
+        .test(trial!(coreutils_cve_2016_2781_ignored_is_will_not_fix).needs(vuln_list_samples))
+        .test(trial!(openssh_cve_2024_6387_fixed_by_dsa_5724_1).needs(vuln_list_samples))
+        .test(trial!(util_linux_cve_2024_28085_keyed_by_source).needs(vuln_list_samples))
+        .test(trial!(glibc_cve_2023_4911_release_line_beats_unstable).needs(vuln_list_samples))
+        .test(trial!(
+            dsa_rules_explicit_lines_win_and_lone_cves_get_records
+        ))
+        .test(trial!(malformed_list_records_are_rejected_by_id))
+        .test(trial!(tracker_json_vunnel_sample).needs(vunnel))
+        .test(trial!(tracker_json_osv_dev_mock).needs([Need::SharedData(
+            "debian/tracker-json-samples/osvdev-debian_security_tracker_mock.json",
+        )]))
+        .test(trial!(tracker_json_nodsa_and_merge))
+        .test(trial!(malformed_tracker_json_is_rejected_by_id))
+        .test(trial!(security_support_ended_deb12).needs(security_support))
+        .test(trial!(security_support_ended_older_releases).needs(security_support))
+        .test(trial!(security_support_malformed_lines))
+        .test(trial!(reimport_is_identical).needs(vunnel))
+        .test(trial!(arbitrary_json_never_panics))
+        .test(trial!(arbitrary_bytes_never_panic))
+        .run()
+}
 
 fn read_json(path: &Path) -> Value {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -71,7 +103,6 @@ fn check_invariants(parsed: &Parsed) {
     assert!(parsed.records.is_sorted_by(|a, b| a.id < b.id));
 }
 
-#[test]
 fn xz_cve_2024_3094_not_affected_on_bookworm() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
@@ -98,7 +129,6 @@ fn xz_cve_2024_3094_not_affected_on_bookworm() {
     assert_eq!(r.affected.len(), 5);
 }
 
-#[test]
 fn coreutils_cve_2016_2781_ignored_is_will_not_fix() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
@@ -123,7 +153,6 @@ fn coreutils_cve_2016_2781_ignored_is_will_not_fix() {
     assert_eq!(entry(r, "Debian:8", "coreutils").status, Status::WillNotFix);
 }
 
-#[test]
 fn openssh_cve_2024_6387_fixed_by_dsa_5724_1() {
     for dirs in [["CVE", "DSA"], ["DSA", "CVE"]] {
         let Some(parsed) = vuln_list(&dirs) else {
@@ -154,7 +183,6 @@ fn openssh_cve_2024_6387_fixed_by_dsa_5724_1() {
     }
 }
 
-#[test]
 fn util_linux_cve_2024_28085_keyed_by_source() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
@@ -172,7 +200,6 @@ fn util_linux_cve_2024_28085_keyed_by_source() {
     assert_eq!(r.affected.len(), 5);
 }
 
-#[test]
 fn glibc_cve_2023_4911_release_line_beats_unstable() {
     let Some(parsed) = vuln_list(&["CVE"]) else {
         return;
@@ -191,7 +218,6 @@ fn list_record(id: &str, annotations: Value) -> Value {
     json!({"Header": {"ID": id, "Original": id, "Description": "(x)"}, "Annotations": annotations})
 }
 
-#[test]
 fn dsa_rules_explicit_lines_win_and_lone_cves_get_records() {
     let mut list = VulnList::default();
     let cve = list_record(
@@ -248,7 +274,6 @@ fn dsa_rules_explicit_lines_win_and_lone_cves_get_records() {
     );
 }
 
-#[test]
 fn malformed_list_records_are_rejected_by_id() {
     let cases = [
         (json!(["not an object"]), "annotation 0"),
@@ -308,7 +333,6 @@ fn malformed_list_records_are_rejected_by_id() {
     assert!(list.finish().records.is_empty());
 }
 
-#[test]
 fn tracker_json_vunnel_sample() {
     let Some(path) = data("debian/tracker-json-samples/vunnel-debian.json") else {
         return;
@@ -368,7 +392,6 @@ fn tracker_json_vunnel_sample() {
     );
 }
 
-#[test]
 fn tracker_json_osv_dev_mock() {
     let Some(path) = data("debian/tracker-json-samples/osvdev-debian_security_tracker_mock.json")
     else {
@@ -400,7 +423,6 @@ fn tracker_json_osv_dev_mock() {
     assert_eq!(a.severity, None, "\"not yet assigned\" is no severity");
 }
 
-#[test]
 fn tracker_json_nodsa_and_merge() {
     let rel = |status: &str, extra: Value| {
         let mut r = json!({"status": status, "urgency": "low*", "repositories": {"bookworm": "1"}});
@@ -453,7 +475,6 @@ fn tracker_json_nodsa_and_merge() {
     );
 }
 
-#[test]
 fn malformed_tracker_json_is_rejected_by_id() {
     let v = json!({
         "good": {"CVE-2099-0001": {"releases": {
@@ -501,7 +522,6 @@ fn malformed_tracker_json_is_rejected_by_id() {
     assert_eq!(top.rejected.len(), 1);
 }
 
-#[test]
 fn security_support_ended_deb12() {
     let Some(dir) = data("debian/security-support") else {
         return;
@@ -536,7 +556,6 @@ fn security_support_ended_deb12() {
     assert_eq!(suricata.last_affected.as_deref(), Some("1:6.0.10-1"));
 }
 
-#[test]
 fn security_support_ended_older_releases() {
     let Some(dir) = data("debian/security-support") else {
         return;
@@ -572,7 +591,6 @@ fn security_support_ended_older_releases() {
     assert_eq!(wrong.rejected.len(), 1);
 }
 
-#[test]
 fn security_support_malformed_lines() {
     let text = "# comment\nfoo\nbar  1.0  2024-01-01\nbar  1.1  2024-02-01\nbaz  1.0?x  2024-01-01\nqux 2.0-1 see notes\n";
     let parsed = parse_security_support("security-support-ended.deb13", text);
@@ -596,7 +614,6 @@ fn security_support_malformed_lines() {
     );
 }
 
-#[test]
 fn reimport_is_identical() {
     let Some(path) = data("debian/tracker-json-samples/vunnel-debian.json") else {
         return;
@@ -662,7 +679,6 @@ fn arb_json() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #[test]
     fn arbitrary_json_never_panics(v in arb_json(), w in arb_json()) {
         let _ = looks_like_tracker_json(&v);
         let _ = looks_like_vuln_list(&v);
@@ -678,7 +694,6 @@ proptest! {
         let _ = list.finish();
     }
 
-    #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let text = String::from_utf8_lossy(&bytes);
         let _ = looks_like_security_support(&text);

@@ -7,12 +7,47 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::import::{FeedBatch, ImportError, MAX_ENTRY_BYTES, import_paths, parse_bytes};
 use patchctl_vuln::{Record, Status};
 use proptest::prelude::*;
 
 mod common;
 use common::{data, entry, fixed};
+
+fn main() -> std::process::ExitCode {
+    let alma_zips = [
+        Need::SharedData("osv/almalinux-8.zip"),
+        Need::SharedData("osv/almalinux-9.zip"),
+        Need::SharedData("osv/almalinux-10.zip"),
+    ];
+    Harness::new()
+        .test(trial!(almalinux_archives_import_completely).needs(alma_zips))
+        .test(trial!(ubuntu_samples_directory).needs([Need::SharedData("osv/ubuntu-samples")]))
+        .test(trial!(ubuntu_vex_statements).needs([Need::SharedData("osv/ubuntu-samples/vex")]))
+        .test(
+            trial!(alpine_secdb)
+                .needs([Need::SharedData("alpine/alpine-secdb-2020/v3.11/main.yaml")]),
+        )
+        .test(
+            trial!(alpine_branches_merge_and_zero_is_not_affected)
+                .needs([Need::SharedData("alpine")]),
+        )
+        .test(trial!(rocky_samples).needs([Need::SharedData("osv/rocky-samples")]))
+        .test(trial!(reimport_gives_identical_records).needs([
+            Need::SharedData("osv/almalinux-10.zip"),
+            Need::SharedData("osv/ubuntu-samples"),
+            Need::SharedData("alpine/alpine-secdb-2020/v3.9"),
+        ]))
+        .test(trial!(malformed_records_are_rejected_by_id))
+        .test(trial!(unknown_format_is_a_clear_error))
+        .test(trial!(zip_with_bad_entries))
+        .test(trial!(zip_bomb_entry_is_refused))
+        .test(trial!(later_modified_wins_across_files))
+        .test(trial!(parse_bytes_never_panics_on_bytes))
+        .test(trial!(parse_bytes_never_panics_on_json))
+        .run()
+}
 
 fn import(paths: &[PathBuf]) -> Vec<FeedBatch> {
     import_paths(paths, &mut |_| {}).expect("import succeeds")
@@ -44,7 +79,6 @@ fn alma_zips() -> Option<Vec<PathBuf>> {
         .collect()
 }
 
-#[test]
 fn almalinux_archives_import_completely() {
     let Some(zips) = alma_zips() else { return };
     let mut reports = Vec::new();
@@ -92,7 +126,6 @@ fn almalinux_archives_import_completely() {
     assert_eq!(plugins.status, fixed("1:1.5.1-3.el9_5"));
 }
 
-#[test]
 fn ubuntu_samples_directory() {
     let Some(dir) = data("osv/ubuntu-samples") else {
         return;
@@ -142,7 +175,6 @@ fn ubuntu_samples_directory() {
     assert_eq!(usn.aliases, ["UBUNTU-CVE-2021-3782"]);
 }
 
-#[test]
 fn ubuntu_vex_statements() {
     let Some(dir) = data("osv/ubuntu-samples/vex") else {
         return;
@@ -200,7 +232,6 @@ fn ubuntu_vex_statements() {
     );
 }
 
-#[test]
 fn alpine_secdb() {
     let Some(main) = data("alpine/alpine-secdb-2020/v3.11/main.yaml") else {
         return;
@@ -239,7 +270,6 @@ fn alpine_secdb() {
     assert_eq!(placeholder.affected[0].package, "xen");
 }
 
-#[test]
 fn alpine_branches_merge_and_zero_is_not_affected() {
     let Some(dir) = data("alpine") else { return };
     let batches = import(&[dir]);
@@ -298,7 +328,6 @@ fn alpine_branches_merge_and_zero_is_not_affected() {
     );
 }
 
-#[test]
 fn rocky_samples() {
     let Some(dir) = data("osv/rocky-samples") else {
         return;
@@ -320,7 +349,6 @@ fn rocky_samples() {
     );
 }
 
-#[test]
 fn reimport_gives_identical_records() {
     let (Some(zip), Some(ubuntu), Some(alpine)) = (
         data("osv/almalinux-10.zip"),
@@ -357,7 +385,6 @@ fn osv_with(id: &str, package: &str, events: &str) -> String {
     )
 }
 
-#[test]
 fn malformed_records_are_rejected_by_id() {
     let dir = tempfile::tempdir().expect("tempdir");
     let alma = r#"{"ecosystem": "AlmaLinux:9", "name": "y"}"#;
@@ -458,7 +485,6 @@ fn malformed_records_are_rejected_by_id() {
     assert!(no_id.1.contains("not a valid OSV record"), "{}", no_id.1);
 }
 
-#[test]
 fn unknown_format_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.json"), GOOD).expect("write");
@@ -506,7 +532,6 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.into_inner()
 }
 
-#[test]
 fn zip_with_bad_entries() {
     let bad_version = osv_with(
         "ALSA-2099:0009",
@@ -532,7 +557,6 @@ fn zip_with_bad_entries() {
     assert!(osv.parsed.rejected[2].reason.contains("not a known format"));
 }
 
-#[test]
 fn zip_bomb_entry_is_refused() {
     let zeros = vec![b' '; (MAX_ENTRY_BYTES + 1) as usize];
     let zip = zip_of(&[
@@ -548,7 +572,6 @@ fn zip_bomb_entry_is_refused() {
     assert!(osv.parsed.rejected[0].reason.contains("larger than 64 MiB"));
 }
 
-#[test]
 fn later_modified_wins_across_files() {
     let older = GOOD
         .replace("Low: x", "Low: older")
@@ -616,7 +639,6 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    #[test]
     fn parse_bytes_never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = parse_bytes("fuzz", &bytes);
         let mut zip = b"PK\x03\x04".to_vec();
@@ -624,7 +646,6 @@ proptest! {
         let _ = parse_bytes("fuzz.zip", &zip);
     }
 
-    #[test]
     fn parse_bytes_never_panics_on_json(value in json_value()) {
         let text = value.to_string();
         let _ = parse_bytes("fuzz.json", text.as_bytes());

@@ -7,27 +7,39 @@ use std::path::Path;
 use chrono::{TimeZone, Utc};
 use patchctl_proto::agent::{InstalledPackage, InventoryUpload, OsInfo, SystemInfo};
 use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpload};
+use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::inventory::{
     Format, parse_apk_installed, parse_dpkg_status, parse_os_release, parse_rpm_qa,
     parse_scan_print,
 };
 use proptest::prelude::*;
 
-/// Reads a file of this machine the test needs; `None` (after a loud
-/// message) when it is absent, except under `CI=true`, where its absence fails the test.
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(trial!(dpkg_status_gives_source_packages_and_versions))
+        .test(trial!(malformed_dpkg_status_names_the_stanza_line))
+        .test(trial!(rpm_qa_gives_epoch_versions_and_source_rpms))
+        .test(trial!(
+            the_agents_rpm_fixture_reads_the_same_in_both_layouts
+        ))
+        .test(trial!(malformed_rpm_lines_are_named))
+        .test(trial!(apk_databases_from_real_alpine_systems))
+        .test(trial!(malformed_apk_blocks_are_named))
+        .test(trial!(os_release_of_a_debian_host))
+        .test(trial!(scan_print_documents))
+        .test(trial!(scan_print_refusals_say_why))
+        .test(trial!(this_machines_dpkg_database).needs([Need::File("/var/lib/dpkg/status")]))
+        .test(trial!(never_panics_on_bytes))
+        .test(trial!(never_panics_on_format_like_text))
+        .test(trial!(never_panics_on_json))
+        .run()
+}
+
+/// Reads a file of this machine the test needs; always `Some`: the harness runs the test
+/// only when the file is there (`Need::File`).
 fn needed(path: &Path) -> Option<String> {
-    match std::fs::read(path) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("{} is required under CI=true: {e}", path.display());
-            }
-            eprintln!("\n==================================================================");
-            eprintln!("SKIPPED: {} cannot be read: {e}", path.display());
-            eprintln!("==================================================================\n");
-            None
-        }
-    }
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The agent's real inventory samples (kept in the repository).
@@ -110,7 +122,6 @@ Source: xz-utils
 Version: 5.4.1-0.2
 ";
 
-#[test]
 fn dpkg_status_gives_source_packages_and_versions() {
     let packages = parse_dpkg_status(DPKG_STATUS).unwrap();
     let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
@@ -154,7 +165,6 @@ fn dpkg_status_gives_source_packages_and_versions() {
     assert_eq!(packages[3].source_version.as_deref(), Some("5.4.1-0.2"));
 }
 
-#[test]
 fn malformed_dpkg_status_names_the_stanza_line() {
     let text = format!(
         "{DPKG_STATUS}\nPackage: broken\nStatus: install ok installed\nArchitecture: amd64\n\n\
@@ -201,7 +211,6 @@ tzdata 0:2024a-1.el9 noarch tzdata-2024a-1.el9.src.rpm
 site-agent 0:2.1-3 x86_64 (none)
 ";
 
-#[test]
 fn rpm_qa_gives_epoch_versions_and_source_rpms() {
     let packages = parse_rpm_qa(RPM_QA).unwrap();
     // gpg-pubkey is a key, not a package.
@@ -249,7 +258,6 @@ fn rpm_qa_gives_epoch_versions_and_source_rpms() {
     );
 }
 
-#[test]
 fn the_agents_rpm_fixture_reads_the_same_in_both_layouts() {
     let space = parse_rpm_qa(RPM_SPACE).unwrap();
     assert_eq!(parse_rpm_qa(RPM_TAB).unwrap(), space);
@@ -264,7 +272,6 @@ fn the_agents_rpm_fixture_reads_the_same_in_both_layouts() {
     );
 }
 
-#[test]
 fn malformed_rpm_lines_are_named() {
     let text = format!("{RPM_QA}openssl-libs 1:3.0.7 x86_64 openssl-3.0.7-27.el9.src.rpm\nbash\n");
     let err = parse_rpm_qa(&text).unwrap_err().in_file("qa.txt");
@@ -289,7 +296,6 @@ fn malformed_rpm_lines_are_named() {
     assert_eq!(err.problems(), ["it lists no installed package"]);
 }
 
-#[test]
 fn apk_databases_from_real_alpine_systems() {
     let packages = parse_apk_installed(ALPINE_320).unwrap();
     assert_eq!(packages.len(), 20);
@@ -324,7 +330,6 @@ fn apk_databases_from_real_alpine_systems() {
     );
 }
 
-#[test]
 fn malformed_apk_blocks_are_named() {
     let text = "P:musl\nV:1.2.5-r0\nA:x86_64\n\nP:busybox\nA:x86_64\n\nP:x\nV:1-r0\nnot a line\n";
     let err = parse_apk_installed(text).unwrap_err();
@@ -366,7 +371,6 @@ fn debian_state() -> ScanState {
     state
 }
 
-#[test]
 fn os_release_of_a_debian_host() {
     assert_eq!(
         debian_system().os,
@@ -387,7 +391,6 @@ fn os_release_of_a_debian_host() {
     assert_eq!(alma.version_id, "9.4");
 }
 
-#[test]
 fn scan_print_documents() {
     let state = debian_state();
     let want = parse_dpkg_status(DPKG_STATUS).unwrap();
@@ -436,7 +439,6 @@ fn scan_print_documents() {
     assert_eq!(system, None);
 }
 
-#[test]
 fn scan_print_refusals_say_why() {
     let state = debian_state();
     let at = Utc.with_ymd_and_hms(2026, 8, 21, 10, 0, 0).unwrap();
@@ -496,7 +498,6 @@ fn scan_print_refusals_say_why() {
     }
 }
 
-#[test]
 fn this_machines_dpkg_database() {
     let Some(text) = needed(Path::new("/var/lib/dpkg/status")) else {
         return;
@@ -514,7 +515,6 @@ fn this_machines_dpkg_database() {
 }
 
 proptest! {
-    #[test]
     fn never_panics_on_bytes(bytes in prop::collection::vec(any::<u8>(), 0..2000)) {
         let text = String::from_utf8_lossy(&bytes);
         let _ = parse_dpkg_status(&text);
@@ -524,7 +524,6 @@ proptest! {
         let _ = parse_os_release(&text);
     }
 
-    #[test]
     fn never_panics_on_format_like_text(
         lines in prop::collection::vec(
             "(Package|Status|Version|Source|P|V|o|A|ID|[a-z-]{1,8})(:|=| )?[ a-z0-9():.+~-]{0,20}",
@@ -541,7 +540,6 @@ proptest! {
         }
     }
 
-    #[test]
     fn never_panics_on_json(
         value in any_json(),
     ) {

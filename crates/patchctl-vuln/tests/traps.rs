@@ -5,11 +5,32 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use patchctl_proto::agent::InstalledPackage;
+use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::import;
 
 mod common;
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::model::Status;
+
+fn main() -> std::process::ExitCode {
+    let vuln_list_samples = [Need::SharedData("debian/vuln-list-debian-samples")];
+    Harness::new()
+        .test(trial!(xz_cve_2024_3094_is_not_affected_on_bookworm).needs(vuln_list_samples))
+        .test(
+            trial!(coreutils_cve_2016_2781_ignored_is_will_not_fix_and_not_fixable)
+                .needs(vuln_list_samples),
+        )
+        .test(trial!(openssh_cve_2024_6387_is_fixed_by_dsa_5724_1).needs(vuln_list_samples))
+        .test(
+            trial!(util_linux_cve_2024_28085_is_matched_through_the_source_version)
+                .needs(vuln_list_samples),
+        )
+        .test(
+            trial!(almalinux_9_just_below_and_exactly_at_fixed_versions)
+                .needs([Need::SharedData("osv/almalinux-9.zip")]),
+        )
+        .run()
+}
 
 fn index_of(paths: &[PathBuf]) -> Index {
     let batches = import::import_paths(paths, &mut |_| {}).expect("import");
@@ -72,7 +93,6 @@ fn ecos(e: &[&str]) -> Vec<String> {
     e.iter().map(|s| s.to_string()).collect()
 }
 
-#[test]
 fn xz_cve_2024_3094_is_not_affected_on_bookworm() {
     let Some(idx) = debian_index() else { return };
     let host = [
@@ -94,7 +114,6 @@ fn xz_cve_2024_3094_is_not_affected_on_bookworm() {
     assert!(xz[0].fixable);
 }
 
-#[test]
 fn coreutils_cve_2016_2781_ignored_is_will_not_fix_and_not_fixable() {
     let Some(idx) = debian_index() else { return };
     let host = [deb("coreutils", "9.1-1", "coreutils", "9.1-1")];
@@ -109,7 +128,6 @@ fn coreutils_cve_2016_2781_ignored_is_will_not_fix_and_not_fixable() {
     );
 }
 
-#[test]
 fn openssh_cve_2024_6387_is_fixed_by_dsa_5724_1() {
     let Some(idx) = debian_index() else { return };
     let before = [deb(
@@ -150,7 +168,6 @@ fn openssh_cve_2024_6387_is_fixed_by_dsa_5724_1() {
     assert_eq!(about(&f, "CVE-2024-6387")[0].status, Status::NotAffected);
 }
 
-#[test]
 fn util_linux_cve_2024_28085_is_matched_through_the_source_version() {
     let Some(idx) = debian_index() else { return };
     // bsdutils carries an epoch its source does not have
@@ -175,7 +192,6 @@ fn util_linux_cve_2024_28085_is_matched_through_the_source_version() {
 
 /// AlmaLinux 9: packages just below and exactly at the fixed versions of several ALSA
 /// advisories, module packages and the kernel included.
-#[test]
 fn almalinux_9_just_below_and_exactly_at_fixed_versions() {
     let Some(d) = common::data("") else { return };
     let idx = index_of(&[d.join("osv/almalinux-9.zip")]);

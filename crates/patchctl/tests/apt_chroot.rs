@@ -17,10 +17,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use common::wait_for;
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 const CACHE: &str = "/var/cache/patchctl-ci";
+
+fn main() -> std::process::ExitCode {
+    // Root: chroot, mount, dpkg inside the chroot. debootstrap builds the cached chroot.
+    Harness::new()
+        .test(trial!(apt_backend_on_a_real_debian_system).needs([
+            Need::Root,
+            Need::Program("debootstrap"),
+            Need::Program("dpkg-deb"),
+            Need::Program("chroot"),
+        ]))
+        .run()
+}
 
 fn run(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
@@ -215,15 +228,7 @@ impl Cli {
     }
 }
 
-#[test]
 fn apt_backend_on_a_real_debian_system() {
-    if !nix::unistd::geteuid().is_root() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("the chroot test needs root; CI runs as root");
-        }
-        eprintln!("SKIPPED: the debootstrap chroot test needs root");
-        return;
-    }
     let cached = cached_chroot();
     let work = tempfile::Builder::new()
         .prefix("patchctl-chroot-")

@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use patchctl_testkit::{Harness, Need, trial};
+
 fn unit_text() -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/patchctl.service");
     std::fs::read_to_string(p).unwrap()
@@ -21,21 +23,19 @@ fn verify(text: &str) -> (bool, String) {
         .arg("verify")
         .arg(&p)
         .output();
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("systemd-analyze is needed under CI: {e}");
-            }
-            eprintln!("SKIPPED: systemd-analyze not available: {e}");
-            return (true, String::new());
-        }
-    };
+    let out = out.unwrap_or_else(|e| panic!("systemd-analyze: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     (out.status.success() && stderr.trim().is_empty(), stderr)
 }
 
-#[test]
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(
+            trial!(unit_verifies_and_keeps_its_promises).needs([Need::Program("systemd-analyze")]),
+        )
+        .run()
+}
+
 fn unit_verifies_and_keeps_its_promises() {
     let text = unit_text();
     assert!(text.contains(

@@ -1,6 +1,7 @@
 //! Mechanical checks over the workspace's source: every module says what it is for,
-//! the agent never names a shell, only the executor may start a process, and no test is
-//! switched off with the `ignore` attribute.
+//! the agent never names a shell, only the executor may start a process, no test is
+//! switched off with the `ignore` attribute, and a test whose prerequisite may be missing
+//! declares it to the patchctl-testkit harness instead of skipping by a printed line.
 
 use std::path::{Path, PathBuf};
 
@@ -140,4 +141,87 @@ fn no_test_is_ignored() {
         .filter(|p| std::fs::read_to_string(p).unwrap().contains(&needle))
         .collect();
     assert!(bad.is_empty(), "ignored tests: {bad:#?}");
+}
+
+/// The integration-test files (`crates/*/tests/**.rs`).
+fn test_files() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir(workspace().join("crates"))
+        .unwrap()
+        .flatten()
+    {
+        let tests = e.path().join("tests");
+        if tests.is_dir() {
+            rust_files(&tests, &mut v);
+        }
+    }
+    v
+}
+
+#[test]
+fn runtime_skips_go_through_the_harness() {
+    // A test that returns early when a prerequisite is missing passes in the summary a
+    // person reads; patchctl-testkit reports it as ignored with its reason instead.
+    let needle = ["SKIP", "PED"].concat();
+    let bad: Vec<_> = test_files()
+        .into_iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.contains(&format!("eprintln!(\"{needle}"))
+                || text.contains(&format!("eprintln!(\"\\n!!! {needle}"))
+                || text.contains(&format!("{needle}: "))
+        })
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "tests that skip by printing instead of declaring a patchctl_testkit::Need: {bad:#?}"
+    );
+}
+
+#[test]
+fn harness_test_files_hold_no_test_attribute() {
+    // In a `harness = false` binary the `test` attribute compiles to nothing: such a test
+    // would silently never run. Register it in the file's `main` instead.
+    let attrs = [["#[", "test]"].concat(), ["#[", "tokio::test"].concat()];
+    let mut bad = Vec::new();
+    let mut harnessed = 0;
+    for e in std::fs::read_dir(workspace().join("crates"))
+        .unwrap()
+        .flatten()
+    {
+        let Ok(manifest) = std::fs::read_to_string(e.path().join("Cargo.toml")) else {
+            continue;
+        };
+        for entry in manifest.split("[[test]]").skip(1) {
+            let entry = entry.split("\n[").next().unwrap_or(entry);
+            if !entry.contains("harness = false") {
+                continue;
+            }
+            let name = entry
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("name = "))
+                .expect("a [[test]] entry has a name")
+                .trim_matches('"');
+            let file = e.path().join("tests").join(format!("{name}.rs"));
+            let text = std::fs::read_to_string(&file)
+                .unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+            harnessed += 1;
+            assert!(
+                text.contains("patchctl_testkit"),
+                "{} is `harness = false` but does not run on patchctl_testkit",
+                file.display()
+            );
+            if attrs.iter().any(|a| text.contains(a.as_str())) {
+                bad.push(file);
+            }
+        }
+    }
+    assert!(
+        harnessed > 10,
+        "tidy found too few harness tests: {harnessed}"
+    );
+    assert!(
+        bad.is_empty(),
+        "test attributes that would never run: {bad:#?}"
+    );
 }

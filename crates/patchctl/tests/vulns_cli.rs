@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use patchctl_net::testing::TestCa;
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -22,18 +23,31 @@ fn patchctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_patchctl"))
 }
 
+fn main() -> std::process::ExitCode {
+    let data = [
+        Need::SharedData("debian/vuln-list-debian-samples"),
+        Need::SharedData("osv/almalinux-9.zip"),
+    ];
+    Harness::new()
+        .test(trial!(import_status_and_offline_check_on_real_data).needs(data))
+        .test(
+            trial!(async sync_downloads_only_what_changed_and_says_when_offline)
+                .multi_thread(None)
+                .needs([Need::SharedData("osv/almalinux-9.zip")]),
+        )
+        .run()
+}
+
+/// The shared data directory; `Some` always: the harness runs a test only when the
+/// data it declares is there.
 fn data() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.is_dir() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("../shared/data is missing; CI must have it beside the repository");
-    }
-    eprintln!(
-        "\n!!! SKIPPED: ../shared/data (real vulnerability data) is not beside the repository\n"
+    let p = patchctl_testkit::shared_data("");
+    assert!(
+        p.is_dir(),
+        "{} is missing: declare Need::SharedData",
+        p.display()
     );
-    None
+    Some(p)
 }
 
 fn run(args: &[&str]) -> Output {
@@ -121,7 +135,6 @@ Version: 5.4.1-0.2
 const BOOKWORM: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n";
 const ALMA9: &str = "NAME=\"AlmaLinux\"\nID=\"almalinux\"\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.4\"\nPRETTY_NAME=\"AlmaLinux 9.4 (Seafoam Ocelot)\"\n";
 
-#[test]
 fn import_status_and_offline_check_on_real_data() {
     let Some(d) = data() else { return };
     let dir = tempfile::tempdir().unwrap();
@@ -313,7 +326,6 @@ async fn run_blocking(args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread")]
 async fn sync_downloads_only_what_changed_and_says_when_offline() {
     let Some(d) = data() else { return };
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! What the real-manager tests (apt_real, dnf_real, pacman_real, zypper_real) share:
-//! whether a test may run on this machine, the agent's operations with one backend,
-//! the command envelopes they send, and the setup programs they run themselves (the
-//! rpm packages, repositories and roots of dnf_real and zypper_real).
+//! the agent's operations with one backend, the command envelopes they send, and the
+//! setup programs they run themselves (the rpm packages, repositories and roots of
+//! dnf_real and zypper_real). Whether a test may run here (root, the manager's
+//! programs) each binary declares to the patchctl-testkit harness in its `main`.
 //!
 //! Each test binary includes this module with `mod common;` and uses a part of it, so
 //! the items not every binary uses carry `#[allow(dead_code)]`.
@@ -18,37 +19,6 @@ use patchctl_agent::ops::{LinkState, Operations};
 use patchctl_agent::pkgmgr::Backend;
 use patchctl_proto::command::{CommandEnvelope, PackageTarget};
 use patchctl_proto::validate::{PackageName, PackageVersion};
-
-/// True when a real-manager test may run here: as root, with every program of `tools`.
-/// Otherwise it says so on standard error ("SKIPPED: …") and returns false, or, under
-/// `CI=true` (where the tests run as root with everything installed), panics.
-///
-/// `who` names the tests, `root_for` says what needs root, `packages` where the
-/// programs come from.
-pub fn needs_root(who: &str, root_for: &str, tools: &[&str], packages: &str) -> bool {
-    let ci = std::env::var("CI").as_deref() == Ok("true");
-    if !nix::unistd::geteuid().is_root() {
-        if ci {
-            panic!("{who} needs root ({root_for}); CI runs as root");
-        }
-        eprintln!("SKIPPED: {who} needs root ({root_for})");
-        return false;
-    }
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| !Path::new(t).exists())
-        .collect();
-    if !missing.is_empty() {
-        let why = format!("{who} needs {missing:?} ({packages})");
-        if ci {
-            panic!("{why}");
-        }
-        eprintln!("SKIPPED: {why}");
-        return false;
-    }
-    true
-}
 
 /// The agent's operations on the real executor `exec`, with `backend` (no detection).
 pub fn ops(exec: Arc<ProcessExecutor>, backend: impl Backend + 'static) -> Operations {

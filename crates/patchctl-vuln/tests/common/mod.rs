@@ -1,29 +1,21 @@
 //! What the tests over the real data share.
 #![allow(dead_code)] // each test file uses a part
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use patchctl_vuln::{Affected, Record, Status};
 
-/// `../shared/data/<rel>`, or `None` (after a loud message) when it is absent; under
-/// `CI=true` its absence fails the test.
+/// `../shared/data/<rel>` ([`patchctl_testkit::shared_data`]); always `Some`: the
+/// harness runs a test only when the data it declares (`Need::SharedData`) is there, and
+/// a test that reads data it did not declare fails here, saying so.
 pub fn data(rel: &str) -> Option<PathBuf> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(rel);
-    if path.exists() {
-        return Some(path);
-    }
-    let msg = format!(
-        "real vulnerability data not found at {}: this test needs ../shared/data \
-         (see shared/data/PROVENANCE.md)",
+    let path = patchctl_testkit::shared_data(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: the test must declare Need::SharedData({rel:?})",
         path.display()
     );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{msg}");
-    }
-    eprintln!("\n!!!!! SKIPPED: {msg}\n");
-    None
+    Some(path)
 }
 
 /// The record `id` among `records`.
