@@ -375,31 +375,4 @@ mod tests {
         std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
         AgentConfig::load(&p).unwrap();
     }
-
-    #[test]
-    fn refuses_foreign_owner() {
-        if !nix::unistd::geteuid().is_root() {
-            if std::env::var("CI").as_deref() == Ok("true") {
-                panic!("the foreign-owner check needs root (chown) and CI runs as root");
-            }
-            eprintln!("SKIPPED: refuses_foreign_owner needs root to chown the test file");
-            return;
-        }
-        let d = private_dir();
-        let p = write(d.path(), GOOD, 0o600);
-        let nobody = nix::unistd::Uid::from_raw(65534);
-        nix::unistd::chown(&p, Some(nobody), None).unwrap();
-        let e = AgentConfig::load(&p).unwrap_err().to_string();
-        assert!(e.contains("owned by uid 65534, not by root"), "{e}");
-        assert!(e.contains("chown root:root"), "{e}");
-        // And the directory.
-        let d = private_dir();
-        let p = write(d.path(), GOOD, 0o600);
-        nix::unistd::chown(d.path(), Some(nobody), None).unwrap();
-        let e = AgentConfig::load(&p).unwrap_err().to_string();
-        assert!(
-            e.contains("directory") && e.contains("owned by uid 65534"),
-            "{e}"
-        );
-    }
 }

@@ -305,27 +305,4 @@ mod tests {
         }
         assert!(ex.history().is_empty());
     }
-
-    #[tokio::test]
-    async fn runs_with_clean_environment_and_caps_output() {
-        // dpkg-query exists on Debian; elsewhere the spawn error is the expected outcome.
-        if !std::path::Path::new("/usr/bin/dpkg-query").exists() {
-            eprintln!("SKIPPED: /usr/bin/dpkg-query absent");
-            return;
-        }
-        let ex = ProcessExecutor::new();
-        let mut req = ExecRequest::from_argv(&[
-            "/usr/bin/dpkg-query".into(),
-            "-W".into(),
-            "-f".into(),
-            "${Package}\n".into(),
-        ]);
-        req.max_output = 64;
-        let out = ex.run(req).await.unwrap();
-        assert!(out.success(), "{out:?}");
-        assert!(out.truncated);
-        assert!(out.stdout.len() <= 64);
-        assert_eq!(ex.history().len(), 1);
-        assert_eq!(ex.history()[0][0], "/usr/bin/dpkg-query");
-    }
 }

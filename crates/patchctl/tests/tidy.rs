@@ -65,7 +65,9 @@ fn the_agent_never_names_a_shell() {
         "/bin/zsh\"",
         "/bin/busybox\"",
     ];
-    for f in &files {
+    // A `tests.rs` is a unit-test module moved out of its parent: test code, which may
+    // spell out what it refuses.
+    for f in files.iter().filter(|f| !f.ends_with("tests.rs")) {
         let text = std::fs::read_to_string(f).unwrap();
         for line in non_test(&text)
             .lines()
