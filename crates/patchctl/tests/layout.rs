@@ -143,7 +143,7 @@ fn root_reexports(src: &Path) -> BTreeMap<String, String> {
             let tail = &path[module.len()..];
             let names: Vec<String> = if let Some(b) = tail.find('{') {
                 tail[b + 1..]
-                    .split(|c: char| c == ',' || c == '}')
+                    .split([',', '}'])
                     .map(|s| {
                         let s = s.trim();
                         let s = s.rsplit("::").next().unwrap_or(s);
