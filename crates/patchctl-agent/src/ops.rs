@@ -29,8 +29,8 @@ pub use crate::health::{LinkState, SharedLink};
 #[derive(Debug, thiserror::Error)]
 pub enum OpsError {
     /// The package manager could not refresh or list; its words.
-    #[error("{0}")]
-    PackageManager(String),
+    #[error(transparent)]
+    PackageManager(#[from] crate::pkgmgr::PkgError),
 }
 
 /// Runs validated operations.
@@ -389,14 +389,9 @@ pub async fn collect_updates(
 ) -> Result<UpdatesReport, OpsError> {
     let root = nix::unistd::geteuid().is_root();
     if root {
-        b.refresh(exec)
-            .await
-            .map_err(|e| OpsError::PackageManager(e.to_string()))?;
+        b.refresh(exec).await?;
     }
-    let u = b
-        .updates(exec)
-        .await
-        .map_err(|e| OpsError::PackageManager(e.to_string()))?;
+    let u = b.updates(exec).await?;
     for reason in &u.skipped {
         tracing::warn!(%reason, "skipped a line of the package manager's output");
     }

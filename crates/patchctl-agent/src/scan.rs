@@ -30,8 +30,8 @@ pub enum ScanError {
     #[error(transparent)]
     SystemInfo(#[from] tokio::task::JoinError),
     /// The package manager's inventory could not be read; its words.
-    #[error("{0}")]
-    Inventory(String),
+    #[error(transparent)]
+    Inventory(#[from] crate::pkgmgr::PkgError),
     /// The upload could not be serialised.
     #[error("cannot encode the scan: {0}")]
     Encode(serde_json::Error),
@@ -50,10 +50,7 @@ pub async fn collect(
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
         Some(b) => {
-            let packages = b
-                .inventory(exec)
-                .await
-                .map_err(|e| ScanError::Inventory(e.to_string()))?;
+            let packages = b.inventory(exec).await?;
             (packages, Some(updates(b, exec).await))
         }
     };

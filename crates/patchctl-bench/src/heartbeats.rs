@@ -229,9 +229,11 @@ fn run_on(
             vuln_feeds: Vec::new(),
         };
         (
-            server_rt.spawn(patchctl_server::launch_with_listener(
-                settings, listener, shutdown,
-            )),
+            server_rt.spawn(async move {
+                patchctl_server::launch_with_listener(settings, listener, shutdown)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }),
             Some(secrets.enrollment_key),
         )
     };

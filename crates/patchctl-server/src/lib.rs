@@ -83,12 +83,23 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Why the platform could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LaunchError {
+    /// The database could not be opened, migrated or trimmed.
+    #[error(transparent)]
+    Storage(#[from] patchctl_storage::StorageError),
+    /// The TLS certificate or key could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] patchctl_net::tls::TlsError),
+}
+
 /// Opens storage, loads TLS and serves on `listener` until `shutdown` resolves.
 pub async fn launch_with_listener(
     settings: Settings,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) -> Result<(), LaunchError> {
     let store = patchctl_storage::open(&settings.database_url).await?;
     let tls = patchctl_net::tls::server_config(&settings.tls_cert, &settings.tls_key)?;
     let trimmed = store
@@ -101,5 +112,6 @@ pub async fn launch_with_listener(
         );
     }
     let state = AppState::new(store, settings);
-    serve::serve(listener, tls, app(state), shutdown).await
+    serve::serve(listener, tls, app(state), shutdown).await;
+    Ok(())
 }

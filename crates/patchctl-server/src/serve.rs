@@ -14,18 +14,19 @@ use tokio_rustls::TlsAcceptor;
 /// Longest a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `app` over TLS on `listener` until `shutdown` resolves.
+/// Serves `app` over TLS on `listener` until `shutdown` resolves. It cannot fail: a
+/// failed accept, handshake or connection is logged and the loop goes on.
 pub async fn serve(
     listener: TcpListener,
     tls: Arc<rustls::ServerConfig>,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+) {
     let acceptor = TlsAcceptor::from(tls);
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+            _ = &mut shutdown => return,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {

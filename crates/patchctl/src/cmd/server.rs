@@ -60,7 +60,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         tracing::info!(listen = %settings.listen, "platform listening (TLS 1.3)");
-        return patchctl_server::launch_with_listener(settings, listener, shutdown_signal()).await;
+        patchctl_server::launch_with_listener(settings, listener, shutdown_signal()).await?;
+        return Ok(());
     }
     let setup = bootstrap::dev_setup(&args.data_dir, args.listen, DEV_HEARTBEAT_SECS).await?;
     let info = &setup.info;
@@ -92,5 +93,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             }
         });
     }
-    server.await.context("server task failed")?
+    server.await.context("server task failed")??;
+    Ok(())
 }
