@@ -26,17 +26,19 @@ pub fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// `"{what} failed (exit CODE): …"` with the tail of the standard error, or of the
-/// standard output when the error is empty.
-pub(crate) fn failed(what: &str, code: Option<i32>, stdout: &str, stderr: &str) -> String {
+/// What a failed program said: the standard error, or the standard output when the
+/// error is empty, cut to its last 500 bytes.
+pub fn failure_detail<'a>(stdout: &'a str, stderr: &'a str) -> &'a str {
     let detail = if stderr.trim().is_empty() {
         stdout
     } else {
         stderr
     };
-    format!(
-        "{what} failed (exit {}): {}",
-        code.map_or("none".to_owned(), |c| c.to_string()),
-        tail(detail, 500)
-    )
+    tail(detail, 500)
+}
+
+/// An exit code as a result shows it: the number, or `none` when the program was
+/// killed by a signal.
+pub fn exit_code(code: Option<i32>) -> String {
+    code.map_or("none".to_owned(), |c| c.to_string())
 }

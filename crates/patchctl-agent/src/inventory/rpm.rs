@@ -13,8 +13,36 @@ use patchctl_proto::validate::PackageName;
 
 pub use patchctl_proto::inventory::rpm::{ParsedQa, QUERY_FORMAT, parse_qa, parse_source_rpm};
 
-use crate::exec::{ExecRequest, Executor};
-use crate::text::failed;
+use crate::exec::{ExecError, ExecRequest, Executor};
+use crate::text::{exit_code, failure_detail};
+
+/// Why an rpm query gave no inventory.
+#[derive(Debug, thiserror::Error)]
+pub enum RpmQueryError {
+    /// rpm could not be run (refused, missing, timed out).
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    /// rpm ran and failed; the tail of what it said.
+    #[error("{what} failed (exit {code}): {detail}")]
+    Failed {
+        /// The query, as `rpm -qa` or `rpm -q`.
+        what: &'static str,
+        /// Its exit code, or `none` when a signal ended it.
+        code: String,
+        /// The tail of its standard error (or output).
+        detail: String,
+    },
+}
+
+impl RpmQueryError {
+    fn failed(what: &'static str, code: Option<i32>, stdout: &str, stderr: &str) -> Self {
+        RpmQueryError::Failed {
+            what,
+            code: exit_code(code),
+            detail: failure_detail(stdout, stderr).to_owned(),
+        }
+    }
+}
 
 /// The absolute path of the rpm program.
 pub const RPM_PATH: &str = "/usr/bin/rpm";
@@ -56,13 +84,17 @@ pub fn query_one_argv(root: &Path, name: &PackageName) -> Vec<String> {
 
 /// Every installed package of the system at `root` (`rpm -qa`); lines that cannot be
 /// read are logged and left out.
-pub async fn inventory(exec: &dyn Executor, root: &Path) -> Result<Vec<InstalledPackage>, String> {
+pub async fn inventory(
+    exec: &dyn Executor,
+    root: &Path,
+) -> Result<Vec<InstalledPackage>, RpmQueryError> {
     let o = exec
         .run(ExecRequest::from_argv(&query_all_argv(root)))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !o.success() {
-        return Err(failed("rpm -qa", o.code, &o.stdout, &o.stderr));
+        return Err(RpmQueryError::failed(
+            "rpm -qa", o.code, &o.stdout, &o.stderr,
+        ));
     }
     let parsed = parse_qa(&o.stdout);
     for reason in &parsed.skipped {
@@ -77,11 +109,10 @@ pub async fn installed(
     exec: &dyn Executor,
     root: &Path,
     name: &PackageName,
-) -> Result<Vec<InstalledPackage>, String> {
+) -> Result<Vec<InstalledPackage>, RpmQueryError> {
     let o = exec
         .run(ExecRequest::from_argv(&query_one_argv(root, name)))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let parsed = parse_qa(&o.stdout);
     match o.code {
         Some(0) => Ok(parsed.packages),
@@ -89,7 +120,9 @@ pub async fn installed(
         Some(1) if parsed.packages.is_empty() && o.stdout.contains("is not installed") => {
             Ok(Vec::new())
         }
-        _ => Err(failed("rpm -q", o.code, &o.stdout, &o.stderr)),
+        _ => Err(RpmQueryError::failed(
+            "rpm -q", o.code, &o.stdout, &o.stderr,
+        )),
     }
 }
 
@@ -157,23 +190,38 @@ mod tests {
         let sec = pkg("pc-sec", "1.0-1", "noarch", Some(("pc-sec", "1.0-1")));
 
         let exec = Answer::new(0, line, "");
-        assert_eq!(inventory(&exec, root).await, Ok(vec![sec.clone()]));
-        assert_eq!(installed(&exec, root, &name).await, Ok(vec![sec]));
+        assert_eq!(
+            inventory(&exec, root).await.map_err(|e| e.to_string()),
+            Ok(vec![sec.clone()])
+        );
+        assert_eq!(
+            installed(&exec, root, &name)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(vec![sec])
+        );
         assert_eq!(
             exec.history(),
             [query_all_argv(root), query_one_argv(root, &name)]
         );
         // rpm -q says the package is not installed: exit 1, nothing installed.
         let exec = Answer::new(1, "package pc-sec is not installed\n", "");
-        assert_eq!(installed(&exec, root, &name).await, Ok(Vec::new()));
+        assert_eq!(
+            installed(&exec, root, &name)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(Vec::new())
+        );
         // Exit 1 for anything else is a failure, never "not installed".
         let exec = Answer::new(1, "", "error: cannot open Packages database\n");
         assert_eq!(
-            installed(&exec, root, &name).await,
+            installed(&exec, root, &name)
+                .await
+                .map_err(|e| e.to_string()),
             Err("rpm -q failed (exit 1): error: cannot open Packages database".into())
         );
         assert_eq!(
-            inventory(&exec, root).await,
+            inventory(&exec, root).await.map_err(|e| e.to_string()),
             Err("rpm -qa failed (exit 1): error: cannot open Packages database".into())
         );
     }

@@ -44,8 +44,8 @@ pub enum PkgError {
     #[error("{0}")]
     Setup(String),
     /// The rpm inventory could not be read (the rpm query's own message).
-    #[error("{0}")]
-    Inventory(String),
+    #[error(transparent)]
+    Inventory(#[from] crate::inventory::rpm::RpmQueryError),
     /// A file or directory of the package database could not be used; check its
     /// permissions.
     #[error("cannot {action} {}: {source}", path.display())]
@@ -79,15 +79,10 @@ impl PkgError {
     /// standard output when the error is empty, the exit status as a number (`none`
     /// when it was killed).
     pub fn failed(what: &str, code: Option<i32>, stdout: &str, stderr: &str) -> Self {
-        let detail = if stderr.trim().is_empty() {
-            stdout
-        } else {
-            stderr
-        };
         PkgError::ToolFailed {
             what: format!("{what} failed"),
-            exit: format!("exit {}", code.map_or("none".to_owned(), |c| c.to_string())),
-            output: crate::text::tail(detail, 500).to_owned(),
+            exit: format!("exit {}", crate::text::exit_code(code)),
+            output: crate::text::failure_detail(stdout, stderr).to_owned(),
         }
     }
 }

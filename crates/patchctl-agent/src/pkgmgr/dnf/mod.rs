@@ -400,7 +400,7 @@ impl Backend for DnfBackend {
     async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
         rpm::inventory(exec, self.opts.root())
             .await
-            .map_err(PkgError::Inventory)
+            .map_err(PkgError::from)
     }
 
     async fn installed(
@@ -410,7 +410,7 @@ impl Backend for DnfBackend {
     ) -> Result<Vec<InstalledPackage>, PkgError> {
         rpm::installed(exec, self.opts.root(), name)
             .await
-            .map_err(PkgError::Inventory)
+            .map_err(PkgError::from)
     }
 
     async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {

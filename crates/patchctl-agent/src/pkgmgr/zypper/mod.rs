@@ -507,7 +507,7 @@ impl Backend for ZypperBackend {
     async fn inventory(&self, exec: &dyn Executor) -> Result<Vec<InstalledPackage>, PkgError> {
         rpm::inventory(exec, self.opts.root_dir())
             .await
-            .map_err(PkgError::Inventory)
+            .map_err(PkgError::from)
     }
 
     async fn installed(
@@ -517,7 +517,7 @@ impl Backend for ZypperBackend {
     ) -> Result<Vec<InstalledPackage>, PkgError> {
         rpm::installed(exec, self.opts.root_dir(), name)
             .await
-            .map_err(PkgError::Inventory)
+            .map_err(PkgError::from)
     }
 
     async fn refresh(&self, exec: &dyn Executor) -> Result<(), PkgError> {
