@@ -146,7 +146,9 @@ fn package_of(program: &str) -> Option<&'static str> {
         "rpm" | "rpmbuild" => "rpm",
         "createrepo_c" | "modifyrepo_c" => "createrepo-c",
         "zypper" => "zypper",
-        "pacman" | "repo-add" => "pacman-package-manager",
+        "pacman" => "pacman-package-manager",
+        // repo-add sources makepkg's utility scripts (only a Recommends of pacman).
+        "repo-add" => "pacman-package-manager makepkg",
         "makepkg" => "makepkg",
         "bsdtar" => "libarchive-tools",
         "apt-get" | "apt-cache" => "apt",
@@ -282,7 +284,8 @@ fn missing(needs: &[Need]) -> Option<String> {
     }
     if !programs.is_empty() {
         let mut packages: Vec<&str> = Vec::new();
-        for package in programs.iter().filter_map(|p| package_of(p)) {
+        let named = programs.iter().filter_map(|p| package_of(p));
+        for package in named.flat_map(str::split_whitespace) {
             if !packages.contains(&package) {
                 packages.push(package);
             }
