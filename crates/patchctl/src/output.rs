@@ -13,7 +13,10 @@
 //! The choice: C0 controls (U+0000–U+001F), DEL (U+007F) and C1 controls
 //! (U+0080–U+009F, which some terminals read as `ESC` + a letter: U+009B is CSI) are
 //! replaced by a visible Rust-style escape: `\t`, `\n`, `\r` for those three, `\x1b` for
-//! the other C0 controls and DEL, `\u{9b}` for C1. [`clean_text`] keeps `\n` and `\t`
+//! the other C0 controls and DEL, `\u{9b}` for C1. The bidirectional marks, overrides
+//! and isolates (U+200E, U+200F, U+202A–U+202E, U+2066–U+2069) are escaped the same way
+//! (`\u{202e}`): they drive no terminal, but they reorder what it shows, so that one
+//! name could display as another. [`clean_text`] keeps `\n` and `\t`
 //! (multi-line text stays readable); [`clean_line`] escapes them too, so that a cell
 //! cannot break a table's rows. Every other character, all of Unicode included, is
 //! printed as it is. The escape is for display only: a backslash in the input is not
@@ -142,8 +145,18 @@ pub fn clean_text(s: &str) -> Cow<'_, str> {
     neutralise(s, true)
 }
 
+/// C0, DEL and C1 controls, and the bidirectional overrides and isolates, which do not
+/// drive the terminal but reorder what it shows (a host name could display as another).
 fn is_control(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+    matches!(
+        c,
+        '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn neutralise(s: &str, keep_lines: bool) -> Cow<'_, str> {
@@ -224,6 +237,17 @@ mod tests {
         );
         check("café 日本 ü ✓ 🙂", "café 日本 ü ✓ 🙂", "café 日本 ü ✓ 🙂");
         assert!(matches!(clean_line("1:9.2p1-2+deb12u3"), Cow::Borrowed(_)));
+        // Bidirectional overrides and isolates reorder the display: escaped.
+        check(
+            "web-1\u{202e}gro.elpmaxe",
+            "web-1\\u{202e}gro.elpmaxe",
+            "web-1\\u{202e}gro.elpmaxe",
+        );
+        check(
+            "\u{2066}a\u{2069}\u{200f}",
+            "\\u{2066}a\\u{2069}\\u{200f}",
+            "\\u{2066}a\\u{2069}\\u{200f}",
+        );
         // CSI sequences: colours, clear screen, cursor moves.
         check(
             "\x1b[31mred\x1b[0m",
