@@ -3,9 +3,8 @@
 //! variables. Flags are the CLI's business and come last.
 //!
 //! [`Settings::load`] applies the file and the process environment;
-//! [`Settings::load_with_env`] and [`Settings::apply_env`] take the variables as a list
-//! (tests, callers that filter the environment); [`Settings::load_file`] reads the file
-//! alone. One variable per setting:
+//! [`Settings::load_with_env`] takes the variables as a list (tests, callers that filter
+//! the environment); [`Settings::load_file`] reads the file alone. One variable per setting:
 //!
 //! | Variable                            | Setting                   | Value                          |
 //! |-------------------------------------|---------------------------|--------------------------------|
@@ -252,21 +251,6 @@ impl Layer {
     }
 }
 
-impl From<Settings> for Layer {
-    fn from(s: Settings) -> Layer {
-        Layer {
-            listen: Some(s.listen),
-            database_url: Some(s.database_url),
-            tls_cert: Some(s.tls_cert),
-            tls_key: Some(s.tls_key),
-            heartbeat_interval_secs: Some(s.heartbeat_interval_secs),
-            command_lease_secs: Some(s.command_lease_secs),
-            metrics_history_len: Some(s.metrics_history_len),
-            vuln_feeds: Some(s.vuln_feeds),
-        }
-    }
-}
-
 /// A positive whole number of `unit` from an environment variable.
 fn positive<T: std::str::FromStr + PartialEq + From<u8>>(
     v: &str,
@@ -311,23 +295,6 @@ impl Settings {
         })?;
         let env = Layer::from_env(vars)?;
         Settings::complete(file.overlay(env), path)
-    }
-
-    /// Applies the settings variables among `vars` over these settings (a pure function
-    /// of its input: it does not read the process environment).
-    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), SettingsError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        let env = Layer::from_env(vars)?;
-        let merged = Layer::from(self.clone()).overlay(env);
-        // Every field is set (the base is complete) and every number from the
-        // environment is positive, so completing cannot fail; the path is only for its
-        // error message.
-        *self = Settings::complete(merged, Path::new("(settings)"))?;
-        Ok(())
     }
 
     /// The settings of the merged layers, with the defaults; checks what a file may get

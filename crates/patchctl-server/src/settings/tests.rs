@@ -203,24 +203,6 @@ fn file_errors_say_what_and_where() {
 }
 
 #[test]
-fn apply_env_is_a_pure_overlay() {
-    let mut s = load(FILE, &[]).unwrap();
-    let before = s.clone();
-    s.apply_env([("PATCHCTL_TOKEN", "x"), ("OTHER", "y")])
-        .unwrap();
-    assert_eq!(s, before);
-    s.apply_env([("PATCHCTL_METRICS_HISTORY_LEN", "5")])
-        .unwrap();
-    assert_eq!(s.metrics_history_len, 5);
-    let e = s
-        .apply_env([("PATCHCTL_LISTEN", "nowhere")])
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("PATCHCTL_LISTEN"), "{e}");
-    assert_eq!(s.metrics_history_len, 5, "unchanged by a failed apply");
-}
-
-#[test]
 fn every_variable_is_read() {
     // Each name in ENV_VARS has its arm in `Layer::from_env` (an arm missing would panic).
     for var in ENV_VARS {
