@@ -1,6 +1,7 @@
 //! Checks of the workspace's shape that keep it readable as it grows: no crate's
-//! top-level modules import each other in a cycle, and no source file grows past what
-//! one person holds in mind (ARCHITECTURE.md, "Layout rules").
+//! top-level modules import each other in a cycle, no source file grows past what one
+//! person holds in mind, and library code has typed errors, no `anyhow` (ARCHITECTURE.md,
+//! the rules at the head of the code map).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -284,6 +285,33 @@ fn no_source_file_is_too_long() {
         bad.is_empty(),
         "source files over {MAX_SOURCE_LINES} lines (split them along their domain, or move \
          a big test module to its own file):\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn anyhow_is_only_for_binaries() {
+    // A library's errors are typed (thiserror); `anyhow` belongs to a binary's `main`.
+    let mut bad = Vec::new();
+    for src in crate_sources() {
+        if !src.join("lib.rs").exists() {
+            continue; // a binary crate
+        }
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for f in files {
+            if f == src.join("main.rs") || f.starts_with(src.join("bin")) {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            if without_comments(non_test(&text)).contains("anyhow") {
+                bad.push(f.display().to_string());
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "library code using anyhow (give it a thiserror enum):\n{}",
         bad.join("\n")
     );
 }
