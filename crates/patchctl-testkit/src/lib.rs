@@ -39,7 +39,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::process::ExitCode;
 
-use libtest_mimic::{Arguments, Completion, Failed, FormatSetting, Trial};
+use libtest_mimic::{Arguments, Completion, Conclusion, Failed, FormatSetting, Trial};
 
 /// The variable naming the PostgreSQL server the storage tests create databases on.
 pub const POSTGRES_ENV: &str = "PATCHCTL_TEST_POSTGRES_URL";
@@ -375,7 +375,25 @@ impl Harness {
 
     /// [`Harness::run`] with `args` instead of the command line.
     pub fn run_with(self, args: &Arguments) -> ExitCode {
-        let ci = ci();
+        let (conclusion, skipped) = self.execute(args, ci());
+        let quiet_list = args.list || matches!(args.format, Some(FormatSetting::Json));
+        if !skipped.is_empty() && !quiet_list {
+            println!(
+                "skipped {} (a prerequisite is missing here; CI=true makes it a failure):",
+                skipped.len()
+            );
+            for (name, reason) in &skipped {
+                println!("    {name} — {reason}");
+            }
+            println!();
+        }
+        conclusion.exit_code()
+    }
+
+    /// Runs the tests; a missing prerequisite fails its test when `ci`, else the test is
+    /// ignored with the reason. Returns libtest's conclusion and the skipped tests
+    /// (name, reason) that the filter selected.
+    fn execute(self, args: &Arguments, ci: bool) -> (Conclusion, Vec<(String, String)>) {
         let mut skipped = Vec::new();
         let mut trials = Vec::new();
         let mut tests = self.tests;
@@ -406,19 +424,7 @@ impl Harness {
             };
             trials.push(trial);
         }
-        let conclusion = libtest_mimic::run(args, trials);
-        let quiet_list = args.list || matches!(args.format, Some(FormatSetting::Json));
-        if !skipped.is_empty() && !quiet_list {
-            println!(
-                "skipped {} (a prerequisite is missing here; CI=true makes it a failure):",
-                skipped.len()
-            );
-            for (name, reason) in &skipped {
-                println!("    {name} — {reason}");
-            }
-            println!();
-        }
-        conclusion.exit_code()
+        (libtest_mimic::run(args, trials), skipped)
     }
 }
 
@@ -511,6 +517,40 @@ mod tests {
             "not installed: dnf, rpm, rpmbuild (apt-get install dnf rpm)"
         );
         assert!(missing(&Test::sync("t", || {}).needs).is_none());
+    }
+
+    #[test]
+    fn a_missing_prerequisite_is_ignored_with_its_reason_and_fails_under_ci() {
+        fn harness() -> Harness {
+            Harness::new().test(Test::sync("present", || {})).test(
+                Test::sync("absent", || panic!("must not run"))
+                    .needs([Need::Program("/nonexistent/patchctl-testkit-probe")]),
+            )
+        }
+        let args = Arguments {
+            test_threads: Some(1),
+            // JSON lines: the inner run must not print a libtest summary line that a
+            // reader of this test binary's output could take for its own.
+            format: Some(FormatSetting::Json),
+            ..Arguments::default()
+        };
+        // Outside CI: ignored, with its reason in the skip list; the run passes.
+        let (c, skipped) = harness().execute(&args, false);
+        assert_eq!((c.num_passed, c.num_ignored, c.num_failed), (1, 1, 0));
+        assert_eq!(skipped.len(), 1);
+        assert_eq!(skipped[0].0, "absent");
+        assert!(
+            skipped[0]
+                .1
+                .contains("patchctl-testkit-probe is not installed"),
+            "{skipped:?}"
+        );
+        assert!(!c.has_failed());
+        // Under CI: the same test fails (without running its body), nothing is skipped.
+        let (c, skipped) = harness().execute(&args, true);
+        assert_eq!((c.num_passed, c.num_ignored, c.num_failed), (1, 0, 1));
+        assert!(skipped.is_empty());
+        assert!(c.has_failed());
     }
 
     #[test]
