@@ -5,17 +5,17 @@ use std::path::PathBuf;
 
 use patchctl_vuln::{Affected, Record, Status};
 
-/// `../shared/data/<rel>` ([`patchctl_testkit::shared_data`]); always `Some`: the
-/// harness runs a test only when the data it declares (`Need::SharedData`) is there, and
-/// a test that reads data it did not declare fails here, saying so.
-pub fn data(rel: &str) -> Option<PathBuf> {
+/// `../shared/data/<rel>` ([`patchctl_testkit::shared_data`]): the harness runs a test
+/// only when the data it declares (`Need::SharedData`) is there, and a test that reads
+/// data it did not declare fails here, saying so.
+pub fn data(rel: &str) -> PathBuf {
     let path = patchctl_testkit::shared_data(rel);
     assert!(
         path.exists(),
         "{} is missing: the test must declare Need::SharedData({rel:?})",
         path.display()
     );
-    Some(path)
+    path
 }
 
 /// The record `id` among `records`.
