@@ -62,6 +62,9 @@ pub enum ClientError {
         /// The platform's `{"error": "..."}` message, else the start of the body
         /// (at most 500 characters), else the status' reason phrase.
         message: String,
+        /// The platform's machine-readable `{"code": "..."}`, when it sent one
+        /// (`credential_revoked`, `pending_approval`, ...).
+        code: Option<String>,
     },
     /// A request or response could not be encoded or decoded (bad JSON, a
     /// bearer token unusable in a header, a response over the size limit).
@@ -76,6 +79,22 @@ impl ClientError {
     /// True when the platform answered 401 Unauthorized (bad, expired or revoked token).
     pub fn is_unauthorized(&self) -> bool {
         matches!(self, ClientError::Status { status: 401, .. })
+    }
+
+    /// The platform's machine-readable error code, when the answer carried one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Status { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status of an error answer.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
     }
 
     /// Removes `secret` from the error text, should any part of it have picked
@@ -94,9 +113,14 @@ impl ClientError {
         match self {
             ClientError::Connect(m) => ClientError::Connect(scrub(m)),
             ClientError::Timeout => ClientError::Timeout,
-            ClientError::Status { status, message } => ClientError::Status {
+            ClientError::Status {
+                status,
+                message,
+                code,
+            } => ClientError::Status {
                 status,
                 message: scrub(message),
+                code,
             },
             ClientError::Decode(m) => ClientError::Decode(scrub(m)),
             ClientError::BadUrl(m) => ClientError::BadUrl(scrub(m)),
@@ -302,6 +326,7 @@ impl HttpsClient {
             return Err(ClientError::Status {
                 status: status.as_u16(),
                 message: error_message(status, &bytes),
+                code: error_code(&bytes),
             });
         }
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -395,6 +420,16 @@ fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
 }
 
 /// The message of a non-success response.
+/// The `code` of a JSON error body (letters, digits and `_` only, at most 64).
+fn error_code(body: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+    let code = v.get("code")?.as_str()?;
+    (!code.is_empty()
+        && code.len() <= 64
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    .then(|| code.to_string())
+}
+
 fn error_message(status: http::StatusCode, body: &[u8]) -> String {
     let json_error = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -583,6 +618,22 @@ mod tests {
     }
 
     #[test]
+    fn error_codes_are_taken_only_when_plain() {
+        assert_eq!(
+            error_code(br#"{"error":"x","code":"credential_revoked"}"#).as_deref(),
+            Some("credential_revoked")
+        );
+        assert_eq!(error_code(br#"{"error":"x"}"#), None);
+        assert_eq!(error_code(br#"{"code":"bad code\u001b[31m"}"#), None);
+        assert_eq!(error_code(br#"{"code":""}"#), None);
+        assert_eq!(error_code(b"not json"), None);
+        assert_eq!(
+            error_code(format!(r#"{{"code":"{}"}}"#, "a".repeat(65)).as_bytes()),
+            None
+        );
+    }
+
+    #[test]
     fn rustls_error_is_found_through_io_wrappers() {
         let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
         // tokio-rustls wraps in InvalidData, hyper-rustls wraps that in Other.
@@ -604,16 +655,19 @@ mod tests {
         let e = ClientError::Status {
             status: 401,
             message: "token s3cr3t-token is revoked".into(),
+            code: Some("credential_revoked".into()),
         }
         .redact(Some("s3cr3t-token"));
         assert!(e.is_unauthorized());
+        assert_eq!(e.code(), Some("credential_revoked"));
         assert!(!format!("{e} {e:?}").contains("s3cr3t-token"));
         assert!(e.to_string().contains(REDACTED));
         assert!(!ClientError::Timeout.is_unauthorized());
         assert!(
             !ClientError::Status {
                 status: 403,
-                message: String::new()
+                message: String::new(),
+                code: None,
             }
             .is_unauthorized()
         );

@@ -458,7 +458,9 @@ async fn error_status_carries_the_platform_message() {
         .await
         .unwrap_err();
     match &err {
-        ClientError::Status { status, message } => {
+        ClientError::Status {
+            status, message, ..
+        } => {
             assert_eq!(*status, 422);
             assert_eq!(message, "hostname must not be empty");
         }
@@ -473,7 +475,9 @@ async fn error_status_carries_the_platform_message() {
         .await
         .unwrap_err()
     {
-        ClientError::Status { status, message } => {
+        ClientError::Status {
+            status, message, ..
+        } => {
             assert_eq!(status, 502);
             assert_eq!(message.chars().filter(|c| *c == 'x').count(), 500);
         }

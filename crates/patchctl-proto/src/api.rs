@@ -12,6 +12,10 @@ use crate::command::{AvailableUpdate, CommandResult};
 pub struct ApiErrorBody {
     /// What was wrong and, where there is something to do, what to do.
     pub error: String,
+    /// Machine-readable reason, for the answers a client must tell apart
+    /// ([`crate::trust`] lists them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<crate::trust::ErrorCode>,
 }
 
 /// Whether a host is talking to the platform.
@@ -22,8 +26,10 @@ pub enum HostStatus {
     Online,
     /// No heartbeat for three intervals or more.
     Offline,
-    /// The host's credential was revoked.
+    /// The host's credential was revoked (or an operator rejected it).
     Revoked,
+    /// Enrolled, waiting for an operator's approval.
+    Pending,
 }
 
 impl HostStatus {
@@ -33,6 +39,7 @@ impl HostStatus {
             HostStatus::Online => "online",
             HostStatus::Offline => "offline",
             HostStatus::Revoked => "revoked",
+            HostStatus::Pending => "pending",
         }
     }
 }
@@ -46,7 +53,7 @@ pub struct HostSummary {
     pub hostname: String,
     /// Operating system (`PRETTY_NAME`).
     pub os: String,
-    /// Online, offline or revoked.
+    /// Online, offline, revoked or pending approval.
     pub status: HostStatus,
     /// Last heartbeat.
     pub last_seen: Option<DateTime<Utc>>,

@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod package;
 pub mod scan;
 pub mod secret;
+pub mod trust;
 pub mod validate;
 
 pub use secret::Secret;

@@ -10,6 +10,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use patchctl_proto::api::ApiErrorBody;
+use patchctl_proto::trust::ErrorCode;
 use patchctl_storage::StorageError;
 
 use crate::engine::EngineError;
@@ -25,6 +26,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Message for the client.
     pub message: String,
+    /// Machine-readable reason, for answers a client must tell apart.
+    pub code: Option<ErrorCode>,
 }
 
 impl ApiError {
@@ -49,7 +52,14 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// The same error with a machine-readable code.
+    pub fn with_code(mut self, code: ErrorCode) -> Self {
+        self.code = Some(code);
+        self
     }
 }
 
@@ -96,6 +106,7 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ApiErrorBody {
                 error: self.message,
+                code: self.code,
             }),
         )
             .into_response()
