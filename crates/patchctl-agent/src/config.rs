@@ -21,6 +21,10 @@ pub const DEFAULT_STATE_DIR: &str = "/var/lib/patchctl";
 pub const DEFAULT_HEARTBEAT_SECS: u64 = 300;
 /// Default package-scan interval: six hours.
 pub const DEFAULT_SCAN_SECS: u64 = 21_600;
+/// Default age at which the agent replaces its credential: 30 days.
+pub const DEFAULT_CREDENTIAL_ROTATION_DAYS: u64 = 30;
+/// The longest rotation interval accepted, in days.
+const MAX_CREDENTIAL_ROTATION_DAYS: u64 = 365;
 
 /// The configuration file as written by a person.
 #[derive(Debug, Deserialize)]
@@ -38,6 +42,8 @@ struct RawConfig {
     log_dir: Option<PathBuf>,
     #[serde(default)]
     state_dir: Option<PathBuf>,
+    #[serde(default = "default_rotation")]
+    credential_rotation_days: u64,
 }
 
 fn default_heartbeat() -> u64 {
@@ -46,6 +52,10 @@ fn default_heartbeat() -> u64 {
 
 fn default_scan() -> u64 {
     DEFAULT_SCAN_SECS
+}
+
+fn default_rotation() -> u64 {
+    DEFAULT_CREDENTIAL_ROTATION_DAYS
 }
 
 /// A validated configuration.
@@ -67,6 +77,8 @@ pub struct AgentConfig {
     pub log_dir: Option<PathBuf>,
     /// Directory for undelivered results.
     pub state_dir: PathBuf,
+    /// Age at which the agent asks the platform for a new credential; `None`: never.
+    pub credential_rotation: Option<Duration>,
 }
 
 /// Why a configuration was refused. Messages name the file and say what to do; they
@@ -150,6 +162,12 @@ impl AgentConfig {
                 raw.scan_interval_secs
             )));
         }
+        if raw.credential_rotation_days > MAX_CREDENTIAL_ROTATION_DAYS {
+            return Err(value_err(format!(
+                "credential_rotation_days is {}; use a value from 1 to {MAX_CREDENTIAL_ROTATION_DAYS}, or 0 to never rotate (default {DEFAULT_CREDENTIAL_ROTATION_DAYS})",
+                raw.credential_rotation_days
+            )));
+        }
         if let Some(ca) = &raw.ca_bundle {
             if !ca.is_absolute() {
                 return Err(value_err(format!(
@@ -169,6 +187,8 @@ impl AgentConfig {
             state_dir: raw
                 .state_dir
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
+            credential_rotation: (raw.credential_rotation_days > 0)
+                .then(|| Duration::from_secs(raw.credential_rotation_days * 86_400)),
         })
     }
 
@@ -293,6 +313,10 @@ mod tests {
         assert_eq!(c.heartbeat_interval, Duration::from_secs(300));
         assert_eq!(c.scan_interval, Duration::from_secs(21_600));
         assert_eq!(c.state_dir, PathBuf::from("/var/lib/patchctl"));
+        assert_eq!(
+            c.credential_rotation,
+            Some(Duration::from_secs(30 * 86_400))
+        );
         assert!(!format!("{c:?}").contains("canary-key-1"));
     }
 
@@ -333,11 +357,36 @@ mod tests {
                 r#"{"server_url": "https://a", "license_key": "k", "ca_bundle": "ca.pem"}"#,
                 "absolute path",
             ),
+            (
+                r#"{"server_url": "https://a", "license_key": "k", "credential_rotation_days": 366}"#,
+                "credential_rotation_days is 366; use a value from 1 to 365, or 0 to never rotate",
+            ),
+            (
+                r#"{"server_url": "https://a", "license_key": "k", "credential_rotation_days": -1}"#,
+                "credential_rotation_days",
+            ),
             ("{", "EOF"),
         ] {
             let e = parse_err(text);
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn rotation_can_be_turned_off_or_set() {
+        let parse = |days: u64| {
+            AgentConfig::parse(
+                Path::new("/c.json"),
+                &format!(
+                    r#"{{"server_url": "https://a", "license_key": "k", "credential_rotation_days": {days}}}"#
+                ),
+            )
+            .unwrap()
+            .credential_rotation
+        };
+        assert_eq!(parse(0), None);
+        assert_eq!(parse(1), Some(Duration::from_secs(86_400)));
+        assert_eq!(parse(365), Some(Duration::from_secs(365 * 86_400)));
     }
 
     #[test]

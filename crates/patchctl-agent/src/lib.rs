@@ -7,14 +7,16 @@
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
-//! [`text`] (shared text helpers), [`logging`].
+//! [`text`] (shared text helpers), [`logging`], and [`doctor`] (`patchctl-agent
+//! doctor`, which runs only when invoked).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
 //! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
-//! `health` → `pkgmgr` → `scan`, `ops` → `runtime`. No module imports one that imports
-//! it back.
+//! `health` → `pkgmgr` → `scan`, `ops` → `runtime` → `doctor`. No module imports one
+//! that imports it back.
 
 pub mod config;
+pub mod doctor;
 pub mod exec;
 pub mod health;
 pub mod inventory;

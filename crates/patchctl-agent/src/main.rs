@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use patchctl_agent::config::{AgentConfig, DEFAULT_CONFIG_PATH};
+use patchctl_agent::runtime::{AgentError, EXIT_REVOKED};
 
 /// The PatchCTL agent: reports this server's packages to the platform and runs only
 /// check_updates, install_updates, get_package_info and health_check.
@@ -29,6 +30,25 @@ enum Cmd {
         #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
         config: PathBuf,
     },
+    /// Check everything the agent needs, in order, and say how to fix what fails:
+    /// config, CA bundle, DNS, TCP, TLS, clock, credential, package manager, disk,
+    /// journald, the systemd unit. Exits 1 when a check fails.
+    Doctor {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Output::Text)]
+        output: Output,
+    },
+    /// After the platform revoked this host: forget the credential and the revoked
+    /// marker, so that the agent enrolls as a new host with the license key at its next
+    /// start.
+    Reenroll {
+        /// Configuration file.
+        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
+        config: PathBuf,
+    },
     /// Scan this system and show what would be sent.
     Scan {
         /// Print exactly the inventory JSON that would be sent to the platform.
@@ -39,10 +59,19 @@ enum Cmd {
     Version,
 }
 
+/// How `doctor` prints its findings.
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    /// One line per check, the remedy under each warning or failure.
+    Text,
+    /// A JSON object with every check's name, level, detail and remedy.
+    Json,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli.cmd) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("patchctl-agent: {e:#}");
             ExitCode::FAILURE
@@ -56,11 +85,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn run(cmd: Cmd) -> anyhow::Result<()> {
+fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Version => {
             println!("patchctl-agent {}", patchctl_agent::VERSION);
-            Ok(())
         }
         Cmd::CheckConfig { config } => {
             let cfg = AgentConfig::load(&config)?;
@@ -71,23 +99,59 @@ fn run(cmd: Cmd) -> anyhow::Result<()> {
                 cfg.heartbeat_interval.as_secs(),
                 cfg.scan_interval.as_secs()
             );
-            Ok(())
+        }
+        Cmd::Doctor { config, output } => {
+            let report = runtime()?.block_on(patchctl_agent::doctor::run(&config));
+            let mut out = std::io::stdout().lock();
+            match output {
+                Output::Text => {
+                    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                    patchctl_agent::doctor::output::write_text(&mut out, &report, color)?
+                }
+                Output::Json => patchctl_agent::doctor::output::write_json(&mut out, &report)?,
+            }
+            if report.failed() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Cmd::Reenroll { config } => {
+            let cfg = AgentConfig::load(&config)?;
+            let gone = patchctl_agent::state::forget_revoked_identity(cfg.dir())?;
+            let what = match (gone.credential, gone.marker) {
+                (true, true) => "removed the revoked marker and the stored credential",
+                (true, false) => "removed the stored credential (there was no revoked marker)",
+                (false, true) => "removed the revoked marker (there was no stored credential)",
+                (false, false) => "nothing to remove: no credential and no revoked marker",
+            };
+            println!(
+                "{}: {what}.\nNext: restart the agent (systemctl restart patchctl). It enrolls with the license key in {} as a new host on {}; the revoked host stays revoked there.",
+                cfg.dir().display(),
+                config.display(),
+                cfg.server_url
+            );
         }
         Cmd::Scan { print } => {
             let state = runtime()?.block_on(patchctl_agent::scan::collect_local())?;
             println!("{}", patchctl_agent::scan::preview(&state, print)?);
-            Ok(())
         }
         Cmd::Run { config } => {
             let cfg = AgentConfig::load(&config)?;
             patchctl_agent::logging::init(cfg.log_dir.as_deref())?;
-            runtime()?.block_on(async move {
+            let stopped = runtime()?.block_on(async move {
                 let agent = patchctl_agent::runtime::Agent::new(cfg)?;
-                agent.run(shutdown_signal()).await?;
-                Ok(())
-            })
+                agent.run(shutdown_signal()).await
+            });
+            match stopped {
+                Ok(()) => {}
+                Err(e @ AgentError::Revoked { .. }) => {
+                    eprintln!("patchctl-agent: {e}");
+                    return Ok(ExitCode::from(EXIT_REVOKED));
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn shutdown_signal() {

@@ -3,6 +3,16 @@
 //! Pull only: every exchange is an outbound HTTPS request to the platform; the agent
 //! never listens. When the platform is unreachable the agent retries with exponential
 //! backoff and jitter, and results wait in the on-disk outbox until acknowledged.
+//!
+//! Trust: a `403 credential_revoked` answer to any request makes the agent write
+//! `revoked.json` beside its credential, log an audit error and stop with
+//! [`EXIT_REVOKED`]; while that marker exists it does not contact the platform at all
+//! and never re-enrolls on its own (`patchctl-agent reenroll` is the operator's way
+//! back). A `401` (credential unknown) still means "enroll again with the license key".
+//! A host waiting for approval (`403 pending_approval`) keeps its credential and asks
+//! again at its heartbeat interval, without scanning or running anything. After a
+//! successful heartbeat the agent replaces a credential older than
+//! `credential_rotation_days` (`POST /api/v1/agent/credential`).
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -13,6 +23,7 @@ use chrono::Utc;
 use http::Method;
 use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_proto::PROTOCOL_VERSION;
+use patchctl_proto::trust::{CredentialRotation, ErrorCode};
 use patchctl_proto::agent::{
     EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, ResultsAck, ResultsUpload,
 };
@@ -24,7 +35,15 @@ use crate::exec::{Executor, ProcessExecutor};
 use crate::health::{LinkState, SharedLink};
 use crate::metrics::MetricsCollector;
 use crate::ops::Operations;
-use crate::state::{self, Identity, IdentityError, Outbox};
+use crate::state::{self, Identity, IdentityError, Outbox, RevokedMarker};
+
+/// The exit code of an agent stopped because the platform revoked its credential
+/// (`EX_CONFIG`). The systemd unit lists it in `RestartPreventExitStatus=`, so the
+/// service stays stopped instead of being restarted into the same answer.
+pub const EXIT_REVOKED: u8 = 78;
+
+/// How long the agent waits before it tries a failed credential rotation again.
+const ROTATION_RETRY: Duration = Duration::from_secs(3600);
 
 /// Longest wait between retries while the platform is unreachable.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -89,18 +108,42 @@ pub enum AgentError {
     /// The stored identity could not be loaded.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// The platform revoked the credential (now, or before: the marker says so). The
+    /// agent stopped; exit with [`EXIT_REVOKED`].
+    #[error(
+        "the platform revoked this agent's credential ({message}); the agent does not contact the platform again until an operator runs `patchctl-agent reenroll` and restarts it"
+    )]
+    Revoked {
+        /// The platform's message, as written in the marker.
+        message: String,
+    },
 }
 
+/// Why a step did not finish.
+#[derive(Debug, PartialEq)]
 enum Failure {
-    /// The platform no longer accepts the credential.
+    /// The platform does not know the credential (401): enroll again.
     Unauthorized,
+    /// The platform revoked the credential (403 `credential_revoked`): stop for good.
+    Revoked(String),
+    /// The host waits for an operator's approval (403 `pending_approval`).
+    Pending,
     /// Anything else: retry later.
     Other(String),
 }
 
 impl From<ClientError> for Failure {
     fn from(e: ClientError) -> Self {
-        if e.is_unauthorized() {
+        let code = e.code();
+        if e.status() == Some(403) && code == Some(ErrorCode::CredentialRevoked.as_str()) {
+            let message = match e {
+                ClientError::Status { message, .. } => message,
+                other => other.to_string(),
+            };
+            Failure::Revoked(message)
+        } else if e.status() == Some(403) && code == Some(ErrorCode::PendingApproval.as_str()) {
+            Failure::Pending
+        } else if e.is_unauthorized() {
             Failure::Unauthorized
         } else {
             Failure::Other(e.to_string())
@@ -120,6 +163,10 @@ pub struct Agent {
     identity: Option<Identity>,
     connected: Option<bool>,
     rescan: bool,
+    /// The platform said the host waits for approval (logged once).
+    pending: bool,
+    /// No credential rotation before this instant (after a failed one).
+    rotation_retry_at: Option<Instant>,
 }
 
 impl Agent {
@@ -161,6 +208,8 @@ impl Agent {
             identity,
             connected: None,
             rescan: false,
+            pending: false,
+            rotation_retry_at: None,
         })
     }
 
@@ -198,17 +247,22 @@ impl Agent {
             .await
             .map_err(|e| {
                 if e.is_unauthorized() {
-                    Failure::Other(
-                        "the platform refused the license key (unknown or revoked); put a valid enrollment key in the config and restart".into(),
-                    )
+                    Failure::Other(format!(
+                        "the platform refused the license key ({}); put a valid enrollment key in the config and restart",
+                        match &e {
+                            ClientError::Status { message, .. } => message.as_str(),
+                            _ => "unknown or revoked",
+                        }
+                    ))
                 } else {
-                    Failure::Other(e.to_string())
+                    Failure::from(e)
                 }
             })?;
         let id = Identity {
             host_id: resp.host_id,
             credential: resp.credential,
             server_url: self.cfg.server_url.clone(),
+            issued_at: Some(Utc::now()),
         };
         state::save_identity(self.cfg.dir(), &id).map_err(|e| {
             Failure::Other(format!(
@@ -357,8 +411,95 @@ impl Agent {
         self.send_results(pending).await
     }
 
-    /// Runs until `shutdown` resolves.
+    /// Replaces a credential older than `credential_rotation_days`, after a successful
+    /// heartbeat. Only a revocation stops the step: any other failure is logged and
+    /// tried again later, and the old credential stays in use (the platform keeps it
+    /// valid until the new one is used).
+    async fn rotate_if_due(&mut self) -> Result<(), Failure> {
+        let Some(max_age) = self.cfg.credential_rotation else {
+            return Ok(());
+        };
+        let Some(current) = self.identity.clone() else {
+            return Ok(());
+        };
+        if !current.due_for_rotation(max_age, Utc::now())
+            || self.rotation_retry_at.is_some_and(|t| Instant::now() < t)
+        {
+            return Ok(());
+        }
+        let answer: Result<CredentialRotation, ClientError> = self
+            .client
+            .json::<(), _>(
+                Method::POST,
+                "/api/v1/agent/credential",
+                self.bearer(),
+                None,
+            )
+            .await;
+        let rotation = match answer.map_err(Failure::from) {
+            Ok(r) => r,
+            Err(f @ (Failure::Revoked(_) | Failure::Pending)) => return Err(f),
+            Err(Failure::Unauthorized) | Err(Failure::Other(_)) => {
+                tracing::warn!(host_id = %current.host_id, retry_in_secs = ROTATION_RETRY.as_secs(), "credential rotation failed; the current credential stays in use");
+                self.rotation_retry_at = Some(Instant::now() + ROTATION_RETRY);
+                return Ok(());
+            }
+        };
+        let next = Identity {
+            credential: rotation.credential,
+            issued_at: Some(rotation.issued_at),
+            ..current
+        };
+        match state::save_identity(self.cfg.dir(), &next) {
+            Ok(()) => {
+                tracing::info!(target: "audit", host_id = %next.host_id, issued_at = %rotation.issued_at, "credential rotated");
+                self.identity = Some(next);
+                self.rotation_retry_at = None;
+            }
+            Err(e) => {
+                tracing::error!(target: "audit", host_id = %next.host_id, dir = %self.cfg.dir().display(), error = %e, "cannot store the rotated credential; the current one stays in use (the platform accepts it until the new one is used); free space or fix permissions there");
+                self.rotation_retry_at = Some(Instant::now() + ROTATION_RETRY);
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the revoked marker and logs the revocation; the error to stop with.
+    fn revoked(&self, message: String) -> AgentError {
+        let marker = RevokedMarker {
+            revoked_at: Utc::now(),
+            server_url: self.cfg.server_url.clone(),
+            host_id: self.host_id(),
+            message,
+        };
+        if let Err(e) = state::write_revoked(self.cfg.dir(), &marker) {
+            tracing::error!(dir = %self.cfg.dir().display(), error = %e, "cannot write the revoked marker; the agent stops anyway, but a restart would ask the platform again");
+        }
+        Self::stopped(marker)
+    }
+
+    /// Logs the audit error of a revoked agent and gives the error to stop with.
+    fn stopped(marker: RevokedMarker) -> AgentError {
+        let host = marker.host_id.map(|h| h.to_string()).unwrap_or_default();
+        tracing::error!(
+            target: "audit",
+            host_id = %host,
+            server_url = %marker.server_url,
+            revoked_at = %marker.revoked_at,
+            message = %marker.message,
+            "the platform revoked this agent's credential; the agent stops and does not contact the platform again; to bring the host back, an operator runs `patchctl-agent reenroll` and restarts the agent"
+        );
+        AgentError::Revoked {
+            message: marker.message,
+        }
+    }
+
+    /// Runs until `shutdown` resolves, or until the platform revokes the credential
+    /// ([`AgentError::Revoked`]).
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+        if let Some(marker) = state::load_revoked(self.cfg.dir()) {
+            return Err(Self::stopped(marker));
+        }
         tokio::pin!(shutdown);
         let mut backoff = Backoff::new(self.cfg.heartbeat_interval.min(MAX_BACKOFF));
         let mut next_scan = Instant::now();
@@ -368,9 +509,26 @@ impl Agent {
             let wait = match step {
                 Ok(()) => {
                     backoff.reset();
+                    if self.pending {
+                        self.pending = false;
+                        tracing::info!(target: "audit", host_id = %self.host_id().map(|h| h.to_string()).unwrap_or_default(), "an operator approved this host; carrying on");
+                    }
                     jittered(self.cfg.heartbeat_interval)
                 }
+                Err(Failure::Pending) => {
+                    backoff.reset();
+                    self.set_connected(true, None);
+                    if !self.pending {
+                        self.pending = true;
+                        tracing::warn!(target: "audit", host_id = %self.host_id().map(|h| h.to_string()).unwrap_or_default(), "waiting for an operator to approve this host; asking again at every heartbeat");
+                    }
+                    jittered(self.cfg.heartbeat_interval)
+                }
+                Err(Failure::Revoked(message)) => return Err(self.revoked(message)),
                 Err(Failure::Unauthorized) => {
+                    if let Some(marker) = state::load_revoked(self.cfg.dir()) {
+                        return Err(Self::stopped(marker));
+                    }
                     tracing::warn!(target: "audit", "the platform rejected the agent credential (401); re-enrolling with the license key");
                     self.identity = None;
                     if let Err(e) = state::remove_identity(self.cfg.dir()) {
@@ -399,6 +557,7 @@ impl Agent {
         }
         // Heartbeat first: the host shows online before the (slower) scan arrives.
         self.heartbeat().await?;
+        self.rotate_if_due().await?;
         if self.rescan || Instant::now() >= *next_scan {
             self.rescan = false;
             self.scan_and_upload().await?;
@@ -424,6 +583,42 @@ mod tests {
         assert!(last_max >= Duration::from_secs(30));
         b.reset();
         assert!(b.delay() <= MIN_BACKOFF);
+    }
+
+    fn status(status: u16, code: Option<&str>) -> ClientError {
+        ClientError::Status {
+            status,
+            message: "the platform's words".into(),
+            code: code.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn answers_are_sorted_by_status_and_code() {
+        assert_eq!(
+            Failure::from(status(403, Some("credential_revoked"))),
+            Failure::Revoked("the platform's words".into())
+        );
+        assert_eq!(
+            Failure::from(status(403, Some("pending_approval"))),
+            Failure::Pending
+        );
+        assert_eq!(
+            Failure::from(status(401, Some("credential_unknown"))),
+            Failure::Unauthorized
+        );
+        // A platform from before the codes: 401 still means enroll again.
+        assert_eq!(Failure::from(status(401, None)), Failure::Unauthorized);
+        // A code on the wrong status, or a 403 without a code, is no revocation.
+        assert!(matches!(
+            Failure::from(status(500, Some("credential_revoked"))),
+            Failure::Other(_)
+        ));
+        assert!(matches!(Failure::from(status(403, None)), Failure::Other(_)));
+        assert!(matches!(
+            Failure::from(ClientError::Timeout),
+            Failure::Other(_)
+        ));
     }
 
     #[test]

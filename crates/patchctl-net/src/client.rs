@@ -128,6 +128,15 @@ impl ClientError {
     }
 }
 
+/// An answer with the `Date` header it came with ([`HttpsClient::json_dated`]).
+#[derive(Debug)]
+pub struct Dated<T> {
+    /// The decoded answer, or why there is none.
+    pub result: Result<T, ClientError>,
+    /// The answer's `Date` header (IMF-fixdate), when an answer came with one.
+    pub date: Option<String>,
+}
+
 /// HTTPS JSON client for the platform API.
 ///
 /// Built from a base URL (`https://host[:port][/prefix]`) and a TLS client
@@ -249,12 +258,40 @@ impl HttpsClient {
             .map_err(|e| e.redact(bearer))
     }
 
+    /// Like [`HttpsClient::json`] without a body, also returning the `Date` header of
+    /// the answer (success or error), as sent, for comparing clocks. `date` is `None`
+    /// when no answer came or it had no `Date`.
+    pub async fn json_dated<Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Dated<Resp> {
+        let mut date = None;
+        let result = self
+            .exchange(method, path, bearer, None, &mut date)
+            .await
+            .map_err(|e| e.redact(bearer));
+        Dated { result, date }
+    }
+
     async fn json_inner<Resp: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
+    ) -> Result<Resp, ClientError> {
+        self.exchange(method, path, bearer, body, &mut None).await
+    }
+
+    async fn exchange<Resp: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<(Bytes, bool)>,
+        date: &mut Option<String>,
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
@@ -297,6 +334,11 @@ impl HttpsClient {
                 .await
                 .map_err(|e| describe_request_error(&self.inner.origin, &e))?;
             let status = response.status();
+            let date = response
+                .headers()
+                .get(http::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let bytes = Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
                 .await
@@ -316,11 +358,12 @@ impl HttpsClient {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, ClientError>((status, bytes))
+            Ok::<_, ClientError>((status, date, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(self.timeout, exchange)
+        let (status, answer_date, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout)??;
+        *date = answer_date;
 
         if !status.is_success() {
             return Err(ClientError::Status {
