@@ -363,7 +363,7 @@ mod tests {
             ),
             (
                 r#"{"server_url": "https://a", "license_key": "k", "credential_rotation_days": -1}"#,
-                "credential_rotation_days",
+                "integer `-1`, expected u64",
             ),
             ("{", "EOF"),
         ] {

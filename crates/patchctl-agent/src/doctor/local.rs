@@ -193,29 +193,43 @@ pub fn ca_bundle(r: &mut Report, cfg: &AgentConfig) -> Option<TlsSetup> {
         }
     };
     let now = Utc::now().timestamp();
-    let listed = infos
-        .iter()
-        .map(|c| format!("{} (until {})", c.subject, date(c.not_after)))
-        .collect::<Vec<_>>()
-        .join("; ");
+    let listed = short_list(
+        infos
+            .iter()
+            .map(|c| format!("{} (until {})", c.subject, date(c.not_after))),
+    );
     let n = infos.len();
+    let expired = infos.iter().filter(|c| c.not_after < now).count();
     let detail = format!(
         "{}: {n} certificate{}: {listed}",
         path.display(),
         if n == 1 { "" } else { "s" }
     );
-    match infos.iter().find(|c| c.not_after < now) {
-        Some(old) => r.warn(
+    if expired == n {
+        r.warn(
             "ca_bundle",
-            format!("{detail}; {} expired on {}", old.subject, date(old.not_after)),
-            "replace the expired CA certificate in the bundle with the platform's current CA",
-        ),
-        None => r.ok("ca_bundle", detail),
+            format!("{detail}; every one of them has expired"),
+            "replace the bundle with the platform's current CA certificate",
+        );
+    } else if expired > 0 {
+        r.ok("ca_bundle", format!("{detail}; {expired} of them expired"));
+    } else {
+        r.ok("ca_bundle", detail);
     }
     Some(TlsSetup {
         config,
         bundle: Some((path, infos)),
     })
+}
+
+/// The first three items joined, and how many more there are.
+pub(crate) fn short_list(items: impl Iterator<Item = String>) -> String {
+    let all: Vec<String> = items.collect();
+    let shown = all.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+    match all.len() {
+        n if n > 3 => format!("{shown} and {} more", n - 3),
+        _ => shown,
+    }
 }
 
 const MIB: u64 = 1 << 20;

@@ -12,7 +12,7 @@ use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_net::inspect::{self, CertInfo, HandshakeFailure, cert_info};
 use patchctl_proto::trust::{Approval, ErrorCode, WhoAmI};
 
-use super::local::{TlsSetup, date};
+use super::local::{TlsSetup, date, short_list};
 use super::{Level, Report};
 use crate::config::AgentConfig;
 use crate::state::{self, RevokedMarker};
@@ -189,16 +189,21 @@ async fn tcp(r: &mut Report, host: &str, port: u16, addrs: &[SocketAddr]) -> Opt
     None
 }
 
+/// The names a certificate is for (its subject when it has none).
+fn names_of(c: &CertInfo) -> String {
+    let names = c.names();
+    if names.is_empty() {
+        c.subject.clone()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// One line about a certificate.
 fn describe(c: &CertInfo) -> String {
-    let names = c.names();
     format!(
         "certificate for {}, issued by {}, valid until {}",
-        if names.is_empty() {
-            c.subject.clone()
-        } else {
-            names.join(", ")
-        },
+        names_of(c),
         c.issuer,
         date(c.not_after)
     )
@@ -253,12 +258,9 @@ async fn tls_check(
         .and_then(|chain| chain.first().and_then(|c| cert_info(c).ok()));
     let trust = match &setup.bundle {
         Some((path, cas)) => format!(
-            "the CA bundle {} ({})",
+            "the CA bundle {} (it holds {})",
             path.display(),
-            cas.iter()
-                .map(|c| c.subject.clone())
-                .collect::<Vec<_>>()
-                .join("; ")
+            short_list(cas.iter().map(|c| c.subject.clone()))
         ),
         None => "the system trust store".to_owned(),
     };
@@ -267,8 +269,9 @@ async fn tls_check(
     let (detail, remedy) = match (&failure, &presented) {
         (HandshakeFailure::UnknownIssuer(_), Some(c)) => (
             format!(
-                "the {} is issued by {}, which {trust} does not trust",
-                describe(c),
+                "the platform's certificate (for {}, valid until {}) is issued by {}, which {trust} does not trust",
+                names_of(c),
+                date(c.not_after),
                 c.issuer
             ),
             match &setup.bundle {
@@ -284,8 +287,9 @@ async fn tls_check(
         ),
         (HandshakeFailure::Expired(_), Some(c)) => (
             format!(
-                "the {} expired on {} ({} days ago; this machine's clock says {})",
-                describe(c),
+                "the platform's certificate (for {}, issued by {}) expired on {} ({} days ago; this machine's clock says {})",
+                names_of(c),
+                c.issuer,
                 date(c.not_after),
                 (now.timestamp() - c.not_after) / 86_400,
                 now.format("%Y-%m-%d %H:%M:%S UTC")
@@ -294,7 +298,7 @@ async fn tls_check(
         ),
         (HandshakeFailure::NotValidYet(_), Some(c)) => (
             format!(
-                "the {} is valid only from {}; this machine's clock says {}",
+                "the platform's {} is valid only from {}; this machine's clock says {}",
                 describe(c),
                 date(c.not_before),
                 now.format("%Y-%m-%d %H:%M:%S UTC")

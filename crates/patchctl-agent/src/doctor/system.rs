@@ -36,6 +36,9 @@ impl Holder {
 
 /// The holder of a record or `flock` lock on `path`, if any; `None` also when the
 /// file does not exist (nobody has locked it yet).
+///
+/// It opens and closes `path`, which drops any POSIX lock the *calling* process holds
+/// on it: call it only from a process that holds none there (doctor holds none).
 pub fn lock_holder(path: &Path) -> Option<Holder> {
     let file = std::fs::File::open(path).ok()?;
     let meta = file.metadata().ok()?;
