@@ -23,11 +23,11 @@ use chrono::Utc;
 use http::Method;
 use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_proto::PROTOCOL_VERSION;
-use patchctl_proto::trust::{CredentialRotation, ErrorCode};
 use patchctl_proto::agent::{
     EnrollRequest, EnrollResponse, HeartbeatRequest, HeartbeatResponse, ResultsAck, ResultsUpload,
 };
 use patchctl_proto::scan::{ScanAck, ScanBody, ScanStatus, ScanUpload};
+use patchctl_proto::trust::{CredentialRotation, ErrorCode};
 use rand::Rng;
 
 use crate::config::AgentConfig;
@@ -614,7 +614,10 @@ mod tests {
             Failure::from(status(500, Some("credential_revoked"))),
             Failure::Other(_)
         ));
-        assert!(matches!(Failure::from(status(403, None)), Failure::Other(_)));
+        assert!(matches!(
+            Failure::from(status(403, None)),
+            Failure::Other(_)
+        ));
         assert!(matches!(
             Failure::from(ClientError::Timeout),
             Failure::Other(_)

@@ -158,10 +158,7 @@ pub fn load_revoked(config_dir: &Path) -> Option<RevokedMarker> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => return Some(unreadable_marker(&path, &e.to_string())),
     };
-    Some(
-        serde_json::from_str(&text)
-            .unwrap_or_else(|e| unreadable_marker(&path, &e.to_string())),
-    )
+    Some(serde_json::from_str(&text).unwrap_or_else(|e| unreadable_marker(&path, &e.to_string())))
 }
 
 fn unreadable_marker(path: &Path, why: &str) -> RevokedMarker {
@@ -358,9 +355,8 @@ mod tests {
     fn an_identity_from_before_rotation_loads_and_is_due() {
         let d = private_dir();
         let host = Uuid::new_v4();
-        let old = format!(
-            r#"{{"host_id": "{host}", "credential": "c", "server_url": "https://x"}}"#
-        );
+        let old =
+            format!(r#"{{"host_id": "{host}", "credential": "c", "server_url": "https://x"}}"#);
         write_private(&d.path().join(CREDENTIAL_FILE), old.as_bytes()).unwrap();
         let id = load_identity(d.path()).unwrap().unwrap();
         assert_eq!(id.issued_at, None);
@@ -377,7 +373,12 @@ mod tests {
             server_url: "https://x".into(),
             issued_at: Some(now - chrono::Duration::seconds(secs_ago)),
         };
-        for (age, due) in [(0, false), (86_399, false), (86_400, true), (10 * 86_400, true)] {
+        for (age, due) in [
+            (0, false),
+            (86_399, false),
+            (86_400, true),
+            (10 * 86_400, true),
+        ] {
             assert_eq!(at(age).due_for_rotation(day, now), due, "{age}");
         }
         // Issued "in the future" (a clock that went back): not due.

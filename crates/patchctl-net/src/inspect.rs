@@ -63,7 +63,9 @@ pub fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
             match name {
                 GeneralName::DNSName(n) => dns_names.push((*n).to_owned()),
                 GeneralName::IPAddress(b) => match b.len() {
-                    4 => ip_addresses.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())),
+                    4 => {
+                        ip_addresses.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default()))
+                    }
                     16 => ip_addresses
                         .push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),
                     _ => {}

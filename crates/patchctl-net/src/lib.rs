@@ -15,6 +15,6 @@ pub mod download;
 pub mod inspect;
 pub mod tls;
 
-pub use client::{ClientError, Dated, DEFAULT_TIMEOUT, HttpsClient, MAX_RESPONSE_BYTES};
+pub use client::{ClientError, DEFAULT_TIMEOUT, Dated, HttpsClient, MAX_RESPONSE_BYTES};
 pub use devca::{DevPki, ensure_dev_pki, testing};
 pub use tls::{TlsError, client_config, crypto_provider, server_config};

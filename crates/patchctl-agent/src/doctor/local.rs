@@ -80,7 +80,8 @@ pub fn config(r: &mut Report, path: &Path) -> Option<AgentConfig> {
                     cfg.heartbeat_interval.as_secs(),
                     cfg.scan_interval.as_secs(),
                     match cfg.credential_rotation {
-                        Some(d) => format!("credential rotated every {} days", d.as_secs() / 86_400),
+                        Some(d) =>
+                            format!("credential rotated every {} days", d.as_secs() / 86_400),
                         None => "credential rotation off".into(),
                     }
                 ),
@@ -115,7 +116,10 @@ pub fn config(r: &mut Report, path: &Path) -> Option<AgentConfig> {
             // The message ends with the command that fixes it.
             let (detail, remedy) = match message.split_once("; run: ") {
                 Some((d, fix)) => (d.to_owned(), format!("run: {fix}")),
-                None => (message.clone(), format!("make {p} owned by root with mode 600")),
+                None => (
+                    message.clone(),
+                    format!("make {p} owned by root with mode 600"),
+                ),
             };
             r.fail(
                 "config_private",
@@ -178,7 +182,11 @@ pub fn ca_bundle(r: &mut Report, cfg: &AgentConfig) -> Option<TlsSetup> {
             Err(e) => {
                 r.fail(
                     "ca_bundle",
-                    format!("certificate #{} of {} cannot be read: {e}", i + 1, path.display()),
+                    format!(
+                        "certificate #{} of {} cannot be read: {e}",
+                        i + 1,
+                        path.display()
+                    ),
                     fix,
                 );
                 return None;
@@ -249,7 +257,9 @@ fn disk_remedy(mount: &str, family: Option<Family>) -> String {
         return match family {
             Some(Family::Apt) => "remove old kernels: apt-get autoremove --purge".into(),
             Some(Family::Dnf) => "remove old kernels: dnf remove --oldinstallonly".into(),
-            Some(Family::Yum) => "remove old kernels: package-cleanup --oldkernels --count=2".into(),
+            Some(Family::Yum) => {
+                "remove old kernels: package-cleanup --oldkernels --count=2".into()
+            }
             Some(Family::Zypper) => "remove old kernels: zypper purge-kernels".into(),
             _ => "remove kernels and initramfs images that are no longer booted".into(),
         };
@@ -302,7 +312,10 @@ pub fn disks(r: &mut Report, root: &Path, family: Option<Family>) {
         let total = st.blocks() as u64 * frsize;
         let avail = st.blocks_available() as u64 * frsize;
         if total == 0 {
-            r.ok(&name, format!("{mount} reports no size (a virtual file system)"));
+            r.ok(
+                &name,
+                format!("{mount} reports no size (a virtual file system)"),
+            );
             continue;
         }
         let pct = avail as f64 * 100.0 / total as f64;
@@ -313,9 +326,17 @@ pub fn disks(r: &mut Report, root: &Path, family: Option<Family>) {
         );
         let (fail_b, fail_p, warn_b, warn_p) = thresholds(mount);
         if avail < fail_b || pct < fail_p {
-            r.fail(&name, format!("{detail}: too little to install updates"), disk_remedy(mount, family));
+            r.fail(
+                &name,
+                format!("{detail}: too little to install updates"),
+                disk_remedy(mount, family),
+            );
         } else if avail < warn_b || pct < warn_p {
-            r.warn(&name, format!("{detail}: getting low"), disk_remedy(mount, family));
+            r.warn(
+                &name,
+                format!("{detail}: getting low"),
+                disk_remedy(mount, family),
+            );
         } else {
             r.ok(&name, detail);
         }

@@ -99,11 +99,21 @@ impl Report {
         self.push(name, Level::Ok, detail.into(), None);
     }
 
-    pub(crate) fn warn(&mut self, name: &str, detail: impl Into<String>, remedy: impl Into<String>) {
+    pub(crate) fn warn(
+        &mut self,
+        name: &str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) {
         self.push(name, Level::Warn, detail.into(), Some(remedy.into()));
     }
 
-    pub(crate) fn fail(&mut self, name: &str, detail: impl Into<String>, remedy: impl Into<String>) {
+    pub(crate) fn fail(
+        &mut self,
+        name: &str,
+        detail: impl Into<String>,
+        remedy: impl Into<String>,
+    ) {
         self.push(name, Level::Fail, detail.into(), Some(remedy.into()));
     }
 

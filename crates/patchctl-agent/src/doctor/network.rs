@@ -52,7 +52,10 @@ pub async fn checks(r: &mut Report, cfg: Option<&AgentConfig>, tls: Option<&TlsS
         r.fail(
             "dns",
             format!("no host name in server_url {}", cfg.server_url),
-            format!("set server_url in {} to https://HOST:PORT", cfg.path.display()),
+            format!(
+                "set server_url in {} to https://HOST:PORT",
+                cfg.path.display()
+            ),
         );
         for name in ["tcp", "tls", "clock"] {
             r.skip(name, "server_url names no host");
@@ -104,7 +107,10 @@ async fn dns(r: &mut Report, cfg: &AgentConfig, host: &str, port: u16) -> Option
         Err(_) => {
             r.fail(
                 "dns",
-                format!("no DNS answer for {host} within {} s", STEP_TIMEOUT.as_secs()),
+                format!(
+                    "no DNS answer for {host} within {} s",
+                    STEP_TIMEOUT.as_secs()
+                ),
                 remedy,
             );
             None
@@ -159,7 +165,12 @@ async fn tcp(r: &mut Report, host: &str, port: u16, addrs: &[SocketAddr]) -> Opt
             Err(_) => timed_out.push(*addr),
         }
     }
-    let list = |a: &[SocketAddr]| a.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ");
+    let list = |a: &[SocketAddr]| {
+        a.iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if !refused.is_empty() {
         r.fail(
             "tcp",
@@ -219,7 +230,8 @@ async fn tls_check(
     addr: SocketAddr,
 ) -> bool {
     let timeout = STEP_TIMEOUT * 2;
-    let failure = match inspect::verified_handshake(setup.config.clone(), addr, host, timeout).await {
+    let failure = match inspect::verified_handshake(setup.config.clone(), addr, host, timeout).await
+    {
         Ok(hs) => {
             let leaf = hs.chain.first().and_then(|c| cert_info(c).ok());
             let version = if hs.version == "TLSv1_3" {
@@ -242,7 +254,10 @@ async fn tls_check(
                 r.warn(
                     "tls",
                     format!("{detail}; it expires in {days_left} days"),
-                    format!("renew the platform's certificate before {}", date(leaf.not_after)),
+                    format!(
+                        "renew the platform's certificate before {}",
+                        date(leaf.not_after)
+                    ),
                 );
             } else {
                 r.ok("tls", detail);
@@ -451,7 +466,12 @@ fn clock(r: &mut Report, a: &Answer) {
 const REENROLL: &str = "if this host should come back: patchctl-agent reenroll, then systemctl restart patchctl (it enrolls with the license key as a new host)";
 
 /// `credential`: accepted, waiting for approval, unknown or revoked.
-fn credential(r: &mut Report, cfg: &AgentConfig, marker: Option<&RevokedMarker>, answer: Option<&Answer>) {
+fn credential(
+    r: &mut Report,
+    cfg: &AgentConfig,
+    marker: Option<&RevokedMarker>,
+    answer: Option<&Answer>,
+) {
     if let Some(m) = marker {
         let confirmed = match answer.map(|a| &a.result) {
             Some(Err(e)) if e.code() == Some(ErrorCode::CredentialRevoked.as_str()) => {
@@ -482,7 +502,10 @@ fn credential(r: &mut Report, cfg: &AgentConfig, marker: Option<&RevokedMarker>,
                 r.fail(
                     "credential",
                     e.to_string(),
-                    format!("fix or delete the credential file in {}; the agent then enrolls again", cfg.dir().display()),
+                    format!(
+                        "fix or delete the credential file in {}; the agent then enrolls again",
+                        cfg.dir().display()
+                    ),
                 );
                 return;
             }

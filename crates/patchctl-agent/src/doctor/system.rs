@@ -90,7 +90,9 @@ fn lock_remedy(family: Family, who: &Holder) -> String {
         None => String::new(),
     };
     let stop = match family {
-        Family::Apt => "if it is unattended-upgrades or apt-daily, let it finish (systemctl status apt-daily-upgrade.service)",
+        Family::Apt => {
+            "if it is unattended-upgrades or apt-daily, let it finish (systemctl status apt-daily-upgrade.service)"
+        }
         Family::Dnf | Family::Yum => "if it is dnf-automatic or a packagekit run, let it finish",
         Family::Zypper => "if it is packagekit or another zypper, let it finish",
         Family::Apk | Family::Pacman => "let that run finish",
@@ -134,7 +136,10 @@ pub fn package_manager(r: &mut Report, root: &Path) -> Option<Family> {
         if let Some(who) = zypp_pid(root) {
             r.fail(
                 "package_manager",
-                format!("{name}: zypper's lock /run/zypp.pid names {} which is running", who.describe()),
+                format!(
+                    "{name}: zypper's lock /run/zypp.pid names {} which is running",
+                    who.describe()
+                ),
                 lock_remedy(family, &who),
             );
             return Some(family);
@@ -144,8 +149,14 @@ pub fn package_manager(r: &mut Report, root: &Path) -> Option<Family> {
     if family == Family::Pacman && pacman_lock.exists() {
         r.fail(
             "package_manager",
-            format!("{name}: {} exists: pacman is running, or crashed and left it behind", pacman_lock.display()),
-            format!("if no pacman runs (pgrep -x pacman prints nothing), remove {}", pacman_lock.display()),
+            format!(
+                "{name}: {} exists: pacman is running, or crashed and left it behind",
+                pacman_lock.display()
+            ),
+            format!(
+                "if no pacman runs (pgrep -x pacman prints nothing), remove {}",
+                pacman_lock.display()
+            ),
         );
         return Some(family);
     }
@@ -228,7 +239,11 @@ pub async fn unit(r: &mut Report, host: &Host, exec: &dyn Executor) {
             return;
         }
         Err(e) => {
-            r.warn("unit", format!("cannot ask systemd: {e}"), format!("look yourself: systemctl status {UNIT}"));
+            r.warn(
+                "unit",
+                format!("cannot ask systemd: {e}"),
+                format!("look yourself: systemctl status {UNIT}"),
+            );
             return;
         }
     };

@@ -24,7 +24,10 @@ fn write(path: &Path, text: &str, mode: u32) {
 }
 
 fn levels(r: &Report) -> Vec<(&str, Level)> {
-    r.checks.iter().map(|c| (c.name.as_str(), c.level)).collect()
+    r.checks
+        .iter()
+        .map(|c| (c.name.as_str(), c.level))
+        .collect()
 }
 
 /// A host without journal or systemd, rooted in an empty directory.
@@ -73,7 +76,11 @@ async fn a_missing_config_fails_first_and_skips_what_needs_it() {
     let present = r.get("config_present").unwrap();
     assert!(present.detail.ends_with("does not exist"), "{present:?}");
     assert!(
-        present.remedy.as_deref().unwrap().contains("server_url and license_key"),
+        present
+            .remedy
+            .as_deref()
+            .unwrap()
+            .contains("server_url and license_key"),
         "{present:?}"
     );
 }
@@ -83,12 +90,19 @@ fn config_errors_say_which_and_how_to_fix() {
     let d = private_dir();
     let p = d.path().join("config.json");
     // Invalid JSON value, private.
-    write(&p, r#"{"server_url": "http://x", "license_key": "k"}"#, 0o600);
+    write(
+        &p,
+        r#"{"server_url": "http://x", "license_key": "k"}"#,
+        0o600,
+    );
     let mut r = Report::default();
     assert!(local::config(&mut r, &p).is_none());
     let valid = r.get("config_valid").unwrap();
     assert_eq!(valid.level, Level::Fail);
-    assert!(valid.detail.contains("must start with https://"), "{valid:?}");
+    assert!(
+        valid.detail.contains("must start with https://"),
+        "{valid:?}"
+    );
     assert_eq!(r.get("config_private").unwrap().level, Level::Ok);
 
     // Valid but readable by others: reported with the command that fixes it, and the
@@ -105,7 +119,9 @@ fn config_errors_say_which_and_how_to_fix() {
     assert!(private.detail.contains("0644"), "{private:?}");
     assert_eq!(
         private.remedy.as_deref(),
-        Some(format!("chmod 600 {}", p.display()).as_str()).map(|c| format!("run: {c}")).as_deref()
+        Some(format!("chmod 600 {}", p.display()).as_str())
+            .map(|c| format!("run: {c}"))
+            .as_deref()
     );
     // The license key never shows.
     let all = serde_json::to_string(&r.checks).unwrap();
@@ -150,7 +166,10 @@ fn ca_bundle_counts_certificates_or_says_what_is_wrong() {
         let f = r.get("ca_bundle").unwrap();
         assert_eq!(f.level, Level::Fail);
         assert!(f.detail.contains(want), "{f:?}");
-        assert!(f.remedy.as_deref().unwrap().contains("set ca_bundle in"), "{f:?}");
+        assert!(
+            f.remedy.as_deref().unwrap().contains("set ca_bundle in"),
+            "{f:?}"
+        );
     }
 }
 
@@ -202,7 +221,12 @@ fn a_held_dpkg_lock_fails_and_names_the_holder() {
             .contains(&format!("locked by process {}", std::process::id())),
         "{pm:?}"
     );
-    assert!(pm.remedy.as_deref().unwrap().contains("never delete the lock file"));
+    assert!(
+        pm.remedy
+            .as_deref()
+            .unwrap()
+            .contains("never delete the lock file")
+    );
     drop(f);
     assert_eq!(lock_holder(&lock), None);
 }
@@ -284,7 +308,10 @@ fn unit_states_from_systemctl_show() {
         "{base}ActiveState=active\nUnitFileState=disabled\nExecMainStatus=0\n"
     ));
     assert_eq!(disabled.level, Level::Warn);
-    assert_eq!(disabled.remedy.as_deref(), Some("systemctl enable patchctl"));
+    assert_eq!(
+        disabled.remedy.as_deref(),
+        Some("systemctl enable patchctl")
+    );
     let revoked = check(
         "LoadState=loaded\nActiveState=failed\nSubState=failed\nUnitFileState=enabled\nResult=exit-code\nExecMainStatus=78\nNRestarts=0\n",
     );
@@ -362,18 +389,31 @@ fn text_has_one_line_per_check_and_the_remedy_under_it() {
     assert!(lines[0].contains("doctor, config /etc/patchctl/config.json"));
     assert!(lines[1].starts_with("[ ok ] dns "), "{text}");
     assert!(lines[2].starts_with("[FAIL] tcp "), "{text}");
-    assert!(lines[3].trim_start().starts_with("fix: start the platform"), "{text}");
+    assert!(
+        lines[3].trim_start().starts_with("fix: start the platform"),
+        "{text}"
+    );
     assert!(lines[4].starts_with("[skip] tls "), "{text}");
     assert!(lines[5].starts_with("[warn] unit"), "{text}");
-    assert!(lines[6].trim_start().starts_with("fix: systemctl enable patchctl"));
+    assert!(
+        lines[6]
+            .trim_start()
+            .starts_with("fix: systemctl enable patchctl")
+    );
     assert_eq!(lines[7], "1 ok, 1 warning(s), 1 failure(s), 1 skipped");
-    assert!(!text.contains('\u{1b}'), "no escape without a terminal: {text:?}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape without a terminal: {text:?}"
+    );
     assert!(text.contains(r"refused\u{1b}[2J"), "{text}");
 
     let mut coloured = Vec::new();
     output::write_text(&mut coloured, &r, true).unwrap();
     let coloured = String::from_utf8(coloured).unwrap();
-    assert!(coloured.contains("\u{1b}[1;31m[FAIL]\u{1b}[0m"), "{coloured:?}");
+    assert!(
+        coloured.contains("\u{1b}[1;31m[FAIL]\u{1b}[0m"),
+        "{coloured:?}"
+    );
 }
 
 #[test]
