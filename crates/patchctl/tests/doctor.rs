@@ -20,7 +20,9 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
-use agent_platform::{Doctor, Platform, agent_config, doctor, enrolled_agent, tls_server, write_config};
+use agent_platform::{
+    Doctor, Platform, agent_config, doctor, enrolled_agent, tls_server, write_config,
+};
 use patchctl_net::testing::TestCa;
 use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
@@ -28,16 +30,22 @@ use serde_json::{Value, json};
 fn main() -> std::process::ExitCode {
     Harness::new()
         .test(trial!(doctor_on_a_healthy_platform_text_json_and_exit_code))
-        .test(trial!(doctor_names_the_issuer_a_wrong_ca_bundle_does_not_trust))
+        .test(trial!(
+            doctor_names_the_issuer_a_wrong_ca_bundle_does_not_trust
+        ))
         .test(trial!(doctor_tells_a_closed_port_and_skips_what_follows))
         .test(trial!(doctor_dates_an_expired_certificate))
-        .test(trial!(doctor_lists_the_names_of_a_certificate_for_another_host))
+        .test(trial!(
+            doctor_lists_the_names_of_a_certificate_for_another_host
+        ))
         .test(trial!(doctor_explains_config_permissions))
         .test(
             trial!(doctor_names_the_process_holding_the_dpkg_lock)
                 .needs([Need::Root, Need::File("/var/lib/dpkg/lock-frontend")]),
         )
-        .test(trial!(doctor_reports_the_revoked_marker_and_reenroll_clears_it))
+        .test(trial!(
+            doctor_reports_the_revoked_marker_and_reenroll_clears_it
+        ))
         .test(trial!(doctor_says_the_platform_accepts_the_credential))
         .test(trial!(doctor_confirms_a_revocation_with_the_platform))
         .run()
@@ -104,7 +112,11 @@ fn doctor_on_a_healthy_platform_text_json_and_exit_code() {
     }
     // Standard output is a pipe here: no terminal colours.
     assert!(!text.stdout.contains('\u{1b}'), "{:?}", text.stdout);
-    assert!(text.stdout.contains("TLS 1.3 with localhost, verified"), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("TLS 1.3 with localhost, verified"),
+        "{}",
+        text.stdout
+    );
     // Never enrolled: a warning with its remedy on the next line.
     let lines: Vec<&str> = text.stdout.lines().collect();
     let at = lines
@@ -112,7 +124,13 @@ fn doctor_on_a_healthy_platform_text_json_and_exit_code() {
         .position(|l| l.starts_with("[warn] credential"))
         .unwrap_or_else(|| panic!("{}", text.stdout));
     assert!(lines[at].contains("not enrolled yet"), "{}", lines[at]);
-    assert!(lines[at + 1].trim_start().starts_with("fix: start the agent"), "{}", lines[at + 1]);
+    assert!(
+        lines[at + 1]
+            .trim_start()
+            .starts_with("fix: start the agent"),
+        "{}",
+        lines[at + 1]
+    );
 
     let d = json_doctor(&cfg);
     assert_eq!(d.code, Some(0));
@@ -157,10 +175,18 @@ fn doctor_on_a_healthy_platform_text_json_and_exit_code() {
     }
     let ca = d.check("ca_bundle");
     assert!(
-        ca["detail"].as_str().unwrap().contains("1 certificate: CN=PatchCTL development CA"),
+        ca["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1 certificate: CN=PatchCTL development CA"),
         "{ca}"
     );
-    assert!(!d.stdout.contains("canary") && !text.stdout.contains(plat.dev["enrollment_key"].as_str().unwrap()));
+    assert!(
+        !d.stdout.contains("canary")
+            && !text
+                .stdout
+                .contains(plat.dev["enrollment_key"].as_str().unwrap())
+    );
 }
 
 fn doctor_names_the_issuer_a_wrong_ca_bundle_does_not_trust() {
@@ -183,12 +209,26 @@ fn doctor_names_the_issuer_a_wrong_ca_bundle_does_not_trust() {
     );
     let tls = d.check("tls");
     let detail = tls["detail"].as_str().unwrap();
-    assert!(detail.contains("issued by CN=PatchCTL development CA"), "{detail}");
-    assert!(detail.contains(&format!("the CA bundle {}", wrong.display())), "{detail}");
+    assert!(
+        detail.contains("issued by CN=PatchCTL development CA"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains(&format!("the CA bundle {}", wrong.display())),
+        "{detail}"
+    );
     assert!(detail.contains("CN=Unrelated Corporate CA"), "{detail}");
     let remedy = tls["remedy"].as_str().unwrap();
-    assert!(remedy.contains("set ca_bundle in") && remedy.contains("PatchCTL development CA"), "{remedy}");
-    assert!(d.check("clock")["detail"].as_str().unwrap().starts_with("skipped: "));
+    assert!(
+        remedy.contains("set ca_bundle in") && remedy.contains("PatchCTL development CA"),
+        "{remedy}"
+    );
+    assert!(
+        d.check("clock")["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("skipped: ")
+    );
 }
 
 fn doctor_tells_a_closed_port_and_skips_what_follows() {
@@ -201,7 +241,11 @@ fn doctor_tells_a_closed_port_and_skips_what_follows() {
         .local_addr()
         .unwrap()
         .port();
-    let cfg = config_for(&tmp.path().join("agent"), &format!("https://127.0.0.1:{port}"), &ca_path);
+    let cfg = config_for(
+        &tmp.path().join("agent"),
+        &format!("https://127.0.0.1:{port}"),
+        &ca_path,
+    );
     let d = json_doctor(&cfg);
     assert_eq!(d.code, Some(1), "{}", d.stdout);
     assert_levels(
@@ -216,11 +260,23 @@ fn doctor_tells_a_closed_port_and_skips_what_follows() {
     );
     let tcp = d.check("tcp");
     assert!(
-        tcp["detail"].as_str().unwrap().contains(&format!("connection refused by 127.0.0.1:{port}")),
+        tcp["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("connection refused by 127.0.0.1:{port}")),
         "{tcp}"
     );
-    assert!(tcp["remedy"].as_str().unwrap().contains("start the platform"), "{tcp}");
-    assert_eq!(d.check("tls")["detail"], "skipped: no TCP connection to the platform");
+    assert!(
+        tcp["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("start the platform"),
+        "{tcp}"
+    );
+    assert_eq!(
+        d.check("tls")["detail"],
+        "skipped: no TCP connection to the platform"
+    );
     // The machine's own checks still ran.
     assert_ne!(d.level("package_manager"), "skipped");
 }
@@ -238,7 +294,11 @@ fn doctor_dates_an_expired_certificate() {
         )
         .unwrap();
     let port = tls_server(tmp.path(), &leaf, "expired");
-    let cfg = config_for(&tmp.path().join("agent"), &format!("https://localhost:{port}"), &ca_path);
+    let cfg = config_for(
+        &tmp.path().join("agent"),
+        &format!("https://localhost:{port}"),
+        &ca_path,
+    );
     let d = json_doctor(&cfg);
     assert_eq!(d.code, Some(1), "{}", d.stdout);
     assert_levels(&d, &[("tcp", "ok"), ("tls", "fail"), ("clock", "skipped")]);
@@ -248,11 +308,24 @@ fn doctor_dates_an_expired_certificate() {
     assert!(detail.contains("expired on"), "{detail}");
     assert!(
         detail.contains(&expired_on.format("%Y-%m-%d").to_string())
-            || detail.contains(&(expired_on - chrono::Duration::days(1)).format("%Y-%m-%d").to_string()),
+            || detail.contains(
+                &(expired_on - chrono::Duration::days(1))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            ),
         "{detail}"
     );
-    assert!(detail.contains("10 days ago") || detail.contains("9 days ago"), "{detail}");
-    assert!(tls["remedy"].as_str().unwrap().starts_with("renew the platform's certificate"), "{tls}");
+    assert!(
+        detail.contains("10 days ago") || detail.contains("9 days ago"),
+        "{detail}"
+    );
+    assert!(
+        tls["remedy"]
+            .as_str()
+            .unwrap()
+            .starts_with("renew the platform's certificate"),
+        "{tls}"
+    );
 }
 
 fn doctor_lists_the_names_of_a_certificate_for_another_host() {
@@ -261,7 +334,11 @@ fn doctor_lists_the_names_of_a_certificate_for_another_host() {
     let ca_path = ca.write_cert(tmp.path(), "ca.pem").unwrap();
     let leaf = ca.issue(&["patch.example.org", "10.20.30.40"]).unwrap();
     let port = tls_server(tmp.path(), &leaf, "other-name");
-    let cfg = config_for(&tmp.path().join("agent"), &format!("https://localhost:{port}"), &ca_path);
+    let cfg = config_for(
+        &tmp.path().join("agent"),
+        &format!("https://localhost:{port}"),
+        &ca_path,
+    );
     let d = json_doctor(&cfg);
     assert_eq!(d.code, Some(1));
     let tls = d.check("tls");
@@ -273,7 +350,13 @@ fn doctor_lists_the_names_of_a_certificate_for_another_host() {
             .contains("valid for patch.example.org, 10.20.30.40, not for localhost"),
         "{tls}"
     );
-    assert!(tls["remedy"].as_str().unwrap().contains("use one of those names in server_url"), "{tls}");
+    assert!(
+        tls["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("use one of those names in server_url"),
+        "{tls}"
+    );
 }
 
 fn doctor_explains_config_permissions() {
@@ -288,8 +371,14 @@ fn doctor_explains_config_permissions() {
     assert_eq!(d.code, Some(1));
     let private = d.check("config_private");
     assert_eq!(private["level"], "fail", "{private}");
-    assert!(private["detail"].as_str().unwrap().contains("mode 0644"), "{private}");
-    assert_eq!(private["remedy"], format!("run: chmod 600 {}", cfg.display()));
+    assert!(
+        private["detail"].as_str().unwrap().contains("mode 0644"),
+        "{private}"
+    );
+    assert_eq!(
+        private["remedy"],
+        format!("run: chmod 600 {}", cfg.display())
+    );
     // The rest is still diagnosed with the values the file holds.
     assert_eq!(d.level("config_valid"), "ok");
     assert_eq!(d.level("dns"), "ok");
@@ -299,7 +388,10 @@ fn doctor_explains_config_permissions() {
     let d = json_doctor(&cfg);
     let private = d.check("config_private");
     assert_eq!(private["level"], "fail", "{private}");
-    assert_eq!(private["remedy"], format!("run: chmod 700 {}", dir.display()));
+    assert_eq!(
+        private["remedy"],
+        format!("run: chmod 700 {}", dir.display())
+    );
 
     // Not JSON at all: what the parser said, and the later checks skipped.
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
@@ -307,9 +399,19 @@ fn doctor_explains_config_permissions() {
     let d = json_doctor(&cfg);
     assert_levels(
         &d,
-        &[("config_present", "ok"), ("config_valid", "fail"), ("ca_bundle", "skipped"), ("dns", "skipped")],
+        &[
+            ("config_present", "ok"),
+            ("config_valid", "fail"),
+            ("ca_bundle", "skipped"),
+            ("dns", "skipped"),
+        ],
     );
-    assert!(d.check("config_valid")["detail"].as_str().unwrap().contains("is invalid"));
+    assert!(
+        d.check("config_valid")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("is invalid")
+    );
     assert!(!d.stdout.contains("canary-doctor-license"));
 }
 
@@ -322,7 +424,10 @@ fn doctor_names_the_process_holding_the_dpkg_lock() {
 
     let before = doctor(&cfg, &["--output", "json"]);
     let pm = before.check("package_manager");
-    assert_eq!(pm["level"], "ok", "something else holds the dpkg lock: {pm}");
+    assert_eq!(
+        pm["level"], "ok",
+        "something else holds the dpkg lock: {pm}"
+    );
 
     // Hold the real lock as apt and dpkg do (fcntl F_SETLK, write lock on the whole
     // file), briefly, from this process; doctor runs as another process.
@@ -348,10 +453,19 @@ fn doctor_names_the_process_holding_the_dpkg_lock() {
     let comm = fs::read_to_string("/proc/self/comm").unwrap();
     let detail = pm["detail"].as_str().unwrap();
     assert!(
-        detail.contains(&format!("/var/lib/dpkg/lock-frontend is locked by process {me} ({})", comm.trim())),
+        detail.contains(&format!(
+            "/var/lib/dpkg/lock-frontend is locked by process {me} ({})",
+            comm.trim()
+        )),
         "{detail}"
     );
-    assert!(pm["remedy"].as_str().unwrap().contains(&format!("ps -o pid,etime,args -p {me}")), "{pm}");
+    assert!(
+        pm["remedy"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("ps -o pid,etime,args -p {me}")),
+        "{pm}"
+    );
 
     let after = doctor(&cfg, &["--output", "json"]);
     assert_eq!(after.level("package_manager"), "ok");
@@ -380,8 +494,17 @@ fn doctor_reports_the_revoked_marker_and_reenroll_clears_it() {
     assert_eq!(cred["level"], "fail", "{cred}");
     let detail = cred["detail"].as_str().unwrap();
     assert!(detail.starts_with("revoked: "), "{detail}");
-    assert!(detail.contains(&host.to_string()) && detail.contains("host revoked by an operator"), "{detail}");
-    assert!(cred["remedy"].as_str().unwrap().contains("patchctl-agent reenroll"), "{cred}");
+    assert!(
+        detail.contains(&host.to_string()) && detail.contains("host revoked by an operator"),
+        "{detail}"
+    );
+    assert!(
+        cred["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("patchctl-agent reenroll"),
+        "{cred}"
+    );
 
     // The operator's way back.
     let out = std::process::Command::new(agent_platform::agent_bin())
@@ -389,7 +512,11 @@ fn doctor_reports_the_revoked_marker_and_reenroll_clears_it() {
         .arg(&cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("removed the revoked marker"), "{said}");
     assert!(said.contains("systemctl restart patchctl"), "{said}");
@@ -410,12 +537,18 @@ fn doctor_says_the_platform_accepts_the_credential() {
     let cred = d.check("credential");
     assert_eq!(cred["level"], "ok", "{cred}");
     assert!(
-        cred["detail"].as_str().unwrap().starts_with(&format!("accepted: host {host}")),
+        cred["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("accepted: host {host}")),
         "{cred}"
     );
     let clock = d.check("clock");
     assert_eq!(clock["level"], "ok");
-    assert!(clock["detail"].as_str().unwrap().contains("(from whoami)"), "{clock}");
+    assert!(
+        clock["detail"].as_str().unwrap().contains("(from whoami)"),
+        "{clock}"
+    );
     assert_eq!(d.code, Some(0), "{}", d.stdout);
 }
 
@@ -433,15 +566,30 @@ fn doctor_confirms_a_revocation_with_the_platform() {
     assert_eq!(d.code, Some(1), "{}", d.stdout);
     let cred = d.check("credential");
     assert_eq!(cred["level"], "fail", "{cred}");
-    assert!(cred["detail"].as_str().unwrap().starts_with("revoked: the platform refuses"), "{cred}");
-    assert!(cred["remedy"].as_str().unwrap().contains("patchctl-agent reenroll"));
+    assert!(
+        cred["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("revoked: the platform refuses"),
+        "{cred}"
+    );
+    assert!(
+        cred["remedy"]
+            .as_str()
+            .unwrap()
+            .contains("patchctl-agent reenroll")
+    );
 
     // The agent then stops with its marker; doctor says so, and that the platform agrees.
-    let mut agent = agent_platform::start_agent(&dir.join("config.json"), &tmp.path().join("again.log"));
+    let mut agent =
+        agent_platform::start_agent(&dir.join("config.json"), &tmp.path().join("again.log"));
     let status = agent.wait_exit("the revoked agent to stop", 60);
     assert_eq!(status.code(), Some(78));
     let d = json_doctor(&dir.join("config.json"));
     let cred: Value = d.check("credential");
     let detail = cred["detail"].as_str().unwrap();
-    assert!(detail.contains("the agent stopped") && detail.ends_with("the platform confirms it"), "{detail}");
+    assert!(
+        detail.contains("the agent stopped") && detail.ends_with("the platform confirms it"),
+        "{detail}"
+    );
 }

@@ -29,7 +29,11 @@ fn reenroll(cfg: &std::path::Path) -> String {
         .arg(cfg)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -59,7 +63,10 @@ fn a_revoked_marker_stops_the_agent_before_it_contacts_anything() {
     let status = agent.wait_exit("the agent to stop on its marker", 30);
     assert_eq!(status.code(), Some(78));
     let log = agent.log_text();
-    assert!(log.contains("the platform revoked this agent's credential"), "{log}");
+    assert!(
+        log.contains("the platform revoked this agent's credential"),
+        "{log}"
+    );
     assert!(log.contains("patchctl-agent reenroll"), "{log}");
     assert!(!log.contains("connected to the platform"), "{log}");
     // It did not enroll on its own.
@@ -90,8 +97,13 @@ fn an_unknown_credential_enrolls_again_with_the_license_key() {
     drop(agent);
     // A credential the platform never issued: 401 credential_unknown.
     let mut id = identity(&dir).unwrap();
-    id["credential"] = Value::from("pac_0000000000000000000000000000000000000000000000000000000000000000");
-    fs::write(dir.join("credential.json"), serde_json::to_vec(&id).unwrap()).unwrap();
+    id["credential"] =
+        Value::from("pac_0000000000000000000000000000000000000000000000000000000000000000");
+    fs::write(
+        dir.join("credential.json"),
+        serde_json::to_vec(&id).unwrap(),
+    )
+    .unwrap();
     let log = tmp.path().join("again.log");
     let _agent = start_agent(&dir.join("config.json"), &log);
     let second = wait_for("enrollment as a new host", 60, || {
@@ -116,7 +128,10 @@ fn revoked_agent_stops_with_78_and_stays_out_until_reenroll() {
     let plat = Platform::start(&tmp.path().join("platform"));
     let dir = tmp.path().join("agent");
     let (mut agent, host) = enrolled_agent(&dir, &plat, json!({}));
-    let cred = identity(&dir).unwrap()["credential"].as_str().unwrap().to_owned();
+    let cred = identity(&dir).unwrap()["credential"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let revoked = plat.json(&["hosts", "revoke", &host]);
     assert_eq!(revoked["status"], "revoked");
 
@@ -133,20 +148,33 @@ fn revoked_agent_stops_with_78_and_stays_out_until_reenroll() {
     assert!(marker["revoked_at"].is_string());
     assert!(!marker_text.contains(&cred));
     let log = agent.log_text();
-    assert!(log.contains("the platform revoked this agent's credential"), "{log}");
+    assert!(
+        log.contains("the platform revoked this agent's credential"),
+        "{log}"
+    );
     assert!(!log.contains("re-enrolling"), "{log}");
 
     // Started again (systemd would not, RestartPreventExitStatus=78): it stops at once.
     let mut again = start_agent(&dir.join("config.json"), &tmp.path().join("again.log"));
-    assert_eq!(again.wait_exit("the agent to stop again", 30).code(), Some(78));
+    assert_eq!(
+        again.wait_exit("the agent to stop again", 30).code(),
+        Some(78)
+    );
     let hosts = plat.hosts();
-    assert_eq!(hosts.len(), 1, "a revoked agent must not come back on its own: {hosts:?}");
+    assert_eq!(
+        hosts.len(),
+        1,
+        "a revoked agent must not come back on its own: {hosts:?}"
+    );
     assert_eq!(hosts[0]["status"], "revoked");
     assert_eq!(identity(&dir).unwrap()["host_id"], host.as_str());
 
     // The operator's way back: a new host, the old one stays revoked.
     let said = reenroll(&dir.join("config.json"));
-    assert!(said.contains("removed the revoked marker and the stored credential"), "{said}");
+    assert!(
+        said.contains("removed the revoked marker and the stored credential"),
+        "{said}"
+    );
     let _back = start_agent(&dir.join("config.json"), &tmp.path().join("back.log"));
     let new_host = wait_for("enrollment after reenroll", 60, || {
         let h = identity(&dir)?["host_id"].as_str()?.to_owned();
@@ -193,23 +221,37 @@ fn pending_host_waits_for_approval_then_carries_on() {
     let d = agent_platform::doctor(&cfg, &["--output", "json"]);
     let cred = d.check("credential");
     assert_eq!(cred["level"], "warn", "{cred}");
-    assert!(cred["detail"].as_str().unwrap().starts_with("pending approval"), "{cred}");
+    assert!(
+        cred["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("pending approval"),
+        "{cred}"
+    );
 
     // Three heartbeats later: still asking, said once, nothing scanned or run.
     std::thread::sleep(std::time::Duration::from_secs(16));
     assert!(agent.running());
     let log = agent.log_text();
     assert_eq!(
-        log.matches("waiting for an operator to approve this host").count(),
+        log.matches("waiting for an operator to approve this host")
+            .count(),
         1,
         "{log}"
     );
     assert!(!log.contains("scan uploaded"), "{log}");
     assert!(!log.contains("platform unreachable"), "{log}");
-    assert!(identity(&dir).is_some(), "the credential is kept while pending");
+    assert!(
+        identity(&dir).is_some(),
+        "the credential is kept while pending"
+    );
 
-    plat.api(http::Method::POST, &format!("/api/v1/hosts/{host}/approve"), None)
-        .expect("approve");
+    plat.api(
+        http::Method::POST,
+        &format!("/api/v1/hosts/{host}/approve"),
+        None,
+    )
+    .expect("approve");
     wait_for("the agent to carry on", 60, || {
         let log = agent.log_text();
         (log.contains("an operator approved this host") && log.contains("scan uploaded"))
@@ -239,7 +281,11 @@ fn credential_rotates_without_missing_a_heartbeat() {
     let mut id = identity(&dir).unwrap();
     let old = id["credential"].as_str().unwrap().to_owned();
     id["issued_at"] = Value::from((chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339());
-    fs::write(dir.join("credential.json"), serde_json::to_vec(&id).unwrap()).unwrap();
+    fs::write(
+        dir.join("credential.json"),
+        serde_json::to_vec(&id).unwrap(),
+    )
+    .unwrap();
 
     let log = tmp.path().join("rotating.log");
     let agent = start_agent(&dir.join("config.json"), &log);
@@ -249,9 +295,17 @@ fn credential_rotates_without_missing_a_heartbeat() {
     });
     let stored = identity(&dir).unwrap();
     assert_eq!(stored["host_id"], host.as_str());
-    let issued: chrono::DateTime<chrono::Utc> = stored["issued_at"].as_str().unwrap().parse().unwrap();
-    assert!(chrono::Utc::now() - issued < chrono::Duration::minutes(5), "{issued}");
-    let mode = fs::metadata(dir.join("credential.json")).unwrap().permissions().mode() & 0o777;
+    let issued: chrono::DateTime<chrono::Utc> =
+        stored["issued_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        chrono::Utc::now() - issued < chrono::Duration::minutes(5),
+        "{issued}"
+    );
+    let mode = fs::metadata(dir.join("credential.json"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
     assert_eq!(mode, 0o600);
     wait_for("the audit line", 30, || {
         fs::read_to_string(&log)
@@ -261,7 +315,15 @@ fn credential_rotates_without_missing_a_heartbeat() {
     });
 
     // The next requests use the new one; once used, the old one is gone.
-    let done = plat.json(&["commands", "queue", "--host", &host, "health_check", "--wait", "60"]);
+    let done = plat.json(&[
+        "commands",
+        "queue",
+        "--host",
+        &host,
+        "health_check",
+        "--wait",
+        "60",
+    ]);
     assert_ne!(done["state"], "queued", "{done}");
     let who = plat.whoami(&new).expect("the new credential is accepted");
     assert_eq!(who["host_id"], host.as_str());

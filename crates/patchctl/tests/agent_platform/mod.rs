@@ -94,8 +94,15 @@ impl Platform {
     /// `patchctl server --dev --no-agent` on 127.0.0.1:0 with its data in `dir`.
     pub fn start(dir: &Path) -> Platform {
         let mut cmd = Command::new(patchctl());
-        cmd.args(["server", "--dev", "--no-agent", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir);
+        cmd.args([
+            "server",
+            "--dev",
+            "--no-agent",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir);
         let proc = Proc::spawn(&mut cmd, &dir.with_extension("server.log"));
         let dev_json = dir.join("dev.json");
         let dev: Value = wait_for("dev.json", 60, || {
