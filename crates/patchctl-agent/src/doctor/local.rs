@@ -20,10 +20,25 @@ pub struct TlsSetup {
     pub bundle: Option<(PathBuf, Vec<CertInfo>)>,
 }
 
+/// A time as `2026-01-31 23:59:59 UTC`. (Written out rather than with chrono's
+/// `format`, whose pattern interpreter would grow the agent binary for one pattern.)
+pub(crate) fn utc(t: DateTime<Utc>) -> String {
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// A Unix time as a UTC date for people.
 pub(crate) fn date(unix: i64) -> String {
     DateTime::<Utc>::from_timestamp(unix, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .map(utc)
         .unwrap_or_else(|| format!("{unix} (Unix time)"))
 }
 

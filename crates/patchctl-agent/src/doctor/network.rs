@@ -12,7 +12,7 @@ use patchctl_net::client::{ClientError, HttpsClient};
 use patchctl_net::inspect::{self, CertInfo, HandshakeFailure, cert_info};
 use patchctl_proto::trust::{Approval, ErrorCode, WhoAmI};
 
-use super::local::{TlsSetup, date, short_list};
+use super::local::{TlsSetup, date, short_list, utc};
 use super::{Level, Report};
 use crate::config::AgentConfig;
 use crate::state::{self, RevokedMarker};
@@ -307,7 +307,7 @@ async fn tls_check(
                 c.issuer,
                 date(c.not_after),
                 (now.timestamp() - c.not_after) / 86_400,
-                now.format("%Y-%m-%d %H:%M:%S UTC")
+                utc(now)
             ),
             "renew the platform's certificate; if this machine's date above is wrong, enable time synchronisation: timedatectl set-ntp true".to_owned(),
         ),
@@ -316,7 +316,7 @@ async fn tls_check(
                 "the platform's {} is valid only from {}; this machine's clock says {}",
                 describe(c),
                 date(c.not_before),
-                now.format("%Y-%m-%d %H:%M:%S UTC")
+                utc(now)
             ),
             "fix this machine's clock: timedatectl set-ntp true (or the platform's certificate was issued with a future start)".to_owned(),
         ),
@@ -409,13 +409,31 @@ pub fn skew_secs(a: &Answer) -> Option<(f64, &'static str)> {
             "whoami",
         ));
     }
-    let date = DateTime::parse_from_rfc2822(a.date.as_deref()?).ok()?;
+    let date = http_date(a.date.as_deref()?)?;
     // The header has whole seconds: half a second is the best estimate of the rest.
-    let server = date.with_timezone(&Utc) + chrono::Duration::milliseconds(500);
+    let server = date + chrono::Duration::milliseconds(500);
     Some((
         (midpoint - server).num_milliseconds() as f64 / 1000.0,
         "the Date header",
     ))
+}
+
+/// Reads an HTTP `Date` header (IMF-fixdate, RFC 9110: `Sun, 06 Nov 1994 08:49:37
+/// GMT`), the only form a current server sends.
+pub fn http_date(s: &str) -> Option<DateTime<Utc>> {
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let [_, day, month, year, clock, "GMT"] = f[..] else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS.iter().position(|m| *m == month)? as u32 + 1;
+    let mut hms = clock.split(':').map(|x| x.parse::<u32>().ok());
+    let (h, m, sec) = (hms.next()??, hms.next()??, hms.next()??);
+    let d = chrono::NaiveDate::from_ymd_opt(year.parse().ok()?, month, day.parse().ok()?)?
+        .and_hms_opt(h, m, sec)?;
+    Some(d.and_utc())
 }
 
 /// The level of a clock difference.
@@ -485,7 +503,7 @@ fn credential(
                 "revoked: {} revoked this host{} on {} ({}); the agent stopped and does not contact the platform{confirmed}",
                 if m.server_url.is_empty() { "the platform" } else { &m.server_url },
                 m.host_id.map(|h| format!(" ({h})")).unwrap_or_default(),
-                m.revoked_at.format("%Y-%m-%d %H:%M:%S UTC"),
+                utc(m.revoked_at),
                 m.message
             ),
             REENROLL,
@@ -530,7 +548,7 @@ fn credential(
                     "accepted: host {} ({}), credential issued {}",
                     w.host_id,
                     w.hostname,
-                    w.credential_issued_at.format("%Y-%m-%d %H:%M:%S UTC")
+                    utc(w.credential_issued_at)
                 ),
             ),
             Approval::Pending => r.warn(

@@ -365,6 +365,19 @@ fn clock_skew_levels_and_the_date_header() {
     let (skew, source) = skew_secs(&answer).unwrap();
     assert_eq!(source, "the Date header");
     assert!((skew + 600.0).abs() < 2.0, "{skew}");
+    assert_eq!(
+        super::network::http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+        Some(chrono::DateTime::from_timestamp(784_111_777, 0).unwrap())
+    );
+    for bad in [
+        "Sunday, 06-Nov-94 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49:37 CET",
+        "Sun, 31 Feb 1994 08:49:37 GMT",
+        "Sun, 06 Nov 1994 08:49 GMT",
+        "",
+    ] {
+        assert_eq!(super::network::http_date(bad), None, "{bad}");
+    }
     let no_date = Answer {
         date: None,
         ..answer

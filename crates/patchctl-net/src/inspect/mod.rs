@@ -1,7 +1,7 @@
 //! TLS diagnosis for `patchctl-agent doctor`: one handshake exactly as the agent makes
 //! it, the reason in plain terms when it fails, and the certificates the platform
-//! presented, read with `x509-parser` so that a person can see the chain, the issuer,
-//! the expiry and the names.
+//! presented, read by [`cert`] so that a person can see the chain, the issuer, the
+//! expiry and the names.
 //!
 //! To show the chain even when verification fails, [`inspection_only_peer_chain`] makes
 //! a second handshake that accepts any certificate. It is the one place in PatchCTL
@@ -10,8 +10,12 @@
 //! else (neither the connection nor the configuration leaves this module), and it
 //! closes the connection right after the handshake. It never carries a request.
 
+mod cert;
+
+pub use cert::{CertInfo, cert_info};
+
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,77 +26,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use crate::client::{chain_text, find_rustls};
-
-/// What a certificate says about itself, for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CertInfo {
-    /// The subject, as `CN=..., O=...`.
-    pub subject: String,
-    /// The issuer, as `CN=..., O=...`.
-    pub issuer: String,
-    /// Start of validity, Unix seconds.
-    pub not_before: i64,
-    /// End of validity, Unix seconds.
-    pub not_after: i64,
-    /// DNS names of the subject alternative name extension.
-    pub dns_names: Vec<String>,
-    /// IP addresses of the subject alternative name extension.
-    pub ip_addresses: Vec<IpAddr>,
-    /// `basicConstraints CA:true`.
-    pub is_ca: bool,
-}
-
-impl CertInfo {
-    /// Every name the certificate is valid for (DNS names, then addresses).
-    pub fn names(&self) -> Vec<String> {
-        let mut out = self.dns_names.clone();
-        out.extend(self.ip_addresses.iter().map(IpAddr::to_string));
-        out
-    }
-}
-
-/// Reads a DER certificate; the error says what the parser refused.
-pub fn cert_info(der: &[u8]) -> Result<CertInfo, String> {
-    use x509_parser::extensions::GeneralName;
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("not a readable X.509 certificate: {e}"))?;
-    let mut dns_names = Vec::new();
-    let mut ip_addresses = Vec::new();
-    if let Ok(Some(san)) = cert.subject_alternative_name() {
-        for name in &san.value.general_names {
-            match name {
-                GeneralName::DNSName(n) => dns_names.push((*n).to_owned()),
-                GeneralName::IPAddress(b) => match b.len() {
-                    4 => {
-                        ip_addresses.push(IpAddr::from(<[u8; 4]>::try_from(*b).unwrap_or_default()))
-                    }
-                    16 => ip_addresses
-                        .push(IpAddr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())),
-                    _ => {}
-                },
-                _ => {}
-            }
-        }
-    }
-    Ok(CertInfo {
-        subject: name_text(&cert.subject().to_string()),
-        issuer: name_text(&cert.issuer().to_string()),
-        not_before: cert.validity().not_before.timestamp(),
-        not_after: cert.validity().not_after.timestamp(),
-        dns_names,
-        ip_addresses,
-        is_ca: cert.is_ca(),
-    })
-}
-
-/// An empty distinguished name shows as `(empty name)` rather than nothing.
-fn name_text(s: &str) -> String {
-    if s.trim().is_empty() {
-        "(empty name)".into()
-    } else {
-        s.to_owned()
-    }
-}
 
 /// A finished, verified handshake.
 #[derive(Debug, Clone)]
@@ -300,34 +233,5 @@ impl ServerCertVerifier for InspectionOnlyVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::devca::testing::TestCa;
-
-    #[test]
-    fn reads_names_issuer_and_validity() {
-        let ca = TestCa::new("Inspect Test CA").unwrap();
-        let leaf = ca.issue(&["platform.example", "10.0.0.7"]).unwrap();
-        let der = rustls_pki_types::pem::PemObject::from_pem_slice(leaf.cert_pem.as_bytes())
-            .map(|c: CertificateDer<'static>| c)
-            .unwrap();
-        let info = cert_info(&der).unwrap();
-        assert!(info.issuer.contains("CN=Inspect Test CA"), "{info:?}");
-        assert_eq!(info.dns_names, ["platform.example"]);
-        assert_eq!(info.ip_addresses, ["10.0.0.7".parse::<IpAddr>().unwrap()]);
-        assert_eq!(info.names(), ["platform.example", "10.0.0.7"]);
-        assert!(!info.is_ca);
-        assert!(info.not_before < info.not_after);
-        let ca_der = rustls_pki_types::pem::PemObject::from_pem_slice(ca.cert_pem().as_bytes())
-            .map(|c: CertificateDer<'static>| c)
-            .unwrap();
-        let ca_info = cert_info(&ca_der).unwrap();
-        assert!(ca_info.is_ca);
-        assert_eq!(ca_info.subject, ca_info.issuer);
-        assert!(cert_info(b"not a certificate").is_err());
     }
 }
