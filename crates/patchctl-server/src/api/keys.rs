@@ -61,6 +61,31 @@ fn secs(what: &str, secs: u64) -> Result<Duration, ApiError> {
     Ok(Duration::seconds(secs as i64))
 }
 
+/// The body of a rotation: nothing (or `null`) for the defaults, else a
+/// [`RotateEnrollmentKey`] without unknown fields (a misspelt `grace_secs` must not
+/// end the old key at once).
+fn rotation_request(body: &[u8]) -> Result<RotateEnrollmentKey, ApiError> {
+    let bad = |why: String| {
+        ApiError::bad_request(format!(
+            "the body is not a rotation ({why}); send {{\"grace_secs\": SECONDS}} or nothing"
+        ))
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(RotateEnrollmentKey::default());
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    match &v {
+        serde_json::Value::Null => return Ok(RotateEnrollmentKey::default()),
+        serde_json::Value::Object(o) => {
+            if let Some(k) = o.keys().find(|k| k.as_str() != "grace_secs") {
+                return Err(bad(format!("unknown field {k:?}")));
+            }
+        }
+        _ => return Err(bad("expected an object".to_owned())),
+    }
+    serde_json::from_value(v).map_err(|e| bad(e.to_string()))
+}
+
 /// `GET /api/v1/enrollment-keys`.
 pub async fn list_keys(
     State(st): State<AppState>,
@@ -178,15 +203,7 @@ pub async fn rotate_key(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedEnrollmentKey>), ApiError> {
     let id = key_id(&id)?;
-    let req: RotateEnrollmentKey = if body.iter().all(u8::is_ascii_whitespace) {
-        RotateEnrollmentKey::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(format!(
-                "the body is not a rotation ({e}); send {{\"grace_secs\": SECONDS}} or nothing"
-            ))
-        })?
-    };
+    let req = rotation_request(&body)?;
     let now = Utc::now();
     let grace_until = now + secs("grace_secs", req.grace_secs)?;
     let key = new_secret(ENROLLMENT_KEY_PREFIX);
