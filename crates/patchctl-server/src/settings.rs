@@ -6,18 +6,18 @@
 //! [`Settings::load_with_env`] takes the variables as a list (tests, callers that filter
 //! the environment); [`Settings::load_file`] reads the file alone. One variable per setting:
 //!
-//! | Variable                            | Setting                   | Value                          |
-//! |-------------------------------------|---------------------------|--------------------------------|
-//! | `PATCHCTL_LISTEN`                   | `listen`                  | `HOST:PORT` (`0.0.0.0:8443`)   |
-//! | `PATCHCTL_DATABASE_URL`             | `database_url`            | `sqlite://PATH`, `postgres://…`|
-//! | `PATCHCTL_TLS_CERT`                 | `tls_cert`                | path                           |
-//! | `PATCHCTL_TLS_KEY`                  | `tls_key`                 | path                           |
-//! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`  | `heartbeat_interval_secs` | positive whole seconds         |
-//! | `PATCHCTL_COMMAND_LEASE_SECS`       | `command_lease_secs`      | positive whole seconds         |
-//! | `PATCHCTL_METRICS_HISTORY_LEN`      | `metrics_history_len`     | positive count                 |
-//! | `PATCHCTL_VULN_FEEDS`               | `vuln_feeds`              | JSON: `[{"name": …, "url": …}]`|
-//! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30) |
-//! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`   | `enroll_per_key_per_min`  | positive count (default 600)   |
+//! | Variable                              | Setting                      | Value                           |
+//! |---------------------------------------|------------------------------|---------------------------------|
+//! | `PATCHCTL_LISTEN`                     | `listen`                     | `HOST:PORT` (`0.0.0.0:8443`)    |
+//! | `PATCHCTL_DATABASE_URL`               | `database_url`               | `sqlite://PATH`, `postgres://…` |
+//! | `PATCHCTL_TLS_CERT`                   | `tls_cert`                   | path                            |
+//! | `PATCHCTL_TLS_KEY`                    | `tls_key`                    | path                            |
+//! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`    | `heartbeat_interval_secs`    | positive whole seconds          |
+//! | `PATCHCTL_COMMAND_LEASE_SECS`         | `command_lease_secs`         | positive whole seconds          |
+//! | `PATCHCTL_METRICS_HISTORY_LEN`        | `metrics_history_len`        | positive count                  |
+//! | `PATCHCTL_VULN_FEEDS`                 | `vuln_feeds`                 | JSON: `[{"name": …, "url": …}]` |
+//! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30)     |
+//! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`     | `enroll_per_key_per_min`     | positive count (default 600)    |
 //!
 //! The enrollment limits are token buckets per platform process (`ratelimit.rs`): each
 //! source address (an IPv6 /64) and each enrollment key may make that many attempts a

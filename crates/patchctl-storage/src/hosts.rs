@@ -70,7 +70,7 @@ pub enum Enrollment {
     /// The host was created and the key's use counted.
     Enrolled {
         /// The new host (pending when the organisation requires approval).
-        host: HostRow,
+        host: Box<HostRow>,
         /// The key used.
         key_id: Uuid,
     },

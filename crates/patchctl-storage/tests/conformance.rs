@@ -2792,7 +2792,10 @@ async fn case_enroll_checks_and_counts_the_key(store: Arc<dyn Storage>) {
         (a.id, Approval::Approved, false)
     );
     assert_eq!(host.credential_issued_at, t(3));
-    assert_eq!(store.host(a.id, host.id).await.unwrap(), Some(host.clone()));
+    assert_eq!(
+        store.host(a.id, host.id).await.unwrap(),
+        Some(*host.clone())
+    );
     assert!(
         store
             .host_by_credential(&cred)

@@ -51,9 +51,12 @@ fn approval(s: &str) -> Result<Approval> {
     Approval::parse(s).ok_or_else(|| corrupt("hosts.approval", format!("unknown value {s:?}")))
 }
 
-/// Why a key whose use could not be counted enrolls nothing, from its stored
-/// `revoked_at`, `expires_at`, `max_uses` and `uses` (none: there is no such key).
-fn refusal(row: Option<(Option<i64>, Option<i64>, Option<i64>, i64)>, now: i64) -> KeyRefusal {
+/// A key's stored `revoked_at`, `expires_at`, `max_uses` and `uses`.
+type KeyLimits = (Option<i64>, Option<i64>, Option<i64>, i64);
+
+/// Why a key whose use could not be counted enrolls nothing, from its stored limits
+/// (none: there is no such key).
+fn refusal(row: Option<KeyLimits>, now: i64) -> KeyRefusal {
     match row {
         None => KeyRefusal::Unknown,
         Some((Some(_), _, _, _)) => KeyRefusal::Revoked,
@@ -220,7 +223,7 @@ macro_rules! impl_hosts {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((key_id, org_id)) = used else {
-                    let row: Option<(Option<i64>, Option<i64>, Option<i64>, i64)> =
+                    let row: Option<KeyLimits> =
                         sqlx::query_as(
                             "SELECT revoked_at, expires_at, max_uses, uses \
                              FROM enrollment_keys WHERE key_hash = $1",
@@ -258,7 +261,14 @@ macro_rules! impl_hosts {
                     .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
                 tx.commit().await?;
                 Ok(Enrollment::Enrolled {
-                    host: new_host_row(id, org_id, approval, e.agent_version, e.system, e.now),
+                    host: Box::new(new_host_row(
+                        id,
+                        org_id,
+                        approval,
+                        e.agent_version,
+                        e.system,
+                        e.now,
+                    )),
                     key_id,
                 })
             }
