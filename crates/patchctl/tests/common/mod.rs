@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests of the `patchctl` binary.
 
+// Every test binary compiles all of these and uses some.
+#![allow(dead_code)]
+
+pub mod unit;
+
 use std::time::{Duration, Instant};
 
 /// Polls `f` until it returns `Some`, failing the test after `secs` seconds with what
