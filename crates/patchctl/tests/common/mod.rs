@@ -3,6 +3,8 @@
 // Every test binary compiles all of these and uses some.
 #![allow(dead_code)]
 
+pub mod chroot;
+pub mod platform;
 pub mod unit;
 
 use std::time::{Duration, Instant};
