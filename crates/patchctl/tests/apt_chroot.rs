@@ -134,7 +134,7 @@ fn apt_backend_on_a_real_debian_system() {
     let cli = Cli(&platform);
 
     // The real agent binary inside the chroot, as root, with its private config.
-    let agent_bin = PathBuf::from(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    let agent_bin = common::agent_bin();
     fs::create_dir_all(root.join("opt/patchctl/bin")).unwrap();
     fs::copy(&agent_bin, root.join("opt/patchctl/bin/patchctl-agent")).unwrap();
     let etc = root.join("etc/patchctl");

@@ -271,7 +271,7 @@ fn the_audit_log_in_a_real_journal() {
     let cfg_path = dir.join("config.json");
     fs::write(&cfg_path, serde_json::to_vec(&cfg).unwrap()).unwrap();
     fs::set_permissions(&cfg_path, fs::Permissions::from_mode(0o600)).unwrap();
-    let agent_bin = PathBuf::from(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    let agent_bin = common::agent_bin();
     let agent = ns.spawn(
         &[
             agent_bin.to_str().unwrap(),

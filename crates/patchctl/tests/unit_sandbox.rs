@@ -623,7 +623,7 @@ fn a_real_deb_installs_under_the_unit_booted_by_systemd() {
     // The platform on the host; the agent, its config and the shipped unit in the
     // container, enabled as a package would enable it.
     let platform = Platform::start(&work.join("platform"), &work.join("server.log"));
-    let agent_bin = PathBuf::from(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    let agent_bin = common::agent_bin();
     fs::create_dir_all(root.join("opt/patchctl/bin")).unwrap();
     fs::copy(&agent_bin, root.join("opt/patchctl/bin/patchctl-agent")).unwrap();
     let etc = root.join("etc/patchctl");
