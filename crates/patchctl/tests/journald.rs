@@ -32,17 +32,26 @@ use std::time::{Duration, Instant};
 
 use common::platform::Platform;
 use common::wait_for;
-use patchctl_testkit::{Harness, Need, trial};
+use patchctl_testkit::{Check, Harness, Need, find_program, trial};
 use serde_json::Value;
 
 const JOURNALD: &str = "/lib/systemd/systemd-journald";
+
+static SYSTEMD_JOURNAL: Check = Check {
+    what: "systemd-journald and journalctl",
+    missing: journal_missing,
+};
+
+fn journal_missing() -> Option<String> {
+    (find_program(JOURNALD).is_none() || find_program("journalctl").is_none())
+        .then(|| format!("{JOURNALD} or journalctl is not installed (apt-get install systemd)"))
+}
 
 fn main() -> std::process::ExitCode {
     Harness::new()
         .test(trial!(the_audit_log_in_a_real_journal).needs([
             Need::Root,
-            Need::Program(JOURNALD),
-            Need::Program("journalctl"),
+            Need::Check(&SYSTEMD_JOURNAL),
             Need::Program("unshare"),
             Need::Program("nsenter"),
             Need::File("/etc/machine-id"),
