@@ -45,6 +45,11 @@ pub const CHILD_ENV: &[(&str, &str)] =
 /// How many runs the in-memory history keeps.
 const HISTORY_LEN: usize = 256;
 
+/// How long the output pipes are still read after the program exited. A program whose
+/// maintainer scripts started a daemon may leave that daemon holding the pipes open
+/// for ever; after this grace the agent stops reading and reports the output as cut.
+pub const PIPE_GRACE: Duration = Duration::from_secs(5);
+
 /// A program to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecRequest {
@@ -173,23 +178,31 @@ impl ProcessExecutor {
     }
 }
 
-async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
+/// What a reader collected so far: shared, so that a reader stopped early (see
+/// [`drain`]) still leaves what it read.
+#[derive(Debug, Default)]
+struct Captured {
+    kept: Vec<u8>,
+    truncated: bool,
+}
+
+type Capture = std::sync::Arc<Mutex<Captured>>;
+
+async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize, into: Capture) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                let room = cap.saturating_sub(kept.len());
+                let mut c = into.lock().unwrap_or_else(|e| e.into_inner());
+                let room = cap.saturating_sub(c.kept.len());
                 if n > room {
-                    truncated = true;
+                    c.truncated = true;
                 }
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                c.kept.extend_from_slice(&buf[..n.min(room)]);
             }
         }
     }
-    (kept, truncated)
 }
 
 #[async_trait]
@@ -206,6 +219,20 @@ impl Executor for ProcessExecutor {
             return Err(ExecError::EnvNotAllowed(k.clone()));
         }
         self.record(&req);
+        spawn_and_collect(req).await
+    }
+
+    fn history(&self) -> Vec<Vec<String>> {
+        self.history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// Starts `req` (already checked against the allow-lists) and collects what it left.
+async fn spawn_and_collect(req: ExecRequest) -> Result<ExecOutput, ExecError> {
+    {
         #[allow(clippy::disallowed_methods)] // This is the executor.
         let mut cmd = tokio::process::Command::new(&req.program);
         cmd.args(&req.args)
@@ -226,18 +253,23 @@ impl Executor for ProcessExecutor {
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
         let cap = req.max_output;
-        let out_task = tokio::spawn(async move {
-            match stdout {
-                Some(s) => read_capped(s, cap).await,
-                None => (Vec::new(), false),
-            }
-        });
-        let err_task = tokio::spawn(async move {
-            match stderr {
-                Some(s) => read_capped(s, cap).await,
-                None => (Vec::new(), false),
-            }
-        });
+        let (out_buf, err_buf) = (Capture::default(), Capture::default());
+        let out_task = {
+            let into = out_buf.clone();
+            tokio::spawn(async move {
+                if let Some(s) = stdout {
+                    read_capped(s, cap, into).await
+                }
+            })
+        };
+        let err_task = {
+            let into = err_buf.clone();
+            tokio::spawn(async move {
+                if let Some(s) = stderr {
+                    read_capped(s, cap, into).await
+                }
+            })
+        };
         let status = match tokio::time::timeout(req.timeout, child.wait()).await {
             Ok(r) => r.map_err(|source| ExecError::Wait {
                 program: req.program.clone(),
@@ -252,22 +284,36 @@ impl Executor for ProcessExecutor {
                 });
             }
         };
-        let (out, t1) = out_task.await.unwrap_or_default();
-        let (err, t2) = err_task.await.unwrap_or_default();
+        let held = drain([out_task, err_task], PIPE_GRACE).await;
+        let take = |c: &Capture| std::mem::take(&mut *c.lock().unwrap_or_else(|e| e.into_inner()));
+        let (out, err) = (take(&out_buf), take(&err_buf));
+        let (t1, t2) = (out.truncated, err.truncated);
+        let (out, err) = (out.kept, err.kept);
+        if held {
+            tracing::warn!(target: "audit", program = %req.program, grace_secs = PIPE_GRACE.as_secs(), "a process the program left behind holds its output open; stopped reading");
+        }
         Ok(ExecOutput {
             code: status.code(),
             stdout: String::from_utf8_lossy(&out).into_owned(),
             stderr: String::from_utf8_lossy(&err).into_owned(),
-            truncated: t1 || t2,
+            truncated: t1 || t2 || held,
         })
     }
+}
 
-    fn history(&self) -> Vec<Vec<String>> {
-        self.history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+/// Waits at most `grace` (in all) for the output readers once the program exited. A
+/// reader still blocked then (a process the program left behind holds the pipe) is
+/// stopped; what it read so far stays in its [`Capture`]. True when one was stopped.
+async fn drain(readers: [tokio::task::JoinHandle<()>; 2], grace: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + grace;
+    let mut held = false;
+    for mut task in readers {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            held = true;
+            task.abort();
+        }
     }
+    held
 }
 
 /// SIGTERM to the child's process group, five seconds' grace, then SIGKILL.
@@ -304,5 +350,34 @@ mod tests {
             );
         }
         assert!(ex.history().is_empty());
+    }
+
+    /// A program that exits while a process it started keeps the output pipes open (a
+    /// daemon started by a maintainer script): the run ends after [`PIPE_GRACE`], with
+    /// the output marked as cut, instead of hanging until that process exits. Real
+    /// processes: `setsid -f` forks `sleep` into its own session and exits at once.
+    #[tokio::test]
+    async fn a_leftover_process_holding_the_pipe_does_not_hang_the_run() {
+        let setsid = "/usr/bin/setsid";
+        assert!(
+            std::path::Path::new(setsid).exists(),
+            "{setsid} (util-linux) is part of every Debian system"
+        );
+        let holder_secs = PIPE_GRACE.as_secs() * 4;
+        let req = ExecRequest::from_argv(&[
+            setsid.to_string(),
+            "-f".into(),
+            "/usr/bin/sleep".into(),
+            holder_secs.to_string(),
+        ]);
+        let started = std::time::Instant::now();
+        let out = spawn_and_collect(req).await.unwrap();
+        let took = started.elapsed();
+        assert_eq!(out.code, Some(0), "{out:?}");
+        assert!(out.truncated, "a held pipe must mark the output as cut");
+        assert!(
+            took >= PIPE_GRACE && took < PIPE_GRACE * 3,
+            "took {took:?}; the holder lives {holder_secs} s"
+        );
     }
 }

@@ -149,6 +149,8 @@ impl Operations {
                     report.updates.len(),
                     if report.refreshed {
                         String::new()
+                    } else if let Some(e) = &report.refresh_error {
+                        format!("; package lists NOT refreshed, listed from older metadata: {e}")
                     } else {
                         format!(
                             "; package lists not refreshed: refreshing {} metadata needs root",
@@ -388,8 +390,12 @@ pub async fn collect_updates(
     exec: &dyn Executor,
 ) -> Result<UpdatesReport, OpsError> {
     let root = nix::unistd::geteuid().is_root();
+    let mut refresh_error = None;
     if root {
-        b.refresh(exec).await?;
+        if let Err(e) = b.refresh(exec).await {
+            tracing::warn!(error = %e, "could not refresh the package metadata; listing updates from what is cached");
+            refresh_error = Some(e.to_string());
+        }
     }
     let u = b.updates(exec).await?;
     for reason in &u.skipped {
@@ -397,7 +403,8 @@ pub async fn collect_updates(
     }
     Ok(UpdatesReport {
         package_manager: b.family().database().as_str().into(),
-        refreshed: root,
+        refreshed: root && refresh_error.is_none(),
+        refresh_error,
         updates: u.updates,
         removals: u.removals,
     })

@@ -34,6 +34,18 @@ fn main() -> std::process::ExitCode {
             trial!(async get_package_info_reports_the_candidate_and_its_security_release)
                 .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
         )
+        .test(
+            trial!(async a_purge_in_the_plan_is_a_removal_and_refuses_the_install)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
+        .test(
+            trial!(async a_plan_cut_short_by_the_executor_is_refused)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
+        .test(
+            trial!(async unreachable_and_unsigned_repositories_are_reported_not_refreshed)
+                .needs([Need::Root, Need::Program("/usr/bin/apt-get")]),
+        )
         .run()
 }
 
@@ -303,4 +315,107 @@ async fn get_package_info_reports_the_candidate_and_its_security_release() {
     assert_eq!(p.candidate_version.as_deref(), Some("1.1+security1"));
     assert_eq!(p.candidate_origins, ["bookworm-updates"]);
     assert!(!p.security_update, "the version string must not decide");
+}
+
+/// With `APT::Get::Purge` set (as an administrator may set it in apt.conf), apt plans a
+/// removal as a `Purg` line: it is a removal like `Remv`, and the install is refused.
+async fn a_purge_in_the_plan_is_a_removal_and_refuses_the_install() {
+    let (_tmp, mut opts) = private_root();
+    opts.config.push(("APT::Get::Purge".into(), "true".into()));
+    refresh(&opts).await;
+    let targets = vec![common::target("pc-new", "1.1")];
+    let out = ProcessExecutor::new()
+        .run(patchctl_agent::exec::ExecRequest::from_argv(
+            &apt::install_simulate_argv(&opts, &targets),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        out.stdout.lines().any(|l| l.starts_with("Purg pc-victim")),
+        "apt did not plan a purge: {}",
+        out.stdout
+    );
+    let exec = Arc::new(ProcessExecutor::new());
+    let ops = ops(exec.clone(), opts);
+    let res = ops.handle(&install("pc-new", "1.1")).await;
+    assert_eq!(res.status, ResultStatus::Failed, "{res:?}");
+    assert!(
+        res.summary.contains("would remove pc-victim"),
+        "{}",
+        res.summary
+    );
+    assert!(
+        exec.history().iter().all(|argv| argv[1] == "-s"),
+        "only simulations ran: {:?}",
+        exec.history()
+    );
+}
+
+/// The executor cuts output past its cap; a plan read in part is refused whole, even
+/// though the part read looks acceptable.
+async fn a_plan_cut_short_by_the_executor_is_refused() {
+    let (_tmp, opts) = private_root();
+    refresh(&opts).await;
+    let targets = vec![common::target("pc-sec", "1.0+deb12u1")];
+    let backend = AptBackend::new(opts);
+    use patchctl_agent::pkgmgr::Backend as _;
+    // Uncut, the plan is accepted.
+    let whole = backend
+        .simulate(&ProcessExecutor::new(), &targets)
+        .await
+        .unwrap();
+    assert!(
+        pkgmgr::refusals(Family::Apt, &whole, &targets).is_empty(),
+        "{whole:?}"
+    );
+    // Cut after the first lines (before the actions), it is not.
+    let capped = common::CappedExecutor {
+        inner: ProcessExecutor::new(),
+        cap: 64,
+    };
+    let err = backend.simulate(&capped, &targets).await.unwrap_err();
+    assert!(err.to_string().contains(pkgmgr::CUT_SHORT), "{err}");
+}
+
+/// `apt-get update` exits 0 when a repository cannot be reached; the report must say the
+/// lists were not refreshed, and why, instead of `refreshed: true`. An unsigned
+/// repository (no `trusted=yes`, no signature) is reported the same way.
+async fn unreachable_and_unsigned_repositories_are_reported_not_refreshed() {
+    // A port on loopback that nothing listens on: connection refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    for (what, extra_source, want) in [
+        (
+            "unreachable",
+            format!("deb [trusted=yes] http://127.0.0.1:{port}/debian bookworm main\n"),
+            format!("127.0.0.1:{port}"),
+        ),
+        ("unsigned", String::new(), "not signed".to_string()),
+    ] {
+        let (tmp, opts) = private_root();
+        let sources = tmp.path().join("sources.list");
+        let mut text = std::fs::read_to_string(&sources).unwrap();
+        if what == "unsigned" {
+            text = text.replace("[trusted=yes] ", "");
+        }
+        text.push_str(&extra_source);
+        std::fs::write(&sources, text).unwrap();
+        let exec = Arc::new(ProcessExecutor::new());
+        let ops = ops(exec.clone(), opts);
+        let res = ops
+            .handle(&envelope("check_updates", serde_json::json!({})))
+            .await;
+        let Some(ResultOutput::Updates(report)) = &res.output else {
+            panic!("{what}: no updates report: {res:?}");
+        };
+        assert!(!report.refreshed, "{what}: {report:?}");
+        let error = report.refresh_error.as_deref().unwrap_or_default();
+        assert!(error.contains(&want), "{what}: {error}");
+        assert!(
+            res.summary.contains("NOT refreshed"),
+            "{what}: {}",
+            res.summary
+        );
+    }
 }

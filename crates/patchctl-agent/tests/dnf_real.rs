@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
         .test(trial!(async check_updates_and_package_info_read_the_advisories).needs(NEEDS))
         .test(trial!(async install_updates_installs_exactly_the_approved_versions).needs(NEEDS))
         .test(trial!(async install_updates_reports_a_locked_package_manager).needs(NEEDS))
+        .test(trial!(async a_plan_cut_short_by_the_executor_is_refused).needs(NEEDS))
         .run()
 }
 
@@ -551,4 +552,31 @@ async fn install_updates_reports_a_locked_package_manager() {
     let res = ops_.handle(&install("pc-sec", "1.1-1")).await;
     assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
     assert_eq!(f.rpm_q("pc-sec"), "1.1-1");
+}
+
+/// The executor cuts output past its cap: the transaction table read in part is
+/// refused whole, although the same plan uncut is accepted.
+async fn a_plan_cut_short_by_the_executor_is_refused() {
+    let f = fixture();
+    f.refresh().await;
+    let backend = DnfBackend::new(f.opts.clone());
+    let targets = [common::target("pc-sec", "1.1-1")];
+    let whole = backend
+        .simulate(&ProcessExecutor::new(), &targets)
+        .await
+        .unwrap();
+    assert!(
+        patchctl_agent::pkgmgr::refusals(patchctl_agent::pkgmgr::Family::Dnf, &whole, &targets)
+            .is_empty(),
+        "{whole:?}"
+    );
+    let capped = common::CappedExecutor {
+        inner: ProcessExecutor::new(),
+        cap: 64,
+    };
+    let err = backend.simulate(&capped, &targets).await.unwrap_err();
+    assert!(
+        err.to_string().contains(patchctl_agent::pkgmgr::CUT_SHORT),
+        "{err}"
+    );
 }

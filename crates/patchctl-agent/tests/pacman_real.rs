@@ -28,8 +28,8 @@ use std::time::{Duration, SystemTime};
 use common::{envelope, install, run, target};
 use patchctl_agent::exec::{Executor, ProcessExecutor};
 use patchctl_agent::ops::Operations;
-use patchctl_agent::pkgmgr::Backend;
 use patchctl_agent::pkgmgr::pacman::{self, PacmanBackend, PacmanOptions};
+use patchctl_agent::pkgmgr::{self, Backend};
 use patchctl_proto::command::{ResultOutput, ResultStatus};
 use patchctl_testkit::{Harness, Need, trial};
 
@@ -162,6 +162,8 @@ fn private_root() -> Root {
             "1.1-1",
             &["conflict = pc-victim", "replaces = pc-victim"],
         ),
+        // In the repository, never installed: install_updates must not install it.
+        package(&pkgs, "pc-extra", "1.0-1", &[]),
     ];
     let repo = tmp.join("repo");
     let pacman = || {
@@ -342,10 +344,16 @@ async fn install_updates_installs_exactly_the_approved_versions() {
             ],
         ),
         (
+            "pc-extra",
+            "1.0-1",
+            "refused, nothing installed: not installed, and install_updates only updates installed packages: pc-extra",
+            vec![],
+        ),
+        (
             "pc-nope",
             "1.0-1",
-            "refused, nothing installed: pacman cannot plan the install: error: target not found: pc-nope",
-            vec![pacman::print_argv(o, &[target("pc-nope", "1.0-1")])],
+            "refused, nothing installed: not installed, and install_updates only updates installed packages: pc-nope",
+            vec![],
         ),
     ] {
         let from = exec.history().len();
@@ -398,6 +406,17 @@ async fn install_updates_installs_exactly_the_approved_versions() {
     );
     assert!(lock.exists(), "someone else's lock is never removed");
     std::fs::remove_file(&lock).unwrap();
+
+    // A plan the executor had to cut is refused whole.
+    let capped = common::CappedExecutor {
+        inner: ProcessExecutor::new(),
+        cap: 8,
+    };
+    let err = backend
+        .simulate(&capped, &[target("pc-sec", "1.1-1")])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(pkgmgr::CUT_SHORT), "{err}");
 
     // The approved update alone: installed for real, through the agent's database
     // into the root's local database.

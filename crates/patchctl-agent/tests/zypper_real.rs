@@ -40,6 +40,7 @@ fn main() -> std::process::ExitCode {
         .test(trial!(async get_package_info_reports_the_candidate_and_its_security_patch).needs(NEEDS))
         .test(trial!(async install_updates_simulates_first_refuses_and_installs_only_what_was_approved).needs(NEEDS))
         .test(trial!(async a_held_lock_is_waited_for_and_reported_and_reboots_are_read).needs(NEEDS))
+        .test(trial!(async a_plan_cut_short_by_the_executor_is_refused).needs(NEEDS))
         .run()
 }
 
@@ -499,5 +500,32 @@ async fn a_held_lock_is_waited_for_and_reported_and_reboots_are_read() {
     assert_eq!(
         req.env,
         [("ZYPP_LOCK_TIMEOUT".to_string(), "3".to_string())]
+    );
+}
+
+/// The executor cuts output past its cap: zypper's XML plan read in part is refused
+/// whole, although the same plan uncut is accepted.
+async fn a_plan_cut_short_by_the_executor_is_refused() {
+    let s = setup();
+    refresh(&s.opts).await;
+    let backend = ZypperBackend::new(s.opts.clone());
+    let targets = [target("pc-sec", "1.1-1")];
+    let whole = backend
+        .simulate(&ProcessExecutor::new(), &targets)
+        .await
+        .unwrap();
+    assert!(
+        patchctl_agent::pkgmgr::refusals(patchctl_agent::pkgmgr::Family::Zypper, &whole, &targets)
+            .is_empty(),
+        "{whole:?}"
+    );
+    let capped = common::CappedExecutor {
+        inner: ProcessExecutor::new(),
+        cap: 64,
+    };
+    let err = backend.simulate(&capped, &targets).await.unwrap_err();
+    assert!(
+        err.to_string().contains(patchctl_agent::pkgmgr::CUT_SHORT),
+        "{err}"
     );
 }

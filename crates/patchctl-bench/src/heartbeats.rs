@@ -227,6 +227,9 @@ fn run_on(
             command_lease_secs: LEASE_SECS,
             metrics_history_len: HISTORY_LEN,
             vuln_feeds: Vec::new(),
+            // Every simulated agent enrolls from 127.0.0.1 with one key.
+            enroll_per_address_per_min: u32::MAX,
+            enroll_per_key_per_min: u32::MAX,
         };
         (
             server_rt.spawn(async move {

@@ -87,6 +87,10 @@ pub struct HostDetail {
     pub inventory_scanned_at: Option<DateTime<Utc>>,
     /// Package manager of the stored inventory.
     pub package_manager: Option<String>,
+    /// When the agent credential in use was issued (enrollment or the latest
+    /// rotation); absent from platforms before credential rotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_issued_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /api/v1/hosts/{host}/packages`.

@@ -233,8 +233,13 @@ pub struct InstallOutcome {
 pub struct UpdatesReport {
     /// The package manager that answered (`dpkg`).
     pub package_manager: String,
-    /// True when the package metadata was refreshed first (needs root).
+    /// True when the package metadata was refreshed first (needs root) and every
+    /// repository answered.
     pub refreshed: bool,
+    /// Why the refresh failed or was incomplete (unreachable or unsigned repositories):
+    /// the updates then come from older metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_error: Option<String>,
     /// The available updates.
     pub updates: Vec<AvailableUpdate>,
     /// Installed packages a full upgrade would remove.

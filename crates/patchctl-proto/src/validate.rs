@@ -104,7 +104,26 @@ pub fn family_name(family: &str, s: &str) -> Result<(), InvalidValue> {
             rule: "at least two characters (Debian policy)",
         });
     }
+    if let Some(rule) = local_file_rule(family, s) {
+        return Err(InvalidValue::Grammar { what, rule });
+    }
     Ok(())
+}
+
+/// Why `s` would be read as a local package file by `family`'s package manager (dnf,
+/// yum and zypper take an argument ending in `.rpm` as a file to install, apk one ending
+/// in `.apk`), or `None`. A package is only ever installed from its repositories.
+pub fn local_file_rule(family: &str, s: &str) -> Option<&'static str> {
+    let lower = s.to_ascii_lowercase();
+    match family {
+        "dnf" | "yum" | "zypper" if lower.ends_with(".rpm") => {
+            Some("no .rpm ending (dnf, yum and zypper read such an argument as a local file)")
+        }
+        "apk" if lower.ends_with(".apk") => {
+            Some("no .apk ending (apk reads such an argument as a local file)")
+        }
+        _ => None,
+    }
 }
 
 fn check(
@@ -312,17 +331,18 @@ mod tests {
                     "a",
                     "libstdc++",
                 ][..],
-                &["foo;rm", "-x", "foo*"][..],
+                &["foo;rm", "-x", "foo*", "evil.rpm", "evil.RPM"][..],
             ),
+            ("yum", &["openssl"][..], &["evil.rpm"][..]),
             (
                 "zypper",
                 &["libopenssl3", "patterns-base-base"][..],
-                &["foo bar"][..],
+                &["foo bar", "evil.rpm"][..],
             ),
             (
                 "apk",
                 &["musl", "py3-pip", "libcrypto3"][..],
-                &["so:libc", "-x"][..],
+                &["so:libc", "-x", "evil.apk"][..],
             ),
             (
                 "pacman",
@@ -342,6 +362,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("lower-case"), "{e}");
+        // Local-file lookalikes are a family matter: apk's .apk is a fine apt name.
+        assert!(fam("apt", "foo.apk") && fam("apk", "foo.rpm"));
+        let e = family_name("dnf", "evil.rpm").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "package name must have no .rpm ending (dnf, yum and zypper read such an argument as a local file)"
+        );
     }
 
     proptest! {

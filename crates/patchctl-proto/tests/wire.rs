@@ -118,6 +118,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "update availability",
         &[
             "results.results[].output.refreshed",
+            "results.results[].output.refresh_error",
             "results.results[].output.removals[]",
             "*.updates.refreshed",
             "*.updates.removals[]",
@@ -362,7 +363,10 @@ fn samples() -> Vec<(&'static str, Value)> {
                     }))),
                     result(Some(ResultOutput::Updates(UpdatesReport {
                         package_manager: "dpkg".into(),
-                        refreshed: true,
+                        refreshed: false,
+                        refresh_error: Some(
+                            "the package lists were not fully refreshed: W: Failed to fetch".into(),
+                        ),
                         updates: vec![AvailableUpdate {
                             name: "openssl".into(),
                             arch: "amd64".into(),

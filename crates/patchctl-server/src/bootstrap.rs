@@ -1,5 +1,9 @@
 //! First-run set-up: an organisation with an API token and an enrollment key, and the
 //! `--dev` data directory (SQLite, development CA, certificates, agent config).
+//!
+//! A reused `--dev` directory keeps its enrollment key; when an operator has revoked or
+//! rotated it since (or it expired or was used up), [`DevSetup::key_warning`] says so,
+//! for the start-up output, instead of agents failing to enroll without a word.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -8,6 +12,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use patchctl_net::tls::TlsError;
 use patchctl_proto::Secret;
+use patchctl_proto::trust::KeyState;
 use patchctl_storage::{Storage, StorageError};
 use serde::{Deserialize, Serialize};
 
@@ -147,6 +152,27 @@ pub struct DevSetup {
     pub info: DevInfo,
     /// True when the data directory was created now (not reused).
     pub fresh: bool,
+    /// Set when the enrollment key of `dev.json` no longer enrolls hosts: what is
+    /// wrong and what to do.
+    pub key_warning: Option<String>,
+}
+
+/// What to tell when the development enrollment key is in `state` (none: the database
+/// does not know it), or nothing when it still enrolls hosts.
+fn key_warning(state: Option<KeyState>, agent_config: &Path) -> Option<String> {
+    let what = match state {
+        Some(KeyState::Active) => return None,
+        Some(KeyState::Revoked) => "was revoked",
+        Some(KeyState::Expired) => "has expired (or was rotated)",
+        Some(KeyState::Exhausted) => "has enrolled its maximum number of hosts",
+        None => "is not known to the database",
+    };
+    Some(format!(
+        "the enrollment key in dev.json {what}: an agent that has not enrolled yet cannot \
+         enroll with it (an agent that already enrolled keeps its credential). Create a key \
+         with `patchctl keys create --name dev` and put it into {} as license_key",
+        agent_config.display()
+    ))
 }
 
 /// Creates (or reuses) a development data directory and binds the listener.
@@ -210,19 +236,32 @@ pub async fn dev_setup(
         command_lease_secs: 120,
         metrics_history_len: 288,
         vuln_feeds: Vec::new(),
+        enroll_per_address_per_min: crate::settings::default_enroll_per_address(),
+        enroll_per_key_per_min: crate::settings::default_enroll_per_key(),
     };
-    let (token, enrollment_key) = match previous {
-        Some((info, _)) => (info.token, info.enrollment_key),
+    let agent_dir = dir.join("agent");
+    let agent_config = agent_dir.join("config.json");
+    let store = patchctl_storage::open(&database_url).await?;
+    let (token, enrollment_key, key_warning) = match previous {
+        Some((info, _)) => {
+            let state = store
+                .enrollment_key_by_hash(&hash_secret(info.enrollment_key.expose()))
+                .await?
+                .map(|k| k.state(Utc::now()));
+            (
+                info.token,
+                info.enrollment_key,
+                key_warning(state, &agent_config),
+            )
+        }
         None => {
-            let store = patchctl_storage::open(&database_url).await?;
             let s = create_org(store.as_ref(), "default").await?;
-            (s.token, s.enrollment_key)
+            (s.token, s.enrollment_key, None)
         }
     };
+    drop(store);
     write_private(&server_json, &to_json(&server_json, &settings)?).map_err(io(&server_json))?;
-    let agent_dir = dir.join("agent");
     private_dir(&agent_dir).map_err(io(&agent_dir))?;
-    let agent_config = agent_dir.join("config.json");
     let agent_cfg = serde_json::json!({
         "server_url": url,
         "license_key": enrollment_key.expose(),
@@ -249,5 +288,6 @@ pub async fn dev_setup(
         listener,
         info,
         fresh,
+        key_warning,
     })
 }

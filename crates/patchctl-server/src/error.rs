@@ -1,8 +1,10 @@
 //! One error type for every handler: a status code and a JSON body that says what was
 //! wrong. Internals (database messages) are logged, never sent.
 //!
-//! The domain errors the handlers meet (storage, the CVE engine, the heartbeat writer)
-//! are mapped to status codes here, in one place.
+//! The domain errors the handlers meet (storage, the CVE engine, the heartbeat writer,
+//! the enrollment rate limits) are mapped to status codes here, in one place. Answers a
+//! client must tell apart carry a machine-readable `code` ([`ErrorCode`]); a 429 carries
+//! `Retry-After`.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -15,6 +17,7 @@ use patchctl_storage::StorageError;
 
 use crate::engine::EngineError;
 use crate::heartbeats::HeartbeatError;
+use crate::ratelimit::RateLimited;
 
 /// What a client is told when the database cannot answer (the cause is logged).
 const DATABASE_UNAVAILABLE: &str = "the platform's database is unavailable; try again shortly";
@@ -28,6 +31,8 @@ pub struct ApiError {
     pub message: String,
     /// Machine-readable reason, for answers a client must tell apart.
     pub code: Option<ErrorCode>,
+    /// Seconds for the `Retry-After` header (429).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl ApiError {
@@ -38,6 +43,10 @@ impl ApiError {
     /// 401 with a message.
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+    /// 403 with a message.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
     }
     /// 404 with a message.
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -53,6 +62,7 @@ impl ApiError {
             status,
             message: message.into(),
             code: None,
+            retry_after_secs: None,
         }
     }
 
@@ -92,6 +102,22 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<RateLimited> for ApiError {
+    /// 429 `rate_limited`, with the seconds until the next attempt can pass (at least
+    /// 1) in `Retry-After` and in the message.
+    fn from(e: RateLimited) -> Self {
+        let secs = e.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        ApiError {
+            retry_after_secs: Some(secs),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("{e}; retry in {secs} s"),
+            )
+            .with_code(ErrorCode::RateLimited)
+        }
+    }
+}
+
 impl From<HeartbeatError> for ApiError {
     /// Both kinds are 503: the batch's storage error was logged by the writer once for
     /// the whole batch, and a stopped writer means no heartbeat can be recorded.
@@ -102,14 +128,19 @@ impl From<HeartbeatError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let mut resp = (
             self.status,
             Json(ApiErrorBody {
                 error: self.message,
                 code: self.code,
             }),
         )
-            .into_response()
+            .into_response();
+        if let Some(secs) = self.retry_after_secs {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 

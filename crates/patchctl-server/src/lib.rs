@@ -8,9 +8,16 @@
 //! Layout: [`api`] holds the handlers, one file per resource, and wires the routes;
 //! [`engine`] is the CVE engine the vulnerability views and the updates view ask;
 //! [`heartbeats`] the group-commit writer every heartbeat goes through; [`auth`] the
-//! secrets and the extractors that check them; [`error`] the one error answer and the
-//! mapping of domain errors to status codes; [`settings`] the layered configuration;
-//! [`serve`] the TLS accept loop; [`bootstrap`] organisations and the `--dev` set-up.
+//! secrets and the extractors that check them; [`ratelimit`] the enrollment rate
+//! limits; [`error`] the one error answer and the mapping of domain errors to status
+//! codes; [`settings`] the layered configuration; [`serve`] the TLS accept loop;
+//! [`bootstrap`] organisations and the `--dev` set-up.
+//!
+//! Every change of trust (an enrollment key created, revoked or rotated, a host
+//! enrolled, approved, rejected or revoked, an agent credential rotated, the
+//! organisation's settings) is logged as an event of the tracing target `audit`, with
+//! the organisation, the key or host and the actor (`api token ID`, `host ID`,
+//! `enrollment key ID`), never a secret.
 //! Handlers reach the database only through `Storage` methods (no SQL, no backend
 //! branches) and the engine only through its public methods.
 
@@ -27,6 +34,7 @@ pub mod bootstrap;
 pub mod engine;
 pub mod error;
 pub mod heartbeats;
+pub mod ratelimit;
 pub mod serve;
 pub mod settings;
 
@@ -45,6 +53,8 @@ pub struct AppState {
     pub agents: Arc<auth::CredentialCache>,
     /// The fleet's CVE correlation.
     pub vulns: Arc<engine::VulnEngine>,
+    /// The enrollment rate limits of this process.
+    pub limits: Arc<ratelimit::EnrollLimits>,
 }
 
 impl AppState {
@@ -54,9 +64,14 @@ impl AppState {
             heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
         let vulns = engine::VulnEngine::new(store.clone());
         vulns.spawn();
+        let limits = Arc::new(ratelimit::EnrollLimits::new(
+            settings.enroll_per_address_per_min,
+            settings.enroll_per_key_per_min,
+        ));
         AppState {
             vulns,
             store,
+            limits,
             settings: Arc::new(settings),
             heartbeats,
             agents: Arc::new(auth::CredentialCache::default()),

@@ -1,15 +1,22 @@
 //! The accept loop: TCP, then a TLS 1.3 handshake (rustls), then HTTP/1.1 or HTTP/2.
+//!
+//! Every request carries the TCP peer's address as axum's [`ConnectInfo`] in its
+//! extensions (the enrollment rate limit per source address reads it). The platform
+//! terminates TLS itself, so this is the client's own address; behind a TCP proxy, every
+//! client would share the proxy's.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 /// Longest a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,7 +58,12 @@ pub async fn serve(
                     return;
                 }
             };
-            let svc = TowerToHyperService::new(app);
+            let svc = TowerToHyperService::new(app.map_request(
+                move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req
+                },
+            ));
             if let Err(e) = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), svc)
                 .await

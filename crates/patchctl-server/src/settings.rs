@@ -6,16 +6,25 @@
 //! [`Settings::load_with_env`] takes the variables as a list (tests, callers that filter
 //! the environment); [`Settings::load_file`] reads the file alone. One variable per setting:
 //!
-//! | Variable                            | Setting                   | Value                          |
-//! |-------------------------------------|---------------------------|--------------------------------|
-//! | `PATCHCTL_LISTEN`                   | `listen`                  | `HOST:PORT` (`0.0.0.0:8443`)   |
-//! | `PATCHCTL_DATABASE_URL`             | `database_url`            | `sqlite://PATH`, `postgres://…`|
-//! | `PATCHCTL_TLS_CERT`                 | `tls_cert`                | path                           |
-//! | `PATCHCTL_TLS_KEY`                  | `tls_key`                 | path                           |
-//! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`  | `heartbeat_interval_secs` | positive whole seconds         |
-//! | `PATCHCTL_COMMAND_LEASE_SECS`       | `command_lease_secs`      | positive whole seconds         |
-//! | `PATCHCTL_METRICS_HISTORY_LEN`      | `metrics_history_len`     | positive count                 |
-//! | `PATCHCTL_VULN_FEEDS`               | `vuln_feeds`              | JSON: `[{"name": …, "url": …}]`|
+//! | Variable                              | Setting                      | Value                           |
+//! |---------------------------------------|------------------------------|---------------------------------|
+//! | `PATCHCTL_LISTEN`                     | `listen`                     | `HOST:PORT` (`0.0.0.0:8443`)    |
+//! | `PATCHCTL_DATABASE_URL`               | `database_url`               | `sqlite://PATH`, `postgres://…` |
+//! | `PATCHCTL_TLS_CERT`                   | `tls_cert`                   | path                            |
+//! | `PATCHCTL_TLS_KEY`                    | `tls_key`                    | path                            |
+//! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`    | `heartbeat_interval_secs`    | positive whole seconds          |
+//! | `PATCHCTL_COMMAND_LEASE_SECS`         | `command_lease_secs`         | positive whole seconds          |
+//! | `PATCHCTL_METRICS_HISTORY_LEN`        | `metrics_history_len`        | positive count                  |
+//! | `PATCHCTL_VULN_FEEDS`                 | `vuln_feeds`                 | JSON: `[{"name": …, "url": …}]` |
+//! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30)     |
+//! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`     | `enroll_per_key_per_min`     | positive count (default 600)    |
+//!
+//! The enrollment limits are token buckets per platform process (`ratelimit.rs`): each
+//! source address (an IPv6 /64) and each enrollment key may make that many attempts a
+//! minute, in bursts of up to a minute's worth. The defaults let a fleet roll out at
+//! 600 hosts a minute per key; hosts behind one NAT address share its 30 a minute (an
+//! agent refused with 429 retries after `Retry-After`), so raise
+//! `enroll_per_address_per_min` for a large rollout behind NAT.
 //!
 //! A variable set to the empty string counts as unset. A setting without a default
 //! (`listen`, `database_url`, `tls_cert`, `tls_key`) may be left out of the file when
@@ -52,9 +61,13 @@ pub const ENV_COMMAND_LEASE_SECS: &str = "PATCHCTL_COMMAND_LEASE_SECS";
 pub const ENV_METRICS_HISTORY_LEN: &str = "PATCHCTL_METRICS_HISTORY_LEN";
 /// The environment variable of `vuln_feeds`.
 pub const ENV_VULN_FEEDS: &str = "PATCHCTL_VULN_FEEDS";
+/// The environment variable of `enroll_per_address_per_min`.
+pub const ENV_ENROLL_PER_ADDRESS_PER_MIN: &str = "PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN";
+/// The environment variable of `enroll_per_key_per_min`.
+pub const ENV_ENROLL_PER_KEY_PER_MIN: &str = "PATCHCTL_ENROLL_PER_KEY_PER_MIN";
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 8] = [
+pub const ENV_VARS: [&str; 10] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -63,6 +76,8 @@ pub const ENV_VARS: [&str; 8] = [
     ENV_COMMAND_LEASE_SECS,
     ENV_METRICS_HISTORY_LEN,
     ENV_VULN_FEEDS,
+    ENV_ENROLL_PER_ADDRESS_PER_MIN,
+    ENV_ENROLL_PER_KEY_PER_MIN,
 ];
 
 /// Server settings as stored in JSON.
@@ -89,6 +104,12 @@ pub struct Settings {
     /// Vulnerability feeds `patchctl vulndb sync` downloads (default: the official ones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vuln_feeds: Vec<Feed>,
+    /// Enrollment attempts a minute per source address (an IPv6 /64), per process.
+    #[serde(default = "default_enroll_per_address")]
+    pub enroll_per_address_per_min: u32,
+    /// Enrollments a minute per enrollment key, per process.
+    #[serde(default = "default_enroll_per_key")]
+    pub enroll_per_key_per_min: u32,
 }
 
 /// One vulnerability feed: a name and the URL of a file the importers read.
@@ -109,6 +130,14 @@ fn default_lease() -> u64 {
 }
 fn default_history() -> u32 {
     288
+}
+/// Default of `enroll_per_address_per_min`.
+pub fn default_enroll_per_address() -> u32 {
+    30
+}
+/// Default of `enroll_per_key_per_min`.
+pub fn default_enroll_per_key() -> u32 {
+    600
 }
 
 /// Why the settings could not be loaded.
@@ -170,6 +199,8 @@ struct Layer {
     command_lease_secs: Option<u64>,
     metrics_history_len: Option<u32>,
     vuln_feeds: Option<Vec<Feed>>,
+    enroll_per_address_per_min: Option<u32>,
+    enroll_per_key_per_min: Option<u32>,
 }
 
 impl Layer {
@@ -184,6 +215,10 @@ impl Layer {
             command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
             metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
             vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
+            enroll_per_address_per_min: top
+                .enroll_per_address_per_min
+                .or(self.enroll_per_address_per_min),
+            enroll_per_key_per_min: top.enroll_per_key_per_min.or(self.enroll_per_key_per_min),
         }
     }
 
@@ -243,6 +278,14 @@ impl Layer {
                             "{e}; give a JSON list such as [{{\"name\": \"osv-debian\", \"url\": \"https://...\"}}]"
                         ))
                     })?);
+                }
+                ENV_ENROLL_PER_ADDRESS_PER_MIN => {
+                    layer.enroll_per_address_per_min =
+                        Some(positive(text()?, "attempts a minute", invalid)?);
+                }
+                ENV_ENROLL_PER_KEY_PER_MIN => {
+                    layer.enroll_per_key_per_min =
+                        Some(positive(text()?, "enrollments a minute", invalid)?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }
@@ -318,11 +361,22 @@ impl Settings {
             command_lease_secs: l.command_lease_secs.unwrap_or_else(default_lease),
             metrics_history_len: l.metrics_history_len.unwrap_or_else(default_history),
             vuln_feeds: l.vuln_feeds.unwrap_or_default(),
+            enroll_per_address_per_min: l
+                .enroll_per_address_per_min
+                .unwrap_or_else(default_enroll_per_address),
+            enroll_per_key_per_min: l
+                .enroll_per_key_per_min
+                .unwrap_or_else(default_enroll_per_key),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
             ("command_lease_secs", s.command_lease_secs == 0),
             ("metrics_history_len", s.metrics_history_len == 0),
+            (
+                "enroll_per_address_per_min",
+                s.enroll_per_address_per_min == 0,
+            ),
+            ("enroll_per_key_per_min", s.enroll_per_key_per_min == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
@@ -352,6 +406,11 @@ impl fmt::Debug for Settings {
             .field("command_lease_secs", &self.command_lease_secs)
             .field("metrics_history_len", &self.metrics_history_len)
             .field("vuln_feeds", &self.vuln_feeds)
+            .field(
+                "enroll_per_address_per_min",
+                &self.enroll_per_address_per_min,
+            )
+            .field("enroll_per_key_per_min", &self.enroll_per_key_per_min)
             .finish()
     }
 }

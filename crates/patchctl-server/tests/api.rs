@@ -39,6 +39,8 @@ async fn env() -> Env {
         command_lease_secs: 600,
         metrics_history_len: 10,
         vuln_feeds: Vec::new(),
+        enroll_per_address_per_min: 1_000,
+        enroll_per_key_per_min: 1_000,
     };
     Env {
         _dir: dir,
@@ -348,7 +350,7 @@ async fn results_are_idempotent_by_command_id() {
         .await;
     assert_eq!(h["status"], "online");
     assert_eq!(h["metrics"]["uptime_secs"], 5);
-    // A revoked host's credential stops working.
+    // A revoked host's credential stops working, and the answer says it was revoked.
     let (st, _) = e
         .call(
             "POST",
@@ -366,7 +368,8 @@ async fn results_are_idempotent_by_command_id() {
             Some(&hb.to_string()),
         )
         .await;
-    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["code"], "credential_revoked", "{v}");
 }
 
 #[tokio::test]
@@ -469,6 +472,8 @@ async fn tls_server_in(dir: &std::path::Path) -> (std::net::SocketAddr, std::pat
         command_lease_secs: 600,
         metrics_history_len: 10,
         vuln_feeds: Vec::new(),
+        enroll_per_address_per_min: 1_000,
+        enroll_per_key_per_min: 1_000,
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -1,9 +1,19 @@
-//! Hosts and their agents: enrollment, credentials, heartbeats (with the metrics
-//! history ring) and host listing ([`HostStore`]). The SQL is in `sql/hosts.rs`.
+//! Hosts and their agents: enrollment, credentials (revocation, approval, rotation),
+//! heartbeats (with the metrics history ring) and host listing ([`HostStore`]). The SQL
+//! is in `sql/hosts.rs`.
+//!
+//! Enrollment ([`HostStore::enroll_host`]) counts the key's use and creates the host in
+//! one transaction, with a conditional update of the key, so that concurrent
+//! enrollments never pass a key's maximum of uses. A credential is looked up whatever
+//! the host's standing ([`HostAuth`] says it), so that the platform can tell a revoked
+//! credential from an unknown one. A rotation stores the next credential beside the
+//! current one; the first use of the next one promotes it and the old one stops
+//! working ([`HostStore::promote_credential`]).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::{Metrics, SystemInfo};
+use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
@@ -25,13 +35,90 @@ pub struct NewHost {
     pub now: DateTime<Utc>,
 }
 
-/// Who an agent credential belongs to.
+/// An enrollment: the presented key's hash and the host to create (see
+/// [`HostStore::enroll_host`]).
+#[derive(Debug, Clone)]
+pub struct EnrollHost {
+    /// SHA-256 (hex) of the enrollment key presented.
+    pub key_hash: String,
+    /// SHA-256 (hex) of the agent's new credential.
+    pub credential_hash: String,
+    /// The agent's version.
+    pub agent_version: String,
+    /// System identification sent at enrollment.
+    pub system: SystemInfo,
+    /// Enrollment time (the key's expiry is judged at this time).
+    pub now: DateTime<Utc>,
+}
+
+/// Why an enrollment key enrolled nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyRefusal {
+    /// No key has this hash.
+    Unknown,
+    /// An operator revoked it.
+    Revoked,
+    /// Past its expiry.
+    Expired,
+    /// It enrolled its maximum number of hosts.
+    Exhausted,
+}
+
+/// What [`HostStore::enroll_host`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Enrollment {
+    /// The host was created and the key's use counted.
+    Enrolled {
+        /// The new host (pending when the organisation requires approval).
+        host: Box<HostRow>,
+        /// The key used.
+        key_id: Uuid,
+    },
+    /// Nothing was written.
+    Refused(KeyRefusal),
+}
+
+/// Which of a host's credentials a hash matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSlot {
+    /// The credential in use.
+    Current,
+    /// The next credential of a rotation, not used before: promote it
+    /// ([`HostStore::promote_credential`]).
+    Next,
+}
+
+/// Who an agent credential belongs to, and the host's standing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostAuth {
     /// Host id.
     pub host_id: Uuid,
     /// Organisation.
     pub org_id: Uuid,
+    /// An operator revoked the host (or rejected it).
+    pub revoked: bool,
+    /// Approved, pending or rejected.
+    pub approval: Approval,
+    /// Which credential matched.
+    pub slot: CredentialSlot,
+}
+
+impl HostAuth {
+    /// The host may use the agent API: neither revoked nor waiting for approval.
+    pub fn accepted(&self) -> bool {
+        !self.revoked && self.approval == Approval::Approved
+    }
+}
+
+/// What [`HostStore::set_approval`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalChange {
+    /// The pending host is now approved (or rejected and revoked).
+    Changed,
+    /// The host is not pending (approved earlier, rejected or revoked): unchanged.
+    NotPending,
+    /// The organisation has no such host.
+    NotFound,
 }
 
 /// A host as stored.
@@ -51,8 +138,12 @@ pub struct HostRow {
     pub enrolled_at: DateTime<Utc>,
     /// Latest heartbeat.
     pub last_seen: Option<DateTime<Utc>>,
-    /// Credential revoked by an operator.
+    /// Credential revoked by an operator (a rejected host is revoked too).
     pub revoked: bool,
+    /// Approved, pending or rejected.
+    pub approval: Approval,
+    /// When the credential in use was issued.
+    pub credential_issued_at: DateTime<Utc>,
     /// Latest metrics.
     pub metrics: Option<Metrics>,
     /// When the latest metrics arrived.
@@ -98,12 +189,41 @@ pub struct HeartbeatOutcome {
 /// read from the clock inside).
 #[async_trait]
 pub trait HostStore: Send + Sync + 'static {
-    /// Creates a host for a successful enrollment.
+    /// Creates an approved host outright, without looking at or counting the
+    /// enrollment key (set-up and benchmarks; agents enroll through
+    /// [`HostStore::enroll_host`]).
     async fn create_host(&self, host: NewHost) -> Result<HostRow>;
-    /// The host whose (non-revoked) credential has this hash.
+    /// Enrolls a host with the key whose hash is given, in one transaction: the key's
+    /// use is counted by a conditional update (not revoked, not expired at `now`, uses
+    /// below the maximum), then the host is created, pending when the key's
+    /// organisation requires approval. A key that does not qualify is
+    /// [`Enrollment::Refused`] with the reason, and nothing is written.
+    async fn enroll_host(&self, enroll: EnrollHost) -> Result<Enrollment>;
+    /// The host one of whose credentials (current or next) has this hash, revoked and
+    /// pending hosts included.
     async fn host_by_credential(&self, credential_hash: &str) -> Result<Option<HostAuth>>;
-    /// Revokes a host's credential; false when `org_id` has no such host.
+    /// Revokes a host's credentials; false when `org_id` has no such host.
     async fn revoke_host(&self, org_id: Uuid, host_id: Uuid) -> Result<bool>;
+    /// Approves (`approve`) or rejects a pending host of `org_id`; a rejected host is
+    /// also revoked.
+    async fn set_approval(
+        &self,
+        org_id: Uuid,
+        host_id: Uuid,
+        approve: bool,
+    ) -> Result<ApprovalChange>;
+    /// Stores `credential_hash` as the host's next credential, issued at `now`,
+    /// replacing a next credential not used yet; false when the host does not exist.
+    async fn stage_credential(
+        &self,
+        host_id: Uuid,
+        credential_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Makes the host's next credential, whose hash is `credential_hash`, the current
+    /// one (the old one stops working); false when it is not the host's next
+    /// credential (any more).
+    async fn promote_credential(&self, host_id: Uuid, credential_hash: &str) -> Result<bool>;
     /// Records a heartbeat: last seen, agent version, latest metrics, and the metrics
     /// history, a ring of `history_len` entries per host. An unknown host is an error.
     async fn record_heartbeat(

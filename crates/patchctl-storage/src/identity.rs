@@ -1,9 +1,16 @@
-//! Identity: organisations, operator API tokens and enrollment keys ([`IdentityStore`]).
-//! Users, roles and the audit trail belong here when they arrive. Only hashes of
-//! secrets are stored. The SQL is in `sql/identity.rs`.
+//! Identity: organisations and their settings, operator API tokens and enrollment keys
+//! with their life cycle ([`IdentityStore`]). Users, roles and the audit trail belong
+//! here when they arrive. Only hashes of secrets are stored. The SQL is in
+//! `sql/identity.rs`.
+//!
+//! An enrollment key's state ([`KeyState`]) is derived from its fields at the time
+//! asked ([`EnrollmentKey::state`]): revoked, else expired, else exhausted, else
+//! active. Counting a use against the limits is part of enrolling a host
+//! ([`crate::HostStore::enroll_host`]), in the same transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchctl_proto::trust::{KeyState, OrgSettings};
 use uuid::Uuid;
 
 use crate::error::Result;
@@ -41,10 +48,68 @@ pub struct EnrollmentKey {
     pub org_id: Uuid,
     /// A label for people.
     pub name: String,
-    /// Revoked keys enroll nothing.
-    pub revoked: bool,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// When it stops enrolling (none: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many hosts it may enroll (none: unlimited).
+    pub max_uses: Option<u64>,
+    /// How many hosts it enrolled.
+    pub uses: u64,
+    /// When an operator revoked it (revoked keys enroll nothing).
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// The key this one replaced, when a rotation made it.
+    pub rotated_from: Option<Uuid>,
+}
+
+impl EnrollmentKey {
+    /// The key's state at `now`: revoked, else expired (at or after `expires_at`), else
+    /// exhausted (`uses` reached `max_uses`), else active.
+    pub fn state(&self, now: DateTime<Utc>) -> KeyState {
+        if self.revoked_at.is_some() {
+            KeyState::Revoked
+        } else if self.expires_at.is_some_and(|e| e <= now) {
+            KeyState::Expired
+        } else if self.max_uses.is_some_and(|m| self.uses >= m) {
+            KeyState::Exhausted
+        } else {
+            KeyState::Active
+        }
+    }
+}
+
+/// A new enrollment key (see [`IdentityStore::insert_enrollment_key`]).
+#[derive(Debug, Clone)]
+pub struct NewEnrollmentKey {
+    /// Organisation.
+    pub org_id: Uuid,
+    /// A label for people.
+    pub name: String,
+    /// SHA-256 (hex) of the key.
+    pub key_hash: String,
+    /// When it stops enrolling (none: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// How many hosts it may enroll (none: unlimited; else at least 1).
+    pub max_uses: Option<u64>,
+    /// Creation time.
+    pub now: DateTime<Utc>,
+}
+
+/// What [`IdentityStore::rotate_enrollment_key`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRotation {
+    /// The new key was stored and the old one ends at the grace time (or earlier, when
+    /// it expired before that anyway).
+    Rotated {
+        /// The old key as it is now.
+        old: EnrollmentKey,
+        /// The new key.
+        new: EnrollmentKey,
+    },
+    /// The organisation has no such key.
+    NotFound,
+    /// The key is revoked; a revoked key is not rotated (create a new one).
+    Revoked(EnrollmentKey),
 }
 
 /// Organisations, API tokens and enrollment keys. Times are passed in (never read from
@@ -67,16 +132,57 @@ pub trait IdentityStore: Send + Sync + 'static {
     /// Finds the token with this hash.
     async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>>;
 
-    /// Stores a new enrollment key's hash.
+    /// The organisation's settings (the defaults for an unknown organisation).
+    async fn org_settings(&self, org_id: Uuid) -> Result<OrgSettings>;
+    /// Replaces the organisation's settings; false when there is no such organisation.
+    async fn set_org_settings(&self, org_id: Uuid, settings: &OrgSettings) -> Result<bool>;
+
+    /// Stores a new enrollment key without limits (a key that never expires and
+    /// enrolls any number of hosts).
     async fn create_enrollment_key(
         &self,
         org_id: Uuid,
         name: &str,
         key_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<EnrollmentKey>;
-    /// Finds the enrollment key with this hash (revoked ones too: the caller decides).
+    ) -> Result<EnrollmentKey> {
+        self.insert_enrollment_key(NewEnrollmentKey {
+            org_id,
+            name: name.to_owned(),
+            key_hash: key_hash.to_owned(),
+            expires_at: None,
+            max_uses: None,
+            now,
+        })
+        .await
+    }
+    /// Stores a new enrollment key's hash with its limits; `Invalid` for `max_uses`
+    /// of 0, `Conflict` for a hash that exists.
+    async fn insert_enrollment_key(&self, key: NewEnrollmentKey) -> Result<EnrollmentKey>;
+    /// Finds the enrollment key with this hash, whatever its state (the caller decides).
     async fn enrollment_key_by_hash(&self, key_hash: &str) -> Result<Option<EnrollmentKey>>;
-    /// Revokes an enrollment key of `org_id`; false when there is none.
-    async fn revoke_enrollment_key(&self, org_id: Uuid, key_id: Uuid) -> Result<bool>;
+    /// One enrollment key of `org_id`.
+    async fn enrollment_key(&self, org_id: Uuid, key_id: Uuid) -> Result<Option<EnrollmentKey>>;
+    /// Every enrollment key of `org_id`, by creation time and id.
+    async fn list_enrollment_keys(&self, org_id: Uuid) -> Result<Vec<EnrollmentKey>>;
+    /// Revokes an enrollment key of `org_id` at `now` (a key revoked before keeps its
+    /// first revocation time); false when there is none.
+    async fn revoke_enrollment_key(
+        &self,
+        org_id: Uuid,
+        key_id: Uuid,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Replaces a key of `org_id`, in one transaction: a new key (`new_key_hash`) with
+    /// the old one's name and limits (the same maximum of uses, counted from 0, and
+    /// the same lifetime counted from `now`), whose `rotated_from` is the old one; the
+    /// old key's expiry becomes `old_expires_at` unless it expires earlier anyway.
+    async fn rotate_enrollment_key(
+        &self,
+        org_id: Uuid,
+        key_id: Uuid,
+        new_key_hash: &str,
+        old_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRotation>;
 }

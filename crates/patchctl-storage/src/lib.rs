@@ -3,8 +3,10 @@
 //!
 //! The domains, each a module `src/<domain>.rs` with its trait and types (re-exported
 //! here) and a file of SQL `src/sql/<domain>.rs`:
-//! * `identity`: organisations, API tokens, enrollment keys ([`IdentityStore`]);
-//! * `hosts`: hosts, agent credentials, heartbeats, metrics history ([`HostStore`]);
+//! * `identity`: organisations and their settings, API tokens, enrollment keys
+//!   ([`IdentityStore`]);
+//! * `hosts`: hosts, enrollment, agent credentials (revocation, approval, rotation),
+//!   heartbeats, metrics history ([`HostStore`]);
 //! * `commands`: the command queue, leases, results, events ([`CommandStore`]);
 //! * `scans`: inventories, scan states, available updates ([`ScanStore`]);
 //! * `vulns`: the vulnerability database ([`VulnStore`]).
@@ -36,8 +38,11 @@ mod vulns;
 
 pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
 pub use error::{Result, StorageError};
-pub use hosts::{HeartbeatOutcome, HeartbeatWrite, HostAuth, HostRow, HostStore, NewHost};
-pub use identity::{ApiToken, EnrollmentKey, IdentityStore, Org};
+pub use hosts::{
+    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
+    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+};
+pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use scans::ScanStore;
 pub use vulns::{StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 

@@ -21,8 +21,10 @@ use patchctl_proto::command::{
     ResultStatus,
 };
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
+use patchctl_proto::trust::{Approval, KeyState, OrgSettings};
 use patchctl_storage::{
-    CancelOutcome, HostAuth, HostRow, NewCommand, NewHost, Org, RecordOutcome, Storage,
+    ApprovalChange, CancelOutcome, CredentialSlot, EnrollHost, Enrollment, HostAuth, HostRow,
+    KeyRefusal, KeyRotation, NewCommand, NewEnrollmentKey, NewHost, Org, RecordOutcome, Storage,
     StorageError, StoredVulnRecord, VulnImport, VulnSource,
 };
 use patchctl_testkit::{Harness, Need, Test, trial};
@@ -233,6 +235,18 @@ conformance! {
             sqlite_case_vuln_sync_and_sources, postgres_case_vuln_sync_and_sources;
         case_vuln_import_large => sqlite_case_vuln_import_large, postgres_case_vuln_import_large;
         case_vuln_refuses_nul => sqlite_case_vuln_refuses_nul, postgres_case_vuln_refuses_nul;
+        case_key_life_cycle => sqlite_case_key_life_cycle, postgres_case_key_life_cycle;
+        case_enroll_checks_and_counts_the_key =>
+            sqlite_case_enroll_checks_and_counts_the_key,
+            postgres_case_enroll_checks_and_counts_the_key;
+        case_concurrent_enrollments_respect_max_uses =>
+            sqlite_case_concurrent_enrollments_respect_max_uses,
+            postgres_case_concurrent_enrollments_respect_max_uses;
+        case_key_rotation => sqlite_case_key_rotation, postgres_case_key_rotation;
+        case_credential_rotation =>
+            sqlite_case_credential_rotation, postgres_case_credential_rotation;
+        case_approval => sqlite_case_approval, postgres_case_approval;
+        case_org_settings => sqlite_case_org_settings, postgres_case_org_settings;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -241,6 +255,9 @@ conformance! {
             postgres_case_scan_failed_write_keeps_old_state;
         case_vuln_corrupt_record =>
             sqlite_case_vuln_corrupt_record, postgres_case_vuln_corrupt_record;
+        case_trust_migration_keeps_old_data =>
+            sqlite_case_trust_migration_keeps_old_data,
+            postgres_case_trust_migration_keeps_old_data;
     }
 }
 
@@ -517,7 +534,9 @@ async fn case_tokens_and_keys(store: Arc<dyn Storage>) {
         .create_enrollment_key(a.id, "fleet", "keyhash-1", t(7))
         .await
         .expect("create_enrollment_key");
-    assert!(!key.revoked);
+    assert_eq!(key.revoked_at, None);
+    assert_eq!((key.expires_at, key.max_uses, key.uses), (None, None, 0));
+    assert_eq!(key.state(t(1_000_000)), KeyState::Active);
     assert_eq!(
         store.enrollment_key_by_hash("keyhash-1").await.unwrap(),
         Some(key.clone())
@@ -536,17 +555,23 @@ async fn case_tokens_and_keys(store: Arc<dyn Storage>) {
 
     assert!(
         !store
-            .revoke_enrollment_key(a.id, Uuid::new_v4())
+            .revoke_enrollment_key(a.id, Uuid::new_v4(), t(9))
             .await
             .unwrap()
     );
-    assert!(store.revoke_enrollment_key(a.id, key.id).await.unwrap());
+    assert!(
+        store
+            .revoke_enrollment_key(a.id, key.id, t(9))
+            .await
+            .unwrap()
+    );
     let revoked = store
         .enrollment_key_by_hash("keyhash-1")
         .await
         .unwrap()
         .expect("still found");
-    assert!(revoked.revoked);
+    assert_eq!(revoked.revoked_at, Some(t(9)));
+    assert_eq!(revoked.state(t(9)), KeyState::Revoked);
     assert_eq!(revoked.id, key.id);
 }
 
@@ -563,11 +588,16 @@ async fn case_hosts(store: Arc<dyn Storage>) {
         (None, None, 0)
     );
     assert_eq!(store.host(a.id, web.id).await.unwrap(), Some(web.clone()));
+    assert_eq!(web.approval, Approval::Approved);
+    assert_eq!(web.credential_issued_at, t(1));
     assert_eq!(
         store.host_by_credential(&cred).await.unwrap(),
         Some(HostAuth {
             host_id: web.id,
-            org_id: a.id
+            org_id: a.id,
+            revoked: false,
+            approval: Approval::Approved,
+            slot: CredentialSlot::Current,
         })
     );
     assert_eq!(store.host_by_credential("unknown").await.unwrap(), None);
@@ -618,11 +648,12 @@ async fn case_hosts(store: Arc<dyn Storage>) {
 
     assert!(!store.revoke_host(a.id, Uuid::new_v4()).await.unwrap());
     assert!(store.revoke_host(a.id, web.id).await.unwrap());
-    assert_eq!(
-        store.host_by_credential(&cred).await.unwrap(),
-        None,
-        "revoked host authenticates"
-    );
+    let auth = store
+        .host_by_credential(&cred)
+        .await
+        .unwrap()
+        .expect("a revoked host's credential is still known (as revoked)");
+    assert!(auth.revoked && !auth.accepted(), "{auth:?}");
     assert!(
         store
             .host(a.id, web.id)
@@ -1406,7 +1437,32 @@ async fn case_org_isolation(store: Arc<dyn Storage>) {
         CancelOutcome::NotFound
     );
     assert!(!store.revoke_host(b.id, ha.id).await.unwrap());
-    assert!(!store.revoke_enrollment_key(b.id, key_a.id).await.unwrap());
+    assert!(
+        !store
+            .revoke_enrollment_key(b.id, key_a.id, t(8))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.enrollment_key(b.id, key_a.id).await.unwrap(), None);
+    assert!(
+        store
+            .list_enrollment_keys(b.id)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.org_id == b.id)
+    );
+    assert_eq!(
+        store
+            .rotate_enrollment_key(b.id, key_a.id, "b-steals", t(8), t(8))
+            .await
+            .unwrap(),
+        KeyRotation::NotFound
+    );
+    assert_eq!(
+        store.set_approval(b.id, ha.id, false).await.unwrap(),
+        ApprovalChange::NotFound
+    );
     // B cannot queue a command for A's host.
     assert!(
         store
@@ -1424,13 +1480,22 @@ async fn case_org_isolation(store: Arc<dyn Storage>) {
             .map(|x| x.org_id),
         Some(a.id)
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .enrollment_key_by_hash("a-keyhash")
             .await
             .unwrap()
             .unwrap()
-            .revoked
+            .revoked_at,
+        None
+    );
+    assert!(
+        store
+            .host_by_credential(&cred_a)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted()
     );
     assert_eq!(
         store.command(a.id, cmd_a.id).await.unwrap().unwrap().state,
@@ -2567,4 +2632,673 @@ async fn case_vuln_corrupt_record(url: String) {
     set_record_json(&url, "CVE-2024-3094", other).await;
     let err = store.vuln_records().await.expect_err("mismatched id");
     assert!(err.to_string().contains("CVE-2024-3094"), "{err}");
+}
+
+// ---------------------------------------------------------------------------------
+// Trust: enrollment keys with a life cycle, enrollment, approval, credential rotation,
+// organisation settings.
+
+/// A key of `org` with these limits, whose hash is `hash`.
+async fn limited_key(
+    store: &Arc<dyn Storage>,
+    org: &Org,
+    hash: &str,
+    expires_at: Option<DateTime<Utc>>,
+    max_uses: Option<u64>,
+) -> patchctl_storage::EnrollmentKey {
+    store
+        .insert_enrollment_key(NewEnrollmentKey {
+            org_id: org.id,
+            name: format!("key {hash}"),
+            key_hash: hash.to_owned(),
+            expires_at,
+            max_uses,
+            now: t(0),
+        })
+        .await
+        .expect("insert_enrollment_key")
+}
+
+/// An enrollment with the key whose hash is `key_hash`, at `now`.
+fn enrollment(key_hash: &str, hostname: &str, now: DateTime<Utc>) -> EnrollHost {
+    EnrollHost {
+        key_hash: key_hash.to_owned(),
+        credential_hash: unique("cred"),
+        agent_version: "1.0.0".into(),
+        system: system(hostname),
+        now,
+    }
+}
+
+async fn uses_of(store: &Arc<dyn Storage>, org: &Org, key: Uuid) -> u64 {
+    store
+        .enrollment_key(org.id, key)
+        .await
+        .unwrap()
+        .expect("key")
+        .uses
+}
+
+async fn case_key_life_cycle(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let k = limited_key(&store, &a, "life", Some(t(100)), Some(2)).await;
+    assert_eq!(
+        (
+            k.expires_at,
+            k.max_uses,
+            k.uses,
+            k.revoked_at,
+            k.rotated_from
+        ),
+        (Some(t(100)), Some(2), 0, None, None)
+    );
+    assert_eq!(
+        store.enrollment_key(a.id, k.id).await.unwrap(),
+        Some(k.clone())
+    );
+    // The state is derived at the time asked.
+    assert_eq!(k.state(t(99)), KeyState::Active);
+    assert_eq!(k.state(t(100)), KeyState::Expired);
+    let used_up = patchctl_storage::EnrollmentKey {
+        uses: 2,
+        ..k.clone()
+    };
+    assert_eq!(used_up.state(t(1)), KeyState::Exhausted);
+    assert_eq!(
+        used_up.state(t(100)),
+        KeyState::Expired,
+        "expiry comes first"
+    );
+
+    // Several keys at once, listed by creation.
+    let other = limited_key(&store, &a, "other", None, None).await;
+    let listed: Vec<Uuid> = store
+        .list_enrollment_keys(a.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    assert_eq!(
+        HashSet::<Uuid>::from_iter(listed),
+        HashSet::from([k.id, other.id])
+    );
+
+    // Revocation keeps its first time.
+    assert!(store.revoke_enrollment_key(a.id, k.id, t(5)).await.unwrap());
+    assert!(store.revoke_enrollment_key(a.id, k.id, t(7)).await.unwrap());
+    let k = store.enrollment_key(a.id, k.id).await.unwrap().unwrap();
+    assert_eq!(k.revoked_at, Some(t(5)));
+    assert_eq!(k.state(t(6)), KeyState::Revoked);
+
+    // A maximum of 0 uses is refused, nothing stored.
+    let err = store
+        .insert_enrollment_key(NewEnrollmentKey {
+            org_id: a.id,
+            name: "zero".into(),
+            key_hash: "zero".into(),
+            expires_at: None,
+            max_uses: Some(0),
+            now: t(0),
+        })
+        .await
+        .expect_err("max_uses 0");
+    assert!(matches!(err, StorageError::Invalid(_)), "{err:?}");
+    assert!(
+        store
+            .enrollment_key_by_hash("zero")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn case_enroll_checks_and_counts_the_key(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let good = limited_key(&store, &a, "good", Some(t(100)), Some(2)).await;
+    let revoked = limited_key(&store, &a, "revoked", None, None).await;
+    store
+        .revoke_enrollment_key(a.id, revoked.id, t(1))
+        .await
+        .unwrap();
+    let expired = limited_key(&store, &a, "expired", Some(t(10)), None).await;
+
+    for (hash, at, why) in [
+        ("nothing", t(1), KeyRefusal::Unknown),
+        ("revoked", t(2), KeyRefusal::Revoked),
+        ("expired", t(10), KeyRefusal::Expired),
+    ] {
+        assert_eq!(
+            store.enroll_host(enrollment(hash, "x", at)).await.unwrap(),
+            Enrollment::Refused(why),
+            "{hash}"
+        );
+    }
+    assert_eq!(uses_of(&store, &a, revoked.id).await, 0);
+    assert_eq!(uses_of(&store, &a, expired.id).await, 0);
+    assert!(
+        store.list_hosts(a.id).await.unwrap().is_empty(),
+        "nothing created"
+    );
+
+    let e = enrollment("good", "web1", t(3));
+    let cred = e.credential_hash.clone();
+    let Enrollment::Enrolled { host, key_id } = store.enroll_host(e).await.unwrap() else {
+        panic!("a valid key enrolls");
+    };
+    assert_eq!(key_id, good.id);
+    assert_eq!(
+        (host.org_id, host.approval, host.revoked),
+        (a.id, Approval::Approved, false)
+    );
+    assert_eq!(host.credential_issued_at, t(3));
+    assert_eq!(
+        store.host(a.id, host.id).await.unwrap(),
+        Some(*host.clone())
+    );
+    assert!(
+        store
+            .host_by_credential(&cred)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted()
+    );
+    assert_eq!(uses_of(&store, &a, good.id).await, 1);
+
+    // A failed host insert (duplicate credential) does not count the use.
+    let mut dup = enrollment("good", "dup", t(4));
+    dup.credential_hash = cred.clone();
+    assert!(matches!(
+        store.enroll_host(dup).await,
+        Err(StorageError::Conflict(_))
+    ));
+    assert_eq!(uses_of(&store, &a, good.id).await, 1);
+
+    // With approval required, the host waits.
+    assert!(
+        store
+            .set_org_settings(
+                a.id,
+                &OrgSettings {
+                    require_approval: true
+                }
+            )
+            .await
+            .unwrap()
+    );
+    let e = enrollment("good", "web2", t(5));
+    let cred2 = e.credential_hash.clone();
+    let Enrollment::Enrolled { host: pending, .. } = store.enroll_host(e).await.unwrap() else {
+        panic!("the second use enrolls");
+    };
+    assert_eq!(pending.approval, Approval::Pending);
+    let auth = store.host_by_credential(&cred2).await.unwrap().unwrap();
+    assert_eq!((auth.approval, auth.accepted()), (Approval::Pending, false));
+    assert_eq!(uses_of(&store, &a, good.id).await, 2);
+
+    // Used up now; later, expired (expiry is reported first).
+    assert_eq!(
+        store
+            .enroll_host(enrollment("good", "web3", t(6)))
+            .await
+            .unwrap(),
+        Enrollment::Refused(KeyRefusal::Exhausted)
+    );
+    assert_eq!(
+        store
+            .enroll_host(enrollment("good", "web3", t(100)))
+            .await
+            .unwrap(),
+        Enrollment::Refused(KeyRefusal::Expired)
+    );
+    assert_eq!(uses_of(&store, &a, good.id).await, 2);
+    assert_eq!(store.list_hosts(a.id).await.unwrap().len(), 2);
+}
+
+async fn case_concurrent_enrollments_respect_max_uses(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let key = limited_key(&store, &a, "three", None, Some(3)).await;
+    const N: usize = 24;
+    let barrier = Arc::new(tokio::sync::Barrier::new(N));
+    let mut tasks = Vec::new();
+    for i in 0..N {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .enroll_host(enrollment("three", &format!("h{i}"), t(1)))
+                .await
+                .expect("enroll_host")
+        }));
+    }
+    let mut enrolled = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Enrollment::Enrolled { key_id, .. } => {
+                assert_eq!(key_id, key.id);
+                enrolled += 1;
+            }
+            Enrollment::Refused(why) => assert_eq!(why, KeyRefusal::Exhausted),
+        }
+    }
+    assert_eq!(enrolled, 3, "exactly max_uses enrollments");
+    assert_eq!(uses_of(&store, &a, key.id).await, 3);
+    assert_eq!(store.list_hosts(a.id).await.unwrap().len(), 3);
+}
+
+async fn case_key_rotation(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    // Created at t(0), lives 1000 s, at most 5 uses; used once.
+    let old = limited_key(&store, &a, "old", Some(t(1000)), Some(5)).await;
+    assert!(matches!(
+        store
+            .enroll_host(enrollment("old", "h", t(1)))
+            .await
+            .unwrap(),
+        Enrollment::Enrolled { .. }
+    ));
+    let KeyRotation::Rotated { old: o, new } = store
+        .rotate_enrollment_key(a.id, old.id, "new", t(60), t(50))
+        .await
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!(new.name, old.name);
+    assert_eq!(new.rotated_from, Some(old.id));
+    assert_eq!(new.created_at, t(50));
+    assert_eq!(new.expires_at, Some(t(1050)), "the same lifetime from now");
+    assert_eq!((new.max_uses, new.uses), (Some(5), 0));
+    assert_eq!(
+        o.expires_at,
+        Some(t(60)),
+        "the old one ends after the grace"
+    );
+    assert_eq!(o.uses, 1);
+    assert_eq!(
+        store.enrollment_key_by_hash("new").await.unwrap(),
+        Some(new.clone())
+    );
+    // Both enroll during the grace; only the new one after it.
+    assert!(matches!(
+        store
+            .enroll_host(enrollment("old", "h", t(59)))
+            .await
+            .unwrap(),
+        Enrollment::Enrolled { .. }
+    ));
+    assert_eq!(
+        store
+            .enroll_host(enrollment("old", "h", t(60)))
+            .await
+            .unwrap(),
+        Enrollment::Refused(KeyRefusal::Expired)
+    );
+    assert!(matches!(
+        store
+            .enroll_host(enrollment("new", "h", t(60)))
+            .await
+            .unwrap(),
+        Enrollment::Enrolled { .. }
+    ));
+
+    // A grace past the old key's own expiry does not extend it.
+    let short = limited_key(&store, &a, "short", Some(t(10)), None).await;
+    let KeyRotation::Rotated { old: s, new: s2 } = store
+        .rotate_enrollment_key(a.id, short.id, "short2", t(500), t(5))
+        .await
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!(s.expires_at, Some(t(10)));
+    assert_eq!(s2.expires_at, Some(t(15)));
+    // A key without expiry gives a key without expiry.
+    let forever = limited_key(&store, &a, "forever", None, None).await;
+    let KeyRotation::Rotated { new: f2, .. } = store
+        .rotate_enrollment_key(a.id, forever.id, "forever2", t(3), t(3))
+        .await
+        .unwrap()
+    else {
+        panic!("rotated");
+    };
+    assert_eq!((f2.expires_at, f2.max_uses), (None, None));
+
+    // A revoked key is not rotated; nothing is stored.
+    store
+        .revoke_enrollment_key(a.id, forever.id, t(4))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .rotate_enrollment_key(a.id, forever.id, "forever3", t(5), t(5))
+            .await
+            .unwrap(),
+        KeyRotation::Revoked(k) if k.id == forever.id
+    ));
+    assert!(
+        store
+            .enrollment_key_by_hash("forever3")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .rotate_enrollment_key(a.id, Uuid::new_v4(), "x", t(5), t(5))
+            .await
+            .unwrap(),
+        KeyRotation::NotFound
+    );
+}
+
+async fn case_credential_rotation(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let (h, old) = host(&store, &a, "web1").await;
+    let slot = |auth: Option<HostAuth>| auth.map(|x| (x.host_id, x.slot));
+
+    assert!(store.stage_credential(h.id, "next-1", t(10)).await.unwrap());
+    assert!(
+        !store
+            .stage_credential(Uuid::new_v4(), "next-x", t(10))
+            .await
+            .unwrap()
+    );
+    // Both work until the new one is used.
+    assert_eq!(
+        slot(store.host_by_credential(&old).await.unwrap()),
+        Some((h.id, CredentialSlot::Current))
+    );
+    assert_eq!(
+        slot(store.host_by_credential("next-1").await.unwrap()),
+        Some((h.id, CredentialSlot::Next))
+    );
+    // A second rotation before the first was used replaces it.
+    assert!(store.stage_credential(h.id, "next-2", t(20)).await.unwrap());
+    assert_eq!(store.host_by_credential("next-1").await.unwrap(), None);
+    assert!(!store.promote_credential(h.id, "next-1").await.unwrap());
+    assert_eq!(
+        store
+            .host(a.id, h.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_issued_at,
+        t(1),
+        "still the enrollment's credential"
+    );
+    // First use of the new one: promoted; the old one is unknown from now on.
+    assert!(store.promote_credential(h.id, "next-2").await.unwrap());
+    assert!(
+        !store.promote_credential(h.id, "next-2").await.unwrap(),
+        "once"
+    );
+    assert_eq!(store.host_by_credential(&old).await.unwrap(), None);
+    assert_eq!(
+        slot(store.host_by_credential("next-2").await.unwrap()),
+        Some((h.id, CredentialSlot::Current))
+    );
+    assert_eq!(
+        store
+            .host(a.id, h.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential_issued_at,
+        t(20)
+    );
+    // A staged hash that is another host's credential is a conflict.
+    let (_, other) = host(&store, &a, "web2").await;
+    let _ = other;
+    assert!(store.stage_credential(h.id, "next-3", t(30)).await.unwrap());
+    let (h2, _) = host(&store, &a, "web3").await;
+    assert!(matches!(
+        store.stage_credential(h2.id, "next-3", t(30)).await,
+        Err(StorageError::Conflict(_))
+    ));
+}
+
+async fn case_approval(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    store
+        .set_org_settings(
+            a.id,
+            &OrgSettings {
+                require_approval: true,
+            },
+        )
+        .await
+        .unwrap();
+    limited_key(&store, &a, "k", None, None).await;
+    let enroll = |name: &'static str| {
+        let store = store.clone();
+        async move {
+            let e = enrollment("k", name, t(1));
+            let cred = e.credential_hash.clone();
+            match store.enroll_host(e).await.unwrap() {
+                Enrollment::Enrolled { host, .. } => (host, cred),
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let (p1, c1) = enroll("p1").await;
+    let (p2, c2) = enroll("p2").await;
+    assert_eq!(p1.approval, Approval::Pending);
+
+    assert_eq!(
+        store.set_approval(b.id, p1.id, true).await.unwrap(),
+        ApprovalChange::NotFound,
+        "another organisation's host"
+    );
+    assert_eq!(
+        store.set_approval(a.id, p1.id, true).await.unwrap(),
+        ApprovalChange::Changed
+    );
+    assert!(
+        store
+            .host_by_credential(&c1)
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted()
+    );
+    assert_eq!(
+        store.set_approval(a.id, p1.id, false).await.unwrap(),
+        ApprovalChange::NotPending,
+        "an approved host is revoked, not rejected"
+    );
+    assert_eq!(
+        store.set_approval(a.id, p2.id, false).await.unwrap(),
+        ApprovalChange::Changed
+    );
+    let r = store.host(a.id, p2.id).await.unwrap().unwrap();
+    assert_eq!((r.approval, r.revoked), (Approval::Rejected, true));
+    let auth = store.host_by_credential(&c2).await.unwrap().unwrap();
+    assert!(auth.revoked && !auth.accepted());
+    assert_eq!(
+        store.set_approval(a.id, p2.id, true).await.unwrap(),
+        ApprovalChange::NotPending,
+        "a rejected host stays out"
+    );
+    // A revoked pending host cannot be approved either.
+    let (p3, _) = enroll("p3").await;
+    store.revoke_host(a.id, p3.id).await.unwrap();
+    assert_eq!(
+        store.set_approval(a.id, p3.id, true).await.unwrap(),
+        ApprovalChange::NotPending
+    );
+}
+
+async fn case_org_settings(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    assert_eq!(
+        store.org_settings(a.id).await.unwrap(),
+        OrgSettings::default()
+    );
+    let on = OrgSettings {
+        require_approval: true,
+    };
+    assert!(store.set_org_settings(a.id, &on).await.unwrap());
+    assert_eq!(store.org_settings(a.id).await.unwrap(), on);
+    assert_eq!(
+        store.org_settings(b.id).await.unwrap(),
+        OrgSettings::default()
+    );
+    assert!(!store.set_org_settings(Uuid::new_v4(), &on).await.unwrap());
+    assert!(
+        store
+            .set_org_settings(a.id, &OrgSettings::default())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.org_settings(a.id).await.unwrap(),
+        OrgSettings::default()
+    );
+}
+
+/// The statements (and their bound values) of what a database of before the trust
+/// migration holds: an organisation, a revoked key and a key that enrolled two hosts.
+fn legacy_rows() -> Vec<(&'static str, Vec<String>)> {
+    let sys = serde_json::to_string(&system("old")).unwrap();
+    vec![
+        (
+            "INSERT INTO orgs (id, name, created_at) VALUES ($1, 'legacy', 5)",
+            vec![LEGACY_ORG.into()],
+        ),
+        (
+            "INSERT INTO enrollment_keys (id, org_id, name, key_hash, revoked, created_at) \
+             VALUES ($1, $2, 'gone', 'legacy-revoked', TRUE, 7)",
+            vec![LEGACY_REVOKED.into(), LEGACY_ORG.into()],
+        ),
+        (
+            "INSERT INTO enrollment_keys (id, org_id, name, key_hash, revoked, created_at) \
+             VALUES ($1, $2, 'fleet', 'legacy-fleet', FALSE, 8)",
+            vec![LEGACY_FLEET.into(), LEGACY_ORG.into()],
+        ),
+        (
+            "INSERT INTO hosts (id, org_id, enrollment_key_id, credential_hash, revoked, \
+             hostname, system_json, agent_version, enrolled_at) \
+             VALUES ($1, $2, $3, $4, FALSE, 'old', $5, '0.9', 9), \
+                    ($6, $2, $3, $7, FALSE, 'old2', $5, '0.9', 10)",
+            vec![
+                LEGACY_HOST.into(),
+                LEGACY_ORG.into(),
+                LEGACY_FLEET.into(),
+                "legacy-cred".into(),
+                sys,
+                LEGACY_HOST2.into(),
+                "legacy-cred2".into(),
+            ],
+        ),
+    ]
+}
+
+/// Runs [`legacy_rows`] on the connection `$c`.
+macro_rules! insert_legacy_rows {
+    ($c:expr) => {
+        for (sql, binds) in legacy_rows() {
+            let mut q = sqlx::query(sql);
+            for b in binds {
+                q = q.bind(b);
+            }
+            q.execute(&$c).await.unwrap();
+        }
+    };
+}
+
+/// Runs the migrations before the trust migration (0004) on `url`.
+async fn migrate_before_trust(url: &str) {
+    let dir = if url.starts_with("sqlite") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dir);
+    let mut m = sqlx::migrate::Migrator::new(path).await.unwrap();
+    m.migrations = m
+        .migrations
+        .iter()
+        .filter(|x| x.version < 4)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    if url.starts_with("sqlite") {
+        let opts: sqlx::sqlite::SqliteConnectOptions = url.parse().unwrap();
+        let pool = sqlx::SqlitePool::connect_with(opts.create_if_missing(true))
+            .await
+            .unwrap();
+        m.run(&pool).await.unwrap();
+        insert_legacy_rows!(pool);
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        m.run(&pool).await.unwrap();
+        insert_legacy_rows!(pool);
+        pool.close().await;
+    }
+}
+
+const LEGACY_ORG: &str = "00000000-0000-4000-8000-000000000001";
+const LEGACY_REVOKED: &str = "00000000-0000-4000-8000-000000000002";
+const LEGACY_FLEET: &str = "00000000-0000-4000-8000-000000000003";
+const LEGACY_HOST: &str = "00000000-0000-4000-8000-000000000004";
+const LEGACY_HOST2: &str = "00000000-0000-4000-8000-000000000005";
+
+async fn case_trust_migration_keeps_old_data(url: String) {
+    migrate_before_trust(&url).await;
+    let store = open_url(&url).await;
+    let org: Uuid = LEGACY_ORG.parse().unwrap();
+    let revoked = store
+        .enrollment_key_by_hash("legacy-revoked")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        revoked.revoked_at,
+        Some(DateTime::from_timestamp_millis(7).unwrap())
+    );
+    assert_eq!(revoked.state(t(0)), KeyState::Revoked);
+    let fleet = store
+        .enrollment_key_by_hash("legacy-fleet")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (fleet.uses, fleet.max_uses, fleet.expires_at),
+        (2, None, None)
+    );
+    assert_eq!(fleet.state(t(0)), KeyState::Active);
+    let h = store
+        .host(org, LEGACY_HOST.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(h.approval, Approval::Approved);
+    assert_eq!(h.credential_issued_at, h.enrolled_at);
+    assert!(
+        store
+            .host_by_credential("legacy-cred")
+            .await
+            .unwrap()
+            .unwrap()
+            .accepted()
+    );
+    assert_eq!(
+        store.org_settings(org).await.unwrap(),
+        OrgSettings::default()
+    );
+    assert_eq!(
+        store
+            .enroll_host(enrollment("legacy-revoked", "x", t(0)))
+            .await
+            .unwrap(),
+        Enrollment::Refused(KeyRefusal::Revoked)
+    );
 }

@@ -2,8 +2,8 @@
 //! Parse arguments, set up logging, dispatch to the command group, map errors to an
 //! exit code.
 //!
-//! Layout: [`cmd`] holds one module per command group (`hosts`, `commands`, `vulns`,
-//! `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
+//! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
+//! `commands`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 
@@ -20,7 +20,9 @@ use client::Conn;
 use cmd::admin::AdminCmd;
 use cmd::commands::CommandsCmd;
 use cmd::hosts::HostsCmd;
+use cmd::keys::KeysCmd;
 use cmd::server::ServerArgs;
+use cmd::settings::SettingsCmd;
 use cmd::vulndb::VulndbCmd;
 use cmd::vulns::VulnsCmd;
 use db::Db;
@@ -49,6 +51,21 @@ enum Cmd {
         conn: Conn,
         #[command(subcommand)]
         cmd: HostsCmd,
+    },
+    /// Enrollment keys: list, create (with an expiry and a maximum of uses), revoke,
+    /// rotate.
+    Keys {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// The organisation's settings (approval of new hosts).
+    Settings {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: SettingsCmd,
     },
     /// The command queue.
     Commands {
@@ -99,6 +116,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Admin { cmd } => cmd::admin::run(cmd).await,
         Cmd::Hosts { conn, cmd } => cmd::hosts::run(&conn, cmd).await,
+        Cmd::Keys { conn, cmd } => cmd::keys::run(&conn, cmd).await,
+        Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,

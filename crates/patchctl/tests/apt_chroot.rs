@@ -10,18 +10,16 @@
 
 mod common;
 
-use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use common::chroot::{build_deb, cached_chroot, run, suite};
+use common::platform::Platform;
 use common::wait_for;
 use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
-
-const CACHE: &str = "/var/cache/patchctl-ci";
 
 fn main() -> std::process::ExitCode {
     // Root: chroot, mount, dpkg inside the chroot. debootstrap builds the cached chroot.
@@ -35,159 +33,15 @@ fn main() -> std::process::ExitCode {
         .run()
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The Debian mirror this machine's apt uses (never written in the repository).
-fn mirror(codename: &str) -> String {
-    let mut texts = Vec::new();
-    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
-        texts.push(t);
-    }
-    if let Ok(rd) = fs::read_dir("/etc/apt/sources.list.d") {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.extension().is_some_and(|x| x == "sources" || x == "list") {
-                texts.push(fs::read_to_string(p).unwrap_or_default());
-            }
-        }
-    }
-    for t in &texts {
-        // deb822: a stanza with URIs and Suites naming the codename itself.
-        for stanza in t.split("\n\n") {
-            let field = |k: &str| {
-                stanza
-                    .lines()
-                    .find_map(|l| l.strip_prefix(k).map(|v| v.trim().to_owned()))
-            };
-            if let (Some(uris), Some(suites)) = (field("URIs:"), field("Suites:")) {
-                if suites.split_whitespace().any(|s| s == codename) {
-                    return uris.split_whitespace().next().unwrap().to_owned();
-                }
-            }
-        }
-        // One-line format.
-        for l in t.lines() {
-            let f: Vec<&str> = l
-                .split_whitespace()
-                .filter(|w| !w.starts_with('['))
-                .collect();
-            if f.len() >= 3 && f[0] == "deb" && f[2] == codename {
-                return f[1].to_owned();
-            }
-        }
-    }
-    panic!("no apt source for {codename} on this machine to debootstrap from");
-}
-
-/// A cached minimal Debian chroot of this machine's release, created once.
-fn cached_chroot() -> PathBuf {
-    let os = fs::read_to_string("/etc/os-release").unwrap();
-    let codename = os
-        .lines()
-        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
-        .expect("VERSION_CODENAME in /etc/os-release")
-        .trim_matches('"')
-        .to_owned();
-    let dir = Path::new(CACHE).join(&codename);
-    if dir.join("usr/bin/apt-get").exists() {
-        return dir;
-    }
-    fs::create_dir_all(CACHE).unwrap();
-    let tmp = Path::new(CACHE).join(format!("{codename}.tmp"));
-    let _ = fs::remove_dir_all(&tmp);
-    eprintln!(
-        "debootstrap {codename} into {} (once; cached)",
-        dir.display()
-    );
-    run(Command::new("debootstrap")
-        .args(["--variant=minbase", &codename])
-        .arg(&tmp)
-        .arg(mirror(&codename)));
-    fs::rename(&tmp, &dir).unwrap();
-    dir
-}
-
-/// Builds a real .deb: a control file and one file recording its version.
-fn build_deb(out: &Path, name: &str, version: &str, extra: &str) -> PathBuf {
-    let dir = out.join(format!("build-{name}-{version}"));
-    fs::create_dir_all(dir.join("DEBIAN")).unwrap();
-    fs::create_dir_all(dir.join(format!("usr/share/patchctl-test/{name}"))).unwrap();
-    fs::write(
-        dir.join(format!("usr/share/patchctl-test/{name}/version")),
-        version,
-    )
-    .unwrap();
-    fs::write(
-        dir.join("DEBIAN/control"),
-        format!(
-            "Package: {name}\nVersion: {version}\nArchitecture: all\nMaintainer: PatchCTL Tests <tests@patchctl.invalid>\nPriority: optional\nSection: misc\n{extra}Description: PatchCTL test package\n"
-        ),
-    )
-    .unwrap();
-    let deb = out.join(format!("{name}_{version}_all.deb"));
-    run(Command::new("dpkg-deb")
-        .args(["--root-owner-group", "--build"])
-        .arg(&dir)
-        .arg(&deb));
-    deb
-}
-
-/// A local apt repository suite holding `debs` (real Packages and Release indices).
-fn suite(repo: &Path, suite: &str, label: &str, debs: &[PathBuf]) {
-    let pool = repo.join("pool");
-    fs::create_dir_all(&pool).unwrap();
-    let mut index = String::new();
-    for deb in debs {
-        let name = deb.file_name().unwrap().to_str().unwrap();
-        fs::copy(deb, pool.join(name)).unwrap();
-        let bytes = fs::read(deb).unwrap();
-        let control = run(Command::new("dpkg-deb").arg("-f").arg(deb));
-        if !index.is_empty() {
-            index.push('\n');
-        }
-        write!(
-            index,
-            "{}Filename: pool/{name}\nSize: {}\nSHA256: {}\n",
-            control.trim_end().to_owned() + "\n",
-            bytes.len(),
-            hex::encode(Sha256::digest(&bytes))
-        )
-        .unwrap();
-    }
-    let dir = repo.join("dists").join(suite).join("main/binary-amd64");
-    fs::create_dir_all(&dir).unwrap();
-    fs::write(dir.join("Packages"), &index).unwrap();
-    let release = format!(
-        "Origin: Debian\nLabel: {label}\nSuite: {suite}\nCodename: {suite}\nVersion: 12\nDate: Sat, 21 Nov 2026 00:00:00 UTC\nArchitectures: amd64\nComponents: main\nDescription: PatchCTL test suite\nSHA256:\n {} {} main/binary-amd64/Packages\n",
-        hex::encode(Sha256::digest(index.as_bytes())),
-        index.len()
-    );
-    fs::write(repo.join("dists").join(suite).join("Release"), release).unwrap();
-}
-
 /// Unmounts /proc and removes the copy when the test ends, however it ends.
 struct Chroot {
     root: PathBuf,
     agent: Option<Child>,
-    server: Option<Child>,
 }
 
 impl Drop for Chroot {
     fn drop(&mut self) {
-        for c in [self.agent.take(), self.server.take()]
-            .into_iter()
-            .flatten()
-        {
-            let mut c = c;
+        if let Some(mut c) = self.agent.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -199,32 +53,16 @@ impl Drop for Chroot {
     }
 }
 
-struct Cli {
-    env: Vec<(String, String)>,
-}
+/// The operator CLI with `--wait 180` on every queued command.
+struct Cli<'a>(&'a Platform);
 
-impl Cli {
+impl Cli<'_> {
     fn json(&self, args: &[&str]) -> Value {
-        let out = Command::new(env!("CARGO_BIN_EXE_patchctl"))
-            .args(args)
-            .args(["--output", "json"])
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "patchctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.0.json(args)
     }
 
     fn command(&self, host: &str, kind: &str, params: &[&str]) -> Value {
-        let mut a = vec!["commands", "queue", "--host", host, kind, "--wait", "180"];
-        for p in params {
-            a.extend(["--param", p]);
-        }
-        self.json(&a)
+        self.0.command(host, kind, params, 180)
     }
 }
 
@@ -239,7 +77,6 @@ fn apt_backend_on_a_real_debian_system() {
     let mut guard = Chroot {
         root: root.clone(),
         agent: None,
-        server: None,
     };
     run(Command::new("mount")
         .args(["-t", "proc", "proc"])
@@ -290,62 +127,21 @@ fn apt_backend_on_a_real_debian_system() {
     let _ = fs::remove_dir_all(root.join("etc/apt/sources.list.d"));
 
     // The platform on the host.
-    let data = work.path().join("platform");
-    let log = fs::File::create(work.path().join("server.log")).unwrap();
-    guard.server = Some(
-        Command::new(env!("CARGO_BIN_EXE_patchctl"))
-            .args([
-                "server",
-                "--dev",
-                "--no-agent",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(&data)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    let platform = Platform::start(
+        &work.path().join("platform"),
+        &work.path().join("server.log"),
     );
-    let dev: Value = wait_for("dev.json", 60, || {
-        fs::read(data.join("dev.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-    });
-    let url = dev["url"]
-        .as_str()
-        .unwrap()
-        .replace("localhost", "127.0.0.1");
-    let cli = Cli {
-        env: vec![
-            ("PATCHCTL_SERVER".into(), url.clone()),
-            (
-                "PATCHCTL_TOKEN".into(),
-                dev["token"].as_str().unwrap().into(),
-            ),
-            (
-                "PATCHCTL_CA_FILE".into(),
-                dev["ca_file"].as_str().unwrap().into(),
-            ),
-        ],
-    };
+    let cli = Cli(&platform);
 
     // The real agent binary inside the chroot, as root, with its private config.
-    let agent_bin = PathBuf::from(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    let agent_bin = common::agent_bin();
     fs::create_dir_all(root.join("opt/patchctl/bin")).unwrap();
     fs::copy(&agent_bin, root.join("opt/patchctl/bin/patchctl-agent")).unwrap();
     let etc = root.join("etc/patchctl");
     fs::create_dir_all(&etc).unwrap();
     fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
-    fs::copy(dev["ca_file"].as_str().unwrap(), etc.join("ca.pem")).unwrap();
-    let cfg = serde_json::json!({
-        "server_url": url,
-        "license_key": dev["enrollment_key"],
-        "ca_bundle": "/etc/patchctl/ca.pem",
-        "heartbeat_interval_secs": 5,
-    });
+    fs::copy(platform.ca_file(), etc.join("ca.pem")).unwrap();
+    let cfg = platform.agent_config("/etc/patchctl/ca.pem");
     fs::write(etc.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
     fs::set_permissions(etc.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
     let agent_log = fs::File::create(work.path().join("agent.log")).unwrap();
@@ -534,4 +330,5 @@ fn apt_backend_on_a_real_debian_system() {
     assert!(uploads.first().is_some_and(|l| l.contains("full")), "{log}");
     assert!(uploads.iter().skip(1).any(|l| l.contains("delta")), "{log}");
     drop(guard);
+    drop(platform);
 }

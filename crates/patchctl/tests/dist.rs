@@ -1,18 +1,193 @@
 //! The systemd unit shipped in `dist/patchctl.service`: `systemd-analyze verify` accepts
 //! it, it runs the agent from the documented path as `patchctl` in the journal, and its
-//! hardening leaves package managers able to work.
+//! settings are the ones package managers and maintainer scripts need (the reasons are
+//! the unit's comments; `unit_sandbox.rs` installs a real package under it). The same
+//! checks run against the unit as it was before issue 10 and find what was wrong with
+//! it, so they can fail; `systemd-analyze security` confirms systemd reads the unit the
+//! same way.
 
 // The harness runs systemd-analyze; the no-spawn rule is for agent code.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::unit::{Unit, shipped_text};
 use patchctl_testkit::{Harness, Need, trial};
+use serde_json::Value;
 
-fn unit_text() -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../dist/patchctl.service");
-    std::fs::read_to_string(p).unwrap()
+/// The unit before issue 10 (UMask=0077, CAP_MAC_ADMIN dropped, ProtectClock, the
+/// default KillMode): what the checks must reject.
+const BEFORE: &str = include_str!("data/dist/patchctl.service.before-issue-10");
+
+fn main() -> std::process::ExitCode {
+    Harness::new()
+        .test(trial!(the_unit_gives_package_managers_what_they_need))
+        .test(
+            trial!(unit_verifies_and_keeps_its_promises).needs([Need::Program("systemd-analyze")]),
+        )
+        .test(
+            trial!(systemd_reads_the_sandbox_the_same_way)
+                .needs([Need::Program("systemd-analyze")]),
+        )
+        .run()
+}
+
+/// Settings that break a package install, a maintainer script or a kernel/bootloader
+/// hook when set (the unit's comments say which package needs what).
+const BREAKING: &[&str] = &[
+    "ProtectSystem",
+    "ReadOnlyPaths",
+    "NoNewPrivileges",
+    "RestrictSUIDSGID",
+    "PrivateDevices",
+    "DevicePolicy",
+    "DeviceAllow",
+    "ProtectClock",
+    "ProtectKernelModules",
+    "ProtectKernelTunables",
+    "ProtectHome",
+    "ProtectHostname",
+    "SystemCallArchitectures",
+    "SystemCallFilter",
+    "RestrictAddressFamilies",
+    "RestrictNamespaces",
+    "MemoryDenyWriteExecute",
+    "ProtectProc",
+    "ProcSubset",
+    "PrivateUsers",
+    "PrivateNetwork",
+    "IPAddressDeny",
+    "User",
+    "DynamicUser",
+];
+
+/// Capabilities maintainer scripts use (the unit's comments say which).
+const NEEDED_CAPABILITIES: &[&str] = &[
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_MODULE",
+    "CAP_MAC_ADMIN",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_RAWIO",
+    "CAP_AUDIT_CONTROL",
+    "CAP_MKNOD",
+    "CAP_SETFCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_CHOWN",
+    "CAP_FOWNER",
+    "CAP_DAC_OVERRIDE",
+    "CAP_SETUID",
+    "CAP_SETGID",
+];
+
+/// What is wrong with `unit` for a package-manager agent; empty when nothing is.
+fn problems(unit: &Unit) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in BREAKING {
+        let set = match *key {
+            // An explicit `no` is harmless; anything else restricts.
+            "ProtectSystem"
+            | "ProtectHome"
+            | "ProtectHostname"
+            | "ProtectClock"
+            | "ProtectKernelModules"
+            | "ProtectKernelTunables"
+            | "PrivateDevices"
+            | "NoNewPrivileges"
+            | "RestrictSUIDSGID"
+            | "MemoryDenyWriteExecute"
+            | "PrivateUsers"
+            | "PrivateNetwork"
+            | "DynamicUser" => unit.yes(key),
+            _ => unit.get(key).is_some_and(|v| !v.is_empty()),
+        };
+        if set {
+            out.push(format!("{key} is set"));
+        }
+    }
+    if unit.umask() != 0o022 {
+        out.push(format!("UMask is {:04o}, not 0022", unit.umask()));
+    }
+    let kept = unit.bounding_set();
+    for cap in NEEDED_CAPABILITIES {
+        if !kept.contains(cap) {
+            out.push(format!("{cap} is dropped"));
+        }
+    }
+    if unit.get("KillMode") != Some("process") {
+        out.push("KillMode is not process".into());
+    }
+    if unit.timeout_stop_secs() < 3600 {
+        out.push(format!(
+            "TimeoutStopSec is {} s, shorter than an install",
+            unit.timeout_stop_secs()
+        ));
+    }
+    if !unit
+        .values("RestartPreventExitStatus")
+        .iter()
+        .any(|v| v.split_whitespace().any(|s| s == "78"))
+    {
+        out.push("RestartPreventExitStatus does not hold 78".into());
+    }
+    if unit.get("OOMPolicy") != Some("continue") {
+        out.push("OOMPolicy is not continue".into());
+    }
+    out
+}
+
+fn the_unit_gives_package_managers_what_they_need() {
+    let unit = Unit::shipped();
+    assert_eq!(problems(&unit), Vec::<String>::new());
+    // What is still cut: nothing a package manager runs needs it.
+    let kept = unit.bounding_set();
+    for cap in [
+        "CAP_SYS_BOOT",
+        "CAP_SYS_TIME",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+    ] {
+        assert!(!kept.contains(&cap), "{cap} should be dropped");
+    }
+    for key in [
+        "PrivateTmp",
+        "ProtectControlGroups",
+        "ProtectKernelLogs",
+        "LockPersonality",
+        "RestrictRealtime",
+    ] {
+        assert!(unit.yes(key), "{key} should stay on");
+    }
+    assert_eq!(unit.get("SyslogIdentifier"), Some("patchctl"));
+    assert_eq!(unit.get("StateDirectoryMode"), Some("0700"));
+
+    // The unit before issue 10 fails exactly where it broke packages.
+    let mut before = problems(&Unit::parse(BEFORE));
+    before.sort();
+    let mut want = vec![
+        "CAP_MAC_ADMIN is dropped",
+        "CAP_NET_ADMIN is dropped",
+        "CAP_NET_RAW is dropped",
+        "CAP_SYS_PTRACE is dropped",
+        "CAP_SYS_RAWIO is dropped",
+        "CAP_AUDIT_CONTROL is dropped",
+        "KillMode is not process",
+        "OOMPolicy is not continue",
+        "ProtectClock is set",
+        "ProtectHome is set",
+        "ProtectHostname is set",
+        "RestartPreventExitStatus does not hold 78",
+        "RestrictAddressFamilies is set",
+        "SystemCallArchitectures is set",
+        "TimeoutStopSec is 30 s, shorter than an install",
+        "UMask is 0077, not 0022",
+    ];
+    want.sort();
+    assert_eq!(before, want);
 }
 
 fn verify(text: &str) -> (bool, String) {
@@ -28,42 +203,130 @@ fn verify(text: &str) -> (bool, String) {
     (out.status.success() && stderr.trim().is_empty(), stderr)
 }
 
-fn main() -> std::process::ExitCode {
-    Harness::new()
-        .test(
-            trial!(unit_verifies_and_keeps_its_promises).needs([Need::Program("systemd-analyze")]),
-        )
-        .run()
+/// The unit with ExecStart pointing at the agent binary of this build (verify wants it
+/// to exist).
+fn local_text() -> String {
+    let agent = Path::new(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
+    shipped_text().replace(
+        "/opt/patchctl/bin/patchctl-agent",
+        &agent.display().to_string(),
+    )
 }
 
 fn unit_verifies_and_keeps_its_promises() {
-    let text = unit_text();
-    assert!(text.contains(
-        "ExecStart=/opt/patchctl/bin/patchctl-agent run --config /etc/patchctl/config.json"
-    ));
-    assert!(text.contains("SyslogIdentifier=patchctl"));
-    // Package managers write /usr, /etc, /boot and create setuid files.
-    for breaking in [
-        "ProtectSystem=",
-        "RestrictSUIDSGID=yes",
-        "ProtectKernelModules=yes",
-        "ReadOnlyPaths=/usr",
-        "NoNewPrivileges=yes",
-    ] {
-        assert!(
-            !text.contains(breaking),
-            "{breaking} would break package installs"
-        );
-    }
-    // verify wants ExecStart to exist: point it at a binary that does.
-    let agent = Path::new(env!("CARGO_BIN_EXE_patchctl")).with_file_name("patchctl-agent");
-    let local = text.replace(
-        "/opt/patchctl/bin/patchctl-agent",
-        &agent.display().to_string(),
+    let unit = Unit::shipped();
+    assert_eq!(
+        unit.get("ExecStart"),
+        Some("/opt/patchctl/bin/patchctl-agent run --config /etc/patchctl/config.json")
     );
+    let local = local_text();
     let (ok, err) = verify(&local);
     assert!(ok, "systemd-analyze verify: {err}");
     // And the check can fail.
-    let (ok, _) = verify(&local.replace("ProtectHome=read-only", "ProtectHome=maybe\nBogusKey=1"));
+    let (ok, _) = verify(&local.replace("PrivateTmp=yes", "PrivateTmp=maybe\nBogusKey=1"));
     assert!(!ok, "a broken unit must not verify");
+}
+
+/// `systemd-analyze security --offline=yes --json=short`: setting name → whether
+/// systemd counts it as set.
+fn security(text: &str) -> (Vec<(String, Option<bool>)>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("patchctl.service");
+    std::fs::write(&p, text).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["security", "--offline=yes", "--json=short"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let rows: Vec<Value> = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "systemd-analyze security: {e}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let rows = rows
+        .iter()
+        .map(|r| {
+            (
+                r["json_field"].as_str().unwrap().to_owned(),
+                r["set"].as_bool(),
+            )
+        })
+        .collect();
+    (rows, stdout)
+}
+
+fn systemd_reads_the_sandbox_the_same_way() {
+    let check = |text: &str| -> Vec<String> {
+        let (rows, raw) = security(text);
+        let set = |field: &str| -> Option<bool> {
+            rows.iter()
+                .find(|(f, _)| f == field)
+                .unwrap_or_else(|| panic!("no {field} in {raw}"))
+                .1
+        };
+        let mut wrong = Vec::new();
+        // Off: each would take away something a maintainer script or hook needs.
+        for field in [
+            "PrivateDevices",
+            "ProtectClock",
+            "DeviceAllow",
+            "ProtectKernelModules",
+            "ProtectKernelTunables",
+            // (ProtectHome=read-only counts as unset here, with a lower exposure:
+            // `problems` checks it.)
+            "ProtectHostname",
+            "SystemCallArchitectures",
+            "RestrictAddressFamilies_OTHER",
+            "NoNewPrivileges",
+            "RestrictSUIDSGID",
+            "ProtectSystem",
+            "CapabilityBoundingSet_CAP_MAC",
+            "CapabilityBoundingSet_CAP_SYS_MODULE",
+            "CapabilityBoundingSet_CAP_SYS_ADMIN",
+            "CapabilityBoundingSet_CAP_SYS_PTRACE",
+            "CapabilityBoundingSet_CAP_SYS_RAWIO",
+            "CapabilityBoundingSet_CAP_NET_ADMIN",
+            // systemd-analyze names it "world-readable by default": what children need.
+            "UMask",
+        ] {
+            if set(field) != Some(false) {
+                wrong.push(format!("{field} restricts"));
+            }
+        }
+        // On: nothing a package manager runs needs what they take.
+        for field in [
+            "PrivateTmp",
+            "ProtectControlGroups",
+            "ProtectKernelLogs",
+            "LockPersonality",
+            "RestrictRealtime",
+            "CapabilityBoundingSet_CAP_SYS_TIME",
+            "CapabilityBoundingSet_CAP_SYS_BOOT",
+            "CapabilityBoundingSet_CAP_SYSLOG",
+        ] {
+            if set(field) != Some(true) {
+                wrong.push(format!("{field} is off"));
+            }
+        }
+        wrong
+    };
+    assert_eq!(check(&local_text()), Vec::<String>::new());
+    let mut before = check(BEFORE);
+    before.sort();
+    assert_eq!(
+        before,
+        [
+            "CapabilityBoundingSet_CAP_MAC restricts",
+            "CapabilityBoundingSet_CAP_NET_ADMIN restricts",
+            "CapabilityBoundingSet_CAP_SYS_PTRACE restricts",
+            "CapabilityBoundingSet_CAP_SYS_RAWIO restricts",
+            "ProtectClock restricts",
+            "ProtectHostname restricts",
+            "RestrictAddressFamilies_OTHER restricts",
+            "SystemCallArchitectures restricts",
+            "UMask restricts",
+        ]
+    );
 }

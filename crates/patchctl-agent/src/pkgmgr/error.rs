@@ -30,6 +30,10 @@ pub enum PkgError {
         /// Why it did not run.
         source: ExecError,
     },
+    /// The metadata refresh ran but left repositories unrefreshed (unreachable,
+    /// unsigned): the updates listed come from older metadata.
+    #[error("the package lists were not fully refreshed: {0}")]
+    RefreshIncomplete(String),
     /// The program's output could not be read (it says where and why).
     #[error("{0}")]
     Unparsable(String),

@@ -183,6 +183,16 @@ impl Family {
             if let Err(e) = self.check_version(t.version.as_str()) {
                 why.push(format!("{} {}: {e}", t.name, t.version));
             }
+            // The version ends the argument (`name-version`, `name=version`): it must
+            // not make it look like a local file either.
+            if let Some(rule) =
+                patchctl_proto::validate::local_file_rule(self.as_str(), t.version.as_str())
+            {
+                why.push(format!(
+                    "{} {}: the version must have {rule}",
+                    t.name, t.version
+                ));
+            }
         }
         why
     }
@@ -262,6 +272,21 @@ impl InstallRun {
             },
         }
     }
+}
+
+/// What the install gate says of a plan whose output the executor had to cut (past its
+/// size cap, or a pipe held open by a leftover process): never installed from.
+pub const CUT_SHORT: &str = "the package manager's output was cut short (too long, or a leftover process held its pipe); the plan cannot be read whole";
+
+/// Refuses a simulation whose output the executor did not read whole: a plan read in
+/// part could hide a removal. Every family's `simulate` calls it.
+pub(crate) fn whole_plan(o: &ExecOutput, program: &str) -> Result<(), PkgError> {
+    if o.truncated {
+        return Err(PkgError::Refused(format!(
+            "{program}: {CUT_SHORT}; refusing to install"
+        )));
+    }
+    Ok(())
 }
 
 /// Runs `req` and returns its standard output. When it exits with anything but 0:
@@ -570,5 +595,34 @@ mod tests {
             skipped: vec!["garbled line".into()],
         };
         assert_eq!(refusals(Family::Apk, &tx, &[]).len(), 1);
+    }
+
+    #[test]
+    fn arguments_that_read_as_local_files_are_refused() {
+        for (family, file, version) in [
+            (Family::Dnf, "x.rpm", "1.0-1"),
+            (Family::Yum, "x.rpm", "1.0-1"),
+            (Family::Zypper, "x.RPM", "1.0-1"),
+            (Family::Apk, "x.apk", "1.0-r0"),
+        ] {
+            // As a name, and as the version that ends `name-version` / `name=version`.
+            let by_name = family.validate_targets(&[target(file, version)]);
+            assert_eq!(by_name.len(), 1, "{family:?} {file}: {by_name:?}");
+            assert!(by_name[0].contains("local file"), "{by_name:?}");
+            let by_version = family.validate_targets(&[target("openssl", &format!("1.0-{file}"))]);
+            assert!(!by_version.is_empty(), "{family:?} {file}");
+        }
+        let rpm = Family::Dnf.validate_targets(&[target("openssl", "1.0-1.rpm")]);
+        assert_eq!(
+            rpm,
+            [
+                "openssl 1.0-1.rpm: the version must have no .rpm ending (dnf, yum and zypper read such an argument as a local file)"
+            ]
+        );
+        assert!(
+            Family::Apt
+                .validate_targets(&[target("openssl", "1.0-1")])
+                .is_empty()
+        );
     }
 }

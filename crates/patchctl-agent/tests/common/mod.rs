@@ -32,6 +32,30 @@ pub fn ops(exec: Arc<ProcessExecutor>, backend: impl Backend + 'static) -> Opera
     .with_backend(Some(Arc::new(backend)))
 }
 
+/// The real executor with a small output cap: a run whose output passes `cap` bytes is
+/// cut by the executor itself, as a very long plan would be in production.
+pub struct CappedExecutor {
+    /// The real executor that runs everything.
+    pub inner: ProcessExecutor,
+    /// The cap put on each run's stdout and stderr.
+    pub cap: usize,
+}
+
+#[async_trait::async_trait]
+impl patchctl_agent::exec::Executor for CappedExecutor {
+    async fn run(
+        &self,
+        mut req: patchctl_agent::exec::ExecRequest,
+    ) -> Result<patchctl_agent::exec::ExecOutput, patchctl_agent::exec::ExecError> {
+        req.max_output = self.cap;
+        self.inner.run(req).await
+    }
+
+    fn history(&self) -> Vec<Vec<String>> {
+        self.inner.history()
+    }
+}
+
 /// A command of `kind` as the platform queues it.
 pub fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
     CommandEnvelope {

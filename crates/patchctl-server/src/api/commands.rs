@@ -34,6 +34,12 @@ pub async fn queue_command(
             host.id
         )));
     }
+    if host.approval == patchctl_proto::trust::Approval::Pending {
+        return Err(ApiError::conflict(format!(
+            "host {} ({}) is waiting for approval and collects no commands; approve it first (`patchctl hosts approve {}`)",
+            host.id, host.hostname, host.id
+        )));
+    }
     let params = security_updates_as_pairs(&st, op.org_id, host.id, &req.kind, req.params).await?;
     let cmd =
         Command::parse(&req.kind, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;

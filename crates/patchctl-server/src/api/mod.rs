@@ -1,10 +1,12 @@
 //! The HTTP API, one file per resource: what [`routes`] wires and the helpers the
 //! handlers share.
 //!
-//! The agent API (`/api/v1/agent/...`, bearer agent credential) is [`enroll`],
-//! [`heartbeat`], [`scans`] (the scan and the v1 inventory) and [`results`]. The operator
-//! API (`/api/v1/...`, bearer API token, confined to the token's organisation) is
-//! [`hosts`] (hosts, their packages, updates, metrics, revocation), [`commands`] (the
+//! The agent API (`/api/v1/agent/...`, bearer agent credential) is [`enroll`] (its own
+//! small body limit and the rate limits), [`heartbeat`], [`scans`] (the scan and the v1
+//! inventory), [`results`] and [`credential`] (`whoami`, credential rotation). The
+//! operator API (`/api/v1/...`, bearer API token, confined to the token's organisation)
+//! is [`hosts`] (hosts, their packages, updates, metrics, revocation, approval),
+//! [`keys`] (enrollment keys), [`org`] (the organisation's settings), [`commands`] (the
 //! command queue) and [`vulns`] (the vulnerability views).
 //!
 //! Handlers reach the database only through [`patchctl_storage::Storage`] methods and
@@ -21,9 +23,12 @@ use crate::AppState;
 use crate::error::{self, ApiError};
 
 pub mod commands;
+pub mod credential;
 pub mod enroll;
 pub mod heartbeat;
 pub mod hosts;
+pub mod keys;
+pub mod org;
 pub mod results;
 pub mod scans;
 pub mod vulns;
@@ -35,7 +40,14 @@ const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
 /// API under `/api/v1` ([`crate::app`] adds the fallback and the panic guard).
 pub fn routes() -> Router<AppState> {
     let agent = Router::new()
-        .route("/enroll", post(enroll::enroll))
+        // The innermost body limit wins: an enrollment body is small, and an oversized
+        // one is refused before its key is looked at.
+        .route(
+            "/enroll",
+            post(enroll::enroll).layer(DefaultBodyLimit::max(enroll::MAX_ENROLL_BODY_BYTES)),
+        )
+        .route("/whoami", get(credential::whoami))
+        .route("/credential", post(credential::rotate))
         .route("/heartbeat", post(heartbeat::heartbeat))
         .route("/inventory", post(scans::inventory))
         .route("/scan", post(scans::scan))
@@ -58,6 +70,15 @@ pub fn routes() -> Router<AppState> {
         .route("/vulns/summary", get(vulns::summary))
         .route("/vulns/{id}", get(vulns::advisory_hosts))
         .route("/hosts/{host}/revoke", post(hosts::revoke_host))
+        .route("/hosts/{host}/approve", post(hosts::approve_host))
+        .route("/hosts/{host}/reject", post(hosts::reject_host))
+        .route(
+            "/enrollment-keys",
+            get(keys::list_keys).post(keys::create_key),
+        )
+        .route("/enrollment-keys/{id}/revoke", post(keys::revoke_key))
+        .route("/enrollment-keys/{id}/rotate", post(keys::rotate_key))
+        .route("/settings", get(org::get_settings).put(org::put_settings))
         .route(
             "/commands",
             get(commands::list_commands).post(commands::queue_command),

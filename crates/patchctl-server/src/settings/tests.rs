@@ -39,6 +39,10 @@ fn the_file_alone_gives_its_values_and_the_defaults() {
     assert_eq!(s.heartbeat_interval_secs, 300);
     assert_eq!(s.metrics_history_len, 288);
     assert!(s.vuln_feeds.is_empty());
+    assert_eq!(
+        (s.enroll_per_address_per_min, s.enroll_per_key_per_min),
+        (30, 600)
+    );
     let (_dir, path) = file(FILE);
     assert_eq!(Settings::load_file(&path).unwrap(), s);
 }
@@ -62,6 +66,8 @@ fn env_overrides_file() {
                 "PATCHCTL_VULN_FEEDS",
                 r#"[{"name": "osv-debian", "url": "https://example.com/all.zip"}]"#,
             ),
+            ("PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN", "5"),
+            ("PATCHCTL_ENROLL_PER_KEY_PER_MIN", "50"),
             // Not settings: the CLI's variables and unrelated ones are ignored.
             ("PATCHCTL_TOKEN", "pct_x"),
             ("PATCHCTL_SERVER", "https://x"),
@@ -83,6 +89,8 @@ fn env_overrides_file() {
                 name: "osv-debian".into(),
                 url: "https://example.com/all.zip".into(),
             }],
+            enroll_per_address_per_min: 5,
+            enroll_per_key_per_min: 50,
         }
     );
 }
@@ -137,6 +145,16 @@ fn bad_env_values_name_their_variable() {
             "positive whole number",
         ),
         ("PATCHCTL_VULN_FEEDS", "osv-debian=https://x", "JSON list"),
+        (
+            "PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN",
+            "30/min",
+            "positive whole number of attempts a minute",
+        ),
+        (
+            "PATCHCTL_ENROLL_PER_KEY_PER_MIN",
+            "0",
+            "positive whole number of enrollments a minute",
+        ),
     ] {
         let e = err(FILE, &[(var, value)]);
         assert!(
@@ -186,6 +204,18 @@ fn file_errors_say_what_and_where() {
     assert!(e.contains("is invalid: unknown field `verify`"), "{e}");
     let e = err(FILE.replace("120", "0").as_str(), &[]);
     assert!(e.ends_with("command_lease_secs must be positive"), "{e}");
+    let e = err(
+        FILE.replace(
+            "\"command_lease_secs\"",
+            "\"enroll_per_key_per_min\": 0, \"command_lease_secs\"",
+        )
+        .as_str(),
+        &[],
+    );
+    assert!(
+        e.ends_with("enroll_per_key_per_min must be positive"),
+        "{e}"
+    );
     // The environment may correct the file.
     let s = load(
         FILE.replace("120", "0").as_str(),
@@ -209,7 +239,11 @@ fn every_variable_is_read() {
         let value = match var {
             ENV_LISTEN => "127.0.0.1:2",
             ENV_VULN_FEEDS => r#"[{"name": "f", "url": "https://f"}]"#,
-            ENV_HEARTBEAT_INTERVAL_SECS | ENV_COMMAND_LEASE_SECS | ENV_METRICS_HISTORY_LEN => "3",
+            ENV_HEARTBEAT_INTERVAL_SECS
+            | ENV_COMMAND_LEASE_SECS
+            | ENV_METRICS_HISTORY_LEN
+            | ENV_ENROLL_PER_ADDRESS_PER_MIN
+            | ENV_ENROLL_PER_KEY_PER_MIN => "3",
             _ => "x",
         };
         assert_ne!(

@@ -1,7 +1,12 @@
-//! The SQL of [`HostStore`]: `hosts` (enrollment, credentials, the latest heartbeat and
-//! metrics, listing) and the `metrics_history` ring. A heartbeat batch is one
-//! transaction (group commit) and also reports which of its hosts have queued or
+//! The SQL of [`HostStore`]: `hosts` (enrollment, credentials, approval, the latest
+//! heartbeat and metrics, listing) and the `metrics_history` ring. A heartbeat batch is
+//! one transaction (group commit) and also reports which of its hosts have queued or
 //! delivered commands, so that only those are leased.
+//!
+//! Enrollment counts the key's use with one conditional `UPDATE ... RETURNING` in the
+//! transaction that creates the host: PostgreSQL re-checks the condition on the row
+//! a concurrent enrollment just updated, and SQLite has one writer, so a key never
+//! enrolls more hosts than its maximum.
 
 use std::collections::HashMap;
 
@@ -9,14 +14,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
 use patchctl_proto::api::CommandState;
+use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
 use super::{
-    PostgresStore, SqliteStore, conflict, count, from_json, ms, opt_time, time, to_json, trunc,
-    uuid,
+    PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, to_json,
+    trunc, uuid,
 };
 use crate::error::Result;
-use crate::hosts::{HeartbeatOutcome, HeartbeatWrite, HostAuth, HostRow, HostStore, NewHost};
+use crate::hosts::{
+    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
+    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+};
 
 /// Heartbeats per multi-row statement (4 bound values each; far below SQLite's 32766).
 const HEARTBEAT_CHUNK: usize = 500;
@@ -25,9 +34,68 @@ const HEARTBEAT_CHUNK: usize = 500;
 macro_rules! host_columns {
     () => {
         "id, org_id, hostname, system_json, agent_version, enrolled_at, last_seen, revoked, \
-         metrics_json, metrics_at, inventory_scanned_at, package_manager, package_count, \
-         update_count, security_update_count"
+         approval, credential_issued_at, metrics_json, metrics_at, inventory_scanned_at, \
+         package_manager, package_count, update_count, security_update_count"
     };
+}
+
+/// Creates a host: id, organisation, key, credential hash, approval, host name, system
+/// JSON, agent version, enrollment time (also the credential's issue time).
+const INSERT_HOST: &str = "INSERT INTO hosts (id, org_id, enrollment_key_id, credential_hash, \
+     revoked, approval, hostname, system_json, agent_version, enrolled_at, \
+     credential_issued_at, package_count, heartbeat_count) \
+     VALUES ($1, $2, $3, $4, FALSE, $5, $6, $7, $8, $9, $9, 0, 0)";
+
+/// A stored approval.
+fn approval(s: &str) -> Result<Approval> {
+    Approval::parse(s).ok_or_else(|| corrupt("hosts.approval", format!("unknown value {s:?}")))
+}
+
+/// A key's stored `revoked_at`, `expires_at`, `max_uses` and `uses`.
+type KeyLimits = (Option<i64>, Option<i64>, Option<i64>, i64);
+
+/// Why a key whose use could not be counted enrolls nothing, from its stored limits
+/// (none: there is no such key).
+fn refusal(row: Option<KeyLimits>, now: i64) -> KeyRefusal {
+    match row {
+        None => KeyRefusal::Unknown,
+        Some((Some(_), _, _, _)) => KeyRefusal::Revoked,
+        Some((None, Some(e), _, _)) if e <= now => KeyRefusal::Expired,
+        Some((None, _, Some(m), uses)) if uses >= m => KeyRefusal::Exhausted,
+        // Valid again at this instant (a concurrent change): refused all the same, as
+        // the conditional update saw it.
+        Some(_) => KeyRefusal::Exhausted,
+    }
+}
+
+/// A new host as [`INSERT_HOST`] stored it.
+fn new_host_row(
+    id: Uuid,
+    org_id: Uuid,
+    approval: Approval,
+    agent_version: String,
+    system: patchctl_proto::agent::SystemInfo,
+    now: DateTime<Utc>,
+) -> HostRow {
+    HostRow {
+        id,
+        org_id,
+        hostname: system.hostname.clone(),
+        system,
+        agent_version,
+        enrolled_at: trunc(now),
+        last_seen: None,
+        revoked: false,
+        approval,
+        credential_issued_at: trunc(now),
+        metrics: None,
+        metrics_at: None,
+        inventory_scanned_at: None,
+        package_manager: None,
+        package_count: 0,
+        update_count: 0,
+        security_update_count: 0,
+    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -44,6 +112,8 @@ struct HostDb {
     enrolled_at: i64,
     last_seen: Option<i64>,
     revoked: bool,
+    approval: String,
+    credential_issued_at: i64,
     metrics_json: Option<String>,
     metrics_at: Option<i64>,
     inventory_scanned_at: Option<i64>,
@@ -64,6 +134,8 @@ impl HostDb {
             enrolled_at: time(self.enrolled_at, "hosts.enrolled_at")?,
             last_seen: opt_time(self.last_seen, "hosts.last_seen")?,
             revoked: self.revoked,
+            approval: approval(&self.approval)?,
+            credential_issued_at: time(self.credential_issued_at, "hosts.credential_issued_at")?,
             metrics: self
                 .metrics_json
                 .as_deref()
@@ -112,40 +184,92 @@ macro_rules! impl_hosts {
             async fn create_host(&self, host: NewHost) -> Result<HostRow> {
                 let id = Uuid::new_v4();
                 let system_json = to_json(&host.system, "hosts.system_json")?;
-                sqlx::query(
-                    "INSERT INTO hosts (id, org_id, enrollment_key_id, credential_hash, revoked, \
-                     hostname, system_json, agent_version, enrolled_at, package_count, \
-                     heartbeat_count) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0)",
-                )
-                .bind(id.to_string())
-                .bind(host.org_id.to_string())
-                .bind(host.enrollment_key_id.to_string())
-                .bind(&host.credential_hash)
-                .bind(false)
-                .bind(&host.system.hostname)
-                .bind(&system_json)
-                .bind(&host.agent_version)
-                .bind(ms(host.now))
-                .execute(&self.writer)
-                .await
-                .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
-                Ok(HostRow {
+                sqlx::query(INSERT_HOST)
+                    .bind(id.to_string())
+                    .bind(host.org_id.to_string())
+                    .bind(host.enrollment_key_id.to_string())
+                    .bind(&host.credential_hash)
+                    .bind(Approval::Approved.as_str())
+                    .bind(&host.system.hostname)
+                    .bind(&system_json)
+                    .bind(&host.agent_version)
+                    .bind(ms(host.now))
+                    .execute(&self.writer)
+                    .await
+                    .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
+                Ok(new_host_row(
                     id,
-                    org_id: host.org_id,
-                    hostname: host.system.hostname.clone(),
-                    system: host.system,
-                    agent_version: host.agent_version,
-                    enrolled_at: trunc(host.now),
-                    last_seen: None,
-                    revoked: false,
-                    metrics: None,
-                    metrics_at: None,
-                    inventory_scanned_at: None,
-                    package_manager: None,
-                    package_count: 0,
-                    update_count: 0,
-                    security_update_count: 0,
+                    host.org_id,
+                    Approval::Approved,
+                    host.agent_version,
+                    host.system,
+                    host.now,
+                ))
+            }
+
+            async fn enroll_host(&self, e: EnrollHost) -> Result<Enrollment> {
+                let now = ms(e.now);
+                let system_json = to_json(&e.system, "hosts.system_json")?;
+                let mut tx = self.writer.begin().await?;
+                let used: Option<(String, String)> = sqlx::query_as(
+                    "UPDATE enrollment_keys SET uses = uses + 1 \
+                     WHERE key_hash = $1 AND revoked_at IS NULL \
+                     AND (expires_at IS NULL OR expires_at > $2) \
+                     AND (max_uses IS NULL OR uses < max_uses) \
+                     RETURNING id, org_id",
+                )
+                .bind(&e.key_hash)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((key_id, org_id)) = used else {
+                    let row: Option<KeyLimits> =
+                        sqlx::query_as(
+                            "SELECT revoked_at, expires_at, max_uses, uses \
+                             FROM enrollment_keys WHERE key_hash = $1",
+                        )
+                        .bind(&e.key_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Ok(Enrollment::Refused(refusal(row, now)));
+                };
+                let key_id = uuid(&key_id, "enrollment_keys.id")?;
+                let org_id = uuid(&org_id, "enrollment_keys.org_id")?;
+                let (require,): (bool,) =
+                    sqlx::query_as("SELECT require_approval FROM orgs WHERE id = $1")
+                        .bind(org_id.to_string())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let approval = if require {
+                    Approval::Pending
+                } else {
+                    Approval::Approved
+                };
+                let id = Uuid::new_v4();
+                sqlx::query(INSERT_HOST)
+                    .bind(id.to_string())
+                    .bind(org_id.to_string())
+                    .bind(key_id.to_string())
+                    .bind(&e.credential_hash)
+                    .bind(approval.as_str())
+                    .bind(&e.system.hostname)
+                    .bind(&system_json)
+                    .bind(&e.agent_version)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
+                tx.commit().await?;
+                Ok(Enrollment::Enrolled {
+                    host: Box::new(new_host_row(
+                        id,
+                        org_id,
+                        approval,
+                        e.agent_version,
+                        e.system,
+                        e.now,
+                    )),
+                    key_id,
                 })
             }
 
@@ -153,16 +277,24 @@ macro_rules! impl_hosts {
                 &self,
                 credential_hash: &str,
             ) -> Result<Option<HostAuth>> {
-                let row: Option<(String, String)> = sqlx::query_as(
-                    "SELECT id, org_id FROM hosts WHERE credential_hash = $1 AND NOT revoked",
+                let row: Option<(String, String, bool, String, bool)> = sqlx::query_as(
+                    "SELECT id, org_id, revoked, approval, credential_hash = $1 FROM hosts \
+                     WHERE credential_hash = $1 OR next_credential_hash = $1",
                 )
                 .bind(credential_hash)
                 .fetch_optional(&self.reader)
                 .await?;
-                row.map(|(id, org)| {
+                row.map(|(id, org, revoked, appr, current)| {
                     Ok(HostAuth {
                         host_id: uuid(&id, "hosts.id")?,
                         org_id: uuid(&org, "hosts.org_id")?,
+                        revoked,
+                        approval: approval(&appr)?,
+                        slot: if current {
+                            CredentialSlot::Current
+                        } else {
+                            CredentialSlot::Next
+                        },
                     })
                 })
                 .transpose()
@@ -176,6 +308,77 @@ macro_rules! impl_hosts {
                         .bind(true)
                         .execute(&self.writer)
                         .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_approval(
+                &self,
+                org_id: Uuid,
+                host_id: Uuid,
+                approve: bool,
+            ) -> Result<ApprovalChange> {
+                let (to, revoked) = if approve {
+                    (Approval::Approved, false)
+                } else {
+                    (Approval::Rejected, true)
+                };
+                let done = sqlx::query(
+                    "UPDATE hosts SET approval = $3, revoked = $4 \
+                     WHERE id = $1 AND org_id = $2 AND approval = $5 AND NOT revoked",
+                )
+                .bind(host_id.to_string())
+                .bind(org_id.to_string())
+                .bind(to.as_str())
+                .bind(revoked)
+                .bind(Approval::Pending.as_str())
+                .execute(&self.writer)
+                .await?;
+                if done.rows_affected() > 0 {
+                    return Ok(ApprovalChange::Changed);
+                }
+                let exists: Option<(String,)> =
+                    sqlx::query_as("SELECT id FROM hosts WHERE id = $1 AND org_id = $2")
+                        .bind(host_id.to_string())
+                        .bind(org_id.to_string())
+                        .fetch_optional(&self.writer)
+                        .await?;
+                Ok(if exists.is_some() {
+                    ApprovalChange::NotPending
+                } else {
+                    ApprovalChange::NotFound
+                })
+            }
+
+            async fn stage_credential(
+                &self,
+                host_id: Uuid,
+                credential_hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE hosts SET next_credential_hash = $2, next_credential_issued_at = $3 \
+                     WHERE id = $1",
+                )
+                .bind(host_id.to_string())
+                .bind(credential_hash)
+                .bind(ms(now))
+                .execute(&self.writer)
+                .await
+                .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn promote_credential(&self, host_id: Uuid, credential_hash: &str) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE hosts SET credential_hash = next_credential_hash, \
+                     credential_issued_at = next_credential_issued_at, \
+                     next_credential_hash = NULL, next_credential_issued_at = NULL \
+                     WHERE id = $1 AND next_credential_hash = $2",
+                )
+                .bind(host_id.to_string())
+                .bind(credential_hash)
+                .execute(&self.writer)
+                .await?;
                 Ok(done.rows_affected() > 0)
             }
 

@@ -1,8 +1,10 @@
-//! `patchctl hosts ...`: the managed hosts, over the operator API.
+//! `patchctl hosts ...`: the managed hosts, over the operator API, and their standing:
+//! revocation, and the approval of hosts that wait for it (pending, approve, reject).
 
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use patchctl_proto::api::{HostDetail, HostPackages, HostSummary, HostUpdates};
+use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
+use patchctl_proto::trust::OrgSettings;
 
 use crate::client::{Api, Conn, enc};
 use crate::output::{self, ago, ago_from, table};
@@ -30,8 +32,21 @@ pub enum HostsCmd {
         #[arg(long)]
         security: bool,
     },
-    /// Revoke a host's agent credential.
+    /// Revoke a host's agent credential: the platform refuses it for good. The host
+    /// comes back only when someone runs `patchctl-agent reenroll` on it.
     Revoke {
+        /// Host id or name.
+        host: String,
+    },
+    /// List the hosts waiting for approval (`patchctl settings set require-approval on`).
+    Pending,
+    /// Approve a host waiting for approval: it may work from now on.
+    Approve {
+        /// Host id or name.
+        host: String,
+    },
+    /// Reject a host waiting for approval: its credential is revoked.
+    Reject {
         /// Host id or name.
         host: String,
     },
@@ -44,9 +59,58 @@ pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
         HostsCmd::List => {
             let hosts: Vec<HostSummary> = api.get("/api/v1/hosts").await?;
             output::emit(conn.output, &hosts, |h| list_table(h))?;
-            if conn.output == output::Format::Table && hosts.is_empty() {
-                output::note("no hosts yet: enroll an agent with the enrollment key");
+            if conn.output == output::Format::Table {
+                if hosts.is_empty() {
+                    output::note("no hosts yet: enroll an agent with the enrollment key");
+                }
+                let pending = hosts
+                    .iter()
+                    .filter(|h| h.status == HostStatus::Pending)
+                    .count();
+                if pending > 0 {
+                    output::note(&format!(
+                        "{pending} host(s) wait for approval: `patchctl hosts pending`, then `patchctl hosts approve HOST` or `patchctl hosts reject HOST`"
+                    ));
+                }
             }
+        }
+        HostsCmd::Pending => {
+            let hosts: Vec<HostSummary> = api.get("/api/v1/hosts?status=pending").await?;
+            output::emit(conn.output, &hosts, |h| pending_table(h))?;
+            if conn.output == output::Format::Table && hosts.is_empty() {
+                let s: OrgSettings = api.get("/api/v1/settings").await?;
+                output::note(if s.require_approval {
+                    "no host is waiting for approval"
+                } else {
+                    "no host is waiting for approval; approval of new hosts is off (`patchctl settings set require-approval on`)"
+                });
+            }
+        }
+        HostsCmd::Approve { host } => {
+            let h: HostSummary = api
+                .post(&format!("/api/v1/hosts/{}/approve", enc(&host)))
+                .await?;
+            output::emit(conn.output, &h, |h| {
+                format!(
+                    "host {} ({}) is approved (now {}); it starts working at its next heartbeat\n",
+                    h.id,
+                    h.hostname,
+                    h.status.as_str()
+                )
+            })?;
+        }
+        HostsCmd::Reject { host } => {
+            let h: HostSummary = api
+                .post(&format!("/api/v1/hosts/{}/reject", enc(&host)))
+                .await?;
+            output::emit(conn.output, &h, |h| {
+                format!(
+                    "host {} ({}) is rejected: its credential is {}\n",
+                    h.id,
+                    h.hostname,
+                    h.status.as_str()
+                )
+            })?;
         }
         HostsCmd::Show { host } => {
             let h: HostDetail = api.get(&format!("/api/v1/hosts/{}", enc(&host))).await?;
@@ -117,15 +181,51 @@ fn list_table(hosts: &[HostSummary]) -> String {
     )
 }
 
+/// `hosts pending`.
+fn pending_table(hosts: &[HostSummary]) -> String {
+    let rows = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.to_string(),
+                h.hostname.clone(),
+                h.enrolled_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                h.agent_version.clone(),
+                h.os.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(&["ID", "HOSTNAME", "ENROLLED", "AGENT", "OS"], &rows)
+}
+
+/// A host's status, with what it means when it is not plain online or offline.
+fn status_text(s: &HostSummary) -> String {
+    match s.status {
+        HostStatus::Online | HostStatus::Offline => s.status.as_str().into(),
+        HostStatus::Revoked => "REVOKED: the platform refuses this host's agent credential; it comes back only when someone runs `patchctl-agent reenroll` on it and restarts the agent".into(),
+        HostStatus::Pending => format!(
+            "PENDING APPROVAL: the host waits for an operator (`patchctl hosts approve {}` or `patchctl hosts reject {}`)",
+            s.id, s.id
+        ),
+    }
+}
+
 /// `hosts show`.
 fn show_table(h: &HostDetail) -> String {
     let s = &h.summary;
     let mut rows = vec![
         vec!["id".into(), s.id.to_string()],
         vec!["hostname".into(), s.hostname.clone()],
-        vec!["status".into(), s.status.as_str().into()],
+        vec!["status".into(), status_text(s)],
         vec!["last seen".into(), ago(s.last_seen)],
         vec!["enrolled".into(), s.enrolled_at.to_rfc3339()],
+        vec![
+            "credential issued".into(),
+            h.credential_issued_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_else(|| "unknown".into()),
+        ],
         vec!["agent".into(), s.agent_version.clone()],
         vec!["os".into(), h.system.os.pretty_name.clone()],
         vec!["kernel".into(), h.system.kernel.clone()],

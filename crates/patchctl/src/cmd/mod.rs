@@ -5,6 +5,8 @@
 pub mod admin;
 pub mod commands;
 pub mod hosts;
+pub mod keys;
 pub mod server;
+pub mod settings;
 pub mod vulndb;
 pub mod vulns;

@@ -78,6 +78,10 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         info.token.expose(),
         args.data_dir.display(),
     ));
+    if let Some(w) = &setup.key_warning {
+        output::text(&format!("\nWARNING: {w}\n"));
+        output::note(&format!("patchctl server --dev: {w}"));
+    }
     let agent_config = info.agent_config.clone();
     let server = tokio::spawn(patchctl_server::launch_with_listener(
         setup.settings,

@@ -19,17 +19,7 @@ pub fn patchctl() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_patchctl"))
 }
 
-/// The agent binary, built next to `patchctl` by `cargo test --workspace` (or
-/// `cargo build -p patchctl-agent`).
-pub fn agent_bin() -> PathBuf {
-    let p = patchctl().with_file_name("patchctl-agent");
-    assert!(
-        p.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` (or `cargo build -p patchctl-agent` first)",
-        p.display()
-    );
-    p
-}
+pub use crate::common::agent_bin;
 
 /// A child process whose stderr goes to a log file; killed when dropped.
 pub struct Proc {

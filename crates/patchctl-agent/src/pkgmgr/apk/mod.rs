@@ -313,6 +313,7 @@ impl Backend for ApkBackend {
             Ok(o) => o,
             Err(e) => return Err(e.into()),
         };
+        super::whole_plan(&o, "apk")?;
         if is_locked(&o.stderr) {
             return Err(PkgError::Locked(locked_message(&self.opts)));
         }

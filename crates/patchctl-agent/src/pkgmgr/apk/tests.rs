@@ -776,3 +776,18 @@ proptest! {
         prop_assert_eq!(sim.changes, want);
     }
 }
+
+/// apk is not installable on Debian, so this plan comes from the scripted executor (a
+/// fake, named as such): the same accepted plan, marked as cut by the executor, is
+/// refused whole.
+#[tokio::test]
+async fn a_plan_cut_short_is_refused() {
+    let (_dir, b) = backend_with_db();
+    let t = [target("openssl", "3.3.2-r0")];
+    let exec = Scripted::new(vec![(0, SIM_OK, "")]);
+    assert!(b.simulate(&exec, &t).await.is_ok());
+    let exec = Scripted::new(vec![(0, SIM_OK, "")]);
+    exec.answers.lock().unwrap()[0].truncated = true;
+    let err = b.simulate(&exec, &t).await.unwrap_err();
+    assert!(err.to_string().contains(super::super::CUT_SHORT), "{err}");
+}

@@ -558,6 +558,7 @@ impl Backend for DnfBackend {
         let o = exec
             .run(ExecRequest::from_argv(&simulate_argv(&self.opts, targets)))
             .await?;
+        super::whole_plan(&o, prog)?;
         let plan = parse_transaction(&format!("{}\n{}", o.stdout, o.stderr));
         // --assumeno answers "no": dnf exits 1 after "Operation aborted." (yum: "Exiting
         // on user command"); 0 when there was nothing to do.

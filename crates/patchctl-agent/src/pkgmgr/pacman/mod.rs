@@ -629,6 +629,19 @@ impl Backend for PacmanBackend {
         targets: &[PackageTarget],
     ) -> Result<Transaction, PkgError> {
         self.ready()?;
+        // `pacman -S` installs what is missing; install_updates only updates.
+        let installed = self.local().await?.packages;
+        let missing: Vec<&str> = targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .filter(|n| !installed.iter().any(|p| p.name == *n))
+            .collect();
+        if !missing.is_empty() {
+            return Err(PkgError::Refused(format!(
+                "not installed, and install_updates only updates installed packages: {}",
+                missing.join(", ")
+            )));
+        }
         let o = run(
             exec,
             ExecRequest::from_argv(&print_argv(&self.opts, targets)),
@@ -640,6 +653,7 @@ impl Backend for PacmanBackend {
                 crate::text::tail(&o.stderr, 500)
             )));
         }
+        super::whole_plan(&o, "pacman")?;
         let plan = parse_plan(&o.stdout);
         let info = if plan.packages.is_empty() {
             ParsedInfo::default()
@@ -648,7 +662,6 @@ impl Backend for PacmanBackend {
             names.dedup();
             self.info(exec, &names).await?
         };
-        let installed = self.local().await?.packages;
         Ok(plan_transaction(&plan, &info, &installed))
     }
 

@@ -659,6 +659,7 @@ impl Backend for ZypperBackend {
         if o.code != Some(0) {
             return Err(failure(what, &o));
         }
+        super::whole_plan(&o, "zypper")?;
         let plan =
             parse_plan(&o.stdout).map_err(|e| PkgError::Unparsable(format!("{what} {e}")))?;
         if !plan.messages.errors.is_empty() {

@@ -1,0 +1,64 @@
+//! The agent's own standing: `GET /api/v1/agent/whoami` (answered while the host waits
+//! for approval, too) and `POST /api/v1/agent/credential`, the credential rotation.
+//!
+//! A rotation stores the new credential's hash as the host's *next* credential; the
+//! credential in use stays valid until the new one is first used, which promotes it
+//! (`auth.rs`) and retires the old one. So an agent that crashes before it has stored
+//! the new credential keeps working with the old one, and a second rotation before the
+//! first was used simply replaces the unused one.
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use patchctl_proto::trust::{CredentialRotation, WhoAmI};
+
+use crate::AppState;
+use crate::auth::{AgentAuth, AgentIdentity, CREDENTIAL_PREFIX, hash_secret, new_secret};
+use crate::error::ApiError;
+
+/// `GET /api/v1/agent/whoami`.
+pub async fn whoami(
+    State(st): State<AppState>,
+    agent: AgentIdentity,
+) -> Result<Json<WhoAmI>, ApiError> {
+    let h = st
+        .store
+        .host(agent.org_id, agent.host_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(crate::auth::UNKNOWN_MESSAGE))?;
+    Ok(Json(WhoAmI {
+        host_id: h.id,
+        hostname: h.hostname,
+        approval: agent.approval,
+        credential_issued_at: h.credential_issued_at,
+        server_time: Utc::now(),
+    }))
+}
+
+/// `POST /api/v1/agent/credential`: a new credential (see the module documentation).
+pub async fn rotate(
+    State(st): State<AppState>,
+    agent: AgentAuth,
+) -> Result<Json<CredentialRotation>, ApiError> {
+    let credential = new_secret(CREDENTIAL_PREFIX);
+    let now = Utc::now();
+    if !st
+        .store
+        .stage_credential(agent.host_id, &hash_secret(credential.expose()), now)
+        .await?
+    {
+        return Err(ApiError::unauthorized(crate::auth::UNKNOWN_MESSAGE));
+    }
+    tracing::info!(
+        target: "audit",
+        event = "agent_credential.issued",
+        org_id = %agent.org_id,
+        host_id = %agent.host_id,
+        actor = %format!("host {}", agent.host_id),
+        "new agent credential issued; the current one stays valid until the new one is used"
+    );
+    Ok(Json(CredentialRotation {
+        credential,
+        issued_at: chrono::DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now),
+    }))
+}

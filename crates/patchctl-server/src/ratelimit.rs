@@ -1,0 +1,232 @@
+//! Enrollment rate limits: in-memory token buckets, one per source address and one per
+//! enrollment key, kept by each platform process on its own (several processes behind
+//! one address each allow the rate).
+//!
+//! A bucket holds up to a minute's worth of attempts (the burst) and refills at the
+//! configured rate per minute; an attempt takes one token or is refused with the time
+//! until the next token ([`RateLimited`]). Every enrollment attempt takes a token of its
+//! source address before its key is looked at, so guessing keys is limited per address;
+//! an attempt with an existing key also takes a token of that key. IPv6 addresses share
+//! a bucket per /64 (one host usually holds a whole /64), IPv4 addresses have one
+//! each. A request without a known address (the router called in-process) shares one
+//! bucket.
+//!
+//! A bucket that has refilled completely is the same as no bucket: such entries are
+//! dropped once the table grows past [`MAX_BUCKETS`], so an address spraying requests
+//! costs memory only for a minute.
+//!
+//! This module knows nothing of HTTP: `error.rs` turns [`RateLimited`] into a 429.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use uuid::Uuid;
+
+/// Entries above which full buckets are dropped.
+pub const MAX_BUCKETS: usize = 100_000;
+
+/// What an enrollment attempt was limited by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Its source address.
+    Address,
+    /// Its enrollment key.
+    Key,
+}
+
+/// An attempt over the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{}", match .scope {
+    Scope::Address => "too many enrollment attempts from this address",
+    Scope::Key => "too many enrollments with this enrollment key",
+})]
+pub struct RateLimited {
+    /// The limit that refused it.
+    pub scope: Scope,
+    /// When the next attempt can pass.
+    pub retry_after: Duration,
+}
+
+/// One bucket: tokens at a time.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets by key: `per_min` attempts a minute, bursts of up to `per_min`.
+#[derive(Debug)]
+pub struct TokenBuckets<K> {
+    per_min: u32,
+    map: Mutex<HashMap<K, Bucket>>,
+}
+
+impl<K: Hash + Eq + Clone> TokenBuckets<K> {
+    /// Buckets of `per_min` attempts a minute (at least 1).
+    pub fn new(per_min: u32) -> Self {
+        TokenBuckets {
+            per_min: per_min.max(1),
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn rate_per_sec(&self) -> f64 {
+        f64::from(self.per_min) / 60.0
+    }
+
+    /// Takes a token of `key`'s bucket at `now`, or says how long until one is there.
+    pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        let burst = f64::from(self.per_min);
+        let rate = self.rate_per_sec();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
+            map.retain(|_, b| {
+                b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
+            });
+        }
+        let b = map.entry(key.clone()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
+        b.tokens = (b.tokens + elapsed * rate).min(burst);
+        b.at = now.max(b.at);
+        if b.tokens >= 1.0 {
+            b.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - b.tokens) / rate))
+        }
+    }
+
+    /// Buckets held (for tests of the pruning).
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// True when no bucket is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The bucket an address falls in: the address (IPv4), its /64 (IPv6), or the shared
+/// bucket of requests without an address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddrKey {
+    /// An IPv4 address.
+    V4([u8; 4]),
+    /// The first 64 bits of an IPv6 address.
+    V6([u8; 8]),
+    /// No address known.
+    Unknown,
+}
+
+impl AddrKey {
+    /// The bucket of `addr`; an IPv4-mapped IPv6 address counts as its IPv4 address.
+    pub fn of(addr: Option<IpAddr>) -> Self {
+        match addr.map(|a| a.to_canonical()) {
+            Some(IpAddr::V4(a)) => AddrKey::V4(a.octets()),
+            Some(IpAddr::V6(a)) => {
+                let mut p = [0u8; 8];
+                p.copy_from_slice(&a.octets()[..8]);
+                AddrKey::V6(p)
+            }
+            None => AddrKey::Unknown,
+        }
+    }
+}
+
+/// The enrollment limits of one platform process.
+#[derive(Debug)]
+pub struct EnrollLimits {
+    per_address: TokenBuckets<AddrKey>,
+    per_key: TokenBuckets<Uuid>,
+}
+
+impl EnrollLimits {
+    /// Limits of `per_address` and `per_key` attempts a minute.
+    pub fn new(per_address: u32, per_key: u32) -> Self {
+        EnrollLimits {
+            per_address: TokenBuckets::new(per_address),
+            per_key: TokenBuckets::new(per_key),
+        }
+    }
+
+    /// Takes a token of the source address's bucket.
+    pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), RateLimited> {
+        self.per_address
+            .take(&AddrKey::of(addr), Instant::now())
+            .map_err(|retry_after| RateLimited {
+                scope: Scope::Address,
+                retry_after,
+            })
+    }
+
+    /// Takes a token of the enrollment key's bucket.
+    pub fn check_key(&self, key_id: Uuid) -> Result<(), RateLimited> {
+        self.per_key
+            .take(&key_id, Instant::now())
+            .map_err(|retry_after| RateLimited {
+                scope: Scope::Key,
+                retry_after,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_refills_at_its_rate() {
+        let b = TokenBuckets::new(30); // one token every 2 s
+        let t0 = Instant::now();
+        for _ in 0..30 {
+            b.take(&"a", t0).unwrap();
+        }
+        let wait = b.take(&"a", t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 2.0).abs() < 0.01, "{wait:?}");
+        // Another key has its own bucket.
+        b.take(&"b", t0).unwrap();
+        // One token back after 2 s, not two.
+        let t2 = t0 + Duration::from_secs(2);
+        b.take(&"a", t2).unwrap();
+        assert!(b.take(&"a", t2).is_err());
+        // Never more than the burst, however long it waited.
+        let later = t0 + Duration::from_secs(3600);
+        for _ in 0..30 {
+            b.take(&"a", later).unwrap();
+        }
+        assert!(b.take(&"a", later).is_err());
+    }
+
+    #[test]
+    fn full_buckets_are_dropped_when_the_table_is_full() {
+        let b = TokenBuckets::new(60);
+        let t0 = Instant::now();
+        for i in 0..MAX_BUCKETS {
+            b.take(&i, t0).unwrap();
+        }
+        assert_eq!(b.len(), MAX_BUCKETS);
+        // A minute later every bucket has refilled: the next new key prunes them.
+        b.take(&usize::MAX, t0 + Duration::from_secs(61)).unwrap();
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn ipv6_addresses_share_a_bucket_per_64() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(AddrKey::of(Some(a)), AddrKey::of(Some(b)));
+        assert_ne!(AddrKey::of(Some(a)), AddrKey::of(Some(c)));
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(AddrKey::of(Some(v4)), AddrKey::of(Some(mapped)));
+        assert_eq!(AddrKey::of(None), AddrKey::Unknown);
+    }
+}
