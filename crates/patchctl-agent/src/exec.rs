@@ -30,6 +30,32 @@ pub const ALLOWED_PROGRAMS: &[&str] = &[
     "/usr/bin/pacman",
 ];
 
+/// The one question `patchctl-agent doctor` asks systemd, allowed as this exact argument
+/// vector and nothing else (no other `systemctl` verb, unit or option passes): read-only,
+/// and never built by the four operations.
+pub const SYSTEMCTL_SHOW_UNIT: &[&str] = &[
+    "/usr/bin/systemctl",
+    "show",
+    "patchctl.service",
+    "--property=LoadState,ActiveState,SubState,UnitFileState,Result,ExecMainStatus,NRestarts",
+];
+
+/// Whole argument vectors allowed besides [`ALLOWED_PROGRAMS`].
+const ALLOWED_DIAGNOSTICS: &[&[&str]] = &[SYSTEMCTL_SHOW_UNIT];
+
+fn is_allowed(req: &ExecRequest) -> bool {
+    if !req.program.starts_with('/') {
+        return false;
+    }
+    ALLOWED_PROGRAMS.contains(&req.program.as_str())
+        || ALLOWED_DIAGNOSTICS.iter().any(|argv| {
+            argv[0] == req.program
+                && argv.len() == req.args.len() + 1
+                && argv[1..].iter().zip(&req.args).all(|(a, b)| a == b)
+                && req.env.is_empty()
+        })
+}
+
 /// Variables a backend may add to a child's environment, on top of [`CHILD_ENV`].
 pub const ALLOWED_ENV: &[&str] = &[
     "DEBIAN_FRONTEND",
@@ -208,7 +234,7 @@ async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize, into: Capture) 
 #[async_trait]
 impl Executor for ProcessExecutor {
     async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
-        if !req.program.starts_with('/') || !ALLOWED_PROGRAMS.contains(&req.program.as_str()) {
+        if !is_allowed(&req) {
             return Err(ExecError::NotAllowed(req.program));
         }
         if let Some((k, _)) = req
@@ -350,6 +376,35 @@ mod tests {
             );
         }
         assert!(ex.history().is_empty());
+    }
+
+    #[test]
+    fn systemctl_is_allowed_only_as_doctors_exact_question() {
+        let req = |argv: &[&str]| {
+            ExecRequest::from_argv(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        assert!(is_allowed(&req(SYSTEMCTL_SHOW_UNIT)));
+        let mut other_unit = SYSTEMCTL_SHOW_UNIT.to_vec();
+        other_unit[2] = "sshd.service";
+        let mut extra = SYSTEMCTL_SHOW_UNIT.to_vec();
+        extra.push("--no-pager");
+        for bad in [
+            &["/usr/bin/systemctl", "start", "evil.service"][..],
+            &["/usr/bin/systemctl", "show", "patchctl.service"][..],
+            &other_unit[..],
+            &extra[..],
+            &["systemctl", "show", "patchctl.service"][..],
+        ] {
+            assert!(!is_allowed(&req(bad)), "{bad:?}");
+        }
+        assert!(!is_allowed(
+            &req(SYSTEMCTL_SHOW_UNIT).with_env("DEBIAN_FRONTEND", "noninteractive")
+        ));
+        assert!(is_allowed(&req(&[
+            "/usr/bin/apt-get",
+            "-s",
+            "dist-upgrade"
+        ])));
     }
 
     /// A program that exits while a process it started keeps the output pipes open (a

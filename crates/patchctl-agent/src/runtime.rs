@@ -151,6 +151,28 @@ impl From<ClientError> for Failure {
     }
 }
 
+/// The operation a result came from, as its output shows it (for the audit log).
+fn result_kind(r: &patchctl_proto::command::CommandResult) -> &'static str {
+    use patchctl_proto::command::ResultOutput;
+    match &r.output {
+        Some(ResultOutput::Health(_)) => "health_check",
+        Some(ResultOutput::PackageInfo(_)) => "get_package_info",
+        Some(ResultOutput::Updates(_)) => "check_updates",
+        Some(ResultOutput::Install(_)) => "install_updates",
+        None => "none",
+    }
+}
+
+/// A result's status, as the wire names it (for the audit log).
+fn result_status(r: &patchctl_proto::command::CommandResult) -> &'static str {
+    use patchctl_proto::command::ResultStatus;
+    match r.status {
+        ResultStatus::Succeeded => "succeeded",
+        ResultStatus::Failed => "failed",
+        ResultStatus::Rejected => "rejected",
+    }
+}
+
 /// A running agent.
 pub struct Agent {
     cfg: AgentConfig,
@@ -165,6 +187,9 @@ pub struct Agent {
     rescan: bool,
     /// The platform said the host waits for approval (logged once).
     pending: bool,
+    /// Set when a stop was asked for while a step ran: the command in progress
+    /// finishes, the rest of the heartbeat's commands wait for the next start.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
     /// No credential rotation before this instant (after a failed one).
     rotation_retry_at: Option<Instant>,
 }
@@ -209,6 +234,7 @@ impl Agent {
             connected: None,
             rescan: false,
             pending: false,
+            stopping: Arc::default(),
             rotation_retry_at: None,
         })
     }
@@ -362,7 +388,12 @@ impl Agent {
                 Some((midpoint - resp.server_time).num_milliseconds() as f64 / 1000.0);
         }
         self.set_connected(true, None);
-        for env in &resp.commands {
+        for (i, env) in resp.commands.iter().enumerate() {
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                // Leased, not run: the platform delivers them again after the lease.
+                tracing::info!(target: "audit", left = resp.commands.len() - i, "stopping: the remaining commands wait for the next start");
+                break;
+            }
             tracing::info!(target: "audit", command_id = %env.id, kind = %crate::text::truncate(&env.kind, 64), "command received");
             if self.outbox.contains(env.id) {
                 tracing::info!(command_id = %env.id, "command already ran; resending its result");
@@ -389,6 +420,14 @@ impl Agent {
         if results.is_empty() {
             return Ok(());
         }
+        let kinds: std::collections::HashMap<uuid::Uuid, &'static str> = results
+            .iter()
+            .map(|r| (r.command_id, result_kind(r)))
+            .collect();
+        let statuses: std::collections::HashMap<uuid::Uuid, &'static str> = results
+            .iter()
+            .map(|r| (r.command_id, result_status(r)))
+            .collect();
         let upload = ResultsUpload { results };
         let ack: ResultsAck = self
             .client
@@ -400,7 +439,9 @@ impl Agent {
             )
             .await?;
         for id in &ack.stored {
-            tracing::info!(target: "audit", command_id = %id, "result delivered");
+            let kind = kinds.get(id).copied().unwrap_or("unknown");
+            let status = statuses.get(id).copied().unwrap_or("unknown");
+            tracing::info!(target: "audit", command_id = %id, kind, status, "result delivered");
         }
         self.outbox.remove(&ack.stored);
         Ok(())
@@ -504,8 +545,31 @@ impl Agent {
         let mut backoff = Backoff::new(self.cfg.heartbeat_interval.min(MAX_BACKOFF));
         let mut next_scan = Instant::now();
         tracing::info!(server_url = %self.cfg.server_url, version = crate::VERSION, package_manager = self.ops.family().map(|f| f.as_str()).unwrap_or("none"), "agent starting");
+        let stopping = self.stopping.clone();
         loop {
-            let step = self.step(&mut next_scan).await;
+            // A stop asked for during a step lets the command in progress finish (an
+            // install is never cut short: the unit's KillMode=process leaves the
+            // children alone, and the agent waits for them) and then ends the loop.
+            let step = {
+                let fut = self.step(&mut next_scan);
+                tokio::pin!(fut);
+                loop {
+                    tokio::select! {
+                        r = &mut fut => break r,
+                        _ = &mut shutdown, if !stopping.load(std::sync::atomic::Ordering::SeqCst) => {
+                            stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                            tracing::info!("stop requested; finishing the command in progress first");
+                        }
+                    }
+                }
+            };
+            if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                if let Err(Failure::Revoked(message)) = step {
+                    return Err(self.revoked(message));
+                }
+                tracing::info!("agent stopping");
+                return Ok(());
+            }
             let wait = match step {
                 Ok(()) => {
                     backoff.reset();

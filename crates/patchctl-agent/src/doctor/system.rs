@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{Host, Report};
-use crate::exec::{ExecError, ExecRequest, Executor};
+use crate::exec::{ExecError, ExecRequest, Executor, SYSTEMCTL_SHOW_UNIT};
 use crate::pkgmgr::Family;
 
 /// Who holds a lock.
@@ -191,8 +191,6 @@ fn zypp_pid(root: &Path) -> Option<Holder> {
 
 /// The unit doctor asks systemd about.
 pub const UNIT: &str = "patchctl.service";
-/// systemctl, run through the executor.
-const SYSTEMCTL: &str = "/usr/bin/systemctl";
 
 /// `systemctl show` properties, as `(key, value)`.
 pub fn parse_show(text: &str) -> Vec<(&str, &str)> {
@@ -209,17 +207,8 @@ pub async fn unit(r: &mut Report, host: &Host, exec: &dyn Executor) {
         );
         return;
     }
-    let req = ExecRequest {
-        program: SYSTEMCTL.into(),
-        args: vec![
-            "show".into(),
-            UNIT.into(),
-            "--property=LoadState,ActiveState,SubState,UnitFileState,Result,ExecMainStatus,NRestarts".into(),
-        ],
-        timeout: Duration::from_secs(10),
-        max_output: 64 * 1024,
-        env: Vec::new(),
-    };
+    let argv: Vec<String> = SYSTEMCTL_SHOW_UNIT.iter().map(|s| s.to_string()).collect();
+    let req = ExecRequest::from_argv(&argv).with_timeout(Duration::from_secs(10));
     let out = match exec.run(req).await {
         Ok(out) if out.success() => out,
         Ok(out) => {
