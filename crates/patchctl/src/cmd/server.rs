@@ -94,6 +94,12 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         tokio::spawn(async move {
             if let Err(e) = agent.run(shutdown_signal()).await {
                 tracing::error!(error = %e, "local agent stopped");
+                if matches!(e, patchctl_agent::runtime::AgentError::Revoked { .. }) {
+                    output::note(&format!(
+                        "The local agent's host was revoked; it stays out. To bring this machine back as a new host: patchctl-agent reenroll --config {}, then restart patchctl server --dev.",
+                        agent_config.display()
+                    ));
+                }
             }
         });
     }
