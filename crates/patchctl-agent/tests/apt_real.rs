@@ -358,23 +358,7 @@ async fn a_plan_cut_short_by_the_executor_is_refused() {
     refresh(&opts).await;
     let targets = vec![common::target("pc-sec", "1.0+deb12u1")];
     let backend = AptBackend::new(opts);
-    use patchctl_agent::pkgmgr::Backend as _;
-    // Uncut, the plan is accepted.
-    let whole = backend
-        .simulate(&ProcessExecutor::new(), &targets)
-        .await
-        .unwrap();
-    assert!(
-        pkgmgr::refusals(Family::Apt, &whole, &targets).is_empty(),
-        "{whole:?}"
-    );
-    // Cut after the first lines (before the actions), it is not.
-    let capped = common::CappedExecutor {
-        inner: ProcessExecutor::new(),
-        cap: 64,
-    };
-    let err = backend.simulate(&capped, &targets).await.unwrap_err();
-    assert!(err.to_string().contains(pkgmgr::CUT_SHORT), "{err}");
+    common::assert_a_cut_plan_is_refused(&backend, Family::Apt, &targets).await;
 }
 
 /// `apt-get update` exits 0 when a repository cannot be reached; the report must say the

@@ -510,22 +510,10 @@ async fn a_plan_cut_short_by_the_executor_is_refused() {
     refresh(&s.opts).await;
     let backend = ZypperBackend::new(s.opts.clone());
     let targets = [target("pc-sec", "1.1-1")];
-    let whole = backend
-        .simulate(&ProcessExecutor::new(), &targets)
-        .await
-        .unwrap();
-    assert!(
-        patchctl_agent::pkgmgr::refusals(patchctl_agent::pkgmgr::Family::Zypper, &whole, &targets)
-            .is_empty(),
-        "{whole:?}"
-    );
-    let capped = common::CappedExecutor {
-        inner: ProcessExecutor::new(),
-        cap: 64,
-    };
-    let err = backend.simulate(&capped, &targets).await.unwrap_err();
-    assert!(
-        err.to_string().contains(patchctl_agent::pkgmgr::CUT_SHORT),
-        "{err}"
-    );
+    common::assert_a_cut_plan_is_refused(
+        &backend,
+        patchctl_agent::pkgmgr::Family::Zypper,
+        &targets,
+    )
+    .await;
 }

@@ -56,6 +56,33 @@ impl patchctl_agent::exec::Executor for CappedExecutor {
     }
 }
 
+/// The plan of `targets` is accepted when read whole, and refused, naming the cut, when
+/// the executor cuts its output after a few bytes.
+#[allow(dead_code)]
+pub async fn assert_a_cut_plan_is_refused(
+    backend: &dyn Backend,
+    family: patchctl_agent::pkgmgr::Family,
+    targets: &[PackageTarget],
+) {
+    let whole = backend
+        .simulate(&ProcessExecutor::new(), targets)
+        .await
+        .unwrap();
+    assert!(
+        patchctl_agent::pkgmgr::refusals(family, &whole, targets).is_empty(),
+        "{whole:?}"
+    );
+    let capped = CappedExecutor {
+        inner: ProcessExecutor::new(),
+        cap: 64,
+    };
+    let err = backend.simulate(&capped, targets).await.unwrap_err();
+    assert!(
+        err.to_string().contains(patchctl_agent::pkgmgr::CUT_SHORT),
+        "{err}"
+    );
+}
+
 /// A command of `kind` as the platform queues it.
 pub fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
     CommandEnvelope {
