@@ -366,6 +366,8 @@ impl Agent {
         let req = HeartbeatRequest {
             agent_version: crate::VERSION.into(),
             metrics: self.metrics.sample(),
+            agent_target: None,
+            update_events: Vec::new(),
         };
         let sent = Instant::now();
         let sent_at = Utc::now();

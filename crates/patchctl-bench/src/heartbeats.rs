@@ -559,6 +559,8 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
             disks: disks(i),
             uptime_secs: 1_728_000 + n * 300,
         },
+        agent_target: None,
+        update_events: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::Secret;
 use crate::command::{CommandEnvelope, CommandResult};
 pub use crate::package::InstalledPackage;
+use crate::release::{AgentUpdateOffer, UpdateEvent};
 
 /// `POST /api/v1/agent/enroll`: trade the license key for a per-agent credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,10 +39,17 @@ pub struct EnrollResponse {
 /// `POST /api/v1/agent/heartbeat`: "I am alive", with metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeartbeatRequest {
-    /// The agent's version.
+    /// The agent's version: the signed release it runs, or its build's version.
     pub agent_version: String,
     /// Current metrics.
     pub metrics: Metrics,
+    /// The Rust target triple the agent was built for, so that the platform offers
+    /// an update built for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_target: Option<String>,
+    /// Steps of the agent's own update since the last heartbeat the platform answered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub update_events: Vec<UpdateEvent>,
 }
 
 /// Answer to [`HeartbeatRequest`].
@@ -52,6 +60,10 @@ pub struct HeartbeatResponse {
     /// Commands to run, oldest first. Each is leased to this agent for a while and
     /// delivered again if no result arrives.
     pub commands: Vec<CommandEnvelope>,
+    /// The release the organisation wants this agent to run, when it is not the one
+    /// the heartbeat reported. Not a command: the agent's own life cycle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_update: Option<AgentUpdateOffer>,
 }
 
 /// `POST /api/v1/agent/results`: outcomes of commands.

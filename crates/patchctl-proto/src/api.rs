@@ -69,6 +69,9 @@ pub struct HostSummary {
     pub security_updates: u64,
     /// When the host enrolled.
     pub enrolled_at: DateTime<Utc>,
+    /// The last step of the agent's own update the host reported, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_update: Option<crate::release::HostUpdateState>,
 }
 
 /// `hosts show`.

@@ -11,6 +11,7 @@ pub mod api;
 pub mod command;
 pub mod inventory;
 pub mod package;
+pub mod release;
 pub mod scan;
 pub mod secret;
 pub mod trust;

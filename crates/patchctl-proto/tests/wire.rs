@@ -26,6 +26,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "enroll.license_key",
             "enroll.agent_version",
             "heartbeat.agent_version",
+            // The agent's own life cycle (self-update): its build target, and each
+            // step of an update with the version and the reason of a refusal.
+            "heartbeat.agent_target",
+            "heartbeat.update_events[].at",
+            "heartbeat.update_events[].step",
+            "heartbeat.update_events[].version",
+            "heartbeat.update_events[].detail",
             "inventory.scanned_at",
             "inventory.package_manager",
             "scan.scanned_at",
@@ -327,6 +334,13 @@ fn samples() -> Vec<(&'static str, Value)> {
                     disks: vec![disk()],
                     uptime_secs: 9,
                 },
+                agent_target: Some("x86_64-unknown-linux-gnu".into()),
+                update_events: vec![patchctl_proto::release::UpdateEvent {
+                    at: t(),
+                    step: patchctl_proto::release::UpdateStep::RolledBack,
+                    version: "0.2.0".into(),
+                    detail: Some("the new binary exited".into()),
+                }],
             })
             .unwrap(),
         ),

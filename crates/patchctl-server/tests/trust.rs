@@ -258,6 +258,8 @@ impl Platform {
         let hb = HeartbeatRequest {
             agent_version: "test".into(),
             metrics: Metrics::default(),
+            agent_target: None,
+            update_events: Vec::new(),
         };
         self.req(
             "POST",

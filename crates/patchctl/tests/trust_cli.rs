@@ -145,6 +145,8 @@ impl Platform {
         let req = HeartbeatRequest {
             agent_version: "test".into(),
             metrics: Metrics::default(),
+            agent_target: None,
+            update_events: Vec::new(),
         };
         self.rt.block_on(self.client().json(
             Method::POST,

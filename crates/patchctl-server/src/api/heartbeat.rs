@@ -55,5 +55,6 @@ pub async fn heartbeat(
     Ok(Json(HeartbeatResponse {
         server_time: now,
         commands,
+        agent_update: None,
     }))
 }
