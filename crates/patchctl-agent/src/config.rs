@@ -23,6 +23,8 @@ pub const DEFAULT_HEARTBEAT_SECS: u64 = 300;
 pub const DEFAULT_SCAN_SECS: u64 = 21_600;
 /// Default age at which the agent replaces its credential: 30 days.
 pub const DEFAULT_CREDENTIAL_ROTATION_DAYS: u64 = 30;
+/// Default time a new agent binary has to reach the platform before it is rolled back.
+pub const DEFAULT_UPDATE_CONFIRM_SECS: u64 = 120;
 /// The longest rotation interval accepted, in days.
 const MAX_CREDENTIAL_ROTATION_DAYS: u64 = 365;
 
@@ -44,6 +46,18 @@ struct RawConfig {
     state_dir: Option<PathBuf>,
     #[serde(default = "default_rotation")]
     credential_rotation_days: u64,
+    #[serde(default = "default_self_update")]
+    self_update: bool,
+    #[serde(default = "default_confirm")]
+    update_confirm_secs: u64,
+}
+
+fn default_self_update() -> bool {
+    true
+}
+
+fn default_confirm() -> u64 {
+    DEFAULT_UPDATE_CONFIRM_SECS
 }
 
 fn default_heartbeat() -> u64 {
@@ -79,6 +93,12 @@ pub struct AgentConfig {
     pub state_dir: PathBuf,
     /// Age at which the agent asks the platform for a new credential; `None`: never.
     pub credential_rotation: Option<Duration>,
+    /// Whether the agent installs the signed release the platform offers (default
+    /// true). Off, offers are logged and left alone; verification is never off.
+    pub self_update: bool,
+    /// How long a new binary has to reach the platform before the previous one is
+    /// restored.
+    pub update_confirm: Duration,
 }
 
 /// Why a configuration was refused. Messages name the file and say what to do; they
@@ -168,6 +188,12 @@ impl AgentConfig {
                 raw.credential_rotation_days
             )));
         }
+        if !(10..=3600).contains(&raw.update_confirm_secs) {
+            return Err(value_err(format!(
+                "update_confirm_secs is {}; use a value from 10 to 3600 (default {DEFAULT_UPDATE_CONFIRM_SECS})",
+                raw.update_confirm_secs
+            )));
+        }
         if let Some(ca) = &raw.ca_bundle {
             if !ca.is_absolute() {
                 return Err(value_err(format!(
@@ -189,6 +215,8 @@ impl AgentConfig {
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR)),
             credential_rotation: (raw.credential_rotation_days > 0)
                 .then(|| Duration::from_secs(raw.credential_rotation_days * 86_400)),
+            self_update: raw.self_update,
+            update_confirm: Duration::from_secs(raw.update_confirm_secs),
         })
     }
 

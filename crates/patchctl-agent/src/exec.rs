@@ -256,6 +256,67 @@ impl Executor for ProcessExecutor {
     }
 }
 
+/// The agent's own life cycle (self-update), the only processes besides the allow-list:
+/// its staged release, after the signature chain, hash, size, product, target and
+/// version all held, run with exactly `self-test`; that release in place, started as
+/// the trial with the agent's own arguments; and the hand-over that replaces this
+/// process with it. None of them is reachable from the four operations.
+pub mod own {
+    use std::ffi::OsString;
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::{ExecError, ExecOutput, ExecRequest};
+
+    /// Runs `staged self-test` (cleared environment, no stdin, own process group,
+    /// timeout, capped output).
+    pub async fn self_test(staged: &Path, timeout: Duration) -> Result<ExecOutput, ExecError> {
+        let program = staged.to_string_lossy().into_owned();
+        tracing::info!(target: "audit", program = %program, "running the staged release's self-test");
+        super::spawn_and_collect(ExecRequest {
+            program,
+            args: vec!["self-test".into()],
+            timeout,
+            max_output: 64 * 1024,
+            env: Vec::new(),
+        })
+        .await
+    }
+
+    /// This process's arguments after the program name, as it was started.
+    fn own_args() -> Vec<OsString> {
+        std::env::args_os().skip(1).collect()
+    }
+
+    /// Starts `exe` with this process's arguments and environment plus
+    /// `PATCHCTL_UPDATE_TRIAL=<version>`: the new binary proves it reaches the
+    /// platform, then exits. Killed if this process drops it.
+    pub fn spawn_trial(exe: &Path, version: &str) -> Result<tokio::process::Child, ExecError> {
+        tracing::info!(target: "audit", program = %exe.display(), version, "starting the new binary's trial");
+        #[allow(clippy::disallowed_methods)] // This is the executor.
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.args(own_args())
+            .env("PATCHCTL_UPDATE_TRIAL", version)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        cmd.spawn().map_err(|source| ExecError::Spawn {
+            program: exe.display().to_string(),
+            source,
+        })
+    }
+
+    /// Replaces this process with `exe`, same arguments and environment (the process
+    /// id, and so the service's main process, stays). Returns only when that failed.
+    pub fn replace_process(exe: &Path) -> std::io::Error {
+        use std::os::unix::process::CommandExt;
+        tracing::info!(target: "audit", program = %exe.display(), "handing over to the new binary");
+        #[allow(clippy::disallowed_methods)] // This is the executor.
+        let mut cmd = std::process::Command::new(exe);
+        cmd.args(own_args()).env_remove("PATCHCTL_UPDATE_TRIAL");
+        cmd.exec()
+    }
+}
+
 /// Starts `req` (already checked against the allow-lists) and collects what it left.
 async fn spawn_and_collect(req: ExecRequest) -> Result<ExecOutput, ExecError> {
     {

@@ -7,12 +7,13 @@
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
-//! [`text`] (shared text helpers), [`logging`], and [`doctor`] (`patchctl-agent
-//! doctor`, which runs only when invoked).
+//! [`text`] (shared text helpers), [`logging`], [`selfupdate`] (the agent's own signed
+//! update with rollback: its life cycle, not an operation) and [`doctor`]
+//! (`patchctl-agent doctor`, which runs only when invoked).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
 //! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
-//! `health` → `pkgmgr` → `scan`, `ops` → `runtime` → `doctor`. No module imports one
+//! `health` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` → `doctor`. No module imports one
 //! that imports it back.
 
 pub mod config;
@@ -27,6 +28,7 @@ pub mod pkgmgr;
 pub mod procfs;
 pub mod runtime;
 pub mod scan;
+pub mod selfupdate;
 pub mod state;
 pub mod sysinfo;
 pub mod text;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use patchctl_agent::config::{AgentConfig, DEFAULT_CONFIG_PATH};
-use patchctl_agent::runtime::{AgentError, EXIT_REVOKED};
+use patchctl_agent::runtime::{AgentError, EXIT_REVOKED, Stopped};
 
 /// The PatchCTL agent: reports this server's packages to the platform and runs only
 /// check_updates, install_updates, get_package_info and health_check.
@@ -57,6 +57,12 @@ enum Cmd {
     },
     /// Print the agent's version.
     Version,
+    /// Check that this binary starts and say what it is (JSON: product, version,
+    /// target, number of trusted release roots). Self-update runs it on a new binary
+    /// before putting it in place; exits 1 when the binary trusts no release root.
+    SelfTest,
+    /// List the release roots built into this binary (key id, public key, source).
+    Roots,
 }
 
 /// How `doctor` prints its findings.
@@ -89,6 +95,30 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
     match cmd {
         Cmd::Version => {
             println!("patchctl-agent {}", patchctl_agent::VERSION);
+        }
+        Cmd::SelfTest => {
+            let t = patchctl_agent::selfupdate::self_test();
+            println!("{}", serde_json::to_string(&t)?);
+            if t.roots == 0 {
+                eprintln!(
+                    "patchctl-agent: this binary trusts no release root (build it with PATCHCTL_RELEASE_ROOTS=<root .pub files>)"
+                );
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Cmd::Roots => {
+            let roots = patchctl_agent::selfupdate::builtin_roots();
+            if roots.is_empty() {
+                println!(
+                    "no release root: this binary refuses every self-update (build with PATCHCTL_RELEASE_ROOTS=<root .pub files>)"
+                );
+            }
+            for (hex, source) in roots {
+                let id = patchctl_release::PublicKey::from_hex(hex)
+                    .map(|k| k.key_id())
+                    .unwrap_or_else(|| "invalid".into());
+                println!("{id}  ed25519:{hex}  {source}");
+            }
         }
         Cmd::CheckConfig { config } => {
             let cfg = AgentConfig::load(&config)?;
@@ -137,12 +167,30 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Run { config } => {
             let cfg = AgentConfig::load(&config)?;
             patchctl_agent::logging::init(cfg.log_dir.as_deref())?;
+            if std::env::var_os(patchctl_agent::selfupdate::TRIAL_ENV).is_some() {
+                // A new binary on trial: reach the platform once, then exit.
+                let agent = patchctl_agent::runtime::Agent::new(cfg)?;
+                return match runtime()?.block_on(agent.trial()) {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(e) => {
+                        eprintln!("patchctl-agent: {e}");
+                        Ok(ExitCode::FAILURE)
+                    }
+                };
+            }
             let stopped = runtime()?.block_on(async move {
                 let agent = patchctl_agent::runtime::Agent::new(cfg)?;
                 agent.run(shutdown_signal()).await
             });
             match stopped {
-                Ok(()) => {}
+                Ok(Stopped::Shutdown) => {}
+                Ok(Stopped::HandOver(exe)) => {
+                    let e = patchctl_agent::exec::own::replace_process(&exe);
+                    return Err(anyhow::anyhow!(
+                        "cannot hand over to the new binary {}: {e}",
+                        exe.display()
+                    ));
+                }
                 Err(e @ AgentError::Revoked { .. }) => {
                     eprintln!("patchctl-agent: {e}");
                     return Ok(ExitCode::from(EXIT_REVOKED));

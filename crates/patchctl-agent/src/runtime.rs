@@ -117,6 +117,9 @@ pub enum AgentError {
         /// The platform's message, as written in the marker.
         message: String,
     },
+    /// A new binary on trial did not reach the platform in time.
+    #[error("this binary did not reach the platform during its trial: {0}")]
+    Trial(String),
 }
 
 /// Why a step did not finish.
@@ -130,6 +133,18 @@ enum Failure {
     Pending,
     /// Anything else: retry later.
     Other(String),
+    /// A new agent binary was confirmed: replace this process with it.
+    HandOver(PathBuf),
+}
+
+/// How [`Agent::run`] ended, short of an error.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// A stop was asked for.
+    Shutdown,
+    /// Self-update confirmed a new binary at this path: exec it
+    /// ([`crate::exec::own::replace_process`]).
+    HandOver(PathBuf),
 }
 
 impl From<ClientError> for Failure {
@@ -192,6 +207,8 @@ pub struct Agent {
     stopping: Arc<std::sync::atomic::AtomicBool>,
     /// No credential rotation before this instant (after a failed one).
     rotation_retry_at: Option<Instant>,
+    /// The agent's own updates.
+    updater: crate::selfupdate::Updater,
 }
 
 impl Agent {
@@ -222,6 +239,14 @@ impl Agent {
             Ok(None) => None,
             Err(e) => return Err(e.into()),
         };
+        let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
+        let updater = crate::selfupdate::Updater::new(
+            exe,
+            &cfg.state_dir,
+            crate::selfupdate::trusted_roots(),
+            cfg.update_confirm,
+            cfg.self_update,
+        );
         Ok(Agent {
             cfg,
             client,
@@ -236,6 +261,7 @@ impl Agent {
             pending: false,
             stopping: Arc::default(),
             rotation_retry_at: None,
+            updater,
         })
     }
 
@@ -362,12 +388,17 @@ impl Agent {
         Ok(ack)
     }
 
-    async fn heartbeat(&mut self) -> Result<(), Failure> {
+    /// Sends one heartbeat (with the self-update steps not yet delivered) and takes
+    /// in the answer's clock; `trial` marks the heartbeat of a binary on trial.
+    async fn send_heartbeat(&mut self, trial: bool) -> Result<HeartbeatResponse, Failure> {
+        let update_events = self.updater.events().pending();
+        let sent_events = update_events.len();
         let req = HeartbeatRequest {
-            agent_version: crate::VERSION.into(),
+            agent_version: self.updater.running_version().to_owned(),
             metrics: self.metrics.sample(),
-            agent_target: None,
-            update_events: Vec::new(),
+            agent_target: Some(crate::selfupdate::TARGET.into()),
+            update_events,
+            trial,
         };
         let sent = Instant::now();
         let sent_at = Utc::now();
@@ -390,6 +421,12 @@ impl Agent {
                 Some((midpoint - resp.server_time).num_milliseconds() as f64 / 1000.0);
         }
         self.set_connected(true, None);
+        self.updater.events().delivered(sent_events);
+        Ok(resp)
+    }
+
+    async fn heartbeat(&mut self) -> Result<(), Failure> {
+        let resp = self.send_heartbeat(false).await?;
         for (i, env) in resp.commands.iter().enumerate() {
             if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 // Leased, not run: the platform delivers them again after the lease.
@@ -412,7 +449,51 @@ impl Agent {
                 self.send_results(vec![result]).await?;
             }
         }
-        self.flush_outbox().await
+        self.flush_outbox().await?;
+        if let Some(offer) = &resp.agent_update
+            && !self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            let bearer = self
+                .identity
+                .as_ref()
+                .map(|i| i.credential.expose().to_owned());
+            let outcome = self
+                .updater
+                .apply(offer, &self.client, bearer.as_deref(), &self.stopping)
+                .await;
+            if let crate::selfupdate::Outcome::HandOver(exe) = outcome {
+                return Err(Failure::HandOver(exe));
+            }
+        }
+        Ok(())
+    }
+
+    /// The trial of a new binary (`PATCHCTL_UPDATE_TRIAL`): heartbeats until one is
+    /// answered, within `update_confirm_secs`; no scan, no command. `Ok` means the
+    /// binary reaches the platform and its update is confirmed.
+    pub async fn trial(mut self) -> Result<(), AgentError> {
+        if let Some(marker) = state::load_revoked(self.cfg.dir()) {
+            return Err(Self::stopped(marker));
+        }
+        let deadline = Instant::now() + self.cfg.update_confirm;
+        let mut backoff = Backoff::new(Duration::from_secs(5));
+        loop {
+            match self.send_heartbeat(true).await {
+                Ok(_) => {
+                    tracing::info!(target: "audit", version = %self.updater.running_version(), "trial: this binary reached the platform");
+                    return Ok(());
+                }
+                Err(Failure::Revoked(message)) => return Err(self.revoked(message)),
+                Err(f) => {
+                    let wait = backoff.delay();
+                    if Instant::now() + wait >= deadline {
+                        return Err(AgentError::Trial(format!("{f:?}")));
+                    }
+                    tracing::warn!(failure = ?f, "trial heartbeat failed; trying again");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
     }
 
     async fn send_results(
@@ -482,7 +563,7 @@ impl Agent {
         let rotation = match answer.map_err(Failure::from) {
             Ok(r) => r,
             Err(f @ (Failure::Revoked(_) | Failure::Pending)) => return Err(f),
-            Err(Failure::Unauthorized) | Err(Failure::Other(_)) => {
+            Err(Failure::Unauthorized | Failure::Other(_) | Failure::HandOver(_)) => {
                 tracing::warn!(host_id = %current.host_id, retry_in_secs = ROTATION_RETRY.as_secs(), "credential rotation failed; the current credential stays in use");
                 self.rotation_retry_at = Some(Instant::now() + ROTATION_RETRY);
                 return Ok(());
@@ -539,7 +620,7 @@ impl Agent {
 
     /// Runs until `shutdown` resolves, or until the platform revokes the credential
     /// ([`AgentError::Revoked`]).
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<Stopped, AgentError> {
         if let Some(marker) = state::load_revoked(self.cfg.dir()) {
             return Err(Self::stopped(marker));
         }
@@ -566,11 +647,13 @@ impl Agent {
                 }
             };
             if stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                if let Err(Failure::Revoked(message)) = step {
-                    return Err(self.revoked(message));
+                match step {
+                    Err(Failure::Revoked(message)) => return Err(self.revoked(message)),
+                    Err(Failure::HandOver(exe)) => return Ok(Stopped::HandOver(exe)),
+                    _ => {}
                 }
                 tracing::info!("agent stopping");
-                return Ok(());
+                return Ok(Stopped::Shutdown);
             }
             let wait = match step {
                 Ok(()) => {
@@ -591,6 +674,7 @@ impl Agent {
                     jittered(self.cfg.heartbeat_interval)
                 }
                 Err(Failure::Revoked(message)) => return Err(self.revoked(message)),
+                Err(Failure::HandOver(exe)) => return Ok(Stopped::HandOver(exe)),
                 Err(Failure::Unauthorized) => {
                     if let Some(marker) = state::load_revoked(self.cfg.dir()) {
                         return Err(Self::stopped(marker));
@@ -610,7 +694,7 @@ impl Agent {
             tokio::select! {
                 _ = &mut shutdown => {
                     tracing::info!("agent stopping");
-                    return Ok(());
+                    return Ok(Stopped::Shutdown);
                 }
                 _ = tokio::time::sleep(wait) => {}
             }

@@ -561,6 +561,7 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
         },
         agent_target: None,
         update_events: Vec::new(),
+        trial: false,
     }
 }
 

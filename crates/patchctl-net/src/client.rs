@@ -99,7 +99,7 @@ impl ClientError {
 
     /// Removes `secret` from the error text, should any part of it have picked
     /// it up (e.g. a server echoing the request in its error body).
-    fn redact(self, secret: Option<&str>) -> Self {
+    pub(crate) fn redact(self, secret: Option<&str>) -> Self {
         let Some(secret) = secret.filter(|s| !s.is_empty()) else {
             return self;
         };
@@ -143,18 +143,18 @@ pub struct Dated<T> {
 /// configuration. Clones share the connection pool.
 #[derive(Clone)]
 pub struct HttpsClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     timeout: Duration,
     max_response_bytes: usize,
 }
 
-struct Inner {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+pub(crate) struct Inner {
+    pub(crate) client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// `https://authority` without trailing slash.
-    origin: String,
+    pub(crate) origin: String,
     /// Path prefix without trailing slash (possibly empty).
     prefix: String,
-    user_agent: HeaderValue,
+    pub(crate) user_agent: HeaderValue,
 }
 
 impl fmt::Debug for HttpsClient {
@@ -385,7 +385,7 @@ impl HttpsClient {
         })
     }
 
-    fn uri_for(&self, path: &str) -> Result<Uri, ClientError> {
+    pub(crate) fn uri_for(&self, path: &str) -> Result<Uri, ClientError> {
         let sep = if path.starts_with('/') { "" } else { "/" };
         let full = format!("{}{}{}{}", self.inner.origin, self.inner.prefix, sep, path);
         full.parse::<Uri>()
@@ -464,7 +464,7 @@ fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
 
 /// The message of a non-success response.
 /// The `code` of a JSON error body (letters, digits and `_` only, at most 64).
-fn error_code(body: &[u8]) -> Option<String> {
+pub(crate) fn error_code(body: &[u8]) -> Option<String> {
     let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
     let code = v.get("code")?.as_str()?;
     (!code.is_empty()
@@ -473,7 +473,7 @@ fn error_code(body: &[u8]) -> Option<String> {
     .then(|| code.to_string())
 }
 
-fn error_message(status: http::StatusCode, body: &[u8]) -> String {
+pub(crate) fn error_message(status: http::StatusCode, body: &[u8]) -> String {
     let json_error = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|m| m.as_str()).map(str::to_string));
@@ -543,7 +543,10 @@ pub(crate) fn chain_text(err: &(dyn StdError + 'static)) -> String {
 }
 
 /// Turns a failed request into an operator-facing [`ClientError::Connect`].
-fn describe_request_error(origin: &str, err: &hyper_util::client::legacy::Error) -> ClientError {
+pub(crate) fn describe_request_error(
+    origin: &str,
+    err: &hyper_util::client::legacy::Error,
+) -> ClientError {
     if let Some(tls) = find_rustls(err) {
         return ClientError::Connect(describe_tls_error(origin, tls));
     }

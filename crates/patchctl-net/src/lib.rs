@@ -12,6 +12,7 @@
 pub mod client;
 pub mod devca;
 pub mod download;
+pub mod fetch;
 pub mod inspect;
 pub mod tls;
 

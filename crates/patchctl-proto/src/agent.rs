@@ -50,6 +50,10 @@ pub struct HeartbeatRequest {
     /// Steps of the agent's own update since the last heartbeat the platform answered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub update_events: Vec<UpdateEvent>,
+    /// A new agent binary on trial proving that it reaches the platform: the platform
+    /// records the heartbeat and leases no command (the trial exits right after).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trial: bool,
 }
 
 /// Answer to [`HeartbeatRequest`].

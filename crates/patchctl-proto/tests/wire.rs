@@ -33,6 +33,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "heartbeat.update_events[].step",
             "heartbeat.update_events[].version",
             "heartbeat.update_events[].detail",
+            "heartbeat.trial",
             "inventory.scanned_at",
             "inventory.package_manager",
             "scan.scanned_at",
@@ -341,6 +342,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     version: "0.2.0".into(),
                     detail: Some("the new binary exited".into()),
                 }],
+                trial: true,
             })
             .unwrap(),
         ),

@@ -260,6 +260,7 @@ impl Platform {
             metrics: Metrics::default(),
             agent_target: None,
             update_events: Vec::new(),
+            trial: false,
         };
         self.req(
             "POST",

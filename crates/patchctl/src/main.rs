@@ -21,6 +21,7 @@ use cmd::admin::AdminCmd;
 use cmd::commands::CommandsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
+use cmd::release::ReleaseCmd;
 use cmd::server::ServerArgs;
 use cmd::settings::SettingsCmd;
 use cmd::vulndb::VulndbCmd;
@@ -59,6 +60,14 @@ enum Cmd {
         conn: Conn,
         #[command(subcommand)]
         cmd: KeysCmd,
+    },
+    /// Signed releases of the agent: keys, signing, verifying (offline), publishing
+    /// and rolling out (on the platform).
+    Release {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: ReleaseCmd,
     },
     /// The organisation's settings (approval of new hosts).
     Settings {
@@ -117,6 +126,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Admin { cmd } => cmd::admin::run(cmd).await,
         Cmd::Hosts { conn, cmd } => cmd::hosts::run(&conn, cmd).await,
         Cmd::Keys { conn, cmd } => cmd::keys::run(&conn, cmd).await,
+        Cmd::Release { conn, cmd } => cmd::release::run(&conn, cmd).await,
         Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,

@@ -100,6 +100,7 @@ fn only_the_executor_may_start_processes() {
         "patchctl-version",
         "patchctl-vuln",
         "patchctl-server",
+        "patchctl-release",
         "patchctl",
     ] {
         rust_files(
@@ -120,11 +121,14 @@ fn only_the_executor_may_start_processes() {
         "process spawning allowed outside the executor: {escapes:#?}"
     );
     let exec = std::fs::read_to_string(&allowed).unwrap();
+    // Three places start a process: the executor (allow-listed programs), and the
+    // agent's own life cycle in `exec::own`: the trial of a new binary and the
+    // hand-over to it. A fourth is a new way to start a process: review it.
     assert_eq!(
         non_test(&exec)
             .matches("allow(clippy::disallowed_methods)")
             .count(),
-        1
+        3
     );
     // And clippy is what enforces it.
     let clippy = std::fs::read_to_string(workspace().join("clippy.toml")).unwrap();

@@ -147,6 +147,7 @@ impl Platform {
             metrics: Metrics::default(),
             agent_target: None,
             update_events: Vec::new(),
+            trial: false,
         };
         self.rt.block_on(self.client().json(
             Method::POST,
