@@ -101,14 +101,14 @@ pub fn require_binaries(cfg: &Config) -> anyhow::Result<()> {
 }
 
 /// The fields of `dev.json` used here.
-struct DevJson {
-    url: String,
-    token: String,
-    enrollment_key: String,
-    ca_file: PathBuf,
+pub(crate) struct DevJson {
+    pub(crate) url: String,
+    pub(crate) token: String,
+    pub(crate) enrollment_key: String,
+    pub(crate) ca_file: PathBuf,
 }
 
-fn read_dev_json(path: &Path) -> Option<DevJson> {
+pub(crate) fn read_dev_json(path: &Path) -> Option<DevJson> {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
     Some(DevJson {
@@ -120,7 +120,11 @@ fn read_dev_json(path: &Path) -> Option<DevJson> {
 }
 
 /// Runs `patchctl hosts list --output json`, bounded by [`CLI_TIMEOUT`].
-fn hosts_list(cfg: &Config, dev: &DevJson, scratch: &Path) -> anyhow::Result<Vec<HostSummary>> {
+pub(crate) fn hosts_list(
+    cfg: &Config,
+    dev: &DevJson,
+    scratch: &Path,
+) -> anyhow::Result<Vec<HostSummary>> {
     let out_path = scratch.join("hosts.json");
     let err_path = scratch.join("hosts.err");
     let mut child = Command::new(&cfg.patchctl_bin)
@@ -157,7 +161,7 @@ fn hosts_list(cfg: &Config, dev: &DevJson, scratch: &Path) -> anyhow::Result<Vec
     serde_json::from_slice(&bytes).context("patchctl hosts list printed unexpected JSON")
 }
 
-fn write_agent_config(dir: &Path, dev: &DevJson) -> anyhow::Result<PathBuf> {
+pub(crate) fn write_agent_config(dir: &Path, dev: &DevJson) -> anyhow::Result<PathBuf> {
     std::fs::DirBuilder::new().mode(0o700).create(dir)?;
     let cfg = serde_json::json!({
         "server_url": dev.url,

@@ -28,6 +28,7 @@ mod pg;
 mod procs;
 mod rpminv;
 mod scanbytes;
+mod selfupdate;
 mod stats;
 mod vulns;
 
@@ -52,6 +53,12 @@ enum Cmd {
     Heartbeats(HeartbeatArgs),
     /// Agent footprint: RSS during the first scan and idle, binary sizes.
     Agent(AgentArgs),
+    /// The agent's self-update: time from rollout to confirmed, RSS while updating.
+    /// The agent must trust the test release root (see `selfupdate::BUILD_HINT`).
+    Update {
+        #[command(flatten)]
+        bins: Bins,
+    },
     /// The agent's dpkg inventory against `dpkg-query -W`.
     Inventory(InventoryArgs),
     /// The agent's rpm inventory against `rpm -qa`, on a private rpm database.
@@ -304,6 +311,16 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("agent footprint: {e:#}")),
             }
         }
+        Cmd::Update { bins } => {
+            let cfg = footprint_config(&bins, 0, 1);
+            match selfupdate::run(&cfg) {
+                Ok(o) => {
+                    println!("{}", selfupdate::markdown(&o));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(&format!("self-update: {e:#}")),
+            }
+        }
         Cmd::Inventory(a) => match inventory::run(a.runs) {
             Ok(o) => {
                 println!("{}", inventory::markdown(&o));
@@ -401,6 +418,15 @@ fn all(a: AllArgs) -> ExitCode {
         Err(e) => {
             ok = false;
             println!("### Agent footprint\n\nFAILED: {e:#}\n");
+        }
+    }
+
+    eprintln!("agent: self-update (about 15 s) ...");
+    match selfupdate::run(&fcfg) {
+        Ok(o) => println!("{}", selfupdate::markdown(&o)),
+        Err(e) => {
+            ok = false;
+            println!("### Agent self-update\n\nFAILED: {e:#}\n");
         }
     }
 
@@ -565,6 +591,17 @@ fn smoke() -> ExitCode {
         footprint::run(&fcfg).and_then(|o| {
             let md = footprint::markdown(&fcfg, &o);
             if o.packages == 0 || o.idle_max.rss_kib == 0 || o.at_scan.hwm_kib == 0 {
+                Err(anyhow::anyhow!("implausible measurement\n{md}"))
+            } else {
+                Ok(md)
+            }
+        }),
+    );
+    t.record(
+        "agent self-update",
+        selfupdate::run(&fcfg).and_then(|o| {
+            let md = selfupdate::markdown(&o);
+            if o.agent_peak_kib == 0 || o.to_confirmed.is_zero() {
                 Err(anyhow::anyhow!("implausible measurement\n{md}"))
             } else {
                 Ok(md)
