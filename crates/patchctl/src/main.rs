@@ -3,7 +3,7 @@
 //! exit code.
 //!
 //! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
-//! `commands`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
+//! `commands`, `release`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 
@@ -21,6 +21,7 @@ use cmd::admin::AdminCmd;
 use cmd::commands::CommandsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
+use cmd::release::ReleaseCmd;
 use cmd::server::ServerArgs;
 use cmd::settings::SettingsCmd;
 use cmd::vulndb::VulndbCmd;
@@ -74,6 +75,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CommandsCmd,
     },
+    /// Signed releases: publish them to the platform, list them, and choose the agent
+    /// release the organisation's hosts run (rollout, canary).
+    Release {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: ReleaseCmd,
+    },
     /// The vulnerability database (works on the database directly; no server needed).
     Vulndb {
         #[command(flatten)]
@@ -119,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Keys { conn, cmd } => cmd::keys::run(&conn, cmd).await,
         Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,
+        Cmd::Release { conn, cmd } => cmd::release::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,
     }

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod commands;
 pub mod hosts;
 pub mod keys;
+pub mod release;
 pub mod server;
 pub mod settings;
 pub mod vulndb;
