@@ -640,6 +640,12 @@ async fn the_offer_holds_exactly_when_every_condition_does() {
     );
     // No target said.
     assert_eq!(p.heartbeat(&cred, "1.0.0", None, vec![]).await, Value::Null);
+    // A target that is no target triple is not taken.
+    assert_eq!(
+        p.heartbeat(&cred, "1.0.0", Some("x86_64 unknown"), vec![])
+            .await,
+        Value::Null
+    );
     // No release for its target; publishing one offers it at the next heartbeat.
     assert_eq!(
         p.heartbeat(&cred, "1.0.0", Some(ARM), vec![]).await,
@@ -715,7 +721,8 @@ async fn agents_fetch_bundle_and_artifact_with_their_credential() {
     let a = p.org("a").await;
     let tok = a.token.expose();
     let (_, cred) = p.enroll(a.enrollment_key.expose(), "web-1").await;
-    let art: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    // 3 MiB: past the 1 MiB limit of other operator requests (publishing has its own).
+    let art: Vec<u8> = (0..=255u8).cycle().take(3 << 20).collect();
     let pubn = publication("patchctl-agent", "1.1.0", X86, &art);
     p.publish(tok, pubn.clone()).await.ok();
     let bundle = p
