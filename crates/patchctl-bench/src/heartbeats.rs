@@ -337,6 +337,7 @@ impl SimAgent {
                     .record(HeartbeatWrite {
                         host_id: *host_id,
                         agent_version: req.agent_version,
+                        agent_target: req.agent_target,
                         metrics: req.metrics,
                         at: now,
                     })

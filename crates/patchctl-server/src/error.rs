@@ -2,7 +2,7 @@
 //! wrong. Internals (database messages) are logged, never sent.
 //!
 //! The domain errors the handlers meet (storage, the CVE engine, the heartbeat writer,
-//! the enrollment rate limits) are mapped to status codes here, in one place. Answers a
+//! the enrollment rate limits, releases) are mapped to status codes here, in one place. Answers a
 //! client must tell apart carry a machine-readable `code` ([`ErrorCode`]); a 429 carries
 //! `Retry-After`.
 
@@ -18,6 +18,7 @@ use patchctl_storage::StorageError;
 use crate::engine::EngineError;
 use crate::heartbeats::HeartbeatError;
 use crate::ratelimit::RateLimited;
+use crate::releases::ReleaseError;
 
 /// What a client is told when the database cannot answer (the cause is logged).
 const DATABASE_UNAVAILABLE: &str = "the platform's database is unavailable; try again shortly";
@@ -114,6 +115,23 @@ impl From<RateLimited> for ApiError {
                 format!("{e}; retry in {secs} s"),
             )
             .with_code(ErrorCode::RateLimited)
+        }
+    }
+}
+
+impl From<ReleaseError> for ApiError {
+    /// A release or rollout that cannot be accepted is 400 with the reason and what to
+    /// do; another artifact under a published version 409; an absent release 404.
+    fn from(e: ReleaseError) -> Self {
+        match e {
+            ReleaseError::Storage(e) => e.into(),
+            ReleaseError::Conflict { .. } => ApiError::conflict(e.to_string()),
+            ReleaseError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            ReleaseError::Base64(_)
+            | ReleaseError::TooLarge { .. }
+            | ReleaseError::Refused(_)
+            | ReleaseError::InvalidRollout(_)
+            | ReleaseError::NotPublished { .. } => ApiError::bad_request(e.to_string()),
         }
     }
 }

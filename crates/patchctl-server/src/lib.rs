@@ -9,13 +9,15 @@
 //! [`engine`] is the CVE engine the vulnerability views and the updates view ask;
 //! [`heartbeats`] the group-commit writer every heartbeat goes through; [`auth`] the
 //! secrets and the extractors that check them; [`ratelimit`] the enrollment rate
-//! limits; [`error`] the one error answer and the mapping of domain errors to status
+//! limits; [`releases`] what a published release must satisfy and the cache of
+//! rollouts and releases behind the heartbeat's update offer; [`error`] the one error answer and the mapping of domain errors to status
 //! codes; [`settings`] the layered configuration; [`serve`] the TLS accept loop;
 //! [`bootstrap`] organisations and the `--dev` set-up.
 //!
 //! Every change of trust (an enrollment key created, revoked or rotated, a host
 //! enrolled, approved, rejected or revoked, an agent credential rotated, the
-//! organisation's settings) is logged as an event of the tracing target `audit`, with
+//! organisation's settings, a release published, the agent rollout changed, an agent's
+//! update step) is logged as an event of the tracing target `audit`, with
 //! the organisation, the key or host and the actor (`api token ID`, `host ID`,
 //! `enrollment key ID`), never a secret.
 //! Handlers reach the database only through `Storage` methods (no SQL, no backend
@@ -35,6 +37,7 @@ pub mod engine;
 pub mod error;
 pub mod heartbeats;
 pub mod ratelimit;
+pub mod releases;
 pub mod serve;
 pub mod settings;
 
@@ -55,6 +58,8 @@ pub struct AppState {
     pub vulns: Arc<engine::VulnEngine>,
     /// The enrollment rate limits of this process.
     pub limits: Arc<ratelimit::EnrollLimits>,
+    /// Rollouts and published agent releases, for the heartbeat's update offer.
+    pub releases: Arc<releases::ReleaseCache>,
 }
 
 impl AppState {
@@ -75,6 +80,7 @@ impl AppState {
             settings: Arc::new(settings),
             heartbeats,
             agents: Arc::new(auth::CredentialCache::default()),
+            releases: Arc::new(releases::ReleaseCache::default()),
         }
     }
 }

@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::{Metrics, SystemInfo};
+use patchctl_proto::release::HostUpdateState;
 use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
@@ -158,6 +159,11 @@ pub struct HostRow {
     pub update_count: u64,
     /// Of those, the security updates.
     pub security_update_count: u64,
+    /// The target triple the agent reported with its latest heartbeat.
+    pub agent_target: Option<String>,
+    /// The last step of its own update the agent reported
+    /// ([`crate::ReleaseStore::record_update_events`]).
+    pub agent_update: Option<HostUpdateState>,
 }
 
 /// One heartbeat to record (see [`HostStore::record_heartbeats`]).
@@ -167,6 +173,8 @@ pub struct HeartbeatWrite {
     pub host_id: Uuid,
     /// Agent version reported.
     pub agent_version: String,
+    /// Target triple reported (none: the agent did not say).
+    pub agent_target: Option<String>,
     /// Metrics reported.
     pub metrics: Metrics,
     /// Arrival time.
@@ -224,8 +232,9 @@ pub trait HostStore: Send + Sync + 'static {
     /// one (the old one stops working); false when it is not the host's next
     /// credential (any more).
     async fn promote_credential(&self, host_id: Uuid, credential_hash: &str) -> Result<bool>;
-    /// Records a heartbeat: last seen, agent version, latest metrics, and the metrics
-    /// history, a ring of `history_len` entries per host. An unknown host is an error.
+    /// Records a heartbeat: last seen, agent version (the target triple becomes
+    /// unknown), latest metrics, and the metrics history, a ring of `history_len`
+    /// entries per host. An unknown host is an error.
     async fn record_heartbeat(
         &self,
         host_id: Uuid,
@@ -237,6 +246,7 @@ pub trait HostStore: Send + Sync + 'static {
         let w = HeartbeatWrite {
             host_id,
             agent_version: agent_version.to_owned(),
+            agent_target: None,
             metrics: metrics.clone(),
             at: now,
         };

@@ -9,7 +9,9 @@
 //!   heartbeats, metrics history ([`HostStore`]);
 //! * `commands`: the command queue, leases, results, events ([`CommandStore`]);
 //! * `scans`: inventories, scan states, available updates ([`ScanStore`]);
-//! * `vulns`: the vulnerability database ([`VulnStore`]).
+//! * `vulns`: the vulnerability database ([`VulnStore`]);
+//! * `releases`: signed releases, each organisation's agent rollout and the agents'
+//!   update steps ([`ReleaseStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -32,6 +34,7 @@ mod commands;
 mod error;
 mod hosts;
 mod identity;
+mod releases;
 mod scans;
 mod sql;
 mod vulns;
@@ -43,6 +46,9 @@ pub use hosts::{
     HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
+pub use releases::{
+    NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
+};
 pub use scans::ScanStore;
 pub use vulns::{StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 
@@ -50,9 +56,15 @@ pub use vulns::{StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 /// implements them all; call its methods on `dyn Storage` (or `S: Storage`) directly.
 /// Times are passed in (never read from the clock inside) so that leases and expiry
 /// are testable.
-pub trait Storage: IdentityStore + HostStore + CommandStore + ScanStore + VulnStore {}
+pub trait Storage:
+    IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+{
+}
 
-impl<T> Storage for T where T: IdentityStore + HostStore + CommandStore + ScanStore + VulnStore {}
+impl<T> Storage for T where
+    T: IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+{
+}
 
 /// Opens (creating if needed) and migrates the database that `url` names:
 /// `sqlite://PATH` / `sqlite:PATH` or `postgres://...` / `postgresql://...`.
@@ -89,6 +101,7 @@ mod tests {
         assert!(leased.is_empty());
         assert!(s.scan_state(Uuid::new_v4()).await?.is_none());
         assert_eq!(s.vuln_generation().await?, 0);
+        assert!(s.list_releases().await?.is_empty());
         Ok(())
     }
 

@@ -33,6 +33,13 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/releases.rs"]
+mod releases;
+use releases::{
+    case_agent_rollout, case_heartbeat_stores_agent_target, case_latest_release_in_version_order,
+    case_releases_publish, case_update_events,
+};
+
 fn main() -> std::process::ExitCode {
     Harness::new()
         .tests(conformance_tests())
@@ -247,6 +254,15 @@ conformance! {
             sqlite_case_credential_rotation, postgres_case_credential_rotation;
         case_approval => sqlite_case_approval, postgres_case_approval;
         case_org_settings => sqlite_case_org_settings, postgres_case_org_settings;
+        case_releases_publish => sqlite_case_releases_publish, postgres_case_releases_publish;
+        case_latest_release_in_version_order =>
+            sqlite_case_latest_release_in_version_order,
+            postgres_case_latest_release_in_version_order;
+        case_agent_rollout => sqlite_case_agent_rollout, postgres_case_agent_rollout;
+        case_update_events => sqlite_case_update_events, postgres_case_update_events;
+        case_heartbeat_stores_agent_target =>
+            sqlite_case_heartbeat_stores_agent_target,
+            postgres_case_heartbeat_stores_agent_target;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -725,6 +741,7 @@ async fn case_heartbeat_batch(store: Arc<dyn Storage>) {
     let w = |h: Uuid, i: u64| HeartbeatWrite {
         host_id: h,
         agent_version: format!("v{i}"),
+        agent_target: None,
         metrics: metrics(i),
         at: t(i as i64),
     };

@@ -53,6 +53,13 @@ impl Api {
         })
     }
 
+    /// This client with another per-request timeout (default 30 s), for a request
+    /// that carries much (`release publish`).
+    pub fn with_timeout(mut self, timeout: std::time::Duration) -> Api {
+        self.client = self.client.with_timeout(timeout);
+        self
+    }
+
     /// Sends `body` (if any) with `method` to `path` and decodes the answer.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,

@@ -3,7 +3,7 @@
 //! exit code.
 //!
 //! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
-//! `commands`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
+//! `commands`, `release`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 

@@ -279,6 +279,11 @@ impl Rig {
     }
 }
 
+/// How one attack case prepares its release on the platform.
+type Prepare = Box<dyn Fn(&Rig, &str)>;
+/// (version, what the refusal must say, how to prepare it).
+type Case = (&'static str, &'static str, Prepare);
+
 enum Tampered {
     Text(String),
     Bytes(Vec<u8>),
@@ -366,22 +371,21 @@ fn every_attack_is_refused_and_the_binary_stays() {
     let stranger = SecretKey::from_seed(KeyRole::Root, [42; 32]);
     let stranger_signing = SecretKey::from_seed(KeyRole::Signing, [43; 32]);
     let past = Utc::now() - chrono::Duration::days(1);
-    type Case = (&'static str, &'static str, Box<dyn Fn(&Rig, &str)>);
     let publish_with = |f: fn(&mut Sign)| {
         let good = good.clone();
         Box::new(move |rig: &Rig, v: &str| {
             let mut s = Sign::new(v);
             f(&mut s);
             rig.publish(&s, &good);
-        }) as Box<dyn Fn(&Rig, &str)>
+        }) as Prepare
     };
     // Published good, then rewritten in the platform's database.
-    let rewritten = |f: Box<dyn Fn(&Rig, &str)>| {
+    let rewritten = |f: Prepare| {
         let good = good.clone();
         Box::new(move |rig: &Rig, v: &str| {
             rig.publish(&Sign::new(v), &good);
             f(rig, v);
-        }) as Box<dyn Fn(&Rig, &str)>
+        }) as Prepare
     };
     let bundle_json = |b: &ReleaseBundle| Tampered::Text(serde_json::to_string(b).unwrap());
     let cases: Vec<Case> = vec![

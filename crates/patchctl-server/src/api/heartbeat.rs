@@ -1,5 +1,8 @@
-//! `POST /api/v1/agent/heartbeat`: records the host's metrics through the group-commit
-//! writer and hands out its queued commands.
+//! `POST /api/v1/agent/heartbeat`: records the host's metrics (and its agent target)
+//! through the group-commit writer, stores the steps of the agent's own update it
+//! reports (rare: only when there are some, each an audit event), hands out its queued
+//! commands (none to a binary on trial), and offers the release the organisation's rollout wants it to run
+//! (`crate::releases::ReleaseCache`, no database round trip on most heartbeats).
 
 use std::time::Duration;
 
@@ -7,7 +10,9 @@ use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
 use patchctl_proto::agent::{HeartbeatRequest, HeartbeatResponse};
+use patchctl_proto::release::{UpdateEvent, UpdateStep};
 use patchctl_storage::HeartbeatWrite;
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::AgentAuth;
@@ -15,29 +20,108 @@ use crate::error::{ApiError, ApiJson};
 
 /// Most commands handed out per heartbeat.
 const MAX_COMMANDS_PER_HEARTBEAT: u32 = 16;
+/// Most update events kept of one heartbeat (the latest); an agent reports a handful.
+const MAX_UPDATE_EVENTS: usize = 64;
+/// Longest detail of an update event kept, in characters.
+const MAX_DETAIL_CHARS: usize = 2_000;
 
-/// `POST /api/v1/agent/heartbeat`: records metrics, hands out queued commands.
+/// A target triple as the agent reported it, if it is one (1–64 letters, digits, `.`,
+/// `_`, `-`, as a manifest's target must be).
+fn target(t: Option<String>) -> Option<String> {
+    t.filter(|t| {
+        !t.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    })
+}
+
+/// The events kept: the latest [`MAX_UPDATE_EVENTS`], versions and details cut to size.
+fn bounded(mut events: Vec<UpdateEvent>) -> Vec<UpdateEvent> {
+    if events.len() > MAX_UPDATE_EVENTS {
+        events.drain(..events.len() - MAX_UPDATE_EVENTS);
+    }
+    for e in &mut events {
+        e.version = e.version.chars().take(64).collect();
+        if let Some(d) = &mut e.detail {
+            *d = d.chars().take(MAX_DETAIL_CHARS).collect();
+        }
+    }
+    events
+}
+
+/// Each step an audit event; a refusal or a rollback at warn level.
+fn audit(org_id: Uuid, host_id: Uuid, e: &UpdateEvent) {
+    let actor = format!("host {host_id}");
+    let event = format!("agent_update.{}", e.step.as_str());
+    let detail = e.detail.as_deref().unwrap_or("");
+    match e.step {
+        UpdateStep::Refused | UpdateStep::RolledBack => tracing::warn!(
+            target: "audit",
+            event = %event,
+            org_id = %org_id,
+            host_id = %host_id,
+            actor = %actor,
+            step = e.step.as_str(),
+            version = %e.version,
+            at = %e.at,
+            detail = %detail,
+            "agent update {}", e.step.as_str()
+        ),
+        _ => tracing::info!(
+            target: "audit",
+            event = %event,
+            org_id = %org_id,
+            host_id = %host_id,
+            actor = %actor,
+            step = e.step.as_str(),
+            version = %e.version,
+            at = %e.at,
+            "agent update {}", e.step.as_str()
+        ),
+    }
+}
+
+/// `POST /api/v1/agent/heartbeat`: records metrics and update steps, hands out queued
+/// commands and the update offer.
 pub async fn heartbeat(
     State(st): State<AppState>,
     agent: AgentAuth,
     ApiJson(req): ApiJson<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
     let now = Utc::now();
+    let agent_target = target(req.agent_target);
     let pending = st
         .heartbeats
         .record(HeartbeatWrite {
             host_id: agent.host_id,
-            agent_version: req.agent_version,
+            agent_version: req.agent_version.clone(),
+            agent_target: agent_target.clone(),
             metrics: req.metrics,
             at: now,
         })
         .await?;
+    // Update events are rare (a few per update): written only when there are some, so
+    // the idle heartbeat stays one row of the group commit. An error answers the
+    // heartbeat with 503, and the agent sends the events again.
+    if !req.update_events.is_empty() {
+        let events = bounded(req.update_events);
+        st.store
+            .record_update_events(agent.host_id, &events, now)
+            .await?;
+        for e in &events {
+            audit(agent.org_id, agent.host_id, e);
+        }
+    }
     // Lease only when the batch reported this host with queued or delivered commands
     // (`pending_commands` of the heartbeat transaction). That answer is the only
     // "anything pending?" check on this path: `lease_commands` is not expected to ask
     // again, so calling it unconditionally would cost every idle heartbeat (nearly all
     // of them) a lease transaction.
-    let commands = if pending {
+    // A new agent binary on trial (self-update) only proves that it reaches the
+    // platform and exits: it gets no command (those wait for the agent that takes over)
+    // and no offer.
+    let commands = if pending && !req.trial {
         st.store
             .lease_commands(
                 agent.host_id,
@@ -52,9 +136,32 @@ pub async fn heartbeat(
     for c in &commands {
         tracing::info!(host_id = %agent.host_id, command_id = %c.id, kind = %c.kind, "command delivered");
     }
+    // The heartbeat is recorded and its commands leased: a failure to decide the offer
+    // only postpones it to a later heartbeat.
+    let agent_update = if req.trial {
+        None
+    } else {
+        match st
+            .releases
+            .offer(
+                st.store.as_ref(),
+                agent.org_id,
+                agent.host_id,
+                &req.agent_version,
+                agent_target.as_deref(),
+            )
+            .await
+        {
+            Ok(offer) => offer,
+            Err(e) => {
+                tracing::warn!(host_id = %agent.host_id, error = %e, "could not decide the agent update offer; none this heartbeat");
+                None
+            }
+        }
+    };
     Ok(Json(HeartbeatResponse {
         server_time: now,
         commands,
-        agent_update: None,
+        agent_update,
     }))
 }

@@ -43,7 +43,7 @@ fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
         updates: h.update_count,
         security_updates: h.security_update_count,
         enrolled_at: h.enrolled_at,
-        agent_update: None,
+        agent_update: h.agent_update.clone(),
     }
 }
 

@@ -7,7 +7,9 @@
 //! operator API (`/api/v1/...`, bearer API token, confined to the token's organisation)
 //! is [`hosts`] (hosts, their packages, updates, metrics, revocation, approval),
 //! [`keys`] (enrollment keys), [`org`] (the organisation's settings), [`commands`] (the
-//! command queue) and [`vulns`] (the vulnerability views).
+//! command queue), [`vulns`] (the vulnerability views) and [`releases`] (signed
+//! releases and the agent rollout; also the agent's release download, and the public
+//! `/downloads/...` and `/install.sh`).
 //!
 //! Handlers reach the database only through [`patchctl_storage::Storage`] methods and
 //! the CVE engine only through [`crate::engine::VulnEngine`]'s public methods; every
@@ -29,6 +31,7 @@ pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
 pub mod org;
+pub mod releases;
 pub mod results;
 pub mod scans;
 pub mod vulns;
@@ -52,6 +55,11 @@ pub fn routes() -> Router<AppState> {
         .route("/inventory", post(scans::inventory))
         .route("/scan", post(scans::scan))
         .route("/results", post(results::results))
+        .route("/releases/{version}/{target}", get(releases::agent_bundle))
+        .route(
+            "/releases/{version}/{target}/artifact",
+            get(releases::agent_artifact),
+        )
         // The limit applies to the body as the handlers read it, which is after the
         // decompression below: a small gzip body that inflates past the limit is
         // refused with 413 once the limit is reached, never inflated whole.
@@ -85,12 +93,31 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/commands/{id}", get(commands::show_command))
         .route("/commands/{id}/cancel", post(commands::cancel_command))
+        // The innermost body limit wins: a publication carries an artifact.
+        .route(
+            "/releases",
+            get(releases::list_releases).merge(
+                post(releases::publish)
+                    .layer(DefaultBodyLimit::max(releases::MAX_PUBLISH_BODY_BYTES)),
+            ),
+        )
+        .route(
+            "/agent-rollout",
+            get(releases::get_rollout).put(releases::put_rollout),
+        )
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
         .route(
             "/api/v1/health",
             get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
         )
+        // Public: packages and binaries are not secret, and the install script runs
+        // before the host has a credential.
+        .route(
+            "/downloads/{product}/{version}/{target}",
+            get(releases::download),
+        )
+        .route("/install.sh", get(releases::install_sh))
         .nest("/api/v1/agent", agent)
         .nest("/api/v1", operator)
 }

@@ -27,7 +27,7 @@ use crate::hosts::{
     HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
 };
 
-/// Heartbeats per multi-row statement (4 bound values each; far below SQLite's 32766).
+/// Heartbeats per multi-row statement (5 bound values each; far below SQLite's 32766).
 const HEARTBEAT_CHUNK: usize = 500;
 
 /// The columns of `hosts` that make a [`HostRow`] (see [`HostDb`]).
@@ -35,7 +35,8 @@ macro_rules! host_columns {
     () => {
         "id, org_id, hostname, system_json, agent_version, enrolled_at, last_seen, revoked, \
          approval, credential_issued_at, metrics_json, metrics_at, inventory_scanned_at, \
-         package_manager, package_count, update_count, security_update_count"
+         package_manager, package_count, update_count, security_update_count, agent_target, \
+         update_step, update_version, update_detail, update_at"
     };
 }
 
@@ -95,6 +96,8 @@ fn new_host_row(
         package_count: 0,
         update_count: 0,
         security_update_count: 0,
+        agent_target: None,
+        agent_update: None,
     }
 }
 
@@ -121,6 +124,11 @@ struct HostDb {
     package_count: i64,
     update_count: i64,
     security_update_count: i64,
+    agent_target: Option<String>,
+    update_step: Option<String>,
+    update_version: Option<String>,
+    update_detail: Option<String>,
+    update_at: Option<i64>,
 }
 
 impl HostDb {
@@ -152,6 +160,13 @@ impl HostDb {
             security_update_count: count(
                 self.security_update_count,
                 "hosts.security_update_count",
+            )?,
+            agent_target: self.agent_target,
+            agent_update: super::releases::update_state(
+                self.update_step,
+                self.update_version,
+                self.update_detail,
+                self.update_at,
             )?,
         })
     }
@@ -403,6 +418,7 @@ macro_rules! impl_hosts {
                         ms(w.at),
                         w.agent_version.as_str(),
                         to_json(&w.metrics, "hosts.metrics_json")?,
+                        w.agent_target.as_deref(),
                     ));
                 }
                 let len = i64::from(history_len);
@@ -415,13 +431,14 @@ macro_rules! impl_hosts {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "UPDATE hosts SET last_seen = v.column2, metrics_at = v.column2, \
                          agent_version = v.column3, metrics_json = v.column4, \
-                         heartbeat_count = hosts.heartbeat_count + 1 FROM (",
+                         agent_target = v.column5, heartbeat_count = hosts.heartbeat_count + 1 FROM (",
                     );
                     qb.push_values(chunk, |mut b, r| {
                         b.push_bind(r.0.as_str())
                             .push_bind(r.1)
                             .push_bind(r.2)
-                            .push_bind(r.3.as_str());
+                            .push_bind(r.3.as_str())
+                            .push_bind(r.4);
                     });
                     qb.push(") AS v WHERE hosts.id = v.column1");
                     out.updated += qb.build().execute(&mut *tx).await?.rows_affected();

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
+use patchctl_proto::release::UpdateStep;
 use patchctl_proto::trust::OrgSettings;
 
 use crate::client::{Api, Conn, enc};
@@ -60,6 +61,9 @@ pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
             let hosts: Vec<HostSummary> = api.get("/api/v1/hosts").await?;
             output::emit(conn.output, &hosts, |h| list_table(h))?;
             if conn.output == output::Format::Table {
+                for n in update_notes(&hosts) {
+                    output::note(&n);
+                }
                 if hosts.is_empty() {
                     output::note("no hosts yet: enroll an agent with the enrollment key");
                 }
@@ -162,6 +166,8 @@ fn list_table(hosts: &[HostSummary]) -> String {
                 h.packages.to_string(),
                 h.updates.to_string(),
                 h.security_updates.to_string(),
+                h.agent_version.clone(),
+                update_cell(h),
                 h.os.clone(),
             ]
         })
@@ -175,10 +181,42 @@ fn list_table(hosts: &[HostSummary]) -> String {
             "PACKAGES",
             "UPDATES",
             "SECURITY",
+            "AGENT",
+            "AGENT UPDATE",
             "OS",
         ],
         &rows,
     )
+}
+
+/// The last step of a host's agent update, short: `rolled_back 1.2.0` (`-`: none).
+fn update_cell(h: &HostSummary) -> String {
+    h.agent_update
+        .as_ref()
+        .map(|u| format!("{} {}", u.step.as_str(), u.version))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Under `hosts list`: why each refused or rolled back update was (kept out of the
+/// table, which stays narrow).
+fn update_notes(hosts: &[HostSummary]) -> Vec<String> {
+    hosts
+        .iter()
+        .filter_map(|h| {
+            let u = h.agent_update.as_ref()?;
+            let what = match u.step {
+                UpdateStep::Refused => "refused",
+                UpdateStep::RolledBack => "rolled back",
+                _ => return None,
+            };
+            Some(format!(
+                "{}: the agent update to {} was {what}: {}",
+                h.hostname,
+                u.version,
+                u.detail.as_deref().unwrap_or("no reason given")
+            ))
+        })
+        .collect()
 }
 
 /// `hosts pending`.
@@ -227,6 +265,20 @@ fn show_table(h: &HostDetail) -> String {
                 .unwrap_or_else(|| "unknown".into()),
         ],
         vec!["agent".into(), s.agent_version.clone()],
+        vec![
+            "agent update".into(),
+            s.agent_update
+                .as_ref()
+                .map(|u| {
+                    format!(
+                        "{} {} ({})",
+                        u.step.as_str(),
+                        u.version,
+                        u.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    )
+                })
+                .unwrap_or_else(|| "none reported".into()),
+        ],
         vec!["os".into(), h.system.os.pretty_name.clone()],
         vec!["kernel".into(), h.system.kernel.clone()],
         vec!["arch".into(), h.system.arch.clone()],
@@ -249,6 +301,9 @@ fn show_table(h: &HostDetail) -> String {
             format!("{} ({} security)", s.updates, s.security_updates),
         ],
     ];
+    if let Some(d) = s.agent_update.as_ref().and_then(|u| u.detail.as_ref()) {
+        rows.push(vec!["update detail".into(), d.clone()]);
+    }
     if let Some(m) = &h.metrics {
         rows.push(vec!["cpu use".into(), format!("{:.1} %", m.cpu_percent)]);
         rows.push(vec![
@@ -475,6 +530,8 @@ a full upgrade would remove: old-dkms
             "agent_version": format!("0.1{EVIL}"),
             "packages": 1,
             "enrolled_at": t(0),
+            "agent_update": {"step": "rolled_back", "version": format!("1.2{EVIL}"),
+                             "detail": format!("crashed{EVIL}\nfake row"), "at": t(0)},
             "system": {
                 "hostname": EVIL, "ips": [EVIL], "kernel": EVIL, "arch": EVIL,
                 "cpu_model": EVIL, "cpu_count": 2, "mem_total_bytes": 0, "disks": [],
@@ -507,6 +564,34 @@ a full upgrade would remove: old-dkms
     }
 
     #[test]
+    fn update_state_is_a_short_cell_and_a_note_for_failures() {
+        let mut h = evil_detail().summary;
+        h.agent_update = None;
+        assert_eq!(update_cell(&h), "-");
+        assert!(update_notes(std::slice::from_ref(&h)).is_empty());
+        h.agent_update = Some(patchctl_proto::release::HostUpdateState {
+            step: UpdateStep::Confirmed,
+            version: "1.2.0".into(),
+            detail: None,
+            at: t(0),
+        });
+        assert_eq!(update_cell(&h), "confirmed 1.2.0");
+        assert!(update_notes(std::slice::from_ref(&h)).is_empty());
+        h.agent_update = Some(patchctl_proto::release::HostUpdateState {
+            step: UpdateStep::Refused,
+            version: "1.3.0".into(),
+            detail: Some("the manifest expired".into()),
+            at: t(0),
+        });
+        assert_eq!(update_cell(&h), "refused 1.3.0");
+        let notes = update_notes(std::slice::from_ref(&h));
+        assert!(
+            notes[0].ends_with("the agent update to 1.3.0 was refused: the manifest expired"),
+            "{notes:?}"
+        );
+    }
+
+    #[test]
     fn host_views_neutralise_what_the_agent_reported() {
         let h = evil_detail();
         let list = list_table(std::slice::from_ref(&h.summary));
@@ -514,6 +599,10 @@ a full upgrade would remove: old-dkms
         assert_eq!(list.lines().count(), 2, "{list}");
         let show = show_table(&h);
         assert_inert(&show);
+        assert!(show.contains(r"crashed\x1b]0;owned"), "{show}");
+        let notes = update_notes(std::slice::from_ref(&h.summary));
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("was rolled back: crashed"), "{notes:?}");
         assert!(show.contains(r"web-1\x1b]0;owned\x07\x1b[2J\rok\u{9b}31m\x7f"));
         let packages: HostPackages = serde_json::from_value(serde_json::json!({
             "host_id": uuid::Uuid::nil(),

@@ -10,6 +10,7 @@ use clap::Subcommand;
 use crate::client::Conn;
 
 pub mod offline;
+pub mod platform;
 
 /// The `release` subcommands.
 #[derive(Subcommand)]
@@ -83,6 +84,16 @@ pub enum ReleaseCmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Publish a signed release to the platform: the bundle (`patchctl release sign`
+    /// wrote it) and the artifact it was signed for. The platform checks signatures,
+    /// expiries, size and SHA-256 before it stores anything.
+    Publish(platform::PublishArgs),
+    /// List the releases published on the platform, newest first.
+    List,
+    /// Show or set which agent release the organisation's hosts run: `rollout` shows
+    /// it, `rollout VERSION [--canary PCT]` offers VERSION (to PCT % of the hosts),
+    /// `rollout --off` stops offering.
+    Rollout(platform::RolloutArgs),
     /// Verify a bundle and its artifact against root public keys, as an agent would.
     Verify {
         /// Root public keys (.pub) to trust.
@@ -99,8 +110,10 @@ pub enum ReleaseCmd {
 
 /// Runs a `release` subcommand.
 pub async fn run(conn: &Conn, cmd: ReleaseCmd) -> anyhow::Result<()> {
-    let _ = conn;
     match cmd {
+        ReleaseCmd::Publish(args) => platform::publish(conn, args).await,
+        ReleaseCmd::List => platform::list(conn).await,
+        ReleaseCmd::Rollout(args) => platform::rollout(conn, args).await,
         ReleaseCmd::Init {
             dir,
             roots,
