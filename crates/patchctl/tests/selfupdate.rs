@@ -133,8 +133,12 @@ struct Rig {
 fn stripped_agent(into: &Path) -> PathBuf {
     let dest = into.join("patchctl-agent");
     fs::create_dir_all(into).unwrap();
-    fs::copy(agent_bin(), &dest).unwrap();
-    let st = Command::new("strip").arg(&dest).status().unwrap();
+    let st = Command::new("strip")
+        .arg("-o")
+        .arg(&dest)
+        .arg(agent_bin())
+        .status()
+        .unwrap();
     assert!(st.success(), "strip failed");
     fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).unwrap();
     dest
