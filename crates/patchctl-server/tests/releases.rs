@@ -1027,3 +1027,57 @@ async fn update_events_are_stored_audited_and_shown() {
     let row = p.store.host(org, host).await.unwrap().unwrap();
     assert_eq!(row.agent_target.as_deref(), Some(X86));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trial_heartbeat_gets_no_command_and_no_offer() {
+    // A new agent binary on trial only proves it reaches the platform: the commands wait
+    // for the agent that takes over, and the trial is offered nothing.
+    let p = platform().await;
+    let a = p.org("a").await;
+    let tok = a.token.expose();
+    let (host, cred) = p.enroll(a.enrollment_key.expose(), "trial-host").await;
+    p.publish(tok, publication("patchctl-agent", "1.1.0", X86, b"bin"))
+        .await
+        .ok();
+    p.rollout(tok, json!({"version": "1.1.0"})).await.ok();
+    p.req(
+        "POST",
+        "/api/v1/commands",
+        Some(tok),
+        Some(json!({"host": host.to_string(), "kind": "health_check"})),
+    )
+    .await
+    .ok();
+    let beat = |trial: bool| {
+        let hb = HeartbeatRequest {
+            agent_version: "1.0.0".into(),
+            metrics: Metrics::default(),
+            agent_target: Some(X86.into()),
+            update_events: Vec::new(),
+            trial,
+        };
+        serde_json::to_value(&hb).unwrap()
+    };
+    let on_trial = p
+        .req(
+            "POST",
+            "/api/v1/agent/heartbeat",
+            Some(&cred),
+            Some(beat(true)),
+        )
+        .await
+        .ok();
+    assert_eq!(on_trial["commands"], json!([]), "{on_trial}");
+    assert!(on_trial.get("agent_update").is_none(), "{on_trial}");
+    let normal = p
+        .req(
+            "POST",
+            "/api/v1/agent/heartbeat",
+            Some(&cred),
+            Some(beat(false)),
+        )
+        .await
+        .ok();
+    assert_eq!(normal["commands"].as_array().unwrap().len(), 1, "{normal}");
+    assert_eq!(normal["agent_update"]["version"], "1.1.0", "{normal}");
+}
