@@ -7,13 +7,14 @@
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
-//! [`text`] (shared text helpers), [`logging`], and [`doctor`] (`patchctl-agent
-//! doctor`, which runs only when invoked).
+//! [`text`] (shared text helpers), [`logging`], [`doctor`] (`patchctl-agent
+//! doctor`, which runs only when invoked) and [`uninstall`] (`patchctl-agent
+//! uninstall`, the same).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
 //! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
-//! `health` → `pkgmgr` → `scan`, `ops` → `runtime` → `doctor`. No module imports one
-//! that imports it back.
+//! `health` → `pkgmgr` → `scan`, `ops` → `runtime` → `doctor`; `uninstall` uses only
+//! `text`, `exec` and `config`. No module imports one that imports it back.
 
 pub mod config;
 pub mod doctor;
@@ -30,6 +31,7 @@ pub mod scan;
 pub mod state;
 pub mod sysinfo;
 pub mod text;
+pub mod uninstall;
 
 /// This agent's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
