@@ -175,22 +175,18 @@ fn uninstall(purge: bool, yes: bool) -> anyhow::Result<ExitCode> {
     let facts = Facts::gather();
     let method = rt.block_on(uninstall::detect(&ex, &facts))?;
     let plan = uninstall::plan(method, purge, &facts);
-    println!(
-        "patchctl-agent uninstall{}: installed as {method}",
-        if purge { " --purge" } else { "" }
-    );
     if plan.steps.is_empty() {
-        println!("nothing to remove: no file of the agent is left here");
+        println!("patchctl-agent uninstall: nothing to remove, no file of the agent is here");
+        return Ok(ExitCode::SUCCESS);
     }
+    let flag = if purge { " --purge" } else { "" };
+    println!("patchctl-agent uninstall{flag}: the agent was installed {method}");
     if !yes {
         for (i, step) in plan.steps.iter().enumerate() {
             println!("  {}. {step}", i + 1);
         }
         for k in &plan.kept {
             println!("  kept: {k}");
-        }
-        if plan.steps.is_empty() {
-            return Ok(ExitCode::SUCCESS);
         }
         println!("nothing was changed: run again with --yes to do this");
         return Ok(ExitCode::from(2));

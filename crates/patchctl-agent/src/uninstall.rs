@@ -75,10 +75,12 @@ pub enum Method {
 impl fmt::Display for Method {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Method::Dpkg => "the .deb package (dpkg owns the binary)",
-            Method::Rpm => "the .rpm package (rpm owns the binary)",
-            Method::Pacman => "the Arch package (pacman owns the binary)",
-            Method::Manual => "a manual install (no package manager owns the binary)",
+            Method::Dpkg => "from the .deb package (dpkg owns the binary)",
+            Method::Rpm => "from the .rpm package (rpm owns the binary)",
+            Method::Pacman => "from the Arch package (pacman owns the binary)",
+            Method::Manual => {
+                "by hand or from the Alpine tarball (no package manager owns the binary)"
+            }
         })
     }
 }

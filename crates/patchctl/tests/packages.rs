@@ -413,7 +413,7 @@ fn uninstall_purges_a_deb_install() {
     let o = root.chroot(&[bin, "uninstall", "--purge"]);
     let said = text(&o);
     assert_eq!(o.status.code(), Some(2), "{said}");
-    assert!(said.contains("installed as the .deb package"), "{said}");
+    assert!(said.contains("installed from the .deb package"), "{said}");
     assert!(
         said.contains("run /usr/bin/dpkg --purge patchctl-agent"),
         "{said}"
@@ -457,7 +457,10 @@ fn uninstall_purges_a_manual_install() {
     let o = root.chroot(&[bin, "uninstall"]);
     let said = text(&o);
     assert_eq!(o.status.code(), Some(2), "{said}");
-    assert!(said.contains("installed as a manual install"), "{said}");
+    assert!(
+        said.contains("installed by hand or from the Alpine tarball"),
+        "{said}"
+    );
     assert!(
         said.contains("kept: /etc/patchctl, /var/lib/patchctl, /var/log/patchctl"),
         "{said}"
@@ -472,6 +475,11 @@ fn uninstall_purges_a_manual_install() {
         "{said}"
     );
     root.assert_nothing_left();
+
+    // Run again (the binary is gone; a copy runs): nothing left to do.
+    fs::copy(&agent, root.at("/tmp/patchctl-agent")).unwrap();
+    let said = root.ok(&["/tmp/patchctl-agent", "uninstall", "--purge"]);
+    assert!(said.contains("nothing to remove"), "{said}");
 }
 
 /// `tar -tv` of a gzip tarball: (mode string, owner/group, path) per entry.

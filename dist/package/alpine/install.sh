@@ -37,7 +37,7 @@ if [ ! -f /etc/patchctl/config.json ]; then
     echo "patchctl-agent installed, not started: /etc/patchctl/config.json does not exist."
     echo "  Write it (mode 0600, root:root), then run: rc-service patchctl start"
 elif [ "$upgrade" = yes ]; then
-    rc-service patchctl --ifstarted restart
+    rc-service --ifstarted patchctl restart
     echo "patchctl-agent upgraded to $("$here/patchctl-agent" version) (restarted if it was running)."
 else
     rc-service patchctl start
