@@ -92,7 +92,7 @@ build_deb() {
     install -m 0644 "$unit" "$root/lib/systemd/system/patchctl.service"
     install -d -m 0700 "$root/etc/patchctl"
     local s
-    for s in postinst prerm postrm; do
+    for s in preinst postinst prerm postrm; do
         install -m 0755 "$here/deb/$s" "$root/DEBIAN/$s"
     done
     local size

@@ -22,8 +22,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::agent_bin;
 use common::chroot::{cached_chroot, run};
+use common::packages::{build, builder, repo, stripped_agent};
 use patchctl_testkit::{Harness, Need, trial};
 
 fn main() -> std::process::ExitCode {
@@ -60,56 +60,6 @@ fn main() -> std::process::ExitCode {
             the_builder_refuses_a_binary_that_trusts_the_test_root
         ))
         .run()
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
-/// The package builder, run with `args`.
-fn builder(args: &[&str]) -> Output {
-    Command::new(repo().join("dist/package/build.sh"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// A stripped copy of the workspace's agent binary in `dir`.
-fn stripped_agent(dir: &Path) -> PathBuf {
-    let out = dir.join("patchctl-agent");
-    run(Command::new("strip").arg("-o").arg(&out).arg(agent_bin()));
-    out
-}
-
-/// Builds `formats` of `version` from `agent` into `out`; the packages' paths.
-fn build(agent: &Path, version: &str, formats: &str, out: &Path) -> Vec<PathBuf> {
-    let o = builder(&[
-        "--binary",
-        agent.to_str().unwrap(),
-        "--version",
-        version,
-        "--out",
-        out.to_str().unwrap(),
-        "--formats",
-        formats,
-        "--allow-test-root",
-    ]);
-    assert!(
-        o.status.success(),
-        "build.sh failed: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let paths: Vec<PathBuf> = String::from_utf8(o.stdout)
-        .unwrap()
-        .lines()
-        .map(PathBuf::from)
-        .collect();
-    assert_eq!(paths.len(), formats.split(',').count(), "{paths:?}");
-    paths
 }
 
 /// A private copy of the cached chroot, removed when the test ends.
