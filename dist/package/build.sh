@@ -57,10 +57,16 @@ done
     die "--version '$version' is not a package version (like 1.2.3, 1.2.3~rc1 or 1.2.3+b1)"
 
 case "$target" in
-x86_64-*-linux-*) deb_arch=amd64 rpm_arch=x86_64 pac_arch=x86_64 ;;
-aarch64-*-linux-*) deb_arch=arm64 rpm_arch=aarch64 pac_arch=aarch64 ;;
+x86_64-*-linux-*) deb_arch=amd64 rpm_arch=x86_64 pac_arch=x86_64 elf_machine=62 ;;
+aarch64-*-linux-*) deb_arch=arm64 rpm_arch=aarch64 pac_arch=aarch64 elf_machine=183 ;;
 *) die "--target $target: only x86_64 and aarch64 Linux targets are packaged" ;;
 esac
+# The binary must be a 64-bit little-endian ELF file for that machine (e_machine).
+[ "$(head -c 4 "$binary" | od -An -c | tr -d ' ')" = '177ELF' ] ||
+    die "--binary $binary is not an ELF executable"
+machine=$(od -An -t u2 -j 18 -N 2 "$binary" | tr -d ' ')
+[ "$machine" = "$elf_machine" ] ||
+    die "--binary $binary is not built for $target (ELF machine $machine, expected $elf_machine): pass the --target it was built for"
 
 # The test-root refusal. The agent embeds each root it trusts as 64 hex digits of text.
 [ -f "$test_root_pub" ] || die "$test_root_pub is missing: run the builder from a checkout of the repository"

@@ -589,18 +589,22 @@ fn the_builder_refuses_a_binary_that_trusts_the_test_root() {
         .unwrap()
         .to_owned();
     assert_eq!(hex.len(), 64);
-    let write_bin = |name: &str, body: &str| {
+    // An ELF header up to e_machine (the builder checks the magic and the machine),
+    // then text.
+    let write_bin = |name: &str, machine: u16, body: &str| {
+        let mut bytes = b"\x7fELF\x02\x01\x01".to_vec();
+        bytes.resize(18, 0);
+        bytes.extend(machine.to_le_bytes());
+        bytes.extend(body.as_bytes());
         let p = work.path().join(name);
-        fs::write(&p, body).unwrap();
+        fs::write(&p, bytes).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
         p
     };
     // As the agent embeds its roots: 64 hex digits in the binary's text.
-    let debug = write_bin("debug-agent", &format!("\x7fELF...roots\0{hex}\0...\n"));
-    let release = write_bin(
-        "release-agent",
-        "\x7fELF...roots\0only the release roots\0\n",
-    );
+    let debug = write_bin("debug-agent", 62, &format!("roots\0{hex}\0"));
+    let release = write_bin("release-agent", 62, "roots\0only the release roots\0");
+    let arm = write_bin("arm-agent", 183, "roots\0only the release roots\0");
     let out = work.path().join("out");
     let args = |bin: &Path| -> Vec<String> {
         let (bin, out) = (bin.to_str().unwrap(), out.to_str().unwrap());
@@ -641,6 +645,20 @@ fn the_builder_refuses_a_binary_that_trusts_the_test_root() {
     let o = call(args(&release));
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("WARNING"), "{}", text(&o));
+
+    // A binary for another machine than --target says.
+    let o = call(args(&arm));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("is not built for x86_64-unknown-linux-gnu (ELF machine 183, expected 62)"),
+        "{}",
+        text(&o)
+    );
+    let mut arm_args = args(&arm);
+    arm_args.extend(["--target", "aarch64-unknown-linux-gnu"].map(str::to_owned));
+    let o = call(arm_args);
+    assert!(o.status.success(), "{}", text(&o));
 
     // A version no family reads the same way is refused before anything is built.
     let mut bad = args(&release);
