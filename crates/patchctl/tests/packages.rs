@@ -3,7 +3,8 @@
 //! (install, upgrade, remove, purge), the .rpm with `rpm --root` into another copy
 //! (install, upgrade, erase; its scriptlets run in that root with its /bin/sh),
 //! `patchctl-agent uninstall` run inside a chroot on a .deb install and on a manual
-//! one, the Alpine tarball's content and modes (no Alpine here to run it), the Arch
+//! one, the Alpine tarball's content and modes and its install.sh and uninstall with
+//! OpenRC's real tools in a Debian chroot (no Alpine here to run it), the Arch
 //! package built with makepkg (as `nobody`: makepkg refuses root) and the builder's
 //! refusal of a binary that trusts the TEST release root.
 //!
@@ -23,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::chroot::{cached_chroot, run};
-use common::packages::{build, builder, repo, stripped_agent};
+use common::packages::{build, builder, cached_openrc_chroot, repo, stripped_agent};
 use patchctl_testkit::{Harness, Need, trial};
 
 fn main() -> std::process::ExitCode {
@@ -49,6 +50,7 @@ fn main() -> std::process::ExitCode {
         .test(trial!(
             alpine_tarball_holds_the_binary_openrc_service_and_installer
         ))
+        .test(trial!(alpine_installer_and_uninstall_with_real_openrc_tools).needs(chroot))
         .test(trial!(arch_package_builds_with_makepkg).needs([
             Need::Root,
             Need::Program("makepkg"),
@@ -62,17 +64,25 @@ fn main() -> std::process::ExitCode {
         .run()
 }
 
+/// The cached minimal chroot. The tests run in parallel; the first one creates it, the
+/// others wait (two debootstraps into one directory fail).
+fn base_chroot() -> &'static Path {
+    static CACHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    CACHED.get_or_init(cached_chroot)
+}
+
 /// A private copy of the cached chroot, removed when the test ends.
 struct Root {
     work: tempfile::TempDir,
 }
 
 impl Root {
+    /// A copy of the cached minimal chroot.
     fn new() -> Root {
-        // The tests run in parallel; the first one creates the cached chroot, the others
-        // wait for it (two debootstraps into one directory fail).
-        static CACHED: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-        let cached = CACHED.get_or_init(cached_chroot);
+        Root::copy_of(base_chroot())
+    }
+
+    fn copy_of(cached: &Path) -> Root {
         let work = tempfile::Builder::new()
             .prefix("patchctl-packages-")
             .tempdir_in("/var/tmp")
@@ -504,6 +514,64 @@ fn alpine_tarball_holds_the_binary_openrc_service_and_installer() {
         !install.contains("config.json\" <"),
         "install.sh must never write the config"
     );
+}
+
+/// The Alpine tarball's install.sh and `patchctl-agent uninstall` with OpenRC's real
+/// tools (Debian's `openrc`: openrc-run, rc-service, rc-update) in a chroot, where OpenRC
+/// did not boot. Not Alpine itself (there is none here): its busybox and its musl are
+/// not what runs, and the service is not started, because Debian's OpenRC uses dpkg's
+/// start-stop-daemon, which lacks the `--stderr` Alpine's has for `error_log`.
+fn alpine_installer_and_uninstall_with_real_openrc_tools() {
+    let root = Root::copy_of(&cached_openrc_chroot(base_chroot()));
+    let agent = stripped_agent(root.work.path());
+    let tgz = build(&agent, "1.0.0", "alpine", &root.work.path().join("out")).remove(0);
+    run(Command::new("tar")
+        .arg("-xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(root.at("/srv")));
+    let install = "/srv/patchctl-agent-1.0.0-alpine-x86_64-unknown-linux-gnu/install.sh";
+
+    // First install, without a config: files, modes, the runlevel, nothing started.
+    let said = root.ok(&[install]);
+    assert!(said.contains("installed, not started"), "{said}");
+    assert_eq!(root.meta("/opt/patchctl/bin/patchctl-agent"), (0o755, 0, 0));
+    assert_eq!(root.meta("/etc/init.d/patchctl"), (0o755, 0, 0));
+    for d in ["/etc/patchctl", "/var/lib/patchctl", "/var/log/patchctl"] {
+        assert_eq!(root.meta(d), (0o700, 0, 0), "{d}");
+    }
+    assert_eq!(
+        fs::read_link(root.at("/etc/runlevels/default/patchctl")).unwrap(),
+        Path::new("/etc/init.d/patchctl")
+    );
+    assert!(!root.exists("/etc/patchctl/config.json"));
+    // openrc-run reads the service script: its description and dependencies.
+    let described = root.ok(&["/etc/init.d/patchctl", "describe"]);
+    assert!(described.contains("PatchCTL agent"), "{described}");
+
+    // Upgrade: the config and the state kept.
+    root.configure();
+    let said = root.ok(&[install]);
+    assert!(said.contains("upgraded"), "{said}");
+    assert_config_and_state_kept(&root);
+
+    // uninstall --purge: stopped through rc-service, taken out of the runlevel, removed.
+    let bin = "/opt/patchctl/bin/patchctl-agent";
+    let o = root.chroot(&[bin, "uninstall", "--purge"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    for step in [
+        "run /sbin/rc-service patchctl stop",
+        "run /sbin/rc-update del patchctl default",
+    ] {
+        assert!(said.contains(step), "{step} missing: {said}");
+    }
+    let said = root.ok(&[bin, "uninstall", "--purge", "--yes"]);
+    assert!(said.contains("the agent is uninstalled"), "{said}");
+    root.assert_nothing_left();
+    for p in ["/etc/init.d/patchctl", "/etc/runlevels/default/patchctl"] {
+        assert!(!root.exists(p), "{p} is left behind");
+    }
 }
 
 fn arch_package_builds_with_makepkg() {

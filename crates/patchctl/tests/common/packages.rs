@@ -57,3 +57,61 @@ pub fn build(agent: &Path, version: &str, formats: &str, out: &Path) -> Vec<Path
     assert_eq!(paths.len(), formats.split(',').count(), "{paths:?}");
     paths
 }
+
+/// A cached Debian chroot with Debian's OpenRC installed (`openrc`, from the release's
+/// mirror), created once: the real `openrc-run`, `rc-service` and `rc-update` for the
+/// Alpine tarball's install script and for `patchctl-agent uninstall`. OpenRC does not
+/// boot in it. `base` is the cached minimal chroot ([`super::chroot::cached_chroot`]).
+pub fn cached_openrc_chroot(base: &Path) -> PathBuf {
+    use std::fs;
+    let codename = super::chroot::codename();
+    let dir = Path::new(super::chroot::CACHE).join(format!("{codename}-openrc"));
+    if dir.join("sbin/openrc-run").exists() {
+        return dir;
+    }
+    let tmp = Path::new(super::chroot::CACHE).join(format!("{codename}-openrc.tmp"));
+    let _ = fs::remove_dir_all(&tmp);
+    eprintln!(
+        "adding openrc to a copy of {} in {} (once; cached)",
+        base.display(),
+        dir.display()
+    );
+    run(Command::new("cp").arg("-a").arg(base).arg(&tmp));
+    fs::copy("/etc/resolv.conf", tmp.join("etc/resolv.conf")).unwrap();
+    run(Command::new("mount")
+        .args(["-t", "proc", "proc"])
+        .arg(tmp.join("proc")));
+    let update = Command::new("chroot")
+        .arg(&tmp)
+        .args(["apt-get", "update", "-qq"])
+        .output();
+    let install = Command::new("chroot")
+        .arg(&tmp)
+        .args([
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "openrc",
+        ])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output();
+    let _ = Command::new("umount").arg(tmp.join("proc")).status();
+    for (what, out) in [
+        ("apt-get update", update),
+        ("apt-get install openrc", install),
+    ] {
+        let out = out.unwrap();
+        assert!(
+            out.status.success(),
+            "{what} in {}: {}{}",
+            tmp.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    run(Command::new("chroot").arg(&tmp).args(["apt-get", "clean"]));
+    fs::rename(&tmp, &dir).unwrap();
+    dir
+}
