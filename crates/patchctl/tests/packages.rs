@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::chroot::{cached_chroot, run};
-use common::packages::{build, builder, cached_openrc_chroot, repo, stripped_agent};
+use common::packages::{build, builder, cached_chroot_with, repo, stripped_agent};
 use patchctl_testkit::{Harness, Need, trial};
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +42,10 @@ fn main() -> std::process::ExitCode {
                 .needs(with(&[Need::Program("rpm"), Need::Program("rpmbuild")])),
         )
         .test(trial!(uninstall_purges_a_deb_install).needs(chroot))
+        .test(
+            trial!(uninstall_purges_an_rpm_install)
+                .needs(with(&[Need::Program("rpm"), Need::Program("rpmbuild")])),
+        )
         .test(trial!(uninstall_purges_a_manual_install).needs([
             Need::Root,
             Need::Program("debootstrap"),
@@ -341,6 +345,46 @@ fn rpm_installs_upgrades_and_erases_under_rpm_root() {
     assert!(root.exists("/var/log/patchctl/agent.log"));
 }
 
+/// The .rpm installed inside a chroot that has rpm (its own database), then removed
+/// by `patchctl-agent uninstall --purge --yes`: `rpm -e`, then what rpm leaves.
+fn uninstall_purges_an_rpm_install() {
+    let root = Root::copy_of(&cached_chroot_with(
+        base_chroot(),
+        "rpm",
+        &["rpm"],
+        "usr/bin/rpm",
+    ));
+    let out = root.work.path().join("out");
+    let agent = stripped_agent(root.work.path());
+    let pkg = build(&agent, "1.0.0", "rpm", &out).remove(0);
+    let pkg = root.put(&pkg);
+    // --nodeps: the chroot's glibc is dpkg's, unknown to rpm.
+    root.ok(&["rpm", "--initdb"]);
+    root.ok(&["rpm", "-U", "--nodeps", &pkg]);
+    root.configure();
+    root.add_runtime_leftovers();
+    let bin = "/opt/patchctl/bin/patchctl-agent";
+
+    let o = root.chroot(&[bin, "uninstall"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(said.contains("installed from the .rpm package"), "{said}");
+    assert!(
+        said.contains("run /usr/bin/rpm -e patchctl-agent"),
+        "{said}"
+    );
+    assert!(
+        said.contains("kept: /etc/patchctl, /var/lib/patchctl, /var/log/patchctl"),
+        "{said}"
+    );
+
+    let said = root.ok(&[bin, "uninstall", "--purge", "--yes"]);
+    assert!(said.contains("the agent is uninstalled"), "{said}");
+    root.assert_nothing_left();
+    let o = root.chroot(&["rpm", "-q", "patchctl-agent"]);
+    assert!(!o.status.success(), "still installed: {}", text(&o));
+}
+
 fn uninstall_purges_a_deb_install() {
     let root = Root::new();
     let out = root.work.path().join("out");
@@ -522,7 +566,12 @@ fn alpine_tarball_holds_the_binary_openrc_service_and_installer() {
 /// not what runs, and the service is not started, because Debian's OpenRC uses dpkg's
 /// start-stop-daemon, which lacks the `--stderr` Alpine's has for `error_log`.
 fn alpine_installer_and_uninstall_with_real_openrc_tools() {
-    let root = Root::copy_of(&cached_openrc_chroot(base_chroot()));
+    let root = Root::copy_of(&cached_chroot_with(
+        base_chroot(),
+        "openrc",
+        &["openrc"],
+        "sbin/openrc-run",
+    ));
     let agent = stripped_agent(root.work.path());
     let tgz = build(&agent, "1.0.0", "alpine", &root.work.path().join("out")).remove(0);
     run(Command::new("tar")

@@ -58,21 +58,24 @@ pub fn build(agent: &Path, version: &str, formats: &str, out: &Path) -> Vec<Path
     paths
 }
 
-/// A cached Debian chroot with Debian's OpenRC installed (`openrc`, from the release's
-/// mirror), created once: the real `openrc-run`, `rc-service` and `rc-update` for the
-/// Alpine tarball's install script and for `patchctl-agent uninstall`. OpenRC does not
-/// boot in it. `base` is the cached minimal chroot ([`super::chroot::cached_chroot`]).
-pub fn cached_openrc_chroot(base: &Path) -> PathBuf {
+/// A cached copy of `base` (the cached minimal chroot,
+/// [`super::chroot::cached_chroot`]) with Debian's `packages` installed from the
+/// release's mirror, created once as `<codename>-<name>` and recognised by `marker`
+/// (a path inside it). `openrc`: the real `openrc-run`, `rc-service` and `rc-update`
+/// (OpenRC does not boot there); `rpm`: an rpm database in the chroot itself, so that
+/// the agent run inside finds the .rpm that owns it.
+pub fn cached_chroot_with(base: &Path, name: &str, packages: &[&str], marker: &str) -> PathBuf {
     use std::fs;
     let codename = super::chroot::codename();
-    let dir = Path::new(super::chroot::CACHE).join(format!("{codename}-openrc"));
-    if dir.join("sbin/openrc-run").exists() {
+    let dir = Path::new(super::chroot::CACHE).join(format!("{codename}-{name}"));
+    if dir.join(marker).exists() {
         return dir;
     }
-    let tmp = Path::new(super::chroot::CACHE).join(format!("{codename}-openrc.tmp"));
+    let tmp = Path::new(super::chroot::CACHE).join(format!("{codename}-{name}.tmp"));
     let _ = fs::remove_dir_all(&tmp);
     eprintln!(
-        "adding openrc to a copy of {} in {} (once; cached)",
+        "adding {} to a copy of {} in {} (once; cached)",
+        packages.join(" "),
         base.display(),
         dir.display()
     );
@@ -87,21 +90,12 @@ pub fn cached_openrc_chroot(base: &Path) -> PathBuf {
         .output();
     let install = Command::new("chroot")
         .arg(&tmp)
-        .args([
-            "apt-get",
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            "openrc",
-        ])
+        .args(["apt-get", "install", "-y", "-qq", "--no-install-recommends"])
+        .args(packages)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .output();
     let _ = Command::new("umount").arg(tmp.join("proc")).status();
-    for (what, out) in [
-        ("apt-get update", update),
-        ("apt-get install openrc", install),
-    ] {
+    for (what, out) in [("apt-get update", update), ("apt-get install", install)] {
         let out = out.unwrap();
         assert!(
             out.status.success(),
