@@ -5,8 +5,10 @@
 //! `patchctl-agent uninstall` run inside a chroot on a .deb install and on a manual
 //! one, the Alpine tarball's content and modes and its install.sh and uninstall with
 //! OpenRC's real tools in a Debian chroot (no Alpine here to run it), the Arch
-//! package built with makepkg (as `nobody`: makepkg refuses root) and the builder's
-//! refusal of a binary that trusts the TEST release root.
+//! package built with makepkg (as `nobody`: makepkg refuses root) and installed,
+//! upgraded and uninstalled with pacman in a chroot, `uninstall` of an .rpm inside a
+//! chroot with its own rpm database, and the builder's refusals (a binary that trusts
+//! the TEST release root, one for another machine, a version no family reads alike).
 //!
 //! The agent is this workspace's debug build, stripped, packaged with
 //! `--allow-test-root` (a debug build trusts the test root; the flag exists for these
@@ -62,6 +64,14 @@ fn main() -> std::process::ExitCode {
             Need::Program("fakeroot"),
             Need::Program("setpriv"),
         ]))
+        .test(
+            trial!(arch_package_installs_with_pacman_and_uninstalls).needs(with(&[
+                Need::Program("makepkg"),
+                Need::Program("bsdtar"),
+                Need::Program("fakeroot"),
+                Need::Program("setpriv"),
+            ])),
+        )
         .test(trial!(
             the_builder_refuses_a_binary_that_trusts_the_test_root
         ))
@@ -623,24 +633,26 @@ fn alpine_installer_and_uninstall_with_real_openrc_tools() {
     }
 }
 
-fn arch_package_builds_with_makepkg() {
-    let work = tempfile::tempdir().unwrap();
-    let agent = stripped_agent(work.path());
-    let tgz = build(&agent, "1.0.0", "arch", &work.path().join("out")).remove(0);
-    let build_dir = work.path().join("makepkg");
+/// Builds the Arch tarball of `version` into `work`, unpacks it and runs makepkg on it
+/// as `nobody` (makepkg refuses root; it checks the sources against the sha256sums);
+/// the package's path.
+fn makepkg(work: &Path, agent: &Path, version: &str) -> PathBuf {
+    let tgz = build(agent, version, "arch", &work.join("out")).remove(0);
+    let build_dir = work.join(format!("makepkg-{version}"));
     fs::create_dir_all(&build_dir).unwrap();
     run(Command::new("tar")
         .arg("-xzf")
         .arg(&tgz)
         .arg("-C")
         .arg(&build_dir));
-    let src = build_dir.join("patchctl-agent-1.0.0-arch-x86_64-unknown-linux-gnu");
+    let src = build_dir.join(format!(
+        "patchctl-agent-{version}-arch-x86_64-unknown-linux-gnu"
+    ));
     run(Command::new("bash").arg("-n").arg(src.join("PKGBUILD")));
     run(Command::new("chown")
         .args(["-R", "nobody:nogroup"])
         .arg(&build_dir));
-    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    // makepkg refuses to run as root; it checks the sources against sha256sums.
+    fs::set_permissions(work, fs::Permissions::from_mode(0o755)).unwrap();
     let o = Command::new("setpriv")
         .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
         .arg("env")
@@ -652,12 +664,18 @@ fn arch_package_builds_with_makepkg() {
         .output()
         .unwrap();
     assert!(o.status.success(), "makepkg failed: {}", text(&o));
-    let pkg = fs::read_dir(&build_dir)
+    fs::read_dir(&build_dir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .find(|p| p.to_str().unwrap().contains(".pkg.tar"))
-        .expect("makepkg made no package");
+        .expect("makepkg made no package")
+}
+
+fn arch_package_builds_with_makepkg() {
+    let work = tempfile::tempdir().unwrap();
+    let agent = stripped_agent(work.path());
+    let pkg = makepkg(work.path(), &agent, "1.0.0");
     assert!(
         pkg.file_name()
             .unwrap()
@@ -693,6 +711,57 @@ fn arch_package_builds_with_makepkg() {
     assert!(
         !listing.contains("config.json"),
         "the package holds a config: {listing}"
+    );
+}
+
+/// The Arch package built by makepkg, installed and upgraded with pacman inside a
+/// chroot that has pacman (Debian's), then removed by `patchctl-agent uninstall --purge
+/// --yes`: `pacman -R`, then what pacman leaves.
+fn arch_package_installs_with_pacman_and_uninstalls() {
+    let root = Root::copy_of(&cached_chroot_with(
+        base_chroot(),
+        "pacman",
+        &["pacman-package-manager"],
+        "usr/bin/pacman",
+    ));
+    // pacman checks free space through /etc/mtab, which a chroot without /proc lacks.
+    let conf = root.at("/etc/pacman.conf");
+    let text_conf = fs::read_to_string(&conf).unwrap();
+    assert!(text_conf.contains("\nCheckSpace"), "{text_conf}");
+    fs::write(&conf, text_conf.replace("\nCheckSpace", "\n#CheckSpace")).unwrap();
+    let agent = stripped_agent(root.work.path());
+    let old = root.put(&makepkg(root.work.path(), &agent, "1.0.0"));
+    let new = root.put(&makepkg(root.work.path(), &agent, "1.0.1"));
+
+    // -dd: the chroot's glibc is dpkg's, unknown to pacman.
+    let said = root.ok(&["pacman", "-U", "--noconfirm", "-dd", &old]);
+    assert!(said.contains("patchctl-agent: not started"), "{said}");
+    assert_installed(&root, "/usr/lib/systemd/system/patchctl.service");
+
+    root.configure();
+    root.ok(&["pacman", "-U", "--noconfirm", "-dd", &new]);
+    assert_config_and_state_kept(&root);
+    let q = root.ok(&["pacman", "-Q", "patchctl-agent"]);
+    assert_eq!(q.trim(), "patchctl-agent 1.0.1-1");
+
+    root.add_runtime_leftovers();
+    let bin = "/opt/patchctl/bin/patchctl-agent";
+    let o = root.chroot(&[bin, "uninstall", "--purge"]);
+    let said = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{said}");
+    assert!(said.contains("installed from the Arch package"), "{said}");
+    assert!(
+        said.contains("run /usr/bin/pacman -R --noconfirm patchctl-agent"),
+        "{said}"
+    );
+    let said = root.ok(&[bin, "uninstall", "--purge", "--yes"]);
+    assert!(said.contains("the agent is uninstalled"), "{said}");
+    root.assert_nothing_left();
+    assert!(
+        !root
+            .chroot(&["pacman", "-Q", "patchctl-agent"])
+            .status
+            .success()
     );
 }
 
