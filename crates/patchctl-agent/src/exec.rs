@@ -5,6 +5,10 @@
 //! stdin from `/dev/null`, in its own process group, under a timeout (SIGTERM to the
 //! group, then SIGKILL), with its output captured up to a cap and drained beyond it.
 //! Every run is recorded (audit log and an in-memory history that tests assert on).
+//! Besides the package managers of [`ALLOWED_PROGRAMS`], a program outside that list
+//! runs only as one of the exact argument vectors of [`ALLOWED_ARGV`]: doctor's one
+//! question to systemd ([`SYSTEMCTL_SHOW_UNIT`]) and the service steps of
+//! `patchctl-agent uninstall` ([`UNINSTALL_SERVICE_STEPS`]), never built from input.
 //!
 //! Architecture invariant: `Command::new` appears nowhere else in the agent; clippy's
 //! `disallowed-methods` (clippy.toml) enforces it.
@@ -40,15 +44,72 @@ pub const SYSTEMCTL_SHOW_UNIT: &[&str] = &[
     "--property=LoadState,ActiveState,SubState,UnitFileState,Result,ExecMainStatus,NRestarts",
 ];
 
-/// Whole argument vectors allowed besides [`ALLOWED_PROGRAMS`].
-const ALLOWED_DIAGNOSTICS: &[&[&str]] = &[SYSTEMCTL_SHOW_UNIT];
+/// Where every package installs the agent's binary; `patchctl-agent uninstall` asks
+/// the package managers who owns it.
+pub const AGENT_BINARY: &str = "/opt/patchctl/bin/patchctl-agent";
+
+/// The name of the agent's package in every family.
+pub const AGENT_PACKAGE: &str = "patchctl-agent";
+
+/// `uninstall`: does dpkg own the binary? (exit 0 and `patchctl-agent: PATH` if so).
+pub const DPKG_OWNER: &[&str] = &["/usr/bin/dpkg-query", "-S", AGENT_BINARY];
+/// `uninstall`: remove the .deb, keeping its configuration (the prerm stops the service).
+pub const DPKG_REMOVE: &[&str] = &["/usr/bin/dpkg", "--remove", AGENT_PACKAGE];
+/// `uninstall --purge`: remove the .deb with its config, state and logs (its postrm).
+pub const DPKG_PURGE: &[&str] = &["/usr/bin/dpkg", "--purge", AGENT_PACKAGE];
+/// `uninstall`: does rpm own the binary? (prints the owning package's name).
+pub const RPM_OWNER: &[&str] = &[
+    "/usr/bin/rpm",
+    "-qf",
+    "--queryformat",
+    "%{NAME}",
+    AGENT_BINARY,
+];
+/// `uninstall`: remove the .rpm (its %preun stops the service; rpm has no purge).
+pub const RPM_ERASE: &[&str] = &["/usr/bin/rpm", "-e", AGENT_PACKAGE];
+/// `uninstall`: does pacman own the binary? (prints the owning package's name).
+pub const PACMAN_OWNER: &[&str] = &["/usr/bin/pacman", "-Qqo", AGENT_BINARY];
+/// `uninstall`: remove the Arch package (its install script stops the service).
+pub const PACMAN_REMOVE: &[&str] = &["/usr/bin/pacman", "-R", "--noconfirm", AGENT_PACKAGE];
+
+/// `uninstall` of a manual install under systemd: stop the agent.
+pub const SYSTEMCTL_STOP: &[&str] = &["/usr/bin/systemctl", "stop", "patchctl.service"];
+/// `uninstall` of a manual install under systemd: disable the unit.
+pub const SYSTEMCTL_DISABLE: &[&str] = &["/usr/bin/systemctl", "disable", "patchctl.service"];
+/// `uninstall` of a manual install under systemd: forget the removed unit.
+pub const SYSTEMCTL_DAEMON_RELOAD: &[&str] = &["/usr/bin/systemctl", "daemon-reload"];
+/// `uninstall` of a manual install under OpenRC: stop the agent.
+pub const RC_SERVICE_STOP: &[&str] = &["/sbin/rc-service", "patchctl", "stop"];
+/// `uninstall` of a manual install under OpenRC: take it out of the default runlevel.
+pub const RC_UPDATE_DEL: &[&str] = &["/sbin/rc-update", "del", "patchctl", "default"];
+
+/// The service steps of `patchctl-agent uninstall` whose program is not in
+/// [`ALLOWED_PROGRAMS`]. (Its dpkg, rpm and pacman vectors run programs that are.)
+pub const UNINSTALL_SERVICE_STEPS: &[&[&str]] = &[
+    SYSTEMCTL_STOP,
+    SYSTEMCTL_DISABLE,
+    SYSTEMCTL_DAEMON_RELOAD,
+    RC_SERVICE_STOP,
+    RC_UPDATE_DEL,
+];
+
+/// Whole argument vectors allowed besides [`ALLOWED_PROGRAMS`]: exactly these, with no
+/// extra environment.
+pub const ALLOWED_ARGV: &[&[&str]] = &[
+    SYSTEMCTL_SHOW_UNIT,
+    SYSTEMCTL_STOP,
+    SYSTEMCTL_DISABLE,
+    SYSTEMCTL_DAEMON_RELOAD,
+    RC_SERVICE_STOP,
+    RC_UPDATE_DEL,
+];
 
 fn is_allowed(req: &ExecRequest) -> bool {
     if !req.program.starts_with('/') {
         return false;
     }
     ALLOWED_PROGRAMS.contains(&req.program.as_str())
-        || ALLOWED_DIAGNOSTICS.iter().any(|argv| {
+        || ALLOWED_ARGV.iter().any(|argv| {
             argv[0] == req.program
                 && argv.len() == req.args.len() + 1
                 && argv[1..].iter().zip(&req.args).all(|(a, b)| a == b)
@@ -466,6 +527,41 @@ mod tests {
             "-s",
             "dist-upgrade"
         ])));
+    }
+
+    #[test]
+    fn uninstall_runs_only_its_exact_vectors() {
+        let req = |argv: &[&str]| {
+            ExecRequest::from_argv(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+        };
+        let package_steps = [
+            DPKG_OWNER,
+            DPKG_REMOVE,
+            DPKG_PURGE,
+            RPM_OWNER,
+            RPM_ERASE,
+            PACMAN_OWNER,
+            PACMAN_REMOVE,
+        ];
+        for argv in UNINSTALL_SERVICE_STEPS.iter().chain(&package_steps) {
+            assert!(is_allowed(&req(argv)), "{argv:?}");
+        }
+        for bad in [
+            &["/usr/bin/systemctl", "stop", "sshd.service"][..],
+            &["/usr/bin/systemctl", "start", "patchctl.service"][..],
+            &[
+                "/usr/bin/systemctl",
+                "--no-block",
+                "stop",
+                "patchctl.service",
+            ][..],
+            &["/usr/bin/systemctl", "daemon-reexec"][..],
+            &["/sbin/rc-service", "sshd", "stop"][..],
+            &["/sbin/rc-service", "patchctl", "start"][..],
+            &["/sbin/rc-update", "add", "patchctl", "default"][..],
+        ] {
+            assert!(!is_allowed(&req(bad)), "{bad:?}");
+        }
     }
 
     /// A program that exits while a process it started keeps the output pipes open (a

@@ -8,13 +8,14 @@
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
 //! [`text`] (shared text helpers), [`logging`], [`selfupdate`] (the agent's own signed
-//! update with rollback: its life cycle, not an operation) and [`doctor`]
-//! (`patchctl-agent doctor`, which runs only when invoked).
+//! update with rollback: its life cycle, not an operation), [`doctor`]
+//! (`patchctl-agent doctor`, which runs only when invoked) and [`uninstall`]
+//! (`patchctl-agent uninstall`, the same).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
 //! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
-//! `health` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` → `doctor`. No module imports one
-//! that imports it back.
+//! `health` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` → `doctor`; `uninstall`
+//! uses only `text`, `exec` and `config`. No module imports one that imports it back.
 
 pub mod config;
 pub mod doctor;
@@ -32,6 +33,7 @@ pub mod selfupdate;
 pub mod state;
 pub mod sysinfo;
 pub mod text;
+pub mod uninstall;
 
 /// This agent's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

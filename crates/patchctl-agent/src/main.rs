@@ -55,6 +55,17 @@ enum Cmd {
         #[arg(long)]
         print: bool,
     },
+    /// Remove the agent the way it was installed (dpkg, rpm, pacman or by hand) and stop
+    /// its service. Without --yes it only prints what it would do and exits 2.
+    Uninstall {
+        /// Also remove the config and credential (/etc/patchctl), the state
+        /// (/var/lib/patchctl) and the logs (/var/log/patchctl).
+        #[arg(long)]
+        purge: bool,
+        /// Do it (without it nothing changes; nothing is asked on stdin).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Print the agent's version.
     Version,
     /// Check that this binary starts and say what it is (JSON: product, version,
@@ -164,6 +175,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             let state = runtime()?.block_on(patchctl_agent::scan::collect_local())?;
             println!("{}", patchctl_agent::scan::preview(&state, print)?);
         }
+        Cmd::Uninstall { purge, yes } => return uninstall(purge, yes),
         Cmd::Run { config } => {
             let cfg = AgentConfig::load(&config)?;
             patchctl_agent::logging::init(cfg.log_dir.as_deref())?;
@@ -199,6 +211,47 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `patchctl-agent uninstall`: shows the plan; runs it only with `--yes` (else exit 2).
+fn uninstall(purge: bool, yes: bool) -> anyhow::Result<ExitCode> {
+    use patchctl_agent::uninstall::{self, Facts};
+    uninstall::require_root()?;
+    let ex = patchctl_agent::exec::ProcessExecutor::new();
+    let rt = runtime()?;
+    let facts = Facts::gather();
+    let method = rt.block_on(uninstall::detect(&ex, &facts))?;
+    let plan = uninstall::plan(method, purge, &facts);
+    if plan.steps.is_empty() {
+        println!("patchctl-agent uninstall: nothing to remove, no file of the agent is here");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let flag = if purge { " --purge" } else { "" };
+    println!("patchctl-agent uninstall{flag}: the agent was installed {method}");
+    if !yes {
+        for (i, step) in plan.steps.iter().enumerate() {
+            println!("  {}. {step}", i + 1);
+        }
+        for k in &plan.kept {
+            println!("  kept: {k}");
+        }
+        println!("nothing was changed: run again with --yes to do this");
+        return Ok(ExitCode::from(2));
+    }
+    // Every step is an audit event: to the journal where there is one, else stderr.
+    patchctl_agent::logging::init(None)?;
+    rt.block_on(uninstall::execute(&plan, &ex, |step, outcome| {
+        let mut lines = outcome.lines();
+        println!("  {step}: {}", lines.next().unwrap_or_default());
+        for l in lines {
+            println!("      {l}");
+        }
+    }))?;
+    for k in &plan.kept {
+        println!("  kept: {k}");
+    }
+    println!("the agent is uninstalled");
     Ok(ExitCode::SUCCESS)
 }
 

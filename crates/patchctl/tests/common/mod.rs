@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod chroot;
+pub mod container;
+pub mod packages;
 pub mod platform;
 pub mod unit;
 
