@@ -1,7 +1,7 @@
 //! The PatchCTL agent: a small, pull-only daemon that reports a server's inventory and
 //! metrics to the platform and runs exactly four whitelisted operations.
 //!
-//! Module map: [`config`] (the private config file), [`runtime`] (enroll, heartbeat,
+//! Module map: [`cli`] (the command line), [`config`] (the private config file), [`runtime`] (enroll, heartbeat,
 //! scan, report), [`ops`] (the whitelist gate and the four operations), [`health`]
 //! (every `health_check` probe), [`scan`] (collecting, diffing and encoding the
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
@@ -17,6 +17,7 @@
 //! `health` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` → `doctor`; `uninstall`
 //! uses only `text`, `exec` and `config`. No module imports one that imports it back.
 
+pub mod cli;
 pub mod config;
 pub mod doctor;
 pub mod exec;

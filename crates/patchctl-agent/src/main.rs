@@ -1,93 +1,20 @@
 //! `patchctl-agent`: parse arguments, set up logging, load the config, run.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use patchctl_agent::config::{AgentConfig, DEFAULT_CONFIG_PATH};
+use patchctl_agent::cli::{Cmd, USAGE};
+use patchctl_agent::config::AgentConfig;
 use patchctl_agent::runtime::{AgentError, EXIT_REVOKED, Stopped};
 
-/// The PatchCTL agent: reports this server's packages to the platform and runs only
-/// check_updates, install_updates, get_package_info and health_check.
-#[derive(Parser)]
-#[command(name = "patchctl-agent", version, about)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Run the agent (enroll on first start, then heartbeat and scan).
-    Run {
-        /// Configuration file.
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-    },
-    /// Check the configuration file (permissions and contents) and exit.
-    CheckConfig {
-        /// Configuration file.
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-    },
-    /// Check everything the agent needs, in order, and say how to fix what fails:
-    /// config, CA bundle, DNS, TCP, TLS, clock, credential, package manager, disk,
-    /// journald, the systemd unit. Exits 1 when a check fails.
-    Doctor {
-        /// Configuration file.
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Output::Text)]
-        output: Output,
-    },
-    /// After the platform revoked this host: forget the credential and the revoked
-    /// marker, so that the agent enrolls as a new host with the license key at its next
-    /// start.
-    Reenroll {
-        /// Configuration file.
-        #[arg(long, default_value = DEFAULT_CONFIG_PATH)]
-        config: PathBuf,
-    },
-    /// Scan this system and show what would be sent.
-    Scan {
-        /// Print exactly the inventory JSON that would be sent to the platform.
-        #[arg(long)]
-        print: bool,
-    },
-    /// Remove the agent the way it was installed (dpkg, rpm, pacman or by hand) and stop
-    /// its service. Without --yes it only prints what it would do and exits 2.
-    Uninstall {
-        /// Also remove the config and credential (/etc/patchctl), the state
-        /// (/var/lib/patchctl) and the logs (/var/log/patchctl).
-        #[arg(long)]
-        purge: bool,
-        /// Do it (without it nothing changes; nothing is asked on stdin).
-        #[arg(long)]
-        yes: bool,
-    },
-    /// Print the agent's version.
-    Version,
-    /// Check that this binary starts and say what it is (JSON: product, version,
-    /// target, number of trusted release roots). Self-update runs it on a new binary
-    /// before putting it in place; exits 1 when the binary trusts no release root.
-    SelfTest,
-    /// List the release roots built into this binary (key id, public key, source).
-    Roots,
-}
-
-/// How `doctor` prints its findings.
-#[derive(Clone, Copy, ValueEnum)]
-enum Output {
-    /// One line per check, the remedy under each warning or failure.
-    Text,
-    /// A JSON object with every check's name, level, detail and remedy.
-    Json,
-}
-
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.cmd) {
+    let cmd = match patchctl_agent::cli::parse(std::env::args_os().skip(1)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("patchctl-agent: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(cmd) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("patchctl-agent: {e:#}");
@@ -107,6 +34,7 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
         Cmd::Version => {
             println!("patchctl-agent {}", patchctl_agent::VERSION);
         }
+        Cmd::Help => print!("{USAGE}"),
         Cmd::SelfTest => {
             let t = patchctl_agent::selfupdate::self_test();
             println!("{}", serde_json::to_string(&t)?);
@@ -141,15 +69,14 @@ fn run(cmd: Cmd) -> anyhow::Result<ExitCode> {
                 cfg.scan_interval.as_secs()
             );
         }
-        Cmd::Doctor { config, output } => {
+        Cmd::Doctor { config, json } => {
             let report = runtime()?.block_on(patchctl_agent::doctor::run(&config));
             let mut out = std::io::stdout().lock();
-            match output {
-                Output::Text => {
-                    let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
-                    patchctl_agent::doctor::output::write_text(&mut out, &report, color)?
-                }
-                Output::Json => patchctl_agent::doctor::output::write_json(&mut out, &report)?,
+            if json {
+                patchctl_agent::doctor::output::write_json(&mut out, &report)?
+            } else {
+                let color = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                patchctl_agent::doctor::output::write_text(&mut out, &report, color)?
             }
             if report.failed() {
                 return Ok(ExitCode::FAILURE);
