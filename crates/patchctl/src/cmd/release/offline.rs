@@ -230,6 +230,16 @@ pub fn sign(a: SignArgs) -> anyhow::Result<()> {
     if a.expires_days == 0 {
         bail!("--expires-days must be at least 1");
     }
+    let max = patchctl_proto::release::MAX_ARTIFACT_BYTES;
+    if bytes.len() as u64 > max {
+        bail!(
+            "{} is {} bytes, over the {} MiB a release may be; sign a release build, or strip a debug build first (strip -o OUT {})",
+            a.artifact.display(),
+            bytes.len(),
+            max / (1024 * 1024),
+            a.artifact.display()
+        );
+    }
     let now = Utc::now();
     let manifest = Manifest {
         kind: MANIFEST_KIND.into(),
