@@ -259,12 +259,13 @@ impl Updater {
                 return Err("the new binary trusts no release root, so it could never be updated again; refused".into());
             }
             _ => {
+                let said = crate::text::truncate(test.stderr.trim(), 300);
                 return Err(format!(
-                    "the new binary's self-test failed (exit code {}): {}",
+                    "the new binary's self-test failed (exit code {}){}{said}",
                     test.code
                         .map(|c| c.to_string())
                         .unwrap_or_else(|| "none: killed".into()),
-                    crate::text::truncate(test.stderr.trim(), 300)
+                    if said.is_empty() { "" } else { ": " },
                 ));
             }
         }
