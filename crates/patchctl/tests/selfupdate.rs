@@ -371,7 +371,14 @@ fn broken_binaries_are_rolled_back() {
 
 fn every_attack_is_refused_and_the_binary_stays() {
     let mut rig = Rig::start(None, None);
-    let good = script("exit 0");
+    // Every artifact here leaves a mark when anything runs it, even its self-test: no
+    // refused artifact may ever have run (no unsigned code runs).
+    let ran = rig.tmp.path().join("an-artifact-ran");
+    let good = format!(
+        "#!/bin/sh\ntouch {}\nif [ \"$1\" = self-test ]; then echo '{{\"product\":\"patchctl-agent\",\"version\":\"9.9.9\",\"target\":\"{TARGET}\",\"roots\":1}}'; fi\nexit 0\n",
+        ran.display()
+    )
+    .into_bytes();
     let stranger = SecretKey::from_seed(KeyRole::Root, [42; 32]);
     let stranger_signing = SecretKey::from_seed(KeyRole::Signing, [43; 32]);
     let past = Utc::now() - chrono::Duration::days(1);
@@ -532,6 +539,10 @@ fn every_attack_is_refused_and_the_binary_stays() {
             "{version}: expected {reason:?} in the refusal, got {detail:?}"
         );
         rig.assert_untouched();
+        assert!(
+            !ran.exists(),
+            "{version}: a refused artifact ran before it was refused"
+        );
         println!("{version}: refused: {detail}");
     }
     let log = rig.log();
