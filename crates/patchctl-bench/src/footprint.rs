@@ -210,13 +210,10 @@ fn warnings(text: &str, who: &str, out: &mut Vec<String>) {
     }
 }
 
-/// Runs the footprint measurement.
-pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
-    require_binaries(cfg)?;
-    let tmp = tempfile::Builder::new()
-        .prefix("patchctl-bench-agent-")
-        .tempdir()?;
-    let data_dir = tmp.path().join("server");
+/// Starts the release `patchctl server --dev --no-agent` on 127.0.0.1:0 with its data
+/// in `dir/server`, and waits for its `dev.json`.
+pub(crate) fn start_dev_server(cfg: &Config, dir: &Path) -> anyhow::Result<(ChildGuard, DevJson)> {
+    let data_dir = dir.join("server");
     let mut server_cmd = Command::new(&cfg.patchctl_bin);
     server_cmd
         .args([
@@ -228,18 +225,13 @@ pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
             "--data-dir",
         ])
         .arg(&data_dir);
-    let mut server = ChildGuard::spawn(
-        server_cmd,
-        "patchctl server",
-        &tmp.path().join("server.log"),
-    )?;
-
+    let mut server = ChildGuard::spawn(server_cmd, "patchctl server", &dir.join("server.log"))?;
     let dev_json = data_dir.join("dev.json");
     let start = Instant::now();
-    let dev = loop {
+    loop {
         server.ensure_running()?;
         if let Some(d) = read_dev_json(&dev_json) {
-            break d;
+            return Ok((server, d));
         }
         if start.elapsed() > SERVER_START_TIMEOUT {
             anyhow::bail!(
@@ -249,7 +241,16 @@ pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
             );
         }
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+}
+
+/// Runs the footprint measurement.
+pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
+    require_binaries(cfg)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("patchctl-bench-agent-")
+        .tempdir()?;
+    let (mut server, dev) = start_dev_server(cfg, tmp.path())?;
 
     let config = write_agent_config(&tmp.path().join("agent"), &dev)?;
     let mut agent_cmd = Command::new(&cfg.agent_bin);

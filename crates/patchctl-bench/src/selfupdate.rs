@@ -16,7 +16,9 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use patchctl_release::{MANIFEST_KIND, Manifest, ReleaseBundle, SecretKey};
 
-use crate::footprint::{Config, hosts_list, read_dev_json, require_binaries, write_agent_config};
+use crate::footprint::{
+    Config, hosts_list, require_binaries, start_dev_server, write_agent_config,
+};
 use crate::procs::{ChildGuard, mem};
 use crate::stats::mib;
 
@@ -118,34 +120,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
     let tmp = tempfile::Builder::new()
         .prefix("patchctl-bench-update-")
         .tempdir()?;
-    let data_dir = tmp.path().join("server");
-    let mut server_cmd = Command::new(&cfg.patchctl_bin);
-    server_cmd
-        .args([
-            "server",
-            "--dev",
-            "--no-agent",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(&data_dir);
-    let mut server = ChildGuard::spawn(
-        server_cmd,
-        "patchctl server",
-        &tmp.path().join("server.log"),
-    )?;
-    let started = Instant::now();
-    let dev = loop {
-        server.ensure_running()?;
-        if let Some(d) = read_dev_json(&data_dir.join("dev.json")) {
-            break d;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the platform did not start: {}", server.log_tail(20));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let (mut server, dev) = start_dev_server(cfg, tmp.path())?;
     let bin_dir = tmp.path().join("bin");
     std::fs::create_dir_all(&bin_dir)?;
     let bin = bin_dir.join("patchctl-agent");
@@ -191,6 +166,7 @@ pub fn run(cfg: &Config) -> anyhow::Result<Outcome> {
     let mut last_poll = Instant::now() - Duration::from_secs(1);
     let to_confirmed = loop {
         agent.ensure_running()?;
+        server.ensure_running()?;
         if let Ok(m) = mem(pid) {
             agent_peak_kib = agent_peak_kib.max(m.rss_kib);
         }

@@ -45,29 +45,19 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use common::chroot::{Deb, cached_bootable_chroot, run, suite};
+use common::container::{Container, NSPAWN};
 use common::platform::Platform;
 use common::unit::{Unit, capabilities_of_mask, shipped_text};
 use common::wait_for;
-use patchctl_testkit::{Check, Harness, Need, find_program, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
 
 /// The unit before issue 10, for the runs that must fail.
 const BEFORE: &str = include_str!("data/dist/patchctl.service.before-issue-10");
-
-static NSPAWN: Check = Check {
-    what: "systemd-nspawn",
-    missing: nspawn_missing,
-};
-
-fn nspawn_missing() -> Option<String> {
-    find_program("systemd-nspawn")
-        .is_none()
-        .then(|| "systemd-nspawn is not installed (apt-get install systemd-container)".into())
-}
 
 fn main() -> std::process::ExitCode {
     Harness::new()
@@ -213,119 +203,6 @@ echo "{version}" > "$d/finished"
 }
 
 /// A booted container; shut down when dropped.
-struct Container {
-    nspawn: Child,
-    leader: u32,
-}
-
-impl Container {
-    fn boot(root: &Path, log: &Path) -> Container {
-        let log = fs::File::create(log).unwrap();
-        let nspawn = Command::new(find_program("systemd-nspawn").unwrap())
-            .args([
-                "--quiet",
-                // No machined or scope: this machine's PID 1 may not be systemd.
-                "--register=no",
-                "--keep-unit",
-                "--boot",
-                // Every capability the host has: the unit's bounding set is then what
-                // limits the agent and its children, as on a real host.
-                "--capability=all",
-                "--console=pipe",
-                &format!("--machine=patchctl-unit-{}", std::process::id()),
-                "--directory",
-            ])
-            .arg(root)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let pid = nspawn.id();
-        let mut ct = Container { nspawn, leader: 0 };
-        ct.leader = wait_for("the container's systemd", 60, || {
-            let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
-            children.split_whitespace().find_map(|c| {
-                let comm = fs::read_to_string(format!("/proc/{c}/comm")).ok()?;
-                (comm.trim() == "systemd").then(|| c.parse().unwrap())
-            })
-        });
-        let state = wait_for("the container to finish booting", 120, || {
-            let out = ct.run(&["systemctl", "is-system-running"]);
-            let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            ["running", "degraded"].contains(&s.as_str()).then_some(s)
-        });
-        if state == "degraded" {
-            let failed = ct.run(&["systemctl", "--failed", "--no-pager"]);
-            eprintln!(
-                "the container booted degraded:\n{}",
-                String::from_utf8_lossy(&failed.stdout)
-            );
-        }
-        ct
-    }
-
-    /// Runs a program inside the container (its mount, PID, IPC and UTS namespaces).
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("nsenter")
-            .args(["-t", &self.leader.to_string(), "-m", "-p", "-i", "-u", "--"])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// Like [`Container::run`], failing the test when the program fails.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} in the container: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// A property of a unit as the container's systemd has it.
-    fn show(&self, unit: &str, property: &str) -> String {
-        self.ok(&["systemctl", "show", unit, "-p", property, "--value"])
-            .trim()
-            .to_owned()
-    }
-
-    /// The journal entries of the agent's unit, in order.
-    fn journal(&self) -> Vec<Value> {
-        self.ok(&[
-            "journalctl",
-            "-u",
-            "patchctl.service",
-            "-o",
-            "json",
-            "--no-pager",
-        ])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        // SIGTERM asks systemd-nspawn to shut the container down cleanly.
-        let pid = nix::unistd::Pid::from_raw(self.nspawn.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.nspawn.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let _ = self.nspawn.kill();
-        let _ = self.nspawn.wait();
-    }
-}
-
 fn mode(p: &Path) -> u32 {
     fs::metadata(p)
         .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
@@ -646,7 +523,7 @@ fn a_real_deb_installs_under_the_unit_booted_by_systemd() {
     )
     .unwrap();
 
-    let ct = Container::boot(&root, &work.join("container.log"));
+    let ct = Container::boot(&root, &work.join("container.log"), "patchctl-unit");
     let pid1_status = ct.ok(&["cat", "/proc/1/status"]);
     let pid1: Vec<&str> = capabilities_of_mask(
         pid1_status

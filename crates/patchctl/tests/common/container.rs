@@ -1,9 +1,8 @@
 //! A Debian chroot booted with `systemd-nspawn --boot`: systemd is PID 1 of the
 //! container even where the machine's own PID 1 is not systemd (`--register=no
-//! --keep-unit` keep nspawn from asking a host systemd for a scope). The same container
-//! as `unit_sandbox.rs` boots (which has its own copy with the journal reader), for the
-//! tests that need a running systemd: the packages' maintainer scripts
-//! (`packages_systemd.rs`).
+//! --keep-unit` keep nspawn from asking a host systemd for a scope), for the tests that
+//! need a running systemd: the unit under systemd (`unit_sandbox.rs`) and the packages'
+//! maintainer scripts (`packages_systemd.rs`).
 
 use std::fs;
 use std::path::Path;
@@ -107,6 +106,21 @@ impl Container {
         self.ok(&["systemctl", "show", unit, "-p", property, "--value"])
             .trim()
             .to_owned()
+    }
+
+    /// The journal entries of the agent's unit, in order.
+    pub fn journal(&self) -> Vec<serde_json::Value> {
+        self.ok(&[
+            "journalctl",
+            "-u",
+            "patchctl.service",
+            "-o",
+            "json",
+            "--no-pager",
+        ])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
     }
 }
 
