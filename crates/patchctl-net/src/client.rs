@@ -295,22 +295,7 @@ impl HttpsClient {
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(uri)
-            .header(USER_AGENT, self.inner.user_agent.clone())
-            .header(ACCEPT, HeaderValue::from_static("application/json"));
-        if let Some(token) = bearer {
-            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                ClientError::Decode(
-                    "the bearer token cannot be sent in an HTTP header (it contains control or \
-                     non-ASCII characters); the token is not shown"
-                        .into(),
-                )
-            })?;
-            value.set_sensitive(true);
-            builder = builder.header(AUTHORIZATION, value);
-        }
+        let mut builder = self.request_builder(method, uri, bearer, "application/json")?;
         let payload = match body {
             Some((bytes, gzip)) => {
                 builder =
@@ -383,6 +368,34 @@ impl HttpsClient {
                 status.as_u16()
             ))
         })
+    }
+
+    /// A request to `uri` with the user agent, `Accept: accept` and, when given, the
+    /// bearer token (marked sensitive, never shown in an error).
+    pub(crate) fn request_builder(
+        &self,
+        method: Method,
+        uri: Uri,
+        bearer: Option<&str>,
+        accept: &'static str,
+    ) -> Result<http::request::Builder, ClientError> {
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(USER_AGENT, self.inner.user_agent.clone())
+            .header(ACCEPT, HeaderValue::from_static(accept));
+        if let Some(token) = bearer {
+            let mut value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                ClientError::Decode(
+                    "the bearer token cannot be sent in an HTTP header (it contains control or \
+                     non-ASCII characters); the token is not shown"
+                        .into(),
+                )
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        Ok(builder)
     }
 
     pub(crate) fn uri_for(&self, path: &str) -> Result<Uri, ClientError> {

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use http::header::{ACCEPT, AUTHORIZATION, USER_AGENT};
-use http::{HeaderValue, Method, Request};
+use http::Method;
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
@@ -61,19 +60,8 @@ impl HttpsClient {
     ) -> Result<u64, FetchError> {
         let transfer = async {
             let uri = self.uri_for(path)?;
-            let mut builder = Request::builder()
-                .method(Method::GET)
-                .uri(uri)
-                .header(USER_AGENT, self.inner.user_agent.clone())
-                .header(ACCEPT, HeaderValue::from_static("application/octet-stream"));
-            if let Some(token) = bearer {
-                let mut value =
-                    HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
-                        ClientError::Decode("the bearer token cannot be sent in a header".into())
-                    })?;
-                value.set_sensitive(true);
-                builder = builder.header(AUTHORIZATION, value);
-            }
+            let builder =
+                self.request_builder(Method::GET, uri, bearer, "application/octet-stream")?;
             let request = builder
                 .body(Full::new(bytes::Bytes::new()))
                 .map_err(|e| ClientError::BadUrl(format!("cannot build the request: {e}")))?;
