@@ -197,6 +197,7 @@ install_package() {
 write_config() {
     umask 077
     mkdir -p "$CONFIG_DIR"
+    chown root:root "$CONFIG_DIR"
     chmod 0700 "$CONFIG_DIR"
     CA_LINE=
     if [ -n "$CACERT" ]; then
