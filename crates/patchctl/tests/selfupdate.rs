@@ -11,7 +11,9 @@
 //! unknown root, an unknown signing key, an expired signing-key list, an expired
 //! manifest, an older version, the same version, a hash mismatch, a short (truncated)
 //! artifact, an oversize download, the wrong target, the wrong product, a self-test that
-//! fails, and a full disk while staging (a real tmpfs, root only).
+//! fails, a signed script (the agent never starts a shell), and a full disk while
+//! staging (a real tmpfs, root only). The broken binaries are a FAKE agent, a real
+//! native executable compiled from `tests/data/fake_agent.rs`.
 //!
 //! Releases the platform itself refuses at publishing (bad signatures, expiries, a hash
 //! that does not match) reach the agent here only because the test rewrites the stored
@@ -27,6 +29,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use agent_platform::{Platform, Proc, agent_bin, agent_config, identity};
@@ -294,12 +297,38 @@ enum Tampered {
     Int(i64),
 }
 
-/// A script that passes the self-test and then does `then` when run as the agent.
-fn script(then: &str) -> Vec<u8> {
-    format!(
-        "#!/bin/sh\nif [ \"$1\" = self-test ]; then echo '{{\"product\":\"patchctl-agent\",\"version\":\"9.9.9\",\"target\":\"{TARGET}\",\"roots\":1}}'; exit 0; fi\n{then}\n"
-    )
-    .into_bytes()
+/// The FAKE agent (`tests/data/fake_agent.rs`), compiled once per test run with rustc:
+/// a real native executable, as the agent runs nothing else.
+fn fake_agent_binary() -> &'static [u8] {
+    static BIN: OnceLock<Vec<u8>> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("fake-agent");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fake_agent.rs");
+        let rustc = std::env::var_os("CARGO")
+            .map(|c| PathBuf::from(c).with_file_name("rustc"))
+            .filter(|r| r.exists())
+            .unwrap_or_else(|| PathBuf::from("rustc"));
+        let st = Command::new(rustc)
+            .args(["--edition", "2021", "-C", "opt-level=1", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("rustc runs");
+        assert!(st.success(), "compiling {}", src.display());
+        fs::read(&out).unwrap()
+    })
+}
+
+/// The fake agent with `modes` in its trailer (see `tests/data/fake_agent.rs`): each
+/// combination is a different file, so a different signed release.
+fn fake(modes: &[&str]) -> Vec<u8> {
+    let mut bin = fake_agent_binary().to_vec();
+    bin.push(b'\n');
+    for m in modes {
+        bin.extend_from_slice(format!("PATCHCTL-FAKE:{m}\n").as_bytes());
+    }
+    bin
 }
 
 fn an_update_is_verified_swapped_confirmed_and_handed_over() {
@@ -344,7 +373,7 @@ fn an_update_is_verified_swapped_confirmed_and_handed_over() {
 fn broken_binaries_are_rolled_back() {
     let mut rig = Rig::start(None, None);
     let pid = rig.agent.child.id();
-    rig.publish(&Sign::new("0.2.0"), &script("exit 3"));
+    rig.publish(&Sign::new("0.2.0"), &fake(&[]));
     rig.rollout("0.2.0");
     let detail = rig.await_step("0.2.0", "rolled_back", 90);
     assert!(detail.contains("exited"), "{detail}");
@@ -353,7 +382,7 @@ fn broken_binaries_are_rolled_back() {
     assert_eq!(rig.agent.child.id(), pid);
     // A binary that starts and never reaches the platform: rolled back after the
     // confirmation time (10 s here).
-    rig.publish(&Sign::new("0.3.0"), &script("sleep 600"));
+    rig.publish(&Sign::new("0.3.0"), &fake(&["hang"]));
     rig.rollout("0.3.0");
     let detail = rig.await_step("0.3.0", "rolled_back", 90);
     assert!(
@@ -374,11 +403,8 @@ fn every_attack_is_refused_and_the_binary_stays() {
     // Every artifact here leaves a mark when anything runs it, even its self-test: no
     // refused artifact may ever have run (no unsigned code runs).
     let ran = rig.tmp.path().join("an-artifact-ran");
-    let good = format!(
-        "#!/bin/sh\ntouch {}\nif [ \"$1\" = self-test ]; then echo '{{\"product\":\"patchctl-agent\",\"version\":\"9.9.9\",\"target\":\"{TARGET}\",\"roots\":1}}'; fi\nexit 0\n",
-        ran.display()
-    )
-    .into_bytes();
+    let mark = format!("mark={}", ran.display());
+    let good = fake(&[&mark]);
     let stranger = SecretKey::from_seed(KeyRole::Root, [42; 32]);
     let stranger_signing = SecretKey::from_seed(KeyRole::Signing, [43; 32]);
     let past = Utc::now() - chrono::Duration::days(1);
@@ -525,9 +551,19 @@ fn every_attack_is_refused_and_the_binary_stays() {
                 rig.tamper(v, &[("product", Tampered::Text("patchctl-agent".into()))]);
             })
         }),
-        ("0.2.11", "self-test failed", {
-            let failing = b"#!/bin/sh\nexit 7\n".to_vec();
+        ("0.2.11", "self-test failed (exit code 7)", {
+            let failing = fake(&["fail-self-test"]);
             Box::new(move |rig: &Rig, v: &str| rig.publish(&Sign::new(v), &failing))
+        }),
+        // Signed, right size and hash, but a script: the agent never starts a shell, so
+        // it refuses it before anything runs it (the script would leave the mark).
+        ("0.2.12", "not an ELF executable", {
+            let script = format!(
+                "#!/bin/sh\ntouch {}\necho '{{\"product\":\"patchctl-agent\",\"version\":\"9.9.9\",\"target\":\"{TARGET}\",\"roots\":1}}'\n",
+                ran.display()
+            )
+            .into_bytes();
+            Box::new(move |rig: &Rig, v: &str| rig.publish(&Sign::new(v), &script))
         }),
     ];
     for (version, reason, prepare) in &cases {
@@ -557,7 +593,7 @@ fn the_same_version_again_is_refused() {
     // This agent accepted 0.2.0 before (and, say, rolled it back): 0.2.0 again is
     // refused by rollback protection, whatever the platform says.
     let mut rig = Rig::start(Some(json!({ "highest_accepted": "0.2.0" })), None);
-    rig.publish(&Sign::new("0.2.0"), &script("exit 0"));
+    rig.publish(&Sign::new("0.2.0"), &fake(&[]));
     rig.rollout("0.2.0");
     let detail = rig.await_step("0.2.0", "refused", 60);
     assert!(

@@ -71,7 +71,11 @@ impl Updater {
         enabled: bool,
     ) -> Updater {
         let state = UpdateState::load(state_dir);
-        let sha = file_sha256(&exe).ok();
+        // Only an agent that ever installed a release hashes its binary at start; one
+        // that never did runs its build's version.
+        let sha = (state.running.is_some() || state.trial.is_some())
+            .then(|| file_sha256(&exe).ok())
+            .flatten();
         let running = state.running_version(sha.as_deref());
         let disabled = if !enabled {
             Some("self_update is false in the config".to_owned())
@@ -245,6 +249,15 @@ impl Updater {
         verified
             .check_digest(len, &sha)
             .map_err(|e| e.to_string())?;
+        // Only a native executable is ever started: a script, even a signed one, would
+        // be run by an interpreter (a shell), which the agent never starts.
+        let mut head = [0u8; 20];
+        let n = std::io::Read::read(
+            &mut std::fs::File::open(&staging).map_err(write_err)?,
+            &mut head,
+        )
+        .map_err(write_err)?;
+        super::native_executable(&head[..n], TARGET)?;
         let test = crate::exec::own::self_test(&staging, SELF_TEST_TIMEOUT)
             .await
             .map_err(|e| format!("the new binary's self-test did not run: {e}"))?;

@@ -7,8 +7,9 @@
 //! product, target, the announced version), the version must be newer than the
 //! highest this agent ever accepted ([`UpdateState::highest`], on disk: rollback
 //! protection), the artifact is downloaded into a staging file beside the binary with
-//! the manifest's size as the limit, its size and SHA-256 checked, fsynced, and the
-//! staged binary's `self-test` run. Then the swap: the running binary is hard-linked
+//! the manifest's size as the limit, its size and SHA-256 checked, fsynced, checked to
+//! be a native executable for this target ([`native_executable`]: never a script,
+//! which would need a shell), and the staged binary's `self-test` run. Then the swap: the running binary is hard-linked
 //! as `<binary>.previous` and the staged file renamed over the binary (at every
 //! instant a binary is in place). The new binary runs as a trial child
 //! (`PATCHCTL_UPDATE_TRIAL`): it must reach the platform with a heartbeat within
@@ -79,6 +80,37 @@ pub fn self_test() -> SelfTest {
             0
         },
     }
+}
+
+/// Whether `head` (the first bytes of a file) is a 64-bit little-endian ELF file for the
+/// machine of `target`. A release artifact must be one before anything runs it: a
+/// script would be started through its interpreter, and the agent never starts a shell.
+pub fn native_executable(head: &[u8], target: &str) -> Result<(), String> {
+    let machine: u16 = match target.split('-').next() {
+        Some("x86_64") => 62,
+        Some("aarch64") => 183,
+        _ => {
+            return Err(format!(
+                "no executable format is known for target {target:?}"
+            ));
+        }
+    };
+    if head.len() < 20 || &head[..4] != b"\x7fELF" {
+        return Err(
+            "the new binary is not an ELF executable (a script or another file); only a native agent binary is ever run"
+                .into(),
+        );
+    }
+    if head[4] != 2 || head[5] != 1 {
+        return Err("the new binary is not a 64-bit little-endian ELF executable".into());
+    }
+    let found = u16::from_le_bytes([head[18], head[19]]);
+    if found != machine {
+        return Err(format!(
+            "the new binary is built for ELF machine {found}, not for {target} (machine {machine})"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

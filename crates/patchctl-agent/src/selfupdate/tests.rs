@@ -98,3 +98,34 @@ fn file_hash_is_sha256() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn only_a_native_executable_for_this_target_is_run() {
+    let this = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert_eq!(native_executable(&this[..20], TARGET), Ok(()));
+    let script = b"#!/bin/sh\nexit 0\n__________";
+    assert!(
+        native_executable(script, TARGET)
+            .unwrap_err()
+            .contains("not an ELF")
+    );
+    assert!(native_executable(&this[..10], TARGET).is_err());
+    let mut other = this[..20].to_vec();
+    other[18..20].copy_from_slice(
+        &(if TARGET.starts_with("x86_64") {
+            183u16
+        } else {
+            62u16
+        })
+        .to_le_bytes(),
+    );
+    assert!(
+        native_executable(&other, TARGET)
+            .unwrap_err()
+            .contains("ELF machine")
+    );
+    let mut bits32 = this[..20].to_vec();
+    bits32[4] = 1;
+    assert!(native_executable(&bits32, TARGET).is_err());
+    assert!(native_executable(&this[..20], "riscv64gc-unknown-linux-gnu").is_err());
+}
