@@ -73,7 +73,11 @@ pub fn ecosystems_of(
     h: &HostRow,
     packages: &[patchctl_proto::agent::InstalledPackage],
 ) -> Vec<String> {
-    host_ecosystems(&h.system.os, esm_installed(&h.system.os, packages))
+    host_ecosystems(
+        &h.system.os,
+        esm_installed(&h.system.os, packages),
+        kernel_of(h),
+    )
 }
 
 fn kernel_of(h: &HostRow) -> Option<&str> {

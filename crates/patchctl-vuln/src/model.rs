@@ -35,6 +35,14 @@ pub enum Status {
     /// Not yet triaged by the distribution (Debian `undetermined`, Ubuntu
     /// `needs-triage`, VEX `under_investigation`).
     UnderInvestigation,
+    /// Never stated by a feed (importers produce only the six statuses above): the
+    /// matcher's answer when the ecosystem's version rules cannot compare the installed
+    /// version with the statement's version. The finding shows the text that failed and
+    /// why; it is never silently dropped.
+    UnknownVersion {
+        /// The version text the ecosystem's rules could not read or compare.
+        failed_version: String,
+    },
 }
 
 impl Status {
@@ -47,17 +55,19 @@ impl Status {
             Status::WillNotFix => "will_not_fix",
             Status::EndOfLife => "end_of_life",
             Status::UnderInvestigation => "under_investigation",
+            Status::UnknownVersion { .. } => "unknown_version",
         }
     }
 
     /// Every status name, for validating filters.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "fixed",
         "not_affected",
         "affected_no_fix",
         "will_not_fix",
         "end_of_life",
         "under_investigation",
+        "unknown_version",
     ];
 
     /// The fixed version, for [`Status::Fixed`].

@@ -30,6 +30,7 @@
 pub mod alpine;
 pub mod debian;
 pub mod osv;
+pub mod packing;
 pub mod vex;
 
 use std::collections::BTreeMap;
@@ -40,9 +41,16 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::{Parsed, Record, Rejected};
+use packing::Packing;
 
-/// Largest uncompressed zip entry read (64 MiB); a bigger one is rejected (zip bomb).
+/// Largest uncompressed zip or tar entry read (64 MiB); a bigger one is rejected (zip
+/// bomb).
 pub const MAX_ENTRY_BYTES: u64 = 64 << 20;
+
+/// Largest single document read from a file, compressed or not (1 GiB uncompressed; the
+/// Debian tracker JSON is about 80 MB, Red Hat's largest VEX document 23 MB). Archives
+/// (zip, tar) are read entry by entry and have no total limit.
+pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
@@ -102,6 +110,25 @@ pub enum ImportError {
         /// What the parser said.
         reason: String,
     },
+    /// A compressed file or a tar archive that cannot be unpacked (truncated, corrupt, or
+    /// larger than [`MAX_DOCUMENT_BYTES`] uncompressed).
+    #[error("{path} is not a readable {packing} file ({reason}); download it again")]
+    Unpack {
+        /// The file.
+        path: String,
+        /// `gzip`, `xz`, `bzip2`, `zstd` or `tar`.
+        packing: &'static str,
+        /// What the reader said.
+        reason: String,
+    },
+    /// A file PatchCTL knows that holds no records (a repository index).
+    #[error("{path} is {hint}")]
+    NotRecords {
+        /// The file.
+        path: String,
+        /// What it is and what to do instead.
+        hint: &'static str,
+    },
     /// A file is of no format PatchCTL imports.
     #[error("{path} is not a vulnerability feed PatchCTL reads; accepted: {ACCEPTED}")]
     UnknownFormat {
@@ -142,7 +169,7 @@ pub fn parse_bytes(name: &str, bytes: &[u8]) -> Result<Vec<FeedBatch>, ImportErr
     if bytes.starts_with(ZIP_MAGIC) {
         collector.add_zip(name, Cursor::new(bytes), &mut |_| {})?;
     } else {
-        collector.add_file_bytes(name, bytes)?;
+        collector.add_stream(name, Box::new(bytes), 0, &mut |_| {})?;
     }
     Ok(collector.finish())
 }
@@ -181,10 +208,17 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ImportError> {
     Ok(())
 }
 
-/// Whether a directory walk reads a file of this name.
+/// Whether a directory walk (or a walk of a tar archive) reads a file of this name:
+/// `.json`, `.yaml`, `.yml`, `.xml`, `.zip` and `.tar`, each also compressed (`.gz`,
+/// `.xz`, `.bz2`, `.zst`), and the feeds' own extensionless or text names.
 fn wanted(name: &str) -> bool {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    matches!(ext.as_deref(), Some("json" | "yaml" | "yml" | "zip"))
+    let lower = name.to_ascii_lowercase();
+    let stem = [".gz", ".xz", ".bz2", ".zst"]
+        .iter()
+        .find_map(|c| lower.strip_suffix(c))
+        .unwrap_or(&lower);
+    let ext = stem.rsplit_once('.').map(|(_, e)| e);
+    matches!(ext, Some("json" | "yaml" | "yml" | "zip" | "xml" | "tar"))
         || debian::looks_like_security_support(name)
 }
 
@@ -271,6 +305,8 @@ struct Collector {
 enum DocError {
     Syntax(&'static str, String),
     Unknown,
+    /// A known file that holds no records, and what to do instead.
+    Index(&'static str),
 }
 
 impl Collector {
@@ -296,14 +332,112 @@ impl Collector {
             .take(4)
             .read_to_end(&mut magic)
             .map_err(|e| read_error(path, e))?;
+        file.rewind().map_err(|e| read_error(path, e))?;
         if magic == ZIP_MAGIC {
-            file.rewind().map_err(|e| read_error(path, e))?;
             return self.add_zip(&name, BufReader::new(file), progress);
         }
-        let mut bytes = magic;
-        file.read_to_end(&mut bytes)
-            .map_err(|e| read_error(path, e))?;
-        self.add_file_bytes(&name, &bytes)
+        self.add_stream(&name, Box::new(BufReader::new(file)), 0, progress)
+    }
+
+    /// One file that is not a zip archive on disk: compressed (once), a tar archive, or
+    /// one document.
+    fn add_stream(
+        &mut self,
+        name: &str,
+        reader: Box<dyn Read + '_>,
+        depth: u8,
+        progress: &mut dyn FnMut(&Collector),
+    ) -> Result<(), ImportError> {
+        let unpack_error = |packing: &'static str, e: std::io::Error| ImportError::Unpack {
+            path: name.to_string(),
+            packing,
+            reason: e.to_string(),
+        };
+        let (head, mut reader) = packing::peek(reader, 512).map_err(|e| unpack_error("file", e))?;
+        if let Some(p) = Packing::of(&head).filter(|_| depth == 0) {
+            let inner = p
+                .unpack(reader, MAX_DOCUMENT_BYTES)
+                .map_err(|e| unpack_error(p.name(), e))?;
+            return self.add_stream(&p.inner_name(name), inner, depth + 1, progress);
+        }
+        let packing = if depth == 0 { "file" } else { "compressed" };
+        if packing::is_tar(&head) {
+            return self.add_tar(name, reader, progress);
+        }
+        let bytes = packing::read_limited(&mut reader, MAX_DOCUMENT_BYTES)
+            .map_err(|e| unpack_error(packing, e))?
+            .ok_or_else(|| {
+                unpack_error(
+                    packing,
+                    std::io::Error::other(format!(
+                        "larger than {} MiB uncompressed",
+                        MAX_DOCUMENT_BYTES >> 20
+                    )),
+                )
+            })?;
+        if bytes.starts_with(ZIP_MAGIC) {
+            return self.add_zip(name, Cursor::new(bytes), progress);
+        }
+        self.add_file_bytes(name, &bytes)
+    }
+
+    /// A tar archive, entry by entry: every entry a directory walk would read is one
+    /// document; a bad entry is a rejection (`archive:entry`), a broken archive an error.
+    fn add_tar(
+        &mut self,
+        name: &str,
+        reader: Box<dyn Read + '_>,
+        progress: &mut dyn FnMut(&Collector),
+    ) -> Result<(), ImportError> {
+        let broken = |e: std::io::Error| ImportError::Unpack {
+            path: name.to_string(),
+            packing: "tar",
+            reason: e.to_string(),
+        };
+        let mut archive = tar::Archive::new(reader);
+        for (i, entry) in archive.entries().map_err(broken)?.enumerate() {
+            let mut entry = entry.map_err(broken)?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let entry_name = entry
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| format!("entry {i}"));
+            let base = entry_name.rsplit('/').next().unwrap_or(&entry_name);
+            if base.starts_with('.') || !wanted(base) {
+                continue;
+            }
+            let origin = format!("{name}:{entry_name}");
+            match packing::read_limited(&mut entry, MAX_ENTRY_BYTES).map_err(broken)? {
+                Some(bytes) => self.add_entry(origin, &bytes),
+                None => self.reject(
+                    origin,
+                    format!(
+                        "tar entry is larger than {} MiB; refused",
+                        MAX_ENTRY_BYTES >> 20
+                    ),
+                ),
+            }
+            if (i + 1) % 1000 == 0 {
+                progress(self);
+            }
+        }
+        Ok(())
+    }
+
+    /// One document inside an archive: what it cannot be is a rejection by its name.
+    fn add_entry(&mut self, origin: String, bytes: &[u8]) {
+        match self.add_document(&origin, bytes) {
+            Ok(()) => {}
+            Err(DocError::Syntax(syntax, reason)) => {
+                self.reject(origin, format!("not valid {syntax}: {reason}"));
+            }
+            Err(DocError::Unknown) => {
+                self.reject(origin, format!("not a known format; accepted: {ACCEPTED}"));
+            }
+            Err(DocError::Index(hint)) => self.reject(origin, hint.to_string()),
+        }
     }
 
     /// One file that is not a zip archive.
@@ -328,6 +462,10 @@ impl Collector {
             DocError::Unknown => ImportError::UnknownFormat {
                 path: name.to_string(),
             },
+            DocError::Index(hint) => ImportError::NotRecords {
+                path: name.to_string(),
+                hint,
+            },
         })
     }
 
@@ -350,15 +488,7 @@ impl Collector {
                     continue;
                 }
             };
-            match self.add_document(&origin, &bytes) {
-                Ok(()) => {}
-                Err(DocError::Syntax(syntax, reason)) => {
-                    self.reject(origin, format!("not valid {syntax}: {reason}"));
-                }
-                Err(DocError::Unknown) => {
-                    self.reject(origin, format!("not a known format; accepted: {ACCEPTED}"));
-                }
-            }
+            self.add_entry(origin, &bytes);
             if (i + 1) % 1000 == 0 {
                 progress(self);
             }
@@ -366,8 +496,15 @@ impl Collector {
         Ok(())
     }
 
-    /// Parses and files one JSON or YAML document.
+    /// Parses and files one XML, JSON or YAML document.
     fn add_document(&mut self, origin: &str, bytes: &[u8]) -> Result<(), DocError> {
+        let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        if text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<') {
+            let text =
+                std::str::from_utf8(text).map_err(|e| DocError::Syntax("XML", e.to_string()))?;
+            self.documents += 1;
+            return self.add_xml(origin, text);
+        }
         let v = decode(bytes)?;
         self.documents += 1;
         match detect(&v).ok_or(DocError::Unknown)? {
@@ -391,6 +528,18 @@ impl Collector {
             Format::DebianTracker => self.push(debian::FEED, debian::parse_tracker_json(&v)),
         }
         Ok(())
+    }
+
+    /// One XML document, recognised by its root element.
+    fn add_xml(&mut self, _origin: &str, text: &str) -> Result<(), DocError> {
+        match xml_root(text) {
+            // each XML format's importer adds its root element here
+            Some("repomd") => Err(DocError::Index(
+                "a repository index (repomd.xml), not advisories: import the updateinfo \
+                 file it lists, or sync its URL as a feed of kind repomd",
+            )),
+            _ => Err(DocError::Unknown),
+        }
     }
 
     fn push(&mut self, feed: &'static str, parsed: Parsed) {
@@ -453,6 +602,31 @@ fn read_entry<R: Read + Seek>(
             ),
         )),
         Ok(_) => Ok(Some((format!("{archive_name}:{name}"), bytes))),
+    }
+}
+
+/// The name of an XML document's root element (without namespace prefix), found
+/// without parsing the document: the first start tag after the declaration, comments
+/// and doctype.
+fn xml_root(text: &str) -> Option<&str> {
+    let mut rest = text;
+    loop {
+        let at = rest.find('<')?;
+        rest = &rest[at + 1..];
+        if rest.starts_with('?') || rest.starts_with('!') {
+            let end = if rest.starts_with("!--") {
+                rest.find("-->")? + 3
+            } else {
+                rest.find('>')? + 1
+            };
+            rest = &rest[end..];
+            continue;
+        }
+        let end = rest
+            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        return Some(name.rsplit(':').next().unwrap_or(name));
     }
 }
 
@@ -564,6 +738,20 @@ mod tests {
         );
         assert_eq!(clip("äöü", 2), "äö…");
         assert_eq!(one_line(&"é".repeat(300)).chars().count(), 201);
+    }
+
+    #[test]
+    fn xml_root_elements() {
+        assert_eq!(
+            xml_root("<?xml version=\"1.0\"?>\n<!-- c -->\n<updates>"),
+            Some("updates")
+        );
+        assert_eq!(
+            xml_root("<oval:oval_definitions xmlns:oval=\"x\">"),
+            Some("oval_definitions")
+        );
+        assert_eq!(xml_root("<!DOCTYPE x><repomd/>"), Some("repomd"));
+        assert_eq!(xml_root("no xml"), None);
     }
 
     #[test]

@@ -258,6 +258,12 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), En
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or(EntryError::NoEcosystem)?;
+    // Red Hat's CPE ecosystems and SUSE's product names, made canonical; an entry about
+    // a vendor product that is not an operating system (OpenShift, ...) is left out.
+    let Some(ecosystem) = ecosystem::names::normalize(ecosystem) else {
+        return Ok(());
+    };
+    let ecosystem = ecosystem.as_str();
     let name = package
         .name
         .as_deref()

@@ -293,7 +293,7 @@ async fn check(db: &Db, format: Format, args: &CheckArgs) -> anyhow::Result<()> 
         );
     };
     let pro = args.ubuntu_pro || ecosystem::esm_installed(&os, &packages);
-    let ecosystems = ecosystem::host_ecosystems(&os, pro);
+    let ecosystems = ecosystem::host_ecosystems(&os, pro, kernel.as_deref());
     if ecosystems.is_empty() {
         bail!(
             "{}: {:?} {:?} is not a release PatchCTL has vulnerability data rules for (Debian, Ubuntu, AlmaLinux, Rocky, Alpine, openSUSE, SLES)",

@@ -1,15 +1,25 @@
 //! Which release's data applies to a host, and how its packages are matched.
 //!
 //! Ecosystems stay plain strings end to end (`Debian:12`, `Ubuntu:Pro:22.04:LTS`,
-//! `AlmaLinux:9`, `Alpine:v3.19`, `openSUSE:Leap 15.5`); only their *family* (the part
-//! before the first `:`) decides the rules: which version ordering compares versions and
-//! whether records are keyed by the **source** package (Debian, Ubuntu, Alpine: the
-//! installed *source* version is compared) or by the **binary** RPM name (RPM families,
-//! with the source RPM as a fallback key). An ecosystem of an unknown family is still
-//! imported and stored; it is simply never matched.
+//! `AlmaLinux:9`, `Alpine:v3.19`, `Red Hat:9.2 EUS`, `SUSE:Linux Enterprise 15 SP5`,
+//! `Amazon Linux:2023`, `Fedora:40`, `Arch Linux`; [`names`] lists them all and maps the
+//! vendors' product names onto them); only their *family* (the part before the first
+//! `:`) decides the rules: which version ordering compares versions and whether records
+//! are keyed by the **source** package (Debian, Ubuntu, Alpine: the installed *source*
+//! version is compared) or by the **binary** package name (RPM families and Arch, with
+//! the source package's name as a fallback key). An ecosystem of an unknown family is
+//! still imported and stored; it is simply never matched.
 //!
 //! A host's ecosystems come from its os-release only ([`host_ecosystems`]): a Debian 12
-//! host is `Debian:12` and nothing else, so another release's data never applies.
+//! host is `Debian:12` and nothing else, so another release's data never applies. A
+//! family may have full CVE data or only its repositories' security advisories
+//! ([`data_kind`]); which ecosystems have any data at all is a property of the imported
+//! data, decided by the matcher's index.
+
+mod host;
+pub mod names;
+
+pub use host::host_ecosystems;
 
 use patchctl_proto::agent::{InstalledPackage, OsInfo};
 use patchctl_version::Scheme;
@@ -20,8 +30,8 @@ pub enum KeyedBy {
     /// The source package (`util-linux` for the binary `bsdutils`); compare the installed
     /// source version.
     Source,
-    /// The binary package name (`openssl-libs`), with the source RPM's name as fallback;
-    /// compare the installed binary version (epoch included).
+    /// The binary package name (`openssl-libs`), with the source package's name as
+    /// fallback; compare the installed binary version (epoch included).
     Binary,
 }
 
@@ -34,19 +44,62 @@ pub struct Rules {
     pub keyed_by: KeyedBy,
 }
 
-/// The rules for an ecosystem string, from its family (the text before the first `:`);
-/// `None` for a family PatchCTL does not match (the data is still kept).
+/// The family of an ecosystem: the text before the first `:` (`Red Hat` for `Red
+/// Hat:9.2 EUS`).
+pub fn family(ecosystem: &str) -> &str {
+    ecosystem.split(':').next().unwrap_or("")
+}
+
+/// The rules for an ecosystem string, from its family; `None` for a family PatchCTL does
+/// not match (the data is still kept).
 pub fn rules(ecosystem: &str) -> Option<Rules> {
-    let family = ecosystem.split(':').next().unwrap_or("");
-    let (scheme, keyed_by) = match family {
+    let (scheme, keyed_by) = match family(ecosystem) {
         "Debian" | "Ubuntu" => (Scheme::Dpkg, KeyedBy::Source),
         "Alpine" => (Scheme::Apk, KeyedBy::Source),
-        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" | "openEuler" => {
+        "AlmaLinux" | "Rocky Linux" | "Red Hat" | "openSUSE" | "SUSE" | "Mageia" | "openEuler"
+        | "Amazon Linux" | "Fedora" | "CentOS Stream" | "CentOS" | "Oracle Linux" => {
             (Scheme::Rpm, KeyedBy::Binary)
         }
+        "Arch Linux" => (Scheme::Pacman, KeyedBy::Binary),
         _ => return None,
     };
     Some(Rules { scheme, keyed_by })
+}
+
+/// What kind of vulnerability data a family's vendor publishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataKind {
+    /// A CVE feed: per CVE, what is fixed, not affected, or will not be fixed (Debian,
+    /// Ubuntu, Red Hat, SUSE, AlmaLinux, Rocky, Alpine, Amazon's ALAS, Arch's tracker).
+    Cve,
+    /// Only the repositories' security advisories (Fedora: Bodhi and `updateinfo.xml`
+    /// updates of type security). A CVE that no update fixed yet is not in the data, and
+    /// "not affected" is never stated.
+    SecurityAdvisories,
+}
+
+impl DataKind {
+    /// What this kind of data covers, in words for the CLI and the API.
+    pub fn describe(self) -> &'static str {
+        match self {
+            DataKind::Cve => "full CVE data",
+            DataKind::SecurityAdvisories => {
+                "security advisories only (the vendor publishes no CVE feed: \
+                 unfixed CVEs are not known)"
+            }
+        }
+    }
+}
+
+/// The kind of data the vendor of an ecosystem's family publishes; `None` for a family
+/// PatchCTL has no source for (CentOS Stream, CentOS, Oracle Linux, unknown families).
+pub fn data_kind(ecosystem: &str) -> Option<DataKind> {
+    match family(ecosystem) {
+        "Fedora" => Some(DataKind::SecurityAdvisories),
+        "CentOS Stream" | "CentOS" | "Oracle Linux" => None,
+        _ => rules(ecosystem).map(|_| DataKind::Cve),
+    }
 }
 
 /// Debian codenames and their release numbers (the tracker speaks in codenames, OSV and
@@ -127,63 +180,6 @@ pub fn esm_installed(os: &OsInfo, packages: &[InstalledPackage]) -> bool {
     os.id == "ubuntu" && packages.iter().any(|p| p.version.contains("+esm"))
 }
 
-/// The ecosystems whose data applies to a host, most specific last; empty when the
-/// release is not one PatchCTL has data rules for. `ubuntu_pro`: the host has Ubuntu Pro
-/// (ESM) enabled, so `Ubuntu:Pro:…` data applies too.
-pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool) -> Vec<String> {
-    let major = os.version_id.split('.').next().unwrap_or("");
-    let one = |e: String| vec![e];
-    match os.id.as_str() {
-        "debian" => {
-            if !os.version_id.is_empty() {
-                one(format!("Debian:{major}"))
-            } else {
-                debian_ecosystem(&os.version_codename)
-                    .map(one)
-                    .unwrap_or_default()
-            }
-        }
-        "ubuntu" => {
-            let mut v: Vec<String> = ubuntu_ecosystem(&os.version_id, false)
-                .into_iter()
-                .collect();
-            if ubuntu_pro {
-                v.extend(ubuntu_ecosystem(&os.version_id, true));
-            }
-            v
-        }
-        "almalinux" if !major.is_empty() => one(format!("AlmaLinux:{major}")),
-        "rocky" if !major.is_empty() => one(format!("Rocky Linux:{major}")),
-        "alpine" => {
-            let mut parts = os.version_id.split('.');
-            match (parts.next(), parts.next()) {
-                (Some(a), Some(b)) if !a.is_empty() && !b.is_empty() => {
-                    one(format!("Alpine:v{a}.{b}"))
-                }
-                _ => Vec::new(),
-            }
-        }
-        "opensuse-leap" if !os.version_id.is_empty() => {
-            one(format!("openSUSE:Leap {}", os.version_id))
-        }
-        "opensuse-tumbleweed" => one("openSUSE:Tumbleweed".to_string()),
-        "sles" | "sled" => {
-            let (v, sp) = os
-                .version_id
-                .split_once('.')
-                .unwrap_or((&os.version_id, "0"));
-            let kind = if os.id == "sles" { "Server" } else { "Desktop" };
-            let sp = if sp == "0" {
-                String::new()
-            } else {
-                format!(" SP{sp}")
-            };
-            one(format!("SUSE:Linux Enterprise {kind} {v}{sp}"))
-        }
-        _ => Vec::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,47 +191,6 @@ mod tests {
             version_codename: codename.into(),
             ..OsInfo::default()
         }
-    }
-
-    #[test]
-    fn release_exact_ecosystems() {
-        assert_eq!(
-            host_ecosystems(&os("debian", "12", "bookworm"), false),
-            ["Debian:12"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("debian", "", "trixie"), false),
-            ["Debian:13"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("ubuntu", "22.04", "jammy"), false),
-            ["Ubuntu:22.04:LTS"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("ubuntu", "22.04", "jammy"), true),
-            ["Ubuntu:22.04:LTS", "Ubuntu:Pro:22.04:LTS"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("ubuntu", "23.10", "mantic"), false),
-            ["Ubuntu:23.10"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("almalinux", "9.4", ""), false),
-            ["AlmaLinux:9"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("rocky", "8.10", ""), false),
-            ["Rocky Linux:8"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("alpine", "3.19.1", ""), false),
-            ["Alpine:v3.19"]
-        );
-        assert_eq!(
-            host_ecosystems(&os("sles", "15.5", ""), false),
-            ["SUSE:Linux Enterprise Server 15 SP5"]
-        );
-        assert!(host_ecosystems(&os("gentoo", "2.15", ""), false).is_empty());
     }
 
     #[test]
@@ -265,6 +220,12 @@ mod tests {
         );
         assert_eq!(rules("AlmaLinux:9").unwrap().scheme, Scheme::Rpm);
         assert_eq!(rules("Alpine:v3.19").unwrap().scheme, Scheme::Apk);
+        assert_eq!(rules("Arch Linux").unwrap().scheme, Scheme::Pacman);
+        assert_eq!(rules("Red Hat:9.2 EUS").unwrap().keyed_by, KeyedBy::Binary);
+        assert_eq!(data_kind("Fedora:40"), Some(DataKind::SecurityAdvisories));
+        assert_eq!(data_kind("Amazon Linux:2023"), Some(DataKind::Cve));
+        assert_eq!(data_kind("CentOS Stream:9"), None);
+        assert_eq!(data_kind("npm"), None);
         assert!(rules("npm").is_none());
         assert_eq!(debian_ecosystem("bookworm").as_deref(), Some("Debian:12"));
         assert_eq!(debian_ecosystem("sid"), None);
