@@ -325,14 +325,17 @@ impl VulnEngine {
         self.current().await?;
         let inner = self.inner.read().await;
         let findings = inner.fleet.host_findings(host.id).unwrap_or_default();
+        // a host that never sent a scan: its os-release still says what data applies
+        let ecosystems = match inner.fleet.host_ecosystems(host.id) {
+            Some(e) => e.to_vec(),
+            None => ecosystems_of(host, &[]),
+        };
+        let coverage = patchctl_vuln::coverage::coverage(inner.fleet.index(), &ecosystems);
         Ok(HostFindings::new(
             Some(host.id),
             host.hostname.clone(),
-            inner
-                .fleet
-                .host_ecosystems(host.id)
-                .unwrap_or_default()
-                .to_vec(),
+            ecosystems,
+            coverage,
             inner.packages.get(&host.id).copied().unwrap_or(0),
             findings,
             filter,

@@ -1250,6 +1250,7 @@ fn vuln_record(id: &str, package: &str, status: patchctl_vuln::Status) -> patchc
         published: None,
         modified: None,
         withdrawn: false,
+        exploited: None,
         affected: vec![patchctl_vuln::Affected {
             ecosystem: "Debian:12".into(),
             package: package.into(),

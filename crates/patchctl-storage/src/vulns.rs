@@ -88,6 +88,9 @@ pub trait VulnStore: Send + Sync + 'static {
     /// The records touching any of these `(ecosystem, package)` pairs, each once, by
     /// source then id. Any number of pairs (they are looked up in chunks).
     async fn vuln_records_for(&self, keys: &[(String, String)]) -> Result<Vec<StoredVulnRecord>>;
+    /// Which of these ecosystems any stored record states something about (those whose
+    /// releases have vulnerability data), in the order given.
+    async fn vuln_ecosystems_with_data(&self, ecosystems: &[String]) -> Result<Vec<String>>;
     /// Every source with its bookkeeping, by name.
     async fn vuln_sources(&self) -> Result<Vec<VulnSource>>;
     /// Remembers a sync attempt of source `name` at `now`: the URL and the response's

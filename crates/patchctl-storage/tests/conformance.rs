@@ -2027,6 +2027,7 @@ fn vuln(id: &str, aliases: &[&str], affected: Vec<Affected>) -> Record {
         published: Some("2024-07-01T13:00:00Z".to_owned()),
         modified: Some("2024-07-02T08:00:00Z".to_owned()),
         withdrawn: false,
+        exploited: None,
         affected,
     };
     r.normalize();

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use patchctl_proto::agent::InstalledPackage;
 use uuid::Uuid;
 
+use crate::coverage::{self, Coverage, DataLevel};
 use crate::ecosystem::{self, KeyedBy};
 use crate::matcher::{self, Finding, Hit, Index, Probe, SourcedRecord};
 use crate::severity::Severity;
@@ -94,6 +95,8 @@ struct Decision {
     /// Vulnerable hits per severity (indexed like [`Severity::ALL`]), fixable ones.
     by_severity: [u32; 6],
     fixable: u32,
+    /// Hits whose versions could not be compared.
+    unknown: u32,
 }
 
 /// One host's reference to a decision; its binaries are
@@ -137,6 +140,19 @@ pub struct Summary {
     pub vulnerable: u64,
     /// Distinct advisories with a vulnerable finding somewhere.
     pub advisories: u64,
+    /// Findings whose versions could not be compared (`unknown_version`): neither
+    /// vulnerable nor safe, shown as what they are.
+    pub unknown_version: u64,
+    /// Hosts whose release has no imported vulnerability data: their findings are
+    /// unknown, not zero (they are not counted as "not vulnerable").
+    pub hosts_without_data: u64,
+    /// Of those, how many per release (`Fedora:41`, `CentOS Stream:9`, `gentoo 2.15`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub without_data: BTreeMap<String, u64>,
+    /// Hosts whose release has only security advisories, no CVE feed (Fedora).
+    pub hosts_advisories_only: u64,
+    /// Of the vulnerable findings, those whose CVE is known to be exploited (CISA KEV).
+    pub known_exploited: u64,
 }
 
 /// The fleet's correlation state.
@@ -197,17 +213,20 @@ impl Fleet {
     }
 
     /// Evaluates the decision `key` against the index.
-    fn evaluate(&mut self, key: DecisionKey) -> (Probe, Arc<[Hit]>, [u32; 6], u32) {
+    fn evaluate(&mut self, key: DecisionKey) -> (Probe, Arc<[Hit]>, [u32; 6], u32, u32) {
         let ecos = Arc::clone(&self.ecos_sets[key.0 as usize]);
         let rules = ecos.iter().find_map(|e| ecosystem::rules(e));
         let keyed_by = rules.map_or(KeyedBy::Source, |r| r.keyed_by);
         let name = self.strings.name(key.1);
         let fallback = (key.2 != NONE).then(|| self.strings.name(key.2));
-        let (resolved, matched_by) = self.index.resolve(&ecos, name, fallback, keyed_by);
         let probe = Probe {
-            key: resolved.to_string(),
+            key: name.to_string(),
+            fallback: fallback.map(str::to_string),
             version: self.strings.name(key.3).to_string(),
-            matched_by,
+            matched_by: match keyed_by {
+                KeyedBy::Source => matcher::MatchedBy::Source,
+                KeyedBy::Binary => matcher::MatchedBy::Binary,
+            },
             binaries: Vec::new(),
             scheme: rules.map_or(patchctl_version::Scheme::Dpkg, |r| r.scheme),
             ecosystems: ecos,
@@ -215,12 +234,18 @@ impl Fleet {
         let hits: Arc<[Hit]> = self.index.evaluate(&probe).into();
         let mut by_severity = [0u32; 6];
         let mut fixable = 0;
-        for h in hits.iter().filter(|h| matcher::is_vulnerable(h.status())) {
-            by_severity[severity_slot(h.severity())] += 1;
-            fixable += u32::from(h.fixable());
+        let mut unknown = 0;
+        for h in hits.iter() {
+            let status = h.status();
+            if matcher::is_vulnerable(&status) {
+                by_severity[severity_slot(h.severity())] += 1;
+                fixable += u32::from(h.fixable());
+            } else if matches!(*status, crate::model::Status::UnknownVersion { .. }) {
+                unknown += 1;
+            }
         }
         self.work.evaluated += 1;
-        (probe, hits, by_severity, fixable)
+        (probe, hits, by_severity, fixable, unknown)
     }
 
     fn decision(&mut self, key: DecisionKey) -> u32 {
@@ -228,7 +253,7 @@ impl Fleet {
             self.work.shared += 1;
             return *id;
         }
-        let (probe, hits, by_severity, fixable) = self.evaluate(key);
+        let (probe, hits, by_severity, fixable, unknown) = self.evaluate(key);
         let id = self.decisions.len() as u32;
         self.decisions.push(Decision {
             key,
@@ -236,6 +261,7 @@ impl Fleet {
             hits,
             by_severity,
             fixable,
+            unknown,
         });
         self.decision_ids.insert(key, id);
         id
@@ -333,12 +359,13 @@ impl Fleet {
             .map(|(i, _)| i)
             .collect();
         for &i in &stale {
-            let (probe, hits, by_severity, fixable) = self.evaluate(self.decisions[i].key);
+            let (probe, hits, by_severity, fixable, unknown) = self.evaluate(self.decisions[i].key);
             let d = &mut self.decisions[i];
             d.probe = probe;
             d.hits = hits;
             d.by_severity = by_severity;
             d.fixable = fixable;
+            d.unknown = unknown;
         }
         stale.len()
     }
@@ -370,8 +397,18 @@ impl Fleet {
             .iter()
             .flat_map(|hp| self.probe_findings(state, hp))
             .collect();
+        self.index.annotate(&mut out);
         matcher::sort_findings(&mut out);
         Some(out)
+    }
+
+    /// Whether the imported data covers a host's release; `None` for an unknown host.
+    pub fn host_coverage(&self, id: Uuid) -> Option<Coverage> {
+        let state = self.hosts.get(&id)?;
+        Some(coverage::coverage(
+            &self.index,
+            &self.ecos_sets[state.ecos as usize],
+        ))
     }
 
     /// The ecosystems a host is matched against.
@@ -417,6 +454,13 @@ impl Fleet {
             }
         }
         out.sort_by(|a, b| (a.0, &a.1.package).cmp(&(b.0, &b.1.package)));
+        if self.index.exploited(id).is_some() || !out.is_empty() {
+            let mut findings: Vec<Finding> = out.iter().map(|(_, f)| f.clone()).collect();
+            self.index.annotate(&mut findings);
+            for ((_, f), annotated) in out.iter_mut().zip(findings) {
+                *f = annotated;
+            }
+        }
         out
     }
 
@@ -425,14 +469,27 @@ impl Fleet {
         let mut s = Summary::default();
         let mut by = [0u64; 6];
         let mut used: HashSet<u32> = HashSet::new();
+        // vulnerable hits known to be exploited, per decision (computed once each)
+        let mut exploited: HashMap<u32, u64> = HashMap::new();
         for (host, state) in &self.hosts {
             if hosts.is_some_and(|h| !h.contains(host)) {
                 continue;
             }
             s.hosts += 1;
+            let ecos = &self.ecos_sets[state.ecos as usize];
+            let cov = coverage::coverage(&self.index, ecos);
+            match cov.level {
+                DataLevel::None => {
+                    s.hosts_without_data += 1;
+                    *s.without_data.entry(Coverage::label(ecos)).or_default() += 1;
+                }
+                DataLevel::SecurityAdvisories => s.hosts_advisories_only += 1,
+                DataLevel::Cve => {}
+            }
             let mut any = false;
             for hp in &state.probes {
                 let d = &self.decisions[hp.decision as usize];
+                s.unknown_version += u64::from(d.unknown);
                 let n: u32 = d.by_severity.iter().sum();
                 if n > 0 {
                     any = true;
@@ -442,6 +499,18 @@ impl Fleet {
                     }
                     s.vulnerable += u64::from(n);
                     s.fixable += u64::from(d.fixable);
+                    s.known_exploited += *exploited.entry(hp.decision).or_insert_with(|| {
+                        d.hits
+                            .iter()
+                            .filter(|h| matcher::is_vulnerable(&h.status()))
+                            .filter(|h| {
+                                let a = h.advisory();
+                                std::iter::once(&a.id)
+                                    .chain(a.aliases.iter())
+                                    .any(|c| self.index.exploited(c).is_some())
+                            })
+                            .count() as u64
+                    });
                 }
             }
             s.vulnerable_hosts += u64::from(any);
@@ -452,7 +521,7 @@ impl Fleet {
         let advisories: HashSet<&str> = used
             .iter()
             .flat_map(|d| self.decisions[*d as usize].hits.iter())
-            .filter(|h| matcher::is_vulnerable(h.status()))
+            .filter(|h| matcher::is_vulnerable(&h.status()))
             .map(|h| h.advisory().id.as_str())
             .collect();
         s.advisories = advisories.len() as u64;
@@ -478,6 +547,7 @@ mod tests {
                 published: None,
                 modified: None,
                 withdrawn: false,
+                exploited: None,
                 affected: vec![Affected {
                     ecosystem: "Debian:12".into(),
                     package: package.into(),

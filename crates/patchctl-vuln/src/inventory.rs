@@ -35,6 +35,8 @@ pub enum Format {
     RpmQa,
     /// `/lib/apk/db/installed` (`--apk-installed`).
     ApkInstalled,
+    /// `pacman -Q` output: `name version` per line (`--pacman-q`).
+    PacmanQ,
     /// What `patchctl-agent scan --print` prints (`--inventory`).
     ScanPrint,
 }
@@ -46,6 +48,7 @@ impl Format {
             Format::DpkgStatus => "dpkg status file",
             Format::RpmQa => "rpm -qa listing",
             Format::ApkInstalled => "apk installed database",
+            Format::PacmanQ => "pacman -Q listing",
             Format::ScanPrint => "patchctl-agent scan --print document",
         }
     }
@@ -58,6 +61,7 @@ impl Format {
                 "produce it on the host with: rpm -qa --qf '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE} %{ARCH} %{SOURCERPM}\\n'"
             }
             Format::ApkInstalled => "use a copy of the host's /lib/apk/db/installed",
+            Format::PacmanQ => "produce it on the host with: pacman -Q",
             Format::ScanPrint => "produce it on the host with: patchctl-agent scan --print",
         }
     }
@@ -158,6 +162,39 @@ pub fn parse_rpm_qa(text: &str) -> Result<Vec<InstalledPackage>, InventoryError>
 pub fn parse_apk_installed(text: &str) -> Result<Vec<InstalledPackage>, InventoryError> {
     let parsed = apk::parse_installed(text);
     strict(Format::ApkInstalled, parsed.packages, parsed.skipped)
+}
+
+/// The packages of `pacman -Q` output (Arch): `name version` per line, the version
+/// `[epoch:]pkgver-pkgrel`. pacman -Q names no source package (pkgbase); Arch's tracker
+/// names the package itself, so none is needed.
+pub fn parse_pacman_q(text: &str) -> Result<Vec<InstalledPackage>, InventoryError> {
+    let mut packages = Vec::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some(name), Some(version), None) if version.contains('-') => {
+                packages.push(InstalledPackage {
+                    name: name.to_string(),
+                    version: version.to_string(),
+                    arch: String::new(),
+                    source_name: None,
+                    source_version: None,
+                    status: "installed".into(),
+                });
+            }
+            _ => problems.push(format!(
+                "line {}: {:?} is not `name version` with version pkgver-pkgrel",
+                i + 1,
+                crate::cvss::clip_to(line, 60)
+            )),
+        }
+    }
+    strict(Format::PacmanQ, packages, problems)
 }
 
 /// The system and packages of what `patchctl-agent scan --print` prints: a

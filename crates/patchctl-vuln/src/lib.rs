@@ -8,9 +8,12 @@
 //! * [`ecosystem`]: which release's data applies to a host (from its os-release), which
 //!   package name and version a family is matched on, and which ordering compares them.
 //! * [`matcher`]: the in-memory index and the release-exact matching with evidence.
+//! * [`coverage`]: whether the imported data covers a host's release ("no vulnerability
+//!   data for …" instead of zero findings).
 //! * [`cvss`], [`severity`]: CVSS base scores from vectors, one severity scale.
 //! * [`inventory`]: offline inventory readers for `patchctl vulns check`.
 
+pub mod coverage;
 pub mod cvss;
 pub mod ecosystem;
 pub mod fleet;

@@ -139,6 +139,28 @@ pub struct Record {
     pub withdrawn: bool,
     /// What the record says per `(ecosystem, package)`.
     pub affected: Vec<Affected>,
+    /// The CVE is known to be exploited (CISA's KEV catalog): such a record has no
+    /// statements; every finding about its CVE carries this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exploited: Option<Exploited>,
+}
+
+/// A CVE known to be exploited in the wild, as a catalog lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Exploited {
+    /// The catalog and its version (`CISA KEV 2025.08.25`).
+    pub catalog: String,
+    /// When the catalog added the CVE (`YYYY-MM-DD`).
+    pub date_added: String,
+    /// The remediation due date the catalog sets for US federal agencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
+    /// Known to be used in ransomware campaigns.
+    #[serde(default)]
+    pub ransomware: bool,
+    /// What the catalog asks to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_action: Option<String>,
 }
 
 impl Record {

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::coverage::Coverage;
 use crate::matcher::Finding;
 use crate::model::Status;
 use crate::severity::{ParseSeverityError, Severity};
@@ -22,12 +23,18 @@ pub struct HostFindings {
     pub hostname: String,
     /// Ecosystems matched (from the host's os-release).
     pub ecosystems: Vec<String>,
+    /// Whether the imported data covers the host's release; when it does not, the
+    /// findings are unknown, not zero, and `coverage.message` says so.
+    pub coverage: Coverage,
     /// Packages considered.
     pub packages: u64,
     /// Vulnerable findings among those listed.
     pub vulnerable: u64,
     /// Fixable findings among those listed.
     pub fixable: u64,
+    /// Findings among those listed whose versions could not be compared.
+    #[serde(default)]
+    pub unknown_version: u64,
     /// The findings that pass the filter, most important first.
     pub findings: Vec<Finding>,
 }
@@ -126,6 +133,7 @@ impl HostFindings {
         host_id: Option<Uuid>,
         hostname: String,
         ecosystems: Vec<String>,
+        coverage: Coverage,
         packages: u64,
         findings: Vec<Finding>,
         filter: &Filter,
@@ -135,9 +143,14 @@ impl HostFindings {
             host_id,
             hostname,
             ecosystems,
+            coverage,
             packages,
             vulnerable: findings.iter().filter(|f| f.vulnerable).count() as u64,
             fixable: findings.iter().filter(|f| f.fixable).count() as u64,
+            unknown_version: findings
+                .iter()
+                .filter(|f| matches!(f.status, Status::UnknownVersion { .. }))
+                .count() as u64,
             findings,
         }
     }

@@ -336,6 +336,25 @@ macro_rules! impl_vulns {
                 rows.into_iter().map(VulnRecordDb::decode).collect()
             }
 
+            async fn vuln_ecosystems_with_data(
+                &self,
+                ecosystems: &[String],
+            ) -> Result<Vec<String>> {
+                let mut out = Vec::new();
+                for e in ecosystems {
+                    let found: Option<i64> = sqlx::query_scalar(
+                        "SELECT 1 FROM vuln_keys WHERE ecosystem = $1 LIMIT 1",
+                    )
+                    .bind(e)
+                    .fetch_optional(&self.reader)
+                    .await?;
+                    if found.is_some() {
+                        out.push(e.clone());
+                    }
+                }
+                Ok(out)
+            }
+
             async fn vuln_records_for(
                 &self,
                 keys: &[(String, String)],

@@ -7,7 +7,7 @@
 //! | `ubuntu` | `22.04` | `Ubuntu:22.04:LTS` (+ `Ubuntu:Pro:22.04:LTS` with ESM) |
 //! | `almalinux`, `rocky` | `9.4` | `AlmaLinux:9`, `Rocky Linux:9` |
 //! | `alpine` | `3.19.1` | `Alpine:v3.19` |
-//! | `rhel` | `9.4` | `Red Hat:9`, `Red Hat:9.4 EUS` |
+//! | `rhel` | `9.4` / `7.9` | `Red Hat:9`, `Red Hat:9.4 EUS` / `Red Hat:7`, `Red Hat:7 ELS` |
 //! | `centos` | `9` (CentOS Stream) / `7` | `CentOS Stream:9` / `CentOS:7`: no feed, said so |
 //! | `ol` | `9.4` | `Oracle Linux:9`: no feed, said so |
 //! | `fedora` | `40` | `Fedora:40` |
@@ -30,9 +30,10 @@ use patchctl_proto::agent::OsInfo;
 use super::names;
 use super::{debian_ecosystem, ubuntu_ecosystem};
 
-/// The ecosystems whose data applies to a host, most specific last; empty when the
-/// release is not one PatchCTL knows (the host is then shown as having no vulnerability
-/// data). `ubuntu_pro`: the host has Ubuntu Pro (ESM) enabled, so `Ubuntu:Pro:…` data
+/// The ecosystems whose data applies to a host, most specific last. A release PatchCTL
+/// has no rules for gets one pseudo-ecosystem naming it (`gentoo 2.15`, `unknown
+/// release`): no data ever matches it, and the host is shown as "no vulnerability data
+/// for gentoo 2.15", never as zero findings. Never empty. `ubuntu_pro`: the host has Ubuntu Pro (ESM) enabled, so `Ubuntu:Pro:…` data
 /// applies too. `kernel`: the running kernel (`uname -r`), for Amazon Linux 2's extras
 /// kernels.
 pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool, kernel: Option<&str>) -> Vec<String> {
@@ -40,7 +41,16 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool, kernel: Option<&str>) -> V
     let major = version.split('.').next().unwrap_or("");
     let minor = version.split('.').nth(1).unwrap_or("");
     let one = |e: String| vec![e];
-    match os.id.as_str() {
+    let unknown = || {
+        let label = format!("{} {}", os.id.trim(), version);
+        let label = label.trim();
+        vec![if os.id.trim().is_empty() {
+            "unknown release".to_string()
+        } else {
+            label.to_string()
+        }]
+    };
+    let v = match os.id.as_str() {
         "debian" => {
             if !version.is_empty() {
                 one(format!("Debian:{major}"))
@@ -65,7 +75,10 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool, kernel: Option<&str>) -> V
         "alpine" if !minor.is_empty() => one(format!("Alpine:v{major}.{minor}")),
         "rhel" => {
             let mut v = vec![format!("Red Hat:{major}")];
-            if !minor.is_empty() {
+            if major.parse::<u32>().is_ok_and(|m| m <= 7) {
+                // RHEL 6 and 7 are past their maintenance phases: fixes come in ELS
+                v.push(format!("Red Hat:{major} ELS"));
+            } else if !minor.is_empty() {
                 v.push(format!("Red Hat:{major}.{minor} EUS"));
             }
             v
@@ -111,7 +124,8 @@ pub fn host_ecosystems(os: &OsInfo, ubuntu_pro: bool, kernel: Option<&str>) -> V
         "opensuse-tumbleweed" => one(names::TUMBLEWEED.to_string()),
         "arch" => one(names::ARCH.to_string()),
         _ => Vec::new(),
-    }
+    };
+    if v.is_empty() { unknown() } else { v }
 }
 
 #[cfg(test)]
@@ -150,15 +164,17 @@ mod tests {
         assert_eq!(ecos("almalinux", "9.4"), ["AlmaLinux:9"]);
         assert_eq!(ecos("rocky", "8.10"), ["Rocky Linux:8"]);
         assert_eq!(ecos("alpine", "3.19.1"), ["Alpine:v3.19"]);
-        assert!(ecos("alpine", "3").is_empty());
-        assert!(ecos("gentoo", "2.15").is_empty());
-        assert!(ecos("rhel", "").is_empty());
+        assert_eq!(ecos("alpine", "3"), ["alpine 3"]);
+        assert_eq!(ecos("gentoo", "2.15"), ["gentoo 2.15"]);
+        assert_eq!(ecos("rhel", ""), ["rhel"]);
+        assert_eq!(ecos("", ""), ["unknown release"]);
+        assert!(crate::ecosystem::rules("gentoo 2.15").is_none());
     }
 
     #[test]
     fn every_family_from_its_os_release() {
         assert_eq!(ecos("rhel", "9.4"), ["Red Hat:9", "Red Hat:9.4 EUS"]);
-        assert_eq!(ecos("rhel", "7"), ["Red Hat:7"]);
+        assert_eq!(ecos("rhel", "7.9"), ["Red Hat:7", "Red Hat:7 ELS"]);
         let stream = OsInfo {
             pretty_name: "CentOS Stream 8".into(),
             ..os("centos", "8", "")

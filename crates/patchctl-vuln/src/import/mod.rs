@@ -6,6 +6,8 @@
 //! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
 //! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
 //! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
+//! * [`kev`]: CISA's Known Exploited Vulnerabilities catalog (feed [`kev::FEED`]).
+//! * [`packing`]: gzip, xz, bzip2, zstd and tar, unpacked by magic bytes.
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -29,6 +31,7 @@
 
 pub mod alpine;
 pub mod debian;
+pub mod kev;
 pub mod osv;
 pub mod packing;
 pub mod vex;
@@ -55,7 +58,8 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
-     security-support lists, and Alpine secdb (JSON or YAML)";
+     security-support lists, Alpine secdb (JSON or YAML), and CISA's Known Exploited \
+     Vulnerabilities catalog";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,6 +239,7 @@ pub(crate) fn bare_record(id: String, modified: Option<String>) -> Record {
         modified,
         withdrawn: false,
         affected: Vec::new(),
+        exploited: None,
     }
 }
 
@@ -263,6 +268,7 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
 /// What the documents are, decided by shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
+    Kev,
     Vex,
     Alpine,
     VulnList,
@@ -275,7 +281,9 @@ enum Format {
 /// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
 /// (`{source: {CVE-…: {releases: …}}}`).
 fn detect(v: &Value) -> Option<Format> {
-    if vex::looks_like(v) {
+    if kev::looks_like(v) {
+        Some(Format::Kev)
+    } else if vex::looks_like(v) {
         Some(Format::Vex)
     } else if alpine::looks_like(v) {
         Some(Format::Alpine)
@@ -508,6 +516,7 @@ impl Collector {
         let v = decode(bytes)?;
         self.documents += 1;
         match detect(&v).ok_or(DocError::Unknown)? {
+            Format::Kev => self.push(kev::FEED, kev::parse(origin, &v)),
             Format::Vex => self.push(vex::FEED, vex::parse(origin, &v)),
             Format::Alpine => self.alpine.add(origin, &v),
             Format::Osv => {

@@ -171,6 +171,7 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
         published: osv.published,
         modified: osv.modified,
         withdrawn: osv.withdrawn.is_some(),
+        exploited: None,
         affected,
     };
     record.normalize();

@@ -2,6 +2,7 @@
 //! decided (below a fixed version, every version, within bounds), the comparison in words,
 //! and the RPM module-build and module-stream rules the decision follows.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -17,10 +18,12 @@ use crate::severity::{self, Severity};
 pub struct Hit {
     entry: Arc<Entry>,
     how: Decided,
+    /// Decided on the statements about the probe's fallback (source) key.
+    by_fallback: bool,
 }
 
 /// How a statement decided; its words are made only when a finding is shown.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Decided {
     /// The installed version is below the statement's fixed version.
     BelowFixed,
@@ -29,6 +32,20 @@ enum Decided {
     /// The statement's status applies within its bounds: the installed version against
     /// `introduced` and `last_affected`.
     Within(Option<Ordering>, Option<Ordering>),
+    /// The ecosystem's ordering could not compare the installed version with a version
+    /// of the statement.
+    Uncomparable(Arc<Uncomparable>),
+}
+
+/// A comparison the ecosystem's ordering could not make.
+#[derive(Debug)]
+struct Uncomparable {
+    /// The version text that failed (installed or stated).
+    failed: String,
+    /// The statement's version it was compared with, and which bound it is.
+    against: (String, &'static str),
+    /// What the version parser said.
+    reason: String,
 }
 
 impl Hit {
@@ -54,6 +71,12 @@ impl Hit {
     /// Fixable: a fixed version exists above the installed one.
     pub fn fixable(&self) -> bool {
         matches!(self.entry.affected.status, Status::Fixed { .. })
+            && !matches!(self.how, Decided::Uncomparable(_))
+    }
+
+    /// Decided on the statements about the probe's fallback (source) key.
+    pub fn by_fallback(&self) -> bool {
+        self.by_fallback
     }
 
     /// The deciding statement.
@@ -61,9 +84,15 @@ impl Hit {
         &self.entry.affected
     }
 
-    /// Status for this host (for `fixed`: the fix above the installed version).
-    pub fn status(&self) -> &Status {
-        &self.entry.affected.status
+    /// Status for this host (for `fixed`: the fix above the installed version;
+    /// `unknown_version` with the failing text when the versions could not be compared).
+    pub fn status(&self) -> Cow<'_, Status> {
+        match &self.how {
+            Decided::Uncomparable(u) => Cow::Owned(Status::UnknownVersion {
+                failed_version: u.failed.clone(),
+            }),
+            _ => Cow::Borrowed(&self.entry.affected.status),
+        }
     }
 
     /// The comparison that decided, in words (`installed 2.38.1-5 < fixed
@@ -72,7 +101,11 @@ impl Hit {
         let a = &self.entry.affected;
         let v = &probe.version;
         let scheme = probe.scheme.name();
-        match self.how {
+        match &self.how {
+            Decided::Uncomparable(u) => format!(
+                "cannot compare installed {v} with {} {} ({scheme}): {:?} is not a valid {scheme} version ({})",
+                u.against.1, u.against.0, u.failed, u.reason
+            ),
             Decided::BelowFixed => format!(
                 "installed {v} < fixed {} ({scheme})",
                 a.status.fixed_version().unwrap_or("")
@@ -86,10 +119,10 @@ impl Hit {
             Decided::Within(intro, last) => {
                 let mut parts = Vec::new();
                 if let (Some(i), Some(o)) = (&a.introduced, intro) {
-                    parts.push(format!("installed {v} {} introduced {i}", op(o)));
+                    parts.push(format!("installed {v} {} introduced {i}", op(*o)));
                 }
                 if let (Some(l), Some(o)) = (&a.last_affected, last) {
-                    parts.push(format!("installed {v} {} last affected {l}", op(o)));
+                    parts.push(format!("installed {v} {} last affected {l}", op(*o)));
                 }
                 format!("{} ({scheme})", parts.join(", "))
             }
@@ -109,6 +142,32 @@ fn cmp(scheme: Scheme, a: &str, b: &str) -> Option<Ordering> {
     scheme.compare(a, b).ok()
 }
 
+/// Why `installed` and `stated` (the statement's `bound`) cannot be compared, or `None`
+/// when they can.
+fn uncomparable(
+    scheme: Scheme,
+    installed: &str,
+    stated: &str,
+    bound: &'static str,
+) -> Option<Uncomparable> {
+    let err = scheme.compare(installed, stated).err()?;
+    let (failed, reason) = match scheme.parse_check(installed) {
+        Err(e) => (installed, e.to_string()),
+        Ok(()) => (
+            stated,
+            scheme
+                .parse_check(stated)
+                .err()
+                .map_or_else(|| err.to_string(), |e| e.to_string()),
+        ),
+    };
+    Some(Uncomparable {
+        failed: failed.to_string(),
+        against: (stated.to_string(), bound),
+        reason,
+    })
+}
+
 fn op(o: Ordering) -> &'static str {
     match o {
         Ordering::Less => "<",
@@ -117,44 +176,67 @@ fn op(o: Ordering) -> &'static str {
     }
 }
 
-/// Decides one record's statements (all of one ecosystem) on a probe.
+/// Decides one record's statements (all of one ecosystem and key) on a probe.
 pub(super) fn decide<'e>(
     probe: &Probe,
     entries: impl Iterator<Item = &'e Arc<Entry>> + Clone,
+    by_fallback: bool,
 ) -> Option<Hit> {
     let v = probe.version.as_str();
     let s = probe.scheme;
     let installed_module = is_module_build(v);
-    let applies = |e: &Entry| -> bool {
+    let hit = |e: &Arc<Entry>, how: Decided| Hit {
+        entry: Arc::clone(e),
+        how,
+        by_fallback,
+    };
+    // the first comparison that could not be made, if no statement decides otherwise
+    let mut unknown: Option<(&Arc<Entry>, Uncomparable)> = None;
+    let mut note_unknown = |e: &'e Arc<Entry>, stated: &str, bound: &'static str| {
+        if unknown.is_none() {
+            unknown = uncomparable(s, v, stated, bound).map(|u| (e, u));
+        }
+    };
+    let mut applicable: Vec<&'e Arc<Entry>> = Vec::new();
+    for e in entries {
         if let Some(m) = e.module {
             if m != installed_module {
-                return false;
+                continue;
             }
         }
         if let Some(stream) = &e.stream {
             if !follows_stream(v, stream) {
-                return false;
+                continue;
             }
         }
         if let Some(intro) = &e.affected.introduced {
-            if cmp(s, v, intro) == Some(Ordering::Less) {
-                return false;
+            match cmp(s, v, intro) {
+                Some(Ordering::Less) => continue,
+                Some(_) => {}
+                None => {
+                    note_unknown(e, intro, "introduced");
+                    continue;
+                }
             }
         }
         if let Some(last) = &e.affected.last_affected {
-            if cmp(s, v, last) == Some(Ordering::Greater) {
-                return false;
+            match cmp(s, v, last) {
+                Some(Ordering::Greater) => continue,
+                Some(_) => {}
+                None => {
+                    note_unknown(e, last, "last affected");
+                    continue;
+                }
             }
         }
-        true
-    };
-    let applicable = entries.filter(|e| applies(e));
+        applicable.push(e);
+    }
 
     // fixed statements: bounded ones are intervals, unbounded ones alternatives.
     let mut vulnerable_fix: Option<(&Arc<Entry>, &str)> = None;
     let mut unbounded: Option<(&Arc<Entry>, &str)> = None;
     let mut resolved = false;
-    for e in applicable.clone() {
+    for e in applicable.iter().copied() {
         let Some(fixed) = e.affected.status.fixed_version() else {
             continue;
         };
@@ -164,24 +246,26 @@ pub(super) fn decide<'e>(
             }
             Some(Ordering::Less) => unbounded = lowest(s, unbounded, (e, fixed)),
             Some(_) if e.affected.introduced.is_none() => resolved = true,
-            _ => {}
+            Some(_) => {}
+            None => note_unknown(e, fixed, "fixed"),
         }
     }
     if let (false, Some(u)) = (resolved, unbounded) {
         vulnerable_fix = lowest(s, vulnerable_fix, u);
     }
     if let Some((e, _)) = vulnerable_fix {
-        return Some(Hit {
-            entry: Arc::clone(e),
-            how: Decided::BelowFixed,
-        });
+        return Some(hit(e, Decided::BelowFixed));
     }
     if resolved {
         return None;
     }
+    if let Some((e, u)) = unknown {
+        return Some(hit(e, Decided::Uncomparable(Arc::new(u))));
+    }
     // other statuses
-    let mut applicable = applicable;
-    let e = applicable.find(|e| e.affected.status.fixed_version().is_none())?;
+    let e = applicable
+        .into_iter()
+        .find(|e| e.affected.status.fixed_version().is_none())?;
     let how = match (&e.affected.introduced, &e.affected.last_affected) {
         (None, None) => Decided::Every,
         (intro, last) => Decided::Within(
@@ -189,10 +273,7 @@ pub(super) fn decide<'e>(
             last.as_ref().and_then(|l| cmp(s, v, l)),
         ),
     };
-    Some(Hit {
-        entry: Arc::clone(e),
-        how,
-    })
+    Some(hit(e, how))
 }
 
 fn lowest<'a>(

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::decide::{Hit, is_vulnerable};
 use super::{MatchedBy, Probe};
-use crate::model::{Affected, Status};
+use crate::model::{Affected, Exploited, Status};
 use crate::severity::Severity;
 
 /// A finding on a host, with the evidence that decided it.
@@ -59,6 +59,9 @@ pub struct Finding {
     /// CVSS base score from the vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cvss_score: Option<f32>,
+    /// The CVE is known to be exploited in the wild (CISA's KEV catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_exploited: Option<Exploited>,
 }
 
 impl Finding {
@@ -97,7 +100,8 @@ pub fn sort_findings(findings: &mut [Finding]) {
 pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
     let adv = hit.advisory();
     let affected = hit.affected();
-    let vulnerable = is_vulnerable(hit.status());
+    let status = hit.status().into_owned();
+    let vulnerable = is_vulnerable(&status);
     Finding {
         advisory: adv.id.clone(),
         aliases: adv.aliases.clone(),
@@ -106,10 +110,14 @@ pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
         summary: adv.summary.clone(),
         ecosystem: affected.ecosystem.clone(),
         package: affected.package.clone(),
-        matched_by: probe.matched_by,
+        matched_by: if hit.by_fallback() {
+            MatchedBy::SourceRpm
+        } else {
+            probe.matched_by
+        },
         binaries: probe.binaries.clone(),
         installed_version: probe.version.clone(),
-        status: affected.status.clone(),
+        status,
         affected_range: range_words(affected),
         comparison: hit.comparison(probe),
         note: affected.note.clone(),
@@ -119,6 +127,7 @@ pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
         distro_severity: hit.distro_severity().map(str::to_string),
         cvss_vector: adv.cvss_vector.clone(),
         cvss_score: adv.cvss_score,
+        known_exploited: None,
     }
 }
 

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use patchctl_proto::agent::InstalledPackage;
 
-use super::index::Index;
 use super::kernel::{is_running_kernel, kernel_source, newest_kernel, record_key_of_source};
 use super::{MatchedBy, Probe};
 use crate::ecosystem::{self, KeyedBy, Rules};
@@ -19,8 +18,8 @@ use crate::ecosystem::{self, KeyedBy, Rules};
 pub struct Spec<'a> {
     /// Key to look up first.
     pub key: Cow<'a, str>,
-    /// For binary-keyed ecosystems: the source RPM's name, looked up when no record
-    /// names `key`.
+    /// For binary-keyed ecosystems: the source package's name (when it differs), the
+    /// second key records may be stated under.
     pub fallback: Option<&'a str>,
     /// Version compared.
     pub version: &'a str,
@@ -88,35 +87,9 @@ pub fn specs<'a>(
     Some(rules)
 }
 
-impl Index {
-    /// The key a spec is decided on, and how: its own key, or the source RPM's name when
-    /// no record of these ecosystems names the binary but one names its source.
-    pub fn resolve<'k>(
-        &self,
-        ecosystems: &[String],
-        key: &'k str,
-        fallback: Option<&'k str>,
-        keyed_by: KeyedBy,
-    ) -> (&'k str, MatchedBy) {
-        if keyed_by == KeyedBy::Source {
-            return (key, MatchedBy::Source);
-        }
-        match fallback {
-            Some(src)
-                if !ecosystems.iter().any(|e| self.has(e, key))
-                    && ecosystems.iter().any(|e| self.has(e, src)) =>
-            {
-                (src, MatchedBy::SourceRpm)
-            }
-            _ => (key, MatchedBy::Binary),
-        }
-    }
-}
-
-/// The probes of a host: its [`specs`], resolved against the index and grouped by
-/// `(key, version, matched_by)` (all binaries of one source share one probe).
+/// The probes of a host: its [`specs`], grouped by `(key, fallback key, version)` (all
+/// binaries of one source share one probe where records are keyed by source).
 pub fn probes(
-    index: &Index,
     ecosystems: &[String],
     running_kernel: Option<&str>,
     packages: &[InstalledPackage],
@@ -124,23 +97,32 @@ pub fn probes(
     let Some(rules) = ecosystems.iter().find_map(|e| ecosystem::rules(e)) else {
         return Vec::new();
     };
-    let mut grouped: BTreeMap<(String, String, MatchedBy), Vec<String>> = BTreeMap::new();
+    type Group = (String, Option<String>, String);
+    let mut grouped: BTreeMap<Group, Vec<String>> = BTreeMap::new();
     specs(ecosystems, running_kernel, packages, |s| {
-        let (key, by) = index.resolve(ecosystems, &s.key, s.fallback, rules.keyed_by);
         grouped
-            .entry((key.to_string(), s.version.to_string(), by))
+            .entry((
+                s.key.to_string(),
+                s.fallback.map(str::to_string),
+                s.version.to_string(),
+            ))
             .or_default()
             .push(s.name.to_string());
     });
+    let matched_by = match rules.keyed_by {
+        KeyedBy::Source => MatchedBy::Source,
+        KeyedBy::Binary => MatchedBy::Binary,
+    };
     let ecos: Arc<[String]> = ecosystems.iter().cloned().collect();
     grouped
         .into_iter()
-        .map(|((key, version, matched_by), mut binaries)| {
+        .map(|((key, fallback, version), mut binaries)| {
             binaries.sort();
             binaries.dedup();
             Probe {
                 ecosystems: Arc::clone(&ecos),
                 key,
+                fallback,
                 version,
                 matched_by,
                 binaries,

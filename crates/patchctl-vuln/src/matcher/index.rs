@@ -7,12 +7,14 @@ use std::sync::Arc;
 use patchctl_version::Scheme;
 
 use super::decide::{Hit, decide, follows_stream, is_module_build, module_streams};
-use super::{Advisory, Entry, Probe, SourcedRecord};
+use super::{Advisory, Entry, Finding, Probe, SourcedRecord};
 use crate::cvss;
 use crate::ecosystem::{self, Rules};
+use crate::model::Exploited;
 
-/// A record's entries of the most specific ecosystem seen so far, with its rank.
-type RankedEntries<'a> = (usize, Vec<&'a Arc<Entry>>);
+/// A record's entries of the most specific slot seen so far: (ecosystem rank, stated
+/// under the probe's own key), and the entries.
+type RankedEntries<'a> = ((usize, bool), Vec<&'a Arc<Entry>>);
 
 /// The in-memory index: entries by `(ecosystem, package)`.
 #[derive(Debug, Default)]
@@ -22,6 +24,10 @@ pub struct Index {
     /// `(source, id)` → the `(ecosystem, package)` keys it has entries under.
     keys_of: HashMap<(String, String), Vec<(String, String)>>,
     entries: usize,
+    /// CVE id → known exploitation (from records with [`Record::exploited`]).
+    exploited: HashMap<String, Arc<Exploited>>,
+    /// `(source, id)` → the CVE ids it marks as exploited.
+    exploited_of: HashMap<(String, String), Vec<String>>,
 }
 
 impl Index {
@@ -40,6 +46,15 @@ impl Index {
         let mut touched = self.remove(&r.source, &r.record.id);
         if r.record.withdrawn {
             return touched;
+        }
+        if let Some(e) = &r.record.exploited {
+            let e = Arc::new(e.clone());
+            let cves: Vec<String> = r.record.cve_ids().map(str::to_string).collect();
+            for cve in &cves {
+                self.exploited.insert(cve.clone(), Arc::clone(&e));
+            }
+            self.exploited_of
+                .insert((r.source.clone(), r.record.id.clone()), cves);
         }
         let advisory = Arc::new(Advisory {
             streams: module_streams(&r.record.summary),
@@ -103,6 +118,14 @@ impl Index {
 
     /// Removes the entries of `(source, id)`; returns the keys they were under.
     pub fn remove(&mut self, source: &str, id: &str) -> Vec<(String, String)> {
+        if let Some(cves) = self
+            .exploited_of
+            .remove(&(source.to_string(), id.to_string()))
+        {
+            for cve in cves {
+                self.exploited.remove(&cve);
+            }
+        }
         let Some(keys) = self.keys_of.remove(&(source.to_string(), id.to_string())) else {
             return Vec::new();
         };
@@ -136,6 +159,34 @@ impl Index {
         self.keys_of.len()
     }
 
+    /// Known exploitation of a CVE, if a catalog lists it.
+    pub fn exploited(&self, cve: &str) -> Option<&Arc<Exploited>> {
+        self.exploited.get(cve)
+    }
+
+    /// Marks the findings whose CVE a catalog lists as known to be exploited (and clears
+    /// the mark of those it no longer lists).
+    pub fn annotate(&self, findings: &mut [Finding]) {
+        if self.exploited.is_empty() {
+            for f in findings.iter_mut() {
+                f.known_exploited = None;
+            }
+            return;
+        }
+        for f in findings.iter_mut() {
+            let found = f
+                .cve_ids()
+                .find_map(|c| self.exploited.get(c))
+                .map(|e| (**e).clone());
+            f.known_exploited = found;
+        }
+    }
+
+    /// Whether any record states something about this ecosystem (its release has data).
+    pub fn covers(&self, ecosystem: &str) -> bool {
+        self.by_key.get(ecosystem).is_some_and(|p| !p.is_empty())
+    }
+
     /// Whether any record names this package in this ecosystem.
     pub fn has(&self, ecosystem: &str, package: &str) -> bool {
         self.by_key
@@ -144,46 +195,48 @@ impl Index {
     }
 
     /// Decides one probe: one hit per record that states something about it (resolved
-    /// `fixed` records produce none).
+    /// `fixed` records produce none). A record is decided on the statements of the most
+    /// specific host ecosystem it names; within it, on the statements about the probe's
+    /// own key when it has any, else on those about the fallback (source) key.
     pub fn evaluate(&self, probe: &Probe) -> Vec<Hit> {
-        let lists: Vec<(usize, &Vec<Arc<Entry>>)> = probe
-            .ecosystems
-            .iter()
-            .enumerate()
-            .filter_map(|(rank, eco)| {
-                self.by_key
-                    .get(eco)
-                    .and_then(|p| p.get(&probe.key))
-                    .map(|l| (rank, l))
-            })
-            .collect();
+        let keys = std::iter::once((probe.key.as_str(), false))
+            .chain(probe.fallback.as_deref().map(|f| (f, true)));
+        let mut lists: Vec<(usize, bool, &Vec<Arc<Entry>>)> = Vec::new();
+        for (key, by_fallback) in keys {
+            for (rank, eco) in probe.ecosystems.iter().enumerate() {
+                if let Some(l) = self.by_key.get(eco).and_then(|p| p.get(key)) {
+                    lists.push((rank, by_fallback, l));
+                }
+            }
+        }
         match lists.as_slice() {
             [] => Vec::new(),
-            // One ecosystem names the key (the common case): a record's entries under
-            // one key are contiguous (an upsert pushes them together).
-            [(_, entries)] => entries
+            // One list (the common case): a record's entries under one key are
+            // contiguous (an upsert pushes them together).
+            [(_, by_fallback, entries)] => entries
                 .chunk_by(|a, b| Arc::ptr_eq(&a.advisory, &b.advisory))
-                .filter_map(|chunk| decide(probe, chunk.iter()))
+                .filter_map(|chunk| decide(probe, chunk.iter(), *by_fallback))
                 .collect(),
             _ => {
-                // record (source, id) → (ecosystem rank, entries of that ecosystem)
+                // record (source, id) → (rank, own key first, entries of that slot)
                 let mut per_record: BTreeMap<(&str, &str), RankedEntries> = BTreeMap::new();
-                for (rank, entries) in &lists {
+                for (rank, by_fallback, entries) in &lists {
+                    let slot_rank = (*rank, !*by_fallback);
                     for e in entries.iter() {
                         let slot = per_record
                             .entry((&e.advisory.source, &e.advisory.id))
-                            .or_insert((*rank, Vec::new()));
-                        if *rank > slot.0 {
-                            *slot = (*rank, Vec::new());
+                            .or_insert((slot_rank, Vec::new()));
+                        if slot_rank > slot.0 {
+                            *slot = (slot_rank, Vec::new());
                         }
-                        if *rank == slot.0 {
+                        if slot_rank == slot.0 {
                             slot.1.push(e);
                         }
                     }
                 }
                 per_record
                     .into_values()
-                    .filter_map(|(_, entries)| decide(probe, entries.into_iter()))
+                    .filter_map(|((_, own), entries)| decide(probe, entries.into_iter(), !own))
                     .collect()
             }
         }

@@ -6,8 +6,11 @@
 //!    [`Probe`]s: one per `(ecosystem, key, version)` the host has, where the key and
 //!    version follow the ecosystem's rules ([`crate::ecosystem::rules`]): for Debian,
 //!    Ubuntu and Alpine the **source** package and the installed **source** version (all
-//!    binaries of one source share one probe); for the RPM families the **binary** name
-//!    and version, with the source RPM's name as fallback key. Packages built from the
+//!    binaries of one source share one probe); for the RPM families and Arch the
+//!    **binary** name and version, with the source package's name as a second key:
+//!    each record is decided on the binary's statements when it names the binary, else
+//!    on the source's (a record naming only the source is never missed because another
+//!    record names the binary). Packages built from the
 //!    kernel's source produce a probe only when they are the **running** kernel's image;
 //!    headers, `linux-libc-dev`, tools and older kernels still on disk produce none.
 //! 2. [`Index::evaluate`] decides one probe against the records of that
@@ -31,6 +34,8 @@
 //! * The other statuses apply as stated (within `introduced`/`last_affected` when given);
 //!   a vulnerable `fixed` decision wins over them.
 //! * Withdrawn records are never matched.
+//! * A version the ecosystem's ordering cannot compare (installed or stated) makes the
+//!   record's finding `unknown_version`, with the text that failed; it is never dropped.
 //!
 //! Layout: this file holds the shared types ([`Advisory`], [`SourcedRecord`], [`Probe`],
 //! [`MatchedBy`]) and [`Index::match_host`]; `index` builds and queries the [`Index`];
@@ -116,7 +121,7 @@ pub enum MatchedBy {
     Source,
     /// The binary package name (RPM families).
     Binary,
-    /// The source RPM's name, for a binary the records do not name.
+    /// The source package's name, for a record that does not name the binary.
     SourceRpm,
 }
 
@@ -128,6 +133,11 @@ pub struct Probe {
     pub ecosystems: Arc<[String]>,
     /// Package name records are keyed by.
     pub key: String,
+    /// For binary-keyed ecosystems: the source package's name, when it differs. Records
+    /// that name the source package instead of the binary (Red Hat's `known_affected`,
+    /// the Security Data API, Fedora's Bodhi) are decided on it; a record that names the
+    /// binary itself is decided on the binary's statements.
+    pub fallback: Option<String>,
     /// Installed version compared.
     pub version: String,
     /// How the key was chosen.
@@ -147,9 +157,10 @@ impl Index {
         packages: &[InstalledPackage],
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        for probe in probes(self, ecosystems, running_kernel, packages) {
+        for probe in probes(ecosystems, running_kernel, packages) {
             out.extend(self.evaluate(&probe).iter().map(|h| finding(h, &probe)));
         }
+        self.annotate(&mut out);
         sort_findings(&mut out);
         out
     }

@@ -50,6 +50,7 @@ fn record(id: &str, summary: &str, affected: Vec<Affected>) -> SourcedRecord {
             published: None,
             modified: None,
             withdrawn: false,
+            exploited: None,
             affected,
         },
     }
@@ -377,4 +378,126 @@ fn streams_from_summaries() {
         ["3.1", "8.1"]
     );
     assert!(module_streams("Important: container-tools:rhel8 security update").is_empty());
+}
+
+#[test]
+fn a_record_naming_only_the_source_rpm_is_not_hidden_by_one_naming_the_binary() {
+    // Red Hat: a fixed CVE lists the binaries, an unfixed one names only the source
+    let idx = Index::build([
+        record(
+            "CVE-FIXED",
+            "",
+            vec![fixed("Red Hat:9", "openssl-libs", "1:3.0.7-27.el9")],
+        ),
+        record(
+            "CVE-UNFIXED",
+            "",
+            vec![with("Red Hat:9", "openssl", Status::AffectedNoFix)],
+        ),
+        record(
+            "CVE-BOTH",
+            "",
+            vec![
+                fixed("Red Hat:9", "openssl-libs", "1:3.0.7-20.el9"),
+                with("Red Hat:9", "openssl", Status::WillNotFix),
+            ],
+        ),
+    ]);
+    let host = [pkg(
+        "openssl-libs",
+        "1:3.0.7-24.el9",
+        Some(("openssl", "3.0.7-24.el9")),
+    )];
+    let f = idx.match_host(&ecos(&["Red Hat:9"]), None, &host);
+    let mut got: Vec<_> = f
+        .iter()
+        .map(|f| (f.advisory.as_str(), f.status.name(), f.matched_by))
+        .collect();
+    got.sort();
+    // CVE-BOTH names the binary: its binary statement decides (resolved at -20)
+    assert_eq!(
+        got,
+        [
+            ("CVE-FIXED", "fixed", MatchedBy::Binary),
+            ("CVE-UNFIXED", "affected_no_fix", MatchedBy::SourceRpm),
+        ]
+    );
+}
+
+#[test]
+fn a_version_that_cannot_be_compared_is_an_unknown_version_finding() {
+    let idx = Index::build([
+        record("DSA-1", "", vec![fixed("Debian:12", "foo", "1.2-1")]),
+        record(
+            "DSA-2",
+            "",
+            vec![fixed("Debian:12", "bar", "not a version!")],
+        ),
+    ]);
+    // an installed version dpkg rejects (a space), a stated one it rejects
+    let host = [
+        pkg("foo", "1.0 1", Some(("foo", "1.0 1"))),
+        pkg("bar", "1.0-1", Some(("bar", "1.0-1"))),
+    ];
+    let f = idx.match_host(&ecos(&["Debian:12"]), None, &host);
+    assert_eq!(f.len(), 2, "{f:?}");
+    for f in &f {
+        assert_eq!(f.status.name(), "unknown_version", "{f:?}");
+        assert!(!f.vulnerable && !f.fixable, "{f:?}");
+        assert!(
+            f.comparison.starts_with("cannot compare"),
+            "{}",
+            f.comparison
+        );
+    }
+    let failed = |id: &str| {
+        let f = f.iter().find(|f| f.advisory == id).unwrap();
+        match &f.status {
+            Status::UnknownVersion { failed_version } => failed_version.clone(),
+            s => panic!("{s:?}"),
+        }
+    };
+    assert_eq!(failed("DSA-1"), "1.0 1");
+    assert_eq!(failed("DSA-2"), "not a version!");
+    // the JSON a client sees names the status and the text
+    let json = serde_json::to_value(&f[0]).unwrap();
+    assert_eq!(json["status"], "unknown_version");
+    assert!(json["failed_version"].is_string());
+    // a comparable installed version is decided as usual
+    let ok = [pkg("foo", "1.0-1", Some(("foo", "1.0-1")))];
+    let f = idx.match_host(&ecos(&["Debian:12"]), None, &ok);
+    assert_eq!(ids(&f), [("DSA-1".into(), "foo".into(), "fixed")]);
+}
+
+#[test]
+fn findings_about_a_known_exploited_cve_carry_the_catalog_entry() {
+    let mut kev = record("CVE-2024-6387", "Known exploited (OpenBSD OpenSSH)", vec![]);
+    kev.source = "cisa-kev".into();
+    kev.record.exploited = Some(crate::model::Exploited {
+        catalog: "CISA KEV 2025.08.25".into(),
+        date_added: "2024-07-01".into(),
+        due_date: Some("2024-07-22".into()),
+        ransomware: false,
+        required_action: None,
+    });
+    let mut dsa = record(
+        "DSA-5724-1",
+        "",
+        vec![fixed("Debian:12", "openssh", "1:9.2p1-2+deb12u3")],
+    );
+    dsa.record.aliases = vec!["CVE-2024-6387".into()];
+    let mut idx = Index::build([dsa, kev.clone()]);
+    let host = [pkg(
+        "openssh-server",
+        "1:9.2p1-2+deb12u2",
+        Some(("openssh", "1:9.2p1-2+deb12u2")),
+    )];
+    let f = idx.match_host(&ecos(&["Debian:12"]), None, &host);
+    assert_eq!(f.len(), 1);
+    let e = f[0].known_exploited.as_ref().expect("marked as exploited");
+    assert_eq!(e.date_added, "2024-07-01");
+    // the catalog drops it: the mark goes
+    idx.remove("cisa-kev", "CVE-2024-6387");
+    let f = idx.match_host(&ecos(&["Debian:12"]), None, &host);
+    assert!(f[0].known_exploited.is_none());
 }

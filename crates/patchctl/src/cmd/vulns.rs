@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use patchctl_vuln::coverage::{self, DataLevel};
 use patchctl_vuln::fleet::Summary;
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::report::{AdvisoryHosts, Filter, HostFindings};
@@ -49,7 +50,8 @@ pub struct FilterArgs {
     #[arg(long)]
     pub fixable: bool,
     /// Only these statuses (comma-separated: fixed, not_affected, affected_no_fix,
-    /// will_not_fix, end_of_life, under_investigation). Default: all but not_affected.
+    /// will_not_fix, end_of_life, under_investigation, unknown_version). Default: all but
+    /// not_affected.
     #[arg(long)]
     pub status: Option<String>,
 }
@@ -98,6 +100,9 @@ pub struct CheckArgs {
     /// An apk database (/lib/apk/db/installed).
     #[arg(long, group = "packages_from")]
     pub apk_installed: Option<PathBuf>,
+    /// Output of `pacman -Q` (Arch Linux).
+    #[arg(long, group = "packages_from")]
+    pub pacman_q: Option<PathBuf>,
     /// What `patchctl-agent scan --print` printed.
     #[arg(long, group = "packages_from")]
     pub inventory: Option<PathBuf>,
@@ -180,15 +185,36 @@ fn summary_text(s: &Summary) -> String {
             vec![sev.name().to_string(), n.to_string()]
         })
         .collect::<Vec<_>>();
-    format!(
-        "{} hosts, {} with vulnerable findings; {} vulnerable findings ({} fixable) over {} advisories\n{}",
-        s.hosts,
-        s.vulnerable_hosts,
-        s.vulnerable,
-        s.fixable,
-        s.advisories,
-        table(&["SEVERITY", "FINDINGS"], &rows)
-    )
+    let mut out = format!(
+        "{} hosts, {} with vulnerable findings; {} vulnerable findings ({} fixable) over {} advisories\n",
+        s.hosts, s.vulnerable_hosts, s.vulnerable, s.fixable, s.advisories,
+    );
+    if s.hosts_without_data > 0 {
+        let releases: Vec<String> = s
+            .without_data
+            .iter()
+            .map(|(release, n)| format!("{release} ({n})"))
+            .collect();
+        out.push_str(&format!(
+            "{} hosts have no vulnerability data (not checked, not \"0 findings\"): {}\n",
+            s.hosts_without_data,
+            releases.join(", ")
+        ));
+    }
+    if s.hosts_advisories_only > 0 {
+        out.push_str(&format!(
+            "{} hosts have security advisories only, no CVE feed (Fedora): unfixed CVEs are not known\n",
+            s.hosts_advisories_only
+        ));
+    }
+    if s.unknown_version > 0 {
+        out.push_str(&format!(
+            "{} findings could not be decided: versions that cannot be compared (status unknown_version)\n",
+            s.unknown_version
+        ));
+    }
+    out.push_str(&table(&["SEVERITY", "FINDINGS"], &rows));
+    out
 }
 
 fn status_words(f: &Finding) -> String {
@@ -200,22 +226,34 @@ fn status_words(f: &Finding) -> String {
 
 /// `vulns list` and `vulns check`: a host's findings under a one-line summary.
 fn report_text(report: &HostFindings) -> String {
-    let head = format!(
-        "{}{} packages over {}: {} vulnerable findings, {} fixable\n",
-        if report.hostname.is_empty() {
-            String::new()
-        } else {
-            format!("{}: ", report.hostname)
-        },
-        report.packages,
-        if report.ecosystems.is_empty() {
-            "no known release".to_string()
-        } else {
-            report.ecosystems.join(" + ")
-        },
-        report.vulnerable,
-        report.fixable
-    );
+    let who = if report.hostname.is_empty() {
+        String::new()
+    } else {
+        format!("{}: ", report.hostname)
+    };
+    let over = report.ecosystems.join(" + ");
+    let mut head = match (&report.coverage.level, &report.coverage.message) {
+        // never "0 findings" for a release the data does not cover
+        (DataLevel::None, Some(message)) => {
+            format!("{who}{} packages over {over}: {message}\n", report.packages)
+        }
+        (_, message) => {
+            let mut h = format!(
+                "{who}{} packages over {over}: {} vulnerable findings, {} fixable\n",
+                report.packages, report.vulnerable, report.fixable
+            );
+            if let Some(m) = message {
+                h.push_str(&format!("note: {m}\n"));
+            }
+            h
+        }
+    };
+    if report.unknown_version > 0 {
+        head.push_str(&format!(
+            "{} findings could not be decided: the versions cannot be compared (status unknown_version)\n",
+            report.unknown_version
+        ));
+    }
     let rows = report
         .findings
         .iter()
@@ -279,6 +317,12 @@ async fn check(db: &Db, format: Format, args: &CheckArgs) -> anyhow::Result<()> 
             inventory::parse_apk_installed(&read(p)?)
                 .with_context(|| format!("{} is not an apk installed database", p.display()))?,
         )
+    } else if let Some(p) = &args.pacman_q {
+        (
+            None,
+            inventory::parse_pacman_q(&read(p)?)
+                .with_context(|| format!("{} is not pacman -Q output", p.display()))?,
+        )
     } else if let Some(p) = &args.inventory {
         let (system, packages) = inventory::parse_scan_print(&read(p)?).with_context(|| {
             format!(
@@ -289,19 +333,11 @@ async fn check(db: &Db, format: Format, args: &CheckArgs) -> anyhow::Result<()> 
         (system.map(|s| s.kernel).filter(|k| !k.is_empty()), packages)
     } else {
         bail!(
-            "give the host's packages: --dpkg-status FILE, --rpm-qa FILE, --apk-installed FILE or --inventory FILE"
+            "give the host's packages: --dpkg-status FILE, --rpm-qa FILE, --apk-installed FILE, --pacman-q FILE or --inventory FILE"
         );
     };
     let pro = args.ubuntu_pro || ecosystem::esm_installed(&os, &packages);
     let ecosystems = ecosystem::host_ecosystems(&os, pro, kernel.as_deref());
-    if ecosystems.is_empty() {
-        bail!(
-            "{}: {:?} {:?} is not a release PatchCTL has vulnerability data rules for (Debian, Ubuntu, AlmaLinux, Rocky, Alpine, openSUSE, SLES)",
-            args.os_release.display(),
-            os.id,
-            os.version_id
-        );
-    }
     let store = db.open().await?;
     let keys = lookup_keys(&ecosystems, &packages);
     let records = store.vuln_records_for(&keys).await?;
@@ -312,10 +348,13 @@ async fn check(db: &Db, format: Format, args: &CheckArgs) -> anyhow::Result<()> 
     }));
     let kernel = args.kernel.clone().or(kernel);
     let findings = index.match_host(&ecosystems, kernel.as_deref(), &packages);
+    let with_data = store.vuln_ecosystems_with_data(&ecosystems).await?;
+    let coverage = coverage::coverage_from(&ecosystems, |e| with_data.iter().any(|w| w == e));
     let report = HostFindings::new(
         None,
         os.pretty_name.clone(),
         ecosystems,
+        coverage,
         packages.len() as u64,
         findings,
         &filter,

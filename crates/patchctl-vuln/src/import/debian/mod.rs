@@ -272,6 +272,7 @@ fn record(
         modified: None,
         withdrawn,
         affected,
+        exploited: None,
     };
     record.normalize();
     Some(record)
