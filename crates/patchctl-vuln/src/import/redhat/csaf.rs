@@ -400,8 +400,8 @@ fn best_cvss(vulns: &[Vulnerability]) -> Option<String> {
 }
 
 /// Adds one vulnerability's statements; returns the module streams of its fixed module
-/// builds. `cve` prefixes the notes of an advisory's statements (an RHSA speaks of
-/// several CVEs).
+/// builds. `cve` prefixes the notes of an advisory's unfixed statements (an RHSA speaks
+/// of several CVEs; its fixed statements name the advisory itself).
 fn add_statements(
     vuln: &Vulnerability,
     tree: &Tree,
@@ -463,7 +463,7 @@ fn add_statements(
                 Status::Fixed {
                     fixed_version: evr.clone(),
                 },
-                note.clone().map(words),
+                note.clone(),
             );
         }
     }
