@@ -120,21 +120,60 @@ fn rhel9_main_and_eus_just_below_and_exactly_at_glibc_fix() {
     let cve = "CVE-2024-2961";
     assert_eq!(rhel("9.2"), ["Red Hat:9", "Red Hat:9.2 EUS"]);
     // 9.2: the EUS statement decides (the main stream's fix is 9.4's)
-    let f = one(&idx, &rhel("9.2"), rpm("glibc", "2.34-60.el9_2.13", "glibc"), cve);
+    let f = one(
+        &idx,
+        &rhel("9.2"),
+        rpm("glibc", "2.34-60.el9_2.13", "glibc"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:9.2 EUS", "0:2.34-60.el9_2.14");
     assert_eq!(f.note.as_deref(), Some("RHSA-2024:3411"));
-    assert!(findings(&idx, &rhel("9.2"), rpm("glibc", "2.34-60.el9_2.14", "glibc"), cve).is_empty());
+    assert!(
+        findings(
+            &idx,
+            &rhel("9.2"),
+            rpm("glibc", "2.34-60.el9_2.14", "glibc"),
+            cve
+        )
+        .is_empty()
+    );
     // 9.3 has no EUS statement: the main stream decides
-    let f = one(&idx, &rhel("9.3"), rpm("glibc", "2.34-83.el9_3.12", "glibc"), cve);
+    let f = one(
+        &idx,
+        &rhel("9.3"),
+        rpm("glibc", "2.34-83.el9_3.12", "glibc"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:9", "0:2.34-100.el9_4.2");
-    assert!(findings(&idx, &rhel("9.3"), rpm("glibc", "2.34-100.el9_4.2", "glibc"), cve).is_empty());
+    assert!(
+        findings(
+            &idx,
+            &rhel("9.3"),
+            rpm("glibc", "2.34-100.el9_4.2", "glibc"),
+            cve
+        )
+        .is_empty()
+    );
     // 8.8 EUS and 8.4 E4S-only builds: an 8.4 host sees 8.4's builds only through data
     // of its own (no EUS statement for 8.4: the main RHEL 8 fix applies)
-    let f = one(&idx, &rhel("8.8"), rpm("glibc", "2.28-225.el8_8.10", "glibc"), cve);
+    let f = one(
+        &idx,
+        &rhel("8.8"),
+        rpm("glibc", "2.28-225.el8_8.10", "glibc"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:8.8 EUS", "0:2.28-225.el8_8.11");
     // RHEL 6: out of support scope, vulnerable and not fixable
-    let f = one(&idx, &rhel("6.10"), rpm("glibc", "2.12-1.212.el6", "glibc"), cve);
-    assert_eq!((f.status.clone(), f.vulnerable, f.fixable), (Status::EndOfLife, true, false));
+    let f = one(
+        &idx,
+        &rhel("6.10"),
+        rpm("glibc", "2.12-1.212.el6", "glibc"),
+        cve,
+    );
+    assert_eq!(
+        (f.status.clone(), f.vulnerable, f.fixable),
+        (Status::EndOfLife, true, false)
+    );
     assert_eq!(f.note.as_deref(), Some("Out of support scope"));
 }
 
@@ -147,7 +186,10 @@ fn kernel_cve_2023_6238_is_only_not_affected() {
     assert_eq!(f.advisory, "CVE-2023-6238");
     assert_eq!(f.status, Status::NotAffected);
     assert!(!f.vulnerable && !f.fixable);
-    assert_eq!((f.ecosystem.as_str(), f.package.as_str()), ("Red Hat:9", "kernel"));
+    assert_eq!(
+        (f.ecosystem.as_str(), f.package.as_str()),
+        ("Red Hat:9", "kernel")
+    );
     assert_eq!(f.matched_by, MatchedBy::SourceRpm);
     assert_eq!(f.note.as_deref(), Some("vulnerable_code_not_present"));
 }
@@ -166,12 +208,30 @@ fn libtiff_will_not_fix_out_of_support_and_affected() {
     let libtiff8 = rpm("libtiff", "4.0.9-29.el8_8", "libtiff");
     check(&rhel("8.9"), libtiff8, Status::AffectedNoFix, "Affected");
     let libtiff7 = rpm("libtiff", "4.0.3-35.el7", "libtiff");
-    check(&rhel("7.9"), libtiff7, Status::EndOfLife, "Out of support scope");
+    check(
+        &rhel("7.9"),
+        libtiff7,
+        Status::EndOfLife,
+        "Out of support scope",
+    );
     // RHEL 9: fixed in 0:4.4.0-12.el9, the host's rpm writes no zero epoch
-    let f = one(&idx, &rhel("9.4"), rpm("libtiff-devel", "4.4.0-11.el9", "libtiff"), cve);
+    let f = one(
+        &idx,
+        &rhel("9.4"),
+        rpm("libtiff-devel", "4.4.0-11.el9", "libtiff"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:9", "0:4.4.0-12.el9");
     assert_eq!(f.matched_by, MatchedBy::Binary);
-    assert!(findings(&idx, &rhel("9.4"), rpm("libtiff-devel", "4.4.0-12.el9", "libtiff"), cve).is_empty());
+    assert!(
+        findings(
+            &idx,
+            &rhel("9.4"),
+            rpm("libtiff-devel", "4.4.0-12.el9", "libtiff"),
+            cve
+        )
+        .is_empty()
+    );
 }
 
 fn epoch_zero_written_and_non_zero_epochs() {
@@ -186,24 +246,46 @@ fn epoch_zero_written_and_non_zero_epochs() {
     let f = one(&idx, &e9, rpm("openssl", "3.0.8-1.el9", "openssl"), cve);
     assert_fixable(&f, "Red Hat:9", "1:3.0.7-27.el9");
     // known_not_affected: openssl-fips-provider
-    let f = one(&idx, &e9, rpm("openssl-fips-provider", "3.0.7-2.el9", "openssl-fips-provider"), cve);
+    let f = one(
+        &idx,
+        &e9,
+        rpm(
+            "openssl-fips-provider",
+            "3.0.7-2.el9",
+            "openssl-fips-provider",
+        ),
+        cve,
+    );
     assert_eq!(f.status, Status::NotAffected);
     // known_affected without remediation words other than "Affected": edk2
     let f = one(&idx, &e9, rpm("edk2-ovmf", "20231122-6.el9", "edk2"), cve);
-    assert_eq!((f.status.clone(), f.matched_by), (Status::AffectedNoFix, MatchedBy::SourceRpm));
+    assert_eq!(
+        (f.status.clone(), f.matched_by),
+        (Status::AffectedNoFix, MatchedBy::SourceRpm)
+    );
 
     // bind, epoch 32, RHEL 6 ELS (host_ecosystems gives no ELS ecosystem: named here)
     let idx = index(&["redhat/csaf-advisories/rhsa-2025_23414.json"]);
     let els: Vec<String> = vec!["Red Hat:6".into(), "Red Hat:6 ELS".into()];
     let rhsa = "RHSA-2025:23414";
     let fixed = "32:9.8.2-0.68.rc1.el6_10.17";
-    let f = one(&idx, &els, rpm("bind", "32:9.8.2-0.68.rc1.el6_10.16", "bind"), rhsa);
+    let f = one(
+        &idx,
+        &els,
+        rpm("bind", "32:9.8.2-0.68.rc1.el6_10.16", "bind"),
+        rhsa,
+    );
     assert_fixable(&f, "Red Hat:6 ELS", fixed);
     assert!(findings(&idx, &els, rpm("bind", fixed, "bind"), rhsa).is_empty());
     let f = one(&idx, &els, rpm("bind", "9.9.4-1.el6", "bind"), rhsa);
     assert_fixable(&f, "Red Hat:6 ELS", fixed);
     // the advisory's known_not_affected (per CVE, in the note)
-    let f = one(&idx, &els, rpm("bind-chroot", "32:9.8.2-0.68.rc1.el6_10.16", "bind"), rhsa);
+    let f = one(
+        &idx,
+        &els,
+        rpm("bind-chroot", "32:9.8.2-0.68.rc1.el6_10.16", "bind"),
+        rhsa,
+    );
     assert_eq!(f.status, Status::NotAffected);
     assert_eq!(
         f.note.as_deref(),
@@ -263,7 +345,10 @@ fn bulk_tar_zst_read_entry_by_entry_and_deletions_withdraw() {
         ]
     );
     let deleted = common::find(&b.parsed.records, "CVE-2023-6237");
-    assert_eq!(deleted.modified.as_deref(), Some("2024-08-04T16:17:31+00:00"));
+    assert_eq!(
+        deleted.modified.as_deref(),
+        Some("2024-08-04T16:17:31+00:00")
+    );
     assert!(deleted.affected.is_empty());
     // withdrawn: the archive's openssl statement no longer matches
     let idx = index_of(batches);
@@ -273,7 +358,11 @@ fn bulk_tar_zst_read_entry_by_entry_and_deletions_withdraw() {
     // while a document from the archive does
     let host = [rpm("libtiff", "4.4.0-11.el9", "libtiff")];
     let all = idx.match_host(&rhel("9.4"), None, &host);
-    assert!(all.iter().any(|f| f.advisory == "CVE-2023-6228" && f.fixable), "{all:?}");
+    assert!(
+        all.iter()
+            .any(|f| f.advisory == "CVE-2023-6228" && f.fixable),
+        "{all:?}"
+    );
 }
 
 fn malformed_documents_rejected_by_id_the_rest_imported() {
@@ -299,8 +388,16 @@ fn malformed_documents_rejected_by_id_the_rest_imported() {
     let p = &batches[0].parsed;
     let rejected: Vec<&str> = p.rejected.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(rejected, ["CVE-2023-6228", "CVE-2023-6238"]);
-    assert!(p.rejected[0].reason.contains("4.4.0 12.el9"), "{}", p.rejected[0].reason);
-    assert!(p.rejected[1].reason.contains("not a valid Red Hat CSAF"), "{}", p.rejected[1].reason);
+    assert!(
+        p.rejected[0].reason.contains("4.4.0 12.el9"),
+        "{}",
+        p.rejected[0].reason
+    );
+    assert!(
+        p.rejected[1].reason.contains("not a valid Red Hat CSAF"),
+        "{}",
+        p.rejected[1].reason
+    );
     let ids: Vec<&str> = p.records.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["CVE-2023-6237"]);
 }
@@ -312,10 +409,21 @@ fn api_openssh_cve_2024_6387_fixed_for_rhel9_not_affected_for_rhel8() {
     ]);
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].feed, "redhat-api");
-    let ids: Vec<&str> = all[0].parsed.records.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&str> = all[0]
+        .parsed
+        .records
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
     assert_eq!(
         ids,
-        ["CVE-2021-3156", "CVE-2021-4034", "CVE-2023-4863", "CVE-2023-4911", "CVE-2024-6387"]
+        [
+            "CVE-2021-3156",
+            "CVE-2021-4034",
+            "CVE-2023-4863",
+            "CVE-2023-4911",
+            "CVE-2024-6387"
+        ]
     );
     let r = common::find(&all[0].parsed.records, "CVE-2024-6387");
     assert_eq!(
@@ -325,17 +433,35 @@ fn api_openssh_cve_2024_6387_fixed_for_rhel9_not_affected_for_rhel8() {
     let idx = index_of(all);
     let cve = "CVE-2024-6387";
     // keyed by the source name: openssh-server falls back to its source RPM
-    let f = one(&idx, &rhel("9.4"), rpm("openssh-server", "8.7p1-38.el9", "openssh"), cve);
+    let f = one(
+        &idx,
+        &rhel("9.4"),
+        rpm("openssh-server", "8.7p1-38.el9", "openssh"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:9", "0:8.7p1-38.el9_4.1");
     assert_eq!(f.matched_by, MatchedBy::SourceRpm);
     assert_eq!(f.note.as_deref(), Some("RHSA-2024:4312"));
     let at = rpm("openssh-server", "8.7p1-38.el9_4.1", "openssh");
     assert!(findings(&idx, &rhel("9.4"), at, cve).is_empty());
-    let f = one(&idx, &rhel("9.2"), rpm("openssh-server", "8.7p1-30.el9_2.3", "openssh"), cve);
+    let f = one(
+        &idx,
+        &rhel("9.2"),
+        rpm("openssh-server", "8.7p1-30.el9_2.3", "openssh"),
+        cve,
+    );
     assert_fixable(&f, "Red Hat:9.2 EUS", "0:8.7p1-30.el9_2.4");
     // RHEL 8: package_state "Not affected"
-    let f = one(&idx, &rhel("8.10"), rpm("openssh-server", "8.0p1-24.el8", "openssh"), cve);
-    assert_eq!((f.status.clone(), f.vulnerable), (Status::NotAffected, false));
+    let f = one(
+        &idx,
+        &rhel("8.10"),
+        rpm("openssh-server", "8.0p1-24.el8", "openssh"),
+        cve,
+    );
+    assert_eq!(
+        (f.status.clone(), f.vulnerable),
+        (Status::NotAffected, false)
+    );
     assert_eq!(f.note.as_deref(), Some("Not affected"));
 }
 
@@ -366,13 +492,35 @@ fn red_hat_osv_epochs_and_eus_ecosystems() {
         common::fixed("0:39.31.5.1-118.2.el8_8.1")
     );
     let idx = index_of(all);
-    let f = one(&idx, &rhel("9.2"), rpm("podman", "2:4.4.1-20.el9_2", "podman"), "RHSA-2024:8709");
+    let f = one(
+        &idx,
+        &rhel("9.2"),
+        rpm("podman", "2:4.4.1-20.el9_2", "podman"),
+        "RHSA-2024:8709",
+    );
     assert_fixable(&f, "Red Hat:9.2 EUS", "2:4.4.1-21.el9_2");
     // a host version without epoch is epoch 0: below 2:…
-    let f = one(&idx, &rhel("9.2"), rpm("podman", "4.9.0-1.el9", "podman"), "RHSA-2024:8709");
+    let f = one(
+        &idx,
+        &rhel("9.2"),
+        rpm("podman", "4.9.0-1.el9", "podman"),
+        "RHSA-2024:8709",
+    );
     assert!(f.fixable);
-    assert!(findings(&idx, &rhel("9.2"), rpm("podman", "2:4.4.1-21.el9_2", "podman"), "RHSA-2024:8709").is_empty());
+    assert!(
+        findings(
+            &idx,
+            &rhel("9.2"),
+            rpm("podman", "2:4.4.1-21.el9_2", "podman"),
+            "RHSA-2024:8709"
+        )
+        .is_empty()
+    );
     // 0: written vs none on the host: equal
-    let fw = rpm("iwl100-firmware", "39.31.5.1-118.2.el8_8.1", "linux-firmware");
+    let fw = rpm(
+        "iwl100-firmware",
+        "39.31.5.1-118.2.el8_8.1",
+        "linux-firmware",
+    );
     assert!(findings(&idx, &rhel("8.8"), fw, "RHBA-2024:6202").is_empty());
 }

@@ -99,12 +99,19 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
         let Some(package) = r.package.as_deref().filter(|_| !ecosystems.is_empty()) else {
             continue;
         };
-        if package.split_once(':').is_some_and(|(l, _)| !l.contains('-')) {
+        if package
+            .split_once(':')
+            .is_some_and(|(l, _)| !l.contains('-'))
+        {
             continue; // a module (`nodejs:18-8090020230815121209.a75119d5`)
         }
         let c = component::from_id(package, false)
             .filter(|c| c.evr.is_some())
-            .ok_or_else(|| reject(format!("affected_release[{i}]: package {package:?} is not a source NVR")))?;
+            .ok_or_else(|| {
+                reject(format!(
+                    "affected_release[{i}]: package {package:?} is not a source NVR"
+                ))
+            })?;
         let evr = c.evr.unwrap_or_default();
         Scheme::Rpm
             .parse_check(&evr)
@@ -153,7 +160,11 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
         .affected_release
         .iter()
         .flatten()
-        .filter(|r| r.cpe.as_deref().is_some_and(|c| !ecosystems_of("", c).is_empty()))
+        .filter(|r| {
+            r.cpe
+                .as_deref()
+                .is_some_and(|c| !ecosystems_of("", c).is_empty())
+        })
         .filter_map(|r| r.advisory.clone())
         .filter(|a| a.starts_with("RH"))
         .collect();

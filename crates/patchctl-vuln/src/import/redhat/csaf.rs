@@ -300,7 +300,10 @@ fn vex_record(
     statements: &mut Statements,
 ) -> Result<Record, String> {
     let modules = add_statements(vuln, tree, None, statements)?;
-    let mut record = bare_record(cve.to_string(), doc.document.tracking.current_release_date.clone());
+    let mut record = bare_record(
+        cve.to_string(),
+        doc.document.tracking.current_release_date.clone(),
+    );
     record.aliases = vuln
         .remediations
         .iter()
@@ -442,7 +445,8 @@ fn add_statements(
         let Some(resolved) = tree.resolve(id) else {
             continue;
         };
-        let (ecosystems, c) = resolved.map_err(|id| format!("fixed product {id:?} is not an RPM"))?;
+        let (ecosystems, c) =
+            resolved.map_err(|id| format!("fixed product {id:?} is not an RPM"))?;
         let Some(evr) = c.evr else {
             return Err(format!("fixed product {id:?} has no version"));
         };
@@ -524,5 +528,29 @@ fn affected_status(remediation: Option<(&str, &str)>) -> (Status, Option<String>
             (status, Some(words))
         }
         None => (Status::AffectedNoFix, Some("Affected".to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_streams_reach_the_summary() {
+        let modules = ["nodejs:18".to_string(), "ruby:2.7".to_string()];
+        // a VEX title names no stream: they are appended, where the matcher reads them
+        assert_eq!(
+            with_modules("nodejs: a flaw".into(), &modules),
+            "nodejs: a flaw (module streams: nodejs:18, ruby:2.7)"
+        );
+        // an RHSA title that names its stream is kept as it is
+        let title = "Red Hat Security Advisory: ruby:2.7 security update";
+        assert_eq!(with_modules(title.into(), &modules[1..]), title);
+        assert_eq!(with_modules("x".into(), &[]), "x");
+        assert_eq!(
+            erratum("https://access.redhat.com/errata/RHSA-2024:2289"),
+            Some("RHSA-2024:2289")
+        );
+        assert_eq!(erratum("https://access.redhat.com/articles/11258"), None);
     }
 }

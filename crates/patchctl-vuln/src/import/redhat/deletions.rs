@@ -29,7 +29,8 @@ pub fn parse(name: &str, text: &str) -> Parsed {
             .filter(|id| super::is_cve_id(id));
         match id {
             Some(id) => {
-                let mut record = bare_record(id, when.filter(|w| !w.is_empty()).map(str::to_string));
+                let mut record =
+                    bare_record(id, when.filter(|w| !w.is_empty()).map(str::to_string));
                 record.withdrawn = true;
                 record.summary = format!("deleted by Red Hat ({path})");
                 out.records.push(record);

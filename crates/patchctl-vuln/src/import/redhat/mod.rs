@@ -30,8 +30,8 @@ mod component;
 mod csaf;
 mod deletions;
 
-use std::collections::BTreeMap;
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use patchctl_version::Scheme;
 use serde_json::Value;
@@ -83,9 +83,9 @@ pub fn looks_like_api(v: &Value) -> bool {
 /// and `resource_url`.
 pub fn looks_like_api_list(v: &Value) -> bool {
     v.as_array().is_some_and(|items| {
-        items.first().is_some_and(|first| {
-            first.get("CVE").is_some() && first.get("resource_url").is_some()
-        })
+        items
+            .first()
+            .is_some_and(|first| first.get("CVE").is_some() && first.get("resource_url").is_some())
     })
 }
 
@@ -123,10 +123,9 @@ fn ecosystems_of(product_id: &str, cpe: &str) -> Vec<String> {
         let mut parts = version.split('.');
         if let (Some(major), Some(minor)) = (parts.next(), parts.next()) {
             let eus = names::redhat_from_cpe(&format!("cpe:/o:redhat:rhel_eus:{major}.{minor}"));
-            let same_major = out[0] == names::redhat_from_cpe(&format!(
-                "cpe:/o:redhat:enterprise_linux:{major}"
-            ))
-            .unwrap_or_default();
+            let same_major = out[0]
+                == names::redhat_from_cpe(&format!("cpe:/o:redhat:enterprise_linux:{major}"))
+                    .unwrap_or_default();
             if let (Some(eus), true) = (eus, same_major) {
                 out.push(eus);
             }
@@ -184,13 +183,14 @@ impl Statements {
                 let replace = match rank(&new.status).cmp(&rank(&kept.status)) {
                     Ordering::Greater => true,
                     Ordering::Less => false,
-                    Ordering::Equal => match (new.status.fixed_version(), kept.status.fixed_version())
-                    {
-                        (Some(n), Some(k)) => {
-                            Scheme::Rpm.compare(n, k).is_ok_and(|o| o == Ordering::Greater)
+                    Ordering::Equal => {
+                        match (new.status.fixed_version(), kept.status.fixed_version()) {
+                            (Some(n), Some(k)) => Scheme::Rpm
+                                .compare(n, k)
+                                .is_ok_and(|o| o == Ordering::Greater),
+                            _ => false,
                         }
-                        _ => false,
-                    },
+                    }
                 };
                 if replace {
                     *kept = new;
@@ -217,11 +217,17 @@ mod tests {
         assert!(!wanted_name("archive_latest.txt"));
         assert!(!wanted_name("CVE-2023-4863.txt"));
         assert_eq!(
-            ecosystems_of("AppStream-9.2.0.Z.MAIN.EUS", "cpe:/a:redhat:enterprise_linux:9::appstream"),
+            ecosystems_of(
+                "AppStream-9.2.0.Z.MAIN.EUS",
+                "cpe:/a:redhat:enterprise_linux:9::appstream"
+            ),
             ["Red Hat:9", "Red Hat:9.2 EUS"]
         );
         assert_eq!(
-            ecosystems_of("AppStream-9.4.0.GA", "cpe:/a:redhat:enterprise_linux:9::appstream"),
+            ecosystems_of(
+                "AppStream-9.4.0.GA",
+                "cpe:/a:redhat:enterprise_linux:9::appstream"
+            ),
             ["Red Hat:9"]
         );
         assert_eq!(
@@ -238,9 +244,27 @@ mod tests {
             fixed_version: v.into(),
         };
         s.add("Red Hat:9", "curl", None, Status::NotAffected, None);
-        s.add("Red Hat:9", "curl", None, fixed("0:7.76.1-23.el9_2.4"), None);
-        s.add("Red Hat:9", "curl", None, fixed("0:7.76.1-26.el9_3.2"), None);
-        s.add("Red Hat:9", "curl", None, fixed("0:7.76.1-14.el9_0.9"), None);
+        s.add(
+            "Red Hat:9",
+            "curl",
+            None,
+            fixed("0:7.76.1-23.el9_2.4"),
+            None,
+        );
+        s.add(
+            "Red Hat:9",
+            "curl",
+            None,
+            fixed("0:7.76.1-26.el9_3.2"),
+            None,
+        );
+        s.add(
+            "Red Hat:9",
+            "curl",
+            None,
+            fixed("0:7.76.1-14.el9_0.9"),
+            None,
+        );
         s.add("Red Hat:9", "curl", None, Status::AffectedNoFix, None);
         let out = s.finish();
         assert_eq!(out.len(), 1);
