@@ -6,6 +6,8 @@
 //! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
 //! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
 //! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
+//! * [`redhat`]: Red Hat CSAF VEX and RHSA documents and the bulk `deletions.csv` (feed
+//!   [`redhat::FEED_CSAF`]), Security Data API CVE JSON (feed [`redhat::FEED_API`]).
 //! * [`kev`]: CISA's Known Exploited Vulnerabilities catalog (feed [`kev::FEED`]).
 //! * [`packing`]: gzip, xz, bzip2, zstd and tar, unpacked by magic bytes.
 //!
@@ -34,6 +36,7 @@ pub mod debian;
 pub mod kev;
 pub mod osv;
 pub mod packing;
+pub mod redhat;
 pub mod vex;
 
 use std::collections::BTreeMap;
@@ -58,8 +61,9 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
-     security-support lists, Alpine secdb (JSON or YAML), and CISA's Known Exploited \
-     Vulnerabilities catalog";
+     security-support lists, Alpine secdb (JSON or YAML), Red Hat CSAF VEX and RHSA \
+     documents, Red Hat Security Data API CVE JSON and the bulk VEX deletions.csv, \
+     and CISA's Known Exploited Vulnerabilities catalog";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,6 +228,7 @@ fn wanted(name: &str) -> bool {
     let ext = stem.rsplit_once('.').map(|(_, e)| e);
     matches!(ext, Some("json" | "yaml" | "yml" | "zip" | "xml" | "tar"))
         || debian::looks_like_security_support(name)
+        || redhat::wanted_name(name)
 }
 
 /// A record with only an id and a modification time, for the importers that assemble
@@ -274,6 +279,9 @@ enum Format {
     VulnList,
     Osv,
     DebianTracker,
+    RedHatCsaf,
+    RedHatApi,
+    RedHatApiList,
 }
 
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
@@ -285,6 +293,12 @@ fn detect(v: &Value) -> Option<Format> {
         Some(Format::Kev)
     } else if vex::looks_like(v) {
         Some(Format::Vex)
+    } else if redhat::looks_like_csaf(v) {
+        Some(Format::RedHatCsaf)
+    } else if redhat::looks_like_api(v) {
+        Some(Format::RedHatApi)
+    } else if redhat::looks_like_api_list(v) {
+        Some(Format::RedHatApiList)
     } else if alpine::looks_like(v) {
         Some(Format::Alpine)
     } else if debian::looks_like_vuln_list(v) {
@@ -461,6 +475,12 @@ impl Collector {
             self.push(debian::FEED, debian::parse_security_support(base, text));
             return Ok(());
         }
+        if redhat::is_deletions_list(base) {
+            let text = String::from_utf8_lossy(bytes);
+            self.documents += 1;
+            self.push(redhat::FEED_CSAF, redhat::parse_deletions(base, &text));
+            return Ok(());
+        }
         self.add_document(name, bytes).map_err(|e| match e {
             DocError::Syntax(syntax, reason) => ImportError::Syntax {
                 path: name.to_string(),
@@ -535,6 +555,18 @@ impl Collector {
                 }
             }
             Format::DebianTracker => self.push(debian::FEED, debian::parse_tracker_json(&v)),
+            Format::RedHatCsaf => self.push(redhat::FEED_CSAF, redhat::parse_csaf(origin, &v)),
+            Format::RedHatApi => {
+                let parsed = match redhat::parse_api(origin, &v) {
+                    Ok(record) => Parsed {
+                        records: vec![record],
+                        rejected: Vec::new(),
+                    },
+                    Err(rejected) => rejected_only(rejected),
+                };
+                self.push(redhat::FEED_API, parsed);
+            }
+            Format::RedHatApiList => return Err(DocError::Index(redhat::API_LIST_HINT)),
         }
         Ok(())
     }
