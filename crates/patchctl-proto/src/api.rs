@@ -69,6 +69,12 @@ pub struct HostSummary {
     pub security_updates: u64,
     /// When the host enrolled.
     pub enrolled_at: DateTime<Utc>,
+    /// What vulnerability data covers the host's release, in words: `full CVE data
+    /// (Red Hat:9)`, `no vulnerability data for CentOS Stream:9 (…)`, `security
+    /// advisories only for Fedora:40: …`. Absent while the platform's correlation is
+    /// still loading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerability_data: Option<String>,
     /// The last step of the agent's own update the host reported, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_update: Option<crate::release::HostUpdateState>,

@@ -309,6 +309,26 @@ impl VulnEngine {
         updates.security_update_count = security;
     }
 
+    /// What vulnerability data covers a host's release, in words (see
+    /// `HostSummary::vulnerability_data`); `None` while the engine is loading. Its
+    /// ecosystems come from the stored os-release (and packages, for Ubuntu Pro), so a
+    /// host that never sent a scan is told too.
+    pub async fn data_words(&self, h: &HostRow) -> Option<String> {
+        if !self.is_ready() {
+            return None;
+        }
+        let inner = self.inner.read().await;
+        let ecosystems = match inner.fleet.host_ecosystems(h.id) {
+            Some(e) => e.to_vec(),
+            None => ecosystems_of(h, &[]),
+        };
+        let c = patchctl_vuln::coverage::coverage(inner.fleet.index(), &ecosystems);
+        Some(
+            c.message
+                .unwrap_or_else(|| format!("full CVE data ({})", c.covered.join(", "))),
+        )
+    }
+
     /// The findings of one host (all, unfiltered), if the engine knows it. Does not
     /// wait for the initial load nor look at the database generation.
     pub async fn findings(&self, host: Uuid) -> Option<Vec<Finding>> {

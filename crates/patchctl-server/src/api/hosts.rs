@@ -44,6 +44,7 @@ fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
         security_updates: h.security_update_count,
         enrolled_at: h.enrolled_at,
         agent_update: h.agent_update.clone(),
+        vulnerability_data: None,
     }
 }
 
@@ -80,13 +81,16 @@ pub async fn list_hosts(
     };
     let now = Utc::now();
     let hosts = st.store.list_hosts(op.org_id).await?;
-    Ok(Json(
-        hosts
-            .iter()
-            .map(|h| summary(&st, h, now))
-            .filter(|h| want.is_none_or(|w| h.status == w))
-            .collect(),
-    ))
+    let mut out = Vec::with_capacity(hosts.len());
+    for h in &hosts {
+        let mut s = summary(&st, h, now);
+        if want.is_some_and(|w| s.status != w) {
+            continue;
+        }
+        s.vulnerability_data = st.vulns.data_words(h).await;
+        out.push(s);
+    }
+    Ok(Json(out))
 }
 
 /// `GET /api/v1/hosts/{host}`.
@@ -96,8 +100,10 @@ pub async fn show_host(
     Path(host): Path<String>,
 ) -> Result<Json<HostDetail>, ApiError> {
     let h = resolve_host(&st, op.org_id, &host).await?;
+    let mut summary = summary(&st, &h, Utc::now());
+    summary.vulnerability_data = st.vulns.data_words(&h).await;
     Ok(Json(HostDetail {
-        summary: summary(&st, &h, Utc::now()),
+        summary,
         system: h.system,
         metrics: h.metrics,
         metrics_at: h.metrics_at,

@@ -300,6 +300,12 @@ fn show_table(h: &HostDetail) -> String {
             "updates".into(),
             format!("{} ({} security)", s.updates, s.security_updates),
         ],
+        vec![
+            "vulnerability data".into(),
+            s.vulnerability_data
+                .clone()
+                .unwrap_or_else(|| "not known yet (the platform is loading)".into()),
+        ],
     ];
     if let Some(d) = s.agent_update.as_ref().and_then(|u| u.detail.as_ref()) {
         rows.push(vec!["update detail".into(), d.clone()]);
