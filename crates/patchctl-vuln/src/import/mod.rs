@@ -6,6 +6,7 @@
 //! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
 //! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
 //! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
+//! * [`suse`]: SUSE's CSAF VEX documents and advisories (feed [`suse::CSAF_FEED`]).
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -31,6 +32,7 @@ pub mod alpine;
 pub mod debian;
 pub mod osv;
 pub mod packing;
+pub mod suse;
 pub mod vex;
 
 use std::collections::BTreeMap;
@@ -55,7 +57,8 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
-     security-support lists, and Alpine secdb (JSON or YAML)";
+     security-support lists, Alpine secdb (JSON or YAML), and SUSE CSAF (VEX and \
+     advisories)";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,14 +271,18 @@ enum Format {
     VulnList,
     Osv,
     DebianTracker,
+    SuseCsaf,
 }
 
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
 /// (`distroversion` and `packages`), vuln-list-debian (`Header` and `Annotations`), OSV
 /// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
-/// (`{source: {CVE-…: {releases: …}}}`).
+/// (`{source: {CVE-…: {releases: …}}}`), SUSE CSAF (`document.category` `csaf_vex` or
+/// `csaf_security_advisory`, published by SUSE).
 fn detect(v: &Value) -> Option<Format> {
-    if vex::looks_like(v) {
+    if suse::csaf::looks_like(v) {
+        Some(Format::SuseCsaf)
+    } else if vex::looks_like(v) {
         Some(Format::Vex)
     } else if alpine::looks_like(v) {
         Some(Format::Alpine)
@@ -526,6 +533,7 @@ impl Collector {
                 }
             }
             Format::DebianTracker => self.push(debian::FEED, debian::parse_tracker_json(&v)),
+            Format::SuseCsaf => self.push(suse::CSAF_FEED, suse::csaf::parse(origin, &v)),
         }
         Ok(())
     }

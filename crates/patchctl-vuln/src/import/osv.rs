@@ -144,6 +144,7 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
     for (i, entry) in osv.affected.iter().flatten().enumerate() {
         affected_entry(entry, &mut affected).map_err(|e| reject(format!("affected[{i}]: {e}")))?;
     }
+    super::suse::dedup(&mut affected);
     let severities = osv.severity.as_deref().unwrap_or_default();
     let summary = osv
         .summary
@@ -248,6 +249,9 @@ enum EntryError {
     /// A range event of an unknown kind.
     #[error("unknown range event '{kind}' for {name}")]
     UnknownEvent { kind: String, name: String },
+    /// SUSE's `ecosystem_specific.binaries` of an unreadable shape.
+    #[error("{0}")]
+    SuseBinaries(String),
 }
 
 /// Appends the intervals of one `affected[]` entry.
@@ -355,7 +359,19 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), En
             });
         }
     }
-    if out.len() == before && entry.versions.as_ref().is_some_and(|v| !v.is_empty()) {
+    let stated = out.len() > before;
+    // SUSE: the entry's package is the source; each binary it lists gets its own fixed
+    // statement (see super::suse)
+    let binaries = super::suse::osv_binaries(ecosystem, entry.ecosystem_specific.as_ref());
+    for (binary, fixed_version) in binaries.map_err(EntryError::SuseBinaries)? {
+        check("fixed", &fixed_version)?;
+        out.push(Affected {
+            package: binary,
+            status: Status::Fixed { fixed_version },
+            ..base.clone()
+        });
+    }
+    if !stated && entry.versions.as_ref().is_some_and(|v| !v.is_empty()) {
         out.push(Affected {
             note: Some("listed versions only".into()),
             ..base
