@@ -26,6 +26,10 @@
 //! whatever Ubuntu decided; those statuses are only in the OpenVEX documents
 //! ([`super::vex`]). osv.dev's Debian records put the tracker's `urgency` in
 //! `ecosystem_specific`, which becomes [`Affected::severity`].
+//! SUSE's records name the **source** package and list the advisory's binaries with their
+//! fixed builds in `ecosystem_specific.binaries`: each binary gets a fixed statement of
+//! its own, and the statements of products merged into one ecosystem are merged
+//! ([`super::suse`]).
 //!
 //! Strictness (a violation rejects the whole record, reported by its id): `id` is a
 //! non-empty string; every `affected[]` entry names its ecosystem and package; every
@@ -144,7 +148,7 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
     for (i, entry) in osv.affected.iter().flatten().enumerate() {
         affected_entry(entry, &mut affected).map_err(|e| reject(format!("affected[{i}]: {e}")))?;
     }
-    super::suse::dedup(&mut affected);
+    super::suse::merge_products(&mut affected);
     let severities = osv.severity.as_deref().unwrap_or_default();
     let summary = osv
         .summary

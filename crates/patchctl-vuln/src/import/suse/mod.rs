@@ -6,7 +6,7 @@
 //!   CVE) and the advisories (`csaf/suse-su-*.json`, `opensuse-su-*.json`,
 //!   `csaf_security_advisory`: one record per advisory id, its CVEs as aliases).
 //! * SUSE's OSV records go through [`super::osv`] (feed `osv`); what is SUSE's own there
-//!   ([`osv_binaries`], [`dedup`]) lives here: the record's `package.name` is the
+//!   ([`osv_binaries`], [`merge_products`]) lives here: the record's `package.name` is the
 //!   **source** package and `ecosystem_specific.binaries` maps every binary the
 //!   advisory ships to its fixed `version-release`, so each binary gets a
 //!   [`Status::Fixed`] statement of its own beside the source's. The CVE ids are in
@@ -36,7 +36,7 @@
 
 pub mod csaf;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use serde_json::Value;
 
@@ -161,12 +161,15 @@ pub fn collapse(mut statements: Vec<Affected>) -> Option<Affected> {
     };
     let mut kept = statements.swap_remove(best);
     if !disagreeing.is_empty() {
-        let note = kept.note.take().unwrap_or_default();
-        kept.note = Some(format!(
-            "{note}; other products of {} say: {}",
+        let others = format!(
+            "other products of {} say: {}",
             kept.ecosystem,
             disagreeing.join(", ")
-        ));
+        );
+        kept.note = Some(match kept.note.take().filter(|n| !n.is_empty()) {
+            Some(note) => format!("{note}; {others}"),
+            None => others,
+        });
     }
     Some(kept)
 }
@@ -210,12 +213,32 @@ pub fn osv_binaries(
     Ok(out)
 }
 
-/// Removes repeated identical statements about SUSE ecosystems, keeping the first (SUSE's
-/// OSV names every product of a service pack, and all of them map to one ecosystem);
-/// other families' statements are left as they are.
-pub fn dedup(affected: &mut Vec<Affected>) {
-    let mut seen: HashSet<Affected> = HashSet::new();
-    affected.retain(|a| !is_suse(&a.ecosystem) || seen.insert(a.clone()));
+/// Merges the statements of one OSV record about SUSE ecosystems the way [`collapse`]
+/// does for CSAF: SUSE's OSV names every product of a service pack, all of them map to
+/// one ecosystem, and the unbounded statements (no `introduced`, no `last_affected`)
+/// about one `(ecosystem, package)` become one, at the place of the first. Bounded
+/// statements and other families' statements are left as they are.
+pub fn merge_products(affected: &mut Vec<Affected>) {
+    let mut groups: HashMap<(String, String), Vec<Affected>> = HashMap::new();
+    let mut order: Vec<Result<Affected, (String, String)>> = Vec::new();
+    for a in affected.drain(..) {
+        if is_suse(&a.ecosystem) && a.introduced.is_none() && a.last_affected.is_none() {
+            let key = (a.ecosystem.clone(), a.package.clone());
+            let group = groups.entry(key.clone()).or_default();
+            if group.is_empty() {
+                order.push(Err(key));
+            }
+            group.push(a);
+        } else {
+            order.push(Ok(a));
+        }
+    }
+    for slot in order {
+        match slot {
+            Ok(a) => affected.push(a),
+            Err(key) => affected.extend(groups.remove(&key).and_then(collapse)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -332,5 +355,29 @@ mod tests {
         assert!(osv_binaries("openSUSE:Tumbleweed", Some(&bad)).is_err());
         let bad = serde_json::json!({"binaries": "a"});
         assert!(osv_binaries("openSUSE:Tumbleweed", Some(&bad)).is_err());
+    }
+
+    #[test]
+    fn osv_statements_of_merged_products() {
+        let mut other = statement(fixed("1-1"));
+        other.ecosystem = "AlmaLinux:9".into();
+        let mut bounded = statement(Status::AffectedNoFix);
+        bounded.introduced = Some("4.0-1".into());
+        let mut v = vec![
+            statement(fixed("4.17.9-1.1")),
+            other.clone(),
+            other.clone(),
+            bounded.clone(),
+            statement(fixed("4.17.10-1.1")),
+            statement(fixed("4.17.10-1.1")),
+        ];
+        merge_products(&mut v);
+        assert_eq!(v.len(), 4, "{v:#?}");
+        assert_eq!(v[0].status, fixed("4.17.10-1.1"));
+        assert_eq!(
+            v[0].note.as_deref(),
+            Some("csaf; other products of SUSE:Linux Enterprise 15 SP5 say: fixed in 4.17.9-1.1")
+        );
+        assert_eq!(v[1..], [other.clone(), other, bounded]);
     }
 }
