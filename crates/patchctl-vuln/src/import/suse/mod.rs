@@ -92,7 +92,8 @@ const ARCHES: [&str; 14] = [
     "ia64", "armv7hl", "riscv64", "src",
 ];
 
-/// `text` without its `.arch` suffix: `arch` when given, else one of [`ARCHES`].
+/// `text` without its `.arch` suffix: `arch` when given, else one of the architectures
+/// SUSE builds for (`x86_64`, `noarch`, `s390x`, ...).
 pub fn strip_arch<'a>(text: &'a str, arch: Option<&str>) -> &'a str {
     let strip = |a: &str| {
         text.strip_suffix(a)
