@@ -15,6 +15,8 @@ mod common;
 const VEX: Need = Need::SharedData("suse/csaf-vex");
 const ADVISORIES: Need = Need::SharedData("suse/csaf");
 const OSV: Need = Need::SharedData("suse/osv");
+const OVAL: Need = Need::SharedData("suse/oval");
+const OVAL_2021: Need = Need::SharedData("suse/oval-vunnel/suse_truncated.xml");
 
 fn main() -> std::process::ExitCode {
     Harness::new()
@@ -44,6 +46,12 @@ fn main() -> std::process::ExitCode {
             trial!(malformed_records_are_rejected_by_id_and_the_rest_imports)
                 .needs([VEX, ADVISORIES, OSV]),
         )
+        .test(
+            trial!(oval_tar_just_below_and_exactly_at_the_fix_on_sles_16_and_tumbleweed)
+                .needs([OVAL]),
+        )
+        .test(trial!(oval_not_affected_and_extended_support_products).needs([OVAL, OVAL_2021]))
+        .test(trial!(oval_of_another_vendor_and_malformed_definitions).needs([OVAL]))
         .run()
 }
 
@@ -506,4 +514,181 @@ fn read_json(path: &Path) -> serde_json::Value {
 
 fn write_json(path: &Path, v: &serde_json::Value) {
     std::fs::write(path, serde_json::to_vec(v).expect("serialize")).expect("write");
+}
+
+fn oval_index() -> (Vec<FeedBatch>, Index) {
+    let batches = import(&[
+        common::data("suse/oval"),
+        common::data("suse/oval-vunnel/suse_truncated.xml"),
+    ]);
+    let idx = index_of(batches.clone());
+    (batches, idx)
+}
+
+/// `tar` on SLE 16.0 (the `-affected` file) and on Tumbleweed: one record per CVE,
+/// merged over SUSE's per-product files.
+fn oval_tar_just_below_and_exactly_at_the_fix_on_sles_16_and_tumbleweed() {
+    let (batches, idx) = oval_index();
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].feed, "suse-oval");
+    let records = &batches[0].parsed.records;
+    assert_eq!(records.len(), 11);
+    let tar = common::find(records, "CVE-2001-1267");
+    assert_eq!(
+        tar.affected.len(),
+        11,
+        "SLE 16.0 and Tumbleweed statements, merged"
+    );
+    assert_eq!(
+        common::entry(tar, "SUSE:Linux Enterprise 16.0", "tar").status,
+        common::fixed("1.35-160000.2.2"),
+        "the test's evr, its zero epoch removed"
+    );
+    assert_eq!(
+        common::entry(tar, "openSUSE:Tumbleweed", "tar-tests").status,
+        common::fixed("1.34-2.2")
+    );
+    assert_eq!(tar.modified.as_deref(), Some("2026-01-04"));
+    // the GA-media patch definitions: by OVAL id, with their CVEs
+    let ds = common::find(records, "oval:org.opensuse.security:def:88827");
+    assert_eq!(ds.aliases.len(), 32);
+    assert_eq!(
+        common::entry(ds, "SUSE:Linux Enterprise 16.0", "389-ds").status,
+        common::fixed("3.0.6~git86.dce421a0d-160000.2.2")
+    );
+
+    let sles16 = host("sles", "16.0");
+    let below = [rpm("tar", "1.35-160000.1.1", "tar")];
+    let f = idx.match_host(&sles16, None, &below);
+    let ids: Vec<&str> = f
+        .iter()
+        .filter(|f| f.vulnerable)
+        .map(|f| f.advisory.as_str())
+        .collect();
+    assert_eq!(ids, ["CVE-2001-1267", "CVE-2002-0399"], "{f:#?}");
+    assert!(f.iter().all(|f| f.fixable && f.source == "suse-oval"));
+    let at = [rpm("tar", "0:1.35-160000.2.2", "tar")];
+    assert!(idx.match_host(&sles16, None, &at).is_empty());
+
+    let tw = host("opensuse-tumbleweed", "20240101");
+    let below = [rpm("tar-rmt", "1.34-2.1", "tar")];
+    let f = idx.match_host(&tw, None, &below);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(
+        (f[0].advisory.as_str(), f[0].status.fixed_version()),
+        ("CVE-2001-1267", Some("1.34-2.2"))
+    );
+    assert!(f[0].vulnerable && f[0].fixable);
+    assert!(
+        idx.match_host(&tw, None, &[rpm("tar-rmt", "1.34-2.2", "tar")])
+            .is_empty()
+    );
+    // Leap 15.2's fastjar
+    let leap = host("opensuse-leap", "15.2");
+    let f = idx.match_host(
+        &leap,
+        None,
+        &[rpm("fastjar", "0.98-lp152.4.2.1", "fastjar")],
+    );
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].status.fixed_version(), Some("0.98-lp152.4.3.1"));
+}
+
+/// "<package> is not affected" criteria, and SLE 15 SP1-BCL / SP2-ESPOS products read as
+/// the service pack's extended support (LTSS), never as SLE 15 GA.
+fn oval_not_affected_and_extended_support_products() {
+    let (batches, idx) = oval_index();
+    let records = &batches[0].parsed.records;
+    let rpcbind = common::find(records, "CVE-1999-0195");
+    let e = common::entry(rpcbind, "SUSE:Linux Enterprise 15 SP4", "rpcbind");
+    assert_eq!(
+        (&e.status, e.note.as_deref()),
+        (&Status::NotAffected, Some("not affected"))
+    );
+    let sp4 = host("sles", "15.4");
+    let f = idx.match_host(
+        &sp4,
+        None,
+        &[rpm("rpcbind", "0.2.3-150000.3.5.1", "rpcbind")],
+    );
+    let r = about(&f, "CVE-1999-0195");
+    assert_eq!(r.len(), 1, "{f:#?}");
+    assert_eq!(r[0].status, Status::NotAffected);
+    assert!(!r[0].vulnerable);
+    // the 2021 file: SLE 15 SP1-BCL's kernel fix is stated for 15 SP1 LTSS
+    let bpf = common::find(records, "CVE-2021-29154");
+    assert_eq!(
+        common::entry(bpf, "SUSE:Linux Enterprise 15 SP1 LTSS", "kernel-default").status,
+        common::fixed("4.12.14-197.89.2")
+    );
+    assert_eq!(
+        common::entry(bpf, "SUSE:Linux Enterprise 15", "kernel-default").status,
+        common::fixed("4.12.14-150.72.1")
+    );
+    let sp1 = host("sles", "15.1");
+    let running = "4.12.14-197.86.1";
+    let kernel = [rpm("kernel-default", running, "kernel-default")];
+    let f = idx.match_host(&sp1, Some(&format!("{running}-default")), &kernel);
+    let k = about(&f, "CVE-2021-29154");
+    assert_eq!(k.len(), 1, "{f:#?}");
+    assert_eq!(k[0].ecosystem, "SUSE:Linux Enterprise 15 SP1 LTSS");
+    assert!(k[0].vulnerable && k[0].fixable);
+}
+
+fn oval_of_another_vendor_and_malformed_definitions() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // OVAL that is not SUSE's is not read as SUSE's
+    let other = dir.path().join("other.xml");
+    std::fs::write(
+        &other,
+        "<?xml version=\"1.0\"?><oval_definitions><generator><product_name>Other \
+         OVAL</product_name></generator><definitions/></oval_definitions>",
+    )
+    .expect("write");
+    let err = import::import_paths(std::slice::from_ref(&other), &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(err, import::ImportError::UnknownFormat { .. }),
+        "{err}"
+    );
+    // Tumbleweed's file with a broken fixed version, beside SLE 16's: CVE-2001-1267 is
+    // rejected from the broken file and kept from the other
+    let tw = gunzip(&common::data("suse/oval/opensuse.tumbleweed.xml.gz"));
+    assert_eq!(tw.matches(">0:1.34-2.2</evr>").count(), 1);
+    let broken = tw.replace(">0:1.34-2.2</evr>", ">0:1.34-</evr>");
+    let d = dir.path().join("suse");
+    std::fs::create_dir(&d).expect("mkdir");
+    std::fs::write(d.join("opensuse.tumbleweed.xml"), broken).expect("write");
+    std::fs::copy(
+        common::data("suse/oval/suse.linux.enterprise.16-affected.xml.gz"),
+        d.join("suse.linux.enterprise.16-affected.xml.gz"),
+    )
+    .expect("copy");
+    let batches = import(&[d]);
+    assert_eq!(batches.len(), 1);
+    let p = &batches[0].parsed;
+    assert_eq!(p.rejected.len(), 1, "{:?}", p.rejected);
+    assert_eq!(p.rejected[0].id, "CVE-2001-1267");
+    assert!(
+        p.rejected[0]
+            .reason
+            .starts_with("fixed version '1.34-' of tar: "),
+        "{}",
+        p.rejected[0].reason
+    );
+    let tar = common::find(&p.records, "CVE-2001-1267");
+    assert!(
+        tar.affected
+            .iter()
+            .all(|a| a.ecosystem == "SUSE:Linux Enterprise 16.0")
+    );
+    assert_eq!(tar.affected.len(), 5);
+}
+
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open"))
+        .read_to_string(&mut text)
+        .expect("gunzip");
+    text
 }

@@ -6,7 +6,8 @@
 //! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
 //! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
 //! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
-//! * [`suse`]: SUSE's CSAF VEX documents and advisories (feed [`suse::CSAF_FEED`]).
+//! * [`suse`]: SUSE's CSAF VEX documents and advisories (feed [`suse::CSAF_FEED`]) and
+//!   OVAL files (feed [`suse::OVAL_FEED`]).
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -57,8 +58,8 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
-     security-support lists, Alpine secdb (JSON or YAML), and SUSE CSAF (VEX and \
-     advisories)";
+     security-support lists, Alpine secdb (JSON or YAML), SUSE CSAF (VEX and \
+     advisories) and SUSE OVAL";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +304,7 @@ struct Collector {
     feeds: BTreeMap<&'static str, Parsed>,
     vuln_list: debian::VulnList,
     alpine: alpine::SecDb,
+    suse_oval: suse::oval::Oval,
     documents: usize,
     rejected: usize,
 }
@@ -542,6 +544,10 @@ impl Collector {
     fn add_xml(&mut self, _origin: &str, text: &str) -> Result<(), DocError> {
         match xml_root(text) {
             // each XML format's importer adds its root element here
+            Some("oval_definitions") if suse::oval::looks_like(text) => self
+                .suse_oval
+                .add(text)
+                .map_err(|e| DocError::Syntax("XML", e)),
             Some("repomd") => Err(DocError::Index(
                 "a repository index (repomd.xml), not advisories: import the updateinfo \
                  file it lists, or sync its URL as a feed of kind repomd",
@@ -563,6 +569,10 @@ impl Collector {
         let vuln_list = std::mem::take(&mut self.vuln_list);
         if !vuln_list.is_empty() {
             self.push(debian::FEED, vuln_list.finish());
+        }
+        let suse_oval = std::mem::take(&mut self.suse_oval);
+        if !suse_oval.is_empty() {
+            self.push(suse::OVAL_FEED, suse_oval.finish());
         }
         let alpine = std::mem::take(&mut self.alpine).finish();
         if !(alpine.records.is_empty() && alpine.rejected.is_empty()) {

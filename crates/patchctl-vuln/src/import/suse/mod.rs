@@ -13,6 +13,8 @@
 //!   `related` (read as aliases by the OSV importer); the `purl` is malformed
 //!   (`purl:rpm/suse/NAME&distro=…`) and never read; `affected: []` is a record without
 //!   statements.
+//! * [`oval`]: SUSE's OVAL files, feed [`OVAL_FEED`]: fixed builds (`evr` "less than"),
+//!   "not affected" criteria, one record per CVE merged over SUSE's per-product files.
 //!
 //! Ecosystems: a product name is mapped by
 //! [`crate::ecosystem::names::suse_from_product`], which merges every product of one
@@ -35,6 +37,7 @@
 //! other products of the ecosystem said otherwise.
 
 pub mod csaf;
+pub mod oval;
 
 use std::collections::HashMap;
 
@@ -45,6 +48,9 @@ use crate::{Affected, Status};
 
 /// Feed name of SUSE's CSAF documents (VEX and advisories).
 pub const CSAF_FEED: &str = "suse-csaf";
+
+/// Feed name of SUSE's OVAL files.
+pub const OVAL_FEED: &str = "suse-oval";
 
 /// Whether an ecosystem is SUSE's (`SUSE:…` or `openSUSE:…`).
 pub fn is_suse(ecosystem: &str) -> bool {
@@ -57,10 +63,11 @@ pub fn is_suse(ecosystem: &str) -> bool {
 /// * `SUSE Linux Enterprise Micro 6.x`: SUSE renamed SLE Micro 6 "SUSE Linux Micro"
 ///   (os-release `ID=sl-micro`, host ecosystem `SUSE:Linux Micro 6.0`), but its CSAF
 ///   still names the product the old way; mapped as `SUSE Linux Micro 6.x`.
-/// * `… 15 SP3-ESPOS` (Extended Service Pack Overlap Support): the shared mapping reads
-///   no service pack in `SP3-ESPOS` and would state it for `SUSE:Linux Enterprise 15`
-///   (the GA release); ESPOS is extended support of that service pack after its general
-///   support, like LTSS, so it is mapped as `SP3-LTSS`.
+/// * `… 15 SP3-ESPOS` (Extended Service Pack Overlap Support) and `… 15 SP1-BCL`
+///   (Business Critical Linux): the shared mapping reads no service pack in `SP3-ESPOS`
+///   and would state it for `SUSE:Linux Enterprise 15` (the GA release); both are
+///   extended support of that service pack after its general support, like LTSS, so
+///   they are mapped as `SP3-LTSS`.
 pub fn product_ecosystem(name: &str) -> Option<String> {
     let name = name.trim();
     if let Some(v) = name.strip_prefix("SUSE Linux Enterprise Micro ") {
@@ -68,8 +75,10 @@ pub fn product_ecosystem(name: &str) -> Option<String> {
             return names::suse_from_product(&format!("SUSE Linux Micro {v}"));
         }
     }
-    if name.contains("-ESPOS") {
-        return names::suse_from_product(&name.replace("-ESPOS", "-LTSS"));
+    for extended in ["-ESPOS", "-BCL"] {
+        if name.contains(extended) {
+            return names::suse_from_product(&name.replace(extended, "-LTSS"));
+        }
     }
     names::suse_from_product(name)
 }
@@ -278,6 +287,10 @@ mod tests {
             product_ecosystem("SUSE Linux Enterprise High Performance Computing 15 SP3-ESPOS")
                 .as_deref(),
             Some("SUSE:Linux Enterprise 15 SP3 LTSS")
+        );
+        assert_eq!(
+            product_ecosystem("SUSE Linux Enterprise Server 15 SP1-BCL").as_deref(),
+            Some("SUSE:Linux Enterprise 15 SP1 LTSS")
         );
         assert_eq!(product_ecosystem("SUSE Package Hub 12"), None);
         assert_eq!(product_ecosystem("SUSE CaaS Platform 4.0"), None);
