@@ -1,7 +1,9 @@
 #![no_main]
 // SUSE's CSAF documents: any bytes through the import front door, and arbitrary
 // CSAF-shaped JSON (SUSE's product names, relationships, branches, product statuses,
-// remediations, flags, all with arbitrary strings mixed in) into the SUSE CSAF parser.
+// remediations, flags, all with arbitrary strings mixed in) into the SUSE CSAF parser;
+// and arbitrary SUSE-shaped OVAL (nested criteria, product / package / "not affected"
+// comments, tests, objects and states) through the front door.
 // Never panics; every statement it keeps is one of the six feed statuses, and a fixed
 // version is one the ecosystem's RPM ordering reads.
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
@@ -135,6 +137,87 @@ fn document(u: &mut Unstructured) -> Result<Value> {
     Ok(doc)
 }
 
+const COMMENTS: [&str; 8] = [
+    "openSUSE Tumbleweed is installed",
+    "SUSE Linux Enterprise Server 15 SP1-BCL is installed",
+    "SUSE Manager Server 4.3 is installed",
+    "tar-1.34-2.2 is installed",
+    "tar is not affected",
+    "tar is affected",
+    "tar is signed with openSUSE key",
+    " is installed",
+];
+
+fn criteria(u: &mut Unstructured, depth: u32, out: &mut String) -> Result<()> {
+    let op = text(u, &["AND", "OR"])?;
+    out.push_str(&format!("<criteria operator=\"{}\">", escape(&op)));
+    for _ in 0..u.int_in_range(0..=4)? {
+        if depth < 40 && u.ratio(1, 3)? {
+            criteria(u, depth + 1, out)?;
+        } else {
+            let test = u.int_in_range(0..=3)?;
+            let comment = escape(&text(u, &COMMENTS)?);
+            out.push_str(&format!(
+                "<criterion test_ref=\"t{test}\" comment=\"{comment}\"/>"
+            ));
+        }
+    }
+    out.push_str("</criteria>");
+    Ok(())
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn oval(u: &mut Unstructured) -> Result<String> {
+    let mut x = String::from(
+        "<?xml version=\"1.0\"?><oval_definitions><generator><product_name>Marcus \
+         Updateinfo to OVAL Converter</product_name></generator><definitions>",
+    );
+    for _ in 0..u.int_in_range(0..=3)? {
+        let class = escape(&text(u, &["vulnerability", "patch"])?);
+        let title = escape(&text(u, &["CVE-2001-1267", ""])?);
+        x.push_str(&format!(
+            "<definition id=\"d{}\" class=\"{class}\"><metadata><title>{title}</title>\
+             <reference ref_id=\"CVE-2014-8105\" source=\"CVE\"/><advisory><issued \
+             date=\"2021-10-02\"/></advisory></metadata>",
+            u.int_in_range(0..=2)?
+        ));
+        criteria(u, 0, &mut x)?;
+        x.push_str("</definition>");
+    }
+    x.push_str("</definitions><tests>");
+    for t in 0..4 {
+        x.push_str(&format!(
+            "<rpminfo_test id=\"t{t}\"><object object_ref=\"o{}\"/><state \
+             state_ref=\"s{}\"/></rpminfo_test>",
+            u.int_in_range(0..=2)?,
+            u.int_in_range(0..=2)?
+        ));
+    }
+    x.push_str("</tests><objects>");
+    for o in 0..2 {
+        let name = escape(&text(u, &["tar", "tar-doc"])?);
+        x.push_str(&format!(
+            "<rpminfo_object id=\"o{o}\"><name>{name}</name></rpminfo_object>"
+        ));
+    }
+    x.push_str("</objects><states>");
+    for s in 0..2 {
+        let op = escape(&text(u, &["less than", "equals"])?);
+        let evr = escape(&text(u, &["0:1.34-2.2", "0:1.34-", "1.35-160000.2.2"])?);
+        x.push_str(&format!(
+            "<rpminfo_state id=\"s{s}\"><evr operation=\"{op}\">{evr}</evr></rpminfo_state>"
+        ));
+    }
+    x.push_str("</states></oval_definitions>");
+    Ok(x)
+}
+
 fn check(parsed: &Parsed) {
     for record in &parsed.records {
         for a in &record.affected {
@@ -154,6 +237,13 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         check(&csaf::parse("fuzz", &v));
     }
     let mut u = Unstructured::new(data);
+    if let Ok(xml) = oval(&mut Unstructured::new(data)) {
+        if let Ok(batches) = patchctl_vuln::import::parse_bytes("fuzz.xml", xml.as_bytes()) {
+            for b in &batches {
+                check(&b.parsed);
+            }
+        }
+    }
     if let Ok(doc) = document(&mut u) {
         let _ = csaf::looks_like(&doc);
         check(&csaf::parse("fuzz", &doc));
