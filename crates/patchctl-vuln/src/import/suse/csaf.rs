@@ -541,3 +541,129 @@ fn affected_status(remediation: Option<&Remediation>) -> Status {
         _ => Status::AffectedNoFix,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn vex(status: Value, remediations: Value) -> Value {
+        json!({
+            "document": {
+                "category": "csaf_vex",
+                "publisher": {"name": "SUSE Product Security Team", "namespace": "https://www.suse.com/"},
+                "tracking": {"id": "CVE-2024-0001"},
+            },
+            "vulnerabilities": [{
+                "cve": "CVE-2024-0001",
+                "product_status": status,
+                "remediations": remediations,
+            }],
+        })
+    }
+
+    fn statuses(doc: &Value) -> Vec<(String, String, Status, Option<String>)> {
+        let parsed = parse("test", doc);
+        assert!(parsed.rejected.is_empty(), "{:?}", parsed.rejected);
+        parsed.records[0]
+            .affected
+            .iter()
+            .map(|a| {
+                (
+                    a.ecosystem.clone(),
+                    a.package.clone(),
+                    a.status.clone(),
+                    a.note.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn known_affected_follows_the_remediation() {
+        let doc = vex(
+            json!({
+                "known_affected": [
+                    "SUSE Linux Enterprise Server 12 SP5:curl",
+                    "SUSE Linux Enterprise Server 15 SP5:curl",
+                    "SUSE Linux Enterprise Server 11 SP4 LTSS:curl",
+                    "openSUSE Leap 15.5:curl",
+                ],
+                "under_investigation": ["openSUSE Tumbleweed:curl"],
+            }),
+            json!([
+                {"category": "no_fix_planned", "details": "Will not fix",
+                 "product_ids": ["SUSE Linux Enterprise Server 12 SP5:curl"]},
+                {"category": "none_available", "details": "Unsupported",
+                 "product_ids": ["SUSE Linux Enterprise Server 11 SP4 LTSS:curl"]},
+            ]),
+        );
+        let got = statuses(&doc);
+        let s = |e: &str, st: Status, note: &str| {
+            (
+                "".to_string() + e,
+                "curl".to_string(),
+                st,
+                Some(note.to_string()),
+            )
+        };
+        assert_eq!(
+            got,
+            [
+                s(
+                    "SUSE:Linux Enterprise 11 SP4 LTSS",
+                    Status::EndOfLife,
+                    "known_affected: Unsupported"
+                ),
+                s(
+                    "SUSE:Linux Enterprise 12 SP5",
+                    Status::WillNotFix,
+                    "known_affected: Will not fix"
+                ),
+                s(
+                    "SUSE:Linux Enterprise 15 SP5",
+                    Status::AffectedNoFix,
+                    "known_affected"
+                ),
+                s(
+                    "openSUSE:Leap 15.5",
+                    Status::AffectedNoFix,
+                    "known_affected"
+                ),
+                s(
+                    "openSUSE:Tumbleweed",
+                    Status::UnderInvestigation,
+                    "under_investigation"
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_suse_csaf_is_recognised() {
+        let suse = vex(json!({}), json!([]));
+        assert!(looks_like(&suse));
+        let mut red_hat = suse.clone();
+        red_hat["document"]["publisher"] =
+            json!({"name": "Red Hat Product Security", "namespace": "https://www.redhat.com"});
+        assert!(!looks_like(&red_hat));
+        let mut other = suse;
+        other["document"]["category"] = "csaf_base".into();
+        assert!(!looks_like(&other));
+    }
+
+    #[test]
+    fn a_vulnerability_without_a_cve_is_rejected_and_the_others_kept() {
+        let mut doc = vex(
+            json!({"known_not_affected": ["openSUSE Tumbleweed:curl"]}),
+            json!([]),
+        );
+        let second = json!({"product_status": {}});
+        doc["vulnerabilities"].as_array_mut().unwrap().push(second);
+        let parsed = parse("test", &doc);
+        assert_eq!(parsed.records.len(), 1);
+        assert_eq!(parsed.records[0].affected[0].status, Status::NotAffected);
+        assert_eq!(parsed.rejected[0].id, "CVE-2024-0001 vulnerabilities[1]");
+    }
+}
