@@ -10,6 +10,8 @@
 //!   [`redhat::FEED_CSAF`]), Security Data API CVE JSON (feed [`redhat::FEED_API`]).
 //! * [`kev`]: CISA's Known Exploited Vulnerabilities catalog (feed [`kev::FEED`]).
 //! * [`packing`]: gzip, xz, bzip2, zstd and tar, unpacked by magic bytes.
+//! * [`suse`]: SUSE's CSAF VEX documents and advisories (feed [`suse::CSAF_FEED`]) and
+//!   OVAL files (feed [`suse::OVAL_FEED`]).
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -37,6 +39,7 @@ pub mod kev;
 pub mod osv;
 pub mod packing;
 pub mod redhat;
+pub mod suse;
 pub mod vex;
 
 use std::collections::BTreeMap;
@@ -63,7 +66,8 @@ const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
      security-support lists, Alpine secdb (JSON or YAML), Red Hat CSAF VEX and RHSA \
      documents, Red Hat Security Data API CVE JSON and the bulk VEX deletions.csv, \
-     and CISA's Known Exploited Vulnerabilities catalog";
+     SUSE CSAF (VEX and advisories) and SUSE OVAL, and CISA's Known Exploited \
+     Vulnerabilities catalog";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,15 +286,19 @@ enum Format {
     RedHatCsaf,
     RedHatApi,
     RedHatApiList,
+    SuseCsaf,
 }
 
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
 /// (`distroversion` and `packages`), vuln-list-debian (`Header` and `Annotations`), OSV
 /// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
-/// (`{source: {CVE-…: {releases: …}}}`).
+/// (`{source: {CVE-…: {releases: …}}}`), SUSE CSAF (`document.category` `csaf_vex` or
+/// `csaf_security_advisory`, published by SUSE).
 fn detect(v: &Value) -> Option<Format> {
     if kev::looks_like(v) {
         Some(Format::Kev)
+    } else if suse::csaf::looks_like(v) {
+        Some(Format::SuseCsaf)
     } else if vex::looks_like(v) {
         Some(Format::Vex)
     } else if redhat::looks_like_csaf(v) {
@@ -318,6 +326,7 @@ struct Collector {
     feeds: BTreeMap<&'static str, Parsed>,
     vuln_list: debian::VulnList,
     alpine: alpine::SecDb,
+    suse_oval: suse::oval::Oval,
     documents: usize,
     rejected: usize,
 }
@@ -567,6 +576,7 @@ impl Collector {
                 self.push(redhat::FEED_API, parsed);
             }
             Format::RedHatApiList => return Err(DocError::Index(redhat::API_LIST_HINT)),
+            Format::SuseCsaf => self.push(suse::CSAF_FEED, suse::csaf::parse(origin, &v)),
         }
         Ok(())
     }
@@ -575,6 +585,10 @@ impl Collector {
     fn add_xml(&mut self, _origin: &str, text: &str) -> Result<(), DocError> {
         match xml_root(text) {
             // each XML format's importer adds its root element here
+            Some("oval_definitions") if suse::oval::looks_like(text) => self
+                .suse_oval
+                .add(text)
+                .map_err(|e| DocError::Syntax("XML", e)),
             Some("repomd") => Err(DocError::Index(
                 "a repository index (repomd.xml), not advisories: import the updateinfo \
                  file it lists, or sync its URL as a feed of kind repomd",
@@ -596,6 +610,10 @@ impl Collector {
         let vuln_list = std::mem::take(&mut self.vuln_list);
         if !vuln_list.is_empty() {
             self.push(debian::FEED, vuln_list.finish());
+        }
+        let suse_oval = std::mem::take(&mut self.suse_oval);
+        if !suse_oval.is_empty() {
+            self.push(suse::OVAL_FEED, suse_oval.finish());
         }
         let alpine = std::mem::take(&mut self.alpine).finish();
         if !(alpine.records.is_empty() && alpine.rejected.is_empty()) {

@@ -26,6 +26,10 @@
 //! whatever Ubuntu decided; those statuses are only in the OpenVEX documents
 //! ([`super::vex`]). osv.dev's Debian records put the tracker's `urgency` in
 //! `ecosystem_specific`, which becomes [`Affected::severity`].
+//! SUSE's records name the **source** package and list the advisory's binaries with their
+//! fixed builds in `ecosystem_specific.binaries`: each binary gets a fixed statement of
+//! its own, and the statements of products merged into one ecosystem are merged
+//! ([`super::suse`]).
 //!
 //! Strictness (a violation rejects the whole record, reported by its id): `id` is a
 //! non-empty string; every `affected[]` entry names its ecosystem and package; every
@@ -144,6 +148,7 @@ pub fn parse(origin: &str, v: &Value) -> Result<Record, Rejected> {
     for (i, entry) in osv.affected.iter().flatten().enumerate() {
         affected_entry(entry, &mut affected).map_err(|e| reject(format!("affected[{i}]: {e}")))?;
     }
+    super::suse::merge_products(&mut affected);
     let severities = osv.severity.as_deref().unwrap_or_default();
     let summary = osv
         .summary
@@ -249,6 +254,9 @@ enum EntryError {
     /// A range event of an unknown kind.
     #[error("unknown range event '{kind}' for {name}")]
     UnknownEvent { kind: String, name: String },
+    /// SUSE's `ecosystem_specific.binaries` of an unreadable shape.
+    #[error("{0}")]
+    SuseBinaries(String),
 }
 
 /// Appends the intervals of one `affected[]` entry.
@@ -356,7 +364,19 @@ fn affected_entry(entry: &OsvAffected, out: &mut Vec<Affected>) -> Result<(), En
             });
         }
     }
-    if out.len() == before && entry.versions.as_ref().is_some_and(|v| !v.is_empty()) {
+    let stated = out.len() > before;
+    // SUSE: the entry's package is the source; each binary it lists gets its own fixed
+    // statement (see super::suse)
+    let binaries = super::suse::osv_binaries(ecosystem, entry.ecosystem_specific.as_ref());
+    for (binary, fixed_version) in binaries.map_err(EntryError::SuseBinaries)? {
+        check("fixed", &fixed_version)?;
+        out.push(Affected {
+            package: binary,
+            status: Status::Fixed { fixed_version },
+            ..base.clone()
+        });
+    }
+    if !stated && entry.versions.as_ref().is_some_and(|v| !v.is_empty()) {
         out.push(Affected {
             note: Some("listed versions only".into()),
             ..base
