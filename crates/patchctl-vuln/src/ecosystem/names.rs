@@ -97,8 +97,16 @@ pub fn suse_from_product(name: &str) -> Option<String> {
     }
     let rest = name.strip_prefix("SUSE Linux Enterprise ")?;
     if let Some(v) = rest.strip_prefix("Micro ") {
-        return Some(format!("SUSE:Linux Enterprise Micro {}", first_version(v)?));
+        let v = first_version(v)?;
+        // SLE Micro 6 was renamed SUSE Linux Micro 6; SUSE's CSAF still uses the old name
+        if v.split('.').next().and_then(|m| m.parse::<u32>().ok()) >= Some(6) {
+            return Some(format!("SUSE:Linux Micro {v}"));
+        }
+        return Some(format!("SUSE:Linux Enterprise Micro {v}"));
     }
+    // Extended service pack support (ESPOS, BCL) is long-term support of that SP
+    let rest = rest.replace("-ESPOS", "-LTSS").replace("-BCL", "-LTSS");
+    let rest = rest.as_str();
     let ltss = rest.contains("LTSS");
     // the version: the first token that starts with a digit, and an SPn after it
     let tokens: Vec<&str> = rest.split_whitespace().collect();
@@ -286,6 +294,18 @@ mod tests {
         assert_eq!(
             s("openSUSE:Leap 15.5").as_deref(),
             Some("openSUSE:Leap 15.5")
+        );
+        assert_eq!(
+            s("SUSE Linux Enterprise Micro 6.0").as_deref(),
+            Some("SUSE:Linux Micro 6.0")
+        );
+        assert_eq!(
+            s("SUSE Linux Enterprise High Performance Computing 15 SP3-ESPOS").as_deref(),
+            Some("SUSE:Linux Enterprise 15 SP3 LTSS")
+        );
+        assert_eq!(
+            s("SUSE Linux Enterprise Server 12 SP2-BCL").as_deref(),
+            Some("SUSE:Linux Enterprise 12 SP2 LTSS")
         );
         assert_eq!(s("SUSE Manager Server 4.3"), None);
         assert_eq!(s("SUSE Enterprise Storage 7.1"), None);

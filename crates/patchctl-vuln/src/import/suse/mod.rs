@@ -57,29 +57,11 @@ pub fn is_suse(ecosystem: &str) -> bool {
     matches!(ecosystem::family(ecosystem), "SUSE" | "openSUSE")
 }
 
-/// The ecosystem of a SUSE product name, through [`names::suse_from_product`], with two
-/// names corrected first (work-arounds kept here, the shared mapping is not changed):
-///
-/// * `SUSE Linux Enterprise Micro 6.x`: SUSE renamed SLE Micro 6 "SUSE Linux Micro"
-///   (os-release `ID=sl-micro`, host ecosystem `SUSE:Linux Micro 6.0`), but its CSAF
-///   still names the product the old way; mapped as `SUSE Linux Micro 6.x`.
-/// * `… 15 SP3-ESPOS` (Extended Service Pack Overlap Support) and `… 15 SP1-BCL`
-///   (Business Critical Linux): the shared mapping reads no service pack in `SP3-ESPOS`
-///   and would state it for `SUSE:Linux Enterprise 15` (the GA release); both are
-///   extended support of that service pack after its general support, like LTSS, so
-///   they are mapped as `SP3-LTSS`.
+/// The ecosystem of a SUSE product name: [`names::suse_from_product`], which maps SLE
+/// Micro 6.x to `SUSE:Linux Micro 6.x` (SUSE's renamed product, os-release
+/// `ID=sl-micro`) and the extended support of a service pack (`SP3-ESPOS`, `SP1-BCL`)
+/// like LTSS.
 pub fn product_ecosystem(name: &str) -> Option<String> {
-    let name = name.trim();
-    if let Some(v) = name.strip_prefix("SUSE Linux Enterprise Micro ") {
-        if v.starts_with("6.") {
-            return names::suse_from_product(&format!("SUSE Linux Micro {v}"));
-        }
-    }
-    for extended in ["-ESPOS", "-BCL"] {
-        if name.contains(extended) {
-            return names::suse_from_product(&name.replace(extended, "-LTSS"));
-        }
-    }
     names::suse_from_product(name)
 }
 
