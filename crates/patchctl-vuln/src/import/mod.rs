@@ -6,6 +6,9 @@
 //! * [`vex`]: Ubuntu OpenVEX documents (feed `ubuntu-vex`).
 //! * [`alpine`]: Alpine secdb, JSON or YAML (feed `alpine-secdb`).
 //! * [`debian`]: the Debian Security Tracker formats (feed [`debian::FEED`]).
+//! * [`updateinfo`]: repositories' `updateinfo.xml`, for [`amazon`] (ALAS, feed
+//!   [`amazon::FEED`]) and [`fedora`] (feed [`fedora::FEED`], also Bodhi's JSON).
+//! * [`arch`]: the Arch Linux security tracker JSON (feed [`arch::FEED`]).
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -28,9 +31,13 @@
 //!   [`MAX_ENTRY_BYTES`] per zip entry.
 
 pub mod alpine;
+pub mod amazon;
+pub mod arch;
 pub mod debian;
+pub mod fedora;
 pub mod osv;
 pub mod packing;
+pub mod updateinfo;
 pub mod vex;
 
 use std::collections::BTreeMap;
@@ -55,7 +62,9 @@ pub const MAX_DOCUMENT_BYTES: u64 = 1 << 30;
 /// The formats [`ImportError::UnknownFormat`] lists.
 const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX \
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
-     security-support lists, and Alpine secdb (JSON or YAML)";
+     security-support lists, Alpine secdb (JSON or YAML), updateinfo.xml of Amazon Linux \
+     (ALAS) and Fedora, Fedora Bodhi updates (JSON), and the Arch Linux security tracker \
+     JSON";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,6 +277,9 @@ enum Format {
     VulnList,
     Osv,
     DebianTracker,
+    Bodhi,
+    BodhiReleases,
+    ArchTracker,
 }
 
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
@@ -285,6 +297,12 @@ fn detect(v: &Value) -> Option<Format> {
         Some(Format::Osv)
     } else if debian::looks_like_tracker_json(v) {
         Some(Format::DebianTracker)
+    } else if fedora::looks_like_bodhi(v) {
+        Some(Format::Bodhi)
+    } else if fedora::looks_like_bodhi_releases(v) {
+        Some(Format::BodhiReleases)
+    } else if arch::looks_like(v) {
+        Some(Format::ArchTracker)
     } else {
         None
     }
@@ -526,14 +544,27 @@ impl Collector {
                 }
             }
             Format::DebianTracker => self.push(debian::FEED, debian::parse_tracker_json(&v)),
+            Format::Bodhi => self.push(fedora::FEED, fedora::parse_bodhi(origin, &v)),
+            Format::BodhiReleases => return Err(DocError::Index(fedora::RELEASES_HINT)),
+            Format::ArchTracker => self.push(arch::FEED, arch::parse(origin, &v)),
         }
         Ok(())
     }
 
     /// One XML document, recognised by its root element.
-    fn add_xml(&mut self, _origin: &str, text: &str) -> Result<(), DocError> {
+    fn add_xml(&mut self, origin: &str, text: &str) -> Result<(), DocError> {
         match xml_root(text) {
             // each XML format's importer adds its root element here
+            Some("updates") => {
+                let feeds = updateinfo::parse(origin, text).map_err(|e| match e {
+                    updateinfo::UpdateinfoError::Xml(reason) => DocError::Syntax("XML", reason),
+                    updateinfo::UpdateinfoError::UnknownVendor => DocError::Unknown,
+                })?;
+                for (feed, parsed) in feeds {
+                    self.push(feed, parsed);
+                }
+                Ok(())
+            }
             Some("repomd") => Err(DocError::Index(
                 "a repository index (repomd.xml), not advisories: import the updateinfo \
                  file it lists, or sync its URL as a feed of kind repomd",
