@@ -53,10 +53,22 @@ fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
     let b = batches(paths);
-    assert_eq!(b.len(), 1, "one feed: {:?}", b.iter().map(|b| b.feed).collect::<Vec<_>>());
+    assert_eq!(
+        b.len(),
+        1,
+        "one feed: {:?}",
+        b.iter().map(|b| b.feed).collect::<Vec<_>>()
+    );
     assert_eq!(b[0].feed, amazon::FEED);
-    assert!(b[0].parsed.rejected.is_empty(), "{:?}", b[0].parsed.rejected);
-    b.into_iter().next().map(|b| b.parsed.records).unwrap_or_default()
+    assert!(
+        b[0].parsed.rejected.is_empty(),
+        "{:?}",
+        b[0].parsed.rejected
+    );
+    b.into_iter()
+        .next()
+        .map(|b| b.parsed.records)
+        .unwrap_or_default()
 }
 
 fn index(records: Vec<Record>) -> Index {
@@ -116,7 +128,10 @@ fn every_sample_imports_into_its_release() {
         ("ALAS2023-2023-001", "Amazon Linux:2023"),
         ("ALAS2023LIVEPATCH-2023-001", "Amazon Linux:2023"),
         ("ALAS2023NVIDIA-2025-001", "Amazon Linux:2023"),
-        ("ALAS2KERNEL-5.15-2022-001", "Amazon Linux:2 extras kernel-5.15"),
+        (
+            "ALAS2KERNEL-5.15-2022-001",
+            "Amazon Linux:2 extras kernel-5.15",
+        ),
     ];
     assert_eq!(ecos.len(), expect.len(), "{:?}", ecos.keys());
     for (id, eco) in expect {
@@ -129,17 +144,30 @@ fn every_sample_imports_into_its_release() {
     let find = |id: &str| common::find(&recs, id);
     // severity words as published (case varies), CVE aliases, summary without prefix
     assert_eq!(find("ALAS2-2018-939").severity.as_deref(), Some("critical"));
-    assert_eq!(find("ALAS2023-2023-001").severity.as_deref(), Some("Important"));
-    assert_eq!(find("ALAS2-2018-939").aliases, ["CVE-2017-5715", "CVE-2017-5754"]);
+    assert_eq!(
+        find("ALAS2023-2023-001").severity.as_deref(),
+        Some("Important")
+    );
+    assert_eq!(
+        find("ALAS2-2018-939").aliases,
+        ["CVE-2017-5715", "CVE-2017-5754"]
+    );
     assert_eq!(
         find("ALAS2-2018-939").summary,
         "critical priority package update for kernel"
     );
     assert_eq!(find("ALAS-2011-1").aliases, ["CVE-2011-3192"]);
-    assert_eq!(find("ALAS-2011-1").modified.as_deref(), Some("2014-09-14T14:25:00Z"));
+    assert_eq!(
+        find("ALAS-2011-1").modified.as_deref(),
+        Some("2014-09-14T14:25:00Z")
+    );
     // arches collapse: rsyslog-openssl is listed for x86_64, i686, aarch64
     let rs = find("ALAS2023-2023-001");
-    let openssl: Vec<_> = rs.affected.iter().filter(|a| a.package == "rsyslog-openssl").collect();
+    let openssl: Vec<_> = rs
+        .affected
+        .iter()
+        .filter(|a| a.package == "rsyslog-openssl")
+        .collect();
     assert_eq!(openssl.len(), 1);
     assert_eq!(openssl[0].status, common::fixed("8.2204.0-3.amzn2023.0.2"));
     // the epoch is part of the fixed version
@@ -194,7 +222,10 @@ fn qemu_kvm_just_below_the_fix_is_vulnerable_and_fixable() {
 fn qemu_kvm_exactly_at_the_fix_is_no_finding() {
     let idx = items_index();
     for v in ["10:1.5.3-141.amzn2.5.3", "10:1.5.3-141.amzn2.5.4"] {
-        let host = [rpm("qemu-kvm", v, "qemu-kvm"), rpm("qemu-img", v, "qemu-kvm")];
+        let host = [
+            rpm("qemu-kvm", v, "qemu-kvm"),
+            rpm("qemu-img", v, "qemu-kvm"),
+        ];
         let f = idx.match_host(&amzn("2", None), None, &host);
         assert!(f.is_empty(), "{v}: {f:#?}");
     }
@@ -216,7 +247,11 @@ fn epoch_10_and_2_outrank_higher_epochless_versions() {
         "installed 2.0.0-1.amzn2 < fixed 10:1.5.3-141.amzn2.5.3 (rpm)"
     );
     // java-1.8.0-openjdk carries epoch 1
-    let host = [rpm("java-1.8.0-openjdk", "1:1.8.0.151-5.b12.amzn2", "java-1.8.0-openjdk")];
+    let host = [rpm(
+        "java-1.8.0-openjdk",
+        "1:1.8.0.151-5.b12.amzn2",
+        "java-1.8.0-openjdk",
+    )];
     let f = idx.match_host(&amzn("2", None), None, &host);
     assert_eq!(
         about(&f, "ALAS2-2018-949")[0].status.fixed_version(),
@@ -282,7 +317,11 @@ fn broken_update_is_rejected_by_id_and_the_rest_imported() {
     flate2::read::GzDecoder::new(std::fs::File::open(src).expect("sample"))
         .read_to_string(&mut xml)
         .expect("gzip");
-    let broken = xml.replacen(r#"epoch="10" name="qemu-img""#, r#"epoch="ten" name="qemu-img""#, 1);
+    let broken = xml.replacen(
+        r#"epoch="10" name="qemu-img""#,
+        r#"epoch="ten" name="qemu-img""#,
+        1,
+    );
     assert_ne!(broken, xml);
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("updateinfo.xml");
@@ -293,7 +332,9 @@ fn broken_update_is_rejected_by_id_and_the_rest_imported() {
     let rejected: Vec<_> = b[0].parsed.rejected.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(rejected, ["ALAS2-2018-942"]);
     assert!(
-        b[0].parsed.rejected[0].reason.contains("qemu-img: epoch \"ten\" is not a number"),
+        b[0].parsed.rejected[0]
+            .reason
+            .contains("qemu-img: epoch \"ten\" is not a number"),
         "{}",
         b[0].parsed.rejected[0].reason
     );

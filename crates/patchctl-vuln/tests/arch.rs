@@ -33,10 +33,22 @@ fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
     let b = batches(paths);
-    assert_eq!(b.len(), 1, "{:?}", b.iter().map(|b| b.feed).collect::<Vec<_>>());
+    assert_eq!(
+        b.len(),
+        1,
+        "{:?}",
+        b.iter().map(|b| b.feed).collect::<Vec<_>>()
+    );
     assert_eq!(b[0].feed, arch::FEED);
-    assert!(b[0].parsed.rejected.is_empty(), "{:?}", b[0].parsed.rejected);
-    b.into_iter().next().map(|b| b.parsed.records).unwrap_or_default()
+    assert!(
+        b[0].parsed.rejected.is_empty(),
+        "{:?}",
+        b[0].parsed.rejected
+    );
+    b.into_iter()
+        .next()
+        .map(|b| b.parsed.records)
+        .unwrap_or_default()
 }
 
 fn all_records() -> Vec<Record> {
@@ -91,7 +103,12 @@ fn every_sample_imports_one_record_per_avg() {
     // issues (CVEs) then advisories, the repeated ASA once
     assert_eq!(
         r.aliases,
-        ["CVE-2019-11477", "CVE-2019-11478", "CVE-2019-11479", "ASA-201906-14"]
+        [
+            "CVE-2019-11477",
+            "CVE-2019-11478",
+            "CVE-2019-11479",
+            "ASA-201906-14"
+        ]
     );
     assert_eq!(r.summary, "denial of service");
     assert_eq!(r.severity.as_deref(), Some("High"));
@@ -104,10 +121,16 @@ fn every_sample_imports_one_record_per_avg() {
         Some("Fixed; version seen vulnerable: 4.19.51-1")
     );
     let five = common::find(&recs, "AVG-5");
-    assert_eq!(five.aliases, ["CVE-2015-7554", "CVE-2016-10095", "ASA-201707-17"]);
-    assert!(recs.iter().all(|r| r.affected.iter().all(|a| a.introduced.is_none()
-        && a.last_affected.is_none()
-        && a.ecosystem == names::ARCH)));
+    assert_eq!(
+        five.aliases,
+        ["CVE-2015-7554", "CVE-2016-10095", "ASA-201707-17"]
+    );
+    assert!(
+        recs.iter()
+            .all(|r| r.affected.iter().all(|a| a.introduced.is_none()
+                && a.last_affected.is_none()
+                && a.ecosystem == names::ARCH))
+    );
 }
 
 fn linux_lts_just_below_the_fix_is_vulnerable_and_fixable() {
@@ -118,7 +141,10 @@ fn linux_lts_just_below_the_fix_is_vulnerable_and_fixable() {
     assert!(f[0].vulnerable && f[0].fixable);
     assert_eq!(f[0].matched_by, MatchedBy::Binary);
     assert_eq!(f[0].status.fixed_version(), Some("4.19.52-1"));
-    assert_eq!(f[0].comparison, "installed 4.19.51-1 < fixed 4.19.52-1 (pacman)");
+    assert_eq!(
+        f[0].comparison,
+        "installed 4.19.51-1 < fixed 4.19.52-1 (pacman)"
+    );
     assert_eq!(f[0].severity.name(), "high");
     assert!(f[0].aliases.iter().any(|a| a == "CVE-2019-11477"));
 }
@@ -164,8 +190,15 @@ fn pkgrel_and_epoch_follow_pacman_ordering() {
     // AVG-4: bzip2 fixed by a pkgrel bump, 1.0.6-5 → 1.0.6-6
     let f = findings(&idx, "bzip2", "1.0.6-5");
     assert_eq!(f.len(), 1, "{f:#?}");
-    assert_eq!(f[0].comparison, "installed 1.0.6-5 < fixed 1.0.6-6 (pacman)");
-    assert_eq!(findings(&idx, "bzip2", "1.0.6-5.1").len(), 1, "pkgrel 5.1 < 6");
+    assert_eq!(
+        f[0].comparison,
+        "installed 1.0.6-5 < fixed 1.0.6-6 (pacman)"
+    );
+    assert_eq!(
+        findings(&idx, "bzip2", "1.0.6-5.1").len(),
+        1,
+        "pkgrel 5.1 < 6"
+    );
     assert!(findings(&idx, "bzip2", "1.0.6-6").is_empty());
     assert!(findings(&idx, "bzip2", "1.0.6-6.1").is_empty());
     // an epoch outranks any version without one
@@ -175,7 +208,10 @@ fn pkgrel_and_epoch_follow_pacman_ordering() {
     assert_eq!(findings(&idx, "lib32-gdk-pixbuf2", "2.36.0-1").len(), 1);
     assert!(findings(&idx, "lib32-gdk-pixbuf2", "2.36.0+2+ga7c869a-1").is_empty());
     // AVG-2800: `5.19.15.hardened2-1`
-    assert_eq!(findings(&idx, "linux-hardened", "5.19.14.hardened1-1").len(), 1);
+    assert_eq!(
+        findings(&idx, "linux-hardened", "5.19.14.hardened1-1").len(),
+        1
+    );
     assert!(findings(&idx, "linux-hardened", "5.19.15.hardened2-1").is_empty());
 }
 

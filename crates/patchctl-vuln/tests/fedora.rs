@@ -51,10 +51,22 @@ fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
     let b = batches(paths);
-    assert_eq!(b.len(), 1, "{:?}", b.iter().map(|b| b.feed).collect::<Vec<_>>());
+    assert_eq!(
+        b.len(),
+        1,
+        "{:?}",
+        b.iter().map(|b| b.feed).collect::<Vec<_>>()
+    );
     assert_eq!(b[0].feed, fedora::FEED);
-    assert!(b[0].parsed.rejected.is_empty(), "{:?}", b[0].parsed.rejected);
-    b.into_iter().next().map(|b| b.parsed.records).unwrap_or_default()
+    assert!(
+        b[0].parsed.rejected.is_empty(),
+        "{:?}",
+        b[0].parsed.rejected
+    );
+    b.into_iter()
+        .next()
+        .map(|b| b.parsed.records)
+        .unwrap_or_default()
 }
 
 fn index(records: Vec<Record>) -> Index {
@@ -89,7 +101,16 @@ fn ids(records: &[Record]) -> Vec<&str> {
 }
 
 fn bodhi_samples_give_security_updates_of_host_releases_only() {
-    let recs = records(&["F38.json", "F40.json", "F38M.json", "F38F.json", "F29C.json"].map(bodhi));
+    let recs = records(
+        &[
+            "F38.json",
+            "F40.json",
+            "F38M.json",
+            "F38F.json",
+            "F29C.json",
+        ]
+        .map(bodhi),
+    );
     // F38F (flatpak) and F29C (container) are not a host's packages: skipped
     assert_eq!(
         ids(&recs),
@@ -126,12 +147,20 @@ fn bodhi_samples_give_security_updates_of_host_releases_only() {
         ["CVE-2022-23518", "CVE-2022-23519", "CVE-2022-23520"]
     );
     let e = common::entry(rails, "Fedora:40", "rubygem-rails-html-sanitizer");
-    assert_eq!((e.status.clone(), e.note.clone()), (common::fixed("1.6.0-1.fc40"), None));
+    assert_eq!(
+        (e.status.clone(), e.note.clone()),
+        (common::fixed("1.6.0-1.fc40"), None)
+    );
     // a module build names no RPM version: the record keeps its CVEs, no statement
     let mysql = find("FEDORA-MODULAR-2023-5b8a7bde59");
     assert!(mysql.affected.is_empty());
     assert_eq!(mysql.aliases.len(), 13, "{:?}", mysql.aliases);
-    assert!(mysql.aliases.iter().all(|a| a.len() >= "CVE-2022-2159".len()));
+    assert!(
+        mysql
+            .aliases
+            .iter()
+            .all(|a| a.len() >= "CVE-2022-2159".len())
+    );
     assert!(recs.iter().all(|r| !r.withdrawn));
     // Bodhi's release list is not updates: said so
     match import::import_paths(&[bodhi("releases.json")], &mut |_| {}) {
@@ -196,7 +225,8 @@ fn updateinfo_security_packages_are_fixed_per_binary() {
     assert_eq!(e.status, common::fixed("1.41.6-1.fc43"));
     assert_eq!(e.note.as_deref(), Some(fedora::TESTING_NOTE));
     let idx = index(recs);
-    let host = rpm_qa("python3-botocore 0:1.41.5-1.fc43 noarch python-botocore-1.41.5-1.fc43.src.rpm\n");
+    let host =
+        rpm_qa("python3-botocore 0:1.41.5-1.fc43 noarch python-botocore-1.41.5-1.fc43.src.rpm\n");
     let f = idx.match_host(&fedora_host("43"), None, &host);
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(f[0].matched_by, MatchedBy::Binary);
@@ -211,7 +241,11 @@ fn fedora_data_states_only_fixes_never_not_affected() {
     let recs = records(&paths);
     let statements: Vec<_> = recs.iter().flat_map(|r| &r.affected).collect();
     assert_eq!(statements.len(), 6);
-    assert!(statements.iter().all(|a| matches!(a.status, Status::Fixed { .. })));
+    assert!(
+        statements
+            .iter()
+            .all(|a| matches!(a.status, Status::Fixed { .. }))
+    );
 }
 
 /// Bodhi names the source `kernel`; the host has the binary `kernel-core`: found through
@@ -244,7 +278,10 @@ fn kernel_core_below_the_fix_matches_through_its_source_rpm() {
     );
     // a Fedora 40 host is never matched by F38 data
     let host = rpm_qa("kernel-core 0:6.6.1-100.fc38 x86_64 kernel-6.6.1-100.fc38.src.rpm\n");
-    assert!(idx.match_host(&fedora_host("40"), Some(running), &host).is_empty());
+    assert!(
+        idx.match_host(&fedora_host("40"), Some(running), &host)
+            .is_empty()
+    );
 }
 
 /// libcap's fix is in updates-testing (status `testing`): a host below it is vulnerable
@@ -258,7 +295,10 @@ fn libcap_just_below_and_exactly_at_a_testing_fix() {
     assert_eq!(l.len(), 1, "{f:#?}");
     assert!(l[0].vulnerable && l[0].fixable);
     assert_eq!(l[0].status.fixed_version(), Some("2.48-7.fc38"));
-    assert_eq!(l[0].comparison, "installed 2.48-6.fc38 < fixed 2.48-7.fc38 (rpm)");
+    assert_eq!(
+        l[0].comparison,
+        "installed 2.48-6.fc38 < fixed 2.48-7.fc38 (rpm)"
+    );
     assert_eq!(l[0].note.as_deref(), Some(fedora::TESTING_NOTE));
     let at = rpm_qa("libcap 0:2.48-7.fc38 x86_64 libcap-2.48-7.fc38.src.rpm\n");
     assert!(idx.match_host(&e, None, &at).is_empty());

@@ -160,7 +160,13 @@ mod tests {
             r("ALAS2DOCKER-2023-033"),
             Some(("2".into(), Some("docker".into())))
         );
-        for bad in ["ALAS2-2018", "RHSA-2018-1", "ALAS2-18-1", "ALAS7-2018-1", "ALAS2-2018-x"] {
+        for bad in [
+            "ALAS2-2018",
+            "RHSA-2018-1",
+            "ALAS2-18-1",
+            "ALAS7-2018-1",
+            "ALAS2-2018-x",
+        ] {
             assert_eq!(r(bad), None, "{bad}");
         }
         assert_eq!(release_tag("3.amzn2023.0.2").as_deref(), Some("2023"));

@@ -142,11 +142,13 @@ fn group(origin: &str, i: usize, v: &Value) -> Result<Record, Rejected> {
         ),
         "Testing" => {
             let f = need_fixed()?;
-            let note =
-                format!("Testing: fixed in {f} in the [testing] repositories only{seen}");
+            let note = format!("Testing: fixed in {f} in the [testing] repositories only{seen}");
             (Status::Fixed { fixed_version: f }, note)
         }
-        "Vulnerable" => (Status::AffectedNoFix, format!("Vulnerable{seen}{fixed_note}")),
+        "Vulnerable" => (
+            Status::AffectedNoFix,
+            format!("Vulnerable{seen}{fixed_note}"),
+        ),
         "Not affected" => (
             Status::NotAffected,
             format!("Not affected{seen}{fixed_note}"),
@@ -204,7 +206,10 @@ mod tests {
         ]);
         let p = parse("all.json", &doc);
         let ids: Vec<_> = p.rejected.iter().map(|r| r.id.as_str()).collect();
-        assert_eq!(ids, ["AVG-3", "AVG-4", "all.json: group 5", "AVG-6", "AVG-7"]);
+        assert_eq!(
+            ids,
+            ["AVG-3", "AVG-4", "all.json: group 5", "AVG-6", "AVG-7"]
+        );
         assert_eq!(p.records.len(), 2);
         let t = &p.records[0];
         assert_eq!(t.affected.len(), 2);

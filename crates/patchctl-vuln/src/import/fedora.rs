@@ -225,9 +225,7 @@ fn bodhi_update(origin: &str, i: usize, v: &Value) -> Result<Option<Record>, Rej
         "{} security update",
         u.title.as_deref().unwrap_or_default()
     ));
-    record.severity = u
-        .severity
-        .filter(|s| !s.is_empty() && s != "unspecified");
+    record.severity = u.severity.filter(|s| !s.is_empty() && s != "unspecified");
     record.aliases = u
         .bugs
         .iter()
@@ -236,10 +234,15 @@ fn bodhi_update(origin: &str, i: usize, v: &Value) -> Result<Option<Record>, Rej
         .collect();
     let date = |d: &Option<String>| d.as_deref().map(utc_time);
     record.published = date(&u.date_pushed).or(date(&u.date_submitted));
-    record.modified = [&u.date_modified, &u.date_stable, &u.date_testing, &u.date_pushed]
-        .into_iter()
-        .filter_map(date)
-        .max();
+    record.modified = [
+        &u.date_modified,
+        &u.date_stable,
+        &u.date_testing,
+        &u.date_pushed,
+    ]
+    .into_iter()
+    .filter_map(date)
+    .max();
     record.normalize();
     Ok(Some(record))
 }
@@ -341,8 +344,12 @@ mod tests {
         let u = serde_json::json!({"alias": "FEDORA-1", "builds": [], "release": {}});
         assert!(looks_like_bodhi(&u));
         assert!(looks_like_bodhi(&serde_json::json!([u])));
-        assert!(looks_like_bodhi(&serde_json::json!({"updates": [u], "total": 1})));
-        assert!(looks_like_bodhi(&serde_json::json!({"updates": [], "total": 0})));
+        assert!(looks_like_bodhi(
+            &serde_json::json!({"updates": [u], "total": 1})
+        ));
+        assert!(looks_like_bodhi(
+            &serde_json::json!({"updates": [], "total": 0})
+        ));
         assert!(!looks_like_bodhi(&serde_json::json!({"updates": []})));
         assert!(!looks_like_bodhi(&serde_json::json!([{"name": "AVG-1"}])));
     }

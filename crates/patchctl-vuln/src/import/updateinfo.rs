@@ -120,8 +120,7 @@ impl Vendor {
     pub fn of(update: &Update) -> Option<Vendor> {
         if update.id.starts_with("ALAS") || update.from.ends_with("@amazon.com") {
             Some(Vendor::Amazon)
-        } else if update.id.starts_with("FEDORA-") || update.from.ends_with("fedoraproject.org")
-        {
+        } else if update.id.starts_with("FEDORA-") || update.from.ends_with("fedoraproject.org") {
             Some(Vendor::Fedora)
         } else {
             None
@@ -214,7 +213,12 @@ fn read_update(
 ) -> Result<Update, Rejected> {
     let attr = |name: &str| field(node.attribute(name).unwrap_or_default());
     let child = |name: &str| node.children().find(|c| c.has_tag_name(name));
-    let text = |name: &str| child(name).and_then(|c| c.text()).map(field).unwrap_or_default();
+    let text = |name: &str| {
+        child(name)
+            .and_then(|c| c.text())
+            .map(field)
+            .unwrap_or_default()
+    };
     let date = |name: &str| {
         child(name)
             .and_then(|c| c.attribute("date"))
@@ -254,7 +258,10 @@ fn read_update(
         update
             .collections
             .push(field(collection.attribute("short").unwrap_or_default()));
-        for (n, p) in elements(Some(collection), "package").into_iter().enumerate() {
+        for (n, p) in elements(Some(collection), "package")
+            .into_iter()
+            .enumerate()
+        {
             let package = read_package(p).map_err(|reason| Rejected {
                 id: update.id.clone(),
                 reason: format!("package {} of the pkglist: {reason}", n + 1),
@@ -397,7 +404,10 @@ mod tests {
             cve_ids_in("CVE-2022-21594 CVE-2022-21599, CVE-2022-2 ... CVE-2022-21594"),
             ["CVE-2022-21594", "CVE-2022-21599"]
         );
-        assert_eq!(cve_ids_in("TRIAGE CVE-2024-24989 nginx:"), ["CVE-2024-24989"]);
+        assert_eq!(
+            cve_ids_in("TRIAGE CVE-2024-24989 nginx:"),
+            ["CVE-2024-24989"]
+        );
         assert!(cve_ids_in("CVE-2024-1234x CVE-24-12345 CVE-").is_empty());
     }
 
@@ -426,7 +436,10 @@ mod tests {
             .collect();
         assert_eq!(ids, ["ALAS2-2099-1", "f.xml: update 2"]);
         assert!(got.iter().all(Result::is_err));
-        assert!(matches!(read("f.xml", "<updates><update>"), Err(UpdateinfoError::Xml(_))));
+        assert!(matches!(
+            read("f.xml", "<updates><update>"),
+            Err(UpdateinfoError::Xml(_))
+        ));
         assert_eq!(
             parse("f.xml", "<updates><update><id>X-1</id></update></updates>"),
             Err(UpdateinfoError::UnknownVendor)
