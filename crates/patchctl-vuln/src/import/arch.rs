@@ -192,6 +192,78 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use proptest::prelude::*;
+
+    /// JSON values made of the tracker's and Bodhi's own keys and words.
+    fn value() -> impl Strategy<Value = Value> {
+        let word = prop::sample::select(vec![
+            "AVG-1",
+            "Fixed",
+            "Testing",
+            "Vulnerable",
+            "Not affected",
+            "Unknown",
+            "1:2.0-1",
+            "1.0-1",
+            "",
+            "security",
+            "stable",
+            "testing",
+            "F40",
+            "F40F",
+            "a-1-1.fc40",
+            "rpm",
+            "module",
+            "CVE-2020-12345",
+        ]);
+        let leaf = prop_oneof![
+            word.prop_map(|w| Value::String(w.into())),
+            any::<i64>().prop_map(Value::from),
+            any::<bool>().prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        let key = prop::sample::select(vec![
+            "name",
+            "packages",
+            "status",
+            "fixed",
+            "affected",
+            "issues",
+            "advisories",
+            "type",
+            "severity",
+            "alias",
+            "builds",
+            "release",
+            "nvr",
+            "epoch",
+            "bugs",
+            "security",
+            "title",
+            "updates",
+            "total",
+        ]);
+        leaf.prop_recursive(4, 64, 8, move |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                prop::collection::btree_map(key.clone(), inner, 0..8).prop_map(|m| {
+                    Value::Object(m.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_json_never_panics(v in value()) {
+            let arch = parse("p.json", &v);
+            prop_assert!(arch.records.iter().all(|r| r.id.starts_with("AVG-")));
+            let _ = looks_like(&v);
+            let bodhi = super::super::fedora::parse_bodhi("p.json", &v);
+            prop_assert!(bodhi.records.iter().all(|r| !r.id.is_empty()));
+        }
+    }
+
     #[test]
     fn statuses_and_rejections() {
         let doc = json!([

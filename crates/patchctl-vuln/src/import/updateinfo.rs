@@ -398,6 +398,50 @@ pub(crate) fn cve_ids_in(text: &str) -> Vec<String> {
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    /// Pieces of updateinfo documents, shuffled into any order.
+    fn piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "<updates>",
+                "</updates>",
+                "<update from=\"linux-security@amazon.com\" type=\"security\">",
+                "<update from=\"updates@fedoraproject.org\" status=\"testing\" type=\"security\">",
+                "</update>",
+                "<id>ALAS2-2018-942</id>",
+                "<id>ALAS2KERNEL-5.15-2022-001</id>",
+                "<id>FEDORA-2023-1</id>",
+                "<pkglist><collection short=\"F38\">",
+                "</collection></pkglist>",
+                "<package name=\"q\" epoch=\"10\" version=\"1.5\" release=\"1.amzn2\" arch=\"x86_64\"/>",
+                "<package name=\"q\" epoch=\"x\" version=\"1\" release=\"1.amzn2023\"/>",
+                "<package name=\"q\" version=\"\" release=\"1\"/>",
+                "<references><reference type=\"cve\" id=\"CVE-2020-1234\"/></references>",
+                "<severity>Important</severity>",
+                "<release>Fedora 38 Modular</release>",
+                "<issued date=\"2018-01-16 01:28\"/>",
+            ])
+            .prop_map(str::to_string),
+            "[ -~]{0,12}",
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_document_never_panics(pieces in prop::collection::vec(piece(), 0..30)) {
+            let text = pieces.concat();
+            if let Ok(feeds) = parse("p.xml", &text) {
+                for (_, parsed) in feeds {
+                    for r in parsed.records {
+                        prop_assert!(!r.id.is_empty());
+                        prop_assert!(r.affected.iter().all(|a| a.status.fixed_version().is_some()));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn cve_ids_and_cut_titles() {
         assert_eq!(
