@@ -5,7 +5,7 @@
 //! ids, severity Amazon's word as written (`critical`, `Important`: the severity module
 //! reads it case-insensitively), summary the title without its `Amazon Linux 2 … - ALAS…:`
 //! prefix. Each `<package>` is a fixed **binary** RPM (a `src` package is kept under its
-//! own name too): one [`Status::Fixed`] per package name at `[epoch:]version-release`
+//! own name too): one [`crate::Status::Fixed`] per package name at `[epoch:]version-release`
 //! (arches collapse; should two arches carry different builds, the lowest is the fixed
 //! version and the note names the others). The epoch attribute is part of the version
 //! (`2:8.2.3512-1.amzn2022` for vim, `10:1.5.3-141.amzn2.5.3` for qemu-kvm): rpm orders

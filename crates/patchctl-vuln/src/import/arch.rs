@@ -11,7 +11,7 @@
 //! | tracker `status` | statement |
 //! |---|---|
 //! | `Fixed` (with `fixed`) | [`Status::Fixed`] at `fixed` |
-//! | `Testing` (with `fixed`) | [`Status::Fixed`] at `fixed`, note "fixed in … in the [testing] repositories only": the fix exists; a host below it is vulnerable, one that installed the testing build is not |
+//! | `Testing` (with `fixed`) | [`Status::Fixed`] at `fixed`, note "fixed in … in the \[testing\] repositories only": the fix exists; a host below it is vulnerable, one that installed the testing build is not |
 //! | `Vulnerable` | [`Status::AffectedNoFix`] |
 //! | `Not affected` | [`Status::NotAffected`], even with a `fixed` version (AVG-2737): the note keeps it |
 //! | `Unknown` | [`Status::UnderInvestigation`], a `fixed` version kept in the note (AVG-2780) |

@@ -69,7 +69,8 @@ const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedBatch {
-    /// Feed name: `osv`, `ubuntu-vex`, `alpine-secdb` or [`debian::FEED`].
+    /// Feed name: `osv`, `ubuntu-vex`, `alpine-secdb`, [`debian::FEED`],
+    /// [`amazon::FEED`], [`fedora::FEED`] or [`arch::FEED`].
     pub feed: &'static str,
     /// The feed's records (unique ids, sorted by id) and rejections.
     pub parsed: Parsed,
@@ -285,7 +286,8 @@ enum Format {
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
 /// (`distroversion` and `packages`), vuln-list-debian (`Header` and `Annotations`), OSV
 /// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
-/// (`{source: {CVE-…: {releases: …}}}`).
+/// (`{source: {CVE-…: {releases: …}}}`), Fedora Bodhi updates (and its release list, a
+/// hint), Arch tracker groups (`name` `AVG-…`).
 fn detect(v: &Value) -> Option<Format> {
     if vex::looks_like(v) {
         Some(Format::Vex)
