@@ -247,7 +247,7 @@ pub fn run(patchctl: &Path, data: &Path, hosts: usize, packages: usize) -> anyho
     for h in 0..sample {
         let pkgs = synthetic.host(h);
         let started = Instant::now();
-        for p in matcher::probes(&ecos, None, &pkgs) {
+        for p in matcher::probes(&index, &ecos, None, &pkgs) {
             hits += index.evaluate(&p).len();
         }
         cold += started.elapsed();

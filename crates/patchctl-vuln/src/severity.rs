@@ -111,7 +111,8 @@ impl FromStr for Severity {
 }
 
 /// The severity of a distribution's word, case-insensitive, trailing `*` stripped
-/// (Debian writes `low*` for a guessed urgency): `Critical`; `Important`/`high` → High;
+/// (Debian writes `low*` for a guessed urgency): `Critical` and Fedora Bodhi's `urgent`
+/// → Critical; `Important`/`high` → High;
 /// `Moderate`/`medium` → Medium; `low`; Debian `unimportant` and Ubuntu `negligible` →
 /// Negligible; anything else (`not yet assigned`, `untriaged`, `end-of-life`, empty) →
 /// Unknown.
@@ -119,6 +120,7 @@ pub fn from_distro(word: &str) -> Severity {
     let word = word.trim().trim_end_matches('*').trim_end();
     [
         ("critical", Severity::Critical),
+        ("urgent", Severity::Critical),
         ("important", Severity::High),
         ("high", Severity::High),
         ("moderate", Severity::Medium),

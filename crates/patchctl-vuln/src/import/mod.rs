@@ -12,6 +12,9 @@
 //! * [`packing`]: gzip, xz, bzip2, zstd and tar, unpacked by magic bytes.
 //! * [`suse`]: SUSE's CSAF VEX documents and advisories (feed [`suse::CSAF_FEED`]) and
 //!   OVAL files (feed [`suse::OVAL_FEED`]).
+//! * [`updateinfo`]: repositories' `updateinfo.xml`, for [`amazon`] (ALAS, feed
+//!   [`amazon::FEED`]) and [`fedora`] (feed [`fedora::FEED`], also Bodhi's JSON).
+//! * [`arch`]: the Arch Linux security tracker JSON (feed [`arch::FEED`]).
 //!
 //! The format is decided by content, never by file name (except Debian's
 //! `security-support-*` lists, which are plain text): zip magic `PK\x03\x04`; JSON when
@@ -34,13 +37,21 @@
 //!   [`MAX_ENTRY_BYTES`] per zip entry.
 
 pub mod alpine;
+pub mod amazon;
+pub mod arch;
 pub mod debian;
+pub mod fedora;
 pub mod kev;
 pub mod osv;
 pub mod packing;
 pub mod redhat;
 pub mod suse;
+pub mod updateinfo;
 pub mod vex;
+
+mod text;
+
+use text::{decode, xml_root};
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -66,13 +77,15 @@ const ACCEPTED: &str = "OSV records (JSON, or osv.dev's all.zip), Ubuntu OpenVEX
      documents, the Debian Security Tracker JSON, vuln-list-debian records, Debian \
      security-support lists, Alpine secdb (JSON or YAML), Red Hat CSAF VEX and RHSA \
      documents, Red Hat Security Data API CVE JSON and the bulk VEX deletions.csv, \
-     SUSE CSAF (VEX and advisories) and SUSE OVAL, and CISA's Known Exploited \
-     Vulnerabilities catalog";
+     SUSE CSAF (VEX and advisories) and SUSE OVAL, updateinfo.xml of Amazon Linux (ALAS) \
+     and Fedora, Fedora Bodhi updates (JSON), the Arch Linux security tracker JSON, and \
+     CISA's Known Exploited Vulnerabilities catalog";
 
 /// Everything one import read for one feed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedBatch {
-    /// Feed name: `osv`, `ubuntu-vex`, `alpine-secdb` or [`debian::FEED`].
+    /// Feed name: `osv`, `ubuntu-vex`, `alpine-secdb`, [`debian::FEED`],
+    /// [`amazon::FEED`], [`fedora::FEED`] or [`arch::FEED`].
     pub feed: &'static str,
     /// The feed's records (unique ids, sorted by id) and rejections.
     pub parsed: Parsed,
@@ -287,13 +300,17 @@ enum Format {
     RedHatApi,
     RedHatApiList,
     SuseCsaf,
+    Bodhi,
+    BodhiReleases,
+    ArchTracker,
 }
 
 /// Recognises a document: OpenVEX (`@context` mentions openvex), Alpine secdb
 /// (`distroversion` and `packages`), vuln-list-debian (`Header` and `Annotations`), OSV
 /// (`id` and one of `affected`, `schema_version`, `modified`), the Debian tracker JSON
 /// (`{source: {CVE-…: {releases: …}}}`), SUSE CSAF (`document.category` `csaf_vex` or
-/// `csaf_security_advisory`, published by SUSE).
+/// `csaf_security_advisory`, published by SUSE), Fedora Bodhi updates (and its release
+/// list, a hint), Arch tracker groups (`name` `AVG-…`).
 fn detect(v: &Value) -> Option<Format> {
     if kev::looks_like(v) {
         Some(Format::Kev)
@@ -315,6 +332,12 @@ fn detect(v: &Value) -> Option<Format> {
         Some(Format::Osv)
     } else if debian::looks_like_tracker_json(v) {
         Some(Format::DebianTracker)
+    } else if fedora::looks_like_bodhi(v) {
+        Some(Format::Bodhi)
+    } else if fedora::looks_like_bodhi_releases(v) {
+        Some(Format::BodhiReleases)
+    } else if arch::looks_like(v) {
+        Some(Format::ArchTracker)
     } else {
         None
     }
@@ -577,18 +600,31 @@ impl Collector {
             }
             Format::RedHatApiList => return Err(DocError::Index(redhat::API_LIST_HINT)),
             Format::SuseCsaf => self.push(suse::CSAF_FEED, suse::csaf::parse(origin, &v)),
+            Format::Bodhi => self.push(fedora::FEED, fedora::parse_bodhi(origin, &v)),
+            Format::BodhiReleases => return Err(DocError::Index(fedora::RELEASES_HINT)),
+            Format::ArchTracker => self.push(arch::FEED, arch::parse(origin, &v)),
         }
         Ok(())
     }
 
     /// One XML document, recognised by its root element.
-    fn add_xml(&mut self, _origin: &str, text: &str) -> Result<(), DocError> {
+    fn add_xml(&mut self, origin: &str, text: &str) -> Result<(), DocError> {
         match xml_root(text) {
             // each XML format's importer adds its root element here
             Some("oval_definitions") if suse::oval::looks_like(text) => self
                 .suse_oval
                 .add(text)
                 .map_err(|e| DocError::Syntax("XML", e)),
+            Some("updates") => {
+                let feeds = updateinfo::parse(origin, text).map_err(|e| match e {
+                    updateinfo::UpdateinfoError::Xml(reason) => DocError::Syntax("XML", reason),
+                    updateinfo::UpdateinfoError::UnknownVendor => DocError::Unknown,
+                })?;
+                for (feed, parsed) in feeds {
+                    self.push(feed, parsed);
+                }
+                Ok(())
+            }
             Some("repomd") => Err(DocError::Index(
                 "a repository index (repomd.xml), not advisories: import the updateinfo \
                  file it lists, or sync its URL as a feed of kind repomd",
@@ -664,79 +700,6 @@ fn read_entry<R: Read + Seek>(
     }
 }
 
-/// The name of an XML document's root element (without namespace prefix), found
-/// without parsing the document: the first start tag after the declaration, comments
-/// and doctype.
-fn xml_root(text: &str) -> Option<&str> {
-    let mut rest = text;
-    loop {
-        let at = rest.find('<')?;
-        rest = &rest[at + 1..];
-        if rest.starts_with('?') || rest.starts_with('!') {
-            let end = if rest.starts_with("!--") {
-                rest.find("-->")? + 3
-            } else {
-                rest.find('>')? + 1
-            };
-            rest = &rest[end..];
-            continue;
-        }
-        let end = rest
-            .find(|c: char| c.is_whitespace() || c == '>' || c == '/')
-            .unwrap_or(rest.len());
-        let name = &rest[..end];
-        return Some(name.rsplit(':').next().unwrap_or(name));
-    }
-}
-
-/// JSON when the first non-blank byte is `{` or `[`, YAML otherwise.
-fn decode(bytes: &[u8]) -> Result<Value, DocError> {
-    let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let first = text.iter().find(|b| !b.is_ascii_whitespace());
-    if matches!(first, Some(b'{' | b'[')) {
-        serde_json::from_slice(text).map_err(|e| DocError::Syntax("JSON", e.to_string()))
-    } else {
-        let yaml: serde_yaml::Value =
-            serde_yaml::from_slice(text).map_err(|e| DocError::Syntax("YAML", e.to_string()))?;
-        Ok(yaml_to_json(yaml))
-    }
-}
-
-/// A YAML value as JSON: scalar keys become strings, tags are dropped, non-finite
-/// floats become strings.
-fn yaml_to_json(v: serde_yaml::Value) -> Value {
-    use serde_yaml::Value as Y;
-    match v {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                let f = n.as_f64().unwrap_or(f64::NAN);
-                serde_json::Number::from_f64(f)
-                    .map_or_else(|| Value::String(n.to_string()), Value::Number)
-            }
-        }
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(yaml_to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match yaml_to_json(k) {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    };
-                    (key, yaml_to_json(v))
-                })
-                .collect(),
-        ),
-        Y::Tagged(tagged) => yaml_to_json(tagged.value),
-    }
-}
-
 /// One record per id: the one with the later `modified`, else the one read last;
 /// sorted by id.
 fn latest_per_id(records: Vec<Record>) -> Vec<Record> {
@@ -797,27 +760,5 @@ mod tests {
         );
         assert_eq!(clip("äöü", 2), "äö…");
         assert_eq!(one_line(&"é".repeat(300)).chars().count(), 201);
-    }
-
-    #[test]
-    fn xml_root_elements() {
-        assert_eq!(
-            xml_root("<?xml version=\"1.0\"?>\n<!-- c -->\n<updates>"),
-            Some("updates")
-        );
-        assert_eq!(
-            xml_root("<oval:oval_definitions xmlns:oval=\"x\">"),
-            Some("oval_definitions")
-        );
-        assert_eq!(xml_root("<!DOCTYPE x><repomd/>"), Some("repomd"));
-        assert_eq!(xml_root("no xml"), None);
-    }
-
-    #[test]
-    fn yaml_keys_become_strings() {
-        let Ok(v) = decode(b"distroversion: v3.11\npackages:\n  - pkg:\n      name: x\n      secfixes:\n        1.5: [CVE-1]\n") else {
-            panic!("valid YAML");
-        };
-        assert_eq!(v["packages"][0]["pkg"]["secfixes"]["1.5"][0], "CVE-1");
     }
 }

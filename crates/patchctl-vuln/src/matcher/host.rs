@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use patchctl_proto::agent::InstalledPackage;
 
+use super::index::Index;
 use super::kernel::{is_running_kernel, kernel_source, newest_kernel, record_key_of_source};
 use super::{MatchedBy, Probe};
 use crate::ecosystem::{self, KeyedBy, Rules};
@@ -88,8 +89,10 @@ pub fn specs<'a>(
 }
 
 /// The probes of a host: its [`specs`], grouped by `(key, fallback key, version)` (all
-/// binaries of one source share one probe where records are keyed by source).
+/// binaries of one source share one probe where records are keyed by source, and so do
+/// the binaries of one source RPM that no record names, decided on the source's name).
 pub fn probes(
+    index: &Index,
     ecosystems: &[String],
     running_kernel: Option<&str>,
     packages: &[InstalledPackage],
@@ -97,26 +100,35 @@ pub fn probes(
     let Some(rules) = ecosystems.iter().find_map(|e| ecosystem::rules(e)) else {
         return Vec::new();
     };
-    type Group = (String, Option<String>, String);
+    type Group = (String, Option<String>, String, MatchedBy);
     let mut grouped: BTreeMap<Group, Vec<String>> = BTreeMap::new();
-    specs(ecosystems, running_kernel, packages, |s| {
-        grouped
-            .entry((
-                s.key.to_string(),
-                s.fallback.map(str::to_string),
-                s.version.to_string(),
-            ))
-            .or_default()
-            .push(s.name.to_string());
-    });
-    let matched_by = match rules.keyed_by {
+    let own = match rules.keyed_by {
         KeyedBy::Source => MatchedBy::Source,
         KeyedBy::Binary => MatchedBy::Binary,
     };
+    let named = |key: &str| ecosystems.iter().any(|e| index.has(e, key));
+    specs(ecosystems, running_kernel, packages, |s| {
+        let group = match s.fallback {
+            // no record names the binary: one probe per source, decided on its name
+            Some(src) if !named(&s.key) && named(src) => (
+                src.to_string(),
+                None,
+                s.version.to_string(),
+                MatchedBy::SourceRpm,
+            ),
+            fallback => (
+                s.key.to_string(),
+                fallback.map(str::to_string),
+                s.version.to_string(),
+                own,
+            ),
+        };
+        grouped.entry(group).or_default().push(s.name.to_string());
+    });
     let ecos: Arc<[String]> = ecosystems.iter().cloned().collect();
     grouped
         .into_iter()
-        .map(|((key, fallback, version), mut binaries)| {
+        .map(|((key, fallback, version, matched_by), mut binaries)| {
             binaries.sort();
             binaries.dedup();
             Probe {

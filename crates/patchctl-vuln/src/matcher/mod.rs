@@ -157,7 +157,7 @@ impl Index {
         packages: &[InstalledPackage],
     ) -> Vec<Finding> {
         let mut out = Vec::new();
-        for probe in probes(ecosystems, running_kernel, packages) {
+        for probe in probes(self, ecosystems, running_kernel, packages) {
             out.extend(self.evaluate(&probe).iter().map(|h| finding(h, &probe)));
         }
         self.annotate(&mut out);
