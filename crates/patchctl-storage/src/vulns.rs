@@ -91,6 +91,9 @@ pub trait VulnStore: Send + Sync + 'static {
     /// Which of these ecosystems any stored record states something about (those whose
     /// releases have vulnerability data), in the order given.
     async fn vuln_ecosystems_with_data(&self, ecosystems: &[String]) -> Result<Vec<String>>;
+    /// Every stored record of one source (feed), by id: the catalogs that name no
+    /// package (CISA KEV) are loaded this way by the offline check.
+    async fn vuln_records_of(&self, source: &str) -> Result<Vec<StoredVulnRecord>>;
     /// Every source with its bookkeeping, by name.
     async fn vuln_sources(&self) -> Result<Vec<VulnSource>>;
     /// Remembers a sync attempt of source `name` at `now`: the URL and the response's

@@ -2369,6 +2369,29 @@ async fn case_vuln_records_for(store: Arc<dyn Storage>) {
         .unwrap();
 
     assert!(store.vuln_records_for(&[]).await.unwrap().is_empty());
+    // Which releases have data at all (a host of another says "no vulnerability data").
+    assert_eq!(
+        store
+            .vuln_ecosystems_with_data(&[
+                "Debian:13".to_string(),
+                "AlmaLinux:9".to_string(),
+                "Debian:12".to_string(),
+                "Fedora:40".to_string(),
+            ])
+            .await
+            .unwrap(),
+        ["AlmaLinux:9", "Debian:12"]
+    );
+    // One source's records, whole, by id.
+    let of: Vec<String> = store
+        .vuln_records_of("almalinux")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.record.id)
+        .collect();
+    assert_eq!(of, ["ALSA-2024:2722", "ALSA-2024:4312"]);
+    assert!(store.vuln_records_of("nothing").await.unwrap().is_empty());
     // Release-exact: the package name alone finds nothing.
     assert!(
         store

@@ -342,8 +342,8 @@ macro_rules! impl_vulns {
             ) -> Result<Vec<String>> {
                 let mut out = Vec::new();
                 for e in ecosystems {
-                    let found: Option<i64> = sqlx::query_scalar(
-                        "SELECT 1 FROM vuln_keys WHERE ecosystem = $1 LIMIT 1",
+                    let found: Option<String> = sqlx::query_scalar(
+                        "SELECT ecosystem FROM vuln_keys WHERE ecosystem = $1 LIMIT 1",
                     )
                     .bind(e)
                     .fetch_optional(&self.reader)
@@ -353,6 +353,17 @@ macro_rules! impl_vulns {
                     }
                 }
                 Ok(out)
+            }
+
+            async fn vuln_records_of(&self, source: &str) -> Result<Vec<StoredVulnRecord>> {
+                let rows: Vec<VulnRecordDb> = sqlx::query_as(
+                    "SELECT source, id, digest, imported_at, record_json FROM vuln_records \
+                     WHERE source = $1 ORDER BY id",
+                )
+                .bind(source)
+                .fetch_all(&self.reader)
+                .await?;
+                rows.into_iter().map(VulnRecordDb::decode).collect()
             }
 
             async fn vuln_records_for(
