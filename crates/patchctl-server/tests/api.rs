@@ -1496,6 +1496,97 @@ async fn findings_follow_scans_and_database_changes_incrementally() {
 }
 
 #[tokio::test]
+async fn a_host_of_a_release_without_data_says_so_everywhere_never_zero() {
+    let e = env().await;
+    let org = e.org("a").await;
+    let deb = e.enroll(&org.enrollment_key, "deb-1").await;
+    let stream = e.enroll(&org.enrollment_key, "stream-1").await;
+    e.state
+        .store
+        .import_vuln_records(
+            "test",
+            &[vuln_record(
+                "CVE-2024-6387",
+                "openssh",
+                fixed("1:9.2p1-2+deb12u3"),
+            )],
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    e.full_scan(
+        &deb.credential,
+        Utc::now(),
+        &debian_state("1:9.2p1-2+deb12u2", vec![]),
+    )
+    .await;
+    // a CentOS Stream 9 host: PatchCTL has no source for it (never Red Hat's data)
+    let mut cs = debian_state("1:9.2p1-2+deb12u2", vec![]);
+    cs.system.hostname = "stream-1".into();
+    cs.system.os = patchctl_proto::agent::OsInfo {
+        id: "centos".into(),
+        version_id: "9".into(),
+        pretty_name: "CentOS Stream 9".into(),
+        ..Default::default()
+    };
+    cs.canonicalize();
+    e.full_scan(&stream.credential, Utc::now(), &cs).await;
+
+    let path = format!("/api/v1/hosts/{}/vulns", stream.host_id);
+    let v = e.get_until(&org.token, &path, |v| v["packages"] == 2).await;
+    assert_eq!(v["ecosystems"], json!(["CentOS Stream:9"]));
+    assert_eq!(v["coverage"]["level"], "none", "{v}");
+    assert_eq!(
+        v["coverage"]["message"],
+        "no vulnerability data for CentOS Stream:9 (PatchCTL has no vulnerability source \
+         for this distribution; its packages are not checked)"
+    );
+    assert!(v["findings"].as_array().unwrap().is_empty());
+    // the Debian host is covered
+    let dv = e
+        .get_until(
+            &org.token,
+            &format!("/api/v1/hosts/{}/vulns", deb.host_id),
+            |v| v["vulnerable"] == 1,
+        )
+        .await;
+    assert_eq!(dv["coverage"]["level"], "cve", "{dv}");
+    assert_eq!(dv["coverage"]["covered"], json!(["Debian:12"]));
+
+    // the host itself (hosts show / hosts list)
+    let h = e
+        .get_until(
+            &org.token,
+            &format!("/api/v1/hosts/{}", stream.host_id),
+            |_| true,
+        )
+        .await;
+    assert!(
+        h["vulnerability_data"]
+            .as_str()
+            .unwrap()
+            .starts_with("no vulnerability data for CentOS Stream:9"),
+        "{h}"
+    );
+    let list = e.get_until(&org.token, "/api/v1/hosts", |_| true).await;
+    let words: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["vulnerability_data"].as_str().unwrap())
+        .collect();
+    assert!(words.contains(&"full CVE data (Debian:12)"), "{list}");
+
+    // the fleet summary counts it apart: not "not vulnerable"
+    let s = e
+        .get_until(&org.token, "/api/v1/vulns/summary", |s| s["hosts"] == 2)
+        .await;
+    assert_eq!(s["vulnerable_hosts"], 1, "{s}");
+    assert_eq!(s["hosts_without_data"], 1, "{s}");
+    assert_eq!(s["without_data"], json!({"CentOS Stream:9": 1}), "{s}");
+}
+
+#[tokio::test]
 async fn dev_setup_reuses_its_directory_and_names_a_corrupt_file() {
     use patchctl_server::bootstrap::dev_setup;
     let tmp = tempfile::tempdir().unwrap();
