@@ -272,7 +272,7 @@ pub fn start(settings: &Settings, store: Arc<dyn Storage>) -> Option<tokio::task
     tracing::info!(
         feeds = feeds.len(),
         interval_secs = interval.as_secs(),
-        "vulnerability feed sync: every interval (±10 %), first round shortly"
+        "vulnerability feed sync on: each feed every interval_secs (±10 %), first round in about 10 s"
     );
     let syncer = Syncer::new(
         store,

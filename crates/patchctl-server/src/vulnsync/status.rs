@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{FeedKind, effective_feeds, without_userinfo};
 use crate::Settings;
-use crate::settings::Feed;
+use crate::settings::{Feed, redact_url};
 
 /// How a feed stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -116,7 +116,7 @@ fn feed_status(
     let shown = FeedStatus {
         name: feed.name.clone(),
         kind: feed.kind,
-        url: without_userinfo(&feed.url),
+        url: without_userinfo(&redact_url(&feed.url)),
         state: if automatic {
             FeedState::NeverSynced
         } else {
@@ -146,5 +146,96 @@ fn feed_status(
         last_error: s.last_error.clone(),
         next_attempt_at: if automatic { s.next_attempt_at } else { None },
         ..shown
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states_ages_and_urls_without_credentials() {
+        let now = Utc::now();
+        let feeds = [
+            ("ok", 0, true),
+            ("failing", 2, true),
+            ("never", 0, false),
+            ("new", 0, false),
+        ];
+        let mut settings_feeds = Vec::new();
+        let mut states = Vec::new();
+        for (name, failures, attempted) in feeds {
+            let url = format!("https://u:secret@mirror.example/{name}?token=t0k");
+            settings_feeds.push(Feed {
+                name: name.into(),
+                url: url.clone(),
+                kind: FeedKind::File,
+            });
+            if name != "new" {
+                states.push(FeedSyncState {
+                    name: name.into(),
+                    kind: "file".into(),
+                    url,
+                    last_attempt_at: attempted.then_some(now),
+                    last_success_at: (name == "ok").then(|| now - chrono::Duration::seconds(90)),
+                    failures,
+                    last_error: (failures > 0).then(|| "boom".to_owned()),
+                    next_attempt_at: Some(now),
+                    ..Default::default()
+                });
+            }
+        }
+        let dir = std::path::Path::new("/nonexistent");
+        let settings = Settings {
+            listen: "127.0.0.1:1".parse().unwrap(),
+            database_url: "sqlite://x".into(),
+            tls_cert: dir.join("c"),
+            tls_key: dir.join("k"),
+            heartbeat_interval_secs: 1,
+            command_lease_secs: 1,
+            metrics_history_len: 1,
+            vuln_feeds: settings_feeds,
+            vuln_sync: true,
+            vuln_sync_interval_secs: 3600,
+            vuln_sync_dir: None,
+            vuln_ca_file: None,
+            enroll_per_address_per_min: 1,
+            enroll_per_key_per_min: 1,
+        };
+        let r = report(Some(&settings), &states, now);
+        let got: Vec<(&str, FeedState)> =
+            r.feeds.iter().map(|f| (f.name.as_str(), f.state)).collect();
+        assert_eq!(
+            got,
+            [
+                ("ok", FeedState::Ok),
+                ("failing", FeedState::Failing),
+                ("never", FeedState::NeverSynced),
+                ("new", FeedState::NeverSynced)
+            ]
+        );
+        assert_eq!(r.feeds[0].age_secs, Some(90));
+        assert_eq!(r.feeds[1].last_error.as_deref(), Some("boom"));
+        for f in &r.feeds {
+            assert_eq!(
+                f.url,
+                format!("https://***@mirror.example/{}?token=***", f.name)
+            );
+        }
+        let off = Settings {
+            vuln_sync: false,
+            ..settings
+        };
+        let r = report(Some(&off), &states, now);
+        assert!(!r.automatic);
+        assert!(
+            r.feeds
+                .iter()
+                .all(|f| f.state == FeedState::Disabled && f.next_attempt_at.is_none())
+        );
+        // Without settings: the default feeds, never synced.
+        let r = report(None, &[], now);
+        assert_eq!(r.feeds.len(), super::super::DEFAULT_FEEDS.len());
+        assert!(r.feeds.iter().all(|f| f.state == FeedState::NeverSynced));
     }
 }
