@@ -3,7 +3,8 @@
 //! [`Downloader::fetch`] GETs one URL and returns either the body with the
 //! validators to remember for next time ([`Fetched::Body`]) or
 //! [`Fetched::NotModified`] when the server says the copy behind the validators
-//! the caller passed is still current.
+//! the caller passed is still current. [`Downloader::fetch_to_file`] does the same
+//! but streams the body into a file (feeds of hundreds of MB).
 //!
 //! Invariants:
 //! - Only `https://` is ever spoken, on the first request and after every
@@ -15,7 +16,8 @@
 //!   may hold a signed-URL token). User info in the URL is sent as HTTP Basic
 //!   authentication, to that URL's origin only: it is dropped on a redirect to
 //!   another scheme, host or port.
-//! - A body is never larger than the configured limit in memory: a declared
+//! - A body is never larger than the configured limit (in memory, or in the file of
+//!   [`Downloader::fetch_to_file`]): a declared
 //!   `Content-Length` over the limit fails before reading, and a body without
 //!   one fails as soon as the bytes received pass the limit.
 //! - The timeout bounds connecting (TCP, TLS and the wait for the response
@@ -25,6 +27,7 @@
 //!   were sent; any other status is an error naming the URL and the status.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +43,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
 
 use crate::client::{chain_text, find_rustls, https_only_client};
 
@@ -122,6 +126,71 @@ impl fmt::Debug for Fetched {
     }
 }
 
+/// The outcome of a successful [`Downloader::fetch_to_file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchedFile {
+    /// 304: the copy identified by the validators passed in is current; no file was
+    /// created.
+    NotModified,
+    /// 200: the whole body is in the file.
+    Written {
+        /// Bytes written.
+        bytes: u64,
+        /// `ETag` / `Last-Modified` of this response.
+        validators: Validators,
+    },
+}
+
+/// Where a body goes as it arrives: memory ([`Downloader::fetch`]) or a file
+/// ([`Downloader::fetch_to_file`]).
+enum Sink<'a> {
+    Memory(&'a mut Vec<u8>),
+    File {
+        file: tokio::io::BufWriter<tokio::fs::File>,
+        path: &'a Path,
+    },
+}
+
+impl Sink<'_> {
+    /// Room for `n` bytes, when known (a hint).
+    fn reserve(&mut self, n: u64) {
+        if let Sink::Memory(v) = self {
+            v.reserve(usize::try_from(n).unwrap_or(0));
+        }
+    }
+
+    /// Appends `data`.
+    async fn write(&mut self, data: &[u8]) -> Result<(), DownloadError> {
+        match self {
+            Sink::Memory(v) => {
+                v.extend_from_slice(data);
+                Ok(())
+            }
+            Sink::File { file, path } => {
+                file.write_all(data)
+                    .await
+                    .map_err(|source| DownloadError::Write {
+                        path: path.to_path_buf(),
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// Everything written reaches the disk.
+    async fn finish(self) -> Result<(), DownloadError> {
+        if let Sink::File { mut file, path } = self {
+            let write_error = |source| DownloadError::Write {
+                path: path.to_path_buf(),
+                source,
+            };
+            file.flush().await.map_err(write_error)?;
+            file.get_ref().sync_all().await.map_err(write_error)?;
+        }
+        Ok(())
+    }
+}
+
 /// Why a download failed. Every URL shown is `https://host[:port]/path`, with
 /// user info, query and fragment removed.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +253,14 @@ pub enum DownloadError {
         url: String,
         /// The timeout that ran out (see [`Downloader::with_timeout`]).
         timeout: Duration,
+    },
+    /// The file a body is streamed to cannot be created or written (a full disk).
+    #[error("cannot write the download to {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What writing said.
+        source: std::io::Error,
     },
     /// The server kept redirecting.
     #[error(
@@ -273,6 +350,55 @@ impl Downloader {
         known: &Validators,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
     ) -> Result<Fetched, DownloadError> {
+        let Some((shown, response)) = self.get(url, known).await? else {
+            return Ok(Fetched::NotModified);
+        };
+        let validators = Validators::from_headers(response.headers());
+        let mut bytes = Vec::new();
+        self.read_body(&shown, response, &mut Sink::Memory(&mut bytes), progress)
+            .await?;
+        Ok(Fetched::Body { bytes, validators })
+    }
+
+    /// As [`Downloader::fetch`], but the body is streamed to a new file at `path`
+    /// instead of being held in memory (feeds of hundreds of MB): the same limits, the
+    /// same errors, and [`DownloadError::Write`] when the file cannot be written. The
+    /// file is created (replacing one that exists) only once the server answered 200;
+    /// after an error it may hold part of the body, which the caller deletes.
+    pub async fn fetch_to_file(
+        &self,
+        url: &str,
+        known: &Validators,
+        path: &Path,
+        progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
+    ) -> Result<FetchedFile, DownloadError> {
+        let Some((shown, response)) = self.get(url, known).await? else {
+            return Ok(FetchedFile::NotModified);
+        };
+        let validators = Validators::from_headers(response.headers());
+        let write_error = |source| DownloadError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = tokio::fs::File::create(path).await.map_err(write_error)?;
+        let mut sink = Sink::File {
+            file: tokio::io::BufWriter::new(file),
+            path,
+        };
+        let bytes = self
+            .read_body(&shown, response, &mut sink, progress)
+            .await?;
+        sink.finish().await?;
+        Ok(FetchedFile::Written { bytes, validators })
+    }
+
+    /// GETs `url` conditionally on `known`, following redirects: `None` for 304, else
+    /// the URL as shown and the 200 response.
+    async fn get(
+        &self,
+        url: &str,
+        known: &Validators,
+    ) -> Result<Option<(String, Response<Incoming>)>, DownloadError> {
         let conditional = conditional_headers(known);
         let mut target = Target::parse(url)?;
         let mut redirects = 0;
@@ -302,8 +428,8 @@ impl Downloader {
             target = target.follow(location)?;
         };
         match response.status() {
-            StatusCode::OK => self.read_body(&target.shown, response, progress).await,
-            StatusCode::NOT_MODIFIED if !conditional.is_empty() => Ok(Fetched::NotModified),
+            StatusCode::OK => Ok(Some((target.shown, response))),
+            StatusCode::NOT_MODIFIED if !conditional.is_empty() => Ok(None),
             status => Err(DownloadError::Status {
                 url: target.shown,
                 status: status.as_u16(),
@@ -340,13 +466,14 @@ impl Downloader {
             .map_err(|e| request_error(&target.shown, &e))
     }
 
+    /// Reads the body of `response` into `sink` within the limits; returns its length.
     async fn read_body(
         &self,
         url: &str,
         response: Response<Incoming>,
+        sink: &mut Sink<'_>,
         progress: &mut (dyn FnMut(u64, Option<u64>) + Send),
-    ) -> Result<Fetched, DownloadError> {
-        let validators = Validators::from_headers(response.headers());
+    ) -> Result<u64, DownloadError> {
         let mut body = response.into_body();
         let total = body.size_hint().exact();
         let too_large = || DownloadError::TooLarge {
@@ -356,8 +483,7 @@ impl Downloader {
         if total.is_some_and(|t| t > self.max_bytes) {
             return Err(too_large());
         }
-        let reserve = total.unwrap_or(0).min(MAX_PREALLOCATION);
-        let mut bytes = Vec::with_capacity(usize::try_from(reserve).unwrap_or(0));
+        sink.reserve(total.unwrap_or(0).min(MAX_PREALLOCATION));
         let mut received: u64 = 0;
         let mut reported: Option<(u64, Instant)> = None;
         loop {
@@ -379,7 +505,7 @@ impl Downloader {
             if received > self.max_bytes {
                 return Err(too_large());
             }
-            bytes.extend_from_slice(&data);
+            sink.write(&data).await?;
             let due = reported.is_none_or(|(_, at)| at.elapsed() >= PROGRESS_INTERVAL);
             if due {
                 progress(received, total);
@@ -389,7 +515,7 @@ impl Downloader {
         if reported.map(|(n, _)| n) != Some(received) {
             progress(received, total);
         }
-        Ok(Fetched::Body { bytes, validators })
+        Ok(received)
     }
 
     fn timed_out(&self, url: &str) -> DownloadError {

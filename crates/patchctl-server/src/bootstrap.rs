@@ -204,6 +204,7 @@ pub async fn dev_setup(
         None
     };
     let fresh = previous.is_none();
+    let previous_settings = previous.as_ref().map(|(_, s)| s.clone());
     let listen = listen
         .or(previous.as_ref().map(|(_, s)| s.listen))
         .unwrap_or_else(|| "127.0.0.1:8443".parse().expect("valid address"));
@@ -235,7 +236,23 @@ pub async fn dev_setup(
         heartbeat_interval_secs: agent_heartbeat_secs,
         command_lease_secs: 120,
         metrics_history_len: 288,
-        vuln_feeds: Vec::new(),
+        // The feed settings an operator put in the directory's server.json are kept.
+        vuln_feeds: previous_settings
+            .as_ref()
+            .map(|s| s.vuln_feeds.clone())
+            .unwrap_or_default(),
+        vuln_sync: previous_settings.as_ref().is_none_or(|s| s.vuln_sync),
+        vuln_sync_interval_secs: previous_settings
+            .as_ref()
+            .map_or_else(crate::settings::default_vuln_sync_interval, |s| {
+                s.vuln_sync_interval_secs
+            }),
+        vuln_sync_dir: previous_settings
+            .as_ref()
+            .and_then(|s| s.vuln_sync_dir.clone()),
+        vuln_ca_file: previous_settings
+            .as_ref()
+            .and_then(|s| s.vuln_ca_file.clone()),
         enroll_per_address_per_min: crate::settings::default_enroll_per_address(),
         enroll_per_key_per_min: crate::settings::default_enroll_per_key(),
     };

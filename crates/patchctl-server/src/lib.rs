@@ -12,7 +12,8 @@
 //! limits; [`releases`] what a published release must satisfy and the cache of
 //! rollouts and releases behind the heartbeat's update offer; [`error`] the one error answer and the mapping of domain errors to status
 //! codes; [`settings`] the layered configuration; [`serve`] the TLS accept loop;
-//! [`bootstrap`] organisations and the `--dev` set-up.
+//! [`bootstrap`] organisations and the `--dev` set-up; [`vulnsync`] the vulnerability
+//! feed sync and its scheduler (every node, one at a time).
 //!
 //! Every change of trust (an enrollment key created, revoked or rotated, a host
 //! enrolled, approved, rejected or revoked, an agent credential rotated, the
@@ -40,6 +41,7 @@ pub mod ratelimit;
 pub mod releases;
 pub mod serve;
 pub mod settings;
+pub mod vulnsync;
 
 pub use settings::Settings;
 
@@ -132,7 +134,11 @@ pub async fn launch_with_listener(
             "metrics history trimmed to metrics_history_len"
         );
     }
+    let sync = vulnsync::schedule::start(&settings, store.clone());
     let state = AppState::new(store, settings);
     serve::serve(listener, tls, app(state), shutdown).await;
+    if let Some(sync) = sync {
+        sync.abort();
+    }
     Ok(())
 }

@@ -16,6 +16,8 @@
 //! | `PATCHCTL_COMMAND_LEASE_SECS`         | `command_lease_secs`         | positive whole seconds          |
 //! | `PATCHCTL_METRICS_HISTORY_LEN`        | `metrics_history_len`        | positive count                  |
 //! | `PATCHCTL_VULN_FEEDS`                 | `vuln_feeds`                 | JSON: `[{"name": …, "url": …}]` |
+//! | `PATCHCTL_VULN_SYNC`                  | `vuln_sync`                  | `true` or `false` (default true)|
+//! | `PATCHCTL_VULN_SYNC_INTERVAL_SECS`    | `vuln_sync_interval_secs`    | positive seconds (21600)        |
 //! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30)     |
 //! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`     | `enroll_per_key_per_min`     | positive count (default 600)    |
 //!
@@ -45,6 +47,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::vulnsync::FeedKind;
+
 /// The environment variable of `listen`.
 pub const ENV_LISTEN: &str = "PATCHCTL_LISTEN";
 /// The environment variable of `database_url`.
@@ -66,8 +70,13 @@ pub const ENV_ENROLL_PER_ADDRESS_PER_MIN: &str = "PATCHCTL_ENROLL_PER_ADDRESS_PE
 /// The environment variable of `enroll_per_key_per_min`.
 pub const ENV_ENROLL_PER_KEY_PER_MIN: &str = "PATCHCTL_ENROLL_PER_KEY_PER_MIN";
 
+/// The environment variable of `vuln_sync`.
+pub const ENV_VULN_SYNC: &str = "PATCHCTL_VULN_SYNC";
+/// The environment variable of `vuln_sync_interval_secs`.
+pub const ENV_VULN_SYNC_INTERVAL_SECS: &str = "PATCHCTL_VULN_SYNC_INTERVAL_SECS";
+
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 10] = [
+pub const ENV_VARS: [&str; 12] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -76,6 +85,8 @@ pub const ENV_VARS: [&str; 10] = [
     ENV_COMMAND_LEASE_SECS,
     ENV_METRICS_HISTORY_LEN,
     ENV_VULN_FEEDS,
+    ENV_VULN_SYNC,
+    ENV_VULN_SYNC_INTERVAL_SECS,
     ENV_ENROLL_PER_ADDRESS_PER_MIN,
     ENV_ENROLL_PER_KEY_PER_MIN,
 ];
@@ -101,9 +112,25 @@ pub struct Settings {
     /// Metrics samples kept per host.
     #[serde(default = "default_history")]
     pub metrics_history_len: u32,
-    /// Vulnerability feeds `patchctl vulndb sync` downloads (default: the official ones).
+    /// Vulnerability feeds the platform syncs and `patchctl vulndb sync` downloads
+    /// (default, when empty: [`crate::vulnsync::DEFAULT_FEEDS`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vuln_feeds: Vec<Feed>,
+    /// Whether every platform node syncs the feeds on its own schedule (false for
+    /// air-gapped sites, which import files with `patchctl vulndb import`).
+    #[serde(default = "default_vuln_sync")]
+    pub vuln_sync: bool,
+    /// Seconds between two syncs of a feed, jittered by ±10 % (default 6 hours).
+    #[serde(default = "default_vuln_sync_interval")]
+    pub vuln_sync_interval_secs: u64,
+    /// Directory the feed downloads are staged in (default: the SQLite database's
+    /// directory, else the system's temporary directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vuln_sync_dir: Option<PathBuf>,
+    /// CA bundle the feed servers are verified with instead of the system roots (a
+    /// mirror with its own CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vuln_ca_file: Option<PathBuf>,
     /// Enrollment attempts a minute per source address (an IPv6 /64), per process.
     #[serde(default = "default_enroll_per_address")]
     pub enroll_per_address_per_min: u32,
@@ -112,7 +139,7 @@ pub struct Settings {
     pub enroll_per_key_per_min: u32,
 }
 
-/// One vulnerability feed: a name and the URL of a file the importers read.
+/// One vulnerability feed: a name, a URL and how the URL leads to the records.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Feed {
@@ -120,8 +147,23 @@ pub struct Feed {
     pub name: String,
     /// https URL.
     pub url: String,
+    /// `file` (default), `repomd` or `redhat-vex-bulk` ([`FeedKind`]).
+    #[serde(default, skip_serializing_if = "is_file_kind")]
+    pub kind: FeedKind,
 }
 
+fn is_file_kind(k: &FeedKind) -> bool {
+    *k == FeedKind::File
+}
+
+/// Default of `vuln_sync`.
+pub fn default_vuln_sync() -> bool {
+    true
+}
+/// Default of `vuln_sync_interval_secs`: 6 hours.
+pub fn default_vuln_sync_interval() -> u64 {
+    6 * 3600
+}
 fn default_heartbeat() -> u64 {
     300
 }
@@ -199,6 +241,10 @@ struct Layer {
     command_lease_secs: Option<u64>,
     metrics_history_len: Option<u32>,
     vuln_feeds: Option<Vec<Feed>>,
+    vuln_sync: Option<bool>,
+    vuln_sync_interval_secs: Option<u64>,
+    vuln_sync_dir: Option<PathBuf>,
+    vuln_ca_file: Option<PathBuf>,
     enroll_per_address_per_min: Option<u32>,
     enroll_per_key_per_min: Option<u32>,
 }
@@ -215,6 +261,10 @@ impl Layer {
             command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
             metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
             vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
+            vuln_sync: top.vuln_sync.or(self.vuln_sync),
+            vuln_sync_interval_secs: top.vuln_sync_interval_secs.or(self.vuln_sync_interval_secs),
+            vuln_sync_dir: top.vuln_sync_dir.or(self.vuln_sync_dir),
+            vuln_ca_file: top.vuln_ca_file.or(self.vuln_ca_file),
             enroll_per_address_per_min: top
                 .enroll_per_address_per_min
                 .or(self.enroll_per_address_per_min),
@@ -278,6 +328,18 @@ impl Layer {
                             "{e}; give a JSON list such as [{{\"name\": \"osv-debian\", \"url\": \"https://...\"}}]"
                         ))
                     })?);
+                }
+                ENV_VULN_SYNC => {
+                    layer.vuln_sync = Some(match text()? {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        v => {
+                            return Err(invalid(format!("{v:?} is not true or false")));
+                        }
+                    });
+                }
+                ENV_VULN_SYNC_INTERVAL_SECS => {
+                    layer.vuln_sync_interval_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 ENV_ENROLL_PER_ADDRESS_PER_MIN => {
                     layer.enroll_per_address_per_min =
@@ -361,6 +423,12 @@ impl Settings {
             command_lease_secs: l.command_lease_secs.unwrap_or_else(default_lease),
             metrics_history_len: l.metrics_history_len.unwrap_or_else(default_history),
             vuln_feeds: l.vuln_feeds.unwrap_or_default(),
+            vuln_sync: l.vuln_sync.unwrap_or_else(default_vuln_sync),
+            vuln_sync_interval_secs: l
+                .vuln_sync_interval_secs
+                .unwrap_or_else(default_vuln_sync_interval),
+            vuln_sync_dir: l.vuln_sync_dir,
+            vuln_ca_file: l.vuln_ca_file,
             enroll_per_address_per_min: l
                 .enroll_per_address_per_min
                 .unwrap_or_else(default_enroll_per_address),
@@ -372,6 +440,7 @@ impl Settings {
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
             ("command_lease_secs", s.command_lease_secs == 0),
             ("metrics_history_len", s.metrics_history_len == 0),
+            ("vuln_sync_interval_secs", s.vuln_sync_interval_secs == 0),
             (
                 "enroll_per_address_per_min",
                 s.enroll_per_address_per_min == 0,
@@ -385,6 +454,12 @@ impl Settings {
             });
         }
         Ok(s)
+    }
+
+    /// Where feed downloads are staged: `vuln_sync_dir`, else the SQLite database's
+    /// directory, else the system's temporary directory.
+    pub fn vuln_work_dir(&self) -> PathBuf {
+        crate::vulnsync::work_dir_for(&self.database_url, self.vuln_sync_dir.as_deref())
     }
 
     /// A host is offline after this long without a heartbeat.
@@ -406,6 +481,10 @@ impl fmt::Debug for Settings {
             .field("command_lease_secs", &self.command_lease_secs)
             .field("metrics_history_len", &self.metrics_history_len)
             .field("vuln_feeds", &self.vuln_feeds)
+            .field("vuln_sync", &self.vuln_sync)
+            .field("vuln_sync_interval_secs", &self.vuln_sync_interval_secs)
+            .field("vuln_sync_dir", &self.vuln_sync_dir)
+            .field("vuln_ca_file", &self.vuln_ca_file)
             .field(
                 "enroll_per_address_per_min",
                 &self.enroll_per_address_per_min,
@@ -421,6 +500,7 @@ impl fmt::Debug for Feed {
         f.debug_struct("Feed")
             .field("name", &self.name)
             .field("url", &redact_url(&self.url))
+            .field("kind", &self.kind)
             .finish()
     }
 }

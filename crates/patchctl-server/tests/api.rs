@@ -41,6 +41,10 @@ async fn env() -> Env {
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        vuln_sync: false,
+        vuln_sync_interval_secs: 21_600,
+        vuln_sync_dir: None,
+        vuln_ca_file: None,
     };
     Env {
         _dir: dir,
@@ -474,6 +478,10 @@ async fn tls_server_in(dir: &std::path::Path) -> (std::net::SocketAddr, std::pat
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        vuln_sync: false,
+        vuln_sync_interval_secs: 21_600,
+        vuln_sync_dir: None,
+        vuln_ca_file: None,
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -186,6 +186,10 @@ async fn platform() -> Platform {
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        vuln_sync: false,
+        vuln_sync_interval_secs: 21_600,
+        vuln_sync_dir: None,
+        vuln_ca_file: None,
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

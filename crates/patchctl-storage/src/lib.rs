@@ -50,7 +50,7 @@ pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
 pub use scans::ScanStore;
-pub use vulns::{StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 
 /// Everything the platform stores: every domain trait. Implemented for every type that
 /// implements them all; call its methods on `dyn Storage` (or `S: Storage`) directly.

@@ -56,6 +56,36 @@ pub struct VulnSource {
     pub last_modified: Option<String>,
 }
 
+/// The sync bookkeeping of one configured feed (`vuln_feed_sync`), kept by the
+/// platform's feed sync: what the status report shows and what the next sync starts
+/// from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FeedSyncState {
+    /// The feed's configured name.
+    pub name: String,
+    /// The feed's kind at the last attempt (`file`, `repomd`, `redhat-vex-bulk`).
+    pub kind: String,
+    /// The feed's URL at the last attempt, as configured (may hold credentials: show it
+    /// only without its user information).
+    pub url: String,
+    /// When the last attempt started.
+    pub last_attempt_at: Option<DateTime<Utc>>,
+    /// When an attempt last ended with the feed's data current (imported, or not
+    /// modified).
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// Failed attempts in a row since then.
+    pub failures: u32,
+    /// What the last failed attempt said (URLs without credentials); `None` once an
+    /// attempt succeeds.
+    pub last_error: Option<String>,
+    /// When the feed is due next.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// Records handed to the import by the feed's last download.
+    pub records: Option<u64>,
+    /// The kind's own sync state (validators, archive name), opaque JSON.
+    pub cursor_json: Option<String>,
+}
+
 /// The vulnerability database. Times are passed in (never read from the clock inside).
 #[async_trait]
 pub trait VulnStore: Send + Sync + 'static {
@@ -107,6 +137,21 @@ pub trait VulnStore: Send + Sync + 'static {
         last_modified: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// Every feed's sync bookkeeping, by name.
+    async fn vuln_feed_states(&self) -> Result<Vec<FeedSyncState>>;
+    /// Stores `state` as the bookkeeping of feed `state.name`, replacing what was there.
+    async fn put_vuln_feed_state(&self, state: &FeedSyncState) -> Result<()>;
+    /// Takes or renews the feed sync lease for `holder` until `until`: succeeds (true)
+    /// when the lease is free, expired at `now`, or already `holder`'s. One conditional
+    /// `UPDATE`, so of several nodes asking at once exactly one gets a free lease.
+    async fn take_vuln_sync_lease(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives the lease up if `holder` has it.
+    async fn release_vuln_sync_lease(&self, holder: &str) -> Result<()>;
     /// The vulnerability database generation: 0 before the first import that stored a
     /// record, bumped by every import that changed something.
     async fn vuln_generation(&self) -> Result<i64>;

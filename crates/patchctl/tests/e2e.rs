@@ -56,6 +56,9 @@ impl Proc {
             .stdout(out)
             .stderr(f)
             .env("RUST_LOG", "debug")
+            // No feed downloads from the internet during the tests (vulndb_sync tests
+            // the platform's sync).
+            .env("PATCHCTL_VULN_SYNC", "false")
             .spawn()
             .unwrap();
         Proc {

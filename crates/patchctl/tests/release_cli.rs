@@ -58,6 +58,7 @@ fn start(dir: &Path) -> Platform {
             "--data-dir",
         ])
         .arg(dir)
+        .env("PATCHCTL_VULN_SYNC", "false") // no feed downloads in tests
         .stdin(Stdio::null())
         .stdout(fs::File::create(dir.with_extension("stdout")).unwrap())
         .stderr(fs::File::create(dir.with_extension("stderr")).unwrap())

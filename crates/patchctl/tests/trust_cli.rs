@@ -45,7 +45,8 @@ impl Drop for Platform {
 fn start(dir: &Path, first: bool) -> Platform {
     let mut cmd = Command::new(patchctl());
     cmd.args(["server", "--dev", "--no-agent", "--data-dir"])
-        .arg(dir);
+        .arg(dir)
+        .env("PATCHCTL_VULN_SYNC", "false"); // no feed downloads in tests
     if first {
         cmd.args(["--listen", "127.0.0.1:0"]);
     }

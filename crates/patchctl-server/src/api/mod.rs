@@ -7,7 +7,8 @@
 //! operator API (`/api/v1/...`, bearer API token, confined to the token's organisation)
 //! is [`hosts`] (hosts, their packages, updates, metrics, revocation, approval),
 //! [`keys`] (enrollment keys), [`org`] (the organisation's settings), [`commands`] (the
-//! command queue), [`vulns`] (the vulnerability views) and [`releases`] (signed
+//! command queue), [`vulns`] (the vulnerability views), [`vulndb`] (the feed sync
+//! report) and [`releases`] (signed
 //! releases and the agent rollout; also the agent's release download, and the public
 //! `/downloads/...` and `/install.sh`).
 //!
@@ -34,6 +35,7 @@ pub mod org;
 pub mod releases;
 pub mod results;
 pub mod scans;
+pub mod vulndb;
 pub mod vulns;
 
 /// Largest operator request body.
@@ -77,6 +79,7 @@ pub fn routes() -> Router<AppState> {
         .route("/hosts/{host}/vulns", get(vulns::host_vulns))
         .route("/vulns/summary", get(vulns::summary))
         .route("/vulns/{id}", get(vulns::advisory_hosts))
+        .route("/vulndb/status", get(vulndb::status))
         .route("/hosts/{host}/revoke", post(hosts::revoke_host))
         .route("/hosts/{host}/approve", post(hosts::approve_host))
         .route("/hosts/{host}/reject", post(hosts::reject_host))

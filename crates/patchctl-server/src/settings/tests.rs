@@ -88,7 +88,12 @@ fn env_overrides_file() {
             vuln_feeds: vec![Feed {
                 name: "osv-debian".into(),
                 url: "https://example.com/all.zip".into(),
+                kind: Default::default(),
             }],
+            vuln_sync: true,
+            vuln_sync_interval_secs: 21_600,
+            vuln_sync_dir: None,
+            vuln_ca_file: None,
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
         }
@@ -239,7 +244,9 @@ fn every_variable_is_read() {
         let value = match var {
             ENV_LISTEN => "127.0.0.1:2",
             ENV_VULN_FEEDS => r#"[{"name": "f", "url": "https://f"}]"#,
+            ENV_VULN_SYNC => "false",
             ENV_HEARTBEAT_INTERVAL_SECS
+            | ENV_VULN_SYNC_INTERVAL_SECS
             | ENV_COMMAND_LEASE_SECS
             | ENV_METRICS_HISTORY_LEN
             | ENV_ENROLL_PER_ADDRESS_PER_MIN
@@ -317,6 +324,7 @@ fn debug_never_prints_a_feed_secret_and_keeps_the_rest() {
     s.vuln_feeds = vec![Feed {
         name: "private".into(),
         url: "https://mirror:s3cret@feeds.example/osv.zip?token=t0ken&v=2".into(),
+        kind: Default::default(),
     }];
     let debug = format!("{s:?}");
     assert!(

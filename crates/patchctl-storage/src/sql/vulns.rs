@@ -20,7 +20,7 @@ use super::{
     ID_CHUNK, PostgresStore, SqliteStore, corrupt, count, from_json, ms, opt_time, time, to_json,
 };
 use crate::error::{Result, StorageError};
-use crate::vulns::{StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+use crate::vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 
 /// Vulnerability records per multi-row upsert (7 parameters each).
 const VULN_RECORD_CHUNK: usize = 500;
@@ -85,6 +85,78 @@ impl VulnSourceDb {
             last_modified: self.last_modified,
         })
     }
+}
+
+/// A row of `vuln_feed_sync`.
+#[derive(sqlx::FromRow)]
+struct FeedSyncDb {
+    name: String,
+    kind: String,
+    url: String,
+    last_attempt_at: Option<i64>,
+    last_success_at: Option<i64>,
+    failures: i64,
+    last_error: Option<String>,
+    next_attempt_at: Option<i64>,
+    records: Option<i64>,
+    cursor_json: Option<String>,
+}
+
+impl FeedSyncDb {
+    fn decode(self) -> Result<FeedSyncState> {
+        let failures = u32::try_from(self.failures)
+            .map_err(|_| corrupt("vuln_feed_sync.failures", self.failures))?;
+        Ok(FeedSyncState {
+            name: self.name,
+            kind: self.kind,
+            url: self.url,
+            last_attempt_at: opt_time(self.last_attempt_at, "vuln_feed_sync.last_attempt_at")?,
+            last_success_at: opt_time(self.last_success_at, "vuln_feed_sync.last_success_at")?,
+            failures,
+            last_error: self.last_error,
+            next_attempt_at: opt_time(self.next_attempt_at, "vuln_feed_sync.next_attempt_at")?,
+            records: self
+                .records
+                .map(|r| count(r, "vuln_feed_sync.records"))
+                .transpose()?,
+            cursor_json: self.cursor_json,
+        })
+    }
+}
+
+/// The SQL of the feed sync bookkeeping and lease (one text for both backends).
+const FEED_STATES_SQL: &str = "SELECT name, kind, url, last_attempt_at, last_success_at, \
+     failures, last_error, next_attempt_at, records, cursor_json FROM vuln_feed_sync \
+     ORDER BY name";
+const PUT_FEED_STATE_SQL: &str = "INSERT INTO vuln_feed_sync (name, kind, url, \
+     last_attempt_at, last_success_at, failures, last_error, next_attempt_at, records, \
+     cursor_json) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+     ON CONFLICT (name) DO UPDATE SET kind = excluded.kind, url = excluded.url, \
+     last_attempt_at = excluded.last_attempt_at, last_success_at = excluded.last_success_at, \
+     failures = excluded.failures, last_error = excluded.last_error, \
+     next_attempt_at = excluded.next_attempt_at, records = excluded.records, \
+     cursor_json = excluded.cursor_json";
+const TAKE_LEASE_SQL: &str = "UPDATE vuln_sync_lease SET holder = $1, expires_at = $2 \
+     WHERE id = 1 AND (holder IS NULL OR holder = $1 OR expires_at <= $3)";
+const RELEASE_LEASE_SQL: &str =
+    "UPDATE vuln_sync_lease SET holder = NULL, expires_at = 0 WHERE id = 1 AND holder = $1";
+
+/// Text bound to a column must not contain NUL (PostgreSQL refuses it).
+fn check_feed_state(s: &FeedSyncState) -> Result<()> {
+    let texts = [
+        Some(s.name.as_str()),
+        Some(s.kind.as_str()),
+        Some(s.url.as_str()),
+        s.last_error.as_deref(),
+        s.cursor_json.as_deref(),
+    ];
+    if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+        return Err(StorageError::Invalid(format!(
+            "feed {:?}: its sync state contains a NUL character",
+            s.name
+        )));
+    }
+    Ok(())
 }
 
 /// A record to import, encoded for `vuln_records` and `vuln_keys`.
@@ -433,6 +505,57 @@ macro_rules! impl_vulns {
                 .bind(last_modified)
                 .execute(&self.writer)
                 .await?;
+                Ok(())
+            }
+
+            async fn vuln_feed_states(&self) -> Result<Vec<FeedSyncState>> {
+                let rows: Vec<FeedSyncDb> = sqlx::query_as(FEED_STATES_SQL)
+                    .fetch_all(&self.reader)
+                    .await?;
+                rows.into_iter().map(FeedSyncDb::decode).collect()
+            }
+
+            async fn put_vuln_feed_state(&self, s: &FeedSyncState) -> Result<()> {
+                check_feed_state(s)?;
+                let records = s
+                    .records
+                    .map(|r| i64::try_from(r).unwrap_or(i64::MAX));
+                sqlx::query(PUT_FEED_STATE_SQL)
+                    .bind(&s.name)
+                    .bind(&s.kind)
+                    .bind(&s.url)
+                    .bind(s.last_attempt_at.map(ms))
+                    .bind(s.last_success_at.map(ms))
+                    .bind(i64::from(s.failures))
+                    .bind(s.last_error.as_deref())
+                    .bind(s.next_attempt_at.map(ms))
+                    .bind(records)
+                    .bind(s.cursor_json.as_deref())
+                    .execute(&self.writer)
+                    .await?;
+                Ok(())
+            }
+
+            async fn take_vuln_sync_lease(
+                &self,
+                holder: &str,
+                now: DateTime<Utc>,
+                until: DateTime<Utc>,
+            ) -> Result<bool> {
+                let done = sqlx::query(TAKE_LEASE_SQL)
+                    .bind(holder)
+                    .bind(ms(until))
+                    .bind(ms(now))
+                    .execute(&self.writer)
+                    .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn release_vuln_sync_lease(&self, holder: &str) -> Result<()> {
+                sqlx::query(RELEASE_LEASE_SQL)
+                    .bind(holder)
+                    .execute(&self.writer)
+                    .await?;
                 Ok(())
             }
 

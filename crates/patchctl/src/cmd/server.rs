@@ -51,6 +51,23 @@ async fn shutdown_signal() {
     }
 }
 
+/// What `--dev` says about the vulnerability feeds at start.
+fn feeds_banner(settings: &Settings, data_dir: &std::path::Path) -> String {
+    let feeds = patchctl_server::vulnsync::effective_feeds(&settings.vuln_feeds);
+    if !settings.vuln_sync {
+        return "\nVulnerability feeds: automatic sync is off (vuln_sync: false); import files with `patchctl vulndb import` or run `patchctl vulndb sync`.\n".to_owned();
+    }
+    let hours = settings.vuln_sync_interval_secs as f64 / 3600.0;
+    format!(
+        "\nVulnerability feeds: {} feeds, synced by the platform itself every {hours:.1} h (first round in about {} s, in the background). \
+         If they cannot be reached the log says so once and the current data is kept; `patchctl vulndb status --feeds --config {}/server.json` shows each feed. \
+         Off: \"vuln_sync\": false in server.json, or PATCHCTL_VULN_SYNC=false.\n",
+        feeds.len(),
+        patchctl_server::vulnsync::schedule::FIRST_DELAY.as_secs(),
+        data_dir.display(),
+    )
+}
+
 /// Runs the platform from a config file or in development mode.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if !args.dev {
@@ -63,7 +80,14 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         patchctl_server::launch_with_listener(settings, listener, shutdown_signal()).await?;
         return Ok(());
     }
-    let setup = bootstrap::dev_setup(&args.data_dir, args.listen, DEV_HEARTBEAT_SECS).await?;
+    let mut setup = bootstrap::dev_setup(&args.data_dir, args.listen, DEV_HEARTBEAT_SECS).await?;
+    // The feed sync settings follow the environment too (PATCHCTL_VULN_SYNC=false,
+    // PATCHCTL_VULN_FEEDS, PATCHCTL_VULN_SYNC_INTERVAL_SECS), over the directory's
+    // server.json; the rest of the dev settings stay as set up.
+    let layered = Settings::load(&setup.info.server_config)?;
+    setup.settings.vuln_sync = layered.vuln_sync;
+    setup.settings.vuln_feeds = layered.vuln_feeds;
+    setup.settings.vuln_sync_interval_secs = layered.vuln_sync_interval_secs;
     let info = &setup.info;
     output::text(&format!(
         "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
@@ -78,6 +102,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         info.token.expose(),
         args.data_dir.display(),
     ));
+    output::text(&feeds_banner(&setup.settings, &args.data_dir));
     if let Some(w) = &setup.key_warning {
         output::text(&format!("\nWARNING: {w}\n"));
         output::note(&format!("patchctl server --dev: {w}"));

@@ -92,7 +92,8 @@ impl Platform {
             "127.0.0.1:0",
             "--data-dir",
         ])
-        .arg(dir);
+        .arg(dir)
+        .env("PATCHCTL_VULN_SYNC", "false"); // no feed downloads in tests
         let proc = Proc::spawn(&mut cmd, &dir.with_extension("server.log"));
         let dev_json = dir.join("dev.json");
         let dev: Value = wait_for("dev.json", 60, || {

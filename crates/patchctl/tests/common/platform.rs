@@ -33,7 +33,8 @@ impl Platform {
     fn spawn(data: &Path, log: &Path, first: bool) -> Platform {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchctl"));
         cmd.args(["server", "--dev", "--no-agent", "--data-dir"])
-            .arg(data);
+            .arg(data)
+            .env("PATCHCTL_VULN_SYNC", "false"); // no feed downloads in tests
         if first {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }

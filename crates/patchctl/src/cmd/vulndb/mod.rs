@@ -12,6 +12,9 @@ use clap::Subcommand;
 use patchctl_storage::Storage;
 use patchctl_vuln::import::{self, FeedBatch};
 
+use patchctl_server::vulnsync::status::{SyncStatus, report};
+use patchctl_server::vulnsync::without_userinfo;
+
 use crate::db::Db;
 use crate::output::{self, Format, ago, table};
 
@@ -36,8 +39,14 @@ pub enum VulndbCmd {
         #[arg(long)]
         ca_file: Option<PathBuf>,
     },
-    /// Sources, record counts and ages.
-    Status,
+    /// Sources, record counts and ages, and how each configured feed's sync stands
+    /// (state, age, last error, next attempt).
+    Status {
+        /// Only the feeds' sync report (with --output json: an object with `automatic`,
+        /// `interval_secs` and `feeds`; without it the JSON is the list of sources).
+        #[arg(long)]
+        feeds: bool,
+    },
 }
 
 /// Runs a `vulndb` subcommand.
@@ -68,15 +77,24 @@ pub async fn run(db: &Db, format: Format, cmd: VulndbCmd) -> anyhow::Result<()> 
         VulndbCmd::Sync { feeds, ca_file } => {
             sync::sync(db, format, &feeds, ca_file.as_deref()).await
         }
-        VulndbCmd::Status => {
+        VulndbCmd::Status { feeds } => {
             let store = db.open().await?;
+            let settings = db.settings().ok().flatten();
+            let states = store.vuln_feed_states().await?;
+            let sync = report(settings.as_ref(), &states, Utc::now());
+            if feeds {
+                return output::emit(format, &sync, feeds_table);
+            }
             let mut sources = store.vuln_sources().await?;
             for s in &mut sources {
                 s.url = s.url.as_deref().map(without_userinfo);
             }
             output::emit(format, &sources, |sources| {
+                let feeds = feeds_table(&sync);
                 if sources.is_empty() {
-                    return "the vulnerability database is empty: run `patchctl vulndb import PATH...` or `patchctl vulndb sync`\n".into();
+                    return format!(
+                        "the vulnerability database is empty: run `patchctl vulndb import PATH...` or `patchctl vulndb sync`\n\n{feeds}"
+                    );
                 }
                 let rows = sources
                     .iter()
@@ -90,21 +108,77 @@ pub async fn run(db: &Db, format: Format, cmd: VulndbCmd) -> anyhow::Result<()> 
                         ]
                     })
                     .collect::<Vec<_>>();
-                table(&["SOURCE", "RECORDS", "CHANGED", "CHECKED", "URL"], &rows)
+                format!(
+                    "{}\n{feeds}",
+                    table(&["SOURCE", "RECORDS", "CHANGED", "CHECKED", "URL"], &rows)
+                )
             })
         }
     }
 }
 
-/// A URL as shown: credentials in it (`https://user:pass@host/`) are replaced.
-fn without_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+/// The feeds' sync report as a table, with a line saying whether the platform syncs on
+/// its own.
+fn feeds_table(sync: &SyncStatus) -> String {
+    let when = |t: Option<chrono::DateTime<Utc>>| {
+        t.map_or("-".to_owned(), |t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => url.to_string(),
+    let rows = sync
+        .feeds
+        .iter()
+        .map(|f| {
+            vec![
+                f.name.clone(),
+                f.kind.to_string(),
+                f.state.as_str().to_owned(),
+                f.records.map_or("-".to_owned(), |r| r.to_string()),
+                ago(f.last_success_at),
+                ago(f.last_attempt_at),
+                when(f.next_attempt_at),
+                match (&f.last_error, f.failures) {
+                    (Some(e), n) if n > 1 => format!("({n} failures in a row) {e}"),
+                    (Some(e), _) => e.clone(),
+                    (None, _) => "-".to_owned(),
+                },
+            ]
+        })
+        .collect::<Vec<_>>();
+    let head = if sync.automatic {
+        format!(
+            "Feed sync: automatic, every {} (±10 %)\n",
+            human_secs(sync.interval_secs)
+        )
+    } else {
+        "Feed sync: automatic sync is off (vuln_sync: false); run `patchctl vulndb sync` or import files with `patchctl vulndb import`\n".to_owned()
+    };
+    format!(
+        "{head}{}",
+        table(
+            &[
+                "FEED",
+                "KIND",
+                "STATE",
+                "RECORDS",
+                "LAST SUCCESS",
+                "LAST ATTEMPT",
+                "NEXT ATTEMPT",
+                "LAST ERROR"
+            ],
+            &rows
+        )
+    )
+}
+
+/// `21600` → `6h`, `90` → `90s`.
+fn human_secs(s: u64) -> String {
+    match s {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -148,18 +222,4 @@ async fn store_batches(
         output::json(&report)?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn urls_are_shown_without_credentials() {
-        use super::without_userinfo as w;
-        assert_eq!(
-            w("https://u:p@feeds.example/x@y"),
-            "https://***@feeds.example/x@y"
-        );
-        assert_eq!(w("https://feeds.example/a"), "https://feeds.example/a");
-        assert_eq!(w("not a url"), "not a url");
-    }
 }

@@ -1,0 +1,152 @@
+//! What a feed is ([`FeedKind`]) and the feeds synced when none are configured
+//! ([`DEFAULT_FEEDS`]).
+
+use serde::{Deserialize, Serialize};
+
+use crate::settings::Feed;
+
+/// How a feed's URL leads to the files the importers read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// The URL of one file an importer reads (an OSV `all.zip`, the Debian tracker JSON,
+    /// a compressed archive of documents).
+    #[default]
+    File,
+    /// A package repository: the URL of its `repodata/repomd.xml`, or of a `mirror.list`
+    /// whose first line is the repository's base URL. The `updateinfo` file repomd.xml
+    /// names is fetched.
+    Repomd,
+    /// Red Hat's bulk CSAF VEX layout: the URL of `archive_latest.txt`, which names the
+    /// current `.tar.zst` archive beside it; after the first full download, only the
+    /// documents `changes.csv` lists as changed since, and `deletions.csv`.
+    RedhatVexBulk,
+}
+
+impl FeedKind {
+    /// The name as written in `server.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::File => "file",
+            FeedKind::Repomd => "repomd",
+            FeedKind::RedhatVexBulk => "redhat-vex-bulk",
+        }
+    }
+}
+
+impl std::fmt::Display for FeedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The official feeds synced when `vuln_feeds` is empty: `(name, kind, url)`.
+pub const DEFAULT_FEEDS: [(&str, FeedKind, &str); 17] = [
+    (
+        "osv-almalinux",
+        FeedKind::File,
+        "https://osv-vulnerabilities.storage.googleapis.com/AlmaLinux/all.zip",
+    ),
+    (
+        "osv-rocky",
+        FeedKind::File,
+        "https://osv-vulnerabilities.storage.googleapis.com/Rocky%20Linux/all.zip",
+    ),
+    (
+        "osv-ubuntu",
+        FeedKind::File,
+        "https://osv-vulnerabilities.storage.googleapis.com/Ubuntu/all.zip",
+    ),
+    (
+        "osv-alpine",
+        FeedKind::File,
+        "https://osv-vulnerabilities.storage.googleapis.com/Alpine/all.zip",
+    ),
+    (
+        "debian-tracker",
+        FeedKind::File,
+        "https://security-tracker.debian.org/tracker/data/json",
+    ),
+    (
+        "osv-debian",
+        FeedKind::File,
+        "https://osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
+    ),
+    (
+        "redhat-vex",
+        FeedKind::RedhatVexBulk,
+        "https://security.access.redhat.com/data/csaf/v2/vex/archive_latest.txt",
+    ),
+    (
+        "suse-csaf-vex",
+        FeedKind::File,
+        "https://ftp.suse.com/pub/projects/security/csaf-vex.tar.bz2",
+    ),
+    (
+        "amazon-linux-2",
+        FeedKind::Repomd,
+        "https://cdn.amazonlinux.com/2/core/latest/x86_64/mirror.list",
+    ),
+    (
+        "amazon-linux-2-kernel-5.10",
+        FeedKind::Repomd,
+        "https://cdn.amazonlinux.com/2/extras/kernel-5.10/latest/x86_64/mirror.list",
+    ),
+    (
+        "amazon-linux-2-kernel-5.15",
+        FeedKind::Repomd,
+        "https://cdn.amazonlinux.com/2/extras/kernel-5.15/latest/x86_64/mirror.list",
+    ),
+    (
+        "amazon-linux-2023",
+        FeedKind::Repomd,
+        "https://cdn.amazonlinux.com/al2023/core/mirrors/latest/x86_64/mirror.list",
+    ),
+    (
+        "fedora-43-updates",
+        FeedKind::Repomd,
+        "https://dl.fedoraproject.org/pub/fedora/linux/updates/43/Everything/x86_64/repodata/repomd.xml",
+    ),
+    (
+        "fedora-44-updates",
+        FeedKind::Repomd,
+        "https://dl.fedoraproject.org/pub/fedora/linux/updates/44/Everything/x86_64/repodata/repomd.xml",
+    ),
+    (
+        "fedora-45-updates",
+        FeedKind::Repomd,
+        "https://dl.fedoraproject.org/pub/fedora/linux/updates/45/Everything/x86_64/repodata/repomd.xml",
+    ),
+    (
+        "arch",
+        FeedKind::File,
+        "https://security.archlinux.org/all.json",
+    ),
+    (
+        "cisa-kev",
+        FeedKind::File,
+        "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+    ),
+];
+
+/// [`DEFAULT_FEEDS`] as [`Feed`]s.
+pub fn default_feeds() -> Vec<Feed> {
+    DEFAULT_FEEDS
+        .iter()
+        .map(|&(name, kind, url)| Feed {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            kind,
+        })
+        .collect()
+}
+
+/// The feeds to sync: `configured` (the `vuln_feeds` setting) when not empty, else
+/// [`DEFAULT_FEEDS`].
+pub fn effective_feeds(configured: &[Feed]) -> Vec<Feed> {
+    if configured.is_empty() {
+        default_feeds()
+    } else {
+        configured.to_vec()
+    }
+}
