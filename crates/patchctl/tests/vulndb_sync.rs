@@ -53,6 +53,18 @@ fn main() -> std::process::ExitCode {
                 .multi_thread(None)
                 .needs([Need::SharedData("redhat/csaf-vex-bulk")]),
         )
+        .test(
+            trial!(async every_family_synced_through_the_real_importers)
+                .multi_thread(None)
+                .needs([
+                    Need::SharedData("amazon/updateinfo-samples"),
+                    Need::SharedData("amazon/updateinfo-samples-vuln-list-update"),
+                    Need::SharedData("redhat/csaf-vex-bulk"),
+                    Need::SharedData("suse/csaf-vex/cve-2023-5568.json"),
+                    Need::SharedData("arch/vuln-list-update/archlinux.json"),
+                    Need::SharedData("kev/known_exploited_vulnerabilities.json"),
+                ]),
+        )
         .test(trial!(async lease_is_exclusive_on_sqlite).multi_thread(None))
         .test(
             trial!(async two_nodes_on_postgres_one_syncs_per_round)
@@ -462,6 +474,118 @@ async fn repomd_through_mirror_list_and_direct() {
     let e = r[0].outcome.as_ref().unwrap_err().to_string();
     assert!(e.contains("no updateinfo"), "{e}");
     no_leftovers(dir.path());
+}
+
+/// The default feeds' kinds and formats, end to end: served as the vendors serve them
+/// (Amazon's mirror.list → repomd.xml → updateinfo.xml.gz, Red Hat's bulk archive, a
+/// SUSE CSAF VEX file, Arch's all.json, CISA's KEV catalog), synced and stored by the
+/// real importers, each feed's records counted.
+async fn every_family_synced_through_the_real_importers() {
+    let server = FeedServer::start().await;
+    server.set(
+        "/al2/mirror.list",
+        Answer::Ok(
+            Bytes::from(format!("{}/al2/repo/abc123\n", server.base)),
+            "\"m\"",
+        ),
+    );
+    server.set(
+        "/al2/repo/abc123/repodata/repomd.xml",
+        Answer::Ok(
+            shared("amazon/updateinfo-samples/repomd_valid.xml"),
+            "\"r\"",
+        ),
+    );
+    server.set(
+        "/al2/repo/abc123/repodata/updateinfo.xml.gz",
+        Answer::Ok(
+            shared("amazon/updateinfo-samples-vuln-list-update/updateinfo_2_items.xml.gz"),
+            "\"u\"",
+        ),
+    );
+    server.set(
+        "/vex/archive_latest.txt",
+        Answer::Ok(shared("redhat/csaf-vex-bulk/archive_latest.txt"), "\"a\""),
+    );
+    server.set(
+        "/vex/csaf_vex_2024-08-04.tar.zst",
+        Answer::Ok(
+            shared("redhat/csaf-vex-bulk/csaf_vex_2024-08-04.tar.zst"),
+            "\"z\"",
+        ),
+    );
+    server.set(
+        "/suse/cve-2023-5568.json",
+        Answer::Ok(shared("suse/csaf-vex/cve-2023-5568.json"), "\"s\""),
+    );
+    server.set(
+        "/arch/all.json",
+        Answer::Ok(shared("arch/vuln-list-update/archlinux.json"), "\"h\""),
+    );
+    server.set(
+        "/kev.json",
+        Answer::Ok(shared("kev/known_exploited_vulnerabilities.json"), "\"k\""),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = sqlite(dir.path()).await;
+    let sync = syncer(store.clone(), &server, dir.path());
+    let feeds = [
+        feed("amazon-2", FeedKind::Repomd, server.url("/al2/mirror.list")),
+        feed(
+            "redhat-vex",
+            FeedKind::RedhatVexBulk,
+            server.url("/vex/archive_latest.txt"),
+        ),
+        feed(
+            "suse",
+            FeedKind::File,
+            server.url("/suse/cve-2023-5568.json"),
+        ),
+        feed("arch", FeedKind::File, server.url("/arch/all.json")),
+        feed("cisa-kev", FeedKind::File, server.url("/kev.json")),
+    ];
+    let mut log = patchctl_server::vulnsync::LogObserver;
+    let r = sync.sync(&feeds, false, &mut log).await.unwrap();
+    for r in &r {
+        assert!(
+            matches!(r.outcome, Ok(Some(n)) if n > 0),
+            "{}: {:?}",
+            r.feed.name,
+            r.outcome
+        );
+    }
+    let sources = store.vuln_sources().await.unwrap();
+    let count = |name: &str| {
+        sources
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| s.record_count)
+    };
+    assert_eq!(count("amazon-alas"), 2, "{sources:?}");
+    assert_eq!(count("redhat-csaf"), 5, "{sources:?}");
+    assert_eq!(count("suse-csaf"), 1, "{sources:?}");
+    assert_eq!(count("arch-tracker"), 2, "{sources:?}");
+    assert_eq!(count("cisa-kev"), 1404, "{sources:?}");
+    // the data now covers those releases
+    let with = store
+        .vuln_ecosystems_with_data(&[
+            "Amazon Linux:2".to_string(),
+            "Arch Linux".to_string(),
+            "openSUSE:Tumbleweed".to_string(),
+            "Red Hat:9".to_string(),
+            "Fedora:40".to_string(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        with,
+        [
+            "Amazon Linux:2",
+            "Arch Linux",
+            "openSUSE:Tumbleweed",
+            "Red Hat:9"
+        ]
+    );
 }
 
 async fn redhat_bulk_full_then_changes_and_deletions() {
