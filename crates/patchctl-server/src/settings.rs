@@ -47,8 +47,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vulnsync::FeedKind;
-
 /// The environment variable of `listen`.
 pub const ENV_LISTEN: &str = "PATCHCTL_LISTEN";
 /// The environment variable of `database_url`.
@@ -113,7 +111,7 @@ pub struct Settings {
     #[serde(default = "default_history")]
     pub metrics_history_len: u32,
     /// Vulnerability feeds the platform syncs and `patchctl vulndb sync` downloads
-    /// (default, when empty: [`crate::vulnsync::DEFAULT_FEEDS`]).
+    /// (default, when empty: `vulnsync::DEFAULT_FEEDS`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vuln_feeds: Vec<Feed>,
     /// Whether every platform node syncs the feeds on its own schedule (false for
@@ -459,7 +457,7 @@ impl Settings {
     /// Where feed downloads are staged: `vuln_sync_dir`, else the SQLite database's
     /// directory, else the system's temporary directory.
     pub fn vuln_work_dir(&self) -> PathBuf {
-        crate::vulnsync::work_dir_for(&self.database_url, self.vuln_sync_dir.as_deref())
+        work_dir_for(&self.database_url, self.vuln_sync_dir.as_deref())
     }
 
     /// A host is offline after this long without a heartbeat.
@@ -581,3 +579,55 @@ fn redact_params(params: &str, sep: char) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// How a feed's URL leads to the files the importers read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeedKind {
+    /// The URL of one file an importer reads (an OSV `all.zip`, the Debian tracker JSON,
+    /// a compressed archive of documents).
+    #[default]
+    File,
+    /// A package repository: the URL of its `repodata/repomd.xml`, or of a `mirror.list`
+    /// whose first line is the repository's base URL. The `updateinfo` file repomd.xml
+    /// names is fetched.
+    Repomd,
+    /// Red Hat's bulk CSAF VEX layout: the URL of `archive_latest.txt`, which names the
+    /// current `.tar.zst` archive beside it; after the first full download, only the
+    /// documents `changes.csv` lists as changed since, and `deletions.csv`.
+    RedhatVexBulk,
+}
+
+impl FeedKind {
+    /// The name as written in `server.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedKind::File => "file",
+            FeedKind::Repomd => "repomd",
+            FeedKind::RedhatVexBulk => "redhat-vex-bulk",
+        }
+    }
+}
+
+impl std::fmt::Display for FeedKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where feed downloads are staged: `configured` (`vuln_sync_dir`), else the directory
+/// of a SQLite `database_url`, else the system's temporary directory.
+pub fn work_dir_for(database_url: &str, configured: Option<&Path>) -> PathBuf {
+    if let Some(d) = configured {
+        return d.to_path_buf();
+    }
+    let sqlite = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+        .map(|p| Path::new(p.split('?').next().unwrap_or(p)));
+    sqlite
+        .filter(|p| *p != Path::new(":memory:"))
+        .and_then(Path::parent)
+        .filter(|d| !d.as_os_str().is_empty())
+        .map_or_else(std::env::temp_dir, Path::to_path_buf)
+}

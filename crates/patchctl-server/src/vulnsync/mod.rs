@@ -42,6 +42,7 @@ use serde::{Deserialize, Serialize};
 pub use feeds::{DEFAULT_FEEDS, FeedKind, default_feeds, effective_feeds};
 
 use crate::settings::Feed;
+pub use crate::settings::work_dir_for;
 
 /// Largest pointer file read (`mirror.list`, `repomd.xml`, `archive_latest.txt`,
 /// `changes.csv`): 64 MiB.
@@ -267,23 +268,6 @@ pub fn without_userinfo(url: &str) -> String {
         Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
         None => url.to_string(),
     }
-}
-
-/// Where feed downloads are staged: `configured` (`vuln_sync_dir`), else the directory
-/// of a SQLite `database_url`, else the system's temporary directory.
-pub fn work_dir_for(database_url: &str, configured: Option<&Path>) -> PathBuf {
-    if let Some(d) = configured {
-        return d.to_path_buf();
-    }
-    let sqlite = database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-        .map(|p| Path::new(p.split('?').next().unwrap_or(p)));
-    sqlite
-        .filter(|p| *p != Path::new(":memory:"))
-        .and_then(Path::parent)
-        .filter(|d| !d.as_os_str().is_empty())
-        .map_or_else(std::env::temp_dir, Path::to_path_buf)
 }
 
 /// The result of one feed's sync.
