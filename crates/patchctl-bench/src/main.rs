@@ -30,6 +30,7 @@ mod rpminv;
 mod scanbytes;
 mod selfupdate;
 mod stats;
+mod vulnfeeds;
 mod vulns;
 
 use heartbeats::Backend;
@@ -93,6 +94,25 @@ enum Cmd {
         /// Packages per host.
         #[arg(long, default_value_t = 1_500)]
         packages: usize,
+        /// The shared data folder (default ../shared/data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[command(flatten)]
+        bins: Bins,
+    },
+    /// CVE data of every family (issue 12): each feed sample's import (wall, peak RSS),
+    /// the index with every family at full size, and the correlation rate over a mixed
+    /// fleet of every family.
+    Vulnfeeds {
+        /// Synthetic hosts in the mixed fleet.
+        #[arg(long, default_value_t = 11_000)]
+        hosts: usize,
+        /// Packages per host.
+        #[arg(long, default_value_t = 1_500)]
+        packages: usize,
+        /// Fraction of each family's full size to generate (1.0: full size).
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
         /// The shared data folder (default ../shared/data).
         #[arg(long)]
         data: Option<PathBuf>,
@@ -366,6 +386,26 @@ fn main() -> ExitCode {
             }
             Err(e) => fail(&format!("vulns: {e:#}")),
         },
+        Cmd::Vulnfeeds {
+            hosts,
+            packages,
+            scale,
+            data,
+            bins,
+        } => {
+            let cfg = vulnfeeds::Config {
+                hosts,
+                packages,
+                scale,
+            };
+            match vulnfeeds_bench(&bins, data.as_deref(), &cfg) {
+                Ok(r) => {
+                    println!("{}", r.markdown);
+                    exit_code(r.meets_targets())
+                }
+                Err(e) => fail(&format!("vulnfeeds: {e:#}")),
+            }
+        }
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -486,6 +526,22 @@ fn vulns_bench(
         .clone()
         .unwrap_or_else(|| footprint::beside_me("patchctl"));
     vulns::run(&patchctl, &vulns::data_dir(data)?, hosts, packages)
+}
+
+fn vulnfeeds_bench(
+    bins: &Bins,
+    data: Option<&std::path::Path>,
+    cfg: &vulnfeeds::Config,
+) -> anyhow::Result<vulnfeeds::Report> {
+    let patchctl = bins
+        .patchctl_bin
+        .clone()
+        .unwrap_or_else(|| footprint::beside_me("patchctl"));
+    let data = data.map_or_else(
+        || PathBuf::from("../shared/data"),
+        std::path::Path::to_path_buf,
+    );
+    vulnfeeds::run(&patchctl, &data, cfg)
 }
 
 /// Tallies the smoke checks.
@@ -615,6 +671,24 @@ fn smoke() -> ExitCode {
                 Ok(r.markdown)
             } else {
                 Err(anyhow::anyhow!("implausible measurement\n{}", r.markdown))
+            }
+        }),
+    );
+    let small = vulnfeeds::Config {
+        hosts: 120,
+        packages: 200,
+        scale: 0.02,
+    };
+    t.record(
+        "vulnfeeds",
+        vulnfeeds_bench(&bins, None, &small).and_then(|r| {
+            if r.failed_imports == 0 && r.cold_pairs_per_s > 0.0 && r.fleet_pairs_per_s > 0.0 {
+                Ok(r.markdown)
+            } else {
+                Err(anyhow::anyhow!(
+                    "a feed failed or an implausible measurement\n{}",
+                    r.markdown
+                ))
             }
         }),
     );
