@@ -765,7 +765,7 @@ pub fn run(patchctl: &Path, data: &Path, cfg: &Config) -> anyhow::Result<Report>
     for h in 0..sample {
         let pkgs = maker.host(h);
         let started = Instant::now();
-        for p in matcher::probes(maker.ecosystems(h), None, &pkgs) {
+        for p in matcher::probes(&index, maker.ecosystems(h), None, &pkgs) {
             hits += index.evaluate(&p).len();
         }
         cold += started.elapsed();
