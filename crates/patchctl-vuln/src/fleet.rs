@@ -236,11 +236,10 @@ impl Fleet {
         let mut fixable = 0;
         let mut unknown = 0;
         for h in hits.iter() {
-            let status = h.status();
-            if matcher::is_vulnerable(&status) {
+            if h.vulnerable() {
                 by_severity[severity_slot(h.severity())] += 1;
                 fixable += u32::from(h.fixable());
-            } else if matches!(*status, crate::model::Status::UnknownVersion { .. }) {
+            } else if h.uncomparable() {
                 unknown += 1;
             }
         }
@@ -502,7 +501,7 @@ impl Fleet {
                     s.known_exploited += *exploited.entry(hp.decision).or_insert_with(|| {
                         d.hits
                             .iter()
-                            .filter(|h| matcher::is_vulnerable(&h.status()))
+                            .filter(|h| h.vulnerable())
                             .filter(|h| {
                                 let a = h.advisory();
                                 std::iter::once(&a.id)
@@ -521,7 +520,7 @@ impl Fleet {
         let advisories: HashSet<&str> = used
             .iter()
             .flat_map(|d| self.decisions[*d as usize].hits.iter())
-            .filter(|h| matcher::is_vulnerable(&h.status()))
+            .filter(|h| h.vulnerable())
             .map(|h| h.advisory().id.as_str())
             .collect();
         s.advisories = advisories.len() as u64;

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use patchctl_version::Scheme;
 
-use super::{Advisory, Entry, Probe};
+use super::entry::Entry;
+use super::{Advisory, Probe};
 use crate::model::{Affected, Status};
 use crate::severity::{self, Severity};
 
@@ -17,6 +18,9 @@ use crate::severity::{self, Severity};
 #[derive(Debug, Clone)]
 pub struct Hit {
     entry: Arc<Entry>,
+    /// The `(ecosystem, package)` the statement is about (the index's key).
+    ecosystem: Arc<str>,
+    package: Arc<str>,
     how: Decided,
     /// Decided on the statements about the probe's fallback (source) key.
     by_fallback: bool,
@@ -57,7 +61,6 @@ impl Hit {
     /// The distribution severity that applies: the statement's, else the record's.
     pub fn distro_severity(&self) -> Option<&str> {
         self.entry
-            .affected
             .severity
             .as_deref()
             .or(self.entry.advisory.severity.as_deref())
@@ -70,8 +73,18 @@ impl Hit {
 
     /// Fixable: a fixed version exists above the installed one.
     pub fn fixable(&self) -> bool {
-        matches!(self.entry.affected.status, Status::Fixed { .. })
-            && !matches!(self.how, Decided::Uncomparable(_))
+        self.entry.fixed_version().is_some() && !matches!(self.how, Decided::Uncomparable(_))
+    }
+
+    /// Whether the host is exposed ([`is_vulnerable`] of [`Hit::status`], without
+    /// building the status).
+    pub fn vulnerable(&self) -> bool {
+        !matches!(self.how, Decided::Uncomparable(_)) && self.entry.exposes()
+    }
+
+    /// Whether the versions could not be compared (`unknown_version`).
+    pub fn uncomparable(&self) -> bool {
+        matches!(self.how, Decided::Uncomparable(_))
     }
 
     /// Decided on the statements about the probe's fallback (source) key.
@@ -79,9 +92,14 @@ impl Hit {
         self.by_fallback
     }
 
-    /// The deciding statement.
-    pub fn affected(&self) -> &Affected {
-        &self.entry.affected
+    /// The deciding statement, as the model writes it (built on each call).
+    pub fn affected(&self) -> Affected {
+        self.entry.affected(&self.ecosystem, &self.package)
+    }
+
+    /// The ecosystem of the deciding statement.
+    pub fn ecosystem(&self) -> &str {
+        &self.ecosystem
     }
 
     /// Status for this host (for `fixed`: the fix above the installed version;
@@ -91,14 +109,14 @@ impl Hit {
             Decided::Uncomparable(u) => Cow::Owned(Status::UnknownVersion {
                 failed_version: u.failed.clone(),
             }),
-            _ => Cow::Borrowed(&self.entry.affected.status),
+            _ => Cow::Owned(self.entry.status()),
         }
     }
 
     /// The comparison that decided, in words (`installed 2.38.1-5 < fixed
     /// 2.38.1-5+deb12u1 (dpkg)`).
     pub fn comparison(&self, probe: &Probe) -> String {
-        let a = &self.entry.affected;
+        let a = &self.affected();
         let v = &probe.version;
         let scheme = probe.scheme.name();
         match &self.how {
@@ -179,6 +197,7 @@ fn op(o: Ordering) -> &'static str {
 /// Decides one record's statements (all of one ecosystem and key) on a probe.
 pub(super) fn decide<'e>(
     probe: &Probe,
+    key: (&Arc<str>, &Arc<str>),
     entries: impl Iterator<Item = &'e Arc<Entry>> + Clone,
     by_fallback: bool,
 ) -> Option<Hit> {
@@ -187,6 +206,8 @@ pub(super) fn decide<'e>(
     let installed_module = is_module_build(v);
     let hit = |e: &Arc<Entry>, how: Decided| Hit {
         entry: Arc::clone(e),
+        ecosystem: Arc::clone(key.0),
+        package: Arc::clone(key.1),
         how,
         by_fallback,
     };
@@ -204,12 +225,12 @@ pub(super) fn decide<'e>(
                 continue;
             }
         }
-        if let Some(stream) = &e.stream {
+        if let Some(stream) = e.stream() {
             if !follows_stream(v, stream) {
                 continue;
             }
         }
-        if let Some(intro) = &e.affected.introduced {
+        if let Some(intro) = e.introduced() {
             match cmp(s, v, intro) {
                 Some(Ordering::Less) => continue,
                 Some(_) => {}
@@ -219,7 +240,7 @@ pub(super) fn decide<'e>(
                 }
             }
         }
-        if let Some(last) = &e.affected.last_affected {
+        if let Some(last) = e.last_affected() {
             match cmp(s, v, last) {
                 Some(Ordering::Greater) => continue,
                 Some(_) => {}
@@ -237,15 +258,15 @@ pub(super) fn decide<'e>(
     let mut unbounded: Option<(&Arc<Entry>, &str)> = None;
     let mut resolved = false;
     for e in applicable.iter().copied() {
-        let Some(fixed) = e.affected.status.fixed_version() else {
+        let Some(fixed) = e.fixed_version() else {
             continue;
         };
         match cmp(s, v, fixed) {
-            Some(Ordering::Less) if e.affected.introduced.is_some() => {
+            Some(Ordering::Less) if e.introduced().is_some() => {
                 vulnerable_fix = lowest(s, vulnerable_fix, (e, fixed));
             }
             Some(Ordering::Less) => unbounded = lowest(s, unbounded, (e, fixed)),
-            Some(_) if e.affected.introduced.is_none() => resolved = true,
+            Some(_) if e.introduced().is_none() => resolved = true,
             Some(_) => {}
             None => note_unknown(e, fixed, "fixed"),
         }
@@ -265,8 +286,8 @@ pub(super) fn decide<'e>(
     // other statuses
     let e = applicable
         .into_iter()
-        .find(|e| e.affected.status.fixed_version().is_none())?;
-    let how = match (&e.affected.introduced, &e.affected.last_affected) {
+        .find(|e| e.fixed_version().is_none())?;
+    let how = match (e.introduced(), e.last_affected()) {
         (None, None) => Decided::Every,
         (intro, last) => Decided::Within(
             intro.as_ref().and_then(|i| cmp(s, v, i)),

@@ -118,7 +118,7 @@ pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
         binaries: probe.binaries.clone(),
         installed_version: probe.version.clone(),
         status,
-        affected_range: range_words(affected),
+        affected_range: range_words(&affected),
         comparison: hit.comparison(probe),
         note: affected.note.clone(),
         vulnerable,

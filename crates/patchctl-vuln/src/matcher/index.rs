@@ -1,29 +1,35 @@
 //! The in-memory index of the matcher: statements by `(ecosystem, package)`, built and
 //! updated record by record, and the evaluation of one probe against it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use patchctl_version::Scheme;
 
 use super::decide::{Hit, decide, follows_stream, is_module_build, module_streams};
-use super::{Advisory, Entry, Finding, Probe, SourcedRecord};
+use super::entry::{Entry, Rare, split_status};
+use super::{Advisory, Finding, Probe, SourcedRecord};
 use crate::cvss;
 use crate::ecosystem::{self, Rules};
 use crate::model::Exploited;
 
 /// A record's entries of the most specific slot seen so far: (ecosystem rank, stated
-/// under the probe's own key), and the entries.
-type RankedEntries<'a> = ((usize, bool), Vec<&'a Arc<Entry>>);
+/// under the probe's own key), the slot's `(ecosystem, package)`, and the entries.
+type RankedEntries<'a> = ((usize, bool), Key<'a>, Vec<&'a Arc<Entry>>);
+
+/// An `(ecosystem, package)` key as the index holds it.
+type Key<'a> = (&'a Arc<str>, &'a Arc<str>);
 
 /// The in-memory index: entries by `(ecosystem, package)`.
 #[derive(Debug, Default)]
 pub struct Index {
     /// ecosystem → package → entries.
-    by_key: HashMap<String, HashMap<String, Vec<Arc<Entry>>>>,
+    by_key: HashMap<Arc<str>, HashMap<Arc<str>, Vec<Arc<Entry>>>>,
     /// `(source, id)` → the `(ecosystem, package)` keys it has entries under.
-    keys_of: HashMap<(String, String), Vec<(String, String)>>,
+    keys_of: HashMap<(String, String), Vec<(Arc<str>, Arc<str>)>>,
     entries: usize,
+    /// Interned texts: ecosystems, package names, notes, severity words, streams.
+    strings: HashSet<Arc<str>>,
     /// CVE id → known exploitation (from records with [`Record::exploited`]).
     exploited: HashMap<String, Arc<Exploited>>,
     /// `(source, id)` → the CVE ids it marks as exploited.
@@ -71,10 +77,11 @@ impl Index {
             severity: r.record.severity,
             cvss_vector: r.record.cvss_vector,
         });
-        let mut keys = Vec::new();
+        let mut keys: Vec<(Arc<str>, Arc<str>)> = Vec::new();
         for affected in r.record.affected {
             let rules = ecosystem::rules(&affected.ecosystem);
-            let module = match (rules, affected.status.fixed_version()) {
+            let fixed = affected.status.fixed_version();
+            let module = match (rules, fixed) {
                 (
                     Some(Rules {
                         scheme: Scheme::Rpm,
@@ -84,36 +91,62 @@ impl Index {
                 ) => Some(is_module_build(f)),
                 _ => None,
             };
-            let stream = match (module, affected.status.fixed_version()) {
+            let stream = match (module, fixed) {
                 (Some(true), Some(f)) => advisory
                     .streams
                     .iter()
                     .find(|s| follows_stream(f, s))
-                    .cloned(),
+                    .map(|s| self.intern(s)),
                 _ => None,
             };
-            let key = (affected.ecosystem.clone(), affected.package.clone());
-            self.by_key
-                .entry(key.0.clone())
-                .or_default()
-                .entry(key.1.clone())
-                .or_default()
-                .push(Arc::new(Entry {
-                    advisory: Arc::clone(&advisory),
-                    affected,
-                    module,
+            let rare = (affected.introduced.is_some()
+                || affected.last_affected.is_some()
+                || stream.is_some())
+            .then(|| {
+                Box::new(Rare {
+                    introduced: affected.introduced.map(String::into_boxed_str),
+                    last_affected: affected.last_affected.map(String::into_boxed_str),
                     stream,
-                }));
+                })
+            });
+            let (kind, text) = split_status(affected.status);
+            let entry = Entry {
+                advisory: Arc::clone(&advisory),
+                kind,
+                module,
+                text,
+                note: affected.note.as_deref().map(|n| self.intern(n)),
+                severity: affected.severity.as_deref().map(|n| self.intern(n)),
+                rare,
+            };
+            let key = (self.intern(&affected.ecosystem), self.intern(&affected.package));
+            self.by_key
+                .entry(Arc::clone(&key.0))
+                .or_default()
+                .entry(Arc::clone(&key.1))
+                .or_default()
+                .push(Arc::new(entry));
             self.entries += 1;
             keys.push(key);
         }
         keys.sort();
         keys.dedup();
-        touched.extend(keys.iter().cloned());
+        keys.shrink_to_fit();
+        touched.extend(keys.iter().map(|(e, p)| (e.to_string(), p.to_string())));
         self.keys_of.insert((r.source, advisory.id.clone()), keys);
         touched.sort();
         touched.dedup();
         touched
+    }
+
+    /// The one shared copy of a text.
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(Arc::clone(&a));
+        a
     }
 
     /// Removes the entries of `(source, id)`; returns the keys they were under.
@@ -141,7 +174,9 @@ impl Index {
                 }
             }
         }
-        keys
+        keys.into_iter()
+            .map(|(e, p)| (e.to_string(), p.to_string()))
+            .collect()
     }
 
     /// Number of indexed statements.
@@ -201,11 +236,14 @@ impl Index {
     pub fn evaluate(&self, probe: &Probe) -> Vec<Hit> {
         let keys = std::iter::once((probe.key.as_str(), false))
             .chain(probe.fallback.as_deref().map(|f| (f, true)));
-        let mut lists: Vec<(usize, bool, &Vec<Arc<Entry>>)> = Vec::new();
+        let mut lists: Vec<(usize, bool, Key, &Vec<Arc<Entry>>)> = Vec::new();
         for (key, by_fallback) in keys {
             for (rank, eco) in probe.ecosystems.iter().enumerate() {
-                if let Some(l) = self.by_key.get(eco).and_then(|p| p.get(key)) {
-                    lists.push((rank, by_fallback, l));
+                let Some((eco, pkgs)) = self.by_key.get_key_value(eco.as_str()) else {
+                    continue;
+                };
+                if let Some((pkg, l)) = pkgs.get_key_value(key) {
+                    lists.push((rank, by_fallback, (eco, pkg), l));
                 }
             }
         }
@@ -213,30 +251,32 @@ impl Index {
             [] => Vec::new(),
             // One list (the common case): a record's entries under one key are
             // contiguous (an upsert pushes them together).
-            [(_, by_fallback, entries)] => entries
+            [(_, by_fallback, key, entries)] => entries
                 .chunk_by(|a, b| Arc::ptr_eq(&a.advisory, &b.advisory))
-                .filter_map(|chunk| decide(probe, chunk.iter(), *by_fallback))
+                .filter_map(|chunk| decide(probe, *key, chunk.iter(), *by_fallback))
                 .collect(),
             _ => {
-                // record (source, id) → (rank, own key first, entries of that slot)
+                // record (source, id) → (rank, own key first), its key, entries of that slot
                 let mut per_record: BTreeMap<(&str, &str), RankedEntries> = BTreeMap::new();
-                for (rank, by_fallback, entries) in &lists {
+                for (rank, by_fallback, key, entries) in &lists {
                     let slot_rank = (*rank, !*by_fallback);
                     for e in entries.iter() {
                         let slot = per_record
                             .entry((&e.advisory.source, &e.advisory.id))
-                            .or_insert((slot_rank, Vec::new()));
+                            .or_insert((slot_rank, *key, Vec::new()));
                         if slot_rank > slot.0 {
-                            *slot = (slot_rank, Vec::new());
+                            *slot = (slot_rank, *key, Vec::new());
                         }
                         if slot_rank == slot.0 {
-                            slot.1.push(e);
+                            slot.2.push(e);
                         }
                     }
                 }
                 per_record
                     .into_values()
-                    .filter_map(|((_, own), entries)| decide(probe, entries.into_iter(), !own))
+                    .filter_map(|((_, own), key, entries)| {
+                        decide(probe, key, entries.into_iter(), !own)
+                    })
                     .collect()
             }
         }

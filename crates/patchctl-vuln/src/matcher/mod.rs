@@ -46,6 +46,7 @@
 //! `host` → `kernel`, `index`; `index` → `decide`; `evidence` → `decide`.
 
 mod decide;
+mod entry;
 mod evidence;
 mod host;
 mod index;
@@ -60,7 +61,7 @@ use patchctl_proto::agent::InstalledPackage;
 use patchctl_version::Scheme;
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Affected, Record};
+use crate::model::Record;
 
 pub use decide::{Hit, is_module_build, is_vulnerable};
 pub use evidence::{Finding, finding, sort_findings};
@@ -89,17 +90,6 @@ pub struct Advisory {
     pub cvss_score: Option<f32>,
     /// Numeric module streams the advisory names (`nodejs:18` → `18`).
     streams: Vec<String>,
-}
-
-/// One statement of one record about one `(ecosystem, package)`, as indexed.
-#[derive(Debug, Clone)]
-struct Entry {
-    advisory: Arc<Advisory>,
-    affected: Affected,
-    /// `Some(is_module_build)` for RPM entries with a fixed version.
-    module: Option<bool>,
-    /// The module stream the fixed version follows, if the advisory names one.
-    stream: Option<String>,
 }
 
 /// A record with where and when it came from, as the index is built from.
