@@ -43,7 +43,11 @@ pub const FEEDS: &[(&str, &[&str])] = &[
     ("Rocky Linux OSV samples", &["osv/rocky-samples"]),
     (
         "Ubuntu OSV and OpenVEX samples",
-        &["osv/ubuntu-samples", "ubuntu/vuls-data-update-samples/osv"],
+        &[
+            "osv/ubuntu-samples",
+            "ubuntu/vuls-data-update-samples/osv",
+            "ubuntu/vuls-data-update-samples/vex",
+        ],
     ),
     (
         "Debian tracker JSON samples",

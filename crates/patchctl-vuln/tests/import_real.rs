@@ -26,6 +26,10 @@ fn main() -> std::process::ExitCode {
         .test(trial!(ubuntu_samples_directory).needs([Need::SharedData("osv/ubuntu-samples")]))
         .test(trial!(ubuntu_vex_statements).needs([Need::SharedData("osv/ubuntu-samples/vex")]))
         .test(
+            trial!(ubuntu_vex_with_a_metadata_header_and_without_statements)
+                .needs([Need::SharedData("ubuntu/vuls-data-update-samples/vex")]),
+        )
+        .test(
             trial!(alpine_secdb)
                 .needs([Need::SharedData("alpine/alpine-secdb-2020/v3.11/main.yaml")]),
         )
@@ -171,6 +175,43 @@ fn ubuntu_samples_directory() {
     let usn = record(osv, "USN-5614-1");
     assert_eq!(usn.summary, "wayland vulnerability");
     assert_eq!(usn.aliases, ["UBUNTU-CVE-2021-3782"]);
+}
+
+/// Canonical's OpenVEX as vuls-data-update keeps it: the header (`@context`,
+/// `timestamp`) under `metadata`, the statements beside it; CVE-2025-0194's document
+/// states nothing yet (no record, no rejection).
+fn ubuntu_vex_with_a_metadata_header_and_without_statements() {
+    let batches = import(&[data("ubuntu/vuls-data-update-samples/vex")]);
+    assert_eq!(feeds(&batches), ["ubuntu-vex"]);
+    let vex = &batches[0];
+    assert_eq!(vex.parsed.rejected, []);
+    let ids: Vec<&str> = vex.parsed.records.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["CVE-2025-0167", "USN-7372-1"]);
+    let curl = record(vex, "CVE-2025-0167");
+    let of = |eco: &str| {
+        curl.affected
+            .iter()
+            .find(|a| a.ecosystem == eco && a.package == "curl")
+            .map(|a| a.status.name())
+    };
+    assert_eq!(of("Ubuntu:22.04:LTS"), Some("affected_no_fix"));
+    assert_eq!(of("Ubuntu:20.04:LTS"), Some("not_affected"));
+    let usn = record(vex, "USN-7372-1");
+    assert_eq!(usn.aliases, ["CVE-2022-45060"]);
+    let fixed: Vec<(&str, Option<&str>)> = usn
+        .affected
+        .iter()
+        .map(|a| (a.ecosystem.as_str(), a.status.fixed_version()))
+        .collect();
+    assert_eq!(
+        fixed,
+        [
+            ("Ubuntu:Pro:18.04:LTS", Some("5.2.1-1ubuntu0.1+esm1")),
+            ("Ubuntu:Pro:20.04:LTS", Some("6.2.1-2ubuntu0.2+esm1")),
+            ("Ubuntu:Pro:22.04:LTS", Some("6.6.1-1ubuntu0.2+esm1")),
+        ]
+    );
+    assert!(usn.modified.is_some(), "the header's timestamp is read");
 }
 
 fn ubuntu_vex_statements() {

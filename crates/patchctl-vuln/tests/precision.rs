@@ -57,9 +57,11 @@ const DATASETS: &[(&str, &[&str], &[&str])] = &[
     ("rocky-osv", &["osv/rocky-samples"], &["rocky"]),
     (
         "ubuntu-osv-vex",
-        // vuls-data-update-samples/vex: Canonical's current VEX shape (statements
-        // under a `metadata` wrapper) is not recognised by the importer yet
-        &["osv/ubuntu-samples", "ubuntu/vuls-data-update-samples/osv"],
+        &[
+            "osv/ubuntu-samples",
+            "ubuntu/vuls-data-update-samples/osv",
+            "ubuntu/vuls-data-update-samples/vex",
+        ],
         &["ubuntu"],
     ),
     (

@@ -40,11 +40,20 @@ pub const FEED: &str = "ubuntu-vex";
 /// Whether `v` is an OpenVEX document: its `@context` mentions `openvex`.
 pub fn looks_like(v: &Value) -> bool {
     let openvex = |c: &Value| c.as_str().is_some_and(|s| s.contains("openvex"));
-    match v.get("@context") {
+    match header(v).get("@context") {
         Some(Value::Array(contexts)) => contexts.iter().any(openvex),
         Some(context) => openvex(context),
         None => false,
     }
+}
+
+/// The document's header fields (`@context`, `timestamp`, ...): the top level, or a
+/// `metadata` object holding them (the layout of Canonical's VEX as vuls-data-update
+/// keeps it), with the statements beside it.
+fn header(v: &Value) -> &Value {
+    v.get("metadata")
+        .filter(|m| m.get("@context").is_some())
+        .unwrap_or(v)
 }
 
 /// One vulnerability's record while its statements are read.
@@ -57,16 +66,21 @@ struct Pending {
 /// Parses one OpenVEX document. `origin` names it in rejections that have no id.
 pub fn parse(origin: &str, v: &Value) -> Parsed {
     let mut parsed = Parsed::default();
-    let Some(statements) = v.get("statements").and_then(Value::as_array) else {
-        parsed.rejected.push(Rejected {
-            id: origin.to_string(),
-            reason: "OpenVEX document without a 'statements' array".into(),
-        });
-        return parsed;
+    let statements = match v.get("statements") {
+        Some(Value::Array(statements)) => statements.as_slice(),
+        // a document that states nothing yet (Canonical publishes such documents)
+        None | Some(Value::Null) => &[],
+        Some(_) => {
+            parsed.rejected.push(Rejected {
+                id: origin.to_string(),
+                reason: "OpenVEX document whose 'statements' is not an array".into(),
+            });
+            return parsed;
+        }
     };
     let modified = ["last_updated", "timestamp"]
         .iter()
-        .find_map(|k| v.get(k).and_then(Value::as_str))
+        .find_map(|k| header(v).get(k).and_then(Value::as_str))
         .map(str::to_string);
     let mut by_name: BTreeMap<String, Pending> = BTreeMap::new();
     for (i, statement) in statements.iter().enumerate() {

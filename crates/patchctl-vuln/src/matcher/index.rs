@@ -119,7 +119,10 @@ impl Index {
                 severity: affected.severity.as_deref().map(|n| self.intern(n)),
                 rare,
             };
-            let key = (self.intern(&affected.ecosystem), self.intern(&affected.package));
+            let key = (
+                self.intern(&affected.ecosystem),
+                self.intern(&affected.package),
+            );
             self.by_key
                 .entry(Arc::clone(&key.0))
                 .or_default()
