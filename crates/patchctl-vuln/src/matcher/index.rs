@@ -17,6 +17,9 @@ use crate::model::Exploited;
 /// under the probe's own key), the slot's `(ecosystem, package)`, and the entries.
 type RankedEntries<'a> = ((usize, bool), Key<'a>, Vec<&'a Arc<Entry>>);
 
+/// One ecosystem's statements: package → entries.
+type Packages = HashMap<Arc<str>, Vec<Arc<Entry>>>;
+
 /// An `(ecosystem, package)` key as the index holds it.
 type Key<'a> = (&'a Arc<str>, &'a Arc<str>);
 
@@ -24,7 +27,7 @@ type Key<'a> = (&'a Arc<str>, &'a Arc<str>);
 #[derive(Debug, Default)]
 pub struct Index {
     /// ecosystem → package → entries.
-    by_key: HashMap<Arc<str>, HashMap<Arc<str>, Vec<Arc<Entry>>>>,
+    by_key: HashMap<Arc<str>, Packages>,
     /// `(source, id)` → the `(ecosystem, package)` keys it has entries under.
     keys_of: HashMap<(String, String), Vec<(Arc<str>, Arc<str>)>>,
     entries: usize,
