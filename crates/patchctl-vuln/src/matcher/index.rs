@@ -17,6 +17,9 @@ use crate::model::Exploited;
 /// under the probe's own key), the slot's `(ecosystem, package)`, and the entries.
 type RankedEntries<'a> = ((usize, bool), Key<'a>, Vec<&'a Arc<Entry>>);
 
+/// An `(ecosystem, package)` key, shared with the index's maps.
+type OwnedKey = (Arc<str>, Arc<str>);
+
 /// One ecosystem's statements: package → entries.
 type Packages = HashMap<Arc<str>, Vec<Arc<Entry>>>;
 
@@ -29,7 +32,7 @@ pub struct Index {
     /// ecosystem → package → entries.
     by_key: HashMap<Arc<str>, Packages>,
     /// `(source, id)` → the `(ecosystem, package)` keys it has entries under.
-    keys_of: HashMap<(String, String), Vec<(Arc<str>, Arc<str>)>>,
+    keys_of: HashMap<(String, String), Vec<OwnedKey>>,
     entries: usize,
     /// Interned texts: ecosystems, package names, notes, severity words, streams.
     strings: HashSet<Arc<str>>,
@@ -80,7 +83,7 @@ impl Index {
             severity: r.record.severity,
             cvss_vector: r.record.cvss_vector,
         });
-        let mut keys: Vec<(Arc<str>, Arc<str>)> = Vec::new();
+        let mut keys: Vec<OwnedKey> = Vec::new();
         for affected in r.record.affected {
             let rules = ecosystem::rules(&affected.ecosystem);
             let fixed = affected.status.fixed_version();
