@@ -39,6 +39,7 @@
 pub mod alpine;
 pub mod amazon;
 pub mod arch;
+mod csaf;
 pub mod debian;
 pub mod fedora;
 pub mod kev;

@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use super::component::{self, Component};
 use super::{Statements, ecosystems_of};
+use crate::import::csaf::{Cvss, Flag, Remediation, Score, Threat};
 use crate::import::{bare_record, one_line};
 use crate::{Parsed, Record, Rejected, Status};
 use patchctl_version::Scheme;
@@ -127,48 +128,6 @@ struct ProductStatus {
     known_not_affected: Vec<String>,
     #[serde(default)]
     under_investigation: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Remediation {
-    category: String,
-    #[serde(default)]
-    details: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    product_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Score {
-    #[serde(default)]
-    cvss_v3: Option<Cvss>,
-    #[serde(default)]
-    cvss_v2: Option<Cvss>,
-}
-
-#[derive(Deserialize)]
-struct Cvss {
-    #[serde(default, rename = "vectorString")]
-    vector: Option<String>,
-    #[serde(default, rename = "baseScore")]
-    base_score: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct Threat {
-    category: String,
-    #[serde(default)]
-    details: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Flag {
-    #[serde(default)]
-    label: String,
-    #[serde(default)]
-    product_ids: Vec<String>,
 }
 
 /// The product tree, indexed: stream id → CPE, component id → purl, full id → (component,

@@ -40,6 +40,7 @@ use serde_json::Value;
 
 use super::{collapse, product_ecosystem, split_nvr, strip_arch};
 use crate::ecosystem;
+use crate::import::csaf::{Cvss, Flag, Remediation, Score, Threat};
 use crate::import::{clip, one_line};
 use crate::{Affected, Parsed, Record, Rejected, Status};
 
@@ -157,43 +158,6 @@ struct Vulnerability {
     threats: Vec<Threat>,
     #[serde(default)]
     flags: Vec<Flag>,
-}
-
-#[derive(Deserialize)]
-struct Remediation {
-    category: String,
-    #[serde(default)]
-    details: Option<String>,
-    #[serde(default)]
-    product_ids: Vec<String>,
-}
-
-#[derive(Deserialize)]
-struct Score {
-    #[serde(default)]
-    cvss_v3: Option<Cvss>,
-    #[serde(default)]
-    cvss_v2: Option<Cvss>,
-}
-
-#[derive(Deserialize)]
-struct Cvss {
-    #[serde(default, rename = "vectorString")]
-    vector_string: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Threat {
-    category: String,
-    #[serde(default)]
-    details: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Flag {
-    label: String,
-    #[serde(default)]
-    product_ids: Vec<String>,
 }
 
 /// Deepest `product_tree.branches` nesting read (SUSE's is 3); deeper branches are
@@ -409,7 +373,7 @@ fn impact(vuln: &Vulnerability) -> Option<String> {
 }
 
 fn cvss(vuln: &Vulnerability) -> Option<String> {
-    let vector = |c: &Option<Cvss>| c.as_ref().and_then(|c| c.vector_string.clone());
+    let vector = |c: &Option<Cvss>| c.as_ref().and_then(|c| c.vector.clone());
     let v3 = vuln.scores.iter().find_map(|s| vector(&s.cvss_v3));
     v3.or_else(|| vuln.scores.iter().find_map(|s| vector(&s.cvss_v2)))
         .filter(|v| !v.is_empty())
