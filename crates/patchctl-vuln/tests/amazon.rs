@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use patchctl_proto::agent::{InstalledPackage, OsInfo};
 use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::ecosystem::{host_ecosystems, names};
-use patchctl_vuln::import::{self, FeedBatch, amazon};
-use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
+use patchctl_vuln::import::{FeedBatch, amazon};
+use patchctl_vuln::matcher::{Finding, Index};
 use patchctl_vuln::{Record, Status};
 
 mod common;
@@ -48,35 +48,15 @@ fn sample_files() -> Vec<PathBuf> {
 }
 
 fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
-    import::import_paths(paths, &mut |_| {}).expect("import")
+    common::batches(paths)
 }
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
-    let b = batches(paths);
-    assert_eq!(
-        b.len(),
-        1,
-        "one feed: {:?}",
-        b.iter().map(|b| b.feed).collect::<Vec<_>>()
-    );
-    assert_eq!(b[0].feed, amazon::FEED);
-    assert!(
-        b[0].parsed.rejected.is_empty(),
-        "{:?}",
-        b[0].parsed.rejected
-    );
-    b.into_iter()
-        .next()
-        .map(|b| b.parsed.records)
-        .unwrap_or_default()
+    common::records_of(paths, amazon::FEED)
 }
 
 fn index(records: Vec<Record>) -> Index {
-    Index::build(records.into_iter().map(|record| SourcedRecord {
-        source: amazon::FEED.into(),
-        imported_at: None,
-        record,
-    }))
+    common::index_of(amazon::FEED, records)
 }
 
 fn items_index() -> Index {

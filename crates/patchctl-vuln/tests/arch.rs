@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use patchctl_proto::agent::{InstalledPackage, OsInfo};
 use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::ecosystem::{host_ecosystems, names};
-use patchctl_vuln::import::{self, FeedBatch, arch};
-use patchctl_vuln::matcher::{Finding, Index, MatchedBy, SourcedRecord};
+use patchctl_vuln::import::{FeedBatch, arch};
+use patchctl_vuln::matcher::{Finding, Index, MatchedBy};
 use patchctl_vuln::{Record, Status};
 
 mod common;
@@ -28,27 +28,11 @@ fn main() -> std::process::ExitCode {
 }
 
 fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
-    import::import_paths(paths, &mut |_| {}).expect("import")
+    common::batches(paths)
 }
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
-    let b = batches(paths);
-    assert_eq!(
-        b.len(),
-        1,
-        "{:?}",
-        b.iter().map(|b| b.feed).collect::<Vec<_>>()
-    );
-    assert_eq!(b[0].feed, arch::FEED);
-    assert!(
-        b[0].parsed.rejected.is_empty(),
-        "{:?}",
-        b[0].parsed.rejected
-    );
-    b.into_iter()
-        .next()
-        .map(|b| b.parsed.records)
-        .unwrap_or_default()
+    common::records_of(paths, arch::FEED)
 }
 
 fn all_records() -> Vec<Record> {
@@ -56,11 +40,7 @@ fn all_records() -> Vec<Record> {
 }
 
 fn index(records: Vec<Record>) -> Index {
-    Index::build(records.into_iter().map(|record| SourcedRecord {
-        source: arch::FEED.into(),
-        imported_at: None,
-        record,
-    }))
+    common::index_of(arch::FEED, records)
 }
 
 fn arch_host() -> Vec<String> {

@@ -9,7 +9,7 @@ use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::ecosystem::{DataKind, data_kind, host_ecosystems};
 use patchctl_vuln::import::{self, FeedBatch, ImportError, fedora};
 use patchctl_vuln::inventory::parse_rpm_qa;
-use patchctl_vuln::matcher::{Finding, Index, MatchedBy, SourcedRecord};
+use patchctl_vuln::matcher::{Finding, Index, MatchedBy};
 use patchctl_vuln::{Record, Status};
 
 mod common;
@@ -46,35 +46,15 @@ fn updateinfo(dir: &str) -> PathBuf {
 }
 
 fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
-    import::import_paths(paths, &mut |_| {}).expect("import")
+    common::batches(paths)
 }
 
 fn records(paths: &[PathBuf]) -> Vec<Record> {
-    let b = batches(paths);
-    assert_eq!(
-        b.len(),
-        1,
-        "{:?}",
-        b.iter().map(|b| b.feed).collect::<Vec<_>>()
-    );
-    assert_eq!(b[0].feed, fedora::FEED);
-    assert!(
-        b[0].parsed.rejected.is_empty(),
-        "{:?}",
-        b[0].parsed.rejected
-    );
-    b.into_iter()
-        .next()
-        .map(|b| b.parsed.records)
-        .unwrap_or_default()
+    common::records_of(paths, fedora::FEED)
 }
 
 fn index(records: Vec<Record>) -> Index {
-    Index::build(records.into_iter().map(|record| SourcedRecord {
-        source: fedora::FEED.into(),
-        imported_at: None,
-        record,
-    }))
+    common::index_of(fedora::FEED, records)
 }
 
 fn fedora_host(version_id: &str) -> Vec<String> {

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use patchctl_vuln::import::{self, FeedBatch};
+use patchctl_vuln::matcher::{Index, SourcedRecord};
 use patchctl_vuln::{Affected, Record, Status};
 
 /// `../shared/data/<rel>` ([`patchctl_testkit::shared_data`]): the harness runs a test
@@ -40,4 +42,39 @@ pub fn fixed(version: &str) -> Status {
     Status::Fixed {
         fixed_version: version.into(),
     }
+}
+
+/// The batches an import of `paths` gives.
+pub fn batches(paths: &[PathBuf]) -> Vec<FeedBatch> {
+    import::import_paths(paths, &mut |_| {}).expect("import")
+}
+
+/// The records an import of `paths` gives, all of feed `feed`, none rejected.
+pub fn records_of(paths: &[PathBuf], feed: &str) -> Vec<Record> {
+    let b = batches(paths);
+    assert_eq!(
+        b.len(),
+        1,
+        "one feed: {:?}",
+        b.iter().map(|b| b.feed).collect::<Vec<_>>()
+    );
+    assert_eq!(b[0].feed, feed);
+    assert!(
+        b[0].parsed.rejected.is_empty(),
+        "{:?}",
+        b[0].parsed.rejected
+    );
+    b.into_iter()
+        .next()
+        .map(|b| b.parsed.records)
+        .unwrap_or_default()
+}
+
+/// The matcher's index of `records`, from feed `feed`.
+pub fn index_of(feed: &str, records: Vec<Record>) -> Index {
+    Index::build(records.into_iter().map(|record| SourcedRecord {
+        source: feed.into(),
+        imported_at: None,
+        record,
+    }))
 }
