@@ -121,13 +121,17 @@ pub fn relative_path(path: &str) -> Result<&str, PointerError> {
 }
 
 /// The base URL `mirror.list` names: its first non-blank line that is an `https://`
-/// URL, without a trailing `/`.
+/// URL with a host, without a trailing `/`.
 pub fn mirror_list(bytes: &[u8]) -> Result<String, PointerError> {
     let text = std::str::from_utf8(bytes).map_err(|_| PointerError::NotText)?;
+    let has_host = |l: &str| {
+        l.strip_prefix("https://")
+            .is_some_and(|rest| !rest.split('/').next().unwrap_or("").is_empty())
+    };
     text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .find(|l| l.starts_with("https://") && !l.chars().any(char::is_whitespace))
+        .find(|l| has_host(l) && !l.chars().any(char::is_whitespace))
         .map(|l| l.trim_end_matches('/').to_owned())
         .ok_or(PointerError::NoMirror)
 }
@@ -292,6 +296,14 @@ mod tests {
             "https://cdn.example/2/core/2.0/x86_64/abc"
         );
         assert_eq!(mirror_list(b"http://plain\n"), Err(PointerError::NoMirror));
+        // a URL without a host is no mirror (found by the fuzz target feed_pointers:
+        // "https://" gave the base "https:")
+        assert_eq!(mirror_list(b"https://"), Err(PointerError::NoMirror));
+        assert_eq!(mirror_list(b"https:///x\n"), Err(PointerError::NoMirror));
+        assert_eq!(
+            mirror_list(b"https://\nhttps://h/x//").unwrap(),
+            "https://h/x"
+        );
         assert_eq!(
             repository_base("https://h/f/43/x86_64/repodata/repomd.xml"),
             "https://h/f/43/x86_64/"
