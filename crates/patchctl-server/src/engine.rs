@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use patchctl_storage::{HostRow, Storage, StorageError};
+use patchctl_vuln::coverage::Coverage;
 use patchctl_vuln::ecosystem::{esm_installed, host_ecosystems};
 use patchctl_vuln::fleet::{Fleet, Summary};
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
@@ -58,6 +59,19 @@ struct Inner {
     generation: i64,
     hostnames: HashMap<Uuid, String>,
     packages: HashMap<Uuid, u64>,
+}
+
+impl Inner {
+    /// A host's ecosystems (as correlated, or from its stored os-release when it never
+    /// sent a scan) and what the imported data says about them.
+    fn release_of(&self, h: &HostRow) -> (Vec<String>, Coverage) {
+        let ecosystems = match self.fleet.host_ecosystems(h.id) {
+            Some(e) => e.to_vec(),
+            None => ecosystems_of(h, &[]),
+        };
+        let coverage = patchctl_vuln::coverage::coverage(self.fleet.index(), &ecosystems);
+        (ecosystems, coverage)
+    }
 }
 
 /// The fleet's correlation, shared by the handlers.
@@ -317,16 +331,8 @@ impl VulnEngine {
         if !self.is_ready() {
             return None;
         }
-        let inner = self.inner.read().await;
-        let ecosystems = match inner.fleet.host_ecosystems(h.id) {
-            Some(e) => e.to_vec(),
-            None => ecosystems_of(h, &[]),
-        };
-        let c = patchctl_vuln::coverage::coverage(inner.fleet.index(), &ecosystems);
-        Some(
-            c.message
-                .unwrap_or_else(|| format!("full CVE data ({})", c.covered.join(", "))),
-        )
+        let (_, coverage) = self.inner.read().await.release_of(h);
+        Some(coverage.words())
     }
 
     /// The findings of one host (all, unfiltered), if the engine knows it. Does not
@@ -346,11 +352,7 @@ impl VulnEngine {
         let inner = self.inner.read().await;
         let findings = inner.fleet.host_findings(host.id).unwrap_or_default();
         // a host that never sent a scan: its os-release still says what data applies
-        let ecosystems = match inner.fleet.host_ecosystems(host.id) {
-            Some(e) => e.to_vec(),
-            None => ecosystems_of(host, &[]),
-        };
-        let coverage = patchctl_vuln::coverage::coverage(inner.fleet.index(), &ecosystems);
+        let (ecosystems, coverage) = inner.release_of(host);
         Ok(HostFindings::new(
             Some(host.id),
             host.hostname.clone(),

@@ -44,6 +44,13 @@ impl Coverage {
         self.level != DataLevel::None
     }
 
+    /// What the data covers, in words: the message, or `full CVE data (<ecosystems>)`.
+    pub fn words(&self) -> String {
+        self.message
+            .clone()
+            .unwrap_or_else(|| format!("full CVE data ({})", self.covered.join(", ")))
+    }
+
     /// The release's label in the fleet summary's count of hosts without data.
     pub fn label(ecosystems: &[String]) -> String {
         ecosystems

@@ -396,18 +396,9 @@ impl Fleet {
             .iter()
             .flat_map(|hp| self.probe_findings(state, hp))
             .collect();
-        self.index.annotate(&mut out);
+        self.index.annotate(out.iter_mut());
         matcher::sort_findings(&mut out);
         Some(out)
-    }
-
-    /// Whether the imported data covers a host's release; `None` for an unknown host.
-    pub fn host_coverage(&self, id: Uuid) -> Option<Coverage> {
-        let state = self.hosts.get(&id)?;
-        Some(coverage::coverage(
-            &self.index,
-            &self.ecos_sets[state.ecos as usize],
-        ))
     }
 
     /// The ecosystems a host is matched against.
@@ -453,13 +444,7 @@ impl Fleet {
             }
         }
         out.sort_by(|a, b| (a.0, &a.1.package).cmp(&(b.0, &b.1.package)));
-        if self.index.exploited(id).is_some() || !out.is_empty() {
-            let mut findings: Vec<Finding> = out.iter().map(|(_, f)| f.clone()).collect();
-            self.index.annotate(&mut findings);
-            for ((_, f), annotated) in out.iter_mut().zip(findings) {
-                *f = annotated;
-            }
-        }
+        self.index.annotate(out.iter_mut().map(|(_, f)| f));
         out
     }
 
@@ -468,6 +453,7 @@ impl Fleet {
         let mut s = Summary::default();
         let mut by = [0u64; 6];
         let mut used: HashSet<u32> = HashSet::new();
+        let mut levels: HashMap<u32, DataLevel> = HashMap::new();
         // vulnerable hits known to be exploited, per decision (computed once each)
         let mut exploited: HashMap<u32, u64> = HashMap::new();
         for (host, state) in &self.hosts {
@@ -475,9 +461,12 @@ impl Fleet {
                 continue;
             }
             s.hosts += 1;
+            // hosts share ecosystem sets: one coverage per set
+            let level = *levels.entry(state.ecos).or_insert_with(|| {
+                coverage::coverage(&self.index, &self.ecos_sets[state.ecos as usize]).level
+            });
             let ecos = &self.ecos_sets[state.ecos as usize];
-            let cov = coverage::coverage(&self.index, ecos);
-            match cov.level {
+            match level {
                 DataLevel::None => {
                     s.hosts_without_data += 1;
                     *s.without_data.entry(Coverage::label(ecos)).or_default() += 1;
@@ -618,5 +607,40 @@ mod tests {
         // removing a record clears its findings
         assert_eq!(fleet.apply([], &[("t".to_string(), "A".to_string())]), 2);
         assert_eq!(fleet.summary(None).vulnerable, 2);
+    }
+
+    #[test]
+    fn summary_counts_unknown_versions_and_hosts_without_data_apart() {
+        let mut fleet = Fleet::new(Index::build([
+            record("A", "openssl", "3.0.15-1"),
+            record("B", "bash", "not a version!"),
+        ]));
+        let debian = vec!["Debian:12".to_string()];
+        fleet.set_host(
+            Uuid::new_v4(),
+            &debian,
+            None,
+            &[
+                pkg("libssl3", "3.0.14-1", "openssl"),
+                pkg("bash", "5.2-1", "bash"),
+            ],
+        );
+        for ecos in [["Debian:13"], ["Fedora:40"], ["gentoo 2.15"]] {
+            let ecos: Vec<String> = ecos.iter().map(|e| e.to_string()).collect();
+            fleet.set_host(Uuid::new_v4(), &ecos, None, &[pkg("bash", "5.2-1", "bash")]);
+        }
+        let s = fleet.summary(None);
+        assert_eq!((s.hosts, s.vulnerable_hosts, s.vulnerable), (4, 1, 1));
+        assert_eq!(
+            s.unknown_version, 1,
+            "bash's fixed version cannot be compared"
+        );
+        // Fedora has no data imported here either: all three are without data
+        assert_eq!(s.hosts_without_data, 3);
+        assert_eq!(
+            s.without_data.keys().collect::<Vec<_>>(),
+            ["Debian:13", "Fedora:40", "gentoo 2.15"]
+        );
+        assert_eq!(s.hosts_advisories_only, 0);
     }
 }

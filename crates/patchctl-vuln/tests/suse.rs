@@ -7,7 +7,7 @@ use patchctl_proto::agent::{InstalledPackage, OsInfo};
 use patchctl_testkit::{Harness, Need, trial};
 use patchctl_vuln::ecosystem::host_ecosystems;
 use patchctl_vuln::import::{self, FeedBatch};
-use patchctl_vuln::matcher::{Finding, Index, MatchedBy, SourcedRecord};
+use patchctl_vuln::matcher::{Finding, Index, MatchedBy};
 use patchctl_vuln::model::Status;
 
 mod common;
@@ -60,21 +60,7 @@ fn import(paths: &[PathBuf]) -> Vec<FeedBatch> {
 }
 
 fn index_of(batches: Vec<FeedBatch>) -> Index {
-    let mut records = Vec::new();
-    for b in batches {
-        assert!(
-            b.parsed.rejected.is_empty(),
-            "{}: {:?}",
-            b.feed,
-            b.parsed.rejected
-        );
-        records.extend(b.parsed.records.into_iter().map(|record| SourcedRecord {
-            source: b.feed.to_string(),
-            imported_at: None,
-            record,
-        }));
-    }
-    Index::build(records)
+    common::index_of_batches(batches)
 }
 
 fn vex_index() -> Index {

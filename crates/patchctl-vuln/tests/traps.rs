@@ -6,10 +6,9 @@ use std::path::PathBuf;
 
 use patchctl_proto::agent::InstalledPackage;
 use patchctl_testkit::{Harness, Need, trial};
-use patchctl_vuln::import;
 
 mod common;
-use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
+use patchctl_vuln::matcher::{Finding, Index};
 use patchctl_vuln::model::Status;
 
 fn main() -> std::process::ExitCode {
@@ -33,22 +32,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn index_of(paths: &[PathBuf]) -> Index {
-    let batches = import::import_paths(paths, &mut |_| {}).expect("import");
-    let mut records = Vec::new();
-    for b in batches {
-        assert!(
-            b.parsed.rejected.is_empty(),
-            "{}: {:?}",
-            b.feed,
-            b.parsed.rejected
-        );
-        records.extend(b.parsed.records.into_iter().map(|record| SourcedRecord {
-            source: b.feed.to_string(),
-            imported_at: None,
-            record,
-        }));
-    }
-    Index::build(records)
+    common::index_of_batches(common::batches(paths))
 }
 
 fn deb(name: &str, version: &str, source: &str, source_version: &str) -> InstalledPackage {

@@ -2,7 +2,6 @@
 //! decided (below a fixed version, every version, within bounds), the comparison in words,
 //! and the RPM module-build and module-stream rules the decision follows.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -104,12 +103,12 @@ impl Hit {
 
     /// Status for this host (for `fixed`: the fix above the installed version;
     /// `unknown_version` with the failing text when the versions could not be compared).
-    pub fn status(&self) -> Cow<'_, Status> {
+    pub fn status(&self) -> Status {
         match &self.how {
-            Decided::Uncomparable(u) => Cow::Owned(Status::UnknownVersion {
+            Decided::Uncomparable(u) => Status::UnknownVersion {
                 failed_version: u.failed.clone(),
-            }),
-            _ => Cow::Owned(self.entry.status()),
+            },
+            _ => self.entry.status(),
         }
     }
 

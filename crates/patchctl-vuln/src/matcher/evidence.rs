@@ -100,7 +100,7 @@ pub fn sort_findings(findings: &mut [Finding]) {
 pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
     let adv = hit.advisory();
     let affected = hit.affected();
-    let status = hit.status().into_owned();
+    let status = hit.status();
     let vulnerable = is_vulnerable(&status);
     Finding {
         advisory: adv.id.clone(),

@@ -210,14 +210,8 @@ impl Index {
 
     /// Marks the findings whose CVE a catalog lists as known to be exploited (and clears
     /// the mark of those it no longer lists).
-    pub fn annotate(&self, findings: &mut [Finding]) {
-        if self.exploited.is_empty() {
-            for f in findings.iter_mut() {
-                f.known_exploited = None;
-            }
-            return;
-        }
-        for f in findings.iter_mut() {
+    pub fn annotate<'f>(&self, findings: impl IntoIterator<Item = &'f mut Finding>) {
+        for f in findings {
             let found = f
                 .cve_ids()
                 .find_map(|c| self.exploited.get(c))

@@ -150,7 +150,7 @@ impl Index {
         for probe in probes(self, ecosystems, running_kernel, packages) {
             out.extend(self.evaluate(&probe).iter().map(|h| finding(h, &probe)));
         }
-        self.annotate(&mut out);
+        self.annotate(out.iter_mut());
         sort_findings(&mut out);
         out
     }

@@ -78,3 +78,23 @@ pub fn index_of(feed: &str, records: Vec<Record>) -> Index {
         record,
     }))
 }
+
+/// The matcher's index of every batch (each record under its batch's feed), none of
+/// them with a rejection.
+pub fn index_of_batches(batches: Vec<FeedBatch>) -> Index {
+    let mut records = Vec::new();
+    for b in batches {
+        assert!(
+            b.parsed.rejected.is_empty(),
+            "{}: {:?}",
+            b.feed,
+            b.parsed.rejected
+        );
+        records.extend(b.parsed.records.into_iter().map(|record| SourcedRecord {
+            source: b.feed.to_string(),
+            imported_at: None,
+            record,
+        }));
+    }
+    Index::build(records)
+}
