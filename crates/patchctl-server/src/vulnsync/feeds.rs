@@ -114,3 +114,44 @@ pub fn effective_feeds(configured: &[Feed]) -> Vec<Feed> {
         configured.to_vec()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_cover_every_family_and_the_kev_catalog() {
+        let names: Vec<&str> = DEFAULT_FEEDS.iter().map(|f| f.0).collect();
+        for family in [
+            "almalinux",
+            "rocky",
+            "ubuntu",
+            "alpine",
+            "debian",
+            "redhat",
+            "suse",
+            "amazon-linux-2",
+            "amazon-linux-2023",
+            "fedora",
+            "arch",
+            "cisa-kev",
+        ] {
+            assert!(
+                names.iter().any(|n| n.contains(family)),
+                "no default feed for {family}: {names:?}"
+            );
+        }
+        let kind_of = |n: &str| DEFAULT_FEEDS.iter().find(|f| f.0 == n).map(|f| f.1);
+        assert_eq!(kind_of("redhat-vex"), Some(FeedKind::RedhatVexBulk));
+        assert_eq!(kind_of("amazon-linux-2023"), Some(FeedKind::Repomd));
+        assert!(DEFAULT_FEEDS.iter().all(|f| f.2.starts_with("https://")));
+        // a configured list replaces the defaults
+        let mine = [Feed {
+            name: "mirror".into(),
+            url: "https://mirror.example/all.zip".into(),
+            kind: FeedKind::File,
+        }];
+        assert_eq!(effective_feeds(&mine).len(), 1);
+        assert_eq!(effective_feeds(&[]).len(), DEFAULT_FEEDS.len());
+    }
+}
