@@ -33,6 +33,9 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/fleet_counts.rs"]
+mod fleet_counts;
+use fleet_counts::case_fleet_counts;
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -263,6 +266,7 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_fleet_counts => sqlite_case_fleet_counts, postgres_case_fleet_counts;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;

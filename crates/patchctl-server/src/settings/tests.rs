@@ -96,6 +96,7 @@ fn env_overrides_file() {
             vuln_ca_file: None,
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
+            metrics_listen: None,
         }
     );
 }
