@@ -230,6 +230,7 @@ fn run_on(
             // Every simulated agent enrolls from 127.0.0.1 with one key.
             enroll_per_address_per_min: u32::MAX,
             enroll_per_key_per_min: u32::MAX,
+            metrics_listen: None,
             vuln_sync: false,
             vuln_sync_interval_secs: 21_600,
             vuln_sync_dir: None,

@@ -20,11 +20,15 @@
 //!
 //! Every node of a multi-node (PostgreSQL) deployment keeps its own engine over the same
 //! database; the generation check keeps them in step.
+//!
+//! For `/metrics` the engine tells its size ([`VulnEngine::stats`]) and hands the time
+//! of each re-correlation to an observer ([`VulnEngine::observe_recorrelation`]); it
+//! knows nothing of the metrics themselves.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use patchctl_storage::{HostRow, Storage, StorageError};
 use patchctl_vuln::coverage::Coverage;
@@ -74,11 +78,63 @@ impl Inner {
     }
 }
 
+/// What a re-correlation was about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorrelation {
+    /// The initial load: every record and every host.
+    Load,
+    /// A change of the vulnerability database: the changed records' packages.
+    Database,
+    /// One host after its scan or inventory.
+    Host,
+}
+
+impl Recorrelation {
+    /// Every kind.
+    pub const ALL: [Recorrelation; 3] = [
+        Recorrelation::Load,
+        Recorrelation::Database,
+        Recorrelation::Host,
+    ];
+
+    /// The name (`load`, `database`, `host`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Recorrelation::Load => "load",
+            Recorrelation::Database => "database",
+            Recorrelation::Host => "host",
+        }
+    }
+}
+
+/// Called with the kind and the time of every re-correlation.
+pub type RecorrelationObserver = Box<dyn Fn(Recorrelation, Duration) + Send + Sync>;
+
+/// The engine's size, for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// The database generation the engine is at.
+    pub generation: i64,
+    /// Vulnerability records loaded.
+    pub records: u64,
+    /// Entries of the index (records as the matcher holds them).
+    pub entries: u64,
+    /// Hosts correlated.
+    pub hosts: u64,
+    /// Of those, hosts with at least one vulnerable finding.
+    pub vulnerable_hosts: u64,
+    /// Of those, hosts whose release has no imported data (unknown, not safe).
+    pub hosts_without_data: u64,
+    /// Hosts without data per release label.
+    pub without_data: BTreeMap<String, u64>,
+}
+
 /// The fleet's correlation, shared by the handlers.
 pub struct VulnEngine {
     store: Arc<dyn Storage>,
     inner: RwLock<Inner>,
     ready: AtomicBool,
+    observer: OnceLock<RecorrelationObserver>,
 }
 
 /// The ecosystems of a stored host: its os-release, plus Ubuntu Pro when the host has
@@ -105,6 +161,38 @@ impl VulnEngine {
             store,
             inner: RwLock::new(Inner::default()),
             ready: AtomicBool::new(false),
+            observer: OnceLock::new(),
+        })
+    }
+
+    /// Hands the time of every later re-correlation to `observer` (the first observer
+    /// set stays; false when one was set already).
+    pub fn observe_recorrelation(&self, observer: RecorrelationObserver) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    fn timed(&self, kind: Recorrelation, started: Instant) {
+        if let Some(observe) = self.observer.get() {
+            observe(kind, started.elapsed());
+        }
+    }
+
+    /// The engine's size and the hosts without data; `None` while it is loading (so
+    /// that "no data yet" never reads as zero).
+    pub async fn stats(&self) -> Option<EngineStats> {
+        if !self.is_ready() {
+            return None;
+        }
+        let inner = self.inner.read().await;
+        let summary = inner.fleet.summary(None);
+        Some(EngineStats {
+            generation: inner.generation,
+            records: inner.digests.len() as u64,
+            entries: inner.fleet.index().len() as u64,
+            hosts: inner.fleet.host_count() as u64,
+            vulnerable_hosts: summary.vulnerable_hosts,
+            hosts_without_data: summary.hosts_without_data,
+            without_data: summary.without_data,
         })
     }
 
@@ -115,6 +203,7 @@ impl VulnEngine {
 
     /// Loads every record and every host, then marks the engine ready.
     pub async fn load(&self) -> Result<(), StorageError> {
+        let started = Instant::now();
         let generation = self.store.vuln_generation().await?;
         let stored = self.store.vuln_records().await?;
         let mut digests = HashMap::with_capacity(stored.len());
@@ -153,6 +242,7 @@ impl VulnEngine {
             packages: counts,
         };
         self.ready.store(true, Ordering::Release);
+        self.timed(Recorrelation::Load, started);
         tracing::info!(
             hosts,
             entries,
@@ -170,6 +260,7 @@ impl VulnEngine {
             return Ok(());
         };
         let packages = self.store.host_packages(org, host).await?;
+        let started = Instant::now();
         let mut inner = self.inner.write().await;
         if h.revoked {
             inner.fleet.remove_host(host);
@@ -183,6 +274,8 @@ impl VulnEngine {
         );
         inner.hostnames.insert(h.id, h.hostname);
         inner.packages.insert(h.id, packages.len() as u64);
+        drop(inner);
+        self.timed(Recorrelation::Host, started);
         Ok(())
     }
 
@@ -204,6 +297,7 @@ impl VulnEngine {
         if generation == self.inner.read().await.generation || !self.is_ready() {
             return Ok(0);
         }
+        let started = Instant::now();
         let stored = self.store.vuln_records().await?;
         let mut inner = self.inner.write().await;
         if inner.generation == generation {
@@ -236,6 +330,8 @@ impl VulnEngine {
         let records = changed.len();
         let redone = inner.fleet.apply(changed, &removed);
         inner.generation = generation;
+        drop(inner);
+        self.timed(Recorrelation::Database, started);
         tracing::info!(
             records,
             removed = removed.len(),

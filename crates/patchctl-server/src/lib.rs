@@ -13,7 +13,8 @@
 //! rollouts and releases behind the heartbeat's update offer; [`error`] the one error answer and the mapping of domain errors to status
 //! codes; [`settings`] the layered configuration; [`serve`] the TLS accept loop;
 //! [`bootstrap`] organisations and the `--dev` set-up; [`vulnsync`] the vulnerability
-//! feed sync and its scheduler (every node, one at a time).
+//! feed sync and its scheduler (every node, one at a time); [`metrics`] the Prometheus
+//! metrics (`GET /metrics`, and the plain `metrics_listen` address).
 //!
 //! Every change of trust (an enrollment key created, revoked or rotated, a host
 //! enrolled, approved, rejected or revoked, an agent credential rotated, the
@@ -39,6 +40,7 @@ pub mod bootstrap;
 pub mod engine;
 pub mod error;
 pub mod heartbeats;
+pub mod metrics;
 pub mod passwords;
 pub mod ratelimit;
 pub mod releases;
@@ -65,6 +67,8 @@ pub struct AppState {
     pub limits: Arc<ratelimit::EnrollLimits>,
     /// Rollouts and published agent releases, for the heartbeat's update offer.
     pub releases: Arc<releases::ReleaseCache>,
+    /// The Prometheus metrics of this process.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl AppState {
@@ -72,7 +76,9 @@ impl AppState {
     pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
         let heartbeats =
             heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
+        let metrics = Arc::new(metrics::Metrics::new());
         let vulns = engine::VulnEngine::new(store.clone());
+        vulns.observe_recorrelation(metrics.recorrelation_observer());
         vulns.spawn();
         let limits = Arc::new(ratelimit::EnrollLimits::new(
             settings.enroll_per_address_per_min,
@@ -86,14 +92,16 @@ impl AppState {
             heartbeats,
             agents: Arc::new(auth::CredentialCache::default()),
             releases: Arc::new(releases::ReleaseCache::default()),
+            metrics,
         }
     }
 }
 
-/// All routes ([`api::routes`]) over `state`, with the JSON 404 fallback and the panic
-/// guard.
+/// All routes ([`api::routes`] and `GET /metrics`) over `state`, with the JSON 404
+/// fallback, the panic guard and, outermost, the HTTP metrics.
 pub fn app(state: AppState) -> Router {
     api::routes(state.clone())
+        .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
         })
@@ -105,6 +113,10 @@ pub fn app(state: AppState) -> Router {
                     "internal error; the platform logged it",
                 ))
             },
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::http::track,
         ))
         .with_state(state)
 }
@@ -118,12 +130,43 @@ pub enum LaunchError {
     /// The TLS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] patchctl_net::tls::TlsError),
+    /// The plain metrics address (`metrics_listen`) could not be bound.
+    #[error(
+        "cannot listen on metrics_listen {addr}: {source}; choose a free address or leave metrics_listen unset"
+    )]
+    MetricsListen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
-/// Opens storage, loads TLS and serves on `listener` until `shutdown` resolves.
+/// Opens storage, loads TLS and serves on `listener` until `shutdown` resolves; binds
+/// `metrics_listen` when it is set and serves `/metrics` there too.
 pub async fn launch_with_listener(
     settings: Settings,
     listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), LaunchError> {
+    let metrics = match settings.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| LaunchError::MetricsListen { addr, source })?,
+        ),
+        None => None,
+    };
+    launch_with_listeners(settings, listener, metrics, shutdown).await
+}
+
+/// [`launch_with_listener`] with the plain metrics listener given (tests bind
+/// `127.0.0.1:0`); `settings.metrics_listen` is not looked at.
+pub async fn launch_with_listeners(
+    settings: Settings,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), LaunchError> {
     let store = patchctl_storage::open(&settings.database_url).await?;
@@ -139,9 +182,19 @@ pub async fn launch_with_listener(
     }
     let sync = vulnsync::schedule::start(&settings, store.clone());
     let state = AppState::new(store, settings);
+    let plain = metrics_listener.map(|l| {
+        tokio::spawn(metrics::serve_plain(
+            l,
+            state.clone(),
+            std::future::pending(),
+        ))
+    });
     serve::serve(listener, tls, app(state), shutdown).await;
     if let Some(sync) = sync {
         sync.abort();
+    }
+    if let Some(plain) = plain {
+        plain.abort();
     }
     Ok(())
 }

@@ -20,6 +20,12 @@
 //! | `PATCHCTL_VULN_SYNC_INTERVAL_SECS`    | `vuln_sync_interval_secs`    | positive seconds (21600)        |
 //! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30)     |
 //! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`     | `enroll_per_key_per_min`     | positive count (default 600)    |
+//! | `PATCHCTL_METRICS_LISTEN`             | `metrics_listen`             | `HOST:PORT` (default: none)     |
+//!
+//! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
+//! Prometheus on the same machine or network segment): give it a loopback address such
+//! as `127.0.0.1:9464` unless the network is trusted. Without it, `/metrics` is served
+//! only on `listen`, over TLS, behind an API token (docs/metrics.md).
 //!
 //! The enrollment limits are token buckets per platform process (`ratelimit.rs`): each
 //! source address (an IPv6 /64) and each enrollment key may make that many attempts a
@@ -73,8 +79,11 @@ pub const ENV_VULN_SYNC: &str = "PATCHCTL_VULN_SYNC";
 /// The environment variable of `vuln_sync_interval_secs`.
 pub const ENV_VULN_SYNC_INTERVAL_SECS: &str = "PATCHCTL_VULN_SYNC_INTERVAL_SECS";
 
+/// The environment variable of `metrics_listen`.
+pub const ENV_METRICS_LISTEN: &str = "PATCHCTL_METRICS_LISTEN";
+
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 12] = [
+pub const ENV_VARS: [&str; 13] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -87,6 +96,7 @@ pub const ENV_VARS: [&str; 12] = [
     ENV_VULN_SYNC_INTERVAL_SECS,
     ENV_ENROLL_PER_ADDRESS_PER_MIN,
     ENV_ENROLL_PER_KEY_PER_MIN,
+    ENV_METRICS_LISTEN,
 ];
 
 /// Server settings as stored in JSON.
@@ -135,6 +145,10 @@ pub struct Settings {
     /// Enrollments a minute per enrollment key, per process.
     #[serde(default = "default_enroll_per_key")]
     pub enroll_per_key_per_min: u32,
+    /// A second, plain-HTTP address serving only `GET /metrics`, without a token (none
+    /// by default; keep it on loopback or a trusted network).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -245,6 +259,7 @@ struct Layer {
     vuln_ca_file: Option<PathBuf>,
     enroll_per_address_per_min: Option<u32>,
     enroll_per_key_per_min: Option<u32>,
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl Layer {
@@ -267,6 +282,7 @@ impl Layer {
                 .enroll_per_address_per_min
                 .or(self.enroll_per_address_per_min),
             enroll_per_key_per_min: top.enroll_per_key_per_min.or(self.enroll_per_key_per_min),
+            metrics_listen: top.metrics_listen.or(self.metrics_listen),
         }
     }
 
@@ -346,6 +362,14 @@ impl Layer {
                 ENV_ENROLL_PER_KEY_PER_MIN => {
                     layer.enroll_per_key_per_min =
                         Some(positive(text()?, "enrollments a minute", invalid)?);
+                }
+                ENV_METRICS_LISTEN => {
+                    let v = text()?;
+                    layer.metrics_listen = Some(v.parse().map_err(|_| {
+                        invalid(format!(
+                            "{v:?} is not an address; use IP:PORT such as 127.0.0.1:9464"
+                        ))
+                    })?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }
@@ -433,6 +457,7 @@ impl Settings {
             enroll_per_key_per_min: l
                 .enroll_per_key_per_min
                 .unwrap_or_else(default_enroll_per_key),
+            metrics_listen: l.metrics_listen,
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -488,6 +513,7 @@ impl fmt::Debug for Settings {
                 &self.enroll_per_address_per_min,
             )
             .field("enroll_per_key_per_min", &self.enroll_per_key_per_min)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }

@@ -186,6 +186,7 @@ async fn platform() -> Platform {
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        metrics_listen: None,
         vuln_sync: false,
         vuln_sync_interval_secs: 21_600,
         vuln_sync_dir: None,

@@ -50,6 +50,20 @@ pub enum CancelOutcome {
     NotCancellable(patchctl_proto::api::CommandState),
 }
 
+/// How many commands of one organisation are in one state (see
+/// [`CommandStore::command_state_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandStateCount {
+    /// Organisation.
+    pub org_id: Uuid,
+    /// The organisation's name.
+    pub org: String,
+    /// The state.
+    pub state: patchctl_proto::api::CommandState,
+    /// Commands.
+    pub count: u64,
+}
+
 /// The command queue. Times are passed in (never read from the clock inside) so that
 /// leases and expiry are testable.
 #[async_trait]
@@ -98,4 +112,8 @@ pub trait CommandStore: Send + Sync + 'static {
         host_id: Option<Uuid>,
         limit: u32,
     ) -> Result<Vec<CommandRecord>>;
+    /// Commands per organisation and state, by one aggregate query (for `/metrics`;
+    /// `queued` is the queue depth: queued and not leased yet). Only non-zero counts
+    /// are returned.
+    async fn command_state_counts(&self) -> Result<Vec<CommandStateCount>>;
 }

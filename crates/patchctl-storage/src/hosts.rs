@@ -13,6 +13,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::{Metrics, SystemInfo};
+use patchctl_proto::api::HostStatus;
 use patchctl_proto::release::HostUpdateState;
 use patchctl_proto::trust::Approval;
 use uuid::Uuid;
@@ -193,6 +194,34 @@ pub struct HeartbeatOutcome {
     pub pending_commands: Vec<Uuid>,
 }
 
+/// How many hosts of one organisation have one status (see
+/// [`HostStore::host_status_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostStatusCount {
+    /// Organisation.
+    pub org_id: Uuid,
+    /// The organisation's name.
+    pub org: String,
+    /// The status, as the host listing derives it.
+    pub status: HostStatus,
+    /// Hosts.
+    pub count: u64,
+}
+
+/// How many hosts (not revoked) of one organisation run one agent version (see
+/// [`HostStore::agent_version_counts`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentVersionCount {
+    /// Organisation.
+    pub org_id: Uuid,
+    /// The organisation's name.
+    pub org: String,
+    /// The agent version as the agent reported it (any text).
+    pub version: String,
+    /// Hosts.
+    pub count: u64,
+}
+
 /// Hosts, agent credentials, heartbeats and metrics history. Times are passed in (never
 /// read from the clock inside).
 #[async_trait]
@@ -284,4 +313,13 @@ pub trait HostStore: Send + Sync + 'static {
     /// Every non-revoked host of every organisation, by organisation, host name and id
     /// (for the correlation engine at start-up).
     async fn all_hosts(&self) -> Result<Vec<HostRow>>;
+    /// Hosts per organisation and status, by one aggregate query (for `/metrics`):
+    /// revoked, else pending approval, else online when the last heartbeat is at or
+    /// after `online_since`, else offline (the host listing's rule). Only non-zero
+    /// counts are returned.
+    async fn host_status_counts(&self, online_since: DateTime<Utc>)
+    -> Result<Vec<HostStatusCount>>;
+    /// Hosts that are not revoked, per organisation and agent version, by one aggregate
+    /// query (for `/metrics`).
+    async fn agent_version_counts(&self) -> Result<Vec<AgentVersionCount>>;
 }

@@ -45,11 +45,11 @@ mod sql;
 mod vulns;
 
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
-pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
+pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use error::{Result, StorageError};
 pub use hosts::{
-    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+    AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome,
+    HeartbeatWrite, HostAuth, HostRow, HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};

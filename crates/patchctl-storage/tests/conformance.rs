@@ -38,6 +38,9 @@ mod operators;
 use operators::{
     case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
 };
+#[path = "conformance/fleet_counts.rs"]
+mod fleet_counts;
+use fleet_counts::case_fleet_counts;
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -272,6 +275,7 @@ conformance! {
             sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
         case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
         case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
+        case_fleet_counts => sqlite_case_fleet_counts, postgres_case_fleet_counts;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;

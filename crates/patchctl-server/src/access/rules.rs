@@ -100,6 +100,9 @@ pub static RULES: &[Rule] = &[
     rule("POST", "/api/v1/releases", Administer, "release.publish"),
     rule("GET", "/api/v1/agent-rollout", Read, "rollout.show"),
     rule("PUT", "/api/v1/agent-rollout", Administer, "rollout.update"),
+    // Prometheus metrics on the main listener (the plain `metrics_listen` address
+    // needs no token and is not a route of this router).
+    rule("GET", "/metrics", Read, "metrics.read"),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -101,6 +101,7 @@ pub async fn heartbeat(
             at: now,
         })
         .await?;
+    st.metrics.traffic.heartbeat();
     // Update events are rare (a few per update): written only when there are some, so
     // the idle heartbeat stays one row of the group commit. An error answers the
     // heartbeat with 503, and the agent sends the events again.

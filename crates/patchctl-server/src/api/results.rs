@@ -30,6 +30,7 @@ pub async fn results(
     let mut stored = Vec::with_capacity(upload.results.len());
     for r in &upload.results {
         let outcome = st.store.record_result(agent.host_id, r, now).await?;
+        st.metrics.traffic.result(outcome);
         match outcome {
             RecordOutcome::Stored => {
                 tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, status = ?r.status, "result stored")

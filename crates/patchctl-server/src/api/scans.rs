@@ -25,6 +25,7 @@ pub async fn inventory(
     ApiJson(upload): ApiJson<InventoryUpload>,
 ) -> Result<Json<InventoryAck>, ApiError> {
     let n = st.store.put_inventory(agent.host_id, &upload).await?;
+    st.metrics.traffic.inventory();
     tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
     st.vulns.host_changed_later(agent.org_id, agent.host_id);
     Ok(Json(InventoryAck { packages: n }))
@@ -38,6 +39,7 @@ pub async fn scan(
     ApiJson(upload): ApiJson<ScanUpload>,
 ) -> Result<Json<ScanAck>, ApiError> {
     let host_id = agent.host_id;
+    st.metrics.traffic.scan(&upload.body);
     let ScanUpload {
         scanned_at,
         digest,

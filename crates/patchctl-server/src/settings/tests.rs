@@ -96,6 +96,7 @@ fn env_overrides_file() {
             vuln_ca_file: None,
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
+            metrics_listen: None,
         }
     );
 }
@@ -243,6 +244,7 @@ fn every_variable_is_read() {
     for var in ENV_VARS {
         let value = match var {
             ENV_LISTEN => "127.0.0.1:2",
+            ENV_METRICS_LISTEN => "127.0.0.1:9464",
             ENV_VULN_FEEDS => r#"[{"name": "f", "url": "https://f"}]"#,
             ENV_VULN_SYNC => "false",
             ENV_HEARTBEAT_INTERVAL_SECS

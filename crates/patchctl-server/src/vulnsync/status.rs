@@ -201,6 +201,7 @@ mod tests {
             vuln_ca_file: None,
             enroll_per_address_per_min: 1,
             enroll_per_key_per_min: 1,
+            metrics_listen: None,
         };
         let r = report(Some(&settings), &states, now);
         let got: Vec<(&str, FeedState)> =

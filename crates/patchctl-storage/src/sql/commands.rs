@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     ID_CHUNK, PostgresStore, SqliteStore, corrupt, count, from_json, ms, time, to_json, trunc, uuid,
 };
-use crate::commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
+use crate::commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 use crate::error::Result;
 
 /// Events per multi-row `INSERT` (4 parameters each).
@@ -33,6 +33,11 @@ macro_rules! command_columns {
          deliveries, result_json"
     };
 }
+
+/// Commands per organisation and state.
+const COMMAND_STATE_COUNTS: &str = "SELECT c.org_id, o.name, c.state, COUNT(*) AS n \
+     FROM commands c JOIN orgs o ON o.id = c.org_id \
+     GROUP BY c.org_id, o.name, c.state ORDER BY o.name, c.state";
 
 /// Milliseconds in `d`, saturating.
 fn duration_ms(d: Duration) -> i64 {
@@ -520,6 +525,24 @@ macro_rules! impl_commands {
                     .map(|row| {
                         let ev = events.remove(&row.id).unwrap_or_default();
                         row.decode(ev)
+                    })
+                    .collect()
+            }
+
+            async fn command_state_counts(&self) -> Result<Vec<CommandStateCount>> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(COMMAND_STATE_COUNTS)
+                    .fetch_all(&self.reader)
+                    .await?;
+                rows.into_iter()
+                    .map(|(org_id, org, state, n)| {
+                        Ok(CommandStateCount {
+                            org_id: uuid(&org_id, "commands.org_id")?,
+                            org,
+                            state: CommandState::parse(&state).ok_or_else(|| {
+                                corrupt("commands.state", format!("unknown value {state:?}"))
+                            })?,
+                            count: count(n, "COUNT(*)")?,
+                        })
                     })
                     .collect()
             }

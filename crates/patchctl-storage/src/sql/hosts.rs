@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
-use patchctl_proto::api::CommandState;
+use patchctl_proto::api::{CommandState, HostStatus};
 use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
@@ -23,8 +23,8 @@ use super::{
 };
 use crate::error::Result;
 use crate::hosts::{
-    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+    AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome,
+    HeartbeatWrite, HostAuth, HostRow, HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 
 /// Heartbeats per multi-row statement (5 bound values each; far below SQLite's 32766).
@@ -46,6 +46,32 @@ const INSERT_HOST: &str = "INSERT INTO hosts (id, org_id, enrollment_key_id, cre
      revoked, approval, hostname, system_json, agent_version, enrolled_at, \
      credential_issued_at, package_count, heartbeat_count) \
      VALUES ($1, $2, $3, $4, FALSE, $5, $6, $7, $8, $9, $9, 0, 0)";
+
+/// Hosts per organisation and status, the host listing's rule in SQL: revoked, else
+/// pending, else online when seen at or after `$1`, else offline.
+const HOST_STATUS_COUNTS: &str = "SELECT h.org_id, o.name, \
+     CASE WHEN h.revoked THEN 'revoked' WHEN h.approval = 'pending' THEN 'pending' \
+     WHEN h.last_seen >= $1 THEN 'online' ELSE 'offline' END AS host_status, COUNT(*) AS n \
+     FROM hosts h JOIN orgs o ON o.id = h.org_id \
+     GROUP BY h.org_id, o.name, host_status ORDER BY o.name, host_status";
+
+/// Hosts that are not revoked per organisation and agent version.
+const AGENT_VERSION_COUNTS: &str = "SELECT h.org_id, o.name, h.agent_version, COUNT(*) AS n \
+     FROM hosts h JOIN orgs o ON o.id = h.org_id WHERE NOT h.revoked \
+     GROUP BY h.org_id, o.name, h.agent_version ORDER BY o.name, h.agent_version";
+
+/// A status as [`HOST_STATUS_COUNTS`] names it.
+fn host_status(s: &str) -> Result<HostStatus> {
+    [
+        HostStatus::Online,
+        HostStatus::Offline,
+        HostStatus::Revoked,
+        HostStatus::Pending,
+    ]
+    .into_iter()
+    .find(|x| x.as_str() == s)
+    .ok_or_else(|| corrupt("hosts (status)", format!("unknown value {s:?}")))
+}
 
 /// A stored approval.
 fn approval(s: &str) -> Result<Approval> {
@@ -555,6 +581,44 @@ macro_rules! impl_hosts {
                 .fetch_all(&self.reader)
                 .await?;
                 rows.into_iter().map(HostDb::decode).collect()
+            }
+
+            async fn host_status_counts(
+                &self,
+                online_since: DateTime<Utc>,
+            ) -> Result<Vec<HostStatusCount>> {
+                let rows: Vec<(String, String, String, i64)> =
+                    sqlx::query_as(HOST_STATUS_COUNTS)
+                        .bind(ms(online_since))
+                        .fetch_all(&self.reader)
+                        .await?;
+                rows.into_iter()
+                    .map(|(org_id, org, status, n)| {
+                        Ok(HostStatusCount {
+                            org_id: uuid(&org_id, "hosts.org_id")?,
+                            org,
+                            status: host_status(&status)?,
+                            count: count(n, "COUNT(*)")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn agent_version_counts(&self) -> Result<Vec<AgentVersionCount>> {
+                let rows: Vec<(String, String, String, i64)> =
+                    sqlx::query_as(AGENT_VERSION_COUNTS)
+                        .fetch_all(&self.reader)
+                        .await?;
+                rows.into_iter()
+                    .map(|(org_id, org, version, n)| {
+                        Ok(AgentVersionCount {
+                            org_id: uuid(&org_id, "hosts.org_id")?,
+                            org,
+                            version,
+                            count: count(n, "COUNT(*)")?,
+                        })
+                    })
+                    .collect()
             }
         }
     };

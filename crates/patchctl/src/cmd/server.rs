@@ -83,11 +83,13 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let mut setup = bootstrap::dev_setup(&args.data_dir, args.listen, DEV_HEARTBEAT_SECS).await?;
     // The feed sync settings follow the environment too (PATCHCTL_VULN_SYNC=false,
     // PATCHCTL_VULN_FEEDS, PATCHCTL_VULN_SYNC_INTERVAL_SECS), over the directory's
-    // server.json; the rest of the dev settings stay as set up.
+    // server.json, and so does the plain metrics address (PATCHCTL_METRICS_LISTEN); the
+    // rest of the dev settings stay as set up.
     let layered = Settings::load(&setup.info.server_config)?;
     setup.settings.vuln_sync = layered.vuln_sync;
     setup.settings.vuln_feeds = layered.vuln_feeds;
     setup.settings.vuln_sync_interval_secs = layered.vuln_sync_interval_secs;
+    setup.settings.metrics_listen = layered.metrics_listen;
     let info = &setup.info;
     output::text(&format!(
         "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
