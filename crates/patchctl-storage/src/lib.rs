@@ -43,7 +43,7 @@ pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
 pub use error::{Result, StorageError};
 pub use hosts::{
     ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+    HostAuth, HostListPage, HostListQuery, HostRow, HostSort, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use releases::{
