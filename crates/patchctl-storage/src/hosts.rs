@@ -209,6 +209,30 @@ pub struct HostListPage {
     pub total: u64,
 }
 
+/// An organisation's hosts counted ([`HostStore::fleet_counts`]), for the fleet
+/// overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetCounts {
+    /// Approved hosts seen since the offline threshold (not revoked).
+    pub online: u64,
+    /// Approved hosts not seen since then (not revoked).
+    pub offline: u64,
+    /// Hosts waiting for approval (not revoked).
+    pub pending: u64,
+    /// Revoked (or rejected) hosts.
+    pub revoked: u64,
+    /// Available updates over the hosts not revoked.
+    pub updates: u64,
+    /// Of those, security updates.
+    pub security_updates: u64,
+    /// Hosts (not revoked) with at least one available update.
+    pub hosts_with_updates: u64,
+    /// Hosts (not revoked) with at least one security update.
+    pub hosts_with_security_updates: u64,
+    /// Agent versions of the hosts not revoked, with their counts, most common first.
+    pub agent_versions: Vec<(String, u64)>,
+}
+
 /// One heartbeat to record (see [`HostStore::record_heartbeats`]).
 #[derive(Debug, Clone)]
 pub struct HeartbeatWrite {
@@ -317,6 +341,9 @@ pub trait HostStore: Send + Sync + 'static {
     /// One page of an organisation's hosts: filtered, sorted and cut in the database
     /// (the dashboard's host list; fleets of 100,000 hosts are never loaded whole).
     async fn host_list_page(&self, org_id: Uuid, query: &HostListQuery) -> Result<HostListPage>;
+    /// An organisation's hosts counted by status, updates and agent version, in the
+    /// database; a host seen at or after `online_since` is online.
+    async fn fleet_counts(&self, org_id: Uuid, online_since: DateTime<Utc>) -> Result<FleetCounts>;
     /// The package managers of an organisation's hosts (the families the host list
     /// filters by), sorted.
     async fn host_package_managers(&self, org_id: Uuid) -> Result<Vec<String>>;

@@ -817,6 +817,15 @@ async fn case_host_list_page(store: Arc<dyn Storage>) {
         .await
         .unwrap();
     assert_eq!(names(&p), ["web2", "Web1", "db_1", "dbx1", "gone", "x%y"]);
+    // The overview's counts: web2 and Web1 online, three offline, one revoked.
+    let c = store.fleet_counts(a.id, t(40)).await.unwrap();
+    assert_eq!(
+        (c.online, c.offline, c.pending, c.revoked),
+        (2, 3, 0, 1),
+        "{c:?}"
+    );
+    assert_eq!((c.updates, c.hosts_with_updates), (0, 0));
+    assert_eq!(c.agent_versions, [("1.0.0".to_owned(), 5)]);
     // No inventory yet: no package manager to filter by, and filtering finds nothing.
     assert!(store.host_package_managers(a.id).await.unwrap().is_empty());
     let p = store

@@ -23,8 +23,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::hosts::{
-    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostListPage, HostListQuery, HostRow, HostSort, HostStore, KeyRefusal, NewHost,
+    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts, HeartbeatOutcome,
+    HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort, HostStore,
+    KeyRefusal, NewHost,
 };
 
 /// Heartbeats per multi-row statement (5 bound values each; far below SQLite's 32766).
@@ -597,6 +598,52 @@ macro_rules! impl_hosts {
                 Ok(HostListPage {
                     hosts: rows.into_iter().map(HostDb::decode).collect::<Result<_>>()?,
                     total: count(total, "hosts")?,
+                })
+            }
+
+            async fn fleet_counts(
+                &self,
+                org_id: Uuid,
+                online_since: DateTime<Utc>,
+            ) -> Result<FleetCounts> {
+                type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+                let r: Row = sqlx::query_as(
+                    "SELECT COUNT(*), \
+                     CAST(COALESCE(SUM(CASE WHEN revoked THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND approval = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND approval <> 'pending' AND last_seen >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked THEN update_count ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked THEN security_update_count ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND update_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND security_update_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                     FROM hosts WHERE org_id = $1",
+                )
+                .bind(org_id.to_string())
+                .bind(ms(online_since))
+                .fetch_one(&self.reader)
+                .await?;
+                let versions: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT agent_version, COUNT(*) FROM hosts WHERE org_id = $1 AND NOT revoked \
+                     GROUP BY agent_version ORDER BY COUNT(*) DESC, agent_version",
+                )
+                .bind(org_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+                let n = |v: i64| count::<u64>(v, "hosts");
+                let (total, revoked, pending, online) = (n(r.0)?, n(r.1)?, n(r.2)?, n(r.3)?);
+                Ok(FleetCounts {
+                    online,
+                    offline: total.saturating_sub(revoked + pending + online),
+                    pending,
+                    revoked,
+                    updates: n(r.4)?,
+                    security_updates: n(r.5)?,
+                    hosts_with_updates: n(r.6)?,
+                    hosts_with_security_updates: n(r.7)?,
+                    agent_versions: versions
+                        .into_iter()
+                        .map(|(v, c)| Ok((v, n(c)?)))
+                        .collect::<Result<_>>()?,
                 })
             }
 
