@@ -25,6 +25,8 @@ use crate::access::{Need, Role};
 use crate::error::ApiError;
 
 pub mod assets;
+pub mod chart;
+pub mod host_list;
 pub mod hosts;
 pub mod overview;
 pub mod session;
@@ -270,14 +272,13 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 fn pages() -> Router<AppState> {
     Router::new()
         .route("/ui/", get(overview::overview))
-        .route("/ui/hosts", get(hosts::list))
+        .route("/ui/hosts", get(host_list::list))
         .route("/ui/hosts/{host}", get(hosts::show))
         .route("/ui/hosts/{host}/commands", post(hosts::queue))
 }
 
 /// Every dashboard route, with absolute paths (merged into the app by [`crate::app`]).
 pub fn routes(state: &AppState) -> Router<AppState> {
-    let limits = std::sync::Arc::new(session::LoginLimits::default());
     let protected = pages().route_layer(middleware::from_fn_with_state(
         state.clone(),
         session::require,
@@ -289,6 +290,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/static/{file}", get(assets::serve))
         .merge(protected)
-        .layer(axum::Extension(limits))
         .layer(middleware::from_fn(security_headers))
 }
