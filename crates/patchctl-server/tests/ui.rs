@@ -227,7 +227,7 @@ async fn agent_text_is_escaped_on_every_page() {
         .body;
     let escaped = "&#60;script&#62;alert(&#34;pwn&#34;)&#60;/script&#62;&#39;&#34;&#38;";
     for what in [
-        format!("{escaped}"),
+        escaped.to_owned(),
         format!("pkg{escaped}"),
         format!("result {escaped}"),
     ] {
