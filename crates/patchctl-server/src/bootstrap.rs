@@ -256,6 +256,8 @@ pub async fn dev_setup(
         enroll_per_address_per_min: crate::settings::default_enroll_per_address(),
         enroll_per_key_per_min: crate::settings::default_enroll_per_key(),
         metrics_listen: previous_settings.as_ref().and_then(|s| s.metrics_listen),
+        session_idle_secs: crate::settings::default_session_idle(),
+        session_max_secs: crate::settings::default_session_max(),
     };
     let agent_dir = dir.join("agent");
     let agent_config = agent_dir.join("config.json");

@@ -46,6 +46,7 @@ pub mod ratelimit;
 pub mod releases;
 pub mod serve;
 pub mod settings;
+pub mod ui;
 pub mod vulnsync;
 
 pub use settings::Settings;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub releases: Arc<releases::ReleaseCache>,
     /// The Prometheus metrics of this process.
     pub metrics: Arc<metrics::Metrics>,
+    /// The dashboard's login rate limits of this process.
+    pub logins: Arc<ui::session::LoginLimits>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
             agents: Arc::new(auth::CredentialCache::default()),
             releases: Arc::new(releases::ReleaseCache::default()),
             metrics,
+            logins: Arc::new(ui::session::LoginLimits::default()),
         }
     }
 }
@@ -102,6 +106,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     api::routes(state.clone())
         .route("/metrics", axum::routing::get(metrics::scrape))
+        .merge(ui::routes(&state))
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
         })

@@ -149,6 +149,12 @@ pub struct Settings {
     /// by default; keep it on loopback or a trusted network).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<SocketAddr>,
+    /// A dashboard session ends after this long without a request (default 30 minutes).
+    #[serde(default = "default_session_idle")]
+    pub session_idle_secs: u64,
+    /// A dashboard session ends this long after its login, however busy (default 12 hours).
+    #[serde(default = "default_session_max")]
+    pub session_max_secs: u64,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -188,6 +194,14 @@ fn default_history() -> u32 {
 /// Default of `enroll_per_address_per_min`.
 pub fn default_enroll_per_address() -> u32 {
     30
+}
+/// Default of `session_idle_secs`: 30 minutes.
+pub fn default_session_idle() -> u64 {
+    30 * 60
+}
+/// Default of `session_max_secs`: 12 hours.
+pub fn default_session_max() -> u64 {
+    12 * 3600
 }
 /// Default of `enroll_per_key_per_min`.
 pub fn default_enroll_per_key() -> u32 {
@@ -260,6 +274,8 @@ struct Layer {
     enroll_per_address_per_min: Option<u32>,
     enroll_per_key_per_min: Option<u32>,
     metrics_listen: Option<SocketAddr>,
+    session_idle_secs: Option<u64>,
+    session_max_secs: Option<u64>,
 }
 
 impl Layer {
@@ -283,6 +299,8 @@ impl Layer {
                 .or(self.enroll_per_address_per_min),
             enroll_per_key_per_min: top.enroll_per_key_per_min.or(self.enroll_per_key_per_min),
             metrics_listen: top.metrics_listen.or(self.metrics_listen),
+            session_idle_secs: top.session_idle_secs.or(self.session_idle_secs),
+            session_max_secs: top.session_max_secs.or(self.session_max_secs),
         }
     }
 
@@ -458,6 +476,8 @@ impl Settings {
                 .enroll_per_key_per_min
                 .unwrap_or_else(default_enroll_per_key),
             metrics_listen: l.metrics_listen,
+            session_idle_secs: l.session_idle_secs.unwrap_or_else(default_session_idle),
+            session_max_secs: l.session_max_secs.unwrap_or_else(default_session_max),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -469,6 +489,8 @@ impl Settings {
                 s.enroll_per_address_per_min == 0,
             ),
             ("enroll_per_key_per_min", s.enroll_per_key_per_min == 0),
+            ("session_idle_secs", s.session_idle_secs == 0),
+            ("session_max_secs", s.session_max_secs == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
@@ -514,6 +536,8 @@ impl fmt::Debug for Settings {
             )
             .field("enroll_per_key_per_min", &self.enroll_per_key_per_min)
             .field("metrics_listen", &self.metrics_listen)
+            .field("session_idle_secs", &self.session_idle_secs)
+            .field("session_max_secs", &self.session_max_secs)
             .finish()
     }
 }

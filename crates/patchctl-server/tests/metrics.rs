@@ -61,6 +61,8 @@ async fn platform() -> Platform {
         vuln_sync_dir: None,
         vuln_ca_file: None,
         metrics_listen: None,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

@@ -187,6 +187,8 @@ async fn platform() -> Platform {
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         metrics_listen: None,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
         vuln_sync_interval_secs: 21_600,
         vuln_sync_dir: None,

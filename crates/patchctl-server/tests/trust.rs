@@ -120,6 +120,8 @@ async fn platform(per_address: u32, per_key: u32) -> Platform {
         enroll_per_address_per_min: per_address,
         enroll_per_key_per_min: per_key,
         metrics_listen: None,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
         vuln_sync_interval_secs: 21_600,
         vuln_sync_dir: None,

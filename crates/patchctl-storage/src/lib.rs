@@ -48,8 +48,9 @@ pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, N
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use error::{Result, StorageError};
 pub use hosts::{
-    AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome,
-    HeartbeatWrite, HostAuth, HostRow, HostStatusCount, HostStore, KeyRefusal, NewHost,
+    AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
+    HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
+    HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};

@@ -212,6 +212,8 @@ async fn platform_syncs_on_its_own_and_reports_failures() {
         enroll_per_address_per_min: 100,
         enroll_per_key_per_min: 100,
         metrics_listen: None,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
     };
     let base = format!("https://{}", settings.listen);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

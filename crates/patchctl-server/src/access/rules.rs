@@ -103,11 +103,29 @@ pub static RULES: &[Rule] = &[
     // Prometheus metrics on the main listener (the plain `metrics_listen` address
     // needs no token and is not a route of this router).
     rule("GET", "/metrics", Read, "metrics.read"),
+    // The dashboard (a session cookie; crate::ui::session::require checks these).
+    rule("GET", "/ui/", Read, "ui.overview"),
+    rule("GET", "/ui/hosts", Read, "ui.hosts"),
+    rule("GET", "/ui/hosts/{host}", Read, "ui.host"),
+    rule(
+        "POST",
+        "/ui/hosts/{host}/commands",
+        Operate,
+        "command.queue",
+    ),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.
 pub static PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/health"),
+    // The dashboard's way in: the redirects to it, the login form, logout (which checks
+    // its own session and CSRF token) and the built-in assets.
+    ("GET", "/"),
+    ("GET", "/ui"),
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("POST", "/ui/logout"),
+    ("GET", "/ui/static/{file}"),
     ("GET", "/downloads/{product}/{version}/{target}"),
     ("GET", "/install.sh"),
 ];

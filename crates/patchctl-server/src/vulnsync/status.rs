@@ -202,6 +202,8 @@ mod tests {
             enroll_per_address_per_min: 1,
             enroll_per_key_per_min: 1,
             metrics_listen: None,
+            session_idle_secs: crate::settings::default_session_idle(),
+            session_max_secs: crate::settings::default_session_max(),
         };
         let r = report(Some(&settings), &states, now);
         let got: Vec<(&str, FeedState)> =
