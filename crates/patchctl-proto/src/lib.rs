@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod audit;
 pub mod command;
 pub mod inventory;
 pub mod package;
