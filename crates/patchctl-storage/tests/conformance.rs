@@ -33,6 +33,9 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/audit.rs"]
+mod audit;
+use audit::{case_audit_append_only, case_audit_filters_and_paging};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -263,6 +266,8 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_audit_filters_and_paging =>
+            sqlite_case_audit_filters_and_paging, postgres_case_audit_filters_and_paging;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -274,6 +279,8 @@ conformance! {
         case_trust_migration_keeps_old_data =>
             sqlite_case_trust_migration_keeps_old_data,
             postgres_case_trust_migration_keeps_old_data;
+        case_audit_append_only =>
+            sqlite_case_audit_append_only, postgres_case_audit_append_only;
     }
 }
 
