@@ -272,7 +272,9 @@ impl HttpsClient {
             .exchange(method, path, bearer, None, &mut headers)
             .await
             .map_err(|e| e.redact(bearer));
-        let date = headers.as_ref().and_then(|h| header_text(h, http::header::DATE));
+        let date = headers
+            .as_ref()
+            .and_then(|h| header_text(h, http::header::DATE));
         Dated { result, date }
     }
 

@@ -36,6 +36,11 @@ use uuid::Uuid;
 #[path = "conformance/audit.rs"]
 mod audit;
 use audit::{case_audit_append_only, case_audit_filters_and_paging};
+#[path = "conformance/operators.rs"]
+mod operators;
+use operators::{
+    case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -268,6 +273,10 @@ conformance! {
             postgres_case_heartbeat_stores_agent_target;
         case_audit_filters_and_paging =>
             sqlite_case_audit_filters_and_paging, postgres_case_audit_filters_and_paging;
+        case_users_and_sessions =>
+            sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
+        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -281,6 +290,8 @@ conformance! {
             postgres_case_trust_migration_keeps_old_data;
         case_audit_append_only =>
             sqlite_case_audit_append_only, postgres_case_audit_append_only;
+        case_audit_is_append_only =>
+            sqlite_case_audit_is_append_only, postgres_case_audit_is_append_only;
     }
 }
 

@@ -60,7 +60,10 @@ fn the_trail_is_listed_filtered_paged_and_shown_from_the_cli() {
         ok(&p, &["keys", "create", "--name", &format!("cli-{i}")]);
     }
     for _ in 0..2 {
-        fails(&p, &["keys", "revoke", "00000000-0000-0000-0000-000000000000"]);
+        fails(
+            &p,
+            &["keys", "revoke", "00000000-0000-0000-0000-000000000000"],
+        );
     }
     let refused = std::process::Command::new(env!("CARGO_BIN_EXE_patchctl"))
         .args(["keys", "create", "--name", "nope"])
@@ -76,20 +79,31 @@ fn the_trail_is_listed_filtered_paged_and_shown_from_the_cli() {
     });
     assert_eq!(all.len(), 8, "{all:#?}");
     let seqs: Vec<i64> = all.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] > w[1]), "newest first: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seqs:?}"
+    );
 
     // The table: one line per entry under the header.
     let (table, _) = ok(&p, &["audit", "list"]);
     let lines: Vec<&str> = table.lines().collect();
-    for col in ["SEQ", "TIME", "ACTOR", "PEER", "ACTION", "TARGET", "OUTCOME"] {
+    for col in [
+        "SEQ", "TIME", "ACTOR", "PEER", "ACTION", "TARGET", "OUTCOME",
+    ] {
         assert!(lines[0].contains(col), "{col}: {table}");
     }
     assert_eq!(lines.len(), 9, "{table}");
     assert!(lines[1].contains("refused 401"), "{table}");
     assert!(lines[1].contains("anonymous"), "{table}");
     assert!(lines[2].contains("rejected 404"), "{table}");
-    assert!(lines[2].contains("id=00000000-0000-0000-0000-000000000000"), "{table}");
-    assert!(lines[8].contains("ok 201") && lines[8].contains("127.0.0.1"), "{table}");
+    assert!(
+        lines[2].contains("id=00000000-0000-0000-0000-000000000000"),
+        "{table}"
+    );
+    assert!(
+        lines[8].contains("ok 201") && lines[8].contains("127.0.0.1"),
+        "{table}"
+    );
 
     // --limit: the newest N, and a note that there is more.
     let (table, note) = ok(&p, &["audit", "list", "--limit", "3"]);
@@ -138,7 +152,10 @@ fn the_trail_is_listed_filtered_paged_and_shown_from_the_cli() {
     let seq = seqs[2].to_string();
     let (shown, _) = ok(&p, &["audit", "show", &seq]);
     assert!(shown.contains(&format!("entry    {seq}")), "{shown}");
-    assert!(shown.contains("POST /api/v1/enrollment-keys/{id}/revoke"), "{shown}");
+    assert!(
+        shown.contains("POST /api/v1/enrollment-keys/{id}/revoke"),
+        "{shown}"
+    );
     let (j, _) = ok(&p, &["audit", "show", &seq, "--json"]);
     let one: Value = serde_json::from_str(&j).unwrap();
     assert_eq!(one, all[2]);

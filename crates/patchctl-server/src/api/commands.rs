@@ -1,9 +1,9 @@
 //! The command queue of the operator's organisation: queue (validated against the
 //! whitelist), list, show and cancel.
 
-use axum::{Extension, Json};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::Utc;
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use patchctl_proto::command::Command;
@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use super::resolve_host;
 use crate::AppState;
+use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::auth::OperatorAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// Default life of an undelivered command.

@@ -3,8 +3,8 @@
 //! that wait for it (approve; reject, which revokes). Every change of a host's standing
 //! forgets its cached credentials and is an audit event.
 
-use axum::{Extension, Json};
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
 use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::resolve_host;
 use crate::AppState;
+use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::auth::OperatorAuth;
 use crate::error::ApiError;
 
 fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {

@@ -2,10 +2,10 @@
 //! and a maximum of uses), revoke and rotate. A key is shown once, when it is created;
 //! only its hash is stored. A key's state is derived at answer time.
 
-use axum::{Extension, Json};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::{DateTime, Duration, Utc};
 use patchctl_proto::trust::{
     CreatedEnrollmentKey, EnrollmentKeyInfo, NewEnrollmentKey, RotateEnrollmentKey,
@@ -14,8 +14,9 @@ use patchctl_storage::{EnrollmentKey, KeyRotation};
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::auth::{ENROLLMENT_KEY_PREFIX, OperatorAuth, hash_secret, new_secret};
+use crate::auth::{ENROLLMENT_KEY_PREFIX, hash_secret, new_secret};
 use crate::error::{ApiError, ApiJson};
 
 /// Longest key name, in characters.
@@ -102,7 +103,14 @@ pub async fn create_key(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(req): ApiJson<NewEnrollmentKey>,
-) -> Result<(StatusCode, Extension<AuditDetails>, Json<CreatedEnrollmentKey>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditDetails>,
+        Json<CreatedEnrollmentKey>,
+    ),
+    ApiError,
+> {
     let name = req.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
@@ -216,7 +224,14 @@ pub async fn rotate_key(
     op: OperatorAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Extension<AuditDetails>, Json<CreatedEnrollmentKey>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditDetails>,
+        Json<CreatedEnrollmentKey>,
+    ),
+    ApiError,
+> {
     let id = key_id(&id)?;
     let req = rotation_request(&body)?;
     let now = Utc::now();

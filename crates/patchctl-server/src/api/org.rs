@@ -2,13 +2,13 @@
 //! `require_approval` on, hosts that enroll wait for an operator (`hosts.rs`: approve,
 //! reject).
 
-use axum::{Extension, Json};
 use axum::extract::State;
+use axum::{Extension, Json};
 use patchctl_proto::trust::OrgSettings;
 
 use crate::AppState;
+use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::auth::OperatorAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// The settings a `PUT` may name; anything else is refused rather than ignored (a

@@ -18,10 +18,10 @@
 //! Publications and rollout changes are audit events and clear the release cache the
 //! heartbeat's offer uses.
 
-use axum::{Extension, Json};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use patchctl_proto::release::{
     AgentRollout, PRODUCT_AGENT, PublishRelease, ReleaseBundle, ReleaseInfo,
@@ -29,8 +29,9 @@ use patchctl_proto::release::{
 use patchctl_storage::{NewRelease, PutRelease};
 
 use crate::AppState;
+use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::auth::{AgentAuth, OperatorAuth};
+use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
 use crate::releases::{
     PACKAGE_PRODUCTS, ReleaseError, check_publication, check_rollout, install_script, platform_url,

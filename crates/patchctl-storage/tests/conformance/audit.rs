@@ -83,12 +83,15 @@ pub(super) async fn case_audit_append_only(url: String) {
     assert_eq!(after, before);
 }
 
+/// An appended entry of the paging case: seq, time, actor, action, status.
+type Appended = (i64, i64, &'static str, &'static str, u16);
+
 /// Filters (actor, action prefix, outcome, time) and the seq cursor: every matching
 /// entry once, newest first; another organisation's entries never.
 pub(super) async fn case_audit_filters_and_paging(store: Arc<dyn Storage>) {
     let a = org(&store, "a").await;
     let b = org(&store, "b").await;
-    let mut mine = Vec::new();
+    let mut mine: Vec<Appended> = Vec::new();
     for i in 0..57 {
         let (actor, action, status) = match i % 3 {
             0 => ("alice", "host.revoke", 200),
@@ -133,7 +136,7 @@ pub(super) async fn case_audit_filters_and_paging(store: Arc<dyn Storage>) {
     assert_eq!(all, expected, "every entry once, newest first");
     assert_eq!(all.iter().collect::<HashSet<_>>().len(), all.len());
 
-    let want = |keep: &dyn Fn(&(i64, i64, &str, &str, u16)) -> bool| {
+    let want = |keep: &dyn Fn(&Appended) -> bool| {
         let mut v: Vec<i64> = mine.iter().filter(|m| keep(m)).map(|m| m.0).collect();
         v.sort_unstable_by(|x, y| y.cmp(x));
         v
@@ -179,5 +182,8 @@ pub(super) async fn case_audit_filters_and_paging(store: Arc<dyn Storage>) {
         .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].seq, mine[4].0);
-    assert_eq!(one[0].entry, entry(Some(a.id), 4, "bob", "command.queue", 400));
+    assert_eq!(
+        one[0].entry,
+        entry(Some(a.id), 4, "bob", "command.queue", 400)
+    );
 }

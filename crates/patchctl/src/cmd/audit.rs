@@ -63,7 +63,8 @@ pub struct ListArgs {
 }
 
 fn parse_outcome(s: &str) -> Result<AuditOutcome, String> {
-    s.parse().map_err(|e: patchctl_proto::audit::UnknownOutcome| e.to_string())
+    s.parse()
+        .map_err(|e: patchctl_proto::audit::UnknownOutcome| e.to_string())
 }
 
 /// RFC 3339, or a duration before now (`12h`, `7d`).
@@ -121,8 +122,7 @@ pub async fn run(conn: &Conn, cmd: AuditCmd) -> anyhow::Result<()> {
             let mut entries: Vec<AuditRecord> = Vec::new();
             let mut path = base.clone();
             let more = loop {
-                let (page, next): (Vec<AuditRecord>, Option<String>) =
-                    api.get_page(&path).await?;
+                let (page, next): (Vec<AuditRecord>, Option<String>) = api.get_page(&path).await?;
                 entries.extend(page);
                 match next {
                     Some(cursor) if args.all => path = format!("{base}&cursor={}", enc(&cursor)),
@@ -195,7 +195,15 @@ fn list_table(entries: &[AuditRecord]) -> String {
         })
         .collect::<Vec<_>>();
     table(
-        &["SEQ", "TIME (UTC)", "ACTOR", "PEER", "ACTION", "TARGET", "OUTCOME"],
+        &[
+            "SEQ",
+            "TIME (UTC)",
+            "ACTOR",
+            "PEER",
+            "ACTION",
+            "TARGET",
+            "OUTCOME",
+        ],
         &rows,
     )
 }
