@@ -267,12 +267,35 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
     ) -> Dated<Resp> {
-        let mut date = None;
+        let mut headers = None;
         let result = self
-            .exchange(method, path, bearer, None, &mut date)
+            .exchange(method, path, bearer, None, &mut headers)
             .await
             .map_err(|e| e.redact(bearer));
+        let date = headers
+            .as_ref()
+            .and_then(|h| header_text(h, http::header::DATE));
         Dated { result, date }
+    }
+
+    /// `GET path` of one page of a paged list: the decoded answer and the
+    /// `X-Next-Cursor` header it came with (`None` on the last page). The next page is
+    /// `path` with `cursor=` that value.
+    pub async fn json_page<Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Result<(Resp, Option<String>), ClientError> {
+        let mut headers = None;
+        let page = self
+            .exchange(Method::GET, path, bearer, None, &mut headers)
+            .await
+            .map_err(|e| e.redact(bearer))?;
+        let next = headers
+            .as_ref()
+            .and_then(|h| header_text(h, NEXT_CURSOR))
+            .filter(|c| !c.is_empty());
+        Ok((page, next))
     }
 
     async fn json_inner<Resp: DeserializeOwned>(
@@ -291,7 +314,7 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
-        date: &mut Option<String>,
+        headers: &mut Option<http::HeaderMap>,
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
@@ -319,11 +342,7 @@ impl HttpsClient {
                 .await
                 .map_err(|e| describe_request_error(&self.inner.origin, &e))?;
             let status = response.status();
-            let date = response
-                .headers()
-                .get(http::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let answer_headers = response.headers().clone();
             let bytes = Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
                 .await
@@ -343,12 +362,12 @@ impl HttpsClient {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, ClientError>((status, date, bytes))
+            Ok::<_, ClientError>((status, answer_headers, bytes))
         };
-        let (status, answer_date, bytes) = tokio::time::timeout(self.timeout, exchange)
+        let (status, answer_headers, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout)??;
-        *date = answer_date;
+        *headers = Some(answer_headers);
 
         if !status.is_success() {
             return Err(ClientError::Status {
@@ -404,6 +423,17 @@ impl HttpsClient {
         full.parse::<Uri>()
             .map_err(|e| ClientError::BadUrl(format!("invalid request path {path:?}: {e}")))
     }
+}
+
+/// The header of a paged list's answer that holds the cursor of the next page.
+const NEXT_CURSOR: &str = "x-next-cursor";
+
+/// The value of header `name` as text, when it is there and printable.
+fn header_text(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// A pooled HTTPS-only hyper client (HTTP/2 or HTTP/1.1 through ALPN) over `tls`.

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod agent;
 pub mod api;
+pub mod audit;
 pub mod command;
 pub mod inventory;
 pub mod package;

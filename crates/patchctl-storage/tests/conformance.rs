@@ -33,6 +33,9 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/audit.rs"]
+mod audit;
+use audit::{case_audit_append_only, case_audit_filters_and_paging};
 #[path = "conformance/operators.rs"]
 mod operators;
 use operators::{
@@ -272,6 +275,8 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_audit_filters_and_paging =>
+            sqlite_case_audit_filters_and_paging, postgres_case_audit_filters_and_paging;
         case_users_and_sessions =>
             sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
         case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
@@ -288,6 +293,8 @@ conformance! {
         case_trust_migration_keeps_old_data =>
             sqlite_case_trust_migration_keeps_old_data,
             postgres_case_trust_migration_keeps_old_data;
+        case_audit_append_only =>
+            sqlite_case_audit_append_only, postgres_case_audit_append_only;
         case_audit_is_append_only =>
             sqlite_case_audit_is_append_only, postgres_case_audit_is_append_only;
     }

@@ -78,6 +78,15 @@ impl Api {
         self.call::<(), Resp>(Method::GET, path, None).await
     }
 
+    /// `GET path` of one page of a paged list: the page and the cursor of the next one
+    /// (`X-Next-Cursor`), `None` on the last page.
+    pub async fn get_page<Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<(Resp, Option<String>)> {
+        Ok(self.client.json_page(path, Some(&self.token)).await?)
+    }
+
     /// `POST path` without a body.
     pub async fn post<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
         self.call::<(), Resp>(Method::POST, path, None).await

@@ -3,7 +3,7 @@
 //! exit code.
 //!
 //! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
-//! `commands`, `release`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
+//! `commands`, `audit`, `release`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 
@@ -18,6 +18,7 @@ mod output;
 
 use client::Conn;
 use cmd::admin::AdminCmd;
+use cmd::audit::AuditCmd;
 use cmd::commands::CommandsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
@@ -83,6 +84,14 @@ enum Cmd {
         #[command(subcommand)]
         cmd: CommandsCmd,
     },
+    /// The audit trail of operators: who changed what, when, from where, and how it
+    /// ended (owner, admin or auditor).
+    Audit {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
     /// The vulnerability database (works on the database directly; no server needed).
     Vulndb {
         #[command(flatten)]
@@ -129,6 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Release { conn, cmd } => cmd::release::run(&conn, cmd).await,
         Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,
+        Cmd::Audit { conn, cmd } => cmd::audit::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,
     }

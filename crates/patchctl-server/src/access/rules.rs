@@ -29,7 +29,7 @@ const fn rule(method: &'static str, path: &'static str, need: Need, action: &'st
     }
 }
 
-use Need::{Administer, Operate, Read};
+use Need::{Administer, Audit, Operate, Read};
 
 /// Every operator route (API and dashboard) and its rule.
 pub static RULES: &[Rule] = &[
@@ -113,6 +113,9 @@ pub static RULES: &[Rule] = &[
         Operate,
         "command.queue",
     ),
+    // The audit trail.
+    rule("GET", "/api/v1/audit", Audit, "audit.list"),
+    rule("GET", "/api/v1/audit/{seq}", Audit, "audit.show"),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

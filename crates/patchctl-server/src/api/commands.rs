@@ -1,9 +1,9 @@
 //! The command queue of the operator's organisation: queue (validated against the
 //! whitelist), list, show and cancel.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::Utc;
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use patchctl_proto::command::Command;
@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::resolve_host;
 use crate::AppState;
 use crate::access::OperatorAuth;
+use crate::audit::AuditDetails;
 use crate::error::{ApiError, ApiJson};
 
 /// Default life of an undelivered command.
@@ -26,19 +27,20 @@ pub async fn queue_command(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(req): ApiJson<QueueCommandRequest>,
-) -> Result<(StatusCode, Json<CommandRecord>), ApiError> {
-    let rec = queue(&st, op.org_id, req).await?;
-    Ok((StatusCode::CREATED, Json(rec)))
+) -> Result<(StatusCode, Extension<AuditDetails>, Json<CommandRecord>), ApiError> {
+    let (rec, details) = queue(&st, op.org_id, req).await?;
+    Ok((StatusCode::CREATED, Extension(details), Json(rec)))
 }
 
 /// Queues a command for a host of `org_id` after the checks every way in takes (the
 /// API and the dashboard): the host collects commands (not revoked, not pending), the
-/// command passes the whitelist, the expiry is in range.
+/// command passes the whitelist, the expiry is in range. Also what the audit entry
+/// says it did.
 pub(crate) async fn queue(
     st: &AppState,
     org_id: Uuid,
     req: QueueCommandRequest,
-) -> Result<CommandRecord, ApiError> {
+) -> Result<(CommandRecord, AuditDetails), ApiError> {
     let host = resolve_host(st, org_id, &req.host).await?;
     if host.revoked {
         return Err(ApiError::conflict(format!(
@@ -74,7 +76,15 @@ pub(crate) async fn queue(
         })
         .await?;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
-    Ok(rec)
+    let details = AuditDetails(serde_json::json!({
+        "command_id": rec.id,
+        "host_id": host.id,
+        "hostname": host.hostname,
+        "operation": rec.kind,
+        "packages": packages_of(&cmd.params()),
+        "expires_at": rec.expires_at,
+    }));
+    Ok((rec, details))
 }
 
 /// `install_updates` with `{"security_updates": true}` (or `"true"`, as the CLI's
@@ -117,6 +127,30 @@ async fn security_updates_as_pairs(
         )));
     }
     Ok(serde_json::json!({ "packages": packages }))
+}
+
+/// The packages a command's parameters name (`packages: [{name, version}]` as
+/// `name=version`, or get_package_info's `name`), for the audit trail; empty when it
+/// names none.
+fn packages_of(params: &serde_json::Value) -> Vec<String> {
+    if let Some(name) = params["name"].as_str() {
+        return vec![name.to_owned()];
+    }
+    params["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| match p {
+            serde_json::Value::String(s) => Some(s.clone()),
+            p => {
+                let name = p["name"].as_str()?;
+                Some(match p["version"].as_str() {
+                    Some(v) => format!("{name}={v}"),
+                    None => name.to_owned(),
+                })
+            }
+        })
+        .collect()
 }
 
 /// Query of `GET /api/v1/commands`.
@@ -168,16 +202,23 @@ pub async fn cancel_command(
     State(st): State<AppState>,
     op: OperatorAuth,
     Path(id): Path<String>,
-) -> Result<Json<CommandRecord>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<CommandRecord>), ApiError> {
     let id = parse_command_id(&id)?;
     match st.store.cancel_command(op.org_id, id, Utc::now()).await? {
         CancelOutcome::Cancelled => {
             tracing::info!(command_id = %id, "command cancelled by operator");
-            st.store
+            let rec = st
+                .store
                 .command(op.org_id, id)
                 .await?
-                .map(Json)
-                .ok_or_else(|| ApiError::not_found(format!("no command {id}")))
+                .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
+            let details = AuditDetails(serde_json::json!({
+                "command_id": rec.id,
+                "host_id": rec.host_id,
+                "operation": rec.kind,
+                "packages": packages_of(&rec.params),
+            }));
+            Ok((Extension(details), Json(rec)))
         }
         CancelOutcome::NotFound => Err(ApiError::not_found(format!("no command {id}"))),
         CancelOutcome::NotCancellable(state) => Err(ApiError::conflict(format!(

@@ -3,8 +3,8 @@
 //! that wait for it (approve; reject, which revokes). Every change of a host's standing
 //! forgets its cached credentials and is an audit event.
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
 use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::resolve_host;
 use crate::AppState;
 use crate::access::OperatorAuth;
+use crate::audit::AuditDetails;
 use crate::error::ApiError;
 
 pub(crate) fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
@@ -178,7 +179,7 @@ pub async fn revoke_host(
     State(st): State<AppState>,
     op: OperatorAuth,
     Path(host): Path<String>,
-) -> Result<Json<HostSummary>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<HostSummary>), ApiError> {
     let h = resolve_host(&st, op.org_id, &host).await?;
     st.store.revoke_host(op.org_id, h.id).await?;
     st.agents.forget_host(h.id);
@@ -190,8 +191,9 @@ pub async fn revoke_host(
         actor = %op.actor(),
         "host credential revoked by operator"
     );
+    let details = host_details(&h, serde_json::json!({"revoked": true}));
     let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
-    Ok(Json(summary(&st, &h, Utc::now())))
+    Ok((details, Json(summary(&st, &h, Utc::now()))))
 }
 
 /// `POST /api/v1/hosts/{host}/approve`: a host waiting for approval may use the agent
@@ -200,7 +202,7 @@ pub async fn approve_host(
     State(st): State<AppState>,
     op: OperatorAuth,
     Path(host): Path<String>,
-) -> Result<Json<HostSummary>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<HostSummary>), ApiError> {
     decide(st, op, &host, true).await
 }
 
@@ -210,7 +212,7 @@ pub async fn reject_host(
     State(st): State<AppState>,
     op: OperatorAuth,
     Path(host): Path<String>,
-) -> Result<Json<HostSummary>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<HostSummary>), ApiError> {
     decide(st, op, &host, false).await
 }
 
@@ -219,7 +221,7 @@ async fn decide(
     op: OperatorAuth,
     host: &str,
     approve: bool,
-) -> Result<Json<HostSummary>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<HostSummary>), ApiError> {
     let h = resolve_host(&st, op.org_id, host).await?;
     let change = st.store.set_approval(op.org_id, h.id, approve).await?;
     st.agents.forget_host(h.id);
@@ -234,8 +236,12 @@ async fn decide(
                 actor = %op.actor(),
                 "host approval decided"
             );
+            let details = host_details(
+                &h,
+                serde_json::json!({"approval": if approve { "approved" } else { "rejected" }}),
+            );
             let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
-            Ok(Json(summary(&st, &h, now)))
+            Ok((details, Json(summary(&st, &h, now))))
         }
         ApprovalChange::NotFound => Err(ApiError::not_found(format!(
             "no host {host:?}; `patchctl hosts list` shows the hosts you can see"
@@ -244,7 +250,11 @@ async fn decide(
             let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
             let is = summary(&st, &h, now).status;
             let what = match (approve, h.approval, h.revoked) {
-                (true, Approval::Approved, false) => return Ok(Json(summary(&st, &h, now))),
+                (true, Approval::Approved, false) => {
+                    let details =
+                        host_details(&h, serde_json::json!({"approval": "approved already"}));
+                    return Ok((details, Json(summary(&st, &h, now))));
+                }
                 (_, Approval::Rejected, _) => {
                     "it was rejected; a rejected host comes back only by enrolling anew (`patchctl-agent reenroll` on the host)"
                 }
@@ -261,4 +271,14 @@ async fn decide(
             )))
         }
     }
+}
+
+/// What a change of a host's standing says in the audit trail: the host's id and name
+/// and `change` (an object) merged in.
+fn host_details(h: &HostRow, change: serde_json::Value) -> Extension<AuditDetails> {
+    let mut d = serde_json::json!({"host_id": h.id, "hostname": h.hostname});
+    if let (Some(d), serde_json::Value::Object(c)) = (d.as_object_mut(), change) {
+        d.extend(c);
+    }
+    Extension(AuditDetails(d))
 }

@@ -2,10 +2,10 @@
 //! and a maximum of uses), revoke and rotate. A key is shown once, when it is created;
 //! only its hash is stored. A key's state is derived at answer time.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::{Extension, Json};
 use chrono::{DateTime, Duration, Utc};
 use patchctl_proto::trust::{
     CreatedEnrollmentKey, EnrollmentKeyInfo, NewEnrollmentKey, RotateEnrollmentKey,
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::access::OperatorAuth;
+use crate::audit::AuditDetails;
 use crate::auth::{ENROLLMENT_KEY_PREFIX, hash_secret, new_secret};
 use crate::error::{ApiError, ApiJson};
 
@@ -102,7 +103,14 @@ pub async fn create_key(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(req): ApiJson<NewEnrollmentKey>,
-) -> Result<(StatusCode, Json<CreatedEnrollmentKey>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditDetails>,
+        Json<CreatedEnrollmentKey>,
+    ),
+    ApiError,
+> {
     let name = req.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
@@ -157,8 +165,16 @@ pub async fn create_key(
         max_uses = ?k.max_uses,
         "enrollment key created"
     );
+    // The key itself never: only what names and limits it.
+    let details = AuditDetails(serde_json::json!({
+        "key_id": k.id,
+        "name": k.name,
+        "expires_at": k.expires_at,
+        "max_uses": k.max_uses,
+    }));
     Ok((
         StatusCode::CREATED,
+        Extension(details),
         Json(CreatedEnrollmentKey {
             info: info(&k, now),
             key,
@@ -172,7 +188,7 @@ pub async fn revoke_key(
     State(st): State<AppState>,
     op: OperatorAuth,
     Path(id): Path<String>,
-) -> Result<Json<EnrollmentKeyInfo>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<EnrollmentKeyInfo>), ApiError> {
     let id = key_id(&id)?;
     let now = Utc::now();
     if !st.store.revoke_enrollment_key(op.org_id, id, now).await? {
@@ -191,7 +207,13 @@ pub async fn revoke_key(
         actor = %op.actor(),
         "enrollment key revoked"
     );
-    Ok(Json(info(&k, now)))
+    let details = AuditDetails(serde_json::json!({
+        "key_id": k.id,
+        "name": k.name,
+        "revoked_at": k.revoked_at,
+        "uses": k.uses,
+    }));
+    Ok((Extension(details), Json(info(&k, now))))
 }
 
 /// `POST /api/v1/enrollment-keys/{id}/rotate` (body [`RotateEnrollmentKey`], optional):
@@ -202,7 +224,14 @@ pub async fn rotate_key(
     op: OperatorAuth,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<(StatusCode, Json<CreatedEnrollmentKey>), ApiError> {
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditDetails>,
+        Json<CreatedEnrollmentKey>,
+    ),
+    ApiError,
+> {
     let id = key_id(&id)?;
     let req = rotation_request(&body)?;
     let now = Utc::now();
@@ -231,8 +260,17 @@ pub async fn rotate_key(
         old_expires_at = ?old.expires_at,
         "enrollment key rotated"
     );
+    // The new key itself never: its id, and until when the old one still enrolls.
+    let details = AuditDetails(serde_json::json!({
+        "key_id": old.id,
+        "name": old.name,
+        "new_key_id": new.id,
+        "grace_secs": req.grace_secs,
+        "old_expires_at": old.expires_at,
+    }));
     Ok((
         StatusCode::CREATED,
+        Extension(details),
         Json(CreatedEnrollmentKey {
             info: info(&new, now),
             key,

@@ -25,6 +25,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{self, ApiError};
 
+pub mod audit;
 pub mod commands;
 pub mod credential;
 pub mod enroll;
@@ -111,6 +112,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/agent-rollout",
             get(releases::get_rollout).put(releases::put_rollout),
         )
+        .route("/audit", get(audit::list_audit))
+        .route("/audit/{seq}", get(audit::show_audit))
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -2,12 +2,13 @@
 //! `require_approval` on, hosts that enroll wait for an operator (`hosts.rs`: approve,
 //! reject).
 
-use axum::Json;
 use axum::extract::State;
+use axum::{Extension, Json};
 use patchctl_proto::trust::OrgSettings;
 
 use crate::AppState;
 use crate::access::OperatorAuth;
+use crate::audit::AuditDetails;
 use crate::error::{ApiError, ApiJson};
 
 /// The settings a `PUT` may name; anything else is refused rather than ignored (a
@@ -28,7 +29,7 @@ pub async fn put_settings(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(body): ApiJson<serde_json::Value>,
-) -> Result<Json<OrgSettings>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<OrgSettings>), ApiError> {
     let Some(fields) = body.as_object() else {
         return Err(ApiError::bad_request(
             "expected a JSON object such as {\"require_approval\": true}",
@@ -57,5 +58,6 @@ pub async fn put_settings(
         require_approval = settings.require_approval,
         "organisation settings changed"
     );
-    Ok(Json(settings))
+    let details = AuditDetails(serde_json::json!({"before": before, "after": settings}));
+    Ok((Extension(details), Json(settings)))
 }

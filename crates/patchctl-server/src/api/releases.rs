@@ -18,10 +18,10 @@
 //! Publications and rollout changes are audit events and clear the release cache the
 //! heartbeat's offer uses.
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::Utc;
 use patchctl_proto::release::{
     AgentRollout, PRODUCT_AGENT, PublishRelease, ReleaseBundle, ReleaseInfo,
@@ -30,6 +30,7 @@ use patchctl_storage::{NewRelease, PutRelease};
 
 use crate::AppState;
 use crate::access::OperatorAuth;
+use crate::audit::AuditDetails;
 use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
 use crate::releases::{
@@ -47,7 +48,7 @@ pub async fn publish(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(req): ApiJson<PublishRelease>,
-) -> Result<(StatusCode, Json<ReleaseInfo>), ApiError> {
+) -> Result<(StatusCode, Extension<AuditDetails>, Json<ReleaseInfo>), ApiError> {
     let now = Utc::now();
     let (verified, artifact) = match check_publication(&req, now) {
         Ok(v) => v,
@@ -104,7 +105,17 @@ pub async fn publish(
         signing_key = %verified.signing_key_id,
         "release published"
     );
-    Ok((status, Json(row.info)))
+    let details = AuditDetails(serde_json::json!({
+        "product": row.info.product,
+        "version": row.info.version,
+        "target": row.info.target,
+        "channel": row.info.channel,
+        "sha256": row.info.sha256,
+        "size": row.info.size,
+        "signing_key": verified.signing_key_id,
+        "republished": status != StatusCode::CREATED,
+    }));
+    Ok((status, Extension(details), Json(row.info)))
 }
 
 /// `GET /api/v1/releases`: newest first.
@@ -129,7 +140,7 @@ pub async fn put_rollout(
     State(st): State<AppState>,
     op: OperatorAuth,
     ApiJson(body): ApiJson<serde_json::Value>,
-) -> Result<Json<AgentRollout>, ApiError> {
+) -> Result<(Extension<AuditDetails>, Json<AgentRollout>), ApiError> {
     let Some(fields) = body.as_object() else {
         return Err(ApiError::bad_request(
             "expected a JSON object such as {\"version\": \"1.2.0\", \"canary_percent\": 10}",
@@ -183,7 +194,8 @@ pub async fn put_rollout(
         canary_percent = ?rollout.canary_percent,
         "agent rollout changed"
     );
-    Ok(Json(rollout))
+    let details = AuditDetails(serde_json::json!({"before": before, "after": rollout}));
+    Ok((Extension(details), Json(rollout)))
 }
 
 fn not_found(product: &str, version: &str, target: &str) -> ApiError {

@@ -22,7 +22,6 @@ use super::{Chrome, Page, UiError, UiSession};
 use crate::AppState;
 use crate::access::Need;
 use crate::api::{commands, hosts as api_hosts, resolve_host};
-use crate::audit::AuditDetails;
 
 /// Commands shown on the host page.
 const COMMANDS_SHOWN: u32 = 25;
@@ -302,7 +301,7 @@ pub async fn queue(
         })
         .into_response());
     }
-    let rec = commands::queue(
+    let (rec, details) = commands::queue(
         &st,
         org,
         QueueCommandRequest {
@@ -313,12 +312,6 @@ pub async fn queue(
         },
     )
     .await?;
-    let details = AuditDetails(serde_json::json!({
-        "command_id": rec.id,
-        "host_id": h.id,
-        "kind": rec.kind,
-        "params": rec.params,
-    }));
     Ok((
         Extension(details),
         Redirect::to(&format!("/ui/hosts/{}?queued={}#commands", h.id, rec.id)),

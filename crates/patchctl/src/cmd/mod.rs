@@ -3,6 +3,7 @@
 //! [`crate::output`].
 
 pub mod admin;
+pub mod audit;
 pub mod commands;
 pub mod hosts;
 pub mod keys;
