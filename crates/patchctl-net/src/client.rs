@@ -137,6 +137,15 @@ pub struct Dated<T> {
     pub date: Option<String>,
 }
 
+/// Headers of an answer that some callers want.
+#[derive(Debug, Default)]
+struct Seen {
+    /// `Date` (IMF-fixdate), for comparing clocks.
+    date: Option<String>,
+    /// `X-Next-Cursor`, the next page of a list.
+    next_cursor: Option<String>,
+}
+
 /// HTTPS JSON client for the platform API.
 ///
 /// Built from a base URL (`https://host[:port][/prefix]`) and a TLS client
@@ -267,12 +276,30 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
     ) -> Dated<Resp> {
-        let mut date = None;
+        let mut seen = Seen::default();
         let result = self
-            .exchange(method, path, bearer, None, &mut date)
+            .exchange(method, path, bearer, None, &mut seen)
             .await
             .map_err(|e| e.redact(bearer));
-        Dated { result, date }
+        Dated {
+            result,
+            date: seen.date,
+        }
+    }
+
+    /// `GET path` of a paged list: the answer and, when there is a next page, its
+    /// cursor (the `X-Next-Cursor` header).
+    pub async fn json_page<Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        bearer: Option<&str>,
+    ) -> Result<(Resp, Option<String>), ClientError> {
+        let mut seen = Seen::default();
+        let resp = self
+            .exchange(Method::GET, path, bearer, None, &mut seen)
+            .await
+            .map_err(|e| e.redact(bearer))?;
+        Ok((resp, seen.next_cursor))
     }
 
     async fn json_inner<Resp: DeserializeOwned>(
@@ -282,7 +309,8 @@ impl HttpsClient {
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
     ) -> Result<Resp, ClientError> {
-        self.exchange(method, path, bearer, body, &mut None).await
+        self.exchange(method, path, bearer, body, &mut Seen::default())
+            .await
     }
 
     async fn exchange<Resp: DeserializeOwned>(
@@ -291,7 +319,7 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
-        date: &mut Option<String>,
+        seen: &mut Seen,
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
@@ -319,11 +347,17 @@ impl HttpsClient {
                 .await
                 .map_err(|e| describe_request_error(&self.inner.origin, &e))?;
             let status = response.status();
-            let date = response
-                .headers()
-                .get(http::header::DATE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let seen_now = Seen {
+                date: header("date"),
+                next_cursor: header("x-next-cursor"),
+            };
             let bytes = Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
                 .await
@@ -343,12 +377,12 @@ impl HttpsClient {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, ClientError>((status, date, bytes))
+            Ok::<_, ClientError>((status, seen_now, bytes))
         };
-        let (status, answer_date, bytes) = tokio::time::timeout(self.timeout, exchange)
+        let (status, answer_seen, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout)??;
-        *date = answer_date;
+        *seen = answer_seen;
 
         if !status.is_success() {
             return Err(ClientError::Status {

@@ -582,6 +582,7 @@ mod tests;
 
 /// How a feed's URL leads to the files the importers read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeedKind {
     /// The URL of one file an importer reads (an OSV `all.zip`, the Debian tracker JSON,

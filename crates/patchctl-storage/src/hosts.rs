@@ -271,6 +271,15 @@ pub trait HostStore: Send + Sync + 'static {
     async fn trim_metrics_history(&self, history_len: u32) -> Result<u64>;
     /// Hosts of an organisation, by host name.
     async fn list_hosts(&self, org_id: Uuid) -> Result<Vec<HostRow>>;
+    /// One page of the hosts of an organisation, by host name then id: at most `limit`
+    /// hosts that come after `after` (a host name and id, the last of the previous
+    /// page; none: from the start).
+    async fn list_hosts_page(
+        &self,
+        org_id: Uuid,
+        after: Option<(String, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<HostRow>>;
     /// One host of an organisation.
     async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>>;
     /// Hosts of an organisation with this host name.

@@ -11,6 +11,7 @@ use crate::settings::{Feed, redact_url};
 
 /// How a feed stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedState {
     /// Its last attempt succeeded.
@@ -38,6 +39,7 @@ impl FeedState {
 
 /// One feed in the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct FeedStatus {
     /// The feed's name.
     pub name: String,
@@ -65,6 +67,7 @@ pub struct FeedStatus {
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(utoipa::ToSchema)]
 pub struct SyncStatus {
     /// Whether the platform syncs on its own (`vuln_sync`).
     pub automatic: bool,
