@@ -162,6 +162,10 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
+        // For the audit trail (`crate::audit::record`).
+        if let Some(code) = self.code {
+            resp.extensions_mut().insert(code);
+        }
         resp
     }
 }
@@ -204,8 +208,7 @@ pub async fn errors_as_json(resp: Response) -> Response {
         .unwrap_or_default();
     let message = match (status, text.is_empty()) {
         (StatusCode::METHOD_NOT_ALLOWED, _) => {
-            "this path does not take that method; the Allow header lists those it takes"
-                .to_owned()
+            "this path does not take that method; the Allow header lists those it takes".to_owned()
         }
         (_, true) => status
             .canonical_reason()
@@ -215,8 +218,7 @@ pub async fn errors_as_json(resp: Response) -> Response {
     };
     let mut out = ApiError::new(status, message).into_response();
     for (name, value) in parts.headers.iter() {
-        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH
-        {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
             out.headers_mut().insert(name.clone(), value.clone());
         }
     }

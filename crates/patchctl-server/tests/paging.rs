@@ -152,8 +152,7 @@ async fn hosts_and_commands_page_through_every_item_once() {
     assert!(first.next.is_some());
 
     // A filter keeps its pages full and its cursor right.
-    let (revoked, pages) =
-        all_pages(&state, &token, "/api/v1/hosts?status=revoked&limit=7").await;
+    let (revoked, pages) = all_pages(&state, &token, "/api/v1/hosts?status=revoked&limit=7").await;
     let want: BTreeSet<String> = hosts
         .iter()
         .enumerate()

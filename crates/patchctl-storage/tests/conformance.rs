@@ -33,6 +33,11 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/operators.rs"]
+mod operators;
+use operators::{
+    case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -265,6 +270,10 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_users_and_sessions =>
+            sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
+        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -276,6 +285,8 @@ conformance! {
         case_trust_migration_keeps_old_data =>
             sqlite_case_trust_migration_keeps_old_data,
             postgres_case_trust_migration_keeps_old_data;
+        case_audit_is_append_only =>
+            sqlite_case_audit_is_append_only, postgres_case_audit_is_append_only;
     }
 }
 
@@ -1441,7 +1452,11 @@ async fn case_command_pages(store: Arc<dyn Storage>) {
         }
     }
     let first = store.list_commands_page(a.id, None, None, 3).await.unwrap();
-    assert_eq!(first, all[..3].to_vec(), "a page is what list_commands shows");
+    assert_eq!(
+        first,
+        all[..3].to_vec(),
+        "a page is what list_commands shows"
+    );
 }
 
 /// Keyset pages of hosts: by host name then id (two hosts share a name), every host

@@ -80,10 +80,7 @@ impl Api {
 
     /// `GET path` of a paged list, every page: follows `X-Next-Cursor` until the last
     /// page, and returns each page's answer in order.
-    pub async fn get_pages<Resp: DeserializeOwned>(
-        &self,
-        path: &str,
-    ) -> anyhow::Result<Vec<Resp>> {
+    pub async fn get_pages<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<Resp>> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut pages = Vec::new();
         let mut cursor: Option<String> = None;

@@ -3,8 +3,8 @@
 
 use axum::Json;
 use axum::extract::{OriginalUri, Path, Query, State};
-use axum::response::Response;
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use patchctl_proto::command::Command;
@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::paging::{self, PageQuery};
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// Default life of an undelivered command.

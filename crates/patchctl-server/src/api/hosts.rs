@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::paging::{self, PageQuery};
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::ApiError;
 
 fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {

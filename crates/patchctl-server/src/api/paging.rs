@@ -7,8 +7,8 @@
 //! One the platform did not hand out is 400 `bad_cursor`.
 
 use axum::Json;
-use axum::http::header::{HeaderName, HeaderValue, LINK};
 use axum::http::Uri;
+use axum::http::header::{HeaderName, HeaderValue, LINK};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -134,7 +134,9 @@ mod tests {
         assert_eq!(page, vec![1, 2]);
         let next = next.unwrap();
         assert_eq!(decode_cursor::<i32>(&next).unwrap(), 2);
-        let uri: Uri = "/api/v1/hosts?status=online&cursor=old&limit=2".parse().unwrap();
+        let uri: Uri = "/api/v1/hosts?status=online&cursor=old&limit=2"
+            .parse()
+            .unwrap();
         let resp = paged(&uri, page, Some(next.clone()));
         assert_eq!(resp.headers()[NEXT_CURSOR], next.as_str());
         let link = resp.headers()[LINK].to_str().unwrap();
@@ -143,7 +145,21 @@ mod tests {
             format!("</api/v1/hosts?status=online&limit=2&cursor={next}>; rel=\"next\"")
         );
         assert!(cut(vec![1, 2], 2, |n| *n).1.is_none());
-        assert!(PageQuery { limit: Some(0), cursor: None }.limit().is_err());
-        assert!(PageQuery { limit: Some(1001), cursor: None }.limit().is_err());
+        assert!(
+            PageQuery {
+                limit: Some(0),
+                cursor: None
+            }
+            .limit()
+            .is_err()
+        );
+        assert!(
+            PageQuery {
+                limit: Some(1001),
+                cursor: None
+            }
+            .limit()
+            .is_err()
+        );
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::paging::{self, PageQuery};
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::ApiError;
 
 /// Query of the vulnerability views.

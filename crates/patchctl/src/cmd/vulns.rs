@@ -127,7 +127,10 @@ pub async fn run(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
             let path = format!("/api/v1/hosts/{}/vulns{}", enc(&host), filter.query());
             // The findings come a page at a time; the rest of the report is the same on
             // every page.
-            let mut pages = api.get_pages::<HostFindings>(&paged(&path)).await?.into_iter();
+            let mut pages = api
+                .get_pages::<HostFindings>(&paged(&path))
+                .await?
+                .into_iter();
             let mut report = pages.next().context("the platform answered no page")?;
             report.findings.extend(pages.flat_map(|p| p.findings));
             output::emit(conn.output, &report, report_text)
@@ -136,7 +139,10 @@ pub async fn run(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
             filter.filter()?;
             let api = Api::new(conn)?;
             let path = format!("/api/v1/vulns/{}{}", enc(&id), filter.query());
-            let mut pages = api.get_pages::<AdvisoryHosts>(&paged(&path)).await?.into_iter();
+            let mut pages = api
+                .get_pages::<AdvisoryHosts>(&paged(&path))
+                .await?
+                .into_iter();
             let mut found = pages.next().context("the platform answered no page")?;
             found.hosts.extend(pages.flat_map(|p| p.hosts));
             output::emit(conn.output, &found, advisory_text)
