@@ -101,7 +101,7 @@ set +e
   --exclude-tag agent \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --max-examples 30 \
-  --max-time 420 \
+  --max-time 200 \
   --request-timeout 30 \
   --workers 2 \
   --generation-deterministic \
