@@ -90,7 +90,11 @@ curl -fsS --cacert "$ca" -H 'content-type: application/json' -d "$enroll" \
   "$url/api/v1/agent/enroll" >/dev/null
 
 step "schemathesis over the operator and public routes"
-# Every route but the agent's (they take an agent credential, not an API token).
+# Every route but the agent's (they take an agent credential, not an API token), and
+# but the release publication: it takes a signed bundle with an artifact of up to
+# 96 MiB, and schemathesis's oversized bodies end in a TLS EOF when the platform
+# answers 413 before the body is read (a network error, not an answer); its refusals
+# are tested in crates/patchctl-server/tests/releases.rs.
 # The checks the issue asks for; Retry-After is honoured, --max-examples bounds each
 # operation, --max-time the whole run.
 set +e
@@ -99,6 +103,7 @@ set +e
   --tls-verify "$ca" \
   -H "Authorization: Bearer $token" \
   --exclude-tag agent \
+  --exclude-name 'POST /api/v1/releases' \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
   --max-examples 30 \
   --max-time 200 \
