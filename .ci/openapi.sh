@@ -110,6 +110,7 @@ set +e
   --request-timeout 30 \
   --workers 2 \
   --generation-deterministic \
+  --generation-database none \
   --suppress-health-check all \
   --report junit --report-dir "$work/report" \
   --no-color 2>&1 | tee "$work/schemathesis.log"
