@@ -137,6 +137,15 @@ pub struct Dated<T> {
     pub date: Option<String>,
 }
 
+/// Headers of an answer that some callers want.
+#[derive(Debug, Default)]
+struct Seen {
+    /// `Date` (IMF-fixdate), for comparing clocks.
+    date: Option<String>,
+    /// `X-Next-Cursor`, the next page of a list.
+    next_cursor: Option<String>,
+}
+
 /// HTTPS JSON client for the platform API.
 ///
 /// Built from a base URL (`https://host[:port][/prefix]`) and a TLS client
@@ -267,35 +276,30 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
     ) -> Dated<Resp> {
-        let mut headers = None;
+        let mut seen = Seen::default();
         let result = self
-            .exchange(method, path, bearer, None, &mut headers)
+            .exchange(method, path, bearer, None, &mut seen)
             .await
             .map_err(|e| e.redact(bearer));
-        let date = headers
-            .as_ref()
-            .and_then(|h| header_text(h, http::header::DATE));
-        Dated { result, date }
+        Dated {
+            result,
+            date: seen.date,
+        }
     }
 
-    /// `GET path` of one page of a paged list: the decoded answer and the
-    /// `X-Next-Cursor` header it came with (`None` on the last page). The next page is
-    /// `path` with `cursor=` that value.
+    /// `GET path` of a paged list: the answer and, when there is a next page, its
+    /// cursor (the `X-Next-Cursor` header).
     pub async fn json_page<Resp: DeserializeOwned>(
         &self,
         path: &str,
         bearer: Option<&str>,
     ) -> Result<(Resp, Option<String>), ClientError> {
-        let mut headers = None;
-        let page = self
-            .exchange(Method::GET, path, bearer, None, &mut headers)
+        let mut seen = Seen::default();
+        let resp = self
+            .exchange(Method::GET, path, bearer, None, &mut seen)
             .await
             .map_err(|e| e.redact(bearer))?;
-        let next = headers
-            .as_ref()
-            .and_then(|h| header_text(h, NEXT_CURSOR))
-            .filter(|c| !c.is_empty());
-        Ok((page, next))
+        Ok((resp, seen.next_cursor))
     }
 
     async fn json_inner<Resp: DeserializeOwned>(
@@ -305,7 +309,8 @@ impl HttpsClient {
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
     ) -> Result<Resp, ClientError> {
-        self.exchange(method, path, bearer, body, &mut None).await
+        self.exchange(method, path, bearer, body, &mut Seen::default())
+            .await
     }
 
     async fn exchange<Resp: DeserializeOwned>(
@@ -314,7 +319,7 @@ impl HttpsClient {
         path: &str,
         bearer: Option<&str>,
         body: Option<(Bytes, bool)>,
-        headers: &mut Option<http::HeaderMap>,
+        seen: &mut Seen,
     ) -> Result<Resp, ClientError> {
         let uri = self.uri_for(path)?;
         let target = format!("{} {}", method, uri);
@@ -342,7 +347,17 @@ impl HttpsClient {
                 .await
                 .map_err(|e| describe_request_error(&self.inner.origin, &e))?;
             let status = response.status();
-            let answer_headers = response.headers().clone();
+            let header = |name: &str| {
+                response
+                    .headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let seen_now = Seen {
+                date: header("date"),
+                next_cursor: header("x-next-cursor"),
+            };
             let bytes = Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
                 .await
@@ -362,12 +377,12 @@ impl HttpsClient {
                     }
                 })?
                 .to_bytes();
-            Ok::<_, ClientError>((status, answer_headers, bytes))
+            Ok::<_, ClientError>((status, seen_now, bytes))
         };
-        let (status, answer_headers, bytes) = tokio::time::timeout(self.timeout, exchange)
+        let (status, answer_seen, bytes) = tokio::time::timeout(self.timeout, exchange)
             .await
             .map_err(|_| ClientError::Timeout)??;
-        *headers = Some(answer_headers);
+        *seen = answer_seen;
 
         if !status.is_success() {
             return Err(ClientError::Status {
@@ -423,17 +438,6 @@ impl HttpsClient {
         full.parse::<Uri>()
             .map_err(|e| ClientError::BadUrl(format!("invalid request path {path:?}: {e}")))
     }
-}
-
-/// The header of a paged list's answer that holds the cursor of the next page.
-const NEXT_CURSOR: &str = "x-next-cursor";
-
-/// The value of header `name` as text, when it is there and printable.
-fn header_text(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
 }
 
 /// A pooled HTTPS-only hyper client (HTTP/2 or HTTP/1.1 through ALPN) over `tls`.

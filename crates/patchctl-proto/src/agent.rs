@@ -16,6 +16,7 @@ use crate::release::{AgentUpdateOffer, UpdateEvent};
 
 /// `POST /api/v1/agent/enroll`: trade the license key for a per-agent credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
     /// The agent's [`crate::PROTOCOL_VERSION`].
     pub protocol_version: u32,
@@ -29,6 +30,7 @@ pub struct EnrollRequest {
 
 /// Answer to [`EnrollRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// The host's id on the platform.
     pub host_id: Uuid,
@@ -38,6 +40,7 @@ pub struct EnrollResponse {
 
 /// `POST /api/v1/agent/heartbeat`: "I am alive", with metrics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatRequest {
     /// The agent's version: the signed release it runs, or its build's version.
     pub agent_version: String,
@@ -58,6 +61,7 @@ pub struct HeartbeatRequest {
 
 /// Answer to [`HeartbeatRequest`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatResponse {
     /// The platform's clock, for the agent's clock check.
     pub server_time: DateTime<Utc>,
@@ -72,6 +76,7 @@ pub struct HeartbeatResponse {
 
 /// `POST /api/v1/agent/results`: outcomes of commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultsUpload {
     /// The results; the platform records each once (by command id).
     pub results: Vec<CommandResult>,
@@ -79,6 +84,7 @@ pub struct ResultsUpload {
 
 /// Answer to [`ResultsUpload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResultsAck {
     /// Ids whose result is now stored (including ones stored before); the agent may
     /// forget them.
@@ -87,6 +93,7 @@ pub struct ResultsAck {
 
 /// `POST /api/v1/agent/inventory`: system identification and the package inventory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryUpload {
     /// When the scan ran.
     pub scanned_at: DateTime<Utc>,
@@ -100,6 +107,7 @@ pub struct InventoryUpload {
 
 /// Answer to [`InventoryUpload`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InventoryAck {
     /// Packages stored.
     pub packages: u64,
@@ -107,6 +115,7 @@ pub struct InventoryAck {
 
 /// System identification and hardware, sent at enrollment and with every scan.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SystemInfo {
     /// Host name.
     pub hostname: String,
@@ -130,6 +139,7 @@ pub struct SystemInfo {
 
 /// The fields of `/etc/os-release` that identify a distribution release.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OsInfo {
     /// `ID` (`debian`, `ubuntu`, `almalinux`).
     pub id: String,
@@ -145,6 +155,7 @@ pub struct OsInfo {
 
 /// Metrics sent with each heartbeat.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metrics {
     /// CPU busy percentage since the previous heartbeat (0–100).
     pub cpu_percent: f32,
@@ -166,6 +177,7 @@ pub struct Metrics {
 
 /// Usage of one mounted file system.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiskUsage {
     /// Mount point.
     pub mount: String,

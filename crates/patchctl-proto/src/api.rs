@@ -9,17 +9,21 @@ use crate::command::{AvailableUpdate, CommandResult};
 
 /// Error body of every non-2xx answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiErrorBody {
     /// What was wrong and, where there is something to do, what to do.
     pub error: String,
-    /// Machine-readable reason, for the answers a client must tell apart
-    /// ([`crate::trust`] lists them).
+    /// Machine-readable reason ([`crate::trust::ErrorCode`]): a specific code where a
+    /// client must tell answers apart, else the general code of the status
+    /// (`not_found`, `bad_request`, ...). Always sent by this platform; absent from
+    /// answers of older platforms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<crate::trust::ErrorCode>,
 }
 
 /// Whether a host is talking to the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HostStatus {
     /// A heartbeat arrived within the last three intervals.
@@ -46,6 +50,7 @@ impl HostStatus {
 
 /// One line of `hosts list`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostSummary {
     /// Host id.
     pub id: Uuid,
@@ -82,6 +87,7 @@ pub struct HostSummary {
 
 /// `hosts show`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostDetail {
     /// The summary.
     #[serde(flatten)]
@@ -104,6 +110,7 @@ pub struct HostDetail {
 
 /// `GET /api/v1/hosts/{host}/packages`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostPackages {
     /// Host id.
     pub host_id: Uuid,
@@ -116,6 +123,7 @@ pub struct HostPackages {
 /// `GET /api/v1/hosts/{host}/updates`: the available updates as the host's last scan
 /// reported them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostUpdates {
     /// Host id.
     pub host_id: Uuid,
@@ -142,6 +150,7 @@ pub struct HostUpdates {
 
 /// `POST /api/v1/commands`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QueueCommandRequest {
     /// Host id or host name.
     pub host: String,
@@ -157,6 +166,7 @@ pub struct QueueCommandRequest {
 
 /// Life-cycle state of a queued command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CommandState {
     /// Waiting for the host's next heartbeat.
@@ -211,6 +221,7 @@ impl CommandState {
 
 /// One state change of a command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandEvent {
     /// The state entered.
     pub state: CommandState,
@@ -222,6 +233,7 @@ pub struct CommandEvent {
 
 /// A command as the operator sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandRecord {
     /// Command id.
     pub id: Uuid,

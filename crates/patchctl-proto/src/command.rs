@@ -17,6 +17,7 @@ pub const MAX_INSTALL_PACKAGES: usize = 2_000;
 
 /// The only operations the agent runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", content = "params", rename_all = "snake_case")]
 pub enum Command {
     /// Refresh package metadata and report the available updates.
@@ -39,11 +40,13 @@ pub const COMMAND_KINDS: [&str; 4] = [
 
 /// Parameters of an operation that takes none (an empty object).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoParams {}
 
 /// Parameters of `install_updates`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct InstallUpdatesParams {
     /// The approved updates, each an exact target version.
@@ -52,6 +55,7 @@ pub struct InstallUpdatesParams {
 
 /// One approved update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PackageTarget {
     /// Package name.
@@ -62,6 +66,7 @@ pub struct PackageTarget {
 
 /// Parameters of `get_package_info`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct GetPackageInfoParams {
     /// The package asked about.
@@ -143,6 +148,7 @@ impl Command {
 
 /// A command as delivered to the agent: validated by the agent before anything runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandEnvelope {
     /// The command's id; results are idempotent by it.
     pub id: Uuid,
@@ -157,6 +163,7 @@ pub struct CommandEnvelope {
 
 /// How a command ended on the agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
     /// The operation ran and did what it was asked.
@@ -170,6 +177,7 @@ pub enum ResultStatus {
 
 /// The outcome of one command.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CommandResult {
     /// The command this answers.
     pub command_id: Uuid,
@@ -188,6 +196,7 @@ pub struct CommandResult {
 
 /// Structured output of an operation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResultOutput {
     /// Output of `health_check`.
@@ -202,6 +211,7 @@ pub enum ResultOutput {
 
 /// Output of `install_updates`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstallReport {
     /// Why the run was refused before anything was installed (empty when it ran).
     pub refused: Vec<String>,
@@ -215,6 +225,7 @@ pub struct InstallReport {
 
 /// What happened to one approved package.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstallOutcome {
     /// Package name.
     pub name: String,
@@ -230,6 +241,7 @@ pub struct InstallOutcome {
 
 /// Output of `check_updates`: what the package manager would upgrade.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdatesReport {
     /// The package manager that answered (`dpkg`).
     pub package_manager: String,
@@ -248,6 +260,7 @@ pub struct UpdatesReport {
 
 /// One available update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AvailableUpdate {
     /// Binary package name.
     pub name: String,
@@ -272,6 +285,7 @@ pub struct AvailableUpdate {
 
 /// An advisory from a repository's update metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Advisory {
     /// Its id (`ALSA-2024:1234`, `openSUSE-SU-2024:0123-1`).
     pub id: String,
@@ -285,6 +299,7 @@ pub struct Advisory {
 
 /// Output of `health_check`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthReport {
     /// Version of the agent that ran the check.
     pub agent_version: String,
@@ -294,6 +309,7 @@ pub struct HealthReport {
 
 /// One health check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthItem {
     /// Short name: `config`, `server`, `clock`, `disk:/`, `package_lock`, ...
     pub name: String,
@@ -305,6 +321,7 @@ pub struct HealthItem {
 
 /// Verdict of one health check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {
     /// Fine.
@@ -321,6 +338,7 @@ pub enum HealthStatus {
 
 /// Output of `get_package_info`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageInfoReport {
     /// The name asked about.
     pub name: String,

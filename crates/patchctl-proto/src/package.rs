@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// One installed package.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstalledPackage {
     /// Binary package name.
     pub name: String,

@@ -23,6 +23,7 @@ pub const MAX_ARTIFACT_BYTES: u64 = 64 * 1024 * 1024;
 
 /// A JSON document and the ed25519 signatures over its exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedDocument {
     /// The signed JSON text, byte for byte as it was signed.
     pub signed: String,
@@ -32,6 +33,7 @@ pub struct SignedDocument {
 
 /// One signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignatureEntry {
     /// The signer's key id: the first 8 bytes of SHA-256 of its public key, hex.
     pub key_id: String,
@@ -42,6 +44,7 @@ pub struct SignatureEntry {
 /// The signing keys, as the roots signed them (`SignedDocument::signed` of
 /// [`ReleaseBundle::keys`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SigningKeyList {
     /// Always `"patchctl-signing-keys"`.
     pub kind: String,
@@ -56,6 +59,7 @@ pub struct SigningKeyList {
 /// What a signing key says about one artifact (`SignedDocument::signed` of
 /// [`ReleaseBundle::manifest`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Manifest {
     /// Always `"patchctl-release-manifest"`.
     pub kind: String,
@@ -81,6 +85,7 @@ pub struct Manifest {
 /// A manifest with the signing-key list that vouches for it: everything an agent
 /// needs, with its built-in roots, to decide about an artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseBundle {
     /// The [`SigningKeyList`], signed by roots.
     pub keys: SignedDocument,
@@ -90,6 +95,7 @@ pub struct ReleaseBundle {
 
 /// In a heartbeat answer: the platform wants this agent to run another release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentUpdateOffer {
     /// The release version to run.
     pub version: String,
@@ -99,6 +105,7 @@ pub struct AgentUpdateOffer {
 
 /// One step of the agent's own update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateStep {
     /// The artifact is in the staging file.
@@ -147,6 +154,7 @@ impl UpdateStep {
 
 /// What the agent reports of its own update, with its next heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UpdateEvent {
     /// When the step happened (the agent's clock).
     pub at: DateTime<Utc>,
@@ -161,6 +169,7 @@ pub struct UpdateEvent {
 
 /// A host's agent update as the operator API shows it: the last step reported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostUpdateState {
     /// The last step.
     pub step: UpdateStep,
@@ -175,6 +184,7 @@ pub struct HostUpdateState {
 
 /// `POST /api/v1/releases`: publish a signed artifact.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublishRelease {
     /// The manifest and the key list vouching for it.
     pub bundle: ReleaseBundle,
@@ -184,6 +194,7 @@ pub struct PublishRelease {
 
 /// A published release, as `GET /api/v1/releases` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReleaseInfo {
     /// Product.
     pub product: String,
@@ -206,6 +217,7 @@ pub struct ReleaseInfo {
 /// `GET/PUT /api/v1/agent-rollout`: which agent release the organisation's hosts
 /// should run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentRollout {
     /// The release version hosts should run; `None`: no self-update is offered.
     #[serde(default)]

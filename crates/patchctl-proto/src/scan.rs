@@ -30,6 +30,7 @@ use crate::command::AvailableUpdate;
 
 /// One installed package as a compact row; see the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageRow(
     /// Binary package name.
     pub String,
@@ -92,6 +93,7 @@ impl PackageRow {
 
 /// A package row's identity: `[name, arch, version]`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PackageKey(
     /// Binary package name.
     pub String,
@@ -114,6 +116,7 @@ pub enum DeltaError {
 
 /// The available updates as the scan found them.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanUpdates {
     /// True when the repository metadata was refreshed first.
     pub refreshed: bool,
@@ -129,6 +132,7 @@ pub struct ScanUpdates {
 
 /// Everything one scan found.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanState {
     /// System identification and hardware.
     pub system: SystemInfo,
@@ -259,6 +263,7 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `POST /api/v1/agent/scan`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanUpload {
     /// When the scan ran.
     pub scanned_at: DateTime<Utc>,
@@ -270,6 +275,7 @@ pub struct ScanUpload {
 
 /// What a scan upload carries.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ScanBody {
     /// Nothing changed: the state is the one with the upload's digest, which the
@@ -305,6 +311,7 @@ pub enum ScanBody {
 
 /// What the platform did with a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ScanStatus {
     /// The new state is stored.
@@ -318,6 +325,7 @@ pub enum ScanStatus {
 
 /// The platform's answer to a scan upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanAck {
     /// What happened.
     pub status: ScanStatus,

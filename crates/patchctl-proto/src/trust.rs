@@ -33,6 +33,7 @@ use crate::Secret;
 /// Machine-readable reason of an error answer ([`crate::api::ApiErrorBody::code`]).
 /// Clients branch on this, never on the message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The agent credential was never issued or was replaced by a rotation (401).
@@ -56,7 +57,25 @@ pub enum ErrorCode {
     NoAccessRule,
     /// The `cursor` of a list request is not one this platform handed out (400).
     BadCursor,
-    /// A code this build does not know (a newer platform).
+    /// The request is malformed: a parameter, the body or its JSON (400).
+    BadRequest,
+    /// No such resource or endpoint (404).
+    NotFound,
+    /// The method is not served on this path (405).
+    MethodNotAllowed,
+    /// The request conflicts with the resource's state, or names an ambiguous host
+    /// (409).
+    Conflict,
+    /// The body is over the route's limit (413).
+    TooLarge,
+    /// The body is not JSON, or has an unknown `Content-Encoding` (415).
+    UnsupportedMediaType,
+    /// The platform failed; it logged the cause (500).
+    Internal,
+    /// The database or the vulnerability correlation cannot answer right now; retry
+    /// shortly (503).
+    Unavailable,
+    /// A code this build does not know (a newer platform). Never sent.
     #[serde(other)]
     Other,
 }
@@ -74,13 +93,61 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::NoAccessRule => "no_access_rule",
             ErrorCode::BadCursor => "bad_cursor",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Other => "other",
+        }
+    }
+
+    /// Every code a platform sends (not [`ErrorCode::Other`]).
+    pub const ALL: [ErrorCode; 17] = [
+        ErrorCode::CredentialUnknown,
+        ErrorCode::CredentialRevoked,
+        ErrorCode::PendingApproval,
+        ErrorCode::EnrollmentKeyInvalid,
+        ErrorCode::RateLimited,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NoAccessRule,
+        ErrorCode::BadCursor,
+        ErrorCode::BadRequest,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::Conflict,
+        ErrorCode::TooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Internal,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The general code of an HTTP error status, for answers without a more specific
+    /// one.
+    pub fn for_status(status: u16) -> Self {
+        match status {
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            409 => ErrorCode::Conflict,
+            413 => ErrorCode::TooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            429 => ErrorCode::RateLimited,
+            500..=502 | 504..=599 => ErrorCode::Internal,
+            503 => ErrorCode::Unavailable,
+            _ => ErrorCode::BadRequest,
         }
     }
 }
 
 /// Whether an operator let the host in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Approval {
     /// Accepted (or the organisation does not require approval).
@@ -114,6 +181,7 @@ impl Approval {
 
 /// `GET /api/v1/agent/whoami`: how the platform sees the caller's credential.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WhoAmI {
     /// The host.
     pub host_id: Uuid,
@@ -129,6 +197,7 @@ pub struct WhoAmI {
 
 /// Answer to `POST /api/v1/agent/credential`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CredentialRotation {
     /// The new credential (the platform keeps only its hash).
     pub credential: Secret,
@@ -138,6 +207,7 @@ pub struct CredentialRotation {
 
 /// Life-cycle state of an enrollment key, derived from its fields at answer time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyState {
     /// Enrolls hosts.
@@ -164,6 +234,7 @@ impl KeyState {
 
 /// An enrollment key as operators see it (never the key itself).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollmentKeyInfo {
     /// Id.
     pub id: Uuid,
@@ -187,6 +258,7 @@ pub struct EnrollmentKeyInfo {
 
 /// `POST /api/v1/enrollment-keys`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewEnrollmentKey {
     /// A label for people (1–100 characters).
     pub name: String,
@@ -201,6 +273,7 @@ pub struct NewEnrollmentKey {
 /// `POST /api/v1/enrollment-keys/{id}/rotate`: a new key with the old one's name and
 /// limits; the old one stops enrolling after `grace_secs` (0, the default: at once).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RotateEnrollmentKey {
     /// Seconds the old key keeps enrolling.
     #[serde(default)]
@@ -209,6 +282,7 @@ pub struct RotateEnrollmentKey {
 
 /// Answer to creating or rotating a key: the key, shown this once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedEnrollmentKey {
     /// The new key's record.
     pub info: EnrollmentKeyInfo,
@@ -218,6 +292,7 @@ pub struct CreatedEnrollmentKey {
 
 /// `GET/PUT /api/v1/settings`: the organisation's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OrgSettings {
     /// New hosts wait for an operator's approval before they may do anything.
     #[serde(default)]
@@ -230,13 +305,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_and_unknown_codes_are_other() {
-        for c in [
-            ErrorCode::CredentialUnknown,
-            ErrorCode::CredentialRevoked,
-            ErrorCode::PendingApproval,
-            ErrorCode::EnrollmentKeyInvalid,
-            ErrorCode::RateLimited,
-        ] {
+        for c in ErrorCode::ALL {
             let s = serde_json::to_string(&c).unwrap();
             assert_eq!(s, format!("\"{}\"", c.as_str()));
             assert_eq!(serde_json::from_str::<ErrorCode>(&s).unwrap(), c);
@@ -245,6 +314,25 @@ mod tests {
             serde_json::from_str::<ErrorCode>("\"from_the_future\"").unwrap(),
             ErrorCode::Other
         );
+    }
+
+    #[test]
+    fn every_error_status_has_a_general_code() {
+        for (status, code) in [
+            (400, "bad_request"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "not_found"),
+            (409, "conflict"),
+            (413, "too_large"),
+            (415, "unsupported_media_type"),
+            (422, "bad_request"),
+            (429, "rate_limited"),
+            (500, "internal"),
+            (503, "unavailable"),
+        ] {
+            assert_eq!(ErrorCode::for_status(status).as_str(), code, "{status}");
+        }
     }
 
     #[test]

@@ -163,6 +163,7 @@ macro_rules! validated_string {
     ($(#[$doc:meta])* $name:ident, $what:literal, $max:expr, $allowed:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(try_from = "String", into = "String")]
         pub struct $name(String);
 

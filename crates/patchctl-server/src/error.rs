@@ -2,9 +2,10 @@
 //! wrong. Internals (database messages) are logged, never sent.
 //!
 //! The domain errors the handlers meet (storage, the CVE engine, the heartbeat writer,
-//! the enrollment rate limits, releases) are mapped to status codes here, in one place. Answers a
-//! client must tell apart carry a machine-readable `code` ([`ErrorCode`]); a 429 carries
-//! `Retry-After`.
+//! the enrollment rate limits, releases) are mapped to status codes here, in one place. Every
+//! answer carries a machine-readable `code` ([`ErrorCode`]): a specific one where a client
+//! must tell answers apart, else the general one of its status ([`ErrorCode::for_status`]);
+//! a 429 carries `Retry-After`.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
@@ -150,7 +151,10 @@ impl IntoResponse for ApiError {
             self.status,
             Json(ApiErrorBody {
                 error: self.message,
-                code: self.code,
+                code: Some(
+                    self.code
+                        .unwrap_or_else(|| ErrorCode::for_status(self.status.as_u16())),
+                ),
             }),
         )
             .into_response();
@@ -181,6 +185,44 @@ pub async fn unsupported_encoding_as_json(resp: Response) -> Response {
         "unsupported Content-Encoding; send the body uncompressed or with Content-Encoding: gzip",
     )
     .into_response()
+}
+
+/// Gives every error answer the JSON error body: axum's own rejections (a query string
+/// or path parameter that does not parse, a method the path does not serve) answer in
+/// plain text, or with no body at all; their text becomes the message and the status
+/// its general code. Error answers that are JSON already pass unchanged.
+pub async fn errors_as_json(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || resp
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+    {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let message = match (status, text.is_empty()) {
+        (StatusCode::METHOD_NOT_ALLOWED, _) => {
+            "this path does not take that method; the Allow header lists those it takes".to_owned()
+        }
+        (_, true) => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_lowercase(),
+        (_, false) => text,
+    };
+    let mut out = ApiError::new(status, message).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 /// `Json<T>` whose rejections are [`ApiError`]s with serde's message (field, line,

@@ -110,6 +110,7 @@ pub fn app(state: AppState) -> Router {
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
         })
+        .layer(axum::middleware::map_response(error::errors_as_json))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             |_: Box<dyn std::any::Any + Send>| {
                 tracing::error!("a request handler panicked");

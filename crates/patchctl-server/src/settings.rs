@@ -631,7 +631,9 @@ fn redact_params(params: &str, sep: char) -> String {
 mod tests;
 
 /// How a feed's URL leads to the files the importers read.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum FeedKind {
     /// The URL of one file an importer reads (an OSV `all.zip`, the Debian tracker JSON,

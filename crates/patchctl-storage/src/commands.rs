@@ -116,4 +116,15 @@ pub trait CommandStore: Send + Sync + 'static {
     /// `queued` is the queue depth: queued and not leased yet). Only non-zero counts
     /// are returned.
     async fn command_state_counts(&self) -> Result<Vec<CommandStateCount>>;
+    /// One page of the commands of `org_id` (of one host when given), newest first
+    /// (by creation time, then id): at most `limit` that come after `before` (the
+    /// creation time and id of the last of the previous page; none: from the newest),
+    /// with results and events.
+    async fn list_commands_page(
+        &self,
+        org_id: Uuid,
+        host_id: Option<Uuid>,
+        before: Option<(DateTime<Utc>, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<CommandRecord>>;
 }

@@ -376,6 +376,15 @@ pub trait HostStore: Send + Sync + 'static {
     /// The package managers of an organisation's hosts (the families the host list
     /// filters by), sorted.
     async fn host_package_managers(&self, org_id: Uuid) -> Result<Vec<String>>;
+    /// One page of the hosts of an organisation, by host name then id: at most `limit`
+    /// hosts that come after `after` (a host name and id, the last of the previous
+    /// page; none: from the start).
+    async fn list_hosts_page(
+        &self,
+        org_id: Uuid,
+        after: Option<(String, Uuid)>,
+        limit: u32,
+    ) -> Result<Vec<HostRow>>;
     /// One host of an organisation.
     async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>>;
     /// Hosts of an organisation with this host name.

@@ -237,6 +237,8 @@ conformance! {
             sqlite_case_lease_order_and_max, postgres_case_lease_order_and_max;
         case_concurrent_leases => sqlite_case_concurrent_leases, postgres_case_concurrent_leases;
         case_list_commands => sqlite_case_list_commands, postgres_case_list_commands;
+        case_command_pages => sqlite_case_command_pages, postgres_case_command_pages;
+        case_host_pages => sqlite_case_host_pages, postgres_case_host_pages;
         case_org_isolation => sqlite_case_org_isolation, postgres_case_org_isolation;
         case_scan_round_trip => sqlite_case_scan_round_trip, postgres_case_scan_round_trip;
         case_scan_touch => sqlite_case_scan_touch, postgres_case_scan_touch;
@@ -1517,6 +1519,91 @@ async fn case_list_commands(store: Arc<dyn Storage>) {
         .collect();
     assert_eq!(of_h1, [ids[4], ids[2], ids[0]]);
     assert!(store.list_commands(a.id, None, 0).await.unwrap().is_empty());
+}
+
+/// Keyset pages of commands: newest first, ties of the creation time broken by id,
+/// every command exactly once, one host's alone, none of another organisation.
+async fn case_command_pages(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let (h1, _) = host(&store, &a, "one").await;
+    let (h2, _) = host(&store, &a, "two").await;
+    let (hb, _) = host(&store, &b, "other").await;
+    // 7 commands, several created at the same millisecond.
+    for i in 0..7 {
+        let h = if i % 3 == 0 { &h2 } else { &h1 };
+        store
+            .queue_command(new_command(&a, h, t(i / 2), t(3600)))
+            .await
+            .unwrap();
+    }
+    store
+        .queue_command(new_command(&b, &hb, t(1), t(3600)))
+        .await
+        .unwrap();
+    let all = store.list_commands(a.id, None, 100).await.unwrap();
+    assert_eq!(all.len(), 7);
+    for host_id in [None, Some(h1.id)] {
+        let want: Vec<Uuid> = all
+            .iter()
+            .filter(|c| host_id.is_none_or(|h| c.host_id == h))
+            .map(|c| c.id)
+            .collect();
+        for limit in [1, 2, 3, 7, 8] {
+            let mut got = Vec::new();
+            let mut before = None;
+            loop {
+                let page = store
+                    .list_commands_page(a.id, host_id, before, limit)
+                    .await
+                    .unwrap();
+                assert!(page.len() <= limit as usize);
+                got.extend(page.iter().map(|c| c.id));
+                match page.last() {
+                    Some(last) if page.len() == limit as usize => {
+                        before = Some((last.created_at, last.id));
+                    }
+                    _ => break,
+                }
+            }
+            assert_eq!(got, want, "limit {limit}, host {host_id:?}");
+        }
+    }
+    let first = store.list_commands_page(a.id, None, None, 3).await.unwrap();
+    assert_eq!(
+        first,
+        all[..3].to_vec(),
+        "a page is what list_commands shows"
+    );
+}
+
+/// Keyset pages of hosts: by host name then id (two hosts share a name), every host
+/// exactly once, none of another organisation.
+async fn case_host_pages(store: Arc<dyn Storage>) {
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    for name in ["web-2", "db", "web-1", "web-1", "app", "zz", "db"] {
+        host(&store, &a, name).await;
+    }
+    host(&store, &b, "other").await;
+    let all = store.list_hosts(a.id).await.unwrap();
+    assert_eq!(all.len(), 7);
+    for limit in [1, 2, 3, 7, 8] {
+        let mut got = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_hosts_page(a.id, after, limit).await.unwrap();
+            assert!(page.len() <= limit as usize);
+            got.extend(page.iter().cloned());
+            match page.last() {
+                Some(last) if page.len() == limit as usize => {
+                    after = Some((last.hostname.clone(), last.id));
+                }
+                _ => break,
+            }
+        }
+        assert_eq!(got, all, "limit {limit}");
+    }
 }
 
 async fn case_org_isolation(store: Arc<dyn Storage>) {

@@ -15,6 +15,7 @@ use crate::matcher::Index;
 
 /// How much vulnerability data applies to a host's release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DataLevel {
     /// The vendor's CVE data for the release is imported.
@@ -27,6 +28,7 @@ pub enum DataLevel {
 
 /// What the data says about one host's release.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Coverage {
     /// How much data applies.
     pub level: DataLevel,

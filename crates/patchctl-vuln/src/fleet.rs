@@ -127,6 +127,7 @@ pub struct Work {
 
 /// Findings of the fleet by severity.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Summary {
     /// Hosts correlated.
     pub hosts: u64,

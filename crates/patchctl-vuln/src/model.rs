@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 /// importers map their own vocabularies onto it and keep the feed's words in
 /// [`Affected::note`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Status {
     /// Fixed in `fixed_version`: versions below it (and at or above
@@ -81,6 +82,7 @@ impl Status {
 
 /// What one record says about one package in one ecosystem.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Affected {
     /// Ecosystem string exactly as the data names it (`Debian:12`, `AlmaLinux:9`).
     pub ecosystem: String,
@@ -147,6 +149,7 @@ pub struct Record {
 
 /// A CVE known to be exploited in the wild, as a catalog lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Exploited {
     /// The catalog and its version (`CISA KEV 2025.08.25`).
     pub catalog: String,

@@ -14,6 +14,7 @@ use crate::severity::{ParseSeverityError, Severity};
 /// Findings of one host (`GET /api/v1/hosts/{host}/vulns`, `patchctl vulns list`,
 /// `patchctl vulns check`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostFindings {
     /// Host id (absent for an offline check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -41,6 +42,7 @@ pub struct HostFindings {
 
 /// One host's finding about an advisory (`GET /api/v1/vulns/{id}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AffectedHost {
     /// Host id.
     pub host_id: Uuid,
@@ -52,6 +54,7 @@ pub struct AffectedHost {
 
 /// Hosts with findings about one advisory or CVE.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AdvisoryHosts {
     /// The id asked for.
     pub id: String,

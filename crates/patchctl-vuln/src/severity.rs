@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 /// A finding's severity. `Ord` puts [`Severity::Critical`] highest and
 /// [`Severity::Unknown`] lowest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Critical (CVSS ≥ 9.0).

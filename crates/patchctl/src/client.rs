@@ -87,6 +87,37 @@ impl Api {
         Ok(self.client.json_page(path, Some(&self.token)).await?)
     }
 
+    /// `GET path` of a paged list, every page: follows `X-Next-Cursor` until the last
+    /// page, and returns each page's answer in order.
+    pub async fn get_pages<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<Resp>> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let at = match &cursor {
+                None => path.to_owned(),
+                Some(c) => format!("{path}{sep}cursor={}", enc(c)),
+            };
+            let (page, next) = self.client.json_page(&at, Some(&self.token)).await?;
+            pages.push(page);
+            match next {
+                // A platform that repeats a cursor would loop for ever.
+                Some(n) if cursor.as_deref() != Some(n.as_str()) => cursor = Some(n),
+                _ => return Ok(pages),
+            }
+        }
+    }
+
+    /// `GET path` of a paged list whose answer is an array: every item of every page.
+    pub async fn get_all<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Vec<T>> {
+        Ok(self
+            .get_pages::<Vec<T>>(path)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
     /// `POST path` without a body.
     pub async fn post<Resp: DeserializeOwned>(&self, path: &str) -> anyhow::Result<Resp> {
         self.call::<(), Resp>(Method::POST, path, None).await

@@ -129,6 +129,7 @@ pub static PUBLIC: &[(&str, &str)] = &[
     ("POST", "/ui/login"),
     ("POST", "/ui/logout"),
     ("GET", "/ui/static/{file}"),
+    ("GET", "/api/v1/openapi.json"),
     ("GET", "/downloads/{product}/{version}/{target}"),
     ("GET", "/install.sh"),
 ];

@@ -1,16 +1,18 @@
 //! The command queue of the operator's organisation: queue (validated against the
 //! whitelist), list, show and cancel.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::{Extension, Json};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use patchctl_proto::command::Command;
 use patchctl_storage::{CancelOutcome, NewCommand};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::paging::{self, PageQuery};
 use super::resolve_host;
 use crate::AppState;
 use crate::access::OperatorAuth;
@@ -23,6 +25,23 @@ const DEFAULT_EXPIRY_SECS: u64 = 86_400;
 const MAX_EXPIRY_SECS: u64 = 30 * 86_400;
 
 /// `POST /api/v1/commands`: validates against the whitelist and queues.
+#[utoipa::path(
+    post,
+    path = "/api/v1/commands",
+    tag = "commands",
+    request_body = QueueCommandRequest,
+    responses(
+        (status = 201, description = "The queued command", body = CommandRecord),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn queue_command(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -154,28 +173,57 @@ fn packages_of(params: &serde_json::Value) -> Vec<String> {
 }
 
 /// Query of `GET /api/v1/commands`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListCommandsQuery {
-    /// Host id or name.
+    /// Only the commands of this host (id or host name).
     pub host: Option<String>,
-    /// At most this many (default 50, at most 1000).
+    /// Commands per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// Where to go on: `X-Next-Cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/commands`.
+/// `GET /api/v1/commands`: newest first, one page at a time (keyset on creation time
+/// and id).
+#[utoipa::path(
+    get,
+    path = "/api/v1/commands",
+    tag = "commands",
+    params(ListCommandsQuery),
+    responses(
+        (status = 200, description = "Commands, newest first, one page", body = Vec<CommandRecord>, headers(("X-Next-Cursor" = String, description = "Present when there is more: the cursor of the next page"), ("Link" = String, description = "Present when there is more: `<PATH?cursor=...&limit=N>; rel=\"next\"`"))),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn list_commands(
     State(st): State<AppState>,
     op: OperatorAuth,
+    OriginalUri(uri): OriginalUri,
     Query(q): Query<ListCommandsQuery>,
-) -> Result<Json<Vec<CommandRecord>>, ApiError> {
+) -> Result<Response, ApiError> {
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = page.limit()?;
+    let before: Option<(DateTime<Utc>, Uuid)> = page.position()?;
     let host_id = match &q.host {
         Some(h) => Some(resolve_host(&st, op.org_id, h).await?.id),
         None => None,
     };
-    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    Ok(Json(
-        st.store.list_commands(op.org_id, host_id, limit).await?,
-    ))
+    let rows = st
+        .store
+        .list_commands_page(op.org_id, host_id, before, limit + 1)
+        .await?;
+    let (rows, next) = paging::cut(rows, limit, |c| (c.created_at, c.id));
+    Ok(paging::paged(&uri, rows, next))
 }
 
 fn parse_command_id(id: &str) -> Result<Uuid, ApiError> {
@@ -184,6 +232,20 @@ fn parse_command_id(id: &str) -> Result<Uuid, ApiError> {
 }
 
 /// `GET /api/v1/commands/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/commands/{id}",
+    tag = "commands",
+    params(("id" = uuid::Uuid, Path, description = "Command id")),
+    responses(
+        (status = 200, description = "The command with its events and result", body = CommandRecord),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn show_command(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -198,6 +260,21 @@ pub async fn show_command(
 }
 
 /// `POST /api/v1/commands/{id}/cancel`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/commands/{id}/cancel",
+    tag = "commands",
+    params(("id" = uuid::Uuid, Path, description = "Command id")),
+    responses(
+        (status = 200, description = "The command, cancelled", body = CommandRecord),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn cancel_command(
     State(st): State<AppState>,
     op: OperatorAuth,

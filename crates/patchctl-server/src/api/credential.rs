@@ -17,6 +17,18 @@ use crate::auth::{AgentAuth, AgentIdentity, CREDENTIAL_PREFIX, hash_secret, new_
 use crate::error::ApiError;
 
 /// `GET /api/v1/agent/whoami`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/whoami",
+    tag = "agent",
+    responses(
+        (status = 200, description = "How the platform sees the credential", body = WhoAmI),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn whoami(
     State(st): State<AppState>,
     agent: AgentIdentity,
@@ -36,6 +48,18 @@ pub async fn whoami(
 }
 
 /// `POST /api/v1/agent/credential`: a new credential (see the module documentation).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/credential",
+    tag = "agent",
+    responses(
+        (status = 200, description = "A new credential", body = CredentialRotation),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn rotate(
     State(st): State<AppState>,
     agent: AgentAuth,

@@ -75,6 +75,22 @@ fn refusal_name(why: KeyRefusal) -> &'static str {
 }
 
 /// `POST /api/v1/agent/enroll`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/enroll",
+    tag = "agent",
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "Enrolled: the host id and its credential", body = EnrollResponse),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 429, description = "rate_limited: retry after Retry-After seconds", body = patchctl_proto::api::ApiErrorBody, headers(("Retry-After" = u64, description = "Seconds until a retry can pass"))),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(()),
+)]
 pub async fn enroll(
     State(st): State<AppState>,
     Peer(peer): Peer,

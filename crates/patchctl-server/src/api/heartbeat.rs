@@ -84,6 +84,22 @@ fn audit(org_id: Uuid, host_id: Uuid, e: &UpdateEvent) {
 
 /// `POST /api/v1/agent/heartbeat`: records metrics and update steps, hands out queued
 /// commands and the update offer.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/heartbeat",
+    tag = "agent",
+    request_body = HeartbeatRequest,
+    responses(
+        (status = 200, description = "Accepted: commands to run, what to do next", body = HeartbeatResponse),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn heartbeat(
     State(st): State<AppState>,
     agent: AgentAuth,

@@ -3,7 +3,8 @@
 //! that wait for it (approve; reject, which revokes). Every change of a host's standing
 //! forgets its cached credentials and is an audit event.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::response::Response;
 use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
@@ -11,7 +12,9 @@ use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, Hos
 use patchctl_proto::trust::Approval;
 use patchctl_storage::{ApprovalChange, HostRow};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
+use super::paging::{self, PageQuery};
 use super::resolve_host;
 use crate::AppState;
 use crate::access::OperatorAuth;
@@ -50,18 +53,39 @@ pub(crate) fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSum
 }
 
 /// Query of `GET /api/v1/hosts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListHostsQuery {
     /// Only hosts of this status: `online`, `offline`, `revoked` or `pending`.
     pub status: Option<String>,
+    /// Hosts per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// Where to go on: `X-Next-Cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/hosts` (`?status=pending`: the hosts waiting for approval).
+/// `GET /api/v1/hosts` (`?status=pending`: the hosts waiting for approval), by host
+/// name, one page at a time (keyset on host name and id).
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts",
+    tag = "hosts",
+    params(ListHostsQuery),
+    responses(
+        (status = 200, description = "The hosts, by host name, one page", body = Vec<HostSummary>, headers(("X-Next-Cursor" = String, description = "Present when there is more: the cursor of the next page"), ("Link" = String, description = "Present when there is more: `<PATH?cursor=...&limit=N>; rel=\"next\"`"))),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn list_hosts(
     State(st): State<AppState>,
     op: OperatorAuth,
+    OriginalUri(uri): OriginalUri,
     Query(q): Query<ListHostsQuery>,
-) -> Result<Json<Vec<HostSummary>>, ApiError> {
+) -> Result<Response, ApiError> {
     let want = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(
@@ -80,21 +104,62 @@ pub async fn list_hosts(
             })?,
         ),
     };
+    let page = PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    let limit = page.limit()?;
+    let mut after: Option<(String, Uuid)> = page.position()?;
     let now = Utc::now();
-    let hosts = st.store.list_hosts(op.org_id).await?;
-    let mut out = Vec::with_capacity(hosts.len());
-    for h in &hosts {
-        let mut s = summary(&st, h, now);
-        if want.is_some_and(|w| s.status != w) {
-            continue;
+    // One more than a page, to know whether there is a next one. The status is derived
+    // from the time, so it filters here: read on until the page is full or the hosts
+    // run out.
+    let want_rows = limit as usize + 1;
+    let mut rows: Vec<(HostSummary, HostRow)> = Vec::with_capacity(want_rows);
+    loop {
+        let batch = st
+            .store
+            .list_hosts_page(op.org_id, after.take(), limit + 1)
+            .await?;
+        let exhausted = batch.len() < want_rows;
+        for h in batch {
+            after = Some((h.hostname.clone(), h.id));
+            let s = summary(&st, &h, now);
+            if want.is_none_or(|w| s.status == w) {
+                rows.push((s, h));
+                if rows.len() == want_rows {
+                    break;
+                }
+            }
         }
-        s.vulnerability_data = st.vulns.data_words(h).await;
+        if exhausted || rows.len() == want_rows {
+            break;
+        }
+    }
+    let (rows, next) = paging::cut(rows, limit, |(s, _)| (s.hostname.clone(), s.id));
+    let mut out = Vec::with_capacity(rows.len());
+    for (mut s, h) in rows {
+        s.vulnerability_data = st.vulns.data_words(&h).await;
         out.push(s);
     }
-    Ok(Json(out))
+    Ok(paging::paged(&uri, out, next))
 }
 
 /// `GET /api/v1/hosts/{host}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{host}",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The host", body = HostDetail),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn show_host(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -115,6 +180,20 @@ pub async fn show_host(
 }
 
 /// `GET /api/v1/hosts/{host}/packages`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{host}/packages",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The installed packages", body = HostPackages),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn host_packages(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -131,6 +210,20 @@ pub async fn host_packages(
 
 /// `GET /api/v1/hosts/{host}/updates`: the available updates as the last scan reported
 /// them.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{host}/updates",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The available updates", body = HostUpdates),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn host_updates(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -151,7 +244,7 @@ pub async fn host_updates(
 }
 
 /// One metrics sample.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MetricsSample {
     /// When it arrived.
     pub at: DateTime<Utc>,
@@ -160,6 +253,20 @@ pub struct MetricsSample {
 }
 
 /// `GET /api/v1/hosts/{host}/metrics`: the bounded history, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/hosts/{host}/metrics",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The metrics history, oldest first", body = Vec<MetricsSample>),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn host_metrics(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -175,6 +282,20 @@ pub async fn host_metrics(
 }
 
 /// `POST /api/v1/hosts/{host}/revoke`: the agent's credential stops working.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{host}/revoke",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The host, revoked", body = HostSummary),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn revoke_host(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -198,6 +319,20 @@ pub async fn revoke_host(
 
 /// `POST /api/v1/hosts/{host}/approve`: a host waiting for approval may use the agent
 /// API from now on.
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{host}/approve",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The host, approved", body = HostSummary),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn approve_host(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -208,6 +343,20 @@ pub async fn approve_host(
 
 /// `POST /api/v1/hosts/{host}/reject`: a host waiting for approval is refused for good
 /// (revoked).
+#[utoipa::path(
+    post,
+    path = "/api/v1/hosts/{host}/reject",
+    tag = "hosts",
+    params(("host" = String, Path, description = "Host id or host name")),
+    responses(
+        (status = 200, description = "The host, rejected and revoked", body = HostSummary),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn reject_host(
     State(st): State<AppState>,
     op: OperatorAuth,

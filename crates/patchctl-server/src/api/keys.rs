@@ -89,6 +89,17 @@ fn rotation_request(body: &[u8]) -> Result<RotateEnrollmentKey, ApiError> {
 }
 
 /// `GET /api/v1/enrollment-keys`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/enrollment-keys",
+    tag = "enrollment-keys",
+    responses(
+        (status = 200, description = "The enrollment keys (never the keys themselves)", body = Vec<EnrollmentKeyInfo>),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn list_keys(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -99,6 +110,21 @@ pub async fn list_keys(
 }
 
 /// `POST /api/v1/enrollment-keys`: a new key, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrollment-keys",
+    tag = "enrollment-keys",
+    request_body = NewEnrollmentKey,
+    responses(
+        (status = 201, description = "The new key, shown this once", body = CreatedEnrollmentKey),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn create_key(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -184,6 +210,20 @@ pub async fn create_key(
 
 /// `POST /api/v1/enrollment-keys/{id}/revoke`: the key enrolls nothing any more (hosts
 /// it enrolled stay).
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrollment-keys/{id}/revoke",
+    tag = "enrollment-keys",
+    params(("id" = uuid::Uuid, Path, description = "Key id")),
+    responses(
+        (status = 200, description = "The key, revoked", body = EnrollmentKeyInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn revoke_key(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -219,6 +259,23 @@ pub async fn revoke_key(
 /// `POST /api/v1/enrollment-keys/{id}/rotate` (body [`RotateEnrollmentKey`], optional):
 /// a new key with the old one's name and limits; the old one stops enrolling after the
 /// grace.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enrollment-keys/{id}/rotate",
+    tag = "enrollment-keys",
+    params(("id" = uuid::Uuid, Path, description = "Key id")),
+    request_body(content = Option<RotateEnrollmentKey>, description = "Optional; an empty body takes the defaults"),
+    responses(
+        (status = 201, description = "The new key, shown this once", body = CreatedEnrollmentKey),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn rotate_key(
     State(st): State<AppState>,
     op: OperatorAuth,

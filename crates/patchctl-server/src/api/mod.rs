@@ -10,7 +10,8 @@
 //! command queue), [`vulns`] (the vulnerability views), [`vulndb`] (the feed sync
 //! report) and [`releases`] (signed
 //! releases and the agent rollout; also the agent's release download, and the public
-//! `/downloads/...` and `/install.sh`).
+//! `/downloads/...` and `/install.sh`). [`openapi`] is the OpenAPI document of all of
+//! them, served at `/api/v1/openapi.json`.
 //!
 //! Handlers reach the database only through [`patchctl_storage::Storage`] methods and
 //! the CVE engine only through [`crate::engine::VulnEngine`]'s public methods; every
@@ -32,6 +33,7 @@ pub mod enroll;
 pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
+pub mod openapi;
 pub mod org;
 pub mod paging;
 pub mod releases;
@@ -126,10 +128,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
-        .route(
-            "/api/v1/health",
-            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/api/v1/health", get(openapi::health))
+        .route("/api/v1/openapi.json", get(openapi::openapi_json))
         // Public: packages and binaries are not secret, and the install script runs
         // before the host has a credential.
         .route(

@@ -16,6 +16,17 @@ use crate::error::{ApiError, ApiJson};
 const KNOWN: [&str; 1] = ["require_approval"];
 
 /// `GET /api/v1/settings`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/settings",
+    tag = "settings",
+    responses(
+        (status = 200, description = "The organisation's settings", body = OrgSettings),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn get_settings(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -25,6 +36,22 @@ pub async fn get_settings(
 
 /// `PUT /api/v1/settings`: replaces the settings (a setting left out takes its
 /// default).
+#[utoipa::path(
+    put,
+    path = "/api/v1/settings",
+    tag = "settings",
+    request_body = OrgSettings,
+    responses(
+        (status = 200, description = "The settings as stored", body = OrgSettings),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn put_settings(
     State(st): State<AppState>,
     op: OperatorAuth,

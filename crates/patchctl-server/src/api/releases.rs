@@ -44,6 +44,23 @@ pub const MAX_PUBLISH_BODY_BYTES: usize = 96 * 1024 * 1024;
 const ROLLOUT_FIELDS: [&str; 2] = ["version", "canary_percent"];
 
 /// `POST /api/v1/releases`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/releases",
+    tag = "releases",
+    request_body = PublishRelease,
+    responses(
+        (status = 201, description = "Published", body = ReleaseInfo),
+        (status = 200, description = "The same artifact was published before", body = ReleaseInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn publish(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -119,6 +136,17 @@ pub async fn publish(
 }
 
 /// `GET /api/v1/releases`: newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/releases",
+    tag = "releases",
+    responses(
+        (status = 200, description = "Published releases, newest first", body = Vec<ReleaseInfo>),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn list_releases(
     State(st): State<AppState>,
     _op: OperatorAuth,
@@ -128,6 +156,17 @@ pub async fn list_releases(
 }
 
 /// `GET /api/v1/agent-rollout`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent-rollout",
+    tag = "releases",
+    responses(
+        (status = 200, description = "The agent rollout", body = AgentRollout),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn get_rollout(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -136,6 +175,21 @@ pub async fn get_rollout(
 }
 
 /// `PUT /api/v1/agent-rollout`: replaces the rollout (`version: null` stops offering).
+#[utoipa::path(
+    put,
+    path = "/api/v1/agent-rollout",
+    tag = "releases",
+    request_body = AgentRollout,
+    responses(
+        (status = 200, description = "The rollout as stored", body = AgentRollout),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn put_rollout(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -222,6 +276,20 @@ fn octets(bytes: Vec<u8>, sha256: Option<&str>) -> Response {
 }
 
 /// `GET /api/v1/agent/releases/{version}/{target}`: the agent's bundle.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/releases/{version}/{target}",
+    tag = "agent",
+    params(("version" = String, Path, description = "Release version"), ("target" = String, Path, description = "Target triple")),
+    responses(
+        (status = 200, description = "The signed release bundle", body = ReleaseBundle),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn agent_bundle(
     State(st): State<AppState>,
     _agent: AgentAuth,
@@ -235,6 +303,20 @@ pub async fn agent_bundle(
 }
 
 /// `GET /api/v1/agent/releases/{version}/{target}/artifact`: the agent binary.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/releases/{version}/{target}/artifact",
+    tag = "agent",
+    params(("version" = String, Path, description = "Release version"), ("target" = String, Path, description = "Target triple")),
+    responses(
+        (status = 200, description = "The agent binary", content_type = "application/octet-stream"),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn agent_artifact(
     State(st): State<AppState>,
     _agent: AgentAuth,
@@ -249,6 +331,18 @@ pub async fn agent_artifact(
 }
 
 /// `GET /downloads/{product}/{version}/{target}`, `latest` for the highest version.
+#[utoipa::path(
+    get,
+    path = "/downloads/{product}/{version}/{target}",
+    tag = "public",
+    params(("product" = String, Path, description = "Product (patchctl-agent, or a package product)"), ("version" = String, Path, description = "Version, or `latest`"), ("target" = String, Path, description = "Target")),
+    responses(
+        (status = 200, description = "The artifact; X-Checksum-Sha256 its SHA-256", content_type = "application/octet-stream", headers(("X-Checksum-Sha256" = String, description = "SHA-256 of the artifact, hex"))),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(()),
+)]
 pub async fn download(
     State(st): State<AppState>,
     Path((product, version, target)): Path<(String, String, String)>,
@@ -274,6 +368,16 @@ pub async fn download(
 
 /// `GET /install.sh`: the install script with this platform's URL (from the request's
 /// authority) and the latest package of each family and target.
+#[utoipa::path(
+    get,
+    path = "/install.sh",
+    tag = "public",
+    responses(
+        (status = 200, description = "The install script", content_type = "text/x-shellscript", body = String),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(()),
+)]
 pub async fn install_sh(
     State(st): State<AppState>,
     uri: Uri,

@@ -15,6 +15,22 @@ use crate::error::{ApiError, ApiJson};
 const MAX_RESULTS_PER_UPLOAD: usize = 1_000;
 
 /// `POST /api/v1/agent/results`: records results once per command id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/results",
+    tag = "agent",
+    request_body = ResultsUpload,
+    responses(
+        (status = 200, description = "Recorded", body = ResultsAck),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn results(
     State(st): State<AppState>,
     agent: AgentAuth,

@@ -19,6 +19,22 @@ use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// `POST /api/v1/agent/inventory`: replaces the host's inventory.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/inventory",
+    tag = "agent",
+    request_body = InventoryUpload,
+    responses(
+        (status = 200, description = "Stored (protocol v1)", body = InventoryAck),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn inventory(
     State(st): State<AppState>,
     agent: AgentAuth,
@@ -33,6 +49,22 @@ pub async fn inventory(
 
 /// `POST /api/v1/agent/scan`: stores a scan sent whole, as changes against the state
 /// the platform holds, or as "unchanged" (see the module documentation).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/scan",
+    tag = "agent",
+    request_body = ScanUpload,
+    responses(
+        (status = 200, description = "Stored, unchanged, or a full scan is needed", body = ScanAck),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON (or an unknown Content-Encoding)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+    security(("agent_credential" = [])),
+)]
 pub async fn scan(
     State(st): State<AppState>,
     agent: AgentAuth,

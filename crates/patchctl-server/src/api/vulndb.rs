@@ -14,6 +14,17 @@ use crate::error::ApiError;
 use crate::vulnsync::status::{SyncStatus, report};
 
 /// `GET /api/v1/vulndb/status`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/vulndb/status",
+    tag = "vulns",
+    responses(
+        (status = 200, description = "The feed sync report", body = SyncStatus),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+    ),
+)]
 pub async fn status(
     State(st): State<AppState>,
     _op: OperatorAuth,

@@ -10,7 +10,7 @@ use crate::Settings;
 use crate::settings::{Feed, redact_url};
 
 /// How a feed stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FeedState {
     /// Its last attempt succeeded.
@@ -37,7 +37,7 @@ impl FeedState {
 }
 
 /// One feed in the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FeedStatus {
     /// The feed's name.
     pub name: String,
@@ -64,7 +64,7 @@ pub struct FeedStatus {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct SyncStatus {
     /// Whether the platform syncs on its own (`vuln_sync`).
     pub automatic: bool,

@@ -546,6 +546,45 @@ macro_rules! impl_commands {
                     })
                     .collect()
             }
+
+            async fn list_commands_page(
+                &self,
+                org_id: Uuid,
+                host_id: Option<Uuid>,
+                before: Option<(DateTime<Utc>, Uuid)>,
+                limit: u32,
+            ) -> Result<Vec<CommandRecord>> {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let (at, id) = match before {
+                    Some((at, id)) => (Some(ms(at)), Some(id.to_string())),
+                    None => (None, None),
+                };
+                let rows: Vec<CommandDb> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    command_columns!(),
+                    " FROM commands WHERE org_id = $1 \
+                     AND ($2 IS NULL OR host_id = $2) \
+                     AND ($3 IS NULL OR created_at < $3 OR (created_at = $3 AND id < $4)) \
+                     ORDER BY created_at DESC, id DESC LIMIT $5"
+                ))
+                .bind(org_id.to_string())
+                .bind(host_id.map(|h| h.to_string()))
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?;
+                let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+                let mut events = self.events_of(&ids).await?;
+                rows.into_iter()
+                    .map(|row| {
+                        let ev = events.remove(&row.id).unwrap_or_default();
+                        row.decode(ev)
+                    })
+                    .collect()
+            }
         }
     };
 }

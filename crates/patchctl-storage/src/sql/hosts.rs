@@ -684,6 +684,32 @@ macro_rules! impl_hosts {
                 Ok(rows.into_iter().map(|(p,)| p).collect())
             }
 
+            async fn list_hosts_page(
+                &self,
+                org_id: Uuid,
+                after: Option<(String, Uuid)>,
+                limit: u32,
+            ) -> Result<Vec<HostRow>> {
+                let (name, id) = match after {
+                    Some((name, id)) => (Some(name), Some(id.to_string())),
+                    None => (None, None),
+                };
+                let rows: Vec<HostDb> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    host_columns!(),
+                    " FROM hosts WHERE org_id = $1 \
+                     AND ($2 IS NULL OR hostname > $2 OR (hostname = $2 AND id > $3)) \
+                     ORDER BY hostname, id LIMIT $4"
+                ))
+                .bind(org_id.to_string())
+                .bind(name)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.reader)
+                .await?;
+                rows.into_iter().map(HostDb::decode).collect()
+            }
+
             async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>> {
                 let row: Option<HostDb> = sqlx::query_as(concat!(
                     "SELECT ",

@@ -11,6 +11,7 @@ use crate::severity::Severity;
 
 /// A finding on a host, with the evidence that decided it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Advisory or vulnerability id of the record.
     pub advisory: String,

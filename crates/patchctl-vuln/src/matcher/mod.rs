@@ -105,6 +105,7 @@ pub struct SourcedRecord {
 
 /// How a probe's key was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum MatchedBy {
     /// The source package and installed source version (Debian, Ubuntu, Alpine).

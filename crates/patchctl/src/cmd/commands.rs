@@ -102,11 +102,17 @@ pub async fn run(conn: &Conn, cmd: CommandsCmd) -> anyhow::Result<()> {
             }
         }
         CommandsCmd::List { host, limit } => {
-            let mut path = format!("/api/v1/commands?limit={limit}");
+            // One page holds at most 1000; more follow X-Next-Cursor.
+            let mut path = format!("/api/v1/commands?limit={}", limit.clamp(1, 1000));
             if let Some(h) = host {
                 path.push_str(&format!("&host={}", enc(&h)));
             }
-            let recs: Vec<CommandRecord> = api.get(&path).await?;
+            let mut recs: Vec<CommandRecord> = if limit <= 1000 {
+                api.get(&path).await?
+            } else {
+                api.get_all(&path).await?
+            };
+            recs.truncate(limit as usize);
             output::emit(conn.output, &recs, |r| list_table(r))?;
         }
         CommandsCmd::Show { id } => {

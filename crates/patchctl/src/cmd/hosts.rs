@@ -58,7 +58,7 @@ pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
     let api = Api::new(conn)?;
     match cmd {
         HostsCmd::List => {
-            let hosts: Vec<HostSummary> = api.get("/api/v1/hosts").await?;
+            let hosts: Vec<HostSummary> = api.get_all("/api/v1/hosts?limit=1000").await?;
             output::emit(conn.output, &hosts, |h| list_table(h))?;
             if conn.output == output::Format::Table {
                 for n in update_notes(&hosts) {
@@ -79,7 +79,9 @@ pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
             }
         }
         HostsCmd::Pending => {
-            let hosts: Vec<HostSummary> = api.get("/api/v1/hosts?status=pending").await?;
+            let hosts: Vec<HostSummary> = api
+                .get_all("/api/v1/hosts?status=pending&limit=1000")
+                .await?;
             output::emit(conn.output, &hosts, |h| pending_table(h))?;
             if conn.output == output::Format::Table && hosts.is_empty() {
                 let s: OrgSettings = api.get("/api/v1/settings").await?;

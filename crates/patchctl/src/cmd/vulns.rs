@@ -125,14 +125,26 @@ pub async fn run(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
             filter.filter()?;
             let api = Api::new(conn)?;
             let path = format!("/api/v1/hosts/{}/vulns{}", enc(&host), filter.query());
-            let report: HostFindings = api.get(&path).await?;
+            // The findings come a page at a time; the rest of the report is the same on
+            // every page.
+            let mut pages = api
+                .get_pages::<HostFindings>(&paged(&path))
+                .await?
+                .into_iter();
+            let mut report = pages.next().context("the platform answered no page")?;
+            report.findings.extend(pages.flat_map(|p| p.findings));
             output::emit(conn.output, &report, report_text)
         }
         VulnsCmd::Show { id, filter } => {
             filter.filter()?;
             let api = Api::new(conn)?;
             let path = format!("/api/v1/vulns/{}{}", enc(&id), filter.query());
-            let found: AdvisoryHosts = api.get(&path).await?;
+            let mut pages = api
+                .get_pages::<AdvisoryHosts>(&paged(&path))
+                .await?
+                .into_iter();
+            let mut found = pages.next().context("the platform answered no page")?;
+            found.hosts.extend(pages.flat_map(|p| p.hosts));
             output::emit(conn.output, &found, advisory_text)
         }
         VulnsCmd::Summary => {
@@ -141,6 +153,12 @@ pub async fn run(conn: &Conn, db: &Db, cmd: VulnsCmd) -> anyhow::Result<()> {
             output::emit(conn.output, &s, summary_text)
         }
     }
+}
+
+/// `path` asking for the largest pages.
+fn paged(path: &str) -> String {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    format!("{path}{sep}limit=1000")
 }
 
 /// `vulns show`.
