@@ -33,6 +33,10 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/users_tokens.rs"]
+mod users_tokens;
+use users_tokens::{case_user_tokens, case_users_owners_and_uniqueness};
+
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -210,6 +214,8 @@ macro_rules! conformance {
 
 conformance! {
     store: {
+        case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
+        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
