@@ -92,7 +92,11 @@ fn owner_at(text: &str, pos: usize) -> String {
     if let Some(n) = new {
         let head = before[..n].trim_end();
         if let Some(h) = head.strip_suffix('=') {
-            let name = h.trim_end().rsplit(|c: char| !c.is_alphanumeric() && c != '_').next().unwrap_or("");
+            let name = h
+                .trim_end()
+                .rsplit(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+                .unwrap_or("");
             let let_kw = h.trim_end().trim_end_matches(name).trim_end();
             if let_kw.ends_with("let") || let_kw.ends_with("mut") {
                 return name.to_owned();
@@ -114,7 +118,9 @@ fn routes_in(text: &str) -> Vec<(String, String)> {
     let mut nests: BTreeMap<String, (String, String)> = BTreeMap::new();
     for (i, _) in text.match_indices(".nest(") {
         let args = call_args(text, i + 5);
-        let Some(prefix) = first_literal(args) else { continue };
+        let Some(prefix) = first_literal(args) else {
+            continue;
+        };
         let target = args.rsplit(',').next().unwrap().trim();
         let target = target.trim_end_matches("()");
         let target = target.rsplit("::").next().unwrap().to_owned();
@@ -139,7 +145,9 @@ fn routes_in(text: &str) -> Vec<(String, String)> {
         let full = format!("{}{path}", prefix_of(&owner_at(text, i)));
         for m in ["get", "post", "put", "delete", "patch"] {
             let found = args.match_indices(&format!("{m}(")).any(|(j, _)| {
-                j == 0 || !args.as_bytes()[j - 1].is_ascii_alphanumeric() && args.as_bytes()[j - 1] != b'_'
+                j == 0
+                    || !args.as_bytes()[j - 1].is_ascii_alphanumeric()
+                        && args.as_bytes()[j - 1] != b'_'
             });
             if found {
                 out.push((m.to_uppercase(), full.clone()));
@@ -179,11 +187,24 @@ fn every_served_route_has_a_rule_or_is_public_and_every_rule_a_route() {
         .filter(|r| !served.contains(&(r.method.to_owned(), r.path.to_owned())))
         .map(|r| format!("{} {}", r.method, r.path))
         .collect();
-    assert!(stale.is_empty(), "rules that name no served route: {stale:#?}");
+    assert!(
+        stale.is_empty(),
+        "rules that name no served route: {stale:#?}"
+    );
     let mut seen = BTreeSet::new();
     for r in RULES {
-        assert!(seen.insert((r.method, r.path)), "two rules for {} {}", r.method, r.path);
-        assert!(!r.action.is_empty(), "{} {} has no action", r.method, r.path);
+        assert!(
+            seen.insert((r.method, r.path)),
+            "two rules for {} {}",
+            r.method,
+            r.path
+        );
+        assert!(
+            !r.action.is_empty(),
+            "{} {} has no action",
+            r.method,
+            r.path
+        );
     }
 }
 
@@ -285,13 +306,25 @@ async fn every_rule_with_every_role() {
         if rule.path.starts_with("/ui") {
             continue; // the dashboard's sessions: see every_ui_rule_follows_the_matrix
         }
-        let anon = p.req(rule.method, &path_for(rule, &p.callers[0], &target.username), None, body_for(rule).as_ref()).await;
+        let anon = p
+            .req(
+                rule.method,
+                &path_for(rule, &p.callers[0], &target.username),
+                None,
+                body_for(rule).as_ref(),
+            )
+            .await;
         if anon.status != StatusCode::UNAUTHORIZED {
-            failures.push(format!("{} {} without a token: {} {}", rule.method, rule.path, anon.status, anon.text));
+            failures.push(format!(
+                "{} {} without a token: {} {}",
+                rule.method, rule.path, anon.status, anon.text
+            ));
         }
         for c in &p.callers {
             let path = path_for(rule, c, &target.username);
-            let r = p.req(rule.method, &path, Some(&c.token), body_for(rule).as_ref()).await;
+            let r = p
+                .req(rule.method, &path, Some(&c.token), body_for(rule).as_ref())
+                .await;
             calls += 1;
             let ok = if allowed(c, rule) {
                 r.status != StatusCode::UNAUTHORIZED && r.status != StatusCode::FORBIDDEN
@@ -305,7 +338,11 @@ async fn every_rule_with_every_role() {
                     path,
                     c.label,
                     rule.need,
-                    if allowed(c, rule) { "allowed" } else { "refused" },
+                    if allowed(c, rule) {
+                        "allowed"
+                    } else {
+                        "refused"
+                    },
                     r.status,
                     r.text
                 ));
@@ -313,7 +350,12 @@ async fn every_rule_with_every_role() {
         }
     }
     assert!(calls >= 7 * 30, "only {calls} calls: is RULES complete?");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -353,7 +395,10 @@ async fn a_route_without_a_rule_is_refused_for_everyone() {
     assert!(rule_for("GET", "/api/v1/zz-no-rule").is_none());
     let state = patchctl_server::AppState::new(p.store.clone(), test_settings());
     let router = axum::Router::new()
-        .route("/api/v1/zz-no-rule", axum::routing::get(|| async { "reached" }))
+        .route(
+            "/api/v1/zz-no-rule",
+            axum::routing::get(|| async { "reached" }),
+        )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             patchctl_server::access::authorize,
@@ -367,7 +412,10 @@ async fn a_route_without_a_rule_is_refused_for_everyone() {
             .unwrap();
         let resp = router.clone().oneshot(req).await.unwrap();
         let status = resp.status();
-        let bytes = http_body_util::BodyExt::collect(resp.into_body()).await.unwrap().to_bytes();
+        let bytes = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
         let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         assert_eq!(status, StatusCode::FORBIDDEN, "{}: {body}", c.label);
         assert_eq!(body["code"], "no_access_rule", "{}: {body}", c.label);

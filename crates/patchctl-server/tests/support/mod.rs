@@ -244,7 +244,13 @@ impl Platform {
     }
 
     /// One request over a new TLS connection.
-    pub async fn req(&self, method: &str, path: &str, bearer: Option<&str>, body: Option<&Value>) -> Resp {
+    pub async fn req(
+        &self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         let tls = patchctl_net::client_config(Some(&self.ca)).unwrap();
         let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();

@@ -44,15 +44,30 @@ pub async fn case_users_owners_and_uniqueness(store: Arc<dyn Storage>) {
         .expect("create bob");
     assert_eq!(store.count_active_owners(a.id).await.unwrap(), 2);
     assert_eq!(store.count_active_owners(b.id).await.unwrap(), 0);
-    assert!(store.set_user_role(a.id, bob.id, Role::Admin).await.unwrap());
+    assert!(
+        store
+            .set_user_role(a.id, bob.id, Role::Admin)
+            .await
+            .unwrap()
+    );
     assert_eq!(store.count_active_owners(a.id).await.unwrap(), 1);
-    assert!(store.set_user_role(a.id, bob.id, Role::Owner).await.unwrap());
+    assert!(
+        store
+            .set_user_role(a.id, bob.id, Role::Owner)
+            .await
+            .unwrap()
+    );
     assert!(store.disable_user(a.id, bob.id, t(10)).await.unwrap());
     assert_eq!(store.count_active_owners(a.id).await.unwrap(), 1);
     // Another organisation sees none of a's users and changes none of them.
     assert!(store.user(b.id, alice.id).await.unwrap().is_none());
     assert!(store.user_by_name(b.id, "alice").await.unwrap().is_none());
-    assert!(!store.set_user_role(b.id, alice.id, Role::Viewer).await.unwrap());
+    assert!(
+        !store
+            .set_user_role(b.id, alice.id, Role::Viewer)
+            .await
+            .unwrap()
+    );
     assert!(!store.disable_user(b.id, alice.id, t(10)).await.unwrap());
     assert!(!store.set_user_password(b.id, alice.id, "x").await.unwrap());
     let names: Vec<String> = store
@@ -69,8 +84,16 @@ pub async fn case_users_owners_and_uniqueness(store: Arc<dyn Storage>) {
     let (u, hash) = store.user_login("alice").await.unwrap().expect("login");
     assert_eq!(u.id, alice.id);
     assert!(hash.starts_with("$argon2id$"));
-    assert!(store.set_user_password(a.id, alice.id, "$argon2id$new").await.unwrap());
-    assert_eq!(store.user_login("alice").await.unwrap().unwrap().1, "$argon2id$new");
+    assert!(
+        store
+            .set_user_password(a.id, alice.id, "$argon2id$new")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_login("alice").await.unwrap().unwrap().1,
+        "$argon2id$new"
+    );
     assert!(store.user_login("nobody").await.unwrap().is_none());
 }
 
@@ -123,7 +146,13 @@ pub async fn case_user_tokens(store: Arc<dyn Storage>) {
     let auth = store.api_token_auth(&hash).await.unwrap().expect("auth");
     assert_eq!(auth.token.id, tok.id);
     assert_eq!(auth.user.as_ref().map(|u| u.id), Some(carol.id));
-    assert!(store.api_token_auth("no such hash").await.unwrap().is_none());
+    assert!(
+        store
+            .api_token_auth("no such hash")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     store.touch_api_token(tok.id, t(60)).await.unwrap();
     let listed = store.list_api_tokens(a.id, Some(carol.id)).await.unwrap();
@@ -135,7 +164,11 @@ pub async fn case_user_tokens(store: Arc<dyn Storage>) {
     // Another organisation cannot revoke it.
     assert!(!store.revoke_api_token(b.id, tok.id, t(100)).await.unwrap());
     assert!(store.revoke_api_token(a.id, tok.id, t(100)).await.unwrap());
-    let auth = store.api_token_auth(&hash).await.unwrap().expect("still found");
+    let auth = store
+        .api_token_auth(&hash)
+        .await
+        .unwrap()
+        .expect("still found");
     assert_eq!(auth.token.revoked_at, Some(t(100)));
 
     // A disabled user is seen through the token.
