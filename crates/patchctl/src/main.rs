@@ -179,10 +179,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn man_page() -> anyhow::Result<Vec<u8>> {
     fn add(cmd: &clap::Command, prefix: &str, out: &mut Vec<u8>) -> anyhow::Result<()> {
         for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-            let name = format!("{prefix} {}", sub.get_name());
-            let page = sub.clone().name(name.clone()).bin_name(name.clone());
+            // clap takes a command's name as `&'static str` (without its `string`
+            // feature); the page is printed once and the process ends.
+            let name: &'static str =
+                Box::leak(format!("{prefix} {}", sub.get_name()).into_boxed_str());
+            let page = sub.clone().name(name).bin_name(name);
             clap_mangen::Man::new(page).render(out)?;
-            add(sub, &name, out)?;
+            add(sub, name, out)?;
         }
         Ok(())
     }

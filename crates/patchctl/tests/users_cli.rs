@@ -50,7 +50,7 @@ fn start(dir: &Path, first: bool) -> Platform {
         .stderr(fs::File::create(dir.with_extension("stderr")).unwrap())
         .spawn()
         .unwrap();
-    let p = Platform {
+    let mut p = Platform {
         child,
         dev: Value::Null,
         stdout,
@@ -61,7 +61,7 @@ fn start(dir: &Path, first: bool) -> Platform {
             .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
             .filter(|v| v["admin_password"].is_string())
     });
-    let p = Platform { dev, ..p };
+    p.dev = dev;
     wait_for("the platform to answer", 60, || {
         p.cli(None, &["whoami"], None)
             .status

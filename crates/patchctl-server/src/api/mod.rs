@@ -18,7 +18,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use patchctl_storage::HostRow;
 use uuid::Uuid;
 
@@ -35,6 +35,8 @@ pub mod org;
 pub mod releases;
 pub mod results;
 pub mod scans;
+pub mod tokens;
+pub mod users;
 pub mod vulndb;
 pub mod vulns;
 
@@ -108,6 +110,17 @@ pub fn routes() -> Router<AppState> {
             "/agent-rollout",
             get(releases::get_rollout).put(releases::put_rollout),
         )
+        .route("/whoami", get(users::whoami))
+        .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/{user}", get(users::show_user))
+        .route("/users/{user}/role", put(users::set_role))
+        .route("/users/{user}/disable", post(users::disable_user))
+        .route("/users/{user}/password", put(users::set_password))
+        .route(
+            "/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/tokens/{id}/revoke", post(tokens::revoke_token))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
         .route(
