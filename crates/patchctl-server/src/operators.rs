@@ -321,7 +321,10 @@ pub async fn list_tokens(
 
 /// The lifetime a token request asks for: none for never, else a positive number of
 /// seconds up to ten years (default 90 days).
-fn token_expiry(req: &NewTokenRequest, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, ApiError> {
+fn token_expiry(
+    req: &NewTokenRequest,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     match (req.never_expires, req.expires_in_secs) {
         (true, Some(_)) => Err(ApiError::bad_request(
             "give either never_expires or expires_in_secs, not both",
