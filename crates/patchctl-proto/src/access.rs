@@ -1,6 +1,26 @@
-//! PLACEHOLDER top half (helper A): Role and Need as the foundation contract states them,
-//! so that the wire types below compile before the foundation lands; the merge takes the
-//! foundation's version of this part.
+//! Who may do what on the platform: the roles a user holds in an organisation
+//! ([`Role`]) and what a route needs ([`Need`]).
+//!
+//! The matrix ([`Role::allows`]):
+//!
+//! | need         | owner | admin | operator | viewer | auditor |
+//! |--------------|-------|-------|----------|--------|---------|
+//! | `read`       | yes   | yes   | yes      | yes    |         |
+//! | `operate`    | yes   | yes   | yes      |        |         |
+//! | `administer` | yes   | yes   |          |        |         |
+//! | `own`        | yes   |       |          |        |         |
+//! | `audit`      | yes   | yes   |          |        | yes     |
+//! | `identity`   | yes   | yes   | yes      | yes    | yes     |
+//! | `account`    | yes   | yes   | yes      | yes    | yes     |
+//!
+//! `read` is every view of hosts, packages, updates, findings and commands; `operate`
+//! queues and cancels commands; `administer` manages enrollment keys, hosts' standing
+//! (revoke, approve, reject), the organisation's settings, users other than owners,
+//! other people's tokens, releases and the agent rollout; `own` makes and demotes
+//! owners; `audit` reads the audit trail; `identity` is who one is and one's own tokens;
+//! `account` is one's own tokens and password (the handler checks that they are one's
+//! own, or that the caller may administer). A read-only API token allows only `read` and
+//! `audit`, whatever its user's role.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,40 +31,47 @@ use uuid::Uuid;
 
 use crate::Secret;
 
-/// An operator's role in an organisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A user's role in their organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including making and demoting owners.
     Owner,
     /// Everything but owners.
     Admin,
-    /// Reads and queues commands.
+    /// Reads, and queues and cancels commands.
     Operator,
-    /// Reads.
+    /// Reads only.
     Viewer,
-    /// Reads the audit trail.
+    /// Reads the audit trail only.
     Auditor,
 }
 
-/// What a route needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What a route needs of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Need {
-    /// Read the fleet.
+    /// Views of the fleet.
     Read,
-    /// Queue and cancel commands.
+    /// Queueing and cancelling commands.
     Operate,
-    /// Administer the organisation.
+    /// Keys, hosts' standing, settings, users, tokens, releases.
     Administer,
-    /// Make or demote owners.
+    /// Owners.
     Own,
-    /// Read the audit trail.
+    /// The audit trail.
     Audit,
+    /// Who one is and one's own tokens (`whoami`, listing them): every role, read-only
+    /// tokens too. What is someone else's is checked by the handler.
+    Identity,
+    /// One's own account: creating and revoking one's own tokens, changing one's own
+    /// password. Every role, read-write credentials only; someone else's is checked
+    /// by the handler (administer).
+    Account,
 }
 
 impl Role {
-    /// Every role.
+    /// Every role, most powerful first.
     pub const ALL: [Role; 5] = [
         Role::Owner,
         Role::Admin,
@@ -52,6 +79,7 @@ impl Role {
         Role::Viewer,
         Role::Auditor,
     ];
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,34 +90,66 @@ impl Role {
             Role::Auditor => "auditor",
         }
     }
-    /// Whether the role allows `need`.
+
+    /// Whether this role may do what `need` names (the matrix in the module docs).
     pub fn allows(self, need: Need) -> bool {
         use Role::*;
         match need {
             Need::Read => matches!(self, Owner | Admin | Operator | Viewer),
             Need::Operate => matches!(self, Owner | Admin | Operator),
             Need::Administer => matches!(self, Owner | Admin),
-            Need::Own => matches!(self, Owner),
+            Need::Own => self == Owner,
             Need::Audit => matches!(self, Owner | Admin | Auditor),
+            Need::Identity | Need::Account => true,
         }
     }
 }
 
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Role, String> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| {
-                format!("{s:?} is no role; give owner, admin, operator, viewer or auditor")
-            })
+impl Need {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Need::Read => "read",
+            Need::Operate => "operate",
+            Need::Administer => "administer",
+            Need::Own => "own",
+            Need::Audit => "audit",
+            Need::Identity => "identity",
+            Need::Account => "account",
+        }
+    }
+
+    /// Whether a read-only token may do this.
+    pub fn read_only(self) -> bool {
+        matches!(self, Need::Read | Need::Audit | Need::Identity)
     }
 }
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Need {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A role name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: use owner, admin, operator, viewer or auditor")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s.trim().to_ascii_lowercase())
+            .ok_or_else(|| UnknownRole(s.to_owned()))
     }
 }
 
@@ -268,6 +328,46 @@ pub struct OperatorIdentity {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_matrix() {
+        let table = [
+            (Need::Read, "owner admin operator viewer"),
+            (Need::Operate, "owner admin operator"),
+            (Need::Administer, "owner admin"),
+            (Need::Own, "owner"),
+            (Need::Audit, "owner admin auditor"),
+            (Need::Identity, "owner admin operator viewer auditor"),
+            (Need::Account, "owner admin operator viewer auditor"),
+        ];
+        for (need, allowed) in table {
+            let got: Vec<&str> = Role::ALL
+                .into_iter()
+                .filter(|r| r.allows(need))
+                .map(Role::as_str)
+                .collect();
+            assert_eq!(got.join(" "), allowed, "{need}");
+        }
+    }
+
+    #[test]
+    fn names_round_trip_and_bad_names_say_what_is_valid() {
+        for r in Role::ALL {
+            assert_eq!(r.as_str().parse::<Role>().unwrap(), r);
+            assert_eq!(
+                serde_json::to_string(&r).unwrap(),
+                format!("\"{}\"", r.as_str())
+            );
+        }
+        assert_eq!(" Viewer ".parse::<Role>().unwrap(), Role::Viewer);
+        let e = "root".parse::<Role>().unwrap_err().to_string();
+        assert!(e.contains("root") && e.contains("auditor"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
     use super::*;
 
     #[test]

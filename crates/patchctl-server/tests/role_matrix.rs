@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
 use patchctl_proto::access::{Need, Role};
-use patchctl_server::access::rules::{PUBLIC, RULES, Rule, rule_for};
+use patchctl_server::access::rules::{AGENT, PUBLIC, RULES, Rule, rule_for};
 use serde_json::{Value, json};
 use support::{Caller, PASSWORD, Platform, platform};
 use uuid::Uuid;
@@ -160,6 +160,7 @@ fn routes_in(text: &str) -> Vec<(String, String)> {
 fn is_public(method: &str, path: &str) -> bool {
     PUBLIC
         .iter()
+        .chain(AGENT)
         .any(|(a, b)| (*a == method && *b == path) || (*a == path && *b == method))
 }
 
@@ -180,7 +181,7 @@ fn every_served_route_has_a_rule_or_is_public_and_every_rule_a_route() {
     }
     assert!(
         missing.is_empty(),
-        "routes without an access rule (add them to access/rules.rs or PUBLIC): {missing:#?}"
+        "routes without an access rule (add them to access/rules.rs, PUBLIC or AGENT): {missing:#?}"
     );
     let stale: Vec<String> = RULES
         .iter()
@@ -292,8 +293,18 @@ fn body_for(rule: &Rule) -> Option<Value> {
     })
 }
 
+/// Whether `caller` passes `rule`: its role allows the need, and a read-only token
+/// only what reads (never a method other than GET: checked in the walk).
 fn allowed(caller: &Caller, rule: &Rule) -> bool {
-    caller.role.allows(rule.need) && !(caller.read_only && rule.method != "GET")
+    let ok = caller.role.allows(rule.need) && (!caller.read_only || rule.need.read_only());
+    assert!(
+        !(ok && caller.read_only && rule.method != "GET"),
+        "{} {} lets a read-only token change state (need {:?})",
+        rule.method,
+        rule.path,
+        rule.need
+    );
+    ok
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,10 @@
 //! * `scans`: inventories, scan states, available updates ([`ScanStore`]);
 //! * `vulns`: the vulnerability database ([`VulnStore`]);
 //! * `releases`: signed releases, each organisation's agent rollout and the agents'
-//!   update steps ([`ReleaseStore`]).
+//!   update steps ([`ReleaseStore`]);
+//! * `operators`: users and their roles, dashboard sessions, users' API tokens
+//!   ([`OperatorStore`]);
+//! * `audit`: the append-only audit trail of operators ([`AuditStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -30,15 +33,18 @@
 
 use std::sync::Arc;
 
+mod audit;
 mod commands;
 mod error;
 mod hosts;
 mod identity;
+mod operators;
 mod releases;
 mod scans;
 mod sql;
 mod vulns;
 
+pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
 pub use error::{Result, StorageError};
 pub use hosts::{
@@ -46,6 +52,7 @@ pub use hosts::{
     HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
+pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
 pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
@@ -57,12 +64,26 @@ pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnSto
 /// Times are passed in (never read from the clock inside) so that leases and expiry
 /// are testable.
 pub trait Storage:
-    IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+    IdentityStore
+    + HostStore
+    + CommandStore
+    + ScanStore
+    + VulnStore
+    + ReleaseStore
+    + OperatorStore
+    + AuditStore
 {
 }
 
 impl<T> Storage for T where
-    T: IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+    T: IdentityStore
+        + HostStore
+        + CommandStore
+        + ScanStore
+        + VulnStore
+        + ReleaseStore
+        + OperatorStore
+        + AuditStore
 {
 }
 

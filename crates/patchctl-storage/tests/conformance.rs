@@ -35,8 +35,13 @@ use uuid::Uuid;
 
 #[path = "conformance/users_tokens.rs"]
 mod users_tokens;
-use users_tokens::{case_user_tokens, case_users_owners_and_uniqueness};
+use users_tokens::{case_token_scope_expiry_and_revocation, case_users_owners_and_uniqueness};
 
+#[path = "conformance/operators.rs"]
+mod operators;
+use operators::{
+    case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -215,7 +220,7 @@ macro_rules! conformance {
 conformance! {
     store: {
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
-        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
@@ -269,6 +274,10 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_users_and_sessions =>
+            sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
+        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -280,6 +289,8 @@ conformance! {
         case_trust_migration_keeps_old_data =>
             sqlite_case_trust_migration_keeps_old_data,
             postgres_case_trust_migration_keeps_old_data;
+        case_audit_is_append_only =>
+            sqlite_case_audit_is_append_only, postgres_case_audit_is_append_only;
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn case_users_owners_and_uniqueness(store: Arc<dyn Storage>) {
 
 /// A user's token: scope, expiry, last use, revocation and the user's standing, as
 /// `api_token_auth` reports them; listings by user.
-pub async fn case_user_tokens(store: Arc<dyn Storage>) {
+pub async fn case_token_scope_expiry_and_revocation(store: Arc<dyn Storage>) {
     let a = org(&store, "tokens-a").await;
     let b = org(&store, "tokens-b").await;
     let carol = store
