@@ -9,7 +9,7 @@ mod support;
 use axum::http::StatusCode;
 use chrono::{Duration, Utc};
 use patchctl_proto::access::Role;
-use serde_json::json;
+use serde_json::{Value, json};
 use support::{PASSWORD, platform};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

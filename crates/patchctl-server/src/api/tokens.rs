@@ -4,7 +4,8 @@
 //! and expiry, never the token.
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use axum::{Extension, Json};
 use patchctl_proto::access::{CreatedToken, NewTokenRequest, TokenInfo};
 use serde::Deserialize;
@@ -22,17 +23,25 @@ use crate::operators;
 pub struct ListTokensQuery {
     /// Only this user's tokens (name or id).
     pub user: Option<String>,
+    /// Items per page.
+    pub limit: Option<u32>,
+    /// Where to go on (from `X-Next-Cursor`).
+    pub cursor: Option<String>,
 }
 
-/// `GET /api/v1/tokens[?user=NAME]`.
+/// `GET /api/v1/tokens[?user=NAME]` (paged: `&limit=N&cursor=C`).
 pub async fn list_tokens(
     State(st): State<AppState>,
     by: Principal,
+    uri: Uri,
     Query(q): Query<ListTokensQuery>,
-) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    Ok(Json(
-        operators::list_tokens(&st, &by, q.user.as_deref()).await?,
-    ))
+) -> Result<Response, ApiError> {
+    let tokens = operators::list_tokens(&st, &by, q.user.as_deref()).await?;
+    let page = super::paging::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    super::users::page_by_id(&uri, tokens, &page, |t: &TokenInfo| t.id)
 }
 
 fn details(t: &TokenInfo) -> Extension<AuditDetails> {

@@ -2,8 +2,9 @@
 //! [`crate::operators`], which checks the caller's role. Each state-changing answer
 //! carries [`AuditDetails`] naming the user and what changed (never a password).
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
 use axum::{Extension, Json};
 use patchctl_proto::access::{
     NewUserRequest, OperatorIdentity, PasswordChange, RoleChange, UserInfo,
@@ -15,6 +16,35 @@ use crate::access::Principal;
 use crate::audit::AuditDetails;
 use crate::error::{ApiError, ApiJson};
 use crate::operators;
+
+use super::paging::{self, PageQuery};
+
+/// One page of a short list kept in memory (users, tokens), by the id of the last item
+/// of the previous page; the answer follows the paging convention of every list.
+pub(crate) fn page_by_id<T: serde::Serialize>(
+    uri: &Uri,
+    items: Vec<T>,
+    q: &PageQuery,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> Result<Response, ApiError> {
+    let limit = q.limit()?;
+    let start = match q.position::<uuid::Uuid>()? {
+        None => 0,
+        Some(after) => items
+            .iter()
+            .position(|t| id(t) == after)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "the cursor names nothing in this list; start again without a cursor",
+                )
+                .with_code(patchctl_proto::trust::ErrorCode::BadCursor)
+            })?,
+    };
+    let rest: Vec<T> = items.into_iter().skip(start).collect();
+    let (page, next) = paging::cut(rest, limit, |t| id(t));
+    Ok(paging::paged(uri, page, next))
+}
 
 /// What the audit trail keeps of a user: id and name.
 fn details(u: &UserInfo, extra: serde_json::Value) -> Extension<AuditDetails> {
@@ -33,12 +63,15 @@ pub async fn whoami(
     Ok(Json(operators::whoami(&st, &by).await?))
 }
 
-/// `GET /api/v1/users`.
+/// `GET /api/v1/users` (paged: `?limit=N&cursor=C`).
 pub async fn list_users(
     State(st): State<AppState>,
     by: Principal,
-) -> Result<Json<Vec<UserInfo>>, ApiError> {
-    Ok(Json(operators::list_users(&st, &by).await?))
+    uri: Uri,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, ApiError> {
+    let users = operators::list_users(&st, &by).await?;
+    page_by_id(&uri, users, &q, |u| u.id)
 }
 
 /// `GET /api/v1/users/{user}` (name or id).

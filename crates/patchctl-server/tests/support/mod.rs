@@ -62,6 +62,8 @@ pub struct Resp {
     pub body: Value,
     /// The body as text.
     pub text: String,
+    /// `X-Next-Cursor`, on a list with more.
+    pub next_cursor: Option<String>,
 }
 
 impl Resp {
@@ -279,9 +281,18 @@ impl Platform {
             .unwrap();
         let resp = sender.send_request(req).await.unwrap();
         let status = resp.status();
+        let next_cursor = resp
+            .headers()
+            .get("x-next-cursor")
+            .map(|v| v.to_str().unwrap().to_owned());
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Resp { status, body, text }
+        Resp {
+            status,
+            body,
+            text,
+            next_cursor,
+        }
     }
 }

@@ -74,8 +74,8 @@ async fn init(
             let owners = store.count_active_owners(o.id).await?;
             anyhow::ensure!(
                 owners == 0,
-                "the organisation {org:?} has {owners} active owner(s) already; add users with \
-                 `patchctl users add` (as an owner or admin)"
+                "the organisation {org:?} already exists with {owners} active owner(s); add users \
+                 with `patchctl users add` (as an owner or admin)"
             );
             o.id
         }
