@@ -92,9 +92,13 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
             .map_or(serde_json::Value::Null, |d| d.0.clone()),
         status,
         outcome: AuditOutcome::of_status(status),
+        // An error axum answered itself (a body that does not parse) gets its JSON body
+        // and code from `error::errors_as_json` further out: the code of its status.
         error_code: resp
             .extensions()
             .get::<ErrorCode>()
+            .copied()
+            .or_else(|| (status >= 400).then(|| ErrorCode::for_status(status)))
             .map(|c| c.as_str().to_owned()),
     };
     append(&state, entry).await;

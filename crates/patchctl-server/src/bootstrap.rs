@@ -1,5 +1,7 @@
-//! First-run set-up: an organisation with an API token and an enrollment key, and the
-//! `--dev` data directory (SQLite, development CA, certificates, agent config).
+//! First-run set-up: an organisation with an API token and an enrollment key, its first
+//! owner ([`create_owner`], for `patchctl admin init`), and the `--dev` data directory
+//! (SQLite, development CA, certificates, agent config, and the owner `admin` with a
+//! random password kept in `dev.json` for the printed dashboard login).
 //!
 //! A reused `--dev` directory keeps its enrollment key; when an operator has revoked or
 //! rotated it since (or it expired or was used up), [`DevSetup::key_warning`] says so,
@@ -18,7 +20,63 @@ use serde::{Deserialize, Serialize};
 
 use crate::Settings;
 use crate::auth::{ENROLLMENT_KEY_PREFIX, TOKEN_PREFIX, hash_secret, new_secret};
+use crate::passwords::{self, PasswordError};
 use crate::settings::SettingsError;
+
+/// The username `--dev` creates as the organisation's owner.
+pub const DEV_ADMIN: &str = "admin";
+
+/// A random password of 20 characters from an alphabet without look-alikes (about 116
+/// bits), for `--dev` and `admin init` when none is given.
+pub fn random_password() -> Secret {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    Secret::new(
+        (0..20)
+            .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+            .collect::<String>(),
+    )
+}
+
+/// Why an owner could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnerError {
+    /// The password is too short or could not be hashed.
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    /// The username is taken (usernames are unique on the platform).
+    #[error("the username {0:?} is taken; choose another with --owner")]
+    Taken(String),
+    /// The database refused.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Creates `username` as an owner of `org_id` with `password`, stored as an Argon2id
+/// hash.
+pub async fn create_owner(
+    store: &dyn Storage,
+    org_id: uuid::Uuid,
+    username: &str,
+    password: &Secret,
+) -> Result<patchctl_storage::User, OwnerError> {
+    passwords::check_new_password(password.expose())?;
+    let password_hash = passwords::hash_password(password.expose())?;
+    store
+        .create_user(patchctl_storage::NewUser {
+            org_id,
+            username: username.to_owned(),
+            password_hash,
+            role: patchctl_proto::access::Role::Owner,
+            now: Utc::now(),
+        })
+        .await
+        .map_err(|e| match e {
+            StorageError::Conflict(_) => OwnerError::Taken(username.to_owned()),
+            other => other.into(),
+        })
+}
 
 /// Secrets created for a new organisation. Shown once; only hashes are stored.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -75,6 +133,9 @@ pub enum DevSetupError {
     /// The database could not be opened or the organisation not created.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The development owner could not be created.
+    #[error("cannot create the development owner {DEV_ADMIN:?}: {0}")]
+    Owner(#[from] OwnerError),
 }
 
 /// Creates an organisation with an admin token and an enrollment key.
@@ -113,6 +174,44 @@ pub struct DevInfo {
     pub server_config: PathBuf,
     /// Config of the agent that enrolls this machine.
     pub agent_config: PathBuf,
+    /// The dashboard login: the owner's username.
+    #[serde(default = "dev_admin")]
+    pub admin_user: String,
+    /// The dashboard login: the owner's password (none in a directory made before
+    /// users existed; the next start creates it).
+    #[serde(default)]
+    pub admin_password: Option<Secret>,
+}
+
+fn dev_admin() -> String {
+    DEV_ADMIN.to_owned()
+}
+
+/// The development owner's password: the one `dev.json` keeps when the user exists,
+/// else a new one (the user created, or its password reset when `dev.json` lost it).
+async fn dev_owner(
+    store: &dyn Storage,
+    org: &str,
+    kept: Option<Secret>,
+) -> Result<Secret, DevSetupError> {
+    let existing = store.user_login(DEV_ADMIN).await?;
+    if let (Some(pw), Some(_)) = (&kept, &existing) {
+        return Ok(pw.clone());
+    }
+    let pw = random_password();
+    match existing {
+        Some((u, _)) => {
+            let hash = passwords::hash_password(pw.expose()).map_err(OwnerError::from)?;
+            store.set_user_password(u.org_id, u.id, &hash).await?;
+        }
+        None => {
+            let org = store.org_by_name(org).await?.ok_or_else(|| {
+                StorageError::Invalid(format!("the organisation {org:?} is missing"))
+            })?;
+            create_owner(store, org.id, DEV_ADMIN, &pw).await?;
+        }
+    }
+    Ok(pw)
 }
 
 fn private_dir(p: &Path) -> std::io::Result<()> {
@@ -262,6 +361,9 @@ pub async fn dev_setup(
     let agent_dir = dir.join("agent");
     let agent_config = agent_dir.join("config.json");
     let store = patchctl_storage::open(&database_url).await?;
+    let kept_password = previous
+        .as_ref()
+        .and_then(|(info, _)| info.admin_password.clone());
     let (token, enrollment_key, key_warning) = match previous {
         Some((info, _)) => {
             let state = store
@@ -279,6 +381,7 @@ pub async fn dev_setup(
             (s.token, s.enrollment_key, None)
         }
     };
+    let admin_password = dev_owner(store.as_ref(), "default", kept_password).await?;
     drop(store);
     write_private(&server_json, &to_json(&server_json, &settings)?).map_err(io(&server_json))?;
     private_dir(&agent_dir).map_err(io(&agent_dir))?;
@@ -299,6 +402,8 @@ pub async fn dev_setup(
         database_url,
         server_config: server_json,
         agent_config,
+        admin_user: DEV_ADMIN.to_owned(),
+        admin_password: Some(admin_password),
     };
     // dev.json holds the token and key (a Secret serialises its value): written 0600,
     // like every secret file.

@@ -147,14 +147,14 @@ impl From<HeartbeatError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = self
+            .code
+            .unwrap_or_else(|| ErrorCode::for_status(self.status.as_u16()));
         let mut resp = (
             self.status,
             Json(ApiErrorBody {
                 error: self.message,
-                code: Some(
-                    self.code
-                        .unwrap_or_else(|| ErrorCode::for_status(self.status.as_u16())),
-                ),
+                code: Some(code),
             }),
         )
             .into_response();
@@ -163,9 +163,7 @@ impl IntoResponse for ApiError {
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         // For the audit trail (`crate::audit::record`).
-        if let Some(code) = self.code {
-            resp.extensions_mut().insert(code);
-        }
+        resp.extensions_mut().insert(code);
         resp
     }
 }

@@ -41,6 +41,7 @@ pub mod engine;
 pub mod error;
 pub mod heartbeats;
 pub mod metrics;
+pub mod operators;
 pub mod passwords;
 pub mod ratelimit;
 pub mod releases;

@@ -36,6 +36,10 @@ use uuid::Uuid;
 #[path = "conformance/audit.rs"]
 mod audit;
 use audit::{case_audit_append_only, case_audit_filters_and_paging};
+#[path = "conformance/users_tokens.rs"]
+mod users_tokens;
+use users_tokens::{case_token_scope_expiry_and_revocation, case_users_owners_and_uniqueness};
+
 #[path = "conformance/operators.rs"]
 mod operators;
 use operators::{
@@ -221,6 +225,8 @@ macro_rules! conformance {
 
 conformance! {
     store: {
+        case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
+        case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;

@@ -138,6 +138,56 @@ pub fn enc(s: &str) -> String {
     out
 }
 
+/// Parses `30d`, `12h`, `90m`, `45s`, `2w` or a sum of them (`1h30m`) into seconds;
+/// at least one second.
+pub fn parse_duration(s: &str) -> Result<u64, String> {
+    let secs = parse_secs(s)?;
+    if secs == 0 {
+        return Err(format!(
+            "{s:?} is no time at all; give a positive duration such as 30d"
+        ));
+    }
+    Ok(secs)
+}
+
+fn parse_secs(s: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a duration; use a number and a unit (s, m, h, d, w), such as 30d, 12h, 90m or 1h30m"
+        )
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let mut total: u64 = 0;
+    let mut digits = String::new();
+    for c in t.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        let unit: u64 = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        let n: u64 = digits.parse().map_err(|_| bad())?;
+        digits.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(|| format!("{s:?} is too long"))?;
+    }
+    if !digits.is_empty() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

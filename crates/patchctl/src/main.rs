@@ -3,13 +3,14 @@
 //! exit code.
 //!
 //! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
-//! `commands`, `audit`, `release`, `vulns`, `vulndb`, `admin`, `server`); [`client`] is the operator API client, [`db`] the
+//! `commands`, `audit`, `release`, `vulns`, `vulndb`, `admin`, `server`, `users` (and
+//! `whoami`), `tokens`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod client;
 mod cmd;
@@ -25,6 +26,8 @@ use cmd::keys::KeysCmd;
 use cmd::release::ReleaseCmd;
 use cmd::server::ServerArgs;
 use cmd::settings::SettingsCmd;
+use cmd::tokens::TokensCmd;
+use cmd::users::UsersCmd;
 use cmd::vulndb::VulndbCmd;
 use cmd::vulns::VulnsCmd;
 use db::Db;
@@ -92,6 +95,34 @@ enum Cmd {
         #[command(subcommand)]
         cmd: AuditCmd,
     },
+    /// Users of the organisation and their roles: list, add, show, set-role, disable,
+    /// passwd.
+    Users {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: UsersCmd,
+    },
+    /// API tokens: list, create (read-only or read-write, with an expiry), revoke.
+    Tokens {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: TokensCmd,
+    },
+    /// Who the token is: user, role, organisation and the token's scope.
+    Whoami {
+        #[command(flatten)]
+        conn: Conn,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of patchctl and every subcommand (roff).
+    Man,
     /// The vulnerability database (works on the database directly; no server needed).
     Vulndb {
         #[command(flatten)]
@@ -141,7 +172,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Audit { conn, cmd } => cmd::audit::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,
+        Cmd::Users { conn, cmd } => cmd::users::run(&conn, cmd).await,
+        Cmd::Tokens { conn, cmd } => cmd::tokens::run(&conn, cmd).await,
+        Cmd::Whoami { conn } => cmd::users::whoami(&conn).await,
+        Cmd::Completions { shell } => {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "patchctl", &mut buf);
+            output::raw(&buf)
+        }
+        Cmd::Man => output::raw(&man_page()?),
     }
+}
+
+/// The man page of `patchctl` followed by one section per subcommand, nested, so that
+/// one page covers every command (`patchctl man | man -l -`).
+fn man_page() -> anyhow::Result<Vec<u8>> {
+    fn add(cmd: &clap::Command, prefix: &str, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            // clap takes a command's name as `&'static str` (without its `string`
+            // feature); the page is printed once and the process ends.
+            let name: &'static str =
+                Box::leak(format!("{prefix} {}", sub.get_name()).into_boxed_str());
+            let page = sub.clone().name(name).bin_name(name);
+            clap_mangen::Man::new(page).render(out)?;
+            add(sub, name, out)?;
+        }
+        Ok(())
+    }
+    let cmd = Cli::command();
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut out)?;
+    add(&cmd, "patchctl", &mut out)?;
+    Ok(out)
 }
 
 fn main() -> ExitCode {
@@ -166,5 +228,72 @@ mod tests {
     fn every_subcommand_is_well_formed() {
         use clap::CommandFactory;
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command and subcommand, with its path (`patchctl users add`).
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        use clap::CommandFactory;
+        fn walk(c: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+            for s in c.get_subcommands() {
+                let p = format!("{path} {}", s.get_name());
+                out.push((p.clone(), s.clone()));
+                walk(s, &p, out);
+            }
+        }
+        let mut out = Vec::new();
+        walk(&super::Cli::command(), "patchctl", &mut out);
+        out
+    }
+
+    #[test]
+    fn every_subcommand_has_help_text() {
+        let all = all_commands();
+        assert!(all.len() > 40, "{}", all.len());
+        for (path, c) in &all {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            assert!(!about.trim().is_empty(), "{path} has no --help text");
+            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+                if a.get_id() == "help" || a.get_id() == "version" {
+                    continue;
+                }
+                assert!(
+                    a.get_help()
+                        .is_some_and(|h| !h.to_string().trim().is_empty()),
+                    "{path}: argument {} has no help text",
+                    a.get_id()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_man_page_covers_every_command() {
+        let page = String::from_utf8(super::man_page().unwrap()).unwrap();
+        for (path, _) in all_commands() {
+            if path.ends_with(" help") {
+                continue;
+            }
+            assert!(
+                page.contains(&path.replace('-', "\\-")),
+                "{path} is not in the man page"
+            );
+        }
+    }
+
+    #[test]
+    fn completions_name_the_new_commands() {
+        use clap::CommandFactory;
+        for shell in [
+            clap_complete::Shell::Bash,
+            clap_complete::Shell::Zsh,
+            clap_complete::Shell::Fish,
+        ] {
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut super::Cli::command(), "patchctl", &mut buf);
+            let s = String::from_utf8(buf).unwrap();
+            for word in ["users", "tokens", "whoami", "set-role", "password-stdin"] {
+                assert!(s.contains(word), "{shell}: {word} missing");
+            }
+        }
     }
 }

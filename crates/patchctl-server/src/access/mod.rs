@@ -148,6 +148,8 @@ fn what_needs(need: Need) -> &'static str {
         Need::Administer => "administration (admin or owner)",
         Need::Own => "managing owners (owner)",
         Need::Audit => "reading the audit trail (auditor, admin or owner)",
+        Need::Identity => "seeing one's own account",
+        Need::Account => "managing one's own account",
     }
 }
 

@@ -29,7 +29,7 @@ const fn rule(method: &'static str, path: &'static str, need: Need, action: &'st
     }
 }
 
-use Need::{Administer, Audit, Operate, Read};
+use Need::{Account, Administer, Audit, Identity, Operate, Read};
 
 /// Every operator route (API and dashboard) and its rule.
 pub static RULES: &[Rule] = &[
@@ -116,6 +116,37 @@ pub static RULES: &[Rule] = &[
     // The audit trail.
     rule("GET", "/api/v1/audit", Audit, "audit.list"),
     rule("GET", "/api/v1/audit/{seq}", Audit, "audit.show"),
+    // Who am I, users and API tokens (crate::operators checks whose they are).
+    rule("GET", "/api/v1/whoami", Identity, "whoami"),
+    rule("GET", "/api/v1/users", Administer, "users.list"),
+    rule("POST", "/api/v1/users", Administer, "user.create"),
+    rule("GET", "/api/v1/users/{user}", Identity, "user.show"),
+    rule(
+        "PUT",
+        "/api/v1/users/{user}/role",
+        Administer,
+        "user.set_role",
+    ),
+    rule(
+        "POST",
+        "/api/v1/users/{user}/disable",
+        Administer,
+        "user.disable",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/users/{user}/password",
+        Account,
+        "user.set_password",
+    ),
+    rule("GET", "/api/v1/tokens", Identity, "tokens.list"),
+    rule("POST", "/api/v1/tokens", Account, "token.create"),
+    rule(
+        "POST",
+        "/api/v1/tokens/{id}/revoke",
+        Account,
+        "token.revoke",
+    ),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -19,7 +19,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use patchctl_storage::HostRow;
 use uuid::Uuid;
 
@@ -39,6 +39,8 @@ pub mod paging;
 pub mod releases;
 pub mod results;
 pub mod scans;
+pub mod tokens;
+pub mod users;
 pub mod vulndb;
 pub mod vulns;
 
@@ -116,6 +118,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/audit", get(audit::list_audit))
         .route("/audit/{seq}", get(audit::show_audit))
+        .route("/whoami", get(users::whoami))
+        .route("/users", get(users::list_users).post(users::create_user))
+        .route("/users/{user}", get(users::show_user))
+        .route("/users/{user}/role", put(users::set_role))
+        .route("/users/{user}/disable", post(users::disable_user))
+        .route("/users/{user}/password", put(users::set_password))
+        .route(
+            "/tokens",
+            get(tokens::list_tokens).post(tokens::create_token),
+        )
+        .route("/tokens/{id}/revoke", post(tokens::revoke_token))
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::{Args, Subcommand};
 use patchctl_proto::audit::{AuditOutcome, AuditRecord};
 
-use super::keys::parse_duration;
+use crate::client::parse_duration;
 use crate::client::{Api, Conn, enc};
 use crate::output::{self, Format, table};
 

@@ -10,7 +10,7 @@ use patchctl_proto::trust::{
     CreatedEnrollmentKey, EnrollmentKeyInfo, NewEnrollmentKey, RotateEnrollmentKey,
 };
 
-use crate::client::{Api, Conn, enc};
+use crate::client::{Api, Conn, enc, parse_duration};
 use crate::output::{self, Format, table};
 
 /// `patchctl keys ...`.
@@ -111,62 +111,12 @@ pub async fn run(conn: &Conn, cmd: KeysCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s`, `2w` or a sum of them (`1h30m`) into seconds;
-/// at least one second.
-pub fn parse_duration(s: &str) -> Result<u64, String> {
-    let secs = parse_secs(s)?;
-    if secs == 0 {
-        return Err(format!(
-            "{s:?} is no time at all; give a positive duration such as 30d"
-        ));
-    }
-    Ok(secs)
-}
-
 /// Like [`parse_duration`], and `0` for none.
 fn parse_grace(s: &str) -> Result<u64, String> {
     if s.trim() == "0" {
         return Ok(0);
     }
     parse_duration(s)
-}
-
-fn parse_secs(s: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "{s:?} is not a duration; use a number and a unit (s, m, h, d, w), such as 30d, 12h, 90m or 1h30m"
-        )
-    };
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in t.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3_600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|x| total.checked_add(x))
-            .ok_or_else(|| format!("{s:?} is too long"))?;
-    }
-    if !digits.is_empty() {
-        return Err(bad());
-    }
-    Ok(total)
 }
 
 /// Seconds for people: `2d 3h`, `90s`.

@@ -10,5 +10,7 @@ pub mod keys;
 pub mod release;
 pub mod server;
 pub mod settings;
+pub mod tokens;
+pub mod users;
 pub mod vulndb;
 pub mod vulns;

@@ -92,13 +92,19 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     setup.settings.metrics_listen = layered.metrics_listen;
     let info = &setup.info;
     output::text(&format!(
-        "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
+        "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nDashboard login:\n  URL:            {}/ui/\n  User:           {}\n  Password:       {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
         if setup.fresh { "new" } else { "reusing" },
         args.data_dir.display(),
         info.url,
         info.ca_file.display(),
         info.token.expose(),
         info.enrollment_key.expose(),
+        info.url,
+        info.admin_user,
+        info.admin_password
+            .as_ref()
+            .map(|p| p.expose())
+            .unwrap_or("(see dev.json)"),
         info.url,
         info.ca_file.display(),
         info.token.expose(),

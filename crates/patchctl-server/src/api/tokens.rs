@@ -1,0 +1,82 @@
+//! API tokens: the caller's own, or (for administrators) anyone's in the organisation.
+//! Thin handlers over [`crate::operators`], which checks the caller's role. A token is
+//! in the creation answer this once; the audit trail keeps its id, name, owner, scope
+//! and expiry, never the token.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use axum::{Extension, Json};
+use patchctl_proto::access::{CreatedToken, NewTokenRequest, TokenInfo};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::AppState;
+use crate::access::Principal;
+use crate::audit::AuditDetails;
+use crate::error::{ApiError, ApiJson};
+use crate::operators;
+
+/// Query of `GET /api/v1/tokens`.
+#[derive(Debug, Deserialize)]
+pub struct ListTokensQuery {
+    /// Only this user's tokens (name or id).
+    pub user: Option<String>,
+    /// Items per page.
+    pub limit: Option<u32>,
+    /// Where to go on (from `X-Next-Cursor`).
+    pub cursor: Option<String>,
+}
+
+/// `GET /api/v1/tokens[?user=NAME]` (paged: `&limit=N&cursor=C`).
+pub async fn list_tokens(
+    State(st): State<AppState>,
+    by: Principal,
+    uri: Uri,
+    Query(q): Query<ListTokensQuery>,
+) -> Result<Response, ApiError> {
+    let tokens = operators::list_tokens(&st, &by, q.user.as_deref()).await?;
+    let page = super::paging::PageQuery {
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    super::users::page_by_id(&uri, tokens, &page, |t: &TokenInfo| t.id)
+}
+
+fn details(t: &TokenInfo) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({
+        "token_id": t.id,
+        "name": t.name,
+        "user_id": t.user_id,
+        "username": t.username,
+        "read_only": t.read_only,
+        "expires_at": t.expires_at,
+        "state": t.state,
+    })))
+}
+
+/// `POST /api/v1/tokens`: 201 with the token, shown this once.
+pub async fn create_token(
+    State(st): State<AppState>,
+    by: Principal,
+    ApiJson(req): ApiJson<NewTokenRequest>,
+) -> Result<(StatusCode, Extension<AuditDetails>, Json<CreatedToken>), ApiError> {
+    let created = operators::create_token(&st, &by, req).await?;
+    Ok((StatusCode::CREATED, details(&created.info), Json(created)))
+}
+
+/// `POST /api/v1/tokens/{id}/revoke`.
+pub async fn revoke_token(
+    State(st): State<AppState>,
+    by: Principal,
+    Path(id): Path<String>,
+) -> Result<(Extension<AuditDetails>, Json<TokenInfo>), ApiError> {
+    let id = Uuid::parse_str(&id).map_err(|_| {
+        ApiError::bad_request(format!(
+            "{id:?} is not a token id (a UUID); `patchctl tokens list` shows them"
+        ))
+    })?;
+    let t = operators::revoke_token(&st, &by, id).await?;
+    Ok((details(&t), Json(t)))
+}
