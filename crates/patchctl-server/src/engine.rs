@@ -29,7 +29,7 @@ use std::time::Duration;
 use patchctl_storage::{HostRow, Storage, StorageError};
 use patchctl_vuln::coverage::Coverage;
 use patchctl_vuln::ecosystem::{esm_installed, host_ecosystems};
-use patchctl_vuln::fleet::{Fleet, Summary};
+use patchctl_vuln::fleet::{AdvisoryCount, Fleet, Summary};
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
 use tokio::sync::RwLock;
@@ -387,6 +387,14 @@ impl VulnEngine {
             })
             .collect();
         Ok(AdvisoryHosts { id, hosts })
+    }
+
+    /// Every advisory with a vulnerable finding on one of `org`'s hosts (not revoked),
+    /// with the number of those hosts, most severe first.
+    pub async fn advisories(&self, org: Uuid) -> Result<Vec<AdvisoryCount>, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        Ok(self.inner.read().await.fleet.advisories(Some(&hosts)))
     }
 
     /// The vulnerable findings of `org`'s hosts (not revoked) by severity.
