@@ -11,7 +11,8 @@
 //! * `scans`: inventories, scan states, available updates ([`ScanStore`]);
 //! * `vulns`: the vulnerability database ([`VulnStore`]);
 //! * `releases`: signed releases, each organisation's agent rollout and the agents'
-//!   update steps ([`ReleaseStore`]).
+//!   update steps ([`ReleaseStore`]);
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -31,6 +32,7 @@
 use std::sync::Arc;
 
 mod commands;
+mod dashboard;
 mod error;
 mod hosts;
 mod identity;
@@ -40,6 +42,7 @@ mod sql;
 mod vulns;
 
 pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
+pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
 pub use hosts::{
     ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
@@ -57,12 +60,18 @@ pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnSto
 /// Times are passed in (never read from the clock inside) so that leases and expiry
 /// are testable.
 pub trait Storage:
-    IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+    IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore + DashboardStore
 {
 }
 
 impl<T> Storage for T where
-    T: IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore
+    T: IdentityStore
+        + HostStore
+        + CommandStore
+        + ScanStore
+        + VulnStore
+        + ReleaseStore
+        + DashboardStore
 {
 }
 

@@ -33,6 +33,9 @@ use serde_json::json;
 use sqlx::Connection;
 use uuid::Uuid;
 
+#[path = "conformance/dashboard.rs"]
+mod dashboard;
+use dashboard::{case_dashboard_active_host_ids, case_dashboard_command_lines};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -263,6 +266,10 @@ conformance! {
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
+        case_dashboard_command_lines =>
+            sqlite_case_dashboard_command_lines, postgres_case_dashboard_command_lines;
+        case_dashboard_active_host_ids =>
+            sqlite_case_dashboard_active_host_ids, postgres_case_dashboard_active_host_ids;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use crate::error::{Result, StorageError};
 
 mod commands;
+mod dashboard;
 mod hosts;
 mod identity;
 mod postgres;
