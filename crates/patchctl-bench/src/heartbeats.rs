@@ -234,6 +234,8 @@ fn run_on(
             vuln_sync_interval_secs: 21_600,
             vuln_sync_dir: None,
             vuln_ca_file: None,
+            session_idle_secs: patchctl_server::settings::default_session_idle(),
+            session_max_secs: patchctl_server::settings::default_session_max(),
         };
         (
             server_rt.spawn(async move {

@@ -255,6 +255,8 @@ pub async fn dev_setup(
             .and_then(|s| s.vuln_ca_file.clone()),
         enroll_per_address_per_min: crate::settings::default_enroll_per_address(),
         enroll_per_key_per_min: crate::settings::default_enroll_per_key(),
+        session_idle_secs: crate::settings::default_session_idle(),
+        session_max_secs: crate::settings::default_session_max(),
     };
     let agent_dir = dir.join("agent");
     let agent_config = agent_dir.join("config.json");

@@ -41,6 +41,7 @@ pub mod ratelimit;
 pub mod releases;
 pub mod serve;
 pub mod settings;
+pub mod ui;
 pub mod vulnsync;
 
 pub use settings::Settings;
@@ -91,6 +92,7 @@ impl AppState {
 /// guard.
 pub fn app(state: AppState) -> Router {
     api::routes()
+        .merge(ui::routes(&state))
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")
         })

@@ -135,6 +135,12 @@ pub struct Settings {
     /// Enrollments a minute per enrollment key, per process.
     #[serde(default = "default_enroll_per_key")]
     pub enroll_per_key_per_min: u32,
+    /// A dashboard session ends after this long without a request (default 30 minutes).
+    #[serde(default = "default_session_idle")]
+    pub session_idle_secs: u64,
+    /// A dashboard session ends this long after its login, however busy (default 12 hours).
+    #[serde(default = "default_session_max")]
+    pub session_max_secs: u64,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -174,6 +180,14 @@ fn default_history() -> u32 {
 /// Default of `enroll_per_address_per_min`.
 pub fn default_enroll_per_address() -> u32 {
     30
+}
+/// Default of `session_idle_secs`: 30 minutes.
+pub fn default_session_idle() -> u64 {
+    30 * 60
+}
+/// Default of `session_max_secs`: 12 hours.
+pub fn default_session_max() -> u64 {
+    12 * 3600
 }
 /// Default of `enroll_per_key_per_min`.
 pub fn default_enroll_per_key() -> u32 {
@@ -245,6 +259,8 @@ struct Layer {
     vuln_ca_file: Option<PathBuf>,
     enroll_per_address_per_min: Option<u32>,
     enroll_per_key_per_min: Option<u32>,
+    session_idle_secs: Option<u64>,
+    session_max_secs: Option<u64>,
 }
 
 impl Layer {
@@ -267,6 +283,8 @@ impl Layer {
                 .enroll_per_address_per_min
                 .or(self.enroll_per_address_per_min),
             enroll_per_key_per_min: top.enroll_per_key_per_min.or(self.enroll_per_key_per_min),
+            session_idle_secs: top.session_idle_secs.or(self.session_idle_secs),
+            session_max_secs: top.session_max_secs.or(self.session_max_secs),
         }
     }
 
@@ -433,6 +451,8 @@ impl Settings {
             enroll_per_key_per_min: l
                 .enroll_per_key_per_min
                 .unwrap_or_else(default_enroll_per_key),
+            session_idle_secs: l.session_idle_secs.unwrap_or_else(default_session_idle),
+            session_max_secs: l.session_max_secs.unwrap_or_else(default_session_max),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -444,6 +464,8 @@ impl Settings {
                 s.enroll_per_address_per_min == 0,
             ),
             ("enroll_per_key_per_min", s.enroll_per_key_per_min == 0),
+            ("session_idle_secs", s.session_idle_secs == 0),
+            ("session_max_secs", s.session_max_secs == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
@@ -488,6 +510,8 @@ impl fmt::Debug for Settings {
                 &self.enroll_per_address_per_min,
             )
             .field("enroll_per_key_per_min", &self.enroll_per_key_per_min)
+            .field("session_idle_secs", &self.session_idle_secs)
+            .field("session_max_secs", &self.session_max_secs)
             .finish()
     }
 }

@@ -186,6 +186,8 @@ async fn platform() -> Platform {
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
         vuln_sync_interval_secs: 21_600,
         vuln_sync_dir: None,

@@ -119,6 +119,8 @@ async fn platform(per_address: u32, per_key: u32) -> Platform {
         vuln_feeds: Vec::new(),
         enroll_per_address_per_min: per_address,
         enroll_per_key_per_min: per_key,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
         vuln_sync_interval_secs: 21_600,
         vuln_sync_dir: None,

@@ -211,6 +211,8 @@ async fn platform_syncs_on_its_own_and_reports_failures() {
         vuln_ca_file: Some(server.ca.clone()),
         enroll_per_address_per_min: 100,
         enroll_per_key_per_min: 100,
+        session_idle_secs: patchctl_server::settings::default_session_idle(),
+        session_max_secs: patchctl_server::settings::default_session_max(),
     };
     let base = format!("https://{}", settings.listen);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -96,6 +96,8 @@ fn env_overrides_file() {
             vuln_ca_file: None,
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
+            session_idle_secs: super::default_session_idle(),
+            session_max_secs: super::default_session_max(),
         }
     );
 }

@@ -201,6 +201,8 @@ mod tests {
             vuln_ca_file: None,
             enroll_per_address_per_min: 1,
             enroll_per_key_per_min: 1,
+            session_idle_secs: crate::settings::default_session_idle(),
+            session_max_secs: crate::settings::default_session_max(),
         };
         let r = report(Some(&settings), &states, now);
         let got: Vec<(&str, FeedState)> =
