@@ -158,13 +158,18 @@ pub async fn cancel_command(
     Path(id): Path<String>,
 ) -> Result<Json<CommandRecord>, ApiError> {
     let id = parse_command_id(&id)?;
-    match st.store.cancel_command(op.org_id, id, Utc::now()).await? {
+    cancel(&st, op.org_id, id).await.map(Json)
+}
+
+/// Cancels a queued command of `org_id` and answers it as it now is: what the API's
+/// cancel and the dashboard's cancel form both do.
+pub async fn cancel(st: &AppState, org_id: Uuid, id: Uuid) -> Result<CommandRecord, ApiError> {
+    match st.store.cancel_command(org_id, id, Utc::now()).await? {
         CancelOutcome::Cancelled => {
             tracing::info!(command_id = %id, "command cancelled by operator");
             st.store
-                .command(op.org_id, id)
+                .command(org_id, id)
                 .await?
-                .map(Json)
                 .ok_or_else(|| ApiError::not_found(format!("no command {id}")))
         }
         CancelOutcome::NotFound => Err(ApiError::not_found(format!("no command {id}"))),

@@ -102,6 +102,18 @@ pub async fn create_key(
     op: OperatorAuth,
     ApiJson(req): ApiJson<NewEnrollmentKey>,
 ) -> Result<(StatusCode, Json<CreatedEnrollmentKey>), ApiError> {
+    let created = create(&st, op.org_id, &op.actor(), req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Creates a key of `org_id` for `actor` (named in the log): what the API and the
+/// dashboard's form both do. The key is in the answer this once.
+pub async fn create(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    req: NewEnrollmentKey,
+) -> Result<CreatedEnrollmentKey, ApiError> {
     let name = req.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
@@ -137,7 +149,7 @@ pub async fn create_key(
     let k = st
         .store
         .insert_enrollment_key(patchctl_storage::NewEnrollmentKey {
-            org_id: op.org_id,
+            org_id,
             name: name.to_owned(),
             key_hash: hash_secret(key.expose()),
             expires_at,
@@ -148,21 +160,18 @@ pub async fn create_key(
     tracing::info!(
         target: "audit",
         event = "enrollment_key.created",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %k.id,
-        actor = %op.actor(),
+        actor = %actor,
         name = %k.name,
         expires_at = ?k.expires_at,
         max_uses = ?k.max_uses,
         "enrollment key created"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedEnrollmentKey {
-            info: info(&k, now),
-            key,
-        }),
-    ))
+    Ok(CreatedEnrollmentKey {
+        info: info(&k, now),
+        key,
+    })
 }
 
 /// `POST /api/v1/enrollment-keys/{id}/revoke`: the key enrolls nothing any more (hosts
@@ -173,24 +182,35 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<Json<EnrollmentKeyInfo>, ApiError> {
     let id = key_id(&id)?;
+    revoke(&st, op.org_id, &op.actor(), id).await.map(Json)
+}
+
+/// Revokes key `id` of `org_id` for `actor`: what the API and the dashboard's form
+/// both do.
+pub async fn revoke(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    id: Uuid,
+) -> Result<EnrollmentKeyInfo, ApiError> {
     let now = Utc::now();
-    if !st.store.revoke_enrollment_key(op.org_id, id, now).await? {
+    if !st.store.revoke_enrollment_key(org_id, id, now).await? {
         return Err(no_key(id));
     }
     let k = st
         .store
-        .enrollment_key(op.org_id, id)
+        .enrollment_key(org_id, id)
         .await?
         .ok_or_else(|| no_key(id))?;
     tracing::info!(
         target: "audit",
         event = "enrollment_key.revoked",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %id,
-        actor = %op.actor(),
+        actor = %actor,
         "enrollment key revoked"
     );
-    Ok(Json(info(&k, now)))
+    Ok(info(&k, now))
 }
 
 /// `POST /api/v1/enrollment-keys/{id}/rotate` (body [`RotateEnrollmentKey`], optional):
@@ -204,12 +224,25 @@ pub async fn rotate_key(
 ) -> Result<(StatusCode, Json<CreatedEnrollmentKey>), ApiError> {
     let id = key_id(&id)?;
     let req = rotation_request(&body)?;
+    let created = rotate(&st, op.org_id, &op.actor(), id, req).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// Rotates key `id` of `org_id` for `actor`: what the API and the dashboard's form both
+/// do. The new key is in the answer this once.
+pub async fn rotate(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    id: Uuid,
+    req: RotateEnrollmentKey,
+) -> Result<CreatedEnrollmentKey, ApiError> {
     let now = Utc::now();
     let grace_until = now + secs("grace_secs", req.grace_secs)?;
     let key = new_secret(ENROLLMENT_KEY_PREFIX);
     let rotation = st
         .store
-        .rotate_enrollment_key(op.org_id, id, &hash_secret(key.expose()), grace_until, now)
+        .rotate_enrollment_key(org_id, id, &hash_secret(key.expose()), grace_until, now)
         .await?;
     let (old, new) = match rotation {
         KeyRotation::Rotated { old, new } => (old, new),
@@ -223,18 +256,15 @@ pub async fn rotate_key(
     tracing::info!(
         target: "audit",
         event = "enrollment_key.rotated",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %old.id,
         new_key_id = %new.id,
-        actor = %op.actor(),
+        actor = %actor,
         old_expires_at = ?old.expires_at,
         "enrollment key rotated"
     );
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedEnrollmentKey {
-            info: info(&new, now),
-            key,
-        }),
-    ))
+    Ok(CreatedEnrollmentKey {
+        info: info(&new, now),
+        key,
+    })
 }
