@@ -103,17 +103,12 @@ fn parse_outcome(s: &str) -> Result<Option<AuditOutcome>, UiError> {
     if s.is_empty() {
         return Ok(None);
     }
-    OUTCOMES
-        .iter()
-        .copied()
-        .find(|o| o.as_str() == s)
-        .map(Some)
-        .ok_or_else(|| {
-            UiError::BadRequest(format!(
-                "unknown outcome {s:?}; choose one of {}",
-                OUTCOMES.map(|o| o.as_str()).join(", ")
-            ))
-        })
+    AuditOutcome::parse(s).map(Some).ok_or_else(|| {
+        UiError::BadRequest(format!(
+            "unknown outcome {s:?}; choose one of {}",
+            OUTCOMES.map(|o| o.as_str()).join(", ")
+        ))
+    })
 }
 
 /// `GET /ui/audit`.
