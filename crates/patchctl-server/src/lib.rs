@@ -63,6 +63,8 @@ pub struct AppState {
     pub limits: Arc<ratelimit::EnrollLimits>,
     /// Rollouts and published agent releases, for the heartbeat's update offer.
     pub releases: Arc<releases::ReleaseCache>,
+    /// The dashboard's login rate limits of this process.
+    pub logins: Arc<ui::session::LoginLimits>,
 }
 
 impl AppState {
@@ -84,6 +86,7 @@ impl AppState {
             heartbeats,
             agents: Arc::new(auth::CredentialCache::default()),
             releases: Arc::new(releases::ReleaseCache::default()),
+            logins: Arc::new(ui::session::LoginLimits::default()),
         }
     }
 }

@@ -166,6 +166,73 @@ pub struct HostRow {
     pub agent_update: Option<HostUpdateState>,
 }
 
+/// The order of a page of the host list ([`HostStore::host_list_page`]); ties are
+/// broken by host name and id, so pages never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HostSort {
+    /// By host name.
+    #[default]
+    Name,
+    /// Most recently seen first (never seen last).
+    LastSeen,
+    /// Most available updates first.
+    Updates,
+    /// Most security updates first.
+    SecurityUpdates,
+}
+
+/// Which hosts a page of the host list shows ([`HostStore::host_list_page`]).
+#[derive(Debug, Clone, Default)]
+pub struct HostListQuery {
+    /// Only hosts whose name contains this text (case-insensitive).
+    pub search: Option<String>,
+    /// Only hosts of this status.
+    pub status: Option<patchctl_proto::api::HostStatus>,
+    /// A host seen at or after this time is online (the caller's offline threshold).
+    pub online_since: DateTime<Utc>,
+    /// Only hosts whose package manager (the family: `apt`, `dnf`, ...) is this.
+    pub package_manager: Option<String>,
+    /// Order.
+    pub sort: HostSort,
+    /// Hosts skipped.
+    pub offset: u64,
+    /// Hosts returned at most.
+    pub limit: u32,
+}
+
+/// One page of the host list, and how many hosts the query matches in all.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostListPage {
+    /// The hosts of the page.
+    pub hosts: Vec<HostRow>,
+    /// Hosts matching the query.
+    pub total: u64,
+}
+
+/// An organisation's hosts counted ([`HostStore::fleet_counts`]), for the fleet
+/// overview.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetCounts {
+    /// Approved hosts seen since the offline threshold (not revoked).
+    pub online: u64,
+    /// Approved hosts not seen since then (not revoked).
+    pub offline: u64,
+    /// Hosts waiting for approval (not revoked).
+    pub pending: u64,
+    /// Revoked (or rejected) hosts.
+    pub revoked: u64,
+    /// Available updates over the hosts not revoked.
+    pub updates: u64,
+    /// Of those, security updates.
+    pub security_updates: u64,
+    /// Hosts (not revoked) with at least one available update.
+    pub hosts_with_updates: u64,
+    /// Hosts (not revoked) with at least one security update.
+    pub hosts_with_security_updates: u64,
+    /// Agent versions of the hosts not revoked, with their counts, most common first.
+    pub agent_versions: Vec<(String, u64)>,
+}
+
 /// One heartbeat to record (see [`HostStore::record_heartbeats`]).
 #[derive(Debug, Clone)]
 pub struct HeartbeatWrite {
@@ -271,6 +338,15 @@ pub trait HostStore: Send + Sync + 'static {
     async fn trim_metrics_history(&self, history_len: u32) -> Result<u64>;
     /// Hosts of an organisation, by host name.
     async fn list_hosts(&self, org_id: Uuid) -> Result<Vec<HostRow>>;
+    /// One page of an organisation's hosts: filtered, sorted and cut in the database
+    /// (the dashboard's host list; fleets of 100,000 hosts are never loaded whole).
+    async fn host_list_page(&self, org_id: Uuid, query: &HostListQuery) -> Result<HostListPage>;
+    /// An organisation's hosts counted by status, updates and agent version, in the
+    /// database; a host seen at or after `online_since` is online.
+    async fn fleet_counts(&self, org_id: Uuid, online_since: DateTime<Utc>) -> Result<FleetCounts>;
+    /// The package managers of an organisation's hosts (the families the host list
+    /// filters by), sorted.
+    async fn host_package_managers(&self, org_id: Uuid) -> Result<Vec<String>>;
     /// One host of an organisation.
     async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>>;
     /// Hosts of an organisation with this host name.

@@ -45,8 +45,9 @@ pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
 pub use hosts::{
-    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts, HeartbeatOutcome,
+    HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort, HostStore,
+    KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use releases::{

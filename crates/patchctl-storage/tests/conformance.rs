@@ -217,6 +217,7 @@ conformance! {
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;
+        case_host_list_page => sqlite_case_host_list_page, postgres_case_host_list_page;
         case_heartbeat_batch => sqlite_case_heartbeat_batch, postgres_case_heartbeat_batch;
         case_inventory_replaces => sqlite_case_inventory_replaces, postgres_case_inventory_replaces;
         case_inventory_large => sqlite_case_inventory_large, postgres_case_inventory_large;
@@ -733,6 +734,112 @@ async fn case_heartbeat_history(store: Arc<dyn Storage>) {
             .await
             .is_err()
     );
+}
+
+/// The dashboard's host list: filtered, sorted and paged in the database.
+async fn case_host_list_page(store: Arc<dyn Storage>) {
+    use patchctl_proto::api::HostStatus;
+    use patchctl_storage::{HostListQuery, HostSort};
+    let a = org(&store, "a").await;
+    let b = org(&store, "b").await;
+    let mut ids = std::collections::HashMap::new();
+    for name in ["web2", "Web1", "db_1", "dbx1", "x%y", "gone"] {
+        ids.insert(name, host(&store, &a, name).await.0.id);
+    }
+    host(&store, &b, "web9").await;
+    // Seen: web2 at 100, Web1 at 50, db_1 at 10; the others never.
+    for (name, at) in [("web2", 100), ("Web1", 50), ("db_1", 10)] {
+        store
+            .record_heartbeat(ids[name], "1.0.0", &metrics(1), t(at), 4)
+            .await
+            .unwrap();
+    }
+    assert!(store.revoke_host(a.id, ids["gone"]).await.unwrap());
+    let names = |p: &patchctl_storage::HostListPage| {
+        p.hosts
+            .iter()
+            .map(|h| h.hostname.clone())
+            .collect::<Vec<_>>()
+    };
+    let q = |f: &dyn Fn(&mut HostListQuery)| {
+        let mut q = HostListQuery {
+            limit: 100,
+            online_since: t(40),
+            ..HostListQuery::default()
+        };
+        f(&mut q);
+        q
+    };
+    let page = store.host_list_page(a.id, &q(&|_| ())).await.unwrap();
+    assert_eq!(page.total, 6, "only the organisation's hosts");
+    assert_eq!(
+        names(&page),
+        ["Web1", "db_1", "dbx1", "gone", "web2", "x%y"]
+    );
+    // Paging: the same order, cut.
+    let p2 = store
+        .host_list_page(
+            a.id,
+            &q(&|q| {
+                q.limit = 2;
+                q.offset = 2;
+            }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (names(&p2), p2.total),
+        (vec!["dbx1".into(), "gone".into()], 6)
+    );
+    // Search: case-insensitive substring; % and _ are text, not wildcards.
+    for (text, want) in [
+        ("WEB", vec!["Web1", "web2"]),
+        ("%", vec!["x%y"]),
+        ("_", vec!["db_1"]),
+        ("nothing", vec![]),
+    ] {
+        let p = store
+            .host_list_page(a.id, &q(&|q| q.search = Some(text.into())))
+            .await
+            .unwrap();
+        assert_eq!(names(&p), want, "search {text:?}");
+        assert_eq!(p.total, want.len() as u64);
+    }
+    // Status: online means seen since online_since; revoked hosts are only revoked.
+    for (status, want) in [
+        (HostStatus::Online, vec!["Web1", "web2"]),
+        (HostStatus::Offline, vec!["db_1", "dbx1", "x%y"]),
+        (HostStatus::Revoked, vec!["gone"]),
+        (HostStatus::Pending, vec![]),
+    ] {
+        let p = store
+            .host_list_page(a.id, &q(&|q| q.status = Some(status)))
+            .await
+            .unwrap();
+        assert_eq!(names(&p), want, "status {status:?}");
+    }
+    // Most recently seen first, never seen last (by name).
+    let p = store
+        .host_list_page(a.id, &q(&|q| q.sort = HostSort::LastSeen))
+        .await
+        .unwrap();
+    assert_eq!(names(&p), ["web2", "Web1", "db_1", "dbx1", "gone", "x%y"]);
+    // The overview's counts: web2 and Web1 online, three offline, one revoked.
+    let c = store.fleet_counts(a.id, t(40)).await.unwrap();
+    assert_eq!(
+        (c.online, c.offline, c.pending, c.revoked),
+        (2, 3, 0, 1),
+        "{c:?}"
+    );
+    assert_eq!((c.updates, c.hosts_with_updates), (0, 0));
+    assert_eq!(c.agent_versions, [("1.0.0".to_owned(), 5)]);
+    // No inventory yet: no package manager to filter by, and filtering finds nothing.
+    assert!(store.host_package_managers(a.id).await.unwrap().is_empty());
+    let p = store
+        .host_list_page(a.id, &q(&|q| q.package_manager = Some("apt".into())))
+        .await
+        .unwrap();
+    assert_eq!(p.total, 0);
 }
 
 async fn case_heartbeat_batch(store: Arc<dyn Storage>) {

@@ -27,7 +27,19 @@ pub async fn queue_command(
     op: OperatorAuth,
     ApiJson(req): ApiJson<QueueCommandRequest>,
 ) -> Result<(StatusCode, Json<CommandRecord>), ApiError> {
-    let host = resolve_host(&st, op.org_id, &req.host).await?;
+    let rec = queue(&st, op.org_id, req).await?;
+    Ok((StatusCode::CREATED, Json(rec)))
+}
+
+/// Queues a command for a host of `org_id` after the checks every way in takes (the
+/// API and the dashboard): the host collects commands (not revoked, not pending), the
+/// command passes the whitelist, the expiry is in range.
+pub(crate) async fn queue(
+    st: &AppState,
+    org_id: Uuid,
+    req: QueueCommandRequest,
+) -> Result<CommandRecord, ApiError> {
+    let host = resolve_host(st, org_id, &req.host).await?;
     if host.revoked {
         return Err(ApiError::conflict(format!(
             "host {} is revoked; it will never collect commands",
@@ -40,7 +52,7 @@ pub async fn queue_command(
             host.id, host.hostname, host.id
         )));
     }
-    let params = security_updates_as_pairs(&st, op.org_id, host.id, &req.kind, req.params).await?;
+    let params = security_updates_as_pairs(st, org_id, host.id, &req.kind, req.params).await?;
     let cmd =
         Command::parse(&req.kind, &params).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let secs = req.expires_in_secs.unwrap_or(DEFAULT_EXPIRY_SECS);
@@ -53,7 +65,7 @@ pub async fn queue_command(
     let rec = st
         .store
         .queue_command(NewCommand {
-            org_id: op.org_id,
+            org_id,
             host_id: host.id,
             kind: cmd.kind().to_owned(),
             params: cmd.params(),
@@ -62,7 +74,7 @@ pub async fn queue_command(
         })
         .await?;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
-    Ok((StatusCode::CREATED, Json(rec)))
+    Ok(rec)
 }
 
 /// `install_updates` with `{"security_updates": true}` (or `"true"`, as the CLI's

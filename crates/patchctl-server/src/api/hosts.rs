@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::auth::OperatorAuth;
 use crate::error::ApiError;
 
-fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
+pub(crate) fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {
     let status = if h.revoked {
         HostStatus::Revoked
     } else if h.approval == Approval::Pending {

@@ -27,7 +27,9 @@ use crate::error::ApiError;
 pub mod admin;
 pub mod assets;
 pub mod audit;
+pub mod chart;
 pub mod commands;
+pub mod host_list;
 pub mod hosts;
 pub mod overview;
 pub mod paging;
@@ -275,7 +277,7 @@ pub async fn security_headers(req: Request, next: Next) -> Response {
 fn pages() -> Router<AppState> {
     Router::new()
         .route("/ui/", get(overview::overview))
-        .route("/ui/hosts", get(hosts::list))
+        .route("/ui/hosts", get(host_list::list))
         .route("/ui/hosts/{host}", get(hosts::show))
         .route("/ui/hosts/{host}/commands", post(hosts::queue))
         .route("/ui/vulns", get(vulns::list))
@@ -297,7 +299,6 @@ fn pages() -> Router<AppState> {
 
 /// Every dashboard route, with absolute paths (merged into the app by [`crate::app`]).
 pub fn routes(state: &AppState) -> Router<AppState> {
-    let limits = std::sync::Arc::new(session::LoginLimits::default());
     let protected = pages().route_layer(middleware::from_fn_with_state(
         state.clone(),
         session::require,
@@ -309,6 +310,5 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/static/{file}", get(assets::serve))
         .merge(protected)
-        .layer(axum::Extension(limits))
         .layer(middleware::from_fn(security_headers))
 }

@@ -17,7 +17,6 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use askama::Template;
-use axum::Extension;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, Query, Request, State};
 use axum::http::request::Parts;
@@ -369,11 +368,7 @@ fn peer_of(parts: &axum::http::Extensions) -> Option<SocketAddr> {
 }
 
 /// `POST /ui/login`: checks the password and starts a session.
-pub async fn login(
-    State(st): State<AppState>,
-    Extension(limits): Extension<std::sync::Arc<LoginLimits>>,
-    req: Request,
-) -> Response {
+pub async fn login(State(st): State<AppState>, req: Request) -> Response {
     let peer = peer_of(req.extensions());
     let headers = req.headers().clone();
     let uri = req.uri().clone();
@@ -405,7 +400,7 @@ pub async fn login(
         *resp.status_mut() = status;
         resp
     };
-    if let Err(secs) = limits.check(peer, &username) {
+    if let Err(secs) = st.logins.check(peer, &username) {
         tracing::warn!(peer = ?peer.map(|p| p.ip()), "dashboard login rate-limited");
         record_login(
             &st,

@@ -23,8 +23,9 @@ use super::{
 };
 use crate::error::Result;
 use crate::hosts::{
-    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, HeartbeatOutcome, HeartbeatWrite,
-    HostAuth, HostRow, HostStore, KeyRefusal, NewHost,
+    ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts, HeartbeatOutcome,
+    HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort, HostStore,
+    KeyRefusal, NewHost,
 };
 
 /// Heartbeats per multi-row statement (5 bound values each; far below SQLite's 32766).
@@ -38,6 +39,66 @@ macro_rules! host_columns {
          package_manager, package_count, update_count, security_update_count, agent_target, \
          update_step, update_version, update_detail, update_at"
     };
+}
+
+/// The filter of the host list: organisation ($1), name contains ($2, a lower-case
+/// `LIKE` pattern, NULL: any), status ($3, NULL: any; online means seen at or after
+/// $4), package manager ($5, NULL: any).
+macro_rules! host_list_filter {
+    () => {
+        " FROM hosts WHERE org_id = $1 \
+          AND ($2 IS NULL OR LOWER(hostname) LIKE $2 ESCAPE '\\') \
+          AND ($3 IS NULL \
+               OR ($3 = 'revoked' AND revoked) \
+               OR ($3 = 'pending' AND NOT revoked AND approval = 'pending') \
+               OR ($3 = 'online' AND NOT revoked AND approval <> 'pending' AND last_seen >= $4) \
+               OR ($3 = 'offline' AND NOT revoked AND approval <> 'pending' \
+                   AND (last_seen IS NULL OR last_seen < $4))) \
+          AND ($5 IS NULL OR package_manager = $5)"
+    };
+}
+
+/// A page of the host list in one order: the filter, then $6 rows after $7.
+macro_rules! host_list_page {
+    ($order:literal) => {
+        concat!(
+            "SELECT ",
+            host_columns!(),
+            host_list_filter!(),
+            " ORDER BY ",
+            $order,
+            " LIMIT $6 OFFSET $7"
+        )
+    };
+}
+
+/// The page query of each [`HostSort`].
+fn host_list_sql(sort: HostSort) -> &'static str {
+    match sort {
+        HostSort::Name => host_list_page!("hostname, id"),
+        HostSort::LastSeen => {
+            host_list_page!(
+                "CASE WHEN last_seen IS NULL THEN 1 ELSE 0 END, last_seen DESC, hostname, id"
+            )
+        }
+        HostSort::Updates => host_list_page!("update_count DESC, hostname, id"),
+        HostSort::SecurityUpdates => {
+            host_list_page!("security_update_count DESC, update_count DESC, hostname, id")
+        }
+    }
+}
+
+/// The `LIKE` pattern of a search text: lower case, wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 /// Creates a host: id, organisation, key, credential hash, approval, host name, system
@@ -500,6 +561,101 @@ macro_rules! impl_hosts {
                 .fetch_all(&self.reader)
                 .await?;
                 rows.into_iter().map(HostDb::decode).collect()
+            }
+
+            async fn host_list_page(
+                &self,
+                org_id: Uuid,
+                q: &HostListQuery,
+            ) -> Result<HostListPage> {
+                let search = q
+                    .search
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(contains_pattern);
+                let status = q.status.map(|s| s.as_str());
+                let since = ms(q.online_since);
+                let (total,): (i64,) =
+                    sqlx::query_as(concat!("SELECT COUNT(*)", host_list_filter!()))
+                        .bind(org_id.to_string())
+                        .bind(search.clone())
+                        .bind(status)
+                        .bind(since)
+                        .bind(q.package_manager.clone())
+                        .fetch_one(&self.reader)
+                        .await?;
+                let rows: Vec<HostDb> = sqlx::query_as(host_list_sql(q.sort))
+                    .bind(org_id.to_string())
+                    .bind(search)
+                    .bind(status)
+                    .bind(since)
+                    .bind(q.package_manager.clone())
+                    .bind(i64::from(q.limit))
+                    .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
+                    .fetch_all(&self.reader)
+                    .await?;
+                Ok(HostListPage {
+                    hosts: rows.into_iter().map(HostDb::decode).collect::<Result<_>>()?,
+                    total: count(total, "hosts")?,
+                })
+            }
+
+            async fn fleet_counts(
+                &self,
+                org_id: Uuid,
+                online_since: DateTime<Utc>,
+            ) -> Result<FleetCounts> {
+                type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+                let r: Row = sqlx::query_as(
+                    "SELECT COUNT(*), \
+                     CAST(COALESCE(SUM(CASE WHEN revoked THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND approval = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND approval <> 'pending' AND last_seen >= $2 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked THEN update_count ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked THEN security_update_count ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND update_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+                     CAST(COALESCE(SUM(CASE WHEN NOT revoked AND security_update_count > 0 THEN 1 ELSE 0 END), 0) AS BIGINT) \
+                     FROM hosts WHERE org_id = $1",
+                )
+                .bind(org_id.to_string())
+                .bind(ms(online_since))
+                .fetch_one(&self.reader)
+                .await?;
+                let versions: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT agent_version, COUNT(*) FROM hosts WHERE org_id = $1 AND NOT revoked \
+                     GROUP BY agent_version ORDER BY COUNT(*) DESC, agent_version",
+                )
+                .bind(org_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+                let n = |v: i64| count::<u64>(v, "hosts");
+                let (total, revoked, pending, online) = (n(r.0)?, n(r.1)?, n(r.2)?, n(r.3)?);
+                Ok(FleetCounts {
+                    online,
+                    offline: total.saturating_sub(revoked + pending + online),
+                    pending,
+                    revoked,
+                    updates: n(r.4)?,
+                    security_updates: n(r.5)?,
+                    hosts_with_updates: n(r.6)?,
+                    hosts_with_security_updates: n(r.7)?,
+                    agent_versions: versions
+                        .into_iter()
+                        .map(|(v, c)| Ok((v, n(c)?)))
+                        .collect::<Result<_>>()?,
+                })
+            }
+
+            async fn host_package_managers(&self, org_id: Uuid) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT DISTINCT package_manager FROM hosts \
+                     WHERE org_id = $1 AND package_manager IS NOT NULL ORDER BY package_manager",
+                )
+                .bind(org_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+                Ok(rows.into_iter().map(|(p,)| p).collect())
             }
 
             async fn host(&self, org_id: Uuid, host_id: Uuid) -> Result<Option<HostRow>> {
