@@ -6,6 +6,7 @@
 //! send only the types in [`agent`]; a test walks every field they can serialise and
 //! compares it with the set that PRODUCT.md allows.
 
+pub mod access;
 pub mod agent;
 pub mod api;
 pub mod command;

@@ -46,6 +46,16 @@ pub enum ErrorCode {
     EnrollmentKeyInvalid,
     /// Too many requests from this key or address; retry after `Retry-After` (429).
     RateLimited,
+    /// No valid operator credential: a missing, unknown, expired or revoked API token
+    /// or session, or a disabled user (401).
+    Unauthorized,
+    /// The caller's role (or its read-only token) does not allow this (403).
+    Forbidden,
+    /// The route has no access rule, so it is refused for everyone (403; a platform
+    /// bug to report).
+    NoAccessRule,
+    /// The `cursor` of a list request is not one this platform handed out (400).
+    BadCursor,
     /// A code this build does not know (a newer platform).
     #[serde(other)]
     Other,
@@ -60,6 +70,10 @@ impl ErrorCode {
             ErrorCode::PendingApproval => "pending_approval",
             ErrorCode::EnrollmentKeyInvalid => "enrollment_key_invalid",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NoAccessRule => "no_access_rule",
+            ErrorCode::BadCursor => "bad_cursor",
             ErrorCode::Other => "other",
         }
     }

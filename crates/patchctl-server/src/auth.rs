@@ -8,6 +8,7 @@
 //! tells the agent what happened (the contract of `patchctl_proto::trust`): unknown
 //! (401 `credential_unknown`), revoked or rejected (403 `credential_revoked`), waiting
 //! for approval (403 `pending_approval`, except on `whoami`: [`AgentIdentity`]).
+//! Operators (API tokens, sessions) are authenticated in [`crate::access`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -237,41 +238,6 @@ impl FromRequestParts<AppState> for AgentIdentity {
             org_id: h.org_id,
             approval: h.approval,
         })
-    }
-}
-
-/// An authenticated operator (API token).
-#[derive(Debug, Clone, Copy)]
-pub struct OperatorAuth {
-    /// The token's organisation; every operator request is confined to it.
-    pub org_id: Uuid,
-    /// The token, named as the actor of the audit events it causes.
-    pub token_id: Uuid,
-}
-
-impl OperatorAuth {
-    /// The actor of an audit event: `api token ID`.
-    pub fn actor(&self) -> String {
-        format!("api token {}", self.token_id)
-    }
-}
-
-impl FromRequestParts<AppState> for OperatorAuth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(tok) = bearer(parts) else {
-            return Err(ApiError::unauthorized(
-                "missing API token; pass --token or set PATCHCTL_TOKEN",
-            ));
-        };
-        match state.store.api_token_by_hash(&hash_secret(tok)).await? {
-            Some(t) => Ok(OperatorAuth {
-                org_id: t.org_id,
-                token_id: t.id,
-            }),
-            None => Err(ApiError::unauthorized("invalid API token")),
-        }
     }
 }
 

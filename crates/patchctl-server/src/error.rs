@@ -158,6 +158,10 @@ impl IntoResponse for ApiError {
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
+        // For the audit trail (`crate::audit::record`).
+        if let Some(code) = self.code {
+            resp.extensions_mut().insert(code);
+        }
         resp
     }
 }

@@ -31,12 +31,15 @@ use axum::Router;
 use patchctl_storage::Storage;
 use tokio::net::TcpListener;
 
+pub mod access;
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod bootstrap;
 pub mod engine;
 pub mod error;
 pub mod heartbeats;
+pub mod passwords;
 pub mod ratelimit;
 pub mod releases;
 pub mod serve;
@@ -94,7 +97,7 @@ impl AppState {
 /// All routes ([`api::routes`]) over `state`, with the JSON 404 fallback and the panic
 /// guard.
 pub fn app(state: AppState) -> Router {
-    api::routes()
+    api::routes(state.clone())
         .merge(ui::routes(&state))
         .fallback(|| async {
             error::ApiError::not_found("no such endpoint; the API lives under /api/v1/")

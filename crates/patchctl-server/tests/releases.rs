@@ -533,7 +533,7 @@ async fn publishing_is_idempotent_and_versions_are_immutable() {
         .map(|r| r["target"].as_str().unwrap())
         .collect();
     assert_eq!(targets, vec![ARM, X86]);
-    assert!(!audit_lines(&["release.published", "api token", "1.1.0"]).is_empty());
+    assert!(!audit_lines(&["release.published", "organisation token", "1.1.0"]).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

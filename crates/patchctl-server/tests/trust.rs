@@ -385,7 +385,7 @@ async fn revoked_and_unknown_credentials_get_their_codes() {
     }
     let shown = p.get(&format!("/api/v1/hosts/{host}"), tok).await.ok();
     assert_eq!(shown["status"], "revoked");
-    assert_audited("host.revoked", &host, "api token ");
+    assert_audited("host.revoked", &host, "organisation token ");
     p.assert_no_secret_leaked();
 }
 
@@ -534,8 +534,8 @@ async fn pending_hosts_wait_until_approved_and_rejected_ones_are_revoked() {
             .unwrap()
             .is_empty()
     );
-    assert_audited("host.approved", &h1, "api token ");
-    assert_audited("host.rejected", &h2, "api token ");
+    assert_audited("host.approved", &h1, "organisation token ");
+    assert_audited("host.rejected", &h2, "organisation token ");
     assert_audited("host.enrolled", &h1, "enrollment key ");
     assert!(
         log_text().contains("org_settings.changed"),
@@ -812,9 +812,9 @@ async fn enrollment_keys_run_out_expire_are_revoked_and_rotated() {
         assert!(r.error().contains("grace_secs"), "{body}: {r:?}");
     }
 
-    assert_audited("enrollment_key.created", &twice, "api token ");
-    assert_audited("enrollment_key.revoked", &gone, "api token ");
-    assert_audited("enrollment_key.rotated", &fleet, "api token ");
+    assert_audited("enrollment_key.created", &twice, "organisation token ");
+    assert_audited("enrollment_key.revoked", &gone, "organisation token ");
+    assert_audited("enrollment_key.rotated", &fleet, "organisation token ");
     p.assert_no_secret_leaked();
 }
 

@@ -1,6 +1,6 @@
 //! Identity: organisations and their settings, operator API tokens and enrollment keys
-//! with their life cycle ([`IdentityStore`]). Users, roles and the audit trail belong
-//! here when they arrive. Only hashes of secrets are stored. The SQL is in
+//! with their life cycle ([`IdentityStore`]). Users, sessions and users' tokens are
+//! in `operators.rs`, the audit trail in `audit.rs`. Only hashes of secrets are stored. The SQL is in
 //! `sql/identity.rs`.
 //!
 //! An enrollment key's state ([`KeyState`]) is derived from its fields at the time
@@ -37,6 +37,16 @@ pub struct ApiToken {
     pub name: String,
     /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// The user it acts for; none: the organisation's own token (acts as an owner).
+    pub user_id: Option<Uuid>,
+    /// Allows only reads (GET of `read` and `audit` routes).
+    pub read_only: bool,
+    /// When it stops working (none: never).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last used (written at most once a minute).
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// An enrollment (license) key (only its SHA-256 is stored).

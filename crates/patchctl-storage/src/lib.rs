@@ -12,6 +12,9 @@
 //! * `vulns`: the vulnerability database ([`VulnStore`]);
 //! * `releases`: signed releases, each organisation's agent rollout and the agents'
 //!   update steps ([`ReleaseStore`]);
+//! * `operators`: users and their roles, dashboard sessions, users' API tokens
+//!   ([`OperatorStore`]);
+//! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
 //! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
@@ -31,16 +34,19 @@
 
 use std::sync::Arc;
 
+mod audit;
 mod commands;
 mod dashboard;
 mod error;
 mod hosts;
 mod identity;
+mod operators;
 mod releases;
 mod scans;
 mod sql;
 mod vulns;
 
+pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
@@ -50,6 +56,7 @@ pub use hosts::{
     KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
+pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
 pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
@@ -61,7 +68,15 @@ pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnSto
 /// Times are passed in (never read from the clock inside) so that leases and expiry
 /// are testable.
 pub trait Storage:
-    IdentityStore + HostStore + CommandStore + ScanStore + VulnStore + ReleaseStore + DashboardStore
+    IdentityStore
+    + HostStore
+    + CommandStore
+    + ScanStore
+    + VulnStore
+    + ReleaseStore
+    + OperatorStore
+    + AuditStore
+    + DashboardStore
 {
 }
 
@@ -73,6 +88,8 @@ impl<T> Storage for T where
         + VulnStore
         + ReleaseStore
         + DashboardStore
+        + OperatorStore
+        + AuditStore
 {
 }
 

@@ -36,6 +36,11 @@ use uuid::Uuid;
 #[path = "conformance/dashboard.rs"]
 mod dashboard;
 use dashboard::{case_dashboard_active_host_ids, case_dashboard_command_lines};
+#[path = "conformance/operators.rs"]
+mod operators;
+use operators::{
+    case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -271,6 +276,10 @@ conformance! {
             sqlite_case_dashboard_command_lines, postgres_case_dashboard_command_lines;
         case_dashboard_active_host_ids =>
             sqlite_case_dashboard_active_host_ids, postgres_case_dashboard_active_host_ids;
+        case_users_and_sessions =>
+            sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
+        case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
     }
     url: {
         case_survives_reopen => sqlite_case_survives_reopen, postgres_case_survives_reopen;
@@ -282,6 +291,8 @@ conformance! {
         case_trust_migration_keeps_old_data =>
             sqlite_case_trust_migration_keeps_old_data,
             postgres_case_trust_migration_keeps_old_data;
+        case_audit_is_append_only =>
+            sqlite_case_audit_is_append_only, postgres_case_audit_is_append_only;
     }
 }
 

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// Default life of an undelivered command.

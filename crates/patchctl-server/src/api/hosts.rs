@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::ApiError;
 
 pub(crate) fn summary(st: &AppState, h: &HostRow, now: DateTime<Utc>) -> HostSummary {

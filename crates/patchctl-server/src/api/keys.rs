@@ -14,7 +14,8 @@ use patchctl_storage::{EnrollmentKey, KeyRotation};
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::{ENROLLMENT_KEY_PREFIX, OperatorAuth, hash_secret, new_secret};
+use crate::access::OperatorAuth;
+use crate::auth::{ENROLLMENT_KEY_PREFIX, hash_secret, new_secret};
 use crate::error::{ApiError, ApiJson};
 
 /// Longest key name, in characters.

@@ -32,6 +32,7 @@ pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
 pub mod org;
+pub mod paging;
 pub mod releases;
 pub mod results;
 pub mod scans;
@@ -42,8 +43,10 @@ pub mod vulns;
 const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
 
 /// Every route: the health check, the agent API under `/api/v1/agent` and the operator
-/// API under `/api/v1` ([`crate::app`] adds the fallback and the panic guard).
-pub fn routes() -> Router<AppState> {
+/// API under `/api/v1`, each operator route behind its access rule
+/// ([`crate::access::authorize`]) and recorded in the audit trail
+/// ([`crate::audit::record`]) ([`crate::app`] adds the fallback and the panic guard).
+pub fn routes(state: AppState) -> Router<AppState> {
     let agent = Router::new()
         // The innermost body limit wins: an enrollment body is small, and an oversized
         // one is refused before its key is looked at.
@@ -108,6 +111,16 @@ pub fn routes() -> Router<AppState> {
             "/agent-rollout",
             get(releases::get_rollout).put(releases::put_rollout),
         )
+        // Every route above: its access rule, then (outside it, so that refusals are
+        // recorded too) the audit trail.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::authorize,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state,
+            crate::audit::record,
+        ))
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
         .route(

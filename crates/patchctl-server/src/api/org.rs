@@ -7,7 +7,7 @@ use axum::extract::State;
 use patchctl_proto::trust::OrgSettings;
 
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::{ApiError, ApiJson};
 
 /// The settings a `PUT` may name; anything else is refused rather than ignored (a

@@ -29,7 +29,8 @@ use patchctl_proto::release::{
 use patchctl_storage::{NewRelease, PutRelease};
 
 use crate::AppState;
-use crate::auth::{AgentAuth, OperatorAuth};
+use crate::access::OperatorAuth;
+use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
 use crate::releases::{
     PACKAGE_PRODUCTS, ReleaseError, check_publication, check_rollout, install_script, platform_url,

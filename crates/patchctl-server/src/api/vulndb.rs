@@ -9,7 +9,7 @@ use axum::extract::State;
 use chrono::Utc;
 
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::ApiError;
 use crate::vulnsync::status::{SyncStatus, report};
 

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::resolve_host;
 use crate::AppState;
-use crate::auth::OperatorAuth;
+use crate::access::OperatorAuth;
 use crate::error::ApiError;
 
 /// Query of the vulnerability views.

@@ -9,7 +9,7 @@
 //! the browser sends an `Origin`, come from this platform's own origin.
 //!
 //! An unknown user is answered exactly as a wrong password (same text, and the same
-//! work: a verification against [`crate::passwords::DUMMY_HASH`]). Login attempts are
+//! work: a verification against [`crate::passwords::dummy_hash`]). Login attempts are
 //! rate-limited per source address and per username (in-memory token buckets, like the
 //! enrollment limits).
 
@@ -430,7 +430,7 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
             (ok && user.disabled_at.is_none()).then_some(user)
         }
         None => {
-            verify_blocking(form.password, passwords::DUMMY_HASH.to_owned()).await;
+            verify_blocking(form.password, passwords::dummy_hash().to_owned()).await;
             None
         }
     };

@@ -42,22 +42,44 @@ impl OrgDb {
     }
 }
 
-/// A row of `api_tokens`.
+/// The columns of `api_tokens` that make an [`ApiToken`] (see [`TokenDb`]).
+macro_rules! token_columns {
+    () => {
+        "id, org_id, name, created_at, user_id, read_only, expires_at, last_used_at, revoked_at"
+    };
+}
+pub(super) use token_columns;
+
+/// The [`token_columns!`] of a row of `api_tokens`.
 #[derive(sqlx::FromRow)]
-struct TokenDb {
+pub(super) struct TokenDb {
     id: String,
     org_id: String,
     name: String,
     created_at: i64,
+    user_id: Option<String>,
+    read_only: bool,
+    expires_at: Option<i64>,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
 }
 
 impl TokenDb {
-    fn decode(self) -> Result<ApiToken> {
+    pub(super) fn decode(self) -> Result<ApiToken> {
         Ok(ApiToken {
             id: uuid(&self.id, "api_tokens.id")?,
             org_id: uuid(&self.org_id, "api_tokens.org_id")?,
             name: self.name,
             created_at: time(self.created_at, "api_tokens.created_at")?,
+            user_id: self
+                .user_id
+                .as_deref()
+                .map(|s| uuid(s, "api_tokens.user_id"))
+                .transpose()?,
+            read_only: self.read_only,
+            expires_at: opt_time(self.expires_at, "api_tokens.expires_at")?,
+            last_used_at: opt_time(self.last_used_at, "api_tokens.last_used_at")?,
+            revoked_at: opt_time(self.revoked_at, "api_tokens.revoked_at")?,
         })
     }
 }
@@ -170,13 +192,20 @@ macro_rules! impl_identity {
                     org_id,
                     name: name.to_owned(),
                     created_at: trunc(now),
+                    user_id: None,
+                    read_only: false,
+                    expires_at: None,
+                    last_used_at: None,
+                    revoked_at: None,
                 })
             }
 
             async fn api_token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-                let row: Option<TokenDb> = sqlx::query_as(
-                    "SELECT id, org_id, name, created_at FROM api_tokens WHERE token_hash = $1",
-                )
+                let row: Option<TokenDb> = sqlx::query_as(concat!(
+                    "SELECT ",
+                    token_columns!(),
+                    " FROM api_tokens WHERE token_hash = $1"
+                ))
                 .bind(token_hash)
                 .fetch_optional(&self.reader)
                 .await?;

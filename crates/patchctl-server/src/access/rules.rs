@@ -1,0 +1,187 @@
+//! The access rule of every operator route: what it needs ([`Need`]) and the name of
+//! its action in the audit trail. One table, [`RULES`]; a route that is not in it is
+//! refused for everyone ([`super::authorize`] fails closed), and the role-matrix test
+//! walks every entry with every role. Routes that need no operator ([`PUBLIC`]) and
+//! the agent's routes ([`AGENT`]) are listed too, so that the whole API is accounted
+//! for.
+
+use patchctl_proto::access::Need;
+
+/// The rule of one route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    /// HTTP method (`GET`, `POST`, `PUT`, `DELETE`).
+    pub method: &'static str,
+    /// The full route template, as axum matched it (`/api/v1/hosts/{host}`).
+    pub path: &'static str,
+    /// What the caller's role must allow.
+    pub need: Need,
+    /// The action's name in the audit trail (`host.revoke`).
+    pub action: &'static str,
+}
+
+const fn rule(method: &'static str, path: &'static str, need: Need, action: &'static str) -> Rule {
+    Rule {
+        method,
+        path,
+        need,
+        action,
+    }
+}
+
+use Need::{Administer, Audit, Operate, Read};
+
+/// Every operator route (API and dashboard) and its rule.
+pub static RULES: &[Rule] = &[
+    // Hosts.
+    rule("GET", "/api/v1/hosts", Read, "hosts.list"),
+    rule("GET", "/api/v1/hosts/{host}", Read, "host.show"),
+    rule(
+        "GET",
+        "/api/v1/hosts/{host}/packages",
+        Read,
+        "host.packages",
+    ),
+    rule("GET", "/api/v1/hosts/{host}/updates", Read, "host.updates"),
+    rule("GET", "/api/v1/hosts/{host}/metrics", Read, "host.metrics"),
+    rule("GET", "/api/v1/hosts/{host}/vulns", Read, "host.vulns"),
+    rule(
+        "POST",
+        "/api/v1/hosts/{host}/revoke",
+        Administer,
+        "host.revoke",
+    ),
+    rule(
+        "POST",
+        "/api/v1/hosts/{host}/approve",
+        Administer,
+        "host.approve",
+    ),
+    rule(
+        "POST",
+        "/api/v1/hosts/{host}/reject",
+        Administer,
+        "host.reject",
+    ),
+    // Vulnerabilities.
+    rule("GET", "/api/v1/vulns/summary", Read, "vulns.summary"),
+    rule("GET", "/api/v1/vulns/{id}", Read, "vuln.hosts"),
+    rule("GET", "/api/v1/vulndb/status", Read, "vulndb.status"),
+    // Enrollment keys.
+    rule("GET", "/api/v1/enrollment-keys", Read, "keys.list"),
+    rule("POST", "/api/v1/enrollment-keys", Administer, "key.create"),
+    rule(
+        "POST",
+        "/api/v1/enrollment-keys/{id}/revoke",
+        Administer,
+        "key.revoke",
+    ),
+    rule(
+        "POST",
+        "/api/v1/enrollment-keys/{id}/rotate",
+        Administer,
+        "key.rotate",
+    ),
+    // The organisation's settings.
+    rule("GET", "/api/v1/settings", Read, "settings.show"),
+    rule("PUT", "/api/v1/settings", Administer, "settings.update"),
+    // Commands.
+    rule("GET", "/api/v1/commands", Read, "commands.list"),
+    rule("POST", "/api/v1/commands", Operate, "command.queue"),
+    rule("GET", "/api/v1/commands/{id}", Read, "command.show"),
+    rule(
+        "POST",
+        "/api/v1/commands/{id}/cancel",
+        Operate,
+        "command.cancel",
+    ),
+    // Releases and the agent rollout.
+    rule("GET", "/api/v1/releases", Read, "releases.list"),
+    rule("POST", "/api/v1/releases", Administer, "release.publish"),
+    rule("GET", "/api/v1/agent-rollout", Read, "rollout.show"),
+    rule("PUT", "/api/v1/agent-rollout", Administer, "rollout.update"),
+    // Dashboard: vulnerabilities, commands, audit log, administration.
+    rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
+    rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
+    rule("GET", "/ui/commands", Read, "ui.commands.list"),
+    rule("GET", "/ui/commands/{id}", Read, "ui.command.show"),
+    rule("POST", "/ui/commands/{id}/cancel", Operate, "command.cancel"),
+    rule("GET", "/ui/audit", Audit, "ui.audit.list"),
+    rule("GET", "/ui/admin", Administer, "ui.admin.show"),
+    rule("POST", "/ui/admin/users", Administer, "user.create"),
+    rule("POST", "/ui/admin/users/{user}/role", Administer, "user.set_role"),
+    rule("POST", "/ui/admin/users/{user}/disable", Administer, "user.disable"),
+    rule("POST", "/ui/admin/tokens", Administer, "token.create"),
+    rule("POST", "/ui/admin/tokens/{id}/revoke", Administer, "token.revoke"),
+    rule("POST", "/ui/admin/keys", Administer, "key.create"),
+    rule("POST", "/ui/admin/keys/{id}/revoke", Administer, "key.revoke"),
+    rule("POST", "/ui/admin/keys/{id}/rotate", Administer, "key.rotate"),
+];
+
+/// Routes anyone may call: the health check, the public downloads and install script.
+pub static PUBLIC: &[(&str, &str)] = &[
+    ("GET", "/api/v1/health"),
+    ("GET", "/downloads/{product}/{version}/{target}"),
+    ("GET", "/install.sh"),
+];
+
+/// The agent's routes (an enrollment key or an agent credential, never an operator).
+pub static AGENT: &[(&str, &str)] = &[
+    ("POST", "/api/v1/agent/enroll"),
+    ("GET", "/api/v1/agent/whoami"),
+    ("POST", "/api/v1/agent/credential"),
+    ("POST", "/api/v1/agent/heartbeat"),
+    ("POST", "/api/v1/agent/inventory"),
+    ("POST", "/api/v1/agent/scan"),
+    ("POST", "/api/v1/agent/results"),
+    ("GET", "/api/v1/agent/releases/{version}/{target}"),
+    ("GET", "/api/v1/agent/releases/{version}/{target}/artifact"),
+];
+
+/// The rule of `method` (HEAD is looked up as GET) on the route template `path`.
+pub fn rule_for(method: &str, path: &str) -> Option<&'static Rule> {
+    let method = if method == "HEAD" { "GET" } else { method };
+    RULES.iter().find(|r| r.method == method && r.path == path)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    #[test]
+    fn every_route_is_listed_once_and_mutations_are_never_read_only() {
+        let mut seen = HashSet::new();
+        for r in RULES {
+            assert!(
+                seen.insert((r.method, r.path)),
+                "{} {} twice",
+                r.method,
+                r.path
+            );
+            assert!(
+                r.path.starts_with("/api/v1/") || r.path.starts_with("/ui") || r.path == "/metrics",
+                "{}",
+                r.path
+            );
+            if r.method != "GET" {
+                assert!(
+                    !r.need.read_only(),
+                    "{} {} changes state but needs only {}",
+                    r.method,
+                    r.path,
+                    r.need
+                );
+            }
+        }
+        for (m, p) in PUBLIC.iter().chain(AGENT) {
+            assert!(seen.insert((m, p)), "{m} {p} is also an operator route");
+        }
+        assert_eq!(
+            rule_for("HEAD", "/api/v1/hosts").unwrap().action,
+            "hosts.list"
+        );
+        assert!(rule_for("DELETE", "/api/v1/hosts").is_none());
+    }
+}
