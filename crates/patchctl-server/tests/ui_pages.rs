@@ -157,7 +157,12 @@ async fn env() -> Env {
         .import_vuln_records(
             "test",
             &[
-                record("CVE-2024-6387", "openssh", "critical", Some("1:9.2p1-2+deb12u3")),
+                record(
+                    "CVE-2024-6387",
+                    "openssh",
+                    "critical",
+                    Some("1:9.2p1-2+deb12u3"),
+                ),
                 record("CVE-2024-0001", "bash", "low", None),
                 record("CVE-2024-9999", EVIL_PKG, "medium", Some("2.0")),
             ],
@@ -195,7 +200,12 @@ async fn env() -> Env {
             .queue_command(NewCommand {
                 org_id,
                 host_id: ids[i % 2],
-                kind: if i % 3 == 0 { "check_updates" } else { "health_check" }.into(),
+                kind: if i % 3 == 0 {
+                    "check_updates"
+                } else {
+                    "health_check"
+                }
+                .into(),
                 params: serde_json::json!({}),
                 now: now - Duration::seconds(200 - i as i64),
                 expires_at: now + Duration::days(1),
@@ -262,7 +272,13 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 impl Env {
-    async fn send(&self, method: &str, path: &str, cookie: Option<&str>, body: Option<String>) -> Answer {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        body: Option<String>,
+    ) -> Answer {
         let mut req = Request::builder().method(method).uri(path);
         if let Some(c) = cookie {
             req = req.header(header::COOKIE, c);
@@ -300,10 +316,19 @@ impl Env {
                 "POST",
                 "/ui/login",
                 None,
-                Some(form(&[("username", username), ("password", PASSWORD), ("next", "/ui/")])),
+                Some(form(&[
+                    ("username", username),
+                    ("password", PASSWORD),
+                    ("next", "/ui/"),
+                ])),
             )
             .await;
-        assert!(a.status.is_redirection(), "login of {username}: {} {}", a.status, a.body);
+        assert!(
+            a.status.is_redirection(),
+            "login of {username}: {} {}",
+            a.status,
+            a.body
+        );
         let cookie = a
             .cookies
             .iter()
@@ -349,7 +374,8 @@ impl Env {
     async fn post(&self, u: &User, path: &str, fields: &[(&str, &str)]) -> Answer {
         let mut f: Vec<(&str, &str)> = vec![("csrf", u.csrf.as_str())];
         f.extend_from_slice(fields);
-        self.send("POST", path, Some(&u.cookie), Some(form(&f))).await
+        self.send("POST", path, Some(&u.cookie), Some(form(&f)))
+            .await
     }
 
     /// The vulnerabilities page once the engine has correlated the fleet.
@@ -360,7 +386,10 @@ impl Env {
             if !body.contains("engine-loading") {
                 return body;
             }
-            assert!(std::time::Instant::now() < deadline, "the engine did not load");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the engine did not load"
+            );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
@@ -401,7 +430,9 @@ fn unescape(body: &str) -> String {
             "amp" => Some('&'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16).ok().and_then(char::from_u32),
+            n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -424,11 +455,17 @@ fn unescape(body: &str) -> String {
 /// form is not.
 fn assert_shown_escaped(body: &str, text: &str) {
     assert!(!body.contains(text), "{text:?} is not escaped in:\n{body}");
-    assert!(unescape(body).contains(text), "{text:?} is not shown in:\n{body}");
+    assert!(
+        unescape(body).contains(text),
+        "{text:?} is not shown in:\n{body}"
+    );
 }
 
 fn assert_escaped(body: &str) {
-    assert!(!body.contains("<script>alert"), "unescaped script in:\n{body}");
+    assert!(
+        !body.contains("<script>alert"),
+        "unescaped script in:\n{body}"
+    );
     assert!(!body.contains("<img src=x"), "unescaped img in:\n{body}");
 }
 
@@ -439,15 +476,24 @@ async fn vulnerabilities_by_advisory_with_filters_and_hosts_per_advisory() {
     let body = e.vulns_page(&owner, "/ui/vulns").await;
     assert!(body.contains("CVE-2024-6387"), "{body}");
     assert!(body.contains("CVE-2024-0001"));
-    assert!(body.contains("id=\"vulnerable-hosts\">2<"), "both hosts are vulnerable");
-    assert!(body.contains("unfixed"), "the will-not-fix advisory says so");
+    assert!(
+        body.contains("id=\"vulnerable-hosts\">2<"),
+        "both hosts are vulnerable"
+    );
+    assert!(
+        body.contains("unfixed"),
+        "the will-not-fix advisory says so"
+    );
     assert_shown_escaped(&body, "openssh: a <b>flaw</b>");
     let critical = e.vulns_page(&owner, "/ui/vulns?severity=critical").await;
     assert!(critical.contains("CVE-2024-6387") && !critical.contains("CVE-2024-0001"));
     let search = e.vulns_page(&owner, "/ui/vulns?q=bash").await;
     assert!(search.contains("CVE-2024-0001") && !search.contains("CVE-2024-6387"));
     let kev = e.vulns_page(&owner, "/ui/vulns?kev=1").await;
-    assert!(!kev.contains("CVE-2024-6387"), "nothing here is known exploited");
+    assert!(
+        !kev.contains("CVE-2024-6387"),
+        "nothing here is known exploited"
+    );
     let bad = e.get(&owner, "/ui/vulns?severity=dreadful").await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body.contains("choose one of critical"));
@@ -456,7 +502,10 @@ async fn vulnerabilities_by_advisory_with_filters_and_hosts_per_advisory() {
     assert!(one.contains(&format!("/ui/hosts/{}", e.evil_host)));
     assert!(one.contains(&format!("/ui/hosts/{}", e.good_host)));
     assert!(one.contains("1:9.2p1-2+deb12u2") && one.contains("1:9.2p1-2+deb12u3"));
-    assert_shown_escaped(&one, "installed 1:9.2p1-2+deb12u2 < fixed 1:9.2p1-2+deb12u3");
+    assert_shown_escaped(
+        &one,
+        "installed 1:9.2p1-2+deb12u2 < fixed 1:9.2p1-2+deb12u3",
+    );
     assert_shown_escaped(&one, EVIL_HOST);
     let evil = e.vulns_page(&owner, "/ui/vulns/CVE-2024-9999").await;
     assert_shown_escaped(&evil, EVIL_PKG);
@@ -471,7 +520,9 @@ async fn a_release_without_data_is_unknown_never_zero() {
     let e = env().await;
     let store = e.st.store.clone();
     let key = store
-        .enrollment_key_by_hash(&patchctl_server::auth::hash_secret(e.org.enrollment_key.expose()))
+        .enrollment_key_by_hash(&patchctl_server::auth::hash_secret(
+            e.org.enrollment_key.expose(),
+        ))
         .await
         .unwrap()
         .unwrap();
@@ -518,7 +569,9 @@ async fn commands_filter_page_show_and_cancel() {
     // filters
     let (failed, _) = e.command_ids(&owner, "/ui/commands?state=failed").await;
     assert_eq!(failed.len(), 1);
-    let (checks, _) = e.command_ids(&owner, "/ui/commands?kind=check_updates").await;
+    let (checks, _) = e
+        .command_ids(&owner, "/ui/commands?kind=check_updates")
+        .await;
     assert_eq!(checks.len(), 35);
     let (on_good, _) = e.command_ids(&owner, "/ui/commands?host=good-1").await;
     assert_eq!(on_good.len(), 52);
@@ -535,9 +588,15 @@ async fn commands_filter_page_show_and_cancel() {
     let one = e.get_ok(&owner, &format!("/ui/commands/{failed}")).await;
     assert_shown_escaped(&one, EVIL_RESULT);
     for s in ["queued", "delivered", "failed"] {
-        assert!(one.contains(&format!("<span class=\"badge {s}\">{s}</span>")), "{s}: {one}");
+        assert!(
+            one.contains(&format!("<span class=\"badge {s}\">{s}</span>")),
+            "{s}: {one}"
+        );
     }
-    assert!(!one.contains("cancel-form"), "a failed command cannot be cancelled");
+    assert!(
+        !one.contains("cancel-form"),
+        "a failed command cannot be cancelled"
+    );
     assert_escaped(&one);
 
     // cancel a queued one through the form
@@ -545,12 +604,16 @@ async fn commands_filter_page_show_and_cancel() {
     let target = &queued[0];
     let page = e.get_ok(&owner, &format!("/ui/commands/{target}")).await;
     assert!(page.contains("cancel-form"));
-    let a = e.post(&owner, &format!("/ui/commands/{target}/cancel"), &[]).await;
+    let a = e
+        .post(&owner, &format!("/ui/commands/{target}/cancel"), &[])
+        .await;
     assert!(a.status.is_redirection(), "{} {}", a.status, a.body);
     let page = e.get_ok(&owner, &format!("/ui/commands/{target}")).await;
     assert!(page.contains("id=\"state\">cancelled<"), "{page}");
     // cancelling again: the API's answer, as a page
-    let again = e.post(&owner, &format!("/ui/commands/{target}/cancel"), &[]).await;
+    let again = e
+        .post(&owner, &format!("/ui/commands/{target}/cancel"), &[])
+        .await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert!(again.body.contains("only queued commands can be cancelled"));
 }
@@ -563,16 +626,37 @@ async fn a_viewer_sees_no_forms_and_every_post_is_refused() {
     let (queued, _) = e.command_ids(&viewer, "/ui/commands?state=queued").await;
     let target = &queued[0];
     let page = e.get_ok(&viewer, &format!("/ui/commands/{target}")).await;
-    assert!(!page.contains("cancel-form"), "no cancel button for a viewer");
-    let a = e.post(&viewer, &format!("/ui/commands/{target}/cancel"), &[]).await;
+    assert!(
+        !page.contains("cancel-form"),
+        "no cancel button for a viewer"
+    );
+    let a = e
+        .post(&viewer, &format!("/ui/commands/{target}/cancel"), &[])
+        .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     let page = e.get_ok(&owner, &format!("/ui/commands/{target}")).await;
-    assert!(page.contains("id=\"state\">queued<"), "the viewer changed nothing");
+    assert!(
+        page.contains("id=\"state\">queued<"),
+        "the viewer changed nothing"
+    );
     // the audit log and the administration are not theirs
-    assert_eq!(e.get(&viewer, "/ui/audit").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(e.get(&viewer, "/ui/admin").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        e.get(&viewer, "/ui/audit").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        e.get(&viewer, "/ui/admin").await.status,
+        StatusCode::FORBIDDEN
+    );
     for (path, fields) in [
-        ("/ui/admin/users", vec![("username", "mallory"), ("password", PASSWORD), ("role", "owner")]),
+        (
+            "/ui/admin/users",
+            vec![
+                ("username", "mallory"),
+                ("password", PASSWORD),
+                ("role", "owner"),
+            ],
+        ),
         ("/ui/admin/tokens", vec![("name", "mine")]),
         ("/ui/admin/keys", vec![("name", "mine")]),
     ] {
@@ -583,17 +667,33 @@ async fn a_viewer_sees_no_forms_and_every_post_is_refused() {
     assert!(!admin.contains("mallory"));
     // an auditor reads the audit log: refusals are there, filtered and paged
     for _ in 0..101 {
-        let st = e.api("POST", &format!("/api/v1/commands/{target}/cancel"), "not-a-token").await;
+        let st = e
+            .api(
+                "POST",
+                &format!("/api/v1/commands/{target}/cancel"),
+                "not-a-token",
+            )
+            .await;
         assert_eq!(st, StatusCode::UNAUTHORIZED);
     }
     let auditor = e.login("audrey").await;
     let route = "POST /api/v1/commands/{id}/cancel";
     let refused = e.get_ok(&auditor, "/ui/audit?outcome=refused").await;
     assert_eq!(audit_rows(&refused), 100, "a full page");
-    assert!(refused.contains(route) && refused.contains(target.as_str()), "{refused}");
+    assert!(
+        refused.contains(route) && refused.contains(target.as_str()),
+        "{refused}"
+    );
     let next = refused
         .find("href=\"/ui/audit?")
-        .map(|i| refused[i + 6..].split('"').next().unwrap().replace("&amp;", "&").replace("&#38;", "&"))
+        .map(|i| {
+            refused[i + 6..]
+                .split('"')
+                .next()
+                .unwrap()
+                .replace("&amp;", "&")
+                .replace("&#38;", "&")
+        })
         .expect("a link to the older entries");
     let older = e.get_ok(&auditor, &next).await;
     assert!(audit_rows(&older) >= 1 && older.contains(route), "{older}");
@@ -619,7 +719,12 @@ async fn a_post_without_the_csrf_token_is_refused() {
     let target = &queued[0];
     for body in [String::new(), form(&[("csrf", "0".repeat(64).as_str())])] {
         let a = e
-            .send("POST", &format!("/ui/commands/{target}/cancel"), Some(&owner.cookie), Some(body))
+            .send(
+                "POST",
+                &format!("/ui/commands/{target}/cancel"),
+                Some(&owner.cookie),
+                Some(body),
+            )
             .await;
         assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     }
@@ -628,7 +733,11 @@ async fn a_post_without_the_csrf_token_is_refused() {
             "POST",
             "/ui/admin/users",
             Some(&owner.cookie),
-            Some(form(&[("username", "forged"), ("password", PASSWORD), ("role", "owner")])),
+            Some(form(&[
+                ("username", "forged"),
+                ("password", PASSWORD),
+                ("role", "owner"),
+            ])),
         )
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
@@ -649,25 +758,60 @@ async fn administration_of_users_tokens_and_keys() {
 
     // a user, its role, disabling it
     let a = e
-        .post(&owner, "/ui/admin/users", &[("username", "nina"), ("password", PASSWORD), ("role", "operator")])
+        .post(
+            &owner,
+            "/ui/admin/users",
+            &[
+                ("username", "nina"),
+                ("password", PASSWORD),
+                ("role", "operator"),
+            ],
+        )
         .await;
     assert!(a.status.is_redirection(), "{} {}", a.status, a.body);
     assert_eq!(a.location.as_deref(), Some("/ui/admin?done=user-created"));
     let nina = e.login("nina").await;
-    assert_eq!(e.get(&nina, "/ui/admin").await.status, StatusCode::FORBIDDEN);
-    let a = e.post(&owner, "/ui/admin/users/nina/role", &[("role", "admin")]).await;
+    assert_eq!(
+        e.get(&nina, "/ui/admin").await.status,
+        StatusCode::FORBIDDEN
+    );
+    let a = e
+        .post(&owner, "/ui/admin/users/nina/role", &[("role", "admin")])
+        .await;
     assert!(a.status.is_redirection(), "{}", a.body);
-    assert_eq!(e.get(&nina, "/ui/admin").await.status, StatusCode::OK, "an admin now");
+    assert_eq!(
+        e.get(&nina, "/ui/admin").await.status,
+        StatusCode::OK,
+        "an admin now"
+    );
     let short = e
-        .post(&owner, "/ui/admin/users", &[("username", "tiny"), ("password", "short"), ("role", "viewer")])
+        .post(
+            &owner,
+            "/ui/admin/users",
+            &[
+                ("username", "tiny"),
+                ("password", "short"),
+                ("role", "viewer"),
+            ],
+        )
         .await;
     assert_eq!(short.status, StatusCode::BAD_REQUEST, "{}", short.body);
     let a = e.post(&owner, "/ui/admin/users/nina/disable", &[]).await;
     assert!(a.status.is_redirection(), "{}", a.body);
-    assert_ne!(e.get(&nina, "/ui/admin").await.status, StatusCode::OK, "her session ended");
+    assert_ne!(
+        e.get(&nina, "/ui/admin").await.status,
+        StatusCode::OK,
+        "her session ended"
+    );
 
     // a token: shown once, works on the API, revoked stops working
-    let a = e.post(&owner, "/ui/admin/tokens", &[("name", "ci <deploy>"), ("read_only", "1")]).await;
+    let a = e
+        .post(
+            &owner,
+            "/ui/admin/tokens",
+            &[("name", "ci <deploy>"), ("read_only", "1")],
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let secret = a.body[a.body.find("<pre id=\"secret\">").unwrap() + 17..]
         .split('<')
@@ -678,16 +822,30 @@ async fn administration_of_users_tokens_and_keys() {
     assert_eq!(e.api("GET", "/api/v1/hosts", &secret).await, StatusCode::OK);
     let page = e.get_ok(&owner, "/ui/admin").await;
     assert!(!page.contains(&secret), "the token is shown only once");
-    let at = page.find("ci &#60;deploy&#62;").or_else(|| page.find("ci &lt;deploy&gt;")).unwrap();
+    let at = page
+        .find("ci &#60;deploy&#62;")
+        .or_else(|| page.find("ci &lt;deploy&gt;"))
+        .unwrap();
     let rest = &page[at..];
     let i = rest.find("/ui/admin/tokens/").unwrap();
     let id = &rest[i + 17..i + 17 + 36];
-    let a = e.post(&owner, &format!("/ui/admin/tokens/{id}/revoke"), &[]).await;
+    let a = e
+        .post(&owner, &format!("/ui/admin/tokens/{id}/revoke"), &[])
+        .await;
     assert!(a.status.is_redirection(), "{}", a.body);
-    assert_eq!(e.api("GET", "/api/v1/hosts", &secret).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        e.api("GET", "/api/v1/hosts", &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
 
     // an enrollment key: created, rotated (a new secret), revoked
-    let a = e.post(&owner, "/ui/admin/keys", &[("name", "rack-7"), ("max_uses", "3")]).await;
+    let a = e
+        .post(
+            &owner,
+            "/ui/admin/keys",
+            &[("name", "rack-7"), ("max_uses", "3")],
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("enrollment key: rack-7"));
     let page = e.get_ok(&owner, "/ui/admin").await;
@@ -695,14 +853,24 @@ async fn administration_of_users_tokens_and_keys() {
     let rest = &page[at..];
     let i = rest.find("/ui/admin/keys/").unwrap();
     let id = rest[i + 15..i + 15 + 36].to_owned();
-    let a = e.post(&owner, &format!("/ui/admin/keys/{id}/rotate"), &[("grace_hours", "")]).await;
+    let a = e
+        .post(
+            &owner,
+            &format!("/ui/admin/keys/{id}/rotate"),
+            &[("grace_hours", "")],
+        )
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("id=\"secret\""));
-    let bad = e.post(&owner, &format!("/ui/admin/keys/{id}/revoke"), &[]).await;
+    let bad = e
+        .post(&owner, &format!("/ui/admin/keys/{id}/revoke"), &[])
+        .await;
     assert!(bad.status.is_redirection(), "{}", bad.body);
 
     // a read-write token cancels a command through the API: the audit log names it
-    let a = e.post(&owner, "/ui/admin/tokens", &[("name", "ci-rw")]).await;
+    let a = e
+        .post(&owner, "/ui/admin/tokens", &[("name", "ci-rw")])
+        .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let rw = a.body[a.body.find("<pre id=\"secret\">").unwrap() + 17..]
         .split('<')
@@ -714,9 +882,18 @@ async fn administration_of_users_tokens_and_keys() {
     assert_eq!(e.api("POST", &cancel, &rw).await, StatusCode::OK);
     let log = e.get_ok(&owner, "/ui/audit?action=command.cancel").await;
     assert_eq!(audit_rows(&log), 1, "{log}");
-    assert!(log.contains("ci-rw") && log.contains("POST /api/v1/commands/{id}/cancel"), "{log}");
-    assert!(log.contains(queued[0].as_str()), "the target names the command: {log}");
-    assert!(!log.contains(&rw) && !log.contains(PASSWORD), "no secret in the audit log");
+    assert!(
+        log.contains("ci-rw") && log.contains("POST /api/v1/commands/{id}/cancel"),
+        "{log}"
+    );
+    assert!(
+        log.contains(queued[0].as_str()),
+        "the target names the command: {log}"
+    );
+    assert!(
+        !log.contains(&rw) && !log.contains(PASSWORD),
+        "no secret in the audit log"
+    );
     let none = e.get_ok(&owner, "/ui/audit?actor=nobody-at-all").await;
     assert!(none.contains("No entry matches."));
 }

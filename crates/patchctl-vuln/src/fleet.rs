@@ -753,8 +753,18 @@ mod tests {
                 pkg("bash", "5.2-1", "bash"),
             ],
         );
-        fleet.set_host(hosts[1], &eco, None, &[pkg("libssl3", "3.0.14-1", "openssl")]);
-        fleet.set_host(hosts[2], &eco, None, &[pkg("libssl3", "3.0.15-1", "openssl")]);
+        fleet.set_host(
+            hosts[1],
+            &eco,
+            None,
+            &[pkg("libssl3", "3.0.14-1", "openssl")],
+        );
+        fleet.set_host(
+            hosts[2],
+            &eco,
+            None,
+            &[pkg("libssl3", "3.0.15-1", "openssl")],
+        );
         let all = fleet.advisories(None);
         let counts: Vec<(&str, u64, bool)> = all
             .iter()

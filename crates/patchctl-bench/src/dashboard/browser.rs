@@ -19,8 +19,6 @@ use hyper_util::rt::TokioExecutor;
 pub struct Page {
     /// Status.
     pub status: StatusCode,
-    /// Headers.
-    pub headers: HeaderMap,
     /// Body (HTML).
     pub body: String,
 }
@@ -85,7 +83,8 @@ impl Browser {
                 if val.is_empty() || v.to_ascii_lowercase().contains("max-age=0") {
                     self.cookies.remove(k.trim());
                 } else {
-                    self.cookies.insert(k.trim().to_owned(), val.trim().to_owned());
+                    self.cookies
+                        .insert(k.trim().to_owned(), val.trim().to_owned());
                 }
             }
         }
@@ -127,7 +126,6 @@ impl Browser {
         self.keep_cookies(&parts.headers);
         Ok(Page {
             status: parts.status,
-            headers: parts.headers,
             body: String::from_utf8_lossy(&bytes).into_owned(),
         })
     }
@@ -171,7 +169,6 @@ mod tests {
     fn hidden_fields_and_encoding() {
         let p = Page {
             status: StatusCode::OK,
-            headers: HeaderMap::new(),
             body: r#"<form><input type="hidden" name="csrf" value="ab12"><input name="x"></form>"#
                 .into(),
         };

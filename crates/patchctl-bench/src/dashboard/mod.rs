@@ -112,7 +112,12 @@ impl Report {
     }
 }
 
-fn settings(listen: std::net::SocketAddr, db: &str, cert: &Path, key: &Path) -> anyhow::Result<Settings> {
+fn settings(
+    listen: std::net::SocketAddr,
+    db: &str,
+    cert: &Path,
+    key: &Path,
+) -> anyhow::Result<Settings> {
     // only what differs from the defaults, so that new settings keep their defaults
     Ok(serde_json::from_value(serde_json::json!({
         "listen": listen.to_string(),
@@ -166,7 +171,8 @@ pub fn run(cfg: Config) -> anyhow::Result<Report> {
     let base = format!("https://127.0.0.1:{}", addr.port());
     let measured = client_rt.block_on(measure(&base, &pki.ca_cert, cfg, &seeded));
     let _ = stop_tx.send(());
-    let _ = server_rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
+    let _ =
+        server_rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
     server_rt.shutdown_timeout(Duration::from_secs(5));
     let (engine_ready, pages) = measured?;
     Ok(Report {
@@ -273,7 +279,10 @@ async fn measure(
     // the platform answers once it listens
     let start = Instant::now();
     while b.get("/healthz").await.is_err() {
-        anyhow::ensure!(start.elapsed() < Duration::from_secs(30), "the platform did not start");
+        anyhow::ensure!(
+            start.elapsed() < Duration::from_secs(30),
+            "the platform did not start"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     login(&mut b).await.context("cannot log in")?;
@@ -283,15 +292,22 @@ async fn measure(
     let mut pages = Vec::new();
     for (label, path, target) in [
         ("fleet overview", "/ui/".to_owned(), Some(TARGET_LIST)),
-        ("hosts, first page", "/ui/hosts".to_owned(), Some(TARGET_LIST)),
         (
-            "hosts, filtered (search)",
-            format!("/ui/hosts?q={}", &seed::hostname(deep)[..9]),
+            "hosts, first page",
+            "/ui/hosts".to_owned(),
             Some(TARGET_LIST),
         ),
         (
-            "hosts, deep page",
-            format!("/ui/hosts?after={}", seed::hostname(deep)),
+            "hosts, filtered (search, online, by updates)",
+            format!(
+                "/ui/hosts?q={}&status=online&sort=updates",
+                &seed::hostname(deep)[..8]
+            ),
+            Some(TARGET_LIST),
+        ),
+        (
+            "hosts, deep page (middle of the fleet)",
+            format!("/ui/hosts?page={}", deep / 50),
             Some(TARGET_LIST),
         ),
         (
@@ -341,7 +357,8 @@ pub fn markdown(r: &Report) -> String {
             ms(p.p50),
             ms(p.p95),
             ms(p.max),
-            p.target.map_or("—".to_owned(), |t| format!("≤ {} ms", t.as_millis())),
+            p.target
+                .map_or("—".to_owned(), |t| format!("≤ {} ms", t.as_millis())),
             if p.target.is_none() {
                 ""
             } else if p.ok() {

@@ -53,12 +53,8 @@ const IN_FLIGHT: usize = 8;
 /// What the seeding made, and how long it took.
 #[derive(Debug, Clone)]
 pub struct Seeded {
-    /// The organisation.
-    pub org_id: Uuid,
     /// The host with thousands of packages.
     pub big_host: Uuid,
-    /// Its host name.
-    pub big_hostname: String,
     /// Hosts created (the big one included).
     pub hosts: usize,
     /// Packages stored in all.
@@ -92,7 +88,12 @@ pub fn hostname(i: usize) -> String {
 fn system(hostname: &str, i: usize) -> SystemInfo {
     SystemInfo {
         hostname: hostname.to_owned(),
-        ips: vec![format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255)],
+        ips: vec![format!(
+            "10.{}.{}.{}",
+            (i >> 16) & 255,
+            (i >> 8) & 255,
+            i & 255
+        )],
         os: OsInfo {
             id: "debian".into(),
             version_id: "12".into(),
@@ -388,9 +389,7 @@ pub async fn seed(
     }
 
     Ok(Seeded {
-        org_id,
         big_host: big.id,
-        big_hostname,
         hosts: ids.len(),
         packages,
         commands,

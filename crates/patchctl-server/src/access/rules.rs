@@ -100,22 +100,63 @@ pub static RULES: &[Rule] = &[
     rule("POST", "/api/v1/releases", Administer, "release.publish"),
     rule("GET", "/api/v1/agent-rollout", Read, "rollout.show"),
     rule("PUT", "/api/v1/agent-rollout", Administer, "rollout.update"),
+    // Dashboard: overview and hosts (helper E1's pages; added here so that E2's
+    // benchmark and tests can reach them; E1's branch may add the same lines).
+    rule("GET", "/ui/", Read, "ui.overview"),
+    rule("GET", "/ui/hosts", Read, "ui.hosts.list"),
+    rule("GET", "/ui/hosts/{host}", Read, "ui.host.show"),
+    rule(
+        "POST",
+        "/ui/hosts/{host}/commands",
+        Operate,
+        "command.queue",
+    ),
     // Dashboard: vulnerabilities, commands, audit log, administration.
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
     rule("GET", "/ui/commands", Read, "ui.commands.list"),
     rule("GET", "/ui/commands/{id}", Read, "ui.command.show"),
-    rule("POST", "/ui/commands/{id}/cancel", Operate, "command.cancel"),
+    rule(
+        "POST",
+        "/ui/commands/{id}/cancel",
+        Operate,
+        "command.cancel",
+    ),
     rule("GET", "/ui/audit", Audit, "ui.audit.list"),
     rule("GET", "/ui/admin", Administer, "ui.admin.show"),
     rule("POST", "/ui/admin/users", Administer, "user.create"),
-    rule("POST", "/ui/admin/users/{user}/role", Administer, "user.set_role"),
-    rule("POST", "/ui/admin/users/{user}/disable", Administer, "user.disable"),
+    rule(
+        "POST",
+        "/ui/admin/users/{user}/role",
+        Administer,
+        "user.set_role",
+    ),
+    rule(
+        "POST",
+        "/ui/admin/users/{user}/disable",
+        Administer,
+        "user.disable",
+    ),
     rule("POST", "/ui/admin/tokens", Administer, "token.create"),
-    rule("POST", "/ui/admin/tokens/{id}/revoke", Administer, "token.revoke"),
+    rule(
+        "POST",
+        "/ui/admin/tokens/{id}/revoke",
+        Administer,
+        "token.revoke",
+    ),
     rule("POST", "/ui/admin/keys", Administer, "key.create"),
-    rule("POST", "/ui/admin/keys/{id}/revoke", Administer, "key.revoke"),
-    rule("POST", "/ui/admin/keys/{id}/rotate", Administer, "key.rotate"),
+    rule(
+        "POST",
+        "/ui/admin/keys/{id}/revoke",
+        Administer,
+        "key.revoke",
+    ),
+    rule(
+        "POST",
+        "/ui/admin/keys/{id}/rotate",
+        Administer,
+        "key.rotate",
+    ),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

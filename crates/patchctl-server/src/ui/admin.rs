@@ -11,24 +11,32 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
 use patchctl_proto::Secret;
-use patchctl_proto::access::{NewTokenRequest, NewUserRequest, Role, TokenInfo, UserInfo};
+use patchctl_proto::access::Role;
 use patchctl_proto::trust::{EnrollmentKeyInfo, NewEnrollmentKey, RotateEnrollmentKey};
 use serde::Deserialize;
 use uuid::Uuid;
 
+// Helper A's service and types, through a stand-in until A's branch is merged (see
+// `ops.rs`): then `use crate::operators;` and `patchctl_proto::access::{...}`.
+use super::ops::{self as operators, NewTokenRequest, NewUserRequest, TokenInfo, UserInfo};
 use super::{Chrome, Page, UiError, UiSession};
 use crate::AppState;
 use crate::api::keys;
-use crate::operators;
 
 /// What a redirect back to the page says happened (fixed texts: nothing from the query
 /// string is shown).
 const DONE: [(&str, &str); 6] = [
     ("user-created", "The user was created."),
     ("role-changed", "The role was changed."),
-    ("user-disabled", "The user was disabled; their sessions ended and their tokens stopped working."),
+    (
+        "user-disabled",
+        "The user was disabled; their sessions ended and their tokens stopped working.",
+    ),
     ("token-revoked", "The token was revoked."),
-    ("key-revoked", "The enrollment key was revoked; hosts it enrolled stay."),
+    (
+        "key-revoked",
+        "The enrollment key was revoked; hosts it enrolled stay.",
+    ),
     ("nothing", "Nothing changed."),
 ];
 
@@ -222,7 +230,8 @@ pub async fn create_token(
 }
 
 fn uuid_of(what: &str, id: &str) -> Result<Uuid, UiError> {
-    Uuid::parse_str(id).map_err(|_| UiError::BadRequest(format!("{id:?} is not {what} id (a UUID)")))
+    Uuid::parse_str(id)
+        .map_err(|_| UiError::BadRequest(format!("{id:?} is not {what} id (a UUID)")))
 }
 
 /// `POST /ui/admin/tokens/{id}/revoke`.
@@ -254,7 +263,9 @@ fn number(what: &str, s: &str) -> Result<Option<u64>, UiError> {
     match s.trim() {
         "" => Ok(None),
         v => v.parse().map(Some).map_err(|_| {
-            UiError::BadRequest(format!("{what} {v:?} is not a whole number; give one or leave it empty"))
+            UiError::BadRequest(format!(
+                "{what} {v:?} is not a whole number; give one or leave it empty"
+            ))
         }),
     }
 }
@@ -267,7 +278,8 @@ pub async fn create_key(
 ) -> Result<Response, UiError> {
     let req = NewEnrollmentKey {
         name: f.name,
-        expires_in_secs: number("expires in days", &f.expires_days)?.map(|d| d.saturating_mul(86_400)),
+        expires_in_secs: number("expires in days", &f.expires_days)?
+            .map(|d| d.saturating_mul(86_400)),
         max_uses: number("maximum of uses", &f.max_uses)?,
     };
     let p = &session.principal;
@@ -318,6 +330,13 @@ pub async fn rotate_key(
         .unwrap_or(0)
         .saturating_mul(3_600);
     let p = &session.principal;
-    let made = keys::rotate(&st, p.org_id, &p.label(), id, RotateEnrollmentKey { grace_secs }).await?;
+    let made = keys::rotate(
+        &st,
+        p.org_id,
+        &p.label(),
+        id,
+        RotateEnrollmentKey { grace_secs },
+    )
+    .await?;
     Ok(key_page(&session, made))
 }

@@ -170,7 +170,9 @@ mod tests {
         assert_eq!(day.to_rfc3339(), "2026-03-01T00:00:00+00:00");
         let end = parse_time("until", "2026-03-01", true).unwrap().unwrap();
         assert_eq!(end.timestamp_millis() - day.timestamp_millis(), 86_399_999);
-        let minute = parse_time("since", "2026-03-01T10:30", false).unwrap().unwrap();
+        let minute = parse_time("since", "2026-03-01T10:30", false)
+            .unwrap()
+            .unwrap();
         assert_eq!(minute.to_rfc3339(), "2026-03-01T10:30:00+00:00");
         assert!(parse_time("since", "", false).unwrap().is_none());
         assert!(parse_time("since", "yesterday", false).is_err());

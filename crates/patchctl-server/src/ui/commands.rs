@@ -136,7 +136,8 @@ pub async fn list(
             ("kind", query.kind.clone()),
             ("host", query.host.clone()),
         ];
-        rows.last().map(|l| paging::with(&p, "cursor", &cursor_of(l)))
+        rows.last()
+            .map(|l| paging::with(&p, "cursor", &cursor_of(l)))
     } else {
         None
     };

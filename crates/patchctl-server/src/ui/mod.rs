@@ -31,6 +31,7 @@ pub mod chart;
 pub mod commands;
 pub mod host_list;
 pub mod hosts;
+pub mod ops;
 pub mod overview;
 pub mod paging;
 pub mod session;

@@ -208,14 +208,24 @@ pub async fn show(
             "give an advisory or CVE id (CVE-2024-6387, DSA-5724-1)".into(),
         ));
     }
-    let Some(found) = loaded(st.vulns.hosts_for(org, id.clone(), &Filter::default()).await)? else {
+    let Some(found) = loaded(
+        st.vulns
+            .hosts_for(org, id.clone(), &Filter::default())
+            .await,
+    )?
+    else {
         return Ok(Page(LoadingPage { chrome }).into_response());
     };
     let total = found.hosts.len();
     let vulnerable = found.hosts.iter().filter(|h| h.finding.vulnerable).count();
     let first = found.hosts.first().map(|h| h.finding.clone());
     let from = q.from.min(total);
-    let rows: Vec<AffectedHost> = found.hosts.into_iter().skip(from).take(HOSTS_PAGE).collect();
+    let rows: Vec<AffectedHost> = found
+        .hosts
+        .into_iter()
+        .skip(from)
+        .take(HOSTS_PAGE)
+        .collect();
     let next = (from + HOSTS_PAGE < total).then(|| format!("from={}", from + HOSTS_PAGE));
     let prev = (from > 0).then(|| format!("from={}", from.saturating_sub(HOSTS_PAGE)));
     Ok(Page(VulnPage {

@@ -30,8 +30,9 @@ impl LineDb {
             host_id: uuid(&self.host_id, "commands.host_id")?,
             hostname: self.hostname,
             kind: self.kind,
-            state: CommandState::parse(&self.state)
-                .ok_or_else(|| corrupt("commands.state", format!("unknown state {:?}", self.state)))?,
+            state: CommandState::parse(&self.state).ok_or_else(|| {
+                corrupt("commands.state", format!("unknown state {:?}", self.state))
+            })?,
             created_at: time(self.created_at, "commands.created_at")?,
             updated_at: time(self.updated_at, "commands.updated_at")?,
             deliveries: count(self.deliveries, "commands.deliveries")?,

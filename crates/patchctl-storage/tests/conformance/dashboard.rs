@@ -69,7 +69,9 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
     let mut want = ids.clone();
     want.sort_by(|x, y| y.cmp(x));
     assert_eq!(
-        seen.iter().map(|l| (l.created_at, l.id)).collect::<Vec<_>>(),
+        seen.iter()
+            .map(|l| (l.created_at, l.id))
+            .collect::<Vec<_>>(),
         want
     );
     let h1_line = seen.iter().find(|l| l.host_id == h1.id).unwrap();
@@ -80,7 +82,10 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
         state: Some(CommandState::Cancelled),
         ..CommandFilter::default()
     };
-    let lines = store.command_lines(a.id, &cancelled, None, 50).await.unwrap();
+    let lines = store
+        .command_lines(a.id, &cancelled, None, 50)
+        .await
+        .unwrap();
     assert_eq!(lines.iter().map(|l| l.id).collect::<Vec<_>>(), [ids[0].1]);
     let refresh = CommandFilter {
         kind: Some("refresh".into()),
@@ -88,7 +93,11 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
     };
     let lines = store.command_lines(a.id, &refresh, None, 50).await.unwrap();
     assert_eq!(lines.len(), 3);
-    assert!(lines.iter().all(|l| l.kind == "refresh" && l.host_id == h2.id));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.kind == "refresh" && l.host_id == h2.id)
+    );
     let on_h1 = CommandFilter {
         host_id: Some(h1.id),
         state: Some(CommandState::Queued),
@@ -101,8 +110,20 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
         host_id: Some(hb.id),
         ..CommandFilter::default()
     };
-    assert!(store.command_lines(a.id, &theirs, None, 50).await.unwrap().is_empty());
-    assert!(store.command_lines(a.id, &all, None, 0).await.unwrap().is_empty());
+    assert!(
+        store
+            .command_lines(a.id, &theirs, None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .command_lines(a.id, &all, None, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn case_dashboard_active_host_ids(store: Arc<dyn Storage>) {
@@ -112,7 +133,18 @@ pub async fn case_dashboard_active_host_ids(store: Arc<dyn Storage>) {
     let (h2, _) = host(&store, &a, "h2").await;
     let (_, _) = host(&store, &b, "h3").await;
     assert!(store.revoke_host(a.id, h2.id).await.unwrap());
-    let ids: HashSet<Uuid> = store.active_host_ids(a.id).await.unwrap().into_iter().collect();
+    let ids: HashSet<Uuid> = store
+        .active_host_ids(a.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
     assert_eq!(ids, HashSet::from([h1.id]));
-    assert!(store.active_host_ids(Uuid::new_v4()).await.unwrap().is_empty());
+    assert!(
+        store
+            .active_host_ids(Uuid::new_v4())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
