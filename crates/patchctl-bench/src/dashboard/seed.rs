@@ -297,7 +297,6 @@ pub async fn seed(
         for lane in 0..IN_FLIGHT {
             let store = store.clone();
             let range: Vec<usize> = (chunk_start + lane..end).step_by(IN_FLIGHT).collect();
-            let shape = shape;
             let hosts: Vec<NewHost> = range.iter().map(|&i| new_host(i, hostname(i))).collect();
             set.spawn(async move {
                 let mut out = Vec::with_capacity(hosts.len());
