@@ -1,6 +1,6 @@
 //! `patchctl-bench`: measures PatchCTL on the machine it runs on and prints Markdown.
 //!
-//! `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
+//! `dashboard` (page render times with 100,000 hosts), `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
 //! ceiling), `agent` (the release agent's memory and binary sizes), `inventory` (the
 //! agent's dpkg parser against `dpkg-query -W`), `all` (the three with their defaults)
 //! and `smoke` (a quick end-to-end check of every benchmark, for CI). Build it in
@@ -19,6 +19,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cpu;
+mod dashboard;
 mod footprint;
 mod heartbeats;
 mod hello;
@@ -118,6 +119,19 @@ enum Cmd {
         data: Option<PathBuf>,
         #[command(flatten)]
         bins: Bins,
+    },
+    /// Dashboard render times (issue 13): the fleet overview, hosts and host pages over
+    /// TLS with 100,000 hosts on SQLite, against the issue's targets.
+    Dashboard {
+        /// Hosts in the fleet (besides the one with 3,000 packages).
+        #[arg(long)]
+        hosts: Option<usize>,
+        /// Timed requests per page.
+        #[arg(long)]
+        samples: Option<usize>,
+        /// The small form: 5,000 hosts, 10 requests per page.
+        #[arg(long)]
+        smoke: bool,
     },
     /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
@@ -406,6 +420,30 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("vulnfeeds: {e:#}")),
             }
         }
+        Cmd::Dashboard {
+            hosts,
+            samples,
+            smoke,
+        } => {
+            let mut cfg = if smoke {
+                dashboard::Config::smoke()
+            } else {
+                dashboard::Config::full()
+            };
+            if let Some(h) = hosts {
+                cfg.shape.hosts = h;
+            }
+            if let Some(n) = samples {
+                cfg.samples = n;
+            }
+            match dashboard::run(cfg) {
+                Ok(r) => {
+                    println!("{}\n{}", machine_markdown(), dashboard::markdown(&r));
+                    exit_code(r.meets_targets())
+                }
+                Err(e) => fail(&format!("dashboard: {e:#}")),
+            }
+        }
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -689,6 +727,17 @@ fn smoke() -> ExitCode {
                     "a feed failed or an implausible measurement\n{}",
                     r.markdown
                 ))
+            }
+        }),
+    );
+    t.record(
+        "dashboard",
+        dashboard::run(dashboard::Config::smoke()).and_then(|r| {
+            let md = dashboard::markdown(&r);
+            if r.meets_targets() {
+                Ok(md)
+            } else {
+                Err(anyhow::anyhow!("a page missed its target\n{md}"))
             }
         }),
     );

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use patchctl_storage::{HostRow, Storage, StorageError};
 use patchctl_vuln::coverage::Coverage;
 use patchctl_vuln::ecosystem::{esm_installed, host_ecosystems};
-use patchctl_vuln::fleet::{Fleet, Summary};
+use patchctl_vuln::fleet::{AdvisoryCount, Fleet, Summary};
 use patchctl_vuln::matcher::{Finding, Index, SourcedRecord};
 use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
 use tokio::sync::RwLock;
@@ -373,14 +373,8 @@ impl VulnEngine {
 
     /// The organisation's hosts the views may show (revoked ones are not).
     async fn org_hosts(&self, org: Uuid) -> Result<HashSet<Uuid>, StorageError> {
-        Ok(self
-            .store
-            .list_hosts(org)
-            .await?
-            .into_iter()
-            .filter(|h| !h.revoked)
-            .map(|h| h.id)
-            .collect())
+        // only the ids: reading every host's row would cost more than the views
+        Ok(self.store.active_host_ids(org).await?.into_iter().collect())
     }
 
     /// Marks the updates that reach a fixed version of one of the host's findings as
@@ -483,6 +477,14 @@ impl VulnEngine {
             })
             .collect();
         Ok(AdvisoryHosts { id, hosts })
+    }
+
+    /// Every advisory with a vulnerable finding on one of `org`'s hosts (not revoked),
+    /// with the number of those hosts, most severe first.
+    pub async fn advisories(&self, org: Uuid) -> Result<Vec<AdvisoryCount>, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        Ok(self.inner.read().await.fleet.advisories(Some(&hosts)))
     }
 
     /// The vulnerable findings of `org`'s hosts (not revoked) by severity.

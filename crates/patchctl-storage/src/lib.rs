@@ -14,7 +14,8 @@
 //!   update steps ([`ReleaseStore`]);
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
-//! * `audit`: the append-only audit trail of operators ([`AuditStore`]).
+//! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -35,6 +36,7 @@ use std::sync::Arc;
 
 mod audit;
 mod commands;
+mod dashboard;
 mod error;
 mod hosts;
 mod identity;
@@ -46,6 +48,7 @@ mod vulns;
 
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
+pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
 pub use hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
@@ -73,6 +76,7 @@ pub trait Storage:
     + ReleaseStore
     + OperatorStore
     + AuditStore
+    + DashboardStore
 {
 }
 
@@ -83,6 +87,7 @@ impl<T> Storage for T where
         + ScanStore
         + VulnStore
         + ReleaseStore
+        + DashboardStore
         + OperatorStore
         + AuditStore
 {

@@ -40,6 +40,9 @@ use audit::{case_audit_append_only, case_audit_filters_and_paging};
 mod users_tokens;
 use users_tokens::{case_token_scope_expiry_and_revocation, case_users_owners_and_uniqueness};
 
+#[path = "conformance/dashboard.rs"]
+mod dashboard;
+use dashboard::{case_dashboard_active_host_ids, case_dashboard_command_lines};
 #[path = "conformance/operators.rs"]
 mod operators;
 use operators::{
@@ -285,6 +288,10 @@ conformance! {
             postgres_case_heartbeat_stores_agent_target;
         case_audit_filters_and_paging =>
             sqlite_case_audit_filters_and_paging, postgres_case_audit_filters_and_paging;
+        case_dashboard_command_lines =>
+            sqlite_case_dashboard_command_lines, postgres_case_dashboard_command_lines;
+        case_dashboard_active_host_ids =>
+            sqlite_case_dashboard_active_host_ids, postgres_case_dashboard_active_host_ids;
         case_users_and_sessions =>
             sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
         case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;

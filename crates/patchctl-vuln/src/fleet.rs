@@ -518,6 +518,96 @@ impl Fleet {
     }
 }
 
+/// One advisory over a set of hosts (see [`Fleet::advisories`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AdvisoryCount {
+    /// The advisory's id (`CVE-2024-6387`, `DSA-5724-1`).
+    pub id: String,
+    /// Its aliases (CVE ids first).
+    pub aliases: Vec<String>,
+    /// Its summary.
+    pub summary: String,
+    /// The highest severity of its vulnerable findings.
+    pub severity: Severity,
+    /// Its CVE is known to be exploited (CISA KEV).
+    pub known_exploited: bool,
+    /// Some of its vulnerable findings have a fixed version to install.
+    pub fixable: bool,
+    /// Hosts with a vulnerable finding about it.
+    pub hosts: u64,
+}
+
+impl Fleet {
+    /// Every advisory with a vulnerable finding on one of `hosts` (or all), with the
+    /// number of such hosts; sorted by severity (highest first), then hosts (most
+    /// first), then id.
+    pub fn advisories(&self, hosts: Option<&HashSet<Uuid>>) -> Vec<AdvisoryCount> {
+        // per decision, once: its vulnerable hits' advisory ids
+        let mut per_decision: HashMap<u32, Vec<&str>> = HashMap::new();
+        let mut counts: HashMap<&str, u64> = HashMap::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for (host, state) in &self.hosts {
+            if hosts.is_some_and(|h| !h.contains(host)) {
+                continue;
+            }
+            seen.clear();
+            for hp in &state.probes {
+                let d = &self.decisions[hp.decision as usize];
+                if d.by_severity.iter().all(|c| *c == 0) {
+                    continue;
+                }
+                let ids = per_decision.entry(hp.decision).or_insert_with(|| {
+                    d.hits
+                        .iter()
+                        .filter(|h| h.vulnerable())
+                        .map(|h| h.advisory().id.as_str())
+                        .collect()
+                });
+                seen.extend(ids.iter().copied());
+            }
+            seen.sort_unstable();
+            seen.dedup();
+            for id in &seen {
+                *counts.entry(id).or_default() += 1;
+            }
+        }
+        let mut out: HashMap<&str, AdvisoryCount> = HashMap::new();
+        for d in per_decision.keys() {
+            for h in self.decisions[*d as usize]
+                .hits
+                .iter()
+                .filter(|h| h.vulnerable())
+            {
+                let a = h.advisory();
+                let e = out.entry(a.id.as_str()).or_insert_with(|| AdvisoryCount {
+                    id: a.id.clone(),
+                    aliases: a.aliases.clone(),
+                    summary: a.summary.clone(),
+                    severity: h.severity(),
+                    known_exploited: std::iter::once(&a.id)
+                        .chain(a.aliases.iter())
+                        .any(|c| self.index.exploited(c).is_some()),
+                    fixable: false,
+                    hosts: counts.get(a.id.as_str()).copied().unwrap_or(0),
+                });
+                if severity_slot(h.severity()) < severity_slot(e.severity) {
+                    e.severity = h.severity();
+                }
+                e.fixable |= h.fixable();
+            }
+        }
+        let mut out: Vec<AdvisoryCount> = out.into_values().collect();
+        out.sort_by(|a, b| {
+            (severity_slot(a.severity), std::cmp::Reverse(a.hosts), &a.id).cmp(&(
+                severity_slot(b.severity),
+                std::cmp::Reverse(b.hosts),
+                &b.id,
+            ))
+        });
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -643,5 +733,49 @@ mod tests {
             ["Debian:13", "Fedora:40", "gentoo 2.15"]
         );
         assert_eq!(s.hosts_advisories_only, 0);
+    }
+
+    #[test]
+    fn advisories_count_each_host_once_and_follow_the_host_set() {
+        let mut fleet = Fleet::new(Index::build([
+            record("A", "openssl", "3.0.15-1"),
+            record("B", "bash", "5.2-2"),
+        ]));
+        let eco = vec!["Debian:12".to_string()];
+        let hosts: Vec<Uuid> = (0..3).map(|_| Uuid::new_v4()).collect();
+        // host 0: two binaries of openssl (one finding each, one host), bash too
+        fleet.set_host(
+            hosts[0],
+            &eco,
+            None,
+            &[
+                pkg("libssl3", "3.0.14-1", "openssl"),
+                pkg("openssl", "3.0.14-1", "openssl"),
+                pkg("bash", "5.2-1", "bash"),
+            ],
+        );
+        fleet.set_host(
+            hosts[1],
+            &eco,
+            None,
+            &[pkg("libssl3", "3.0.14-1", "openssl")],
+        );
+        fleet.set_host(
+            hosts[2],
+            &eco,
+            None,
+            &[pkg("libssl3", "3.0.15-1", "openssl")],
+        );
+        let all = fleet.advisories(None);
+        let counts: Vec<(&str, u64, bool)> = all
+            .iter()
+            .map(|a| (a.id.as_str(), a.hosts, a.fixable))
+            .collect();
+        assert_eq!(counts, [("A", 2, true), ("B", 1, true)]);
+        assert_eq!(all[0].severity, Severity::High);
+        let only: HashSet<Uuid> = [hosts[1], hosts[2]].into();
+        let some = fleet.advisories(Some(&only));
+        assert_eq!(some.len(), 1);
+        assert_eq!((some[0].id.as_str(), some[0].hosts), ("A", 1));
     }
 }

@@ -147,6 +147,52 @@ pub static RULES: &[Rule] = &[
         Account,
         "token.revoke",
     ),
+    // Dashboard: vulnerabilities, commands, audit log, administration.
+    rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
+    rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
+    rule("GET", "/ui/commands", Read, "ui.commands.list"),
+    rule("GET", "/ui/commands/{id}", Read, "ui.command.show"),
+    rule(
+        "POST",
+        "/ui/commands/{id}/cancel",
+        Operate,
+        "command.cancel",
+    ),
+    rule("GET", "/ui/audit", Audit, "ui.audit.list"),
+    rule("GET", "/ui/admin", Administer, "ui.admin.show"),
+    rule("POST", "/ui/admin/users", Administer, "user.create"),
+    rule(
+        "POST",
+        "/ui/admin/users/{user}/role",
+        Administer,
+        "user.set_role",
+    ),
+    rule(
+        "POST",
+        "/ui/admin/users/{user}/disable",
+        Administer,
+        "user.disable",
+    ),
+    rule("POST", "/ui/admin/tokens", Administer, "token.create"),
+    rule(
+        "POST",
+        "/ui/admin/tokens/{id}/revoke",
+        Administer,
+        "token.revoke",
+    ),
+    rule("POST", "/ui/admin/keys", Administer, "key.create"),
+    rule(
+        "POST",
+        "/ui/admin/keys/{id}/revoke",
+        Administer,
+        "key.revoke",
+    ),
+    rule(
+        "POST",
+        "/ui/admin/keys/{id}/rotate",
+        Administer,
+        "key.rotate",
+    ),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -281,12 +281,23 @@ pub async fn cancel_command(
     Path(id): Path<String>,
 ) -> Result<(Extension<AuditDetails>, Json<CommandRecord>), ApiError> {
     let id = parse_command_id(&id)?;
-    match st.store.cancel_command(op.org_id, id, Utc::now()).await? {
+    let (rec, details) = cancel(&st, op.org_id, id).await?;
+    Ok((Extension(details), Json(rec)))
+}
+
+/// Cancels a queued command of `org_id` and answers it as it now is, with what its
+/// audit entry says: what the API's cancel and the dashboard's cancel form both do.
+pub(crate) async fn cancel(
+    st: &AppState,
+    org_id: Uuid,
+    id: Uuid,
+) -> Result<(CommandRecord, AuditDetails), ApiError> {
+    match st.store.cancel_command(org_id, id, Utc::now()).await? {
         CancelOutcome::Cancelled => {
             tracing::info!(command_id = %id, "command cancelled by operator");
             let rec = st
                 .store
-                .command(op.org_id, id)
+                .command(org_id, id)
                 .await?
                 .ok_or_else(|| ApiError::not_found(format!("no command {id}")))?;
             let details = AuditDetails(serde_json::json!({
@@ -295,7 +306,7 @@ pub async fn cancel_command(
                 "operation": rec.kind,
                 "packages": packages_of(&rec.params),
             }));
-            Ok((Extension(details), Json(rec)))
+            Ok((rec, details))
         }
         CancelOutcome::NotFound => Err(ApiError::not_found(format!("no command {id}"))),
         CancelOutcome::NotCancellable(state) => Err(ApiError::conflict(format!(

@@ -137,6 +137,19 @@ pub async fn create_key(
     ),
     ApiError,
 > {
+    let (created, details) = create(&st, op.org_id, &op.actor(), req).await?;
+    Ok((StatusCode::CREATED, Extension(details), Json(created)))
+}
+
+/// Creates a key of `org_id` for `actor` (named in the journal): what the API and the
+/// dashboard's form both do, with what its audit entry says. The key is in the answer
+/// this once (never in the details).
+pub async fn create(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    req: NewEnrollmentKey,
+) -> Result<(CreatedEnrollmentKey, AuditDetails), ApiError> {
     let name = req.name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
@@ -172,7 +185,7 @@ pub async fn create_key(
     let k = st
         .store
         .insert_enrollment_key(patchctl_storage::NewEnrollmentKey {
-            org_id: op.org_id,
+            org_id,
             name: name.to_owned(),
             key_hash: hash_secret(key.expose()),
             expires_at,
@@ -183,9 +196,9 @@ pub async fn create_key(
     tracing::info!(
         target: "audit",
         event = "enrollment_key.created",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %k.id,
-        actor = %op.actor(),
+        actor = %actor,
         name = %k.name,
         expires_at = ?k.expires_at,
         max_uses = ?k.max_uses,
@@ -199,12 +212,11 @@ pub async fn create_key(
         "max_uses": k.max_uses,
     }));
     Ok((
-        StatusCode::CREATED,
-        Extension(details),
-        Json(CreatedEnrollmentKey {
+        CreatedEnrollmentKey {
             info: info(&k, now),
             key,
-        }),
+        },
+        details,
     ))
 }
 
@@ -230,21 +242,33 @@ pub async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<(Extension<AuditDetails>, Json<EnrollmentKeyInfo>), ApiError> {
     let id = key_id(&id)?;
+    let (key, details) = revoke(&st, op.org_id, &op.actor(), id).await?;
+    Ok((Extension(details), Json(key)))
+}
+
+/// Revokes key `id` of `org_id` for `actor`: what the API and the dashboard's form
+/// both do, with what its audit entry says.
+pub async fn revoke(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    id: Uuid,
+) -> Result<(EnrollmentKeyInfo, AuditDetails), ApiError> {
     let now = Utc::now();
-    if !st.store.revoke_enrollment_key(op.org_id, id, now).await? {
+    if !st.store.revoke_enrollment_key(org_id, id, now).await? {
         return Err(no_key(id));
     }
     let k = st
         .store
-        .enrollment_key(op.org_id, id)
+        .enrollment_key(org_id, id)
         .await?
         .ok_or_else(|| no_key(id))?;
     tracing::info!(
         target: "audit",
         event = "enrollment_key.revoked",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %id,
-        actor = %op.actor(),
+        actor = %actor,
         "enrollment key revoked"
     );
     let details = AuditDetails(serde_json::json!({
@@ -253,7 +277,7 @@ pub async fn revoke_key(
         "revoked_at": k.revoked_at,
         "uses": k.uses,
     }));
-    Ok((Extension(details), Json(info(&k, now))))
+    Ok((info(&k, now), details))
 }
 
 /// `POST /api/v1/enrollment-keys/{id}/rotate` (body [`RotateEnrollmentKey`], optional):
@@ -291,12 +315,25 @@ pub async fn rotate_key(
 > {
     let id = key_id(&id)?;
     let req = rotation_request(&body)?;
+    let (created, details) = rotate(&st, op.org_id, &op.actor(), id, req).await?;
+    Ok((StatusCode::CREATED, Extension(details), Json(created)))
+}
+
+/// Rotates key `id` of `org_id` for `actor`: what the API and the dashboard's form both
+/// do, with what its audit entry says. The new key is in the answer this once.
+pub async fn rotate(
+    st: &AppState,
+    org_id: Uuid,
+    actor: &str,
+    id: Uuid,
+    req: RotateEnrollmentKey,
+) -> Result<(CreatedEnrollmentKey, AuditDetails), ApiError> {
     let now = Utc::now();
     let grace_until = now + secs("grace_secs", req.grace_secs)?;
     let key = new_secret(ENROLLMENT_KEY_PREFIX);
     let rotation = st
         .store
-        .rotate_enrollment_key(op.org_id, id, &hash_secret(key.expose()), grace_until, now)
+        .rotate_enrollment_key(org_id, id, &hash_secret(key.expose()), grace_until, now)
         .await?;
     let (old, new) = match rotation {
         KeyRotation::Rotated { old, new } => (old, new),
@@ -310,10 +347,10 @@ pub async fn rotate_key(
     tracing::info!(
         target: "audit",
         event = "enrollment_key.rotated",
-        org_id = %op.org_id,
+        org_id = %org_id,
         key_id = %old.id,
         new_key_id = %new.id,
-        actor = %op.actor(),
+        actor = %actor,
         old_expires_at = ?old.expires_at,
         "enrollment key rotated"
     );
@@ -326,11 +363,10 @@ pub async fn rotate_key(
         "old_expires_at": old.expires_at,
     }));
     Ok((
-        StatusCode::CREATED,
-        Extension(details),
-        Json(CreatedEnrollmentKey {
+        CreatedEnrollmentKey {
             info: info(&new, now),
             key,
-        }),
+        },
+        details,
     ))
 }

@@ -24,12 +24,17 @@ use crate::AppState;
 use crate::access::{Need, Role};
 use crate::error::ApiError;
 
+pub mod admin;
 pub mod assets;
+pub mod audit;
 pub mod chart;
+pub mod commands;
 pub mod host_list;
 pub mod hosts;
 pub mod overview;
+pub mod paging;
 pub mod session;
+pub mod vulns;
 
 pub use session::UiSession;
 
@@ -275,6 +280,21 @@ fn pages() -> Router<AppState> {
         .route("/ui/hosts", get(host_list::list))
         .route("/ui/hosts/{host}", get(hosts::show))
         .route("/ui/hosts/{host}/commands", post(hosts::queue))
+        .route("/ui/vulns", get(vulns::list))
+        .route("/ui/vulns/{id}", get(vulns::show))
+        .route("/ui/commands", get(commands::list))
+        .route("/ui/commands/{id}", get(commands::show))
+        .route("/ui/commands/{id}/cancel", post(commands::cancel))
+        .route("/ui/audit", get(audit::list))
+        .route("/ui/admin", get(admin::page))
+        .route("/ui/admin/users", post(admin::create_user))
+        .route("/ui/admin/users/{user}/role", post(admin::set_role))
+        .route("/ui/admin/users/{user}/disable", post(admin::disable_user))
+        .route("/ui/admin/tokens", post(admin::create_token))
+        .route("/ui/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/ui/admin/keys", post(admin::create_key))
+        .route("/ui/admin/keys/{id}/revoke", post(admin::revoke_key))
+        .route("/ui/admin/keys/{id}/rotate", post(admin::rotate_key))
 }
 
 /// Every dashboard route, with absolute paths (merged into the app by [`crate::app`]).

@@ -23,6 +23,7 @@ use crate::error::{Result, StorageError};
 
 mod audit;
 mod commands;
+mod dashboard;
 mod hosts;
 mod identity;
 mod operators;
