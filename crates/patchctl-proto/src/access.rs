@@ -33,6 +33,7 @@ use crate::Secret;
 
 /// A user's role in their organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Everything, including making and demoting owners.
@@ -49,6 +50,7 @@ pub enum Role {
 
 /// What a route needs of its caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Need {
     /// Views of the fleet.
@@ -173,6 +175,7 @@ pub const MIN_PASSWORD_CHARS: usize = 12;
 
 /// An operator as others see it (never the password or its hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserInfo {
     /// Id.
     pub id: Uuid,
@@ -188,6 +191,7 @@ pub struct UserInfo {
 
 /// `POST /api/v1/users`: a new user of the caller's organisation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewUserRequest {
     /// Login name: 1 to 64 characters of `a-z 0-9 . _ -`, starting with a letter or digit.
@@ -200,6 +204,7 @@ pub struct NewUserRequest {
 
 /// `PUT /api/v1/users/{user}/role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
     /// The new role.
@@ -208,6 +213,7 @@ pub struct RoleChange {
 
 /// `PUT /api/v1/users/{user}/password`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     /// The new password, at least [`MIN_PASSWORD_CHARS`] characters.
@@ -216,6 +222,7 @@ pub struct PasswordChange {
 
 /// Where an API token stands at the time asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum TokenState {
     /// It authenticates.
@@ -239,6 +246,7 @@ impl TokenState {
 
 /// An API token as operators see it (never the token itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenInfo {
     /// Id.
     pub id: Uuid,
@@ -264,6 +272,7 @@ pub struct TokenInfo {
 
 /// `POST /api/v1/tokens`: a new token for the caller (or, for an admin, another user).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NewTokenRequest {
     /// A label for people (1–100 characters).
@@ -284,6 +293,7 @@ pub struct NewTokenRequest {
 
 /// Answer to creating a token: the token, shown this once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreatedToken {
     /// The new token's record.
     pub info: TokenInfo,
@@ -293,6 +303,7 @@ pub struct CreatedToken {
 
 /// How the caller authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CredentialKind {
     /// The organisation token (acts as an owner, belongs to no user).
@@ -305,6 +316,7 @@ pub enum CredentialKind {
 
 /// `GET /api/v1/whoami`: who the caller is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperatorIdentity {
     /// The organisation every request of the caller is confined to.
     pub org_id: Uuid,

@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 /// How a recorded request ended, from its status code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuditOutcome {
     /// It was done (2xx, 3xx).
@@ -80,6 +81,7 @@ impl FromStr for AuditOutcome {
 
 /// Who made a recorded request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditActorRecord {
     /// `token` (a user's API token), `org-token` (the organisation's token),
     /// `session` (the dashboard) or `anonymous` (no valid credential: the request was
@@ -97,6 +99,7 @@ pub struct AuditActorRecord {
 
 /// One entry of the audit trail.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditRecord {
     /// Position in the trail: grows with every entry, platform-wide; the newest entry
     /// has the highest.

@@ -25,7 +25,8 @@ use crate::access::OperatorAuth;
 use crate::error::ApiError;
 
 /// The filters of `GET /api/v1/audit` (the paging is [`PageQuery`]).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Entries whose actor's name or id contains this.
     pub actor: Option<String>,
@@ -119,6 +120,20 @@ fn filter(q: &AuditQuery) -> Result<AuditFilter, ApiError> {
 }
 
 /// `GET /api/v1/audit`: newest first, filtered, paged.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "audit",
+    params(AuditQuery, PageQuery),
+    responses(
+        (status = 200, description = "Audit entries, newest first, one page", body = Vec<AuditRecord>, headers(("X-Next-Cursor" = String, description = "Present when there is more: the cursor of the next page"), ("Link" = String, description = "Present when there is more: `<PATH?cursor=...&limit=N>; rel=\"next\"`"))),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn list_audit(
     State(st): State<AppState>,
     op: OperatorAuth,
@@ -140,6 +155,20 @@ pub async fn list_audit(
 
 /// `GET /api/v1/audit/{seq}`: one entry of the caller's organisation (or one that named
 /// no organisation).
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/{seq}",
+    tag = "audit",
+    params(("seq" = i64, Path, description = "Position in the trail")),
+    responses(
+        (status = 200, description = "One audit entry", body = AuditRecord),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn show_audit(
     State(st): State<AppState>,
     op: OperatorAuth,

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use super::{audit, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
-use super::{scans, vulndb, vulns};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
 #[derive(OpenApi)]
@@ -70,6 +70,19 @@ use super::{scans, vulndb, vulns};
         releases::agent_artifact,
         releases::download,
         releases::install_sh,
+        users::whoami,
+        users::list_users,
+        users::show_user,
+        users::create_user,
+        users::set_role,
+        users::disable_user,
+        users::set_password,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::revoke_token,
+        audit::list_audit,
+        audit::show_audit,
+        crate::metrics::scrape,
     ),
     components(schemas(patchctl_proto::trust::ErrorCode)),
     modifiers(&BearerSchemes),
@@ -83,6 +96,10 @@ use super::{scans, vulndb, vulns};
         (name = "releases", description = "Signed releases and the agent rollout"),
         (name = "agent", description = "The agent API (bearer agent credential)"),
         (name = "public", description = "Routes without any credential"),
+        (name = "users", description = "Users, their roles and who am I"),
+        (name = "tokens", description = "API tokens"),
+        (name = "audit", description = "The audit trail of operators"),
+        (name = "metrics", description = "Prometheus metrics"),
     ),
 )]
 pub struct ApiDoc;

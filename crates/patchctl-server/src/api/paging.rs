@@ -26,9 +26,11 @@ pub const MAX_LIMIT: u32 = 1000;
 pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// The paging parameters of a list (flatten it into the list's query type).
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    /// Items per page.
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Where to go on (from `X-Next-Cursor`).
     pub cursor: Option<String>,

@@ -19,17 +19,33 @@ use crate::error::{ApiError, ApiJson};
 use crate::operators;
 
 /// Query of `GET /api/v1/tokens`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListTokensQuery {
     /// Only this user's tokens (name or id).
     pub user: Option<String>,
-    /// Items per page.
+    /// Items per page (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Where to go on (from `X-Next-Cursor`).
     pub cursor: Option<String>,
 }
 
 /// `GET /api/v1/tokens[?user=NAME]` (paged: `&limit=N&cursor=C`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    params(ListTokensQuery),
+    responses(
+        (status = 200, description = "The tokens, one page", body = Vec<TokenInfo>, headers(("X-Next-Cursor" = String, description = "Present when there is more: the cursor of the next page"), ("Link" = String, description = "Present when there is more: `<PATH?cursor=...&limit=N>; rel=\"next\"`"))),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn list_tokens(
     State(st): State<AppState>,
     by: Principal,
@@ -57,6 +73,21 @@ fn details(t: &TokenInfo) -> Extension<AuditDetails> {
 }
 
 /// `POST /api/v1/tokens`: 201 with the token, shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "tokens",
+    request_body = NewTokenRequest,
+    responses(
+        (status = 201, description = "The new token; its secret is shown this once", body = CreatedToken),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn create_token(
     State(st): State<AppState>,
     by: Principal,
@@ -67,6 +98,20 @@ pub async fn create_token(
 }
 
 /// `POST /api/v1/tokens/{id}/revoke`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens/{id}/revoke",
+    tag = "tokens",
+    params(("id" = uuid::Uuid, Path, description = "Token id")),
+    responses(
+        (status = 200, description = "The revoked token", body = TokenInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn revoke_token(
     State(st): State<AppState>,
     by: Principal,

@@ -56,6 +56,17 @@ fn details(u: &UserInfo, extra: serde_json::Value) -> Extension<AuditDetails> {
 }
 
 /// `GET /api/v1/whoami`: the caller's organisation, role, user and credential.
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "users",
+    responses(
+        (status = 200, description = "Who the caller is", body = OperatorIdentity),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn whoami(
     State(st): State<AppState>,
     by: Principal,
@@ -64,6 +75,20 @@ pub async fn whoami(
 }
 
 /// `GET /api/v1/users` (paged: `?limit=N&cursor=C`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "The users, one page", body = Vec<UserInfo>, headers(("X-Next-Cursor" = String, description = "Present when there is more: the cursor of the next page"), ("Link" = String, description = "Present when there is more: `<PATH?cursor=...&limit=N>; rel=\"next\"`"))),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn list_users(
     State(st): State<AppState>,
     by: Principal,
@@ -75,6 +100,20 @@ pub async fn list_users(
 }
 
 /// `GET /api/v1/users/{user}` (name or id).
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{user}",
+    tag = "users",
+    params(("user" = String, Path, description = "User name or id")),
+    responses(
+        (status = 200, description = "The user", body = UserInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn show_user(
     State(st): State<AppState>,
     by: Principal,
@@ -84,6 +123,20 @@ pub async fn show_user(
 }
 
 /// `POST /api/v1/users`: 201 with the new user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    request_body = NewUserRequest,
+    responses(
+        (status = 201, description = "The new user", body = UserInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn create_user(
     State(st): State<AppState>,
     by: Principal,
@@ -95,6 +148,22 @@ pub async fn create_user(
 }
 
 /// `PUT /api/v1/users/{user}/role`.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{user}/role",
+    tag = "users",
+    params(("user" = String, Path, description = "User name or id")),
+    request_body = RoleChange,
+    responses(
+        (status = 200, description = "The user with the new role", body = UserInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn set_role(
     State(st): State<AppState>,
     by: Principal,
@@ -106,6 +175,21 @@ pub async fn set_role(
 }
 
 /// `POST /api/v1/users/{user}/disable`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/users/{user}/disable",
+    tag = "users",
+    params(("user" = String, Path, description = "User name or id")),
+    responses(
+        (status = 200, description = "The disabled user", body = UserInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn disable_user(
     State(st): State<AppState>,
     by: Principal,
@@ -117,6 +201,21 @@ pub async fn disable_user(
 
 /// `PUT /api/v1/users/{user}/password`: the answer is the user; the password is in no
 /// answer, log or audit entry.
+#[utoipa::path(
+    put,
+    path = "/api/v1/users/{user}/password",
+    tag = "users",
+    params(("user" = String, Path, description = "User name or id")),
+    request_body = PasswordChange,
+    responses(
+        (status = 200, description = "The user", body = UserInfo),
+        (status = 400, description = "bad_request: the request is malformed (parameters or body); the message says which", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn set_password(
     State(st): State<AppState>,
     by: Principal,

@@ -135,6 +135,16 @@ fn page(text: String) -> Response {
 
 /// `GET /metrics` on the main listener: needs an API token that may read; the
 /// organisation families show the token's organisation only.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "metrics",
+    responses(
+        (status = 200, description = "The Prometheus text format (version 0.0.4)", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not read", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
 pub async fn scrape(State(st): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     let org = authorize(&st, &headers).await?;
     Ok(page(render(&st, Some(org)).await))
