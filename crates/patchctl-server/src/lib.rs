@@ -48,6 +48,7 @@ pub mod releases;
 pub mod serve;
 pub mod settings;
 pub mod ui;
+pub mod views;
 pub mod vulnsync;
 
 pub use settings::Settings;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The dashboard's login rate limits of this process.
     pub logins: Arc<ui::session::LoginLimits>,
+    /// The dashboard's fleet-wide views, served stale while one recompute runs.
+    pub views: Arc<views::FleetViews>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             releases: Arc::new(releases::ReleaseCache::default()),
             metrics,
             logins: Arc::new(ui::session::LoginLimits::default()),
+            views: Arc::new(views::FleetViews::default()),
         }
     }
 }

@@ -44,7 +44,12 @@ pub async fn overview(
         .fleet_counts(org, now.checked_sub_signed(offline_after).unwrap_or(now))
         .await?;
     let vulns = if st.vulns.is_ready() {
-        st.vulns.summary(org).await.ok()
+        // Served stale while one recompute runs: crate::views.
+        st.views
+            .summary(&st.vulns, org)
+            .await
+            .ok()
+            .map(|s| (*s).clone())
     } else {
         None
     };

@@ -121,13 +121,14 @@ pub async fn list(
             severities.join(", ")
         )));
     }
-    let Some(summary) = loaded(st.vulns.summary(org).await)? else {
+    // Both served stale while one recompute runs: crate::views.
+    let Some(summary) = loaded(st.views.summary(&st.vulns, org).await)? else {
         return Ok(Page(LoadingPage { chrome }).into_response());
     };
-    let Some(all) = loaded(st.vulns.advisories(org).await)? else {
+    let Some(all) = loaded(st.views.advisories(&st.vulns, org).await)? else {
         return Ok(Page(LoadingPage { chrome }).into_response());
     };
-    let kept: Vec<AdvisoryCount> = all.into_iter().filter(|a| keep(&query, a)).collect();
+    let kept: Vec<AdvisoryCount> = all.iter().filter(|a| keep(&query, a)).cloned().collect();
     let total = kept.len();
     let from = query.from.min(total);
     let rows: Vec<AdvisoryCount> = kept.into_iter().skip(from).take(PAGE).collect();
@@ -143,7 +144,7 @@ pub async fn list(
         chrome,
         query,
         severities,
-        summary,
+        summary: (*summary).clone(),
         without_data,
         rows,
         total,
