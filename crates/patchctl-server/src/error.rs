@@ -191,11 +191,13 @@ pub async fn unsupported_encoding_as_json(resp: Response) -> Response {
 /// its general code. Error answers that are JSON already pass unchanged.
 pub async fn errors_as_json(resp: Response) -> Response {
     let status = resp.status();
+    // Only axum's own answers (plain text or empty): the API's errors are JSON already
+    // and the dashboard's error pages are HTML.
     if !(status.is_client_error() || status.is_server_error())
         || resp
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
-            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"))
+            .is_some_and(|v| !v.as_bytes().starts_with(b"text/plain"))
     {
         return resp;
     }

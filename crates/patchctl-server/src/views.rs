@@ -1,19 +1,22 @@
-//! The fleet-wide views of the CVE engine the dashboard shows on every load (the
-//! overview's vulnerable hosts by severity, the vulnerabilities page), kept per
-//! organisation and served stale while one background task recomputes them.
+//! The fleet-wide views the dashboard shows on every load (the overview's host counts
+//! and vulnerable hosts by severity, the vulnerabilities page), kept per organisation
+//! and served stale while one background task recomputes them.
 //!
-//! Computing a view walks every host of the organisation in the engine (about 0.7 s
-//! for 100,000 hosts on the reference machine: docs/benchmarks.md), which a page that
-//! must render in 150 ms cannot do on every request. A view younger than
+//! Computing a view walks every host of the organisation, in the CVE engine (about
+//! 0.7 s for 100,000 hosts on the reference machine: docs/benchmarks.md) or in the
+//! database (the counts), which a page that must render in 150 ms cannot do on every
+//! request. A view younger than
 //! [`FRESH_FOR`] is served as it is; an older one is served too, while a single
 //! recompute runs in the background; only the very first request of an organisation
 //! waits for one. So the dashboard's fleet-wide counts are at most [`FRESH_FOR`] plus
 //! one recompute old. The API (`/api/v1/vulns/summary`) always computes afresh.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use patchctl_storage::{FleetCounts, Storage, StorageError};
 use patchctl_vuln::fleet::{AdvisoryCount, Summary};
 use uuid::Uuid;
 
@@ -84,11 +87,47 @@ impl<T> ViewCache<T> {
     }
 }
 
+impl<T: Send + Sync + 'static> ViewCache<T> {
+    /// The view of `org`: fresh, or stale while one background `compute` runs, or
+    /// computed now when there is none yet.
+    async fn serve<E, F, Fut>(
+        self: &Arc<Self>,
+        org: Uuid,
+        fresh_for: Duration,
+        compute: F,
+    ) -> Result<Arc<T>, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
+        match self.lookup(org, fresh_for) {
+            Lookup::Fresh(v) => Ok(v),
+            Lookup::Stale(v) => {
+                let me = self.clone();
+                let work = compute();
+                tokio::spawn(async move {
+                    match work.await {
+                        Ok(t) => me.put(org, Arc::new(t)),
+                        Err(_) => me.refresh_failed(org),
+                    }
+                });
+                Ok(v)
+            }
+            Lookup::Missing => {
+                let v = Arc::new(compute().await?);
+                self.put(org, v.clone());
+                Ok(v)
+            }
+        }
+    }
+}
+
 /// The dashboard's fleet-wide views.
 #[derive(Default)]
 pub struct FleetViews {
-    summaries: ViewCache<Summary>,
-    advisories: ViewCache<Vec<AdvisoryCount>>,
+    summaries: Arc<ViewCache<Summary>>,
+    advisories: Arc<ViewCache<Vec<AdvisoryCount>>>,
+    counts: Arc<ViewCache<FleetCounts>>,
     fresh_for: Option<Duration>,
 }
 
@@ -108,55 +147,50 @@ impl FleetViews {
     /// The vulnerable findings of `org`'s hosts by severity (see the module docs for
     /// how old it may be); an error while the engine loads.
     pub async fn summary(
-        self: &Arc<Self>,
+        &self,
         engine: &Arc<VulnEngine>,
         org: Uuid,
     ) -> Result<Arc<Summary>, EngineError> {
-        match self.summaries.lookup(org, self.fresh_for()) {
-            Lookup::Fresh(v) => Ok(v),
-            Lookup::Stale(v) => {
-                let (me, engine) = (self.clone(), engine.clone());
-                tokio::spawn(async move {
-                    match engine.summary(org).await {
-                        Ok(s) => me.summaries.put(org, Arc::new(s)),
-                        Err(_) => me.summaries.refresh_failed(org),
-                    }
-                });
-                Ok(v)
-            }
-            Lookup::Missing => {
-                let v = Arc::new(engine.summary(org).await?);
-                self.summaries.put(org, v.clone());
-                Ok(v)
-            }
-        }
+        let engine = engine.clone();
+        self.summaries
+            .serve(org, self.fresh_for(), move || async move {
+                engine.summary(org).await
+            })
+            .await
     }
 
     /// Every advisory with vulnerable hosts in `org` and their counts (see the module
     /// docs for how old it may be); an error while the engine loads.
     pub async fn advisories(
-        self: &Arc<Self>,
+        &self,
         engine: &Arc<VulnEngine>,
         org: Uuid,
     ) -> Result<Arc<Vec<AdvisoryCount>>, EngineError> {
-        match self.advisories.lookup(org, self.fresh_for()) {
-            Lookup::Fresh(v) => Ok(v),
-            Lookup::Stale(v) => {
-                let (me, engine) = (self.clone(), engine.clone());
-                tokio::spawn(async move {
-                    match engine.advisories(org).await {
-                        Ok(a) => me.advisories.put(org, Arc::new(a)),
-                        Err(_) => me.advisories.refresh_failed(org),
-                    }
-                });
-                Ok(v)
-            }
-            Lookup::Missing => {
-                let v = Arc::new(engine.advisories(org).await?);
-                self.advisories.put(org, v.clone());
-                Ok(v)
-            }
-        }
+        let engine = engine.clone();
+        self.advisories
+            .serve(org, self.fresh_for(), move || async move {
+                engine.advisories(org).await
+            })
+            .await
+    }
+
+    /// `org`'s hosts counted by status, updates and agent version (the overview's
+    /// counts, see the module docs for how old they may be); a host seen within
+    /// `offline_after` of the time of counting is online.
+    pub async fn fleet_counts(
+        &self,
+        store: &Arc<dyn Storage>,
+        org: Uuid,
+        offline_after: chrono::Duration,
+    ) -> Result<Arc<FleetCounts>, StorageError> {
+        let store = store.clone();
+        self.counts
+            .serve(org, self.fresh_for(), move || async move {
+                let now = chrono::Utc::now();
+                let since = now.checked_sub_signed(offline_after).unwrap_or(now);
+                store.fleet_counts(org, since).await
+            })
+            .await
     }
 }
 

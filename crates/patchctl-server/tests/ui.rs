@@ -283,6 +283,11 @@ async fn unknown_user_and_wrong_password_get_the_same_answer() {
         .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    // The refusal is the login page again (HTML), never turned into the API's JSON
+    // error body by the layer that gives axum's own errors one.
+    let ct = wrong.headers[header::CONTENT_TYPE].to_str().unwrap();
+    assert!(ct.starts_with("text/html"), "{ct}: {}", wrong.body);
+    assert!(wrong.body.contains("<form"), "{}", wrong.body);
     assert_eq!(
         wrong.body.replace("alice", "X"),
         unknown.body.replace("mallory", "X"),

@@ -5,7 +5,6 @@
 
 use askama::Template;
 use axum::extract::State;
-use chrono::Utc;
 use patchctl_proto::api::CommandRecord;
 use patchctl_storage::FleetCounts;
 use patchctl_vuln::fleet::Summary;
@@ -36,15 +35,11 @@ pub async fn overview(
     session: UiSession,
 ) -> Result<Page<OverviewPage>, UiError> {
     let org = session.principal.org_id;
-    let now = Utc::now();
     let offline_after =
         chrono::Duration::from_std(st.settings.offline_after()).unwrap_or(chrono::Duration::MAX);
-    let counts = st
-        .store
-        .fleet_counts(org, now.checked_sub_signed(offline_after).unwrap_or(now))
-        .await?;
+    // Both served stale while one recompute runs: crate::views.
+    let counts = (*st.views.fleet_counts(&st.store, org, offline_after).await?).clone();
     let vulns = if st.vulns.is_ready() {
-        // Served stale while one recompute runs: crate::views.
         st.views
             .summary(&st.vulns, org)
             .await

@@ -41,50 +41,67 @@ macro_rules! host_columns {
     };
 }
 
-/// The filter of the host list: organisation ($1), name contains ($2, a lower-case
-/// `LIKE` pattern, NULL: any), status ($3, NULL: any; online means seen at or after
-/// $4), package manager ($5, NULL: any).
-macro_rules! host_list_filter {
-    () => {
-        " FROM hosts WHERE org_id = $1 \
-          AND ($2 IS NULL OR LOWER(hostname) LIKE $2 ESCAPE '\\') \
-          AND ($3 IS NULL \
-               OR ($3 = 'revoked' AND revoked) \
-               OR ($3 = 'pending' AND NOT revoked AND approval = 'pending') \
-               OR ($3 = 'online' AND NOT revoked AND approval <> 'pending' AND last_seen >= $4) \
-               OR ($3 = 'offline' AND NOT revoked AND approval <> 'pending' \
-                   AND (last_seen IS NULL OR last_seen < $4))) \
-          AND ($5 IS NULL OR package_manager = $5)"
-    };
+/// A value bound to a host-list query.
+enum ListBind {
+    Text(String),
+    Int(i64),
 }
 
-/// A page of the host list in one order: the filter, then $6 rows after $7.
-macro_rules! host_list_page {
-    ($order:literal) => {
-        concat!(
-            "SELECT ",
-            host_columns!(),
-            host_list_filter!(),
-            " ORDER BY ",
-            $order,
-            " LIMIT $6 OFFSET $7"
-        )
+/// The `FROM ... WHERE` of a host-list query with only the filters `q` uses (so that
+/// an unfiltered list counts and orders on the `hosts_org_name` index instead of
+/// reading every row), and its values in `$N` order from `$1` (the organisation).
+/// The text is the same on both backends.
+fn host_list_where(org_id: Uuid, q: &HostListQuery) -> (String, Vec<ListBind>) {
+    let mut sql = String::from(" FROM hosts WHERE org_id = $1");
+    let mut binds = vec![ListBind::Text(org_id.to_string())];
+    let next = |binds: &mut Vec<ListBind>, b: ListBind| {
+        binds.push(b);
+        format!("${}", binds.len())
     };
+    if let Some(pattern) = q
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(contains_pattern)
+    {
+        let n = next(&mut binds, ListBind::Text(pattern));
+        sql.push_str(&format!(" AND LOWER(hostname) LIKE {n} ESCAPE '\\'"));
+    }
+    match q.status {
+        None => {}
+        Some(HostStatus::Revoked) => sql.push_str(" AND revoked"),
+        Some(HostStatus::Pending) => sql.push_str(" AND NOT revoked AND approval = 'pending'"),
+        Some(HostStatus::Online) => {
+            let n = next(&mut binds, ListBind::Int(ms(q.online_since)));
+            sql.push_str(&format!(
+                " AND NOT revoked AND approval <> 'pending' AND last_seen >= {n}"
+            ));
+        }
+        Some(HostStatus::Offline) => {
+            let n = next(&mut binds, ListBind::Int(ms(q.online_since)));
+            sql.push_str(&format!(
+                " AND NOT revoked AND approval <> 'pending' \
+                 AND (last_seen IS NULL OR last_seen < {n})"
+            ));
+        }
+    }
+    if let Some(pm) = &q.package_manager {
+        let n = next(&mut binds, ListBind::Text(pm.clone()));
+        sql.push_str(&format!(" AND package_manager = {n}"));
+    }
+    (sql, binds)
 }
 
-/// The page query of each [`HostSort`].
-fn host_list_sql(sort: HostSort) -> &'static str {
+/// The order of each [`HostSort`] (every one ends in a unique key).
+fn host_list_order(sort: HostSort) -> &'static str {
     match sort {
-        HostSort::Name => host_list_page!("hostname, id"),
+        HostSort::Name => "hostname, id",
         HostSort::LastSeen => {
-            host_list_page!(
-                "CASE WHEN last_seen IS NULL THEN 1 ELSE 0 END, last_seen DESC, hostname, id"
-            )
+            "CASE WHEN last_seen IS NULL THEN 1 ELSE 0 END, last_seen DESC, hostname, id"
         }
-        HostSort::Updates => host_list_page!("update_count DESC, hostname, id"),
-        HostSort::SecurityUpdates => {
-            host_list_page!("security_update_count DESC, update_count DESC, hostname, id")
-        }
+        HostSort::Updates => "update_count DESC, hostname, id",
+        HostSort::SecurityUpdates => "security_update_count DESC, update_count DESC, hostname, id",
     }
 }
 
@@ -594,29 +611,32 @@ macro_rules! impl_hosts {
                 org_id: Uuid,
                 q: &HostListQuery,
             ) -> Result<HostListPage> {
-                let search = q
-                    .search
-                    .as_deref()
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(contains_pattern);
-                let status = q.status.map(|s| s.as_str());
-                let since = ms(q.online_since);
-                let (total,): (i64,) =
-                    sqlx::query_as(concat!("SELECT COUNT(*)", host_list_filter!()))
-                        .bind(org_id.to_string())
-                        .bind(search.clone())
-                        .bind(status)
-                        .bind(since)
-                        .bind(q.package_manager.clone())
-                        .fetch_one(&self.reader)
-                        .await?;
-                let rows: Vec<HostDb> = sqlx::query_as(host_list_sql(q.sort))
-                    .bind(org_id.to_string())
-                    .bind(search)
-                    .bind(status)
-                    .bind(since)
-                    .bind(q.package_manager.clone())
+                let (filter, binds) = host_list_where(org_id, q);
+                let count_sql = format!("SELECT COUNT(*){filter}");
+                let mut count_q = sqlx::query_as::<_, (i64,)>(&count_sql);
+                for b in &binds {
+                    count_q = match b {
+                        ListBind::Text(t) => count_q.bind(t.clone()),
+                        ListBind::Int(i) => count_q.bind(*i),
+                    };
+                }
+                let (total,) = count_q.fetch_one(&self.reader).await?;
+                let n = binds.len();
+                let page_sql = format!(
+                    "SELECT {}{filter} ORDER BY {} LIMIT ${} OFFSET ${}",
+                    host_columns!(),
+                    host_list_order(q.sort),
+                    n + 1,
+                    n + 2
+                );
+                let mut page_q = sqlx::query_as::<_, HostDb>(&page_sql);
+                for b in &binds {
+                    page_q = match b {
+                        ListBind::Text(t) => page_q.bind(t.clone()),
+                        ListBind::Int(i) => page_q.bind(*i),
+                    };
+                }
+                let rows = page_q
                     .bind(i64::from(q.limit))
                     .bind(i64::try_from(q.offset).unwrap_or(i64::MAX))
                     .fetch_all(&self.reader)
