@@ -92,13 +92,20 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
             .map_or(serde_json::Value::Null, |d| d.0.clone()),
         status,
         outcome: AuditOutcome::of_status(status),
-        // An error axum answered itself (a body that does not parse) gets its JSON body
-        // and code from `error::errors_as_json` further out: the code of its status.
+        // An error axum answered itself (plain text: a body that does not parse) gets
+        // its JSON body and code from `error::errors_as_json` further out: the code of
+        // its status. The dashboard's HTML error pages carry no code.
         error_code: resp
             .extensions()
             .get::<ErrorCode>()
             .copied()
-            .or_else(|| (status >= 400).then(|| ErrorCode::for_status(status)))
+            .or_else(|| {
+                let plain = resp
+                    .headers()
+                    .get(axum::http::header::CONTENT_TYPE)
+                    .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+                (status >= 400 && plain).then(|| ErrorCode::for_status(status))
+            })
             .map(|c| c.as_str().to_owned()),
     };
     append(&state, entry).await;

@@ -17,6 +17,7 @@ use patchctl_proto::api::{CommandState, HostStatus};
 use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
+use super::host_list::{ListBind, host_list_order, host_list_where};
 use super::{
     PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, to_json,
     trunc, uuid,
@@ -24,7 +25,7 @@ use super::{
 use crate::error::Result;
 use crate::hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
-    HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
+    HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow,
     HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 
@@ -39,83 +40,6 @@ macro_rules! host_columns {
          package_manager, package_count, update_count, security_update_count, agent_target, \
          update_step, update_version, update_detail, update_at"
     };
-}
-
-/// A value bound to a host-list query.
-enum ListBind {
-    Text(String),
-    Int(i64),
-}
-
-/// The `FROM ... WHERE` of a host-list query with only the filters `q` uses (so that
-/// an unfiltered list counts and orders on the `hosts_org_name` index instead of
-/// reading every row), and its values in `$N` order from `$1` (the organisation).
-/// The text is the same on both backends.
-fn host_list_where(org_id: Uuid, q: &HostListQuery) -> (String, Vec<ListBind>) {
-    let mut sql = String::from(" FROM hosts WHERE org_id = $1");
-    let mut binds = vec![ListBind::Text(org_id.to_string())];
-    let next = |binds: &mut Vec<ListBind>, b: ListBind| {
-        binds.push(b);
-        format!("${}", binds.len())
-    };
-    if let Some(pattern) = q
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(contains_pattern)
-    {
-        let n = next(&mut binds, ListBind::Text(pattern));
-        sql.push_str(&format!(" AND LOWER(hostname) LIKE {n} ESCAPE '\\'"));
-    }
-    match q.status {
-        None => {}
-        Some(HostStatus::Revoked) => sql.push_str(" AND revoked"),
-        Some(HostStatus::Pending) => sql.push_str(" AND NOT revoked AND approval = 'pending'"),
-        Some(HostStatus::Online) => {
-            let n = next(&mut binds, ListBind::Int(ms(q.online_since)));
-            sql.push_str(&format!(
-                " AND NOT revoked AND approval <> 'pending' AND last_seen >= {n}"
-            ));
-        }
-        Some(HostStatus::Offline) => {
-            let n = next(&mut binds, ListBind::Int(ms(q.online_since)));
-            sql.push_str(&format!(
-                " AND NOT revoked AND approval <> 'pending' \
-                 AND (last_seen IS NULL OR last_seen < {n})"
-            ));
-        }
-    }
-    if let Some(pm) = &q.package_manager {
-        let n = next(&mut binds, ListBind::Text(pm.clone()));
-        sql.push_str(&format!(" AND package_manager = {n}"));
-    }
-    (sql, binds)
-}
-
-/// The order of each [`HostSort`] (every one ends in a unique key).
-fn host_list_order(sort: HostSort) -> &'static str {
-    match sort {
-        HostSort::Name => "hostname, id",
-        HostSort::LastSeen => {
-            "CASE WHEN last_seen IS NULL THEN 1 ELSE 0 END, last_seen DESC, hostname, id"
-        }
-        HostSort::Updates => "update_count DESC, hostname, id",
-        HostSort::SecurityUpdates => "security_update_count DESC, update_count DESC, hostname, id",
-    }
-}
-
-/// The `LIKE` pattern of a search text: lower case, wildcards escaped.
-fn contains_pattern(text: &str) -> String {
-    let mut p = String::from("%");
-    for c in text.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
 }
 
 /// Creates a host: id, organisation, key, credential hash, approval, host name, system

@@ -24,6 +24,7 @@ use crate::error::{Result, StorageError};
 mod audit;
 mod commands;
 mod dashboard;
+mod host_list;
 mod hosts;
 mod identity;
 mod operators;
