@@ -494,3 +494,42 @@ async fn logout_ends_the_session_on_the_server_and_timeouts_end_it_too() {
     let a = e.call("GET", "/ui/", Some(&secret), None).await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "an idle session is over");
 }
+
+#[tokio::test]
+async fn a_host_without_a_scan_says_so_never_zero_packages() {
+    let e = env().await;
+    let s = e.login("alice").await;
+    let key = e
+        .store
+        .create_enrollment_key(e.org, "k2", "keyhash2", Utc::now())
+        .await
+        .unwrap();
+    e.store
+        .create_host(NewHost {
+            org_id: e.org,
+            enrollment_key_id: key.id,
+            credential_hash: "cred2".into(),
+            agent_version: "1.0.0".into(),
+            system: SystemInfo {
+                hostname: "fresh-host".into(),
+                ..SystemInfo::default()
+            },
+            now: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let list = e
+        .call("GET", "/ui/hosts?q=fresh-host", Some(&s), None)
+        .await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("fresh-host"), "{}", list.body);
+    assert!(list.body.contains("not scanned yet"), "{}", list.body);
+    // The scanned host keeps its numbers.
+    let all = e.call("GET", "/ui/hosts", Some(&s), None).await;
+    assert_eq!(
+        all.body.matches("not scanned yet").count(),
+        1,
+        "{}",
+        all.body
+    );
+}

@@ -47,8 +47,9 @@ pub struct ListQuery {
 pub struct HostsPage {
     /// The layout.
     pub chrome: Chrome,
-    /// The hosts of this page.
-    pub hosts: Vec<HostSummary>,
+    /// The hosts of this page, each with whether a scan arrived from it (a host that
+    /// never sent one shows "not scanned yet", never zero packages).
+    pub hosts: Vec<(HostSummary, bool)>,
     /// Hosts matching in all.
     pub total: u64,
     /// The query as asked.
@@ -147,7 +148,12 @@ pub async fn list(
     let hosts = found
         .hosts
         .iter()
-        .map(|h| api_hosts::summary(&st, h, now))
+        .map(|h| {
+            (
+                api_hosts::summary(&st, h, now),
+                h.inventory_scanned_at.is_some(),
+            )
+        })
         .collect();
     let keep = serde_urlencoded::to_string([
         ("q", q.q.as_str()),
