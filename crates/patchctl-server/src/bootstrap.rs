@@ -202,7 +202,9 @@ async fn dev_owner(
     match existing {
         Some((u, _)) => {
             let hash = passwords::hash_password(pw.expose()).map_err(OwnerError::from)?;
-            store.set_user_password(u.org_id, u.id, &hash).await?;
+            store
+                .set_user_password(u.org_id, u.id, &hash, Utc::now())
+                .await?;
         }
         None => {
             let org = store.org_by_name(org).await?.ok_or_else(|| {

@@ -272,7 +272,11 @@ pub async fn set_password(
         }
     }
     let hash = new_password_hash(password).await?;
-    if !st.store.set_user_password(by.org_id, u.id, &hash).await? {
+    if !st
+        .store
+        .set_user_password(by.org_id, u.id, &hash, Utc::now())
+        .await?
+    {
         return Err(no_user(user));
     }
     tracing::info!(target: "audit", event = "user.password_changed", org_id = %by.org_id,

@@ -129,8 +129,16 @@ pub trait OperatorStore: Send + Sync + 'static {
     async fn list_users(&self, org_id: Uuid) -> Result<Vec<User>>;
     /// Changes a user's role; false when there is no such user.
     async fn set_user_role(&self, org_id: Uuid, id: Uuid, role: Role) -> Result<bool>;
-    /// Replaces a user's password hash; false when there is no such user.
-    async fn set_user_password(&self, org_id: Uuid, id: Uuid, hash: &str) -> Result<bool>;
+    /// Replaces a user's password hash and ends every dashboard session of theirs (a
+    /// stolen session does not outlive a password change), in one transaction; false
+    /// when there is no such user.
+    async fn set_user_password(
+        &self,
+        org_id: Uuid,
+        id: Uuid,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Disables a user (keeping the first time) and ends their sessions, in one
     /// transaction; false when there is no such user.
     async fn disable_user(&self, org_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<bool>;

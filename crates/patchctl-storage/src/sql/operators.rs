@@ -183,15 +183,30 @@ macro_rules! impl_operators {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn set_user_password(&self, org_id: Uuid, id: Uuid, hash: &str) -> Result<bool> {
+            async fn set_user_password(
+                &self,
+                org_id: Uuid,
+                id: Uuid,
+                hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool> {
+                let mut tx = self.writer.begin().await?;
                 let done = sqlx::query(
                     "UPDATE users SET password_hash = $3 WHERE org_id = $1 AND id = $2",
                 )
                 .bind(org_id.to_string())
                 .bind(id.to_string())
                 .bind(hash)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
+                sqlx::query(
+                    "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
+                )
+                .bind(id.to_string())
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 

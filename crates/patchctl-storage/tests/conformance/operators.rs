@@ -86,7 +86,7 @@ pub(super) async fn case_users_and_sessions(store: Arc<dyn Storage>) {
     assert_eq!(store.count_active_owners(org.id).await.unwrap(), 2);
     assert!(
         store
-            .set_user_password(org.id, bob.id, "new-hash")
+            .set_user_password(org.id, bob.id, "new-hash", t(5))
             .await
             .unwrap()
     );
@@ -145,6 +145,27 @@ pub(super) async fn case_users_and_sessions(store: Arc<dyn Storage>) {
         !store.end_session(sid, t(50)).await.unwrap(),
         "already ended"
     );
+    // A password change ends every session of the user.
+    let alice_sid = Uuid::new_v4();
+    let alice_hash = format!("hash-{}", Uuid::new_v4().simple());
+    store
+        .create_session(NewSession {
+            id: alice_sid,
+            secret_hash: alice_hash.clone(),
+            user_id: alice.id,
+            org_id: org.id,
+            now: t(60),
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .set_user_password(org.id, alice.id, "newer", t(70))
+            .await
+            .unwrap()
+    );
+    let s = store.session_by_hash(&alice_hash).await.unwrap().unwrap();
+    assert_eq!(s.ended_at, Some(t(70)));
     assert!(
         store
             .session_by_hash("no-such-hash")

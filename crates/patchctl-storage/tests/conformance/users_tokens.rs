@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use patchctl_proto::access::Role;
 use patchctl_storage::{NewApiToken, NewUser, Storage, StorageError};
 use uuid::Uuid;
@@ -69,7 +70,12 @@ pub async fn case_users_owners_and_uniqueness(store: Arc<dyn Storage>) {
             .unwrap()
     );
     assert!(!store.disable_user(b.id, alice.id, t(10)).await.unwrap());
-    assert!(!store.set_user_password(b.id, alice.id, "x").await.unwrap());
+    assert!(
+        !store
+            .set_user_password(b.id, alice.id, "x", Utc::now())
+            .await
+            .unwrap()
+    );
     let names: Vec<String> = store
         .list_users(a.id)
         .await
@@ -86,7 +92,7 @@ pub async fn case_users_owners_and_uniqueness(store: Arc<dyn Storage>) {
     assert!(hash.starts_with("$argon2id$"));
     assert!(
         store
-            .set_user_password(a.id, alice.id, "$argon2id$new")
+            .set_user_password(a.id, alice.id, "$argon2id$new", Utc::now())
             .await
             .unwrap()
     );
