@@ -21,6 +21,8 @@
 //! | `PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN` | `enroll_per_address_per_min` | positive count (default 30)     |
 //! | `PATCHCTL_ENROLL_PER_KEY_PER_MIN`     | `enroll_per_key_per_min`     | positive count (default 600)    |
 //! | `PATCHCTL_METRICS_LISTEN`             | `metrics_listen`             | `HOST:PORT` (default: none)     |
+//! | `PATCHCTL_SESSION_IDLE_SECS`          | `session_idle_secs`          | positive seconds (1800)         |
+//! | `PATCHCTL_SESSION_MAX_SECS`           | `session_max_secs`           | positive seconds (43200)        |
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -82,8 +84,13 @@ pub const ENV_VULN_SYNC_INTERVAL_SECS: &str = "PATCHCTL_VULN_SYNC_INTERVAL_SECS"
 /// The environment variable of `metrics_listen`.
 pub const ENV_METRICS_LISTEN: &str = "PATCHCTL_METRICS_LISTEN";
 
+/// The environment variable of `session_idle_secs`.
+pub const ENV_SESSION_IDLE_SECS: &str = "PATCHCTL_SESSION_IDLE_SECS";
+/// The environment variable of `session_max_secs`.
+pub const ENV_SESSION_MAX_SECS: &str = "PATCHCTL_SESSION_MAX_SECS";
+
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 13] = [
+pub const ENV_VARS: [&str; 15] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -97,6 +104,8 @@ pub const ENV_VARS: [&str; 13] = [
     ENV_ENROLL_PER_ADDRESS_PER_MIN,
     ENV_ENROLL_PER_KEY_PER_MIN,
     ENV_METRICS_LISTEN,
+    ENV_SESSION_IDLE_SECS,
+    ENV_SESSION_MAX_SECS,
 ];
 
 /// Server settings as stored in JSON.
@@ -388,6 +397,12 @@ impl Layer {
                             "{v:?} is not an address; use IP:PORT such as 127.0.0.1:9464"
                         ))
                     })?);
+                }
+                ENV_SESSION_IDLE_SECS => {
+                    layer.session_idle_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_SESSION_MAX_SECS => {
+                    layer.session_max_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }

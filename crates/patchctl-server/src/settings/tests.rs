@@ -254,7 +254,9 @@ fn every_variable_is_read() {
             | ENV_COMMAND_LEASE_SECS
             | ENV_METRICS_HISTORY_LEN
             | ENV_ENROLL_PER_ADDRESS_PER_MIN
-            | ENV_ENROLL_PER_KEY_PER_MIN => "3",
+            | ENV_ENROLL_PER_KEY_PER_MIN
+            | ENV_SESSION_IDLE_SECS
+            | ENV_SESSION_MAX_SECS => "3",
             _ => "x",
         };
         assert_ne!(
