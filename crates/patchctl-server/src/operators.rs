@@ -125,13 +125,18 @@ async fn keep_an_owner(st: &AppState, u: &User, what: &str) -> Result<(), ApiErr
         && u.disabled_at.is_none()
         && st.store.count_active_owners(u.org_id).await? <= 1
     {
-        return Err(ApiError::conflict(format!(
-            "{} is the last active owner of the organisation and cannot be {what}; \
-             make another user owner first (`patchctl users set-role USER owner`)",
-            u.username
-        )));
+        return Err(last_owner(u, what));
     }
     Ok(())
+}
+
+/// 409: `u` is the last active owner and cannot be `what`.
+fn last_owner(u: &User, what: &str) -> ApiError {
+    ApiError::conflict(format!(
+        "{} is the last active owner of the organisation and cannot be {what}; \
+         make another user owner first (`patchctl users set-role USER owner`)",
+        u.username
+    ))
 }
 
 /// Hashes a new password after checking it, off the async workers (Argon2id takes
@@ -226,7 +231,9 @@ pub async fn set_role(
         keep_an_owner(st, &u, "demoted").await?;
     }
     if !st.store.set_user_role(by.org_id, u.id, role).await? {
-        return Err(no_user(user));
+        // Gone, or another owner was demoted or disabled since the check above.
+        find_user(st, by.org_id, &u.id.to_string()).await?;
+        return Err(last_owner(&u, "demoted"));
     }
     tracing::info!(target: "audit", event = "user.role_changed", org_id = %by.org_id,
         user_id = %u.id, username = %u.username, from = %u.role, to = %role, actor = %by.label(),
@@ -248,7 +255,9 @@ pub async fn disable_user(st: &AppState, by: &Principal, user: &str) -> Result<U
     }
     keep_an_owner(st, &u, "disabled").await?;
     if !st.store.disable_user(by.org_id, u.id, Utc::now()).await? {
-        return Err(no_user(user));
+        // Gone, or another owner was demoted or disabled since the check above.
+        find_user(st, by.org_id, &u.id.to_string()).await?;
+        return Err(last_owner(&u, "disabled"));
     }
     tracing::info!(target: "audit", event = "user.disabled", org_id = %by.org_id,
         user_id = %u.id, username = %u.username, actor = %by.label(), "user disabled");

@@ -127,7 +127,10 @@ pub trait OperatorStore: Send + Sync + 'static {
     async fn user_by_name(&self, org_id: Uuid, username: &str) -> Result<Option<User>>;
     /// Every user of `org_id`, by username.
     async fn list_users(&self, org_id: Uuid) -> Result<Vec<User>>;
-    /// Changes a user's role; false when there is no such user.
+    /// Changes a user's role; false when there is no such user, or when it would leave
+    /// the organisation without an active owner (checked in the statement, with the
+    /// organisation's owner changes serialised, so that two racing demotions cannot
+    /// both pass).
     async fn set_user_role(&self, org_id: Uuid, id: Uuid, role: Role) -> Result<bool>;
     /// Replaces a user's password hash and ends every dashboard session of theirs (a
     /// stolen session does not outlive a password change), in one transaction; false
@@ -140,7 +143,8 @@ pub trait OperatorStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<bool>;
     /// Disables a user (keeping the first time) and ends their sessions, in one
-    /// transaction; false when there is no such user.
+    /// transaction; false when there is no such user, or when it would leave the
+    /// organisation without an active owner (as for [`OperatorStore::set_user_role`]).
     async fn disable_user(&self, org_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<bool>;
     /// Users of `org_id` with the owner role that are not disabled.
     async fn count_active_owners(&self, org_id: Uuid) -> Result<u64>;

@@ -46,7 +46,8 @@ use dashboard::{case_dashboard_active_host_ids, case_dashboard_command_lines};
 #[path = "conformance/operators.rs"]
 mod operators;
 use operators::{
-    case_audit_is_append_only, case_audit_trail, case_user_tokens, case_users_and_sessions,
+    case_audit_is_append_only, case_audit_trail, case_last_owner_is_kept, case_user_tokens,
+    case_users_and_sessions,
 };
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
@@ -295,6 +296,8 @@ conformance! {
         case_users_and_sessions =>
             sqlite_case_users_and_sessions, postgres_case_users_and_sessions;
         case_user_tokens => sqlite_case_user_tokens, postgres_case_user_tokens;
+        case_last_owner_is_kept =>
+            sqlite_case_last_owner_is_kept, postgres_case_last_owner_is_kept;
         case_audit_trail => sqlite_case_audit_trail, postgres_case_audit_trail;
         case_fleet_counts => sqlite_case_fleet_counts, postgres_case_fleet_counts;
     }

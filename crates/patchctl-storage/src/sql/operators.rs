@@ -24,6 +24,16 @@ macro_rules! user_columns {
     };
 }
 
+/// The guard of a change that takes user `$2` of organisation `$1` out of the active
+/// owners: it is not one, or another active owner stays.
+macro_rules! keeps_an_owner {
+    () => {
+        "(role <> 'owner' OR disabled_at IS NOT NULL OR \
+         (SELECT COUNT(*) FROM users o WHERE o.org_id = $1 AND o.role = 'owner' \
+          AND o.disabled_at IS NULL AND o.id <> $2) > 0)"
+    };
+}
+
 /// How long a token's last use is kept unwritten.
 const TOUCH_EVERY_MS: i64 = 60_000;
 
@@ -174,12 +184,25 @@ macro_rules! impl_operators {
             }
 
             async fn set_user_role(&self, org_id: Uuid, id: Uuid, role: Role) -> Result<bool> {
-                let done = sqlx::query("UPDATE users SET role = $3 WHERE org_id = $1 AND id = $2")
+                let mut tx = self.writer.begin().await?;
+                // Serialises owner changes of the organisation (a row lock on
+                // PostgreSQL, the write lock on SQLite), so that two demotions racing
+                // cannot both pass the guard below.
+                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
                     .bind(org_id.to_string())
-                    .bind(id.to_string())
-                    .bind(role.as_str())
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await?;
+                let done = sqlx::query(concat!(
+                    "UPDATE users SET role = $3 WHERE org_id = $1 AND id = $2 AND ($3 = 'owner' OR ",
+                    keeps_an_owner!(),
+                    ")"
+                ))
+                .bind(org_id.to_string())
+                .bind(id.to_string())
+                .bind(role.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() > 0)
             }
 
@@ -212,15 +235,23 @@ macro_rules! impl_operators {
 
             async fn disable_user(&self, org_id: Uuid, id: Uuid, now: DateTime<Utc>) -> Result<bool> {
                 let mut tx = self.writer.begin().await?;
-                let done = sqlx::query(
+                sqlx::query("UPDATE orgs SET name = name WHERE id = $1")
+                    .bind(org_id.to_string())
+                    .execute(&mut *tx)
+                    .await?;
+                let done = sqlx::query(concat!(
                     "UPDATE users SET disabled_at = COALESCE(disabled_at, $3) \
-                     WHERE org_id = $1 AND id = $2",
-                )
+                     WHERE org_id = $1 AND id = $2 AND ",
+                    keeps_an_owner!()
+                ))
                 .bind(org_id.to_string())
                 .bind(id.to_string())
                 .bind(ms(now))
                 .execute(&mut *tx)
                 .await?;
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
                 sqlx::query(
                     "UPDATE sessions SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL",
                 )
@@ -229,7 +260,7 @@ macro_rules! impl_operators {
                 .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(done.rows_affected() > 0)
+                Ok(true)
             }
 
             async fn count_active_owners(&self, org_id: Uuid) -> Result<u64> {

@@ -471,3 +471,74 @@ pub(super) async fn case_audit_is_append_only(url: String) {
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].entry.actor.name, "user alice");
 }
+
+pub(super) async fn case_last_owner_is_kept(store: Arc<dyn Storage>) {
+    let org = store
+        .create_org(&format!("owners-{}", Uuid::new_v4()), t(0))
+        .await
+        .unwrap();
+    let owner = |n: &str| {
+        new_user(
+            org.id,
+            &format!("{n}-{}", Uuid::new_v4().simple()),
+            Role::Owner,
+        )
+    };
+    let a = store.create_user(owner("a")).await.unwrap();
+    let b = store.create_user(owner("b")).await.unwrap();
+    // Two demotions racing: exactly one passes, one active owner stays.
+    for _ in 0..5 {
+        let (s1, s2) = (store.clone(), store.clone());
+        let (r1, r2) = tokio::join!(
+            tokio::spawn(async move { s1.set_user_role(org.id, a.id, Role::Viewer).await }),
+            tokio::spawn(async move { s2.set_user_role(org.id, b.id, Role::Viewer).await }),
+        );
+        let (r1, r2) = (r1.unwrap().unwrap(), r2.unwrap().unwrap());
+        assert!(r1 ^ r2, "exactly one demotion passes: {r1} {r2}");
+        assert_eq!(store.count_active_owners(org.id).await.unwrap(), 1);
+        // Back to two owners for the next round.
+        assert!(
+            store
+                .set_user_role(org.id, a.id, Role::Owner)
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_user_role(org.id, b.id, Role::Owner)
+                .await
+                .unwrap()
+        );
+    }
+    // Disabling: the last active owner stays, and keeps its sessions.
+    assert!(store.disable_user(org.id, a.id, t(10)).await.unwrap());
+    let sid = Uuid::new_v4();
+    let hash = format!("hash-{}", Uuid::new_v4().simple());
+    store
+        .create_session(NewSession {
+            id: sid,
+            secret_hash: hash.clone(),
+            user_id: b.id,
+            org_id: org.id,
+            now: t(11),
+        })
+        .await
+        .unwrap();
+    assert!(!store.disable_user(org.id, b.id, t(12)).await.unwrap());
+    assert!(
+        !store
+            .set_user_role(org.id, b.id, Role::Admin)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.count_active_owners(org.id).await.unwrap(), 1);
+    let s = store.session_by_hash(&hash).await.unwrap().unwrap();
+    assert!(s.ended_at.is_none() && !s.user_disabled);
+    // A non-owner changes freely; a disabled owner may be demoted.
+    assert!(
+        store
+            .set_user_role(org.id, a.id, Role::Viewer)
+            .await
+            .unwrap()
+    );
+}
