@@ -280,4 +280,19 @@ async fn every_error_answer_is_json_with_a_stable_code() {
         let body: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(body["code"], code, "{path}: {body}");
     }
+    // A method an operator route does not serve is 405, not a refusal for a missing
+    // access rule (schemathesis found PUT /api/v1/whoami answered 403 no_access_rule).
+    for (method, path) in [("PUT", "/api/v1/whoami"), ("DELETE", "/api/v1/hosts")] {
+        let resp = patchctl_server::app(state.clone())
+            .oneshot(authed(method, path))
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 405, "{method} {path}");
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            body["code"], "method_not_allowed",
+            "{method} {path}: {body}"
+        );
+    }
 }

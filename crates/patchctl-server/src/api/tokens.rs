@@ -85,6 +85,8 @@ fn details(t: &TokenInfo) -> Extension<AuditDetails> {
         (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
         (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
         (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
     ),
 )]

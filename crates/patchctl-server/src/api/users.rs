@@ -59,6 +59,7 @@ fn details(u: &UserInfo, extra: serde_json::Value) -> Extension<AuditDetails> {
 #[utoipa::path(
     get,
     path = "/api/v1/whoami",
+    operation_id = "operator_whoami",
     tag = "users",
     responses(
         (status = 200, description = "Who the caller is", body = OperatorIdentity),
@@ -134,6 +135,8 @@ pub async fn show_user(
         (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
         (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
     ),
 )]
@@ -161,6 +164,8 @@ pub async fn create_user(
         (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
         (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
         (status = 409, description = "conflict", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
     ),
 )]
@@ -213,6 +218,8 @@ pub async fn disable_user(
         (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
         (status = 404, description = "not_found", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
     ),
 )]
