@@ -1,5 +1,6 @@
 //! The fleet-wide views the dashboard shows on every load (the overview's host counts
-//! and vulnerable hosts by severity, the vulnerabilities page), kept per organisation
+//! and vulnerable hosts by severity, the vulnerabilities page, the host list's family
+//! filter), kept per organisation
 //! and served stale while one background task recomputes them.
 //!
 //! Computing a view walks every host of the organisation, in the CVE engine (about
@@ -128,6 +129,7 @@ pub struct FleetViews {
     summaries: Arc<ViewCache<Summary>>,
     advisories: Arc<ViewCache<Vec<AdvisoryCount>>>,
     counts: Arc<ViewCache<FleetCounts>>,
+    families: Arc<ViewCache<Vec<String>>>,
     fresh_for: Option<Duration>,
 }
 
@@ -189,6 +191,23 @@ impl FleetViews {
                 let now = chrono::Utc::now();
                 let since = now.checked_sub_signed(offline_after).unwrap_or(now);
                 store.fleet_counts(org, since).await
+            })
+            .await
+    }
+}
+
+impl FleetViews {
+    /// The package managers of `org`'s hosts, the host list's family filter (see the
+    /// module docs for how old it may be).
+    pub async fn package_managers(
+        &self,
+        store: &Arc<dyn Storage>,
+        org: Uuid,
+    ) -> Result<Arc<Vec<String>>, StorageError> {
+        let store = store.clone();
+        self.families
+            .serve(org, self.fresh_for(), move || async move {
+                store.host_package_managers(org).await
             })
             .await
     }

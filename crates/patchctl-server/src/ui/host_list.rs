@@ -144,7 +144,8 @@ pub async fn list(
         limit: per,
     };
     let found = st.store.host_list_page(org, &query).await?;
-    let families = st.store.host_package_managers(org).await?;
+    // Served stale while one recompute runs: crate::views.
+    let families = (*st.views.package_managers(&st.store, org).await?).clone();
     let hosts = found
         .hosts
         .iter()
