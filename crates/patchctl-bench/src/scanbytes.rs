@@ -4,9 +4,8 @@
 //! records, with their real versions and source packages), `n` packages each:
 //!
 //! - *a real host*: this machine's installed packages plus what apt resolves for
-//!   `task-gnome-desktop task-xfce-desktop task-kde-desktop task-ssh-server
-//!   task-web-server` (desktops and a web server as apt would install them), spread
-//!   evenly down to `n`;
+//!   `task-gnome-desktop task-xfce-desktop task-ssh-server task-web-server` (a desktop
+//!   and web server as apt would install it), spread evenly down to `n`;
 //! - *worst case*: `n` records spread evenly over the whole archive in name order, so
 //!   that neighbours share almost nothing (no library families, few shared sources);
 //!   real hosts never look like this.
@@ -43,13 +42,9 @@ pub struct Outcome {
 }
 
 /// The tasks whose resolution, added to this machine's packages, makes the real host.
-/// KDE is in so that the set holds well over 2,000 packages whatever this machine has
-/// installed already (with GNOME, Xfce, SSH and web only, a machine with more packages
-/// installed ended at 1,994 names known to the archive).
 const TASKS: &[&str] = &[
     "task-gnome-desktop",
     "task-xfce-desktop",
-    "task-kde-desktop",
     "task-ssh-server",
     "task-web-server",
 ];
