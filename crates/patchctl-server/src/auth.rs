@@ -46,7 +46,8 @@ pub fn hash_secret(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-fn bearer(parts: &Parts) -> Option<&str> {
+/// The bearer token of a request (agent credential or API token), if any.
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
     parts
         .headers
         .get(axum::http::header::AUTHORIZATION)?

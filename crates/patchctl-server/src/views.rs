@@ -130,22 +130,9 @@ pub struct FleetViews {
     advisories: Arc<ViewCache<Vec<AdvisoryCount>>>,
     counts: Arc<ViewCache<FleetCounts>>,
     families: Arc<ViewCache<Vec<String>>>,
-    fresh_for: Option<Duration>,
 }
 
 impl FleetViews {
-    /// Views served for `fresh_for` before a background recompute (tests: zero).
-    pub fn with_freshness(fresh_for: Duration) -> FleetViews {
-        FleetViews {
-            fresh_for: Some(fresh_for),
-            ..FleetViews::default()
-        }
-    }
-
-    fn fresh_for(&self) -> Duration {
-        self.fresh_for.unwrap_or(FRESH_FOR)
-    }
-
     /// The vulnerable findings of `org`'s hosts by severity (see the module docs for
     /// how old it may be); an error while the engine loads.
     pub async fn summary(
@@ -155,9 +142,11 @@ impl FleetViews {
     ) -> Result<Arc<Summary>, EngineError> {
         let engine = engine.clone();
         self.summaries
-            .serve(org, self.fresh_for(), move || async move {
-                engine.summary(org).await
-            })
+            .serve(
+                org,
+                FRESH_FOR,
+                move || async move { engine.summary(org).await },
+            )
             .await
     }
 
@@ -170,7 +159,7 @@ impl FleetViews {
     ) -> Result<Arc<Vec<AdvisoryCount>>, EngineError> {
         let engine = engine.clone();
         self.advisories
-            .serve(org, self.fresh_for(), move || async move {
+            .serve(org, FRESH_FOR, move || async move {
                 engine.advisories(org).await
             })
             .await
@@ -187,7 +176,7 @@ impl FleetViews {
     ) -> Result<Arc<FleetCounts>, StorageError> {
         let store = store.clone();
         self.counts
-            .serve(org, self.fresh_for(), move || async move {
+            .serve(org, FRESH_FOR, move || async move {
                 let now = chrono::Utc::now();
                 let since = now.checked_sub_signed(offline_after).unwrap_or(now);
                 store.fleet_counts(org, since).await
@@ -206,7 +195,7 @@ impl FleetViews {
     ) -> Result<Arc<Vec<String>>, StorageError> {
         let store = store.clone();
         self.families
-            .serve(org, self.fresh_for(), move || async move {
+            .serve(org, FRESH_FOR, move || async move {
                 store.host_package_managers(org).await
             })
             .await

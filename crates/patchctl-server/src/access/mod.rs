@@ -25,7 +25,7 @@ use patchctl_storage::AuditActor;
 use uuid::Uuid;
 
 use crate::AppState;
-use crate::auth::hash_secret;
+use crate::auth::{bearer, hash_secret};
 use crate::error::ApiError;
 
 pub mod rules;
@@ -162,17 +162,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
                 .with_code(ErrorCode::Unauthorized)
         })
     }
-}
-
-/// The bearer token of a request, if any.
-pub fn bearer(parts: &Parts) -> Option<&str> {
-    parts
-        .headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
 }
 
 fn unauthorized(message: impl Into<String>) -> ApiError {
