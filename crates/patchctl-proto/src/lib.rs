@@ -13,6 +13,7 @@ pub mod audit;
 pub mod command;
 pub mod inventory;
 pub mod package;
+pub mod policy;
 pub mod release;
 pub mod scan;
 pub mod secret;

@@ -1,0 +1,2 @@
+//! The operator API's types of patch policy: groups, approvals and manifests,
+//! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
