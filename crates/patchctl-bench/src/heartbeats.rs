@@ -548,6 +548,7 @@ fn enroll_request(i: usize, key: Secret) -> EnrollRequest {
             cpu_count: 4,
             mem_total_bytes: 8 * GIB,
             disks: disks(i),
+            tags: Vec::new(),
         },
     }
 }

@@ -15,7 +15,9 @@
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
-//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `groups`: groups of hosts (selectors over tags and facts) and host tags
+//!   ([`GroupStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -38,6 +40,7 @@ mod audit;
 mod commands;
 mod dashboard;
 mod error;
+mod groups;
 mod hosts;
 mod identity;
 mod operators;
@@ -50,6 +53,7 @@ pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, N
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
+pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
 pub use hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
     HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
@@ -77,6 +81,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + GroupStore
 {
 }
 
@@ -90,6 +95,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + GroupStore
 {
 }
 

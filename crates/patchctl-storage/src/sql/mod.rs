@@ -24,6 +24,7 @@ use crate::error::{Result, StorageError};
 mod audit;
 mod commands;
 mod dashboard;
+mod groups;
 mod host_list;
 mod hosts;
 mod identity;
