@@ -209,7 +209,11 @@ async fn groups_select_hosts_by_tags_and_facts() {
         .iter()
         .filter(|e| e["status"] == 201)
         .collect();
-    assert_eq!(made.len(), 1, "one made; the refusals are entries of their own");
+    assert_eq!(
+        made.len(),
+        1,
+        "one made; the refusals are entries of their own"
+    );
     assert_eq!(made[0]["details"]["name"], "rhel9-prod");
     assert_eq!(made[0]["details"]["selector"]["os"], "rhel");
     let trail = p

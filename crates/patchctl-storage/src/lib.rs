@@ -17,7 +17,9 @@
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
 //! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
 //! * `groups`: groups of hosts (selectors over tags and facts) and host tags
-//!   ([`GroupStore`]).
+//!   ([`GroupStore`]);
+//! * `approvals`: approvals, auto-approval rules, update sightings and manifests
+//!   ([`ApprovalStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -36,6 +38,7 @@
 
 use std::sync::Arc;
 
+mod approvals;
 mod audit;
 mod commands;
 mod dashboard;
@@ -49,6 +52,7 @@ mod scans;
 mod sql;
 mod vulns;
 
+pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
@@ -82,6 +86,7 @@ pub trait Storage:
     + AuditStore
     + DashboardStore
     + GroupStore
+    + ApprovalStore
 {
 }
 
@@ -96,6 +101,7 @@ impl<T> Storage for T where
         + OperatorStore
         + AuditStore
         + GroupStore
+        + ApprovalStore
 {
 }
 

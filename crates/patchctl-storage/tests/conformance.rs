@@ -49,6 +49,9 @@ use operators::{
     case_audit_is_append_only, case_audit_trail, case_last_owner_is_kept, case_user_tokens,
     case_users_and_sessions,
 };
+#[path = "conformance/approvals.rs"]
+mod approvals;
+use approvals::case_approvals_rules_and_manifests;
 #[path = "conformance/groups.rs"]
 mod groups;
 use groups::case_groups_select_hosts;
@@ -236,6 +239,8 @@ conformance! {
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
+        case_approvals_rules_and_manifests =>
+            sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;

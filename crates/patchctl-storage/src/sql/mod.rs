@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 
+mod approvals;
 mod audit;
 mod commands;
 mod dashboard;
