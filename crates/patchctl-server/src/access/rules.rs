@@ -206,6 +206,37 @@ pub static RULES: &[Rule] = &[
     ),
     rule("GET", "/api/v1/hosts/{host}/tags", Read, "host.tags"),
     rule("PUT", "/api/v1/hosts/{host}/tags", Administer, "host.tag"),
+    // Approvals, rules and manifests (issue 14).
+    rule("GET", "/api/v1/approvals", Read, "approvals.list"),
+    rule("POST", "/api/v1/approvals", Operate, "approval.create"),
+    rule(
+        "POST",
+        "/api/v1/approvals/{approval}/revoke",
+        Operate,
+        "approval.revoke",
+    ),
+    rule("GET", "/api/v1/approval-rules", Read, "approval_rules.list"),
+    rule(
+        "POST",
+        "/api/v1/approval-rules",
+        Administer,
+        "approval_rule.create",
+    ),
+    rule(
+        "POST",
+        "/api/v1/approval-rules/run",
+        Operate,
+        "approval_rules.run",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/approval-rules/{rule}",
+        Administer,
+        "approval_rule.delete",
+    ),
+    rule("GET", "/api/v1/manifests", Read, "manifests.list"),
+    rule("POST", "/api/v1/manifests", Operate, "manifest.create"),
+    rule("GET", "/api/v1/manifests/{manifest}", Read, "manifest.show"),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

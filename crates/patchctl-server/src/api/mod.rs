@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{self, ApiError};
 
+pub mod approvals;
 pub mod audit;
 pub mod commands;
 pub mod credential;
@@ -140,6 +141,28 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .put(groups::update_group)
                 .delete(groups::delete_group),
         )
+        .route(
+            "/approvals",
+            get(approvals::list_approvals).post(approvals::approve),
+        )
+        .route(
+            "/approvals/{approval}/revoke",
+            post(approvals::revoke_approval),
+        )
+        .route(
+            "/approval-rules",
+            get(approvals::list_rules).post(approvals::create_rule),
+        )
+        .route("/approval-rules/run", post(approvals::run_rules))
+        .route(
+            "/approval-rules/{rule}",
+            axum::routing::delete(approvals::delete_rule),
+        )
+        .route(
+            "/manifests",
+            get(approvals::list_manifests).post(approvals::create_manifest),
+        )
+        .route("/manifests/{manifest}", get(approvals::show_manifest))
         .route(
             "/hosts/{host}/tags",
             get(groups::host_tags).put(groups::set_host_tags),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, groups, scans, tokens, users, vulndb, vulns};
+use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -87,6 +87,16 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         groups::delete_group,
         groups::host_tags,
         groups::set_host_tags,
+        approvals::list_approvals,
+        approvals::approve,
+        approvals::revoke_approval,
+        approvals::list_rules,
+        approvals::create_rule,
+        approvals::delete_rule,
+        approvals::run_rules,
+        approvals::list_manifests,
+        approvals::create_manifest,
+        approvals::show_manifest,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
@@ -108,6 +118,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "audit", description = "The audit trail of operators"),
         (name = "metrics", description = "Prometheus metrics"),
         (name = "groups", description = "Groups of hosts and host tags"),
+        (name = "approvals", description = "Approvals, auto-approval rules and manifests"),
     ),
 )]
 pub struct ApiDoc;
