@@ -15,7 +15,8 @@
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
-//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `windows`: maintenance windows per group ([`WindowStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -38,6 +39,7 @@ mod audit;
 mod commands;
 mod dashboard;
 mod error;
+mod groups_stub;
 mod hosts;
 mod identity;
 mod operators;
@@ -45,6 +47,8 @@ mod releases;
 mod scans;
 mod sql;
 mod vulns;
+mod windows;
+pub use groups_stub::{GroupRow, GroupStore};
 
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
@@ -62,6 +66,7 @@ pub use releases::{
 };
 pub use scans::ScanStore;
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+pub use windows::{WindowFields, WindowRow, WindowStore};
 
 /// Everything the platform stores: every domain trait. Implemented for every type that
 /// implements them all; call its methods on `dyn Storage` (or `S: Storage`) directly.
@@ -77,6 +82,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + WindowStore
 {
 }
 
@@ -90,6 +96,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + WindowStore
 {
 }
 

@@ -52,6 +52,9 @@ use operators::{
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
 use fleet_counts::case_fleet_counts;
+#[path = "conformance/windows.rs"]
+mod windows;
+use windows::{case_windows_crud, case_windows_go_with_their_group};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -232,6 +235,9 @@ conformance! {
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
+        case_windows_crud => sqlite_case_windows_crud, postgres_case_windows_crud;
+        case_windows_go_with_their_group =>
+            sqlite_case_windows_go_with_their_group, postgres_case_windows_go_with_their_group;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;

@@ -30,6 +30,7 @@ use cmd::tokens::TokensCmd;
 use cmd::users::UsersCmd;
 use cmd::vulndb::VulndbCmd;
 use cmd::vulns::VulnsCmd;
+use cmd::windows::WindowsCmd;
 use db::Db;
 use output::Format;
 
@@ -110,6 +111,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokensCmd,
     },
+    /// Maintenance windows per group: list, show, create, update, delete, next.
+    Windows {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: WindowsCmd,
+    },
     /// Who the token is: user, role, organisation and the token's scope.
     Whoami {
         #[command(flatten)]
@@ -174,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,
         Cmd::Users { conn, cmd } => cmd::users::run(&conn, cmd).await,
         Cmd::Tokens { conn, cmd } => cmd::tokens::run(&conn, cmd).await,
+        Cmd::Windows { conn, cmd } => cmd::windows::run(&conn, cmd).await,
         Cmd::Whoami { conn } => cmd::users::whoami(&conn).await,
         Cmd::Completions { shell } => {
             let mut buf = Vec::new();
