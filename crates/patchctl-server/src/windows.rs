@@ -118,12 +118,6 @@ fn no_window(window: &str) -> ApiError {
     ))
 }
 
-fn no_group(group: &str) -> ApiError {
-    ApiError::not_found(format!(
-        "no group {group:?} in your organisation; `patchctl groups list` shows them"
-    ))
-}
-
 /// The window `window` names (an id or a name) in `org_id`.
 pub async fn find_window(st: &AppState, org_id: Uuid, window: &str) -> Result<WindowRow, ApiError> {
     if let Ok(id) = Uuid::parse_str(window) {
@@ -143,17 +137,7 @@ pub async fn find_group(
     org_id: Uuid,
     group: &str,
 ) -> Result<(Uuid, String), ApiError> {
-    let group = group.trim();
-    if let Ok(id) = Uuid::parse_str(group) {
-        if let Some(g) = st.store.group(org_id, id).await? {
-            return Ok((g.id, g.name));
-        }
-    }
-    let g = st
-        .store
-        .group_by_name(org_id, group)
-        .await?
-        .ok_or_else(|| no_group(group))?;
+    let g = crate::policy::groups::resolve(st, org_id, group.trim()).await?;
     Ok((g.id, g.name))
 }
 

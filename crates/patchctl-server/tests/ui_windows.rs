@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use patchctl_proto::access::Role;
 use patchctl_server::bootstrap::create_org;
 use patchctl_server::{AppState, Settings, app};
-use patchctl_storage::{AuditFilter, NewUser};
+use patchctl_storage::{AuditFilter, NewGroup, NewUser};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -70,7 +70,20 @@ async fn env() -> Env {
             .await
             .unwrap();
     }
-    let web = store.create_group(org_id, "web").await.unwrap().id;
+    let web = store
+        .create_group(
+            org_id,
+            &NewGroup {
+                name: "web".into(),
+                description: String::new(),
+                selector: Default::default(),
+                actor: "test".into(),
+                now: Utc::now(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
     let settings: Settings = serde_json::from_value(serde_json::json!({
         "listen": "127.0.0.1:0",
         "database_url": url,

@@ -16,6 +16,10 @@
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
 //! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `groups`: groups of hosts (selectors over tags and facts) and host tags
+//!   ([`GroupStore`]);
+//! * `approvals`: approvals, auto-approval rules, update sightings and manifests
+//!   ([`ApprovalStore`]).
 //! * `windows`: maintenance windows per group ([`WindowStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
@@ -35,11 +39,12 @@
 
 use std::sync::Arc;
 
+mod approvals;
 mod audit;
 mod commands;
 mod dashboard;
 mod error;
-mod groups_stub;
+mod groups;
 mod hosts;
 mod identity;
 mod operators;
@@ -48,12 +53,13 @@ mod scans;
 mod sql;
 mod vulns;
 mod windows;
-pub use groups_stub::{GroupRow, GroupStore};
 
+pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
+pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
 pub use hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
     HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
@@ -82,6 +88,8 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + GroupStore
+    + ApprovalStore
     + WindowStore
 {
 }
@@ -96,6 +104,8 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + GroupStore
+        + ApprovalStore
         + WindowStore
 {
 }

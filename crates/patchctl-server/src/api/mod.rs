@@ -30,6 +30,7 @@ pub mod audit;
 pub mod commands;
 pub mod credential;
 pub mod enroll;
+pub mod groups;
 pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
@@ -130,6 +131,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route(
+            "/groups/{group}",
+            get(groups::show_group)
+                .put(groups::update_group)
+                .delete(groups::delete_group),
+        )
+        .route(
+            "/hosts/{host}/tags",
+            get(groups::host_tags).put(groups::set_host_tags),
+        )
         .route(
             "/windows",
             get(windows::list_windows).post(windows::create_window),

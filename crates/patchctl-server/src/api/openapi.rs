@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, scans, tokens, users, vulndb, vulns, windows};
+use super::{audit, groups, scans, tokens, users, vulndb, vulns, windows};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -80,6 +80,13 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         tokens::list_tokens,
         tokens::create_token,
         tokens::revoke_token,
+        groups::list_groups,
+        groups::create_group,
+        groups::show_group,
+        groups::update_group,
+        groups::delete_group,
+        groups::host_tags,
+        groups::set_host_tags,
         windows::list_windows,
         windows::show_window,
         windows::create_window,
@@ -107,6 +114,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "audit", description = "The audit trail of operators"),
         (name = "windows", description = "Maintenance windows per group"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "groups", description = "Groups of hosts and host tags"),
     ),
 )]
 pub struct ApiDoc;

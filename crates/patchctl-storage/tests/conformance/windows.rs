@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use patchctl_storage::{Storage, StorageError, WindowFields};
+use patchctl_proto::policy::groups::GroupSelector;
+use patchctl_storage::{NewGroup, Storage, StorageError, WindowFields};
 use uuid::Uuid;
 
 use super::{org, t};
@@ -24,7 +25,14 @@ fn fields(group_id: Uuid, name: &str) -> WindowFields {
 
 /// A group of `org_id` named `name`.
 async fn group(store: &Arc<dyn Storage>, org_id: Uuid, name: &str) -> Uuid {
-    store.create_group(org_id, name).await.unwrap().id
+    let g = NewGroup {
+        name: name.into(),
+        description: String::new(),
+        selector: GroupSelector::default(),
+        actor: "user:alice".into(),
+        now: t(1),
+    };
+    store.create_group(org_id, &g).await.unwrap().id
 }
 
 pub(super) async fn case_windows_crud(store: Arc<dyn Storage>) {
