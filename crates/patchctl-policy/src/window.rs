@@ -607,3 +607,30 @@ impl Window {
         }
     }
 }
+
+/// Whether a host whose windows are `windows` (each with its missed-window policy) may
+/// start an install at `now`, having waited since `waiting_since`: yes when any of them
+/// allows it (`Window::may_start_host`), and yes when it has none (a host outside every
+/// window is not restricted). Otherwise the refusal whose window opens soonest.
+pub fn may_start_any(
+    windows: &[(Window, MissedPolicy)],
+    now: DateTime<Utc>,
+    waiting_since: DateTime<Utc>,
+) -> Result<(), NotNow> {
+    let mut soonest: Option<NotNow> = None;
+    for (w, policy) in windows {
+        match w.may_start_host(now, waiting_since, *policy) {
+            Ok(()) => return Ok(()),
+            Err(why) => {
+                let opens = |n: &NotNow| match n {
+                    NotNow::Closed { opens_at } => *opens_at,
+                    NotNow::TooLittleLeft { next_opening, .. } => *next_opening,
+                };
+                if soonest.as_ref().is_none_or(|s| opens(&why) < opens(s)) {
+                    soonest = Some(why);
+                }
+            }
+        }
+    }
+    soonest.map_or(Ok(()), Err)
+}

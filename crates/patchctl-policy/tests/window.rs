@@ -395,3 +395,52 @@ fn samoa_skipped_day_opens_after_the_gap() {
         "2011-12-31 00:00"
     );
 }
+
+#[test]
+fn a_host_may_start_when_any_of_its_windows_allows() {
+    use patchctl_policy::window::may_start_any;
+    let night = window("daily", "02:00", "UTC", 60, 0);
+    let noon = window("daily", "12:00", "UTC", 60, 0);
+    let since = utc("2026-06-01T11:00:00Z");
+    let both = [
+        (night.clone(), MissedPolicy::NextWindow),
+        (noon.clone(), MissedPolicy::NextWindow),
+    ];
+    assert_eq!(
+        may_start_any(&both, utc("2026-06-01T12:30:00Z"), since),
+        Ok(())
+    );
+    assert_eq!(
+        may_start_any(&both, utc("2026-06-01T02:30:00Z"), since),
+        Ok(())
+    );
+    // Closed in both: the refusal names the opening that comes first.
+    assert_eq!(
+        may_start_any(&both, utc("2026-06-01T14:00:00Z"), since),
+        Err(NotNow::Closed {
+            opens_at: utc("2026-06-02T02:00:00Z")
+        })
+    );
+    // No window: not restricted.
+    assert_eq!(
+        may_start_any(&[], utc("2026-06-01T14:00:00Z"), since),
+        Ok(())
+    );
+    // Missed the noon window, whose policy is to run at once.
+    let catch_up = [
+        (night, MissedPolicy::NextWindow),
+        (noon, MissedPolicy::Immediately),
+    ];
+    assert_eq!(
+        may_start_any(&catch_up, utc("2026-06-01T14:00:00Z"), since),
+        Ok(())
+    );
+    assert!(
+        may_start_any(
+            &catch_up,
+            utc("2026-06-01T14:00:00Z"),
+            utc("2026-06-01T13:30:00Z")
+        )
+        .is_err()
+    );
+}

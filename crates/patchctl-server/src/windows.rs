@@ -381,3 +381,28 @@ pub async fn next(
         openings,
     })
 }
+
+/// Whether host `host_id` may start an install at `now`, having waited since
+/// `waiting_since`: the windows of every group it is in, combined by
+/// `patchctl_policy::window::may_start_any` (any window that allows it; a host in no
+/// window is not restricted). The inner error says why not.
+pub async fn host_may_start(
+    st: &AppState,
+    org_id: Uuid,
+    host_id: Uuid,
+    now: DateTime<Utc>,
+    waiting_since: DateTime<Utc>,
+) -> Result<Result<(), patchctl_policy::window::NotNow>, ApiError> {
+    let groups = st.store.host_group_ids(org_id, host_id).await?;
+    let rows = st.store.windows_for_groups(org_id, &groups).await?;
+    let mut windows = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let policy = r.fields.missed_policy.parse::<MissedPolicy>()?;
+        windows.push((window_of(r)?, policy));
+    }
+    Ok(patchctl_policy::window::may_start_any(
+        &windows,
+        now,
+        waiting_since,
+    ))
+}

@@ -3,7 +3,8 @@
 //! windows and their state now; an owner creates a window (one that starts now is open)
 //! and deletes it, both recorded in the audit trail; a bad window is refused with the
 //! reason; a viewer sees the page without forms and is refused on every POST; a POST
-//! without the CSRF token is refused; a hostile window name is escaped.
+//! without the CSRF token is refused; a hostile window name is escaped. And whether a
+//! host may start an install, from the windows of its groups in real storage.
 
 use std::net::SocketAddr;
 
@@ -15,7 +16,7 @@ use http_body_util::BodyExt;
 use patchctl_proto::access::Role;
 use patchctl_server::bootstrap::create_org;
 use patchctl_server::{AppState, Settings, app};
-use patchctl_storage::{AuditFilter, NewGroup, NewUser};
+use patchctl_storage::{AuditFilter, NewGroup, NewHost, NewUser};
 use tower::ServiceExt;
 use uuid::Uuid;
 
@@ -27,6 +28,7 @@ struct Env {
     st: AppState,
     org_id: Uuid,
     web: Uuid,
+    host: Uuid,
 }
 
 struct User {
@@ -56,8 +58,26 @@ async fn env() -> Env {
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let store = patchctl_storage::open(&url).await.unwrap();
     let org = create_org(store.as_ref(), "ui-windows").await.unwrap();
-    let org_id = store.org_by_name("ui-windows").await.unwrap().unwrap().id;
-    drop(org);
+    let key = store
+        .enrollment_key_by_hash(&patchctl_server::auth::hash_secret(
+            org.enrollment_key.expose(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let org_id = key.org_id;
+    let host = store
+        .create_host(NewHost {
+            org_id,
+            enrollment_key_id: key.id,
+            credential_hash: "cred".into(),
+            agent_version: "1.0.0".into(),
+            system: Default::default(),
+            now: Utc::now(),
+        })
+        .await
+        .unwrap()
+        .id;
     for (name, role) in [("olivia", Role::Owner), ("victor", Role::Viewer)] {
         store
             .create_user(NewUser {
@@ -76,7 +96,10 @@ async fn env() -> Env {
             &NewGroup {
                 name: "web".into(),
                 description: String::new(),
-                selector: Default::default(),
+                selector: patchctl_proto::policy::groups::GroupSelector {
+                    tags: vec!["web".into()],
+                    ..Default::default()
+                },
                 actor: "test".into(),
                 now: Utc::now(),
             },
@@ -98,6 +121,7 @@ async fn env() -> Env {
         st: AppState::new(store, settings),
         org_id,
         web,
+        host,
     }
 }
 
@@ -360,4 +384,96 @@ async fn windows_page_lists_creates_and_deletes() {
             "no {action} of patch-now in the audit trail"
         );
     }
+}
+
+#[tokio::test]
+async fn a_host_may_start_inside_a_window_of_its_groups() {
+    use chrono::TimeZone;
+    use patchctl_policy::window::NotNow;
+    use patchctl_server::windows::host_may_start;
+    let e = env().await;
+    let at = |h: u32| Utc.with_ymd_and_hms(2026, 6, 1, h, 0, 0).unwrap();
+    // No window yet: not restricted.
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, at(14), at(13))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // A nightly window on `all` (every host is in it), a noon one on `web` (hosts tagged
+    // `web`, which this one is not yet).
+    let store = &e.st.store;
+    let all = store
+        .group_by_name(e.org_id, "all")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let mut f = patchctl_storage::WindowFields {
+        group_id: all,
+        name: "nightly".into(),
+        days: String::new(),
+        start_local: "02:00".into(),
+        timezone: "UTC".into(),
+        duration_minutes: 60,
+        min_remaining_minutes: 10,
+        missed_policy: "next_window".into(),
+    };
+    store
+        .create_window(e.org_id, &f, "test", at(0))
+        .await
+        .unwrap();
+    f.group_id = e.web;
+    f.name = "web-noon".into();
+    f.start_local = "12:00".into();
+    store
+        .create_window(e.org_id, &f, "test", at(0))
+        .await
+        .unwrap();
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, at(2), at(1))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // The noon window is of a group the host is not in.
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, at(12), at(11))
+            .await
+            .unwrap(),
+        Err(NotNow::Closed {
+            opens_at: Utc.with_ymd_and_hms(2026, 6, 2, 2, 0, 0).unwrap()
+        })
+    );
+    // Tagged `web`, the host has the noon window too.
+    assert!(
+        store
+            .set_host_tags(e.org_id, e.host, &["web".to_string()])
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, at(12), at(11))
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    // At 12:55 only 5 minutes of the noon window are left (10 needed): refused, and the
+    // refusal names the soonest chance to start, the nightly window.
+    let late = Utc.with_ymd_and_hms(2026, 6, 1, 12, 55, 0).unwrap();
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, late, at(11))
+            .await
+            .unwrap(),
+        Err(NotNow::Closed {
+            opens_at: Utc.with_ymd_and_hms(2026, 6, 2, 2, 0, 0).unwrap()
+        })
+    );
+    let at_1250 = Utc.with_ymd_and_hms(2026, 6, 1, 12, 50, 0).unwrap();
+    assert_eq!(
+        host_may_start(&e.st, e.org_id, e.host, at_1250, at(11))
+            .await
+            .unwrap(),
+        Ok(())
+    );
 }
