@@ -137,6 +137,13 @@ impl From<ReleaseError> for ApiError {
     }
 }
 
+impl From<patchctl_policy::window::WindowError> for ApiError {
+    /// A maintenance window that does not check is 400 with what to write instead.
+    fn from(e: patchctl_policy::window::WindowError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<HeartbeatError> for ApiError {
     /// Both kinds are 503: the batch's storage error was logged by the writer once for
     /// the whole batch, and a stopped writer means no heartbeat can be recorded.

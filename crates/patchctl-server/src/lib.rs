@@ -52,6 +52,7 @@ pub mod settings;
 pub mod ui;
 pub mod views;
 pub mod vulnsync;
+pub mod windows;
 
 pub use settings::Settings;
 

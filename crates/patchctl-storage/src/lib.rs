@@ -20,6 +20,7 @@
 //!   ([`GroupStore`]);
 //! * `approvals`: approvals, auto-approval rules, update sightings and manifests
 //!   ([`ApprovalStore`]).
+//! * `windows`: maintenance windows per group ([`WindowStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -51,6 +52,7 @@ mod releases;
 mod scans;
 mod sql;
 mod vulns;
+mod windows;
 
 pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
@@ -70,6 +72,7 @@ pub use releases::{
 };
 pub use scans::ScanStore;
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+pub use windows::{WindowFields, WindowRow, WindowStore};
 
 /// Everything the platform stores: every domain trait. Implemented for every type that
 /// implements them all; call its methods on `dyn Storage` (or `S: Storage`) directly.
@@ -87,6 +90,7 @@ pub trait Storage:
     + DashboardStore
     + GroupStore
     + ApprovalStore
+    + WindowStore
 {
 }
 
@@ -102,6 +106,7 @@ impl<T> Storage for T where
         + AuditStore
         + GroupStore
         + ApprovalStore
+        + WindowStore
 {
 }
 

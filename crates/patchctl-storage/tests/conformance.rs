@@ -58,6 +58,9 @@ use groups::case_groups_select_hosts;
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
 use fleet_counts::case_fleet_counts;
+#[path = "conformance/windows.rs"]
+mod windows;
+use windows::{case_windows_crud, case_windows_go_with_their_group};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -241,6 +244,9 @@ conformance! {
         case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
         case_approvals_rules_and_manifests =>
             sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;
+        case_windows_crud => sqlite_case_windows_crud, postgres_case_windows_crud;
+        case_windows_go_with_their_group =>
+            sqlite_case_windows_go_with_their_group, postgres_case_windows_go_with_their_group;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;

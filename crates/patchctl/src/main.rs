@@ -32,6 +32,7 @@ use cmd::tokens::TokensCmd;
 use cmd::users::UsersCmd;
 use cmd::vulndb::VulndbCmd;
 use cmd::vulns::VulnsCmd;
+use cmd::windows::WindowsCmd;
 use db::Db;
 use output::Format;
 
@@ -135,6 +136,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokensCmd,
     },
+    /// Maintenance windows per group: list, show, create, update, delete, next.
+    Windows {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: WindowsCmd,
+    },
     /// Who the token is: user, role, organisation and the token's scope.
     Whoami {
         #[command(flatten)]
@@ -202,6 +210,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Approvals { conn, cmd } => cmd::approvals::run(&conn, cmd).await,
         Cmd::Manifests { conn, cmd } => cmd::approvals::run_manifests(&conn, cmd).await,
         Cmd::Tokens { conn, cmd } => cmd::tokens::run(&conn, cmd).await,
+        Cmd::Windows { conn, cmd } => cmd::windows::run(&conn, cmd).await,
         Cmd::Whoami { conn } => cmd::users::whoami(&conn).await,
         Cmd::Completions { shell } => {
             let mut buf = Vec::new();

@@ -2,3 +2,4 @@
 //! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
 pub mod approvals;
 pub mod groups;
+pub mod windows;

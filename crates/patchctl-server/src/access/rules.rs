@@ -147,6 +147,23 @@ pub static RULES: &[Rule] = &[
         Account,
         "token.revoke",
     ),
+    // Maintenance windows.
+    rule("GET", "/api/v1/windows", Read, "windows.list"),
+    rule("POST", "/api/v1/windows", Administer, "window.create"),
+    rule("GET", "/api/v1/windows/{window}", Read, "window.show"),
+    rule(
+        "PUT",
+        "/api/v1/windows/{window}",
+        Administer,
+        "window.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/windows/{window}",
+        Administer,
+        "window.delete",
+    ),
+    rule("GET", "/api/v1/windows/{window}/next", Read, "window.next"),
     // Dashboard: vulnerabilities, commands, audit log, administration.
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
@@ -157,6 +174,14 @@ pub static RULES: &[Rule] = &[
         "/ui/commands/{id}/cancel",
         Operate,
         "command.cancel",
+    ),
+    rule("GET", "/ui/windows", Read, "ui.windows.list"),
+    rule("POST", "/ui/windows", Administer, "window.create"),
+    rule(
+        "POST",
+        "/ui/windows/{window}/delete",
+        Administer,
+        "window.delete",
     ),
     rule("GET", "/ui/audit", Audit, "ui.audit.list"),
     rule("GET", "/ui/admin", Administer, "ui.admin.show"),

@@ -8,7 +8,7 @@
 //! is [`hosts`] (hosts, their packages, updates, metrics, revocation, approval),
 //! [`keys`] (enrollment keys), [`org`] (the organisation's settings), [`commands`] (the
 //! command queue), [`vulns`] (the vulnerability views), [`vulndb`] (the feed sync
-//! report) and [`releases`] (signed
+//! report), [`windows`] (maintenance windows) and [`releases`] (signed
 //! releases and the agent rollout; also the agent's release download, and the public
 //! `/downloads/...` and `/install.sh`). [`openapi`] is the OpenAPI document of all of
 //! them, served at `/api/v1/openapi.json`.
@@ -43,6 +43,7 @@ pub mod tokens;
 pub mod users;
 pub mod vulndb;
 pub mod vulns;
+pub mod windows;
 
 /// Largest operator request body.
 const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
@@ -165,6 +166,17 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/hosts/{host}/tags",
             get(groups::host_tags).put(groups::set_host_tags),
         )
+        .route(
+            "/windows",
+            get(windows::list_windows).post(windows::create_window),
+        )
+        .route(
+            "/windows/{window}",
+            get(windows::show_window)
+                .put(windows::update_window)
+                .delete(windows::delete_window),
+        )
+        .route("/windows/{window}/next", get(windows::next_openings))
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns};
+use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns, windows};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -97,6 +97,12 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         approvals::list_manifests,
         approvals::create_manifest,
         approvals::show_manifest,
+        windows::list_windows,
+        windows::show_window,
+        windows::create_window,
+        windows::update_window,
+        windows::delete_window,
+        windows::next_openings,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
@@ -116,6 +122,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "users", description = "Users, their roles and who am I"),
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit trail of operators"),
+        (name = "windows", description = "Maintenance windows per group"),
         (name = "metrics", description = "Prometheus metrics"),
         (name = "groups", description = "Groups of hosts and host tags"),
         (name = "approvals", description = "Approvals, auto-approval rules and manifests"),

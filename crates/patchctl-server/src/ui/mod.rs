@@ -35,6 +35,7 @@ pub mod overview;
 pub mod paging;
 pub mod session;
 pub mod vulns;
+pub mod windows;
 
 pub use session::UiSession;
 
@@ -49,7 +50,7 @@ pub struct Chrome {
     pub role: Role,
     /// The session's CSRF token, the hidden `csrf` field of every form.
     pub csrf: String,
-    /// The current nav item: `overview`, `hosts`, `vulns`, `commands`, `audit`, `admin`.
+    /// The current nav item: `overview`, `hosts`, `vulns`, `commands`, `windows`, `audit`, `admin`.
     pub nav: &'static str,
 }
 
@@ -67,7 +68,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 6] = [
+pub const NAV: [NavItem; 7] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -90,6 +91,12 @@ pub const NAV: [NavItem; 6] = [
         key: "commands",
         label: "Commands",
         href: "/ui/commands",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "windows",
+        label: "Windows",
+        href: "/ui/windows",
         need: Need::Read,
     },
     NavItem {
@@ -285,6 +292,8 @@ fn pages() -> Router<AppState> {
         .route("/ui/commands", get(commands::list))
         .route("/ui/commands/{id}", get(commands::show))
         .route("/ui/commands/{id}/cancel", post(commands::cancel))
+        .route("/ui/windows", get(windows::page).post(windows::create))
+        .route("/ui/windows/{window}/delete", post(windows::delete))
         .route("/ui/audit", get(audit::list))
         .route("/ui/admin", get(admin::page))
         .route("/ui/admin/users", post(admin::create_user))

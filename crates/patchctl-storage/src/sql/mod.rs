@@ -3,7 +3,7 @@
 //!
 //! Both run the very same SQL text (`$N` placeholders, `INSERT ... ON CONFLICT`,
 //! `RETURNING`), written once per domain in `identity.rs`, `hosts.rs`, `commands.rs`,
-//! `scans.rs`, `vulns.rs`, `releases.rs`, `operators.rs` and `audit.rs`: each holds a small macro implementing its domain trait for
+//! `scans.rs`, `vulns.rs`, `releases.rs`, `operators.rs`, `audit.rs` and `windows.rs`: each holds a small macro implementing its domain trait for
 //! a store struct and a pool type, instantiated for both backends at its end. The
 //! backends differ only in how they open their pools (`sqlite.rs`, `postgres.rs`) and in
 //! their migrations (`migrations/<backend>/`). Every write and every transaction uses a
@@ -35,6 +35,7 @@ mod releases;
 mod scans;
 mod sqlite;
 mod vulns;
+mod windows;
 
 pub(crate) use postgres::PostgresStore;
 pub(crate) use sqlite::SqliteStore;
