@@ -15,7 +15,8 @@
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
-//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `webhooks`: webhook subscriptions, the outbox and the delivery log ([`WebhookStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -45,6 +46,7 @@ mod releases;
 mod scans;
 mod sql;
 mod vulns;
+mod webhooks;
 
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
@@ -62,6 +64,10 @@ pub use releases::{
 };
 pub use scans::ScanStore;
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+pub use webhooks::{
+    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, NewWebhook, WebhookChange,
+    WebhookStore,
+};
 
 /// Everything the platform stores: every domain trait. Implemented for every type that
 /// implements them all; call its methods on `dyn Storage` (or `S: Storage`) directly.
@@ -77,6 +83,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + WebhookStore
 {
 }
 
@@ -90,6 +97,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + WebhookStore
 {
 }
 

@@ -1,2 +1,3 @@
 //! The operator API's types of patch policy: groups, approvals and manifests,
 //! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
+pub mod webhooks;

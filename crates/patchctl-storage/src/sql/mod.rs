@@ -33,6 +33,7 @@ mod releases;
 mod scans;
 mod sqlite;
 mod vulns;
+mod webhooks;
 
 pub(crate) use postgres::PostgresStore;
 pub(crate) use sqlite::SqliteStore;
