@@ -147,6 +147,40 @@ pub static RULES: &[Rule] = &[
         Account,
         "token.revoke",
     ),
+    // Webhooks.
+    rule("GET", "/api/v1/webhooks", Read, "webhooks.list"),
+    rule("POST", "/api/v1/webhooks", Administer, "webhook.create"),
+    rule("GET", "/api/v1/webhooks/{webhook}", Read, "webhook.show"),
+    rule(
+        "PUT",
+        "/api/v1/webhooks/{webhook}",
+        Administer,
+        "webhook.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/webhooks/{webhook}",
+        Administer,
+        "webhook.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/webhooks/{webhook}/rotate-secret",
+        Administer,
+        "webhook.rotate_secret",
+    ),
+    rule(
+        "GET",
+        "/api/v1/webhooks/{webhook}/deliveries",
+        Read,
+        "webhook.deliveries",
+    ),
+    rule(
+        "POST",
+        "/api/v1/webhooks/{webhook}/test",
+        Administer,
+        "webhook.test",
+    ),
     // Dashboard: vulnerabilities, commands, audit log, administration.
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),

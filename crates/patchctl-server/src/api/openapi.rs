@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, scans, tokens, users, vulndb, vulns};
+use super::{audit, scans, tokens, users, vulndb, vulns, webhooks};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -83,6 +83,14 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::show_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_webhook_secret,
+        webhooks::list_deliveries,
+        webhooks::test_webhook,
     ),
     components(schemas(patchctl_proto::trust::ErrorCode)),
     modifiers(&BearerSchemes),
@@ -100,6 +108,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit trail of operators"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
     ),
 )]
 pub struct ApiDoc;

@@ -264,7 +264,7 @@ macro_rules! impl_webhooks {
                 .bind(ms(w.created_at))
                 .fetch_one(&self.writer)
                 .await
-                .map_err(|e| conflict(e, || format!("a webhook named {:?} exists", w.name)))?;
+                .map_err(|e| conflict(e, || format!("webhook {:?}", w.name)))?;
                 row.decode()
             }
 
@@ -322,7 +322,7 @@ macro_rules! impl_webhooks {
                 .bind(c.enabled)
                 .fetch_optional(&self.writer)
                 .await
-                .map_err(|e| conflict(e, || "a webhook of that name exists".to_owned()))?;
+                .map_err(|e| conflict(e, || "a webhook of that name".to_owned()))?;
                 row.map(WebhookDb::decode).transpose()
             }
 
