@@ -193,6 +193,27 @@ pub static RULES: &[Rule] = &[
         "command.cancel",
     ),
     rule("GET", "/ui/audit", Audit, "ui.audit.list"),
+    rule("GET", "/ui/webhooks", Read, "ui.webhooks.list"),
+    rule("POST", "/ui/webhooks", Administer, "webhook.create"),
+    rule("GET", "/ui/webhooks/{webhook}", Read, "ui.webhook.show"),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/test",
+        Administer,
+        "webhook.test",
+    ),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/rotate",
+        Administer,
+        "webhook.rotate_secret",
+    ),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/delete",
+        Administer,
+        "webhook.delete",
+    ),
     rule("GET", "/ui/admin", Administer, "ui.admin.show"),
     rule("POST", "/ui/admin/users", Administer, "user.create"),
     rule(

@@ -35,6 +35,7 @@ pub mod overview;
 pub mod paging;
 pub mod session;
 pub mod vulns;
+pub mod webhooks;
 
 pub use session::UiSession;
 
@@ -67,7 +68,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 6] = [
+pub const NAV: [NavItem; 7] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -90,6 +91,12 @@ pub const NAV: [NavItem; 6] = [
         key: "commands",
         label: "Commands",
         href: "/ui/commands",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "webhooks",
+        label: "Webhooks",
+        href: "/ui/webhooks",
         need: Need::Read,
     },
     NavItem {
@@ -286,6 +293,11 @@ fn pages() -> Router<AppState> {
         .route("/ui/commands/{id}", get(commands::show))
         .route("/ui/commands/{id}/cancel", post(commands::cancel))
         .route("/ui/audit", get(audit::list))
+        .route("/ui/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/ui/webhooks/{webhook}", get(webhooks::show))
+        .route("/ui/webhooks/{webhook}/test", post(webhooks::test))
+        .route("/ui/webhooks/{webhook}/rotate", post(webhooks::rotate))
+        .route("/ui/webhooks/{webhook}/delete", post(webhooks::delete))
         .route("/ui/admin", get(admin::page))
         .route("/ui/admin/users", post(admin::create_user))
         .route("/ui/admin/users/{user}/role", post(admin::set_role))

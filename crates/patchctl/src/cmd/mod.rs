@@ -14,3 +14,4 @@ pub mod tokens;
 pub mod users;
 pub mod vulndb;
 pub mod vulns;
+pub mod webhooks;
