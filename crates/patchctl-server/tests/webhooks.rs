@@ -153,6 +153,7 @@ struct Env {
     settings: Settings,
     store: Arc<dyn Storage>,
     token: String,
+    enrollment_key: String,
     org_id: uuid::Uuid,
     ca: PathBuf,
 }
@@ -184,6 +185,7 @@ async fn env(allow: &[&str]) -> Env {
         settings,
         store,
         token: org.token.expose().to_owned(),
+        enrollment_key: org.enrollment_key.expose().to_owned(),
         org_id,
         ca: pki.ca_cert.clone(),
     }
@@ -310,6 +312,50 @@ async fn signatures_verify_with_the_reference_library_also_during_rotation() {
         (got["type"].as_str(), &got["verified"]),
         (Some("host.revoked"), &json!([true]))
     );
+
+    // The platform's own events: an enrollment and a revocation through the real API.
+    let enrolled: Value = env
+        .client(&platform)
+        .json(
+            Method::POST,
+            "/api/v1/agent/enroll",
+            None,
+            Some(&patchctl_proto::agent::EnrollRequest {
+                protocol_version: patchctl_proto::PROTOCOL_VERSION,
+                license_key: patchctl_proto::Secret::new(env.enrollment_key.clone()),
+                agent_version: "test".into(),
+                system: patchctl_proto::agent::SystemInfo {
+                    hostname: "web-9".into(),
+                    ..Default::default()
+                },
+            }),
+        )
+        .await
+        .unwrap();
+    let host_id = enrolled["host_id"].as_str().unwrap().to_owned();
+    let _: Value = env
+        .api(
+            &platform,
+            Method::POST,
+            &format!("/api/v1/hosts/{host_id}/revoke"),
+            None,
+        )
+        .await
+        .unwrap();
+    for kind in ["host.enrolled", "host.revoked"] {
+        let d = loop_until(|| async {
+            env.deliveries(&platform, "ops")
+                .await
+                .into_iter()
+                .find(|d| {
+                    d.event_type == kind
+                        && d.state == patchctl_proto::policy::webhooks::MessageState::Delivered
+                })
+        })
+        .await;
+        let got = receiver.wait_for(&d.message_id).await;
+        assert_eq!(got["verified"], json!([true]), "{kind}: {got}");
+    }
 
     // Rotation: the new secret shown once; both sign during the grace period.
     let rotated: WebhookWithSecret = env
