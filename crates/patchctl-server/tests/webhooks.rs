@@ -333,6 +333,50 @@ async fn signatures_verify_with_the_reference_library_also_during_rotation() {
         .await
         .unwrap();
     let host_id = enrolled["host_id"].as_str().unwrap().to_owned();
+    let credential = enrolled["credential"].as_str().unwrap().to_owned();
+    // Two commands, one succeeds and one fails: command.succeeded and command.failed.
+    let mut ids = Vec::new();
+    for name in ["dpkg", "nope"] {
+        let c: Value = env
+            .api(
+                &platform,
+                Method::POST,
+                "/api/v1/commands",
+                Some(
+                    json!({"host": host_id, "kind": "get_package_info", "params": {"name": name}}),
+                ),
+            )
+            .await
+            .unwrap();
+        ids.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let hb = json!({"agent_version": "t", "metrics": {"cpu_percent": 1.5, "load": [0.1, 0.2, 0.3], "mem_used_bytes": 1, "mem_total_bytes": 2, "swap_used_bytes": 0, "swap_total_bytes": 0, "disks": [], "uptime_secs": 5}});
+    let beat: Value = env
+        .client(&platform)
+        .json(
+            Method::POST,
+            "/api/v1/agent/heartbeat",
+            Some(&credential),
+            Some(&hb),
+        )
+        .await
+        .unwrap();
+    assert_eq!(beat["commands"].as_array().unwrap().len(), 2, "{beat}");
+    let now = Utc::now().to_rfc3339();
+    let results = json!({"results": [
+        {"command_id": ids[0], "status": "succeeded", "summary": "ok", "started_at": now, "finished_at": now},
+        {"command_id": ids[1], "status": "failed", "summary": "no such package", "started_at": now, "finished_at": now},
+    ]});
+    let _: Value = env
+        .client(&platform)
+        .json(
+            Method::POST,
+            "/api/v1/agent/results",
+            Some(&credential),
+            Some(&results),
+        )
+        .await
+        .unwrap();
     let _: Value = env
         .api(
             &platform,
@@ -342,7 +386,12 @@ async fn signatures_verify_with_the_reference_library_also_during_rotation() {
         )
         .await
         .unwrap();
-    for kind in ["host.enrolled", "host.revoked"] {
+    for kind in [
+        "host.enrolled",
+        "command.succeeded",
+        "command.failed",
+        "host.revoked",
+    ] {
         let d = loop_until(|| async {
             env.deliveries(&platform, "ops")
                 .await
