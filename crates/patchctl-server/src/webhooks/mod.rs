@@ -169,9 +169,16 @@ impl Worker {
                 error: answer.error.clone(),
                 duration_ms: u64::try_from(answer.duration.as_millis()).unwrap_or(u64::MAX),
             };
-            self.store
+            // One failed bookkeeping must not stop the others: that message's lease
+            // runs out and it is tried again (same webhook-id).
+            if let Err(e) = self
+                .store
                 .finish_webhook_attempt(&m.id, &owner, &record, next)
-                .await?;
+                .await
+            {
+                tracing::warn!(message_id = %m.message_id, error = %e,
+                    "could not record the webhook attempt; the message will be tried again");
+            }
         }
         Ok(report)
     }
@@ -280,5 +287,40 @@ mod tests {
         assert_eq!(backoff(5, b), Duration::from_secs(480));
         assert_eq!(backoff(20, b), MAX_DELAY);
         assert_eq!(backoff(200, b), MAX_DELAY);
+    }
+
+    fn message(attempts: u32, age: chrono::Duration, now: DateTime<Utc>) -> LeasedMessage {
+        LeasedMessage {
+            id: "m:s".into(),
+            message_id: "msg_x".into(),
+            org_id: Uuid::nil(),
+            subscription_id: Uuid::nil(),
+            url: "https://hooks.example/".into(),
+            event_type: "host.enrolled".into(),
+            payload: "{}".into(),
+            attempts,
+            created_at: now - age,
+            secrets: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retries_are_jittered_and_given_up_after_a_day() {
+        let now = Utc::now();
+        let base = Duration::from_secs(30);
+        for attempts in 0..6 {
+            let m = message(attempts, chrono::Duration::zero(), now);
+            let wait = (retry_at(&m, now, base).unwrap() - now).to_std().unwrap();
+            let expected = backoff(attempts + 1, base);
+            assert!(
+                wait >= expected.mul_f64(0.9) && wait <= expected.mul_f64(1.1),
+                "{wait:?}"
+            );
+        }
+        // A retry that would fall past a day after the event: given up.
+        let m = message(12, chrono::Duration::hours(23), now);
+        assert_eq!(retry_at(&m, now, base), None);
+        let m = message(1, chrono::Duration::hours(23), now);
+        assert!(retry_at(&m, now, base).is_some());
     }
 }
