@@ -350,6 +350,9 @@ pub async fn dev_setup(
             .as_ref()
             .and_then(|s| s.vuln_ca_file.clone()),
         metrics_listen: previous_settings.as_ref().and_then(|s| s.metrics_listen),
+        // A newcomer's local webhook receiver: loopback is allowed (and whatever else an
+        // operator put in the directory's server.json).
+        webhook_allow_networks: dev_webhook_networks(previous_settings.as_ref()),
         ..Settings::with_defaults(
             bound,
             database_url.clone(),
@@ -414,4 +417,22 @@ pub async fn dev_setup(
         fresh,
         key_warning,
     })
+}
+
+/// The webhook networks of `--dev`: loopback (`127.0.0.0/8`, `::1`) and any the
+/// directory's previous `server.json` allowed.
+fn dev_webhook_networks(previous: Option<&Settings>) -> Vec<crate::settings::Cidr> {
+    let mut nets: Vec<crate::settings::Cidr> = ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    for n in previous
+        .map(|s| s.webhook_allow_networks.clone())
+        .unwrap_or_default()
+    {
+        if !nets.contains(&n) {
+            nets.push(n);
+        }
+    }
+    nets
 }

@@ -87,6 +87,14 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::webhooks::address::TargetError> for ApiError {
+    /// A webhook target that is refused (bad URL, scheme, an address not allowed) is
+    /// 400 with what to do; the message never holds the URL's user information.
+    fn from(e: crate::webhooks::address::TargetError) -> Self {
+        ApiError::bad_request(e.to_string())
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {

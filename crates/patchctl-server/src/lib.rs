@@ -52,6 +52,7 @@ pub mod settings;
 pub mod ui;
 pub mod views;
 pub mod vulnsync;
+pub mod webhooks;
 pub mod windows;
 
 pub use settings::Settings;
@@ -195,6 +196,7 @@ pub async fn launch_with_listeners(
         );
     }
     let sync = vulnsync::schedule::start(&settings, store.clone());
+    let hooks = webhooks::start(&settings.webhook_config(), store.clone());
     let state = AppState::new(store, settings);
     let policy = policy::spawn(state.clone());
     let plain = metrics_listener.map(|l| {
@@ -207,6 +209,9 @@ pub async fn launch_with_listeners(
     serve::serve(listener, tls, app(state), shutdown).await;
     if let Some(sync) = sync {
         sync.abort();
+    }
+    if let Some(hooks) = hooks {
+        hooks.abort();
     }
     if let Some(plain) = plain {
         plain.abort();

@@ -23,6 +23,9 @@
 //! | `PATCHCTL_METRICS_LISTEN`             | `metrics_listen`             | `HOST:PORT` (default: none)     |
 //! | `PATCHCTL_SESSION_IDLE_SECS`          | `session_idle_secs`          | positive seconds (1800)         |
 //! | `PATCHCTL_SESSION_MAX_SECS`           | `session_max_secs`           | positive seconds (43200)        |
+//! | `PATCHCTL_WEBHOOK_ALLOW_NETWORKS`     | `webhook_allow_networks`     | CIDRs, comma-separated          |
+//! | `PATCHCTL_WEBHOOK_CA_FILE`            | `webhook_ca_file`            | path (default: system roots)    |
+//! | `PATCHCTL_WEBHOOK_RETRY_BASE_SECS`    | `webhook_retry_base_secs`    | positive seconds (30)           |
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -54,6 +57,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use crate::webhooks::address::Cidr;
 
 /// The environment variable of `listen`.
 pub const ENV_LISTEN: &str = "PATCHCTL_LISTEN";
@@ -89,8 +94,15 @@ pub const ENV_SESSION_IDLE_SECS: &str = "PATCHCTL_SESSION_IDLE_SECS";
 /// The environment variable of `session_max_secs`.
 pub const ENV_SESSION_MAX_SECS: &str = "PATCHCTL_SESSION_MAX_SECS";
 
+/// The environment variable of `webhook_allow_networks`.
+pub const ENV_WEBHOOK_ALLOW_NETWORKS: &str = "PATCHCTL_WEBHOOK_ALLOW_NETWORKS";
+/// The environment variable of `webhook_ca_file`.
+pub const ENV_WEBHOOK_CA_FILE: &str = "PATCHCTL_WEBHOOK_CA_FILE";
+/// The environment variable of `webhook_retry_base_secs`.
+pub const ENV_WEBHOOK_RETRY_BASE_SECS: &str = "PATCHCTL_WEBHOOK_RETRY_BASE_SECS";
+
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 15] = [
+pub const ENV_VARS: [&str; 18] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -106,6 +118,9 @@ pub const ENV_VARS: [&str; 15] = [
     ENV_METRICS_LISTEN,
     ENV_SESSION_IDLE_SECS,
     ENV_SESSION_MAX_SECS,
+    ENV_WEBHOOK_ALLOW_NETWORKS,
+    ENV_WEBHOOK_CA_FILE,
+    ENV_WEBHOOK_RETRY_BASE_SECS,
 ];
 
 /// Server settings as stored in JSON.
@@ -164,6 +179,18 @@ pub struct Settings {
     /// A dashboard session ends this long after its login, however busy (default 12 hours).
     #[serde(default = "default_session_max")]
     pub session_max_secs: u64,
+    /// Networks webhook targets may be in although they are not global (loopback,
+    /// private, link-local, ...): CIDRs such as `10.1.2.0/24` (default: none). `patchctl
+    /// server --dev` allows `127.0.0.0/8` and `::1/128`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_allow_networks: Vec<Cidr>,
+    /// CA bundle webhook receivers are verified with instead of the system roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_ca_file: Option<PathBuf>,
+    /// The wait after a webhook's first failed attempt, doubling with every further one
+    /// (at most 6 hours; given up a day after the event; default 30 s).
+    #[serde(default = "default_webhook_retry_base")]
+    pub webhook_retry_base_secs: u64,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -211,6 +238,10 @@ pub fn default_session_idle() -> u64 {
 /// Default of `session_max_secs`: 12 hours.
 pub fn default_session_max() -> u64 {
     12 * 3600
+}
+/// Default of `webhook_retry_base_secs`: 30 s.
+pub fn default_webhook_retry_base() -> u64 {
+    30
 }
 /// Default of `enroll_per_key_per_min`.
 pub fn default_enroll_per_key() -> u32 {
@@ -285,6 +316,9 @@ struct Layer {
     metrics_listen: Option<SocketAddr>,
     session_idle_secs: Option<u64>,
     session_max_secs: Option<u64>,
+    webhook_allow_networks: Option<Vec<Cidr>>,
+    webhook_ca_file: Option<PathBuf>,
+    webhook_retry_base_secs: Option<u64>,
 }
 
 impl Layer {
@@ -310,6 +344,9 @@ impl Layer {
             metrics_listen: top.metrics_listen.or(self.metrics_listen),
             session_idle_secs: top.session_idle_secs.or(self.session_idle_secs),
             session_max_secs: top.session_max_secs.or(self.session_max_secs),
+            webhook_allow_networks: top.webhook_allow_networks.or(self.webhook_allow_networks),
+            webhook_ca_file: top.webhook_ca_file.or(self.webhook_ca_file),
+            webhook_retry_base_secs: top.webhook_retry_base_secs.or(self.webhook_retry_base_secs),
         }
     }
 
@@ -404,6 +441,20 @@ impl Layer {
                 ENV_SESSION_MAX_SECS => {
                     layer.session_max_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
+                ENV_WEBHOOK_ALLOW_NETWORKS => {
+                    layer.webhook_allow_networks = Some(
+                        text()?
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|c| !c.is_empty())
+                            .map(|c| c.parse::<Cidr>().map_err(|e| invalid(e.to_string())))
+                            .collect::<Result<_, _>>()?,
+                    );
+                }
+                ENV_WEBHOOK_CA_FILE => layer.webhook_ca_file = Some(PathBuf::from(value)),
+                ENV_WEBHOOK_RETRY_BASE_SECS => {
+                    layer.webhook_retry_base_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }
         }
@@ -453,6 +504,9 @@ impl Settings {
             metrics_listen: None,
             session_idle_secs: default_session_idle(),
             session_max_secs: default_session_max(),
+            webhook_allow_networks: Vec::new(),
+            webhook_ca_file: None,
+            webhook_retry_base_secs: default_webhook_retry_base(),
         }
     }
 
@@ -523,6 +577,11 @@ impl Settings {
             metrics_listen: l.metrics_listen,
             session_idle_secs: l.session_idle_secs.unwrap_or_else(default_session_idle),
             session_max_secs: l.session_max_secs.unwrap_or_else(default_session_max),
+            webhook_allow_networks: l.webhook_allow_networks.unwrap_or_default(),
+            webhook_ca_file: l.webhook_ca_file,
+            webhook_retry_base_secs: l
+                .webhook_retry_base_secs
+                .unwrap_or_else(default_webhook_retry_base),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -536,6 +595,7 @@ impl Settings {
             ("enroll_per_key_per_min", s.enroll_per_key_per_min == 0),
             ("session_idle_secs", s.session_idle_secs == 0),
             ("session_max_secs", s.session_max_secs == 0),
+            ("webhook_retry_base_secs", s.webhook_retry_base_secs == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
@@ -550,6 +610,16 @@ impl Settings {
     /// directory, else the system's temporary directory.
     pub fn vuln_work_dir(&self) -> PathBuf {
         work_dir_for(&self.database_url, self.vuln_sync_dir.as_deref())
+    }
+
+    /// What the webhook worker takes from the settings.
+    pub fn webhook_config(&self) -> crate::webhooks::WorkerConfig {
+        crate::webhooks::WorkerConfig {
+            allow: self.webhook_allow_networks.clone(),
+            ca_file: self.webhook_ca_file.clone(),
+            retry_base: Duration::from_secs(self.webhook_retry_base_secs),
+            offline_after: self.offline_after(),
+        }
     }
 
     /// A host is offline after this long without a heartbeat.
@@ -583,6 +653,9 @@ impl fmt::Debug for Settings {
             .field("metrics_listen", &self.metrics_listen)
             .field("session_idle_secs", &self.session_idle_secs)
             .field("session_max_secs", &self.session_max_secs)
+            .field("webhook_allow_networks", &self.webhook_allow_networks)
+            .field("webhook_ca_file", &self.webhook_ca_file)
+            .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
             .finish()
     }
 }
@@ -672,45 +745,11 @@ fn redact_params(params: &str, sep: char) -> String {
         .join(&sep.to_string())
 }
 
+mod feed;
 #[cfg(test)]
 mod tests;
 
-/// How a feed's URL leads to the files the importers read.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
-)]
-#[serde(rename_all = "kebab-case")]
-pub enum FeedKind {
-    /// The URL of one file an importer reads (an OSV `all.zip`, the Debian tracker JSON,
-    /// a compressed archive of documents).
-    #[default]
-    File,
-    /// A package repository: the URL of its `repodata/repomd.xml`, or of a `mirror.list`
-    /// whose first line is the repository's base URL. The `updateinfo` file repomd.xml
-    /// names is fetched.
-    Repomd,
-    /// Red Hat's bulk CSAF VEX layout: the URL of `archive_latest.txt`, which names the
-    /// current `.tar.zst` archive beside it; after the first full download, only the
-    /// documents `changes.csv` lists as changed since, and `deletions.csv`.
-    RedhatVexBulk,
-}
-
-impl FeedKind {
-    /// The name as written in `server.json`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FeedKind::File => "file",
-            FeedKind::Repomd => "repomd",
-            FeedKind::RedhatVexBulk => "redhat-vex-bulk",
-        }
-    }
-}
-
-impl std::fmt::Display for FeedKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use feed::FeedKind;
 
 /// Where feed downloads are staged: `configured` (`vuln_sync_dir`), else the directory
 /// of a SQLite `database_url`, else the system's temporary directory.

@@ -39,6 +39,7 @@ async fn env() -> Env {
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,
+        webhook_allow_networks: vec!["127.0.0.0/8".parse().unwrap()],
         ..Settings::with_defaults("127.0.0.1:0".parse().unwrap(), url, "unused", "unused")
     };
     let now = Utc::now();
@@ -520,4 +521,118 @@ async fn a_host_without_a_scan_says_so_never_zero_packages() {
         "{}",
         all.body
     );
+}
+
+#[tokio::test]
+async fn webhooks_are_created_tested_and_rotated_from_the_dashboard() {
+    let e = env().await;
+    let s = e.login("alice").await;
+    let csrf = csrf_token(&s);
+    let page = e.call("GET", "/ui/webhooks", Some(&s), None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"new-webhook\"") && page.body.contains("No webhooks yet"));
+    // Refused targets say why.
+    let bad = e
+        .call(
+            "POST",
+            "/ui/webhooks",
+            Some(&s),
+            Some(&format!(
+                "csrf={csrf}&name=x&url=https%3A%2F%2F192.168.1.1%2F"
+            )),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("private"), "{}", bad.body);
+    let made = e
+        .call(
+            "POST",
+            "/ui/webhooks",
+            Some(&s),
+            Some(&format!(
+                "csrf={csrf}&name=ops&url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&event=host.enrolled&event=finding.new&min_severity=high"
+            )),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::OK, "{}", made.body);
+    assert!(made.body.contains("whsec_"));
+    let hooks = e.store.list_webhooks(e.org).await.unwrap();
+    assert_eq!(hooks.len(), 1);
+    let h = &hooks[0];
+    assert_eq!(h.events.len(), 2);
+    assert_eq!(
+        h.min_severity,
+        Some(patchctl_proto::policy::webhooks::EventSeverity::High)
+    );
+    // The list and the webhook's page never show the secret.
+    let secret = made
+        .body
+        .split("whsec_")
+        .nth(1)
+        .unwrap()
+        .split('<')
+        .next()
+        .unwrap()
+        .to_owned();
+    for path in ["/ui/webhooks".to_owned(), format!("/ui/webhooks/{}", h.id)] {
+        let p = e.call("GET", &path, Some(&s), None).await;
+        assert_eq!(p.status, StatusCode::OK);
+        assert!(
+            p.body.contains("ops") && !p.body.contains(&secret),
+            "{path}"
+        );
+    }
+    let t = e
+        .call(
+            "POST",
+            &format!("/ui/webhooks/{}/test", h.id),
+            Some(&s),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+    assert_eq!(t.status, StatusCode::SEE_OTHER);
+    let log = e
+        .store
+        .webhook_deliveries(e.org, h.id, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(log.items[0].event_type, "webhook.test");
+    let p = e
+        .call("GET", &format!("/ui/webhooks/{}", h.id), Some(&s), None)
+        .await;
+    assert!(p.body.contains(&log.items[0].message_id));
+    let r = e
+        .call(
+            "POST",
+            &format!("/ui/webhooks/{}/rotate", h.id),
+            Some(&s),
+            Some(&format!("csrf={csrf}&grace_hours=2")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("whsec_") && !r.body.contains(&secret));
+    // A viewer sees the list but no form, and is refused the actions.
+    let v = e.login("victor").await;
+    let p = e.call("GET", "/ui/webhooks", Some(&v), None).await;
+    assert_eq!(p.status, StatusCode::OK);
+    assert!(p.body.contains("ops") && !p.body.contains("new-webhook"));
+    let refused = e
+        .call(
+            "POST",
+            &format!("/ui/webhooks/{}/delete", h.id),
+            Some(&v),
+            Some(&format!("csrf={}", csrf_token(&v))),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let d = e
+        .call(
+            "POST",
+            &format!("/ui/webhooks/{}/delete", h.id),
+            Some(&s),
+            Some(&format!("csrf={csrf}")),
+        )
+        .await;
+    assert_eq!(d.status, StatusCode::SEE_OTHER);
+    assert!(e.store.list_webhooks(e.org).await.unwrap().is_empty());
 }

@@ -21,6 +21,7 @@
 //! * `approvals`: approvals, auto-approval rules, update sightings and manifests
 //!   ([`ApprovalStore`]).
 //! * `windows`: maintenance windows per group ([`WindowStore`]).
+//! * `webhooks`: webhook subscriptions, the outbox and the delivery log ([`WebhookStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -52,6 +53,7 @@ mod releases;
 mod scans;
 mod sql;
 mod vulns;
+mod webhooks;
 mod windows;
 
 pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
@@ -72,6 +74,10 @@ pub use releases::{
 };
 pub use scans::ScanStore;
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
+pub use webhooks::{
+    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, NewWebhook, WebhookChange,
+    WebhookStore,
+};
 pub use windows::{WindowFields, WindowRow, WindowStore};
 
 /// Everything the platform stores: every domain trait. Implemented for every type that
@@ -91,6 +97,7 @@ pub trait Storage:
     + GroupStore
     + ApprovalStore
     + WindowStore
+    + WebhookStore
 {
 }
 
@@ -107,6 +114,7 @@ impl<T> Storage for T where
         + GroupStore
         + ApprovalStore
         + WindowStore
+        + WebhookStore
 {
 }
 

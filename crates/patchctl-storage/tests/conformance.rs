@@ -68,6 +68,13 @@ use releases::{
     case_releases_publish, case_update_events,
 };
 
+#[path = "conformance/webhooks.rs"]
+mod webhooks;
+use webhooks::{
+    case_webhook_backoff_bookkeeping, case_webhook_fan_out, case_webhook_lease_exclusive,
+    case_webhook_offline_sweep,
+};
+
 fn main() -> std::process::ExitCode {
     Harness::new()
         .tests(conformance_tests())
@@ -238,6 +245,13 @@ macro_rules! conformance {
 
 conformance! {
     store: {
+        case_webhook_fan_out => sqlite_case_webhook_fan_out, postgres_case_webhook_fan_out;
+        case_webhook_lease_exclusive =>
+            sqlite_case_webhook_lease_exclusive, postgres_case_webhook_lease_exclusive;
+        case_webhook_backoff_bookkeeping =>
+            sqlite_case_webhook_backoff_bookkeeping, postgres_case_webhook_backoff_bookkeeping;
+        case_webhook_offline_sweep =>
+            sqlite_case_webhook_offline_sweep, postgres_case_webhook_offline_sweep;
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;

@@ -32,6 +32,7 @@ use cmd::tokens::TokensCmd;
 use cmd::users::UsersCmd;
 use cmd::vulndb::VulndbCmd;
 use cmd::vulns::VulnsCmd;
+use cmd::webhooks::WebhooksCmd;
 use cmd::windows::WindowsCmd;
 use db::Db;
 use output::Format;
@@ -67,6 +68,14 @@ enum Cmd {
         conn: Conn,
         #[command(subcommand)]
         cmd: KeysCmd,
+    },
+    /// Webhook subscriptions: list, show, create, update, delete, rotate-secret,
+    /// deliveries, test.
+    Webhooks {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: WebhooksCmd,
     },
     /// Signed releases of the agent: keys, signing, verifying (offline), publishing
     /// and rolling out (on the platform).
@@ -199,6 +208,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Admin { cmd } => cmd::admin::run(cmd).await,
         Cmd::Hosts { conn, cmd } => cmd::hosts::run(&conn, cmd).await,
         Cmd::Keys { conn, cmd } => cmd::keys::run(&conn, cmd).await,
+        Cmd::Webhooks { conn, cmd } => cmd::webhooks::run(&conn, cmd).await,
         Cmd::Release { conn, cmd } => cmd::release::run(&conn, cmd).await,
         Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,

@@ -2,4 +2,5 @@
 //! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
 pub mod approvals;
 pub mod groups;
+pub mod webhooks;
 pub mod windows;

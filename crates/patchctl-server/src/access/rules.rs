@@ -164,6 +164,40 @@ pub static RULES: &[Rule] = &[
         "window.delete",
     ),
     rule("GET", "/api/v1/windows/{window}/next", Read, "window.next"),
+    // Webhooks.
+    rule("GET", "/api/v1/webhooks", Read, "webhooks.list"),
+    rule("POST", "/api/v1/webhooks", Administer, "webhook.create"),
+    rule("GET", "/api/v1/webhooks/{webhook}", Read, "webhook.show"),
+    rule(
+        "PUT",
+        "/api/v1/webhooks/{webhook}",
+        Administer,
+        "webhook.update",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/webhooks/{webhook}",
+        Administer,
+        "webhook.delete",
+    ),
+    rule(
+        "POST",
+        "/api/v1/webhooks/{webhook}/rotate-secret",
+        Administer,
+        "webhook.rotate_secret",
+    ),
+    rule(
+        "GET",
+        "/api/v1/webhooks/{webhook}/deliveries",
+        Read,
+        "webhook.deliveries",
+    ),
+    rule(
+        "POST",
+        "/api/v1/webhooks/{webhook}/test",
+        Administer,
+        "webhook.test",
+    ),
     // Dashboard: vulnerabilities, commands, audit log, administration.
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
@@ -184,6 +218,27 @@ pub static RULES: &[Rule] = &[
         "window.delete",
     ),
     rule("GET", "/ui/audit", Audit, "ui.audit.list"),
+    rule("GET", "/ui/webhooks", Read, "ui.webhooks.list"),
+    rule("POST", "/ui/webhooks", Administer, "webhook.create"),
+    rule("GET", "/ui/webhooks/{webhook}", Read, "ui.webhook.show"),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/test",
+        Administer,
+        "webhook.test",
+    ),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/rotate",
+        Administer,
+        "webhook.rotate_secret",
+    ),
+    rule(
+        "POST",
+        "/ui/webhooks/{webhook}/delete",
+        Administer,
+        "webhook.delete",
+    ),
     rule("GET", "/ui/admin", Administer, "ui.admin.show"),
     rule("POST", "/ui/admin/users", Administer, "user.create"),
     rule(

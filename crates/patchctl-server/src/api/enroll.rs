@@ -146,6 +146,16 @@ pub async fn enroll(
         peer = ?addr,
         "host enrolled"
     );
+    crate::webhooks::emit(
+        &*st.store,
+        host.org_id,
+        &patchctl_proto::policy::webhooks::WebhookEvent::HostEnrolled {
+            host_id: host.id,
+            hostname: host.hostname.clone(),
+            pending_approval: host.approval.as_str() == "pending",
+        },
+    )
+    .await;
     Ok(Json(EnrollResponse {
         host_id: host.id,
         credential,

@@ -312,6 +312,15 @@ pub async fn revoke_host(
         actor = %op.actor(),
         "host credential revoked by operator"
     );
+    crate::webhooks::emit(
+        &*st.store,
+        op.org_id,
+        &patchctl_proto::policy::webhooks::WebhookEvent::HostRevoked {
+            host_id: h.id,
+            hostname: h.hostname.clone(),
+        },
+    )
+    .await;
     let details = host_details(&h, serde_json::json!({"revoked": true}));
     let h = resolve_host(&st, op.org_id, &h.id.to_string()).await?;
     Ok((details, Json(summary(&st, &h, Utc::now()))))

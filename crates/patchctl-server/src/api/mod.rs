@@ -43,6 +43,7 @@ pub mod tokens;
 pub mod users;
 pub mod vulndb;
 pub mod vulns;
+pub mod webhooks;
 pub mod windows;
 
 /// Largest operator request body.
@@ -177,6 +178,25 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .delete(windows::delete_window),
         )
         .route("/windows/{window}/next", get(windows::next_openings))
+        .route(
+            "/webhooks",
+            get(webhooks::list_webhooks).post(webhooks::create_webhook),
+        )
+        .route(
+            "/webhooks/{webhook}",
+            get(webhooks::show_webhook)
+                .put(webhooks::update_webhook)
+                .delete(webhooks::delete_webhook),
+        )
+        .route(
+            "/webhooks/{webhook}/rotate-secret",
+            post(webhooks::rotate_webhook_secret),
+        )
+        .route(
+            "/webhooks/{webhook}/deliveries",
+            get(webhooks::list_deliveries),
+        )
+        .route("/webhooks/{webhook}/test", post(webhooks::test_webhook))
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

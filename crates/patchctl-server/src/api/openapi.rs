@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns, windows};
+use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns, webhooks, windows};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -106,6 +106,14 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::show_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::rotate_webhook_secret,
+        webhooks::list_deliveries,
+        webhooks::test_webhook,
     ),
     components(schemas(patchctl_proto::trust::ErrorCode)),
     modifiers(&BearerSchemes),
@@ -126,6 +134,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "metrics", description = "Prometheus metrics"),
         (name = "groups", description = "Groups of hosts and host tags"),
         (name = "approvals", description = "Approvals, auto-approval rules and manifests"),
+        (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
     ),
 )]
 pub struct ApiDoc;

@@ -49,7 +49,8 @@ pub async fn results(
         st.metrics.traffic.result(outcome);
         match outcome {
             RecordOutcome::Stored => {
-                tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, status = ?r.status, "result stored")
+                tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, status = ?r.status, "result stored");
+                command_event(&st, agent.org_id, agent.host_id, r).await;
             }
             RecordOutcome::Duplicate => {
                 tracing::info!(host_id = %agent.host_id, command_id = %r.command_id, "duplicate result ignored")
@@ -61,4 +62,39 @@ pub async fn results(
         stored.push(r.command_id);
     }
     Ok(Json(ResultsAck { stored }))
+}
+
+/// `command.succeeded` or `command.failed` for a result just stored.
+async fn command_event(
+    st: &AppState,
+    org_id: uuid::Uuid,
+    host_id: uuid::Uuid,
+    r: &patchctl_proto::command::CommandResult,
+) {
+    use patchctl_proto::command::ResultStatus;
+    use patchctl_proto::policy::webhooks::WebhookEvent;
+    let kind = match st.store.command(org_id, r.command_id).await {
+        Ok(Some(c)) => c.kind,
+        _ => String::new(),
+    };
+    let event = match r.status {
+        ResultStatus::Succeeded => WebhookEvent::CommandSucceeded {
+            command_id: r.command_id,
+            host_id,
+            kind,
+        },
+        ResultStatus::Failed | ResultStatus::Rejected => WebhookEvent::CommandFailed {
+            command_id: r.command_id,
+            host_id,
+            kind,
+            state: if r.status == ResultStatus::Failed {
+                "failed"
+            } else {
+                "rejected"
+            }
+            .to_owned(),
+            error: Some(r.summary.chars().take(500).collect()),
+        },
+    };
+    crate::webhooks::emit(&*st.store, org_id, &event).await;
 }

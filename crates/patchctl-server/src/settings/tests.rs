@@ -251,7 +251,9 @@ fn every_variable_is_read() {
             | ENV_ENROLL_PER_ADDRESS_PER_MIN
             | ENV_ENROLL_PER_KEY_PER_MIN
             | ENV_SESSION_IDLE_SECS
-            | ENV_SESSION_MAX_SECS => "3",
+            | ENV_SESSION_MAX_SECS
+            | ENV_WEBHOOK_RETRY_BASE_SECS => "3",
+            ENV_WEBHOOK_ALLOW_NETWORKS => "127.0.0.0/8, ::1",
             _ => "x",
         };
         assert_ne!(
@@ -260,6 +262,29 @@ fn every_variable_is_read() {
             "{var}"
         );
     }
+}
+
+#[test]
+fn webhook_networks_are_cidrs_and_a_bad_one_names_the_variable() {
+    let s = load(
+        FILE,
+        &[(ENV_WEBHOOK_ALLOW_NETWORKS, "10.1.0.0/16,fd00::/8")],
+    )
+    .unwrap();
+    assert_eq!(
+        s.webhook_allow_networks
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["10.1.0.0/16", "fd00::/8"]
+    );
+    let e = load(FILE, &[(ENV_WEBHOOK_ALLOW_NETWORKS, "10.1.0.0/40")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(ENV_WEBHOOK_ALLOW_NETWORKS) && e.contains("10.1.0.0/40"),
+        "{e}"
+    );
 }
 
 fn settings_with(database_url: &str) -> Settings {

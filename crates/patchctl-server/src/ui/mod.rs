@@ -35,6 +35,7 @@ pub mod overview;
 pub mod paging;
 pub mod session;
 pub mod vulns;
+pub mod webhooks;
 pub mod windows;
 
 pub use session::UiSession;
@@ -68,7 +69,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 7] = [
+pub const NAV: [NavItem; 8] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -97,6 +98,12 @@ pub const NAV: [NavItem; 7] = [
         key: "windows",
         label: "Windows",
         href: "/ui/windows",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "webhooks",
+        label: "Webhooks",
+        href: "/ui/webhooks",
         need: Need::Read,
     },
     NavItem {
@@ -295,6 +302,11 @@ fn pages() -> Router<AppState> {
         .route("/ui/windows", get(windows::page).post(windows::create))
         .route("/ui/windows/{window}/delete", post(windows::delete))
         .route("/ui/audit", get(audit::list))
+        .route("/ui/webhooks", get(webhooks::page).post(webhooks::create))
+        .route("/ui/webhooks/{webhook}", get(webhooks::show))
+        .route("/ui/webhooks/{webhook}/test", post(webhooks::test))
+        .route("/ui/webhooks/{webhook}/rotate", post(webhooks::rotate))
+        .route("/ui/webhooks/{webhook}/delete", post(webhooks::delete))
         .route("/ui/admin", get(admin::page))
         .route("/ui/admin/users", post(admin::create_user))
         .route("/ui/admin/users/{user}/role", post(admin::set_role))

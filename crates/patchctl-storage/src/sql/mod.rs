@@ -35,6 +35,7 @@ mod releases;
 mod scans;
 mod sqlite;
 mod vulns;
+mod webhooks;
 mod windows;
 
 pub(crate) use postgres::PostgresStore;

@@ -16,4 +16,5 @@ pub mod tokens;
 pub mod users;
 pub mod vulndb;
 pub mod vulns;
+pub mod webhooks;
 pub mod windows;
