@@ -44,6 +44,7 @@ pub mod metrics;
 pub mod operators;
 pub mod passwords;
 pub mod ratelimit;
+pub mod reboots;
 pub mod releases;
 pub mod serve;
 pub mod settings;

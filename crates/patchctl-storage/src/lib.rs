@@ -41,6 +41,7 @@ mod error;
 mod hosts;
 mod identity;
 mod operators;
+mod reboots;
 mod releases;
 mod scans;
 mod sql;
@@ -57,6 +58,9 @@ pub use hosts::{
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
+pub use reboots::{
+    HostBoot, HostBootState, RebootLine, RebootReport, RebootStore, bounded_reasons,
+};
 pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
@@ -77,6 +81,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + RebootStore
 {
 }
 
@@ -90,6 +95,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + RebootStore
 {
 }
 

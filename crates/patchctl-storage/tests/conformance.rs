@@ -52,6 +52,9 @@ use operators::{
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
 use fleet_counts::case_fleet_counts;
+#[path = "conformance/reboots.rs"]
+mod reboots;
+use reboots::case_reboot_state;
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -284,6 +287,7 @@ conformance! {
             postgres_case_latest_release_in_version_order;
         case_agent_rollout => sqlite_case_agent_rollout, postgres_case_agent_rollout;
         case_update_events => sqlite_case_update_events, postgres_case_update_events;
+        case_reboot_state => sqlite_case_reboot_state, postgres_case_reboot_state;
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
@@ -444,6 +448,7 @@ fn result(id: Uuid, status: ResultStatus, summary: &str, at: DateTime<Utc>) -> C
                 status: HealthStatus::Ok,
                 detail: "25% used".into(),
             }],
+            failed_units: Some(vec!["nginx.service".into()]),
         })),
     }
 }
@@ -891,6 +896,7 @@ async fn case_heartbeat_batch(store: Arc<dyn Storage>) {
         agent_target: None,
         metrics: metrics(i),
         at: t(i as i64),
+        reboot: Default::default(),
     };
     // h1 twice (the last wins), h2 with a queued command, an unknown host, h3.
     let batch = vec![

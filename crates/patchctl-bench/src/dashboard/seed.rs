@@ -345,6 +345,7 @@ pub async fn seed(
                 agent_target: Some("x86_64-unknown-linux-musl".into()),
                 metrics: metrics(k),
                 at: now,
+                reboot: Default::default(),
             })
             .collect();
         store.record_heartbeats(&batch, 288).await?;
@@ -360,6 +361,7 @@ pub async fn seed(
                     agent_target: Some("x86_64-unknown-linux-musl".into()),
                     metrics: metrics(n as usize),
                     at,
+                    reboot: Default::default(),
                 }],
                 288,
             )

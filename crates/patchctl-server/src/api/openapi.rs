@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, scans, tokens, users, vulndb, vulns};
+use super::{audit, reboots, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -45,6 +45,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         vulns::summary,
         vulns::advisory_hosts,
         vulndb::status,
+        reboots::list_reboots,
         keys::list_keys,
         keys::create_key,
         keys::revoke_key,
@@ -100,6 +101,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit trail of operators"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "reboots", description = "Hosts that need a reboot"),
     ),
 )]
 pub struct ApiDoc;
