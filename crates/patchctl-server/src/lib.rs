@@ -43,6 +43,7 @@ pub mod heartbeats;
 pub mod metrics;
 pub mod operators;
 pub mod passwords;
+pub mod policy;
 pub mod ratelimit;
 pub mod reboots;
 pub mod releases;
@@ -194,6 +195,7 @@ pub async fn launch_with_listeners(
     }
     let sync = vulnsync::schedule::start(&settings, store.clone());
     let state = AppState::new(store, settings);
+    let policy = policy::spawn(state.clone());
     let plain = metrics_listener.map(|l| {
         tokio::spawn(metrics::serve_plain(
             l,
@@ -208,5 +210,6 @@ pub async fn launch_with_listeners(
     if let Some(plain) = plain {
         plain.abort();
     }
+    policy.abort();
     Ok(())
 }

@@ -15,7 +15,11 @@
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
-//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `groups`: groups of hosts (selectors over tags and facts) and host tags
+//!   ([`GroupStore`]);
+//! * `approvals`: approvals, auto-approval rules, update sightings and manifests
+//!   ([`ApprovalStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -34,10 +38,12 @@
 
 use std::sync::Arc;
 
+mod approvals;
 mod audit;
 mod commands;
 mod dashboard;
 mod error;
+mod groups;
 mod hosts;
 mod identity;
 mod operators;
@@ -47,10 +53,12 @@ mod scans;
 mod sql;
 mod vulns;
 
+pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
+pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
 pub use hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
     HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
@@ -81,6 +89,8 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + GroupStore
+    + ApprovalStore
     + RebootStore
 {
 }
@@ -95,6 +105,8 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + GroupStore
+        + ApprovalStore
         + RebootStore
 {
 }

@@ -195,6 +195,50 @@ pub static RULES: &[Rule] = &[
         Administer,
         "key.rotate",
     ),
+    // Groups and host tags (issue 14).
+    rule("GET", "/api/v1/groups", Read, "groups.list"),
+    rule("POST", "/api/v1/groups", Administer, "group.create"),
+    rule("GET", "/api/v1/groups/{group}", Read, "group.show"),
+    rule("PUT", "/api/v1/groups/{group}", Administer, "group.update"),
+    rule(
+        "DELETE",
+        "/api/v1/groups/{group}",
+        Administer,
+        "group.delete",
+    ),
+    rule("GET", "/api/v1/hosts/{host}/tags", Read, "host.tags"),
+    rule("PUT", "/api/v1/hosts/{host}/tags", Administer, "host.tag"),
+    // Approvals, rules and manifests (issue 14).
+    rule("GET", "/api/v1/approvals", Read, "approvals.list"),
+    rule("POST", "/api/v1/approvals", Operate, "approval.create"),
+    rule(
+        "POST",
+        "/api/v1/approvals/{approval}/revoke",
+        Operate,
+        "approval.revoke",
+    ),
+    rule("GET", "/api/v1/approval-rules", Read, "approval_rules.list"),
+    rule(
+        "POST",
+        "/api/v1/approval-rules",
+        Administer,
+        "approval_rule.create",
+    ),
+    rule(
+        "POST",
+        "/api/v1/approval-rules/run",
+        Operate,
+        "approval_rules.run",
+    ),
+    rule(
+        "DELETE",
+        "/api/v1/approval-rules/{rule}",
+        Administer,
+        "approval_rule.delete",
+    ),
+    rule("GET", "/api/v1/manifests", Read, "manifests.list"),
+    rule("POST", "/api/v1/manifests", Operate, "manifest.create"),
+    rule("GET", "/api/v1/manifests/{manifest}", Read, "manifest.show"),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -26,10 +26,12 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::{self, ApiError};
 
+pub mod approvals;
 pub mod audit;
 pub mod commands;
 pub mod credential;
 pub mod enroll;
+pub mod groups;
 pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
@@ -131,6 +133,42 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route(
+            "/groups/{group}",
+            get(groups::show_group)
+                .put(groups::update_group)
+                .delete(groups::delete_group),
+        )
+        .route(
+            "/approvals",
+            get(approvals::list_approvals).post(approvals::approve),
+        )
+        .route(
+            "/approvals/{approval}/revoke",
+            post(approvals::revoke_approval),
+        )
+        .route(
+            "/approval-rules",
+            get(approvals::list_rules).post(approvals::create_rule),
+        )
+        .route("/approval-rules/run", post(approvals::run_rules))
+        .route(
+            "/approval-rules/{rule}",
+            axum::routing::delete(approvals::delete_rule),
+        )
+        .route(
+            "/manifests",
+            get(approvals::list_manifests).post(approvals::create_manifest),
+        )
+        .route("/manifests/{manifest}", get(approvals::show_manifest))
+        .route(
+            "/hosts/{host}/tags",
+            get(groups::host_tags).put(groups::set_host_tags),
+        )
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, reboots, scans, tokens, users, vulndb, vulns};
+use super::{approvals, audit, groups, reboots, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -81,6 +81,23 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         tokens::list_tokens,
         tokens::create_token,
         tokens::revoke_token,
+        groups::list_groups,
+        groups::create_group,
+        groups::show_group,
+        groups::update_group,
+        groups::delete_group,
+        groups::host_tags,
+        groups::set_host_tags,
+        approvals::list_approvals,
+        approvals::approve,
+        approvals::revoke_approval,
+        approvals::list_rules,
+        approvals::create_rule,
+        approvals::delete_rule,
+        approvals::run_rules,
+        approvals::list_manifests,
+        approvals::create_manifest,
+        approvals::show_manifest,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
@@ -101,6 +118,8 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit trail of operators"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "groups", description = "Groups of hosts and host tags"),
+        (name = "approvals", description = "Approvals, auto-approval rules and manifests"),
         (name = "reboots", description = "Hosts that need a reboot"),
     ),
 )]

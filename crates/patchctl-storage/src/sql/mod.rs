@@ -21,9 +21,11 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 
+mod approvals;
 mod audit;
 mod commands;
 mod dashboard;
+mod groups;
 mod host_list;
 mod hosts;
 mod identity;
