@@ -40,6 +40,7 @@ pub mod bootstrap;
 pub mod engine;
 pub mod error;
 pub mod heartbeats;
+pub mod lookup;
 pub mod metrics;
 pub mod operators;
 pub mod passwords;

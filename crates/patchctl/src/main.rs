@@ -19,8 +19,10 @@ mod output;
 
 use client::Conn;
 use cmd::admin::AdminCmd;
+use cmd::approvals::{ApprovalsCmd, ManifestsCmd};
 use cmd::audit::AuditCmd;
 use cmd::commands::CommandsCmd;
+use cmd::groups::GroupsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
 use cmd::release::ReleaseCmd;
@@ -94,6 +96,29 @@ enum Cmd {
         conn: Conn,
         #[command(subcommand)]
         cmd: AuditCmd,
+    },
+    /// Groups of hosts (by operator tags, agent tags, os and release) and host tags:
+    /// list, show, create, update, delete, tag, host.
+    Groups {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: GroupsCmd,
+    },
+    /// Approvals of updates for a group, and the rules that approve on their own: list,
+    /// add, revoke, rules.
+    Approvals {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: ApprovalsCmd,
+    },
+    /// Manifests: a group's approvals frozen into exact versions: list, show, create.
+    Manifests {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: ManifestsCmd,
     },
     /// Users of the organisation and their roles: list, add, show, set-role, disable,
     /// passwd.
@@ -173,6 +198,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,
         Cmd::Vulns { conn, db, cmd } => cmd::vulns::run(&conn, &db, cmd).await,
         Cmd::Users { conn, cmd } => cmd::users::run(&conn, cmd).await,
+        Cmd::Groups { conn, cmd } => cmd::groups::run(&conn, cmd).await,
+        Cmd::Approvals { conn, cmd } => cmd::approvals::run(&conn, cmd).await,
+        Cmd::Manifests { conn, cmd } => cmd::approvals::run_manifests(&conn, cmd).await,
         Cmd::Tokens { conn, cmd } => cmd::tokens::run(&conn, cmd).await,
         Cmd::Whoami { conn } => cmd::users::whoami(&conn).await,
         Cmd::Completions { shell } => {

@@ -141,7 +141,7 @@ pub async fn approve(
         check_item(i)?;
     }
     if let Some(host) = &req.from_host {
-        let h = crate::api::resolve_host(st, by.org_id, host).await?;
+        let h = crate::lookup::resolve_host(st, by.org_id, host).await?;
         let candidates = host_candidates(st, &h).await?;
         if candidates.is_empty() {
             return Err(ApiError::conflict(format!(

@@ -3,8 +3,10 @@
 //! [`crate::output`].
 
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod commands;
+pub mod groups;
 pub mod hosts;
 pub mod keys;
 pub mod release;
