@@ -7,8 +7,10 @@
 //! Every run is recorded (audit log and an in-memory history that tests assert on).
 //! Besides the package managers of [`ALLOWED_PROGRAMS`], a program outside that list
 //! runs only as one of the exact argument vectors of [`ALLOWED_ARGV`]: doctor's one
-//! question to systemd ([`SYSTEMCTL_SHOW_UNIT`]) and the service steps of
-//! `patchctl-agent uninstall` ([`UNINSTALL_SERVICE_STEPS`]), never built from input.
+//! question to systemd ([`SYSTEMCTL_SHOW_UNIT`]), `health_check`'s list of failed
+//! units ([`SYSTEMCTL_FAILED_UNITS`]), the reboot of `install_updates`
+//! ([`SYSTEMCTL_REBOOT`]) and the service steps of `patchctl-agent uninstall`
+//! ([`UNINSTALL_SERVICE_STEPS`]), never built from input.
 //!
 //! Architecture invariant: `Command::new` appears nowhere else in the agent; clippy's
 //! `disallowed-methods` (clippy.toml) enforces it.
@@ -43,6 +45,25 @@ pub const SYSTEMCTL_SHOW_UNIT: &[&str] = &[
     "patchctl.service",
     "--property=LoadState,ActiveState,SubState,UnitFileState,Result,ExecMainStatus,NRestarts",
 ];
+
+/// `health_check`'s question to systemd: the units in the failed state, one row each
+/// (`UNIT LOAD ACTIVE SUB DESCRIPTION`), read by [`crate::units::parse_failed_units`].
+/// Read-only; exactly this vector.
+pub const SYSTEMCTL_FAILED_UNITS: &[&str] = &[
+    "/usr/bin/systemctl",
+    "list-units",
+    "--state=failed",
+    "--all",
+    "--plain",
+    "--no-legend",
+    "--no-pager",
+    "--full",
+];
+
+/// The reboot of `install_updates` with `reboot: if_required`, run only after the
+/// install's result was delivered to the platform (see `docs/reboots.md`). Exactly
+/// this vector: systemd's orderly reboot, nothing built from input.
+pub const SYSTEMCTL_REBOOT: &[&str] = &["/usr/bin/systemctl", "reboot"];
 
 /// Where every package installs the agent's binary; `patchctl-agent uninstall` asks
 /// the package managers who owns it.
@@ -97,6 +118,8 @@ pub const UNINSTALL_SERVICE_STEPS: &[&[&str]] = &[
 /// extra environment.
 pub const ALLOWED_ARGV: &[&[&str]] = &[
     SYSTEMCTL_SHOW_UNIT,
+    SYSTEMCTL_FAILED_UNITS,
+    SYSTEMCTL_REBOOT,
     SYSTEMCTL_STOP,
     SYSTEMCTL_DISABLE,
     SYSTEMCTL_DAEMON_RELOAD,
@@ -543,6 +566,8 @@ mod tests {
             PACMAN_OWNER,
             PACMAN_REMOVE,
         ];
+        assert!(is_allowed(&req(SYSTEMCTL_FAILED_UNITS)));
+        assert!(is_allowed(&req(SYSTEMCTL_REBOOT)));
         for argv in UNINSTALL_SERVICE_STEPS.iter().chain(&package_steps) {
             assert!(is_allowed(&req(argv)), "{argv:?}");
         }
@@ -556,6 +581,9 @@ mod tests {
                 "patchctl.service",
             ][..],
             &["/usr/bin/systemctl", "daemon-reexec"][..],
+            &["/usr/bin/systemctl", "reboot", "--force"][..],
+            &["/usr/bin/systemctl", "poweroff"][..],
+            &["/usr/bin/systemctl", "list-units", "--state=failed"][..],
             &["/sbin/rc-service", "sshd", "stop"][..],
             &["/sbin/rc-service", "patchctl", "start"][..],
             &["/sbin/rc-update", "add", "patchctl", "default"][..],

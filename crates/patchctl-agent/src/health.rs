@@ -16,6 +16,7 @@ use patchctl_proto::command::{HealthItem, HealthReport, HealthStatus, ResultStat
 
 use crate::config::AgentConfig;
 use crate::inventory::PackageManager;
+use crate::units::FailedUnits;
 
 /// What the agent knows about its link to the platform, for `health_check`.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +47,8 @@ pub struct Subject<'a> {
     pub heartbeat_interval: Duration,
     /// The package database in use, if any.
     pub package_manager: Option<PackageManager>,
+    /// What systemd said about failed units ([`crate::units::failed_units`]).
+    pub failed_units: &'a FailedUnits,
 }
 
 /// Runs every check: the result status, the summary and the report.
@@ -74,6 +77,7 @@ pub fn check(subject: &Subject<'_>) -> (ResultStatus, String, HealthReport) {
         }
     }
     checks.push(package_lock(subject.root, subject.package_manager));
+    checks.push(subject.failed_units.item());
     let worst = checks
         .iter()
         .filter(|c| matches!(c.status, HealthStatus::Fail | HealthStatus::Warn))
@@ -96,6 +100,7 @@ pub fn check(subject: &Subject<'_>) -> (ResultStatus, String, HealthReport) {
         HealthReport {
             agent_version: crate::VERSION.into(),
             checks,
+            failed_units: subject.failed_units.units(),
         },
     )
 }
@@ -356,10 +361,12 @@ mod tests {
             link: &link,
             heartbeat_interval: Duration::from_secs(60),
             package_manager: None,
+            failed_units: &FailedUnits::NoSystemd,
         });
         let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names[..4], ["agent", "config", "server", "clock"]);
-        assert_eq!(names.last(), Some(&"package_lock"));
+        assert_eq!(names[names.len() - 2..], ["package_lock", "failed_units"]);
+        assert_eq!(report.failed_units, None);
         assert_eq!(report.agent_version, crate::VERSION);
         // No contact yet: server and clock warn, which is attention but not failure.
         assert!(

@@ -3,7 +3,8 @@
 //!
 //! Module map: [`cli`] (the command line), [`config`] (the private config file), [`runtime`] (enroll, heartbeat,
 //! scan, report), [`ops`] (the whitelist gate and the four operations), [`health`]
-//! (every `health_check` probe), [`scan`] (collecting, diffing and encoding the
+//! (every `health_check` probe) with [`units`] (failed systemd units), [`boot`] (boot
+//! time and the reboot an install schedules), [`scan`] (collecting, diffing and encoding the
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
@@ -13,10 +14,12 @@
 //! (`patchctl-agent uninstall`, the same).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
-//! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory` → `metrics`,
-//! `health` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` → `doctor`; `uninstall`
+//! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory`, `units` →
+//! `metrics`, `health`, `boot` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` →
+//! `doctor`; `uninstall`
 //! uses only `text`, `exec` and `config`. No module imports one that imports it back.
 
+pub mod boot;
 pub mod cli;
 pub mod config;
 pub mod doctor;
@@ -35,6 +38,7 @@ pub mod state;
 pub mod sysinfo;
 pub mod text;
 pub mod uninstall;
+pub mod units;
 
 /// This agent's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

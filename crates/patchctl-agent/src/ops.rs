@@ -14,7 +14,7 @@ use std::time::Duration;
 use chrono::Utc;
 use patchctl_proto::command::{
     Command, CommandEnvelope, CommandResult, InstallOutcome, InstallReport, PackageInfoReport,
-    PackageTarget, ResultOutput, ResultStatus, UpdatesReport,
+    PackageTarget, RebootOutcome, RebootPolicy, ResultOutput, ResultStatus, UpdatesReport,
 };
 use patchctl_proto::validate::PackageName;
 
@@ -111,7 +111,7 @@ impl Operations {
                         None,
                     )
                 } else {
-                    self.install(&p.packages).await
+                    self.install(&p.packages, p.reboot).await
                 }
             }
         };
@@ -167,19 +167,26 @@ impl Operations {
         }
     }
 
-    async fn installed_versions(&self, targets: &[PackageTarget]) -> Vec<Option<String>> {
+    async fn installed_versions(
+        &self,
+        targets: &[PackageTarget],
+    ) -> (
+        Vec<Option<String>>,
+        Vec<patchctl_proto::agent::InstalledPackage>,
+    ) {
         let pkgs = match &self.backend {
             Some(b) => b.inventory(self.exec.as_ref()).await.unwrap_or_default(),
             None => Vec::new(),
         };
-        targets
+        let versions = targets
             .iter()
             .map(|t| {
                 pkgs.iter()
                     .find(|p| p.name == t.name.as_str())
                     .map(|p| p.version.clone())
             })
-            .collect()
+            .collect();
+        (versions, pkgs)
     }
 
     async fn install_report(
@@ -189,7 +196,7 @@ impl Operations {
         refused: Vec<String>,
         output_tail: String,
     ) -> InstallReport {
-        let after = self.installed_versions(targets).await;
+        let (after, installed) = self.installed_versions(targets).await;
         let family = self.family();
         let packages = targets
             .iter()
@@ -207,14 +214,24 @@ impl Operations {
                 after,
             })
             .collect();
-        let reboot_required = match &self.backend {
-            Some(b) => b.reboot_required(self.exec.as_ref()).await,
-            None => false,
+        let reboot = match &self.backend {
+            Some(b) => {
+                pkgmgr::reboot::state(
+                    b.as_ref(),
+                    self.exec.as_ref(),
+                    &installed,
+                    &pkgmgr::reboot::running_release(),
+                )
+                .await
+            }
+            None => Default::default(),
         };
         InstallReport {
             refused,
             packages,
-            reboot_required,
+            reboot_required: reboot.required,
+            reboot_reasons: reboot.reasons,
+            reboot: None,
             output_tail,
         }
     }
@@ -222,6 +239,26 @@ impl Operations {
     /// `install_updates`: validate by the family's grammar, repair an interrupted run,
     /// simulate exactly the approved versions and refuse anything else, then install.
     async fn install(
+        &self,
+        targets: &[PackageTarget],
+        policy: RebootPolicy,
+    ) -> (ResultStatus, String, Option<ResultOutput>) {
+        let (status, summary, mut output) = self.install_only(targets).await;
+        let Some(ResultOutput::Install(report)) = &mut output else {
+            return (status, summary, output);
+        };
+        let outcome = reboot_outcome(report.reboot_required, status, policy);
+        report.reboot = Some(outcome);
+        let summary = match outcome {
+            RebootOutcome::Scheduled => format!("{summary}; reboot: scheduled"),
+            RebootOutcome::Withheld => format!("{summary}; not rebooted: the install failed"),
+            _ => summary,
+        };
+        (status, summary, output)
+    }
+
+    /// `install_updates` without its reboot.
+    async fn install_only(
         &self,
         targets: &[PackageTarget],
     ) -> (ResultStatus, String, Option<ResultOutput>) {
@@ -243,7 +280,7 @@ impl Operations {
                 None,
             );
         }
-        let before = self.installed_versions(targets).await;
+        let (before, _) = self.installed_versions(targets).await;
         // 0. Finish an interrupted earlier run, or nothing can be planned.
         let repaired = match b.repair(exec).await {
             Ok(r) => r,
@@ -369,8 +406,10 @@ impl Operations {
         )
     }
 
-    /// `health_check`: the checks of [`crate::health`] on this system and link.
+    /// `health_check`: the checks of [`crate::health`] on this system and link, with
+    /// systemd's failed units.
     async fn health_check(&self) -> (ResultStatus, String, Option<ResultOutput>) {
+        let failed_units = crate::units::failed_units(self.exec.as_ref(), &self.root).await;
         let link = self.link.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let (status, summary, report) = health::check(&health::Subject {
             root: &self.root,
@@ -378,8 +417,20 @@ impl Operations {
             link: &link,
             heartbeat_interval: self.heartbeat_interval,
             package_manager: self.family().map(|f| f.database()),
+            failed_units: &failed_units,
         });
         (status, summary, Some(ResultOutput::Health(report)))
+    }
+}
+
+/// What an install does about a reboot: reboots (after its result is delivered) only
+/// when one is required, the install succeeded and the policy allows it.
+pub fn reboot_outcome(required: bool, status: ResultStatus, policy: RebootPolicy) -> RebootOutcome {
+    match (required, status, policy) {
+        (false, _, _) => RebootOutcome::NotRequired,
+        (true, _, RebootPolicy::Never) => RebootOutcome::Pending,
+        (true, ResultStatus::Succeeded, RebootPolicy::IfRequired) => RebootOutcome::Scheduled,
+        (true, _, RebootPolicy::IfRequired) => RebootOutcome::Withheld,
     }
 }
 

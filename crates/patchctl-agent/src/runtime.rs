@@ -209,6 +209,10 @@ pub struct Agent {
     rotation_retry_at: Option<Instant>,
     /// The agent's own updates.
     updater: crate::selfupdate::Updater,
+    /// Whether the host needs a reboot, as the latest scan or install found it.
+    reboot_state: Option<patchctl_proto::agent::RebootState>,
+    /// The reboot an install scheduled, run once its result is delivered.
+    pending_reboot: crate::boot::PendingReboot,
 }
 
 impl Agent {
@@ -262,6 +266,8 @@ impl Agent {
             stopping: Arc::default(),
             rotation_retry_at: None,
             updater,
+            reboot_state: None,
+            pending_reboot: Default::default(),
         })
     }
 
@@ -342,8 +348,17 @@ impl Agent {
                 .map_err(|e| Failure::Other(e.to_string()))?;
         state.system.tags = self.cfg.tags.clone();
         let scanned_at = Utc::now();
+        if let Some(b) = self.ops.backend() {
+            let packages: Vec<_> = state.packages.iter().map(|r| r.to_package()).collect();
+            let running = crate::pkgmgr::reboot::running_release();
+            let reboot =
+                crate::pkgmgr::reboot::state(b.as_ref(), self.exec.as_ref(), &packages, &running)
+                    .await;
+            self.reboot_state = Some(reboot);
+        }
         let acked = crate::scan::Acked::load(&self.cfg.state_dir);
         let mut upload = crate::scan::upload_for(&state, acked.as_ref(), scanned_at);
+        upload.reboot = self.reboot_state.clone();
         let mut ack = self.send_scan(&upload).await?;
         if ack.status == ScanStatus::NeedFull {
             tracing::info!(
@@ -352,6 +367,7 @@ impl Agent {
             );
             crate::scan::Acked::clear(&self.cfg.state_dir);
             upload = crate::scan::upload_for(&state, None, scanned_at);
+            upload.reboot = self.reboot_state.clone();
             ack = self.send_scan(&upload).await?;
         }
         if ack.status == ScanStatus::NeedFull {
@@ -404,6 +420,8 @@ impl Agent {
             agent_target: Some(crate::selfupdate::TARGET.into()),
             update_events,
             trial,
+            reboot: self.reboot_state.clone(),
+            booted_at: crate::boot::booted_at(),
         };
         let sent = Instant::now();
         let sent_at = Utc::now();
@@ -449,12 +467,29 @@ impl Agent {
                 // Something was installed: the platform gets a fresh inventory now.
                 self.rescan = true;
             }
+            if let Some(patchctl_proto::command::ResultOutput::Install(r)) = &result.output {
+                self.reboot_state = Some(patchctl_proto::agent::RebootState {
+                    required: r.reboot_required,
+                    reasons: r.reboot_reasons.clone(),
+                });
+            }
+            self.pending_reboot.note(&result);
             if let Err(e) = self.outbox.put(&result) {
                 tracing::error!(command_id = %env.id, error = %e, "cannot store a result in the outbox; sending it directly");
                 self.send_results(vec![result]).await?;
             }
         }
         self.flush_outbox().await?;
+        // A scheduled reboot runs only now that its result is delivered (never while
+        // stopping: see crate::boot).
+        if !self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+            && self
+                .pending_reboot
+                .run_if_due(&self.outbox, self.exec.as_ref())
+                .await
+        {
+            return Ok(());
+        }
         if let Some(offer) = &resp.agent_update
             && !self.stopping.load(std::sync::atomic::Ordering::SeqCst)
         {
@@ -723,67 +758,4 @@ impl Agent {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_to_cap_and_resets() {
-        let mut b = Backoff::new(Duration::from_secs(60));
-        let mut last_max = Duration::ZERO;
-        for _ in 0..10 {
-            let d = b.delay();
-            assert!(d <= Duration::from_secs(60));
-            last_max = last_max.max(d);
-        }
-        assert!(last_max >= Duration::from_secs(30));
-        b.reset();
-        assert!(b.delay() <= MIN_BACKOFF);
-    }
-
-    fn status(status: u16, code: Option<&str>) -> ClientError {
-        ClientError::Status {
-            status,
-            message: "the platform's words".into(),
-            code: code.map(str::to_owned),
-        }
-    }
-
-    #[test]
-    fn answers_are_sorted_by_status_and_code() {
-        assert_eq!(
-            Failure::from(status(403, Some("credential_revoked"))),
-            Failure::Revoked("the platform's words".into())
-        );
-        assert_eq!(
-            Failure::from(status(403, Some("pending_approval"))),
-            Failure::Pending
-        );
-        assert_eq!(
-            Failure::from(status(401, Some("credential_unknown"))),
-            Failure::Unauthorized
-        );
-        // A platform from before the codes: 401 still means enroll again.
-        assert_eq!(Failure::from(status(401, None)), Failure::Unauthorized);
-        // A code on the wrong status, or a 403 without a code, is no revocation.
-        assert!(matches!(
-            Failure::from(status(500, Some("credential_revoked"))),
-            Failure::Other(_)
-        ));
-        assert!(matches!(
-            Failure::from(status(403, None)),
-            Failure::Other(_)
-        ));
-        assert!(matches!(
-            Failure::from(ClientError::Timeout),
-            Failure::Other(_)
-        ));
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(300));
-            assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
-        }
-    }
-}
+mod tests;

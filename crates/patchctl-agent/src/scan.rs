@@ -204,6 +204,7 @@ pub fn upload_for(
         scanned_at,
         body: body_for(state, &digest, acked),
         digest,
+        reboot: None,
     }
 }
 

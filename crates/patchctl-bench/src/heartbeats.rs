@@ -342,6 +342,7 @@ impl SimAgent {
                         agent_target: req.agent_target,
                         metrics: req.metrics,
                         at: now,
+                        reboot: Default::default(),
                     })
                     .await
                     .map_err(|e| anyhow::anyhow!("recording the heartbeat failed: {e}"))?;
@@ -566,6 +567,8 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
         agent_target: None,
         update_events: Vec::new(),
         trial: false,
+        reboot: None,
+        booted_at: None,
     }
 }
 

@@ -57,6 +57,27 @@ pub struct HeartbeatRequest {
     /// records the heartbeat and leases no command (the trial exits right after).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trial: bool,
+    /// Whether the host asks for a reboot, and why, as the agent last found it (after
+    /// its latest scan or install); absent from agents before reboot reporting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<RebootState>,
+    /// When the host booted (`btime` of `/proc/stat`): a later value than the one the
+    /// platform holds tells it that the host rebooted and is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub booted_at: Option<DateTime<Utc>>,
+}
+
+/// Whether a host asks for a reboot, and why (sent with heartbeats and scans).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RebootState {
+    /// True when a reboot is needed to finish an update.
+    pub required: bool,
+    /// Why, one line each: `/run/reboot-required (linux-image-6.1.0-28-amd64)`,
+    /// `needs-restarting -r: core libraries or services have been updated`,
+    /// `kernel 6.1.0-28-amd64 (6.1.119-1) is installed, 6.1.0-26-amd64 runs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// Answer to [`HeartbeatRequest`].

@@ -106,6 +106,10 @@ pub struct HostDetail {
     /// rotation); absent from platforms before credential rotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_issued_at: Option<DateTime<Utc>>,
+    /// Whether the host needs a reboot (and why, since when) and when it last booted;
+    /// absent from platforms before reboot reporting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<crate::policy::reboot::HostReboot>,
 }
 
 /// `GET /api/v1/hosts/{host}/packages`.

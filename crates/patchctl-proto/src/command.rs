@@ -51,6 +51,55 @@ pub struct NoParams {}
 pub struct InstallUpdatesParams {
     /// The approved updates, each an exact target version.
     pub packages: Vec<PackageTarget>,
+    /// Whether the agent reboots the host after the install when it needs one.
+    /// `never` (the default) is left off the wire, so that agents from before this
+    /// parameter still accept the command.
+    #[serde(default, skip_serializing_if = "RebootPolicy::is_never")]
+    pub reboot: RebootPolicy,
+}
+
+/// Whether `install_updates` reboots the host afterwards (a parameter of the install,
+/// not an operation of its own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RebootPolicy {
+    /// Never reboot; the result says whether a reboot is required.
+    #[default]
+    Never,
+    /// Reboot when the install succeeded and the host then requires a reboot: the
+    /// result (`reboot: scheduled`) is delivered first, then the host reboots.
+    IfRequired,
+}
+
+impl RebootPolicy {
+    /// True for [`RebootPolicy::Never`].
+    pub fn is_never(&self) -> bool {
+        *self == RebootPolicy::Never
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RebootPolicy::Never => "never",
+            RebootPolicy::IfRequired => "if_required",
+        }
+    }
+}
+
+/// What `install_updates` did about a reboot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RebootOutcome {
+    /// No reboot is required.
+    NotRequired,
+    /// A reboot is required and the policy is `never`: the host waits for one.
+    Pending,
+    /// A reboot is required but the install failed: not rebooted.
+    Withheld,
+    /// The host reboots right after this result is delivered.
+    Scheduled,
 }
 
 /// One approved update.
@@ -219,6 +268,12 @@ pub struct InstallReport {
     pub packages: Vec<InstallOutcome>,
     /// Whether the system now asks for a reboot.
     pub reboot_required: bool,
+    /// Why the system asks for a reboot (see [`crate::agent::RebootState`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reboot_reasons: Vec<String>,
+    /// What the agent did about it; absent from agents before the reboot parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<RebootOutcome>,
     /// The last lines of the package manager's output.
     pub output_tail: String,
 }
@@ -305,6 +360,10 @@ pub struct HealthReport {
     pub agent_version: String,
     /// One entry per check.
     pub checks: Vec<HealthItem>,
+    /// systemd units in the `failed` state, sorted; `None` when systemd is not
+    /// running or could not be asked (a check item says why).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_units: Option<Vec<String>>,
 }
 
 /// One health check.

@@ -271,6 +271,11 @@ pub struct ScanUpload {
     pub digest: String,
     /// The state, the changes, or nothing.
     pub body: ScanBody,
+    /// Whether the host asks for a reboot, and why, found with this scan (outside the
+    /// digest: it is not part of the state deltas apply to); absent from agents before
+    /// reboot reporting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<crate::agent::RebootState>,
 }
 
 /// What a scan upload carries.

@@ -34,6 +34,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "heartbeat.update_events[].version",
             "heartbeat.update_events[].detail",
             "heartbeat.trial",
+            // When the host booted: the platform tells by it that a host came back
+            // after a reboot (the same fact as the uptime, as a time).
+            "heartbeat.booted_at",
             "inventory.scanned_at",
             "inventory.package_manager",
             "scan.scanned_at",
@@ -111,6 +114,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "results.results[].output.checks[].name",
             "results.results[].output.checks[].status",
             "results.results[].output.checks[].detail",
+            // systemd units in the failed state (health of the patched host).
+            "results.results[].output.failed_units[]",
             "results.results[].output.name",
             "results.results[].output.package_manager",
             "results.results[].output.candidate_version",
@@ -149,6 +154,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "results.results[].output.packages[].after",
             "results.results[].output.packages[].ok",
             "results.results[].output.reboot_required",
+            "results.results[].output.reboot_reasons[]",
+            "results.results[].output.reboot",
+            // Whether the updates installed wait for a reboot, and why (the packages
+            // or the kernel versions that ask for it).
+            "heartbeat.reboot.required",
+            "heartbeat.reboot.reasons[]",
+            "scan.reboot.required",
+            "scan.reboot.reasons[]",
             "results.results[].output.output_tail",
         ],
     ),
@@ -248,6 +261,13 @@ fn advisory() -> Advisory {
     }
 }
 
+fn reboot() -> RebootState {
+    RebootState {
+        required: true,
+        reasons: vec!["/run/reboot-required (linux-image-6.1.0-28-amd64)".into()],
+    }
+}
+
 fn scan_updates() -> patchctl_proto::scan::ScanUpdates {
     patchctl_proto::scan::ScanUpdates {
         refreshed: true,
@@ -278,6 +298,7 @@ fn scan_samples() -> Vec<(&'static str, Value)> {
             scanned_at: t(),
             digest: state.digest(),
             body,
+            reboot: Some(reboot()),
         })
         .unwrap()
     };
@@ -346,6 +367,8 @@ fn samples() -> Vec<(&'static str, Value)> {
                     detail: Some("the new binary exited".into()),
                 }],
                 trial: true,
+                reboot: Some(reboot()),
+                booted_at: Some(t()),
             })
             .unwrap(),
         ),
@@ -371,6 +394,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                             status: HealthStatus::Ok,
                             detail: "ok".into(),
                         }],
+                        failed_units: Some(vec!["nginx.service".into()]),
                     }))),
                     result(Some(ResultOutput::PackageInfo(PackageInfoReport {
                         name: "dpkg".into(),
@@ -406,7 +430,9 @@ fn samples() -> Vec<(&'static str, Value)> {
                             after: Some("3.0.15-1~deb12u1".into()),
                             ok: true,
                         }],
-                        reboot_required: false,
+                        reboot_required: true,
+                        reboot_reasons: vec!["/run/reboot-required (libc6)".into()],
+                        reboot: Some(RebootOutcome::Scheduled),
                         output_tail: "Setting up openssl".into(),
                     }))),
                 ],

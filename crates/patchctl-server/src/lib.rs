@@ -46,6 +46,7 @@ pub mod operators;
 pub mod passwords;
 pub mod policy;
 pub mod ratelimit;
+pub mod reboots;
 pub mod releases;
 pub mod serve;
 pub mod settings;

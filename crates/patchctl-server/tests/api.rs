@@ -664,6 +664,7 @@ impl Env {
             scanned_at,
             digest: digest.to_owned(),
             body,
+            reboot: None,
         };
         self.call(
             "POST",
@@ -1158,6 +1159,7 @@ async fn gzip_scans_are_accepted_and_a_gzip_bomb_gets_413() {
         scanned_at: at(10),
         digest: a.digest(),
         body: ScanBody::Full { state: a.clone() },
+        reboot: None,
     };
     let (st, v) = https(
         addr,
@@ -1223,6 +1225,7 @@ async fn gzip_scans_are_accepted_and_a_gzip_bomb_gets_413() {
         scanned_at: at(20),
         digest: a.digest(),
         body: ScanBody::Unchanged,
+        reboot: None,
     };
     let (st, v) = https(
         addr,

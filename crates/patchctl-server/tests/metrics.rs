@@ -200,6 +200,8 @@ impl Platform {
             agent_target: None,
             update_events: Vec::new(),
             trial: false,
+            reboot: None,
+            booted_at: None,
         };
         let r = self
             .req(
@@ -218,6 +220,7 @@ impl Platform {
             scanned_at: Utc::now(),
             digest: digest.to_owned(),
             body,
+            reboot: None,
         };
         let r = self
             .req(

@@ -349,6 +349,8 @@ impl Platform {
             agent_target: target.map(str::to_owned),
             update_events: events,
             trial: false,
+            reboot: None,
+            booted_at: None,
         };
         let v = self
             .req(
@@ -1055,6 +1057,8 @@ async fn a_trial_heartbeat_gets_no_command_and_no_offer() {
             agent_target: Some(X86.into()),
             update_events: Vec::new(),
             trial,
+            reboot: None,
+            booted_at: None,
         };
         serde_json::to_value(&hb).unwrap()
     };

@@ -261,6 +261,8 @@ impl Platform {
             agent_target: None,
             update_events: Vec::new(),
             trial: false,
+            reboot: None,
+            booted_at: None,
         };
         self.req(
             "POST",

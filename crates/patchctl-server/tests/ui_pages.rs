@@ -897,3 +897,57 @@ async fn administration_of_users_tokens_and_keys() {
     let none = e.get_ok(&owner, "/ui/audit?actor=nobody-at-all").await;
     assert!(none.contains("No entry matches."));
 }
+
+/// Reboots on the dashboard: the Reboots page lists the hosts needing one (why, since
+/// when; agent text escaped), the host page carries the badge and the boot time, the
+/// overview counts them, and the nav links the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reboots_page_badge_and_overview_count() {
+    let e = env().await;
+    let store = e.st.store.clone();
+    let now = Utc::now();
+    let report = |why: &str| patchctl_storage::RebootReport {
+        required: Some((true, vec![why.to_owned()])),
+        booted_at: Some(now - Duration::hours(5)),
+    };
+    assert!(
+        store
+            .record_reboot_state(e.evil_host, &report(EVIL_RESULT), now)
+            .await
+            .unwrap()
+    );
+    let owner = e.login("olivia").await;
+    let overview = e.get_ok(&owner, "/ui/").await;
+    assert!(overview.contains("id=\"reboot-count\">1<"), "{overview}");
+    assert!(overview.contains("href=\"/ui/reboots\""));
+    let page = e.get_ok(&owner, "/ui/reboots").await;
+    assert!(page.contains(&format!("href=\"/ui/hosts/{}\"", e.evil_host)));
+    assert!(!page.contains(&format!("href=\"/ui/hosts/{}\"", e.good_host)));
+    assert!(page.contains("id=\"reboot-total\">1<"), "{page}");
+    assert_escaped(&page);
+    assert_shown_escaped(&page, EVIL_RESULT);
+    let host = e
+        .get_ok(&owner, &format!("/ui/hosts/{}", e.evil_host))
+        .await;
+    assert!(host.contains("id=\"reboot-badge\""), "{host}");
+    assert!(host.contains("id=\"booted-at\""));
+    assert_shown_escaped(&host, EVIL_RESULT);
+    let good = e
+        .get_ok(&owner, &format!("/ui/hosts/{}", e.good_host))
+        .await;
+    assert!(!good.contains("id=\"reboot-badge\""));
+    // The need ends: the host leaves the page and the count.
+    let done = patchctl_storage::RebootReport {
+        required: Some((false, Vec::new())),
+        booted_at: Some(now),
+    };
+    store
+        .record_reboot_state(e.evil_host, &done, now)
+        .await
+        .unwrap();
+    let page = e.get_ok(&owner, "/ui/reboots").await;
+    assert!(page.contains("No host needs a reboot."), "{page}");
+    // A viewer may read it.
+    let viewer = e.login("victor").await;
+    e.get_ok(&viewer, "/ui/reboots").await;
+}

@@ -165,6 +165,8 @@ pub struct HostRow {
     /// The last step of its own update the agent reported
     /// ([`crate::ReleaseStore::record_update_events`]).
     pub agent_update: Option<HostUpdateState>,
+    /// Whether it needs a reboot (why, since when) and when it last booted.
+    pub boot: crate::reboots::HostBoot,
 }
 
 /// The order of a page of the host list ([`HostStore::host_list_page`]); ties are
@@ -247,6 +249,8 @@ pub struct HeartbeatWrite {
     pub metrics: Metrics,
     /// Arrival time.
     pub at: DateTime<Utc>,
+    /// What the agent said about reboots and its boot time (nothing: older agents).
+    pub reboot: crate::reboots::RebootReport,
 }
 
 /// What recording a batch of heartbeats found.
@@ -345,6 +349,7 @@ pub trait HostStore: Send + Sync + 'static {
             agent_target: None,
             metrics: metrics.clone(),
             at: now,
+            reboot: Default::default(),
         };
         let out = self
             .record_heartbeats(std::slice::from_ref(&w), history_len)

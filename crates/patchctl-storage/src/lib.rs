@@ -49,6 +49,7 @@ mod groups;
 mod hosts;
 mod identity;
 mod operators;
+mod reboots;
 mod releases;
 mod scans;
 mod sql;
@@ -69,6 +70,9 @@ pub use hosts::{
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
+pub use reboots::{
+    HostBoot, HostBootState, RebootLine, RebootReport, RebootStore, bounded_reasons,
+};
 pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
@@ -98,6 +102,7 @@ pub trait Storage:
     + ApprovalStore
     + WindowStore
     + WebhookStore
+    + RebootStore
 {
 }
 
@@ -115,6 +120,7 @@ impl<T> Storage for T where
         + ApprovalStore
         + WindowStore
         + WebhookStore
+        + RebootStore
 {
 }
 

@@ -61,6 +61,9 @@ use fleet_counts::case_fleet_counts;
 #[path = "conformance/windows.rs"]
 mod windows;
 use windows::{case_windows_crud, case_windows_go_with_their_group};
+#[path = "conformance/reboots.rs"]
+mod reboots;
+use reboots::case_reboot_state;
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -313,6 +316,7 @@ conformance! {
             postgres_case_latest_release_in_version_order;
         case_agent_rollout => sqlite_case_agent_rollout, postgres_case_agent_rollout;
         case_update_events => sqlite_case_update_events, postgres_case_update_events;
+        case_reboot_state => sqlite_case_reboot_state, postgres_case_reboot_state;
         case_heartbeat_stores_agent_target =>
             sqlite_case_heartbeat_stores_agent_target,
             postgres_case_heartbeat_stores_agent_target;
@@ -474,6 +478,7 @@ fn result(id: Uuid, status: ResultStatus, summary: &str, at: DateTime<Utc>) -> C
                 status: HealthStatus::Ok,
                 detail: "25% used".into(),
             }],
+            failed_units: Some(vec!["nginx.service".into()]),
         })),
     }
 }
@@ -921,6 +926,7 @@ async fn case_heartbeat_batch(store: Arc<dyn Storage>) {
         agent_target: None,
         metrics: metrics(i),
         at: t(i as i64),
+        reboot: Default::default(),
     };
     // h1 twice (the last wins), h2 with a queued command, an unknown host, h3.
     let batch = vec![

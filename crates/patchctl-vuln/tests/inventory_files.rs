@@ -406,6 +406,7 @@ fn scan_print_documents() {
         body: ScanBody::Full {
             state: state.clone(),
         },
+        reboot: None,
     };
     let (system, packages) = parse_scan_print(&serde_json::to_string(&upload).unwrap()).unwrap();
     assert_eq!(system, Some(debian_system()));
@@ -456,6 +457,7 @@ fn scan_print_refusals_say_why() {
             scanned_at: at,
             digest: state.digest(),
             body,
+            reboot: None,
         };
         let err = parse_scan_print(&serde_json::to_string(&upload).unwrap()).unwrap_err();
         assert_eq!(

@@ -4,6 +4,14 @@
 //! update would remove another package), the real `patchctl-agent` binary running
 //! inside the chroot, and the real platform on the host's loopback. Everything is
 //! driven through the operator CLI. Needs root (chroot, mount, dpkg).
+//!
+//! Reboots: two kernel-like packages installed with the chroot's dpkg make the kernel
+//! check (read from the real dpkg database, versions compared by dpkg's rules) say
+//! the older one runs behind; a package whose postinst sets `/run/reboot-required`
+//! (as Debian's kernel and libc packages do) installed with `reboot=if_required`
+//! reports the reason and `reboot: scheduled`, its result is delivered before the
+//! agent runs `systemctl reboot` (which does nothing inside a chroot), and
+//! `patchctl hosts reboots` lists the host with why.
 
 // The harness runs debootstrap, dpkg-deb, chroot and the binaries under test.
 #![allow(clippy::disallowed_methods)]
@@ -12,12 +20,14 @@ mod common;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::chroot::{build_deb, cached_chroot, run, suite};
+use common::chroot::{Deb, build_deb, cached_chroot, run, suite};
 use common::platform::Platform;
 use common::wait_for;
+use patchctl_agent::pkgmgr::Family;
+use patchctl_agent::pkgmgr::reboot::kernel_behind;
 use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
 
@@ -322,6 +332,8 @@ fn apt_backend_on_a_real_debian_system() {
         .unwrap();
     assert!(half.contains("Status: install ok installed"), "{half}");
 
+    reboots(&root, &debs, &cli, &host, &work.path().join("agent.log"));
+
     let log = fs::read_to_string(work.path().join("agent.log")).unwrap();
     let uploads: Vec<&str> = log
         .lines()
@@ -331,4 +343,117 @@ fn apt_backend_on_a_real_debian_system() {
     assert!(uploads.iter().skip(1).any(|l| l.contains("delta")), "{log}");
     drop(guard);
     drop(platform);
+}
+
+/// A package that asks for a reboot in its postinst, as Debian's do
+/// (`/usr/share/update-notifier/notify-reboot-required`, by hand here).
+const ASKS_FOR_REBOOT: &str = "#!/bin/sh\nset -e\nmkdir -p /run\ntouch /run/reboot-required\necho pc-boot >> /run/reboot-required.pkgs\n";
+
+/// The reboot part of the test (see the module documentation).
+fn reboots(root: &Path, debs: &Path, cli: &Cli<'_>, host: &str, agent_log: &Path) {
+    // The kernel check on the chroot's real dpkg database.
+    let k1 = build_deb(debs, "linux-image-1.0.0-1-patchctl", "1.0.0-1", "");
+    let k2 = build_deb(debs, "linux-image-1.0.0-2-patchctl", "1.0.0-2", "");
+    for k in [&k1, &k2] {
+        fs::copy(k, root.join("tmp/debs").join(k.file_name().unwrap())).unwrap();
+    }
+    run(Command::new("chroot").arg(root).args([
+        "dpkg",
+        "-i",
+        "/tmp/debs/linux-image-1.0.0-1-patchctl_1.0.0-1_all.deb",
+        "/tmp/debs/linux-image-1.0.0-2-patchctl_1.0.0-2_all.deb",
+    ]));
+    let status =
+        patchctl_agent::inventory::dpkg::read_status(&root.join("var/lib/dpkg/status")).unwrap();
+    let behind = kernel_behind(Family::Apt, &status.packages, "1.0.0-1-patchctl\n");
+    assert_eq!(
+        behind.as_deref(),
+        Some(
+            "kernel 1.0.0-2-patchctl (1.0.0-2) is installed, 1.0.0-1-patchctl (1.0.0-1) is running"
+        )
+    );
+    assert_eq!(
+        kernel_behind(Family::Apt, &status.packages, "1.0.0-2-patchctl"),
+        None
+    );
+
+    // /run/reboot-required by the postinst of pc-boot's update; reboot=if_required.
+    let installed = build_deb(debs, "pc-boot", "1.0", "");
+    fs::copy(&installed, root.join("tmp/debs/pc-boot_1.0_all.deb")).unwrap();
+    run(Command::new("chroot")
+        .arg(root)
+        .args(["dpkg", "-i", "/tmp/debs/pc-boot_1.0_all.deb"]));
+    let boot = Deb {
+        postinst: Some(ASKS_FOR_REBOOT.into()),
+        ..Deb::new("pc-boot", "1.1")
+    };
+    let repo = root.join("srv/repo");
+    suite(&repo, "bookworm-updates", "Debian", &[boot.build(debs)]);
+    let _ = fs::remove_file(root.join("run/reboot-required"));
+    cli.command(host, "check_updates", &[]);
+    let iu = cli.command(
+        host,
+        "install_updates",
+        &["package=pc-boot=1.1", "reboot=if_required"],
+    );
+    assert_eq!(iu["state"], "succeeded", "{iu}");
+    let out = &iu["result"]["output"];
+    assert_eq!(out["reboot_required"], true, "{iu}");
+    assert_eq!(out["reboot"], "scheduled", "{iu}");
+    assert!(
+        out["reboot_reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "/run/reboot-required (pc-boot)"),
+        "{iu}"
+    );
+    assert!(
+        iu["result"]["summary"]
+            .as_str()
+            .unwrap()
+            .ends_with("reboot: scheduled"),
+        "{iu}"
+    );
+    // Delivered first, then the reboot's one argument vector.
+    let id = iu["id"].as_str().unwrap().to_owned();
+    let log = wait_for("the reboot attempt in the agent's log", 60, || {
+        let log = fs::read_to_string(agent_log).ok()?;
+        log.lines()
+            .any(|l| {
+                l.contains("running program") && l.contains("systemctl") && l.contains("reboot")
+            })
+            .then_some(log)
+    });
+    let lines: Vec<&str> = log.lines().collect();
+    let delivered = lines
+        .iter()
+        .position(|l| l.contains("result delivered") && l.contains(&id))
+        .expect("the result delivered");
+    let rebooted = lines
+        .iter()
+        .position(|l| {
+            l.contains("running program") && l.contains("systemctl") && l.contains("reboot")
+        })
+        .unwrap();
+    assert!(delivered < rebooted, "{log}");
+
+    // The heartbeat carries the need: the host is on the fleet-wide list, with why,
+    // and its boot time is known.
+    let listed = wait_for("the host on the reboots list", 60, || {
+        let v = cli.json(&["hosts", "reboots"]);
+        (v.as_array()?.len() == 1).then_some(v)
+    });
+    assert_eq!(listed[0]["id"], host);
+    assert!(
+        listed[0]["reboot"]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == "/run/reboot-required (pc-boot)"),
+        "{listed}"
+    );
+    assert!(listed[0]["reboot"]["booted_at"].is_string(), "{listed}");
+    let shown = cli.json(&["hosts", "show", host]);
+    assert_eq!(shown["reboot"]["required"], true, "{shown}");
 }

@@ -154,6 +154,8 @@ impl Platform {
             agent_target: Some(X86.into()),
             update_events: events,
             trial: false,
+            reboot: None,
+            booted_at: None,
         };
         self.rt
             .block_on(self.client().json(

@@ -149,6 +149,8 @@ impl Platform {
             agent_target: None,
             update_events: Vec::new(),
             trial: false,
+            reboot: None,
+            booted_at: None,
         };
         self.rt.block_on(self.client().json(
             Method::POST,

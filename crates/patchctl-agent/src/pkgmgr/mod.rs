@@ -28,6 +28,7 @@ pub mod apt;
 pub mod dnf;
 mod error;
 pub mod pacman;
+pub mod reboot;
 pub mod zypper;
 
 pub use error::PkgError;
@@ -388,8 +389,15 @@ pub trait Backend: Send + Sync {
     /// Installs exactly `targets` (after an accepted [`Backend::simulate`]).
     async fn install(&self, exec: &dyn Executor, targets: &[PackageTarget]) -> InstallRun;
 
-    /// Whether the system asks for a reboot (new kernel or core libraries).
-    async fn reboot_required(&self, exec: &dyn Executor) -> bool;
+    /// Why the system asks for a reboot by the family's own signals (new kernel or core
+    /// libraries), one line each; empty when it does not. [`reboot::state`] adds the
+    /// kernel check every family shares.
+    async fn reboot_reasons(&self, exec: &dyn Executor) -> Vec<String>;
+
+    /// Whether the family's own signals ask for a reboot.
+    async fn reboot_required(&self, exec: &dyn Executor) -> bool {
+        !self.reboot_reasons(exec).await.is_empty()
+    }
 }
 
 /// Why a simulated install may not run: it would remove a package, downgrade one, or

@@ -346,6 +346,7 @@ pub async fn seed(
                 agent_target: Some("x86_64-unknown-linux-musl".into()),
                 metrics: metrics(k),
                 at: now,
+                reboot: Default::default(),
             })
             .collect();
         store.record_heartbeats(&batch, 288).await?;
@@ -361,6 +362,7 @@ pub async fn seed(
                     agent_target: Some("x86_64-unknown-linux-musl".into()),
                     metrics: metrics(n as usize),
                     at,
+                    reboot: Default::default(),
                 }],
                 288,
             )

@@ -2,5 +2,6 @@
 //! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
 pub mod approvals;
 pub mod groups;
+pub mod reboot;
 pub mod webhooks;
 pub mod windows;

@@ -45,6 +45,7 @@ pub static RULES: &[Rule] = &[
     rule("GET", "/api/v1/hosts/{host}/updates", Read, "host.updates"),
     rule("GET", "/api/v1/hosts/{host}/metrics", Read, "host.metrics"),
     rule("GET", "/api/v1/hosts/{host}/vulns", Read, "host.vulns"),
+    rule("GET", "/api/v1/reboots", Read, "reboots.list"),
     rule(
         "POST",
         "/api/v1/hosts/{host}/revoke",
@@ -199,6 +200,7 @@ pub static RULES: &[Rule] = &[
         "webhook.test",
     ),
     // Dashboard: vulnerabilities, commands, audit log, administration.
+    rule("GET", "/ui/reboots", Read, "ui.reboots.list"),
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
     rule("GET", "/ui/commands", Read, "ui.commands.list"),

@@ -115,6 +115,7 @@ pub async fn heartbeat(
             agent_target: agent_target.clone(),
             metrics: req.metrics,
             at: now,
+            reboot: crate::reboots::report(req.reboot.clone(), req.booted_at),
         })
         .await?;
     st.metrics.traffic.heartbeat();

@@ -176,6 +176,7 @@ pub async fn show_host(
         inventory_scanned_at: h.inventory_scanned_at,
         package_manager: h.package_manager,
         credential_issued_at: Some(h.credential_issued_at),
+        reboot: Some(crate::reboots::host_reboot(&h.boot)),
     }))
 }
 

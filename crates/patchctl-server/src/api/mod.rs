@@ -8,7 +8,8 @@
 //! is [`hosts`] (hosts, their packages, updates, metrics, revocation, approval),
 //! [`keys`] (enrollment keys), [`org`] (the organisation's settings), [`commands`] (the
 //! command queue), [`vulns`] (the vulnerability views), [`vulndb`] (the feed sync
-//! report), [`windows`] (maintenance windows) and [`releases`] (signed
+//! report), [`windows`] (maintenance windows), [`reboots`] (the hosts that need a
+//! reboot) and [`releases`] (signed
 //! releases and the agent rollout; also the agent's release download, and the public
 //! `/downloads/...` and `/install.sh`). [`openapi`] is the OpenAPI document of all of
 //! them, served at `/api/v1/openapi.json`.
@@ -36,6 +37,7 @@ pub mod keys;
 pub mod openapi;
 pub mod org;
 pub mod paging;
+pub mod reboots;
 pub mod releases;
 pub mod results;
 pub mod scans;
@@ -90,6 +92,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/vulns/summary", get(vulns::summary))
         .route("/vulns/{id}", get(vulns::advisory_hosts))
         .route("/vulndb/status", get(vulndb::status))
+        .route("/reboots", get(reboots::list_reboots))
         .route("/hosts/{host}/revoke", post(hosts::revoke_host))
         .route("/hosts/{host}/approve", post(hosts::approve_host))
         .route("/hosts/{host}/reject", post(hosts::reject_host))

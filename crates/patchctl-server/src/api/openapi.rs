@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{approvals, audit, groups, scans, tokens, users, vulndb, vulns, webhooks, windows};
+use super::{
+    approvals, audit, groups, reboots, scans, tokens, users, vulndb, vulns, webhooks, windows,
+};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -45,6 +47,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         vulns::summary,
         vulns::advisory_hosts,
         vulndb::status,
+        reboots::list_reboots,
         keys::list_keys,
         keys::create_key,
         keys::revoke_key,
@@ -135,6 +138,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "groups", description = "Groups of hosts and host tags"),
         (name = "approvals", description = "Approvals, auto-approval rules and manifests"),
         (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
+        (name = "reboots", description = "Hosts that need a reboot"),
     ),
 )]
 pub struct ApiDoc;

@@ -76,7 +76,14 @@ pub async fn scan(
         scanned_at,
         digest,
         body,
+        reboot,
     } = upload;
+    if reboot.is_some() {
+        let report = crate::reboots::report(reboot, None);
+        st.store
+            .record_reboot_state(host_id, &report, chrono::Utc::now())
+            .await?;
+    }
     let state = match body {
         ScanBody::Unchanged => {
             if !st.store.touch_scan(host_id, scanned_at, &digest).await? {

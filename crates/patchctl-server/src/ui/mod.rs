@@ -33,6 +33,7 @@ pub mod host_list;
 pub mod hosts;
 pub mod overview;
 pub mod paging;
+pub mod reboots;
 pub mod session;
 pub mod vulns;
 pub mod webhooks;
@@ -51,7 +52,8 @@ pub struct Chrome {
     pub role: Role,
     /// The session's CSRF token, the hidden `csrf` field of every form.
     pub csrf: String,
-    /// The current nav item: `overview`, `hosts`, `vulns`, `commands`, `windows`, `audit`, `admin`.
+    /// The current nav item: `overview`, `hosts`, `reboots`, `vulns`, `commands`, `windows`,
+    /// `webhooks`, `audit`, `admin`.
     pub nav: &'static str,
 }
 
@@ -69,7 +71,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 8] = [
+pub const NAV: [NavItem; 9] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -80,6 +82,12 @@ pub const NAV: [NavItem; 8] = [
         key: "hosts",
         label: "Hosts",
         href: "/ui/hosts",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "reboots",
+        label: "Reboots",
+        href: "/ui/reboots",
         need: Need::Read,
     },
     NavItem {
@@ -294,6 +302,7 @@ fn pages() -> Router<AppState> {
         .route("/ui/hosts", get(host_list::list))
         .route("/ui/hosts/{host}", get(hosts::show))
         .route("/ui/hosts/{host}/commands", post(hosts::queue))
+        .route("/ui/reboots", get(reboots::list))
         .route("/ui/vulns", get(vulns::list))
         .route("/ui/vulns/{id}", get(vulns::show))
         .route("/ui/commands", get(commands::list))

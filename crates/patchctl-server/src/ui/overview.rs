@@ -27,6 +27,8 @@ pub struct OverviewPage {
     pub vulns: Option<Summary>,
     /// The newest commands, with the host name of each.
     pub commands: Vec<(CommandRecord, String)>,
+    /// Hosts that need a reboot.
+    pub reboots: u64,
 }
 
 /// `GET /ui/`: the fleet overview.
@@ -59,10 +61,12 @@ pub async fn overview(
             .unwrap_or_else(|| c.host_id.to_string());
         commands.push((c, name));
     }
+    let reboots = st.store.reboot_count(org).await?;
     Ok(Page(OverviewPage {
         chrome: session.chrome("overview"),
         counts,
         vulns,
         commands,
+        reboots,
     }))
 }

@@ -29,7 +29,7 @@ use crate::hosts::{
     HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 
-/// Heartbeats per multi-row statement (5 bound values each; far below SQLite's 32766).
+/// Heartbeats per multi-row statement (8 bound values each; far below SQLite's 32766).
 const HEARTBEAT_CHUNK: usize = 500;
 
 /// The columns of `hosts` that make a [`HostRow`] (see [`HostDb`]).
@@ -38,7 +38,8 @@ macro_rules! host_columns {
         "id, org_id, hostname, system_json, agent_version, enrolled_at, last_seen, revoked, \
          approval, credential_issued_at, metrics_json, metrics_at, inventory_scanned_at, \
          package_manager, package_count, update_count, security_update_count, agent_target, \
-         update_step, update_version, update_detail, update_at"
+         update_step, update_version, update_detail, update_at, reboot_required, \
+         reboot_reasons_json, reboot_since, booted_at"
     };
 }
 
@@ -126,6 +127,7 @@ fn new_host_row(
         security_update_count: 0,
         agent_target: None,
         agent_update: None,
+        boot: Default::default(),
     }
 }
 
@@ -157,6 +159,10 @@ struct HostDb {
     update_version: Option<String>,
     update_detail: Option<String>,
     update_at: Option<i64>,
+    reboot_required: bool,
+    reboot_reasons_json: Option<String>,
+    reboot_since: Option<i64>,
+    booted_at: Option<i64>,
 }
 
 impl HostDb {
@@ -195,6 +201,12 @@ impl HostDb {
                 self.update_version,
                 self.update_detail,
                 self.update_at,
+            )?,
+            boot: super::reboots::boot(
+                self.reboot_required,
+                self.reboot_reasons_json.as_deref(),
+                self.reboot_since,
+                self.booted_at,
             )?,
         })
     }
@@ -447,6 +459,9 @@ macro_rules! impl_hosts {
                         w.agent_version.as_str(),
                         to_json(&w.metrics, "hosts.metrics_json")?,
                         w.agent_target.as_deref(),
+                        w.reboot.required.as_ref().map(|(r, _)| *r),
+                        super::reboots::reasons_json(&w.reboot)?,
+                        w.reboot.booted_at.map(ms),
                     ));
                 }
                 let len = i64::from(history_len);
@@ -459,14 +474,23 @@ macro_rules! impl_hosts {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "UPDATE hosts SET last_seen = v.column2, metrics_at = v.column2, \
                          agent_version = v.column3, metrics_json = v.column4, \
-                         agent_target = v.column5, heartbeat_count = hosts.heartbeat_count + 1 FROM (",
+                         agent_target = v.column5, heartbeat_count = hosts.heartbeat_count + 1, \
+                         reboot_since = CASE WHEN COALESCE(v.column6, hosts.reboot_required) \
+                         THEN COALESCE(hosts.reboot_since, v.column2) ELSE NULL END, \
+                         reboot_required = COALESCE(v.column6, hosts.reboot_required), \
+                         reboot_reasons_json = CASE WHEN v.column6 IS NULL \
+                         THEN hosts.reboot_reasons_json ELSE v.column7 END, \
+                         booted_at = COALESCE(v.column8, hosts.booted_at) FROM (",
                     );
                     qb.push_values(chunk, |mut b, r| {
                         b.push_bind(r.0.as_str())
                             .push_bind(r.1)
                             .push_bind(r.2)
                             .push_bind(r.3.as_str())
-                            .push_bind(r.4);
+                            .push_bind(r.4)
+                            .push_bind(r.5)
+                            .push_bind(r.6.as_deref())
+                            .push_bind(r.7);
                     });
                     qb.push(") AS v WHERE hosts.id = v.column1");
                     out.updated += qb.build().execute(&mut *tx).await?.rows_affected();

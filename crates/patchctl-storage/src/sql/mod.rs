@@ -31,6 +31,7 @@ mod hosts;
 mod identity;
 mod operators;
 mod postgres;
+mod reboots;
 mod releases;
 mod scans;
 mod sqlite;

@@ -378,6 +378,7 @@ pub(super) async fn case_heartbeat_stores_agent_target(store: Arc<dyn Storage>) 
         agent_target: target.map(str::to_owned),
         metrics: metrics(1),
         at: t(at),
+        reboot: Default::default(),
     };
     let out = store
         .record_heartbeats(&[w(h1.id, Some(X86), 1), w(h2.id, None, 1)], 5)

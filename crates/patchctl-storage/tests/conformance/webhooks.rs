@@ -522,6 +522,7 @@ pub(super) async fn case_webhook_offline_sweep(store: Arc<dyn Storage>) {
         agent_version: "1.0.0".into(),
         agent_target: None,
         metrics: metrics(1),
+        reboot: Default::default(),
         at: t(at),
     };
     store.record_heartbeats(&[beat(10)], 5).await.unwrap();

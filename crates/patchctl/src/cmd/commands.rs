@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use http::Method;
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
-use patchctl_proto::command::ResultOutput;
+use patchctl_proto::command::{RebootOutcome, ResultOutput};
 
 use crate::client::{Api, Conn, enc};
 use crate::output::{self, Format, ago, table};
@@ -23,7 +23,8 @@ pub enum CommandsCmd {
         /// Command kind.
         kind: String,
         /// Parameter `key=value` (repeatable). install_updates takes
-        /// `package=NAME=VERSION` once per package.
+        /// `package=NAME=VERSION` once per package, and `reboot=if_required` to reboot
+        /// the host after the install when it needs one (default `never`).
         #[arg(long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
         /// Seconds before an undelivered command expires (default one day).
@@ -303,7 +304,19 @@ fn result_output_text(output: &ResultOutput) -> String {
                 &rows,
             ));
             if i.reboot_required {
-                out.push_str("a reboot is required\n");
+                out.push_str(&format!(
+                    "a reboot is required: {}\n",
+                    i.reboot_reasons.join("; ")
+                ));
+            }
+            match i.reboot {
+                Some(RebootOutcome::Scheduled) => out.push_str(
+                    "reboot: scheduled (the host reboots once this result is delivered)\n",
+                ),
+                Some(RebootOutcome::Withheld) => {
+                    out.push_str("reboot: not done, the install failed\n")
+                }
+                _ => {}
             }
             out
         }

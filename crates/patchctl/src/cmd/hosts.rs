@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use patchctl_proto::api::{HostDetail, HostPackages, HostStatus, HostSummary, HostUpdates};
+use patchctl_proto::policy::reboot::RebootHost;
 use patchctl_proto::release::UpdateStep;
 use patchctl_proto::trust::OrgSettings;
 
@@ -51,6 +52,8 @@ pub enum HostsCmd {
         /// Host id or name.
         host: String,
     },
+    /// List the hosts that need a reboot, fleet-wide, longest waiting first, with why.
+    Reboots,
 }
 
 /// Runs a `hosts` subcommand.
@@ -138,6 +141,13 @@ pub async fn run(conn: &Conn, cmd: HostsCmd) -> anyhow::Result<()> {
             output::emit(conn.output, &u, |u| {
                 updates_report(&host, u, security, Utc::now())
             })?;
+        }
+        HostsCmd::Reboots => {
+            let hosts: Vec<RebootHost> = api.get_all("/api/v1/reboots?limit=1000").await?;
+            output::emit(conn.output, &hosts, |h| reboots_table(h, Utc::now()))?;
+            if conn.output == output::Format::Table && hosts.is_empty() {
+                output::note("no host needs a reboot");
+            }
         }
         HostsCmd::Revoke { host } => {
             let h: HostSummary = api
@@ -309,6 +319,22 @@ fn show_table(h: &HostDetail) -> String {
                 .unwrap_or_else(|| "not known yet (the platform is loading)".into()),
         ],
     ];
+    if let Some(r) = &h.reboot {
+        rows.push(vec![
+            "reboot".into(),
+            if r.required {
+                format!("REQUIRED since {}: {}", ago(r.since), r.reasons.join("; "))
+            } else {
+                "not required".into()
+            },
+        ]);
+        rows.push(vec![
+            "booted".into(),
+            r.booted_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|| "not reported".into()),
+        ]);
+    }
     if let Some(d) = s.agent_update.as_ref().and_then(|u| u.detail.as_ref()) {
         rows.push(vec!["update detail".into(), d.clone()]);
     }
@@ -331,6 +357,37 @@ fn show_table(h: &HostDetail) -> String {
         rows.push(vec!["uptime".into(), format!("{} h", m.uptime_secs / 3600)]);
     }
     table(&["FIELD", "VALUE"], &rows)
+}
+
+/// `hosts reboots`.
+fn reboots_table(hosts: &[RebootHost], now: DateTime<Utc>) -> String {
+    let rows = hosts
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.to_string(),
+                h.hostname.clone(),
+                ago_from(now, h.reboot.since),
+                h.reboot.reasons.join("; "),
+                h.reboot
+                    .booted_at
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_default(),
+                ago_from(now, h.last_seen),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        &[
+            "ID",
+            "HOSTNAME",
+            "WAITING SINCE",
+            "WHY",
+            "BOOTED",
+            "LAST SEEN",
+        ],
+        &rows,
+    )
 }
 
 /// `hosts packages`.
@@ -555,6 +612,8 @@ a full upgrade would remove: old-dkms
             "metrics_at": null,
             "inventory_scanned_at": null,
             "package_manager": EVIL,
+            "reboot": {"required": true, "reasons": [format!("/run/reboot-required{EVIL}\nfake")],
+                       "since": t(0), "booted_at": t(0)},
         }))
         .unwrap()
     }
@@ -608,6 +667,19 @@ a full upgrade would remove: old-dkms
         let show = show_table(&h);
         assert_inert(&show);
         assert!(show.contains(r"crashed\x1b]0;owned"), "{show}");
+        assert!(show.contains("REQUIRED since"), "{show}");
+        let reboots = reboots_table(
+            &[RebootHost {
+                id: h.summary.id,
+                hostname: h.summary.hostname.clone(),
+                os: h.summary.os.clone(),
+                last_seen: None,
+                reboot: h.reboot.clone().unwrap(),
+            }],
+            t(60),
+        );
+        assert_inert(&reboots);
+        assert_eq!(reboots.lines().count(), 2, "{reboots}");
         let notes = update_notes(std::slice::from_ref(&h.summary));
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("was rolled back: crashed"), "{notes:?}");

@@ -80,6 +80,12 @@ impl Container {
         ct
     }
 
+    /// How systemd-nspawn ended, once the container is gone (shut down or rebooted
+    /// from inside: nspawn exits either way); `None` while it runs.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.nspawn.try_wait().ok().flatten()
+    }
+
     /// Runs a program inside the container (its mount, PID, IPC and UTS namespaces).
     pub fn run(&self, args: &[&str]) -> Output {
         Command::new("nsenter")

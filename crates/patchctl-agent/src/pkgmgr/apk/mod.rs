@@ -357,11 +357,16 @@ impl Backend for ApkBackend {
         run
     }
 
-    async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
+    async fn reboot_reasons(&self, _exec: &dyn Executor) -> Vec<String> {
         let (root, release) = (self.opts.root.clone(), self.opts.kernel_release.clone());
-        tokio::task::spawn_blocking(move || kernel_reboot_required(&root, &release))
+        let gone = tokio::task::spawn_blocking(move || kernel_reboot_required(&root, &release))
             .await
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if gone {
+            vec!["the running kernel's modules (/lib/modules) are gone: a newer kernel was installed".to_owned()]
+        } else {
+            Vec::new()
+        }
     }
 }
 

@@ -331,8 +331,8 @@ impl Backend for AptBackend {
         )
     }
 
-    async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
-        self.root.join("run/reboot-required").exists()
+    async fn reboot_reasons(&self, _exec: &dyn Executor) -> Vec<String> {
+        super::reboot::debian_flag(&self.root).into_iter().collect()
     }
 }
 

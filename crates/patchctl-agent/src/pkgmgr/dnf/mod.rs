@@ -642,11 +642,25 @@ impl Backend for DnfBackend {
         }
     }
 
-    async fn reboot_required(&self, exec: &dyn Executor) -> bool {
+    async fn reboot_reasons(&self, exec: &dyn Executor) -> Vec<String> {
         if let Some(argv) = needs_restarting_argv(&self.opts) {
             if let Ok(o) = exec.run(ExecRequest::from_argv(&argv)).await {
-                if let Some(b) = parse_needs_restarting(o.code, &o.stdout) {
-                    return b;
+                match parse_needs_restarting(o.code, &o.stdout) {
+                    Some(true) => {
+                        return vec![format!(
+                            "needs-restarting -r: {}",
+                            crate::text::truncate(
+                                o.stdout
+                                    .lines()
+                                    .map(str::trim)
+                                    .find(|l| !l.is_empty())
+                                    .unwrap_or("Reboot is required"),
+                                300
+                            )
+                        )];
+                    }
+                    Some(false) => return Vec::new(),
+                    None => {}
                 }
             }
         }
@@ -658,6 +672,12 @@ impl Backend for DnfBackend {
             Err(_) => None,
         };
         let running = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        kernel_reboot_needed(newest.as_deref(), &running)
+        match newest {
+            Some(n) if kernel_reboot_needed(Some(&n), &running) => vec![format!(
+                "the newest installed kernel is {n}, {} is running",
+                running.trim()
+            )],
+            _ => Vec::new(),
+        }
     }
 }

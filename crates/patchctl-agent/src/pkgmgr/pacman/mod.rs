@@ -712,12 +712,18 @@ impl Backend for PacmanBackend {
         InstallRun::finished(result, is_locked)
     }
 
-    async fn reboot_required(&self, _exec: &dyn Executor) -> bool {
+    async fn reboot_reasons(&self, _exec: &dyn Executor) -> Vec<String> {
         match std::fs::read_to_string(OSRELEASE) {
-            Ok(release) => reboot_needed(&self.opts.root.join(MODULES_DIR), &release),
+            Ok(release) if reboot_needed(&self.opts.root.join(MODULES_DIR), &release) => {
+                vec![format!(
+                    "the running kernel's modules (/{MODULES_DIR}/{}) are gone: a newer kernel was installed",
+                    release.trim()
+                )]
+            }
+            Ok(_) => Vec::new(),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the running kernel's release; reboot need unknown");
-                false
+                Vec::new()
             }
         }
     }

@@ -757,8 +757,14 @@ impl Backend for ZypperBackend {
         }
     }
 
-    async fn reboot_required(&self, exec: &dyn Executor) -> bool {
-        let flag = || self.opts.root_dir().join("run/reboot-needed").exists();
+    async fn reboot_reasons(&self, exec: &dyn Executor) -> Vec<String> {
+        let flag = || {
+            if self.opts.root_dir().join("run/reboot-needed").exists() {
+                vec!["/run/reboot-needed".to_owned()]
+            } else {
+                Vec::new()
+            }
+        };
         match exec
             .run(request(
                 &self.opts,
@@ -767,8 +773,13 @@ impl Backend for ZypperBackend {
             ))
             .await
         {
-            Ok(o) if o.code == Some(EXIT_REBOOT_NEEDED) => true,
-            Ok(o) if o.code == Some(0) => false,
+            Ok(o) if o.code == Some(EXIT_REBOOT_NEEDED) => {
+                vec![
+                    "zypper needs-rebooting: core libraries or services have been updated"
+                        .to_owned(),
+                ]
+            }
+            Ok(o) if o.code == Some(0) => Vec::new(),
             Ok(o) => {
                 tracing::warn!(code = ?o.code, stderr = %crate::text::tail(&o.stderr, 300), "zypper needs-rebooting did not answer; reading /run/reboot-needed");
                 flag()
