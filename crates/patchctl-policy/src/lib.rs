@@ -2,3 +2,5 @@
 //! due (`deadline`), how a deployment's hosts fall into rings and whether a ring may
 //! proceed (`rollout`). Nothing here reads the clock or does I/O: every function takes
 //! the time it is asked about, so that tests control time.
+
+pub mod deadline;
