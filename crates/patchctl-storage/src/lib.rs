@@ -15,7 +15,9 @@
 //! * `operators`: users and their roles, dashboard sessions, users' API tokens
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
-//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]).
+//! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `compliance`: findings' first-seen times, exceptions (accepted risk) and deadline
+//!   policies ([`ComplianceStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -36,6 +38,7 @@ use std::sync::Arc;
 
 mod audit;
 mod commands;
+mod compliance;
 mod dashboard;
 mod error;
 mod hosts;
@@ -48,6 +51,10 @@ mod vulns;
 
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
+pub use compliance::{
+    ComplianceStore, DeadlinePolicyRow, ExceptionRow, ExceptionScope, FirstSeen, NewException,
+    RevokeOutcome,
+};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
 pub use hosts::{
@@ -77,6 +84,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + ComplianceStore
 {
 }
 
@@ -90,6 +98,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + ComplianceStore
 {
 }
 

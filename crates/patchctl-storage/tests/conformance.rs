@@ -52,6 +52,11 @@ use operators::{
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
 use fleet_counts::case_fleet_counts;
+#[path = "conformance/compliance.rs"]
+mod compliance;
+use compliance::{
+    case_deadline_policy, case_exceptions_expire_and_revoke, case_first_seen_bulk_and_idempotent,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -229,6 +234,9 @@ macro_rules! conformance {
 
 conformance! {
     store: {
+        case_first_seen_bulk_and_idempotent => sqlite_case_first_seen_bulk_and_idempotent, postgres_case_first_seen_bulk_and_idempotent;
+        case_exceptions_expire_and_revoke => sqlite_case_exceptions_expire_and_revoke, postgres_case_exceptions_expire_and_revoke;
+        case_deadline_policy => sqlite_case_deadline_policy, postgres_case_deadline_policy;
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;

@@ -23,6 +23,7 @@ use crate::error::{Result, StorageError};
 
 mod audit;
 mod commands;
+mod compliance;
 mod dashboard;
 mod host_list;
 mod hosts;
