@@ -1,2 +1,4 @@
 //! The operator API's types of patch policy: groups, approvals and manifests,
 //! maintenance windows, deployments, reboots, exceptions and deadlines, webhooks.
+
+pub mod deadlines;

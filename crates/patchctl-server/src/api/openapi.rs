@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, scans, tokens, users, vulndb, vulns};
+use super::{audit, compliance, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -51,6 +51,14 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         keys::rotate_key,
         org::get_settings,
         org::put_settings,
+        compliance::get_policy,
+        compliance::set_policy,
+        compliance::list_exceptions,
+        compliance::post_exception,
+        compliance::show_exception,
+        compliance::post_revoke,
+        compliance::get_compliance,
+        compliance::get_overdue,
         commands::list_commands,
         commands::queue_command,
         commands::show_command,
@@ -93,6 +101,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "commands", description = "The command queue"),
         (name = "enrollment-keys", description = "Enrollment keys"),
         (name = "settings", description = "The organisation's settings"),
+        (name = "compliance", description = "Remediation deadlines, exceptions (accepted risk) and compliance"),
         (name = "releases", description = "Signed releases and the agent rollout"),
         (name = "agent", description = "The agent API (bearer agent credential)"),
         (name = "public", description = "Routes without any credential"),

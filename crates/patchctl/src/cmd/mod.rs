@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod audit;
 pub mod commands;
+pub mod compliance;
 pub mod hosts;
 pub mod keys;
 pub mod release;
