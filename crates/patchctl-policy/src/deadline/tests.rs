@@ -1,3 +1,7 @@
+//! Deadline math under test: due dates by severity and KEV, states over time,
+//! exception validity, compliance tallies; proptests of the invariants (due never before
+//! first seen, KEV never later than without it, excepted never overdue).
+
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use proptest::prelude::*;
 
