@@ -50,6 +50,8 @@ struct RawConfig {
     self_update: bool,
     #[serde(default = "default_confirm")]
     update_confirm_secs: u64,
+    #[serde(default)]
+    tags: Vec<String>,
 }
 
 fn default_self_update() -> bool {
@@ -99,6 +101,8 @@ pub struct AgentConfig {
     /// How long a new binary has to reach the platform before the previous one is
     /// restored.
     pub update_confirm: Duration,
+    /// Labels of this host that the platform's groups can select on (`agent_tags`).
+    pub tags: Vec<String>,
 }
 
 /// Why a configuration was refused. Messages name the file and say what to do; they
@@ -194,6 +198,11 @@ impl AgentConfig {
                 raw.update_confirm_secs
             )));
         }
+        patchctl_proto::policy::groups::validate_tags("tags", &raw.tags).map_err(|e| {
+            value_err(format!(
+                "{e}; tags label this host for the platform's groups"
+            ))
+        })?;
         if let Some(ca) = &raw.ca_bundle {
             if !ca.is_absolute() {
                 return Err(value_err(format!(
@@ -217,6 +226,7 @@ impl AgentConfig {
                 .then(|| Duration::from_secs(raw.credential_rotation_days * 86_400)),
             self_update: raw.self_update,
             update_confirm: Duration::from_secs(raw.update_confirm_secs),
+            tags: raw.tags,
         })
     }
 

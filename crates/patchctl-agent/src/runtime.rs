@@ -287,6 +287,10 @@ impl Agent {
         let system = tokio::task::spawn_blocking(crate::sysinfo::collect)
             .await
             .map_err(|e| Failure::Other(e.to_string()))?;
+        let system = patchctl_proto::agent::SystemInfo {
+            tags: self.cfg.tags.clone(),
+            ..system
+        };
         let req = EnrollRequest {
             protocol_version: PROTOCOL_VERSION,
             license_key: self.cfg.license_key.clone(),
@@ -332,10 +336,11 @@ impl Agent {
     }
 
     async fn scan_and_upload(&mut self) -> Result<(), Failure> {
-        let state =
+        let mut state =
             crate::scan::collect(self.ops.backend().map(|b| b.as_ref()), self.exec.as_ref())
                 .await
                 .map_err(|e| Failure::Other(e.to_string()))?;
+        state.system.tags = self.cfg.tags.clone();
         let scanned_at = Utc::now();
         let acked = crate::scan::Acked::load(&self.cfg.state_dir);
         let mut upload = crate::scan::upload_for(&state, acked.as_ref(), scanned_at);

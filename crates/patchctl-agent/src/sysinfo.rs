@@ -65,6 +65,8 @@ pub fn collect() -> SystemInfo {
         cpu_count,
         mem_total_bytes: mem.total_bytes,
         disks: disks(),
+        // The config's tags are added by the runtime, which has the config.
+        tags: Vec::new(),
     }
 }
 

@@ -219,24 +219,19 @@ fn run_on(
             })
             .context("cannot create the organisation")?;
         let settings = Settings {
-            listen: addr,
-            database_url: database_url.to_owned(),
-            tls_cert: pki.server_cert.clone(),
-            tls_key: pki.server_key.clone(),
             heartbeat_interval_secs: HEARTBEAT_SECS,
             command_lease_secs: LEASE_SECS,
             metrics_history_len: HISTORY_LEN,
-            vuln_feeds: Vec::new(),
             // Every simulated agent enrolls from 127.0.0.1 with one key.
             enroll_per_address_per_min: u32::MAX,
             enroll_per_key_per_min: u32::MAX,
-            metrics_listen: None,
             vuln_sync: false,
-            vuln_sync_interval_secs: 21_600,
-            vuln_sync_dir: None,
-            vuln_ca_file: None,
-            session_idle_secs: patchctl_server::settings::default_session_idle(),
-            session_max_secs: patchctl_server::settings::default_session_max(),
+            ..Settings::with_defaults(
+                addr,
+                database_url.to_owned(),
+                pki.server_cert.clone(),
+                pki.server_key.clone(),
+            )
         };
         (
             server_rt.spawn(async move {
@@ -548,6 +543,7 @@ fn enroll_request(i: usize, key: Secret) -> EnrollRequest {
             cpu_count: 4,
             mem_total_bytes: 8 * GIB,
             disks: disks(i),
+            tags: Vec::new(),
         },
     }
 }

@@ -135,6 +135,9 @@ pub struct SystemInfo {
     pub mem_total_bytes: u64,
     /// Mounted local file systems.
     pub disks: Vec<DiskUsage>,
+    /// The tags of the agent's config (`tags`), which groups can select on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
 }
 
 /// The fields of `/etc/os-release` that identify a distribution release.

@@ -55,6 +55,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "*.system.os.pretty_name",
             "*.system.kernel",
             "*.system.arch",
+            // The labels the operator wrote into the agent's config (`tags`).
+            "*.system.tags[]",
         ],
     ),
     (
@@ -214,6 +216,7 @@ fn system() -> SystemInfo {
         cpu_count: 2,
         mem_total_bytes: 25_000_000_000,
         disks: vec![disk()],
+        tags: vec!["web".into()],
     }
 }
 

@@ -330,13 +330,8 @@ pub async fn dev_setup(
     let database_url = format!("sqlite://{}", dir.join("patchctl.db").display());
     let url = format!("https://localhost:{}", bound.port());
     let settings = Settings {
-        listen: bound,
-        database_url: database_url.clone(),
-        tls_cert: pki.server_cert.clone(),
-        tls_key: pki.server_key.clone(),
         heartbeat_interval_secs: agent_heartbeat_secs,
         command_lease_secs: 120,
-        metrics_history_len: 288,
         // The feed settings an operator put in the directory's server.json are kept.
         vuln_feeds: previous_settings
             .as_ref()
@@ -354,11 +349,13 @@ pub async fn dev_setup(
         vuln_ca_file: previous_settings
             .as_ref()
             .and_then(|s| s.vuln_ca_file.clone()),
-        enroll_per_address_per_min: crate::settings::default_enroll_per_address(),
-        enroll_per_key_per_min: crate::settings::default_enroll_per_key(),
         metrics_listen: previous_settings.as_ref().and_then(|s| s.metrics_listen),
-        session_idle_secs: crate::settings::default_session_idle(),
-        session_max_secs: crate::settings::default_session_max(),
+        ..Settings::with_defaults(
+            bound,
+            database_url.clone(),
+            pki.server_cert.clone(),
+            pki.server_key.clone(),
+        )
     };
     let agent_dir = dir.join("agent");
     let agent_config = agent_dir.join("config.json");

@@ -43,6 +43,7 @@ pub mod heartbeats;
 pub mod metrics;
 pub mod operators;
 pub mod passwords;
+pub mod policy;
 pub mod ratelimit;
 pub mod releases;
 pub mod serve;

@@ -426,6 +426,36 @@ fn positive<T: std::str::FromStr + PartialEq + From<u8>>(
 }
 
 impl Settings {
+    /// The settings with the four that have no default given and every other one at its
+    /// default. Tests and callers write `Settings { field: …, ..Settings::with_defaults(…) }`
+    /// so that a new setting never touches them.
+    pub fn with_defaults(
+        listen: SocketAddr,
+        database_url: impl Into<String>,
+        tls_cert: impl Into<PathBuf>,
+        tls_key: impl Into<PathBuf>,
+    ) -> Settings {
+        Settings {
+            listen,
+            database_url: database_url.into(),
+            tls_cert: tls_cert.into(),
+            tls_key: tls_key.into(),
+            heartbeat_interval_secs: default_heartbeat(),
+            command_lease_secs: default_lease(),
+            metrics_history_len: default_history(),
+            vuln_feeds: Vec::new(),
+            vuln_sync: default_vuln_sync(),
+            vuln_sync_interval_secs: default_vuln_sync_interval(),
+            vuln_sync_dir: None,
+            vuln_ca_file: None,
+            enroll_per_address_per_min: default_enroll_per_address(),
+            enroll_per_key_per_min: default_enroll_per_key(),
+            metrics_listen: None,
+            session_idle_secs: default_session_idle(),
+            session_max_secs: default_session_max(),
+        }
+    }
+
     /// Reads `path`, then applies the process's `PATCHCTL_*` variables (see the module
     /// documentation), and validates.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {

@@ -31,23 +31,11 @@ async fn env() -> Env {
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let store = patchctl_storage::open(&url).await.unwrap();
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: url,
-        tls_cert: "unused".into(),
-        tls_key: "unused".into(),
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
+        ..Settings::with_defaults("127.0.0.1:0".parse().unwrap(), url, "unused", "unused")
     };
     Env {
         _dir: dir,
@@ -471,23 +459,16 @@ async fn tls_server_in(dir: &std::path::Path) -> (std::net::SocketAddr, std::pat
         patchctl_net::ensure_dev_pki(&dir.join("pki"), &["localhost".into(), "127.0.0.1".into()])
             .unwrap();
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.join("db.sqlite").display()),
-        tls_cert: pki.server_cert.clone(),
-        tls_key: pki.server_key.clone(),
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
+        ..Settings::with_defaults(
+            "127.0.0.1:0".parse().unwrap(),
+            format!("sqlite://{}", dir.join("db.sqlite").display()),
+            pki.server_cert.clone(),
+            pki.server_key.clone(),
+        )
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

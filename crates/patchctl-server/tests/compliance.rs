@@ -14,11 +14,12 @@ use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use http_body_util::BodyExt;
 use patchctl_proto::agent::{InstalledPackage, OsInfo, SystemInfo};
+use patchctl_proto::policy::groups::GroupSelector;
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use patchctl_server::auth::hash_secret;
 use patchctl_server::bootstrap::create_org;
 use patchctl_server::{AppState, Settings, app};
-use patchctl_storage::{FirstSeen, NewHost, Storage};
+use patchctl_storage::{FirstSeen, NewGroup, NewHost, Storage};
 use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
 use serde_json::{Value, json};
 use sqlx::Connection;
@@ -274,6 +275,22 @@ async fn seed(store: &dyn Storage, now: DateTime<Utc>) -> (String, Uuid, Uuid) {
         }])
         .await
         .unwrap();
+    store
+        .create_group(
+            key.org_id,
+            &NewGroup {
+                name: "debian".into(),
+                description: "Debian hosts".into(),
+                selector: GroupSelector {
+                    os: Some("debian".into()),
+                    ..Default::default()
+                },
+                actor: "test".into(),
+                now,
+            },
+        )
+        .await
+        .unwrap();
     (org.token.expose().to_owned(), ids[0], ids[1])
 }
 
@@ -498,6 +515,75 @@ async fn deadlines_exceptions_and_compliance(url: &str) {
     )
     .await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // groups: a group-scoped exception covers the group's hosts
+    let g = call(
+        &st,
+        t,
+        "POST",
+        "/api/v1/exceptions",
+        Some(json!({"vuln_id": "CVE-2024-28085", "group": "debian", "reason": "r", "owner": "o", "expires_at": until})),
+    )
+    .await;
+    assert_eq!(g.status, StatusCode::CREATED, "{}", g.body);
+    assert_eq!(g.body["scope"]["kind"], "group");
+    let v = call(&st, t, "GET", &host_path, None).await.body;
+    assert_eq!(
+        finding(&v, "CVE-2024-28085")["remediation"]["state"],
+        "excepted",
+        "{v}"
+    );
+    let gid = g.body["id"].as_str().unwrap().to_owned();
+    let r = call(
+        &st,
+        t,
+        "POST",
+        &format!("/api/v1/exceptions/{gid}/revoke"),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let nope = call(
+        &st,
+        t,
+        "POST",
+        "/api/v1/exceptions",
+        Some(json!({"vuln_id": "CVE-2024-28085", "group": "nope", "reason": "r", "owner": "o", "expires_at": until})),
+    )
+    .await;
+    assert_eq!(nope.status, StatusCode::NOT_FOUND, "{}", nope.body);
+    // compliance per group, and of one group
+    let c = call(&st, t, "GET", "/api/v1/compliance", None).await.body;
+    let group = |name: &str| {
+        c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["name"] == name)
+            .unwrap_or_else(|| panic!("no group {name}: {c}"))
+            .clone()
+    };
+    assert_eq!(group("debian")["compliance"]["hosts"], 1, "{c}");
+    assert_eq!(group("debian")["compliance"]["hosts_without_data"], 0);
+    assert_eq!(group("debian")["compliance"]["overdue"], 1);
+    assert_eq!(group("all")["compliance"]["hosts_without_data"], 1);
+    let c = call(&st, t, "GET", "/api/v1/compliance?group=debian", None)
+        .await
+        .body;
+    assert_eq!(c["fleet"]["hosts"], 1, "{c}");
+    assert_eq!(c["fleet"]["hosts_without_data"], 0);
+    let o = call(
+        &st,
+        t,
+        "GET",
+        "/api/v1/compliance/overdue?group=debian",
+        None,
+    )
+    .await
+    .body;
+    assert_eq!(o["total"], 1, "{o}");
+    let c = call(&st, t, "GET", "/api/v1/compliance?group=nope", None).await;
+    assert_eq!(c.status, StatusCode::NOT_FOUND, "{}", c.body);
 
     // refused exceptions say why
     let base = json!({"vuln_id": "CVE-2024-28085", "all_hosts": true, "reason": "r", "owner": "o", "expires_at": until});

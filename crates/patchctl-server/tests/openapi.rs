@@ -16,23 +16,16 @@ use tower::ServiceExt;
 
 fn settings(dir: &std::path::Path, cert: std::path::PathBuf, key: std::path::PathBuf) -> Settings {
     Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: format!("sqlite://{}", dir.join("db.sqlite").display()),
-        tls_cert: cert,
-        tls_key: key,
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
+        ..Settings::with_defaults(
+            "127.0.0.1:0".parse().unwrap(),
+            format!("sqlite://{}", dir.join("db.sqlite").display()),
+            cert,
+            key,
+        )
     }
 }
 

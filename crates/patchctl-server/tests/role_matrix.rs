@@ -435,22 +435,15 @@ async fn a_route_without_a_rule_is_refused_for_everyone() {
 
 fn test_settings() -> patchctl_server::Settings {
     patchctl_server::Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: "sqlite::memory:".into(),
-        tls_cert: "unused".into(),
-        tls_key: "unused".into(),
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
+        ..patchctl_server::Settings::with_defaults(
+            "127.0.0.1:0".parse().unwrap(),
+            "sqlite::memory:",
+            "unused",
+            "unused",
+        )
     }
 }

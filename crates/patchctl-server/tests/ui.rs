@@ -35,23 +35,11 @@ async fn env() -> Env {
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
     let store = patchctl_storage::open(&url).await.unwrap();
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: url,
-        tls_cert: "unused".into(),
-        tls_key: "unused".into(),
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
-        metrics_listen: None,
-        session_idle_secs: 1_800,
-        session_max_secs: 43_200,
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
+        ..Settings::with_defaults("127.0.0.1:0".parse().unwrap(), url, "unused", "unused")
     };
     let now = Utc::now();
     let org = store.create_org("ui", now).await.unwrap();

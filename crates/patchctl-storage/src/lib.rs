@@ -17,7 +17,11 @@
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
 //! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
 //! * `compliance`: findings' first-seen times, exceptions (accepted risk) and deadline
-//!   policies ([`ComplianceStore`]).
+//!   policies ([`ComplianceStore`]);
+//! * `groups`: groups of hosts (selectors over tags and facts) and host tags
+//!   ([`GroupStore`]);
+//! * `approvals`: approvals, auto-approval rules, update sightings and manifests
+//!   ([`ApprovalStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -36,11 +40,13 @@
 
 use std::sync::Arc;
 
+mod approvals;
 mod audit;
 mod commands;
 mod compliance;
 mod dashboard;
 mod error;
+mod groups;
 mod hosts;
 mod identity;
 mod operators;
@@ -49,6 +55,7 @@ mod scans;
 mod sql;
 mod vulns;
 
+pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use compliance::{
@@ -57,6 +64,7 @@ pub use compliance::{
 };
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
+pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
 pub use hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
     HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow, HostSort,
@@ -85,6 +93,8 @@ pub trait Storage:
     + AuditStore
     + DashboardStore
     + ComplianceStore
+    + GroupStore
+    + ApprovalStore
 {
 }
 
@@ -99,6 +109,8 @@ impl<T> Storage for T where
         + OperatorStore
         + AuditStore
         + ComplianceStore
+        + GroupStore
+        + ApprovalStore
 {
 }
 

@@ -49,6 +49,12 @@ use operators::{
     case_audit_is_append_only, case_audit_trail, case_last_owner_is_kept, case_user_tokens,
     case_users_and_sessions,
 };
+#[path = "conformance/approvals.rs"]
+mod approvals;
+use approvals::case_approvals_rules_and_manifests;
+#[path = "conformance/groups.rs"]
+mod groups;
+use groups::case_groups_select_hosts;
 #[path = "conformance/fleet_counts.rs"]
 mod fleet_counts;
 use fleet_counts::case_fleet_counts;
@@ -240,6 +246,9 @@ conformance! {
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
+        case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
+        case_approvals_rules_and_manifests =>
+            sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;
         case_tokens_and_keys => sqlite_case_tokens_and_keys, postgres_case_tokens_and_keys;
         case_hosts => sqlite_case_hosts, postgres_case_hosts;
         case_heartbeat_history => sqlite_case_heartbeat_history, postgres_case_heartbeat_history;
@@ -360,6 +369,7 @@ fn system(hostname: &str) -> SystemInfo {
             used_bytes: 10 << 30,
             total_bytes: 40 << 30,
         }],
+        tags: vec!["web".into()],
     }
 }
 

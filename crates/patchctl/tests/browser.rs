@@ -368,23 +368,18 @@ fn browser_flows() {
         (key.expose().to_owned(), hostname.trim().to_owned())
     });
     let settings = Settings {
-        listen: format!("127.0.0.1:{port}").parse().unwrap(),
-        database_url,
-        tls_cert: pki.server_cert.clone(),
-        tls_key: pki.server_key.clone(),
         heartbeat_interval_secs: 5,
         command_lease_secs: 60,
         metrics_history_len: 50,
-        vuln_feeds: Vec::new(),
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
         enroll_per_address_per_min: 100,
         enroll_per_key_per_min: 100,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
+        ..Settings::with_defaults(
+            format!("127.0.0.1:{port}").parse().unwrap(),
+            database_url,
+            pki.server_cert.clone(),
+            pki.server_key.clone(),
+        )
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = rt.spawn(patchctl_server::launch_with_listener(

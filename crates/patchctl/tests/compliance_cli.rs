@@ -267,5 +267,16 @@ fn deadlines_exceptions_and_compliance_from_the_cli() {
     let err = p.fails(&["compliance", "--overdue", "--severity", "urgent"]);
     assert!(err.contains("urgent"), "{err}");
     let err = p.fails(&["compliance", "--group", "web"]);
-    assert!(err.contains("group"), "{err}");
+    assert!(err.contains("no group \"web\""), "{err}");
+    let c = p.json(&["compliance", "--group", "all"]);
+    assert_eq!(c["fleet"]["hosts_without_data"], 1, "{c}");
+    let c = p.json(&["compliance"]);
+    assert!(
+        c["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["name"] == "all"),
+        "{c}"
+    );
 }

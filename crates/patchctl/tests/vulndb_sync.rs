@@ -197,23 +197,19 @@ async fn platform_syncs_on_its_own_and_reports_failures() {
         feed("broken", FeedKind::File, server.url("/broken.json")),
     ];
     let settings = Settings {
-        listen: listener.local_addr().unwrap(),
-        database_url: format!("sqlite://{}", dir.path().join("p.db").display()),
-        tls_cert: cert,
-        tls_key: key,
         heartbeat_interval_secs: 60,
         command_lease_secs: 60,
         metrics_history_len: 10,
         vuln_feeds: feeds.clone(),
-        vuln_sync: true,
-        vuln_sync_interval_secs: 6 * 3600,
-        vuln_sync_dir: None,
         vuln_ca_file: Some(server.ca.clone()),
         enroll_per_address_per_min: 100,
         enroll_per_key_per_min: 100,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
+        ..Settings::with_defaults(
+            listener.local_addr().unwrap(),
+            format!("sqlite://{}", dir.path().join("p.db").display()),
+            cert,
+            key,
+        )
     };
     let base = format!("https://{}", settings.listen);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -107,6 +107,7 @@ fn system(hostname: &str, i: usize) -> SystemInfo {
         cpu_count: 4,
         mem_total_bytes: 8 << 30,
         disks: vec![],
+        tags: Vec::new(),
     }
 }
 

@@ -182,7 +182,7 @@ pub struct NewExceptionBody {
     /// A host id or host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
-    /// A group id.
+    /// A group name or id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
     /// Every host of the organisation.

@@ -242,6 +242,19 @@ pub static RULES: &[Rule] = &[
         Administer,
         "key.rotate",
     ),
+    // Groups and host tags (issue 14).
+    rule("GET", "/api/v1/groups", Read, "groups.list"),
+    rule("POST", "/api/v1/groups", Administer, "group.create"),
+    rule("GET", "/api/v1/groups/{group}", Read, "group.show"),
+    rule("PUT", "/api/v1/groups/{group}", Administer, "group.update"),
+    rule(
+        "DELETE",
+        "/api/v1/groups/{group}",
+        Administer,
+        "group.delete",
+    ),
+    rule("GET", "/api/v1/hosts/{host}/tags", Read, "host.tags"),
+    rule("PUT", "/api/v1/hosts/{host}/tags", Administer, "host.tag"),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -18,7 +18,7 @@ use chrono::{DateTime, Duration, Utc};
 use patchctl_policy::deadline::DeadlinePolicy;
 use patchctl_proto::policy::deadlines::{
     ComplianceReport, DeadlineDays, DeadlinePolicyView, ExceptionScopeView, ExceptionStatus,
-    ExceptionView, MAX_EXCEPTION_DAYS, NewExceptionBody, OverduePage,
+    ExceptionView, GroupCompliance, MAX_EXCEPTION_DAYS, NewExceptionBody, OverduePage,
 };
 use patchctl_storage::{
     DeadlinePolicyRow, ExceptionRow, ExceptionScope, NewException, RevokeOutcome,
@@ -32,7 +32,7 @@ use super::resolve_host;
 use crate::AppState;
 use crate::access::OperatorAuth;
 use crate::audit::AuditDetails;
-use crate::engine::OverdueFilter;
+use crate::engine::{Deadlines, OverdueFilter};
 use crate::error::{ApiError, ApiJson};
 
 /// Longest reason, in characters.
@@ -186,13 +186,7 @@ pub async fn create_exception(
     let scope = match (body.host.as_deref(), body.group.as_deref(), body.all_hosts) {
         (Some(h), None, false) => ExceptionScope::Host(resolve_host(st, org, h).await?.id),
         (None, Some(g), false) => {
-            let id = Uuid::parse_str(g.trim()).map_err(|_| {
-                ApiError::bad_request(format!("group {g:?} is not a group id (a UUID)"))
-            })?;
-            return Err(ApiError::bad_request(format!(
-                "group {id}: group-scoped exceptions need host groups, which this platform \
-                 does not have yet; give a host or all_hosts"
-            )));
+            ExceptionScope::Group(crate::policy::groups::resolve(st, org, g.trim()).await?.id)
         }
         (None, None, true) => ExceptionScope::All,
         _ => {
@@ -285,7 +279,8 @@ pub async fn revoke_exception(
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ComplianceQuery {
-    /// Only the hosts of this group (an id).
+    /// Only the hosts of this group (a name or an id); without it the report has each
+    /// group's compliance too.
     pub group: Option<String>,
     /// Comma-separated severities (overdue list only).
     pub severity: Option<String>,
@@ -303,14 +298,29 @@ pub struct ComplianceQuery {
 }
 
 impl ComplianceQuery {
-    fn hosts(&self) -> Result<Option<HashSet<Uuid>>, ApiError> {
-        match &self.group {
-            None => Ok(None),
-            Some(g) => Err(ApiError::bad_request(format!(
-                "group {g:?}: this platform has no host groups yet; leave group out for the whole fleet"
-            ))),
-        }
+    /// The hosts of the group asked for (`None`: the whole fleet).
+    async fn hosts(&self, st: &AppState, org: Uuid) -> Result<Option<HashSet<Uuid>>, ApiError> {
+        let Some(g) = self.group.as_deref().filter(|g| !g.is_empty()) else {
+            return Ok(None);
+        };
+        let group = crate::policy::groups::resolve(st, org, g).await?;
+        group_hosts(st, org, group.id).await.map(Some)
     }
+}
+
+async fn group_hosts(st: &AppState, org: Uuid, group: Uuid) -> Result<HashSet<Uuid>, ApiError> {
+    Ok(st
+        .store
+        .group_host_ids(org, group)
+        .await?
+        .unwrap_or_default()
+        .into_iter()
+        .collect())
+}
+
+/// The deadline context of `org` at `at`.
+async fn deadlines(st: &AppState, org: Uuid, at: DateTime<Utc>) -> Result<Deadlines, ApiError> {
+    Ok(st.vulns.deadlines(org, at).await?)
 }
 
 /// The compliance report of `org` at `at` (fleet-wide, or `group`'s hosts).
@@ -320,14 +330,27 @@ pub async fn report(
     q: &ComplianceQuery,
 ) -> Result<ComplianceReport, ApiError> {
     let at = q.at.unwrap_or_else(Utc::now);
-    let hosts = q.hosts()?;
-    let ctx = st.vulns.deadlines(org, at).await?;
+    let hosts = q.hosts(st, org).await?;
+    let ctx = deadlines(st, org, at).await?;
     let view = st.vulns.compliance(org, hosts.as_ref(), &ctx, None).await?;
+    // per group (each group's own hosts), unless one group was asked for
+    let mut groups = Vec::new();
+    if hosts.is_none() {
+        for g in st.store.list_groups(org).await? {
+            let members = group_hosts(st, org, g.id).await?;
+            let v = st.vulns.compliance(org, Some(&members), &ctx, None).await?;
+            groups.push(GroupCompliance {
+                group_id: g.id,
+                name: g.name,
+                compliance: v.tally,
+            });
+        }
+    }
     Ok(ComplianceReport {
         at,
         policy: policy_view(st, org).await?,
         fleet: view.tally,
-        groups: Vec::new(),
+        groups,
     })
 }
 
@@ -338,7 +361,7 @@ pub async fn overdue(
     q: &ComplianceQuery,
 ) -> Result<(OverduePage, Option<String>), ApiError> {
     let at = q.at.unwrap_or_else(Utc::now);
-    let hosts = q.hosts()?;
+    let hosts = q.hosts(st, org).await?;
     let mut filter = OverdueFilter {
         kev: q.kev,
         ..OverdueFilter::default()
@@ -357,7 +380,7 @@ pub async fn overdue(
         cursor: q.cursor.clone(),
     };
     let (limit, skip) = (page.limit()?, page.position::<usize>()?.unwrap_or(0));
-    let ctx = st.vulns.deadlines(org, at).await?;
+    let ctx = deadlines(st, org, at).await?;
     let view = st
         .vulns
         .compliance(

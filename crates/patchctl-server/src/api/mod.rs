@@ -31,6 +31,7 @@ pub mod commands;
 pub mod compliance;
 pub mod credential;
 pub mod enroll;
+pub mod groups;
 pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
@@ -145,6 +146,20 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(tokens::list_tokens).post(tokens::create_token),
         )
         .route("/tokens/{id}/revoke", post(tokens::revoke_token))
+        .route(
+            "/groups",
+            get(groups::list_groups).post(groups::create_group),
+        )
+        .route(
+            "/groups/{group}",
+            get(groups::show_group)
+                .put(groups::update_group)
+                .delete(groups::delete_group),
+        )
+        .route(
+            "/hosts/{host}/tags",
+            get(groups::host_tags).put(groups::set_host_tags),
+        )
         // Every route above: its access rule, then (outside it, so that refusals are
         // recorded too) the audit trail.
         .route_layer(axum::middleware::from_fn_with_state(

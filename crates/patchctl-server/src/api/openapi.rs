@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, compliance, scans, tokens, users, vulndb, vulns};
+use super::{audit, compliance, groups, scans, tokens, users, vulndb, vulns};
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
@@ -88,6 +88,13 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         tokens::list_tokens,
         tokens::create_token,
         tokens::revoke_token,
+        groups::list_groups,
+        groups::create_group,
+        groups::show_group,
+        groups::update_group,
+        groups::delete_group,
+        groups::host_tags,
+        groups::set_host_tags,
         audit::list_audit,
         audit::show_audit,
         crate::metrics::scrape,
@@ -109,6 +116,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "tokens", description = "API tokens"),
         (name = "audit", description = "The audit trail of operators"),
         (name = "metrics", description = "Prometheus metrics"),
+        (name = "groups", description = "Groups of hosts and host tags"),
     ),
 )]
 pub struct ApiDoc;

@@ -445,8 +445,8 @@ impl VulnEngine {
         }
     }
 
-    /// The deadline context of `org` at `now`: its policy (or the defaults) and its
-    /// exceptions valid then.
+    /// The deadline context of `org` at `now`: its policy (or the defaults), its
+    /// exceptions valid then and the hosts of the groups they name.
     pub async fn deadlines(
         &self,
         org: Uuid,
@@ -461,7 +461,15 @@ impl VulnEngine {
             .store
             .list_exceptions(org, Some(now.timestamp_millis()))
             .await?;
-        Ok(Deadlines::new(policy, now, exceptions, HashMap::new()))
+        let ctx = Deadlines::new(policy, now, exceptions, HashMap::new());
+        // the hosts of every group an exception in force names
+        let mut host_groups: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
+        for g in ctx.excepted_groups() {
+            for h in self.store.group_host_ids(org, g).await?.unwrap_or_default() {
+                host_groups.entry(h).or_default().push(g);
+            }
+        }
+        Ok(ctx.with_host_groups(host_groups))
     }
 }
 
@@ -480,6 +488,22 @@ impl Deadlines {
                 .count() as u64;
         });
         n
+    }
+
+    /// The groups that exceptions in force name.
+    pub fn excepted_groups(&self) -> Vec<Uuid> {
+        let mut g: Vec<Uuid> = self
+            .exceptions
+            .values()
+            .flatten()
+            .filter_map(|e| match e.new.scope {
+                ExceptionScope::Group(g) => Some(g),
+                _ => None,
+            })
+            .collect();
+        g.sort();
+        g.dedup();
+        g
     }
 
     /// Replaces the groups of each host (for group-scoped exceptions).

@@ -78,10 +78,6 @@ fn env_overrides_file() {
     assert_eq!(
         s,
         Settings {
-            listen: "0.0.0.0:9443".parse().unwrap(),
-            database_url: "postgres://patchctl:pw@db/patchctl".into(),
-            tls_cert: "/run/cert.pem".into(),
-            tls_key: "/run/key.pem".into(),
             heartbeat_interval_secs: 60,
             command_lease_secs: 30,
             metrics_history_len: 10,
@@ -90,15 +86,14 @@ fn env_overrides_file() {
                 url: "https://example.com/all.zip".into(),
                 kind: Default::default(),
             }],
-            vuln_sync: true,
-            vuln_sync_interval_secs: 21_600,
-            vuln_sync_dir: None,
-            vuln_ca_file: None,
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
-            metrics_listen: None,
-            session_idle_secs: super::default_session_idle(),
-            session_max_secs: super::default_session_max(),
+            ..Settings::with_defaults(
+                "0.0.0.0:9443".parse().unwrap(),
+                "postgres://patchctl:pw@db/patchctl",
+                "/run/cert.pem",
+                "/run/key.pem"
+            )
         }
     );
 }

@@ -231,10 +231,12 @@ pub async fn exceptions(
 #[derive(Debug, Deserialize)]
 pub struct ExceptionForm {
     vuln_id: String,
-    /// `host` or `all`.
+    /// `host`, `group` or `all`.
     scope: String,
     #[serde(default)]
     host: String,
+    #[serde(default)]
+    group: String,
     reason: String,
     owner: String,
     /// `YYYY-MM-DD`: the exception holds until the end of that day (UTC).
@@ -257,7 +259,7 @@ pub async fn create(
     let body = NewExceptionBody {
         vuln_id: f.vuln_id,
         host: (f.scope == "host").then_some(f.host),
-        group: None,
+        group: (f.scope == "group").then_some(f.group),
         all_hosts: f.scope == "all",
         reason: f.reason,
         owner: f.owner,

@@ -187,23 +187,19 @@ mod tests {
         }
         let dir = std::path::Path::new("/nonexistent");
         let settings = Settings {
-            listen: "127.0.0.1:1".parse().unwrap(),
-            database_url: "sqlite://x".into(),
-            tls_cert: dir.join("c"),
-            tls_key: dir.join("k"),
             heartbeat_interval_secs: 1,
             command_lease_secs: 1,
             metrics_history_len: 1,
             vuln_feeds: settings_feeds,
-            vuln_sync: true,
             vuln_sync_interval_secs: 3600,
-            vuln_sync_dir: None,
-            vuln_ca_file: None,
             enroll_per_address_per_min: 1,
             enroll_per_key_per_min: 1,
-            metrics_listen: None,
-            session_idle_secs: crate::settings::default_session_idle(),
-            session_max_secs: crate::settings::default_session_max(),
+            ..Settings::with_defaults(
+                "127.0.0.1:1".parse().unwrap(),
+                "sqlite://x",
+                dir.join("c"),
+                dir.join("k"),
+            )
         };
         let r = report(Some(&settings), &states, now);
         let got: Vec<(&str, FeedState)> =

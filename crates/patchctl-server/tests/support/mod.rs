@@ -126,23 +126,16 @@ pub async fn platform() -> Platform {
     )
     .unwrap();
     let settings = Settings {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        database_url: url,
-        tls_cert: pki.server_cert.clone(),
-        tls_key: pki.server_key.clone(),
-        heartbeat_interval_secs: 300,
-        command_lease_secs: 600,
         metrics_history_len: 10,
-        vuln_feeds: Vec::new(),
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,
-        vuln_sync_interval_secs: 21_600,
-        vuln_sync_dir: None,
-        vuln_ca_file: None,
-        metrics_listen: None,
-        session_idle_secs: patchctl_server::settings::default_session_idle(),
-        session_max_secs: patchctl_server::settings::default_session_max(),
+        ..Settings::with_defaults(
+            "127.0.0.1:0".parse().unwrap(),
+            url,
+            pki.server_cert.clone(),
+            pki.server_key.clone(),
+        )
     };
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await

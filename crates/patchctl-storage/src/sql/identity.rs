@@ -144,13 +144,27 @@ macro_rules! impl_identity {
         impl IdentityStore for $store {
             async fn create_org(&self, name: &str, now: DateTime<Utc>) -> Result<Org> {
                 let id = Uuid::new_v4();
+                let mut tx = self.writer.begin().await?;
                 sqlx::query("INSERT INTO orgs (id, name, created_at) VALUES ($1, $2, $3)")
                     .bind(id.to_string())
                     .bind(name)
                     .bind(ms(now))
-                    .execute(&self.writer)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| conflict(e, || format!("organisation {name:?}")))?;
+                // Every organisation has the group of all its hosts (migration 0009).
+                sqlx::query(
+                    "INSERT INTO groups (id, org_id, name, description, selector_json, \
+                     created_by, created_at, updated_at) \
+                     VALUES ($1, $2, $3, 'Every host of the organisation', '{}', 'platform', $4, $4)",
+                )
+                .bind(Uuid::new_v4().to_string())
+                .bind(id.to_string())
+                .bind(patchctl_proto::policy::groups::ALL_GROUP)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
                 Ok(Org {
                     id,
                     name: name.to_owned(),

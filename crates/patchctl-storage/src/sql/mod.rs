@@ -21,10 +21,12 @@ use uuid::Uuid;
 
 use crate::error::{Result, StorageError};
 
+mod approvals;
 mod audit;
 mod commands;
 mod compliance;
 mod dashboard;
+mod groups;
 mod host_list;
 mod hosts;
 mod identity;
