@@ -263,6 +263,9 @@ fn basis_name(b: Basis) -> &'static str {
     }
 }
 
+/// An overdue finding before it is shown: due (ms), host, hit, first seen (ms), basis.
+type Late<'a> = (i64, Uuid, VulnHit<'a>, i64, Basis);
+
 /// Which overdue findings to list.
 #[derive(Debug, Clone, Default)]
 pub struct OverdueFilter {
@@ -366,7 +369,7 @@ impl VulnEngine {
         let mut c = Compliance::default();
         let mut overdue_kev = 0u64;
         // (due ms, host, hit, first seen ms, basis): materialized only for the page
-        let mut late: Vec<(i64, Uuid, VulnHit<'_>, i64, Basis)> = Vec::new();
+        let mut late: Vec<Late<'_>> = Vec::new();
         let mut states = Vec::new();
         inner
             .fleet
@@ -396,18 +399,25 @@ impl VulnEngine {
         let name = |h: &Uuid| inner.hostnames.get(h).map_or("", String::as_str);
         let total = late.len() as u64;
         let (skip, limit) = overdue.map_or((0, 0), |o| (o.1, o.2));
-        let page: Vec<_> = if skip >= late.len() {
+        let end = skip.saturating_add(limit).min(late.len());
+        let page: Vec<_> = if skip >= end {
             Vec::new()
         } else {
-            late.sort_unstable_by(|a, b| {
+            let cmp = |a: &Late<'_>, b: &Late<'_>| {
                 (a.0, name(&a.1), a.2.advisory, a.2.package).cmp(&(
                     b.0,
                     name(&b.1),
                     b.2.advisory,
                     b.2.package,
                 ))
-            });
-            late.into_iter().skip(skip).take(limit).collect()
+            };
+            // only the first `end` in order: select them, then sort those
+            if end < late.len() {
+                late.select_nth_unstable_by(end - 1, cmp);
+                late.truncate(end);
+            }
+            late.sort_unstable_by(cmp);
+            late.into_iter().skip(skip).collect()
         };
         let now = ctx.now.timestamp_millis();
         let overdue = page
