@@ -24,7 +24,6 @@ use crate::error::{Result, StorageError};
 mod approvals;
 mod audit;
 mod commands;
-mod compliance;
 mod dashboard;
 mod groups;
 mod host_list;
