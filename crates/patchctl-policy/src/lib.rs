@@ -3,4 +3,5 @@
 //! proceed (`rollout`). Nothing here reads the clock or does I/O: every function takes
 //! the time it is asked about, so that tests control time.
 
+pub mod deadline;
 pub mod window;

@@ -39,6 +39,11 @@ use patchctl_vuln::report::{AdvisoryHosts, AffectedHost, Filter, HostFindings};
 use tokio::sync::RwLock;
 use uuid::Uuid;
 
+mod remediation;
+pub use remediation::{
+    ComplianceView, Deadlines, OverdueFilter, severity as policy_severity, tally,
+};
+
 /// Why a view of the engine could not be answered.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -63,6 +68,10 @@ struct Inner {
     generation: i64,
     hostnames: HashMap<Uuid, String>,
     packages: HashMap<Uuid, u64>,
+    /// Each host's organisation (first-seen rows name it).
+    orgs: HashMap<Uuid, Uuid>,
+    /// When each vulnerable finding was first seen.
+    seen: remediation::Seen,
 }
 
 impl Inner {
@@ -221,6 +230,7 @@ impl VulnEngine {
         let mut fleet = Fleet::new(Index::build(records));
         let mut hostnames = HashMap::new();
         let mut counts = HashMap::new();
+        let mut orgs = HashMap::new();
         for h in self.store.all_hosts().await? {
             let packages = self.store.host_packages(h.org_id, h.id).await?;
             fleet.set_host(
@@ -231,7 +241,10 @@ impl VulnEngine {
             );
             hostnames.insert(h.id, h.hostname.clone());
             counts.insert(h.id, packages.len() as u64);
+            orgs.insert(h.id, h.org_id);
         }
+        let mut seen = remediation::Seen::default();
+        seen.load(self.store.all_first_seen().await?);
         let hosts = fleet.host_count();
         let entries = fleet.index().len();
         *self.inner.write().await = Inner {
@@ -240,7 +253,10 @@ impl VulnEngine {
             generation,
             hostnames,
             packages: counts,
+            orgs,
+            seen,
         };
+        self.first_seen_now(None).await;
         self.ready.store(true, Ordering::Release);
         self.timed(Recorrelation::Load, started);
         tracing::info!(
@@ -274,8 +290,10 @@ impl VulnEngine {
         );
         inner.hostnames.insert(h.id, h.hostname);
         inner.packages.insert(h.id, packages.len() as u64);
+        inner.orgs.insert(h.id, h.org_id);
         drop(inner);
         self.timed(Recorrelation::Host, started);
+        self.first_seen_now(Some(&HashSet::from([host]))).await;
         Ok(())
     }
 
@@ -332,6 +350,9 @@ impl VulnEngine {
         inner.generation = generation;
         drop(inner);
         self.timed(Recorrelation::Database, started);
+        if redone > 0 {
+            self.first_seen_now(None).await;
+        }
         tracing::info!(
             records,
             removed = removed.len(),
@@ -439,11 +460,12 @@ impl VulnEngine {
         filter: &Filter,
     ) -> Result<HostFindings, EngineError> {
         self.current().await?;
+        let ctx = self.deadlines(host.org_id, chrono::Utc::now()).await?;
         let inner = self.inner.read().await;
         let findings = inner.fleet.host_findings(host.id).unwrap_or_default();
         // a host that never sent a scan: its os-release still says what data applies
         let (ecosystems, coverage) = inner.release_of(host);
-        Ok(HostFindings::new(
+        let mut view = HostFindings::new(
             Some(host.id),
             host.hostname.clone(),
             ecosystems,
@@ -451,7 +473,10 @@ impl VulnEngine {
             inner.packages.get(&host.id).copied().unwrap_or(0),
             findings,
             filter,
-        ))
+        );
+        let excepted = VulnEngine::annotate(&inner.seen, &ctx, host.id, &mut view.findings);
+        view.fixable -= excepted;
+        Ok(view)
     }
 
     /// The hosts of `org` (not revoked) with a finding about advisory or CVE `id` that
@@ -464,16 +489,25 @@ impl VulnEngine {
     ) -> Result<AdvisoryHosts, EngineError> {
         let hosts = self.org_hosts(org).await?;
         self.current().await?;
+        let ctx = self.deadlines(org, chrono::Utc::now()).await?;
         let inner = self.inner.read().await;
         let hosts = inner
             .fleet
             .hosts_with(&id, Some(&hosts))
             .into_iter()
             .filter(|(_, f)| filter.keep(f))
-            .map(|(host_id, finding)| AffectedHost {
-                host_id,
-                hostname: inner.hostnames.get(&host_id).cloned().unwrap_or_default(),
-                finding,
+            .map(|(host_id, mut finding)| {
+                VulnEngine::annotate(
+                    &inner.seen,
+                    &ctx,
+                    host_id,
+                    std::slice::from_mut(&mut finding),
+                );
+                AffectedHost {
+                    host_id,
+                    hostname: inner.hostnames.get(&host_id).cloned().unwrap_or_default(),
+                    finding,
+                }
             })
             .collect();
         Ok(AdvisoryHosts { id, hosts })
@@ -491,7 +525,12 @@ impl VulnEngine {
     pub async fn summary(&self, org: Uuid) -> Result<Summary, EngineError> {
         let hosts = self.org_hosts(org).await?;
         self.current().await?;
-        Ok(self.inner.read().await.fleet.summary(Some(&hosts)))
+        let ctx = self.deadlines(org, chrono::Utc::now()).await?;
+        let inner = self.inner.read().await;
+        let mut summary = inner.fleet.summary(Some(&hosts));
+        summary.excepted = ctx.excepted_fixable(&inner, &hosts);
+        summary.fixable -= summary.excepted.min(summary.fixable);
+        Ok(summary)
     }
 }
 

@@ -951,3 +951,152 @@ async fn reboots_page_badge_and_overview_count() {
     let viewer = e.login("victor").await;
     e.get_ok(&viewer, "/ui/reboots").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compliance_and_exceptions_pages() {
+    let e = env().await;
+    let owner = e.login("olivia").await;
+    let viewer = e.login("victor").await;
+    // the engine loads in the background; the page answers 503 until then
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let page = loop {
+        let a = e.get(&owner, "/ui/compliance").await;
+        if a.status == StatusCode::OK {
+            break a.body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{}", a.body);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(page.contains("id=\"compliance\""), "{page}");
+    assert!(
+        page.contains("Nothing is overdue."),
+        "first seen now: nothing overdue"
+    );
+    assert!(page.contains("id=\"policy\""));
+    // the deadlines form (an administrator's)
+    let a = e
+        .post(
+            &owner,
+            "/ui/compliance/policy",
+            &[
+                ("critical_days", "5"),
+                ("high_days", "30"),
+                ("medium_days", "90"),
+                ("low_days", "180"),
+                ("kev_days", "10"),
+                ("due_soon_days", "2"),
+            ],
+        )
+        .await;
+    assert!(a.status.is_redirection(), "{} {}", a.status, a.body);
+    let page = e.get_ok(&owner, "/ui/compliance?done=policy-saved").await;
+    assert!(page.contains("The deadline policy was saved."));
+    assert!(
+        page.contains("name=\"critical_days\" type=\"number\" min=\"1\" max=\"1825\" value=\"5\""),
+        "{page}"
+    );
+    let bad = e
+        .post(
+            &owner,
+            "/ui/compliance/policy",
+            &[
+                ("critical_days", "0"),
+                ("high_days", "30"),
+                ("medium_days", "90"),
+                ("low_days", "180"),
+                ("kev_days", "10"),
+                ("due_soon_days", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.body);
+    // the vulnerability and host pages show the due date and state
+    let vuln = e.vulns_page(&owner, "/ui/vulns/CVE-2024-6387").await;
+    assert!(
+        vuln.contains("<th>Due</th>") && vuln.contains("state-open"),
+        "{vuln}"
+    );
+    // an exception through the form: every host, 30 days
+    let expires = (Utc::now() + Duration::days(30))
+        .format("%Y-%m-%d")
+        .to_string();
+    let a = e
+        .post(
+            &owner,
+            "/ui/exceptions",
+            &[
+                ("vuln_id", "CVE-2024-6387"),
+                ("scope", "all"),
+                ("host", ""),
+                ("reason", "sshd is not reachable <b>here</b>"),
+                ("owner", "olivia"),
+                ("expires", &expires),
+            ],
+        )
+        .await;
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/ui/exceptions?done=exception-created"),
+        "{} {}",
+        a.status,
+        a.body
+    );
+    let list = e
+        .get_ok(&owner, "/ui/exceptions?done=exception-created")
+        .await;
+    assert!(list.contains("The exception was created."));
+    assert!(
+        list.contains("every host") && list.contains(">active<"),
+        "{list}"
+    );
+    assert!(!list.contains("<b>here</b>"), "the reason is escaped");
+    let host = e
+        .get_ok(&owner, &format!("/ui/hosts/{}", e.good_host))
+        .await;
+    assert!(host.contains("state-excepted"), "{host}");
+    let vuln = e.get_ok(&owner, "/ui/vulns/CVE-2024-6387").await;
+    assert!(vuln.contains("excepted until"), "{vuln}");
+    // a viewer sees the list, no form, and is refused
+    let seen = e.get_ok(&viewer, "/ui/exceptions").await;
+    assert!(seen.contains("CVE-2024-6387") && !seen.contains("new-exception"));
+    let id_at = list.find("/ui/exceptions/").expect("a revoke form") + 15;
+    let id = list[id_at..id_at + 36].to_owned();
+    let refused = e
+        .post(&viewer, &format!("/ui/exceptions/{id}/revoke"), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", refused.body);
+    let refused = e
+        .post(&viewer, "/ui/compliance/policy", &[("critical_days", "1")])
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // revoked by the owner: the finding is open again
+    let a = e
+        .post(&owner, &format!("/ui/exceptions/{id}/revoke"), &[])
+        .await;
+    assert_eq!(
+        a.location.as_deref(),
+        Some("/ui/exceptions?done=exception-revoked")
+    );
+    let list = e.get_ok(&owner, "/ui/exceptions").await;
+    assert!(list.contains(">revoked<"), "{list}");
+    let host = e
+        .get_ok(&owner, &format!("/ui/hosts/{}", e.good_host))
+        .await;
+    assert!(!host.contains("state-excepted"));
+    // a bad date is refused with what to do
+    let a = e
+        .post(
+            &owner,
+            "/ui/exceptions",
+            &[
+                ("vuln_id", "CVE-2024-6387"),
+                ("scope", "all"),
+                ("reason", "r"),
+                ("owner", "o"),
+                ("expires", "soon"),
+            ],
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("YYYY-MM-DD"), "{}", a.body);
+}

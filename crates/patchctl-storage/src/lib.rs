@@ -16,6 +16,8 @@
 //!   ([`OperatorStore`]);
 //! * `audit`: the append-only audit trail of operators ([`AuditStore`]);
 //! * `dashboard`: the dashboard's filtered, keyset-paged lists ([`DashboardStore`]);
+//! * `compliance`: findings' first-seen times, exceptions (accepted risk) and deadline
+//!   policies ([`ComplianceStore`]);
 //! * `groups`: groups of hosts (selectors over tags and facts) and host tags
 //!   ([`GroupStore`]);
 //! * `approvals`: approvals, auto-approval rules, update sightings and manifests
@@ -43,6 +45,7 @@ use std::sync::Arc;
 mod approvals;
 mod audit;
 mod commands;
+mod compliance;
 mod dashboard;
 mod error;
 mod groups;
@@ -60,6 +63,10 @@ mod windows;
 pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
+pub use compliance::{
+    ComplianceStore, DeadlinePolicyRow, ExceptionRow, ExceptionScope, FirstSeen, NewException,
+    RevokeOutcome,
+};
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
 pub use error::{Result, StorageError};
 pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
@@ -98,6 +105,7 @@ pub trait Storage:
     + OperatorStore
     + AuditStore
     + DashboardStore
+    + ComplianceStore
     + GroupStore
     + ApprovalStore
     + WindowStore
@@ -116,6 +124,7 @@ impl<T> Storage for T where
         + DashboardStore
         + OperatorStore
         + AuditStore
+        + ComplianceStore
         + GroupStore
         + ApprovalStore
         + WindowStore

@@ -64,6 +64,11 @@ use windows::{case_windows_crud, case_windows_go_with_their_group};
 #[path = "conformance/reboots.rs"]
 mod reboots;
 use reboots::case_reboot_state;
+#[path = "conformance/compliance.rs"]
+mod compliance;
+use compliance::{
+    case_deadline_policy, case_exceptions_expire_and_revoke, case_first_seen_bulk_and_idempotent,
+};
 #[path = "conformance/releases.rs"]
 mod releases;
 use releases::{
@@ -255,6 +260,9 @@ conformance! {
             sqlite_case_webhook_backoff_bookkeeping, postgres_case_webhook_backoff_bookkeeping;
         case_webhook_offline_sweep =>
             sqlite_case_webhook_offline_sweep, postgres_case_webhook_offline_sweep;
+        case_first_seen_bulk_and_idempotent => sqlite_case_first_seen_bulk_and_idempotent, postgres_case_first_seen_bulk_and_idempotent;
+        case_exceptions_expire_and_revoke => sqlite_case_exceptions_expire_and_revoke, postgres_case_exceptions_expire_and_revoke;
+        case_deadline_policy => sqlite_case_deadline_policy, postgres_case_deadline_policy;
         case_users_owners_and_uniqueness => sqlite_case_users_owners_and_uniqueness, postgres_case_users_owners_and_uniqueness;
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;

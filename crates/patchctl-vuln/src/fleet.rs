@@ -29,6 +29,9 @@ use crate::ecosystem::{self, KeyedBy};
 use crate::matcher::{self, Finding, Hit, Index, Probe, SourcedRecord};
 use crate::severity::Severity;
 
+mod walk;
+pub use walk::VulnHit;
+
 /// FNV-1a: the keys hashed here are small integers and short names from our own
 /// tables, not attacker-chosen at a rate that would matter.
 #[derive(Default, Clone, Copy)]
@@ -154,6 +157,10 @@ pub struct Summary {
     pub hosts_advisories_only: u64,
     /// Of the vulnerable findings, those whose CVE is known to be exploited (CISA KEV).
     pub known_exploited: u64,
+    /// Fixable findings a valid exception covers, left out of `fixable` (the platform
+    /// sets it).
+    #[serde(default)]
+    pub excepted: u64,
 }
 
 /// The fleet's correlation state.

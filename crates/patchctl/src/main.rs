@@ -22,6 +22,7 @@ use cmd::admin::AdminCmd;
 use cmd::approvals::{ApprovalsCmd, ManifestsCmd};
 use cmd::audit::AuditCmd;
 use cmd::commands::CommandsCmd;
+use cmd::compliance::{ComplianceArgs, DeadlinesCmd, ExceptionsCmd};
 use cmd::groups::GroupsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
@@ -91,6 +92,28 @@ enum Cmd {
         conn: Conn,
         #[command(subcommand)]
         cmd: SettingsCmd,
+    },
+    /// Exceptions (accepted risk): list, show, create (with a reason, an owner and an
+    /// expiry), revoke.
+    Exceptions {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: ExceptionsCmd,
+    },
+    /// Remediation deadlines: days per severity and for known exploited (KEV) CVEs.
+    Deadlines {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(subcommand)]
+        cmd: DeadlinesCmd,
+    },
+    /// Compliance with the deadlines, fleet-wide (or a group), and the overdue findings.
+    Compliance {
+        #[command(flatten)]
+        conn: Conn,
+        #[command(flatten)]
+        args: ComplianceArgs,
     },
     /// The command queue.
     Commands {
@@ -211,6 +234,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Webhooks { conn, cmd } => cmd::webhooks::run(&conn, cmd).await,
         Cmd::Release { conn, cmd } => cmd::release::run(&conn, cmd).await,
         Cmd::Settings { conn, cmd } => cmd::settings::run(&conn, cmd).await,
+        Cmd::Exceptions { conn, cmd } => cmd::compliance::exceptions(&conn, cmd).await,
+        Cmd::Deadlines { conn, cmd } => cmd::compliance::deadlines(&conn, cmd).await,
+        Cmd::Compliance { conn, args } => cmd::compliance::compliance(&conn, args).await,
         Cmd::Commands { conn, cmd } => cmd::commands::run(&conn, cmd).await,
         Cmd::Audit { conn, cmd } => cmd::audit::run(&conn, cmd).await,
         Cmd::Vulndb { db, output, cmd } => cmd::vulndb::run(&db, output, cmd).await,

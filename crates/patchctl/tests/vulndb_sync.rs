@@ -565,6 +565,18 @@ async fn every_family_synced_through_the_real_importers() {
     assert_eq!(count("suse-csaf"), 1, "{sources:?}");
     assert_eq!(count("arch-tracker"), 2, "{sources:?}");
     assert_eq!(count("cisa-kev"), 1404, "{sources:?}");
+    // the catalog's entries are stored with their dates, as the deadlines read them
+    // (crates/patchctl-server/tests/compliance.rs: a real KEV CVE's KEV deadline)
+    let webp = store
+        .vuln_records()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.source == "cisa-kev" && r.record.id == "CVE-2023-4863")
+        .expect("libwebp's CVE from the synced catalog");
+    let exploited = webp.record.exploited.expect("a KEV entry");
+    assert_eq!(exploited.date_added, "2023-09-13");
+    assert_eq!(exploited.due_date.as_deref(), Some("2023-10-04"));
     // the data now covers those releases
     let with = store
         .vuln_ecosystems_with_data(&[

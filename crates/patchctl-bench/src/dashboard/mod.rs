@@ -6,7 +6,7 @@
 //! 3,000 packages ≤ 100 ms p95).
 
 mod browser;
-mod seed;
+pub mod seed;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

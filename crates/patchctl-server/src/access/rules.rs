@@ -86,6 +86,40 @@ pub static RULES: &[Rule] = &[
     // The organisation's settings.
     rule("GET", "/api/v1/settings", Read, "settings.show"),
     rule("PUT", "/api/v1/settings", Administer, "settings.update"),
+    // Remediation deadlines, exceptions and compliance.
+    rule(
+        "GET",
+        "/api/v1/deadline-policy",
+        Read,
+        "deadline_policy.show",
+    ),
+    rule(
+        "PUT",
+        "/api/v1/deadline-policy",
+        Administer,
+        "deadline_policy.update",
+    ),
+    rule("GET", "/api/v1/exceptions", Read, "exceptions.list"),
+    rule("POST", "/api/v1/exceptions", Administer, "exception.create"),
+    rule(
+        "GET",
+        "/api/v1/exceptions/{exception}",
+        Read,
+        "exception.show",
+    ),
+    rule(
+        "POST",
+        "/api/v1/exceptions/{exception}/revoke",
+        Administer,
+        "exception.revoke",
+    ),
+    rule("GET", "/api/v1/compliance", Read, "compliance.show"),
+    rule(
+        "GET",
+        "/api/v1/compliance/overdue",
+        Read,
+        "compliance.overdue",
+    ),
     // Commands.
     rule("GET", "/api/v1/commands", Read, "commands.list"),
     rule("POST", "/api/v1/commands", Operate, "command.queue"),
@@ -203,6 +237,21 @@ pub static RULES: &[Rule] = &[
     rule("GET", "/ui/reboots", Read, "ui.reboots.list"),
     rule("GET", "/ui/vulns", Read, "ui.vulns.list"),
     rule("GET", "/ui/vulns/{id}", Read, "ui.vuln.hosts"),
+    rule("GET", "/ui/compliance", Read, "ui.compliance"),
+    rule(
+        "POST",
+        "/ui/compliance/policy",
+        Administer,
+        "deadline_policy.update",
+    ),
+    rule("GET", "/ui/exceptions", Read, "ui.exceptions"),
+    rule("POST", "/ui/exceptions", Administer, "exception.create"),
+    rule(
+        "POST",
+        "/ui/exceptions/{exception}/revoke",
+        Administer,
+        "exception.revoke",
+    ),
     rule("GET", "/ui/commands", Read, "ui.commands.list"),
     rule("GET", "/ui/commands/{id}", Read, "ui.command.show"),
     rule(

@@ -28,6 +28,7 @@ use crate::error;
 pub mod approvals;
 pub mod audit;
 pub mod commands;
+pub mod compliance;
 pub mod credential;
 pub mod enroll;
 pub mod groups;
@@ -103,6 +104,21 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/enrollment-keys/{id}/revoke", post(keys::revoke_key))
         .route("/enrollment-keys/{id}/rotate", post(keys::rotate_key))
         .route("/settings", get(org::get_settings).put(org::put_settings))
+        .route(
+            "/deadline-policy",
+            get(compliance::get_policy).put(compliance::set_policy),
+        )
+        .route(
+            "/exceptions",
+            get(compliance::list_exceptions).post(compliance::post_exception),
+        )
+        .route("/exceptions/{exception}", get(compliance::show_exception))
+        .route(
+            "/exceptions/{exception}/revoke",
+            post(compliance::post_revoke),
+        )
+        .route("/compliance", get(compliance::get_compliance))
+        .route("/compliance/overdue", get(compliance::get_overdue))
         .route(
             "/commands",
             get(commands::list_commands).post(commands::queue_command),

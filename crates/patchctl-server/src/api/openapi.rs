@@ -16,7 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    approvals, audit, groups, reboots, scans, tokens, users, vulndb, vulns, webhooks, windows,
+    approvals, audit, compliance, groups, reboots, scans, tokens, users, vulndb, vulns, webhooks,
+    windows,
 };
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
@@ -54,6 +55,14 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         keys::rotate_key,
         org::get_settings,
         org::put_settings,
+        compliance::get_policy,
+        compliance::set_policy,
+        compliance::list_exceptions,
+        compliance::post_exception,
+        compliance::show_exception,
+        compliance::post_revoke,
+        compliance::get_compliance,
+        compliance::get_overdue,
         commands::list_commands,
         commands::queue_command,
         commands::show_command,
@@ -127,6 +136,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "commands", description = "The command queue"),
         (name = "enrollment-keys", description = "Enrollment keys"),
         (name = "settings", description = "The organisation's settings"),
+        (name = "compliance", description = "Remediation deadlines, exceptions (accepted risk) and compliance"),
         (name = "releases", description = "Signed releases and the agent rollout"),
         (name = "agent", description = "The agent API (bearer agent credential)"),
         (name = "public", description = "Routes without any credential"),

@@ -126,7 +126,7 @@ fn page_of<T>(items: Vec<T>, skip: usize, limit: u32) -> (Vec<T>, Option<String>
 }
 
 /// `body` as JSON with the paging headers of [`paging::paged`] when there is more.
-fn with_next<T: serde::Serialize>(uri: &Uri, body: T, next: Option<String>) -> Response {
+pub(super) fn with_next<T: serde::Serialize>(uri: &Uri, body: T, next: Option<String>) -> Response {
     let headers = paging::paged(uri, Vec::<()>::new(), next).headers().clone();
     let mut resp = Json(body).into_response();
     for name in [paging::NEXT_CURSOR, "link"] {

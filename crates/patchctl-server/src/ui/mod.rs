@@ -29,6 +29,7 @@ pub mod assets;
 pub mod audit;
 pub mod chart;
 pub mod commands;
+pub mod compliance;
 pub mod host_list;
 pub mod hosts;
 pub mod overview;
@@ -71,7 +72,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 9] = [
+pub const NAV: [NavItem; 11] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -94,6 +95,18 @@ pub const NAV: [NavItem; 9] = [
         key: "vulns",
         label: "Vulnerabilities",
         href: "/ui/vulns",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "compliance",
+        label: "Compliance",
+        href: "/ui/compliance",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "exceptions",
+        label: "Exceptions",
+        href: "/ui/exceptions",
         need: Need::Read,
     },
     NavItem {
@@ -305,6 +318,16 @@ fn pages() -> Router<AppState> {
         .route("/ui/reboots", get(reboots::list))
         .route("/ui/vulns", get(vulns::list))
         .route("/ui/vulns/{id}", get(vulns::show))
+        .route("/ui/compliance", get(compliance::page))
+        .route("/ui/compliance/policy", post(compliance::set_policy))
+        .route(
+            "/ui/exceptions",
+            get(compliance::exceptions).post(compliance::create),
+        )
+        .route(
+            "/ui/exceptions/{exception}/revoke",
+            post(compliance::revoke),
+        )
         .route("/ui/commands", get(commands::list))
         .route("/ui/commands/{id}", get(commands::show))
         .route("/ui/commands/{id}/cancel", post(commands::cancel))

@@ -24,6 +24,7 @@ use crate::error::{Result, StorageError};
 mod approvals;
 mod audit;
 mod commands;
+mod compliance;
 mod dashboard;
 mod groups;
 mod host_list;

@@ -96,6 +96,11 @@ impl Hit {
         self.entry.affected(&self.ecosystem, &self.package)
     }
 
+    /// The package of the deciding statement (a finding's `package`).
+    pub fn package(&self) -> &str {
+        &self.package
+    }
+
     /// The ecosystem of the deciding statement.
     pub fn ecosystem(&self) -> &str {
         &self.ecosystem

@@ -63,6 +63,10 @@ pub struct Finding {
     /// The CVE is known to be exploited in the wild (CISA's KEV catalog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_exploited: Option<Exploited>,
+    /// Its deadline and state under the organisation's policy (vulnerable findings in
+    /// the platform's views; absent offline).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remediation: Option<patchctl_proto::policy::deadlines::Remediation>,
 }
 
 impl Finding {
@@ -129,6 +133,7 @@ pub fn finding(hit: &Hit, probe: &Probe) -> Finding {
         cvss_vector: adv.cvss_vector.clone(),
         cvss_score: adv.cvss_score,
         known_exploited: None,
+        remediation: None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod commands;
+pub mod compliance;
 pub mod groups;
 pub mod hosts;
 pub mod keys;
