@@ -3,6 +3,7 @@
 
 pub mod approvals;
 pub mod deadlines;
+pub mod deployments;
 pub mod groups;
 pub mod reboot;
 pub mod webhooks;
