@@ -87,10 +87,11 @@ pub struct DeadlinePolicyView {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
-/// The days of a deadline policy (`PUT /api/v1/deadline-policy`; every field required).
+/// The days of a deadline policy, as a policy view shows them (flattened into
+/// [`DeadlinePolicyView`], so its schema leaves other properties open; the request
+/// body, strict about unknown fields, is [`DeadlineDaysRequest`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(deny_unknown_fields)]
 pub struct DeadlineDays {
     /// Days for a critical finding (1–1825).
     pub critical_days: u32,
@@ -105,6 +106,38 @@ pub struct DeadlineDays {
     pub kev_days: u32,
     /// "Due soon" starts this many days before the deadline (0–90).
     pub due_soon_days: u32,
+}
+
+/// `PUT /api/v1/deadline-policy`: every field required, no other field accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeadlineDaysRequest {
+    /// Days for a critical finding (1–1825).
+    pub critical_days: u32,
+    /// Days for a high finding.
+    pub high_days: u32,
+    /// Days for a medium (and unassessed) finding.
+    pub medium_days: u32,
+    /// Days for a low (and negligible) finding.
+    pub low_days: u32,
+    /// Days for a known exploited (CISA KEV) finding.
+    pub kev_days: u32,
+    /// "Due soon" starts this many days before the deadline (0–90).
+    pub due_soon_days: u32,
+}
+
+impl From<DeadlineDaysRequest> for DeadlineDays {
+    fn from(r: DeadlineDaysRequest) -> DeadlineDays {
+        DeadlineDays {
+            critical_days: r.critical_days,
+            high_days: r.high_days,
+            medium_days: r.medium_days,
+            low_days: r.low_days,
+            kev_days: r.kev_days,
+            due_soon_days: r.due_soon_days,
+        }
+    }
 }
 
 /// What an exception covers.

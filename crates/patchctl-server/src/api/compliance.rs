@@ -17,8 +17,9 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Duration, Utc};
 use patchctl_policy::deadline::DeadlinePolicy;
 use patchctl_proto::policy::deadlines::{
-    ComplianceReport, DeadlineDays, DeadlinePolicyView, ExceptionScopeView, ExceptionStatus,
-    ExceptionView, GroupCompliance, MAX_EXCEPTION_DAYS, NewExceptionBody, OverduePage,
+    ComplianceReport, DeadlineDays, DeadlineDaysRequest, DeadlinePolicyView, ExceptionScopeView,
+    ExceptionStatus, ExceptionView, GroupCompliance, MAX_EXCEPTION_DAYS, NewExceptionBody,
+    OverduePage,
 };
 use patchctl_storage::{
     DeadlinePolicyRow, ExceptionRow, ExceptionScope, NewException, RevokeOutcome,
@@ -427,21 +428,22 @@ pub async fn get_policy(
 
 /// `PUT /api/v1/deadline-policy`.
 #[utoipa::path(put, path = "/api/v1/deadline-policy", tag = "compliance",
-    request_body = DeadlineDays,
+    request_body = DeadlineDaysRequest,
     responses(
         (status = 200, description = "The policy as stored", body = DeadlinePolicyView),
         (status = 400, description = E400, body = patchctl_proto::api::ApiErrorBody),
         (status = 401, description = E401, body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = E403, body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = E503, body = patchctl_proto::api::ApiErrorBody)
     ),
 )]
 pub async fn set_policy(
     State(st): State<AppState>,
     op: OperatorAuth,
-    ApiJson(days): ApiJson<DeadlineDays>,
+    ApiJson(days): ApiJson<DeadlineDaysRequest>,
 ) -> Result<(Extension<AuditDetails>, Json<DeadlinePolicyView>), ApiError> {
-    let (view, details) = put_policy(&st, op.org_id, &op.actor(), days).await?;
+    let (view, details) = put_policy(&st, op.org_id, &op.actor(), days.into()).await?;
     Ok((Extension(details), Json(view)))
 }
 
@@ -490,6 +492,7 @@ pub async fn list_exceptions(
         (status = 401, description = E401, body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = E403, body = patchctl_proto::api::ApiErrorBody),
         (status = 404, description = "not_found: no such host", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = E503, body = patchctl_proto::api::ApiErrorBody)
     ),
 )]
@@ -558,6 +561,7 @@ pub async fn post_revoke(
         (status = 400, description = E400, body = patchctl_proto::api::ApiErrorBody),
         (status = 401, description = E401, body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = E403, body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found: no such group", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = E503, body = patchctl_proto::api::ApiErrorBody)
     ),
 )]
@@ -576,6 +580,7 @@ pub async fn get_compliance(
         (status = 400, description = E400, body = patchctl_proto::api::ApiErrorBody),
         (status = 401, description = E401, body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = E403, body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found: no such group", body = patchctl_proto::api::ApiErrorBody),
         (status = 503, description = E503, body = patchctl_proto::api::ApiErrorBody)
     ),
 )]

@@ -2,7 +2,7 @@
 //! and the rule runner ([`run_rules`], called by the platform's policy tick and by tests
 //! with the time they choose).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Duration, Utc};
 use patchctl_proto::policy::approvals::{
@@ -297,7 +297,7 @@ pub async fn run_rules(st: &AppState, now: DateTime<Utc>) -> Result<u64, ApiErro
         let Some(hosts) = st.store.group_host_ids(org, rule.group_id).await? else {
             continue;
         };
-        let mut passing: BTreeMap<UpdateItem, ()> = BTreeMap::new();
+        let mut passing: BTreeSet<UpdateItem> = BTreeSet::new();
         let mut offered = Vec::new();
         for id in hosts {
             let Some(h) = st.store.host(org, id).await? else {
@@ -306,7 +306,7 @@ pub async fn run_rules(st: &AppState, now: DateTime<Utc>) -> Result<u64, ApiErro
             for (item, security, best) in host_candidates(st, &h).await? {
                 offered.push(item.clone());
                 if (security || !rule.security_only) && rule.min_severity.admits(best.as_deref()) {
-                    passing.insert(item, ());
+                    passing.insert(item);
                 }
             }
         }
@@ -315,7 +315,7 @@ pub async fn run_rules(st: &AppState, now: DateTime<Utc>) -> Result<u64, ApiErro
         let seen = st.store.sight_updates(org, &offered, now).await?;
         let due = now - Duration::days(i64::from(rule.after_days));
         let items: Vec<UpdateItem> = passing
-            .into_keys()
+            .into_iter()
             .filter(|i| seen.get(i).is_some_and(|first| *first <= due))
             .collect();
         if !items.is_empty() {
