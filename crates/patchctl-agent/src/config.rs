@@ -403,11 +403,29 @@ mod tests {
                 r#"{"server_url": "https://a", "license_key": "k", "credential_rotation_days": -1}"#,
                 "integer `-1`, expected u64",
             ),
+            (
+                r#"{"server_url": "https://a", "license_key": "k", "tags": ["web", "Bad Tag"]}"#,
+                "tags label this host for the platform's groups",
+            ),
+            (
+                r#"{"server_url": "https://a", "license_key": "k", "tags": [""]}"#,
+                "tags label this host for the platform's groups",
+            ),
             ("{", "EOF"),
         ] {
             let e = parse_err(text);
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn tags_are_kept() {
+        let c = AgentConfig::parse(
+            Path::new("/etc/patchctl/config.json"),
+            r#"{"server_url": "https://a", "license_key": "k", "tags": ["web", "dc-2"]}"#,
+        )
+        .unwrap();
+        assert_eq!(c.tags, vec!["web".to_string(), "dc-2".to_string()]);
     }
 
     #[test]
