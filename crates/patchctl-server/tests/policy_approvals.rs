@@ -298,6 +298,7 @@ async fn rules_approve_after_their_days_on_a_test_clock() {
     let a = &list.as_array().unwrap()[0];
     assert_eq!(a["source"]["kind"], "rule");
     assert_eq!(a["source"]["rule"], "security-after-2d");
+    assert!(a["source"]["rule_id"].is_string(), "{a}");
     assert_eq!(a["approved_by"], "rule security-after-2d");
     let rules = p
         .req("GET", "/api/v1/approval-rules", Some(&admin), None)
@@ -322,5 +323,11 @@ async fn rules_approve_after_their_days_on_a_test_clock() {
         list.as_array().unwrap().len(),
         2,
         "a rule's approvals outlive it"
+    );
+    let a = &list.as_array().unwrap()[0];
+    assert_eq!(a["source"]["rule"], "security-after-2d", "{a}");
+    assert!(
+        a["source"].get("rule_id").is_none(),
+        "a deleted rule's id is left out, not shown as a nil id: {a}"
     );
 }

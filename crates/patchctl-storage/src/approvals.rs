@@ -21,8 +21,9 @@ pub struct Approval {
     pub group_id: Uuid,
     /// What is approved.
     pub item: UpdateItem,
-    /// The rule that approved it, with its name; `None` for a person.
-    pub rule: Option<(Uuid, String)>,
+    /// The rule that approved it (its id; `None` once the rule is deleted) with its
+    /// name; `None` for a person.
+    pub rule: Option<(Option<Uuid>, String)>,
     /// Who.
     pub approved_by: String,
     /// When.

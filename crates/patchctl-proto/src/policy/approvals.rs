@@ -36,8 +36,9 @@ pub enum ApprovalSource {
     Manual,
     /// A rule approved it.
     Rule {
-        /// The rule.
-        rule_id: Uuid,
+        /// The rule; left out once the rule is deleted (its name stays).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rule_id: Option<Uuid>,
         /// Its name.
         rule: String,
     },

@@ -38,9 +38,9 @@ struct ApprovalDb {
 impl ApprovalDb {
     fn decode(self) -> Result<Approval> {
         let rule = match (self.rule_id, self.rule_name) {
-            (Some(id), Some(name)) => Some((uuid(&id, "approvals.rule_id")?, name)),
+            (Some(id), Some(name)) => Some((Some(uuid(&id, "approvals.rule_id")?), name)),
             // The rule was deleted: its name stays, the id is gone.
-            (None, Some(name)) => Some((Uuid::nil(), name)),
+            (None, Some(name)) => Some((None, name)),
             _ => None,
         };
         let revoked = match opt_time(self.revoked_at, "approvals.revoked_at")? {

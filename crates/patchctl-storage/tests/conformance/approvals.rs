@@ -163,15 +163,15 @@ pub async fn case_approvals_rules_and_manifests(store: Arc<dyn Storage>) {
         )
         .await
         .unwrap();
-    assert_eq!(by_rule[0].rule, Some((rule.id, rule.name.clone())));
+    assert_eq!(by_rule[0].rule, Some((Some(rule.id), rule.name.clone())));
     assert!(!store.delete_rule(b.id, rule.id).await.unwrap());
     assert!(store.delete_rule(a.id, rule.id).await.unwrap());
     let kept = store.list_approvals(a.id, None, false).await.unwrap();
     let z = kept.iter().find(|x| x.item.name == "zlib1g").unwrap();
     assert_eq!(
-        z.rule.as_ref().unwrap().1,
-        "high-after-3d",
-        "the rule's name outlives it"
+        z.rule,
+        Some((None, "high-after-3d".to_string())),
+        "the rule's name outlives it, its id does not"
     );
 
     // Sightings keep the first time.
