@@ -162,6 +162,8 @@ pub struct Progress {
 pub struct CommandOutcome {
     /// State.
     pub state: CommandState,
+    /// When it was queued.
+    pub created_at: DateTime<Utc>,
     /// When it last changed (the result's arrival, once there is one).
     pub updated_at: DateTime<Utc>,
     /// The agent's result.

@@ -534,7 +534,7 @@ macro_rules! impl_deployments {
                 let mut out = HashMap::with_capacity(ids.len());
                 for chunk in ids.chunks(super::ID_CHUNK) {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT id, state, updated_at, result_json FROM commands WHERE org_id = ",
+                        "SELECT id, state, created_at, updated_at, result_json FROM commands WHERE org_id = ",
                     );
                     qb.push_bind(org_id.to_string()).push(" AND id IN (");
                     let mut sep = qb.separated(", ");
@@ -542,15 +542,16 @@ macro_rules! impl_deployments {
                         sep.push_bind(id.to_string());
                     }
                     qb.push(")");
-                    let rows: Vec<(String, String, i64, Option<String>)> =
+                    let rows: Vec<(String, String, i64, i64, Option<String>)> =
                         qb.build_query_as().fetch_all(&self.reader).await?;
-                    for (id, state, at, result) in rows {
+                    for (id, state, created, at, result) in rows {
                         out.insert(
                             uuid(&id, "commands.id")?,
                             CommandOutcome {
                                 state: CommandState::parse(&state).ok_or_else(|| {
                                     corrupt("commands.state", format!("unknown state {state:?}"))
                                 })?,
+                                created_at: time(created, "commands.created_at")?,
                                 updated_at: time(at, "commands.updated_at")?,
                                 result: result
                                     .map(|r| from_json(&r, "commands.result_json"))

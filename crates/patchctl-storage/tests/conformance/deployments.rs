@@ -150,6 +150,7 @@ pub async fn case_deployments(store: Arc<dyn Storage>) {
     assert_eq!(outcomes.len(), 1);
     let o = &outcomes[&cmd.id];
     assert!(o.result.is_some());
+    assert_eq!((o.created_at, o.updated_at), (t(20), t(30)));
     assert!(
         store
             .command_outcomes(b.id, &[cmd.id])
