@@ -65,6 +65,10 @@ pub struct Report {
     pub seeded: Duration,
     /// Each timed creation.
     pub times: Vec<Duration>,
+    /// The first tick of the last deployment (the canary's baseline checks queued).
+    pub first_tick: Duration,
+    /// Commands that tick queued.
+    pub queued: u64,
 }
 
 impl Report {
@@ -168,7 +172,26 @@ pub fn run(cfg: Config) -> anyhow::Result<Report> {
             last = Some(view);
         }
         let view = last.context("no sample")?;
+        let row = store
+            .deployment(org, &view.id.to_string())
+            .await?
+            .context("the deployment")?;
+        let t = Instant::now();
+        patchctl_server::policy::deployments::advance(&st, &row, Utc::now())
+            .await
+            .map_err(|e| anyhow::anyhow!("tick: {}", e.message))?;
+        let first_tick = t.elapsed();
+        let counts = store.deployment_stage_counts(row.id).await?;
+        let queued = counts
+            .iter()
+            .filter(|((_, stage), _)| {
+                *stage == patchctl_proto::policy::deployments::HostStage::Baseline
+            })
+            .map(|(_, n)| *n)
+            .sum();
         Ok(Report {
+            first_tick,
+            queued,
             config: cfg,
             hosts: view.hosts,
             rings: view.rings.iter().map(|r| r.hosts).collect(),
@@ -191,7 +214,9 @@ pub fn markdown(r: &Report) -> String {
          5/25/100 % ({} hosts). `deployments::create` (groups resolved, hosts ordered by \
          the stable hash and cut into rings, every host row and the first events written \
          in one transaction with multi-row INSERTs), {} runs: {} — median {:.2} s (target \
-         ≤ {} s: {}). Writing the fleet took {:.1} s.\n",
+         ≤ {} s: {}). The first tick of the last one (its canary's baseline checks \
+         queued, at most {} per tick: {} queued and their hosts' rows and events written) \
+         took {:.2} s. Writing the fleet took {:.1} s.\n",
         r.hosts,
         r.config.packages,
         r.rings
@@ -204,6 +229,9 @@ pub fn markdown(r: &Report) -> String {
         r.median().as_secs_f64(),
         TARGET.as_secs(),
         if r.meets_target() { "met" } else { "MISSED" },
+        patchctl_server::policy::deployments::MAX_STARTS_PER_TICK,
+        r.queued,
+        r.first_tick.as_secs_f64(),
         r.seeded.as_secs_f64(),
     )
 }

@@ -24,7 +24,7 @@ use patchctl_storage::{
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use advance::{advance, advance_all};
+pub use advance::{MAX_STARTS_PER_TICK, advance, advance_all};
 
 use super::groups;
 use crate::AppState;
