@@ -14,6 +14,7 @@
 //! | `PATCHCTL_TLS_KEY`                    | `tls_key`                    | path                            |
 //! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`    | `heartbeat_interval_secs`    | positive whole seconds          |
 //! | `PATCHCTL_COMMAND_LEASE_SECS`         | `command_lease_secs`         | positive whole seconds          |
+//! | `PATCHCTL_POLICY_TICK_SECS`           | `policy_tick_secs`           | positive whole seconds (15)     |
 //! | `PATCHCTL_METRICS_HISTORY_LEN`        | `metrics_history_len`        | positive count                  |
 //! | `PATCHCTL_VULN_FEEDS`                 | `vuln_feeds`                 | JSON: `[{"name": …, "url": …}]` |
 //! | `PATCHCTL_VULN_SYNC`                  | `vuln_sync`                  | `true` or `false` (default true)|
@@ -72,6 +73,8 @@ pub const ENV_TLS_KEY: &str = "PATCHCTL_TLS_KEY";
 pub const ENV_HEARTBEAT_INTERVAL_SECS: &str = "PATCHCTL_HEARTBEAT_INTERVAL_SECS";
 /// The environment variable of `command_lease_secs`.
 pub const ENV_COMMAND_LEASE_SECS: &str = "PATCHCTL_COMMAND_LEASE_SECS";
+/// The environment variable of `policy_tick_secs`.
+pub const ENV_POLICY_TICK_SECS: &str = "PATCHCTL_POLICY_TICK_SECS";
 /// The environment variable of `metrics_history_len`.
 pub const ENV_METRICS_HISTORY_LEN: &str = "PATCHCTL_METRICS_HISTORY_LEN";
 /// The environment variable of `vuln_feeds`.
@@ -102,13 +105,14 @@ pub const ENV_WEBHOOK_CA_FILE: &str = "PATCHCTL_WEBHOOK_CA_FILE";
 pub const ENV_WEBHOOK_RETRY_BASE_SECS: &str = "PATCHCTL_WEBHOOK_RETRY_BASE_SECS";
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 18] = [
+pub const ENV_VARS: [&str; 19] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
     ENV_TLS_KEY,
     ENV_HEARTBEAT_INTERVAL_SECS,
     ENV_COMMAND_LEASE_SECS,
+    ENV_POLICY_TICK_SECS,
     ENV_METRICS_HISTORY_LEN,
     ENV_VULN_FEEDS,
     ENV_VULN_SYNC,
@@ -138,6 +142,10 @@ pub struct Settings {
     /// The agents' heartbeat interval; a host is offline after three missed ones.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_interval_secs: u64,
+    /// How often the policy tick (approval rules, deployments) runs; 15 s by default,
+    /// 5 s for `--dev`.
+    #[serde(default = "default_policy_tick")]
+    pub policy_tick_secs: u64,
     /// How long a delivered command is leased before it is delivered again.
     #[serde(default = "default_lease")]
     pub command_lease_secs: u64,
@@ -239,6 +247,11 @@ pub fn default_session_idle() -> u64 {
 pub fn default_session_max() -> u64 {
     12 * 3600
 }
+/// Default of `policy_tick_secs`: 15 s.
+pub fn default_policy_tick() -> u64 {
+    15
+}
+
 /// Default of `webhook_retry_base_secs`: 30 s.
 pub fn default_webhook_retry_base() -> u64 {
     30
@@ -304,6 +317,7 @@ struct Layer {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     heartbeat_interval_secs: Option<u64>,
+    policy_tick_secs: Option<u64>,
     command_lease_secs: Option<u64>,
     metrics_history_len: Option<u32>,
     vuln_feeds: Option<Vec<Feed>>,
@@ -330,6 +344,7 @@ impl Layer {
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
             heartbeat_interval_secs: top.heartbeat_interval_secs.or(self.heartbeat_interval_secs),
+            policy_tick_secs: top.policy_tick_secs.or(self.policy_tick_secs),
             command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
             metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
             vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
@@ -391,6 +406,9 @@ impl Layer {
                 ENV_TLS_KEY => layer.tls_key = Some(PathBuf::from(value)),
                 ENV_HEARTBEAT_INTERVAL_SECS => {
                     layer.heartbeat_interval_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_POLICY_TICK_SECS => {
+                    layer.policy_tick_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 ENV_COMMAND_LEASE_SECS => {
                     layer.command_lease_secs = Some(positive(text()?, "seconds", invalid)?);
@@ -492,6 +510,7 @@ impl Settings {
             tls_cert: tls_cert.into(),
             tls_key: tls_key.into(),
             heartbeat_interval_secs: default_heartbeat(),
+            policy_tick_secs: default_policy_tick(),
             command_lease_secs: default_lease(),
             metrics_history_len: default_history(),
             vuln_feeds: Vec::new(),
@@ -559,6 +578,7 @@ impl Settings {
                 .ok_or_else(|| missing("tls_cert", ENV_TLS_CERT))?,
             tls_key: l.tls_key.ok_or_else(|| missing("tls_key", ENV_TLS_KEY))?,
             heartbeat_interval_secs: l.heartbeat_interval_secs.unwrap_or_else(default_heartbeat),
+            policy_tick_secs: l.policy_tick_secs.unwrap_or_else(default_policy_tick),
             command_lease_secs: l.command_lease_secs.unwrap_or_else(default_lease),
             metrics_history_len: l.metrics_history_len.unwrap_or_else(default_history),
             vuln_feeds: l.vuln_feeds.unwrap_or_default(),
@@ -586,6 +606,7 @@ impl Settings {
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
             ("command_lease_secs", s.command_lease_secs == 0),
+            ("policy_tick_secs", s.policy_tick_secs == 0),
             ("metrics_history_len", s.metrics_history_len == 0),
             ("vuln_sync_interval_secs", s.vuln_sync_interval_secs == 0),
             (
