@@ -31,6 +31,7 @@ pub mod audit;
 pub mod chart;
 pub mod commands;
 pub mod compliance;
+pub mod deployments;
 pub mod groups;
 pub mod host_list;
 pub mod hosts;
@@ -74,7 +75,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 14] = [
+pub const NAV: [NavItem; 15] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -133,6 +134,12 @@ pub const NAV: [NavItem; 14] = [
         key: "manifests",
         label: "Manifests",
         href: "/ui/manifests",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "deployments",
+        label: "Deployments",
+        href: "/ui/deployments",
         need: Need::Read,
     },
     NavItem {
@@ -371,6 +378,23 @@ fn pages() -> Router<AppState> {
             get(manifests::page).post(manifests::create),
         )
         .route("/ui/manifests/{manifest}", get(manifests::show))
+        .route(
+            "/ui/deployments",
+            get(deployments::list).post(deployments::create),
+        )
+        .route("/ui/deployments/{deployment}", get(deployments::show))
+        .route(
+            "/ui/deployments/{deployment}/pause",
+            post(deployments::pause),
+        )
+        .route(
+            "/ui/deployments/{deployment}/resume",
+            post(deployments::resume),
+        )
+        .route(
+            "/ui/deployments/{deployment}/cancel",
+            post(deployments::cancel),
+        )
         .route("/ui/windows", get(windows::page).post(windows::create))
         .route("/ui/windows/{window}/delete", post(windows::delete))
         .route("/ui/audit", get(audit::list))
