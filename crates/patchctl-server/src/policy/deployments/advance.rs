@@ -35,6 +35,9 @@ use crate::error::ApiError;
 pub const REBOOT_TIMEOUT: Duration = Duration::minutes(30);
 /// Life of a command a deployment queues, undelivered.
 const COMMAND_LIFE: Duration = Duration::days(1);
+/// Most hosts one tick starts (baseline checks and installs queued): a ring of 75,000
+/// hosts starts over a few minutes instead of one tick holding the writer for long.
+pub const MAX_STARTS_PER_TICK: usize = 5_000;
 
 /// Advances every running or paused deployment at `now` (the policy tick); a failure
 /// of one is logged and the others go on.
@@ -255,7 +258,9 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
         failures: Vec::new(),
     };
     let mut changed = Vec::new();
+    let mut starts = 0usize;
     for h in hosts.iter_mut() {
+        let may_start = !paused && starts < MAX_STARTS_PER_TICK;
         let before = h.clone();
         let boot = boots.get(&h.host_id);
         let last_seen = boot.and_then(|b| b.last_seen);
@@ -264,7 +269,8 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
             h.detail = Some(why);
         };
         match h.stage {
-            HostStage::Pending if !paused => {
+            HostStage::Pending if may_start => {
+                starts += 1;
                 h.baseline_command = Some(t.health_check(h.host_id).await?);
                 h.stage = HostStage::Baseline;
                 h.detail = Some("baseline health check queued".into());
@@ -286,7 +292,7 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                     },
                 }
             }
-            HostStage::WaitingWindow if !paused => match windows.get(&h.host_id) {
+            HostStage::WaitingWindow if may_start => match windows.get(&h.host_id) {
                 Some(Err(not_now)) => {
                     h.detail = Some(format!("waiting for its maintenance window: {not_now}"));
                 }
@@ -298,7 +304,11 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                     match install_for(&items, &eco, d) {
                         Err(why) => fail(h, why),
                         Ok(cmd) => {
+                            starts += 1;
                             h.install_command = Some(t.queue(h.host_id, &cmd).await?);
+                            // The boot time before the install: the agent may report
+                            // the one after its reboot before the tick reads the result.
+                            h.boot_before = boot.and_then(|b| b.booted_at);
                             h.stage = HostStage::Installing;
                             h.detail = Some(format!("install of {} packages queued", h.packages));
                         }
@@ -314,7 +324,6 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                         Some(Some(ResultOutput::Install(r))) if r.reboot == Some(RebootOutcome::Scheduled)
                     );
                     if rebooting {
-                        h.boot_before = boot.and_then(|b| b.booted_at);
                         h.stage = HostStage::Rebooting;
                         h.detail = Some("installed; rebooting".into());
                     } else if last_seen.is_some_and(|s| s > o.updated_at) && !paused {
