@@ -4,7 +4,7 @@
 //!
 //! Layout: [`cmd`] holds one module per command group (`hosts`, `keys`, `settings`,
 //! `commands`, `audit`, `release`, `vulns`, `vulndb`, `admin`, `server`, `users` (and
-//! `whoami`), `tokens`); [`client`] is the operator API client, [`db`] the
+//! `whoami`), `tokens`, `groups`, `approvals`, `windows`, `webhooks`, `deployments`); [`client`] is the operator API client, [`db`] the
 //! direct database access of the offline commands, and [`output`] everything printed
 //! (JSON, tables, and the neutralising of terminal control characters).
 
@@ -23,6 +23,7 @@ use cmd::approvals::{ApprovalsCmd, ManifestsCmd};
 use cmd::audit::AuditCmd;
 use cmd::commands::CommandsCmd;
 use cmd::compliance::{ComplianceArgs, DeadlinesCmd, ExceptionsCmd};
+use cmd::deployments::DeploymentsCmd;
 use cmd::groups::GroupsCmd;
 use cmd::hosts::HostsCmd;
 use cmd::keys::KeysCmd;
@@ -153,6 +154,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ManifestsCmd,
     },
+    /// Deployments: a manifest installed on groups in rings gated on health: list,
+    /// show, hosts, events, create, pause, resume, cancel.
+    Deployments {
+        #[command(flatten)]
+        conn: Conn,
+        /// Print the API's JSON (same as --output json).
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: DeploymentsCmd,
+    },
     /// Users of the organisation and their roles: list, add, show, set-role, disable,
     /// passwd.
     Users {
@@ -245,6 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Groups { conn, cmd } => cmd::groups::run(&conn, cmd).await,
         Cmd::Approvals { conn, cmd } => cmd::approvals::run(&conn, cmd).await,
         Cmd::Manifests { conn, cmd } => cmd::approvals::run_manifests(&conn, cmd).await,
+        Cmd::Deployments { conn, json, cmd } => cmd::deployments::run(&conn, json, cmd).await,
         Cmd::Tokens { conn, cmd } => cmd::tokens::run(&conn, cmd).await,
         Cmd::Windows { conn, cmd } => cmd::windows::run(&conn, cmd).await,
         Cmd::Whoami { conn } => cmd::users::whoami(&conn).await,
@@ -364,7 +377,15 @@ mod tests {
             let mut buf = Vec::new();
             clap_complete::generate(shell, &mut super::Cli::command(), "patchctl", &mut buf);
             let s = String::from_utf8(buf).unwrap();
-            for word in ["users", "tokens", "whoami", "set-role", "password-stdin"] {
+            for word in [
+                "users",
+                "tokens",
+                "whoami",
+                "set-role",
+                "password-stdin",
+                "deployments",
+                "max-failed-percent",
+            ] {
                 assert!(s.contains(word), "{shell}: {word} missing");
             }
         }

@@ -394,6 +394,47 @@ pub static RULES: &[Rule] = &[
     rule("GET", "/api/v1/manifests", Read, "manifests.list"),
     rule("POST", "/api/v1/manifests", Operate, "manifest.create"),
     rule("GET", "/api/v1/manifests/{manifest}", Read, "manifest.show"),
+    // The dashboard's groups, approvals and manifests pages (the same needs and audit
+    // actions as the API routes they stand for).
+    rule("POST", "/ui/hosts/{host}/tags", Administer, "host.tag"),
+    rule("GET", "/ui/groups", Read, "ui.groups.list"),
+    rule("POST", "/ui/groups", Administer, "group.create"),
+    rule("GET", "/ui/groups/{group}", Read, "ui.group.show"),
+    rule(
+        "POST",
+        "/ui/groups/{group}/delete",
+        Administer,
+        "group.delete",
+    ),
+    rule("GET", "/ui/approvals", Read, "ui.approvals.list"),
+    rule("POST", "/ui/approvals", Operate, "approval.create"),
+    rule(
+        "POST",
+        "/ui/approvals/{approval}/revoke",
+        Operate,
+        "approval.revoke",
+    ),
+    rule(
+        "POST",
+        "/ui/approval-rules",
+        Administer,
+        "approval_rule.create",
+    ),
+    rule(
+        "POST",
+        "/ui/approval-rules/run",
+        Operate,
+        "approval_rules.run",
+    ),
+    rule(
+        "POST",
+        "/ui/approval-rules/{rule}/delete",
+        Administer,
+        "approval_rule.delete",
+    ),
+    rule("GET", "/ui/manifests", Read, "ui.manifests.list"),
+    rule("POST", "/ui/manifests", Operate, "manifest.create"),
+    rule("GET", "/ui/manifests/{manifest}", Read, "ui.manifest.show"),
     // Deployments (issue 14 §4).
     rule("GET", "/api/v1/deployments", Read, "deployments.list"),
     rule("POST", "/api/v1/deployments", Operate, "deployment.create"),

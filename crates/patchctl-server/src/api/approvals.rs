@@ -77,14 +77,18 @@ pub async fn approve(
     ApiJson(req): ApiJson<ApproveRequest>,
 ) -> Result<(StatusCode, Extension<AuditDetails>, Json<ApproveOutcome>), ApiError> {
     let out = approvals::approve(&st, &by, req).await?;
-    let d = Extension(AuditDetails(json!({
+    Ok((StatusCode::CREATED, approve_details(&out), Json(out)))
+}
+
+/// What the audit trail keeps of an approval (the API's and the dashboard's).
+pub fn approve_details(out: &ApproveOutcome) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({
         "approved": out.approved.iter().map(|a| json!({
             "id": a.id, "group": a.group, "ecosystem": a.item.ecosystem,
             "name": a.item.name, "version": a.item.version,
         })).collect::<Vec<_>>(),
         "already": out.already,
-    })));
-    Ok((StatusCode::CREATED, d, Json(out)))
+    })))
 }
 
 /// `POST /api/v1/approvals/{approval}/revoke`: withdraw an approval.
@@ -108,11 +112,15 @@ pub async fn revoke_approval(
     Path(approval): Path<String>,
 ) -> Result<(Extension<AuditDetails>, Json<ApprovalView>), ApiError> {
     let a = approvals::revoke(&st, &by, &approval).await?;
-    let d = Extension(AuditDetails(json!({
+    Ok((revoke_details(&a), Json(a)))
+}
+
+/// What the audit trail keeps of a withdrawn approval.
+pub fn revoke_details(a: &ApprovalView) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({
         "approval_id": a.id, "group": a.group, "ecosystem": a.item.ecosystem,
         "name": a.item.name, "version": a.item.version,
-    })));
-    Ok((d, Json(a)))
+    })))
 }
 
 /// `GET /api/v1/approval-rules`.
@@ -161,7 +169,8 @@ pub async fn create_rule(
     Ok((StatusCode::CREATED, rule_details(&r), Json(r)))
 }
 
-fn rule_details(r: &RuleView) -> Extension<AuditDetails> {
+/// What the audit trail keeps of a rule change.
+pub fn rule_details(r: &RuleView) -> Extension<AuditDetails> {
     Extension(AuditDetails(json!({
         "rule_id": r.id, "name": r.name, "group": r.group, "security_only": r.security_only,
         "min_severity": r.min_severity, "after_days": r.after_days,
@@ -215,10 +224,12 @@ pub async fn run_rules(
     _by: Principal,
 ) -> Result<(Extension<AuditDetails>, Json<RulesRun>), ApiError> {
     let approved = approvals::run_rules(&st, chrono::Utc::now()).await?;
-    Ok((
-        Extension(AuditDetails(json!({"approved": approved}))),
-        Json(RulesRun { approved }),
-    ))
+    Ok((run_details(approved), Json(RulesRun { approved })))
+}
+
+/// What the audit trail keeps of a run of the rules.
+pub fn run_details(approved: u64) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({"approved": approved})))
 }
 
 /// `GET /api/v1/manifests`: newest first, without their items.
@@ -264,10 +275,14 @@ pub async fn create_manifest(
     ApiJson(req): ApiJson<ManifestRequest>,
 ) -> Result<(StatusCode, Extension<AuditDetails>, Json<ManifestView>), ApiError> {
     let m = approvals::freeze(&st, &by, req).await?;
-    let d = Extension(AuditDetails(json!({
+    Ok((StatusCode::CREATED, manifest_details(&m), Json(m)))
+}
+
+/// What the audit trail keeps of a new manifest.
+pub fn manifest_details(m: &ManifestView) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({
         "manifest_id": m.id, "name": m.name, "group": m.group, "items": m.item_count,
-    })));
-    Ok((StatusCode::CREATED, d, Json(m)))
+    })))
 }
 
 /// `GET /api/v1/manifests/{manifest}`: with its items.

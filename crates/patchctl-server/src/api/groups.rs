@@ -14,7 +14,8 @@ use crate::audit::AuditDetails;
 use crate::error::{ApiError, ApiJson};
 use crate::policy::groups;
 
-fn details(g: &GroupView) -> Extension<AuditDetails> {
+/// What the audit trail keeps of a group change (the API's and the dashboard's).
+pub fn details(g: &GroupView) -> Extension<AuditDetails> {
     Extension(AuditDetails(json!({
         "group_id": g.id,
         "name": g.name,
@@ -194,10 +195,14 @@ pub async fn set_host_tags(
 ) -> Result<(Extension<AuditDetails>, Json<HostTags>), ApiError> {
     let h = resolve_host(&st, auth.org_id, &host).await?;
     let tags = groups::set_host_tags(&st, auth.org_id, h.id, req.tags).await?;
-    let d = Extension(AuditDetails(json!({
+    Ok((tag_details(&h, &tags), Json(tags)))
+}
+
+/// What the audit trail keeps of a change of a host's tags.
+pub fn tag_details(h: &patchctl_storage::HostRow, tags: &HostTags) -> Extension<AuditDetails> {
+    Extension(AuditDetails(json!({
         "host_id": h.id,
         "hostname": h.hostname,
         "tags": tags.tags,
-    })));
-    Ok((d, Json(tags)))
+    })))
 }

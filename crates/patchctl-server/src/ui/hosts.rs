@@ -58,6 +58,10 @@ pub struct HostPage {
     pub queued: Option<String>,
     /// Seconds between live refreshes (0: none), while a command is in flight.
     pub refresh: u32,
+    /// The host's tags and groups (`None` for a revoked host).
+    pub tags: Option<patchctl_proto::policy::groups::HostTags>,
+    /// Whether the tags were just changed.
+    pub tagged: bool,
 }
 
 /// Query of the host page.
@@ -66,6 +70,9 @@ pub struct HostQuery {
     /// The command just queued (shown as a notice).
     #[serde(default)]
     pub queued: Option<String>,
+    /// Set when the tags were just changed.
+    #[serde(default)]
+    pub tagged: Option<String>,
 }
 
 fn bytes(n: u64) -> String {
@@ -171,6 +178,7 @@ pub async fn show(
                 | patchctl_proto::api::CommandState::Delivered
         )
     });
+    let tags = crate::policy::groups::host_tags(&st, org, h.id).await.ok();
     let may = session.principal.may(Need::Operate);
     let queue_blocked = if h.revoked {
         Some("this host is revoked and collects no commands".to_owned())
@@ -193,6 +201,8 @@ pub async fn show(
         commands,
         queued: q.queued,
         refresh: if in_flight { 3 } else { 0 },
+        tags,
+        tagged: q.tagged.is_some(),
         host: h,
     };
     Ok(Page(page).into_response())

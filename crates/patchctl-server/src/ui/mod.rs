@@ -25,14 +25,17 @@ use crate::access::{Need, Role};
 use crate::error::ApiError;
 
 pub mod admin;
+pub mod approvals;
 pub mod assets;
 pub mod audit;
 pub mod chart;
 pub mod commands;
 pub mod compliance;
 pub mod deployments;
+pub mod groups;
 pub mod host_list;
 pub mod hosts;
+pub mod manifests;
 pub mod overview;
 pub mod paging;
 pub mod reboots;
@@ -54,8 +57,7 @@ pub struct Chrome {
     pub role: Role,
     /// The session's CSRF token, the hidden `csrf` field of every form.
     pub csrf: String,
-    /// The current nav item: `overview`, `hosts`, `reboots`, `vulns`, `commands`, `windows`,
-    /// `webhooks`, `audit`, `admin`.
+    /// The current nav item: a key of [`NAV`] (`overview`, `hosts`, `groups`, ...).
     pub nav: &'static str,
 }
 
@@ -73,7 +75,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 12] = [
+pub const NAV: [NavItem; 15] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -114,6 +116,24 @@ pub const NAV: [NavItem; 12] = [
         key: "commands",
         label: "Commands",
         href: "/ui/commands",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "groups",
+        label: "Groups",
+        href: "/ui/groups",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "approvals",
+        label: "Approvals",
+        href: "/ui/approvals",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "manifests",
+        label: "Manifests",
+        href: "/ui/manifests",
         need: Need::Read,
     },
     NavItem {
@@ -338,6 +358,26 @@ fn pages() -> Router<AppState> {
         .route("/ui/commands", get(commands::list))
         .route("/ui/commands/{id}", get(commands::show))
         .route("/ui/commands/{id}/cancel", post(commands::cancel))
+        .route("/ui/hosts/{host}/tags", post(groups::tag))
+        .route("/ui/groups", get(groups::page).post(groups::create))
+        .route("/ui/groups/{group}", get(groups::show))
+        .route("/ui/groups/{group}/delete", post(groups::delete))
+        .route(
+            "/ui/approvals",
+            get(approvals::page).post(approvals::approve),
+        )
+        .route("/ui/approvals/{approval}/revoke", post(approvals::revoke))
+        .route("/ui/approval-rules", post(approvals::create_rule))
+        .route("/ui/approval-rules/run", post(approvals::run_rules))
+        .route(
+            "/ui/approval-rules/{rule}/delete",
+            post(approvals::delete_rule),
+        )
+        .route(
+            "/ui/manifests",
+            get(manifests::page).post(manifests::create),
+        )
+        .route("/ui/manifests/{manifest}", get(manifests::show))
         .route(
             "/ui/deployments",
             get(deployments::list).post(deployments::create),

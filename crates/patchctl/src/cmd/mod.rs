@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod commands;
 pub mod compliance;
+pub mod deployments;
 pub mod groups;
 pub mod hosts;
 pub mod keys;
