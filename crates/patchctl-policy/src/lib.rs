@@ -4,4 +4,5 @@
 //! the time it is asked about, so that tests control time.
 
 pub mod deadline;
+pub mod rollout;
 pub mod window;

@@ -331,6 +331,7 @@ pub async fn dev_setup(
     let url = format!("https://localhost:{}", bound.port());
     let settings = Settings {
         heartbeat_interval_secs: agent_heartbeat_secs,
+        policy_tick_secs: 5,
         command_lease_secs: 120,
         // The feed settings an operator put in the directory's server.json are kept.
         vuln_feeds: previous_settings

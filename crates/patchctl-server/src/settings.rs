@@ -138,6 +138,10 @@ pub struct Settings {
     /// The agents' heartbeat interval; a host is offline after three missed ones.
     #[serde(default = "default_heartbeat")]
     pub heartbeat_interval_secs: u64,
+    /// How often the policy tick (approval rules, deployments) runs; 15 s by default,
+    /// 5 s for `--dev`.
+    #[serde(default = "default_policy_tick")]
+    pub policy_tick_secs: u64,
     /// How long a delivered command is leased before it is delivered again.
     #[serde(default = "default_lease")]
     pub command_lease_secs: u64,
@@ -239,6 +243,11 @@ pub fn default_session_idle() -> u64 {
 pub fn default_session_max() -> u64 {
     12 * 3600
 }
+/// Default of `policy_tick_secs`: 15 s.
+pub fn default_policy_tick() -> u64 {
+    15
+}
+
 /// Default of `webhook_retry_base_secs`: 30 s.
 pub fn default_webhook_retry_base() -> u64 {
     30
@@ -304,6 +313,7 @@ struct Layer {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     heartbeat_interval_secs: Option<u64>,
+    policy_tick_secs: Option<u64>,
     command_lease_secs: Option<u64>,
     metrics_history_len: Option<u32>,
     vuln_feeds: Option<Vec<Feed>>,
@@ -330,6 +340,7 @@ impl Layer {
             tls_cert: top.tls_cert.or(self.tls_cert),
             tls_key: top.tls_key.or(self.tls_key),
             heartbeat_interval_secs: top.heartbeat_interval_secs.or(self.heartbeat_interval_secs),
+            policy_tick_secs: top.policy_tick_secs.or(self.policy_tick_secs),
             command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
             metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
             vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
@@ -492,6 +503,7 @@ impl Settings {
             tls_cert: tls_cert.into(),
             tls_key: tls_key.into(),
             heartbeat_interval_secs: default_heartbeat(),
+            policy_tick_secs: default_policy_tick(),
             command_lease_secs: default_lease(),
             metrics_history_len: default_history(),
             vuln_feeds: Vec::new(),
@@ -559,6 +571,7 @@ impl Settings {
                 .ok_or_else(|| missing("tls_cert", ENV_TLS_CERT))?,
             tls_key: l.tls_key.ok_or_else(|| missing("tls_key", ENV_TLS_KEY))?,
             heartbeat_interval_secs: l.heartbeat_interval_secs.unwrap_or_else(default_heartbeat),
+            policy_tick_secs: l.policy_tick_secs.unwrap_or_else(default_policy_tick),
             command_lease_secs: l.command_lease_secs.unwrap_or_else(default_lease),
             metrics_history_len: l.metrics_history_len.unwrap_or_else(default_history),
             vuln_feeds: l.vuln_feeds.unwrap_or_default(),
@@ -586,6 +599,7 @@ impl Settings {
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
             ("command_lease_secs", s.command_lease_secs == 0),
+            ("policy_tick_secs", s.policy_tick_secs == 0),
             ("metrics_history_len", s.metrics_history_len == 0),
             ("vuln_sync_interval_secs", s.vuln_sync_interval_secs == 0),
             (

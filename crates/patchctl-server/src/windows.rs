@@ -406,3 +406,52 @@ pub async fn host_may_start(
         waiting_since,
     ))
 }
+
+/// [`host_may_start`] for many hosts (`(host, waiting since)`) with one read of the
+/// groups, the windows and the hosts' facts: what a deployment's tick asks for a whole
+/// ring. A host that is not found is not restricted (it is in no group's window).
+pub async fn hosts_may_start(
+    st: &AppState,
+    org_id: Uuid,
+    hosts: &[(Uuid, DateTime<Utc>)],
+    now: DateTime<Utc>,
+) -> Result<HashMap<Uuid, Result<(), patchctl_policy::window::NotNow>>, ApiError> {
+    let groups = st.store.list_groups(org_id).await?;
+    let ids: Vec<Uuid> = groups.iter().map(|g| g.id).collect();
+    let rows = st.store.windows_for_groups(org_id, &ids).await?;
+    if rows.is_empty() {
+        return Ok(hosts.iter().map(|(h, _)| (*h, Ok(()))).collect());
+    }
+    let mut by_group: HashMap<Uuid, Vec<(Window, MissedPolicy)>> = HashMap::new();
+    for r in &rows {
+        let policy = r.fields.missed_policy.parse::<MissedPolicy>()?;
+        by_group
+            .entry(r.fields.group_id)
+            .or_default()
+            .push((window_of(r)?, policy));
+    }
+    let facts: HashMap<Uuid, _> = st
+        .store
+        .host_facts(org_id, None)
+        .await?
+        .into_iter()
+        .map(|f| (f.host_id, f.facts))
+        .collect();
+    Ok(hosts
+        .iter()
+        .map(|(host, since)| {
+            let windows: Vec<(Window, MissedPolicy)> = match facts.get(host) {
+                Some(f) => groups
+                    .iter()
+                    .filter(|g| by_group.contains_key(&g.id) && g.selector.matches(f))
+                    .flat_map(|g| by_group[&g.id].iter().cloned())
+                    .collect(),
+                None => Vec::new(),
+            };
+            (
+                *host,
+                patchctl_policy::window::may_start_any(&windows, now, *since),
+            )
+        })
+        .collect())
+}

@@ -289,6 +289,9 @@ fn body_for(rule: &Rule) -> Option<Value> {
         ("POST", "/enrollment-keys") => json!({"name": "matrix"}),
         ("PUT", "/settings") => json!({"require_approval": false}),
         ("PUT", "/agent-rollout") => json!({"version": null}),
+        ("POST", "/deployments") => json!({
+            "name": "matrix", "manifest": "none", "groups": ["all"],
+        }),
         _ => json!({}),
     })
 }

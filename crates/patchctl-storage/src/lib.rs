@@ -24,6 +24,8 @@
 //!   ([`ApprovalStore`]).
 //! * `windows`: maintenance windows per group ([`WindowStore`]).
 //! * `webhooks`: webhook subscriptions, the outbox and the delivery log ([`WebhookStore`]).
+//! * `deployments`: deployments of manifests in rings, their hosts and events
+//!   ([`DeploymentStore`]).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -47,6 +49,7 @@ mod audit;
 mod commands;
 mod compliance;
 mod dashboard;
+mod deployments;
 mod error;
 mod groups;
 mod hosts;
@@ -68,6 +71,10 @@ pub use compliance::{
     RevokeOutcome,
 };
 pub use dashboard::{CommandFilter, CommandLine, DashboardStore};
+pub use deployments::{
+    CommandOutcome, DeploymentHostRow, DeploymentRow, DeploymentStore, NewDeployment,
+    NewDeploymentHost, Progress, RingRow,
+};
 pub use error::{Result, StorageError};
 pub use groups::{Group, GroupStore, HostFactsRow, NewGroup};
 pub use hosts::{
@@ -111,6 +118,7 @@ pub trait Storage:
     + WindowStore
     + WebhookStore
     + RebootStore
+    + DeploymentStore
 {
 }
 
@@ -130,6 +138,7 @@ impl<T> Storage for T where
         + WindowStore
         + WebhookStore
         + RebootStore
+        + DeploymentStore
 {
 }
 

@@ -52,6 +52,9 @@ use operators::{
 #[path = "conformance/approvals.rs"]
 mod approvals;
 use approvals::case_approvals_rules_and_manifests;
+#[path = "conformance/deployments.rs"]
+mod deployments;
+use deployments::case_deployments;
 #[path = "conformance/groups.rs"]
 mod groups;
 use groups::case_groups_select_hosts;
@@ -269,6 +272,7 @@ conformance! {
         case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
         case_approvals_rules_and_manifests =>
             sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;
+        case_deployments => sqlite_case_deployments, postgres_case_deployments;
         case_windows_crud => sqlite_case_windows_crud, postgres_case_windows_crud;
         case_windows_go_with_their_group =>
             sqlite_case_windows_go_with_their_group, postgres_case_windows_go_with_their_group;

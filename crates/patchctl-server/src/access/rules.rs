@@ -368,6 +368,45 @@ pub static RULES: &[Rule] = &[
     rule("GET", "/api/v1/manifests", Read, "manifests.list"),
     rule("POST", "/api/v1/manifests", Operate, "manifest.create"),
     rule("GET", "/api/v1/manifests/{manifest}", Read, "manifest.show"),
+    // Deployments (issue 14 §4).
+    rule("GET", "/api/v1/deployments", Read, "deployments.list"),
+    rule("POST", "/api/v1/deployments", Operate, "deployment.create"),
+    rule(
+        "GET",
+        "/api/v1/deployments/{deployment}",
+        Read,
+        "deployment.show",
+    ),
+    rule(
+        "GET",
+        "/api/v1/deployments/{deployment}/hosts",
+        Read,
+        "deployment.hosts",
+    ),
+    rule(
+        "GET",
+        "/api/v1/deployments/{deployment}/events",
+        Read,
+        "deployment.events",
+    ),
+    rule(
+        "POST",
+        "/api/v1/deployments/{deployment}/pause",
+        Operate,
+        "deployment.pause",
+    ),
+    rule(
+        "POST",
+        "/api/v1/deployments/{deployment}/resume",
+        Operate,
+        "deployment.resume",
+    ),
+    rule(
+        "POST",
+        "/api/v1/deployments/{deployment}/cancel",
+        Operate,
+        "deployment.cancel",
+    ),
 ];
 
 /// Routes anyone may call: the health check, the public downloads and install script.

@@ -30,6 +30,7 @@ pub mod audit;
 pub mod commands;
 pub mod compliance;
 pub mod credential;
+pub mod deployments;
 pub mod enroll;
 pub mod groups;
 pub mod heartbeat;
@@ -182,6 +183,34 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(approvals::list_manifests).post(approvals::create_manifest),
         )
         .route("/manifests/{manifest}", get(approvals::show_manifest))
+        .route(
+            "/deployments",
+            get(deployments::list_deployments).post(deployments::create_deployment),
+        )
+        .route(
+            "/deployments/{deployment}",
+            get(deployments::show_deployment),
+        )
+        .route(
+            "/deployments/{deployment}/hosts",
+            get(deployments::deployment_hosts),
+        )
+        .route(
+            "/deployments/{deployment}/events",
+            get(deployments::deployment_events),
+        )
+        .route(
+            "/deployments/{deployment}/pause",
+            post(deployments::pause_deployment),
+        )
+        .route(
+            "/deployments/{deployment}/resume",
+            post(deployments::resume_deployment),
+        )
+        .route(
+            "/deployments/{deployment}/cancel",
+            post(deployments::cancel_deployment),
+        )
         .route(
             "/hosts/{host}/tags",
             get(groups::host_tags).put(groups::set_host_tags),

@@ -16,8 +16,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{
-    approvals, audit, compliance, groups, reboots, scans, tokens, users, vulndb, vulns, webhooks,
-    windows,
+    approvals, audit, compliance, deployments, groups, reboots, scans, tokens, users, vulndb,
+    vulns, webhooks, windows,
 };
 use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
 
@@ -109,6 +109,14 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         approvals::list_manifests,
         approvals::create_manifest,
         approvals::show_manifest,
+        deployments::list_deployments,
+        deployments::create_deployment,
+        deployments::show_deployment,
+        deployments::deployment_hosts,
+        deployments::deployment_events,
+        deployments::pause_deployment,
+        deployments::resume_deployment,
+        deployments::cancel_deployment,
         windows::list_windows,
         windows::show_window,
         windows::create_window,
@@ -147,6 +155,7 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         (name = "metrics", description = "Prometheus metrics"),
         (name = "groups", description = "Groups of hosts and host tags"),
         (name = "approvals", description = "Approvals, auto-approval rules and manifests"),
+        (name = "deployments", description = "Deployments of manifests in rings, gated on health"),
         (name = "webhooks", description = "Webhook subscriptions and their deliveries"),
         (name = "reboots", description = "Hosts that need a reboot"),
     ),

@@ -26,6 +26,7 @@ mod audit;
 mod commands;
 mod compliance;
 mod dashboard;
+mod deployments;
 mod groups;
 mod host_list;
 mod hosts;
