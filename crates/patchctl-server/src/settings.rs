@@ -14,6 +14,7 @@
 //! | `PATCHCTL_TLS_KEY`                    | `tls_key`                    | path                            |
 //! | `PATCHCTL_HEARTBEAT_INTERVAL_SECS`    | `heartbeat_interval_secs`    | positive whole seconds          |
 //! | `PATCHCTL_COMMAND_LEASE_SECS`         | `command_lease_secs`         | positive whole seconds          |
+//! | `PATCHCTL_POLICY_TICK_SECS`           | `policy_tick_secs`           | positive whole seconds (15)     |
 //! | `PATCHCTL_METRICS_HISTORY_LEN`        | `metrics_history_len`        | positive count                  |
 //! | `PATCHCTL_VULN_FEEDS`                 | `vuln_feeds`                 | JSON: `[{"name": …, "url": …}]` |
 //! | `PATCHCTL_VULN_SYNC`                  | `vuln_sync`                  | `true` or `false` (default true)|
@@ -72,6 +73,8 @@ pub const ENV_TLS_KEY: &str = "PATCHCTL_TLS_KEY";
 pub const ENV_HEARTBEAT_INTERVAL_SECS: &str = "PATCHCTL_HEARTBEAT_INTERVAL_SECS";
 /// The environment variable of `command_lease_secs`.
 pub const ENV_COMMAND_LEASE_SECS: &str = "PATCHCTL_COMMAND_LEASE_SECS";
+/// The environment variable of `policy_tick_secs`.
+pub const ENV_POLICY_TICK_SECS: &str = "PATCHCTL_POLICY_TICK_SECS";
 /// The environment variable of `metrics_history_len`.
 pub const ENV_METRICS_HISTORY_LEN: &str = "PATCHCTL_METRICS_HISTORY_LEN";
 /// The environment variable of `vuln_feeds`.
@@ -102,13 +105,14 @@ pub const ENV_WEBHOOK_CA_FILE: &str = "PATCHCTL_WEBHOOK_CA_FILE";
 pub const ENV_WEBHOOK_RETRY_BASE_SECS: &str = "PATCHCTL_WEBHOOK_RETRY_BASE_SECS";
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 18] = [
+pub const ENV_VARS: [&str; 19] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
     ENV_TLS_KEY,
     ENV_HEARTBEAT_INTERVAL_SECS,
     ENV_COMMAND_LEASE_SECS,
+    ENV_POLICY_TICK_SECS,
     ENV_METRICS_HISTORY_LEN,
     ENV_VULN_FEEDS,
     ENV_VULN_SYNC,
@@ -402,6 +406,9 @@ impl Layer {
                 ENV_TLS_KEY => layer.tls_key = Some(PathBuf::from(value)),
                 ENV_HEARTBEAT_INTERVAL_SECS => {
                     layer.heartbeat_interval_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_POLICY_TICK_SECS => {
+                    layer.policy_tick_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 ENV_COMMAND_LEASE_SECS => {
                     layer.command_lease_secs = Some(positive(text()?, "seconds", invalid)?);

@@ -260,6 +260,32 @@ pub static RULES: &[Rule] = &[
         Operate,
         "command.cancel",
     ),
+    rule("GET", "/ui/deployments", Read, "ui.deployments.list"),
+    rule("POST", "/ui/deployments", Operate, "deployment.create"),
+    rule(
+        "GET",
+        "/ui/deployments/{deployment}",
+        Read,
+        "ui.deployment.show",
+    ),
+    rule(
+        "POST",
+        "/ui/deployments/{deployment}/pause",
+        Operate,
+        "deployment.pause",
+    ),
+    rule(
+        "POST",
+        "/ui/deployments/{deployment}/resume",
+        Operate,
+        "deployment.resume",
+    ),
+    rule(
+        "POST",
+        "/ui/deployments/{deployment}/cancel",
+        Operate,
+        "deployment.cancel",
+    ),
     rule("GET", "/ui/windows", Read, "ui.windows.list"),
     rule("POST", "/ui/windows", Administer, "window.create"),
     rule(

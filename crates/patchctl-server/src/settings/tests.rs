@@ -247,6 +247,7 @@ fn every_variable_is_read() {
             ENV_HEARTBEAT_INTERVAL_SECS
             | ENV_VULN_SYNC_INTERVAL_SECS
             | ENV_COMMAND_LEASE_SECS
+            | ENV_POLICY_TICK_SECS
             | ENV_METRICS_HISTORY_LEN
             | ENV_ENROLL_PER_ADDRESS_PER_MIN
             | ENV_ENROLL_PER_KEY_PER_MIN

@@ -30,6 +30,7 @@ pub mod audit;
 pub mod chart;
 pub mod commands;
 pub mod compliance;
+pub mod deployments;
 pub mod host_list;
 pub mod hosts;
 pub mod overview;
@@ -72,7 +73,7 @@ pub struct NavItem {
 }
 
 /// The navigation bar, in order.
-pub const NAV: [NavItem; 11] = [
+pub const NAV: [NavItem; 12] = [
     NavItem {
         key: "overview",
         label: "Overview",
@@ -113,6 +114,12 @@ pub const NAV: [NavItem; 11] = [
         key: "commands",
         label: "Commands",
         href: "/ui/commands",
+        need: Need::Read,
+    },
+    NavItem {
+        key: "deployments",
+        label: "Deployments",
+        href: "/ui/deployments",
         need: Need::Read,
     },
     NavItem {
@@ -331,6 +338,23 @@ fn pages() -> Router<AppState> {
         .route("/ui/commands", get(commands::list))
         .route("/ui/commands/{id}", get(commands::show))
         .route("/ui/commands/{id}/cancel", post(commands::cancel))
+        .route(
+            "/ui/deployments",
+            get(deployments::list).post(deployments::create),
+        )
+        .route("/ui/deployments/{deployment}", get(deployments::show))
+        .route(
+            "/ui/deployments/{deployment}/pause",
+            post(deployments::pause),
+        )
+        .route(
+            "/ui/deployments/{deployment}/resume",
+            post(deployments::resume),
+        )
+        .route(
+            "/ui/deployments/{deployment}/cancel",
+            post(deployments::cancel),
+        )
         .route("/ui/windows", get(windows::page).post(windows::create))
         .route("/ui/windows/{window}/delete", post(windows::delete))
         .route("/ui/audit", get(audit::list))

@@ -127,6 +127,8 @@ pub async fn platform() -> Platform {
     .unwrap();
     let settings = Settings {
         metrics_history_len: 10,
+        // Tests drive the policy tick themselves, on the clock they choose.
+        policy_tick_secs: 86_400,
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,

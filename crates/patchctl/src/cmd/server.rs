@@ -90,6 +90,8 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     setup.settings.vuln_feeds = layered.vuln_feeds;
     setup.settings.vuln_sync_interval_secs = layered.vuln_sync_interval_secs;
     setup.settings.metrics_listen = layered.metrics_listen;
+    // The policy tick: 5 s as set up, or PATCHCTL_POLICY_TICK_SECS.
+    setup.settings.policy_tick_secs = layered.policy_tick_secs;
     let info = &setup.info;
     output::text(&format!(
         "PatchCTL development platform ({} data directory {})\n\n  URL:            {}\n  CA file:        {}\n  API token:      {}\n  Enrollment key: {}\n\nDashboard login:\n  URL:            {}/ui/\n  User:           {}\n  Password:       {}\n\nTry:\n  export PATCHCTL_SERVER={} PATCHCTL_CA_FILE={} PATCHCTL_TOKEN={}\n  patchctl hosts list\n  patchctl commands queue --host $(hostname) health_check --wait 30\n\nThe same values are in {}/dev.json (mode 0600). Stop with Ctrl-C.\n",
