@@ -1,7 +1,7 @@
 //! `patchctl-bench`: measures PatchCTL on the machine it runs on and prints Markdown.
 //!
 //! `dashboard` (page render times with 100,000 hosts), `overdue` (overdue findings of
-//! 100,000 hosts), `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
+//! 100,000 hosts), `deploy-plan` (planning a deployment of 100,000 hosts), `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
 //! ceiling), `agent` (the release agent's memory and binary sizes), `inventory` (the
 //! agent's dpkg parser against `dpkg-query -W`), `all` (the three with their defaults)
 //! and `smoke` (a quick end-to-end check of every benchmark, for CI). Build it in
@@ -21,6 +21,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cpu;
 mod dashboard;
+mod deploy_plan;
 mod footprint;
 mod heartbeats;
 mod hello;
@@ -144,6 +145,8 @@ enum Cmd {
         #[arg(long)]
         smoke: bool,
     },
+    /// Deployment planning for 100,000 hosts on SQLite (issue 14), against the 5 s target.
+    DeployPlan(deploy_plan::Args),
     /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
     /// A quick end-to-end check that every benchmark still works (for CI).
@@ -472,6 +475,13 @@ fn main() -> ExitCode {
                 Err(e) => fail(&format!("overdue: {e:#}")),
             }
         }
+        Cmd::DeployPlan(a) => match deploy_plan::cli(&a) {
+            Ok((md, ok)) => {
+                println!("{}\n{md}", machine_markdown());
+                exit_code(ok)
+            }
+            Err(e) => fail(&format!("deploy-plan: {e:#}")),
+        },
         Cmd::All(a) => all(a),
         Cmd::Smoke => smoke(),
     }
@@ -780,6 +790,7 @@ fn smoke() -> ExitCode {
             }
         }),
     );
+    t.record("deploy-plan", deploy_plan::smoke_check());
     println!("bench smoke: {} passed, {} failed", t.passed, t.failed);
     exit_code(t.failed == 0)
 }

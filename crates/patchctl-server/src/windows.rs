@@ -137,7 +137,18 @@ pub async fn find_group(
     org_id: Uuid,
     group: &str,
 ) -> Result<(Uuid, String), ApiError> {
-    let g = crate::policy::groups::resolve(st, org_id, group.trim()).await?;
+    // As `policy::groups::resolve`, through storage: the policy tick asks this module
+    // whether hosts may start, so it must not import `policy` back.
+    let reference = group.trim();
+    let found = match Uuid::parse_str(reference) {
+        Ok(id) => st.store.group(org_id, id).await?,
+        Err(_) => st.store.group_by_name(org_id, reference).await?,
+    };
+    let g = found.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no group {reference:?}; `patchctl groups list` shows the groups"
+        ))
+    })?;
     Ok((g.id, g.name))
 }
 

@@ -22,9 +22,10 @@ use patchctl_proto::command::{
 };
 use patchctl_proto::policy::approvals::UpdateItem;
 use patchctl_proto::policy::groups::GroupSelector;
+use patchctl_proto::policy::webhooks::EventType;
 use patchctl_server::auth::hash_secret;
 use patchctl_server::{AppState, Settings};
-use patchctl_storage::{AuditFilter, Manifest, NewGroup, NewHost};
+use patchctl_storage::{AuditFilter, Manifest, NewGroup, NewHost, NewWebhook};
 use serde_json::{Value, json};
 use support::{Platform, platform};
 use uuid::Uuid;
@@ -40,6 +41,8 @@ struct Behaviour {
     install_error: Option<String>,
     /// The agent stopped (no heartbeat, no result).
     silent: bool,
+    /// The install schedules a reboot (the next heartbeat reports a later boot time).
+    reboots: bool,
 }
 
 struct Agent {
@@ -52,6 +55,8 @@ struct Agent {
     installs: Vec<Value>,
     /// Every command kind it received.
     kinds: Vec<String>,
+    /// The boot time it reports.
+    booted_at: DateTime<Utc>,
 }
 
 impl Agent {
@@ -63,7 +68,7 @@ impl Agent {
             update_events: Vec::new(),
             trial: false,
             reboot: None,
-            booted_at: None,
+            booted_at: Some(self.booted_at),
         };
         let r = p
             .req(
@@ -116,7 +121,11 @@ impl Agent {
                         packages: Vec::new(),
                         reboot_required: false,
                         reboot_reasons: Vec::new(),
-                        reboot: Some(RebootOutcome::NotRequired),
+                        reboot: Some(if self.does.reboots {
+                            RebootOutcome::Scheduled
+                        } else {
+                            RebootOutcome::NotRequired
+                        }),
                         output_tail: String::new(),
                     };
                     match &self.does.install_error {
@@ -127,6 +136,9 @@ impl Agent {
                         ),
                         None => {
                             self.installed = true;
+                            if self.does.reboots {
+                                self.booted_at = Utc::now() + Duration::seconds(1);
+                            }
                             (
                                 ResultStatus::Succeeded,
                                 "2 packages installed".to_owned(),
@@ -201,6 +213,7 @@ async fn agent(p: &Platform, name: &str, tag: &str, os: Option<(&str, &str)>) ->
         does: Behaviour::default(),
         installs: Vec::new(),
         kinds: Vec::new(),
+        booted_at: DateTime::from_timestamp(Utc::now().timestamp() - 86_400, 0).unwrap(),
     }
 }
 
@@ -354,6 +367,25 @@ async fn rings_pass_with_the_exact_pairs_and_failures_halt() {
         group(&p, g).await;
     }
     let op = p.caller("operator").token.clone();
+    let hook = p
+        .store
+        .create_webhook(&NewWebhook {
+            org_id: p.org_id,
+            name: "deploys".into(),
+            url: "https://hooks.example.com/deploys".into(),
+            events: vec![
+                EventType::DeploymentRingCompleted,
+                EventType::DeploymentHalted,
+                EventType::DeploymentCompleted,
+            ],
+            min_severity: None,
+            enabled: true,
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            created_by: "test".into(),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
 
     // Refusals first.
     let bad = |body: Value, want: StatusCode| {
@@ -610,6 +642,18 @@ async fn rings_pass_with_the_exact_pairs_and_failures_halt() {
         "new failed unit: nginx.service"
     );
 
+    // The webhook events were enqueued: three rings and a completion of A, the halts of
+    // C and D.
+    let sent = p
+        .store
+        .webhook_deliveries(p.org_id, hook.id, None, 100)
+        .await
+        .unwrap();
+    let count = |t: &str| sent.items.iter().filter(|m| m.event_type == t).count();
+    assert_eq!(count("deployment.ring_completed"), 3);
+    assert_eq!(count("deployment.completed"), 1);
+    assert_eq!(count("deployment.halted"), 2);
+
     // E: a host that stops heartbeating during its soak fails.
     let mut e = [agent(&p, "e-0", "e", None).await];
     create(
@@ -686,6 +730,48 @@ async fn windows_hold_installs_and_operators_pause_resume_cancel() {
     run(&p, &st, &mut w, "oct-w", opens + Duration::minutes(2), 30).await;
     assert_eq!(w[0].kinds[1], "install_updates");
     assert_eq!(show(&p, "oct-w").await["state"], "completed");
+
+    // R: an install that reboots the host: back with a later boot time, then verified.
+    group(&p, "r").await;
+    let mut r = vec![agent(&p, "r-0", "r", None).await];
+    r[0].does.reboots = true;
+    create(
+        &p,
+        json!({"name": "oct-r", "manifest": "october", "groups": ["r"],
+        "reboot": "if_required", "rings": [{"percent": 100, "soak_minutes": 0}]}),
+    )
+    .await;
+    run(&p, &st, &mut r, "oct-r", Utc::now(), 30).await;
+    assert_eq!(show(&p, "oct-r").await["state"], "completed");
+    assert_eq!(r[0].installs[0]["reboot"], "if_required");
+    let ev = p
+        .req(
+            "GET",
+            "/api/v1/deployments/oct-r/events",
+            Some(&p.caller("viewer").token),
+            None,
+        )
+        .await
+        .ok();
+    let stages: Vec<&str> = ev
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == "host")
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "baseline",
+            "waiting_window",
+            "installing",
+            "rebooting",
+            "verifying",
+            "soaking",
+            "healthy"
+        ]
+    );
 
     // F: pause stops new work, resume continues, cancel skips.
     let mut f = vec![

@@ -299,6 +299,9 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                         Err(why) => fail(h, why),
                         Ok(cmd) => {
                             h.install_command = Some(t.queue(h.host_id, &cmd).await?);
+                            // The boot time before the install: the agent may report
+                            // the one after its reboot before the tick reads the result.
+                            h.boot_before = boot.and_then(|b| b.booted_at);
                             h.stage = HostStage::Installing;
                             h.detail = Some(format!("install of {} packages queued", h.packages));
                         }
@@ -314,7 +317,6 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                         Some(Some(ResultOutput::Install(r))) if r.reboot == Some(RebootOutcome::Scheduled)
                     );
                     if rebooting {
-                        h.boot_before = boot.and_then(|b| b.booted_at);
                         h.stage = HostStage::Rebooting;
                         h.detail = Some("installed; rebooting".into());
                     } else if last_seen.is_some_and(|s| s > o.updated_at) && !paused {
