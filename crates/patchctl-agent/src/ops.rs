@@ -343,7 +343,16 @@ impl Operations {
             if run.code == Some(0) {
                 String::new()
             } else {
-                format!("; {} exited with {:?}", family.as_str(), run.code)
+                // The exit status, and why in the package manager's words (a failed
+                // maintainer script, say): the platform shows this line.
+                format!(
+                    "; {} exited with {}{}",
+                    family.as_str(),
+                    crate::text::exit_code(run.code),
+                    crate::text::install_error(&report.output_tail)
+                        .map(|why| format!(": {why}"))
+                        .unwrap_or_default()
+                )
             },
             if report.reboot_required {
                 "; reboot required"

@@ -42,3 +42,63 @@ pub fn failure_detail<'a>(stdout: &'a str, stderr: &'a str) -> &'a str {
 pub fn exit_code(code: Option<i32>) -> String {
     code.map_or("none".to_owned(), |c| c.to_string())
 }
+
+/// The line of a package manager's output that says why an install failed, for a
+/// result's one-line summary: dpkg's `dpkg: error processing package X (--configure):`
+/// joined with the indented line after it (what failed: a maintainer script, a
+/// dependency), else the first line starting `E:` (apt) or `Error:`/`error:` (dnf,
+/// zypper, pacman); at most 300 bytes. `None` when no line says.
+pub fn install_error(output: &str) -> Option<String> {
+    let lines: Vec<&str> = output.lines().collect();
+    let line = if let Some(i) = lines.iter().position(|l| l.starts_with("dpkg: error")) {
+        match lines.get(i + 1) {
+            Some(next) if next.starts_with(' ') => format!("{} {}", lines[i], next.trim()),
+            _ => lines[i].to_owned(),
+        }
+    } else {
+        lines
+            .iter()
+            .find(|l| l.starts_with("E: ") || l.starts_with("Error:") || l.starts_with("error:"))?
+            .to_string()
+    };
+    Some(truncate(line.trim(), 300).to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::install_error;
+
+    #[track_caller]
+    fn check(output: &str, expected: Option<&str>) {
+        assert_eq!(install_error(output).as_deref(), expected);
+    }
+
+    #[test]
+    fn finds_why_an_install_failed() {
+        check(
+            "Setting up demo-bad (2.0) ...\ndemo-bad: postinst failed\n\
+             dpkg: error processing package demo-bad (--configure):\n \
+             installed demo-bad package post-installation script subprocess returned error exit status 1\n\
+             Errors were encountered while processing:\n demo-bad\n\
+             E: Sub-process /usr/bin/dpkg returned an error code (1)\n",
+            Some(
+                "dpkg: error processing package demo-bad (--configure): installed demo-bad \
+                 package post-installation script subprocess returned error exit status 1",
+            ),
+        );
+        check(
+            "Reading package lists...\nE: Version '9.9' for 'curl' was not found\n",
+            Some("E: Version '9.9' for 'curl' was not found"),
+        );
+        check(
+            "Error: Unable to find a match: nginx-9\n",
+            Some("Error: Unable to find a match: nginx-9"),
+        );
+        check(
+            "dpkg: error: requested operation requires superuser privilege\n",
+            Some("dpkg: error: requested operation requires superuser privilege"),
+        );
+        check("all fine\n", None);
+        check("", None);
+    }
+}

@@ -19,11 +19,10 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
-use common::chroot::{Deb, build_deb, cached_chroot, run, suite};
+use common::chroot::{Deb, build_deb, suite};
+use common::chroot_agent::ChrootAgent;
 use common::platform::Platform;
 use common::wait_for;
 use patchctl_agent::pkgmgr::Family;
@@ -43,26 +42,6 @@ fn main() -> std::process::ExitCode {
         .run()
 }
 
-/// Unmounts /proc and removes the copy when the test ends, however it ends.
-struct Chroot {
-    root: PathBuf,
-    agent: Option<Child>,
-}
-
-impl Drop for Chroot {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.agent.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.root.join("proc"))
-            .status();
-        let _ = fs::remove_dir_all(&self.root);
-    }
-}
-
 /// The operator CLI with `--wait 180` on every queued command.
 struct Cli<'a>(&'a Platform);
 
@@ -77,42 +56,22 @@ impl Cli<'_> {
 }
 
 fn apt_backend_on_a_real_debian_system() {
-    let cached = cached_chroot();
     let work = tempfile::Builder::new()
         .prefix("patchctl-chroot-")
         .tempdir_in("/var/tmp")
         .unwrap();
-    let root = work.path().join("root");
-    run(Command::new("cp").arg("-a").arg(&cached).arg(&root));
-    let mut guard = Chroot {
-        root: root.clone(),
-        agent: None,
-    };
-    run(Command::new("mount")
-        .args(["-t", "proc", "proc"])
-        .arg(root.join("proc")));
+    let mut guard = ChrootAgent::new(work.path());
+    let root = guard.root.clone();
 
-    // Packages: 1.0 installed; updates in two suites.
+    // Packages: 1.0 installed (pc-half only unpacked, later); updates in two suites.
     let debs = work.path().join("debs");
     fs::create_dir_all(&debs).unwrap();
     let old: Vec<PathBuf> = ["pc-sec", "pc-upd", "pc-new", "pc-victim", "pc-half"]
         .iter()
         .map(|n| build_deb(&debs, n, "1.0", ""))
         .collect();
-    fs::create_dir_all(root.join("tmp/debs")).unwrap();
-    for d in &old {
-        fs::copy(d, root.join("tmp/debs").join(d.file_name().unwrap())).unwrap();
-    }
-    let mut dpkg = Command::new("chroot");
-    dpkg.arg(&root).args([
-        "dpkg",
-        "-i",
-        "/tmp/debs/pc-sec_1.0_all.deb",
-        "/tmp/debs/pc-upd_1.0_all.deb",
-        "/tmp/debs/pc-new_1.0_all.deb",
-        "/tmp/debs/pc-victim_1.0_all.deb",
-    ]);
-    run(&mut dpkg);
+    guard.dpkg_install(&old[..4]);
+    fs::copy(&old[4], root.join("tmp/debs/pc-half_1.0_all.deb")).unwrap();
     let repo = root.join("srv/repo");
     suite(
         &repo,
@@ -129,42 +88,18 @@ fn apt_backend_on_a_real_debian_system() {
             build_deb(&debs, "pc-new", "1.1", "Conflicts: pc-victim\n"),
         ],
     );
-    fs::write(
-        root.join("etc/apt/sources.list"),
+    guard.apt_sources(
         "deb [trusted=yes] file:/srv/repo bookworm-security main\ndeb [trusted=yes] file:/srv/repo bookworm-updates main\n",
-    )
-    .unwrap();
-    let _ = fs::remove_dir_all(root.join("etc/apt/sources.list.d"));
+    );
 
-    // The platform on the host.
+    // The platform on the host; the real agent binary inside the chroot, as root, with
+    // its private config.
     let platform = Platform::start(
         &work.path().join("platform"),
         &work.path().join("server.log"),
     );
     let cli = Cli(&platform);
-
-    // The real agent binary inside the chroot, as root, with its private config.
-    let agent_bin = common::agent_bin();
-    fs::create_dir_all(root.join("opt/patchctl/bin")).unwrap();
-    fs::copy(&agent_bin, root.join("opt/patchctl/bin/patchctl-agent")).unwrap();
-    let etc = root.join("etc/patchctl");
-    fs::create_dir_all(&etc).unwrap();
-    fs::set_permissions(&etc, fs::Permissions::from_mode(0o700)).unwrap();
-    fs::copy(platform.ca_file(), etc.join("ca.pem")).unwrap();
-    let cfg = platform.agent_config("/etc/patchctl/ca.pem");
-    fs::write(etc.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
-    fs::set_permissions(etc.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
-    let agent_log = fs::File::create(work.path().join("agent.log")).unwrap();
-    guard.agent = Some(
-        Command::new("chroot")
-            .arg(&root)
-            .args(["/opt/patchctl/bin/patchctl-agent", "run"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(agent_log)
-            .spawn()
-            .unwrap(),
-    );
+    guard.start_agent(&platform, None);
 
     // The scan: the chroot's packages, ours at 1.0.
     let host = wait_for("the chroot's inventory", 90, || {
@@ -295,11 +230,7 @@ fn apt_backend_on_a_real_debian_system() {
 
     // An interrupted dpkg run (a package unpacked, never configured) is reported by
     // health_check and repaired with `dpkg --configure -a` before the next install.
-    run(Command::new("chroot").arg(&root).args([
-        "dpkg",
-        "--unpack",
-        "/tmp/debs/pc-half_1.0_all.deb",
-    ]));
+    guard.run(&["dpkg", "--unpack", "/tmp/debs/pc-half_1.0_all.deb"]);
     let hc = cli.command(&host, "health_check", &[]);
     let lock = hc["result"]["output"]["checks"]
         .as_array()
@@ -332,9 +263,9 @@ fn apt_backend_on_a_real_debian_system() {
         .unwrap();
     assert!(half.contains("Status: install ok installed"), "{half}");
 
-    reboots(&root, &debs, &cli, &host, &work.path().join("agent.log"));
+    reboots(&guard, &debs, &cli, &host);
 
-    let log = fs::read_to_string(work.path().join("agent.log")).unwrap();
+    let log = fs::read_to_string(guard.agent_log()).unwrap();
     let uploads: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("scan uploaded"))
@@ -350,19 +281,14 @@ fn apt_backend_on_a_real_debian_system() {
 const ASKS_FOR_REBOOT: &str = "#!/bin/sh\nset -e\nmkdir -p /run\ntouch /run/reboot-required\necho pc-boot >> /run/reboot-required.pkgs\n";
 
 /// The reboot part of the test (see the module documentation).
-fn reboots(root: &Path, debs: &Path, cli: &Cli<'_>, host: &str, agent_log: &Path) {
+fn reboots(chroot: &ChrootAgent, debs: &Path, cli: &Cli<'_>, host: &str) {
+    let root = chroot.root.as_path();
+    let agent_log = chroot.agent_log();
     // The kernel check on the chroot's real dpkg database.
-    let k1 = build_deb(debs, "linux-image-1.0.0-1-patchctl", "1.0.0-1", "");
-    let k2 = build_deb(debs, "linux-image-1.0.0-2-patchctl", "1.0.0-2", "");
-    for k in [&k1, &k2] {
-        fs::copy(k, root.join("tmp/debs").join(k.file_name().unwrap())).unwrap();
-    }
-    run(Command::new("chroot").arg(root).args([
-        "dpkg",
-        "-i",
-        "/tmp/debs/linux-image-1.0.0-1-patchctl_1.0.0-1_all.deb",
-        "/tmp/debs/linux-image-1.0.0-2-patchctl_1.0.0-2_all.deb",
-    ]));
+    chroot.dpkg_install(&[
+        build_deb(debs, "linux-image-1.0.0-1-patchctl", "1.0.0-1", ""),
+        build_deb(debs, "linux-image-1.0.0-2-patchctl", "1.0.0-2", ""),
+    ]);
     let status =
         patchctl_agent::inventory::dpkg::read_status(&root.join("var/lib/dpkg/status")).unwrap();
     let behind = kernel_behind(Family::Apt, &status.packages, "1.0.0-1-patchctl\n");
@@ -378,11 +304,7 @@ fn reboots(root: &Path, debs: &Path, cli: &Cli<'_>, host: &str, agent_log: &Path
     );
 
     // /run/reboot-required by the postinst of pc-boot's update; reboot=if_required.
-    let installed = build_deb(debs, "pc-boot", "1.0", "");
-    fs::copy(&installed, root.join("tmp/debs/pc-boot_1.0_all.deb")).unwrap();
-    run(Command::new("chroot")
-        .arg(root)
-        .args(["dpkg", "-i", "/tmp/debs/pc-boot_1.0_all.deb"]));
+    chroot.dpkg_install(&[build_deb(debs, "pc-boot", "1.0", "")]);
     let boot = Deb {
         postinst: Some(ASKS_FOR_REBOOT.into()),
         ..Deb::new("pc-boot", "1.1")
@@ -418,7 +340,7 @@ fn reboots(root: &Path, debs: &Path, cli: &Cli<'_>, host: &str, agent_log: &Path
     // Delivered first, then the reboot's one argument vector.
     let id = iu["id"].as_str().unwrap().to_owned();
     let log = wait_for("the reboot attempt in the agent's log", 60, || {
-        let log = fs::read_to_string(agent_log).ok()?;
+        let log = fs::read_to_string(&agent_log).ok()?;
         log.lines()
             .any(|l| {
                 l.contains("running program") && l.contains("systemctl") && l.contains("reboot")

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chroot;
+pub mod chroot_agent;
 pub mod container;
 pub mod packages;
 pub mod platform;

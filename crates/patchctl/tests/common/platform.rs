@@ -21,20 +21,33 @@ pub struct Platform {
     /// The URL with `127.0.0.1` for `localhost` (a chroot may resolve neither name).
     pub url: String,
     log: PathBuf,
+    /// More `PATCHCTL_*` settings of the server, kept for [`Platform::restart`].
+    env: Vec<(String, String)>,
 }
 
 impl Platform {
     /// Starts the platform on a free loopback port with its data in `data`, its log
     /// (stderr) in `log`, and waits until it answers.
     pub fn start(data: &Path, log: &Path) -> Platform {
-        Self::spawn(data, log, true)
+        Self::spawn(data, log, true, Vec::new())
     }
 
-    fn spawn(data: &Path, log: &Path, first: bool) -> Platform {
+    /// [`Platform::start`] with more server settings in the environment
+    /// (`PATCHCTL_POLICY_TICK_SECS`, say).
+    pub fn start_with(data: &Path, log: &Path, env: &[(&str, &str)]) -> Platform {
+        let env = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Self::spawn(data, log, true, env)
+    }
+
+    fn spawn(data: &Path, log: &Path, first: bool, env: Vec<(String, String)>) -> Platform {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_patchctl"));
         cmd.args(["server", "--dev", "--no-agent", "--data-dir"])
             .arg(data)
-            .env("PATCHCTL_VULN_SYNC", "false"); // no feed downloads in tests
+            .env("PATCHCTL_VULN_SYNC", "false") // no feed downloads in tests
+            .envs(env.iter().map(|(k, v)| (k, v)));
         if first {
             cmd.args(["--listen", "127.0.0.1:0"]);
         }
@@ -64,6 +77,7 @@ impl Platform {
             dev,
             url,
             log: log.to_owned(),
+            env,
         };
         wait_for("the platform to answer", 60, || {
             p.cli(&["hosts", "list"]).status.success().then_some(())
@@ -82,7 +96,7 @@ impl Platform {
     /// Starts the server again on the same data directory (and so the same address).
     pub fn restart(&mut self) {
         self.stop();
-        let again = Self::spawn(&self.data, &self.log, false);
+        let again = Self::spawn(&self.data, &self.log, false, self.env.clone());
         assert_eq!(again.url, self.url, "the restarted platform moved");
         *self = again;
     }
@@ -138,6 +152,24 @@ impl Platform {
             a.extend(["--param", p]);
         }
         self.json(&a)
+    }
+
+    /// Calls the operator API (`/api/v1/...`) with the operator's token over the
+    /// platform's TLS; the JSON answer (`null` when empty), or the client's error (its
+    /// status and the API's error code).
+    pub fn api(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, patchctl_net::ClientError> {
+        let tls = patchctl_net::client_config(Some(Path::new(self.ca_file()))).unwrap();
+        let client = patchctl_net::HttpsClient::new(&self.url, tls).unwrap();
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(client.json(method, path, Some(self.token()), body))
     }
 
     /// The agent config for this platform: `server_url`, `license_key`, a 5 s
