@@ -28,11 +28,13 @@ use base64::Engine;
 use chrono::Utc;
 use common::{agent_bin, wait_for};
 use patchctl_proto::access::Role;
+use patchctl_proto::policy::approvals::UpdateItem;
 use patchctl_server::{Settings, passwords};
-use patchctl_storage::NewUser;
+use patchctl_storage::{NewApprovals, NewUser};
 use patchctl_testkit::{Harness, Need, find_program, trial};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 fn main() -> ExitCode {
     Harness::new()
@@ -335,7 +337,7 @@ fn browser_flows() {
         let port = l.local_addr().unwrap().port();
         (l, port)
     });
-    let (key, hostname) = rt.block_on(async {
+    let (key, hostname, org_id) = rt.block_on(async {
         let store = patchctl_storage::open(&database_url).await.unwrap();
         let now = Utc::now();
         let org = store.create_org("browser", now).await.unwrap();
@@ -365,18 +367,19 @@ fn browser_flows() {
                 .unwrap();
         }
         let hostname = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
-        (key.expose().to_owned(), hostname.trim().to_owned())
+        (key.expose().to_owned(), hostname.trim().to_owned(), org.id)
     });
     let settings = Settings {
         heartbeat_interval_secs: 5,
         command_lease_secs: 60,
         metrics_history_len: 50,
         vuln_sync: false,
+        policy_tick_secs: 1,
         enroll_per_address_per_min: 100,
         enroll_per_key_per_min: 100,
         ..Settings::with_defaults(
             format!("127.0.0.1:{port}").parse().unwrap(),
-            database_url,
+            database_url.clone(),
             pki.server_cert.clone(),
             pki.server_key.clone(),
         )
@@ -521,6 +524,8 @@ fn browser_flows() {
         "nothing was queued"
     );
 
+    deployment_flow(&b, &rt, &database_url, org_id);
+
     // Logout ends the session on the server: the old cookie opens nothing.
     let old = b.cmd("GET", "/cookie/__Host-patchctl_session", None)["value"]
         .as_str()
@@ -569,4 +574,76 @@ fn browser_flows() {
     drop(b);
     let _ = stop.send(());
     let _ = rt.block_on(server);
+}
+
+/// A deployment made and watched in the browser: a manifest frozen on the Manifests page
+/// from an approval of a package this machine does not have (so that nothing is
+/// installed on the machine running the test), a deployment created on the Deployments
+/// page, then its page followed while the real agent runs the baseline `health_check`
+/// and the install fails: the deployment halts and says why, per ring and host.
+fn deployment_flow(b: &Browser, rt: &tokio::runtime::Runtime, database_url: &str, org: Uuid) {
+    rt.block_on(async {
+        let store = patchctl_storage::open(database_url).await.unwrap();
+        let host = store.list_hosts(org).await.unwrap().remove(0);
+        let all = store.group_by_name(org, "all").await.unwrap().unwrap();
+        store
+            .approve(
+                org,
+                &NewApprovals {
+                    group_id: all.id,
+                    items: vec![UpdateItem {
+                        ecosystem: patchctl_server::policy::approvals::host_ecosystem(&host),
+                        name: "patchctl-browser-absent".into(),
+                        version: "1.0".into(),
+                    }],
+                    rule: None,
+                    actor: "browser test".into(),
+                    now: Utc::now(),
+                },
+            )
+            .await
+            .unwrap();
+    });
+    b.go("/ui/manifests");
+    b.wait_title("Manifests");
+    b.type_in("#new-manifest input[name=name]", "browser-m");
+    b.click("#new-manifest button");
+    wait_for("the manifest in the list", 30, || {
+        b.source().contains("browser-m").then_some(())
+    });
+    b.go("/ui/deployments");
+    b.wait_title("Deployments");
+    b.type_in("#new-deployment input[name=name]", "browser-d");
+    b.type_in("#new-deployment input[name=rings]", "50,100");
+    b.click("#new-deployment button");
+    wait_for("the new deployment", 30, || {
+        b.source().contains("browser-d").then_some(())
+    });
+    if b.all("#state").is_empty() {
+        b.click("a[href^='/ui/deployments/']");
+    }
+    let page = b.url().strip_prefix(&b.base).unwrap().to_owned();
+    let t0 = Instant::now();
+    wait_for("the deployment to halt on its page", 120, || {
+        b.go(&page);
+        (b.text("#state") == "halted").then_some(())
+    });
+    eprintln!("deployment halted after {:?}", t0.elapsed());
+    let reason = b.text("#reason");
+    assert!(
+        reason.contains("ring canary") && reason.contains("install failed"),
+        "{reason}"
+    );
+    let hosts = b.text("table.hosts");
+    assert!(hosts.contains("failed"), "{hosts}");
+    let rings = b.text("table.rings");
+    assert!(
+        rings.contains("skipped"),
+        "the second ring installs nothing: {rings}"
+    );
+    assert!(
+        b.text("table.events").contains("halted"),
+        "the transitions are shown"
+    );
+    b.shot("07b-deployment-halted");
 }

@@ -72,7 +72,7 @@ impl PkgError {
     pub fn exited(what: &str, code: Option<i32>, output: impl Into<String>) -> Self {
         PkgError::ToolFailed {
             what: format!("{what} failed"),
-            exit: format!("exit {code:?}"),
+            exit: format!("exit {}", crate::text::exit_code(code)),
             output: output.into(),
         }
     }

@@ -320,7 +320,7 @@ impl Backend for ApkBackend {
         if !o.success() {
             return Err(PkgError::ToolFailed {
                 what: "apk cannot plan the install".to_owned(),
-                exit: format!("exit {:?}", o.code),
+                exit: format!("exit {}", crate::text::exit_code(o.code)),
                 output: error_reason(&o.stdout, &o.stderr),
             });
         }

@@ -659,7 +659,7 @@ async fn backend_refuses_clearly() {
         .unwrap_err()
         .to_string();
     assert!(
-        e.starts_with("apk cannot plan the install (exit Some(1)): unable to select packages: openssl-3.3.1-r3: breaks:"),
+        e.starts_with("apk cannot plan the install (exit 1): unable to select packages: openssl-3.3.1-r3: breaks:"),
         "{e}"
     );
     // Locked, during the simulation, the install and the refresh.

@@ -310,7 +310,11 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                             // the one after its reboot before the tick reads the result.
                             h.boot_before = boot.and_then(|b| b.booted_at);
                             h.stage = HostStage::Installing;
-                            h.detail = Some(format!("install of {} packages queued", h.packages));
+                            h.detail = Some(format!(
+                                "install of {} package{} queued",
+                                h.packages,
+                                if h.packages == 1 { "" } else { "s" }
+                            ));
                         }
                     }
                 }
