@@ -5,20 +5,17 @@
 //! in the audit trail); a viewer sees the pages without forms and is refused on every
 //! POST; a POST without the CSRF token is refused; a hostile name is escaped.
 
-use std::net::SocketAddr;
+mod dash;
 
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
+use axum::http::StatusCode;
 use chrono::Utc;
-use http_body_util::BodyExt;
+use dash::{Answer, User};
 use patchctl_proto::access::Role;
 use patchctl_proto::agent::{OsInfo, SystemInfo};
 use patchctl_proto::policy::approvals::UpdateItem;
 use patchctl_server::bootstrap::create_org;
-use patchctl_server::{AppState, Settings, app};
+use patchctl_server::{AppState, Settings};
 use patchctl_storage::{AuditFilter, Manifest, NewHost, NewUser};
-use tower::ServiceExt;
 use uuid::Uuid;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -27,28 +24,6 @@ struct Env {
     _dir: tempfile::TempDir,
     st: AppState,
     org_id: Uuid,
-}
-
-struct User {
-    cookie: String,
-    csrf: String,
-}
-
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    cookies: Vec<String>,
-    body: String,
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(fields).unwrap()
-}
-
-fn hidden(body: &str, name: &str) -> Option<String> {
-    let at = body.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &body[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_owned())
 }
 
 async fn env() -> Env {
@@ -142,67 +117,11 @@ impl Env {
         cookie: Option<&str>,
         body: Option<String>,
     ) -> Answer {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        let mut req = req.body(Body::from(body.unwrap_or_default())).unwrap();
-        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let resp = app(self.st.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let location = resp
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let cookies = resp
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            cookies,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        dash::send(&self.st, method, path, cookie, body).await
     }
 
     async fn login(&self, username: &str) -> User {
-        let a = self
-            .send(
-                "POST",
-                "/ui/login",
-                None,
-                Some(form(&[
-                    ("username", username),
-                    ("password", PASSWORD),
-                    ("next", "/ui/"),
-                ])),
-            )
-            .await;
-        assert!(
-            a.status.is_redirection(),
-            "login of {username}: {}",
-            a.status
-        );
-        let cookie = a
-            .cookies
-            .iter()
-            .find(|c| c.starts_with("__Host-patchctl_session="))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let page = self.get(&cookie, "/ui/deployments").await;
-        let csrf = hidden(&page, "csrf").expect("the logout form's CSRF token");
-        User { cookie, csrf }
+        dash::login(&self.st, username, PASSWORD, &["/ui/deployments"]).await
     }
 
     async fn get(&self, cookie: &str, path: &str) -> String {
@@ -212,10 +131,7 @@ impl Env {
     }
 
     async fn post(&self, u: &User, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut f: Vec<(&str, &str)> = vec![("csrf", u.csrf.as_str())];
-        f.extend_from_slice(fields);
-        self.send("POST", path, Some(&u.cookie), Some(form(&f)))
-            .await
+        dash::post(&self.st, u, path, fields).await
     }
 }
 

@@ -4,13 +4,15 @@
 //! viewer sees no form and is refused on every POST, a POST without the CSRF token is
 //! refused, and everything that came from an agent is escaped.
 
+mod dash;
+
 use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use chrono::{Duration, Utc};
-use http_body_util::BodyExt;
+use dash::{Answer, User, form};
 use patchctl_proto::access::Role;
 use patchctl_proto::agent::{InstalledPackage, OsInfo, SystemInfo};
 use patchctl_proto::command::{AvailableUpdate, CommandResult, ResultStatus};
@@ -248,29 +250,7 @@ async fn env() -> Env {
 }
 
 /// An answer.
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    cookies: Vec<String>,
-    body: String,
-}
-
 /// A logged-in browser: the session cookie and the CSRF token of its forms.
-struct User {
-    cookie: String,
-    csrf: String,
-}
-
-fn hidden(body: &str, name: &str) -> Option<String> {
-    let at = body.find(&format!("name=\"{name}\" value=\""))?;
-    let rest = &body[at + name.len() + 15..];
-    Some(rest[..rest.find('"')?].to_owned())
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(fields).unwrap()
-}
-
 impl Env {
     async fn send(
         &self,
@@ -279,73 +259,11 @@ impl Env {
         cookie: Option<&str>,
         body: Option<String>,
     ) -> Answer {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        if body.is_some() {
-            req = req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        }
-        let mut req = req.body(Body::from(body.unwrap_or_default())).unwrap();
-        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        req.extensions_mut().insert(ConnectInfo(peer));
-        let resp = app(self.st.clone()).oneshot(req).await.unwrap();
-        let status = resp.status();
-        let location = resp
-            .headers()
-            .get(header::LOCATION)
-            .map(|v| v.to_str().unwrap().to_owned());
-        let cookies = resp
-            .headers()
-            .get_all(header::SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            location,
-            cookies,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        dash::send(&self.st, method, path, cookie, body).await
     }
 
     async fn login(&self, username: &str) -> User {
-        let a = self
-            .send(
-                "POST",
-                "/ui/login",
-                None,
-                Some(form(&[
-                    ("username", username),
-                    ("password", PASSWORD),
-                    ("next", "/ui/"),
-                ])),
-            )
-            .await;
-        assert!(
-            a.status.is_redirection(),
-            "login of {username}: {} {}",
-            a.status,
-            a.body
-        );
-        let cookie = a
-            .cookies
-            .iter()
-            .find(|c| c.starts_with("__Host-patchctl_session="))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        // an auditor reads only the audit log
-        let mut page = self.send("GET", "/ui/commands", Some(&cookie), None).await;
-        if page.status == StatusCode::FORBIDDEN {
-            page = self.send("GET", "/ui/audit", Some(&cookie), None).await;
-        }
-        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        let csrf = hidden(&page.body, "csrf").expect("the logout form's CSRF token");
-        User { cookie, csrf }
+        dash::login(&self.st, username, PASSWORD, &["/ui/commands", "/ui/audit"]).await
     }
 
     /// Calls the operator API with a bearer token; the status.
@@ -372,10 +290,7 @@ impl Env {
     }
 
     async fn post(&self, u: &User, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let mut f: Vec<(&str, &str)> = vec![("csrf", u.csrf.as_str())];
-        f.extend_from_slice(fields);
-        self.send("POST", path, Some(&u.cookie), Some(form(&f)))
-            .await
+        dash::post(&self.st, u, path, fields).await
     }
 
     /// The vulnerabilities page once the engine has correlated the fleet.
