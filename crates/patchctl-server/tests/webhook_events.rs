@@ -1,0 +1,310 @@
+//! The webhook events the platform emits from its own sweeps, through the real platform
+//! state on SQLite and on PostgreSQL (a fresh database of `PATCHCTL_TEST_POSTGRES_URL`;
+//! skipped with the reason without it, a failure under `CI=true`): `host.offline` from
+//! the webhook worker's sweep. The clock is the test's: the sweeps are called with the
+//! time the test chooses. What was queued is read from the outbox itself
+//! (`webhook_outbox`: one row per subscription and message, with the exact body).
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Duration, Utc};
+use patchctl_proto::agent::{InstalledPackage, OsInfo, SystemInfo};
+use patchctl_proto::policy::webhooks::{EventType, Webhook};
+use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
+use patchctl_server::Settings;
+use patchctl_server::auth::hash_secret;
+use patchctl_server::bootstrap::create_org;
+use patchctl_storage::{NewHost, NewWebhook, Storage};
+use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use serde_json::Value;
+use sqlx::Connection;
+use uuid::Uuid;
+
+fn main() -> ExitCode {
+    Harness::new()
+        .test(trial!(async sqlite_host_offline).multi_thread(Some(2)))
+        .test(
+            trial!(async postgres_host_offline)
+                .multi_thread(Some(2))
+                .needs([Need::Postgres]),
+        )
+        .run()
+}
+
+/// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database (dropped by
+/// [`drop_db`]).
+async fn fresh_db(postgres: bool, dir: &tempfile::TempDir) -> String {
+    if !postgres {
+        return format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    }
+    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
+    let name = format!("patchctl_hookev_{}", Uuid::new_v4().simple());
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (main, query) = match base.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (base.as_str(), None),
+    };
+    let start = main.find("://").map_or(0, |i| i + 3);
+    let root = match main[start..].find('/') {
+        Some(i) => &main[..start + i],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
+async fn drop_db(url: &str) {
+    if let Some(name) = url.strip_prefix("postgres").and_then(|u| {
+        let path = u.rsplit('/').next()?;
+        Some(path.split('?').next()?.to_owned())
+    }) {
+        let base = std::env::var(POSTGRES_ENV).unwrap();
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+    }
+}
+
+/// The bodies queued for subscription `sub`, oldest first.
+async fn queued(url: &str, sub: Uuid) -> Vec<Value> {
+    let sql = "SELECT payload FROM webhook_outbox WHERE subscription_id = $1 \
+               ORDER BY created_at, id";
+    let rows: Vec<(String,)> = if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql)
+            .bind(sub.to_string())
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_as(sql)
+            .bind(sub.to_string())
+            .fetch_all(&mut c)
+            .await
+            .unwrap()
+    };
+    rows.into_iter()
+        .map(|(p,)| serde_json::from_str(&p).unwrap())
+        .collect()
+}
+
+fn settings(url: &str) -> Settings {
+    Settings {
+        metrics_history_len: 10,
+        vuln_sync: false,
+        ..Settings::with_defaults("127.0.0.1:0".parse().unwrap(), url, "unused", "unused")
+    }
+}
+
+fn record(id: &str, package: &str, fixed: &str, severity: &str) -> patchctl_vuln::Record {
+    patchctl_vuln::Record {
+        id: id.into(),
+        aliases: vec![],
+        summary: format!("{package} issue"),
+        severity: Some(severity.into()),
+        cvss_vector: None,
+        published: None,
+        modified: None,
+        withdrawn: false,
+        exploited: None,
+        affected: vec![patchctl_vuln::Affected {
+            ecosystem: "Debian:12".into(),
+            package: package.into(),
+            introduced: None,
+            last_affected: None,
+            status: patchctl_vuln::Status::Fixed {
+                fixed_version: fixed.into(),
+            },
+            note: None,
+            severity: None,
+        }],
+    }
+}
+
+fn scan(hostname: &str, packages: &[(&str, &str, &str)]) -> ScanState {
+    let mut s = ScanState {
+        system: system(hostname),
+        package_manager: Some("dpkg".into()),
+        packages: packages
+            .iter()
+            .map(|(name, version, src)| {
+                PackageRow::from_package(&InstalledPackage {
+                    name: (*name).into(),
+                    version: (*version).into(),
+                    arch: "amd64".into(),
+                    source_name: Some((*src).into()),
+                    source_version: Some((*version).into()),
+                    status: "installed".into(),
+                })
+            })
+            .collect(),
+        updates: Some(ScanUpdates {
+            refreshed: true,
+            updates: vec![],
+            removals: vec![],
+            error: None,
+        }),
+    };
+    s.canonicalize();
+    s
+}
+
+fn system(hostname: &str) -> SystemInfo {
+    SystemInfo {
+        hostname: hostname.into(),
+        kernel: "6.1.0-28-amd64".into(),
+        os: OsInfo {
+            id: "debian".into(),
+            version_id: "12".into(),
+            pretty_name: "Debian 12".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+const SSH: (&str, &str, &str) = ("openssh-server", "1:9.2p1-2+deb12u2", "openssh");
+
+/// An organisation with one Debian 12 host scanned with `packages`, the data of three
+/// high findings (openssh, util-linux, curl) and a subscription to `events`; returns
+/// (org, host, subscription).
+async fn seed(
+    store: &dyn Storage,
+    now: DateTime<Utc>,
+    packages: &[(&str, &str, &str)],
+    events: &[EventType],
+) -> (Uuid, Uuid, Webhook) {
+    let org = create_org(store, "acme").await.unwrap();
+    let key = store
+        .enrollment_key_by_hash(&hash_secret(org.enrollment_key.expose()))
+        .await
+        .unwrap()
+        .unwrap();
+    let h = store
+        .create_host(NewHost {
+            org_id: key.org_id,
+            enrollment_key_id: key.id,
+            credential_hash: hash_secret("cred"),
+            agent_version: "1.0.0".into(),
+            system: system("deb-1"),
+            now,
+        })
+        .await
+        .unwrap();
+    let s = scan("deb-1", packages);
+    store.put_scan(h.id, now, &s.digest(), &s).await.unwrap();
+    store
+        .import_vuln_records(
+            "test",
+            &[
+                record("CVE-2024-6387", "openssh", "1:9.2p1-2+deb12u3", "high"),
+                record("CVE-2024-28085", "util-linux", "2.38.1-5+deb12u2", "high"),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    let w = store
+        .create_webhook(&NewWebhook {
+            org_id: key.org_id,
+            name: "events".into(),
+            url: "https://hooks.example/events".into(),
+            events: events.to_vec(),
+            min_severity: None,
+            enabled: true,
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            created_by: "test".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    (key.org_id, h.id, w)
+}
+
+async fn sqlite_host_offline() {
+    host_offline(false).await;
+}
+
+async fn postgres_host_offline() {
+    host_offline(true).await;
+}
+
+/// `host.offline`: announced by the webhook worker's sweep once per outage, whichever
+/// of two nodes sweeps and however often; again after a heartbeat and a second outage;
+/// not while heartbeats arrive.
+async fn host_offline(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_db(postgres, &dir).await;
+    let now = Utc::now();
+    let store = patchctl_storage::open(&url).await.unwrap();
+    let (_, host, w) = seed(store.as_ref(), now, &[SSH], &[EventType::HostOffline]).await;
+    let settings = settings(&url);
+    let after = Duration::from_std(settings.offline_after()).unwrap();
+    let config = settings.webhook_config();
+    // two platform nodes; the subscription's target (loopback, not allowed) fails fast
+    let nodes = [
+        patchctl_server::webhooks::Worker::new(&config, store.clone()).unwrap(),
+        patchctl_server::webhooks::Worker::new(&config, store.clone()).unwrap(),
+    ];
+    let beat = |at: DateTime<Utc>| patchctl_storage::HeartbeatWrite {
+        host_id: host,
+        agent_version: "1.0.0".into(),
+        agent_target: None,
+        metrics: Default::default(),
+        reboot: Default::default(),
+        at,
+    };
+    let offline = |q: &[Value]| {
+        q.iter()
+            .filter(|m| m["type"] == "host.offline" && m["data"]["host_id"] == host.to_string())
+            .count()
+    };
+    store.record_heartbeats(&[beat(now)], 10).await.unwrap();
+    // within the window: nothing
+    for n in &nodes {
+        n.tick(now + after - Duration::seconds(1)).await.unwrap();
+    }
+    assert_eq!(offline(&queued(&url, w.id).await), 0);
+    // past it: one event, whoever sweeps, however often (each node's sweep is due every
+    // 15 s of its clock)
+    for s in [1, 20, 40, 60] {
+        for n in &nodes {
+            n.tick(now + after + Duration::seconds(s)).await.unwrap();
+        }
+    }
+    let q = queued(&url, w.id).await;
+    assert_eq!(offline(&q), 1, "{q:?}");
+    let last_seen = DateTime::parse_from_rfc3339(q[0]["data"]["last_seen"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(last_seen, now.timestamp_millis());
+    // a restarted node does not announce it again
+    let fresh = patchctl_server::webhooks::Worker::new(&config, store.clone()).unwrap();
+    fresh.tick(now + after * 2).await.unwrap();
+    assert_eq!(offline(&queued(&url, w.id).await), 1);
+    // back (a heartbeat), then a second outage: a second event
+    let back = now + after * 3;
+    store.record_heartbeats(&[beat(back)], 10).await.unwrap();
+    fresh.tick(back + Duration::seconds(20)).await.unwrap();
+    assert_eq!(
+        offline(&queued(&url, w.id).await),
+        1,
+        "online again: nothing"
+    );
+    for s in [1, 20, 40] {
+        fresh
+            .tick(back + after + Duration::seconds(s))
+            .await
+            .unwrap();
+    }
+    assert_eq!(offline(&queued(&url, w.id).await), 2, "the second outage");
+    drop_db(&url).await;
+}
