@@ -1,8 +1,9 @@
 //! The webhook events the platform emits from its own sweeps, through the real platform
 //! state on SQLite and on PostgreSQL (a fresh database of `PATCHCTL_TEST_POSTGRES_URL`;
 //! skipped with the reason without it, a failure under `CI=true`): `host.offline` from
-//! the webhook worker's sweep. The clock is the test's: the sweeps are called with the
-//! time the test chooses. What was queued is read from the outbox itself
+//! the webhook worker's sweep, `deadline.missed` from the policy tick. The clock is the
+//! test's: first-seen times are written before the platform starts, and the sweeps and
+//! `policy::tick` are called with the time the test chooses. What was queued is read from the outbox itself
 //! (`webhook_outbox`: one row per subscription and message, with the exact body).
 
 use std::process::ExitCode;
@@ -11,10 +12,10 @@ use chrono::{DateTime, Duration, Utc};
 use patchctl_proto::agent::{InstalledPackage, OsInfo, SystemInfo};
 use patchctl_proto::policy::webhooks::{EventType, Webhook};
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
-use patchctl_server::Settings;
 use patchctl_server::auth::hash_secret;
 use patchctl_server::bootstrap::create_org;
-use patchctl_storage::{NewHost, NewWebhook, Storage};
+use patchctl_server::{AppState, Settings};
+use patchctl_storage::{ExceptionScope, FirstSeen, NewException, NewHost, NewWebhook, Storage};
 use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
 use serde_json::Value;
 use sqlx::Connection;
@@ -25,6 +26,12 @@ fn main() -> ExitCode {
         .test(trial!(async sqlite_host_offline).multi_thread(Some(2)))
         .test(
             trial!(async postgres_host_offline)
+                .multi_thread(Some(2))
+                .needs([Need::Postgres]),
+        )
+        .test(trial!(async sqlite_deadline_missed).multi_thread(Some(2)))
+        .test(
+            trial!(async postgres_deadline_missed)
                 .multi_thread(Some(2))
                 .needs([Need::Postgres]),
         )
@@ -172,6 +179,7 @@ fn system(hostname: &str) -> SystemInfo {
 }
 
 const SSH: (&str, &str, &str) = ("openssh-server", "1:9.2p1-2+deb12u2", "openssh");
+const UTIL: (&str, &str, &str) = ("bsdutils", "2.38.1-5+deb12u1", "util-linux");
 
 /// An organisation with one Debian 12 host scanned with `packages`, the data of three
 /// high findings (openssh, util-linux, curl) and a subscription to `events`; returns
@@ -227,6 +235,117 @@ async fn seed(
         .await
         .unwrap();
     (key.org_id, h.id, w)
+}
+
+/// The platform over `store`, its CVE engine loaded.
+async fn platform(store: &std::sync::Arc<dyn Storage>, url: &str) -> AppState {
+    let st = AppState::new(store.clone(), settings(url));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !st.vulns.is_ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the engine did not load"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    st
+}
+
+/// One policy tick at `now` with the rules (and the deadline sweep) due.
+async fn tick(st: &AppState, now: DateTime<Utc>) {
+    patchctl_server::policy::tick(st, now, &mut None).await;
+}
+
+async fn sqlite_deadline_missed() {
+    deadline_missed(false).await;
+}
+
+async fn postgres_deadline_missed() {
+    deadline_missed(true).await;
+}
+
+/// `deadline.missed`: not before the deadline, once after it (two ticks, a restart),
+/// never for an excepted finding.
+async fn deadline_missed(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_db(postgres, &dir).await;
+    let now = Utc::now();
+    let store = patchctl_storage::open(&url).await.unwrap();
+    let (org, host, w) = seed(
+        store.as_ref(),
+        now,
+        &[SSH, UTIL],
+        &[EventType::DeadlineMissed],
+    )
+    .await;
+    // both findings first seen 40 days ago (high: 30 days, so due 10 days ago)
+    let seen = |vuln: &str, package: &str| FirstSeen {
+        org_id: org,
+        host_id: host,
+        vuln_id: vuln.into(),
+        package: package.into(),
+        first_seen_at: (now - Duration::days(40)).timestamp_millis(),
+    };
+    store
+        .record_first_seen(&[
+            seen("CVE-2024-6387", "openssh"),
+            seen("CVE-2024-28085", "util-linux"),
+        ])
+        .await
+        .unwrap();
+    // openssh's risk is accepted on this host
+    store
+        .create_exception(&NewException {
+            org_id: org,
+            vuln_id: "CVE-2024-6387".into(),
+            scope: ExceptionScope::Host(host),
+            reason: "not reachable".into(),
+            owner: "alice".into(),
+            expires_at: (now + Duration::days(30)).timestamp_millis(),
+            created_by: "test".into(),
+            created_at: (now - Duration::days(20)).timestamp_millis(),
+        })
+        .await
+        .unwrap();
+    let st = platform(&store, &url).await;
+
+    // before the deadline: nothing
+    tick(&st, now - Duration::days(11)).await;
+    assert!(queued(&url, w.id).await.is_empty());
+
+    // after it: util-linux's, once
+    tick(&st, now).await;
+    let q = queued(&url, w.id).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["type"], "deadline.missed");
+    assert_eq!(q[0]["data"]["host_id"], host.to_string());
+    assert_eq!(q[0]["data"]["vulnerability"], "CVE-2024-28085");
+    let due = DateTime::parse_from_rfc3339(q[0]["data"]["deadline"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        due.timestamp_millis(),
+        (now - Duration::days(10)).timestamp_millis()
+    );
+    tick(&st, now + Duration::minutes(10)).await;
+    tick(&st, now + Duration::days(1)).await;
+    assert_eq!(queued(&url, w.id).await.len(), 1, "announced once");
+
+    // a restarted platform does not announce it again
+    let st = platform(&store, &url).await;
+    tick(&st, now + Duration::days(2)).await;
+    assert_eq!(
+        queued(&url, w.id).await.len(),
+        1,
+        "announced once across a restart"
+    );
+
+    // once the exception has expired, openssh's is announced (once)
+    tick(&st, now + Duration::days(31)).await;
+    tick(&st, now + Duration::days(32)).await;
+    let q = queued(&url, w.id).await;
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[1]["data"]["vulnerability"], "CVE-2024-6387");
+    drop(st);
+    drop_db(&url).await;
 }
 
 async fn sqlite_host_offline() {

@@ -17,7 +17,7 @@ use patchctl_policy::deadline::{self, Basis, Compliance, DeadlinePolicy};
 use patchctl_proto::policy::deadlines::{
     ComplianceTally, ExceptionRef, FindingState, OverdueFinding, Remediation,
 };
-use patchctl_storage::{ExceptionRow, ExceptionScope, FirstSeen, StorageError};
+use patchctl_storage::{ExceptionRow, ExceptionScope, FirstSeen, MissedDeadline, StorageError};
 use patchctl_vuln::coverage::DataLevel;
 use patchctl_vuln::fleet::VulnHit;
 use patchctl_vuln::matcher::Finding;
@@ -441,6 +441,46 @@ impl VulnEngine {
             overdue,
             overdue_total: total,
         })
+    }
+}
+
+impl VulnEngine {
+    /// The organisations of the hosts the engine knows.
+    pub async fn org_ids(&self) -> Vec<Uuid> {
+        let inner = self.inner.read().await;
+        let mut orgs: Vec<Uuid> = inner.orgs.values().copied().collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        orgs
+    }
+
+    /// Every overdue finding of `org`'s active hosts under `ctx` (unordered, not a
+    /// page: one pass over the fleet's decisions, nothing else materialized), for the
+    /// `deadline.missed` announcements.
+    pub async fn missed_deadlines(
+        &self,
+        org: Uuid,
+        ctx: &Deadlines,
+    ) -> Result<Vec<MissedDeadline>, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        let inner = self.inner.read().await;
+        let mut missed = Vec::new();
+        inner.fleet.walk_vulnerable(Some(&hosts), |host, _, hits| {
+            for h in hits.iter().filter(|h| h.fixable) {
+                let first = inner.seen.get(host, h.advisory, h.package);
+                let (r, due) = ctx.remediation(host, first, Hit::of_vuln(h));
+                if let (FindingState::Overdue, Some((at, _))) = (r.state, due) {
+                    missed.push(MissedDeadline {
+                        host_id: host,
+                        vuln_id: h.advisory.to_string(),
+                        package: h.package.to_string(),
+                        due_ms: at.timestamp_millis(),
+                    });
+                }
+            }
+        });
+        Ok(missed)
     }
 }
 

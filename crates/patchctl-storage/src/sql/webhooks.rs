@@ -1,11 +1,14 @@
 //! The SQL of [`WebhookStore`]: `webhook_subscriptions`, the outbox `webhook_outbox` and
-//! the attempt log `webhook_attempts` (migration 0011), and `hosts.offline_event_seen`.
+//! the attempt log `webhook_attempts` (migration 0011), and `hosts.offline_event_seen`, and
+//! `finding_first_seen.deadline_missed_at` (migration 0016).
 //!
 //! The fan-out is one `INSERT ... SELECT` over the organisation's subscriptions: the
 //! filter is `events = ''` (every type) or `events LIKE '%,type,%'`, the severity
 //! `min_severity IS NULL OR min_severity <= rank`. A lease is a conditional `UPDATE`
 //! whose `WHERE` repeats the due-and-free test, so that when two nodes race for a row
 //! (PostgreSQL re-checks the condition after the first one's commit) only one gets it.
+
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,8 +22,8 @@ use super::{
 };
 use crate::error::{Result, StorageError};
 use crate::webhooks::{
-    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, NewWebhook, WebhookChange,
-    WebhookStore,
+    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, MissedDeadline, NewWebhook,
+    WebhookChange, WebhookStore,
 };
 
 /// The columns of `webhook_subscriptions` that make a [`Webhook`] (see [`WebhookDb`]).
@@ -594,6 +597,59 @@ macro_rules! impl_webhooks {
                 }
                 tx.commit().await?;
                 Ok(hosts.len() as u64)
+            }
+
+            async fn announce_missed_deadlines(
+                &self,
+                org: Uuid,
+                missed: &[MissedDeadline],
+                now_ms: i64,
+            ) -> Result<u64> {
+                if missed.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.writer.begin().await?;
+                // those announced before are skipped without a statement each
+                let marked: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT host_id, vuln_id, package FROM finding_first_seen \
+                     WHERE org_id = $1 AND deadline_missed_at IS NOT NULL",
+                )
+                .bind(org.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let marked: HashSet<(String, String, String)> = marked.into_iter().collect();
+                let mut n = 0;
+                for m in missed {
+                    let key = (m.host_id.to_string(), m.vuln_id.clone(), m.package.clone());
+                    if marked.contains(&key) {
+                        continue;
+                    }
+                    // conditional: of two nodes racing, only one marks (and announces)
+                    let done = sqlx::query(
+                        "UPDATE finding_first_seen SET deadline_missed_at = $1 \
+                         WHERE org_id = $2 AND host_id = $3 AND vuln_id = $4 AND package = $5 \
+                         AND deadline_missed_at IS NULL",
+                    )
+                    .bind(now_ms)
+                    .bind(org.to_string())
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(&key.2)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        continue;
+                    }
+                    let event = WebhookEvent::DeadlineMissed {
+                        host_id: m.host_id,
+                        vulnerability: m.vuln_id.clone(),
+                        deadline: time(m.due_ms, "deadline")?,
+                    };
+                    Self::fan_out(&mut tx, org, &event, now_ms).await?;
+                    n += 1;
+                }
+                tx.commit().await?;
+                Ok(n)
             }
         }
     };
