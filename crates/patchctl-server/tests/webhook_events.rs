@@ -1,7 +1,8 @@
 //! The webhook events the platform emits from its own sweeps, through the real platform
 //! state on SQLite and on PostgreSQL (a fresh database of `PATCHCTL_TEST_POSTGRES_URL`;
 //! skipped with the reason without it, a failure under `CI=true`): `host.offline` from
-//! the webhook worker's sweep, `deadline.missed` from the policy tick. The clock is the
+//! the webhook worker's sweep, `deadline.missed` from the policy tick, `finding.new` from
+//! the CVE engine (a scan, a change of the vulnerability data; not its initial load). The clock is the
 //! test's: first-seen times are written before the platform starts, and the sweeps and
 //! `policy::tick` are called with the time the test chooses. What was queued is read from the outbox itself
 //! (`webhook_outbox`: one row per subscription and message, with the exact body).
@@ -10,7 +11,7 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Duration, Utc};
 use patchctl_proto::agent::{InstalledPackage, OsInfo, SystemInfo};
-use patchctl_proto::policy::webhooks::{EventType, Webhook};
+use patchctl_proto::policy::webhooks::{EventSeverity, EventType, Webhook};
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use patchctl_server::auth::hash_secret;
 use patchctl_server::bootstrap::create_org;
@@ -26,6 +27,12 @@ fn main() -> ExitCode {
         .test(trial!(async sqlite_host_offline).multi_thread(Some(2)))
         .test(
             trial!(async postgres_host_offline)
+                .multi_thread(Some(2))
+                .needs([Need::Postgres]),
+        )
+        .test(trial!(async sqlite_finding_new).multi_thread(Some(2)))
+        .test(
+            trial!(async postgres_finding_new)
                 .multi_thread(Some(2))
                 .needs([Need::Postgres]),
         )
@@ -425,5 +432,96 @@ async fn host_offline(postgres: bool) {
             .unwrap();
     }
     assert_eq!(offline(&queued(&url, w.id).await), 2, "the second outage");
+    drop_db(&url).await;
+}
+
+async fn sqlite_finding_new() {
+    finding_new(false).await;
+}
+
+async fn postgres_finding_new() {
+    finding_new(true).await;
+}
+
+/// `finding.new`: not for the findings the engine's initial load records; once per new
+/// finding after a scan and after a change of the vulnerability data (its severity
+/// filtered by a subscription's minimum); not again when re-correlated, nor by a second
+/// node (engine) over the same database.
+async fn finding_new(postgres: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_db(postgres, &dir).await;
+    let now = Utc::now();
+    let store = patchctl_storage::open(&url).await.unwrap();
+    let (org, host, w) = seed(store.as_ref(), now, &[SSH], &[EventType::FindingNew]).await;
+    let critical = store
+        .create_webhook(&NewWebhook {
+            org_id: org,
+            name: "critical".into(),
+            url: "https://hooks.example/critical".into(),
+            events: vec![EventType::FindingNew],
+            min_severity: Some(EventSeverity::Critical),
+            enabled: true,
+            secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+            created_by: "test".into(),
+            created_at: now,
+        })
+        .await
+        .unwrap();
+    // the load records openssh's finding (first seen now) and announces nothing
+    let st = platform(&store, &url).await;
+    let other = platform(&store, &url).await;
+    assert_eq!(store.host_first_seen(org, host).await.unwrap().len(), 1);
+    assert!(
+        queued(&url, w.id).await.is_empty(),
+        "the initial load announces nothing"
+    );
+
+    // a scan adds util-linux: its finding, once (both nodes re-correlate the host)
+    let s = scan("deb-1", &[SSH, UTIL]);
+    store.put_scan(host, now, &s.digest(), &s).await.unwrap();
+    st.vulns.host_changed(org, host).await.unwrap();
+    other.vulns.host_changed(org, host).await.unwrap();
+    st.vulns.host_changed(org, host).await.unwrap();
+    let q = queued(&url, w.id).await;
+    assert_eq!(q.len(), 1, "{q:?}");
+    assert_eq!(q[0]["type"], "finding.new");
+    assert_eq!(q[0]["data"]["host_id"], host.to_string());
+    assert_eq!(q[0]["data"]["vulnerability"], "CVE-2024-28085");
+    assert_eq!(q[0]["data"]["package"], "util-linux");
+    assert_eq!(q[0]["data"]["severity"], "high");
+    assert!(
+        queued(&url, critical.id).await.is_empty(),
+        "below its minimum"
+    );
+
+    // new vulnerability data: a critical openssh finding, once (both nodes refresh)
+    store
+        .import_vuln_records(
+            "test",
+            &[record(
+                "CVE-2025-0001",
+                "openssh",
+                "1:9.2p1-2+deb12u9",
+                "critical",
+            )],
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(st.vulns.refresh_db().await.unwrap() > 0);
+    other.vulns.refresh_db().await.unwrap();
+    st.vulns.refresh_db().await.unwrap();
+    let q = queued(&url, w.id).await;
+    assert_eq!(q.len(), 2, "{q:?}");
+    assert_eq!(q[1]["data"]["vulnerability"], "CVE-2025-0001");
+    assert_eq!(q[1]["data"]["severity"], "critical");
+    let c = queued(&url, critical.id).await;
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["data"]["vulnerability"], "CVE-2025-0001");
+
+    // a restarted platform loads everything again: nothing new, nothing announced
+    let again = platform(&store, &url).await;
+    again.vulns.host_changed(org, host).await.unwrap();
+    assert_eq!(queued(&url, w.id).await.len(), 2);
     drop_db(&url).await;
 }

@@ -157,6 +157,16 @@ pub struct MissedDeadline {
     pub due_ms: i64,
 }
 
+/// A finding the CVE engine saw for the first time, with the severity its `finding.new`
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFinding {
+    /// Its first-seen row.
+    pub seen: crate::compliance::FirstSeen,
+    /// Its severity.
+    pub severity: EventSeverity,
+}
+
 /// Webhook subscriptions, outbox and delivery log.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -251,6 +261,18 @@ pub trait WebhookStore: Send + Sync {
         &self,
         org: Uuid,
         missed: &[MissedDeadline],
+        now_ms: i64,
+    ) -> Result<u64>;
+
+    /// Stores the first-seen times of `rows` not stored yet (as
+    /// `ComplianceStore::record_first_seen`) and, with `announce`, queues one
+    /// `finding.new` for each row this call stored, in one transaction: a finding that
+    /// another node (or an earlier run) stored first is not announced again. Returns how
+    /// many rows were new.
+    async fn record_new_findings(
+        &self,
+        rows: &[NewFinding],
+        announce: bool,
         now_ms: i64,
     ) -> Result<u64>;
 }

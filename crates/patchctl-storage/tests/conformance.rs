@@ -87,7 +87,7 @@ use webhooks::{
 };
 #[path = "conformance/webhook_events.rs"]
 mod webhook_events;
-use webhook_events::case_missed_deadlines_once;
+use webhook_events::{case_missed_deadlines_once, case_new_findings_announced_once};
 
 fn main() -> std::process::ExitCode {
     Harness::new()
@@ -268,6 +268,8 @@ conformance! {
             sqlite_case_webhook_offline_sweep, postgres_case_webhook_offline_sweep;
         case_missed_deadlines_once =>
             sqlite_case_missed_deadlines_once, postgres_case_missed_deadlines_once;
+        case_new_findings_announced_once =>
+            sqlite_case_new_findings_announced_once, postgres_case_new_findings_announced_once;
         case_first_seen_bulk_and_idempotent => sqlite_case_first_seen_bulk_and_idempotent, postgres_case_first_seen_bulk_and_idempotent;
         case_exceptions_expire_and_revoke => sqlite_case_exceptions_expire_and_revoke, postgres_case_exceptions_expire_and_revoke;
         case_deadline_policy => sqlite_case_deadline_policy, postgres_case_deadline_policy;

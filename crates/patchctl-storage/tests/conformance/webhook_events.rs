@@ -1,11 +1,12 @@
 //! Conformance cases of the events the platform emits from its sweeps: `deadline.missed`
-//! announced once per finding (`finding_first_seen.deadline_missed_at`), also when two
-//! nodes race.
+//! announced once per finding (`finding_first_seen.deadline_missed_at`), and
+//! `finding.new` queued with the first-seen rows it reports (only for the rows a call
+//! stores, each subscription's minimum severity applied), both also when two nodes race.
 
 use std::sync::Arc;
 
 use patchctl_proto::policy::webhooks::{EventSeverity, EventType};
-use patchctl_storage::{FirstSeen, MissedDeadline, NewWebhook, Storage};
+use patchctl_storage::{FirstSeen, MissedDeadline, NewFinding, NewWebhook, Storage};
 use uuid::Uuid;
 
 use super::{org, t};
@@ -112,4 +113,111 @@ pub(super) async fn case_missed_deadlines_once(store: Arc<dyn Storage>) {
             .unwrap(),
         0
     );
+}
+
+pub(super) async fn case_new_findings_announced_once(store: Arc<dyn Storage>) {
+    let a = org(&store, "new-a").await;
+    let all = store
+        .create_webhook(&sub(a.id, "all", &[], None))
+        .await
+        .unwrap();
+    let high = store
+        .create_webhook(&sub(
+            a.id,
+            "high",
+            &[EventType::FindingNew],
+            Some(EventSeverity::High),
+        ))
+        .await
+        .unwrap();
+    let h = Uuid::new_v4();
+    let row = |vuln: &str, severity: EventSeverity| NewFinding {
+        seen: FirstSeen {
+            org_id: a.id,
+            host_id: h,
+            vuln_id: vuln.into(),
+            package: "openssl".into(),
+            first_seen_at: t(1).timestamp_millis(),
+        },
+        severity,
+    };
+    let now = t(5).timestamp_millis();
+    // not announced: stored only
+    assert_eq!(
+        store
+            .record_new_findings(&[row("CVE-0", EventSeverity::Critical)], false, now)
+            .await
+            .unwrap(),
+        1
+    );
+    // announced: only the rows this call stores (CVE-0 was stored before)
+    let rows = [
+        row("CVE-0", EventSeverity::Critical),
+        row("CVE-1", EventSeverity::Low),
+        row("CVE-2", EventSeverity::Critical),
+    ];
+    assert_eq!(
+        store.record_new_findings(&rows, true, now).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store.record_new_findings(&rows, true, now).await.unwrap(),
+        0
+    );
+    let sent = |w: Uuid| {
+        let store = store.clone();
+        async move {
+            let page = store.webhook_deliveries(a.id, w, None, 100).await.unwrap();
+            page.items
+                .into_iter()
+                .map(|d| d.event_type)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(sent(all.id).await, ["finding.new", "finding.new"]);
+    // the minimum severity holds
+    assert_eq!(sent(high.id).await, ["finding.new"]);
+    // the rows are the first-seen rows (times kept)
+    let seen = store.host_first_seen(a.id, h).await.unwrap();
+    assert_eq!(seen.len(), 3);
+    // two nodes racing to store the same new finding: announced once; more rows than
+    // one statement takes
+    let many: Vec<NewFinding> = (0..2_500)
+        .map(|i| row(&format!("CVE-9-{i}"), EventSeverity::High))
+        .collect();
+    let (s1, s2) = (store.clone(), store.clone());
+    let (r1, r2) = tokio::join!(
+        s1.record_new_findings(&many, true, now),
+        s2.record_new_findings(&many, true, now)
+    );
+    assert_eq!(r1.unwrap() + r2.unwrap(), 2_500);
+    let mut total = 0;
+    let mut after = None;
+    loop {
+        let page = store
+            .webhook_deliveries(a.id, high.id, after, 500)
+            .await
+            .unwrap();
+        total += page.items.len();
+        match page.next {
+            Some(n) => after = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(total, 2_501);
+    // an organisation without a subscription to finding.new: stored, nothing queued
+    let b = org(&store, "new-b").await;
+    let quiet = store
+        .create_webhook(&sub(b.id, "quiet", &[EventType::HostOffline], None))
+        .await
+        .unwrap();
+    let mut r = row("CVE-3", EventSeverity::Critical);
+    r.seen.org_id = b.id;
+    assert_eq!(store.record_new_findings(&[r], true, now).await.unwrap(), 1);
+    assert!(sent_b(&store, b.id, quiet.id).await.is_empty());
+}
+
+async fn sent_b(store: &Arc<dyn Storage>, org: Uuid, w: Uuid) -> Vec<String> {
+    let page = store.webhook_deliveries(org, w, None, 100).await.unwrap();
+    page.items.into_iter().map(|d| d.event_type).collect()
 }
