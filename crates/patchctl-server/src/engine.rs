@@ -256,7 +256,8 @@ impl VulnEngine {
             orgs,
             seen,
         };
-        self.first_seen_now(None).await;
+        // the fleet's history: recorded, not announced
+        self.first_seen_now(None, false).await;
         self.ready.store(true, Ordering::Release);
         self.timed(Recorrelation::Load, started);
         tracing::info!(
@@ -293,7 +294,8 @@ impl VulnEngine {
         inner.orgs.insert(h.id, h.org_id);
         drop(inner);
         self.timed(Recorrelation::Host, started);
-        self.first_seen_now(Some(&HashSet::from([host]))).await;
+        self.first_seen_now(Some(&HashSet::from([host])), true)
+            .await;
         Ok(())
     }
 
@@ -351,7 +353,7 @@ impl VulnEngine {
         drop(inner);
         self.timed(Recorrelation::Database, started);
         if redone > 0 {
-            self.first_seen_now(None).await;
+            self.first_seen_now(None, true).await;
         }
         tracing::info!(
             records,

@@ -93,8 +93,8 @@ pub use releases::{
 pub use scans::ScanStore;
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 pub use webhooks::{
-    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, NewWebhook, WebhookChange,
-    WebhookStore,
+    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, MissedDeadline, NewFinding,
+    NewWebhook, WebhookChange, WebhookStore,
 };
 pub use windows::{WindowFields, WindowRow, WindowStore};
 

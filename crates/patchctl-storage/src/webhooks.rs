@@ -143,6 +143,30 @@ pub struct DeliveryPage {
     pub next: Option<(i64, String)>,
 }
 
+/// An overdue finding the policy tick found, to announce once as `deadline.missed`
+/// (the key of `finding_first_seen`; times are Unix ms).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MissedDeadline {
+    /// Host.
+    pub host_id: Uuid,
+    /// The finding's vulnerability (advisory or CVE) id.
+    pub vuln_id: String,
+    /// The package the finding names.
+    pub package: String,
+    /// The deadline that passed.
+    pub due_ms: i64,
+}
+
+/// A finding the CVE engine saw for the first time, with the severity its `finding.new`
+/// carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewFinding {
+    /// Its first-seen row.
+    pub seen: crate::compliance::FirstSeen,
+    /// Its severity.
+    pub severity: EventSeverity,
+}
+
 /// Webhook subscriptions, outbox and delivery log.
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
@@ -227,4 +251,28 @@ pub trait WebhookStore: Send + Sync {
     /// announced, in one transaction (a host is announced once per offline spell, by one
     /// node). Returns how many hosts went offline.
     async fn sweep_offline_hosts(&self, offline_before_ms: i64, now_ms: i64) -> Result<u64>;
+
+    /// Marks the findings of `missed` (of organisation `org`) whose deadline was not
+    /// announced yet (`finding_first_seen.deadline_missed_at` null) and queues one
+    /// `deadline.missed` for each, in one transaction (a finding is announced once, by
+    /// one node; a finding without a first-seen row is skipped). Returns how many were
+    /// announced.
+    async fn announce_missed_deadlines(
+        &self,
+        org: Uuid,
+        missed: &[MissedDeadline],
+        now_ms: i64,
+    ) -> Result<u64>;
+
+    /// Stores the first-seen times of `rows` not stored yet (as
+    /// `ComplianceStore::record_first_seen`) and, with `announce`, queues one
+    /// `finding.new` for each row this call stored, in one transaction: a finding that
+    /// another node (or an earlier run) stored first is not announced again. Returns how
+    /// many rows were new.
+    async fn record_new_findings(
+        &self,
+        rows: &[NewFinding],
+        announce: bool,
+        now_ms: i64,
+    ) -> Result<u64>;
 }

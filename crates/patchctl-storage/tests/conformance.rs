@@ -85,6 +85,9 @@ use webhooks::{
     case_webhook_backoff_bookkeeping, case_webhook_fan_out, case_webhook_lease_exclusive,
     case_webhook_offline_sweep,
 };
+#[path = "conformance/webhook_events.rs"]
+mod webhook_events;
+use webhook_events::{case_missed_deadlines_once, case_new_findings_announced_once};
 
 fn main() -> std::process::ExitCode {
     Harness::new()
@@ -263,6 +266,10 @@ conformance! {
             sqlite_case_webhook_backoff_bookkeeping, postgres_case_webhook_backoff_bookkeeping;
         case_webhook_offline_sweep =>
             sqlite_case_webhook_offline_sweep, postgres_case_webhook_offline_sweep;
+        case_missed_deadlines_once =>
+            sqlite_case_missed_deadlines_once, postgres_case_missed_deadlines_once;
+        case_new_findings_announced_once =>
+            sqlite_case_new_findings_announced_once, postgres_case_new_findings_announced_once;
         case_first_seen_bulk_and_idempotent => sqlite_case_first_seen_bulk_and_idempotent, postgres_case_first_seen_bulk_and_idempotent;
         case_exceptions_expire_and_revoke => sqlite_case_exceptions_expire_and_revoke, postgres_case_exceptions_expire_and_revoke;
         case_deadline_policy => sqlite_case_deadline_policy, postgres_case_deadline_policy;

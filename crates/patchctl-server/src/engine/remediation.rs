@@ -17,7 +17,10 @@ use patchctl_policy::deadline::{self, Basis, Compliance, DeadlinePolicy};
 use patchctl_proto::policy::deadlines::{
     ComplianceTally, ExceptionRef, FindingState, OverdueFinding, Remediation,
 };
-use patchctl_storage::{ExceptionRow, ExceptionScope, FirstSeen, StorageError};
+use patchctl_proto::policy::webhooks::EventSeverity;
+use patchctl_storage::{
+    ExceptionRow, ExceptionScope, FirstSeen, MissedDeadline, NewFinding, StorageError,
+};
 use patchctl_vuln::coverage::DataLevel;
 use patchctl_vuln::fleet::VulnHit;
 use patchctl_vuln::matcher::Finding;
@@ -71,18 +74,21 @@ impl Seen {
     }
 
     /// Records `hits` of `host` not seen before at `now`; returns the new rows.
-    fn add(&mut self, org: Uuid, host: Uuid, hits: &[VulnHit<'_>], now: i64) -> Vec<FirstSeen> {
+    fn add(&mut self, org: Uuid, host: Uuid, hits: &[VulnHit<'_>], now: i64) -> Vec<NewFinding> {
         let mut new = Vec::new();
         for h in hits {
             if self.get(host, h.advisory, h.package).is_none() {
                 let (v, p) = (self.id(h.advisory), self.id(h.package));
                 self.hosts.entry(host).or_default().push((v, p, now));
-                new.push(FirstSeen {
-                    org_id: org,
-                    host_id: host,
-                    vuln_id: h.advisory.to_string(),
-                    package: h.package.to_string(),
-                    first_seen_at: now,
+                new.push(NewFinding {
+                    seen: FirstSeen {
+                        org_id: org,
+                        host_id: host,
+                        vuln_id: h.advisory.to_string(),
+                        package: h.package.to_string(),
+                        first_seen_at: now,
+                    },
+                    severity: event_severity(h.severity),
                 });
             }
         }
@@ -226,6 +232,18 @@ impl<'a> Hit<'a> {
     }
 }
 
+/// The severity a `finding.new` event carries (and subscriptions filter on).
+pub fn event_severity(s: Severity) -> EventSeverity {
+    match s {
+        Severity::Critical => EventSeverity::Critical,
+        Severity::High => EventSeverity::High,
+        Severity::Medium => EventSeverity::Medium,
+        Severity::Low => EventSeverity::Low,
+        Severity::Negligible => EventSeverity::Negligible,
+        Severity::Unknown => EventSeverity::Unknown,
+    }
+}
+
 /// The policy's severity of the engine's.
 pub fn severity(s: Severity) -> deadline::Severity {
     match s {
@@ -306,11 +324,15 @@ pub fn tally(c: &Compliance, overdue_kev: u64) -> ComplianceTally {
 
 impl VulnEngine {
     /// Records the first-seen time (`now`) of every vulnerable finding of `hosts` (or
-    /// of every host) the engine never saw; returns how many were new.
+    /// of every host) the engine never saw; returns how many were new. With
+    /// `announce`, each finding this call stored (not one another node stored first) is
+    /// queued as `finding.new` in the same transaction; the sweep of the initial load
+    /// does not announce (it backfills the fleet's history).
     pub async fn sweep_first_seen(
         &self,
         hosts: Option<&HashSet<Uuid>>,
         now: DateTime<Utc>,
+        announce: bool,
     ) -> Result<u64, StorageError> {
         let rows = {
             let mut inner = self.inner.write().await;
@@ -328,7 +350,9 @@ impl VulnEngine {
         if rows.is_empty() {
             return Ok(0);
         }
-        self.store.record_first_seen(&rows).await
+        self.store
+            .record_new_findings(&rows, announce, now.timestamp_millis())
+            .await
     }
 
     /// Sets the remediation of `host`'s vulnerable findings and returns how many of
@@ -445,10 +469,50 @@ impl VulnEngine {
 }
 
 impl VulnEngine {
+    /// The organisations of the hosts the engine knows.
+    pub async fn org_ids(&self) -> Vec<Uuid> {
+        let inner = self.inner.read().await;
+        let mut orgs: Vec<Uuid> = inner.orgs.values().copied().collect();
+        orgs.sort_unstable();
+        orgs.dedup();
+        orgs
+    }
+
+    /// Every overdue finding of `org`'s active hosts under `ctx` (unordered, not a
+    /// page: one pass over the fleet's decisions, nothing else materialized), for the
+    /// `deadline.missed` announcements.
+    pub async fn missed_deadlines(
+        &self,
+        org: Uuid,
+        ctx: &Deadlines,
+    ) -> Result<Vec<MissedDeadline>, EngineError> {
+        let hosts = self.org_hosts(org).await?;
+        self.current().await?;
+        let inner = self.inner.read().await;
+        let mut missed = Vec::new();
+        inner.fleet.walk_vulnerable(Some(&hosts), |host, _, hits| {
+            for h in hits.iter().filter(|h| h.fixable) {
+                let first = inner.seen.get(host, h.advisory, h.package);
+                let (r, due) = ctx.remediation(host, first, Hit::of_vuln(h));
+                if let (FindingState::Overdue, Some((at, _))) = (r.state, due) {
+                    missed.push(MissedDeadline {
+                        host_id: host,
+                        vuln_id: h.advisory.to_string(),
+                        package: h.package.to_string(),
+                        due_ms: at.timestamp_millis(),
+                    });
+                }
+            }
+        });
+        Ok(missed)
+    }
+}
+
+impl VulnEngine {
     /// Records first-seen times at the clock's time, logging a failure (the next sweep
     /// writes what is missing).
-    pub(super) async fn first_seen_now(&self, hosts: Option<&HashSet<Uuid>>) {
-        match self.sweep_first_seen(hosts, Utc::now()).await {
+    pub(super) async fn first_seen_now(&self, hosts: Option<&HashSet<Uuid>>, announce: bool) {
+        match self.sweep_first_seen(hosts, Utc::now(), announce).await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(new = n, "recorded first-seen times of new findings"),
             Err(e) => tracing::warn!(error = %e, "could not record first-seen times"),

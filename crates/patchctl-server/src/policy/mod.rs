@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod deployments;
+pub mod events;
 pub mod groups;
 
 use std::time::Duration;
@@ -18,14 +19,20 @@ pub const TICK: Duration = Duration::from_secs(15);
 /// How often the approval rules run (they look at every host of their groups).
 pub const RULES_EVERY: chrono::Duration = chrono::Duration::minutes(10);
 
-/// The platform's policy work at `now`: the approval rules when they are due, then every
-/// running or paused deployment advanced. Tests call it with the time they choose. `last_rules` is when the rules last ran in this process.
+/// The platform's policy work at `now`: the approval rules and the `deadline.missed`
+/// announcements when they are due (every [`RULES_EVERY`]), then every running or
+/// paused deployment advanced. Tests call it with the time they choose. `last_rules` is
+/// when the rules last ran in this process.
 pub async fn tick(st: &AppState, now: DateTime<Utc>, last_rules: &mut Option<DateTime<Utc>>) {
     if last_rules.is_none_or(|last| now - last >= RULES_EVERY) {
         match approvals::run_rules(st, now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(approved = n, "approval rules ran"),
             Err(e) => tracing::warn!("approval rules failed: {}", e.message),
+        }
+        match events::announce_missed_deadlines(st, now).await {
+            0 => {}
+            n => tracing::info!(announced = n, "missed remediation deadlines announced"),
         }
         *last_rules = Some(now);
     }

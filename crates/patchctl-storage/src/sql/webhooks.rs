@@ -1,11 +1,15 @@
 //! The SQL of [`WebhookStore`]: `webhook_subscriptions`, the outbox `webhook_outbox` and
-//! the attempt log `webhook_attempts` (migration 0011), and `hosts.offline_event_seen`.
+//! the attempt log `webhook_attempts` (migration 0011), and `hosts.offline_event_seen`, and
+//! `finding_first_seen.deadline_missed_at` (migration 0016), and the `finding_first_seen`
+//! rows the CVE engine stores with their `finding.new` events.
 //!
 //! The fan-out is one `INSERT ... SELECT` over the organisation's subscriptions: the
 //! filter is `events = ''` (every type) or `events LIKE '%,type,%'`, the severity
 //! `min_severity IS NULL OR min_severity <= rank`. A lease is a conditional `UPDATE`
 //! whose `WHERE` repeats the due-and-free test, so that when two nodes race for a row
 //! (PostgreSQL re-checks the condition after the first one's commit) only one gets it.
+
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -19,8 +23,8 @@ use super::{
 };
 use crate::error::{Result, StorageError};
 use crate::webhooks::{
-    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, NewWebhook, WebhookChange,
-    WebhookStore,
+    AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, MissedDeadline, NewFinding,
+    NewWebhook, WebhookChange, WebhookStore,
 };
 
 /// The columns of `webhook_subscriptions` that make a [`Webhook`] (see [`WebhookDb`]).
@@ -30,6 +34,9 @@ macro_rules! webhook_columns {
          previous_secret_until"
     };
 }
+
+/// First-seen rows per multi-row statement (5 bound values each; SQLite allows 32,766).
+const SEEN_CHUNK: usize = 2_000;
 
 /// A severity rank above every real one: events other than `finding.new` pass any
 /// minimum.
@@ -594,6 +601,137 @@ macro_rules! impl_webhooks {
                 }
                 tx.commit().await?;
                 Ok(hosts.len() as u64)
+            }
+
+            async fn record_new_findings(
+                &self,
+                rows: &[NewFinding],
+                announce: bool,
+                now_ms: i64,
+            ) -> Result<u64> {
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.writer.begin().await?;
+                let mut added = 0;
+                // whether an organisation has a subscription that takes finding.new
+                let mut wanted: HashMap<Uuid, bool> = HashMap::new();
+                for chunk in rows.chunks(SEEN_CHUNK) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO finding_first_seen \
+                         (org_id, host_id, vuln_id, package, first_seen_at) ",
+                    );
+                    qb.push_values(chunk, |mut b, r| {
+                        b.push_bind(r.seen.org_id.to_string())
+                            .push_bind(r.seen.host_id.to_string())
+                            .push_bind(r.seen.vuln_id.as_str())
+                            .push_bind(r.seen.package.as_str())
+                            .push_bind(r.seen.first_seen_at);
+                    });
+                    // only the rows this statement stored come back
+                    qb.push(
+                        " ON CONFLICT (org_id, host_id, vuln_id, package) DO NOTHING \
+                         RETURNING org_id, host_id, vuln_id, package",
+                    );
+                    let stored: Vec<(String, String, String, String)> =
+                        qb.build_query_as().fetch_all(&mut *tx).await?;
+                    added += stored.len() as u64;
+                    if !announce || stored.is_empty() {
+                        continue;
+                    }
+                    let stored: HashSet<(String, String, String, String)> =
+                        stored.into_iter().collect();
+                    for r in chunk {
+                        let key = (
+                            r.seen.org_id.to_string(),
+                            r.seen.host_id.to_string(),
+                            r.seen.vuln_id.clone(),
+                            r.seen.package.clone(),
+                        );
+                        if !stored.contains(&key) {
+                            continue;
+                        }
+                        let org = r.seen.org_id;
+                        if !wanted.contains_key(&org) {
+                            let (n,): (i64,) = sqlx::query_as(
+                                "SELECT COUNT(*) FROM webhook_subscriptions \
+                                 WHERE org_id = $1 AND enabled = $2 \
+                                 AND (events = '' OR events LIKE $3)",
+                            )
+                            .bind(org.to_string())
+                            .bind(true)
+                            .bind(format!("%,{},%", EventType::FindingNew.as_str()))
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            wanted.insert(org, n > 0);
+                        }
+                        if !wanted[&org] {
+                            continue;
+                        }
+                        let event = WebhookEvent::FindingNew {
+                            host_id: r.seen.host_id,
+                            vulnerability: r.seen.vuln_id.clone(),
+                            package: r.seen.package.clone(),
+                            severity: r.severity,
+                        };
+                        Self::fan_out(&mut tx, org, &event, now_ms).await?;
+                    }
+                }
+                tx.commit().await?;
+                Ok(added)
+            }
+
+            async fn announce_missed_deadlines(
+                &self,
+                org: Uuid,
+                missed: &[MissedDeadline],
+                now_ms: i64,
+            ) -> Result<u64> {
+                if missed.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = self.writer.begin().await?;
+                // those announced before are skipped without a statement each
+                let marked: Vec<(String, String, String)> = sqlx::query_as(
+                    "SELECT host_id, vuln_id, package FROM finding_first_seen \
+                     WHERE org_id = $1 AND deadline_missed_at IS NOT NULL",
+                )
+                .bind(org.to_string())
+                .fetch_all(&mut *tx)
+                .await?;
+                let marked: HashSet<(String, String, String)> = marked.into_iter().collect();
+                let mut n = 0;
+                for m in missed {
+                    let key = (m.host_id.to_string(), m.vuln_id.clone(), m.package.clone());
+                    if marked.contains(&key) {
+                        continue;
+                    }
+                    // conditional: of two nodes racing, only one marks (and announces)
+                    let done = sqlx::query(
+                        "UPDATE finding_first_seen SET deadline_missed_at = $1 \
+                         WHERE org_id = $2 AND host_id = $3 AND vuln_id = $4 AND package = $5 \
+                         AND deadline_missed_at IS NULL",
+                    )
+                    .bind(now_ms)
+                    .bind(org.to_string())
+                    .bind(&key.0)
+                    .bind(&key.1)
+                    .bind(&key.2)
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 0 {
+                        continue;
+                    }
+                    let event = WebhookEvent::DeadlineMissed {
+                        host_id: m.host_id,
+                        vulnerability: m.vuln_id.clone(),
+                        deadline: time(m.due_ms, "deadline")?,
+                    };
+                    Self::fan_out(&mut tx, org, &event, now_ms).await?;
+                    n += 1;
+                }
+                tx.commit().await?;
+                Ok(n)
             }
         }
     };
