@@ -1536,8 +1536,13 @@ async fn a_host_of_a_release_without_data_says_so_everywhere_never_zero() {
     e.full_scan(&stream.credential, Utc::now(), &cs).await;
 
     let path = format!("/api/v1/hosts/{}/vulns", stream.host_id);
-    let v = e.get_until(&org.token, &path, |v| v["packages"] == 2).await;
-    assert_eq!(v["ecosystems"], json!(["CentOS Stream:9"]));
+    // The engine takes the scan in the background: wait until it has (the release of
+    // the scan, not of the enrollment), then look.
+    let v = e
+        .get_until(&org.token, &path, |v| {
+            v["packages"] == 2 && v["ecosystems"] == json!(["CentOS Stream:9"])
+        })
+        .await;
     assert_eq!(v["coverage"]["level"], "none", "{v}");
     assert_eq!(
         v["coverage"]["message"],
