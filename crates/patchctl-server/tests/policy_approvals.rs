@@ -36,6 +36,28 @@ fn update(name: &str, from: &str, to: &str, security: bool) -> AvailableUpdate {
 
 /// A Debian 12 host with two security updates and one other.
 async fn debian_host(p: &support::Platform, name: &str) -> Uuid {
+    host_with(
+        p,
+        name,
+        ("debian", "12", "bookworm"),
+        "dpkg",
+        vec![
+            update("openssl", "3.0.14-1~deb12u2", "3.0.15-1~deb12u1", true),
+            update("curl", "7.88.1-10+deb12u7", "7.88.1-10+deb12u8", true),
+            update("tzdata", "2024a-0+deb12u1", "2025b-0+deb12u1", false),
+        ],
+    )
+    .await
+}
+
+/// A host of the release `(os id, version id, codename)` whose scan offers `updates`.
+async fn host_with(
+    p: &support::Platform,
+    name: &str,
+    (id, version_id, codename): (&str, &str, &str),
+    package_manager: &str,
+    updates: Vec<AvailableUpdate>,
+) -> Uuid {
     let key = p
         .store
         .create_enrollment_key(p.org_id, "k", &Uuid::new_v4().to_string(), Utc::now())
@@ -44,9 +66,9 @@ async fn debian_host(p: &support::Platform, name: &str) -> Uuid {
     let system = SystemInfo {
         hostname: name.into(),
         os: OsInfo {
-            id: "debian".into(),
-            version_id: "12".into(),
-            version_codename: "bookworm".into(),
+            id: id.into(),
+            version_id: version_id.into(),
+            version_codename: codename.into(),
             ..Default::default()
         },
         ..Default::default()
@@ -65,15 +87,11 @@ async fn debian_host(p: &support::Platform, name: &str) -> Uuid {
         .unwrap();
     let mut state = ScanState {
         system,
-        package_manager: Some("dpkg".into()),
+        package_manager: Some(package_manager.into()),
         packages: Vec::new(),
         updates: Some(ScanUpdates {
             refreshed: true,
-            updates: vec![
-                update("openssl", "3.0.14-1~deb12u2", "3.0.15-1~deb12u1", true),
-                update("curl", "7.88.1-10+deb12u7", "7.88.1-10+deb12u8", true),
-                update("tzdata", "2024a-0+deb12u1", "2025b-0+deb12u1", false),
-            ],
+            updates,
             removals: Vec::new(),
             error: None,
         }),
@@ -243,6 +261,47 @@ async fn rules_approve_after_their_days_on_a_test_clock() {
     let p = platform().await;
     let admin = p.caller("admin").token.clone();
     debian_host(&p, "deb2").await;
+    // The rule works for every family, Debian and Ubuntu included (which SSM's
+    // approve-after-days does not support): one security update and one other each.
+    for (name, release, pm, sec, other) in [
+        (
+            "ubu1",
+            ("ubuntu", "24.04", "noble"),
+            "dpkg",
+            (
+                "openssh-server",
+                "1:9.6p1-3ubuntu13.4",
+                "1:9.6p1-3ubuntu13.5",
+            ),
+            ("snapd", "2.63+24.04", "2.65.3+24.04"),
+        ),
+        (
+            "alma1",
+            ("almalinux", "9.4", ""),
+            "rpm",
+            ("openssl", "1:3.0.7-27.el9", "1:3.0.7-28.el9_4"),
+            ("tzdata", "2024a-1.el9", "2024b-2.el9"),
+        ),
+        (
+            "alpine1",
+            ("alpine", "3.20.3", ""),
+            "apk",
+            ("musl", "1.2.5-r0", "1.2.5-r1"),
+            ("tzdata", "2024a-r1", "2024b-r0"),
+        ),
+    ] {
+        host_with(
+            &p,
+            name,
+            release,
+            pm,
+            vec![
+                update(sec.0, sec.1, sec.2, true),
+                update(other.0, other.1, other.2, false),
+            ],
+        )
+        .await;
+    }
     let r = p
         .req(
             "POST",
@@ -288,13 +347,32 @@ async fn rules_approve_after_their_days_on_a_test_clock() {
         .await
         .unwrap();
     assert_eq!(
-        made, 2,
-        "curl and openssl, not tzdata (not a security update)"
+        made, 5,
+        "Debian's curl and openssl, Ubuntu's openssh-server, AlmaLinux's openssl and \
+         Alpine's musl; no update that is not a security update"
     );
     let list = p
         .req("GET", "/api/v1/approvals", Some(&admin), None)
         .await
         .ok();
+    let mut approved: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {}", a["ecosystem"], a["name"], a["version"]).replace('"', ""))
+        .collect();
+    approved.sort();
+    assert_eq!(
+        approved,
+        [
+            "AlmaLinux:9 openssl 1:3.0.7-28.el9_4",
+            "Alpine:v3.20 musl 1.2.5-r1",
+            "Debian:12 curl 7.88.1-10+deb12u8",
+            "Debian:12 openssl 3.0.15-1~deb12u1",
+            "Ubuntu:24.04:LTS openssh-server 1:9.6p1-3ubuntu13.5",
+        ],
+        "each family's security update in its own ecosystem"
+    );
     let a = &list.as_array().unwrap()[0];
     assert_eq!(a["source"]["kind"], "rule");
     assert_eq!(a["source"]["rule"], "security-after-2d");
@@ -321,7 +399,7 @@ async fn rules_approve_after_their_days_on_a_test_clock() {
         .ok();
     assert_eq!(
         list.as_array().unwrap().len(),
-        2,
+        5,
         "a rule's approvals outlive it"
     );
     let a = &list.as_array().unwrap()[0];
