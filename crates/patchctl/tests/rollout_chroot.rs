@@ -14,7 +14,7 @@
 //! naming exactly `demo-app=2.0`; `m-bad` halts on its canary ring, whose host failed
 //! the install on the postinst, the later rings are skipped and their hosts got no
 //! install command and still have demo-bad 1.0. Events and audit entries of both are
-//! read back. Needs root (chroot, mount, unshare, dpkg).
+//! read back. Needs root (chroot, mount, unshare, nsenter, dpkg).
 
 // The harness runs debootstrap, dpkg-deb, chroot and the binaries under test.
 #![allow(clippy::disallowed_methods)]
@@ -44,6 +44,8 @@ fn main() -> std::process::ExitCode {
             Need::Program("dpkg-deb"),
             Need::Program("chroot"),
             Need::Program("unshare"),
+            Need::Program("nsenter"),
+            Need::Program("hostname"),
         ]))
         .run()
 }

@@ -96,6 +96,16 @@ impl ChrootAgent {
         self.dir.join("agent.log")
     }
 
+    /// A new UTS namespace bound to `DIR/uts` (unmounted when the guard drops).
+    fn uts_namespace(&self) -> PathBuf {
+        let ns = self.dir.join("uts");
+        fs::write(&ns, b"").unwrap();
+        run(Command::new("unshare")
+            .arg(format!("--uts={}", ns.display()))
+            .arg("true"));
+        ns
+    }
+
     /// Installs the real agent binary with its private config for `platform` (its CA,
     /// the enrollment key, a 5 s heartbeat) and starts it as root inside the chroot; with
     /// `hostname`, in a UTS namespace of its own where that is the hostname.
@@ -114,21 +124,21 @@ impl ChrootAgent {
         let cfg = platform.agent_config("/etc/patchctl/ca.pem");
         fs::write(etc.join("config.json"), serde_json::to_vec(&cfg).unwrap()).unwrap();
         fs::set_permissions(etc.join("config.json"), fs::Permissions::from_mode(0o600)).unwrap();
+        // With a hostname: a UTS namespace of its own, kept in a file (`unshare
+        // --uts=FILE`), named with `hostname` inside it, then entered by the agent's
+        // `chroot` — every step execs a program, none a shell, and the child's pid is the
+        // agent's.
         let mut cmd = match hostname {
-            // unshare execs the shell, which sets the name where the agent reads it
-            // (/proc/sys/kernel/hostname) and execs chroot, which execs the agent: the
-            // child's pid stays the agent's.
             Some(name) => {
-                let mut c = Command::new("unshare");
-                c.args([
-                    "--uts",
-                    "--",
-                    "/bin/sh",
-                    "-c",
-                    "echo \"$0\" > /proc/sys/kernel/hostname && exec chroot \"$1\" /opt/patchctl/bin/patchctl-agent run",
-                    name,
-                ])
-                .arg(&self.root);
+                let ns = self.uts_namespace();
+                run(Command::new("nsenter")
+                    .arg(format!("--uts={}", ns.display()))
+                    .args(["hostname", name]));
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--uts={}", ns.display()))
+                    .arg("chroot")
+                    .arg(&self.root)
+                    .args(["/opt/patchctl/bin/patchctl-agent", "run"]);
                 c
             }
             None => {
@@ -159,6 +169,11 @@ impl Drop for ChrootAgent {
             .arg("-l")
             .arg(self.root.join("proc"))
             .status();
+        let uts = self.dir.join("uts");
+        if uts.exists() {
+            let _ = Command::new("umount").arg(&uts).status();
+            let _ = fs::remove_file(&uts);
+        }
         let _ = fs::remove_dir_all(&self.root);
     }
 }
