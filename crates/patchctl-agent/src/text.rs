@@ -67,6 +67,7 @@ pub fn install_error(output: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::install_error;
+    use proptest::prelude::*;
 
     #[track_caller]
     fn check(output: &str, expected: Option<&str>) {
@@ -100,5 +101,29 @@ mod tests {
         );
         check("all fine\n", None);
         check("", None);
+    }
+
+    proptest! {
+        /// Package-manager output is untrusted: any text gives a short line from it or
+        /// nothing, never a panic.
+        #[test]
+        fn any_output_gives_a_short_line_or_none(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    Just("dpkg: error processing package x (--configure):".to_string()),
+                    Just(" subprocess returned error exit status 1".to_string()),
+                    "E: .{0,400}",
+                    "error:.{0,50}",
+                    ".{0,80}",
+                ],
+                0..12,
+            )
+        ) {
+            let output = lines.join("\n");
+            if let Some(line) = install_error(&output) {
+                prop_assert!(line.len() <= 300);
+                prop_assert!(output.contains(line.split(' ').next().unwrap_or("")));
+            }
+        }
     }
 }
