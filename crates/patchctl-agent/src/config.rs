@@ -52,6 +52,8 @@ struct RawConfig {
     update_confirm_secs: u64,
     #[serde(default)]
     tags: Vec<String>,
+    #[serde(default)]
+    command_signing_key: Option<String>,
 }
 
 fn default_self_update() -> bool {
@@ -103,6 +105,10 @@ pub struct AgentConfig {
     pub update_confirm: Duration,
     /// Labels of this host that the platform's groups can select on (`agent_tags`).
     pub tags: Vec<String>,
+    /// Strict mode: the organisation's command-signing key, pinned by the operator
+    /// (`ed25519:<hex>`, from `patchctl admin signing-key show`). The agent then trusts
+    /// only this key and the rotations it signed, whatever the platform announces.
+    pub command_signing_key: Option<patchctl_release::PublicKey>,
 }
 
 /// Why a configuration was refused. Messages name the file and say what to do; they
@@ -203,6 +209,15 @@ impl AgentConfig {
                 "{e}; tags label this host for the platform's groups"
             ))
         })?;
+        let command_signing_key = match &raw.command_signing_key {
+            None => None,
+            Some(line) => Some(patchctl_release::PublicKey::from_line(line).ok_or_else(|| {
+                value_err(format!(
+                    "command_signing_key {:?} is not an ed25519 public key; copy the `ed25519:<64 hex digits>` line that `patchctl admin signing-key show` prints",
+                    line.chars().take(80).collect::<String>()
+                ))
+            })?),
+        };
         if let Some(ca) = &raw.ca_bundle {
             if !ca.is_absolute() {
                 return Err(value_err(format!(
@@ -227,6 +242,7 @@ impl AgentConfig {
             self_update: raw.self_update,
             update_confirm: Duration::from_secs(raw.update_confirm_secs),
             tags: raw.tags,
+            command_signing_key,
         })
     }
 

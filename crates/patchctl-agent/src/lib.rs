@@ -19,6 +19,7 @@
 //! `doctor`; `uninstall`
 //! uses only `text`, `exec` and `config`. No module imports one that imports it back.
 
+pub mod admit;
 pub mod boot;
 pub mod cli;
 pub mod config;

@@ -78,7 +78,8 @@ impl Operations {
         self.backend.as_ref()
     }
 
-    /// Validates and runs one command from the platform; always produces a result.
+    /// Validates and runs one command whose signed statement was admitted
+    /// ([`crate::admit::Admission::admit`]); always produces a result.
     pub async fn handle(&self, env: &CommandEnvelope) -> CommandResult {
         let started_at = Utc::now();
         let command = match Command::parse(&env.kind, &env.params) {
@@ -468,4 +469,20 @@ pub async fn collect_updates(
         updates: u.updates,
         removals: u.removals,
     })
+}
+
+/// The `rejected` result of a command that admission refused: nothing ran. The refusal
+/// is an audit event naming the reason.
+pub fn refused(env: &CommandEnvelope, why: &crate::admit::Refusal) -> CommandResult {
+    tracing::warn!(target: "audit", command_id = %env.id, kind = %truncate(&env.kind, 64),
+        reason = why.reason(), detail = %why, "command refused");
+    let now = Utc::now();
+    CommandResult {
+        command_id: env.id,
+        status: ResultStatus::Rejected,
+        summary: why.to_string(),
+        started_at: now,
+        finished_at: now,
+        output: None,
+    }
 }

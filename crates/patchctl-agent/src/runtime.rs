@@ -213,6 +213,8 @@ pub struct Agent {
     reboot_state: Option<patchctl_proto::agent::RebootState>,
     /// The reboot an install scheduled, run once its result is delivered.
     pending_reboot: crate::boot::PendingReboot,
+    /// Which commands may run: signature, key, host, expiry, replay.
+    admission: crate::admit::Admission,
 }
 
 impl Agent {
@@ -251,7 +253,10 @@ impl Agent {
             cfg.update_confirm,
             cfg.self_update,
         );
+        let admission =
+            crate::admit::Admission::open(cfg.dir(), &cfg.state_dir, cfg.command_signing_key);
         Ok(Agent {
+            admission,
             cfg,
             client,
             exec,
@@ -333,6 +338,7 @@ impl Agent {
             ))
         })?;
         tracing::info!(target: "audit", host_id = %id.host_id, "enrolled with the platform");
+        self.admission.enrolled(resp.command_key.as_ref());
         self.identity = Some(id);
         Ok(())
     }
@@ -422,6 +428,7 @@ impl Agent {
             trial,
             reboot: self.reboot_state.clone(),
             booted_at: crate::boot::booted_at(),
+            command_key_id: self.admission.key_id(),
         };
         let sent = Instant::now();
         let sent_at = Utc::now();
@@ -450,6 +457,9 @@ impl Agent {
 
     async fn heartbeat(&mut self) -> Result<(), Failure> {
         let resp = self.send_heartbeat(false).await?;
+        if let Some(info) = &resp.command_key {
+            self.admission.follow(info);
+        }
         for (i, env) in resp.commands.iter().enumerate() {
             if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
                 // Leased, not run: the platform delivers them again after the lease.
@@ -461,7 +471,11 @@ impl Agent {
                 tracing::info!(command_id = %env.id, "command already ran; resending its result");
                 continue;
             }
-            let result = self.ops.handle(env).await;
+            let host = self.host_id().unwrap_or_default();
+            let result = match self.admission.admit(env, host, Utc::now()) {
+                Ok(signed) => self.ops.handle(&signed).await,
+                Err(refusal) => crate::ops::refused(env, &refusal),
+            };
             if matches!(&result.output, Some(patchctl_proto::command::ResultOutput::Install(r)) if r.refused.is_empty())
             {
                 // Something was installed: the platform gets a fresh inventory now.

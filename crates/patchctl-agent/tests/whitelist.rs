@@ -52,6 +52,9 @@ fn envelope(kind: &str, params: Value) -> CommandEnvelope {
         kind: kind.into(),
         params,
         queued_at: Utc::now(),
+        // `Operations::handle` runs what admission (the signature check, `admit`)
+        // already let through; these tests start there.
+        signed: None,
     }
 }
 

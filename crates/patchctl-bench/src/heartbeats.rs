@@ -569,6 +569,7 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
         trial: false,
         reboot: None,
         booted_at: None,
+        command_key_id: None,
     }
 }
 

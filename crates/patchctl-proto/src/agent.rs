@@ -36,6 +36,11 @@ pub struct EnrollResponse {
     pub host_id: Uuid,
     /// The agent's own credential (≥256 random bits); the platform keeps only its hash.
     pub credential: Secret,
+    /// The organisation's command-signing key: every command the agent runs must be
+    /// signed by it (unless the agent's config pins another: strict mode). Absent from
+    /// platforms before signed commands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_key: Option<crate::signing::CommandKeyInfo>,
 }
 
 /// `POST /api/v1/agent/heartbeat`: "I am alive", with metrics.
@@ -65,6 +70,10 @@ pub struct HeartbeatRequest {
     /// platform holds tells it that the host rebooted and is back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub booted_at: Option<DateTime<Utc>>,
+    /// The id of the command-signing key the agent trusts now, so that the platform
+    /// answers with the rotations that lead from it to the current key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_key_id: Option<String>,
 }
 
 /// Whether a host asks for a reboot, and why (sent with heartbeats and scans).
@@ -93,6 +102,10 @@ pub struct HeartbeatResponse {
     /// the heartbeat reported. Not a command: the agent's own life cycle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_update: Option<AgentUpdateOffer>,
+    /// The organisation's command-signing key with the rotations that lead to it from
+    /// the key the heartbeat reported, when that is not the current one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_key: Option<crate::signing::CommandKeyInfo>,
 }
 
 /// `POST /api/v1/agent/results`: outcomes of commands.

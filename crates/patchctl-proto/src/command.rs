@@ -208,6 +208,11 @@ pub struct CommandEnvelope {
     pub params: serde_json::Value,
     /// When an operator queued it.
     pub queued_at: DateTime<Utc>,
+    /// The [`crate::signing::CommandStatement`] signed by the organisation's
+    /// command-signing key. The agent refuses a command without it, and runs what the
+    /// statement says, never `kind`/`params` above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed: Option<crate::signing::SignedDocument>,
 }
 
 /// How a command ended on the agent.

@@ -17,6 +17,7 @@ pub mod policy;
 pub mod release;
 pub mod scan;
 pub mod secret;
+pub mod signing;
 pub mod trust;
 pub mod validate;
 

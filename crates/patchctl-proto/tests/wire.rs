@@ -37,6 +37,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
             // When the host booted: the platform tells by it that a host came back
             // after a reboot (the same fact as the uptime, as a time).
             "heartbeat.booted_at",
+            // The id of the command-signing key the agent trusts (a hash of a public
+            // key the platform gave it): the platform answers with the rotations.
+            "heartbeat.command_key_id",
             "inventory.scanned_at",
             "inventory.package_manager",
             "scan.scanned_at",
@@ -369,6 +372,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 trial: true,
                 reboot: Some(reboot()),
                 booted_at: Some(t()),
+                command_key_id: Some("0123456789abcdef".into()),
             })
             .unwrap(),
         ),

@@ -76,6 +76,14 @@ impl PublicKey {
         format!("ed25519:{}", self.to_hex())
     }
 
+    /// Reads one `ed25519:<64 hex>` line (surrounding whitespace ignored).
+    pub fn from_line(line: &str) -> Option<PublicKey> {
+        line.trim()
+            .strip_prefix("ed25519:")
+            .filter(|h| h.len() == 64)
+            .and_then(PublicKey::from_hex)
+    }
+
     /// Reads every key of a `.pub` text (comments and blank lines skipped).
     pub fn parse_file(text: &str) -> Result<Vec<PublicKey>, KeyError> {
         let mut keys = Vec::new();
@@ -105,6 +113,8 @@ pub enum KeyRole {
     Root,
     /// Signs release manifests.
     Signing,
+    /// An organisation's command-signing key: signs commands and its own successor.
+    Command,
 }
 
 impl KeyRole {
@@ -113,6 +123,7 @@ impl KeyRole {
         match self {
             KeyRole::Root => "root",
             KeyRole::Signing => "signing",
+            KeyRole::Command => "command",
         }
     }
 }

@@ -11,6 +11,7 @@
 //! signed text, so a signature over a key list can never pass as one over a manifest.
 //! No I/O here: the CLI reads and writes the files, the agent downloads.
 
+pub mod command;
 pub mod keys;
 pub mod version;
 
@@ -165,7 +166,7 @@ impl TrustedRoots {
     }
 }
 
-fn check_signatures(
+pub(crate) fn check_signatures(
     document: &'static str,
     kind: &str,
     doc: &SignedDocument,
@@ -419,7 +420,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Signs `value` (serialised once, and those exact bytes kept) as a document of `kind`.
-fn sign_document<T: serde::Serialize>(
+pub(crate) fn sign_document<T: serde::Serialize>(
     kind: &str,
     value: &T,
     signers: &[&SecretKey],

@@ -354,6 +354,8 @@ pub async fn dev_setup(
         // A newcomer's local webhook receiver: loopback is allowed (and whatever else an
         // operator put in the directory's server.json).
         webhook_allow_networks: dev_webhook_networks(previous_settings.as_ref()),
+        // The organisation's command-signing key, kept with the rest of the directory.
+        command_signing_key: Some(dir.join(crate::signing::DEFAULT_FILE_NAME)),
         ..Settings::with_defaults(
             bound,
             database_url.clone(),

@@ -87,6 +87,23 @@ impl From<StorageError> for ApiError {
     }
 }
 
+impl From<crate::signing::SigningError> for ApiError {
+    /// The platform cannot sign (its key file is unusable or disagrees with the other
+    /// nodes): 503 with what the operator of the platform does about it.
+    fn from(e: crate::signing::SigningError) -> Self {
+        match e {
+            crate::signing::SigningError::Storage(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "cannot sign a command");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("the platform cannot sign commands right now: {other}"),
+                )
+            }
+        }
+    }
+}
+
 impl From<crate::webhooks::address::TargetError> for ApiError {
     /// A webhook target that is refused (bad URL, scheme, an address not allowed) is
     /// 400 with what to do; the message never holds the URL's user information.

@@ -50,6 +50,7 @@ pub mod reboots;
 pub mod releases;
 pub mod serve;
 pub mod settings;
+pub mod signing;
 pub mod ui;
 pub mod views;
 pub mod vulnsync;
@@ -81,6 +82,8 @@ pub struct AppState {
     pub logins: Arc<ui::session::LoginLimits>,
     /// The dashboard's fleet-wide views, served stale while one recompute runs.
     pub views: Arc<views::FleetViews>,
+    /// The organisations' command-signing keys.
+    pub signer: Arc<signing::Signer>,
 }
 
 impl AppState {
@@ -96,7 +99,17 @@ impl AppState {
             settings.enroll_per_address_per_min,
             settings.enroll_per_key_per_min,
         ));
+        let signer = Arc::new(match &settings.command_signing_key {
+            Some(path) => signing::Signer::open(path.clone()).unwrap_or_else(|e| {
+                // `launch` refuses to start on this; state built in code (tests) keeps
+                // going with keys in memory, loudly.
+                tracing::error!(error = %e, "command-signing keys in memory only");
+                signing::Signer::ephemeral()
+            }),
+            None => signing::Signer::ephemeral(),
+        });
         AppState {
+            signer,
             vulns,
             store,
             limits,
@@ -146,6 +159,9 @@ pub enum LaunchError {
     /// The TLS certificate or key could not be loaded.
     #[error(transparent)]
     Tls(#[from] patchctl_net::tls::TlsError),
+    /// The command-signing key file is unusable or disagrees with the platform.
+    #[error(transparent)]
+    Signing(#[from] signing::SigningError),
     /// The plain metrics address (`metrics_listen`) could not be bound.
     #[error(
         "cannot listen on metrics_listen {addr}: {source}; choose a free address or leave metrics_listen unset"
@@ -187,6 +203,20 @@ pub async fn launch_with_listeners(
 ) -> Result<(), LaunchError> {
     let store = patchctl_storage::open(&settings.database_url).await?;
     let tls = patchctl_net::tls::server_config(&settings.tls_cert, &settings.tls_key)?;
+    match &settings.command_signing_key {
+        Some(path) => {
+            // Every organisation's key is checked (and made, for one that has none
+            // anywhere) before the first request: a node whose key file disagrees with
+            // the platform does not start.
+            let signer = signing::Signer::open(path.clone())?;
+            for org in store.list_orgs().await? {
+                signer.ensure(store.as_ref(), org.id).await?;
+            }
+        }
+        None => tracing::warn!(
+            "no command_signing_key set: commands are signed with keys kept in memory, which agents refuse after a restart"
+        ),
+    }
     let trimmed = store
         .trim_metrics_history(settings.metrics_history_len)
         .await?;

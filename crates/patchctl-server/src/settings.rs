@@ -27,6 +27,7 @@
 //! | `PATCHCTL_WEBHOOK_ALLOW_NETWORKS`     | `webhook_allow_networks`     | CIDRs, comma-separated          |
 //! | `PATCHCTL_WEBHOOK_CA_FILE`            | `webhook_ca_file`            | path (default: system roots)    |
 //! | `PATCHCTL_WEBHOOK_RETRY_BASE_SECS`    | `webhook_retry_base_secs`    | positive seconds (30)           |
+//! | `PATCHCTL_COMMAND_SIGNING_KEY`        | `command_signing_key`        | path (`command-signing.key` beside the file) |
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -58,6 +59,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use layer::Layer;
 
 pub use crate::webhooks::address::Cidr;
 
@@ -103,9 +106,11 @@ pub const ENV_WEBHOOK_ALLOW_NETWORKS: &str = "PATCHCTL_WEBHOOK_ALLOW_NETWORKS";
 pub const ENV_WEBHOOK_CA_FILE: &str = "PATCHCTL_WEBHOOK_CA_FILE";
 /// The environment variable of `webhook_retry_base_secs`.
 pub const ENV_WEBHOOK_RETRY_BASE_SECS: &str = "PATCHCTL_WEBHOOK_RETRY_BASE_SECS";
+/// The environment variable of `command_signing_key`.
+pub const ENV_COMMAND_SIGNING_KEY: &str = "PATCHCTL_COMMAND_SIGNING_KEY";
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 19] = [
+pub const ENV_VARS: [&str; 20] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -125,6 +130,7 @@ pub const ENV_VARS: [&str; 19] = [
     ENV_WEBHOOK_ALLOW_NETWORKS,
     ENV_WEBHOOK_CA_FILE,
     ENV_WEBHOOK_RETRY_BASE_SECS,
+    ENV_COMMAND_SIGNING_KEY,
 ];
 
 /// Server settings as stored in JSON.
@@ -199,6 +205,11 @@ pub struct Settings {
     /// (at most 6 hours; given up a day after the event; default 30 s).
     #[serde(default = "default_webhook_retry_base")]
     pub webhook_retry_base_secs: u64,
+    /// The command-signing key file (docs/signing.md): every node of a platform uses
+    /// the same one. Loaded from a file, it defaults to `command-signing.key` beside
+    /// that file; unset in settings built in code, keys live in memory only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_signing_key: Option<PathBuf>,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -308,192 +319,6 @@ pub enum SettingsError {
     },
 }
 
-/// One layer of settings: what a file or the environment sets (`None`: not set there).
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Layer {
-    listen: Option<SocketAddr>,
-    database_url: Option<String>,
-    tls_cert: Option<PathBuf>,
-    tls_key: Option<PathBuf>,
-    heartbeat_interval_secs: Option<u64>,
-    policy_tick_secs: Option<u64>,
-    command_lease_secs: Option<u64>,
-    metrics_history_len: Option<u32>,
-    vuln_feeds: Option<Vec<Feed>>,
-    vuln_sync: Option<bool>,
-    vuln_sync_interval_secs: Option<u64>,
-    vuln_sync_dir: Option<PathBuf>,
-    vuln_ca_file: Option<PathBuf>,
-    enroll_per_address_per_min: Option<u32>,
-    enroll_per_key_per_min: Option<u32>,
-    metrics_listen: Option<SocketAddr>,
-    session_idle_secs: Option<u64>,
-    session_max_secs: Option<u64>,
-    webhook_allow_networks: Option<Vec<Cidr>>,
-    webhook_ca_file: Option<PathBuf>,
-    webhook_retry_base_secs: Option<u64>,
-}
-
-impl Layer {
-    /// `top` over `self`: what `top` sets wins.
-    fn overlay(self, top: Layer) -> Layer {
-        Layer {
-            listen: top.listen.or(self.listen),
-            database_url: top.database_url.or(self.database_url),
-            tls_cert: top.tls_cert.or(self.tls_cert),
-            tls_key: top.tls_key.or(self.tls_key),
-            heartbeat_interval_secs: top.heartbeat_interval_secs.or(self.heartbeat_interval_secs),
-            policy_tick_secs: top.policy_tick_secs.or(self.policy_tick_secs),
-            command_lease_secs: top.command_lease_secs.or(self.command_lease_secs),
-            metrics_history_len: top.metrics_history_len.or(self.metrics_history_len),
-            vuln_feeds: top.vuln_feeds.or(self.vuln_feeds),
-            vuln_sync: top.vuln_sync.or(self.vuln_sync),
-            vuln_sync_interval_secs: top.vuln_sync_interval_secs.or(self.vuln_sync_interval_secs),
-            vuln_sync_dir: top.vuln_sync_dir.or(self.vuln_sync_dir),
-            vuln_ca_file: top.vuln_ca_file.or(self.vuln_ca_file),
-            enroll_per_address_per_min: top
-                .enroll_per_address_per_min
-                .or(self.enroll_per_address_per_min),
-            enroll_per_key_per_min: top.enroll_per_key_per_min.or(self.enroll_per_key_per_min),
-            metrics_listen: top.metrics_listen.or(self.metrics_listen),
-            session_idle_secs: top.session_idle_secs.or(self.session_idle_secs),
-            session_max_secs: top.session_max_secs.or(self.session_max_secs),
-            webhook_allow_networks: top.webhook_allow_networks.or(self.webhook_allow_networks),
-            webhook_ca_file: top.webhook_ca_file.or(self.webhook_ca_file),
-            webhook_retry_base_secs: top.webhook_retry_base_secs.or(self.webhook_retry_base_secs),
-        }
-    }
-
-    /// The settings variables among `vars`; anything else is ignored.
-    fn from_env<I, K, V>(vars: I) -> Result<Layer, SettingsError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<OsStr>,
-        V: AsRef<OsStr>,
-    {
-        let mut layer = Layer::default();
-        for (name, value) in vars {
-            let Some(var) = ENV_VARS
-                .iter()
-                .copied()
-                .find(|v| OsStr::new(v) == name.as_ref())
-            else {
-                continue;
-            };
-            let value = value.as_ref();
-            if value.is_empty() {
-                continue;
-            }
-            let invalid = |reason: String| SettingsError::Env { var, reason };
-            // Paths may be any bytes; every other value is text.
-            let text = || {
-                value
-                    .to_str()
-                    .ok_or_else(|| invalid("it is not valid UTF-8".to_owned()))
-            };
-            match var {
-                ENV_LISTEN => {
-                    let v = text()?;
-                    layer.listen = Some(v.parse().map_err(|_| {
-                        invalid(format!(
-                            "{v:?} is not an address; use IP:PORT such as 0.0.0.0:8443"
-                        ))
-                    })?);
-                }
-                ENV_DATABASE_URL => layer.database_url = Some(text()?.to_owned()),
-                ENV_TLS_CERT => layer.tls_cert = Some(PathBuf::from(value)),
-                ENV_TLS_KEY => layer.tls_key = Some(PathBuf::from(value)),
-                ENV_HEARTBEAT_INTERVAL_SECS => {
-                    layer.heartbeat_interval_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_POLICY_TICK_SECS => {
-                    layer.policy_tick_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_COMMAND_LEASE_SECS => {
-                    layer.command_lease_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_METRICS_HISTORY_LEN => {
-                    layer.metrics_history_len = Some(positive(text()?, "samples", invalid)?);
-                }
-                ENV_VULN_FEEDS => {
-                    // serde's message names the position, not the value (a feed URL may
-                    // carry a token).
-                    layer.vuln_feeds = Some(serde_json::from_str(text()?).map_err(|e| {
-                        invalid(format!(
-                            "{e}; give a JSON list such as [{{\"name\": \"osv-debian\", \"url\": \"https://...\"}}]"
-                        ))
-                    })?);
-                }
-                ENV_VULN_SYNC => {
-                    layer.vuln_sync = Some(match text()? {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        v => {
-                            return Err(invalid(format!("{v:?} is not true or false")));
-                        }
-                    });
-                }
-                ENV_VULN_SYNC_INTERVAL_SECS => {
-                    layer.vuln_sync_interval_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_ENROLL_PER_ADDRESS_PER_MIN => {
-                    layer.enroll_per_address_per_min =
-                        Some(positive(text()?, "attempts a minute", invalid)?);
-                }
-                ENV_ENROLL_PER_KEY_PER_MIN => {
-                    layer.enroll_per_key_per_min =
-                        Some(positive(text()?, "enrollments a minute", invalid)?);
-                }
-                ENV_METRICS_LISTEN => {
-                    let v = text()?;
-                    layer.metrics_listen = Some(v.parse().map_err(|_| {
-                        invalid(format!(
-                            "{v:?} is not an address; use IP:PORT such as 127.0.0.1:9464"
-                        ))
-                    })?);
-                }
-                ENV_SESSION_IDLE_SECS => {
-                    layer.session_idle_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_SESSION_MAX_SECS => {
-                    layer.session_max_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                ENV_WEBHOOK_ALLOW_NETWORKS => {
-                    layer.webhook_allow_networks = Some(
-                        text()?
-                            .split(',')
-                            .map(str::trim)
-                            .filter(|c| !c.is_empty())
-                            .map(|c| c.parse::<Cidr>().map_err(|e| invalid(e.to_string())))
-                            .collect::<Result<_, _>>()?,
-                    );
-                }
-                ENV_WEBHOOK_CA_FILE => layer.webhook_ca_file = Some(PathBuf::from(value)),
-                ENV_WEBHOOK_RETRY_BASE_SECS => {
-                    layer.webhook_retry_base_secs = Some(positive(text()?, "seconds", invalid)?);
-                }
-                _ => unreachable!("every name of ENV_VARS has its arm"),
-            }
-        }
-        Ok(layer)
-    }
-}
-
-/// A positive whole number of `unit` from an environment variable.
-fn positive<T: std::str::FromStr + PartialEq + From<u8>>(
-    v: &str,
-    unit: &str,
-    invalid: impl Fn(String) -> SettingsError,
-) -> Result<T, SettingsError> {
-    match v.parse::<T>() {
-        Ok(n) if n != T::from(0) => Ok(n),
-        _ => Err(invalid(format!(
-            "{v:?} is not a positive whole number of {unit}"
-        ))),
-    }
-}
-
 impl Settings {
     /// The settings with the four that have no default given and every other one at its
     /// default. Tests and callers write `Settings { field: …, ..Settings::with_defaults(…) }`
@@ -526,6 +351,7 @@ impl Settings {
             webhook_allow_networks: Vec::new(),
             webhook_ca_file: None,
             webhook_retry_base_secs: default_webhook_retry_base(),
+            command_signing_key: None,
         }
     }
 
@@ -602,6 +428,10 @@ impl Settings {
             webhook_retry_base_secs: l
                 .webhook_retry_base_secs
                 .unwrap_or_else(default_webhook_retry_base),
+            command_signing_key: Some(
+                l.command_signing_key
+                    .unwrap_or_else(|| path.with_file_name(crate::signing::DEFAULT_FILE_NAME)),
+            ),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -677,6 +507,7 @@ impl fmt::Debug for Settings {
             .field("webhook_allow_networks", &self.webhook_allow_networks)
             .field("webhook_ca_file", &self.webhook_ca_file)
             .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
+            .field("command_signing_key", &self.command_signing_key)
             .finish()
     }
 }
@@ -767,6 +598,7 @@ fn redact_params(params: &str, sep: char) -> String {
 }
 
 mod feed;
+mod layer;
 #[cfg(test)]
 mod tests;
 

@@ -576,6 +576,8 @@ async fn every_change_is_recorded_once_and_without_secrets(db: Db) {
     let queued = p
         .store
         .queue_command(NewCommand {
+            id: uuid::Uuid::new_v4(),
+            signed: None,
             org_id: p.org_id,
             host_id: app,
             kind: "health_check".into(),

@@ -202,6 +202,7 @@ impl Platform {
             trial: false,
             reboot: None,
             booted_at: None,
+            command_key_id: None,
         };
         let r = self
             .req(

@@ -164,6 +164,8 @@ async fn hosts_and_commands_page_through_every_item_once() {
         let c = state
             .store
             .queue_command(NewCommand {
+                id: uuid::Uuid::new_v4(),
+                signed: None,
                 org_id,
                 host_id: h.id,
                 kind: "health_check".into(),

@@ -56,6 +56,7 @@ async fn heartbeat(
         trial: false,
         reboot,
         booted_at,
+        command_key_id: None,
     };
     let r = p
         .req(

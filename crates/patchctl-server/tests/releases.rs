@@ -351,6 +351,7 @@ impl Platform {
             trial: false,
             reboot: None,
             booted_at: None,
+            command_key_id: None,
         };
         let v = self
             .req(
@@ -1059,6 +1060,7 @@ async fn a_trial_heartbeat_gets_no_command_and_no_offer() {
             trial,
             reboot: None,
             booted_at: None,
+            command_key_id: None,
         };
         serde_json::to_value(&hb).unwrap()
     };

@@ -263,6 +263,7 @@ impl Platform {
             trial: false,
             reboot: None,
             booted_at: None,
+            command_key_id: None,
         };
         self.req(
             "POST",

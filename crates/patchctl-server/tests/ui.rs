@@ -85,6 +85,8 @@ async fn env() -> Env {
         .unwrap();
     let cmd = store
         .queue_command(NewCommand {
+            id: uuid::Uuid::new_v4(),
+            signed: None,
             org_id: org.id,
             host_id: host.id,
             kind: "health_check".into(),

@@ -200,6 +200,8 @@ async fn env() -> Env {
     for i in 0..105 {
         let c = store
             .queue_command(NewCommand {
+                id: uuid::Uuid::new_v4(),
+                signed: None,
                 org_id,
                 host_id: ids[i % 2],
                 kind: if i % 3 == 0 {

@@ -14,6 +14,8 @@ use crate::error::Result;
 /// A command to queue.
 #[derive(Debug, Clone)]
 pub struct NewCommand {
+    /// The command's id (chosen before queueing: the signed statement names it).
+    pub id: Uuid,
     /// Organisation (must own the host).
     pub org_id: Uuid,
     /// Target host.
@@ -26,6 +28,9 @@ pub struct NewCommand {
     pub now: DateTime<Utc>,
     /// After this, an undelivered command expires.
     pub expires_at: DateTime<Utc>,
+    /// The statement signed by the organisation's command-signing key (`None` only in
+    /// tests of what an agent does with an unsigned command).
+    pub signed: Option<patchctl_proto::signing::SignedDocument>,
 }
 
 /// What recording a result did.
@@ -88,6 +93,19 @@ pub trait CommandStore: Send + Sync + 'static {
         lease: Duration,
         max: u32,
     ) -> Result<Vec<CommandEnvelope>>;
+    /// The unfinished (queued or delivered) commands of `org_id` with their signed
+    /// statements, for a key rotation to sign again.
+    async fn unfinished_signatures(
+        &self,
+        org_id: Uuid,
+    ) -> Result<Vec<(Uuid, Option<patchctl_proto::signing::SignedDocument>)>>;
+    /// Replaces an unfinished command's signed statement; false when it finished
+    /// meanwhile.
+    async fn replace_signature(
+        &self,
+        command_id: Uuid,
+        signed: &patchctl_proto::signing::SignedDocument,
+    ) -> Result<bool>;
     /// Records an agent's result, once per command id.
     async fn record_result(
         &self,

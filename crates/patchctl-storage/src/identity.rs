@@ -130,6 +130,8 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn create_org(&self, name: &str, now: DateTime<Utc>) -> Result<Org>;
     /// Finds an organisation by name.
     async fn org_by_name(&self, name: &str) -> Result<Option<Org>>;
+    /// Every organisation, by name.
+    async fn list_orgs(&self) -> Result<Vec<Org>>;
 
     /// Stores a new API token's hash.
     async fn create_api_token(
@@ -146,6 +148,16 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn org_settings(&self, org_id: Uuid) -> Result<OrgSettings>;
     /// Replaces the organisation's settings; false when there is no such organisation.
     async fn set_org_settings(&self, org_id: Uuid, settings: &OrgSettings) -> Result<bool>;
+    /// The organisation's recorded command-signing public key (`ed25519:<hex>`), if any.
+    async fn org_command_key(&self, org_id: Uuid) -> Result<Option<String>>;
+    /// Records `key` as the organisation's command-signing public key, only when the
+    /// recorded one is `expected` (None: none recorded yet); false when it was not.
+    async fn set_org_command_key(
+        &self,
+        org_id: Uuid,
+        key: &str,
+        expected: Option<&str>,
+    ) -> Result<bool>;
 
     /// Stores a new enrollment key without limits (a key that never expires and
     /// enrolls any number of hosts).

@@ -474,6 +474,8 @@ fn new_command(
     expires_at: DateTime<Utc>,
 ) -> NewCommand {
     NewCommand {
+        id: uuid::Uuid::new_v4(),
+        signed: None,
         org_id: org.id,
         host_id: host.id,
         kind: "get_package_info".into(),

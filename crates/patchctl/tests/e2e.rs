@@ -326,8 +326,10 @@ fn whole_loop_with_real_binaries() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown command kind"));
 
-    // A command that bypasses the platform's check (written straight into the database,
-    // as a compromised or newer platform could) is rejected by the agent itself.
+    // A command that bypasses the platform's check (written straight into the database
+    // and signed with the platform's own key file, as a compromised or newer platform
+    // could) is rejected by the agent itself: a valid signature does not make invalid
+    // parameters run.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let injected = rt.block_on(async {
         let store = patchctl_storage::open(plat.dev["database_url"].as_str().unwrap())
@@ -343,12 +345,26 @@ fn whole_loop_with_real_binaries() {
             .unwrap()
             .org_id;
         let now = chrono::Utc::now();
+        let id = uuid::Uuid::new_v4();
+        let params = serde_json::json!({"name": "foo;rm -rf /"});
+        let key = common::signing::platform_key(&plat.dir.join("command-signing.key"), org);
+        let signed = common::signing::statement(
+            &key,
+            org,
+            host_id.parse().unwrap(),
+            id,
+            "get_package_info",
+            params.clone(),
+            now + chrono::Duration::hours(1),
+        );
         store
             .queue_command(patchctl_storage::NewCommand {
+                id,
+                signed: Some(signed),
                 org_id: org,
                 host_id: host_id.parse().unwrap(),
                 kind: "get_package_info".into(),
-                params: serde_json::json!({"name": "foo;rm -rf /"}),
+                params,
                 now,
                 expires_at: now + chrono::Duration::hours(1),
             })

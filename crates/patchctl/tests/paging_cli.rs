@@ -132,6 +132,8 @@ fn hosts_and_commands_page_through_with_no_duplicate_and_none_missing() {
             let now = base + chrono::Duration::milliseconds(i as i64);
             let c = store
                 .queue_command(NewCommand {
+                    id: uuid::Uuid::new_v4(),
+                    signed: None,
                     org_id: org.id,
                     host_id: hosts[i % 3].parse().unwrap(),
                     kind: "health_check".into(),

@@ -156,6 +156,7 @@ impl Platform {
             trial: false,
             reboot: None,
             booted_at: None,
+            command_key_id: None,
         };
         self.rt
             .block_on(self.client().json(

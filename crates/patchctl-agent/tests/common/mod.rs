@@ -90,6 +90,9 @@ pub fn envelope(kind: &str, params: serde_json::Value) -> CommandEnvelope {
         kind: kind.into(),
         params,
         queued_at: Utc::now(),
+        // `Operations::handle` runs what admission (the signature check, `admit`)
+        // already let through; these tests start there.
+        signed: None,
     }
 }
 

@@ -379,6 +379,8 @@ pub async fn seed(
         };
         store
             .queue_command(NewCommand {
+                id: uuid::Uuid::new_v4(),
+                signed: None,
                 org_id,
                 host_id,
                 kind: "health_check".into(),

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use patchctl_proto::command::Command;
-use patchctl_storage::{CancelOutcome, NewCommand};
+use patchctl_storage::CancelOutcome;
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -83,17 +83,18 @@ pub(crate) async fn queue(
         )));
     }
     let now = Utc::now();
-    let rec = st
-        .store
-        .queue_command(NewCommand {
+    let signed = st
+        .signer
+        .command(
+            st.store.as_ref(),
             org_id,
-            host_id: host.id,
-            kind: cmd.kind().to_owned(),
-            params: cmd.params(),
+            host.id,
+            &cmd,
             now,
-            expires_at: now + chrono::Duration::seconds(secs as i64),
-        })
+            now + chrono::Duration::seconds(secs as i64),
+        )
         .await?;
+    let rec = st.store.queue_command(signed).await?;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
     let details = AuditDetails(serde_json::json!({
         "command_id": rec.id,

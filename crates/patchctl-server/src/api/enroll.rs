@@ -116,6 +116,12 @@ pub async fn enroll(
         tracing::warn!(org_id = %key.org_id, key_id = %key.id, "enrollment rate-limited by key");
         return Err(e.into());
     }
+    // The organisation's command-signing key, before the host exists: a platform that
+    // cannot name its key enrolls nobody (the agent would refuse every command).
+    let command_key = st
+        .signer
+        .enrollment_key(st.store.as_ref(), key.org_id)
+        .await?;
     let credential = new_secret(CREDENTIAL_PREFIX);
     let outcome = st
         .store
@@ -159,5 +165,6 @@ pub async fn enroll(
     Ok(Json(EnrollResponse {
         host_id: host.id,
         credential,
+        command_key: Some(command_key),
     }))
 }

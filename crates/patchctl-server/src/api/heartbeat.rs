@@ -177,9 +177,13 @@ pub async fn heartbeat(
             }
         }
     };
+    let command_key = st
+        .signer
+        .announce(agent.org_id, req.command_key_id.as_deref());
     Ok(Json(HeartbeatResponse {
         server_time: now,
         commands,
         agent_update,
+        command_key,
     }))
 }

@@ -58,6 +58,7 @@ impl Agent {
             trial: false,
             reboot: None,
             booted_at: Some(self.booted_at),
+            command_key_id: None,
         };
         let r = p
             .req(

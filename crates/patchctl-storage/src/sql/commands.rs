@@ -129,6 +129,7 @@ struct LeaseDb {
     kind: String,
     params_json: String,
     created_at: i64,
+    signed_json: Option<String>,
 }
 
 /// An event to append.
@@ -195,15 +196,20 @@ macro_rules! impl_commands {
         #[async_trait]
         impl CommandStore for $store {
             async fn queue_command(&self, cmd: NewCommand) -> Result<CommandRecord> {
-                let id = Uuid::new_v4();
+                let id = cmd.id;
                 let params_json = to_json(&cmd.params, "commands.params_json")?;
+                let signed_json = cmd
+                    .signed
+                    .as_ref()
+                    .map(|d| to_json(d, "commands.signed_json"))
+                    .transpose()?;
                 let now = ms(cmd.now);
                 let mut tx = self.writer.begin().await?;
                 // Inserted only if the organisation owns the host.
                 let done = sqlx::query(
                     "INSERT INTO commands (id, org_id, host_id, kind, params_json, state, \
-                     created_at, updated_at, expires_at, deliveries) \
-                     SELECT $1, org_id, id, $4, $5, $6, $7, $7, $8, 0 \
+                     created_at, updated_at, expires_at, deliveries, signed_json) \
+                     SELECT $1, org_id, id, $4, $5, $6, $7, $7, $8, 0, $9 \
                      FROM hosts WHERE id = $2 AND org_id = $3",
                 )
                 .bind(id.to_string())
@@ -214,6 +220,7 @@ macro_rules! impl_commands {
                 .bind(CommandState::Queued.as_str())
                 .bind(now)
                 .bind(ms(cmd.expires_at))
+                .bind(signed_json)
                 .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() == 0 {
@@ -244,6 +251,49 @@ macro_rules! impl_commands {
                         detail: String::new(),
                     }],
                 })
+            }
+
+            async fn unfinished_signatures(
+                &self,
+                org_id: Uuid,
+            ) -> Result<Vec<(Uuid, Option<patchctl_proto::signing::SignedDocument>)>> {
+                let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+                    "SELECT id, signed_json FROM commands \
+                     WHERE org_id = $1 AND state IN ($2, $3) ORDER BY created_at, id",
+                )
+                .bind(org_id.to_string())
+                .bind(CommandState::Queued.as_str())
+                .bind(CommandState::Delivered.as_str())
+                .fetch_all(&self.reader)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, signed)| {
+                        Ok((
+                            uuid(&id, "commands.id")?,
+                            signed
+                                .as_deref()
+                                .map(|j| from_json(j, "commands.signed_json"))
+                                .transpose()?,
+                        ))
+                    })
+                    .collect()
+            }
+
+            async fn replace_signature(
+                &self,
+                command_id: Uuid,
+                signed: &patchctl_proto::signing::SignedDocument,
+            ) -> Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE commands SET signed_json = $2 WHERE id = $1 AND state IN ($3, $4)",
+                )
+                .bind(command_id.to_string())
+                .bind(to_json(signed, "commands.signed_json")?)
+                .bind(CommandState::Queued.as_str())
+                .bind(CommandState::Delivered.as_str())
+                .execute(&self.writer)
+                .await?;
+                Ok(done.rows_affected() > 0)
             }
 
             async fn lease_commands(
@@ -290,7 +340,7 @@ macro_rules! impl_commands {
                     Vec::new()
                 } else {
                     sqlx::query_as(
-                        "SELECT id, kind, params_json, created_at FROM commands \
+                        "SELECT id, kind, params_json, created_at, signed_json FROM commands \
                          WHERE host_id = $1 \
                          AND (state = $3 OR (state = $4 AND lease_until < $2)) \
                          ORDER BY created_at, id LIMIT $5",
@@ -314,6 +364,11 @@ macro_rules! impl_commands {
                         kind: c.kind.clone(),
                         params: from_json(&c.params_json, "commands.params_json")?,
                         queued_at: time(c.created_at, "commands.created_at")?,
+                        signed: c
+                            .signed_json
+                            .as_deref()
+                            .map(|j| from_json(j, "commands.signed_json"))
+                            .transpose()?,
                     });
                 }
 

@@ -181,6 +181,14 @@ macro_rules! impl_identity {
                 row.map(OrgDb::decode).transpose()
             }
 
+            async fn list_orgs(&self) -> Result<Vec<Org>> {
+                let rows: Vec<OrgDb> =
+                    sqlx::query_as("SELECT id, name, created_at FROM orgs ORDER BY name")
+                        .fetch_all(&self.reader)
+                        .await?;
+                rows.into_iter().map(OrgDb::decode).collect()
+            }
+
             async fn create_api_token(
                 &self,
                 org_id: Uuid,
@@ -243,6 +251,43 @@ macro_rules! impl_identity {
                     .bind(settings.require_approval)
                     .execute(&self.writer)
                     .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn org_command_key(&self, org_id: Uuid) -> Result<Option<String>> {
+                let row: Option<(Option<String>,)> =
+                    sqlx::query_as("SELECT command_key FROM orgs WHERE id = $1")
+                        .bind(org_id.to_string())
+                        .fetch_optional(&self.reader)
+                        .await?;
+                Ok(row.and_then(|r| r.0))
+            }
+
+            async fn set_org_command_key(
+                &self,
+                org_id: Uuid,
+                key: &str,
+                expected: Option<&str>,
+            ) -> Result<bool> {
+                // One conditional statement: two nodes recording a key at once cannot
+                // both win.
+                let done = match expected {
+                    None => sqlx::query(
+                        "UPDATE orgs SET command_key = $2 WHERE id = $1 AND command_key IS NULL",
+                    )
+                    .bind(org_id.to_string())
+                    .bind(key)
+                    .execute(&self.writer)
+                    .await?,
+                    Some(old) => sqlx::query(
+                        "UPDATE orgs SET command_key = $2 WHERE id = $1 AND command_key = $3",
+                    )
+                    .bind(org_id.to_string())
+                    .bind(key)
+                    .bind(old)
+                    .execute(&self.writer)
+                    .await?,
+                };
                 Ok(done.rows_affected() > 0)
             }
 

@@ -29,6 +29,8 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
         let at = t(100 + i.min(5));
         let c = store
             .queue_command(NewCommand {
+                id: uuid::Uuid::new_v4(),
+                signed: None,
                 org_id: a.id,
                 host_id: h.id,
                 kind: kind.into(),
@@ -42,6 +44,8 @@ pub async fn case_dashboard_command_lines(store: Arc<dyn Storage>) {
     }
     store
         .queue_command(NewCommand {
+            id: uuid::Uuid::new_v4(),
+            signed: None,
             org_id: b.id,
             host_id: hb.id,
             kind: "health_check".into(),

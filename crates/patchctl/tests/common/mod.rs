@@ -8,6 +8,7 @@ pub mod chroot_agent;
 pub mod container;
 pub mod packages;
 pub mod platform;
+pub mod signing;
 pub mod unit;
 
 use std::path::PathBuf;

@@ -20,9 +20,7 @@ use patchctl_proto::command::{
 use patchctl_proto::policy::deployments::{DeploymentEvent, DeploymentState, HostStage, RingState};
 use patchctl_proto::policy::webhooks::WebhookEvent;
 use patchctl_proto::validate::{PackageName, PackageVersion};
-use patchctl_storage::{
-    CancelOutcome, CommandOutcome, DeploymentHostRow, DeploymentRow, NewCommand, Progress,
-};
+use patchctl_storage::{CancelOutcome, CommandOutcome, DeploymentHostRow, DeploymentRow, Progress};
 use uuid::Uuid;
 
 use super::{
@@ -137,18 +135,19 @@ impl Tick<'_> {
     }
 
     async fn queue(&mut self, host: Uuid, cmd: &Command) -> Result<Uuid, ApiError> {
-        let rec = self
+        let signed = self
             .st
-            .store
-            .queue_command(NewCommand {
-                org_id: self.d.org_id,
-                host_id: host,
-                kind: cmd.kind().to_owned(),
-                params: cmd.params(),
-                now: self.now,
-                expires_at: self.now + COMMAND_LIFE,
-            })
+            .signer
+            .command(
+                self.st.store.as_ref(),
+                self.d.org_id,
+                host,
+                cmd,
+                self.now,
+                self.now + COMMAND_LIFE,
+            )
             .await?;
+        let rec = self.st.store.queue_command(signed).await?;
         tracing::info!(command_id = %rec.id, host_id = %host, kind = %rec.kind,
             deployment = %self.d.name, "command queued by deployment {}", self.d.name);
         self.queued.push(rec.id);

@@ -43,6 +43,7 @@ fn write_pair(base: &Path, key: &SecretKey) -> anyhow::Result<(PathBuf, PathBuf)
         KeyRole::Signing => {
             "PatchCTL release signing key: list it with `patchctl release sign-keys`"
         }
+        KeyRole::Command => "PatchCTL command-signing key",
     };
     write_new(
         &public,
