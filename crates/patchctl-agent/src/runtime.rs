@@ -429,6 +429,7 @@ impl Agent {
             reboot: self.reboot_state.clone(),
             booted_at: crate::boot::booted_at(),
             command_key_id: self.admission.key_id(),
+            approvers_serial: self.admission.approvers_serial(),
         };
         let sent = Instant::now();
         let sent_at = Utc::now();

@@ -570,6 +570,7 @@ fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
         reboot: None,
         booted_at: None,
         command_key_id: None,
+        approvers_serial: None,
     }
 }
 

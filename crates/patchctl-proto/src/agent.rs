@@ -74,6 +74,10 @@ pub struct HeartbeatRequest {
     /// answers with the rotations that lead from it to the current key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_key_id: Option<String>,
+    /// The serial of the organisation's approver list the agent holds, so that the
+    /// platform sends a newer one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers_serial: Option<u64>,
 }
 
 /// Whether a host asks for a reboot, and why (sent with heartbeats and scans).

@@ -23,6 +23,12 @@ pub use crate::release::{SignatureEntry, SignedDocument};
 pub const COMMAND_STATEMENT_KIND: &str = "patchctl-command";
 /// `kind` of a [`KeyRotation`].
 pub const KEY_ROTATION_KIND: &str = "patchctl-command-key-rotation";
+/// `kind` of an [`ApproverList`].
+pub const APPROVERS_KIND: &str = "patchctl-approvers";
+/// `kind` of a [`ManifestApproval`].
+pub const MANIFEST_APPROVAL_KIND: &str = "patchctl-manifest-approval";
+/// Most approvers an organisation lists.
+pub const MAX_APPROVERS: usize = 64;
 /// Most rotations one heartbeat answer carries (an agent further behind re-enrolls).
 pub const MAX_ROTATION_CHAIN: usize = 64;
 
@@ -48,6 +54,11 @@ pub struct CommandStatement {
     pub queued_at: DateTime<Utc>,
     /// After this instant the agent refuses it.
     pub expires_at: DateTime<Utc>,
+    /// For `install_updates` of a deployment: an approver's [`ManifestApproval`] of
+    /// the manifest the packages come from, signed by the approver's own key. Required
+    /// by the agent when the organisation's [`ApproverList`] says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<SignedDocument>,
 }
 
 /// A new command-signing key, vouched for by the key it replaces.
@@ -80,4 +91,69 @@ pub struct CommandKeyInfo {
     /// only through this chain once it knows a key.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rotations: Vec<SignedDocument>,
+    /// The organisation's [`ApproverList`], signed by `key`, when it has one (sent at
+    /// enrollment and whenever the agent reported an older serial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<SignedDocument>,
+}
+
+/// Who may approve a manifest for install, and whether the agents require it: the
+/// two-person rule (the platform queues, a human key approves). Signed by the
+/// organisation's command-signing key, so the database cannot change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApproverList {
+    /// Always [`APPROVERS_KIND`].
+    pub kind: String,
+    /// The organisation.
+    pub org: Uuid,
+    /// Grows with every change; an agent takes only a higher one.
+    pub serial: u64,
+    /// Whether an `install_updates` must carry an approver's signature.
+    pub required: bool,
+    /// The approvers.
+    pub approvers: Vec<Approver>,
+    /// When the list was signed.
+    pub created: DateTime<Utc>,
+}
+
+/// One approver: a person holding their own ed25519 key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Approver {
+    /// Who (a name the organisation gives, `alice`).
+    pub name: String,
+    /// Their public key, `ed25519:<hex>`.
+    pub key: String,
+}
+
+/// An approver's signature over the exact updates of a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestApproval {
+    /// Always [`MANIFEST_APPROVAL_KIND`].
+    pub kind: String,
+    /// The organisation.
+    pub org: Uuid,
+    /// The manifest's id.
+    pub manifest: Uuid,
+    /// The manifest's name.
+    pub name: String,
+    /// Every update of the manifest, exactly.
+    pub items: Vec<ApprovedItem>,
+    /// When the approver signed.
+    pub created: DateTime<Utc>,
+}
+
+/// One approved update.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovedItem {
+    /// The ecosystem (`Debian:12`).
+    pub ecosystem: String,
+    /// The package.
+    pub name: String,
+    /// The exact version.
+    pub version: String,
 }

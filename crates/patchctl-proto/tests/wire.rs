@@ -40,6 +40,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
             // The id of the command-signing key the agent trusts (a hash of a public
             // key the platform gave it): the platform answers with the rotations.
             "heartbeat.command_key_id",
+            // The serial of the approver list it holds (signed by that key).
+            "heartbeat.approvers_serial",
             "inventory.scanned_at",
             "inventory.package_manager",
             "scan.scanned_at",
@@ -373,6 +375,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 reboot: Some(reboot()),
                 booted_at: Some(t()),
                 command_key_id: Some("0123456789abcdef".into()),
+                approvers_serial: Some(3),
             })
             .unwrap(),
         ),

@@ -115,6 +115,8 @@ pub enum KeyRole {
     Signing,
     /// An organisation's command-signing key: signs commands and its own successor.
     Command,
+    /// A person's approver key: signs manifest approvals (kept by the approver).
+    Approver,
 }
 
 impl KeyRole {
@@ -124,6 +126,7 @@ impl KeyRole {
             KeyRole::Root => "root",
             KeyRole::Signing => "signing",
             KeyRole::Command => "command",
+            KeyRole::Approver => "approver",
         }
     }
 }

@@ -203,6 +203,7 @@ impl Platform {
             reboot: None,
             booted_at: None,
             command_key_id: None,
+            approvers_serial: None,
         };
         let r = self
             .req(

@@ -57,6 +57,7 @@ async fn heartbeat(
         reboot,
         booted_at,
         command_key_id: None,
+        approvers_serial: None,
     };
     let r = p
         .req(

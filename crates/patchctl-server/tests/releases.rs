@@ -352,6 +352,7 @@ impl Platform {
             reboot: None,
             booted_at: None,
             command_key_id: None,
+            approvers_serial: None,
         };
         let v = self
             .req(
@@ -1061,6 +1062,7 @@ async fn a_trial_heartbeat_gets_no_command_and_no_offer() {
             reboot: None,
             booted_at: None,
             command_key_id: None,
+            approvers_serial: None,
         };
         serde_json::to_value(&hb).unwrap()
     };

@@ -264,6 +264,7 @@ impl Platform {
             reboot: None,
             booted_at: None,
             command_key_id: None,
+            approvers_serial: None,
         };
         self.req(
             "POST",

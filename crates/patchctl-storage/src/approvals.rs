@@ -156,4 +156,32 @@ pub trait ApprovalStore: Send + Sync {
         org_id: Uuid,
         reference: &str,
     ) -> Result<Option<(Manifest, Vec<UpdateItem>)>>;
+
+    /// Stores an approver's signature of a manifest (one per approver key: a second
+    /// one of the same key replaces the first).
+    async fn add_manifest_approval(&self, approval: &ManifestApprovalRow) -> Result<()>;
+
+    /// The approver signatures of a manifest of `org_id`, oldest first.
+    async fn manifest_approvals(
+        &self,
+        org_id: Uuid,
+        manifest_id: Uuid,
+    ) -> Result<Vec<ManifestApprovalRow>>;
+}
+
+/// An approver's signature of a manifest, as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ManifestApprovalRow {
+    /// The manifest.
+    pub manifest_id: Uuid,
+    /// Its organisation.
+    pub org_id: Uuid,
+    /// The approver's key id.
+    pub key_id: String,
+    /// The approver's name in the organisation's approver list.
+    pub approver: String,
+    /// The approval exactly as the approver signed it.
+    pub signed: patchctl_proto::signing::SignedDocument,
+    /// When it was stored.
+    pub created_at: DateTime<Utc>,
 }

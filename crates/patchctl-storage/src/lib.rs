@@ -63,7 +63,9 @@ mod vulns;
 mod webhooks;
 mod windows;
 
-pub use approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
+pub use approvals::{
+    Approval, ApprovalRule, ApprovalStore, Manifest, ManifestApprovalRow, NewApprovals,
+};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use compliance::{

@@ -15,6 +15,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 mod client;
 mod cmd;
 mod db;
+mod keyfiles;
 mod output;
 
 use client::Conn;

@@ -157,6 +157,7 @@ impl Platform {
             reboot: None,
             booted_at: None,
             command_key_id: None,
+            approvers_serial: None,
         };
         self.rt
             .block_on(self.client().json(

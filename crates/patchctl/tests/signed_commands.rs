@@ -414,3 +414,136 @@ fn a_pinned_agent_refuses_a_platform_with_a_substituted_key() {
     assert_eq!(finished(&plat, good)["state"], "succeeded");
     drop(agent);
 }
+
+fn cli(plat: &Platform, args: &[&str]) -> String {
+    let out = plat.cli(args);
+    assert!(
+        out.status.success(),
+        "patchctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn when_the_organisation_requires_it_an_install_needs_an_approvers_signature() {
+    let tmp = tempfile::tempdir().unwrap();
+    let plat = Platform::start(&tmp.path().join("platform"));
+    let dir = tmp.path().join("agent");
+    let (agent, host) = enrolled_agent(&dir, &plat, json!({}));
+    let host_id: Uuid = host.parse().unwrap();
+    let db = db(&plat);
+    let org = org_of_host(&db, host_id);
+    let config = server_json(&plat);
+    let config = config.to_str().unwrap();
+
+    // Alice makes her own key; an administrator of the platform lists her and turns
+    // the rule on. The agent takes the list (signed by the command key) at its next
+    // heartbeat.
+    let alice = tmp.path().join("alice");
+    cli(
+        &plat,
+        &["approvals", "keygen", "--out", alice.to_str().unwrap()],
+    );
+    let pubfile = alice.with_extension("pub");
+    let out = std::process::Command::new(patchctl())
+        .args([
+            "admin",
+            "approvers",
+            "add",
+            "--config",
+            config,
+            "--name",
+            "alice",
+            "--key",
+        ])
+        .arg(&pubfile)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(patchctl())
+        .args(["admin", "approvers", "require", "on", "--config", config])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("the agent to take the approver list", 30, || {
+        known_key(&dir)["approvers"].is_object().then_some(())
+    });
+
+    // The platform alone (its key, no approver) cannot install.
+    let id = queue(
+        &plat,
+        &host,
+        "install_updates",
+        &["package=patchctl-no-such-package=1.0"],
+    );
+    assert_refused(&plat, id, "requires an approver's signature");
+
+    // An install that carries Alice's signature of a manifest naming exactly it is
+    // admitted (and then fails in apt: there is no such package), one that names
+    // another version is refused.
+    let alice_key = patchctl_release::SecretKey::from_file(
+        &std::fs::read_to_string(alice.with_extension("key")).unwrap(),
+    )
+    .unwrap();
+    let approval = |version: &str| {
+        patchctl_release::command::approval::sign_approval(
+            &alice_key,
+            &patchctl_proto::signing::ManifestApproval {
+                kind: patchctl_proto::signing::MANIFEST_APPROVAL_KIND.into(),
+                org,
+                manifest: Uuid::new_v4(),
+                name: "patch-day".into(),
+                items: vec![patchctl_proto::signing::ApprovedItem {
+                    ecosystem: "Debian:12".into(),
+                    name: "patchctl-no-such-package".into(),
+                    version: version.into(),
+                }],
+                created: Utc::now(),
+            },
+        )
+        .unwrap()
+    };
+    let real = platform_key(&key_file(&plat), org);
+    let params = json!({"packages": [{"name": "patchctl-no-such-package", "version": "1.0"}]});
+    for (version, refused) in [("2.0", true), ("1.0", false)] {
+        let id = Uuid::new_v4();
+        let st = patchctl_proto::signing::CommandStatement {
+            kind: patchctl_proto::signing::COMMAND_STATEMENT_KIND.into(),
+            org,
+            host: host_id,
+            command: id,
+            operation: "install_updates".into(),
+            params: params.clone(),
+            queued_at: Utc::now(),
+            expires_at: Utc::now() + Duration::hours(1),
+            approval: Some(approval(version)),
+        };
+        let doc = patchctl_release::command::sign_command(&real, &st).unwrap();
+        insert_row(
+            &db,
+            org,
+            host_id,
+            id,
+            "install_updates",
+            &params,
+            Some(&doc),
+        );
+        if refused {
+            assert_refused(&plat, id, "is not in the approved manifest patch-day");
+        } else {
+            let rec = finished(&plat, id);
+            let summary = rec["result"]["summary"].as_str().unwrap();
+            assert!(!summary.starts_with("refused:"), "{rec}");
+        }
+    }
+    drop(agent);
+}

@@ -18,7 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use patchctl_proto::command::CommandEnvelope;
 use patchctl_proto::signing::CommandKeyInfo;
+use patchctl_proto::signing::{ApproverList, SignedDocument};
 use patchctl_release::PublicKey;
+use patchctl_release::command::approval::{ApprovalError, verify_approval, verify_approvers};
 use patchctl_release::command::{CommandSigError, follow_rotations, verify_command};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -58,6 +60,10 @@ pub enum Refusal {
     /// The agent could not record the id before running it.
     #[error("refused: cannot record the command id before running it ({0})")]
     Unrecorded(String),
+    /// An install without the approver's signature the organisation requires, or
+    /// with one that does not hold or does not name what it installs.
+    #[error("refused: {0}")]
+    Approval(#[from] ApprovalError),
 }
 
 impl Refusal {
@@ -76,6 +82,7 @@ impl Refusal {
             Refusal::Expired(_) => "expired",
             Refusal::Replayed(_) => "replayed",
             Refusal::Unrecorded(_) => "unrecorded",
+            Refusal::Approval(_) => "unapproved",
         }
     }
 }
@@ -94,6 +101,9 @@ struct KnownKeys {
     /// The pinned key this state started from (strict mode), `ed25519:<hex>`.
     #[serde(default)]
     pinned: Option<String>,
+    /// The organisation's approver list, as the current key signed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approvers: Option<SignedDocument>,
 }
 
 /// The agent's admission state.
@@ -102,6 +112,8 @@ pub struct Admission {
     pinned: Option<PublicKey>,
     keys: Option<KnownKeys>,
     current: Option<PublicKey>,
+    /// The approver list held (verified when it arrived).
+    approvers: Option<ApproverList>,
     seen: SeenCommands,
 }
 
@@ -121,15 +133,21 @@ impl Admission {
                 current: pin.to_line(),
                 retired: Vec::new(),
                 pinned: Some(pin.to_line()),
+                approvers: None,
             });
         }
         let mut a = Admission {
             keys_path,
             pinned,
             current: None,
+            approvers: None,
             keys,
             seen: SeenCommands::open(state_dir),
         };
+        a.approvers = a.keys.as_ref().and_then(|k| {
+            let doc = k.approvers.as_ref()?;
+            serde_json::from_str::<ApproverList>(&doc.signed).ok()
+        });
         a.current = a
             .keys
             .as_ref()
@@ -143,6 +161,36 @@ impl Admission {
     /// The id of the key trusted now (sent with each heartbeat).
     pub fn key_id(&self) -> Option<String> {
         self.current.map(|k| k.key_id())
+    }
+
+    /// The serial of the approver list held (sent with each heartbeat).
+    pub fn approvers_serial(&self) -> Option<u64> {
+        self.approvers.as_ref().map(|l| l.serial)
+    }
+
+    /// Takes an approver list signed by the current key, when newer than the one held.
+    fn take_approvers(&mut self, doc: Option<&SignedDocument>) {
+        let (Some(doc), Some(current)) = (doc, self.current) else {
+            return;
+        };
+        let Some(org) = self.keys.as_ref().and_then(|k| k.org) else {
+            return;
+        };
+        match verify_approvers(doc, &current, org) {
+            Ok(list) if Some(list.serial) > self.approvers_serial() => {
+                tracing::info!(target: "audit", serial = list.serial, required = list.required,
+                    approvers = list.approvers.len(), "approver list taken");
+                if let Some(k) = self.keys.as_mut() {
+                    k.approvers = Some(doc.clone());
+                }
+                self.approvers = Some(list);
+                self.save();
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(target: "audit", error = %e, "the platform's approver list is not signed by the trusted key; ignored");
+            }
+        }
     }
 
     fn save(&self) {
@@ -172,6 +220,7 @@ impl Admission {
                 current: pin.to_line(),
                 retired: Vec::new(),
                 pinned: Some(pin.to_line()),
+                approvers: None,
             });
             keys.org = Some(info.org);
             if PublicKey::from_line(&info.key) != self.current {
@@ -179,17 +228,21 @@ impl Admission {
                     "the platform announced another command-signing key than the pinned one; only the pinned key (and rotations it signed) is trusted");
             }
             self.set(keys);
+            self.take_approvers(info.approvers.as_ref());
             return;
         }
         match PublicKey::from_line(&info.key) {
             Some(key) => {
                 tracing::info!(target: "audit", key_id = %key.key_id(), org = %info.org, "command-signing key learned at enrollment");
+                self.approvers = None;
                 self.set(KnownKeys {
                     org: Some(info.org),
                     current: key.to_line(),
                     retired: Vec::new(),
                     pinned: None,
+                    approvers: None,
                 });
+                self.take_approvers(info.approvers.as_ref());
             }
             None => {
                 tracing::error!(target: "audit", "the platform's command-signing key is malformed; commands will be refused")
@@ -213,6 +266,7 @@ impl Admission {
             return;
         };
         if announced == current {
+            self.take_approvers(info.approvers.as_ref());
             return;
         }
         let org = self.keys.as_ref().and_then(|k| k.org).unwrap_or(info.org);
@@ -223,6 +277,7 @@ impl Admission {
                     current: current.to_line(),
                     retired: Vec::new(),
                     pinned: None,
+                    approvers: None,
                 });
                 keys.retired.push(current.key_id());
                 for k in &passed[..passed.len() - 1] {
@@ -233,6 +288,7 @@ impl Admission {
                 tracing::info!(target: "audit", from = %current.key_id(), to = %announced.key_id(),
                     rotations = passed.len(), "command-signing key rotated; the old key is retired");
                 self.set(keys);
+                self.take_approvers(info.approvers.as_ref());
             }
             Ok(_) => {}
             Err(e) => {
@@ -289,6 +345,9 @@ impl Admission {
         if self.seen.contains(st.command) {
             return Err(Refusal::Replayed(st.command));
         }
+        if st.operation == "install_updates" {
+            self.check_approval(&st)?;
+        }
         self.seen
             .record(st.command, st.expires_at, now)
             .map_err(|e| Refusal::Unrecorded(e.to_string()))?;
@@ -299,6 +358,50 @@ impl Admission {
             queued_at: st.queued_at,
             signed: None,
         })
+    }
+}
+
+impl Admission {
+    /// The two-person rule: an install carries an approver's signature of a manifest
+    /// that names every package it installs, at its exact version, when the approver
+    /// list requires one; a signature that is there must hold either way.
+    fn check_approval(
+        &self,
+        st: &patchctl_proto::signing::CommandStatement,
+    ) -> Result<(), Refusal> {
+        let Some(list) = &self.approvers else {
+            return Ok(());
+        };
+        let Some(doc) = &st.approval else {
+            return if list.required {
+                Err(ApprovalError::Missing.into())
+            } else {
+                Ok(())
+            };
+        };
+        let (approval, who) = verify_approval(doc, list)?;
+        let packages = st.params["packages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for p in &packages {
+            let (name, version) = (
+                p["name"].as_str().unwrap_or_default(),
+                p["version"].as_str().unwrap_or_default(),
+            );
+            if !approval
+                .items
+                .iter()
+                .any(|i| i.name == name && i.version == version)
+            {
+                return Err(ApprovalError::NotApproved(
+                    format!("{name} {version}"),
+                    format!("{} (signed by {who})", approval.name),
+                )
+                .into());
+            }
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ fn info(k: &SecretKey, rotations: Vec<SignedDocument>) -> CommandKeyInfo {
         org: ORG,
         key: k.public().to_line(),
         rotations,
+        approvers: None,
     }
 }
 
@@ -40,6 +41,7 @@ fn env(k: &SecretKey, host: Uuid, exp: DateTime<Utc>) -> CommandEnvelope {
         params: serde_json::json!({"name": "openssl"}),
         queued_at: Utc::now(),
         expires_at: exp,
+        approval: None,
     };
     CommandEnvelope {
         id,
@@ -216,4 +218,155 @@ fn the_record_of_ids_run_forgets_only_expired_commands() {
     assert!(!seen.contains(old), "expired more than a day ago: dropped");
     assert!(seen.contains(fresh));
     assert_eq!(SeenCommands::open(&s).len(), 1);
+}
+
+mod approvals {
+    use patchctl_proto::signing::{
+        APPROVERS_KIND, ApprovedItem, Approver, ApproverList, MANIFEST_APPROVAL_KIND,
+        ManifestApproval,
+    };
+    use patchctl_release::command::approval::{sign_approval, sign_approvers};
+
+    use super::*;
+
+    fn approver(n: u8) -> SecretKey {
+        SecretKey::from_seed(KeyRole::Approver, [n; 32])
+    }
+
+    fn list(k: &SecretKey, required: bool, serial: u64) -> SignedDocument {
+        sign_approvers(
+            k,
+            &ApproverList {
+                kind: APPROVERS_KIND.into(),
+                org: ORG,
+                serial,
+                required,
+                approvers: vec![Approver {
+                    name: "alice".into(),
+                    key: approver(20).public().to_line(),
+                }],
+                created: Utc::now(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn approval(by: &SecretKey, version: &str) -> SignedDocument {
+        sign_approval(
+            by,
+            &ManifestApproval {
+                kind: MANIFEST_APPROVAL_KIND.into(),
+                org: ORG,
+                manifest: Uuid::from_u128(77),
+                name: "patch-day".into(),
+                items: vec![ApprovedItem {
+                    ecosystem: "Debian:12".into(),
+                    name: "openssl".into(),
+                    version: version.into(),
+                }],
+                created: Utc::now(),
+            },
+        )
+        .unwrap()
+    }
+
+    fn install(k: &SecretKey, approval: Option<SignedDocument>) -> CommandEnvelope {
+        let id = Uuid::new_v4();
+        let params = serde_json::json!({"packages": [{"name": "openssl", "version": "3.0.15-1"}]});
+        let st = CommandStatement {
+            kind: COMMAND_STATEMENT_KIND.into(),
+            org: ORG,
+            host: HOST,
+            command: id,
+            operation: "install_updates".into(),
+            params: params.clone(),
+            queued_at: Utc::now(),
+            expires_at: later(),
+            approval,
+        };
+        CommandEnvelope {
+            id,
+            kind: "install_updates".into(),
+            params,
+            queued_at: st.queued_at,
+            signed: Some(sign_command(k, &st).unwrap()),
+        }
+    }
+
+    fn with_list(k: &SecretKey, required: bool) -> (tempfile::TempDir, Admission) {
+        let (d, c, s) = dirs();
+        let mut a = Admission::open(&c, &s, None);
+        a.enrolled(Some(&CommandKeyInfo {
+            approvers: Some(list(k, required, 1)),
+            ..info(k, vec![])
+        }));
+        assert_eq!(a.approvers_serial(), Some(1));
+        (d, a)
+    }
+
+    #[test]
+    fn a_required_approval_must_be_there_hold_and_name_the_package() {
+        let k = key(1);
+        let (_d, mut a) = with_list(&k, true);
+        let reason = |a: &mut Admission, e: &CommandEnvelope| {
+            a.admit(e, HOST, Utc::now())
+                .map(|_| ())
+                .map_err(|r| (r.reason(), r.to_string()))
+        };
+        // The platform alone (its key, no approver) cannot install.
+        let (why, text) = reason(&mut a, &install(&k, None)).unwrap_err();
+        assert_eq!(why, "unapproved");
+        assert!(text.contains("requires an approver's signature"), "{text}");
+        // Signed by someone who is not on the list.
+        let (why, _) = reason(
+            &mut a,
+            &install(&k, Some(approval(&approver(21), "3.0.15-1"))),
+        )
+        .unwrap_err();
+        assert_eq!(why, "unapproved");
+        // Alice approved another version.
+        let (_, text) = reason(
+            &mut a,
+            &install(&k, Some(approval(&approver(20), "3.0.14-1"))),
+        )
+        .unwrap_err();
+        assert!(
+            text.contains("openssl 3.0.15-1 is not in the approved manifest patch-day"),
+            "{text}"
+        );
+        // Alice approved exactly this.
+        reason(
+            &mut a,
+            &install(&k, Some(approval(&approver(20), "3.0.15-1"))),
+        )
+        .unwrap();
+        // Other operations need no approver.
+        assert!(a.admit(&env(&k, HOST, later()), HOST, Utc::now()).is_ok());
+    }
+
+    #[test]
+    fn the_list_is_taken_only_signed_by_the_trusted_key_and_only_newer() {
+        let k = key(1);
+        let (_d, mut a) = with_list(&k, false);
+        // Not required: an install without approval runs.
+        assert!(a.admit(&install(&k, None), HOST, Utc::now()).is_ok());
+        // A list signed by another key (a substituted one) is ignored.
+        a.follow(&CommandKeyInfo {
+            approvers: Some(list(&key(66), false, 9)),
+            ..info(&k, vec![])
+        });
+        assert_eq!(a.approvers_serial(), Some(1));
+        // A newer list from the trusted key is taken, and kept over a restart.
+        a.follow(&CommandKeyInfo {
+            approvers: Some(list(&k, true, 2)),
+            ..info(&k, vec![])
+        });
+        assert_eq!(a.approvers_serial(), Some(2));
+        assert_eq!(
+            a.admit(&install(&k, None), HOST, Utc::now())
+                .unwrap_err()
+                .reason(),
+            "unapproved"
+        );
+    }
 }

@@ -226,6 +226,30 @@ pub struct ManifestRequest {
     pub group: String,
 }
 
+/// `POST /api/v1/manifests/{manifest}/signatures`: an approver's signature of the
+/// manifest (`patchctl approvals sign` makes it with the approver's own key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSignatureRequest {
+    /// The `ManifestApproval` as the approver signed it.
+    pub signed: crate::release::SignedDocument,
+}
+
+/// An approver's signature of a manifest, as the platform keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ManifestSignatureView {
+    /// The manifest.
+    pub manifest_id: Uuid,
+    /// The approver, as the organisation's approver list names them.
+    pub approver: String,
+    /// The approver's key id.
+    pub key_id: String,
+    /// When the platform took it.
+    pub created_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,8 @@ use uuid::Uuid;
 
 use crate::{KeyRole, PublicKey, SecretKey, SignError, sign_document};
 
+pub mod approval;
+
 /// Longest statement text accepted (an `install_updates` of 2,000 packages is ~200 KiB).
 pub const MAX_STATEMENT_BYTES: usize = 1024 * 1024;
 

@@ -18,6 +18,7 @@ fn statement(org: Uuid) -> CommandStatement {
         params: serde_json::json!({}),
         queued_at: Utc.with_ymd_and_hms(2026, 12, 6, 3, 0, 0).unwrap(),
         expires_at: Utc.with_ymd_and_hms(2026, 12, 9, 3, 0, 0).unwrap(),
+        approval: None,
     }
 }
 
@@ -195,5 +196,114 @@ proptest! {
         bytes[i] = if bytes[i] == b'x' { b'y' } else { b'x' };
         let changed = SignedDocument { signed: String::from_utf8_lossy(&bytes).into_owned(), ..doc };
         prop_assert!(verify_command(&changed, &k.public(), &[]).is_err());
+    }
+}
+
+mod approvals {
+    use patchctl_proto::signing::{
+        APPROVERS_KIND, ApprovedItem, Approver, ApproverList, MANIFEST_APPROVAL_KIND,
+        ManifestApproval,
+    };
+
+    use super::*;
+    use crate::command::approval::*;
+
+    fn list(org: Uuid) -> ApproverList {
+        ApproverList {
+            kind: APPROVERS_KIND.into(),
+            org,
+            serial: 1,
+            required: true,
+            approvers: vec![Approver {
+                name: "alice".into(),
+                key: SecretKey::from_seed(KeyRole::Approver, [20; 32])
+                    .public()
+                    .to_line(),
+            }],
+            created: Utc::now(),
+        }
+    }
+
+    fn approval(org: Uuid) -> ManifestApproval {
+        ManifestApproval {
+            kind: MANIFEST_APPROVAL_KIND.into(),
+            org,
+            manifest: Uuid::from_u128(5),
+            name: "m".into(),
+            items: vec![ApprovedItem {
+                ecosystem: "Debian:12".into(),
+                name: "curl".into(),
+                version: "1".into(),
+            }],
+            created: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn the_list_verifies_only_under_the_command_key_and_for_its_organisation() {
+        let org = Uuid::from_u128(1);
+        let doc = sign_approvers(&key(1), &list(org)).unwrap();
+        assert_eq!(
+            verify_approvers(&doc, &key(1).public(), org).unwrap(),
+            list(org).clone_with_created(&doc)
+        );
+        assert!(verify_approvers(&doc, &key(2).public(), org).is_err());
+        assert!(verify_approvers(&doc, &key(1).public(), Uuid::from_u128(2)).is_err());
+        // An approver key cannot sign the list, a command key cannot sign an approval.
+        let approver = SecretKey::from_seed(KeyRole::Approver, [20; 32]);
+        assert!(sign_approvers(&approver, &list(org)).is_err());
+        assert!(sign_approval(&key(1), &approval(org)).is_err());
+    }
+
+    #[test]
+    fn an_approval_holds_only_by_a_listed_approver_of_the_organisation() {
+        let org = Uuid::from_u128(1);
+        let alice = SecretKey::from_seed(KeyRole::Approver, [20; 32]);
+        let bob = SecretKey::from_seed(KeyRole::Approver, [21; 32]);
+        let doc = sign_approval(&alice, &approval(org)).unwrap();
+        let (a, who) = verify_approval(&doc, &list(org)).unwrap();
+        assert_eq!((a.manifest, who.as_str()), (Uuid::from_u128(5), "alice"));
+        assert!(matches!(
+            verify_approval(&sign_approval(&bob, &approval(org)).unwrap(), &list(org)),
+            Err(ApprovalError::NotAnApprover(_))
+        ));
+        assert!(matches!(
+            verify_approval(
+                &sign_approval(&alice, &approval(Uuid::from_u128(2))).unwrap(),
+                &list(org)
+            ),
+            Err(ApprovalError::Malformed(_))
+        ));
+        let mut tampered = doc.clone();
+        tampered.signed = tampered.signed.replace("curl", "bash");
+        assert!(matches!(
+            verify_approval(&tampered, &list(org)),
+            Err(ApprovalError::BadSignature(who)) if who == "alice"
+        ));
+    }
+
+    trait CloneWithCreated {
+        fn clone_with_created(&self, doc: &SignedDocument) -> ApproverList;
+    }
+
+    impl CloneWithCreated for ApproverList {
+        /// The list as signed (its `created` is the one in the document).
+        fn clone_with_created(&self, doc: &SignedDocument) -> ApproverList {
+            let signed: ApproverList = serde_json::from_str(&doc.signed).unwrap();
+            ApproverList {
+                created: signed.created,
+                ..self.clone()
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_documents_never_pass(signed in ".{0,200}", id in "[0-9a-f]{16}", sig in "[0-9a-f]{128}") {
+            let org = Uuid::from_u128(1);
+            let doc = SignedDocument { signed, signatures: vec![SignatureEntry { key_id: id, signature: sig }] };
+            prop_assert!(verify_approvers(&doc, &key(1).public(), org).is_err());
+            prop_assert!(verify_approval(&doc, &list(org)).is_err());
+        }
     }
 }

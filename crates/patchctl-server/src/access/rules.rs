@@ -394,6 +394,20 @@ pub static RULES: &[Rule] = &[
     rule("GET", "/api/v1/manifests", Read, "manifests.list"),
     rule("POST", "/api/v1/manifests", Operate, "manifest.create"),
     rule("GET", "/api/v1/manifests/{manifest}", Read, "manifest.show"),
+    // Approver signatures (issue 15): the approver's own key is what counts; the
+    // route needs the role that freezes manifests.
+    rule(
+        "POST",
+        "/api/v1/manifests/{manifest}/signatures",
+        Operate,
+        "manifest.sign",
+    ),
+    rule(
+        "GET",
+        "/api/v1/manifests/{manifest}/signatures",
+        Read,
+        "manifest.signatures",
+    ),
     // The dashboard's groups, approvals and manifests pages (the same needs and audit
     // actions as the API routes they stand for).
     rule("POST", "/ui/hosts/{host}/tags", Administer, "host.tag"),

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use patchctl_proto::policy::approvals::{
-    ApprovalView, ApproveOutcome, ApproveRequest, ManifestRequest, ManifestView, RuleRequest,
-    RuleView,
+    ApprovalView, ApproveOutcome, ApproveRequest, ManifestRequest, ManifestSignatureRequest,
+    ManifestSignatureView, ManifestView, RuleRequest, RuleView,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -306,5 +306,68 @@ pub async fn show_manifest(
 ) -> Result<Json<ManifestView>, ApiError> {
     Ok(Json(
         approvals::manifest(&st, auth.org_id, &manifest).await?,
+    ))
+}
+
+/// `POST /api/v1/manifests/{manifest}/signatures`: an approver's signature.
+#[utoipa::path(
+    post,
+    path = "/api/v1/manifests/{manifest}/signatures",
+    tag = "approvals",
+    params(("manifest" = String, Path, description = "Manifest id or name")),
+    request_body = ManifestSignatureRequest,
+    responses(
+        (status = 201, description = "The signature, verified and kept", body = ManifestSignatureView),
+        (status = 400, description = "bad_request: not signed by an approver of the organisation, or not of exactly this manifest's updates", body = patchctl_proto::api::ApiErrorBody),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found: no such manifest", body = patchctl_proto::api::ApiErrorBody),
+        (status = 409, description = "conflict: the organisation has no approvers", body = patchctl_proto::api::ApiErrorBody),
+        (status = 413, description = "too_large: the body is over the route's limit", body = patchctl_proto::api::ApiErrorBody),
+        (status = 415, description = "unsupported_media_type: the body is not JSON", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
+pub async fn sign_manifest(
+    State(st): State<AppState>,
+    auth: OperatorAuth,
+    Path(manifest): Path<String>,
+    ApiJson(req): ApiJson<ManifestSignatureRequest>,
+) -> Result<
+    (
+        StatusCode,
+        Extension<AuditDetails>,
+        Json<ManifestSignatureView>,
+    ),
+    ApiError,
+> {
+    let v = crate::policy::signatures::sign(&st, auth.org_id, &manifest, req.signed).await?;
+    let details = Extension(AuditDetails(json!({
+        "manifest_id": v.manifest_id, "approver": v.approver, "key_id": v.key_id,
+    })));
+    Ok((StatusCode::CREATED, details, Json(v)))
+}
+
+/// `GET /api/v1/manifests/{manifest}/signatures`: the approvers who signed it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/manifests/{manifest}/signatures",
+    tag = "approvals",
+    params(("manifest" = String, Path, description = "Manifest id or name")),
+    responses(
+        (status = 200, description = "The signatures, oldest first", body = Vec<ManifestSignatureView>),
+        (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
+        (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
+        (status = 404, description = "not_found: no such manifest", body = patchctl_proto::api::ApiErrorBody),
+        (status = 503, description = "unavailable: the database cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody),
+    ),
+)]
+pub async fn manifest_signatures(
+    State(st): State<AppState>,
+    auth: OperatorAuth,
+    Path(manifest): Path<String>,
+) -> Result<Json<Vec<ManifestSignatureView>>, ApiError> {
+    Ok(Json(
+        crate::policy::signatures::list(&st, auth.org_id, &manifest).await?,
     ))
 }

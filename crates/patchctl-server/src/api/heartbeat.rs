@@ -177,9 +177,11 @@ pub async fn heartbeat(
             }
         }
     };
-    let command_key = st
-        .signer
-        .announce(agent.org_id, req.command_key_id.as_deref());
+    let command_key = st.signer.announce(
+        agent.org_id,
+        req.command_key_id.as_deref(),
+        req.approvers_serial,
+    );
     Ok(Json(HeartbeatResponse {
         server_time: now,
         commands,

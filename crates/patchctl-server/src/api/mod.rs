@@ -184,6 +184,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/manifests/{manifest}", get(approvals::show_manifest))
         .route(
+            "/manifests/{manifest}/signatures",
+            get(approvals::manifest_signatures).post(approvals::sign_manifest),
+        )
+        .route(
             "/deployments",
             get(deployments::list_deployments).post(deployments::create_deployment),
         )

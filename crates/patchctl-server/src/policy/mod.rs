@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod deployments;
 pub mod events;
 pub mod groups;
+pub mod signatures;
 
 use std::time::Duration;
 

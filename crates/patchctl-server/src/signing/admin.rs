@@ -146,6 +146,103 @@ pub async fn resign_unfinished(
     Ok(count)
 }
 
+/// `org`'s approver list in `path`, if it has one.
+pub fn approvers(
+    path: &Path,
+    org: Uuid,
+) -> Result<Option<patchctl_proto::signing::ApproverList>, SigningError> {
+    Ok(KeyFile::read(path)?
+        .and_then(|mut f| f.orgs.remove(&org))
+        .and_then(|k| k.approvers.map(|(_, l)| l)))
+}
+
+/// What `patchctl admin approvers` changes.
+#[derive(Debug, Clone)]
+pub enum ApproverChange {
+    /// Adds (or replaces the key of) an approver.
+    Add {
+        /// The approver's name.
+        name: String,
+        /// Their public key.
+        key: PublicKey,
+    },
+    /// Removes an approver.
+    Remove {
+        /// The approver's name.
+        name: String,
+    },
+    /// Whether agents require an approver's signature on installs.
+    Require(bool),
+}
+
+/// Changes `org`'s approver list in the key file (signed again by the command key,
+/// its serial one higher) and audits it. Agents take the new list at their next
+/// heartbeat.
+pub async fn change_approvers(
+    path: &Path,
+    store: &dyn Storage,
+    org: Uuid,
+    change: ApproverChange,
+) -> Result<patchctl_proto::signing::ApproverList, SigningError> {
+    // The key must be the platform's before its signature means anything.
+    Signer::open(path.to_owned())?.ensure(store, org).await?;
+    let c = change.clone();
+    let list = file::locked(path, || {
+        let mut f = KeyFile::read(path)?.ok_or(SigningError::NoKey { org })?;
+        let list = f
+            .change_approvers(org, Utc::now(), |l| {
+                match c {
+                    ApproverChange::Add { name, key } => {
+                        let valid = !name.is_empty()
+                            && name.len() <= 64
+                            && name.chars().all(|ch| ch.is_ascii_alphanumeric() || "._-@".contains(ch));
+                        if !valid {
+                            return Err(SigningError::Sign(format!(
+                                "approver name {name:?}: use 1-64 letters, digits, '.', '_', '-' or '@'"
+                            )));
+                        }
+                        if l.approvers.len() >= patchctl_proto::signing::MAX_APPROVERS {
+                            return Err(SigningError::Sign("too many approvers".into()));
+                        }
+                        l.approvers.retain(|a| a.name != name);
+                        l.approvers.push(patchctl_proto::signing::Approver {
+                            name,
+                            key: key.to_line(),
+                        });
+                    }
+                    ApproverChange::Remove { name } => {
+                        let before = l.approvers.len();
+                        l.approvers.retain(|a| a.name != name);
+                        if l.approvers.len() == before {
+                            return Err(SigningError::Sign(format!("no approver named {name:?}")));
+                        }
+                    }
+                    ApproverChange::Require(on) => l.required = on,
+                }
+                if l.required && l.approvers.is_empty() {
+                    return Err(SigningError::Sign(
+                        "an approver's signature cannot be required with no approver: add one first".into(),
+                    ));
+                }
+                Ok(())
+            })?
+            .clone();
+        f.write(path)?;
+        Ok(list)
+    })?;
+    let details = match &change {
+        ApproverChange::Add { name, key } => {
+            serde_json::json!({ "add": name, "key_id": key.key_id(), "serial": list.serial })
+        }
+        ApproverChange::Remove { name } => {
+            serde_json::json!({ "remove": name, "serial": list.serial })
+        }
+        ApproverChange::Require(on) => serde_json::json!({ "required": on, "serial": list.serial }),
+    };
+    audit(store, org, "approvers.change", details).await?;
+    Ok(list)
+}
+
 /// `patchctl admin signing-key check-agent`: writes two commands for `host` straight
 /// into the database, as an attacker with write access to it would (one unsigned, one
 /// signed by a key made up on the spot), so that an operator sees the agent refuse

@@ -10,7 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use patchctl_proto::signing::SignedDocument;
+use patchctl_proto::signing::{APPROVERS_KIND, ApproverList, SignedDocument};
 use patchctl_release::{KeyRole, PublicKey, SecretKey};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -35,6 +35,9 @@ struct OrgEntry {
     /// Every rotation, oldest first; the last one's `next` is `key`'s public key.
     #[serde(default)]
     rotations: Vec<SignedDocument>,
+    /// The approver list, signed by `key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    approvers: Option<SignedDocument>,
 }
 
 /// One organisation's keys.
@@ -47,6 +50,8 @@ pub struct OrgKeys {
     pub rotations: Vec<SignedDocument>,
     /// The keys those rotations retired, oldest first (`previous` of each).
     pub retired: Vec<PublicKey>,
+    /// The approver list as signed by the current key, with its content.
+    pub approvers: Option<(SignedDocument, ApproverList)>,
 }
 
 /// The whole file.
@@ -108,6 +113,20 @@ impl KeyFile {
                 retired.push(start);
                 retired.extend(passed.iter().take(passed.len().saturating_sub(1)).copied());
             }
+            let approvers = match e.approvers {
+                None => None,
+                Some(doc) => {
+                    let list =
+                        patchctl_release::command::approval::verify_approvers(&doc, &public, e.org)
+                            .map_err(|err| {
+                                invalid(
+                                    path,
+                                    format!("organisation {}: approver list: {err}", e.org),
+                                )
+                            })?;
+                    Some((doc, list))
+                }
+            };
             orgs.insert(
                 e.org,
                 OrgKeys {
@@ -115,6 +134,7 @@ impl KeyFile {
                     public,
                     rotations: e.rotations,
                     retired,
+                    approvers,
                 },
             );
         }
@@ -132,6 +152,7 @@ impl KeyFile {
                     org: *org,
                     key: serde_json::from_str(&k.secret.to_file()).unwrap_or_default(),
                     rotations: k.rotations.clone(),
+                    approvers: k.approvers.as_ref().map(|(d, _)| d.clone()),
                 })
                 .collect(),
         };
@@ -192,6 +213,7 @@ impl KeyFile {
                 secret,
                 rotations: Vec::new(),
                 retired: Vec::new(),
+                approvers: None,
             }
         })
     }
@@ -212,8 +234,51 @@ impl KeyFile {
         keys.retired.push(old);
         keys.public = next.public();
         keys.secret = next;
+        // The approver list is signed again by the new key (a higher serial), so that
+        // agents enrolling from now on can verify it.
+        if let Some((_, list)) = keys.approvers.take() {
+            resign_approvers(keys, list, now)?;
+        }
         Ok((old, keys.public))
     }
+
+    /// Changes `org`'s approver list with `change` and signs it again (serial + 1).
+    pub fn change_approvers(
+        &mut self,
+        org: Uuid,
+        now: DateTime<Utc>,
+        change: impl FnOnce(&mut ApproverList) -> Result<(), SigningError>,
+    ) -> Result<&ApproverList, SigningError> {
+        let keys = self.orgs.get_mut(&org).ok_or(SigningError::NoKey { org })?;
+        let mut list = keys
+            .approvers
+            .as_ref()
+            .map(|(_, l)| l.clone())
+            .unwrap_or(ApproverList {
+                kind: APPROVERS_KIND.into(),
+                org,
+                serial: 0,
+                required: false,
+                approvers: Vec::new(),
+                created: now,
+            });
+        change(&mut list)?;
+        resign_approvers(keys, list, now)?;
+        Ok(&keys.approvers.as_ref().expect("just signed").1)
+    }
+}
+
+fn resign_approvers(
+    keys: &mut OrgKeys,
+    mut list: ApproverList,
+    now: DateTime<Utc>,
+) -> Result<(), SigningError> {
+    list.serial += 1;
+    list.created = now;
+    let doc = patchctl_release::command::approval::sign_approvers(&keys.secret, &list)
+        .map_err(|e| SigningError::Sign(e.to_string()))?;
+    keys.approvers = Some((doc, list));
+    Ok(())
 }
 
 fn rotation_previous(doc: &SignedDocument) -> Option<PublicKey> {

@@ -28,7 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use patchctl_proto::command::Command;
-use patchctl_proto::signing::{COMMAND_STATEMENT_KIND, CommandKeyInfo, CommandStatement};
+use patchctl_proto::signing::{
+    ApproverList, COMMAND_STATEMENT_KIND, CommandKeyInfo, CommandStatement, SignedDocument,
+};
 use patchctl_release::PublicKey;
 use patchctl_storage::{NewCommand, Storage};
 use uuid::Uuid;
@@ -286,6 +288,23 @@ impl Signer {
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<NewCommand, SigningError> {
+        self.command_approved(store, org, host, cmd, now, expires_at, None)
+            .await
+    }
+
+    /// [`Signer::command`] carrying an approver's signature of the manifest the
+    /// install's packages come from.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn command_approved(
+        &self,
+        store: &dyn Storage,
+        org: Uuid,
+        host: Uuid,
+        cmd: &Command,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        approval: Option<SignedDocument>,
+    ) -> Result<NewCommand, SigningError> {
         let key = self.ensure(store, org).await?;
         let (now, expires_at) = (ms(now), ms(expires_at));
         let id = Uuid::new_v4();
@@ -298,6 +317,7 @@ impl Signer {
             params: cmd.params(),
             queued_at: now,
             expires_at,
+            approval,
         };
         let signed = {
             let l = self.read();
@@ -329,24 +349,41 @@ impl Signer {
         org: Uuid,
     ) -> Result<CommandKeyInfo, SigningError> {
         let key = self.ensure(store, org).await?;
+        let approvers = self.approvers(org).map(|(doc, _)| doc);
         Ok(CommandKeyInfo {
             org,
             key: key.to_line(),
             rotations: Vec::new(),
+            approvers,
         })
     }
 
+    /// The organisation's approver list, as signed and as read (none when it has none).
+    pub fn approvers(&self, org: Uuid) -> Option<(SignedDocument, ApproverList)> {
+        if let Err(e) = self.refresh() {
+            tracing::error!(error = %e, "command-signing keys not re-read");
+        }
+        self.read().keys.orgs.get(&org)?.approvers.clone()
+    }
+
     /// For a heartbeat answer: the current key and the rotations from the key the
-    /// agent reported, when that is not the current one (`None` when it is, or when
-    /// the organisation has no key yet).
-    pub fn announce(&self, org: Uuid, agent_key_id: Option<&str>) -> Option<CommandKeyInfo> {
+    /// agent reported, when that is not the current one, or the approver list when the
+    /// agent reported an older serial (`None` when the agent is current, or the
+    /// organisation has no key yet).
+    pub fn announce(
+        &self,
+        org: Uuid,
+        agent_key_id: Option<&str>,
+        agent_approvers: Option<u64>,
+    ) -> Option<CommandKeyInfo> {
         if let Err(e) = self.refresh() {
             tracing::error!(error = %e, "command-signing keys not re-read");
         }
         let l = self.read();
         let keys = l.keys.orgs.get(&org)?;
         let current = keys.public.key_id();
-        if agent_key_id == Some(current.as_str()) {
+        let serial = keys.approvers.as_ref().map(|(_, l)| l.serial);
+        if agent_key_id == Some(current.as_str()) && serial <= agent_approvers {
             return None;
         }
         let from = agent_key_id
@@ -356,6 +393,7 @@ impl Signer {
             org,
             key: keys.public.to_line(),
             rotations: keys.rotations[from..].to_vec(),
+            approvers: keys.approvers.as_ref().map(|(d, _)| d.clone()),
         })
     }
 }

@@ -15,14 +15,17 @@ async fn store() -> (Arc<dyn Storage>, Uuid) {
 
 /// A host enrolled in a new organisation: (store, org, host).
 async fn store_with_host() -> (Arc<dyn Storage>, Uuid, Uuid) {
+    // (No `bootstrap` or `auth` here: `signing` imports neither, tests included.)
     let store = patchctl_storage::open("sqlite::memory:").await.unwrap();
-    let secrets = crate::bootstrap::create_org(store.as_ref(), "acme")
+    let org = store.create_org("acme", Utc::now()).await.unwrap();
+    store
+        .create_enrollment_key(org.id, "k", "key-hash", Utc::now())
         .await
         .unwrap();
     let out = store
         .enroll_host(patchctl_storage::EnrollHost {
-            key_hash: crate::auth::hash_secret(secrets.enrollment_key.expose()),
-            credential_hash: crate::auth::hash_secret("credential"),
+            key_hash: "key-hash".into(),
+            credential_hash: "credential-hash".into(),
             agent_version: "0".into(),
             system: Default::default(),
             now: Utc::now(),
@@ -160,13 +163,13 @@ async fn rotation_is_announced_as_a_chain_and_old_commands_are_signed_again() {
     );
 
     // An agent on the old key gets the chain; one on the new key gets nothing.
-    let info = signer.announce(org, Some(&first.key_id())).unwrap();
+    let info = signer.announce(org, Some(&first.key_id()), None).unwrap();
     assert_eq!(info.key, new.to_line());
     assert_eq!(
         follow_rotations(&first, org, &info.rotations, Some(&new)).unwrap(),
         vec![new]
     );
-    assert!(signer.announce(org, Some(&new.key_id())).is_none());
+    assert!(signer.announce(org, Some(&new.key_id()), None).is_none());
 
     // The command queued before the rotation is now signed by the new key; the forged
     // row is not.

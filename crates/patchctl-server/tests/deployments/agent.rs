@@ -59,6 +59,7 @@ impl Agent {
             reboot: None,
             booted_at: Some(self.booted_at),
             command_key_id: None,
+            approvers_serial: None,
         };
         let r = p
             .req(

@@ -97,6 +97,8 @@ pub struct Caller {
 /// The running platform.
 pub struct Platform {
     _dir: tempfile::TempDir,
+    /// The command-signing key file the platform uses.
+    pub key_file: PathBuf,
     /// Its address.
     pub addr: SocketAddr,
     ca: PathBuf,
@@ -132,6 +134,8 @@ pub async fn platform() -> Platform {
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
         vuln_sync: false,
+        // The organisation's command-signing key, as a real platform keeps it.
+        command_signing_key: Some(dir.path().join("command-signing.key")),
         ..Settings::with_defaults(
             "127.0.0.1:0".parse().unwrap(),
             url,
@@ -151,6 +155,7 @@ pub async fn platform() -> Platform {
     let org = create_org(store.as_ref(), "matrix").await.unwrap();
     let org_id = store.org_by_name("matrix").await.unwrap().unwrap().id;
     let mut p = Platform {
+        key_file: dir.path().join("command-signing.key"),
         _dir: dir,
         addr,
         ca: pki.ca_cert,

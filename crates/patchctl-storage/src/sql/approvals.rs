@@ -9,8 +9,13 @@ use chrono::{DateTime, Utc};
 use patchctl_proto::policy::approvals::{MinSeverity, UpdateItem};
 use uuid::Uuid;
 
-use super::{PostgresStore, SqliteStore, conflict, corrupt, count, ms, opt_time, time, uuid};
-use crate::approvals::{Approval, ApprovalRule, ApprovalStore, Manifest, NewApprovals};
+use super::{
+    PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, to_json,
+    uuid,
+};
+use crate::approvals::{
+    Approval, ApprovalRule, ApprovalStore, Manifest, ManifestApprovalRow, NewApprovals,
+};
 use crate::error::Result;
 
 macro_rules! approval_columns {
@@ -415,6 +420,57 @@ macro_rules! impl_approvals {
                     })
                     .collect();
                 Ok(Some((m, items)))
+            }
+
+            async fn add_manifest_approval(&self, a: &ManifestApprovalRow) -> Result<()> {
+                let signed = to_json(&a.signed, "manifest_approvals.signed_json")?;
+                let mut tx = self.writer.begin().await?;
+                sqlx::query("DELETE FROM manifest_approvals WHERE manifest_id = $1 AND key_id = $2")
+                    .bind(a.manifest_id.to_string())
+                    .bind(&a.key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO manifest_approvals (manifest_id, org_id, key_id, approver, \
+                     signed_json, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(a.manifest_id.to_string())
+                .bind(a.org_id.to_string())
+                .bind(&a.key_id)
+                .bind(&a.approver)
+                .bind(signed)
+                .bind(ms(a.created_at))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn manifest_approvals(
+                &self,
+                org_id: Uuid,
+                manifest_id: Uuid,
+            ) -> Result<Vec<ManifestApprovalRow>> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT key_id, approver, signed_json, created_at FROM manifest_approvals \
+                     WHERE org_id = $1 AND manifest_id = $2 ORDER BY created_at, key_id",
+                )
+                .bind(org_id.to_string())
+                .bind(manifest_id.to_string())
+                .fetch_all(&self.reader)
+                .await?;
+                rows.into_iter()
+                    .map(|(key_id, approver, signed, at)| {
+                        Ok(ManifestApprovalRow {
+                            manifest_id,
+                            org_id,
+                            key_id,
+                            approver,
+                            signed: from_json(&signed, "manifest_approvals.signed_json")?,
+                            created_at: time(at, "manifest_approvals.created_at")?,
+                        })
+                    })
+                    .collect()
             }
         }
     };

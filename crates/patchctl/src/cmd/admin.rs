@@ -37,6 +37,61 @@ pub enum AdminCmd {
     /// signed by its organisation's key, and agents refuse anything else.
     #[command(subcommand)]
     SigningKey(SigningKeyCmd),
+    /// The organisation's approvers (the two-person rule, docs/signing.md): their
+    /// list is signed by the command-signing key, so it changes only here, on a node
+    /// holding the key file.
+    #[command(subcommand)]
+    Approvers(ApproversCmd),
+}
+
+/// `patchctl admin approvers ...`.
+#[derive(Subcommand)]
+pub enum ApproversCmd {
+    /// Print the approvers and whether agents require a signature.
+    List {
+        #[command(flatten)]
+        place: KeyPlace,
+        /// The organisation.
+        #[arg(long, default_value = "default")]
+        org: String,
+    },
+    /// Add an approver (or give them a new key).
+    Add {
+        #[command(flatten)]
+        place: KeyPlace,
+        /// The organisation.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// The approver's name.
+        #[arg(long)]
+        name: String,
+        /// Their public key file (PATH.pub from `patchctl approvals keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Remove an approver.
+    Remove {
+        #[command(flatten)]
+        place: KeyPlace,
+        /// The organisation.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// The approver's name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Whether every install of a deployment needs an approver's signature (`on`) or
+    /// not (`off`). Agents follow at their next heartbeat.
+    Require {
+        #[command(flatten)]
+        place: KeyPlace,
+        /// The organisation.
+        #[arg(long, default_value = "default")]
+        org: String,
+        /// `on` or `off`.
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 /// Where the key file and the database are: the server's settings file, or each given.
@@ -106,6 +161,7 @@ pub async fn run(cmd: AdminCmd) -> anyhow::Result<()> {
             password_file,
         } => init(&database_url, &org, &owner, password_file).await,
         AdminCmd::SigningKey(cmd) => signing_key(cmd).await,
+        AdminCmd::Approvers(cmd) => approvers(cmd).await,
     }
 }
 
@@ -292,5 +348,63 @@ async fn init(
     }
     output::json(&doc)?;
     output::note("Store these now: only their hashes are kept.");
+    Ok(())
+}
+
+async fn approvers(cmd: ApproversCmd) -> anyhow::Result<()> {
+    use patchctl_server::signing::admin::{self, ApproverChange};
+    let (place, org, change) = match cmd {
+        ApproversCmd::List { place, org } => (place, org, None),
+        ApproversCmd::Add {
+            place,
+            org,
+            name,
+            key,
+        } => {
+            let text = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read {}", key.display()))?;
+            let keys = patchctl_release::PublicKey::parse_file(&text)
+                .with_context(|| format!("{}", key.display()))?;
+            anyhow::ensure!(
+                keys.len() == 1,
+                "{} holds {} keys; give the approver's one .pub file",
+                key.display(),
+                keys.len()
+            );
+            (place, org, Some(ApproverChange::Add { name, key: keys[0] }))
+        }
+        ApproversCmd::Remove { place, org, name } => {
+            (place, org, Some(ApproverChange::Remove { name }))
+        }
+        ApproversCmd::Require { place, org, state } => {
+            (place, org, Some(ApproverChange::Require(state == "on")))
+        }
+    };
+    let (file, url) = resolve(&place)?;
+    let url = url.context("name the database: --config SERVER_JSON or --database-url URL")?;
+    let store = patchctl_storage::open(&url).await?;
+    let o = store
+        .org_by_name(&org)
+        .await?
+        .with_context(|| format!("no organisation named {org:?}"))?;
+    let list = match change {
+        Some(c) => Some(admin::change_approvers(&file, store.as_ref(), o.id, c).await?),
+        None => admin::approvers(&file, o.id)?,
+    };
+    match list {
+        None => output::note(&format!("organisation {org} has no approvers")),
+        Some(l) => {
+            output::json(&l)?;
+            output::note(&format!(
+                "approver signatures {} (list serial {}); agents take the list at their next heartbeat",
+                if l.required {
+                    "REQUIRED on installs"
+                } else {
+                    "not required"
+                },
+                l.serial
+            ));
+        }
+    }
     Ok(())
 }

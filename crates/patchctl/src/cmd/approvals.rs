@@ -5,8 +5,9 @@
 use clap::Subcommand;
 use http::Method;
 use patchctl_proto::policy::approvals::{
-    ApprovalSource, ApprovalView, ApproveOutcome, ApproveRequest, ManifestRequest, ManifestView,
-    MinSeverity, RuleRequest, RuleView, UpdateItem,
+    ApprovalSource, ApprovalView, ApproveOutcome, ApproveRequest, ManifestRequest,
+    ManifestSignatureRequest, ManifestSignatureView, ManifestView, MinSeverity, RuleRequest,
+    RuleView, UpdateItem,
 };
 
 use crate::client::{Api, Conn, enc};
@@ -52,6 +53,23 @@ pub enum ApprovalsCmd {
     Rules {
         #[command(subcommand)]
         cmd: RulesCmd,
+    },
+    /// Make your own approver key pair: PATH.key (secret, 0600, stays with you) and
+    /// PATH.pub (give it to whoever runs `patchctl admin approvers add`).
+    Keygen {
+        /// Path without extension.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Sign a manifest with your approver key: agents of an organisation that requires
+    /// it install only what an approver signed (the two-person rule).
+    Sign {
+        /// The manifest (name or id).
+        #[arg(long)]
+        manifest: String,
+        /// Your approver key (PATH.key from `patchctl approvals keygen`).
+        #[arg(long)]
+        key: std::path::PathBuf,
     },
 }
 
@@ -278,6 +296,58 @@ pub async fn run(conn: &Conn, cmd: ApprovalsCmd) -> anyhow::Result<()> {
             })?;
         }
         ApprovalsCmd::Rules { cmd } => rules(conn, &api, cmd).await?,
+        ApprovalsCmd::Keygen { out } => {
+            let key = patchctl_release::SecretKey::from_seed(
+                patchctl_release::KeyRole::Approver,
+                crate::keyfiles::random_seed()?,
+            );
+            let (secret, public) = crate::keyfiles::write_pair(&out, &key)?;
+            output::text(&format!(
+                "approver key {}: secret {} (0600, keep it yourself), public {}\n{}\n",
+                key.public().key_id(),
+                secret.display(),
+                public.display(),
+                key.public().to_line()
+            ));
+        }
+        ApprovalsCmd::Sign { manifest, key } => {
+            let key = crate::keyfiles::read_secret(&key, patchctl_release::KeyRole::Approver)?;
+            let m: ManifestView = api
+                .get(&format!("/api/v1/manifests/{}", enc(&manifest)))
+                .await?;
+            let me: patchctl_proto::access::OperatorIdentity = api.get("/api/v1/whoami").await?;
+            let org = me.org_id;
+            let approval = patchctl_proto::signing::ManifestApproval {
+                kind: patchctl_proto::signing::MANIFEST_APPROVAL_KIND.into(),
+                org,
+                manifest: m.id,
+                name: m.name.clone(),
+                items: m
+                    .items
+                    .iter()
+                    .map(|i| patchctl_proto::signing::ApprovedItem {
+                        ecosystem: i.ecosystem.clone(),
+                        name: i.name.clone(),
+                        version: i.version.clone(),
+                    })
+                    .collect(),
+                created: chrono::Utc::now(),
+            };
+            let signed = patchctl_release::command::approval::sign_approval(&key, &approval)?;
+            let v: ManifestSignatureView = api
+                .call(
+                    Method::POST,
+                    &format!("/api/v1/manifests/{}/signatures", enc(&m.id.to_string())),
+                    Some(&ManifestSignatureRequest { signed }),
+                )
+                .await?;
+            output::emit(conn.output, &v, |v| {
+                format!(
+                    "manifest {} ({} updates) signed by approver {} (key {})\n",
+                    m.name, m.item_count, v.approver, v.key_id
+                )
+            })?;
+        }
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ pub fn statement(
         params,
         queued_at: Utc::now(),
         expires_at,
+        approval: None,
     };
     patchctl_release::command::sign_command(key, &st).unwrap()
 }

@@ -134,17 +134,23 @@ impl Tick<'_> {
         }
     }
 
-    async fn queue(&mut self, host: Uuid, cmd: &Command) -> Result<Uuid, ApiError> {
+    async fn queue(
+        &mut self,
+        host: Uuid,
+        cmd: &Command,
+        approval: Option<patchctl_proto::signing::SignedDocument>,
+    ) -> Result<Uuid, ApiError> {
         let signed = self
             .st
             .signer
-            .command(
+            .command_approved(
                 self.st.store.as_ref(),
                 self.d.org_id,
                 host,
                 cmd,
                 self.now,
                 self.now + COMMAND_LIFE,
+                approval,
             )
             .await?;
         let rec = self.st.store.queue_command(signed).await?;
@@ -155,7 +161,8 @@ impl Tick<'_> {
     }
 
     async fn health_check(&mut self, host: Uuid) -> Result<Uuid, ApiError> {
-        self.queue(host, &Command::HealthCheck(NoParams {})).await
+        self.queue(host, &Command::HealthCheck(NoParams {}), None)
+            .await
     }
 }
 
@@ -245,6 +252,13 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
             .unwrap_or_default();
         (w, e, items)
     };
+    // The approver's signature an install carries, and whether the organisation's
+    // approver list requires one (issue 15: the two-person rule).
+    let (approval, approval_required) = if items.is_empty() {
+        (None, false)
+    } else {
+        crate::policy::signatures::for_install(st, d.org_id, d.manifest_id).await?
+    };
     let offline_after = Duration::from_std(st.settings.offline_after()).unwrap_or(Duration::MAX);
     let soak = Duration::minutes(i64::from(ring.soak_minutes));
 
@@ -295,6 +309,12 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                 Some(Err(not_now)) => {
                     h.detail = Some(format!("waiting for its maintenance window: {not_now}"));
                 }
+                _ if approval_required && approval.is_none() => {
+                    h.detail = Some(format!(
+                        "waiting for an approver to sign manifest {} (`patchctl approvals sign --manifest {}`)",
+                        d.manifest_name, d.manifest_name
+                    ));
+                }
                 _ => {
                     let eco = ecosystems
                         .get(&h.host_id)
@@ -304,7 +324,8 @@ pub async fn advance(st: &AppState, d: &DeploymentRow, now: DateTime<Utc>) -> Re
                         Err(why) => fail(h, why),
                         Ok(cmd) => {
                             starts += 1;
-                            h.install_command = Some(t.queue(h.host_id, &cmd).await?);
+                            h.install_command =
+                                Some(t.queue(h.host_id, &cmd, approval.clone()).await?);
                             // The boot time before the install: the agent may report
                             // the one after its reboot before the tick reads the result.
                             h.boot_before = boot.and_then(|b| b.booted_at);
