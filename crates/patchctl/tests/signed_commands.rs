@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 
 use agent_platform::{Platform, enrolled_agent, patchctl};
 use chrono::{Duration, Utc};
-use common::signing::{insert_row, org_of_host, platform_key, requeue_row, statement};
+use common::signing::{
+    insert_row, insert_signed, org_of_host, platform_key, requeue_row, statement,
+};
 use common::wait_for;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -342,26 +344,8 @@ fn a_rotation_reaches_running_agents_and_retires_the_old_key() {
     assert!(["succeeded", "failed"].contains(&finished(&plat, after)["state"].as_str().unwrap()));
 
     // A command signed by the retired key is refused.
-    let stale = Uuid::new_v4();
     let params = json!({"name": "dpkg"});
-    let doc = statement(
-        &old_secret,
-        org,
-        host_id,
-        stale,
-        "get_package_info",
-        params.clone(),
-        Utc::now() + Duration::hours(1),
-    );
-    insert_row(
-        &db,
-        org,
-        host_id,
-        stale,
-        "get_package_info",
-        &params,
-        Some(&doc),
-    );
+    let stale = insert_signed(&db, &old_secret, org, host_id, "get_package_info", &params);
     // Written after the rotation, it is never signed again: the agent refuses it.
     assert_refused(&plat, stale, "retired key");
 
@@ -391,26 +375,8 @@ fn a_pinned_agent_refuses_a_platform_with_a_substituted_key() {
     let db = db(&plat);
     let host_id: Uuid = host.parse().unwrap();
     let org = org_of_host(&db, host_id);
-    let good = Uuid::new_v4();
     let params = json!({"name": "dpkg"});
-    let doc = statement(
-        &pinned,
-        org,
-        host_id,
-        good,
-        "get_package_info",
-        params.clone(),
-        Utc::now() + Duration::hours(1),
-    );
-    insert_row(
-        &db,
-        org,
-        host_id,
-        good,
-        "get_package_info",
-        &params,
-        Some(&doc),
-    );
+    let good = insert_signed(&db, &pinned, org, host_id, "get_package_info", &params);
     assert_eq!(finished(&plat, good)["state"], "succeeded");
     drop(agent);
 }

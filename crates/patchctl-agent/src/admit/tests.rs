@@ -1,3 +1,6 @@
+//! Tests of admission: every refusal, replay across a restart, rotation, strict mode
+//! and the approver rule, with real ed25519 keys.
+
 use chrono::Duration;
 use patchctl_proto::signing::{COMMAND_STATEMENT_KIND, CommandStatement, SignedDocument};
 use patchctl_release::command::{sign_command, sign_rotation};

@@ -1,3 +1,6 @@
+//! Tests of command, rotation and approval signatures with real keys, and property
+//! tests over arbitrary documents.
+
 use chrono::TimeZone;
 use patchctl_proto::release::SignatureEntry;
 use proptest::prelude::*;

@@ -43,8 +43,23 @@ fn the_file_alone_gives_its_values_and_the_defaults() {
         (s.enroll_per_address_per_min, s.enroll_per_key_per_min),
         (30, 600)
     );
+    // The command-signing key file defaults to one beside the settings file.
     let (_dir, path) = file(FILE);
-    assert_eq!(Settings::load_file(&path).unwrap(), s);
+    let alone = Settings::load_file(&path).unwrap();
+    assert_eq!(
+        alone.command_signing_key.as_deref(),
+        Some(path.with_file_name("command-signing.key").as_path())
+    );
+    assert_eq!(
+        Settings {
+            command_signing_key: None,
+            ..alone
+        },
+        Settings {
+            command_signing_key: None,
+            ..s
+        }
+    );
 }
 
 #[test]
@@ -68,6 +83,7 @@ fn env_overrides_file() {
             ),
             ("PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN", "5"),
             ("PATCHCTL_ENROLL_PER_KEY_PER_MIN", "50"),
+            ("PATCHCTL_COMMAND_SIGNING_KEY", "/run/command-keys.json"),
             // Not settings: the CLI's variables and unrelated ones are ignored.
             ("PATCHCTL_TOKEN", "pct_x"),
             ("PATCHCTL_SERVER", "https://x"),
@@ -88,6 +104,7 @@ fn env_overrides_file() {
             }],
             enroll_per_address_per_min: 5,
             enroll_per_key_per_min: 50,
+            command_signing_key: Some("/run/command-keys.json".into()),
             ..Settings::with_defaults(
                 "0.0.0.0:9443".parse().unwrap(),
                 "postgres://patchctl:pw@db/patchctl",

@@ -1,3 +1,6 @@
+//! Tests of the platform's signer over a real key file and SQLite: creation, the
+//! record, nodes that disagree, a key file others may read, rotation.
+
 use chrono::Utc;
 use patchctl_proto::command::{Command, NoParams};
 use patchctl_release::command::{follow_rotations, verify_command};

@@ -45,6 +45,31 @@ pub fn statement(
     patchctl_release::command::sign_command(key, &st).unwrap()
 }
 
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Signs a statement for `host` with `key` (valid for an hour) and inserts its row:
+/// returns the command id.
+pub fn insert_signed(
+    db_url: &str,
+    key: &SecretKey,
+    org: Uuid,
+    host: Uuid,
+    kind: &str,
+    params: &serde_json::Value,
+) -> Uuid {
+    let id = Uuid::new_v4();
+    let expires = Utc::now() + chrono::Duration::hours(1);
+    let doc = statement(key, org, host, id, kind, params.clone(), expires);
+    insert_row(db_url, org, host, id, kind, params, Some(&doc));
+    id
+}
+
 /// Inserts a queued command row with raw SQL into the SQLite database at `db_url`
 /// (`sqlite://PATH`), bypassing the platform: what the agent gets is exactly this row.
 #[allow(clippy::too_many_arguments)]
@@ -57,11 +82,7 @@ pub fn insert_row(
     params: &serde_json::Value,
     signed: Option<&SignedDocument>,
 ) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let pool = sqlx::SqlitePool::connect(db_url).await.unwrap();
         let now = Utc::now().timestamp_millis();
         sqlx::query(
@@ -87,11 +108,7 @@ pub fn insert_row(
 
 /// Sets a finished command back to `queued` with raw SQL: a replay of its row.
 pub fn requeue_row(db_url: &str, id: Uuid) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let pool = sqlx::SqlitePool::connect(db_url).await.unwrap();
         let done = sqlx::query(
             "UPDATE commands SET state = 'queued', lease_until = NULL, \
@@ -109,11 +126,7 @@ pub fn requeue_row(db_url: &str, id: Uuid) {
 
 /// The organisation of `host`, read from the database.
 pub fn org_of_host(db_url: &str, host: Uuid) -> Uuid {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    block_on(async {
         let pool = sqlx::SqlitePool::connect(db_url).await.unwrap();
         let (org,): (String,) = sqlx::query_as("SELECT org_id FROM hosts WHERE id = ?")
             .bind(host.to_string())
