@@ -6,16 +6,23 @@
 //! smallest body: `unchanged` (a digest), a delta, or the full state; [`encode`] turns
 //! the upload into bytes, gzip-compressed when that pays. [`collect_local`] and
 //! [`preview`] are `patchctl-agent scan`: what would be sent, without sending it.
+//!
+//! A scan is background work ([`crate::priority`]): every program it starts runs at
+//! [`Priority::Background`] (through [`Background`], whatever executor it was given),
+//! and its CPU-heavy steps in this process (sorting, hashing, diffing, compressing)
+//! run on a lowered thread. The heartbeat and the four operations are not scans.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpdates, ScanUpload};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::{Executor, ProcessExecutor};
+use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor, Priority, ProcessExecutor};
 use crate::pkgmgr::{self, Backend, Family};
+use crate::priority::in_background;
 
 /// Bodies at least this large are sent gzip-compressed.
 pub const GZIP_FROM_BYTES: usize = 1024;
@@ -40,12 +47,29 @@ pub enum ScanError {
     Compress(std::io::Error),
 }
 
+/// An executor that runs every request of a scan at [`Priority::Background`] through
+/// the executor it wraps (the allow-lists and the record stay that executor's).
+pub struct Background<'a>(pub &'a dyn Executor);
+
+#[async_trait]
+impl Executor for Background<'_> {
+    async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
+        self.0.run(req.with_priority(Priority::Background)).await
+    }
+
+    fn history(&self) -> Vec<Vec<String>> {
+        self.0.history()
+    }
+}
+
 /// Collects the state of this system: system identification, the installed packages
-/// and the available updates (metadata refreshed first when running as root).
+/// and the available updates (metadata refreshed first when running as root), at
+/// background priority.
 pub async fn collect(
     backend: Option<&dyn Backend>,
     exec: &dyn Executor,
 ) -> Result<ScanState, ScanError> {
+    let exec = &Background(exec);
     let system = tokio::task::spawn_blocking(crate::sysinfo::collect).await?;
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
@@ -60,7 +84,7 @@ pub async fn collect(
         packages: packages.iter().map(PackageRow::from_package).collect(),
         updates,
     };
-    state.canonicalize();
+    in_background(|| state.canonicalize());
     Ok(state)
 }
 
@@ -199,17 +223,23 @@ pub fn upload_for(
     acked: Option<&Acked>,
     scanned_at: DateTime<Utc>,
 ) -> ScanUpload {
-    let digest = state.digest();
-    ScanUpload {
-        scanned_at,
-        body: body_for(state, &digest, acked),
-        digest,
-        reboot: None,
-    }
+    in_background(|| {
+        let digest = state.digest();
+        ScanUpload {
+            scanned_at,
+            body: body_for(state, &digest, acked),
+            digest,
+            reboot: None,
+        }
+    })
 }
 
 /// The bytes of an upload and whether they are gzip-compressed.
 pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), ScanError> {
+    in_background(|| encode_here(upload))
+}
+
+fn encode_here(upload: &ScanUpload) -> Result<(Vec<u8>, bool), ScanError> {
     let json = serde_json::to_vec(upload).map_err(ScanError::Encode)?;
     if json.len() < GZIP_FROM_BYTES {
         return Ok((json, false));
