@@ -70,7 +70,7 @@ pub async fn collect(
     exec: &dyn Executor,
 ) -> Result<ScanState, ScanError> {
     let exec = &Background(exec);
-    let system = tokio::task::spawn_blocking(crate::sysinfo::collect).await?;
+    let system = tokio::task::spawn_blocking(|| in_background(crate::sysinfo::collect)).await?;
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
         Some(b) => {
