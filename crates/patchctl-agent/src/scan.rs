@@ -331,6 +331,55 @@ mod tests {
         assert!(Acked::load(dir.path()).is_none());
     }
 
+    /// Records every request and answers each with an empty success.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<ExecRequest>>);
+
+    #[async_trait]
+    impl Executor for Recorder {
+        async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
+            self.0.lock().unwrap().push(req);
+            Ok(ExecOutput {
+                code: Some(0),
+                stdout: String::new(),
+                stderr: String::new(),
+                truncated: false,
+            })
+        }
+
+        fn history(&self) -> Vec<Vec<String>> {
+            Vec::new()
+        }
+    }
+
+    /// Issue 15: every program a scan starts (the metadata refresh, the update listing)
+    /// is asked for at background priority, whatever executor the scan is given.
+    #[tokio::test]
+    async fn every_program_a_scan_starts_runs_at_background_priority() {
+        use crate::pkgmgr::apt::{AptBackend, AptOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let status = dir.path().join("status");
+        std::fs::write(
+            &status,
+            "Package: a\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n",
+        )
+        .unwrap();
+        let backend = AptBackend::new(AptOptions {
+            config: vec![(
+                "Dir::State::status".into(),
+                status.to_string_lossy().into_owned(),
+            )],
+        });
+        let rec = Recorder::default();
+        let state = collect(Some(&backend), &rec).await.unwrap();
+        assert_eq!(state.packages.len(), 1);
+        let reqs = rec.0.lock().unwrap();
+        assert!(!reqs.is_empty(), "a scan lists updates with apt-get");
+        for r in reqs.iter() {
+            assert_eq!(r.priority, Priority::Background, "{r:?}");
+        }
+    }
+
     #[test]
     fn preview_summarises_or_prints_the_full_upload() {
         let mut s = state(3, 0);
