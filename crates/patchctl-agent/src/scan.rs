@@ -78,14 +78,27 @@ pub async fn collect(
             (packages, Some(updates(b, exec).await))
         }
     };
-    let mut state = ScanState {
-        system,
-        package_manager: backend.map(|b| b.family().database().as_str().to_owned()),
-        packages: packages.iter().map(PackageRow::from_package).collect(),
-        updates,
-    };
-    in_background(|| state.canonicalize());
-    Ok(state)
+    let package_manager = backend.map(|b| b.family().database().as_str().to_owned());
+    Ok(state_of(system, package_manager, &packages, updates))
+}
+
+/// The canonical scan state of these parts, built (rows, sorting) on a lowered thread.
+pub fn state_of(
+    system: patchctl_proto::agent::SystemInfo,
+    package_manager: Option<String>,
+    packages: &[patchctl_proto::agent::InstalledPackage],
+    updates: Option<ScanUpdates>,
+) -> ScanState {
+    in_background(|| {
+        let mut state = ScanState {
+            system,
+            package_manager,
+            packages: packages.iter().map(PackageRow::from_package).collect(),
+            updates,
+        };
+        state.canonicalize();
+        state
+    })
 }
 
 /// Collects the state of the system this agent runs on (`/`), with the package
@@ -174,6 +187,10 @@ impl Acked {
     /// Loads it; a missing or unreadable file means "none" (the next scan is sent in
     /// full, which is always correct).
     pub fn load(state_dir: &Path) -> Option<Acked> {
+        in_background(|| Self::load_here(state_dir))
+    }
+
+    fn load_here(state_dir: &Path) -> Option<Acked> {
         let bytes = std::fs::read(Self::path(state_dir)).ok()?;
         match serde_json::from_slice::<Acked>(&bytes) {
             Ok(a) if a.state.digest() == a.digest => Some(a),
@@ -192,8 +209,10 @@ impl Acked {
 
     /// Stores it atomically (mode 0600).
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::state::write_private(&Self::path(state_dir), &bytes)
+        in_background(|| {
+            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+            crate::state::write_private(&Self::path(state_dir), &bytes)
+        })
     }
 
     /// Forgets it (the platform lost it).

@@ -28,8 +28,7 @@ use chrono::Utc;
 use nix::sys::resource::{UsageWho, getrusage};
 use patchctl_agent::inventory::dpkg;
 use patchctl_agent::priority::in_background;
-use patchctl_agent::scan::{Acked, encode, upload_for};
-use patchctl_proto::scan::{PackageRow, ScanState};
+use patchctl_agent::scan::{Acked, encode, state_of, upload_for};
 
 use loads::{Scanner, cpu_load, filesystem_of, io_load, median};
 
@@ -146,17 +145,8 @@ pub fn write_status(source: &Path, n: usize, path: &Path) -> anyhow::Result<usiz
 /// One scan of the agent's own work, as its runtime does it; the packages found.
 pub fn scan_once(status: &Path, state_dir: &Path) -> anyhow::Result<usize> {
     let parsed = dpkg::read_status(status)?;
-    let mut state = ScanState {
-        system: in_background(patchctl_agent::sysinfo::collect),
-        package_manager: Some("dpkg".into()),
-        packages: parsed
-            .packages
-            .iter()
-            .map(PackageRow::from_package)
-            .collect(),
-        updates: None,
-    };
-    in_background(|| state.canonicalize());
+    let system = in_background(patchctl_agent::sysinfo::collect);
+    let state = state_of(system, Some("dpkg".into()), &parsed.packages, None);
     let upload = upload_for(&state, None, Utc::now());
     encode(&upload).map_err(anyhow::Error::msg)?;
     let n = state.packages.len();
