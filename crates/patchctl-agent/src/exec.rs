@@ -5,6 +5,9 @@
 //! stdin from `/dev/null`, in its own process group, under a timeout (SIGTERM to the
 //! group, then SIGKILL), with its output captured up to a cap and drained beyond it.
 //! Every run is recorded (audit log and an in-memory history that tests assert on).
+//! A request carries a [`Priority`]: scans ask for [`Priority::Background`], and the
+//! child lowers its nice value and IO priority before exec ([`crate::priority`]);
+//! installs and repairs keep the default, [`Priority::Normal`], and are never slowed.
 //! Besides the package managers of [`ALLOWED_PROGRAMS`], a program outside that list
 //! runs only as one of the exact argument vectors of [`ALLOWED_ARGV`]: doctor's one
 //! question to systemd ([`SYSTEMCTL_SHOW_UNIT`]), `health_check`'s list of failed
@@ -21,6 +24,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+pub use crate::priority::Priority;
 
 /// Programs the agent may ever run. Anything else is refused before a process starts.
 pub const ALLOWED_PROGRAMS: &[&str] = &[
@@ -173,6 +178,8 @@ pub struct ExecRequest {
     pub max_output: usize,
     /// Extra environment variables; names must be in [`ALLOWED_ENV`].
     pub env: Vec<(String, String)>,
+    /// CPU and IO priority of the child: [`Priority::Background`] for scans.
+    pub priority: Priority,
 }
 
 impl ExecRequest {
@@ -184,7 +191,14 @@ impl ExecRequest {
             timeout: Duration::from_secs(300),
             max_output: 8 * 1024 * 1024,
             env: Vec::new(),
+            priority: Priority::Normal,
         }
+    }
+
+    /// The same request at another CPU and IO priority.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 
     /// The same request with `key=value` added to the child's environment.
@@ -279,7 +293,7 @@ impl ProcessExecutor {
     fn record(&self, req: &ExecRequest) {
         let mut argv = vec![req.program.clone()];
         argv.extend(req.args.iter().cloned());
-        tracing::info!(target: "audit", program = %req.program, args = ?req.args, env = ?req.env, "running program");
+        tracing::info!(target: "audit", program = %req.program, args = ?req.args, env = ?req.env, priority = ?req.priority, "running program");
         let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if h.len() == HISTORY_LEN {
             h.remove(0);
@@ -350,7 +364,7 @@ pub mod own {
     use std::path::Path;
     use std::time::Duration;
 
-    use super::{ExecError, ExecOutput, ExecRequest};
+    use super::{ExecError, ExecOutput, ExecRequest, Priority};
 
     /// Runs `staged self-test` (cleared environment, no stdin, own process group,
     /// timeout, capped output).
@@ -363,6 +377,7 @@ pub mod own {
             timeout,
             max_output: 64 * 1024,
             env: Vec::new(),
+            priority: Priority::Normal,
         })
         .await
     }
@@ -416,6 +431,9 @@ async fn spawn_and_collect(req: ExecRequest) -> Result<ExecOutput, ExecError> {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        if req.priority == Priority::Background {
+            lower_before_exec(&mut cmd);
+        }
         let mut child = cmd.spawn().map_err(|source| ExecError::Spawn {
             program: req.program.clone(),
             source,
@@ -469,6 +487,19 @@ async fn spawn_and_collect(req: ExecRequest) -> Result<ExecOutput, ExecError> {
             stderr: String::from_utf8_lossy(&err).into_owned(),
             truncated: t1 || t2 || held,
         })
+    }
+}
+
+/// Makes the child lower its own CPU and IO priority between fork and exec, so that
+/// the program and everything it starts run at the background priority from their
+/// first instruction (setting it from the parent after the spawn would race the
+/// program's first children).
+#[allow(unsafe_code)]
+fn lower_before_exec(cmd: &mut tokio::process::Command) {
+    // SAFETY: the hook runs in the forked child before exec; `lower_in_child` makes
+    // plain system calls only (no allocation, no lock), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(crate::priority::lower_in_child);
     }
 }
 
@@ -590,6 +621,63 @@ mod tests {
         ] {
             assert!(!is_allowed(&req(bad)), "{bad:?}");
         }
+    }
+
+    /// Finds the child of this process running exactly `argv` and reads its priority
+    /// from the kernel while it runs (`/proc/<pid>/stat` and `ioprio_get`).
+    async fn priority_of_child(argv: &[&str], priority: Priority) -> crate::priority::Observed {
+        let req = ExecRequest::from_argv(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+            .with_priority(priority);
+        let run = tokio::spawn(spawn_and_collect(req));
+        let me = std::process::id();
+        let want: Vec<u8> = argv
+            .iter()
+            .flat_map(|a| [a.as_bytes(), b"\0"].concat())
+            .collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        let seen = loop {
+            let found = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+                let ppid: u32 = stat[stat.rfind(')')? + 1..]
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse()
+                    .ok()?;
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                (ppid == me && cmdline == want).then_some(pid)
+            });
+            if let Some(pid) = found {
+                break crate::priority::observe(pid).unwrap();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child {argv:?} never showed up"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert_eq!(run.await.unwrap().unwrap().code, Some(0));
+        seen
+    }
+
+    /// A scan's child runs at nice 10 and IO best-effort 7, set before exec; an
+    /// install's child keeps exactly the agent's priority. Measured on the running
+    /// children, not taken from the request.
+    #[tokio::test]
+    async fn background_children_run_lowered_and_normal_ones_do_not() {
+        use crate::priority::{BACKGROUND_NICE, IOPRIO_CLASS_BE, ioprio_class, ioprio_level};
+        let parent = crate::priority::observe_current_thread().unwrap();
+        let low = priority_of_child(&["/usr/bin/sleep", "1.5"], Priority::Background).await;
+        assert_eq!(low.nice, parent.nice.max(BACKGROUND_NICE), "{low:?}");
+        assert_eq!(ioprio_class(low.ioprio), IOPRIO_CLASS_BE, "{low:?}");
+        assert_eq!(ioprio_level(low.ioprio), 7, "{low:?}");
+        let normal = priority_of_child(&["/usr/bin/sleep", "1.25"], Priority::Normal).await;
+        assert_eq!(
+            normal, parent,
+            "a normal child must keep the agent's priority"
+        );
+        // The parent itself was not touched by its lowered child.
+        assert_eq!(crate::priority::observe_current_thread().unwrap(), parent);
     }
 
     /// A program that exits while a process it started keeps the output pipes open (a

@@ -8,19 +8,21 @@
 //! inventory scan), [`exec`] (the only place a process starts), [`state`] (identity and
 //! outbox on disk), [`pkgmgr`] (the package-manager backends), [`inventory`] (the
 //! package databases), [`sysinfo`] and [`metrics`] (collectors) over [`procfs`],
-//! [`text`] (shared text helpers), [`logging`], [`selfupdate`] (the agent's own signed
+//! [`text`] (shared text helpers), [`priority`] (the background priority of scans),
+//! [`ceiling`] (the memory ceiling the binary installs on itself), [`logging`], [`selfupdate`] (the agent's own signed
 //! update with rollback: its life cycle, not an operation), [`doctor`]
 //! (`patchctl-agent doctor`, which runs only when invoked) and [`uninstall`]
 //! (`patchctl-agent uninstall`, the same).
 //!
 //! The modules form layers, each importing only from the ones before it: `text`,
-//! `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory`, `units` →
+//! `priority`, `ceiling`, `exec`, `config`, `logging`, `procfs` → `sysinfo`, `state`, `inventory`, `units` →
 //! `metrics`, `health`, `boot` → `pkgmgr` → `scan`, `ops`, `selfupdate` → `runtime` →
 //! `doctor`; `uninstall`
 //! uses only `text`, `exec` and `config`. No module imports one that imports it back.
 
 pub mod admit;
 pub mod boot;
+pub mod ceiling;
 pub mod cli;
 pub mod config;
 pub mod doctor;
@@ -31,6 +33,7 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod pkgmgr;
+pub mod priority;
 pub mod procfs;
 pub mod runtime;
 pub mod scan;

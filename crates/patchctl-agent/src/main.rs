@@ -2,11 +2,18 @@
 
 use std::process::ExitCode;
 
+use patchctl_agent::ceiling::{Ceiling, DEFAULT_CEILING};
 use patchctl_agent::cli::{Cmd, USAGE};
 use patchctl_agent::config::AgentConfig;
 use patchctl_agent::runtime::{AgentError, EXIT_REVOKED, Stopped};
 
+/// The agent's memory ceiling: an allocation past it ends the process with
+/// `ceiling::EXIT_MEMORY_CEILING` (75), and systemd restarts it.
+#[global_allocator]
+static ALLOCATOR: Ceiling = Ceiling::new(DEFAULT_CEILING);
+
 fn main() -> ExitCode {
+    ALLOCATOR.detect_journald();
     let cmd = match patchctl_agent::cli::parse(std::env::args_os().skip(1)) {
         Ok(c) => c,
         Err(e) => {

@@ -6,16 +6,23 @@
 //! smallest body: `unchanged` (a digest), a delta, or the full state; [`encode`] turns
 //! the upload into bytes, gzip-compressed when that pays. [`collect_local`] and
 //! [`preview`] are `patchctl-agent scan`: what would be sent, without sending it.
+//!
+//! A scan is background work ([`crate::priority`]): every program it starts runs at
+//! [`Priority::Background`] (through [`Background`], whatever executor it was given),
+//! and its CPU-heavy steps in this process (sorting, hashing, diffing, compressing)
+//! run on a lowered thread. The heartbeat and the four operations are not scans.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::scan::{PackageRow, ScanBody, ScanState, ScanUpdates, ScanUpload};
 use serde::{Deserialize, Serialize};
 
-use crate::exec::{Executor, ProcessExecutor};
+use crate::exec::{ExecError, ExecOutput, ExecRequest, Executor, Priority, ProcessExecutor};
 use crate::pkgmgr::{self, Backend, Family};
+use crate::priority::in_background;
 
 /// Bodies at least this large are sent gzip-compressed.
 pub const GZIP_FROM_BYTES: usize = 1024;
@@ -40,13 +47,30 @@ pub enum ScanError {
     Compress(std::io::Error),
 }
 
+/// An executor that runs every request of a scan at [`Priority::Background`] through
+/// the executor it wraps (the allow-lists and the record stay that executor's).
+pub struct Background<'a>(pub &'a dyn Executor);
+
+#[async_trait]
+impl Executor for Background<'_> {
+    async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
+        self.0.run(req.with_priority(Priority::Background)).await
+    }
+
+    fn history(&self) -> Vec<Vec<String>> {
+        self.0.history()
+    }
+}
+
 /// Collects the state of this system: system identification, the installed packages
-/// and the available updates (metadata refreshed first when running as root).
+/// and the available updates (metadata refreshed first when running as root), at
+/// background priority.
 pub async fn collect(
     backend: Option<&dyn Backend>,
     exec: &dyn Executor,
 ) -> Result<ScanState, ScanError> {
-    let system = tokio::task::spawn_blocking(crate::sysinfo::collect).await?;
+    let exec = &Background(exec);
+    let system = tokio::task::spawn_blocking(|| in_background(crate::sysinfo::collect)).await?;
     let (packages, updates) = match backend {
         None => (Vec::new(), None),
         Some(b) => {
@@ -54,14 +78,27 @@ pub async fn collect(
             (packages, Some(updates(b, exec).await))
         }
     };
-    let mut state = ScanState {
-        system,
-        package_manager: backend.map(|b| b.family().database().as_str().to_owned()),
-        packages: packages.iter().map(PackageRow::from_package).collect(),
-        updates,
-    };
-    state.canonicalize();
-    Ok(state)
+    let package_manager = backend.map(|b| b.family().database().as_str().to_owned());
+    Ok(state_of(system, package_manager, &packages, updates))
+}
+
+/// The canonical scan state of these parts, built (rows, sorting) on a lowered thread.
+pub fn state_of(
+    system: patchctl_proto::agent::SystemInfo,
+    package_manager: Option<String>,
+    packages: &[patchctl_proto::agent::InstalledPackage],
+    updates: Option<ScanUpdates>,
+) -> ScanState {
+    in_background(|| {
+        let mut state = ScanState {
+            system,
+            package_manager,
+            packages: packages.iter().map(PackageRow::from_package).collect(),
+            updates,
+        };
+        state.canonicalize();
+        state
+    })
 }
 
 /// Collects the state of the system this agent runs on (`/`), with the package
@@ -150,6 +187,10 @@ impl Acked {
     /// Loads it; a missing or unreadable file means "none" (the next scan is sent in
     /// full, which is always correct).
     pub fn load(state_dir: &Path) -> Option<Acked> {
+        in_background(|| Self::load_here(state_dir))
+    }
+
+    fn load_here(state_dir: &Path) -> Option<Acked> {
         let bytes = std::fs::read(Self::path(state_dir)).ok()?;
         match serde_json::from_slice::<Acked>(&bytes) {
             Ok(a) if a.state.digest() == a.digest => Some(a),
@@ -168,8 +209,10 @@ impl Acked {
 
     /// Stores it atomically (mode 0600).
     pub fn save(&self, state_dir: &Path) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        crate::state::write_private(&Self::path(state_dir), &bytes)
+        in_background(|| {
+            let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+            crate::state::write_private(&Self::path(state_dir), &bytes)
+        })
     }
 
     /// Forgets it (the platform lost it).
@@ -199,17 +242,23 @@ pub fn upload_for(
     acked: Option<&Acked>,
     scanned_at: DateTime<Utc>,
 ) -> ScanUpload {
-    let digest = state.digest();
-    ScanUpload {
-        scanned_at,
-        body: body_for(state, &digest, acked),
-        digest,
-        reboot: None,
-    }
+    in_background(|| {
+        let digest = state.digest();
+        ScanUpload {
+            scanned_at,
+            body: body_for(state, &digest, acked),
+            digest,
+            reboot: None,
+        }
+    })
 }
 
 /// The bytes of an upload and whether they are gzip-compressed.
 pub fn encode(upload: &ScanUpload) -> Result<(Vec<u8>, bool), ScanError> {
+    in_background(|| encode_here(upload))
+}
+
+fn encode_here(upload: &ScanUpload) -> Result<(Vec<u8>, bool), ScanError> {
     let json = serde_json::to_vec(upload).map_err(ScanError::Encode)?;
     if json.len() < GZIP_FROM_BYTES {
         return Ok((json, false));
@@ -299,6 +348,55 @@ mod tests {
         assert!(Acked::load(dir.path()).is_none());
         std::fs::write(dir.path().join(ACKED_FILE), b"{not json").unwrap();
         assert!(Acked::load(dir.path()).is_none());
+    }
+
+    /// Records every request and answers each with an empty success.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<ExecRequest>>);
+
+    #[async_trait]
+    impl Executor for Recorder {
+        async fn run(&self, req: ExecRequest) -> Result<ExecOutput, ExecError> {
+            self.0.lock().unwrap().push(req);
+            Ok(ExecOutput {
+                code: Some(0),
+                stdout: String::new(),
+                stderr: String::new(),
+                truncated: false,
+            })
+        }
+
+        fn history(&self) -> Vec<Vec<String>> {
+            Vec::new()
+        }
+    }
+
+    /// Issue 15: every program a scan starts (the metadata refresh, the update listing)
+    /// is asked for at background priority, whatever executor the scan is given.
+    #[tokio::test]
+    async fn every_program_a_scan_starts_runs_at_background_priority() {
+        use crate::pkgmgr::apt::{AptBackend, AptOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let status = dir.path().join("status");
+        std::fs::write(
+            &status,
+            "Package: a\nStatus: install ok installed\nVersion: 1.0\nArchitecture: amd64\n\n",
+        )
+        .unwrap();
+        let backend = AptBackend::new(AptOptions {
+            config: vec![(
+                "Dir::State::status".into(),
+                status.to_string_lossy().into_owned(),
+            )],
+        });
+        let rec = Recorder::default();
+        let state = collect(Some(&backend), &rec).await.unwrap();
+        assert_eq!(state.packages.len(), 1);
+        let reqs = rec.0.lock().unwrap();
+        assert!(!reqs.is_empty(), "a scan lists updates with apt-get");
+        for r in reqs.iter() {
+            assert_eq!(r.priority, Priority::Background, "{r:?}");
+        }
     }
 
     #[test]

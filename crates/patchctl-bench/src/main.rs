@@ -1,7 +1,7 @@
 //! `patchctl-bench`: measures PatchCTL on the machine it runs on and prints Markdown.
 //!
 //! `dashboard` (page render times with 100,000 hosts), `overdue` (overdue findings of
-//! 100,000 hosts), `deploy-plan` (planning a deployment of 100,000 hosts), `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
+//! 100,000 hosts), `deploy-plan` (planning a deployment of 100,000 hosts), `hostload` (the agent on a busy host), `heartbeats` (platform throughput on SQLite, PostgreSQL and a bare TLS + HTTP
 //! ceiling), `agent` (the release agent's memory and binary sizes), `inventory` (the
 //! agent's dpkg parser against `dpkg-query -W`), `all` (the three with their defaults)
 //! and `smoke` (a quick end-to-end check of every benchmark, for CI). Build it in
@@ -13,9 +13,7 @@
 // binaries itself to measure them.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
+use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -25,6 +23,7 @@ mod deploy_plan;
 mod footprint;
 mod heartbeats;
 mod hello;
+mod hostload;
 mod inventory;
 mod loadclient;
 mod overdue;
@@ -147,6 +146,8 @@ enum Cmd {
     },
     /// Deployment planning for 100,000 hosts on SQLite (issue 14), against the 5 s target.
     DeployPlan(deploy_plan::Args),
+    /// The agent on a busy host (issue 15): scan and heartbeat cost, loads beside scans.
+    Hostload(hostload::Args),
     /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
     /// A quick end-to-end check that every benchmark still works (for CI).
@@ -483,6 +484,7 @@ fn main() -> ExitCode {
             Err(e) => fail(&format!("deploy-plan: {e:#}")),
         },
         Cmd::All(a) => all(a),
+        Cmd::Hostload(a) => hostload::main(a),
         Cmd::Smoke => smoke(),
     }
 }
@@ -791,6 +793,7 @@ fn smoke() -> ExitCode {
         }),
     );
     t.record("deploy-plan", deploy_plan::smoke_check());
+    t.record("hostload", hostload::smoke());
     println!("bench smoke: {} passed, {} failed", t.passed, t.failed);
     exit_code(t.failed == 0)
 }

@@ -4,7 +4,8 @@
 //! the unit's comments; `unit_sandbox.rs` installs a real package under it). The same
 //! checks run against the unit as it was before issue 10 and find what was wrong with
 //! it, so they can fail; `systemd-analyze security` confirms systemd reads the unit the
-//! same way.
+//! same way. Issue 15: the unit states low CPU and IO weights and no limit that could
+//! stop or stall an install.
 
 // The harness runs systemd-analyze; the no-spawn rule is for agent code.
 #![allow(clippy::disallowed_methods)]
@@ -137,6 +138,51 @@ fn problems(unit: &Unit) -> Vec<String> {
     if unit.get("OOMPolicy") != Some("continue") {
         out.push("OOMPolicy is not continue".into());
     }
+    out.extend(resource_problems(unit));
+    out
+}
+
+/// Limits that could kill or stall an install if set on the agent's unit (every child
+/// runs in its cgroup), and scheduling settings every child would inherit.
+const LIMITS: &[&str] = &[
+    "CPUQuota",
+    "MemoryMax",
+    "MemoryHigh",
+    "MemoryLimit",
+    "MemorySwapMax",
+    "TasksMax",
+    "IOReadBandwidthMax",
+    "IOWriteBandwidthMax",
+    "IOReadIOPSMax",
+    "IOWriteIOPSMax",
+    "LimitAS",
+    "LimitDATA",
+    "LimitRSS",
+    "Nice",
+    "IOSchedulingClass",
+    "IOSchedulingPriority",
+    "CPUSchedulingPolicy",
+];
+
+/// Issue 15: the unit states low CPU and IO weights (proportional shares, below the
+/// default 100) and no limit.
+fn resource_problems(unit: &Unit) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["CPUWeight", "IOWeight"] {
+        match unit.get(key).map(str::parse::<u32>) {
+            Some(Ok(w)) if (1..100).contains(&w) => {}
+            Some(_) => out.push(format!("{key} is not a weight below the default 100")),
+            None => out.push(format!("{key} is not set")),
+        }
+    }
+    for key in LIMITS {
+        if unit
+            .get(key)
+            .is_some_and(|v| !v.is_empty() && v != "infinity")
+        {
+            out.push(format!("{key} limits every install"));
+        }
+    }
     out
 }
 
@@ -162,6 +208,24 @@ fn the_unit_gives_package_managers_what_they_need() {
     ] {
         assert!(unit.yes(key), "{key} should stay on");
     }
+    assert_eq!(unit.get("CPUWeight"), Some("20"));
+    assert_eq!(unit.get("IOWeight"), Some("20"));
+    // The resource check can fail: a cap, an inherited nice value, a default weight.
+    let capped = Unit::parse(&shipped_text().replace(
+        "CPUWeight=20\n",
+        "CPUWeight=100\nMemoryMax=64M\nCPUQuota=20%\nNice=10\n",
+    ));
+    let mut capped = resource_problems(&capped);
+    capped.sort();
+    assert_eq!(
+        capped,
+        [
+            "CPUQuota limits every install",
+            "CPUWeight is not a weight below the default 100",
+            "MemoryMax limits every install",
+            "Nice limits every install",
+        ]
+    );
     assert_eq!(unit.get("SyslogIdentifier"), Some("patchctl"));
     assert_eq!(unit.get("StateDirectoryMode"), Some("0700"));
 
@@ -175,6 +239,8 @@ fn the_unit_gives_package_managers_what_they_need() {
         "CAP_SYS_PTRACE is dropped",
         "CAP_SYS_RAWIO is dropped",
         "CAP_AUDIT_CONTROL is dropped",
+        "CPUWeight is not set",
+        "IOWeight is not set",
         "KillMode is not process",
         "OOMPolicy is not continue",
         "ProtectClock is set",

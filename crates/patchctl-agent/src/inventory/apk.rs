@@ -12,10 +12,13 @@ pub const INSTALLED_PATH: &str = "/lib/apk/db/installed";
 
 /// Reads and parses the installed database at `path` (normally [`INSTALLED_PATH`]
 /// under the root). Bytes that are not UTF-8 are replaced, not refused: they only
-/// occur in descriptions and maintainer names, which are not kept.
+/// occur in descriptions and maintainer names, which are not kept. Read and parsed at
+/// background priority ([`crate::priority::in_background`]).
 pub fn read_installed(path: &Path) -> io::Result<ParsedInstalled> {
-    let bytes = std::fs::read(path)?;
-    Ok(parse_installed(&String::from_utf8_lossy(&bytes)))
+    crate::priority::in_background(|| {
+        let bytes = std::fs::read(path)?;
+        Ok(parse_installed(&String::from_utf8_lossy(&bytes)))
+    })
 }
 
 #[cfg(test)]

@@ -45,10 +45,13 @@ pub fn interrupted(admindir: &Path) -> bool {
 /// Reads and parses the status file at `path` (normally [`STATUS_PATH`]).
 ///
 /// Bytes that are not UTF-8 (an old maintainer name in Latin-1, say) are replaced, not
-/// refused: they never occur in the fields that are kept.
+/// refused: they never occur in the fields that are kept. Read and parsed on a thread
+/// at background priority ([`crate::priority::in_background`]).
 pub fn read_status(path: &Path) -> io::Result<ParsedStatus> {
-    let bytes = std::fs::read(path)?;
-    Ok(parse_status(&String::from_utf8_lossy(&bytes)))
+    crate::priority::in_background(|| {
+        let bytes = std::fs::read(path)?;
+        Ok(parse_status(&String::from_utf8_lossy(&bytes)))
+    })
 }
 
 #[cfg(test)]

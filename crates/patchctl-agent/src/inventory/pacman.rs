@@ -225,8 +225,13 @@ pub fn parse_entry(dir: &str, desc: &str) -> Result<LocalPackage, DescError> {
 }
 
 /// Reads the local database directory `dir` (normally `/var/lib/pacman/local`).
-/// Fails only when the directory itself cannot be read; bad entries are skipped.
+/// Fails only when the directory itself cannot be read; bad entries are skipped. Read
+/// at background priority ([`crate::priority::in_background`]).
 pub fn read_local(dir: &Path) -> io::Result<ParsedLocal> {
+    crate::priority::in_background(|| read_local_here(dir))
+}
+
+fn read_local_here(dir: &Path) -> io::Result<ParsedLocal> {
     let mut out = ParsedLocal::default();
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -13,7 +13,7 @@ use patchctl_proto::validate::PackageName;
 
 pub use patchctl_proto::inventory::rpm::{ParsedQa, QUERY_FORMAT, parse_qa, parse_source_rpm};
 
-use crate::exec::{ExecError, ExecRequest, Executor};
+use crate::exec::{ExecError, ExecRequest, Executor, Priority};
 use crate::text::{exit_code, failure_detail};
 
 /// Why an rpm query gave no inventory.
@@ -82,21 +82,22 @@ pub fn query_one_argv(root: &Path, name: &PackageName) -> Vec<String> {
     argv
 }
 
-/// Every installed package of the system at `root` (`rpm -qa`); lines that cannot be
-/// read are logged and left out.
+/// Every installed package of the system at `root` (`rpm -qa`, at background priority:
+/// a read of the database, never an install); lines that cannot be read are logged and left out,
+/// and the output is parsed on a lowered thread.
 pub async fn inventory(
     exec: &dyn Executor,
     root: &Path,
 ) -> Result<Vec<InstalledPackage>, RpmQueryError> {
     let o = exec
-        .run(ExecRequest::from_argv(&query_all_argv(root)))
+        .run(ExecRequest::from_argv(&query_all_argv(root)).with_priority(Priority::Background))
         .await?;
     if !o.success() {
         return Err(RpmQueryError::failed(
             "rpm -qa", o.code, &o.stdout, &o.stderr,
         ));
     }
-    let parsed = parse_qa(&o.stdout);
+    let parsed = crate::priority::in_background(|| parse_qa(&o.stdout));
     for reason in &parsed.skipped {
         tracing::warn!(%reason, "skipped a line of rpm -qa");
     }
