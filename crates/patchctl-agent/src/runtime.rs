@@ -357,9 +357,10 @@ impl Agent {
         if let Some(b) = self.ops.backend() {
             let packages: Vec<_> = state.packages.iter().map(|r| r.to_package()).collect();
             let running = crate::pkgmgr::reboot::running_release();
-            let reboot =
-                crate::pkgmgr::reboot::state(b.as_ref(), self.exec.as_ref(), &packages, &running)
-                    .await;
+            // Part of the scan: its programs (`rpm -q kernel`, …) run at background
+            // priority too.
+            let exec = crate::scan::Background(self.exec.as_ref());
+            let reboot = crate::pkgmgr::reboot::state(b.as_ref(), &exec, &packages, &running).await;
             self.reboot_state = Some(reboot);
         }
         let acked = crate::scan::Acked::load(&self.cfg.state_dir);
