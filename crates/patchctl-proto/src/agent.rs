@@ -112,6 +112,42 @@ pub struct HeartbeatResponse {
     pub command_key: Option<crate::signing::CommandKeyInfo>,
 }
 
+/// `POST /api/v1/agent/commands/wait`: the agent's long-poll (issue 16). One outbound
+/// request that the platform answers as soon as a command is queued for this host, or
+/// with no command after `wait_secs` (cut to the platform's `long_poll_max_secs`). The
+/// agent still opens no listening socket: it holds this request between heartbeats.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommandWaitRequest {
+    /// Longest the agent will wait for an answer, in seconds (0: answer at once).
+    pub wait_secs: u32,
+    /// The id of the command-signing key the agent knows, as in a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_key_id: Option<String>,
+    /// The serial of the approver list the agent knows, as in a heartbeat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approvers_serial: Option<u64>,
+}
+
+/// Answer to [`CommandWaitRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CommandWaitResponse {
+    /// The platform's clock.
+    pub server_time: DateTime<Utc>,
+    /// Commands to run, oldest first, leased as a heartbeat leases them; empty when the
+    /// wait ended without one.
+    pub commands: Vec<CommandEnvelope>,
+    /// How long the platform waited at most for this request, in seconds (its
+    /// `long_poll_max_secs` when that cut the agent's `wait_secs`; 0 when long-polling is
+    /// switched off on the platform, and the agent then waits by sleeping).
+    pub waited_max_secs: u32,
+    /// The organisation's command-signing key with its rotations, as in a heartbeat
+    /// answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command_key: Option<crate::signing::CommandKeyInfo>,
+}
+
 /// `POST /api/v1/agent/results`: outcomes of commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
