@@ -141,6 +141,14 @@ impl CredentialCache {
         map.insert(hash, (host, Instant::now()));
     }
 
+    /// Forgets every credential (after announcements of other nodes may have been
+    /// missed: `crate::changes`).
+    pub fn forget_all(&self) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        map.clear();
+    }
+
     /// Forgets every credential of `host_id` (after a revocation, rejection, approval
     /// or credential promotion), and keeps lookups already under way from putting
     /// their answers in.
@@ -169,6 +177,11 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<HostAuth, ApiEr
     if let Some(h) = found.filter(|h| h.slot == CredentialSlot::Next && !h.revoked) {
         if state.store.promote_credential(h.host_id, &hash).await? {
             state.agents.forget_host(h.host_id);
+            crate::changes::announce(
+                state.store.as_ref(),
+                patchctl_storage::Change::Standing { host: h.host_id },
+            )
+            .await;
             tracing::info!(
                 target: "audit",
                 event = "agent_credential.promoted",

@@ -310,6 +310,22 @@ impl VulnEngine {
         });
     }
 
+    /// Loads everything again in the background, once the initial load is done (after
+    /// announcements of other nodes' scans may have been missed: `crate::changes`). A
+    /// scan re-probed while the reload reads may be overwritten by the older state; its
+    /// host's next scan corrects it.
+    pub fn reload_later(self: &Arc<Self>) {
+        if !self.is_ready() {
+            return;
+        }
+        let engine = Arc::clone(self);
+        tokio::spawn(async move {
+            if let Err(e) = engine.load().await {
+                tracing::warn!(error = %e, "could not reload the vulnerability correlation; it keeps its current state");
+            }
+        });
+    }
+
     /// Applies the database's changes since the engine last looked (nothing when the
     /// generation did not move). Returns the host probes re-decided.
     pub async fn refresh_db(&self) -> Result<usize, StorageError> {

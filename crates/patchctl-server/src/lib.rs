@@ -37,9 +37,12 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod bootstrap;
+pub mod changes;
+pub mod drain;
 pub mod engine;
 pub mod error;
 pub mod heartbeats;
+pub mod longpoll;
 pub mod lookup;
 pub mod metrics;
 pub mod operators;
@@ -84,6 +87,10 @@ pub struct AppState {
     pub views: Arc<views::FleetViews>,
     /// The organisations' command-signing keys.
     pub signer: Arc<signing::Signer>,
+    /// The agents' long-polls this node holds.
+    pub waiters: Arc<longpoll::Waiters>,
+    /// Set when the node is stopping: readiness fails, long-polls answer at once.
+    pub drain: drain::Drain,
 }
 
 impl AppState {
@@ -108,14 +115,24 @@ impl AppState {
             }),
             None => signing::Signer::ephemeral(),
         });
+        let waiters = Arc::new(longpoll::Waiters::default());
+        let agents = Arc::new(auth::CredentialCache::default());
+        changes::start(
+            store.clone(),
+            waiters.clone(),
+            agents.clone(),
+            vulns.clone(),
+        );
         AppState {
+            drain: drain::Drain::default(),
+            waiters,
             signer,
             vulns,
             store,
             limits,
             settings: Arc::new(settings),
             heartbeats,
-            agents: Arc::new(auth::CredentialCache::default()),
+            agents,
             releases: Arc::new(releases::ReleaseCache::default()),
             metrics,
             logins: Arc::new(ui::session::LoginLimits::default()),
@@ -228,8 +245,21 @@ pub async fn launch_with_listeners(
     }
     let sync = vulnsync::schedule::start(&settings, store.clone());
     let hooks = webhooks::start(&settings.webhook_config(), store.clone());
+    let drain_for = std::time::Duration::from_secs(settings.drain_secs);
     let state = AppState::new(store, settings);
     let policy = policy::spawn(state.clone());
+    let drain = state.drain.clone();
+    let shutdown = async move {
+        shutdown.await;
+        drain.start();
+        if !drain_for.is_zero() {
+            tracing::info!(
+                drain_secs = drain_for.as_secs(),
+                "stopping: draining first (readiness answers 503, long-polls end)"
+            );
+            tokio::time::sleep(drain_for).await;
+        }
+    };
     let plain = metrics_listener.map(|l| {
         tokio::spawn(metrics::serve_plain(
             l,

@@ -28,6 +28,8 @@
 //! | `PATCHCTL_WEBHOOK_CA_FILE`            | `webhook_ca_file`            | path (default: system roots)    |
 //! | `PATCHCTL_WEBHOOK_RETRY_BASE_SECS`    | `webhook_retry_base_secs`    | positive seconds (30)           |
 //! | `PATCHCTL_COMMAND_SIGNING_KEY`        | `command_signing_key`        | path (`command-signing.key` beside the file) |
+//! | `PATCHCTL_LONG_POLL_MAX_SECS`         | `long_poll_max_secs`         | seconds, 0 = off (240)          |
+//! | `PATCHCTL_DRAIN_SECS`                 | `drain_secs`                 | seconds (0)                     |
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -108,9 +110,13 @@ pub const ENV_WEBHOOK_CA_FILE: &str = "PATCHCTL_WEBHOOK_CA_FILE";
 pub const ENV_WEBHOOK_RETRY_BASE_SECS: &str = "PATCHCTL_WEBHOOK_RETRY_BASE_SECS";
 /// The environment variable of `command_signing_key`.
 pub const ENV_COMMAND_SIGNING_KEY: &str = "PATCHCTL_COMMAND_SIGNING_KEY";
+/// The environment variable of `long_poll_max_secs`.
+pub const ENV_LONG_POLL_MAX_SECS: &str = "PATCHCTL_LONG_POLL_MAX_SECS";
+/// The environment variable of `drain_secs`.
+pub const ENV_DRAIN_SECS: &str = "PATCHCTL_DRAIN_SECS";
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 20] = [
+pub const ENV_VARS: [&str; 22] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -131,6 +137,8 @@ pub const ENV_VARS: [&str; 20] = [
     ENV_WEBHOOK_CA_FILE,
     ENV_WEBHOOK_RETRY_BASE_SECS,
     ENV_COMMAND_SIGNING_KEY,
+    ENV_LONG_POLL_MAX_SECS,
+    ENV_DRAIN_SECS,
 ];
 
 /// Server settings as stored in JSON.
@@ -210,6 +218,16 @@ pub struct Settings {
     /// that file; unset in settings built in code, keys live in memory only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_signing_key: Option<PathBuf>,
+    /// Longest a node holds an agent's long-poll (`POST /api/v1/agent/commands/wait`)
+    /// before answering "no command"; 0 switches long-polls off (agents then wait for
+    /// their heartbeats). Default 240 s.
+    #[serde(default = "default_long_poll_max")]
+    pub long_poll_max_secs: u64,
+    /// How long a stopping node drains before it stops accepting connections: its
+    /// readiness answers 503 and its long-polls end meanwhile (docs/deployment.md; 10 s
+    /// behind a load balancer that checks every 5 s). Default 0.
+    #[serde(default)]
+    pub drain_secs: u64,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -239,6 +257,9 @@ pub fn default_vuln_sync_interval() -> u64 {
 }
 fn default_heartbeat() -> u64 {
     300
+}
+fn default_long_poll_max() -> u64 {
+    240
 }
 fn default_lease() -> u64 {
     600
@@ -352,6 +373,8 @@ impl Settings {
             webhook_ca_file: None,
             webhook_retry_base_secs: default_webhook_retry_base(),
             command_signing_key: None,
+            long_poll_max_secs: default_long_poll_max(),
+            drain_secs: 0,
         }
     }
 
@@ -432,6 +455,8 @@ impl Settings {
                 l.command_signing_key
                     .unwrap_or_else(|| path.with_file_name(crate::signing::DEFAULT_FILE_NAME)),
             ),
+            long_poll_max_secs: l.long_poll_max_secs.unwrap_or_else(default_long_poll_max),
+            drain_secs: l.drain_secs.unwrap_or(0),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -508,6 +533,8 @@ impl fmt::Debug for Settings {
             .field("webhook_ca_file", &self.webhook_ca_file)
             .field("webhook_retry_base_secs", &self.webhook_retry_base_secs)
             .field("command_signing_key", &self.command_signing_key)
+            .field("long_poll_max_secs", &self.long_poll_max_secs)
+            .field("drain_secs", &self.drain_secs)
             .finish()
     }
 }

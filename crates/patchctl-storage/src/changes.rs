@@ -88,12 +88,17 @@ impl Change {
 /// Announcing changes to every node and hearing them.
 #[async_trait]
 pub trait ChangeStore: Send + Sync {
-    /// Every announcement from now on, this node's own included.
-    async fn subscribe(&self) -> broadcast::Receiver<Change>;
+    /// Every announcement from now on, this node's own included (subscribed before
+    /// this returns; on PostgreSQL, [`Change::Lost`] follows once the node listens, as
+    /// what was announced before could not be heard).
+    fn subscribe(&self) -> broadcast::Receiver<Change>;
 
     /// Tells every node sharing the database (this one too). Call it after the change
     /// is committed.
     async fn announce(&self, change: Change) -> Result<()>;
+
+    /// Whether the database answers a trivial query now (a node's readiness).
+    async fn ping(&self) -> Result<()>;
 }
 
 #[cfg(test)]

@@ -475,6 +475,40 @@ fn whole_loop_with_real_binaries() {
     let _ = plat.dir;
 }
 
+/// Issue 16: with a heartbeat only every 10 minutes, a command still reaches the agent in
+/// seconds, through its long-poll; the agent still listens on nothing.
+#[test]
+fn commands_reach_a_long_polling_agent_in_seconds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, plat) = start_server(&tmp.path().join("platform"), true);
+    let agent_dir = tmp.path().join("agent");
+    let cfg = write_agent_config(&agent_dir, &plat);
+    let mut doc: Value = serde_json::from_slice(&fs::read(&cfg).unwrap()).unwrap();
+    doc["heartbeat_interval_secs"] = 600.into();
+    doc["long_poll_secs"] = 120.into();
+    fs::write(&cfg, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let agent = start_agent(&cfg, &tmp.path().join("agent.log"));
+    // The first heartbeat and scan come at start; then the agent waits on its long-poll.
+    wait_for("the agent's first scan", 60, || {
+        let h = plat.json(&["hosts", "list"]);
+        (h.as_array().unwrap().len() == 1 && h[0]["packages"].as_u64().unwrap_or(0) > 0)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let host_id = host_id_of(&agent_dir);
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        let pi = queue_and_wait(&plat, &host_id, "get_package_info", &["name=dpkg"]);
+        let took = t.elapsed();
+        assert_eq!(pi["state"], "succeeded", "{pi}");
+        assert!(
+            took < Duration::from_secs(15),
+            "the command took {took:?} with heartbeats 10 minutes apart"
+        );
+    }
+    assert_eq!(listening_sockets(agent.pid()), Vec::<String>::new());
+}
+
 #[test]
 fn dev_mode_shows_this_machine_within_seconds() {
     let tmp = tempfile::tempdir().unwrap();

@@ -512,6 +512,7 @@ pub static AGENT: &[(&str, &str)] = &[
     ("GET", "/api/v1/agent/whoami"),
     ("POST", "/api/v1/agent/credential"),
     ("POST", "/api/v1/agent/heartbeat"),
+    ("POST", "/api/v1/agent/commands/wait"),
     ("POST", "/api/v1/agent/inventory"),
     ("POST", "/api/v1/agent/scan"),
     ("POST", "/api/v1/agent/results"),

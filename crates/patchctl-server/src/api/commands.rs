@@ -95,6 +95,11 @@ pub(crate) async fn queue(
         )
         .await?;
     let rec = st.store.queue_command(signed).await?;
+    crate::changes::announce(
+        st.store.as_ref(),
+        patchctl_storage::Change::Commands { host: host.id },
+    )
+    .await;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
     let details = AuditDetails(serde_json::json!({
         "command_id": rec.id,

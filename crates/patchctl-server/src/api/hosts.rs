@@ -305,6 +305,16 @@ pub async fn revoke_host(
     let h = resolve_host(&st, op.org_id, &host).await?;
     st.store.revoke_host(op.org_id, h.id).await?;
     st.agents.forget_host(h.id);
+    crate::changes::announce(
+        st.store.as_ref(),
+        patchctl_storage::Change::Standing { host: h.id },
+    )
+    .await;
+    crate::changes::announce(
+        st.store.as_ref(),
+        patchctl_storage::Change::Standing { host: h.id },
+    )
+    .await;
     tracing::info!(
         target: "audit",
         event = "host.revoked",

@@ -33,6 +33,7 @@ pub mod credential;
 pub mod deployments;
 pub mod enroll;
 pub mod groups;
+pub mod health;
 pub mod heartbeat;
 pub mod hosts;
 pub mod keys;
@@ -47,6 +48,7 @@ pub mod tokens;
 pub mod users;
 pub mod vulndb;
 pub mod vulns;
+pub mod wait;
 pub mod webhooks;
 pub mod windows;
 
@@ -68,6 +70,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/whoami", get(credential::whoami))
         .route("/credential", post(credential::rotate))
         .route("/heartbeat", post(heartbeat::heartbeat))
+        .route("/commands/wait", post(wait::wait))
         .route("/inventory", post(scans::inventory))
         .route("/scan", post(scans::scan))
         .route("/results", post(results::results))
@@ -262,6 +265,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_OPERATOR_BODY_BYTES));
     Router::new()
         .route("/api/v1/health", get(openapi::health))
+        .route("/api/v1/health/live", get(health::live))
+        .route("/api/v1/health/ready", get(health::ready))
         .route("/api/v1/openapi.json", get(openapi::openapi_json))
         // Public: packages and binaries are not secret, and the install script runs
         // before the host has a credential.

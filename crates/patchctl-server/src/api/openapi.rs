@@ -19,7 +19,7 @@ use super::{
     approvals, audit, compliance, deployments, groups, reboots, scans, tokens, users, vulndb,
     vulns, webhooks, windows,
 };
-use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results};
+use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases, results, wait};
 
 /// The document: every route of the platform, its parameters, answers and error bodies.
 #[derive(OpenApi)]
@@ -75,6 +75,9 @@ use super::{commands, credential, enroll, heartbeat, hosts, keys, org, releases,
         credential::whoami,
         credential::rotate,
         heartbeat::heartbeat,
+        wait::wait,
+        super::health::live,
+        super::health::ready,
         scans::inventory,
         scans::scan,
         results::results,

@@ -43,7 +43,15 @@ pub async fn inventory(
     let n = st.store.put_inventory(agent.host_id, &upload).await?;
     st.metrics.traffic.inventory();
     tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
-    st.vulns.host_changed_later(agent.org_id, agent.host_id);
+    // Every node's engine (this one's too) correlates the host again: `crate::changes`.
+    crate::changes::announce(
+        st.store.as_ref(),
+        patchctl_storage::Change::Scan {
+            org: agent.org_id,
+            host: agent.host_id,
+        },
+    )
+    .await;
     Ok(Json(InventoryAck { packages: n }))
 }
 
@@ -155,7 +163,14 @@ pub async fn scan(
         .put_scan(host_id, scanned_at, &digest, &state)
         .await?;
     tracing::info!(%host_id, packages, digest = %digest, "scan stored");
-    st.vulns.host_changed_later(agent.org_id, host_id);
+    crate::changes::announce(
+        st.store.as_ref(),
+        patchctl_storage::Change::Scan {
+            org: agent.org_id,
+            host: host_id,
+        },
+    )
+    .await;
     Ok(Json(ScanAck {
         status: ScanStatus::Stored,
         packages,

@@ -17,6 +17,7 @@ const RESULT_OUTCOMES: [&str; 3] = ["stored", "duplicate", "unknown_command"];
 #[derive(Debug, Default)]
 pub struct Traffic {
     heartbeats: AtomicU64,
+    long_polls: AtomicU64,
     scans: [AtomicU64; 3],
     inventories: AtomicU64,
     results: [AtomicU64; 3],
@@ -26,6 +27,11 @@ impl Traffic {
     /// A heartbeat was recorded.
     pub fn heartbeat(&self) {
         self.heartbeats.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A long-poll began to wait.
+    pub fn long_poll(&self) {
+        self.long_polls.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A scan arrived with this body (counted whatever became of it).
@@ -65,6 +71,16 @@ impl Traffic {
             "patchctl_agent_heartbeats_total",
             &[],
             get(&self.heartbeats),
+        );
+        t.family(
+            "patchctl_agent_long_polls_total",
+            Kind::Counter,
+            "Agent long-polls (POST /api/v1/agent/commands/wait) held by this process.",
+        );
+        t.sample(
+            "patchctl_agent_long_polls_total",
+            &[],
+            get(&self.long_polls),
         );
         t.family(
             "patchctl_agent_scans_total",

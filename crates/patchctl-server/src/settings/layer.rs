@@ -28,6 +28,8 @@ pub(super) struct Layer {
     pub(super) webhook_ca_file: Option<PathBuf>,
     pub(super) webhook_retry_base_secs: Option<u64>,
     pub(super) command_signing_key: Option<PathBuf>,
+    pub(super) long_poll_max_secs: Option<u64>,
+    pub(super) drain_secs: Option<u64>,
 }
 
 impl Layer {
@@ -58,6 +60,8 @@ impl Layer {
             webhook_ca_file: top.webhook_ca_file.or(self.webhook_ca_file),
             webhook_retry_base_secs: top.webhook_retry_base_secs.or(self.webhook_retry_base_secs),
             command_signing_key: top.command_signing_key.or(self.command_signing_key),
+            long_poll_max_secs: top.long_poll_max_secs.or(self.long_poll_max_secs),
+            drain_secs: top.drain_secs.or(self.drain_secs),
         }
     }
 
@@ -167,6 +171,18 @@ impl Layer {
                 }
                 ENV_WEBHOOK_CA_FILE => layer.webhook_ca_file = Some(PathBuf::from(value)),
                 ENV_COMMAND_SIGNING_KEY => layer.command_signing_key = Some(PathBuf::from(value)),
+                ENV_DRAIN_SECS => {
+                    layer.drain_secs = Some(text()?.parse().map_err(|_| {
+                        invalid(format!("{value:?} is not a whole number of seconds"))
+                    })?);
+                }
+                ENV_LONG_POLL_MAX_SECS => {
+                    layer.long_poll_max_secs = Some(text()?.parse().map_err(|_| {
+                        invalid(format!(
+                            "{value:?} is not a whole number of seconds; give 0 to switch long-polls off"
+                        ))
+                    })?);
+                }
                 ENV_WEBHOOK_RETRY_BASE_SECS => {
                     layer.webhook_retry_base_secs = Some(positive(text()?, "seconds", invalid)?);
                 }

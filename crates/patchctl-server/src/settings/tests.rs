@@ -270,7 +270,10 @@ fn every_variable_is_read() {
             | ENV_ENROLL_PER_KEY_PER_MIN
             | ENV_SESSION_IDLE_SECS
             | ENV_SESSION_MAX_SECS
-            | ENV_WEBHOOK_RETRY_BASE_SECS => "3",
+            | ENV_WEBHOOK_RETRY_BASE_SECS
+            | ENV_DRAIN_SECS => "3",
+            // 240 by default: 0 switches long-polls off.
+            ENV_LONG_POLL_MAX_SECS => "0",
             ENV_WEBHOOK_ALLOW_NETWORKS => "127.0.0.0/8, ::1",
             _ => "x",
         };
@@ -399,4 +402,23 @@ fn the_derived_serialisation_keeps_the_url_whole() {
     let json = serde_json::to_string(&s).unwrap();
     assert!(json.contains("postgres://app:s3cret@db/patchctl"));
     assert_eq!(serde_json::from_str::<Settings>(&json).unwrap(), s);
+}
+
+#[test]
+fn long_polls_and_draining_have_defaults_and_take_zero() {
+    let s = load(FILE, &[]).unwrap();
+    assert_eq!((s.long_poll_max_secs, s.drain_secs), (240, 0));
+    let s = load(
+        FILE,
+        &[(ENV_LONG_POLL_MAX_SECS, "0"), (ENV_DRAIN_SECS, "10")],
+    )
+    .unwrap();
+    assert_eq!((s.long_poll_max_secs, s.drain_secs), (0, 10));
+    let e = load(FILE, &[(ENV_LONG_POLL_MAX_SECS, "soon")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(ENV_LONG_POLL_MAX_SECS) && e.contains("0 to switch long-polls off"),
+        "{e}"
+    );
 }

@@ -268,6 +268,11 @@ pub async fn check_agent(
             new.signed = None;
         }
         let id = store.queue_command(new).await?.id;
+        // The agent's long-poll, on whichever node, wakes now; a failure only means it
+        // finds the command at its next heartbeat.
+        let _ = store
+            .announce(patchctl_storage::Change::Commands { host })
+            .await;
         out.push((id, what));
     }
     audit(

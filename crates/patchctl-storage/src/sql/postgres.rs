@@ -42,7 +42,16 @@ impl PostgresStore {
             .max_connections(CONNECTIONS)
             .connect(url)
             .await?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+        // Rolling upgrades (docs/deployment.md): the first node of a new release applies
+        // its migrations (sqlx holds an advisory lock, so nodes starting together apply
+        // them once); a node of the previous release that restarts meanwhile finds
+        // migrations it does not know and starts anyway. Migrations only add (tables,
+        // columns with defaults, indexes), so the previous release still works on the
+        // new schema; a test in `tests/migrations.rs` keeps every shipped migration
+        // free of DROP and RENAME.
+        let mut migrator = sqlx::migrate!("./migrations/postgres");
+        migrator.set_ignore_missing(true);
+        migrator.run(&pool).await?;
         tracing::debug!("opened PostgreSQL storage");
         Ok(PostgresStore {
             writer: pool.clone(),
@@ -67,8 +76,9 @@ async fn listen(pool: PgPool, tx: broadcast::Sender<Change>, listening: Arc<Mute
         .idle_timeout(None)
         .connect_lazy_with((*pool.connect_options()).clone());
     let mut listener: Option<PgListener> = None;
-    // Set when announcements may have been missed: sent once listening again.
-    let mut lost = false;
+    // Set when announcements may have been missed: sent once listening (again). At the
+    // start, too: whatever was announced before the first LISTEN was not heard.
+    let mut lost = true;
     loop {
         if listener.is_none() {
             let attempt = async {
@@ -140,7 +150,7 @@ fn stop(tx: &broadcast::Sender<Change>, listening: &Mutex<bool>) -> bool {
 
 #[async_trait]
 impl ChangeStore for PostgresStore {
-    async fn subscribe(&self) -> broadcast::Receiver<Change> {
+    fn subscribe(&self) -> broadcast::Receiver<Change> {
         let mut running = self.listening.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.changes.subscribe();
         if !*running {
@@ -160,6 +170,11 @@ impl ChangeStore for PostgresStore {
             .bind(change.encode())
             .execute(&self.writer)
             .await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
     }
 }

@@ -154,6 +154,11 @@ impl Tick<'_> {
             )
             .await?;
         let rec = self.st.store.queue_command(signed).await?;
+        crate::changes::announce(
+            self.st.store.as_ref(),
+            patchctl_storage::Change::Commands { host },
+        )
+        .await;
         tracing::info!(command_id = %rec.id, host_id = %host, kind = %rec.kind,
             deployment = %self.d.name, "command queued by deployment {}", self.d.name);
         self.queued.push(rec.id);

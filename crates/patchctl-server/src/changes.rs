@@ -1,0 +1,90 @@
+//! What this node does with the changes every node announces (issue 16, several nodes
+//! on one PostgreSQL; on SQLite the same path runs inside the one process):
+//!
+//! - a command queued for a host wakes that host's long-poll, on whichever node holds
+//!   it (`crate::longpoll`);
+//! - a scan stored by any node makes this node's CVE engine correlate the host again,
+//!   so that every node serves the same findings;
+//! - a host revoked, rejected or with a new credential is forgotten by this node's
+//!   credential cache, so that a revoked agent is refused everywhere at once.
+//!
+//! When announcements may have been missed ([`Change::Lost`]: the node's listening
+//! connection dropped, or this node fell behind), the node re-reads instead: it wakes
+//! the long-polls of every host with queued commands, empties its credential cache and
+//! reloads the engine. The bounds without any announcement are the long-poll's
+//! timeout, the credential cache's time to live (`auth::CREDENTIAL_CACHE_TTL`) and the
+//! engine's periodic refresh.
+//!
+//! Handlers announce through [`announce`] after their change is committed; a failed
+//! announcement is logged and does not fail the request (the change is stored; the
+//! bounds above apply).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use patchctl_storage::{Change, Storage};
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth::CredentialCache;
+use crate::engine::VulnEngine;
+use crate::longpoll::Waiters;
+
+/// How often remembered wakes nobody took are dropped.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Tells every node of `change`; logs a failure (the change itself is stored).
+pub async fn announce(store: &dyn Storage, change: Change) {
+    if let Err(e) = store.announce(change).await {
+        tracing::warn!(error = %e, change = %change.encode(), "could not tell the other nodes of a change; they catch up within their bounds");
+    }
+}
+
+/// Starts the task that applies every announced change to this node's long-polls,
+/// credential cache and CVE engine.
+pub fn start(
+    store: Arc<dyn Storage>,
+    waiters: Arc<Waiters>,
+    credentials: Arc<CredentialCache>,
+    engine: Arc<VulnEngine>,
+) {
+    // Subscribed before the first request can announce anything.
+    let mut rx = store.subscribe();
+    tokio::spawn(async move {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            let heard = tokio::select! {
+                r = rx.recv() => r,
+                _ = sweep.tick() => {
+                    waiters.sweep();
+                    continue;
+                }
+            };
+            let change = match heard {
+                Ok(c) => c,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(
+                        missed = n,
+                        "fell behind the changes other nodes announced; re-reading"
+                    );
+                    Change::Lost
+                }
+                Err(RecvError::Closed) => return,
+            };
+            match change {
+                Change::Commands { host } => waiters.wake(host),
+                Change::Scan { org, host } => engine.host_changed_later(org, host),
+                Change::Standing { host } => credentials.forget_host(host),
+                Change::Lost => {
+                    credentials.forget_all();
+                    match store.hosts_with_queued_commands().await {
+                        Ok(hosts) => hosts.into_iter().for_each(|h| waiters.wake(h)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read which hosts have queued commands; their long-polls end at their timeout")
+                        }
+                    }
+                    engine.reload_later();
+                }
+            }
+        }
+    });
+}
