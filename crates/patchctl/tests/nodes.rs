@@ -129,9 +129,19 @@ fn heartbeat_status(port: u16, ca: &Path, credential: &str) -> u16 {
     rt.block_on(async {
         let tls = patchctl_net::client_config(Some(ca)).unwrap();
         let c = patchctl_net::HttpsClient::new(&format!("https://localhost:{port}"), tls).unwrap();
-        let body = json!({"agent_version": "1.0.0", "metrics": {}});
+        let body = patchctl_proto::agent::HeartbeatRequest {
+            agent_version: "1.0.0".into(),
+            metrics: Default::default(),
+            agent_target: None,
+            update_events: vec![],
+            trial: false,
+            reboot: None,
+            booted_at: None,
+            command_key_id: None,
+            approvers_serial: None,
+        };
         match c
-            .json::<Value, Value>(
+            .json::<_, Value>(
                 http::Method::POST,
                 "/api/v1/agent/heartbeat",
                 Some(credential),

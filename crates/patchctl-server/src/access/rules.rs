@@ -493,6 +493,8 @@ pub static RULES: &[Rule] = &[
 /// Routes anyone may call: the health check, the public downloads and install script.
 pub static PUBLIC: &[(&str, &str)] = &[
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/health/live"),
+    ("GET", "/api/v1/health/ready"),
     // The dashboard's way in: the redirects to it, the login form, logout (which checks
     // its own session and CSRF token) and the built-in assets.
     ("GET", "/"),
