@@ -84,6 +84,10 @@ pub struct AppState {
     pub views: Arc<views::FleetViews>,
     /// The organisations' command-signing keys.
     pub signer: Arc<signing::Signer>,
+    /// The agent API's rate limits of this process (per credential, per address).
+    pub agent_limits: Arc<ratelimit::AgentLimits>,
+    /// Scan deltas accepted since each host's last full scan, by this process.
+    pub delta_chains: Arc<api::scans::DeltaChains>,
 }
 
 impl AppState {
@@ -108,6 +112,10 @@ impl AppState {
             }),
             None => signing::Signer::ephemeral(),
         });
+        let settings_limits = (
+            settings.agent_per_credential_per_min,
+            settings.agent_per_address_per_min,
+        );
         AppState {
             signer,
             vulns,
@@ -120,6 +128,11 @@ impl AppState {
             metrics,
             logins: Arc::new(ui::session::LoginLimits::default()),
             views: Arc::new(views::FleetViews::default()),
+            agent_limits: Arc::new(ratelimit::AgentLimits::new(
+                settings_limits.0,
+                settings_limits.1,
+            )),
+            delta_chains: Arc::default(),
         }
     }
 }
@@ -237,7 +250,8 @@ pub async fn launch_with_listeners(
             std::future::pending(),
         ))
     });
-    serve::serve(listener, tls, app(state), shutdown).await;
+    let options = serve::Options::new(&state.settings, state.metrics.conns.clone());
+    serve::serve(listener, tls, options, app(state), shutdown).await;
     if let Some(sync) = sync {
         sync.abort();
     }

@@ -28,6 +28,12 @@ pub(super) struct Layer {
     pub(super) webhook_ca_file: Option<PathBuf>,
     pub(super) webhook_retry_base_secs: Option<u64>,
     pub(super) command_signing_key: Option<PathBuf>,
+    pub(super) agent_per_credential_per_min: Option<u32>,
+    pub(super) agent_per_address_per_min: Option<u32>,
+    pub(super) max_connections: Option<u32>,
+    pub(super) header_read_timeout_secs: Option<u64>,
+    pub(super) idle_timeout_secs: Option<u64>,
+    pub(super) body_read_timeout_secs: Option<u64>,
 }
 
 impl Layer {
@@ -58,6 +64,18 @@ impl Layer {
             webhook_ca_file: top.webhook_ca_file.or(self.webhook_ca_file),
             webhook_retry_base_secs: top.webhook_retry_base_secs.or(self.webhook_retry_base_secs),
             command_signing_key: top.command_signing_key.or(self.command_signing_key),
+            agent_per_credential_per_min: top
+                .agent_per_credential_per_min
+                .or(self.agent_per_credential_per_min),
+            agent_per_address_per_min: top
+                .agent_per_address_per_min
+                .or(self.agent_per_address_per_min),
+            max_connections: top.max_connections.or(self.max_connections),
+            header_read_timeout_secs: top
+                .header_read_timeout_secs
+                .or(self.header_read_timeout_secs),
+            idle_timeout_secs: top.idle_timeout_secs.or(self.idle_timeout_secs),
+            body_read_timeout_secs: top.body_read_timeout_secs.or(self.body_read_timeout_secs),
         }
     }
 
@@ -169,6 +187,26 @@ impl Layer {
                 ENV_COMMAND_SIGNING_KEY => layer.command_signing_key = Some(PathBuf::from(value)),
                 ENV_WEBHOOK_RETRY_BASE_SECS => {
                     layer.webhook_retry_base_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_AGENT_PER_CREDENTIAL_PER_MIN => {
+                    layer.agent_per_credential_per_min =
+                        Some(positive(text()?, "requests a minute", invalid)?);
+                }
+                ENV_AGENT_PER_ADDRESS_PER_MIN => {
+                    layer.agent_per_address_per_min =
+                        Some(positive(text()?, "requests a minute", invalid)?);
+                }
+                ENV_MAX_CONNECTIONS => {
+                    layer.max_connections = Some(positive(text()?, "connections", invalid)?);
+                }
+                ENV_HEADER_READ_TIMEOUT_SECS => {
+                    layer.header_read_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_IDLE_TIMEOUT_SECS => {
+                    layer.idle_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_BODY_READ_TIMEOUT_SECS => {
+                    layer.body_read_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }
