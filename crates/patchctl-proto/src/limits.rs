@@ -17,7 +17,6 @@
 
 use std::fmt;
 
-use serde::Deserializer as _;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// Most packages one scan, delta or inventory may hold (a large distribution host has

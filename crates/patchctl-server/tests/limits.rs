@@ -619,12 +619,17 @@ async fn strings_over_their_cap_are_refused_naming_the_field_and_the_limit() {
         "{msg}"
     );
     // Enrollment too (inside its 64 KiB).
-    let mut req = json!({
-        "protocol_version": PROTOCOL_VERSION,
-        "license_key": node.org.enrollment_key.expose(),
-        "agent_version": "test",
-        "system": {"hostname": "web-2", "os": {"id": "x".repeat(2000)}}
-    });
+    let mut req = serde_json::to_value(EnrollRequest {
+        protocol_version: PROTOCOL_VERSION,
+        license_key: node.org.enrollment_key.clone(),
+        agent_version: "test".into(),
+        system: SystemInfo {
+            hostname: "web-2".into(),
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    req["system"]["os"]["id"] = json!("x".repeat(2000));
     let a = call(
         &node,
         "POST",

@@ -85,7 +85,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/enroll",
             post(enroll::enroll)
-                .layer(axum::middleware::from_fn(guard::size_caps))
+                .route_layer(axum::middleware::from_fn(guard::size_caps))
                 .layer(DefaultBodyLimit::max(enroll::MAX_ENROLL_BODY_BYTES)),
         )
         // The limit applies to the body as the handlers read it, which is after the
