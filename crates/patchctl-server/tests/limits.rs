@@ -258,24 +258,35 @@ async fn slowloris_headers_are_cut_at_the_header_timeout_while_others_are_served
 }
 
 /// The real accept loop over a small router: `/fast` answers at once, `/slow` after
-/// three seconds (a long-poll's stand-in).
-async fn slow_router_node(
-    dir: &std::path::Path,
-    idle: Duration,
-) -> (
-    SocketAddr,
-    PathBuf,
-    Arc<patchctl_server::metrics::limits::ConnCounters>,
-) {
+/// three seconds (a long-poll's stand-in) and keeps the peak of `/slow` requests being
+/// answered at once.
+struct SlowNode {
+    addr: SocketAddr,
+    ca: PathBuf,
+    counters: Arc<patchctl_server::metrics::limits::ConnCounters>,
+    peak: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+async fn slow_router_node(dir: &std::path::Path, idle: Duration) -> SlowNode {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let pki = pki(dir);
     let tls_cfg = patchctl_net::server_config(&pki.server_cert, &pki.server_key).unwrap();
+    let now = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (n, p) = (now.clone(), peak.clone());
     let app = axum::Router::new()
         .route("/fast", axum::routing::get(|| async { "fast" }))
         .route(
             "/slow",
-            axum::routing::get(|| async {
-                tokio::time::sleep(Duration::from_secs(3)).await;
-                "slow"
+            axum::routing::get(move || {
+                let (n, p) = (n.clone(), p.clone());
+                async move {
+                    let at = n.fetch_add(1, Ordering::SeqCst) + 1;
+                    p.fetch_max(at, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    "slow"
+                }
             }),
         );
     let counters = Arc::new(patchctl_server::metrics::limits::ConnCounters::default());
@@ -295,19 +306,76 @@ async fn slow_router_node(
         app,
         std::future::pending(),
     ));
-    (addr, pki.ca_cert, counters)
+    SlowNode {
+        addr,
+        ca: pki.ca_cert,
+        counters,
+        peak,
+    }
+}
+
+fn get(path: &'static str) -> Request<Full<Bytes>> {
+    Request::get(path)
+        .header("host", "localhost")
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_http2_connection_gets_at_most_its_stream_cap_at_once() {
+    use patchctl_server::serve::MAX_H2_STREAMS;
+    let dir = tempfile::tempdir().unwrap();
+    let node = slow_router_node(dir.path(), Duration::from_secs(60)).await;
+    let h2 = tls(node.addr, &node.ca, &[b"h2"]).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(h2),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let n = MAX_H2_STREAMS as usize + 16;
+    let all = (0..n).map(|_| {
+        let mut s = sender.clone();
+        async move { s.send_request(get("/slow")).await.map(|r| r.status()) }
+    });
+    let start = Instant::now();
+    let answers = futures_join_all(all).await;
+    assert!(
+        answers.iter().all(|a| matches!(a, Ok(StatusCode::OK))),
+        "{answers:?}"
+    );
+    // The cap held the rest back until the first streams ended.
+    use std::sync::atomic::Ordering;
+    assert_eq!(node.peak.load(Ordering::SeqCst), MAX_H2_STREAMS as usize);
+    assert!(
+        start.elapsed() >= Duration::from_secs(6),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+/// Runs every future at once; their outputs in order.
+async fn futures_join_all<F: std::future::Future + Send + 'static>(
+    fs: impl Iterator<Item = F>,
+) -> Vec<F::Output>
+where
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_idle_connection_is_closed_but_a_request_in_flight_keeps_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let (addr, ca, counters) = slow_router_node(dir.path(), Duration::from_secs(1)).await;
-    let get = |path: &'static str| {
-        Request::get(path)
-            .header("host", "localhost")
-            .body(Full::new(Bytes::new()))
-            .unwrap()
-    };
+    let SlowNode {
+        addr, ca, counters, ..
+    } = slow_router_node(dir.path(), Duration::from_secs(1)).await;
 
     // HTTP/2 (as the agent negotiates): one request, then nothing.
     let h2 = tls(addr, &ca, &[b"h2"]).await.unwrap();
