@@ -334,6 +334,14 @@ async fn an_http2_connection_gets_at_most_its_stream_cap_at_once() {
     .await
     .unwrap();
     tokio::spawn(conn);
+    // One exchange first, so that the client has the server's SETTINGS (a stream sent
+    // before them, over the cap, is refused with REFUSED_STREAM, which is safe to
+    // retry; a client that knows the cap waits instead).
+    let mut first = sender.clone();
+    assert_eq!(
+        first.send_request(get("/fast")).await.unwrap().status(),
+        StatusCode::OK
+    );
     let n = MAX_H2_STREAMS as usize + 16;
     let all = (0..n).map(|_| {
         let mut s = sender.clone();
@@ -469,7 +477,7 @@ async fn a_trickled_body_gets_408_and_the_connection_is_closed() {
     let stream = tls(node.addr, &node.ca, &[]).await.unwrap();
     let (mut rd, mut wr) = tokio::io::split(stream);
     wr.write_all(
-        b"POST /api/v1/agent/heartbeat HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer pcag_x\r\nContent-Length: 1000\r\n\r\n{",
+        b"POST /api/v1/agent/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{",
     )
     .await
     .unwrap();
@@ -672,6 +680,16 @@ async fn strings_over_their_cap_are_refused_naming_the_field_and_the_limit() {
     .await;
     assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
     let long = "h".repeat(254);
+    // An unknown credential is refused before its body is read.
+    let a = call(
+        &node,
+        "POST",
+        "/api/v1/agent/heartbeat",
+        Some("pcag_unknown"),
+        heartbeat(&long),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
     let a = call(
         &node,
         "POST",

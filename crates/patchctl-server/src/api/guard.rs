@@ -1,12 +1,15 @@
 //! The agent routes' guards, run before their handlers (docs/limits.md): the rate
 //! limits per agent credential and per source address ([`rate_limits`], before the
 //! credential is looked up), and the size caps of every string and list of an agent
-//! message ([`size_caps`], [`patchctl_proto::limits`], before the message is decoded).
+//! message ([`size_caps`], [`patchctl_proto::limits`], before the message is decoded;
+//! on the routes with a credential, [`known_then_size_caps`] reads no body before the
+//! credential is known, so an unknown one cannot make the platform read and inflate
+//! 16 MiB).
 
 use std::net::SocketAddr;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +46,24 @@ pub async fn rate_limits(State(st): State<AppState>, req: Request, next: Next) -
         return ApiError::from(e).into_response();
     }
     next.run(req).await
+}
+
+/// On a POST or PUT: refuses a missing, unknown or revoked credential (as the handler
+/// would, a pending host goes on), then [`size_caps`]. The handler's own check then
+/// hits the credential cache.
+pub async fn known_then_size_caps(
+    State(st): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !matches!(*req.method(), Method::POST | Method::PUT) {
+        return next.run(req).await;
+    }
+    let (mut parts, body) = req.into_parts();
+    if let Err(e) = crate::auth::AgentIdentity::from_request_parts(&mut parts, &st).await {
+        return e.into_response();
+    }
+    size_caps(Request::from_parts(parts, body), next).await
 }
 
 /// Reads the body of a POST or PUT (within the route's body limit, after

@@ -71,10 +71,14 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/releases/{version}/{target}/artifact",
             get(releases::agent_artifact),
         )
-        // Every agent route above: the size caps of what it sends (inside), after the
-        // rate limits per credential and per address (outside, before any body is
-        // read or credential looked up). Routes added below this line have neither.
-        .route_layer(axum::middleware::from_fn(guard::size_caps))
+        // Every agent route above: the rate limits per credential and per address
+        // (outside: before any body is read or credential looked up), then, for a
+        // known credential, the size caps of what it sends. Add agent routes (the
+        // long-poll) above this line; routes below it have neither.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::known_then_size_caps,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::rate_limits,
