@@ -8,7 +8,9 @@
 //! terms an operator can act on: a rejected certificate (with the rustls
 //! reason), a TLS version mismatch, a refused connection, a timeout, or the
 //! platform's own error message. The bearer token passed to a request never
-//! appears in any error text or `Debug` output.
+//! appears in any error text or `Debug` output. A 429 or 503 answer with
+//! `Retry-After` is a [`ClientError::RetryLater`]: [`ClientError::retry_after`] says
+//! how long the platform asked the caller to wait.
 
 use std::error::Error as StdError;
 use std::fmt;
