@@ -9,7 +9,7 @@ use http::Method;
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
-use crate::client::{ClientError, HttpsClient, describe_request_error, error_code, error_message};
+use crate::client::{ClientError, HttpsClient, describe_request_error};
 
 /// Why a download did not complete.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,11 @@ impl HttpsClient {
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
+            let retry_after = response
+                .headers()
+                .get(http::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let mut body = response.into_body();
             if !status.is_success() {
                 let bytes = http_body_util::Limited::new(body, 64 * 1024)
@@ -84,12 +89,9 @@ impl HttpsClient {
                     .await
                     .map(|c| c.to_bytes())
                     .unwrap_or_default();
-                return Err(ClientError::Status {
-                    status: status.as_u16(),
-                    message: error_message(status, &bytes),
-                    code: error_code(&bytes),
-                }
-                .into());
+                return Err(
+                    ClientError::from_answer(status, retry_after.as_deref(), &bytes).into(),
+                );
             }
             if let Some(n) = announced
                 && n > limit

@@ -12,6 +12,7 @@ pub mod api;
 pub mod audit;
 pub mod command;
 pub mod inventory;
+pub mod limits;
 pub mod package;
 pub mod policy;
 pub mod release;

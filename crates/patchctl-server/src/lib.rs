@@ -91,6 +91,10 @@ pub struct AppState {
     pub waiters: Arc<longpoll::Waiters>,
     /// Set when the node is stopping: readiness fails, long-polls answer at once.
     pub drain: drain::Drain,
+    /// The agent API's rate limits of this process (per credential, per address).
+    pub agent_limits: Arc<ratelimit::AgentLimits>,
+    /// Scan deltas accepted since each host's last full scan, by this process.
+    pub delta_chains: Arc<api::scans::DeltaChains>,
 }
 
 impl AppState {
@@ -123,6 +127,10 @@ impl AppState {
             agents.clone(),
             vulns.clone(),
         );
+        let settings_limits = (
+            settings.agent_per_credential_per_min,
+            settings.agent_per_address_per_min,
+        );
         AppState {
             drain: drain::Drain::default(),
             waiters,
@@ -137,6 +145,11 @@ impl AppState {
             metrics,
             logins: Arc::new(ui::session::LoginLimits::default()),
             views: Arc::new(views::FleetViews::default()),
+            agent_limits: Arc::new(ratelimit::AgentLimits::new(
+                settings_limits.0,
+                settings_limits.1,
+            )),
+            delta_chains: Arc::default(),
         }
     }
 }
@@ -267,7 +280,8 @@ pub async fn launch_with_listeners(
             std::future::pending(),
         ))
     });
-    serve::serve(listener, tls, app(state), shutdown).await;
+    let options = serve::Options::new(&state.settings, state.metrics.conns.clone());
+    serve::serve(listener, tls, options, app(state), shutdown).await;
     if let Some(sync) = sync {
         sync.abort();
     }

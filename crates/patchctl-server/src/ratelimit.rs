@@ -1,6 +1,7 @@
-//! Enrollment rate limits: in-memory token buckets, one per source address and one per
-//! enrollment key, kept by each platform process on its own (several processes behind
-//! one address each allow the rate).
+//! Rate limits: in-memory token buckets, kept by each platform process on its own
+//! (several processes behind one address each allow the rate). Enrollment has one per
+//! source address and one per enrollment key ([`EnrollLimits`]); the other agent routes
+//! one per agent credential and one per source address ([`AgentLimits`]).
 //!
 //! A bucket holds up to a minute's worth of attempts (the burst) and refills at the
 //! configured rate per minute; an attempt takes one token or is refused with the time
@@ -13,7 +14,13 @@
 //!
 //! A bucket that has refilled completely is the same as no bucket: such entries are
 //! dropped once the table grows past [`MAX_BUCKETS`], so an address spraying requests
-//! costs memory only for a minute.
+//! costs memory only for a minute. A pruning that keeps most entries (all of them still
+//! refilling) is not repeated before the table has doubled, so a full table never costs
+//! a scan per request.
+//!
+//! An agent credential's bucket is keyed by the first 128 bits of the SHA-256 of the
+//! bearer as sent, taken before the credential is looked up: an unknown or guessed
+//! credential is limited as a known one is, without a database read.
 //!
 //! This module knows nothing of HTTP: `error.rs` turns [`RateLimited`] into a 429.
 
@@ -21,6 +28,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -28,20 +36,46 @@ use uuid::Uuid;
 /// Entries above which full buckets are dropped.
 pub const MAX_BUCKETS: usize = 100_000;
 
-/// What an enrollment attempt was limited by.
+/// What a request was limited by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// Its source address.
+    /// An enrollment's source address.
     Address,
-    /// Its enrollment key.
+    /// An enrollment's key.
     Key,
+    /// An agent request's credential.
+    Credential,
+    /// An agent request's source address.
+    AgentAddress,
 }
 
-/// An attempt over the limit.
+impl Scope {
+    /// Every scope, in the order of the metrics.
+    pub const ALL: [Scope; 4] = [
+        Scope::Address,
+        Scope::Key,
+        Scope::Credential,
+        Scope::AgentAddress,
+    ];
+
+    /// The label of the metrics (`patchctl_rate_limited_total{scope=...}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Address => "enroll_address",
+            Scope::Key => "enroll_key",
+            Scope::Credential => "agent_credential",
+            Scope::AgentAddress => "agent_address",
+        }
+    }
+}
+
+/// A request over the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{}", match .scope {
     Scope::Address => "too many enrollment attempts from this address",
     Scope::Key => "too many enrollments with this enrollment key",
+    Scope::Credential => "too many requests with this agent credential",
+    Scope::AgentAddress => "too many agent requests from this address",
 })]
 pub struct RateLimited {
     /// The limit that refused it.
@@ -61,7 +95,14 @@ struct Bucket {
 #[derive(Debug)]
 pub struct TokenBuckets<K> {
     per_min: u32,
-    map: Mutex<HashMap<K, Bucket>>,
+    map: Mutex<Table<K>>,
+}
+
+/// The buckets and the size at which the next pruning runs.
+#[derive(Debug)]
+struct Table<K> {
+    buckets: HashMap<K, Bucket>,
+    prune_at: usize,
 }
 
 impl<K: Hash + Eq + Clone> TokenBuckets<K> {
@@ -69,7 +110,10 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     pub fn new(per_min: u32) -> Self {
         TokenBuckets {
             per_min: per_min.max(1),
-            map: Mutex::new(HashMap::new()),
+            map: Mutex::new(Table {
+                buckets: HashMap::new(),
+                prune_at: MAX_BUCKETS,
+            }),
         }
     }
 
@@ -81,13 +125,17 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
         let burst = f64::from(self.per_min);
         let rate = self.rate_per_sec();
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
-            map.retain(|_, b| {
+        let mut table = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let Table { buckets, prune_at } = &mut *table;
+        if buckets.len() >= *prune_at && !buckets.contains_key(key) {
+            buckets.retain(|_, b| {
                 b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst
             });
+            // Most still refilling: wait until the table has doubled before scanning
+            // it again (memory stays within twice the live buckets).
+            *prune_at = (buckets.len() * 2).max(MAX_BUCKETS);
         }
-        let b = map.entry(key.clone()).or_insert(Bucket {
+        let b = buckets.entry(key.clone()).or_insert(Bucket {
             tokens: burst,
             at: now,
         });
@@ -104,7 +152,11 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
 
     /// Buckets held (for tests of the pruning).
     pub fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .buckets
+            .len()
     }
 
     /// True when no bucket is held.
@@ -145,6 +197,25 @@ impl AddrKey {
 pub struct EnrollLimits {
     per_address: TokenBuckets<AddrKey>,
     per_key: TokenBuckets<Uuid>,
+    refused: Refused,
+}
+
+/// Requests refused, per scope ([`Scope::ALL`] order), for the metrics.
+#[derive(Debug, Default)]
+pub struct Refused([AtomicU64; 4]);
+
+impl Refused {
+    fn count(&self, e: RateLimited) -> RateLimited {
+        let i = Scope::ALL.iter().position(|s| *s == e.scope).unwrap_or(0);
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+        e
+    }
+
+    /// Requests refused with `scope` so far.
+    pub fn get(&self, scope: Scope) -> u64 {
+        let i = Scope::ALL.iter().position(|s| *s == scope).unwrap_or(0);
+        self.0[i].load(Ordering::Relaxed)
+    }
 }
 
 impl EnrollLimits {
@@ -153,6 +224,7 @@ impl EnrollLimits {
         EnrollLimits {
             per_address: TokenBuckets::new(per_address),
             per_key: TokenBuckets::new(per_key),
+            refused: Refused::default(),
         }
     }
 
@@ -160,9 +232,11 @@ impl EnrollLimits {
     pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), RateLimited> {
         self.per_address
             .take(&AddrKey::of(addr), Instant::now())
-            .map_err(|retry_after| RateLimited {
-                scope: Scope::Address,
-                retry_after,
+            .map_err(|retry_after| {
+                self.refused.count(RateLimited {
+                    scope: Scope::Address,
+                    retry_after,
+                })
             })
     }
 
@@ -170,9 +244,74 @@ impl EnrollLimits {
     pub fn check_key(&self, key_id: Uuid) -> Result<(), RateLimited> {
         self.per_key
             .take(&key_id, Instant::now())
-            .map_err(|retry_after| RateLimited {
-                scope: Scope::Key,
-                retry_after,
+            .map_err(|retry_after| {
+                self.refused.count(RateLimited {
+                    scope: Scope::Key,
+                    retry_after,
+                })
+            })
+    }
+
+    /// Attempts refused so far, by scope.
+    pub fn refused(&self) -> &Refused {
+        &self.refused
+    }
+}
+
+/// The key of an agent credential's bucket: the first 128 bits of the SHA-256 of the
+/// bearer as sent (collisions between two credentials are as likely as guessing one).
+pub fn credential_key(bearer: &str) -> u128 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(bearer.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    u128::from_be_bytes(k)
+}
+
+/// The agent API's limits of one platform process (every agent route but enrollment).
+#[derive(Debug)]
+pub struct AgentLimits {
+    per_credential: TokenBuckets<u128>,
+    per_address: TokenBuckets<AddrKey>,
+    refused: Refused,
+}
+
+impl AgentLimits {
+    /// Limits of `per_credential` and `per_address` requests a minute.
+    pub fn new(per_credential: u32, per_address: u32) -> Self {
+        AgentLimits {
+            per_credential: TokenBuckets::new(per_credential),
+            per_address: TokenBuckets::new(per_address),
+            refused: Refused::default(),
+        }
+    }
+
+    /// Requests refused so far, by scope.
+    pub fn refused(&self) -> &Refused {
+        &self.refused
+    }
+
+    /// Takes a token of the credential's bucket (`bearer` as sent, unchecked).
+    pub fn check_credential(&self, bearer: &str) -> Result<(), RateLimited> {
+        self.per_credential
+            .take(&credential_key(bearer), Instant::now())
+            .map_err(|retry_after| {
+                self.refused.count(RateLimited {
+                    scope: Scope::Credential,
+                    retry_after,
+                })
+            })
+    }
+
+    /// Takes a token of the source address's bucket.
+    pub fn check_address(&self, addr: Option<IpAddr>) -> Result<(), RateLimited> {
+        self.per_address
+            .take(&AddrKey::of(addr), Instant::now())
+            .map_err(|retry_after| {
+                self.refused.count(RateLimited {
+                    scope: Scope::AgentAddress,
+                    retry_after,
+                })
             })
     }
 }
@@ -215,6 +354,35 @@ mod tests {
         // A minute later every bucket has refilled: the next new key prunes them.
         b.take(&usize::MAX, t0 + Duration::from_secs(61)).unwrap();
         assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn a_table_of_refilling_buckets_is_not_scanned_on_every_new_key() {
+        let b = TokenBuckets::new(1); // a bucket refills in a minute
+        let t0 = Instant::now();
+        for i in 0..MAX_BUCKETS {
+            b.take(&i, t0).unwrap();
+        }
+        // Nothing has refilled: the pruning keeps everything and moves its threshold,
+        // so the table grows instead of being scanned again for every new key.
+        for i in MAX_BUCKETS..MAX_BUCKETS + 1000 {
+            b.take(&i, t0).unwrap();
+        }
+        assert_eq!(b.len(), MAX_BUCKETS + 1000);
+        let prune_at = b.map.lock().unwrap().prune_at;
+        assert_eq!(prune_at, 2 * MAX_BUCKETS);
+    }
+
+    #[test]
+    fn agent_credentials_have_buckets_of_their_own() {
+        let l = AgentLimits::new(2, 1000);
+        l.check_credential("pcag_a").unwrap();
+        l.check_credential("pcag_a").unwrap();
+        let e = l.check_credential("pcag_a").unwrap_err();
+        assert_eq!(e.scope, Scope::Credential);
+        assert!(e.retry_after > Duration::from_secs(20), "{e:?}");
+        l.check_credential("pcag_b").unwrap();
+        assert_ne!(credential_key("pcag_a"), credential_key("pcag_b"));
     }
 
     #[test]

@@ -30,6 +30,20 @@
 //! | `PATCHCTL_COMMAND_SIGNING_KEY`        | `command_signing_key`        | path (`command-signing.key` beside the file) |
 //! | `PATCHCTL_LONG_POLL_MAX_SECS`         | `long_poll_max_secs`         | seconds, 0 = off (240)          |
 //! | `PATCHCTL_DRAIN_SECS`                 | `drain_secs`                 | seconds (0)                     |
+//! | `PATCHCTL_AGENT_PER_CREDENTIAL_PER_MIN` | `agent_per_credential_per_min` | positive count (default 60)  |
+//! | `PATCHCTL_AGENT_PER_ADDRESS_PER_MIN`  | `agent_per_address_per_min`  | positive count (default 60000)  |
+//! | `PATCHCTL_MAX_CONNECTIONS`            | `max_connections`            | positive count (default 100000) |
+//! | `PATCHCTL_HEADER_READ_TIMEOUT_SECS`   | `header_read_timeout_secs`   | positive seconds (15)           |
+//! | `PATCHCTL_IDLE_TIMEOUT_SECS`          | `idle_timeout_secs`          | positive seconds (120)          |
+//! | `PATCHCTL_BODY_READ_TIMEOUT_SECS`     | `body_read_timeout_secs`     | positive seconds (30)           |
+//!
+//! The abuse limits (docs/limits.md): every agent request but enrollment takes a token
+//! of its credential's bucket and of its source address's (`ratelimit.rs`); a connection
+//! over `max_connections` is closed at once; request headers must arrive within
+//! `header_read_timeout_secs`, a connection without a request in flight is closed after
+//! `idle_timeout_secs`, and a request body must arrive within `body_read_timeout_secs`
+//! plus a second per 500 bytes received (`serve/`). `metrics_history_len` is at most
+//! [`MAX_METRICS_HISTORY_LEN`].
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -115,8 +129,25 @@ pub const ENV_LONG_POLL_MAX_SECS: &str = "PATCHCTL_LONG_POLL_MAX_SECS";
 /// The environment variable of `drain_secs`.
 pub const ENV_DRAIN_SECS: &str = "PATCHCTL_DRAIN_SECS";
 
+/// The environment variable of `agent_per_credential_per_min`.
+pub const ENV_AGENT_PER_CREDENTIAL_PER_MIN: &str = "PATCHCTL_AGENT_PER_CREDENTIAL_PER_MIN";
+/// The environment variable of `agent_per_address_per_min`.
+pub const ENV_AGENT_PER_ADDRESS_PER_MIN: &str = "PATCHCTL_AGENT_PER_ADDRESS_PER_MIN";
+/// The environment variable of `max_connections`.
+pub const ENV_MAX_CONNECTIONS: &str = "PATCHCTL_MAX_CONNECTIONS";
+/// The environment variable of `header_read_timeout_secs`.
+pub const ENV_HEADER_READ_TIMEOUT_SECS: &str = "PATCHCTL_HEADER_READ_TIMEOUT_SECS";
+/// The environment variable of `idle_timeout_secs`.
+pub const ENV_IDLE_TIMEOUT_SECS: &str = "PATCHCTL_IDLE_TIMEOUT_SECS";
+/// The environment variable of `body_read_timeout_secs`.
+pub const ENV_BODY_READ_TIMEOUT_SECS: &str = "PATCHCTL_BODY_READ_TIMEOUT_SECS";
+
+/// The largest `metrics_history_len`: a week of samples at the default 5-minute
+/// heartbeat (the table holds this many rows per host).
+pub const MAX_METRICS_HISTORY_LEN: u32 = 2016;
+
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 22] = [
+pub const ENV_VARS: [&str; 28] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -139,6 +170,12 @@ pub const ENV_VARS: [&str; 22] = [
     ENV_COMMAND_SIGNING_KEY,
     ENV_LONG_POLL_MAX_SECS,
     ENV_DRAIN_SECS,
+    ENV_AGENT_PER_CREDENTIAL_PER_MIN,
+    ENV_AGENT_PER_ADDRESS_PER_MIN,
+    ENV_MAX_CONNECTIONS,
+    ENV_HEADER_READ_TIMEOUT_SECS,
+    ENV_IDLE_TIMEOUT_SECS,
+    ENV_BODY_READ_TIMEOUT_SECS,
 ];
 
 /// Server settings as stored in JSON.
@@ -228,6 +265,25 @@ pub struct Settings {
     /// behind a load balancer that checks every 5 s). Default 0.
     #[serde(default)]
     pub drain_secs: u64,
+    /// Agent requests a minute per agent credential, per process (enrollment aside).
+    #[serde(default = "default_agent_per_credential")]
+    pub agent_per_credential_per_min: u32,
+    /// Agent requests a minute per source address (an IPv6 /64), per process.
+    #[serde(default = "default_agent_per_address")]
+    pub agent_per_address_per_min: u32,
+    /// Connections this process holds at most; one more is closed at once.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Seconds a client has to send a request's headers (HTTP/1.1; also the longest
+    /// wait for the next request on a kept-alive HTTP/1.1 connection).
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection without a request in flight stays open.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
+    /// Seconds a request body has to arrive, plus one per 500 bytes received.
+    #[serde(default = "default_body_read_timeout")]
+    pub body_read_timeout_secs: u64,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -292,6 +348,33 @@ pub fn default_webhook_retry_base() -> u64 {
 pub fn default_enroll_per_key() -> u32 {
     600
 }
+/// Default of `agent_per_credential_per_min` (docs/limits.md: an agent makes about one
+/// request a minute at most).
+pub fn default_agent_per_credential() -> u32 {
+    60
+}
+/// Default of `agent_per_address_per_min` (docs/limits.md: 50,000 agents behind one
+/// NAT address).
+pub fn default_agent_per_address() -> u32 {
+    60_000
+}
+/// Default of `max_connections`.
+pub fn default_max_connections() -> u32 {
+    100_000
+}
+/// Default of `header_read_timeout_secs`.
+pub fn default_header_read_timeout() -> u64 {
+    15
+}
+/// Default of `idle_timeout_secs`: longer than the 90 s an idle pooled connection of
+/// the agent's client lives, so that the client closes first.
+pub fn default_idle_timeout() -> u64 {
+    120
+}
+/// Default of `body_read_timeout_secs`.
+pub fn default_body_read_timeout() -> u64 {
+    30
+}
 
 /// Why the settings could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -329,6 +412,24 @@ pub enum SettingsError {
         path: PathBuf,
         /// The setting's name in the file.
         setting: &'static str,
+    },
+    /// A count is over its maximum.
+    #[error(
+        "{setting} = {value} is over its maximum of {max} ({why}); lower it in the server config {} or in {var}", path.display()
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The setting's name in the file.
+        setting: &'static str,
+        /// Its environment variable.
+        var: &'static str,
+        /// The value given.
+        value: u64,
+        /// The maximum.
+        max: u64,
+        /// Why there is a maximum.
+        why: &'static str,
     },
     /// An environment variable holds a value its setting cannot take.
     #[error("environment variable {var} is invalid: {reason}")]
@@ -375,6 +476,12 @@ impl Settings {
             command_signing_key: None,
             long_poll_max_secs: default_long_poll_max(),
             drain_secs: 0,
+            agent_per_credential_per_min: default_agent_per_credential(),
+            agent_per_address_per_min: default_agent_per_address(),
+            max_connections: default_max_connections(),
+            header_read_timeout_secs: default_header_read_timeout(),
+            idle_timeout_secs: default_idle_timeout(),
+            body_read_timeout_secs: default_body_read_timeout(),
         }
     }
 
@@ -457,6 +564,20 @@ impl Settings {
             ),
             long_poll_max_secs: l.long_poll_max_secs.unwrap_or_else(default_long_poll_max),
             drain_secs: l.drain_secs.unwrap_or(0),
+            agent_per_credential_per_min: l
+                .agent_per_credential_per_min
+                .unwrap_or_else(default_agent_per_credential),
+            agent_per_address_per_min: l
+                .agent_per_address_per_min
+                .unwrap_or_else(default_agent_per_address),
+            max_connections: l.max_connections.unwrap_or_else(default_max_connections),
+            header_read_timeout_secs: l
+                .header_read_timeout_secs
+                .unwrap_or_else(default_header_read_timeout),
+            idle_timeout_secs: l.idle_timeout_secs.unwrap_or_else(default_idle_timeout),
+            body_read_timeout_secs: l
+                .body_read_timeout_secs
+                .unwrap_or_else(default_body_read_timeout),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -472,11 +593,33 @@ impl Settings {
             ("session_idle_secs", s.session_idle_secs == 0),
             ("session_max_secs", s.session_max_secs == 0),
             ("webhook_retry_base_secs", s.webhook_retry_base_secs == 0),
+            (
+                "agent_per_credential_per_min",
+                s.agent_per_credential_per_min == 0,
+            ),
+            (
+                "agent_per_address_per_min",
+                s.agent_per_address_per_min == 0,
+            ),
+            ("max_connections", s.max_connections == 0),
+            ("header_read_timeout_secs", s.header_read_timeout_secs == 0),
+            ("idle_timeout_secs", s.idle_timeout_secs == 0),
+            ("body_read_timeout_secs", s.body_read_timeout_secs == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
                 path: path.to_owned(),
                 setting,
+            });
+        }
+        if s.metrics_history_len > MAX_METRICS_HISTORY_LEN {
+            return Err(SettingsError::TooLarge {
+                path: path.to_owned(),
+                setting: "metrics_history_len",
+                var: ENV_METRICS_HISTORY_LEN,
+                value: u64::from(s.metrics_history_len),
+                max: u64::from(MAX_METRICS_HISTORY_LEN),
+                why: "a week of 5-minute samples; every host keeps this many rows",
             });
         }
         Ok(s)
@@ -535,6 +678,15 @@ impl fmt::Debug for Settings {
             .field("command_signing_key", &self.command_signing_key)
             .field("long_poll_max_secs", &self.long_poll_max_secs)
             .field("drain_secs", &self.drain_secs)
+            .field(
+                "agent_per_credential_per_min",
+                &self.agent_per_credential_per_min,
+            )
+            .field("agent_per_address_per_min", &self.agent_per_address_per_min)
+            .field("max_connections", &self.max_connections)
+            .field("header_read_timeout_secs", &self.header_read_timeout_secs)
+            .field("idle_timeout_secs", &self.idle_timeout_secs)
+            .field("body_read_timeout_secs", &self.body_read_timeout_secs)
             .finish()
     }
 }
@@ -550,86 +702,14 @@ impl fmt::Debug for Feed {
     }
 }
 
-/// Query parameters whose values are secrets (compared without case).
-const SECRET_PARAMS: [&str; 10] = [
-    "password",
-    "passwd",
-    "pwd",
-    "sslpassword",
-    "token",
-    "access_token",
-    "secret",
-    "api_key",
-    "apikey",
-    "signature",
-];
-
-/// `url` with the password of its user information and the values of secret query
-/// parameters replaced by `***`: `postgres://app:***@db/patchctl?sslmode=require`. What
-/// is not a URL is returned as it is, with any `password=VALUE` word redacted.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        // Not a URL (a libpq-style "host=... password=..." string, say).
-        return redact_params(url, ' ');
-    };
-    let (scheme, rest) = url.split_at(scheme_end + 3);
-    let (before_query, query) = match rest.find(['?', '#']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    // The user information ends at the last '@' before the query: a password holding an
-    // unescaped '@' or '/' is still hidden whole.
-    let mut out = String::with_capacity(url.len());
-    out.push_str(scheme);
-    match before_query.rfind('@') {
-        Some(at) => {
-            let (userinfo, host) = before_query.split_at(at);
-            match userinfo.find(':') {
-                Some(colon) => {
-                    out.push_str(&userinfo[..=colon]);
-                    out.push_str("***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(host);
-        }
-        None => out.push_str(before_query),
-    }
-    match query.strip_prefix('?') {
-        Some(q) => {
-            let (params, fragment) = match q.find('#') {
-                Some(i) => q.split_at(i),
-                None => (q, ""),
-            };
-            out.push('?');
-            out.push_str(&redact_params(params, '&'));
-            out.push_str(fragment);
-        }
-        None => out.push_str(query),
-    }
-    out
-}
-
-/// `key=value` pairs separated by `sep`, with the values of [`SECRET_PARAMS`] as `***`.
-fn redact_params(params: &str, sep: char) -> String {
-    params
-        .split(sep)
-        .map(|pair| match pair.split_once('=') {
-            Some((k, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(k)) => {
-                format!("{k}=***")
-            }
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(&sep.to_string())
-}
-
 mod feed;
 mod layer;
+mod redact;
 #[cfg(test)]
 mod tests;
 
 pub use feed::FeedKind;
+pub use redact::redact_url;
 
 /// Where feed downloads are staged: `configured` (`vuln_sync_dir`), else the directory
 /// of a SQLite `database_url`, else the system's temporary directory.

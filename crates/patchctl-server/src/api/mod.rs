@@ -33,6 +33,7 @@ pub mod credential;
 pub mod deployments;
 pub mod enroll;
 pub mod groups;
+pub mod guard;
 pub mod health;
 pub mod heartbeat;
 pub mod hosts;
@@ -61,12 +62,6 @@ const MAX_OPERATOR_BODY_BYTES: usize = 1024 * 1024;
 /// ([`crate::audit::record`]) ([`crate::app`] adds the fallback and the panic guard).
 pub fn routes(state: AppState) -> Router<AppState> {
     let agent = Router::new()
-        // The innermost body limit wins: an enrollment body is small, and an oversized
-        // one is refused before its key is looked at.
-        .route(
-            "/enroll",
-            post(enroll::enroll).layer(DefaultBodyLimit::max(enroll::MAX_ENROLL_BODY_BYTES)),
-        )
         .route("/whoami", get(credential::whoami))
         .route("/credential", post(credential::rotate))
         .route("/heartbeat", post(heartbeat::heartbeat))
@@ -78,6 +73,27 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/releases/{version}/{target}/artifact",
             get(releases::agent_artifact),
+        )
+        // Every agent route above: the rate limits per credential and per address
+        // (outside: before any body is read or credential looked up), then, for a
+        // known credential, the size caps of what it sends. Add agent routes (the
+        // long-poll) above this line; routes below it have neither.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::known_then_size_caps,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::rate_limits,
+        ))
+        // The innermost body limit wins: an enrollment body is small, and an oversized
+        // one is refused before its key is looked at (and before its size caps are
+        // checked). Enrollment has its own rate limits (per address, per key).
+        .route(
+            "/enroll",
+            post(enroll::enroll)
+                .route_layer(axum::middleware::from_fn(guard::size_caps))
+                .layer(DefaultBodyLimit::max(enroll::MAX_ENROLL_BODY_BYTES)),
         )
         // The limit applies to the body as the handlers read it, which is after the
         // decompression below: a small gzip body that inflates past the limit is

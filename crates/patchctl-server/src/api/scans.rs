@@ -7,16 +7,53 @@
 //! answered with `need_full` (a delta or "unchanged"), and the stored state stays as
 //! it was. A stored scan or inventory has the CVE engine re-probe the host in the
 //! background.
+//!
+//! Caps (docs/limits.md): a state holds at most
+//! [`patchctl_proto::limits::MAX_SCAN_PACKAGES`] packages (also after a delta), and at
+//! most [`MAX_DELTA_CHAIN`] deltas may follow a host's last full scan: the next one is
+//! answered `need_full`, as a delta whose base does not match is, and the agent sends
+//! its full state. The chains are counted by each process in memory ([`DeltaChains`]):
+//! with several nodes a chain may reach the cap on each, and a restart forgets them.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use axum::Json;
 use axum::extract::State;
 use patchctl_proto::agent::{InventoryAck, InventoryUpload};
+use patchctl_proto::limits::MAX_SCAN_PACKAGES;
 use patchctl_proto::scan::{PackageRow, ScanAck, ScanBody, ScanState, ScanStatus, ScanUpload};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
+
+/// Most scan deltas accepted after a host's last full scan (by one process).
+pub const MAX_DELTA_CHAIN: u32 = 64;
+
+/// Scan deltas accepted since each host's last full scan, by this process.
+#[derive(Debug, Default)]
+pub struct DeltaChains(Mutex<HashMap<Uuid, u32>>);
+
+impl DeltaChains {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, u32>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Deltas accepted for `host` since its last full scan.
+    pub fn length(&self, host: Uuid) -> u32 {
+        self.map().get(&host).copied().unwrap_or(0)
+    }
+
+    fn extend(&self, host: Uuid) {
+        *self.map().entry(host).or_insert(0) += 1;
+    }
+
+    fn restart(&self, host: Uuid) {
+        self.map().remove(&host);
+    }
+}
 
 /// `POST /api/v1/agent/inventory`: replaces the host's inventory.
 #[utoipa::path(
@@ -86,6 +123,7 @@ pub async fn scan(
         body,
         reboot,
     } = upload;
+    let is_delta = matches!(body, ScanBody::Delta { .. });
     if reboot.is_some() {
         let report = crate::reboots::report(reboot, None);
         st.store
@@ -129,6 +167,15 @@ pub async fn scan(
             removed,
             updates,
         } => {
+            let chain = st.delta_chains.length(host_id);
+            if chain >= MAX_DELTA_CHAIN {
+                return Ok(need_full(
+                    host_id,
+                    format!(
+                        "{chain} deltas followed the last full scan, the most this platform applies ({MAX_DELTA_CHAIN}); send the full state"
+                    ),
+                ));
+            }
             let Some((stored_digest, stored)) = st.store.scan_state(host_id).await? else {
                 return Ok(need_full(
                     host_id,
@@ -157,11 +204,22 @@ pub async fn scan(
             next
         }
     };
+    if state.packages.len() > MAX_SCAN_PACKAGES {
+        return Err(ApiError::bad_request(format!(
+            "the scan state holds {} packages; the limit is {MAX_SCAN_PACKAGES}",
+            state.packages.len()
+        )));
+    }
     check_storable(&state).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let packages = st
         .store
         .put_scan(host_id, scanned_at, &digest, &state)
         .await?;
+    if is_delta {
+        st.delta_chains.extend(host_id);
+    } else {
+        st.delta_chains.restart(host_id);
+    }
     tracing::info!(%host_id, packages, digest = %digest, "scan stored");
     crate::changes::announce(
         st.store.as_ref(),

@@ -6,7 +6,8 @@
 //! handlers increment it); [`http`] times every request by route template; [`fleet`]
 //! computes the gauges that need the database (and the CVE engine and feed sync) at
 //! scrape time, cached for a few seconds. Re-correlation times come from the engine's
-//! observer ([`Metrics::recorrelation_observer`]).
+//! observer ([`Metrics::recorrelation_observer`]). [`limits`] counts what the abuse
+//! limits refused (connections over the cap, timeouts, 429 by scope).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::error::ApiError;
 
 pub mod fleet;
 pub mod http;
+pub mod limits;
 pub mod text;
 pub mod traffic;
 
@@ -37,6 +39,8 @@ pub struct Metrics {
     pub traffic: traffic::Traffic,
     /// Request latencies and requests in flight.
     pub http: http::HttpMetrics,
+    /// Connections held, refused by the cap, and timed out (the accept loop's).
+    pub conns: Arc<limits::ConnCounters>,
     /// The scrape-time gauges.
     fleet: fleet::FleetCache,
     /// Re-correlation times per kind ([`Recorrelation::ALL`] order), and the last one.
@@ -61,6 +65,7 @@ impl Metrics {
         Metrics {
             traffic: traffic::Traffic::default(),
             http: http::HttpMetrics::default(),
+            conns: Arc::default(),
             fleet: fleet::FleetCache::default(),
             recorrelation: Arc::new([slot(), slot(), slot()]),
         }
@@ -120,6 +125,8 @@ pub async fn render(st: &AppState, org: Option<Uuid>) -> String {
     st.metrics.traffic.encode(&mut t);
     st.metrics.encode_recorrelation(&mut t);
     st.metrics.http.encode(&mut t);
+    st.metrics.conns.encode(&mut t);
+    limits::encode_rate_limited(&mut t, st.limits.refused(), st.agent_limits.refused());
     t.finish()
 }
 

@@ -30,6 +30,12 @@ pub(super) struct Layer {
     pub(super) command_signing_key: Option<PathBuf>,
     pub(super) long_poll_max_secs: Option<u64>,
     pub(super) drain_secs: Option<u64>,
+    pub(super) agent_per_credential_per_min: Option<u32>,
+    pub(super) agent_per_address_per_min: Option<u32>,
+    pub(super) max_connections: Option<u32>,
+    pub(super) header_read_timeout_secs: Option<u64>,
+    pub(super) idle_timeout_secs: Option<u64>,
+    pub(super) body_read_timeout_secs: Option<u64>,
 }
 
 impl Layer {
@@ -62,6 +68,18 @@ impl Layer {
             command_signing_key: top.command_signing_key.or(self.command_signing_key),
             long_poll_max_secs: top.long_poll_max_secs.or(self.long_poll_max_secs),
             drain_secs: top.drain_secs.or(self.drain_secs),
+            agent_per_credential_per_min: top
+                .agent_per_credential_per_min
+                .or(self.agent_per_credential_per_min),
+            agent_per_address_per_min: top
+                .agent_per_address_per_min
+                .or(self.agent_per_address_per_min),
+            max_connections: top.max_connections.or(self.max_connections),
+            header_read_timeout_secs: top
+                .header_read_timeout_secs
+                .or(self.header_read_timeout_secs),
+            idle_timeout_secs: top.idle_timeout_secs.or(self.idle_timeout_secs),
+            body_read_timeout_secs: top.body_read_timeout_secs.or(self.body_read_timeout_secs),
         }
     }
 
@@ -185,6 +203,26 @@ impl Layer {
                 }
                 ENV_WEBHOOK_RETRY_BASE_SECS => {
                     layer.webhook_retry_base_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_AGENT_PER_CREDENTIAL_PER_MIN => {
+                    layer.agent_per_credential_per_min =
+                        Some(positive(text()?, "requests a minute", invalid)?);
+                }
+                ENV_AGENT_PER_ADDRESS_PER_MIN => {
+                    layer.agent_per_address_per_min =
+                        Some(positive(text()?, "requests a minute", invalid)?);
+                }
+                ENV_MAX_CONNECTIONS => {
+                    layer.max_connections = Some(positive(text()?, "connections", invalid)?);
+                }
+                ENV_HEADER_READ_TIMEOUT_SECS => {
+                    layer.header_read_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_IDLE_TIMEOUT_SECS => {
+                    layer.idle_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_BODY_READ_TIMEOUT_SECS => {
+                    layer.body_read_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }

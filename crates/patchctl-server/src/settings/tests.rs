@@ -271,7 +271,13 @@ fn every_variable_is_read() {
             | ENV_SESSION_IDLE_SECS
             | ENV_SESSION_MAX_SECS
             | ENV_WEBHOOK_RETRY_BASE_SECS
-            | ENV_DRAIN_SECS => "3",
+            | ENV_DRAIN_SECS
+            | ENV_AGENT_PER_CREDENTIAL_PER_MIN
+            | ENV_AGENT_PER_ADDRESS_PER_MIN
+            | ENV_MAX_CONNECTIONS
+            | ENV_HEADER_READ_TIMEOUT_SECS
+            | ENV_IDLE_TIMEOUT_SECS
+            | ENV_BODY_READ_TIMEOUT_SECS => "3",
             // 240 by default: 0 switches long-polls off.
             ENV_LONG_POLL_MAX_SECS => "0",
             ENV_WEBHOOK_ALLOW_NETWORKS => "127.0.0.0/8, ::1",
@@ -421,4 +427,75 @@ fn long_polls_and_draining_have_defaults_and_take_zero() {
         e.contains(ENV_LONG_POLL_MAX_SECS) && e.contains("0 to switch long-polls off"),
         "{e}"
     );
+}
+
+#[test]
+fn the_abuse_limits_have_defaults_file_keys_and_variables() {
+    let s = load(FILE, &[]).unwrap();
+    assert_eq!(
+        (
+            s.agent_per_credential_per_min,
+            s.agent_per_address_per_min,
+            s.max_connections
+        ),
+        (60, 60_000, 100_000)
+    );
+    assert_eq!(
+        (
+            s.header_read_timeout_secs,
+            s.idle_timeout_secs,
+            s.body_read_timeout_secs
+        ),
+        (15, 120, 30)
+    );
+    let file = FILE.replace(
+        "\"command_lease_secs\": 120",
+        "\"command_lease_secs\": 120, \"max_connections\": 5, \"agent_per_credential_per_min\": 7, \"idle_timeout_secs\": 9",
+    );
+    let s = load(
+        &file,
+        &[
+            ("PATCHCTL_MAX_CONNECTIONS", "50"),
+            ("PATCHCTL_AGENT_PER_ADDRESS_PER_MIN", "11"),
+            ("PATCHCTL_HEADER_READ_TIMEOUT_SECS", "2"),
+            ("PATCHCTL_BODY_READ_TIMEOUT_SECS", "4"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            s.max_connections,
+            s.agent_per_credential_per_min,
+            s.agent_per_address_per_min
+        ),
+        (50, 7, 11)
+    );
+    assert_eq!(
+        (
+            s.header_read_timeout_secs,
+            s.idle_timeout_secs,
+            s.body_read_timeout_secs
+        ),
+        (2, 9, 4)
+    );
+    let e = err(FILE, &[("PATCHCTL_MAX_CONNECTIONS", "0")]);
+    assert!(e.contains("PATCHCTL_MAX_CONNECTIONS"), "{e}");
+    let e = err(
+        &FILE.replace(
+            "\"command_lease_secs\": 120",
+            "\"command_lease_secs\": 120, \"idle_timeout_secs\": 0",
+        ),
+        &[],
+    );
+    assert!(e.contains("idle_timeout_secs must be positive"), "{e}");
+}
+
+#[test]
+fn a_metrics_history_over_its_maximum_is_refused_naming_the_maximum() {
+    let s = load(FILE, &[("PATCHCTL_METRICS_HISTORY_LEN", "2016")]).unwrap();
+    assert_eq!(s.metrics_history_len, MAX_METRICS_HISTORY_LEN);
+    let e = err(FILE, &[("PATCHCTL_METRICS_HISTORY_LEN", "2017")]);
+    assert!(e.contains("metrics_history_len = 2017"), "{e}");
+    assert!(e.contains("maximum of 2016"), "{e}");
+    assert!(e.contains("PATCHCTL_METRICS_HISTORY_LEN"), "{e}");
 }

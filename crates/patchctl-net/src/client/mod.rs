@@ -8,7 +8,9 @@
 //! terms an operator can act on: a rejected certificate (with the rustls
 //! reason), a TLS version mismatch, a refused connection, a timeout, or the
 //! platform's own error message. The bearer token passed to a request never
-//! appears in any error text or `Debug` output.
+//! appears in any error text or `Debug` output. A 429 or 503 answer with
+//! `Retry-After` is a [`ClientError::RetryLater`]: [`ClientError::retry_after`] says
+//! how long the platform asked the caller to wait.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -29,104 +31,18 @@ use hyper_util::rt::TokioExecutor;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+mod error;
+
+pub use error::ClientError;
+#[cfg(test)]
+use error::{MAX_ERROR_TEXT, REDACTED, error_code, error_message};
+pub use error::{MAX_RETRY_AFTER, parse_retry_after};
+
 /// Default per-request timeout (connect, TLS handshake, request and full response body).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default cap on a response body (64 MiB); larger responses fail with [`ClientError::Decode`].
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-
-/// Longest error message kept from a non-JSON error response body, in characters.
-const MAX_ERROR_TEXT: usize = 500;
-
-/// Replaces the bearer token if a response ever echoes it back.
-const REDACTED: &str = "[redacted]";
-
-/// Why a request to the platform failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// No usable connection: TLS certificate rejected, TLS version mismatch,
-    /// connection refused, name resolution failure, or the connection broke.
-    /// The text says which, with the underlying (e.g. rustls) reason.
-    #[error("{0}")]
-    Connect(String),
-    /// The platform did not answer in time (see [`HttpsClient::with_timeout`]).
-    #[error(
-        "the platform did not answer in time; check that it is running and reachable, or raise the request timeout"
-    )]
-    Timeout,
-    /// The platform answered with a non-success HTTP status.
-    #[error("the platform answered HTTP {status}: {message}")]
-    Status {
-        /// The HTTP status code.
-        status: u16,
-        /// The platform's `{"error": "..."}` message, else the start of the body
-        /// (at most 500 characters), else the status' reason phrase.
-        message: String,
-        /// The platform's machine-readable `{"code": "..."}`, when it sent one
-        /// (`credential_revoked`, `pending_approval`, ...).
-        code: Option<String>,
-    },
-    /// A request or response could not be encoded or decoded (bad JSON, a
-    /// bearer token unusable in a header, a response over the size limit).
-    #[error("{0}")]
-    Decode(String),
-    /// The base URL or request path is unusable (not `https://`, malformed).
-    #[error("{0}")]
-    BadUrl(String),
-}
-
-impl ClientError {
-    /// True when the platform answered 401 Unauthorized (bad, expired or revoked token).
-    pub fn is_unauthorized(&self) -> bool {
-        matches!(self, ClientError::Status { status: 401, .. })
-    }
-
-    /// The platform's machine-readable error code, when the answer carried one.
-    pub fn code(&self) -> Option<&str> {
-        match self {
-            ClientError::Status { code, .. } => code.as_deref(),
-            _ => None,
-        }
-    }
-
-    /// The HTTP status of an error answer.
-    pub fn status(&self) -> Option<u16> {
-        match self {
-            ClientError::Status { status, .. } => Some(*status),
-            _ => None,
-        }
-    }
-
-    /// Removes `secret` from the error text, should any part of it have picked
-    /// it up (e.g. a server echoing the request in its error body).
-    pub(crate) fn redact(self, secret: Option<&str>) -> Self {
-        let Some(secret) = secret.filter(|s| !s.is_empty()) else {
-            return self;
-        };
-        let scrub = |s: String| {
-            if s.contains(secret) {
-                s.replace(secret, REDACTED)
-            } else {
-                s
-            }
-        };
-        match self {
-            ClientError::Connect(m) => ClientError::Connect(scrub(m)),
-            ClientError::Timeout => ClientError::Timeout,
-            ClientError::Status {
-                status,
-                message,
-                code,
-            } => ClientError::Status {
-                status,
-                message: scrub(message),
-                code,
-            },
-            ClientError::Decode(m) => ClientError::Decode(scrub(m)),
-            ClientError::BadUrl(m) => ClientError::BadUrl(scrub(m)),
-        }
-    }
-}
 
 /// An answer with the `Date` header it came with ([`HttpsClient::json_dated`]).
 #[derive(Debug)]
@@ -144,6 +60,8 @@ struct Seen {
     date: Option<String>,
     /// `X-Next-Cursor`, the next page of a list.
     next_cursor: Option<String>,
+    /// `Retry-After` (of a 429 or 503).
+    retry_after: Option<String>,
 }
 
 /// HTTPS JSON client for the platform API.
@@ -357,6 +275,7 @@ impl HttpsClient {
             let seen_now = Seen {
                 date: header("date"),
                 next_cursor: header("x-next-cursor"),
+                retry_after: header("retry-after"),
             };
             let bytes = Limited::new(response.into_body(), self.max_response_bytes)
                 .collect()
@@ -385,11 +304,11 @@ impl HttpsClient {
         *seen = answer_seen;
 
         if !status.is_success() {
-            return Err(ClientError::Status {
-                status: status.as_u16(),
-                message: error_message(status, &bytes),
-                code: error_code(&bytes),
-            });
+            return Err(ClientError::from_answer(
+                status,
+                seen.retry_after.as_deref(),
+                &bytes,
+            ));
         }
         let json: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"null"
@@ -507,38 +426,6 @@ fn parse_base_url(base_url: &str) -> Result<(String, String), ClientError> {
     }
     let prefix = uri.path().trim_end_matches('/').to_string();
     Ok((format!("https://{}", authority.as_str()), prefix))
-}
-
-/// The message of a non-success response.
-/// The `code` of a JSON error body (letters, digits and `_` only, at most 64).
-pub(crate) fn error_code(body: &[u8]) -> Option<String> {
-    let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-    let code = v.get("code")?.as_str()?;
-    (!code.is_empty()
-        && code.len() <= 64
-        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    .then(|| code.to_string())
-}
-
-pub(crate) fn error_message(status: http::StatusCode, body: &[u8]) -> String {
-    let json_error = serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|m| m.as_str()).map(str::to_string));
-    if let Some(msg) = json_error {
-        return msg;
-    }
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    if text.is_empty() {
-        return status
-            .canonical_reason()
-            .unwrap_or("no error message")
-            .to_string();
-    }
-    match text.char_indices().nth(MAX_ERROR_TEXT) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// Finds a rustls error anywhere in the chain, looking inside `io::Error`
