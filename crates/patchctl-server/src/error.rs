@@ -24,6 +24,45 @@ use crate::releases::ReleaseError;
 /// What a client is told when the database cannot answer (the cause is logged).
 const DATABASE_UNAVAILABLE: &str = "the platform's database is unavailable; try again shortly";
 
+/// What a client is told when the database's file system is full: nothing was stored,
+/// and the platform's operator must free space (the platform recovers by itself then).
+pub const DISK_FULL: &str = "the platform's disk is full: nothing was stored; try again later \
+     (operators: free space on the file system of the platform's database; no restart is needed)";
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database cannot answer.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
+/// True when `e` says the database's file system (SQLite) or the database server's
+/// disk (PostgreSQL `disk_full`, 53100) is full.
+pub fn is_disk_full(e: &StorageError) -> bool {
+    let StorageError::Database(e) = e else {
+        return false;
+    };
+    match e {
+        // SQLITE_FULL is 13; PostgreSQL's disk_full is 53100.
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("13") | Some("53100"))
+                || db.message().contains("database or disk is full")
+        }
+        sqlx::Error::Io(io) => io.raw_os_error() == Some(28), // ENOSPC
+        _ => false,
+    }
+}
+
+/// 503 for a database that cannot answer now: disk full, or unavailable; with
+/// `Retry-After`.
+fn unavailable(e: &StorageError) -> ApiError {
+    let message = if is_disk_full(e) {
+        DISK_FULL
+    } else {
+        DATABASE_UNAVAILABLE
+    };
+    ApiError {
+        retry_after_secs: Some(UNAVAILABLE_RETRY_SECS),
+        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -81,7 +120,7 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             other => {
                 tracing::error!(error = %other, "storage error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+                unavailable(&other)
             }
         }
     }
@@ -171,9 +210,15 @@ impl From<patchctl_policy::window::WindowError> for ApiError {
 
 impl From<HeartbeatError> for ApiError {
     /// Both kinds are 503: the batch's storage error was logged by the writer once for
-    /// the whole batch, and a stopped writer means no heartbeat can be recorded.
-    fn from(_: HeartbeatError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+    /// the whole batch (a full disk says so), and a stopped writer means no heartbeat
+    /// can be recorded.
+    fn from(e: HeartbeatError) -> Self {
+        match e {
+            HeartbeatError::Storage(e) => unavailable(&e),
+            HeartbeatError::WriterGone => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+            }
+        }
     }
 }
 
