@@ -32,27 +32,10 @@ pub const DISK_FULL: &str = "the platform's disk is full: nothing was stored; tr
 /// Seconds a client is asked to wait (`Retry-After`) when the database cannot answer.
 pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
 
-/// True when `e` says the database's file system (SQLite) or the database server's
-/// disk (PostgreSQL `disk_full`, 53100) is full.
-pub fn is_disk_full(e: &StorageError) -> bool {
-    let StorageError::Database(e) = e else {
-        return false;
-    };
-    match e {
-        // SQLITE_FULL is 13; PostgreSQL's disk_full is 53100.
-        sqlx::Error::Database(db) => {
-            matches!(db.code().as_deref(), Some("13") | Some("53100"))
-                || db.message().contains("database or disk is full")
-        }
-        sqlx::Error::Io(io) => io.raw_os_error() == Some(28), // ENOSPC
-        _ => false,
-    }
-}
-
 /// 503 for a database that cannot answer now: disk full, or unavailable; with
 /// `Retry-After`.
 fn unavailable(e: &StorageError) -> ApiError {
-    let message = if is_disk_full(e) {
+    let message = if e.is_disk_full() {
         DISK_FULL
     } else {
         DATABASE_UNAVAILABLE

@@ -10,13 +10,21 @@
 
 mod common;
 
+#[path = "faults/check.rs"]
 mod check;
+#[path = "faults/diskfull.rs"]
 mod diskfull;
+#[path = "faults/load.rs"]
 mod load;
+#[path = "faults/partition.rs"]
 mod partition;
+#[path = "faults/pg_restart.rs"]
 mod pg_restart;
+#[path = "faults/private_pg.rs"]
 mod private_pg;
+#[path = "faults/sigkill.rs"]
 mod sigkill;
+#[path = "faults/sim.rs"]
 mod sim;
 
 use patchctl_testkit::{Harness, Need, Test};

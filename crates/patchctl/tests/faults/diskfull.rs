@@ -144,19 +144,40 @@ pub fn sqlite_disk_full_under_load() {
     wait_for("an agent told that the disk is full", 30, || {
         (full_errors() > 0).then_some(())
     });
-    // An operator's write is refused the same way.
+    let told: Vec<String> = load
+        .ledger
+        .errors
+        .lock()
+        .unwrap()
+        .keys()
+        .filter(|k| k.contains("disk is full"))
+        .cloned()
+        .collect();
+    for t in &told {
+        assert!(
+            t.starts_with("HTTP 503: ") && t.contains("free space"),
+            "the refusal says what to do: {t}"
+        );
+    }
+    // An operator's write: refused the same way when it needs space, or, when it fits
+    // in pages SQLite already holds (its WAL is reused after a checkpoint), stored, and
+    // then it must be there afterwards.
     let body = json!({"host": load.agents[1].1.to_string(), "kind": "health_check", "params": {}});
-    match cluster.api(0, http::Method::POST, "/api/v1/commands", Some(&body)) {
-        Err(patchctl_net::ClientError::Status {
-            status, message, ..
-        }) => {
-            assert_eq!(status, 503, "{message}");
-            assert!(
-                message.contains("disk is full") && message.contains("free space"),
-                "{message}"
-            );
+    let mut queued_while_full: Vec<String> = Vec::new();
+    for _ in 0..5 {
+        match cluster.api(0, http::Method::POST, "/api/v1/commands", Some(&body)) {
+            Ok(v) => queued_while_full.push(v["id"].as_str().unwrap().to_owned()),
+            Err(patchctl_net::ClientError::Status {
+                status, message, ..
+            }) => {
+                assert_eq!(status, 503, "{message}");
+                assert!(
+                    message.contains("disk is full") && message.contains("free space"),
+                    "{message}"
+                );
+            }
+            Err(e) => panic!("queueing a command on a full disk: {e}"),
         }
-        other => panic!("queueing a command on a full disk: {other:?}"),
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -185,7 +206,25 @@ pub fn sqlite_disk_full_under_load() {
         Vec::<String>::new(),
         "failures other than a 503"
     );
-    rt.block_on(nothing_acknowledged_lost(&url, &ledger));
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(nothing_acknowledged_lost(&url, &ledger))
+    }));
+    if let Err(e) = checked {
+        let log = cluster.log(0);
+        let bad: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+            .take(40)
+            .collect();
+        eprintln!("the node's warnings and errors:\n{}", bad.join("\n"));
+        std::panic::resume_unwind(e);
+    }
+    for id in &queued_while_full {
+        let v = cluster
+            .api(0, http::Method::GET, &format!("/api/v1/commands/{id}"), None)
+            .unwrap_or_else(|e| panic!("command {id}, queued on the full disk, is lost: {e}"));
+        assert_eq!(v["id"], id.as_str());
+    }
     assert_eq!(
         rt.block_on(integrity(&db)),
         "ok",

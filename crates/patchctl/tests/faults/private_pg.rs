@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use crate::common::nodes::free_port;
 
@@ -150,13 +149,6 @@ impl PrivatePostgres {
     /// Starts it again after [`PrivatePostgres::stop`].
     pub fn start_again(&self) {
         self.pg_ctl_start();
-    }
-
-    /// Stops it, waits `down`, starts it again.
-    pub fn restart(&self, down: Duration) {
-        self.stop();
-        std::thread::sleep(down);
-        self.start_again();
     }
 }
 

@@ -67,13 +67,25 @@ impl RealAgent {
         }
     }
 
-    fn host_id(&self) -> Uuid {
-        wait_for("the real agent's credential", 90, || {
-            std::fs::read(self.dir.join("credential.json"))
+    fn host_id(&mut self) -> Uuid {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(id) = std::fs::read(self.dir.join("credential.json"))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
                 .and_then(|v| v["host_id"].as_str()?.parse().ok())
-        })
+            {
+                return id;
+            }
+            let exited = self.child.try_wait().unwrap();
+            assert!(
+                std::time::Instant::now() < deadline && exited.is_none(),
+                "the real agent in {} did not enroll ({exited:?}); its log:\n{}",
+                self.dir.display(),
+                crate::common::nodes::tail(&self.dir.with_extension("log"))
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 }
 
@@ -97,10 +109,10 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
         json!({ "command_lease_secs": LEASE_SECS }),
     );
     cluster.start(nodes);
-    let real: Vec<RealAgent> = (0..2)
+    let mut real: Vec<RealAgent> = (0..2)
         .map(|k| RealAgent::start(&cluster, 0, &dir.join(format!("agent-{k}"))))
         .collect();
-    let real_hosts: Vec<Uuid> = real.iter().map(RealAgent::host_id).collect();
+    let real_hosts: Vec<Uuid> = real.iter_mut().map(RealAgent::host_id).collect();
 
     let load = Load::start(&cluster, nodes, 24, 4);
     // Commands the holders take and keep: leased, never answered before the kill.
