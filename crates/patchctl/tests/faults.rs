@@ -7,6 +7,7 @@
 //! patchctl-agent's `dnf_real`). A missing prerequisite
 //! (root, PostgreSQL, mount) is reported as a skip with its reason, and fails under
 //! `CI=true` (patchctl-testkit's harness).
+#![allow(clippy::disallowed_methods)] // Test harness: starts servers, agents, ip, mount, PostgreSQL.
 
 mod common;
 

@@ -221,7 +221,12 @@ pub fn sqlite_disk_full_under_load() {
     }
     for id in &queued_while_full {
         let v = cluster
-            .api(0, http::Method::GET, &format!("/api/v1/commands/{id}"), None)
+            .api(
+                0,
+                http::Method::GET,
+                &format!("/api/v1/commands/{id}"),
+                None,
+            )
             .unwrap_or_else(|e| panic!("command {id}, queued on the full disk, is lost: {e}"));
         assert_eq!(v["id"], id.as_str());
     }
