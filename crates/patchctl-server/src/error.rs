@@ -322,3 +322,44 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(e: sqlx::Error) -> StorageError {
+        StorageError::Database(e)
+    }
+
+    #[test]
+    fn a_full_disk_is_503_saying_so_and_what_to_do_with_retry_after() {
+        let full = storage(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        assert!(full.is_disk_full());
+        let e = ApiError::from(full);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, DISK_FULL);
+        assert!(e.message.contains("disk is full") && e.message.contains("free space"));
+        assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_SECS));
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[axum::http::header::RETRY_AFTER], "5");
+
+        // Through the heartbeat writer too.
+        let full = storage(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        let e = ApiError::from(HeartbeatError::Storage(std::sync::Arc::new(full)));
+        assert_eq!(e.message, DISK_FULL);
+    }
+
+    #[test]
+    fn a_database_that_cannot_answer_is_503_with_retry_after() {
+        let down = storage(sqlx::Error::PoolTimedOut);
+        assert!(!down.is_disk_full());
+        let e = ApiError::from(down);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, DATABASE_UNAVAILABLE);
+        assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_SECS));
+        // A conflict is not a database failure.
+        let e = ApiError::from(StorageError::Conflict("org".into()));
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.retry_after_secs, None);
+    }
+}
