@@ -103,18 +103,23 @@ fn last_seen(cluster: &Cluster, node: usize, host: Uuid) -> Option<DateTime<Utc>
 }
 
 fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
+    let t0 = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("[{:5.1} s] {what}", t0.elapsed().as_secs_f64());
     let mut cluster = Cluster::new(
         &dir.join("cluster"),
         database_url,
         json!({ "command_lease_secs": LEASE_SECS }),
     );
     cluster.start(nodes);
+    phase("nodes up");
     let mut real: Vec<RealAgent> = (0..2)
         .map(|k| RealAgent::start(&cluster, 0, &dir.join(format!("agent-{k}"))))
         .collect();
     let real_hosts: Vec<Uuid> = real.iter_mut().map(RealAgent::host_id).collect();
 
+    phase("real agents enrolled");
     let load = Load::start(&cluster, nodes, 24, 4);
+    phase("simulated agents enrolled");
     // Commands the holders take and keep: leased, never answered before the kill.
     let held: Vec<Uuid> = load
         .holders
@@ -129,18 +134,22 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
     wait_for("the held commands delivered once", 30, || {
         held.iter().all(|c| load.deliveries(*c) >= 1).then_some(())
     });
+    phase("held commands delivered once");
     std::thread::sleep(Duration::from_secs(2));
     let before = load.last_heartbeats();
     let acknowledged_before = load.ledger.acknowledged();
 
     cluster.kill(0);
-    eprintln!("node 0 SIGKILLed with {acknowledged_before} requests acknowledged so far");
+    phase(&format!(
+        "node 0 SIGKILLed with {acknowledged_before} requests acknowledged so far"
+    ));
     std::thread::sleep(Duration::from_secs(2));
     cluster.start_node(0);
     let back = Utc::now();
-    eprintln!("node 0 answers again");
+    phase("node 0 answers again");
 
     load.wait_all_acknowledged_after(&before, 60);
+    phase("every simulated agent acknowledged again");
     wait_for(
         "the held commands delivered again after their lease and answered",
         60,
@@ -153,6 +162,7 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
     wait_for("the answered commands' results acknowledged", 60, || {
         answered.iter().all(|c| load.answered(*c)).then_some(())
     });
+    phase("held commands delivered again, all results in");
     for host in &real_hosts {
         wait_for(
             &format!("a heartbeat of the real agent {host} after the restart"),
@@ -160,6 +170,7 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
             || last_seen(&cluster, 0, *host).filter(|t| *t > back),
         );
     }
+    phase("real agents' heartbeats resumed");
     let ledger = load.stop();
 
     let errors = ledger.errors.lock().unwrap().clone();
@@ -179,6 +190,7 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
         .build()
         .unwrap();
     rt.block_on(nothing_acknowledged_lost(database_url, &ledger));
+    phase("nothing acknowledged lost");
     rt.block_on(async {
         let store = patchctl_storage::open(database_url).await.unwrap();
         let org = store.org_by_name("default").await.unwrap().unwrap();
