@@ -1,23 +1,26 @@
 //! What the agent keeps on disk between runs: its identity (credential) and the results
-//! not yet acknowledged by the platform (the outbox).
+//! not yet acknowledged by the platform (the outbox, [`outbox`]: bounded, in order).
 //!
 //! Every file is written atomically (temporary file with mode 0600, fsync, rename,
 //! fsync of the directory), so a crash leaves either the old or the new content.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use patchctl_proto::Secret;
-use patchctl_proto::command::CommandResult;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::config::{ConfigError, check_private};
+
+mod outbox;
+
+pub use outbox::{Outbox, OutboxFull, OutboxLimits};
 
 /// Name of the credential file, beside the configuration.
 pub const CREDENTIAL_FILE: &str = "credential.json";
@@ -199,99 +202,11 @@ pub fn forget_revoked_identity(config_dir: &Path) -> std::io::Result<Forgotten> 
     Ok(Forgotten { credential, marker })
 }
 
-/// Results produced but not yet acknowledged, one file per command id.
-#[derive(Debug, Clone)]
-pub struct Outbox {
-    dir: PathBuf,
-}
-
-impl Outbox {
-    /// Opens (creating, mode 0700) the outbox under `state_dir`.
-    pub fn open(state_dir: &Path) -> std::io::Result<Outbox> {
-        let dir = state_dir.join("outbox");
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)?;
-        Ok(Outbox { dir })
-    }
-
-    fn path(&self, id: Uuid) -> PathBuf {
-        self.dir.join(format!("{id}.json"))
-    }
-
-    /// Stores a result durably before it is sent.
-    pub fn put(&self, result: &CommandResult) -> std::io::Result<()> {
-        let bytes = serde_json::to_vec(result).map_err(std::io::Error::other)?;
-        write_private(&self.path(result.command_id), &bytes)
-    }
-
-    /// True when a result for `id` is waiting (the command already ran).
-    pub fn contains(&self, id: Uuid) -> bool {
-        self.path(id).exists()
-    }
-
-    /// Every stored result; unreadable files are reported and left in place.
-    pub fn all(&self) -> Vec<CommandResult> {
-        let mut out = Vec::new();
-        let Ok(entries) = std::fs::read_dir(&self.dir) else {
-            return out;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.extension().and_then(|x| x.to_str()) != Some("json") {
-                continue;
-            }
-            match std::fs::read(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-            {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    tracing::warn!(path = %p.display(), error = %e, "unreadable result in outbox")
-                }
-            }
-        }
-        out.sort_by_key(|r: &CommandResult| r.finished_at);
-        out
-    }
-
-    /// Forgets acknowledged results.
-    pub fn remove(&self, ids: &[Uuid]) {
-        for id in ids {
-            let _ = std::fs::remove_file(self.path(*id));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::Utc;
-    use patchctl_proto::command::ResultStatus;
     use std::os::unix::fs::MetadataExt;
-
-    #[test]
-    fn outbox_survives_reopen() {
-        let d = tempfile::tempdir().unwrap();
-        let ob = Outbox::open(d.path()).unwrap();
-        let r = CommandResult {
-            command_id: Uuid::new_v4(),
-            status: ResultStatus::Succeeded,
-            summary: "ok".into(),
-            started_at: Utc::now(),
-            finished_at: Utc::now(),
-            output: None,
-        };
-        ob.put(&r).unwrap();
-        let ob2 = Outbox::open(d.path()).unwrap();
-        assert!(ob2.contains(r.command_id));
-        assert_eq!(ob2.all(), vec![r.clone()]);
-        let mode = std::fs::metadata(ob2.path(r.command_id)).unwrap().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-        ob2.remove(&[r.command_id]);
-        assert!(ob2.all().is_empty());
-    }
 
     #[test]
     fn identity_is_private() {

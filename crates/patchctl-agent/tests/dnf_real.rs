@@ -30,6 +30,10 @@ fn main() -> std::process::ExitCode {
         .test(trial!(async install_updates_installs_exactly_the_approved_versions).needs(NEEDS))
         .test(trial!(async install_updates_reports_a_locked_package_manager).needs(NEEDS))
         .test(trial!(async a_plan_cut_short_by_the_executor_is_refused).needs(NEEDS))
+        .test(
+            trial!(async an_interrupted_transaction_is_repaired_before_the_next_install)
+                .needs(NEEDS),
+        )
         .run()
 }
 
@@ -563,4 +567,60 @@ async fn a_plan_cut_short_by_the_executor_is_refused() {
     let targets = [common::target("pc-sec", "1.1-1")];
     common::assert_a_cut_plan_is_refused(&backend, patchctl_agent::pkgmgr::Family::Dnf, &targets)
         .await;
+}
+
+/// What an rpm transaction killed half-way leaves (issue 16 §4): the new pc-upd 1.1-1
+/// added to the rpm database while the old 1.0-1 was not erased yet (both installed).
+/// The next install finds it, runs `dnf remove --duplicates` with an audit line, and
+/// only then plans and installs what was approved.
+async fn an_interrupted_transaction_is_repaired_before_the_next_install() {
+    let f = fixture();
+    f.refresh().await;
+    let new = built().repo.join("pc-upd-1.1-1.noarch.rpm");
+    common::run(
+        clean(&mut Command::new("/usr/bin/rpm"))
+            .arg(format!("--root={}", f.root.display()))
+            .args([
+                "-i",
+                "--justdb",
+                "--nodeps",
+                "--noscripts",
+                "--replacefiles",
+            ])
+            .arg(&new),
+    );
+    let exec = Arc::new(ProcessExecutor::new());
+    let b = DnfBackend::new(f.opts.clone());
+    assert_eq!(
+        dnf::duplicates(&b.inventory(exec.as_ref()).await.unwrap()),
+        ["pc-upd.noarch (1.0-1, 1.1-1)"]
+    );
+
+    let ops = ops(exec.clone(), f.opts.clone());
+    let res = ops.handle(&install("pc-sec", "1.1-1")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    assert!(
+        res.summary.contains("dnf remove --duplicates")
+            && res.summary.contains("pc-upd.noarch (1.0-1, 1.1-1)"),
+        "the result says what was repaired: {}",
+        res.summary
+    );
+    assert_eq!(f.rpm_q("pc-upd"), "1.1-1", "only the newer version is left");
+    assert_eq!(f.rpm_q("pc-sec"), "1.1-1");
+    let h = exec.history();
+    let pos = |argv: &Vec<String>| h.iter().position(|a| a == argv);
+    let repair = pos(&dnf::remove_duplicates_argv(&f.opts)).expect("the repair ran");
+    let sec = [common::target("pc-sec", "1.1-1")];
+    assert!(repair < pos(&dnf::simulate_argv(&f.opts, &sec)).unwrap());
+
+    // Repaired once: the next install runs no repair.
+    let before = exec.history().len();
+    let res = ops.handle(&install("pc-epoch", "2:1.5-1")).await;
+    assert_eq!(res.status, ResultStatus::Succeeded, "{res:?}");
+    assert!(!res.summary.contains("duplicates"), "{}", res.summary);
+    let again = exec.history()[before..]
+        .iter()
+        .filter(|a| **a == dnf::remove_duplicates_argv(&f.opts))
+        .count();
+    assert_eq!(again, 0);
 }

@@ -24,6 +24,28 @@ use crate::releases::ReleaseError;
 /// What a client is told when the database cannot answer (the cause is logged).
 const DATABASE_UNAVAILABLE: &str = "the platform's database is unavailable; try again shortly";
 
+/// What a client is told when the database's file system is full: nothing was stored,
+/// and the platform's operator must free space (the platform recovers by itself then).
+pub const DISK_FULL: &str = "the platform's disk is full: nothing was stored; try again later \
+     (operators: free space on the file system of the platform's database; no restart is needed)";
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database cannot answer.
+pub const UNAVAILABLE_RETRY_SECS: u64 = 5;
+
+/// 503 for a database that cannot answer now: disk full, or unavailable; with
+/// `Retry-After`.
+fn unavailable(e: &StorageError) -> ApiError {
+    let message = if e.is_disk_full() {
+        DISK_FULL
+    } else {
+        DATABASE_UNAVAILABLE
+    };
+    ApiError {
+        retry_after_secs: Some(UNAVAILABLE_RETRY_SECS),
+        ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+}
+
 /// An error answer.
 #[derive(Debug)]
 pub struct ApiError {
@@ -81,7 +103,7 @@ impl From<StorageError> for ApiError {
             StorageError::Conflict(what) => ApiError::conflict(format!("{what} already exists")),
             other => {
                 tracing::error!(error = %other, "storage error");
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+                unavailable(&other)
             }
         }
     }
@@ -171,9 +193,15 @@ impl From<patchctl_policy::window::WindowError> for ApiError {
 
 impl From<HeartbeatError> for ApiError {
     /// Both kinds are 503: the batch's storage error was logged by the writer once for
-    /// the whole batch, and a stopped writer means no heartbeat can be recorded.
-    fn from(_: HeartbeatError) -> Self {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+    /// the whole batch (a full disk says so), and a stopped writer means no heartbeat
+    /// can be recorded.
+    fn from(e: HeartbeatError) -> Self {
+        match e {
+            HeartbeatError::Storage(e) => unavailable(&e),
+            HeartbeatError::WriterGone => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, DATABASE_UNAVAILABLE)
+            }
+        }
     }
 }
 
@@ -292,5 +320,46 @@ where
                 ))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(e: sqlx::Error) -> StorageError {
+        StorageError::Database(e)
+    }
+
+    #[test]
+    fn a_full_disk_is_503_saying_so_and_what_to_do_with_retry_after() {
+        let full = storage(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        assert!(full.is_disk_full());
+        let e = ApiError::from(full);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, DISK_FULL);
+        assert!(e.message.contains("disk is full") && e.message.contains("free space"));
+        assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_SECS));
+        let resp = e.into_response();
+        assert_eq!(resp.headers()[axum::http::header::RETRY_AFTER], "5");
+
+        // Through the heartbeat writer too.
+        let full = storage(sqlx::Error::Io(std::io::Error::from_raw_os_error(28)));
+        let e = ApiError::from(HeartbeatError::Storage(std::sync::Arc::new(full)));
+        assert_eq!(e.message, DISK_FULL);
+    }
+
+    #[test]
+    fn a_database_that_cannot_answer_is_503_with_retry_after() {
+        let down = storage(sqlx::Error::PoolTimedOut);
+        assert!(!down.is_disk_full());
+        let e = ApiError::from(down);
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.message, DATABASE_UNAVAILABLE);
+        assert_eq!(e.retry_after_secs, Some(UNAVAILABLE_RETRY_SECS));
+        // A conflict is not a database failure.
+        let e = ApiError::from(StorageError::Conflict("org".into()));
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.retry_after_secs, None);
     }
 }

@@ -25,5 +25,25 @@ pub enum StorageError {
     Invalid(String),
 }
 
+impl StorageError {
+    /// True when the database's file system (SQLite `SQLITE_FULL`, or `ENOSPC`) or the
+    /// database server's disk (PostgreSQL `disk_full`, 53100) is full: nothing was
+    /// written, and freeing space is what helps.
+    pub fn is_disk_full(&self) -> bool {
+        let StorageError::Database(e) = self else {
+            return false;
+        };
+        match e {
+            // SQLITE_FULL is 13 (sqlx reports the extended code, the same here).
+            sqlx::Error::Database(db) => {
+                matches!(db.code().as_deref(), Some("13") | Some("53100"))
+                    || db.message().contains("database or disk is full")
+            }
+            sqlx::Error::Io(io) => io.raw_os_error() == Some(28), // ENOSPC
+            _ => false,
+        }
+    }
+}
+
 /// Result alias for storage operations.
 pub type Result<T, E = StorageError> = std::result::Result<T, E>;

@@ -41,6 +41,19 @@ impl Backoff {
     }
 }
 
+/// The wait after a `Retry-After` of `after`: never shorter, the backoff's own delay when
+/// that is longer, plus [`spread`].
+pub fn honouring(backoff: &mut Backoff, after: Duration) -> Duration {
+    backoff.delay().max(after) + spread(after)
+}
+
+/// Up to a tenth of `after` more, at random: agents told the same `Retry-After` at the
+/// same moment do not all come back in the same second.
+pub fn spread(after: Duration) -> Duration {
+    let ms = after.as_millis() as u64 / 10;
+    Duration::from_millis(rand::rng().random_range(0..=ms))
+}
+
 /// `interval` ± 10 %, so that a fleet restarted together spreads out.
 pub fn jittered(interval: Duration) -> Duration {
     let ms = interval.as_millis() as u64;

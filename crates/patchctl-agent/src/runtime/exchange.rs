@@ -127,6 +127,12 @@ impl Agent {
                 tracing::info!(command_id = %env.id, "command already ran; resending its result");
                 continue;
             }
+            // A full outbox (the platform unreachable for long) takes no new command:
+            // no result is ever dropped; the command is delivered again after its lease.
+            if let Err(full) = self.outbox.room() {
+                tracing::warn!(target: "audit", command_id = %env.id, error = %full, "outbox full: command left for after its lease");
+                continue;
+            }
             let host = self.host_id().unwrap_or_default();
             let result = match self.admission.admit(env, host, Utc::now()) {
                 Ok(signed) => self.ops.handle(&signed).await,

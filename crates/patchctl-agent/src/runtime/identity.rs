@@ -91,7 +91,12 @@ impl Agent {
         let rotation = match answer.map_err(Failure::from) {
             Ok(r) => r,
             Err(f @ (Failure::Revoked(_) | Failure::Pending)) => return Err(f),
-            Err(Failure::Unauthorized | Failure::Other(_) | Failure::HandOver(_)) => {
+            Err(
+                Failure::Unauthorized
+                | Failure::Other(_)
+                | Failure::RetryLater(..)
+                | Failure::HandOver(_),
+            ) => {
                 tracing::warn!(host_id = %current.host_id, retry_in_secs = ROTATION_RETRY.as_secs(), "credential rotation failed; the current credential stays in use");
                 self.rotation_retry_at = Some(Instant::now() + ROTATION_RETRY);
                 return Ok(());

@@ -92,6 +92,9 @@ enum Failure {
     Pending,
     /// Anything else: retry later.
     Other(String),
+    /// The platform asked to be left alone for a while (429 or 503 with
+    /// `Retry-After`): the next try waits at least that long.
+    RetryLater(String, Duration),
     /// A new agent binary was confirmed: replace this process with it.
     HandOver(PathBuf),
 }
@@ -127,6 +130,8 @@ impl From<ClientError> for Failure {
             Failure::Pending
         } else if e.is_unauthorized() {
             Failure::Unauthorized
+        } else if let Some(after) = e.retry_after() {
+            Failure::RetryLater(e.to_string(), after)
         } else {
             Failure::Other(e.to_string())
         }
@@ -349,6 +354,13 @@ impl Agent {
                 Err(Failure::Other(e)) => {
                     self.set_connected(false, Some(&e));
                     backoff.delay()
+                }
+                // The platform answered and asked for a pause (a rate limit, a database
+                // restart): the wait is at least its `Retry-After`, and still jittered
+                // by the backoff so that a fleet told the same does not return at once.
+                Err(Failure::RetryLater(e, after)) => {
+                    tracing::warn!(retry_after_secs = after.as_secs(), error = %e, "the platform asked to retry later");
+                    backoff::honouring(&mut backoff, after)
                 }
             };
             tokio::select! {

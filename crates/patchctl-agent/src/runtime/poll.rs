@@ -94,7 +94,7 @@ impl Agent {
                     f @ (Failure::Revoked(_) | Failure::Unauthorized | Failure::Pending) => {
                         return Err(f);
                     }
-                    Failure::Other(why) => {
+                    Failure::Other(why) | Failure::RetryLater(why, _) => {
                         // The next heartbeat finds out what is wrong and backs off.
                         tracing::debug!(error = %why, "long-poll failed; waiting for the next heartbeat");
                         if !stopping() {

@@ -62,3 +62,33 @@ fn jitter_stays_within_ten_percent() {
         assert!(d >= Duration::from_secs(270) && d <= Duration::from_secs(330));
     }
 }
+
+#[test]
+fn a_retry_after_is_kept_and_spread() {
+    let busy = ClientError::RetryLater {
+        status: 429,
+        message: "slow down".into(),
+        code: Some("rate_limited".into()),
+        retry_after: Duration::from_secs(40),
+    };
+    assert!(matches!(
+        Failure::from(busy),
+        Failure::RetryLater(_, d) if d == Duration::from_secs(40)
+    ));
+    // A 503 without Retry-After stays an ordinary failure with backoff.
+    assert!(matches!(
+        Failure::from(status(503, None)),
+        Failure::Other(_)
+    ));
+    let mut b = Backoff::new(Duration::from_secs(300));
+    for _ in 0..1000 {
+        let s = backoff::spread(Duration::from_secs(40));
+        assert!(s <= Duration::from_secs(4), "{s:?}");
+        let w = backoff::honouring(&mut b, Duration::from_secs(40));
+        assert!(
+            w >= Duration::from_secs(40),
+            "{w:?}: never before Retry-After"
+        );
+        b.reset();
+    }
+}

@@ -22,6 +22,12 @@ use crate::error::Result;
 /// Connections in the PostgreSQL pool.
 const CONNECTIONS: u32 = 16;
 
+/// How long a query waits for a connection before it fails. While the server is down
+/// (a restart, a failover) a request then gets its 503 within this time instead of
+/// hanging for sqlx's default 30 s; connections are checked before use, so the pool
+/// reconnects by itself once the server is back.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The PostgreSQL backend (`postgres://...` or `postgresql://...`).
 #[derive(Debug, Clone)]
 pub(crate) struct PostgresStore {
@@ -40,6 +46,8 @@ impl PostgresStore {
     pub(crate) async fn open(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(true)
             .connect(url)
             .await?;
         // Rolling upgrades (docs/deployment.md): the first node of a new release applies

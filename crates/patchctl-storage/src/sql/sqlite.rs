@@ -23,6 +23,27 @@ use crate::error::Result;
 /// Readers in the SQLite reader pool.
 const READERS: u32 = 8;
 
+/// True when the writer connection comes back to the pool still inside a transaction:
+/// its transaction failed and the `ROLLBACK` sqlx sent when it was dropped failed too
+/// (on `SQLITE_FULL` or an I/O error SQLite may end the transaction itself, or refuse
+/// the `ROLLBACK` while the failed statement is pending). sqlx then counts one open
+/// transaction more than there is, nests every later transaction as a `SAVEPOINT`
+/// inside one that never commits, and every later write would be acknowledged and
+/// lost. The pool closes such a connection (SQLite rolls back what it held, nothing of
+/// which was acknowledged) and opens a fresh one. The ping first lets the `ROLLBACK`
+/// queued by the dropped transaction run.
+async fn stuck_in_transaction(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    use sqlx::Connection;
+    conn.ping().await?;
+    let stuck = conn.is_in_transaction();
+    if stuck {
+        tracing::warn!(
+            "the database connection was left inside a failed transaction (a full disk or an I/O error); reopening it"
+        );
+    }
+    Ok(stuck)
+}
+
 /// The SQLite backend (`sqlite://PATH` or `sqlite:PATH`).
 #[derive(Debug, Clone)]
 pub(crate) struct SqliteStore {
@@ -43,20 +64,24 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        let writer = SqlitePoolOptions::new()
+        // A private in-memory database exists only inside its one connection.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await?;
+            .max_lifetime(None);
+        if !in_memory {
+            writer = writer.after_release(|conn, _| {
+                Box::pin(async move { Ok(!stuck_in_transaction(conn).await?) })
+            });
+        }
+        let writer = writer.connect_with(options.clone()).await?;
         // A binary older than the database (it does not know the newest migration)
         // still opens it: migrations only add (`tests/migrations.rs`).
         let mut migrator = sqlx::migrate!("./migrations/sqlite");
         migrator.set_ignore_missing(true);
         migrator.run(&writer).await?;
-        // A private in-memory database exists only inside its one connection.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let reader = if in_memory {
             writer.clone()
         } else {

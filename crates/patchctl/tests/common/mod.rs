@@ -6,6 +6,7 @@
 pub mod chroot;
 pub mod chroot_agent;
 pub mod container;
+pub mod nodes;
 pub mod packages;
 pub mod platform;
 pub mod signing;

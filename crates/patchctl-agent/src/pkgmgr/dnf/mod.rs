@@ -49,9 +49,11 @@
 //!   available (plugin missing, plugins off, yum), the newest installed kernel (by install
 //!   time) is compared with the running one (`/proc/sys/kernel/osrelease`): a reboot is
 //!   required when they differ. The fallback sees only the kernel, not glibc or systemd.
-//! - **No repair step**: rpm has no "configuration pending" state like dpkg's to finish
-//!   automatically. An interrupted transaction can leave an old and a new version both
-//!   installed (`dnf check --duplicates` shows them); that is left to an operator.
+//! - **Repair** before an install (`repair.rs`): an interrupted transaction can leave an
+//!   old and a new version both installed; they are found in `rpm -qa` (kernels and
+//!   keys aside) and removed with `dnf -y remove --duplicates` (yum: the install is
+//!   refused, saying to run `package-cleanup --cleandupes`); an rpm database that cannot
+//!   be opened is rebuilt first (`rpm --rebuilddb`). Each leaves an audit line.
 //! - dnf 5 (Fedora 41+, also `/usr/bin/dnf`) has not been tried: its output may differ,
 //!   and then the parsers record unreadable lines and the gate refuses.
 //!
@@ -72,10 +74,12 @@ use crate::exec::{ExecRequest, Executor};
 use crate::inventory::rpm;
 
 mod parse;
+mod repair;
 #[cfg(test)]
 mod tests;
 
 pub use parse::*;
+pub use repair::{duplicates, rebuilddb_argv, remove_duplicates_argv, rpmdb_unreadable};
 
 /// dnf's path.
 pub const DNF: &str = "/usr/bin/dnf";
@@ -401,6 +405,10 @@ impl Backend for DnfBackend {
         rpm::inventory(exec, self.opts.root())
             .await
             .map_err(PkgError::from)
+    }
+
+    async fn repair(&self, exec: &dyn Executor) -> Result<Option<String>, PkgError> {
+        repair::repair(&self.opts, exec).await
     }
 
     async fn installed(
