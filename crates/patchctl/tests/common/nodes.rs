@@ -95,7 +95,12 @@ impl Cluster {
         let init: Value = serde_json::from_slice(&out.stdout).unwrap();
         let mut base: BTreeMap<String, Value> = [
             ("vuln_sync", json!(false)),
-            ("metrics_history_len", json!(100_000)),
+            // The most the platform keeps (every acknowledged heartbeat must still be
+            // there when the fault tests look; their load stays under it per host).
+            ("metrics_history_len", json!(2_016)),
+            // The simulated agents send back to back, far above a real agent's rate.
+            ("agent_per_credential_per_min", json!(1_000_000)),
+            ("agent_per_address_per_min", json!(100_000_000)),
             ("heartbeat_interval_secs", json!(2)),
             (
                 "command_signing_key",

@@ -167,9 +167,14 @@ pub fn sqlite_disk_full_under_load() {
     for _ in 0..5 {
         match cluster.api(0, http::Method::POST, "/api/v1/commands", Some(&body)) {
             Ok(v) => queued_while_full.push(v["id"].as_str().unwrap().to_owned()),
-            Err(patchctl_net::ClientError::Status {
-                status, message, ..
-            }) => {
+            Err(
+                patchctl_net::ClientError::Status {
+                    status, message, ..
+                }
+                | patchctl_net::ClientError::RetryLater {
+                    status, message, ..
+                },
+            ) => {
                 assert_eq!(status, 503, "{message}");
                 assert!(
                     message.contains("disk is full") && message.contains("free space"),

@@ -64,7 +64,7 @@ impl Load {
         let holders_list = sims[..holders].iter().map(|a| a.host_id).collect();
         let tasks = sims
             .into_iter()
-            .map(|a| rt.spawn(a.run(ledger.clone(), stop.clone(), Duration::from_millis(25))))
+            .map(|a| rt.spawn(a.run(ledger.clone(), stop.clone(), Duration::from_millis(100))))
             .collect();
         Load {
             rt,

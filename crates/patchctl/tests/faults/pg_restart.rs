@@ -50,6 +50,9 @@ pub fn postgres_restarted_under_load() {
     match &err {
         patchctl_net::ClientError::Status {
             status, message, ..
+        }
+        | patchctl_net::ClientError::RetryLater {
+            status, message, ..
         } => {
             assert_eq!(*status, 503, "{err}");
             assert!(message.contains("try again"), "{message}");

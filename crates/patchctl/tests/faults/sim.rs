@@ -39,6 +39,9 @@ impl Ledger {
             ClientError::Timeout => "timeout".to_owned(),
             ClientError::Status {
                 status, message, ..
+            }
+            | ClientError::RetryLater {
+                status, message, ..
             } => format!("HTTP {status}: {message}"),
             other => format!("other: {other}"),
         };
