@@ -35,9 +35,8 @@ use patchctl_proto::scan::{PackageRow, ScanAck, ScanBody, ScanState, ScanUpdates
 use patchctl_server::Settings;
 use patchctl_server::bootstrap::{OrgSecrets, create_org};
 use patchctl_storage::Storage;
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use uuid::Uuid;
 
 fn main() -> ExitCode {
@@ -303,30 +302,6 @@ async fn sqlite_long_poll() {
     assert_eq!(live["status"], "ok");
 }
 
-/// A fresh PostgreSQL database; returns its URL.
-async fn fresh_postgres() -> String {
-    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-    let name = format!("patchctl_cluster_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (main, query) = match base.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (base.as_str(), None),
-    };
-    let start = main.find("://").map_or(0, |i| i + 3);
-    let root = match main[start..].find('/') {
-        Some(i) => &main[..start + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    }
-}
-
 fn record(id: &str, package: &str, fixed: &str) -> patchctl_vuln::Record {
     patchctl_vuln::Record {
         id: id.into(),
@@ -382,7 +357,7 @@ fn scan_upload(hostname: &str) -> ScanUpload {
 
 async fn postgres_three_nodes() {
     let dir = tempfile::tempdir().unwrap();
-    let url = fresh_postgres().await;
+    let url = patchctl_testkit::scratch_postgres("patchctl_cluster").await;
     let store: Arc<dyn Storage> = patchctl_storage::open(&url).await.unwrap();
     let org = create_org(store.as_ref(), "acme").await.unwrap();
     store

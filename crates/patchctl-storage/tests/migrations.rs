@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use sqlx::Connection;
 
 fn main() -> ExitCode {
@@ -73,17 +73,7 @@ async fn an_older_node_opens_a_newer_sqlite_database() {
 }
 
 async fn an_older_node_opens_a_newer_postgres_database() {
-    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-    let name = format!("patchctl_migr_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = match base.rsplit_once('/') {
-        Some((root, _)) => format!("{root}/{name}"),
-        None => panic!("{POSTGRES_ENV} has no database part"),
-    };
+    let url = patchctl_testkit::scratch_postgres("patchctl_migr").await;
     drop(patchctl_storage::open(&url).await.unwrap());
     let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query(&newer("decode('00', 'hex')"))
@@ -94,7 +84,4 @@ async fn an_older_node_opens_a_newer_postgres_database() {
     let store = patchctl_storage::open(&url).await.unwrap();
     store.ping().await.unwrap();
     drop(store);
-    let _ = sqlx::raw_sql(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await;
 }

@@ -23,7 +23,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{agent_bin, wait_for};
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
 
 fn main() -> ExitCode {
@@ -70,24 +70,11 @@ fn free_port() -> u16 {
 
 /// A fresh database on the test server; returns its URL.
 fn fresh_database() -> String {
-    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-    let name = format!("patchctl_nodes_{}", uuid::Uuid::new_v4().simple());
-    let rt = tokio::runtime::Builder::new_current_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .unwrap();
-    rt.block_on(async {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    });
-    match base.rsplit_once('/') {
-        Some((root, _)) => format!("{root}/{name}"),
-        None => panic!("{POSTGRES_ENV} has no database part"),
-    }
+        .unwrap()
+        .block_on(patchctl_testkit::scratch_postgres("patchctl_nodes"))
 }
 
 /// The operator CLI against node `port`.
