@@ -56,6 +56,11 @@ pub fn start(
                 r = rx.recv() => r,
                 _ = sweep.tick() => {
                     waiters.sweep();
+                    // Shared rate-limit buckets untouched for an hour are full again.
+                    let before = chrono::Utc::now() - chrono::Duration::hours(1);
+                    if let Err(e) = store.trim_rate_buckets(before).await {
+                        tracing::debug!(error = %e, "could not trim the shared rate-limit buckets");
+                    }
                     continue;
                 }
             };

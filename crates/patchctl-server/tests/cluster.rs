@@ -13,6 +13,8 @@
 //!   stored by one node gives the same findings on all three; a host revoked through
 //!   one is refused by the other two at once, although both had its credential cached.
 //!
+//! - the enrollment limit per key holds for the three nodes together, not per node.
+//!
 //! The same checks with three `patchctl server` processes are in
 //! `crates/patchctl/tests/nodes.rs`.
 
@@ -44,6 +46,11 @@ fn main() -> ExitCode {
         .test(trial!(async sqlite_long_poll).multi_thread(Some(2)))
         .test(
             trial!(async postgres_three_nodes)
+                .multi_thread(Some(2))
+                .needs([Need::Postgres]),
+        )
+        .test(
+            trial!(async postgres_enrollment_limit_is_shared)
                 .multi_thread(Some(2))
                 .needs([Need::Postgres]),
         )
@@ -519,4 +526,39 @@ async fn postgres_three_nodes() {
             }
         }
     }
+}
+
+/// `enroll_per_key_per_min` 4 on each of three nodes: four enrollments pass, spread over
+/// the nodes; the fifth is refused with `Retry-After` by a node that itself saw only
+/// one (its own buckets would let it through).
+async fn postgres_enrollment_limit_is_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = patchctl_testkit::scratch_postgres("patchctl_shared_limits").await;
+    let store: Arc<dyn Storage> = patchctl_storage::open(&url).await.unwrap();
+    let org = create_org(store.as_ref(), "acme").await.unwrap();
+    let mut nodes = Vec::new();
+    for _ in 0..3 {
+        nodes.push(node(&url, dir.path(), |s| s.enroll_per_key_per_min = 4).await);
+    }
+    for (i, n) in [0, 1, 2, 0].iter().enumerate() {
+        enroll(&nodes[*n], &org, &format!("lim-{i}")).await;
+    }
+    let e = nodes[1]
+        .client()
+        .json::<_, Value>(
+            Method::POST,
+            "/api/v1/agent/enroll",
+            None,
+            Some(&EnrollRequest {
+                protocol_version: PROTOCOL_VERSION,
+                license_key: org.enrollment_key.clone(),
+                agent_version: "1.0.0".into(),
+                system: system("lim-5"),
+            }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.status(), Some(429), "{e}");
+    let after = e.retry_after().expect("Retry-After");
+    assert!(after >= Duration::from_secs(10), "{after:?}");
 }

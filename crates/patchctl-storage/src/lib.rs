@@ -26,6 +26,7 @@
 //! * `webhooks`: webhook subscriptions, the outbox and the delivery log ([`WebhookStore`]).
 //! * `deployments`: deployments of manifests in rings, their hosts and events
 //!   ([`DeploymentStore`]).
+//! * `limits`: rate limits every node shares ([`LimitStore`]).
 //! * `changes`: announcements every node hears: commands queued, scans stored,
 //!   standings changed ([`ChangeStore`]; `NOTIFY`/`LISTEN` on PostgreSQL).
 //!
@@ -57,6 +58,7 @@ mod error;
 mod groups;
 mod hosts;
 mod identity;
+mod limits;
 mod operators;
 mod reboots;
 mod releases;
@@ -89,6 +91,7 @@ pub use hosts::{
     HostStatusCount, HostStore, KeyRefusal, NewHost,
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
+pub use limits::LimitStore;
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
 pub use reboots::{
     HostBoot, HostBootState, RebootLine, RebootReport, RebootStore, bounded_reasons,
@@ -126,6 +129,7 @@ pub trait Storage:
     + RebootStore
     + DeploymentStore
     + ChangeStore
+    + LimitStore
 {
 }
 
@@ -147,6 +151,7 @@ impl<T> Storage for T where
         + RebootStore
         + DeploymentStore
         + ChangeStore
+        + LimitStore
 {
 }
 

@@ -116,6 +116,24 @@ pub async fn enroll(
         tracing::warn!(org_id = %key.org_id, key_id = %key.id, "enrollment rate-limited by key");
         return Err(e.into());
     }
+    // The key's bucket every node shares (a stolen key enrolls no faster through three
+    // nodes than through one).
+    if let Some(retry_after) = st
+        .store
+        .take_token(
+            &format!("enroll-key:{}", key.id),
+            st.settings.enroll_per_key_per_min,
+            chrono::Utc::now(),
+        )
+        .await?
+    {
+        tracing::warn!(org_id = %key.org_id, key_id = %key.id, "enrollment rate-limited by key (shared by every node)");
+        return Err(crate::ratelimit::RateLimited {
+            scope: crate::ratelimit::Scope::Key,
+            retry_after,
+        }
+        .into());
+    }
     // The organisation's command-signing key, before the host exists: a platform that
     // cannot name its key enrolls nobody (the agent would refuse every command).
     let command_key = st

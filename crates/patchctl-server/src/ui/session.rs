@@ -412,7 +412,28 @@ pub async fn login(State(st): State<AppState>, req: Request) -> Response {
         *resp.status_mut() = status;
         resp
     };
-    if let Err(secs) = st.logins.check(peer, &username) {
+    // This node's buckets (per address and per username) first, then the username's
+    // bucket every node shares: three nodes allow one node's guesses, not three times.
+    let shared = async {
+        let bucket = format!("login-user:{}", username.to_lowercase());
+        match st
+            .store
+            .take_token(&bucket, LOGIN_PER_USER_PER_MIN, chrono::Utc::now())
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(wait)) => Err(wait.as_secs().max(1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared login limit could not be read; this node's limits apply");
+                Ok(())
+            }
+        }
+    };
+    let limited = match st.logins.check(peer, &username) {
+        Err(secs) => Err(secs),
+        Ok(()) => shared.await,
+    };
+    if let Err(secs) = limited {
         tracing::warn!(peer = ?peer.map(|p| p.ip()), "dashboard login rate-limited");
         record_login(
             &st,

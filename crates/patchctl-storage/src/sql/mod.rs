@@ -31,6 +31,7 @@ mod groups;
 mod host_list;
 mod hosts;
 mod identity;
+mod limits;
 mod operators;
 mod postgres;
 mod reboots;
