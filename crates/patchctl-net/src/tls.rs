@@ -507,10 +507,7 @@ mod tests {
         let client = client_config(Some(&f.ca)).unwrap();
         let server = server_config(&f.cert, &f.key).unwrap();
         assert!(server.ticketer.enabled(), "the server must issue tickets");
-        assert_eq!(
-            connect(&client, &server),
-            Some(rustls::HandshakeKind::Full)
-        );
+        assert_eq!(connect(&client, &server), Some(rustls::HandshakeKind::Full));
         assert_eq!(
             connect(&client, &server),
             Some(rustls::HandshakeKind::Resumed)

@@ -20,7 +20,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use rand::Rng;
 use patchctl_agent::runtime::{Backoff, jittered};
 use patchctl_proto::Secret;
 use patchctl_proto::agent::{
@@ -29,6 +28,7 @@ use patchctl_proto::agent::{
 };
 use patchctl_proto::command::{CommandEnvelope, CommandResult, ResultStatus};
 use patchctl_proto::scan::{ScanAck, ScanStatus};
+use rand::Rng;
 use uuid::Uuid;
 
 use super::conn::{AgentTls, Body, Handshake, REQUEST_TIMEOUT, Session, StatusError};
@@ -311,8 +311,7 @@ impl Agent {
             .last_ok_ms
             .store(fleet.now_ms().max(1), Ordering::Relaxed);
         self.answer(fleet, &resp.commands).await?;
-        if self.heartbeats == 1 || (self.heartbeats - 1) % u64::from(fleet.scan_every.max(1)) == 0
-        {
+        if self.heartbeats == 1 || (self.heartbeats - 1) % u64::from(fleet.scan_every.max(1)) == 0 {
             self.scan(fleet).await?;
         }
         Ok(())
@@ -354,16 +353,14 @@ impl Agent {
     }
 
     async fn scan(&mut self, fleet: &Fleet) -> anyhow::Result<()> {
-        if fleet.change_every > 0 && self.i % fleet.change_every == 0 && self.scan.acked.is_some()
-        {
+        if fleet.change_every > 0 && self.i % fleet.change_every == 0 && self.scan.acked.is_some() {
             self.generation += 1;
         }
         let mut up = upload(&fleet.inventory, self.i, self.generation, &self.scan);
         for _ in 0..2 {
             let k = kind(&up);
-            let r: anyhow::Result<ScanAck> = self
-                .post(fleet, "/api/v1/agent/scan", encode(&up)?)
-                .await;
+            let r: anyhow::Result<ScanAck> =
+                self.post(fleet, "/api/v1/agent/scan", encode(&up)?).await;
             fleet.rec.scan.add(r.is_ok());
             let ack = r?;
             match k {

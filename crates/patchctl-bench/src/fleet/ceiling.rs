@@ -65,7 +65,8 @@ pub async fn closed_loop(
                     let req = crate::heartbeats::enroll_request(i, key);
                     let r: anyhow::Result<EnrollResponse> = async {
                         let mut s = agent.open(server).await?;
-                        s.post("/api/v1/agent/enroll", None, Body::json(&req)?).await
+                        s.post("/api/v1/agent/enroll", None, Body::json(&req)?)
+                            .await
                     }
                     .await;
                     match r {
@@ -86,9 +87,8 @@ pub async fn closed_loop(
                 n += 1;
                 let t0 = Instant::now();
                 let body = crate::heartbeats::heartbeat(i, n);
-                let r: anyhow::Result<(Handshake, HeartbeatResponse)> = tokio::time::timeout(
-                    REQUEST_TIMEOUT,
-                    async {
+                let r: anyhow::Result<(Handshake, HeartbeatResponse)> =
+                    tokio::time::timeout(REQUEST_TIMEOUT, async {
                         let mut s = agent.open(server).await?;
                         let h = s.handshake;
                         let resp = s
@@ -99,10 +99,9 @@ pub async fn closed_loop(
                             )
                             .await?;
                         Ok((h, resp))
-                    },
-                )
-                .await
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")));
+                    })
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out")));
                 match r {
                     Ok((h, _)) => {
                         out.0.push(t0.elapsed());

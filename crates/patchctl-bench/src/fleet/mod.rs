@@ -238,7 +238,10 @@ pub fn smoke() -> anyhow::Result<String> {
     let md = report::markdown(&r);
     let mut wrong = Vec::new();
     if r.enrolled < r.args.agents as u64 {
-        wrong.push(format!("only {} of {} agents enrolled", r.enrolled, r.args.agents));
+        wrong.push(format!(
+            "only {} of {} agents enrolled",
+            r.enrolled, r.args.agents
+        ));
     }
     if r.window.ok == 0 || r.window.errors > 0 {
         wrong.push(format!(
@@ -257,7 +260,10 @@ pub fn smoke() -> anyhow::Result<String> {
     }
     match &r.storm {
         Some(Ok(s)) if s.missing == 0 => {}
-        Some(Ok(s)) => wrong.push(format!("{} agents did not come back after the restart", s.missing)),
+        Some(Ok(s)) => wrong.push(format!(
+            "{} agents did not come back after the restart",
+            s.missing
+        )),
         Some(Err(e)) => wrong.push(format!("the storm failed: {e:#}")),
         None => {}
     }
@@ -351,7 +357,10 @@ fn run_with(
             break Some(fleet.epoch.elapsed());
         }
         if fleet.epoch.elapsed() > limit {
-            eprintln!("fleet: only {n} of {} agents enrolled within {limit:?}", args.agents);
+            eprintln!(
+                "fleet: only {n} of {} agents enrolled within {limit:?}",
+                args.agents
+            );
             break None;
         }
     };
@@ -367,10 +376,11 @@ fn run_with(
     // Commands queued in the window reach their agents by the next heartbeat.
     let queued = window.1;
     let window = window.0;
+    // At most a minute: with a 5-minute interval the report says how many arrived.
     let grace = if args.long_poll {
         Duration::from_secs(5)
     } else {
-        interval + interval / 5 + Duration::from_secs(2)
+        (interval + interval / 5 + Duration::from_secs(2)).min(Duration::from_secs(60))
     };
     std::thread::sleep(grace);
     let commands = {
@@ -379,22 +389,38 @@ fn run_with(
             .iter()
             .filter_map(|(id, at)| got.get(id).map(|g| g.saturating_duration_since(*at)))
             .collect();
-        (queued.len() as u64, lat.len() as u64, crate::stats::Summary::of(lat))
+        (
+            queued.len() as u64,
+            lat.len() as u64,
+            crate::stats::Summary::of(lat),
+        )
     };
     let storm = (!args.no_storm && args.storm_down_secs > 0).then(|| {
-        eprintln!("fleet: reconnect storm (SIGKILL, {} s down) ...", args.storm_down_secs);
+        eprintln!(
+            "fleet: reconnect storm (SIGKILL, {} s down) ...",
+            args.storm_down_secs
+        );
         storm(args, rt, plat, &fleet)
     });
     fleet.stop.store(true, Ordering::Relaxed);
     let mut ceilings = Vec::new();
     if args.ceiling_loops > 0 {
-        eprintln!("fleet: ceilings ({} closed loops, {} s each) ...", args.ceiling_loops, args.ceiling_secs);
+        eprintln!(
+            "fleet: ceilings ({} closed loops, {} s each) ...",
+            args.ceiling_loops, args.ceiling_secs
+        );
         let (hello, hello_rt) =
             ceiling::start_hello(&plat.pki.server_cert, &plat.pki.server_key, crate::cpus())?;
         let w = Duration::from_secs(args.ceiling_secs.max(1));
         ceilings.push((
             "hello (bare rustls + hyper)",
-            rt.block_on(ceiling::closed_loop(hello, &tls, None, args.ceiling_loops, w)),
+            rt.block_on(ceiling::closed_loop(
+                hello,
+                &tls,
+                None,
+                args.ceiling_loops,
+                w,
+            )),
         ));
         hello_rt.shutdown_background();
         ceilings.push((
@@ -507,7 +533,12 @@ fn measure(
                 expires_in_secs: None,
             };
             let rec: CommandRecord = operator
-                .json(Method::POST, "/api/v1/commands", Some(token.expose()), Some(&req))
+                .json(
+                    Method::POST,
+                    "/api/v1/commands",
+                    Some(token.expose()),
+                    Some(&req),
+                )
                 .await
                 .context("the operator could not queue a command")?;
             q.lock()

@@ -201,7 +201,10 @@ impl Platform {
 
     /// A client for the operator API.
     pub fn operator(&self) -> anyhow::Result<HttpsClient> {
-        Ok(HttpsClient::new(&self.url, client_config(Some(&self.pki.ca_cert))?)?)
+        Ok(HttpsClient::new(
+            &self.url,
+            client_config(Some(&self.pki.ca_cert))?,
+        )?)
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {

@@ -128,11 +128,10 @@ pub fn markdown(r: &Report) -> String {
         "| platform VmHWM (peak) | {} | |\n",
         mib(r.mem_after.hwm_kib)
     ));
-    let per_100k = r.mem_after.rss_kib.saturating_sub(r.mem_before.rss_kib) as f64
-        * 100_000.0
+    let per_100k = r.mem_after.rss_kib.saturating_sub(r.mem_before.rss_kib) as f64 * 100_000.0
         / a.agents.max(1) as f64;
     s.push_str(&format!(
-        "| platform RSS growth per 100,000 agents | {} | |\n",
+        "| platform RSS growth (after − before) scaled to 100,000 agents | {} | fixed costs (page cache, allocator arenas) dominate below ~100,000 agents |\n",
         mib(per_100k as u64)
     ));
     s.push_str(&format!(
@@ -143,8 +142,7 @@ pub fn markdown(r: &Report) -> String {
         let per = if r.waiting > 0 {
             format!(
                 "{:.1} KiB",
-                r.mem_after.rss_kib.saturating_sub(r.mem_before.rss_kib) as f64
-                    / r.waiting as f64
+                r.mem_after.rss_kib.saturating_sub(r.mem_before.rss_kib) as f64 / r.waiting as f64
             )
         } else {
             "– (no agent was waiting)".into()
@@ -165,7 +163,7 @@ pub fn markdown(r: &Report) -> String {
     let cpus = crate::cpus() as f64;
     let per_vcpu = rate * REAL_INTERVAL_SECS / cpus;
     s.push_str(&format!(
-        "| agents per vCPU at the measured rate (rate × 300 s / {cpus:.0} CPUs, simulator on the same CPUs) | {} | Fleet: {}–{} hosts per vCPU, database elsewhere (published, not measured) |\n",
+        "| agents per vCPU this run served (window rate × 300 s / {cpus:.0} CPUs, simulator on the same CPUs) | {} | Fleet: {}–{} hosts per vCPU, database elsewhere (published, not measured) |\n",
         thousands(per_vcpu.round() as u64),
         thousands(FLEET_HOSTS_PER_VCPU.0),
         thousands(FLEET_HOSTS_PER_VCPU.1),

@@ -36,7 +36,10 @@ impl Inventory {
     pub fn new(n: usize) -> Inventory {
         let packages = (0..n)
             .map(|j| InstalledPackage {
-                name: format!("lib{}-sim{j}", ["ssl", "curl", "xml", "z", "gcc", "systemd"][j % 6]),
+                name: format!(
+                    "lib{}-sim{j}",
+                    ["ssl", "curl", "xml", "z", "gcc", "systemd"][j % 6]
+                ),
                 version: format!("{}.{}.{}-{}", 1 + j % 5, j % 13, j % 7, 1 + j % 3),
                 arch: if j % 11 == 0 { "all" } else { "amd64" }.into(),
                 source_name: (j % 4 == 0).then(|| format!("src-sim{}", j / 4)),
@@ -171,6 +174,9 @@ mod tests {
             _ => unreachable!(),
         }
         // Two agents differ (their systems do).
-        assert_ne!(upload(&inv, 8, 0, &ScanMemory::default()).digest, first.digest);
+        assert_ne!(
+            upload(&inv, 8, 0, &ScanMemory::default()).digest,
+            first.digest
+        );
     }
 }
