@@ -25,6 +25,9 @@ pub const DEFAULT_SCAN_SECS: u64 = 21_600;
 pub const DEFAULT_CREDENTIAL_ROTATION_DAYS: u64 = 30;
 /// Default time a new agent binary has to reach the platform before it is rolled back.
 pub const DEFAULT_UPDATE_CONFIRM_SECS: u64 = 120;
+/// Default longest wait of one long-poll (`POST /api/v1/agent/commands/wait`): four
+/// minutes, under the heartbeat interval, so a command reaches the host in seconds.
+pub const DEFAULT_LONG_POLL_SECS: u64 = 240;
 /// The longest rotation interval accepted, in days.
 const MAX_CREDENTIAL_ROTATION_DAYS: u64 = 365;
 
@@ -54,6 +57,12 @@ struct RawConfig {
     tags: Vec<String>,
     #[serde(default)]
     command_signing_key: Option<String>,
+    #[serde(default = "default_long_poll")]
+    long_poll_secs: u64,
+}
+
+fn default_long_poll() -> u64 {
+    DEFAULT_LONG_POLL_SECS
 }
 
 fn default_self_update() -> bool {
@@ -109,6 +118,10 @@ pub struct AgentConfig {
     /// (`ed25519:<hex>`, from `patchctl admin signing-key show`). The agent then trusts
     /// only this key and the rotations it signed, whatever the platform announces.
     pub command_signing_key: Option<patchctl_release::PublicKey>,
+    /// Longest wait of one long-poll between heartbeats (`long_poll_secs`, default 240
+    /// s); `None` (`0`): the agent sleeps between heartbeats and commands wait for the
+    /// next one.
+    pub long_poll: Option<Duration>,
 }
 
 /// Why a configuration was refused. Messages name the file and say what to do; they
@@ -192,6 +205,12 @@ impl AgentConfig {
                 raw.scan_interval_secs
             )));
         }
+        if raw.long_poll_secs != 0 && !(10..=900).contains(&raw.long_poll_secs) {
+            return Err(value_err(format!(
+                "long_poll_secs is {}; use a value from 10 to 900, or 0 to wait by sleeping between heartbeats (default {DEFAULT_LONG_POLL_SECS})",
+                raw.long_poll_secs
+            )));
+        }
         if raw.credential_rotation_days > MAX_CREDENTIAL_ROTATION_DAYS {
             return Err(value_err(format!(
                 "credential_rotation_days is {}; use a value from 1 to {MAX_CREDENTIAL_ROTATION_DAYS}, or 0 to never rotate (default {DEFAULT_CREDENTIAL_ROTATION_DAYS})",
@@ -243,6 +262,7 @@ impl AgentConfig {
             update_confirm: Duration::from_secs(raw.update_confirm_secs),
             tags: raw.tags,
             command_signing_key,
+            long_poll: (raw.long_poll_secs > 0).then(|| Duration::from_secs(raw.long_poll_secs)),
         })
     }
 

@@ -93,6 +93,9 @@ pub trait CommandStore: Send + Sync + 'static {
         lease: Duration,
         max: u32,
     ) -> Result<Vec<CommandEnvelope>>;
+    /// The hosts with queued commands (one read; after announcements were missed, the
+    /// long-polls of exactly these hosts are woken).
+    async fn hosts_with_queued_commands(&self) -> Result<Vec<Uuid>>;
     /// The unfinished (queued or delivered) commands of `org_id` with their signed
     /// statements, for a key rotation to sign again.
     async fn unfinished_signatures(

@@ -26,6 +26,8 @@
 //! * `webhooks`: webhook subscriptions, the outbox and the delivery log ([`WebhookStore`]).
 //! * `deployments`: deployments of manifests in rings, their hosts and events
 //!   ([`DeploymentStore`]).
+//! * `changes`: announcements every node hears: commands queued, scans stored,
+//!   standings changed ([`ChangeStore`]; `NOTIFY`/`LISTEN` on PostgreSQL).
 //!
 //! [`Storage`] is every domain trait at once (a blanket impl), so `Arc<dyn Storage>`
 //! reaches every method without importing the domain traits. A new domain (releases,
@@ -46,6 +48,7 @@ use std::sync::Arc;
 
 mod approvals;
 mod audit;
+pub mod changes;
 mod commands;
 mod compliance;
 mod dashboard;
@@ -66,6 +69,7 @@ mod windows;
 pub use approvals::{
     Approval, ApprovalRule, ApprovalStore, Manifest, ManifestApprovalRow, NewApprovals,
 };
+pub use changes::{Change, ChangeStore};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use compliance::{
@@ -121,6 +125,7 @@ pub trait Storage:
     + WebhookStore
     + RebootStore
     + DeploymentStore
+    + ChangeStore
 {
 }
 
@@ -141,6 +146,7 @@ impl<T> Storage for T where
         + WebhookStore
         + RebootStore
         + DeploymentStore
+        + ChangeStore
 {
 }
 

@@ -1,5 +1,6 @@
 //! Tests of the runtime's pure parts.
 use super::*;
+use backoff::MIN_BACKOFF;
 
 #[test]
 fn backoff_grows_to_cap_and_resets() {

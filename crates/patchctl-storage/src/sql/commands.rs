@@ -279,6 +279,17 @@ macro_rules! impl_commands {
                     .collect()
             }
 
+            async fn hosts_with_queued_commands(&self) -> Result<Vec<Uuid>> {
+                let rows: Vec<(String,)> =
+                    sqlx::query_as("SELECT DISTINCT host_id FROM commands WHERE state = $1")
+                        .bind(CommandState::Queued.as_str())
+                        .fetch_all(&self.reader)
+                        .await?;
+                rows.iter()
+                    .map(|(h,)| uuid(h, "commands.host_id"))
+                    .collect()
+            }
+
             async fn replace_signature(
                 &self,
                 command_id: Uuid,

@@ -1,10 +1,22 @@
 //! The PostgreSQL backend: connecting a pool to `postgres://...` and running
 //! `migrations/postgres`. The per-domain SQL (`sql/<domain>.rs`) uses
 //! the same pool for reads and writes (PostgreSQL has row locks, not a file lock).
+//!
+//! Announcements between nodes ([`ChangeStore`]): `NOTIFY` on [`CHANNEL`], heard by one
+//! listening connection per node (its own, outside the pool), started at the first
+//! subscription and ended when the last subscriber is gone. A dropped listening
+//! connection is re-established with the channel listened to again, and then
+//! subscribers get [`Change::Lost`]: what was announced meanwhile was missed.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgListener, PgPoolOptions};
+use tokio::sync::broadcast;
 
+use crate::changes::{BACKLOG, CHANNEL, Change, ChangeStore};
 use crate::error::Result;
 
 /// Connections in the PostgreSQL pool.
@@ -17,6 +29,10 @@ pub(crate) struct PostgresStore {
     pub(super) writer: PgPool,
     /// The pool plain reads use (the same pool).
     pub(super) reader: PgPool,
+    /// Announcements heard, for this node's subscribers.
+    changes: broadcast::Sender<Change>,
+    /// Whether the listening task runs (changed only under this lock).
+    listening: Arc<Mutex<bool>>,
 }
 
 impl PostgresStore {
@@ -31,6 +47,119 @@ impl PostgresStore {
         Ok(PostgresStore {
             writer: pool.clone(),
             reader: pool,
+            changes: broadcast::channel(BACKLOG).0,
+            listening: Arc::default(),
         })
+    }
+}
+
+/// Wait before connecting the listener again after a failure.
+const RELISTEN_PAUSE: Duration = Duration::from_secs(1);
+
+/// Hears [`CHANNEL`] on a connection of its own and passes what it hears on, until
+/// nobody subscribes any more.
+async fn listen(pool: PgPool, tx: broadcast::Sender<Change>, listening: Arc<Mutex<bool>>) {
+    // Its own pool of one connection, on the same options: the listening connection is
+    // held for good and must not take one of the shared pool's.
+    let own = PgPoolOptions::new()
+        .max_connections(1)
+        .max_lifetime(None)
+        .idle_timeout(None)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener: Option<PgListener> = None;
+    // Set when announcements may have been missed: sent once listening again.
+    let mut lost = false;
+    loop {
+        if listener.is_none() {
+            let attempt = async {
+                let mut l = PgListener::connect_with(&own).await?;
+                l.listen(CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            match attempt.await {
+                Ok(l) => {
+                    listener = Some(l);
+                    if lost {
+                        lost = false;
+                        let _ = tx.send(Change::Lost);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other nodes' changes; trying again");
+                    lost = true;
+                    tokio::select! {
+                        _ = tx.closed() => if stop(&tx, &listening) { return },
+                        _ = tokio::time::sleep(RELISTEN_PAUSE) => {}
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(l) = listener.as_mut() else { continue };
+        tokio::select! {
+            _ = tx.closed() => {
+                if stop(&tx, &listening) {
+                    return;
+                }
+            }
+            heard = l.try_recv() => match heard {
+                Ok(Some(n)) => match Change::decode(n.payload()) {
+                    Some(c) => {
+                        let _ = tx.send(c);
+                    }
+                    None => tracing::debug!("ignored an announcement of another form"),
+                },
+                // The connection dropped and was made again (and listens again):
+                // whatever was announced meanwhile was missed.
+                Ok(None) => {
+                    tracing::warn!("the connection listening for other nodes' changes dropped; listening again");
+                    let _ = tx.send(Change::Lost);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "lost the connection listening for other nodes' changes; reconnecting");
+                    listener = None;
+                    lost = true;
+                    tokio::time::sleep(RELISTEN_PAUSE).await;
+                }
+            },
+        }
+    }
+}
+
+/// True (and the task marked stopped) when nobody subscribes any more; checked under the
+/// lock a new subscriber takes, so a subscriber is never left without a listener.
+fn stop(tx: &broadcast::Sender<Change>, listening: &Mutex<bool>) -> bool {
+    let mut running = listening.lock().unwrap_or_else(|e| e.into_inner());
+    if tx.receiver_count() == 0 {
+        *running = false;
+        true
+    } else {
+        false
+    }
+}
+
+#[async_trait]
+impl ChangeStore for PostgresStore {
+    async fn subscribe(&self) -> broadcast::Receiver<Change> {
+        let mut running = self.listening.lock().unwrap_or_else(|e| e.into_inner());
+        let rx = self.changes.subscribe();
+        if !*running {
+            *running = true;
+            tokio::spawn(listen(
+                self.writer.clone(),
+                self.changes.clone(),
+                Arc::clone(&self.listening),
+            ));
+        }
+        rx
+    }
+
+    async fn announce(&self, change: Change) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(change.encode())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The SQLite backend: opening the database file (WAL, `synchronous=NORMAL`, foreign
 //! keys on, 5 s busy timeout), running `migrations/sqlite`, and the two connection
-//! pools the per-domain SQL (`sql/<domain>.rs`) uses.
+//! pools the per-domain SQL (`sql/<domain>.rs`) uses. Announcements
+//! ([`ChangeStore`]) stay in the process: one process owns the file.
 //!
 //! All writes go through a single-connection writer pool, so no transaction ever has
 //! to upgrade a read lock to a write lock against another connection of this process
@@ -10,7 +11,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::SqlitePool;
+use tokio::sync::broadcast;
+
+use crate::changes::{BACKLOG, Change, ChangeStore};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::Result;
@@ -25,6 +30,8 @@ pub(crate) struct SqliteStore {
     pub(super) writer: SqlitePool,
     /// Connections for plain reads.
     pub(super) reader: SqlitePool,
+    /// Announcements: one process owns the file, so they stay in the process.
+    changes: broadcast::Sender<Change>,
 }
 
 impl SqliteStore {
@@ -55,6 +62,23 @@ impl SqliteStore {
                 .await?
         };
         tracing::debug!(url, "opened SQLite storage");
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            changes: broadcast::channel(BACKLOG).0,
+        })
+    }
+}
+
+#[async_trait]
+impl ChangeStore for SqliteStore {
+    async fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    async fn announce(&self, change: Change) -> Result<()> {
+        // No subscriber is no error: nobody needed to hear it.
+        let _ = self.changes.send(change);
+        Ok(())
     }
 }

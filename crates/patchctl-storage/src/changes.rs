@@ -1,0 +1,125 @@
+//! Changes every platform node must learn of at once, whichever node made them
+//! (issue 16): a command queued for a host (its long-poll wakes), a scan stored (the CVE
+//! engine re-correlates the host), a host's standing changed (cached credentials are
+//! forgotten).
+//!
+//! [`ChangeStore::announce`] tells every node sharing the database, this one included;
+//! [`ChangeStore::subscribe`] hears every announcement from then on. On PostgreSQL an
+//! announcement is a `NOTIFY` on the channel [`CHANNEL`] that every node `LISTEN`s to
+//! (one connection per node, opened at the first subscription); on SQLite, where one
+//! process owns the file, it stays in the process.
+//!
+//! Notifications can be missed: a node's listening connection can drop (PostgreSQL
+//! restarted), and a node can die between its commit and its announcement. Subscribers
+//! therefore get [`Change::Lost`] whenever the listening connection was re-established
+//! (and a lagging receiver loses messages the same way, which tokio reports), and each
+//! keeps a bound of its own: the credential cache's time to live, the long-poll's
+//! timeout, the engine's periodic check.
+
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::error::Result;
+
+/// The PostgreSQL channel of announcements.
+pub const CHANNEL: &str = "patchctl_changes";
+
+/// Announcements a subscriber may fall behind by before it gets
+/// `RecvError::Lagged` (and must treat it as [`Change::Lost`]).
+pub const BACKLOG: usize = 65_536;
+
+/// One change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A command was queued for the host.
+    Commands {
+        /// The host.
+        host: Uuid,
+    },
+    /// A scan (or inventory) of the host was stored.
+    Scan {
+        /// The host's organisation.
+        org: Uuid,
+        /// The host.
+        host: Uuid,
+    },
+    /// The host was revoked, approved or rejected, or its credential changed.
+    Standing {
+        /// The host.
+        host: Uuid,
+    },
+    /// Announcements may have been missed: re-read what matters.
+    Lost,
+}
+
+impl Change {
+    /// The text form (a `NOTIFY` payload): `c <host>`, `s <org> <host>`, `h <host>`,
+    /// `lost`.
+    pub fn encode(&self) -> String {
+        match self {
+            Change::Commands { host } => format!("c {host}"),
+            Change::Scan { org, host } => format!("s {org} {host}"),
+            Change::Standing { host } => format!("h {host}"),
+            Change::Lost => "lost".into(),
+        }
+    }
+
+    /// Reads [`Change::encode`]'s form; `None` for anything else (a payload of another
+    /// version is ignored, never misread).
+    pub fn decode(text: &str) -> Option<Change> {
+        let mut words = text.split(' ');
+        let kind = words.next()?;
+        let mut id = || words.next().and_then(|w| Uuid::parse_str(w).ok());
+        let change = match kind {
+            "c" => Change::Commands { host: id()? },
+            "s" => {
+                let org = id()?;
+                Change::Scan { org, host: id()? }
+            }
+            "h" => Change::Standing { host: id()? },
+            "lost" => Change::Lost,
+            _ => return None,
+        };
+        words.next().is_none().then_some(change)
+    }
+}
+
+/// Announcing changes to every node and hearing them.
+#[async_trait]
+pub trait ChangeStore: Send + Sync {
+    /// Every announcement from now on, this node's own included.
+    async fn subscribe(&self) -> broadcast::Receiver<Change>;
+
+    /// Tells every node sharing the database (this one too). Call it after the change
+    /// is committed.
+    async fn announce(&self, change: Change) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn every_change_reads_back() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        for c in [
+            Change::Commands { host: a },
+            Change::Scan { org: a, host: b },
+            Change::Standing { host: b },
+            Change::Lost,
+        ] {
+            assert_eq!(Change::decode(&c.encode()), Some(c));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_decodes_or_is_refused(text in ".{0,120}") {
+            if let Some(c) = Change::decode(&text) {
+                prop_assert_eq!(c.encode(), text);
+            }
+        }
+    }
+}
