@@ -69,8 +69,8 @@ mod windows;
 pub use approvals::{
     Approval, ApprovalRule, ApprovalStore, Manifest, ManifestApprovalRow, NewApprovals,
 };
-pub use changes::{Change, ChangeStore};
 pub use audit::{AuditActor, AuditEntry, AuditFilter, AuditOutcome, AuditStore, NewAuditEntry};
+pub use changes::{Change, ChangeStore};
 pub use commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 pub use compliance::{
     ComplianceStore, DeadlinePolicyRow, ExceptionRow, ExceptionScope, FirstSeen, NewException,

@@ -36,7 +36,10 @@ fn result_status(r: &patchctl_proto::command::CommandResult) -> &'static str {
 impl Agent {
     /// Sends one heartbeat (with the self-update steps not yet delivered) and takes
     /// in the answer's clock; `trial` marks the heartbeat of a binary on trial.
-    pub(super) async fn send_heartbeat(&mut self, trial: bool) -> Result<HeartbeatResponse, Failure> {
+    pub(super) async fn send_heartbeat(
+        &mut self,
+        trial: bool,
+    ) -> Result<HeartbeatResponse, Failure> {
         let update_events = self.updater.events().pending();
         let sent_events = update_events.len();
         let req = HeartbeatRequest {

@@ -35,8 +35,8 @@ mod identity;
 mod poll;
 mod scanning;
 
-pub use backoff::{Backoff, jittered};
 use backoff::MAX_BACKOFF;
+pub use backoff::{Backoff, jittered};
 
 /// The exit code of an agent stopped because the platform revoked its credential
 /// (`EX_CONFIG`). The systemd unit lists it in `RestartPreventExitStatus=`, so the
@@ -207,9 +207,9 @@ impl Agent {
         );
         let admission =
             crate::admit::Admission::open(cfg.dir(), &cfg.state_dir, cfg.command_signing_key);
-        let poll_client = client.clone().with_timeout(
-            cfg.long_poll.unwrap_or_default() + poll::POLL_GRACE,
-        );
+        let poll_client = client
+            .clone()
+            .with_timeout(cfg.long_poll.unwrap_or_default() + poll::POLL_GRACE);
         Ok(Agent {
             admission,
             poll_client,

@@ -164,6 +164,10 @@ pub struct Fleet {
     pub epoch: Instant,
     /// Set to stop every agent at its next step.
     pub stop: AtomicBool,
+    /// The simulator's own cap on open connections (its file-descriptor limit less a
+    /// reserve): an agent waits for a permit before connecting, and that wait counts in
+    /// its latency.
+    pub conns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Fleet {
@@ -180,7 +184,7 @@ struct Agent {
     heartbeats: u64,
     scan: ScanMemory,
     generation: u32,
-    session: Option<Session>,
+    session: Option<(Session, tokio::sync::OwnedSemaphorePermit)>,
 }
 
 /// Runs agent `i` until the fleet stops, starting after `delay`.
@@ -244,7 +248,9 @@ impl Agent {
     }
 
     async fn session(&mut self, fleet: &Fleet) -> anyhow::Result<&mut Session> {
-        if !self.session.as_ref().is_some_and(Session::is_open) {
+        if !self.session.as_ref().is_some_and(|(s, _)| s.is_open()) {
+            self.session = None;
+            let permit = fleet.conns.clone().acquire_owned().await?;
             let s = tokio::time::timeout(REQUEST_TIMEOUT, self.tls.open(fleet.server))
                 .await
                 .map_err(|_| anyhow::anyhow!("no connection within {REQUEST_TIMEOUT:?}"))
@@ -255,9 +261,9 @@ impl Agent {
                     fleet.rec.connect_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            self.session = Some(s?);
+            self.session = Some((s?, permit));
         }
-        Ok(self.session.as_mut().expect("just set"))
+        Ok(&mut self.session.as_mut().expect("just set").0)
     }
 
     async fn post<R: serde::de::DeserializeOwned>(

@@ -335,7 +335,11 @@ fn run_with(
         hosts: Mutex::new(Vec::with_capacity(args.agents)),
         epoch: Instant::now(),
         stop: Default::default(),
+        conns: Arc::new(tokio::sync::Semaphore::new(
+            (own_nofile.saturating_sub(2_000) as usize).max(1_000),
+        )),
     });
+    let operator = plat.operator()?;
     let ramp = args.ramp();
     eprintln!(
         "fleet: {} agents at {} s on {}, starting over {} s ...",
@@ -369,7 +373,7 @@ fn run_with(
     eprintln!("fleet: enrolled; settling for one interval ...");
     std::thread::sleep(interval + interval / 10);
     eprintln!("fleet: measuring {} s ...", args.seconds);
-    let window = measure(args, rt, plat, &fleet)?;
+    let window = measure(args, rt, plat, &fleet, operator)?;
     let mem_after = plat.mem();
     let waiting = fleet.rec.waiting.load(Ordering::Relaxed);
     let fds = (plat.fds(), platform::fds(std::process::id()));
@@ -490,6 +494,7 @@ fn measure(
     rt: &tokio::runtime::Runtime,
     plat: &Platform,
     fleet: &Arc<Fleet>,
+    operator: patchctl_net::HttpsClient,
 ) -> anyhow::Result<(Window, HashMap<Uuid, Instant>)> {
     let r = &fleet.rec;
     let h0 = (
@@ -508,7 +513,6 @@ fn measure(
     let w0 = fleet.epoch.elapsed();
     let start = Instant::now();
     let length = Duration::from_secs(args.seconds.max(1));
-    let operator = plat.operator()?;
     let token = plat.token.clone();
     let hosts: Vec<Uuid> = fleet
         .hosts
@@ -636,7 +640,12 @@ fn storm(
             s.all_back = Some(kill_at.elapsed());
             break;
         }
-        if kill_at.elapsed() > limit {
+        // Agents the outage did not hit come back at their next heartbeat; with a long
+        // interval the wait ends a minute after the affected ones are back.
+        let settled = s
+            .affected_back
+            .is_some_and(|t| kill_at.elapsed() > t + Duration::from_secs(60));
+        if kill_at.elapsed() > limit || settled {
             break;
         }
     }
