@@ -317,7 +317,10 @@ impl Agent {
             .last_ok_ms
             .store(fleet.now_ms().max(1), Ordering::Relaxed);
         self.answer(fleet, &resp.commands).await?;
-        if self.heartbeats == 1 || (self.heartbeats - 1) % u64::from(fleet.scan_every.max(1)) == 0 {
+        // As the agent: the first successful step scans, then every `scan_every`.
+        if self.scan.acked.is_none()
+            || (self.heartbeats - 1) % u64::from(fleet.scan_every.max(1)) == 0
+        {
             self.scan(fleet).await?;
         }
         Ok(())
