@@ -527,7 +527,7 @@ fn disks(i: usize) -> Vec<DiskUsage> {
     ]
 }
 
-fn enroll_request(i: usize, key: Secret) -> EnrollRequest {
+pub(crate) fn enroll_request(i: usize, key: Secret) -> EnrollRequest {
     EnrollRequest {
         protocol_version: PROTOCOL_VERSION,
         license_key: key,
@@ -554,7 +554,7 @@ fn enroll_request(i: usize, key: Secret) -> EnrollRequest {
 }
 
 /// A plausible heartbeat of agent `i`, the `n`th it sends.
-fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
+pub(crate) fn heartbeat(i: usize, n: u64) -> HeartbeatRequest {
     let wobble = ((i as u64 * 7919 + n * 104_729) % 1000) as f32 / 1000.0;
     HeartbeatRequest {
         agent_version: patchctl_agent::VERSION.to_owned(),

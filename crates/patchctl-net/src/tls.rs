@@ -166,6 +166,13 @@ pub fn client_config(ca_bundle: Option<&Path>) -> Result<Arc<ClientConfig>, TlsE
 /// `cert_chain_pem` holds the server certificate first, optionally followed by
 /// intermediate CA certificates; `key_pem` holds its private key. ALPN offers
 /// `h2` then `http/1.1`. Client certificates are not requested.
+///
+/// Sessions resume with stateless tickets (rustls' `ring` ticketer: AEAD-sealed, keys
+/// rotated every 6 hours, kept only in this process): a client reconnecting with the
+/// ticket of its previous session skips the certificate exchange, and the server keeps
+/// nothing per client, so any number of agents can resume (rustls' default stateful
+/// cache holds 256 sessions). Tickets do not survive a restart of the process: after
+/// one, every client makes one full handshake.
 pub fn server_config(cert_chain_pem: &Path, key_pem: &Path) -> Result<Arc<ServerConfig>, TlsError> {
     let chain = load_certs(cert_chain_pem, "server certificate")?;
     let key = load_private_key(key_pem)?;
@@ -194,6 +201,8 @@ pub fn server_config(cert_chain_pem: &Path, key_pem: &Path) -> Result<Arc<Server
             },
         })?;
     config.alpn_protocols = SERVER_ALPN.iter().map(|p| p.to_vec()).collect();
+    config.ticketer =
+        rustls::crypto::ring::Ticketer::new().map_err(|e| TlsError::Config(e.to_string()))?;
     Ok(Arc::new(config))
 }
 
@@ -457,6 +466,65 @@ mod tests {
             ),
             "unexpected error: {err:?}"
         );
+    }
+
+    /// One in-memory handshake and the tickets that follow it; returns how it went.
+    fn connect(
+        client: &Arc<ClientConfig>,
+        server: &Arc<ServerConfig>,
+    ) -> Option<rustls::HandshakeKind> {
+        let name = ServerName::try_from("localhost".to_string()).unwrap();
+        let mut c = ClientConnection::new(client.clone(), name).unwrap();
+        let mut s = ServerConnection::new(server.clone()).unwrap();
+        // A few more rounds than the handshake needs: TLS 1.3 tickets come after it.
+        for _ in 0..6 {
+            let mut buf = Vec::new();
+            while c.wants_write() {
+                c.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                s.read_tls(&mut rd).unwrap();
+            }
+            s.process_new_packets().unwrap();
+            let mut buf = Vec::new();
+            while s.wants_write() {
+                s.write_tls(&mut buf).unwrap();
+            }
+            let mut rd = &buf[..];
+            while !rd.is_empty() {
+                c.read_tls(&mut rd).unwrap();
+            }
+            c.process_new_packets().unwrap();
+        }
+        assert!(!c.is_handshaking() && !s.is_handshaking());
+        c.handshake_kind()
+    }
+
+    #[test]
+    fn a_second_connection_resumes_with_a_stateless_ticket() {
+        let f = fixture();
+        let client = client_config(Some(&f.ca)).unwrap();
+        let server = server_config(&f.cert, &f.key).unwrap();
+        assert!(server.ticketer.enabled(), "the server must issue tickets");
+        assert_eq!(connect(&client, &server), Some(rustls::HandshakeKind::Full));
+        assert_eq!(
+            connect(&client, &server),
+            Some(rustls::HandshakeKind::Resumed)
+        );
+        // Stateless: with no server-side session storage at all, it still resumes.
+        let mut stateless = (*server).clone();
+        stateless.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+        let stateless = Arc::new(stateless);
+        assert_eq!(
+            connect(&client, &stateless),
+            Some(rustls::HandshakeKind::Resumed)
+        );
+        // Tickets belong to one server process: another one's keys do not open them.
+        let other = server_config(&f.cert, &f.key).unwrap();
+        let fresh = client_config(Some(&f.ca)).unwrap();
+        assert_eq!(connect(&fresh, &server), Some(rustls::HandshakeKind::Full));
+        assert_eq!(connect(&fresh, &other), Some(rustls::HandshakeKind::Full));
     }
 
     #[test]

@@ -32,6 +32,24 @@ pub struct ServerArgs {
     pub no_agent: bool,
 }
 
+/// The accept backlog asked for. The kernel cuts it to `net.core.somaxconn` (4096 by
+/// default since Linux 5.4): tokio's `TcpListener::bind` asks for 1024, too few for a
+/// fleet reconnecting at once after a restart. Raise `net.core.somaxconn` (and
+/// `net.ipv4.tcp_max_syn_backlog`) on the host to use more (docs/benchmarks.md, issue 16).
+const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Binds `addr` (with `SO_REUSEADDR`, as tokio's `bind` does) and listens with
+/// [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Heartbeat interval of the local agent in `--dev` mode: short, so that queued
 /// commands run within seconds.
 const DEV_HEARTBEAT_SECS: u64 = 5;
@@ -73,8 +91,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     if !args.dev {
         let path = args.config.context("--config FILE or --dev is required")?;
         let settings = Settings::load(&path)?;
-        let listener = tokio::net::TcpListener::bind(settings.listen)
-            .await
+        let listener = listen(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         tracing::info!(listen = %settings.listen, "platform listening (TLS 1.3)");
         patchctl_server::launch_with_listener(settings, listener, shutdown_signal()).await?;

@@ -1,0 +1,290 @@
+//! The platform under test: ONE `patchctl server --config server.json` child process
+//! (the release binary), on SQLite or on a scratch PostgreSQL database, with a
+//! development PKI, its file-descriptor limit raised in `pre_exec`, and the run's
+//! limits in its environment. It can be killed (SIGKILL) and started again on the same
+//! port and database, for the reconnect storm.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use http::Method;
+use patchctl_net::{DevPki, HttpsClient, client_config, ensure_dev_pki};
+use patchctl_proto::Secret;
+use patchctl_proto::trust::{CreatedEnrollmentKey, NewEnrollmentKey};
+
+use crate::pg::ScratchDb;
+use crate::procs::{ChildGuard, Mem, mem};
+
+/// Longest wait for the platform to answer `/api/v1/health`.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The limits the platform is started with (environment variables; the last three are
+/// read only by platforms that have them, others ignore unknown variables).
+pub const LIMIT_ENV: [(&str, &str); 5] = [
+    ("PATCHCTL_ENROLL_PER_ADDRESS_PER_MIN", "1000000"),
+    ("PATCHCTL_ENROLL_PER_KEY_PER_MIN", "10000000"),
+    ("PATCHCTL_AGENT_PER_CREDENTIAL_PER_MIN", "600"),
+    ("PATCHCTL_AGENT_PER_ADDRESS_PER_MIN", "600"),
+    ("PATCHCTL_MAX_CONNECTIONS", "1000000"),
+];
+
+/// Where the platform keeps its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Database {
+    /// A SQLite file in the run's temporary directory.
+    Sqlite,
+    /// A scratch PostgreSQL database, dropped afterwards.
+    Postgres,
+}
+
+impl Database {
+    /// Name in reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Database::Sqlite => "SQLite",
+            Database::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// `/proc/sys/fs/nr_open`: the most a process may be allowed to open.
+pub fn nr_open() -> u64 {
+    std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(1_048_576)
+}
+
+/// Raises this process's `RLIMIT_NOFILE` to `want` (soft and hard: as root with
+/// `CAP_SYS_RESOURCE`), else the soft limit to the hard one; returns the soft limit.
+/// Children started afterwards inherit it.
+pub fn raise_nofile(want: u64) -> u64 {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if setrlimit(Resource::RLIMIT_NOFILE, want, want).is_err()
+        && let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+    {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+    getrlimit(Resource::RLIMIT_NOFILE)
+        .map(|(soft, _)| soft)
+        .unwrap_or(0)
+}
+
+/// Open file descriptors of a process (`/proc/PID/fd`).
+pub fn fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count() as u64)
+        .unwrap_or(0)
+}
+
+/// CPU time (user + system) a process has used, from `/proc/PID/stat` (clock ticks of
+/// 10 ms, the Linux `USER_HZ`).
+pub fn cpu_time(pid: u32) -> std::time::Duration {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    std::time::Duration::from_millis(ticks * 10)
+}
+
+/// The running platform and what is needed to talk to it.
+pub struct Platform {
+    child: Option<ChildGuard>,
+    bin: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// `https://127.0.0.1:PORT`.
+    pub url: String,
+    /// The development PKI (its CA is what agents trust).
+    pub pki: DevPki,
+    /// An organisation API token (operator).
+    pub token: Secret,
+    /// The enrollment key made for the run through the operator API.
+    pub enrollment_key: Secret,
+    scratch: Option<ScratchDb>,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl Platform {
+    /// Sets up the data, the PKI and the configuration, starts the platform and makes
+    /// an enrollment key.
+    pub async fn start(
+        bin: &Path,
+        db: Database,
+        postgres_url: &str,
+        heartbeat_secs: u64,
+    ) -> anyhow::Result<Platform> {
+        if !bin.is_file() {
+            anyhow::bail!(
+                "{} not found: build it with `{}` (or pass --patchctl-bin)",
+                bin.display(),
+                crate::footprint::BUILD_HINT
+            );
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("patchctl-bench-fleet-")
+            .tempdir()?;
+        let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+        let pki = ensure_dev_pki(&dir.path().join("pki"), &names)?;
+        let scratch = match db {
+            Database::Postgres => Some(ScratchDb::create(postgres_url).await?),
+            Database::Sqlite => None,
+        };
+        let database_url = match &scratch {
+            Some(s) => s.url.clone(),
+            None => format!("sqlite://{}", dir.path().join("patchctl.db").display()),
+        };
+        // The organisation and its first token, as `patchctl admin init` makes them.
+        let secrets = {
+            let store = patchctl_storage::open(&database_url).await?;
+            patchctl_server::bootstrap::create_org(store.as_ref(), "fleet").await?
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let config = dir.path().join("server.json");
+        let json = serde_json::json!({
+            "listen": addr.to_string(),
+            "database_url": database_url,
+            "tls_cert": pki.server_cert,
+            "tls_key": pki.server_key,
+            "heartbeat_interval_secs": heartbeat_secs,
+            "vuln_sync": false,
+            "command_signing_key": dir.path().join("command-signing.key"),
+        });
+        std::fs::write(&config, serde_json::to_vec_pretty(&json)?)?;
+        let mut p = Platform {
+            child: None,
+            bin: bin.to_owned(),
+            config,
+            log: dir.path().join("server.log"),
+            addr,
+            url: format!("https://{addr}"),
+            pki,
+            token: secrets.token,
+            enrollment_key: secrets.enrollment_key,
+            scratch,
+            _dir: dir,
+        };
+        p.spawn()?;
+        p.wait_ready(START_TIMEOUT).await?;
+        let created: CreatedEnrollmentKey = p
+            .operator()?
+            .json(
+                Method::POST,
+                "/api/v1/enrollment-keys",
+                Some(p.token.expose()),
+                Some(&NewEnrollmentKey {
+                    name: "fleet simulator".into(),
+                    expires_in_secs: None,
+                    max_uses: None,
+                }),
+            )
+            .await
+            .context("cannot create the enrollment key through the operator API")?;
+        p.enrollment_key = created.key;
+        Ok(p)
+    }
+
+    /// A client for the operator API.
+    pub fn operator(&self) -> anyhow::Result<HttpsClient> {
+        Ok(HttpsClient::new(
+            &self.url,
+            client_config(Some(&self.pki.ca_cert))?,
+        )?)
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("server").arg("--config").arg(&self.config);
+        for (k, v) in LIMIT_ENV {
+            cmd.env(k, v);
+        }
+        cmd.env("RUST_LOG", "warn");
+        // The child inherits the raised RLIMIT_NOFILE (the workspace forbids the
+        // `unsafe` a `pre_exec` hook needs, and a hook would set the same limit).
+        raise_nofile(nr_open());
+        self.child = Some(ChildGuard::spawn(cmd, "patchctl server", &self.log)?);
+        Ok(())
+    }
+
+    /// Waits until `/api/v1/health` answers.
+    pub async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<Duration> {
+        let start = Instant::now();
+        let client = self.operator()?.with_timeout(Duration::from_secs(2));
+        loop {
+            if let Some(c) = self.child.as_mut() {
+                c.ensure_running()?;
+            }
+            let r: Result<serde_json::Value, _> = client
+                .json::<(), _>(Method::GET, "/api/v1/health", None, None)
+                .await;
+            if r.is_ok() {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > limit {
+                anyhow::bail!(
+                    "the platform did not answer /api/v1/health within {limit:?}; its output:\n{}",
+                    self.log_tail(20)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The end of the platform's output.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.child
+            .as_ref()
+            .map(|c| c.log_tail(lines))
+            .unwrap_or_default()
+    }
+
+    /// The platform's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.pid()).unwrap_or(0)
+    }
+
+    /// Its memory (`VmRSS`, `VmHWM`).
+    pub fn mem(&self) -> Mem {
+        mem(self.pid()).unwrap_or_default()
+    }
+
+    /// Its open file descriptors.
+    pub fn fds(&self) -> u64 {
+        fds(self.pid())
+    }
+
+    /// SIGKILLs the platform (the guard's drop kills and reaps it).
+    pub fn kill(&mut self) {
+        self.child = None;
+    }
+
+    /// Starts it again with the same configuration (same port, same database).
+    pub fn restart(&mut self) -> anyhow::Result<()> {
+        self.spawn()
+    }
+
+    /// Stops the platform and drops the scratch database.
+    pub async fn stop(mut self) {
+        self.child = None;
+        if let Some(db) = self.scratch.take()
+            && let Err(e) = db.drop_db().await
+        {
+            eprintln!("warning: {e:#}");
+        }
+    }
+}
