@@ -440,6 +440,42 @@ macro_rules! trial {
     };
 }
 
+/// A new, empty database on the server of [`POSTGRES_ENV`] (a test that calls this
+/// declares [`Need::Postgres`]); its URL, with the server's and the query's parts kept.
+/// Named `<prefix>_<random>`; left for the server's owner to drop.
+pub async fn scratch_postgres(prefix: &str) -> String {
+    use sqlx::Connection;
+    let base = std::env::var(POSTGRES_ENV).expect("the test declares Need::Postgres");
+    let name = format!(
+        "{prefix}_{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default()
+    );
+    let mut conn = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the scratch database {name}: {e}"));
+    let (main, query) = match base.split_once('?') {
+        Some((m, q)) => (m, Some(q)),
+        None => (base.as_str(), None),
+    };
+    let start = main.find("://").map_or(0, |i| i + 3);
+    let root = match main[start..].find('/') {
+        Some(i) => &main[..start + i],
+        None => main,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -569,41 +605,5 @@ mod tests {
         .multi_thread(Some(2));
         run_body(t.body);
         assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2]);
-    }
-}
-
-/// A new, empty database on the server of [`POSTGRES_ENV`] (a test that calls this
-/// declares [`Need::Postgres`]); its URL, with the server's and the query's parts kept.
-/// Named `<prefix>_<random>`; left for the server's owner to drop.
-pub async fn scratch_postgres(prefix: &str) -> String {
-    use sqlx::Connection;
-    let base = std::env::var(POSTGRES_ENV).expect("the test declares Need::Postgres");
-    let name = format!(
-        "{prefix}_{:x}{:x}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default()
-    );
-    let mut conn = sqlx::PgConnection::connect(&base)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap_or_else(|e| panic!("cannot create the scratch database {name}: {e}"));
-    let (main, query) = match base.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (base.as_str(), None),
-    };
-    let start = main.find("://").map_or(0, |i| i + 3);
-    let root = match main[start..].find('/') {
-        Some(i) => &main[..start + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
     }
 }

@@ -14,6 +14,8 @@
 //! Needs PostgreSQL (`PATCHCTL_TEST_POSTGRES_URL`); reported as skipped, with the reason,
 //! without it, and a failure under `CI=true`.
 
+#![allow(clippy::disallowed_methods)] // Test harness: starts servers and agents.
+
 mod common;
 
 use std::fs;
