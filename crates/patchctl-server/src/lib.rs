@@ -98,8 +98,28 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over `store`; starts the heartbeat writer on the current runtime.
+    /// State over `store`; starts the heartbeat writer on the current runtime. The
+    /// command signer reads `settings.command_signing_key` (keys in memory when unset
+    /// or unreadable, loudly).
     pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
+        let signer = match &settings.command_signing_key {
+            Some(path) => signing::Signer::open(path.clone()).unwrap_or_else(|e| {
+                // `launch` refuses to start on this; state built in code (tests) keeps
+                // going with keys in memory, loudly.
+                tracing::error!(error = %e, "command-signing keys in memory only");
+                signing::Signer::ephemeral()
+            }),
+            None => signing::Signer::ephemeral(),
+        };
+        Self::with_signer(store, settings, signer)
+    }
+
+    /// [`AppState::new`] with the signer given (`launch` opened and checked it).
+    pub fn with_signer(
+        store: Arc<dyn Storage>,
+        settings: Settings,
+        signer: signing::Signer,
+    ) -> Self {
         let heartbeats =
             heartbeats::HeartbeatBatcher::start(store.clone(), settings.metrics_history_len);
         let metrics = Arc::new(metrics::Metrics::new());
@@ -110,15 +130,7 @@ impl AppState {
             settings.enroll_per_address_per_min,
             settings.enroll_per_key_per_min,
         ));
-        let signer = Arc::new(match &settings.command_signing_key {
-            Some(path) => signing::Signer::open(path.clone()).unwrap_or_else(|e| {
-                // `launch` refuses to start on this; state built in code (tests) keeps
-                // going with keys in memory, loudly.
-                tracing::error!(error = %e, "command-signing keys in memory only");
-                signing::Signer::ephemeral()
-            }),
-            None => signing::Signer::ephemeral(),
-        });
+        let signer = Arc::new(signer);
         let waiters = Arc::new(longpoll::Waiters::default());
         let agents = Arc::new(auth::CredentialCache::default());
         changes::start(
@@ -233,20 +245,24 @@ pub async fn launch_with_listeners(
 ) -> Result<(), LaunchError> {
     let store = patchctl_storage::open(&settings.database_url).await?;
     let tls = patchctl_net::tls::server_config(&settings.tls_cert, &settings.tls_key)?;
-    match &settings.command_signing_key {
+    // The key file is read once, here: every organisation's key is checked (and made,
+    // for one that has none anywhere) before the first request, so a node whose key
+    // file disagrees with the platform does not start; the state keeps this signer.
+    let signer = match &settings.command_signing_key {
         Some(path) => {
-            // Every organisation's key is checked (and made, for one that has none
-            // anywhere) before the first request: a node whose key file disagrees with
-            // the platform does not start.
             let signer = signing::Signer::open(path.clone())?;
             for org in store.list_orgs().await? {
                 signer.ensure(store.as_ref(), org.id).await?;
             }
+            signer
         }
-        None => tracing::warn!(
-            "no command_signing_key set: commands are signed with keys kept in memory, which agents refuse after a restart"
-        ),
-    }
+        None => {
+            tracing::warn!(
+                "no command_signing_key set: commands are signed with keys kept in memory, which agents refuse after a restart"
+            );
+            signing::Signer::ephemeral()
+        }
+    };
     let trimmed = store
         .trim_metrics_history(settings.metrics_history_len)
         .await?;
@@ -259,7 +275,7 @@ pub async fn launch_with_listeners(
     let sync = vulnsync::schedule::start(&settings, store.clone());
     let hooks = webhooks::start(&settings.webhook_config(), store.clone());
     let drain_for = std::time::Duration::from_secs(settings.drain_secs);
-    let state = AppState::new(store, settings);
+    let state = AppState::with_signer(store, settings, signer);
     let policy = policy::spawn(state.clone());
     let drain = state.drain.clone();
     let shutdown = async move {

@@ -34,26 +34,57 @@ pub struct Loop {
     pub resumed: u64,
     /// One error, if any.
     pub error: Option<String>,
+    /// CPU time the server and the client used in the window ([`CpuProbe`]).
+    pub cpu: (Duration, Duration),
 }
+
+/// Reads the CPU time (user + system) used so far by the server under test and by the
+/// simulated clients, in that order.
+pub type CpuProbe = Arc<dyn Fn() -> (Duration, Duration) + Send + Sync>;
 
 impl Loop {
     /// Successful requests per second.
     pub fn per_sec(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
+
+    /// CPU time per successful request of the server and of the client, in µs.
+    pub fn cpu_per_request_us(&self) -> (f64, f64) {
+        let n = self.ok.max(1) as f64;
+        (
+            self.cpu.0.as_secs_f64() * 1e6 / n,
+            self.cpu.1.as_secs_f64() * 1e6 / n,
+        )
+    }
+
+    /// The rate the server would sustain with `cpus` CPUs of its own: `cpus` divided by
+    /// its CPU time per request (the handshake included), the clients elsewhere.
+    pub fn per_sec_on(&self, cpus: f64) -> f64 {
+        let us = self.cpu_per_request_us().0;
+        if us > 0.0 { cpus * 1e6 / us } else { 0.0 }
+    }
 }
 
 /// Runs `loops` closed loops for `window` against `server`; with `key`, each loop
-/// enrolls first and then sends heartbeats with its credential.
+/// enrolls first and then sends heartbeats with its credential. `cpu` is read at the
+/// window's start and end.
 pub async fn closed_loop(
     server: SocketAddr,
     tls: &rustls::ClientConfig,
     key: Option<Secret>,
     loops: usize,
     window: Duration,
+    cpu: CpuProbe,
 ) -> Loop {
     let mut set = tokio::task::JoinSet::new();
     let start = Instant::now() + Duration::from_millis(200);
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(start.into()).await;
+        let (s0, c0) = cpu();
+        tokio::time::sleep_until((start + window).into()).await;
+        let (s1, c1) = cpu();
+        (s1.saturating_sub(s0), c1.saturating_sub(c0))
+    });
     for n in 0..loops {
         let i = FIRST_INDEX + n;
         let agent = AgentTls::new(tls, i);
@@ -135,6 +166,7 @@ pub async fn closed_loop(
         }
     }
     let elapsed = start.elapsed().max(window);
+    let cpu = sampler.await.unwrap_or_default();
     Loop {
         ok: lat.len() as u64,
         errors,
@@ -143,6 +175,7 @@ pub async fn closed_loop(
         full,
         resumed,
         error,
+        cpu,
     }
 }
 

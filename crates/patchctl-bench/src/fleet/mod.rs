@@ -416,6 +416,13 @@ fn run_with(
         let (hello, hello_rt) =
             ceiling::start_hello(&plat.pki.server_cert, &plat.pki.server_key, crate::cpus())?;
         let w = Duration::from_secs(args.ceiling_secs.max(1));
+        let me = std::process::id();
+        // The bare server runs on threads named "hello" inside this process: its CPU is
+        // theirs, the clients' is the rest of the process.
+        let hello_cpu: ceiling::CpuProbe = Arc::new(move || {
+            let server = platform::threads_cpu("hello");
+            (server, platform::cpu_time(me).saturating_sub(server))
+        });
         ceilings.push((
             "hello (bare rustls + hyper)",
             rt.block_on(ceiling::closed_loop(
@@ -424,9 +431,13 @@ fn run_with(
                 None,
                 args.ceiling_loops,
                 w,
+                hello_cpu,
             )),
         ));
         hello_rt.shutdown_background();
+        let pid = plat.pid();
+        let platform_cpu: ceiling::CpuProbe =
+            Arc::new(move || (platform::cpu_time(pid), platform::cpu_time(me)));
         ceilings.push((
             "platform heartbeat",
             rt.block_on(ceiling::closed_loop(
@@ -435,6 +446,7 @@ fn run_with(
                 Some(plat.enrollment_key.clone()),
                 args.ceiling_loops,
                 w,
+                platform_cpu,
             )),
         ));
     }

@@ -83,7 +83,26 @@ pub fn fds(pid: u32) -> u64 {
 /// CPU time (user + system) a process has used, from `/proc/PID/stat` (clock ticks of
 /// 10 ms, the Linux `USER_HZ`).
 pub fn cpu_time(pid: u32) -> std::time::Duration {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// CPU time of this process's threads named `name` (`/proc/self/task/*/stat`), e.g. the
+/// bare server's runtime threads inside the simulator.
+pub fn threads_cpu(name: &str) -> std::time::Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return std::time::Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim_end() == name)
+        })
+        .map(|t| stat_cpu(&t.path().join("stat").to_string_lossy()))
+        .sum()
+}
+
+fn stat_cpu(path: &str) -> std::time::Duration {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which may hold spaces) in parentheses.
     let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<u64> = after
