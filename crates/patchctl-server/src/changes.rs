@@ -6,12 +6,14 @@
 //! - a scan stored by any node makes this node's CVE engine correlate the host again,
 //!   so that every node serves the same findings;
 //! - a host revoked, rejected or with a new credential is forgotten by this node's
-//!   credential cache, so that a revoked agent is refused everywhere at once.
+//!   credential cache, so that a revoked agent is refused everywhere at once;
+//! - a node joined or left: this node counts the live nodes again (`crate::nodes`), so
+//!   that its share of the rate limits follows at once.
 //!
 //! When announcements may have been missed ([`Change::Lost`]: the node's listening
 //! connection dropped, or this node fell behind), the node re-reads instead: it wakes
-//! the long-polls of every host with queued commands, empties its credential cache and
-//! reloads the engine. The bounds without any announcement are the long-poll's
+//! the long-polls of every host with queued commands, empties its credential cache,
+//! reloads the engine and counts the live nodes. The bounds without any announcement are the long-poll's
 //! timeout, the credential cache's time to live (`auth::CREDENTIAL_CACHE_TTL`) and the
 //! engine's periodic refresh.
 //!
@@ -28,6 +30,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth::CredentialCache;
 use crate::engine::VulnEngine;
 use crate::longpoll::Waiters;
+use crate::nodes::Registry;
 
 /// How often remembered wakes nobody took are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -46,6 +49,7 @@ pub fn start(
     waiters: Arc<Waiters>,
     credentials: Arc<CredentialCache>,
     engine: Arc<VulnEngine>,
+    nodes: Arc<Registry>,
 ) {
     // Subscribed before the first request can announce anything.
     let mut rx = store.subscribe();
@@ -79,8 +83,10 @@ pub fn start(
                 Change::Commands { host } => waiters.wake(host),
                 Change::Scan { org, host } => engine.host_changed_later(org, host),
                 Change::Standing { host } => credentials.forget_host(host),
+                Change::Nodes => nodes.recount(),
                 Change::Lost => {
                     credentials.forget_all();
+                    nodes.recount();
                     match store.hosts_with_queued_commands().await {
                         Ok(hosts) => hosts.into_iter().for_each(|h| waiters.wake(h)),
                         Err(e) => {

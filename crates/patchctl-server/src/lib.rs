@@ -8,8 +8,8 @@
 //! Layout: [`api`] holds the handlers, one file per resource, and wires the routes;
 //! [`engine`] is the CVE engine the vulnerability views and the updates view ask;
 //! [`heartbeats`] the group-commit writer every heartbeat goes through; [`auth`] the
-//! secrets and the extractors that check them; [`ratelimit`] the enrollment rate
-//! limits; [`releases`] what a published release must satisfy and the cache of
+//! secrets and the extractors that check them; [`ratelimit`] the in-memory rate limits,
+//! each node taking its share as [`nodes`] counts the live nodes; [`releases`] what a published release must satisfy and the cache of
 //! rollouts and releases behind the heartbeat's update offer; [`error`] the one error answer and the mapping of domain errors to status
 //! codes; [`settings`] the layered configuration; [`serve`] the TLS accept loop;
 //! [`bootstrap`] organisations and the `--dev` set-up; [`vulnsync`] the vulnerability
@@ -45,6 +45,7 @@ pub mod heartbeats;
 pub mod longpoll;
 pub mod lookup;
 pub mod metrics;
+pub mod nodes;
 pub mod operators;
 pub mod passwords;
 pub mod policy;
@@ -95,12 +96,14 @@ pub struct AppState {
     pub agent_limits: Arc<ratelimit::AgentLimits>,
     /// Scan deltas accepted since each host's last full scan, by this process.
     pub delta_chains: Arc<api::scans::DeltaChains>,
+    /// This node in the node registry; its count of live nodes divides the rate limits.
+    pub nodes: Arc<nodes::Registry>,
 }
 
 impl AppState {
-    /// State over `store`; starts the heartbeat writer on the current runtime. The
-    /// command signer reads `settings.command_signing_key` (keys in memory when unset
-    /// or unreadable, loudly).
+    /// State over `store`; starts the heartbeat writer, the changes consumer and the
+    /// node registry's beat on the current runtime. The command signer reads
+    /// `settings.command_signing_key` (keys in memory when unset or unreadable, loudly).
     pub fn new(store: Arc<dyn Storage>, settings: Settings) -> Self {
         let signer = match &settings.command_signing_key {
             Some(path) => signing::Signer::open(path.clone()).unwrap_or_else(|e| {
@@ -126,9 +129,13 @@ impl AppState {
         let vulns = engine::VulnEngine::new(store.clone());
         vulns.observe_recorrelation(metrics.recorrelation_observer());
         vulns.spawn();
+        let nodes = Arc::new(nodes::Registry::new());
+        nodes.set_address(Some(settings.listen.to_string()));
+        nodes::start(store.clone(), nodes.clone());
         let limits = Arc::new(ratelimit::EnrollLimits::new(
             settings.enroll_per_address_per_min,
             settings.enroll_per_key_per_min,
+            nodes.share(),
         ));
         let signer = Arc::new(signer);
         let waiters = Arc::new(longpoll::Waiters::default());
@@ -138,6 +145,7 @@ impl AppState {
             waiters.clone(),
             agents.clone(),
             vulns.clone(),
+            nodes.clone(),
         );
         let settings_limits = (
             settings.agent_per_credential_per_min,
@@ -155,13 +163,15 @@ impl AppState {
             agents,
             releases: Arc::new(releases::ReleaseCache::default()),
             metrics,
-            logins: Arc::new(ui::session::LoginLimits::default()),
+            logins: Arc::new(ui::session::LoginLimits::new(nodes.share())),
             views: Arc::new(views::FleetViews::default()),
             agent_limits: Arc::new(ratelimit::AgentLimits::new(
                 settings_limits.0,
                 settings_limits.1,
+                nodes.share(),
             )),
             delta_chains: Arc::default(),
+            nodes,
         }
     }
 }
@@ -276,11 +286,17 @@ pub async fn launch_with_listeners(
     let hooks = webhooks::start(&settings.webhook_config(), store.clone());
     let drain_for = std::time::Duration::from_secs(settings.drain_secs);
     let state = AppState::with_signer(store, settings, signer);
+    if let Ok(addr) = listener.local_addr() {
+        state.nodes.set_address(Some(addr.to_string()));
+    }
     let policy = policy::spawn(state.clone());
     let drain = state.drain.clone();
+    let (registry, store) = (state.nodes.clone(), state.store.clone());
     let shutdown = async move {
         shutdown.await;
         drain.start();
+        // The other nodes take over this node's share of the rate limits now.
+        registry.leave(store.as_ref()).await;
         if !drain_for.is_zero() {
             tracing::info!(
                 drain_secs = drain_for.as_secs(),

@@ -1,7 +1,15 @@
-//! Rate limits: in-memory token buckets, kept by each platform process on its own
-//! (several processes behind one address each allow the rate). Enrollment has one per
-//! source address and one per enrollment key ([`EnrollLimits`]); the other agent routes
-//! one per agent credential and one per source address ([`AgentLimits`]).
+//! Rate limits: in-memory token buckets, kept by each platform process. Enrollment has
+//! one per source address and one per enrollment key ([`EnrollLimits`]); the other agent
+//! routes one per agent credential and one per source address ([`AgentLimits`]).
+//!
+//! Several nodes behind one address (issue 16 §3) divide each limit between them: a
+//! bucket family built with a [`Share`] admits ceil(limit / N) a minute, N being the
+//! nodes seen alive in the database (`crate::nodes` keeps the count), so that the sum
+//! over the nodes stays within the configured limit (3 × ceil(30 / 3) = 30). The share
+//! follows the count at the next attempt (a bucket that held more tokens than its new
+//! share is cut down to it). The limits that guard secrets — enrollment per key, login
+//! per username — are also kept in the database for every node at once
+//! (`patchctl_storage::LimitStore`); their in-memory buckets keep the whole limit.
 //!
 //! A bucket holds up to a minute's worth of attempts (the burst) and refills at the
 //! configured rate per minute; an attempt takes one token or is refused with the time
@@ -27,8 +35,8 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -84,6 +92,35 @@ pub struct RateLimited {
     pub retry_after: Duration,
 }
 
+/// The live nodes this node shares its limits with (itself included): a bucket family
+/// built with it admits [`Share::of`] its limit. Cloning gives the same count.
+#[derive(Debug, Clone)]
+pub struct Share(Arc<AtomicU32>);
+
+impl Default for Share {
+    /// Alone: the whole limit.
+    fn default() -> Self {
+        Share(Arc::new(AtomicU32::new(1)))
+    }
+}
+
+impl Share {
+    /// The live nodes (at least 1).
+    pub fn nodes(&self) -> u32 {
+        self.0.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Sets the live nodes (0 counts as 1).
+    pub fn set(&self, nodes: u32) {
+        self.0.store(nodes.max(1), Ordering::Relaxed);
+    }
+
+    /// This node's part of `limit`: ceil(`limit` / nodes), at least 1.
+    pub fn of(&self, limit: u32) -> u32 {
+        limit.div_ceil(self.nodes()).max(1)
+    }
+}
+
 /// One bucket: tokens at a time.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -91,10 +128,12 @@ struct Bucket {
     at: Instant,
 }
 
-/// Token buckets by key: `per_min` attempts a minute, bursts of up to `per_min`.
+/// Token buckets by key: `per_min` attempts a minute, bursts of up to `per_min` (or this
+/// node's [`Share`] of them).
 #[derive(Debug)]
 pub struct TokenBuckets<K> {
     per_min: u32,
+    share: Share,
     map: Mutex<Table<K>>,
 }
 
@@ -106,10 +145,16 @@ struct Table<K> {
 }
 
 impl<K: Hash + Eq + Clone> TokenBuckets<K> {
-    /// Buckets of `per_min` attempts a minute (at least 1).
+    /// Buckets of `per_min` attempts a minute (at least 1), the whole limit on this node.
     pub fn new(per_min: u32) -> Self {
+        Self::shared(per_min, Share::default())
+    }
+
+    /// Buckets of this node's `share` of `per_min` attempts a minute.
+    pub fn shared(per_min: u32, share: Share) -> Self {
         TokenBuckets {
             per_min: per_min.max(1),
+            share,
             map: Mutex::new(Table {
                 buckets: HashMap::new(),
                 prune_at: MAX_BUCKETS,
@@ -117,14 +162,16 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
         }
     }
 
-    fn rate_per_sec(&self) -> f64 {
-        f64::from(self.per_min) / 60.0
+    /// Attempts a minute this node admits now (its share of the limit).
+    pub fn per_min(&self) -> u32 {
+        self.share.of(self.per_min)
     }
 
     /// Takes a token of `key`'s bucket at `now`, or says how long until one is there.
     pub fn take(&self, key: &K, now: Instant) -> Result<(), Duration> {
-        let burst = f64::from(self.per_min);
-        let rate = self.rate_per_sec();
+        let per_min = self.per_min();
+        let burst = f64::from(per_min);
+        let rate = f64::from(per_min) / 60.0;
         let mut table = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let Table { buckets, prune_at } = &mut *table;
         if buckets.len() >= *prune_at && !buckets.contains_key(key) {
@@ -219,10 +266,12 @@ impl Refused {
 }
 
 impl EnrollLimits {
-    /// Limits of `per_address` and `per_key` attempts a minute.
-    pub fn new(per_address: u32, per_key: u32) -> Self {
+    /// Limits of `per_address` and `per_key` attempts a minute; this node admits its
+    /// `share` of the address limit (the key's is also kept in the database, for every
+    /// node at once).
+    pub fn new(per_address: u32, per_key: u32, share: Share) -> Self {
         EnrollLimits {
-            per_address: TokenBuckets::new(per_address),
+            per_address: TokenBuckets::shared(per_address, share),
             per_key: TokenBuckets::new(per_key),
             refused: Refused::default(),
         }
@@ -277,11 +326,12 @@ pub struct AgentLimits {
 }
 
 impl AgentLimits {
-    /// Limits of `per_credential` and `per_address` requests a minute.
-    pub fn new(per_credential: u32, per_address: u32) -> Self {
+    /// Limits of `per_credential` and `per_address` requests a minute, of which this
+    /// node admits its `share`.
+    pub fn new(per_credential: u32, per_address: u32, share: Share) -> Self {
         AgentLimits {
-            per_credential: TokenBuckets::new(per_credential),
-            per_address: TokenBuckets::new(per_address),
+            per_credential: TokenBuckets::shared(per_credential, share.clone()),
+            per_address: TokenBuckets::shared(per_address, share),
             refused: Refused::default(),
         }
     }
@@ -344,6 +394,43 @@ mod tests {
     }
 
     #[test]
+    fn a_node_admits_its_share_and_follows_the_count() {
+        let share = Share::default();
+        let b = TokenBuckets::shared(30, share.clone());
+        let t0 = Instant::now();
+        share.set(3);
+        assert_eq!(b.per_min(), 10);
+        for _ in 0..10 {
+            b.take(&"a", t0).unwrap();
+        }
+        // A tenth of a minute's worth of tokens: one every 6 s.
+        let wait = b.take(&"a", t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 6.0).abs() < 0.01, "{wait:?}");
+        // Rounded up: 7 nodes of a limit of 30 admit 5 each.
+        share.set(7);
+        assert_eq!(b.per_min(), 5);
+        // Alone again (no restart): the whole limit, the full bucket after a minute.
+        share.set(1);
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..30 {
+            b.take(&"a", later).unwrap();
+        }
+        assert!(b.take(&"a", later).is_err());
+        // A full bucket is cut down to a smaller share at once.
+        b.take(&"b", later).unwrap(); // 29 left of 30
+        share.set(2);
+        for _ in 0..15 {
+            b.take(&"b", later).unwrap();
+        }
+        assert!(b.take(&"b", later).is_err());
+        // Never less than one a minute.
+        share.set(1000);
+        assert_eq!(b.per_min(), 1);
+        share.set(0);
+        assert_eq!(share.nodes(), 1);
+    }
+
+    #[test]
     fn full_buckets_are_dropped_when_the_table_is_full() {
         let b = TokenBuckets::new(60);
         let t0 = Instant::now();
@@ -375,7 +462,7 @@ mod tests {
 
     #[test]
     fn agent_credentials_have_buckets_of_their_own() {
-        let l = AgentLimits::new(2, 1000);
+        let l = AgentLimits::new(2, 1000, Share::default());
         l.check_credential("pcag_a").unwrap();
         l.check_credential("pcag_a").unwrap();
         let e = l.check_credential("pcag_a").unwrap_err();

@@ -13,7 +13,10 @@
 //!   stored by one node gives the same findings on all three; a host revoked through
 //!   one is refused by the other two at once, although both had its credential cached.
 //!
-//! - the enrollment limit per key holds for the three nodes together, not per node.
+//! - the enrollment limit per key holds for the three nodes together, not per node;
+//! - the in-memory limits (per agent credential, per enrollment source address) hold
+//!   for the three nodes together too: each node counts the live nodes in the node
+//!   registry and admits a third; a node that stops gives its share back at once.
 //!
 //! The same checks with three `patchctl server` processes are in
 //! `crates/patchctl/tests/nodes.rs`.
@@ -54,6 +57,11 @@ fn main() -> ExitCode {
                 .multi_thread(Some(2))
                 .needs([Need::Postgres]),
         )
+        .test(
+            trial!(async postgres_nodes_share_the_in_memory_limits)
+                .multi_thread(Some(2))
+                .needs([Need::Postgres]),
+        )
         .run()
 }
 
@@ -84,6 +92,9 @@ async fn node(url: &str, dir: &Path, tweak: impl FnOnce(&mut Settings)) -> Node 
         policy_tick_secs: 86_400,
         enroll_per_address_per_min: 1_000,
         enroll_per_key_per_min: 1_000,
+        // The exactly-once check sends ~80 requests with one credential in seconds;
+        // three nodes divide the limit between them.
+        agent_per_credential_per_min: 1_000,
         vuln_sync: false,
         command_signing_key: Some(dir.join("command-signing.key")),
         ..Settings::with_defaults(
@@ -561,4 +572,170 @@ async fn postgres_enrollment_limit_is_shared() {
     assert_eq!(e.status(), Some(429), "{e}");
     let after = e.retry_after().expect("Retry-After");
     assert!(after >= Duration::from_secs(10), "{after:?}");
+}
+
+/// `GET path` over plain HTTP/1.1 (a node's `metrics_listen`): the whole answer.
+async fn plain_get(addr: SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = String::new();
+    tcp.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
+}
+
+/// The live nodes `node`'s readiness answer reports.
+async fn nodes_live(node: &Node) -> u64 {
+    let ready: Value = node
+        .client()
+        .json(Method::GET, "/api/v1/health/ready", None, None::<&()>)
+        .await
+        .unwrap();
+    ready["nodes_live"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no nodes_live in {ready}"))
+}
+
+/// Waits until every node of `nodes` counts `want` live nodes (a node joining or
+/// leaving is announced: well within a beat of 15 s).
+async fn until_live(nodes: &[&Node], want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for n in nodes {
+        loop {
+            let live = nodes_live(n).await;
+            if live == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} counts {live} live nodes, not {want}",
+                n.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Sends `attempts` requests round-robin over `nodes` (each node's own client); how
+/// many passed the rate limits, and how long the burst took. Every refusal is a 429
+/// with a `Retry-After` of at most `max_wait`.
+async fn burst<F, Fut>(
+    nodes: &[&Node],
+    attempts: usize,
+    max_wait: Duration,
+    send: F,
+) -> (usize, Duration)
+where
+    F: Fn(HttpsClient) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    let clients: Vec<HttpsClient> = nodes.iter().map(|n| n.client()).collect();
+    let t = Instant::now();
+    let mut passed = 0;
+    for i in 0..attempts {
+        match send(clients[i % clients.len()].clone()).await {
+            Err(e) if e.status() == Some(429) => {
+                let after = e.retry_after().expect("a 429 carries Retry-After");
+                assert!(
+                    after > Duration::ZERO && after <= max_wait,
+                    "Retry-After {after:?}"
+                );
+            }
+            _ => passed += 1,
+        }
+    }
+    (passed, t.elapsed())
+}
+
+/// Three nodes with 30 requests a minute per agent credential and 30 enrollment
+/// attempts a minute per source address: each node counts three live nodes and admits
+/// 10 of each, so a burst sent round-robin over the three gets 30 through, not 90 (plus
+/// what refills while it runs: a token per node every 6 s). A node that stops leaves
+/// the registry: the two others count two at once.
+async fn postgres_nodes_share_the_in_memory_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = patchctl_testkit::scratch_postgres("patchctl_node_shares").await;
+    let store: Arc<dyn Storage> = patchctl_storage::open(&url).await.unwrap();
+    let org = create_org(store.as_ref(), "acme").await.unwrap();
+    // Node 0 serves its metrics on a plain address too.
+    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        nodes.push(
+            node(&url, dir.path(), |s| {
+                s.agent_per_credential_per_min = 30;
+                s.agent_per_address_per_min = 100_000;
+                s.enroll_per_address_per_min = 30;
+                s.drain_secs = 0;
+                if i == 0 {
+                    s.metrics_listen = Some(metrics_addr);
+                }
+            })
+            .await,
+        );
+    }
+    let all: Vec<&Node> = nodes.iter().collect();
+    until_live(&all, 3).await;
+    // The metrics say so too.
+    let page = plain_get(metrics_addr, "/metrics").await;
+    assert!(
+        page.lines().any(|l| l == "patchctl_nodes_live 3"),
+        "no `patchctl_nodes_live 3` in:\n{page}"
+    );
+
+    // Agent requests with one credential, round-robin.
+    let (_, cred) = enroll(&nodes[0], &org, "share-1").await;
+    let (passed, took) = burst(&all, 90, Duration::from_secs(7), |c| {
+        let cred = cred.clone();
+        async move {
+            c.json::<(), Value>(Method::GET, "/api/v1/agent/whoami", Some(&cred), None)
+                .await
+                .map(drop)
+        }
+    })
+    .await;
+    // One token a node every 6 s refills during the burst.
+    let refill = 3 * (took.as_secs() as usize / 6 + 1);
+    assert!(
+        (30..=30 + refill).contains(&passed),
+        "{passed} of 90 agent requests with one credential passed three nodes (limit 30 a minute, {took:?})"
+    );
+
+    // Enrollment attempts from one address (127.0.0.1), round-robin: the enrollment of
+    // share-1 took one token of node 0 already.
+    let (passed, took) = burst(&all, 90, Duration::from_secs(7), |c| async move {
+        c.json::<_, Value>(
+            Method::POST,
+            "/api/v1/agent/enroll",
+            None,
+            Some(&EnrollRequest {
+                protocol_version: PROTOCOL_VERSION,
+                license_key: patchctl_proto::Secret::new("pc_enroll_guessed".to_owned()),
+                agent_version: "1.0.0".into(),
+                system: system("guess"),
+            }),
+        )
+        .await
+        .map(drop)
+    })
+    .await;
+    let refill = 3 * (took.as_secs() as usize / 6 + 1);
+    assert!(
+        (29..=29 + refill).contains(&passed),
+        "{passed} of 90 enrollment attempts from one address passed three nodes (limit 30 a minute, {took:?})"
+    );
+
+    // Node 2 stops: it leaves the registry, and the two others count two at once
+    // (well inside the 45 s after which a silent node stops being counted).
+    let mut gone = nodes.pop().unwrap();
+    gone.stop.take().unwrap().send(()).unwrap();
+    until_live(&[&nodes[0], &nodes[1]], 2).await;
 }

@@ -15,7 +15,9 @@ use axum::http::{Request, StatusCode};
 use chrono::Utc;
 use http_body_util::BodyExt;
 use patchctl_proto::access::Role;
-use patchctl_proto::agent::{EnrollRequest, HeartbeatRequest, Metrics, SystemInfo};
+use patchctl_proto::agent::{
+    CommandWaitRequest, EnrollRequest, HeartbeatRequest, Metrics, SystemInfo,
+};
 use patchctl_proto::command::{CommandResult, ResultStatus};
 use patchctl_proto::scan::{ScanBody, ScanState, ScanUpload};
 use patchctl_proto::{PROTOCOL_VERSION, Secret};
@@ -136,6 +138,25 @@ where
     }
 }
 
+/// One request to the platform at `addr` over a new TLS connection.
+async fn tls_req(
+    addr: SocketAddr,
+    ca: &std::path::Path,
+    method: &str,
+    path: &str,
+    bearer: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
+    let tls = patchctl_net::client_config(Some(ca)).unwrap();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    send(stream, method, path, bearer, body.map(|b| b.to_string())).await
+}
+
 impl Platform {
     /// One request over a new TLS connection.
     async fn req(
@@ -145,14 +166,7 @@ impl Platform {
         bearer: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let tls = patchctl_net::client_config(Some(&self.ca)).unwrap();
-        let tcp = tokio::net::TcpStream::connect(self.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let stream = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        send(stream, method, path, bearer, body.map(|b| b.to_string())).await
+        tls_req(self.addr, &self.ca, method, path, bearer, body).await
     }
 
     /// `GET /metrics` on the plain listener, without a token.
@@ -471,6 +485,52 @@ async fn the_families_follow_agent_traffic() {
         &plain.text,
         &format!("patchctl_hosts{{{org},status=\"online\"}}"),
         2.0,
+    );
+
+    // This node alone in the node registry (SQLite), holding no long-poll; then one
+    // long-poll held (a new host, nothing queued for it), counted while it waits and
+    // no longer once it has ended.
+    expect(&page, "patchctl_nodes_live", 1.0);
+    expect(&page, "patchctl_long_polls_waiting", 0.0);
+    let (_, poller) = p.enroll(m.enrollment_key.expose(), "poller", "1.0.0").await;
+    let wait = CommandWaitRequest {
+        wait_secs: 2,
+        command_key_id: None,
+        approvers_serial: None,
+    };
+    let held = {
+        let (addr, ca, poller) = (p.addr, p.ca.clone(), poller.clone());
+        let body = serde_json::to_value(&wait).unwrap();
+        tokio::spawn(async move {
+            tls_req(
+                addr,
+                &ca,
+                "POST",
+                "/api/v1/agent/commands/wait",
+                Some(&poller),
+                Some(body),
+            )
+            .await
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    let page = loop {
+        let page = p.plain_metrics().await.text;
+        if value(&page, "patchctl_long_polls_waiting") == Some(1.0)
+            || std::time::Instant::now() > deadline
+        {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    expect(&page, "patchctl_long_polls_waiting", 1.0);
+    expect(&page, "patchctl_nodes_live", 1.0);
+    let ended = held.await.unwrap();
+    assert_eq!(ended.status, StatusCode::OK, "{}", ended.text);
+    expect(
+        &p.plain_metrics().await.text,
+        "patchctl_long_polls_waiting",
+        0.0,
     );
 }
 

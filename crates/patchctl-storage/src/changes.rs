@@ -1,7 +1,8 @@
 //! Changes every platform node must learn of at once, whichever node made them
 //! (issue 16): a command queued for a host (its long-poll wakes), a scan stored (the CVE
 //! engine re-correlates the host), a host's standing changed (cached credentials are
-//! forgotten).
+//! forgotten), a node joined or left (every node counts the live nodes again, to take
+//! its share of the rate limits, `crate::nodes`).
 //!
 //! [`ChangeStore::announce`] tells every node sharing the database, this one included;
 //! [`ChangeStore::subscribe`] hears every announcement from then on. On PostgreSQL an
@@ -49,18 +50,21 @@ pub enum Change {
         /// The host.
         host: Uuid,
     },
+    /// A node joined or is leaving: count the live nodes again.
+    Nodes,
     /// Announcements may have been missed: re-read what matters.
     Lost,
 }
 
 impl Change {
     /// The text form (a `NOTIFY` payload): `c <host>`, `s <org> <host>`, `h <host>`,
-    /// `lost`.
+    /// `nodes`, `lost`. (A node of an older release ignores `nodes`.)
     pub fn encode(&self) -> String {
         match self {
             Change::Commands { host } => format!("c {host}"),
             Change::Scan { org, host } => format!("s {org} {host}"),
             Change::Standing { host } => format!("h {host}"),
+            Change::Nodes => "nodes".into(),
             Change::Lost => "lost".into(),
         }
     }
@@ -78,6 +82,7 @@ impl Change {
                 Change::Scan { org, host: id()? }
             }
             "h" => Change::Standing { host: id()? },
+            "nodes" => Change::Nodes,
             "lost" => Change::Lost,
             _ => return None,
         };
@@ -113,6 +118,7 @@ mod tests {
             Change::Commands { host: a },
             Change::Scan { org: a, host: b },
             Change::Standing { host: b },
+            Change::Nodes,
             Change::Lost,
         ] {
             assert_eq!(Change::decode(&c.encode()), Some(c));

@@ -27,6 +27,8 @@
 //! * `deployments`: deployments of manifests in rings, their hosts and events
 //!   ([`DeploymentStore`]).
 //! * `limits`: rate limits every node shares ([`LimitStore`]).
+//! * `nodes`: the platform nodes sharing the database, each beating every 15 s
+//!   ([`NodeStore`]).
 //! * `changes`: announcements every node hears: commands queued, scans stored,
 //!   standings changed ([`ChangeStore`]; `NOTIFY`/`LISTEN` on PostgreSQL).
 //!
@@ -59,6 +61,7 @@ mod groups;
 mod hosts;
 mod identity;
 mod limits;
+mod nodes;
 mod operators;
 mod reboots;
 mod releases;
@@ -92,6 +95,7 @@ pub use hosts::{
 };
 pub use identity::{ApiToken, EnrollmentKey, IdentityStore, KeyRotation, NewEnrollmentKey, Org};
 pub use limits::LimitStore;
+pub use nodes::{NODE_FORGET_AFTER, NODE_LIVE_WITHIN, NodeBeat, NodeStore};
 pub use operators::{NewApiToken, NewSession, NewUser, OperatorStore, SessionRow, TokenAuth, User};
 pub use reboots::{
     HostBoot, HostBootState, RebootLine, RebootReport, RebootStore, bounded_reasons,
@@ -130,6 +134,7 @@ pub trait Storage:
     + DeploymentStore
     + ChangeStore
     + LimitStore
+    + NodeStore
 {
 }
 
@@ -152,6 +157,7 @@ impl<T> Storage for T where
         + DeploymentStore
         + ChangeStore
         + LimitStore
+        + NodeStore
 {
 }
 

@@ -67,6 +67,9 @@ use windows::{case_windows_crud, case_windows_go_with_their_group};
 #[path = "conformance/limits.rs"]
 mod limits;
 use limits::case_shared_rate_limits;
+#[path = "conformance/nodes.rs"]
+mod nodes;
+use nodes::case_node_registry;
 #[path = "conformance/reboots.rs"]
 mod reboots;
 use reboots::case_reboot_state;
@@ -280,6 +283,7 @@ conformance! {
         case_token_scope_expiry_and_revocation => sqlite_case_token_scope_expiry_and_revocation, postgres_case_token_scope_expiry_and_revocation;
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_shared_rate_limits => sqlite_case_shared_rate_limits, postgres_case_shared_rate_limits;
+        case_node_registry => sqlite_case_node_registry, postgres_case_node_registry;
         case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
         case_approvals_rules_and_manifests =>
             sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;

@@ -7,7 +7,8 @@
 //!   database answers within [`PING_TIMEOUT`] and the node is not draining; otherwise
 //!   503 with the reason, and the load balancer sends its traffic elsewhere. The CVE
 //!   engine's state is reported, not required (while it loads, only the vulnerability
-//!   views answer 503).
+//!   views answer 503), and so are the live nodes this node counts (`crate::nodes`:
+//!   each takes 1/N of the in-memory rate limits).
 
 use std::time::Duration;
 
@@ -30,6 +31,9 @@ pub struct Readiness {
     pub database: String,
     /// `ready` or `loading`.
     pub cve_engine: &'static str,
+    /// Platform nodes seen in the node registry in the last 45 s, this one included, at
+    /// this node's last beat (each admits 1/N of the in-memory rate limits).
+    pub nodes_live: u32,
 }
 
 /// `GET /api/v1/health/live`: the process serves requests.
@@ -81,6 +85,7 @@ pub async fn ready(State(st): State<AppState>) -> Response {
         status,
         database: database.err().unwrap_or_else(|| "ok".into()),
         cve_engine,
+        nodes_live: st.nodes.live(),
     };
     (code, Json(body)).into_response()
 }

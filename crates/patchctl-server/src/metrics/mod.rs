@@ -7,7 +7,9 @@
 //! computes the gauges that need the database (and the CVE engine and feed sync) at
 //! scrape time, cached for a few seconds. Re-correlation times come from the engine's
 //! observer ([`Metrics::recorrelation_observer`]). [`limits`] counts what the abuse
-//! limits refused (connections over the cap, timeouts, 429 by scope).
+//! limits refused (connections over the cap, timeouts, 429 by scope). The node gauges
+//! (live nodes in the registry, long-polls held) are read from the state at scrape
+//! time ([`encode_node`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -127,7 +129,29 @@ pub async fn render(st: &AppState, org: Option<Uuid>) -> String {
     st.metrics.http.encode(&mut t);
     st.metrics.conns.encode(&mut t);
     limits::encode_rate_limited(&mut t, st.limits.refused(), st.agent_limits.refused());
+    encode_node(&mut t, st);
     t.finish()
+}
+
+/// This node's gauges: the live nodes it shares the rate limits with, the long-polls it
+/// holds.
+fn encode_node(t: &mut Text, st: &AppState) {
+    t.family(
+        "patchctl_nodes_live",
+        Kind::Gauge,
+        "Platform nodes seen in the node registry in the last 45 s, this one included, at this node's last beat; each node admits 1/N of the in-memory rate limits.",
+    );
+    t.sample("patchctl_nodes_live", &[], f64::from(st.nodes.live()));
+    t.family(
+        "patchctl_long_polls_waiting",
+        Kind::Gauge,
+        "Agents' long-polls (POST /api/v1/agent/commands/wait) this node holds now.",
+    );
+    t.sample(
+        "patchctl_long_polls_waiting",
+        &[],
+        st.waiters.waiting() as f64,
+    );
 }
 
 /// The page as an answer.

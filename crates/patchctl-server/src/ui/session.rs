@@ -10,8 +10,9 @@
 //!
 //! An unknown user is answered exactly as a wrong password (same text, and the same
 //! work: a verification against [`crate::passwords::dummy_hash`]). Login attempts are
-//! rate-limited per source address and per username (in-memory token buckets, like the
-//! enrollment limits).
+//! rate-limited per source address (in-memory token buckets, like the enrollment
+//! limits: each node takes its share) and per username (in memory, the whole limit, and
+//! in the database for every node at once).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -34,7 +35,7 @@ use super::{Page, UiError, assets};
 use crate::AppState;
 use crate::access::{Actor, Need, Principal, rules};
 use crate::auth::hash_secret;
-use crate::ratelimit::{AddrKey, TokenBuckets};
+use crate::ratelimit::{AddrKey, Share, TokenBuckets};
 use crate::{audit, passwords};
 
 /// Name of the session cookie. The `__Host-` prefix makes the browser refuse it unless
@@ -57,15 +58,22 @@ pub struct LoginLimits {
 }
 
 impl Default for LoginLimits {
+    /// The limits of a node alone.
     fn default() -> Self {
-        LoginLimits {
-            per_address: TokenBuckets::new(LOGIN_PER_ADDRESS_PER_MIN),
-            per_user: TokenBuckets::new(LOGIN_PER_USER_PER_MIN),
-        }
+        LoginLimits::new(Share::default())
     }
 }
 
 impl LoginLimits {
+    /// This node's `share` of the per-address limit; the per-username limit whole (the
+    /// database's bucket of the username holds for every node).
+    pub fn new(share: Share) -> Self {
+        LoginLimits {
+            per_address: TokenBuckets::shared(LOGIN_PER_ADDRESS_PER_MIN, share),
+            per_user: TokenBuckets::new(LOGIN_PER_USER_PER_MIN),
+        }
+    }
+
     /// Takes a token of the address's and of the username's bucket; the seconds to wait
     /// when either is empty.
     fn check(&self, addr: Option<SocketAddr>, username: &str) -> Result<(), u64> {

@@ -32,6 +32,7 @@ mod host_list;
 mod hosts;
 mod identity;
 mod limits;
+mod nodes;
 mod operators;
 mod postgres;
 mod reboots;
