@@ -91,51 +91,32 @@ async fn postgres_the_trail_is_read_with_filters_and_pages() {
 struct Db {
     url: String,
     dir: tempfile::TempDir,
-    pg: Option<(String, String)>,
+    pg: bool,
 }
 
 impl Db {
     fn sqlite() -> Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        Db { url, dir, pg: None }
+        Db {
+            url,
+            dir,
+            pg: false,
+        }
     }
 
     async fn postgres() -> Db {
-        let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-        let name = format!("patchctl_audit_{}", Uuid::new_v4().simple());
-        let mut conn = sqlx::PgConnection::connect(&base)
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_ENV}: {e}"));
-        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let _ = conn.close().await;
-        let (main, query) = match base.split_once('?') {
-            Some((m, q)) => (m, Some(q)),
-            None => (base.as_str(), None),
-        };
-        let start = main.find("://").map_or(0, |i| i + 3);
-        let root = match main[start..].find('/') {
-            Some(i) => &main[..start + i],
-            None => main,
-        };
-        let url = match query {
-            Some(q) => format!("{root}/{name}?{q}"),
-            None => format!("{root}/{name}"),
-        };
         Db {
-            url,
+            url: patchctl_testkit::scratch_postgres("patchctl_audit").await,
             dir: tempfile::tempdir().unwrap(),
-            pg: Some((base.clone(), name)),
+            pg: true,
         }
     }
 
     /// Every column of every row of `audit_log`, as text (raw SQL, not the store:
     /// a column the store does not read is searched too).
     async fn dump_audit_log(&self) -> String {
-        let rows: Vec<(String,)> = if self.pg.is_some() {
+        let rows: Vec<(String,)> = if self.pg {
             let mut c = sqlx::PgConnection::connect(&self.url).await.unwrap();
             sqlx::query_as("SELECT row_to_json(a)::text FROM audit_log a")
                 .fetch_all(&mut c)
@@ -166,14 +147,7 @@ impl Db {
     }
 
     async fn cleanup(&self) {
-        if let Some((base, name)) = &self.pg {
-            if let Ok(mut c) = sqlx::PgConnection::connect(base).await {
-                let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c)
-                    .await;
-                let _ = c.close().await;
-            }
-        }
+        patchctl_testkit::drop_scratch_postgres(&self.url).await;
     }
 }
 

@@ -52,30 +52,9 @@ async fn sqlite_deadlines_exceptions_and_compliance() {
 }
 
 async fn postgres_deadlines_exceptions_and_compliance() {
-    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-    let name = format!("patchctl_compliance_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (main, query) = match base.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (base.as_str(), None),
-    };
-    let start = main.find("://").map_or(0, |i| i + 3);
-    let root = match main[start..].find('/') {
-        Some(i) => &main[..start + i],
-        None => main,
-    };
-    let url = match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
-    };
+    let url = patchctl_testkit::scratch_postgres("patchctl_compliance").await;
     deadlines_exceptions_and_compliance(&url).await;
-    let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await;
+    patchctl_testkit::drop_scratch_postgres(&url).await;
 }
 
 fn settings(url: &str) -> Settings {

@@ -48,42 +48,15 @@ fn main() -> ExitCode {
 /// A fresh database: a SQLite file in `dir`, or a new PostgreSQL database (dropped by
 /// [`drop_db`]).
 async fn fresh_db(postgres: bool, dir: &tempfile::TempDir) -> String {
-    if !postgres {
-        return format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    }
-    let base = std::env::var(POSTGRES_ENV).expect("the harness checked Need::Postgres");
-    let name = format!("patchctl_hookev_{}", Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (main, query) = match base.split_once('?') {
-        Some((m, q)) => (m, Some(q)),
-        None => (base.as_str(), None),
-    };
-    let start = main.find("://").map_or(0, |i| i + 3);
-    let root = match main[start..].find('/') {
-        Some(i) => &main[..start + i],
-        None => main,
-    };
-    match query {
-        Some(q) => format!("{root}/{name}?{q}"),
-        None => format!("{root}/{name}"),
+    if postgres {
+        patchctl_testkit::scratch_postgres("patchctl_hookev").await
+    } else {
+        format!("sqlite://{}", dir.path().join("db.sqlite").display())
     }
 }
 
 async fn drop_db(url: &str) {
-    if let Some(name) = url.strip_prefix("postgres").and_then(|u| {
-        let path = u.rsplit('/').next()?;
-        Some(path.split('?').next()?.to_owned())
-    }) {
-        let base = std::env::var(POSTGRES_ENV).unwrap();
-        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
-        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .await;
-    }
+    patchctl_testkit::drop_scratch_postgres(url).await;
 }
 
 /// The bodies queued for subscription `sub`, oldest first.

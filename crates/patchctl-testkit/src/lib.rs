@@ -476,6 +476,33 @@ pub async fn scratch_postgres(prefix: &str) -> String {
     }
 }
 
+/// Drops a database [`scratch_postgres`] made (its connections are ended first); a URL
+/// that is not PostgreSQL's is left alone, so a test over both backends can call it
+/// either way. Failures are ignored: the database is scratch.
+pub async fn drop_scratch_postgres(url: &str) {
+    use sqlx::Connection;
+    if !url.starts_with("postgres") {
+        return;
+    }
+    let Some(name) = url
+        .rsplit('/')
+        .next()
+        .and_then(|last| last.split('?').next())
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+    else {
+        return;
+    };
+    let Ok(base) = std::env::var(POSTGRES_ENV) else {
+        return;
+    };
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&base).await {
+        let _ = sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
+        let _ = conn.close().await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

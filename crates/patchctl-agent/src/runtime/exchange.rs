@@ -151,8 +151,9 @@ impl Agent {
             }
             self.pending_reboot.note(&result);
             if let Err(e) = self.outbox.put(&result) {
-                tracing::error!(command_id = %env.id, error = %e, "cannot store a result in the outbox; sending it directly");
-                self.send_results(vec![result]).await?;
+                // Kept in memory in its place (`state::outbox`): delivered with the
+                // others below, written to disk once the disk takes it again.
+                tracing::error!(target: "audit", command_id = %env.id, error = %e, in_memory = self.outbox.in_memory(), "cannot write a result to the outbox on disk; kept in memory until it is delivered or written (lost only if the agent stops first)");
             }
         }
         self.flush_outbox().await?;

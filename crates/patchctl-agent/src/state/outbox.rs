@@ -14,11 +14,18 @@
 //! to it on the platform and come back once their lease lapses, so nothing is lost and
 //! the overshoot is at most one heartbeat's commands. The defaults fit one upload
 //! (1,000 results, 16 MiB on the platform).
+//!
+//! **A disk that fails.** When a result cannot be written (disk full, I/O error),
+//! [`Outbox::put`] keeps it in memory, in its place in the order, and says so: it is
+//! delivered with the others, written to disk at the next [`Outbox::put`] that
+//! succeeds, and lost only if the agent stops before either happens. It is never sent
+//! outside the outbox's order, and a failed delivery does not lose it.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use patchctl_proto::command::CommandResult;
 use serde::{Deserialize, Serialize};
@@ -67,7 +74,7 @@ pub struct OutboxFull {
 }
 
 /// One stored result with its place in the order.
-#[derive(Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Entry {
     /// Order of storing (1, 2, ...).
@@ -91,6 +98,8 @@ pub struct Outbox {
     limits: OutboxLimits,
     /// The next sequence number.
     next: Arc<AtomicU64>,
+    /// Results that could not be written, with their sequence number and size.
+    spilled: Arc<Mutex<BTreeMap<Uuid, (Entry, u64)>>>,
 }
 
 impl Outbox {
@@ -110,6 +119,7 @@ impl Outbox {
             dir,
             limits,
             next: Arc::new(AtomicU64::new(1)),
+            spilled: Arc::default(),
         };
         let last = outbox.entries().iter().map(|(seq, _)| *seq).max();
         outbox.next.store(last.unwrap_or(0) + 1, Ordering::SeqCst);
@@ -120,12 +130,22 @@ impl Outbox {
         self.dir.join(format!("{id}.json"))
     }
 
+    fn spilled(&self) -> std::sync::MutexGuard<'_, BTreeMap<Uuid, (Entry, u64)>> {
+        self.spilled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Stores a result durably before it is sent, after every result stored before
-    /// it. Never refused for the bound (see the module documentation): only an I/O
-    /// error fails it. Storing a result again keeps its place.
+    /// it. Never refused for the bound (see the module documentation). Storing a
+    /// result again keeps its place.
+    ///
+    /// An I/O error is returned for the log, but the result is kept in memory all the
+    /// same (module documentation): it waits with the others, in its place. A `put`
+    /// that succeeds first writes what earlier ones kept in memory.
     pub fn put(&self, result: &CommandResult) -> std::io::Result<()> {
-        let seq = match self.read(&self.path(result.command_id)) {
-            Some((seq, _)) if seq > 0 => seq,
+        let id = result.command_id;
+        let known = self.spilled().get(&id).map(|(e, _)| e.seq);
+        let seq = match known.or_else(|| self.read(&self.path(id)).map(|(seq, _)| seq)) {
+            Some(seq) if seq > 0 => seq,
             _ => self.next.fetch_add(1, Ordering::SeqCst),
         };
         let entry = Entry {
@@ -133,12 +153,46 @@ impl Outbox {
             result: result.clone(),
         };
         let bytes = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
-        write_private(&self.path(result.command_id), &bytes)
+        match write_private(&self.path(id), &bytes) {
+            Ok(()) => {
+                self.spilled().remove(&id);
+                self.write_spilled();
+                Ok(())
+            }
+            Err(e) => {
+                self.spilled().insert(id, (entry, bytes.len() as u64));
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the results kept in memory, as far as the disk takes them.
+    fn write_spilled(&self) {
+        let waiting: Vec<(Uuid, Entry)> = self
+            .spilled()
+            .iter()
+            .map(|(id, (e, _))| (*id, e.clone()))
+            .collect();
+        for (id, entry) in waiting {
+            let Ok(bytes) = serde_json::to_vec(&entry) else {
+                continue;
+            };
+            if write_private(&self.path(id), &bytes).is_err() {
+                return;
+            }
+            self.spilled().remove(&id);
+            tracing::info!(command_id = %id, "a result kept in memory is now in the outbox on disk");
+        }
+    }
+
+    /// Results kept in memory because the disk refused them (module documentation).
+    pub fn in_memory(&self) -> usize {
+        self.spilled().len()
     }
 
     /// True when a result for `id` is waiting (the command already ran).
     pub fn contains(&self, id: Uuid) -> bool {
-        self.path(id).exists()
+        self.spilled().contains_key(&id) || self.path(id).exists()
     }
 
     /// `Ok` while the outbox is under its bound (the agent may take a command);
@@ -156,10 +210,12 @@ impl Outbox {
         })
     }
 
-    /// Results waiting and their bytes on disk.
+    /// Results waiting and their bytes (on disk, and in memory when the disk refused
+    /// them).
     pub fn usage(&self) -> (usize, u64) {
-        let mut count = 0;
-        let mut bytes = 0;
+        let spilled = self.spilled();
+        let mut count = spilled.len();
+        let mut bytes: u64 = spilled.values().map(|(_, n)| n).sum();
         for p in self.files() {
             if let Ok(m) = std::fs::metadata(&p) {
                 count += 1;
@@ -195,10 +251,23 @@ impl Outbox {
         }
     }
 
-    /// Every readable entry in order; unreadable files are reported and left in place.
+    /// Every readable entry in order (with those kept in memory); unreadable files are
+    /// reported and left in place.
     fn entries(&self) -> Vec<(u64, CommandResult)> {
-        let mut out = Vec::new();
+        let spilled = self.spilled().clone();
+        let mut out: Vec<(u64, CommandResult)> = spilled
+            .values()
+            .map(|(e, _)| (e.seq, e.result.clone()))
+            .collect();
         for p in self.files() {
+            if p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .and_then(|s| Uuid::parse_str(s).ok())
+                .is_some_and(|id| spilled.contains_key(&id))
+            {
+                continue;
+            }
             match self.read(&p) {
                 Some(e) => out.push(e),
                 None => {
@@ -225,6 +294,7 @@ impl Outbox {
     /// Forgets acknowledged results.
     pub fn remove(&self, ids: &[Uuid]) {
         for id in ids {
+            self.spilled().remove(id);
             let _ = std::fs::remove_file(self.path(*id));
         }
     }

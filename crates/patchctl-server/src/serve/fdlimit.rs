@@ -1,8 +1,15 @@
 //! The process's open-file limit: every connection holds a descriptor, so the soft
 //! limit (often 1,024) would stop a node long before `max_connections`. At start the
 //! soft limit is raised to the hard limit (which only root or the unit's
-//! `LimitNOFILE=` can raise), and a warning says so, once, when `max_connections` plus
-//! the descriptors the process needs besides ([`RESERVED_FDS`]) do not fit.
+//! `LimitNOFILE=` can raise).
+//!
+//! When `max_connections` plus the descriptors the process needs besides
+//! ([`RESERVED_FDS`]) do not fit, the node holds only the connections that fit, and a
+//! warning says so, once. Client connections never take the descriptors the database
+//! needs: without this cap, a flood of connections ran the process out of descriptors,
+//! the PostgreSQL pool could not reconnect, and every request failed with "pool timed
+//! out" (issue 16, a 100,000-agent run on PostgreSQL with `max_connections` 1,000,000
+//! and 20,000 descriptors).
 
 use std::sync::Once;
 
@@ -26,6 +33,13 @@ impl FdLimit {
     pub fn connections(&self) -> u64 {
         self.soft.saturating_sub(RESERVED_FDS)
     }
+
+    /// The connections a node holds at once: `max_connections`, or fewer when the
+    /// limit does not leave room for them (at least 1).
+    pub fn cap(&self, max_connections: usize) -> usize {
+        let fit = usize::try_from(self.connections()).unwrap_or(usize::MAX);
+        max_connections.min(fit).max(1)
+    }
 }
 
 /// Raises the soft open-file limit to the hard limit; the limits after.
@@ -43,8 +57,9 @@ pub fn raise() -> Result<FdLimit, nix::Error> {
     Ok(FdLimit { soft, hard })
 }
 
-/// [`raise`], then a warning (once per process) when `max_connections` does not fit.
-pub fn raise_and_check(max_connections: usize) {
+/// [`raise`]; the connections the node holds at once ([`FdLimit::cap`]), with a
+/// warning (once per process) when that is fewer than `max_connections`.
+pub fn raise_and_check(max_connections: usize) -> usize {
     static WARNED: Once = Once::new();
     match raise() {
         Ok(limit) => {
@@ -53,24 +68,29 @@ pub fn raise_and_check(max_connections: usize) {
                 hard = limit.hard,
                 "open-file limit raised to the hard limit"
             );
-            if (max_connections as u64) > limit.connections() {
+            let cap = limit.cap(max_connections);
+            if cap < max_connections {
                 WARNED.call_once(|| {
                     tracing::warn!(
                         max_connections,
                         open_file_limit = limit.soft,
-                        connections_that_fit = limit.connections(),
-                        "max_connections exceeds what the open-file limit allows ({} descriptors, {} kept for the database and files): past {} connections accepts fail instead of being refused cleanly; raise LimitNOFILE= in the systemd unit (or ulimit -Hn) to at least {}, or lower max_connections",
+                        connections_held = cap,
+                        "max_connections exceeds what the open-file limit allows ({} descriptors, {} kept for the database and files): this node holds at most {} connections and refuses more; raise LimitNOFILE= in the systemd unit (or ulimit -Hn) to at least {} for the whole max_connections",
                         limit.soft,
                         RESERVED_FDS,
-                        limit.connections(),
+                        cap,
                         max_connections as u64 + RESERVED_FDS,
                     );
                 });
             }
+            cap
         }
-        Err(e) => WARNED.call_once(|| {
-            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
-        }),
+        Err(e) => {
+            WARNED.call_once(|| {
+                tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            });
+            max_connections
+        }
     }
 }
 
@@ -94,5 +114,20 @@ mod tests {
             .connections(),
             2048 - RESERVED_FDS
         );
+    }
+
+    #[test]
+    fn connections_never_take_the_descriptors_the_database_needs() {
+        let limit = FdLimit {
+            soft: 20_000,
+            hard: 20_000,
+        };
+        assert_eq!(limit.cap(1_000_000), 20_000 - RESERVED_FDS as usize);
+        assert_eq!(limit.cap(5_000), 5_000, "a cap that fits is kept");
+        let tiny = FdLimit {
+            soft: 100,
+            hard: 100,
+        };
+        assert_eq!(tiny.cap(10), 1, "at least one connection");
     }
 }

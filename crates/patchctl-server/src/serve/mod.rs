@@ -7,7 +7,8 @@
 //! would share the proxy's.
 //!
 //! Limits, each counted in the metrics ([`ConnCounters`]):
-//! - at most `max_connections` connections: one more is closed at once, the loop goes on;
+//! - at most `max_connections` connections (fewer when the open-file limit does not
+//!   leave room for them, [`fdlimit`]): one more is closed at once, the loop goes on;
 //! - the TLS handshake within [`HANDSHAKE_TIMEOUT`];
 //! - HTTP/1.1 request headers within `header_read_timeout_secs` (hyper's timer, which
 //!   starts when the connection waits for a request head: on a kept-alive HTTP/1.1
@@ -20,7 +21,8 @@
 //! - HTTP/2: at most [`MAX_H2_STREAMS`] concurrent streams per connection.
 //!
 //! At start the process's soft open-file limit is raised to its hard limit
-//! ([`fdlimit`]), with a warning when `max_connections` does not fit.
+//! ([`fdlimit`]); when `max_connections` does not fit beside the descriptors the
+//! database and files need, the node holds only what fits, with a warning.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -96,11 +98,9 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    fdlimit::raise_and_check(options.max_connections);
+    let cap = fdlimit::raise_and_check(options.max_connections);
     let acceptor = TlsAcceptor::from(tls);
-    let slots = Arc::new(Semaphore::new(
-        options.max_connections.min(Semaphore::MAX_PERMITS),
-    ));
+    let slots = Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -129,7 +129,7 @@ pub async fn serve(
             // Over the cap: closed at once, before any TLS work.
             drop(tcp);
             options.counters.refused();
-            refusal_log.note(options.max_connections, &options.counters);
+            refusal_log.note(cap, &options.counters);
             continue;
         };
         options.counters.opened();
@@ -180,7 +180,7 @@ impl RefusalLog {
         tracing::warn!(
             max_connections = max,
             refused = since,
-            "connections refused: this node holds max_connections already; add nodes or raise max_connections (and the open-file limit)"
+            "connections refused: this node holds all the connections it may (max_connections, or what the open-file limit leaves); add nodes or raise max_connections and the open-file limit"
         );
     }
 }

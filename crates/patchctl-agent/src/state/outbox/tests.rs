@@ -139,3 +139,48 @@ fn an_unreadable_file_is_left_in_place() {
     assert_eq!(ob.all(), vec![r]);
     assert!(junk.exists());
 }
+
+#[test]
+fn a_result_the_disk_refuses_waits_in_memory_in_its_place() {
+    let d = tempfile::tempdir().unwrap();
+    let ob = Outbox::open(d.path()).unwrap();
+    let (a, b, c) = (result("a", 0), result("b", 0), result("c", 0));
+    ob.put(&a).unwrap();
+    // The disk refuses writes: the outbox directory is a file now (ENOTDIR), a real
+    // failure of the write, not a fake.
+    let away = d.path().join("outbox.away");
+    std::fs::rename(&ob.dir, &away).unwrap();
+    std::fs::write(&ob.dir, b"not a directory").unwrap();
+    let err = ob.put(&b).unwrap_err();
+    assert!(!err.to_string().is_empty());
+    assert_eq!(ob.in_memory(), 1);
+    assert!(ob.contains(b.command_id), "kept, so it is not run twice");
+    assert_eq!(ob.usage().0, 1, "it counts against the bound");
+    assert_eq!(summaries(&ob.all()), ["b"], "the disk's results are out of reach");
+    // The disk comes back: the next result written takes the one in memory along, in
+    // the order they were made.
+    std::fs::remove_file(&ob.dir).unwrap();
+    std::fs::rename(&away, &ob.dir).unwrap();
+    assert_eq!(summaries(&ob.all()), ["a", "b"]);
+    ob.put(&c).unwrap();
+    assert_eq!(ob.in_memory(), 0);
+    let reopened = Outbox::open(d.path()).unwrap();
+    assert_eq!(summaries(&reopened.all()), ["a", "b", "c"]);
+    reopened.remove(&[a.command_id, b.command_id, c.command_id]);
+    assert!(reopened.all().is_empty());
+}
+
+#[test]
+fn an_acknowledged_result_kept_in_memory_is_forgotten() {
+    let d = tempfile::tempdir().unwrap();
+    let ob = Outbox::open(d.path()).unwrap();
+    std::fs::remove_dir(&ob.dir).unwrap();
+    std::fs::write(&ob.dir, b"not a directory").unwrap();
+    let r = result("r", 0);
+    assert!(ob.put(&r).is_err());
+    assert_eq!(ob.all(), vec![r.clone()]);
+    ob.remove(&[r.command_id]);
+    assert_eq!(ob.in_memory(), 0);
+    assert!(ob.all().is_empty());
+    assert!(!ob.contains(r.command_id));
+}
