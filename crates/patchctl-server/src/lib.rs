@@ -93,8 +93,6 @@ pub struct AppState {
     pub drain: drain::Drain,
     /// The agent API's rate limits of this process (per credential, per address).
     pub agent_limits: Arc<ratelimit::AgentLimits>,
-    /// Scan deltas accepted since each host's last full scan, by this process.
-    pub delta_chains: Arc<api::scans::DeltaChains>,
 }
 
 impl AppState {
@@ -149,7 +147,6 @@ impl AppState {
                 settings_limits.0,
                 settings_limits.1,
             )),
-            delta_chains: Arc::default(),
         }
     }
 }
