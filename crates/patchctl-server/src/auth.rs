@@ -176,16 +176,9 @@ async fn authenticate(parts: &Parts, state: &AppState) -> Result<HostAuth, ApiEr
     let mut found = state.store.host_by_credential(&hash).await?;
     if let Some(h) = found.filter(|h| h.slot == CredentialSlot::Next && !h.revoked) {
         if state.store.promote_credential(h.host_id, &hash).await? {
+            // The promotion was announced with it: the other nodes forget the old
+            // credential too (`crate::changes`).
             state.agents.forget_host(h.host_id);
-            // The other nodes forget the old credential too (`crate::changes`; called
-            // on the store here: `changes` depends on this module's cache).
-            if let Err(e) = state
-                .store
-                .announce(patchctl_storage::Change::Standing { host: h.host_id })
-                .await
-            {
-                tracing::warn!(error = %e, "could not tell the other nodes of a credential promotion; their caches forget it within their time to live");
-            }
             tracing::info!(
                 target: "audit",
                 event = "agent_credential.promoted",

@@ -17,9 +17,11 @@
 //! timeout, the credential cache's time to live (`auth::CREDENTIAL_CACHE_TTL`) and the
 //! engine's periodic refresh.
 //!
-//! Handlers announce through [`announce`] after their change is committed; a failed
-//! announcement is logged and does not fail the request (the change is stored; the
-//! bounds above apply).
+//! Nothing here announces: the storage methods that make these changes announce them
+//! with their write (`queue_command`, `put_scan`, `put_inventory`, `revoke_host`,
+//! `set_approval`, `promote_credential`; on PostgreSQL a `NOTIFY` inside the
+//! transaction, delivered exactly when it commits), so a node that dies right after
+//! its commit loses no announcement, and a write that fails announces nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,13 +36,6 @@ use crate::nodes::Registry;
 
 /// How often remembered wakes nobody took are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Tells every node of `change`; logs a failure (the change itself is stored).
-pub async fn announce(store: &dyn Storage, change: Change) {
-    if let Err(e) = store.announce(change).await {
-        tracing::warn!(error = %e, change = %change.encode(), "could not tell the other nodes of a change; they catch up within their bounds");
-    }
-}
 
 /// Starts the task that applies every announced change to this node's long-polls,
 /// credential cache and CVE engine.

@@ -94,8 +94,6 @@ pub struct AppState {
     pub drain: drain::Drain,
     /// The agent API's rate limits of this process (per credential, per address).
     pub agent_limits: Arc<ratelimit::AgentLimits>,
-    /// Scan deltas accepted since each host's last full scan, by this process.
-    pub delta_chains: Arc<api::scans::DeltaChains>,
     /// This node in the node registry; its count of live nodes divides the rate limits.
     pub nodes: Arc<nodes::Registry>,
 }
@@ -170,7 +168,6 @@ impl AppState {
                 settings_limits.1,
                 nodes.share(),
             )),
-            delta_chains: Arc::default(),
             nodes,
         }
     }

@@ -1173,7 +1173,11 @@ async fn gzip_scans_are_accepted_and_a_gzip_bomb_gets_413() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v, json!({"status": "stored", "packages": 3}));
     assert_eq!(
-        store.scan_state(host.host_id).await.unwrap().map(|x| x.0),
+        store
+            .scan_state(host.host_id)
+            .await
+            .unwrap()
+            .map(|x| x.digest),
         Some(a.digest())
     );
 

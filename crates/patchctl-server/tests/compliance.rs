@@ -213,7 +213,10 @@ async fn seed(store: &dyn Storage, now: DateTime<Utc>) -> (String, Uuid, Uuid) {
             .await
             .unwrap();
         let s = state(sys);
-        store.put_scan(h.id, now, &s.digest(), &s).await.unwrap();
+        store
+            .put_scan(h.id, now, &s.digest(), &s, patchctl_storage::ScanKind::Full)
+            .await
+            .unwrap();
         ids.push(h.id);
     }
     store
@@ -714,7 +717,10 @@ async fn a_real_kev_cve_gets_the_kev_deadline() {
         updates: None,
     };
     s.canonicalize();
-    store.put_scan(h.id, now, &s.digest(), &s).await.unwrap();
+    store
+        .put_scan(h.id, now, &s.digest(), &s, patchctl_storage::ScanKind::Full)
+        .await
+        .unwrap();
     let st = AppState::new(store.clone(), settings(&url));
     let token = org.token.expose().to_owned();
     let path = format!("/api/v1/hosts/{}/vulns", h.id);

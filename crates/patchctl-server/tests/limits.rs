@@ -870,7 +870,7 @@ async fn after_the_longest_delta_chain_the_platform_asks_for_the_full_state() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(stored.0, current.digest());
+    assert_eq!(stored.digest, current.digest());
     let ack = scan(
         &c,
         &cred,

@@ -98,7 +98,13 @@ async fn host_with(
     };
     state.canonicalize();
     p.store
-        .put_scan(h.id, Utc::now(), &state.digest(), &state)
+        .put_scan(
+            h.id,
+            Utc::now(),
+            &state.digest(),
+            &state,
+            patchctl_storage::ScanKind::Full,
+        )
         .await
         .unwrap();
     h.id

@@ -194,7 +194,10 @@ async fn env() -> Env {
                 row(EVIL_PKG, "1.0", EVIL_PKG),
             ],
         );
-        store.put_scan(h.id, now, &s.digest(), &s).await.unwrap();
+        store
+            .put_scan(h.id, now, &s.digest(), &s, patchctl_storage::ScanKind::Full)
+            .await
+            .unwrap();
         ids.push(h.id);
     }
     for i in 0..105 {

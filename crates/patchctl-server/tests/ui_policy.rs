@@ -162,7 +162,13 @@ async fn debian_host(store: &dyn Storage, org_id: Uuid, key: Uuid) -> Uuid {
     };
     state.canonicalize();
     store
-        .put_scan(h.id, Utc::now(), &state.digest(), &state)
+        .put_scan(
+            h.id,
+            Utc::now(),
+            &state.digest(),
+            &state,
+            patchctl_storage::ScanKind::Full,
+        )
         .await
         .unwrap();
     h.id

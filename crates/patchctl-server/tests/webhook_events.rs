@@ -188,7 +188,10 @@ async fn seed(
         .await
         .unwrap();
     let s = scan("deb-1", packages);
-    store.put_scan(h.id, now, &s.digest(), &s).await.unwrap();
+    store
+        .put_scan(h.id, now, &s.digest(), &s, patchctl_storage::ScanKind::Full)
+        .await
+        .unwrap();
     store
         .import_vuln_records(
             "test",
@@ -451,7 +454,10 @@ async fn finding_new(postgres: bool) {
 
     // a scan adds util-linux: its finding, once (both nodes re-correlate the host)
     let s = scan("deb-1", &[SSH, UTIL]);
-    store.put_scan(host, now, &s.digest(), &s).await.unwrap();
+    store
+        .put_scan(host, now, &s.digest(), &s, patchctl_storage::ScanKind::Full)
+        .await
+        .unwrap();
     st.vulns.host_changed(org, host).await.unwrap();
     other.vulns.host_changed(org, host).await.unwrap();
     st.vulns.host_changed(org, host).await.unwrap();

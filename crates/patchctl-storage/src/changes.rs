@@ -4,18 +4,24 @@
 //! forgotten), a node joined or left (every node counts the live nodes again, to take
 //! its share of the rate limits, `crate::nodes`).
 //!
-//! [`ChangeStore::announce`] tells every node sharing the database, this one included;
-//! [`ChangeStore::subscribe`] hears every announcement from then on. On PostgreSQL an
-//! announcement is a `NOTIFY` on the channel [`CHANNEL`] that every node `LISTEN`s to
-//! (one connection per node, opened at the first subscription); on SQLite, where one
-//! process owns the file, it stays in the process.
+//! The storage methods that make these changes announce them with their write:
+//! `queue_command` ([`Change::Commands`]), `put_scan` and `put_inventory`
+//! ([`Change::Scan`]), `revoke_host`, `set_approval` and `promote_credential`
+//! ([`Change::Standing`]). On PostgreSQL the announcement is a `NOTIFY` on the channel
+//! [`CHANNEL`] issued inside the write's transaction, which PostgreSQL delivers exactly
+//! when the transaction commits and never when it rolls back: a node that dies right
+//! after its commit loses no announcement. On SQLite, where one process owns the file,
+//! it is sent in the process once the commit succeeded (if the process dies, its
+//! subscribers die with it). [`ChangeStore::announce`] announces outside any write (for
+//! what is not a storage write; none is today). [`ChangeStore::subscribe`] hears every
+//! announcement from then on; every node `LISTEN`s on one connection of its own, opened
+//! at the first subscription.
 //!
-//! Notifications can be missed: a node's listening connection can drop (PostgreSQL
-//! restarted), and a node can die between its commit and its announcement. Subscribers
-//! therefore get [`Change::Lost`] whenever the listening connection was re-established
-//! (and a lagging receiver loses messages the same way, which tokio reports), and each
-//! keeps a bound of its own: the credential cache's time to live, the long-poll's
-//! timeout, the engine's periodic check.
+//! Notifications can still be missed by a listener: a node's listening connection can
+//! drop (PostgreSQL restarted). Subscribers therefore get [`Change::Lost`] whenever the
+//! listening connection was re-established (and a lagging receiver loses messages the
+//! same way, which tokio reports), and each keeps a bound of its own: the credential
+//! cache's time to live, the long-poll's timeout, the engine's periodic check.
 
 use async_trait::async_trait;
 use tokio::sync::broadcast;
@@ -98,8 +104,9 @@ pub trait ChangeStore: Send + Sync {
     /// what was announced before could not be heard).
     fn subscribe(&self) -> broadcast::Receiver<Change>;
 
-    /// Tells every node sharing the database (this one too). Call it after the change
-    /// is committed.
+    /// Tells every node sharing the database (this one too), outside any write. The
+    /// storage methods that change what is announced announce with their write; this
+    /// is for what is not a storage write.
     async fn announce(&self, change: Change) -> Result<()>;
 
     /// Whether the database answers a trivial query now (a node's readiness).

@@ -73,7 +73,11 @@ pub struct CommandStateCount {
 /// leases and expiry are testable.
 #[async_trait]
 pub trait CommandStore: Send + Sync + 'static {
-    /// Queues a command (state `queued`, first event recorded).
+    /// Queues a command (state `queued`, first event recorded) and announces
+    /// [`Change::Commands`](crate::Change::Commands) for its host with it: on
+    /// PostgreSQL inside the transaction (heard by every node exactly when it commits),
+    /// on SQLite once it committed. A host `cmd.org_id` does not own is an error, and
+    /// nothing is queued or announced.
     async fn queue_command(&self, cmd: NewCommand) -> Result<CommandRecord>;
     /// Hands the host its deliverable commands, oldest first, at most `max`: queued
     /// ones, and delivered ones whose lease ran out (redelivery). Each is marked

@@ -310,10 +310,13 @@ pub trait HostStore: Send + Sync + 'static {
     /// The host one of whose credentials (current or next) has this hash, revoked and
     /// pending hosts included.
     async fn host_by_credential(&self, credential_hash: &str) -> Result<Option<HostAuth>>;
-    /// Revokes a host's credentials; false when `org_id` has no such host.
+    /// Revokes a host's credentials and announces
+    /// [`Change::Standing`](crate::Change::Standing) with it (on PostgreSQL inside the
+    /// transaction); false, with nothing announced, when `org_id` has no such host.
     async fn revoke_host(&self, org_id: Uuid, host_id: Uuid) -> Result<bool>;
     /// Approves (`approve`) or rejects a pending host of `org_id`; a rejected host is
-    /// also revoked.
+    /// also revoked. [`ApprovalChange::Changed`] is announced as
+    /// [`Change::Standing`](crate::Change::Standing) with the write.
     async fn set_approval(
         &self,
         org_id: Uuid,
@@ -330,7 +333,8 @@ pub trait HostStore: Send + Sync + 'static {
     ) -> Result<bool>;
     /// Makes the host's next credential, whose hash is `credential_hash`, the current
     /// one (the old one stops working); false when it is not the host's next
-    /// credential (any more).
+    /// credential (any more). A promotion is announced as
+    /// [`Change::Standing`](crate::Change::Standing) with the write.
     async fn promote_credential(&self, host_id: Uuid, credential_hash: &str) -> Result<bool>;
     /// Records a heartbeat: last seen, agent version (the target triple becomes
     /// unknown), latest metrics, and the metrics history, a ring of `history_len`

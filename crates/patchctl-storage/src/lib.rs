@@ -103,7 +103,7 @@ pub use reboots::{
 pub use releases::{
     NewRelease, PutRelease, ReleaseRow, ReleaseStore, RolloutRow, StoredUpdateEvent,
 };
-pub use scans::ScanStore;
+pub use scans::{ScanKind, ScanStore, StoredScan};
 pub use vulns::{FeedSyncState, StoredVulnRecord, VulnImport, VulnSource, VulnStore};
 pub use webhooks::{
     AttemptNext, AttemptRecord, DeliveryPage, LeasedMessage, MissedDeadline, NewFinding,

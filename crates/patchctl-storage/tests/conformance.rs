@@ -24,8 +24,8 @@ use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use patchctl_proto::trust::{Approval, KeyState, OrgSettings};
 use patchctl_storage::{
     ApprovalChange, CancelOutcome, CredentialSlot, EnrollHost, Enrollment, HostAuth, HostRow,
-    KeyRefusal, KeyRotation, NewCommand, NewEnrollmentKey, NewHost, Org, RecordOutcome, Storage,
-    StorageError, StoredVulnRecord, VulnImport, VulnSource,
+    KeyRefusal, KeyRotation, NewCommand, NewEnrollmentKey, NewHost, Org, RecordOutcome, ScanKind,
+    Storage, StorageError, StoredScan, StoredVulnRecord, VulnImport, VulnSource,
 };
 use patchctl_testkit::{Harness, Need, Test, trial};
 use patchctl_vuln::{Affected, Record, Status};
@@ -64,6 +64,12 @@ use fleet_counts::case_fleet_counts;
 #[path = "conformance/windows.rs"]
 mod windows;
 use windows::{case_windows_crud, case_windows_go_with_their_group};
+#[path = "conformance/changes.rs"]
+mod changes;
+use changes::{
+    case_delta_chain_is_stored, case_failed_writes_announce_nothing,
+    case_writes_announce_their_changes,
+};
 #[path = "conformance/limits.rs"]
 mod limits;
 use limits::case_shared_rate_limits;
@@ -284,6 +290,12 @@ conformance! {
         case_orgs => sqlite_case_orgs, postgres_case_orgs;
         case_shared_rate_limits => sqlite_case_shared_rate_limits, postgres_case_shared_rate_limits;
         case_node_registry => sqlite_case_node_registry, postgres_case_node_registry;
+        case_writes_announce_their_changes =>
+            sqlite_case_writes_announce_their_changes, postgres_case_writes_announce_their_changes;
+        case_failed_writes_announce_nothing =>
+            sqlite_case_failed_writes_announce_nothing, postgres_case_failed_writes_announce_nothing;
+        case_delta_chain_is_stored =>
+            sqlite_case_delta_chain_is_stored, postgres_case_delta_chain_is_stored;
         case_groups_select_hosts => sqlite_case_groups_select_hosts, postgres_case_groups_select_hosts;
         case_approvals_rules_and_manifests =>
             sqlite_case_approvals_rules_and_manifests, postgres_case_approvals_rules_and_manifests;
@@ -1962,12 +1974,17 @@ async fn case_scan_round_trip(store: Arc<dyn Storage>) {
         Some(scan_updates()),
     );
     assert_eq!(
-        store.put_scan(h.id, t(50), &digest, &state).await.unwrap(),
+        store
+            .put_scan(h.id, t(50), &digest, &state, ScanKind::Full)
+            .await
+            .unwrap(),
         4
     );
 
     // What a delta applies to is exactly what was stored, digest included.
-    let (got_digest, got) = store.scan_state(h.id).await.unwrap().expect("stored state");
+    let stored = store.scan_state(h.id).await.unwrap().expect("stored state");
+    let (got_digest, got) = (stored.digest, stored.state);
+    assert_eq!(stored.delta_chain, 0, "a full scan starts no chain");
     assert_eq!(got_digest, digest);
     assert_eq!(
         got.digest(),
@@ -2011,12 +2028,16 @@ async fn case_scan_round_trip(store: Arc<dyn Storage>) {
     let (digest2, state2) = scan("web1", &[("bash", "5.2.21-2")], None);
     assert_eq!(
         store
-            .put_scan(h.id, t(60), &digest2, &state2)
+            .put_scan(h.id, t(60), &digest2, &state2, ScanKind::Full)
             .await
             .unwrap(),
         3
     );
-    let (d, got) = store.scan_state(h.id).await.unwrap().unwrap();
+    let StoredScan {
+        digest: d,
+        state: got,
+        ..
+    } = store.scan_state(h.id).await.unwrap().unwrap();
     assert_eq!(
         (d.as_str(), got.digest()),
         (digest2.as_str(), digest2.clone())
@@ -2051,12 +2072,16 @@ async fn case_scan_round_trip(store: Arc<dyn Storage>) {
     empty.canonicalize();
     assert_eq!(
         store
-            .put_scan(h.id, t(70), &empty.digest(), &empty)
+            .put_scan(h.id, t(70), &empty.digest(), &empty, ScanKind::Full)
             .await
             .unwrap(),
         0
     );
-    let (d, got) = store.scan_state(h.id).await.unwrap().unwrap();
+    let StoredScan {
+        digest: d,
+        state: got,
+        ..
+    } = store.scan_state(h.id).await.unwrap().unwrap();
     assert_eq!((d, &got), (empty.digest(), &empty));
     let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
     assert_eq!(updates.scanned_at, Some(t(70)));
@@ -2076,7 +2101,7 @@ async fn case_scan_round_trip(store: Arc<dyn Storage>) {
     );
     assert!(
         store
-            .put_scan(Uuid::new_v4(), t(80), &digest, &state)
+            .put_scan(Uuid::new_v4(), t(80), &digest, &state, ScanKind::Full)
             .await
             .is_err()
     );
@@ -2090,7 +2115,10 @@ async fn case_scan_touch(store: Arc<dyn Storage>) {
         !store.touch_scan(h.id, t(40), &digest).await.unwrap(),
         "no digest stored yet"
     );
-    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+    store
+        .put_scan(h.id, t(50), &digest, &state, ScanKind::Full)
+        .await
+        .unwrap();
 
     assert!(store.touch_scan(h.id, t(90), &digest).await.unwrap());
     let row = store.host(a.id, h.id).await.unwrap().unwrap();
@@ -2106,7 +2134,11 @@ async fn case_scan_touch(store: Arc<dyn Storage>) {
     );
     assert_eq!(
         store.scan_state(h.id).await.unwrap(),
-        Some((digest.clone(), state))
+        Some(StoredScan {
+            digest: digest.clone(),
+            state,
+            delta_chain: 0
+        })
     );
 
     // Another digest, or another host, records nothing.
@@ -2124,7 +2156,7 @@ async fn case_scan_touch(store: Arc<dyn Storage>) {
     // Without updates, only the inventory's scan time moves.
     let (digest2, state2) = scan("web1", &[("bash", "5.2")], None);
     store
-        .put_scan(h.id, t(130), &digest2, &state2)
+        .put_scan(h.id, t(130), &digest2, &state2, ScanKind::Full)
         .await
         .unwrap();
     assert!(store.touch_scan(h.id, t(140), &digest2).await.unwrap());
@@ -2147,7 +2179,10 @@ async fn case_scan_updates_org_isolation(store: Arc<dyn Storage>) {
     let (ha, _) = host(&store, &a, "shared-name").await;
     let (hb, _) = host(&store, &b, "shared-name").await;
     let (digest, state) = scan("shared-name", &[("bash", "5.2")], Some(scan_updates()));
-    store.put_scan(ha.id, t(50), &digest, &state).await.unwrap();
+    store
+        .put_scan(ha.id, t(50), &digest, &state, ScanKind::Full)
+        .await
+        .unwrap();
 
     assert_eq!(store.host_updates(b.id, ha.id).await.unwrap(), None);
     assert_eq!(
@@ -2186,7 +2221,10 @@ async fn case_inventory_clears_scan_digest(store: Arc<dyn Storage>) {
     let a = org(&store, "a").await;
     let (h, _) = host(&store, &a, "web1").await;
     let (digest, state) = scan("web1", &[("bash", "5.2")], Some(scan_updates()));
-    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+    store
+        .put_scan(h.id, t(50), &digest, &state, ScanKind::Full)
+        .await
+        .unwrap();
     store
         .put_inventory(
             h.id,
@@ -2205,9 +2243,12 @@ async fn case_inventory_clears_scan_digest(store: Arc<dyn Storage>) {
     let updates = store.host_updates(a.id, h.id).await.unwrap().unwrap();
     assert_eq!((updates.scanned_at, updates.update_count), (Some(t(50)), 3));
     // A full scan makes the digest known again.
-    store.put_scan(h.id, t(80), &digest, &state).await.unwrap();
+    store
+        .put_scan(h.id, t(80), &digest, &state, ScanKind::Full)
+        .await
+        .unwrap();
     assert_eq!(
-        store.scan_state(h.id).await.unwrap().map(|x| x.0),
+        store.scan_state(h.id).await.unwrap().map(|x| x.digest),
         Some(digest)
     );
 }
@@ -2217,7 +2258,10 @@ async fn case_scan_failed_write_keeps_old_state(url: String) {
     let a = org(&store, "a").await;
     let (h, _) = host(&store, &a, "web1").await;
     let (digest, state) = scan("web1", &[("bash", "5.2")], Some(scan_updates()));
-    store.put_scan(h.id, t(50), &digest, &state).await.unwrap();
+    store
+        .put_scan(h.id, t(50), &digest, &state, ScanKind::Full)
+        .await
+        .unwrap();
     let index = update_index(&url, h.id).await;
     assert_eq!(
         index,
@@ -2239,14 +2283,18 @@ async fn case_scan_failed_write_keeps_old_state(url: String) {
     broken_updates.updates.push(update("", None, "1", true));
     let (bad_digest, bad) = scan("renamed", &[("zsh", "5.9")], Some(broken_updates));
     let err = store
-        .put_scan(h.id, t(60), &bad_digest, &bad)
+        .put_scan(h.id, t(60), &bad_digest, &bad, ScanKind::Full)
         .await
         .expect_err("an update without a name is refused");
     assert!(err.to_string().to_lowercase().contains("check"), "{err}");
 
     assert_eq!(
         store.scan_state(h.id).await.unwrap(),
-        Some((digest.clone(), state))
+        Some(StoredScan {
+            digest: digest.clone(),
+            state,
+            delta_chain: 0
+        })
     );
     assert_eq!(store.host(a.id, h.id).await.unwrap().unwrap(), before_row);
     assert_eq!(
@@ -2262,7 +2310,10 @@ async fn case_scan_failed_write_keeps_old_state(url: String) {
 
     // A state without updates empties the index.
     let (d2, s2) = scan("web1", &[("bash", "5.2")], None);
-    store.put_scan(h.id, t(80), &d2, &s2).await.unwrap();
+    store
+        .put_scan(h.id, t(80), &d2, &s2, ScanKind::Full)
+        .await
+        .unwrap();
     assert!(update_index(&url, h.id).await.is_empty());
 }
 

@@ -113,7 +113,13 @@ fn add_hosts(p: &Platform, names: &[&str]) {
             };
             state.canonicalize();
             store
-                .put_scan(h.id, Utc::now(), &state.digest(), &state)
+                .put_scan(
+                    h.id,
+                    Utc::now(),
+                    &state.digest(),
+                    &state,
+                    patchctl_storage::ScanKind::Full,
+                )
                 .await
                 .unwrap();
         }

@@ -94,7 +94,13 @@ fn add_host(p: &Platform, name: &str) {
         };
         state.canonicalize();
         store
-            .put_scan(h.id, Utc::now(), &state.digest(), &state)
+            .put_scan(
+                h.id,
+                Utc::now(),
+                &state.digest(),
+                &state,
+                patchctl_storage::ScanKind::Full,
+            )
             .await
             .unwrap();
     });

@@ -288,7 +288,13 @@ pub async fn seed(
         .await?;
     let big_state = state(system(&big_hostname, 0), &big_names, 5);
     packages += store
-        .put_scan(big.id, now, &big_state.digest(), &big_state)
+        .put_scan(
+            big.id,
+            now,
+            &big_state.digest(),
+            &big_state,
+            patchctl_storage::ScanKind::Full,
+        )
         .await?;
     ids.push(big.id);
 
@@ -311,7 +317,15 @@ pub async fn seed(
                         .into_iter()
                         .collect();
                     let s = state(sys, &names, 3);
-                    pk += store.put_scan(row.id, now, &s.digest(), &s).await?;
+                    pk += store
+                        .put_scan(
+                            row.id,
+                            now,
+                            &s.digest(),
+                            &s,
+                            patchctl_storage::ScanKind::Full,
+                        )
+                        .await?;
                     out.push((i, row.id));
                 }
                 Ok::<_, anyhow::Error>((out, pk))

@@ -94,12 +94,8 @@ pub(crate) async fn queue(
             now + chrono::Duration::seconds(secs as i64),
         )
         .await?;
+    // Queueing announces the command to every node (the host's long-poll wakes).
     let rec = st.store.queue_command(signed).await?;
-    crate::changes::announce(
-        st.store.as_ref(),
-        patchctl_storage::Change::Commands { host: host.id },
-    )
-    .await;
     tracing::info!(command_id = %rec.id, host_id = %host.id, kind = %rec.kind, "command queued");
     let details = AuditDetails(serde_json::json!({
         "command_id": rec.id,

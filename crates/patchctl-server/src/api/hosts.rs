@@ -303,18 +303,9 @@ pub async fn revoke_host(
     Path(host): Path<String>,
 ) -> Result<(Extension<AuditDetails>, Json<HostSummary>), ApiError> {
     let h = resolve_host(&st, op.org_id, &host).await?;
+    // Revoking announces it: every node forgets the host's cached credentials.
     st.store.revoke_host(op.org_id, h.id).await?;
     st.agents.forget_host(h.id);
-    crate::changes::announce(
-        st.store.as_ref(),
-        patchctl_storage::Change::Standing { host: h.id },
-    )
-    .await;
-    crate::changes::announce(
-        st.store.as_ref(),
-        patchctl_storage::Change::Standing { host: h.id },
-    )
-    .await;
     tracing::info!(
         target: "audit",
         event = "host.revoked",

@@ -5,55 +5,33 @@
 //! announced, a delta must apply to the stored state whose digest is its base and give
 //! the announced digest. What does not verify is refused (a full state: 400) or
 //! answered with `need_full` (a delta or "unchanged"), and the stored state stays as
-//! it was. A stored scan or inventory has the CVE engine re-probe the host in the
-//! background.
+//! it was. Storing a scan or inventory announces it with the write
+//! (`crate::changes`): every node's CVE engine, this one's too, re-probes the host in
+//! the background.
 //!
 //! Caps (docs/limits.md): a state holds at most
 //! [`patchctl_proto::limits::MAX_SCAN_PACKAGES`] packages (also after a delta), and at
 //! most [`MAX_DELTA_CHAIN`] deltas may follow a host's last full scan: the next one is
 //! answered `need_full`, as a delta whose base does not match is, and the agent sends
-//! its full state. The chains are counted by each process in memory ([`DeltaChains`]):
-//! with several nodes a chain may reach the cap on each, and a restart forgets them.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! its full state. The chain is stored with the host's scan state (`put_scan` sets it
+//! in the same write: 0 after a full scan, one more after a delta), so every node
+//! counts the same chain and a restart forgets nothing.
 
 use axum::Json;
 use axum::extract::State;
 use patchctl_proto::agent::{InventoryAck, InventoryUpload};
 use patchctl_proto::limits::MAX_SCAN_PACKAGES;
 use patchctl_proto::scan::{PackageRow, ScanAck, ScanBody, ScanState, ScanStatus, ScanUpload};
+use patchctl_storage::{ScanKind, StoredScan};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::auth::AgentAuth;
 use crate::error::{ApiError, ApiJson};
 
-/// Most scan deltas accepted after a host's last full scan (by one process).
+/// Most scan deltas accepted after a host's last full scan (counted in the database,
+/// by every node together).
 pub const MAX_DELTA_CHAIN: u32 = 64;
-
-/// Scan deltas accepted since each host's last full scan, by this process.
-#[derive(Debug, Default)]
-pub struct DeltaChains(Mutex<HashMap<Uuid, u32>>);
-
-impl DeltaChains {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, u32>> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Deltas accepted for `host` since its last full scan.
-    pub fn length(&self, host: Uuid) -> u32 {
-        self.map().get(&host).copied().unwrap_or(0)
-    }
-
-    fn extend(&self, host: Uuid) {
-        *self.map().entry(host).or_insert(0) += 1;
-    }
-
-    fn restart(&self, host: Uuid) {
-        self.map().remove(&host);
-    }
-}
 
 /// `POST /api/v1/agent/inventory`: replaces the host's inventory.
 #[utoipa::path(
@@ -80,15 +58,6 @@ pub async fn inventory(
     let n = st.store.put_inventory(agent.host_id, &upload).await?;
     st.metrics.traffic.inventory();
     tracing::info!(host_id = %agent.host_id, packages = n, "inventory stored");
-    // Every node's engine (this one's too) correlates the host again: `crate::changes`.
-    crate::changes::announce(
-        st.store.as_ref(),
-        patchctl_storage::Change::Scan {
-            org: agent.org_id,
-            host: agent.host_id,
-        },
-    )
-    .await;
     Ok(Json(InventoryAck { packages: n }))
 }
 
@@ -123,7 +92,10 @@ pub async fn scan(
         body,
         reboot,
     } = upload;
-    let is_delta = matches!(body, ScanBody::Delta { .. });
+    let kind = match body {
+        ScanBody::Delta { .. } => ScanKind::Delta,
+        _ => ScanKind::Full,
+    };
     if reboot.is_some() {
         let report = crate::reboots::report(reboot, None);
         st.store
@@ -167,7 +139,17 @@ pub async fn scan(
             removed,
             updates,
         } => {
-            let chain = st.delta_chains.length(host_id);
+            let Some(StoredScan {
+                digest: stored_digest,
+                state: stored,
+                delta_chain: chain,
+            }) = st.store.scan_state(host_id).await?
+            else {
+                return Ok(need_full(
+                    host_id,
+                    "the platform holds no scan state to apply a delta to".to_owned(),
+                ));
+            };
             if chain >= MAX_DELTA_CHAIN {
                 return Ok(need_full(
                     host_id,
@@ -176,12 +158,6 @@ pub async fn scan(
                     ),
                 ));
             }
-            let Some((stored_digest, stored)) = st.store.scan_state(host_id).await? else {
-                return Ok(need_full(
-                    host_id,
-                    "the platform holds no scan state to apply a delta to".to_owned(),
-                ));
-            };
             if stored_digest != base {
                 return Ok(need_full(
                     host_id,
@@ -213,22 +189,9 @@ pub async fn scan(
     check_storable(&state).map_err(|e| ApiError::bad_request(e.to_string()))?;
     let packages = st
         .store
-        .put_scan(host_id, scanned_at, &digest, &state)
+        .put_scan(host_id, scanned_at, &digest, &state, kind)
         .await?;
-    if is_delta {
-        st.delta_chains.extend(host_id);
-    } else {
-        st.delta_chains.restart(host_id);
-    }
     tracing::info!(%host_id, packages, digest = %digest, "scan stored");
-    crate::changes::announce(
-        st.store.as_ref(),
-        patchctl_storage::Change::Scan {
-            org: agent.org_id,
-            host: host_id,
-        },
-    )
-    .await;
     Ok(Json(ScanAck {
         status: ScanStatus::Stored,
         packages,

@@ -267,12 +267,8 @@ pub async fn check_agent(
         if what == "unsigned" {
             new.signed = None;
         }
+        // Queueing announces it: the agent's long-poll, on whichever node, wakes now.
         let id = store.queue_command(new).await?.id;
-        // The agent's long-poll, on whichever node, wakes now; a failure only means it
-        // finds the command at its next heartbeat.
-        let _ = store
-            .announce(patchctl_storage::Change::Commands { host })
-            .await;
         out.push((id, what));
     }
     audit(

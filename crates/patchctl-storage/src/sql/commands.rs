@@ -1,6 +1,7 @@
 //! The SQL of [`CommandStore`]: `commands` (the queue: queued, delivered with a lease,
 //! then a final state) and `command_events` (every state change, in order). Each state
-//! change and its event are written in one transaction.
+//! change and its event are written in one transaction; queueing announces
+//! [`Change::Commands`] with it (`commit_announcing`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::{
     ID_CHUNK, PostgresStore, SqliteStore, corrupt, count, from_json, ms, time, to_json, trunc, uuid,
 };
+use crate::changes::Change;
 use crate::commands::{CancelOutcome, CommandStateCount, CommandStore, NewCommand, RecordOutcome};
 use crate::error::Result;
 
@@ -233,7 +235,9 @@ macro_rules! impl_commands {
                     detail: String::new(),
                 };
                 Self::append_events(&mut tx, std::slice::from_ref(&event)).await?;
-                tx.commit().await?;
+                // The host's long-poll wakes, on whichever node holds it.
+                let change = Change::Commands { host: cmd.host_id };
+                self.commit_announcing(tx, &[change]).await?;
                 Ok(CommandRecord {
                     id,
                     host_id: cmd.host_id,

@@ -1,7 +1,9 @@
 //! The SQL of [`HostStore`]: `hosts` (enrollment, credentials, approval, the latest
 //! heartbeat and metrics, listing) and the `metrics_history` ring. A heartbeat batch is
 //! one transaction (group commit) and also reports which of its hosts have queued or
-//! delivered commands, so that only those are leased.
+//! delivered commands, so that only those are leased. A change of a host's standing
+//! (revoked, approved, rejected, credential promoted) announces [`Change::Standing`]
+//! with its write (`commit_announcing`).
 //!
 //! Enrollment counts the key's use with one conditional `UPDATE ... RETURNING` in the
 //! transaction that creates the host: PostgreSQL re-checks the condition on the row
@@ -22,6 +24,7 @@ use super::{
     PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, to_json,
     trunc, uuid,
 };
+use crate::changes::Change;
 use crate::error::Result;
 use crate::hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
@@ -356,14 +359,20 @@ macro_rules! impl_hosts {
             }
 
             async fn revoke_host(&self, org_id: Uuid, host_id: Uuid) -> Result<bool> {
+                let mut tx = self.writer.begin().await?;
                 let done =
                     sqlx::query("UPDATE hosts SET revoked = $3 WHERE id = $1 AND org_id = $2")
                         .bind(host_id.to_string())
                         .bind(org_id.to_string())
                         .bind(true)
-                        .execute(&self.writer)
+                        .execute(&mut *tx)
                         .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false); // Dropping `tx` rolls back.
+                }
+                let change = Change::Standing { host: host_id };
+                self.commit_announcing(tx, &[change]).await?;
+                Ok(true)
             }
 
             async fn set_approval(
@@ -377,6 +386,7 @@ macro_rules! impl_hosts {
                 } else {
                     (Approval::Rejected, true)
                 };
+                let mut tx = self.writer.begin().await?;
                 let done = sqlx::query(
                     "UPDATE hosts SET approval = $3, revoked = $4 \
                      WHERE id = $1 AND org_id = $2 AND approval = $5 AND NOT revoked",
@@ -386,17 +396,20 @@ macro_rules! impl_hosts {
                 .bind(to.as_str())
                 .bind(revoked)
                 .bind(Approval::Pending.as_str())
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
                 if done.rows_affected() > 0 {
+                    let change = Change::Standing { host: host_id };
+                    self.commit_announcing(tx, &[change]).await?;
                     return Ok(ApprovalChange::Changed);
                 }
                 let exists: Option<(String,)> =
                     sqlx::query_as("SELECT id FROM hosts WHERE id = $1 AND org_id = $2")
                         .bind(host_id.to_string())
                         .bind(org_id.to_string())
-                        .fetch_optional(&self.writer)
+                        .fetch_optional(&mut *tx)
                         .await?;
+                tx.rollback().await?;
                 Ok(if exists.is_some() {
                     ApprovalChange::NotPending
                 } else {
@@ -424,6 +437,7 @@ macro_rules! impl_hosts {
             }
 
             async fn promote_credential(&self, host_id: Uuid, credential_hash: &str) -> Result<bool> {
+                let mut tx = self.writer.begin().await?;
                 let done = sqlx::query(
                     "UPDATE hosts SET credential_hash = next_credential_hash, \
                      credential_issued_at = next_credential_issued_at, \
@@ -432,9 +446,14 @@ macro_rules! impl_hosts {
                 )
                 .bind(host_id.to_string())
                 .bind(credential_hash)
-                .execute(&self.writer)
+                .execute(&mut *tx)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false); // Dropping `tx` rolls back.
+                }
+                let change = Change::Standing { host: host_id };
+                self.commit_announcing(tx, &[change]).await?;
+                Ok(true)
             }
 
             async fn record_heartbeats(

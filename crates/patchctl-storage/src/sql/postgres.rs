@@ -2,7 +2,9 @@
 //! `migrations/postgres`. The per-domain SQL (`sql/<domain>.rs`) uses
 //! the same pool for reads and writes (PostgreSQL has row locks, not a file lock).
 //!
-//! Announcements between nodes ([`ChangeStore`]): `NOTIFY` on [`CHANNEL`], heard by one
+//! Announcements between nodes ([`ChangeStore`]): `NOTIFY` on [`CHANNEL`], issued by the
+//! storage methods inside the transaction of the change they announce
+//! (`commit_announcing`: delivered exactly when it commits), heard by one
 //! listening connection per node (its own, outside the pool), started at the first
 //! subscription and ended when the last subscriber is gone. A dropped listening
 //! connection is re-established with the channel listened to again, and then
@@ -67,6 +69,25 @@ impl PostgresStore {
             changes: broadcast::channel(BACKLOG).0,
             listening: Arc::default(),
         })
+    }
+
+    /// Commits `tx` with `changes` announced inside it: PostgreSQL delivers a `NOTIFY`
+    /// issued in a transaction when that transaction commits, and never when it rolls
+    /// back, so a committed change is announced even if this node dies right after.
+    pub(super) async fn commit_announcing(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        changes: &[Change],
+    ) -> Result<()> {
+        for change in changes {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(change.encode())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }
 

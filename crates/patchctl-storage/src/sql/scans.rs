@@ -1,6 +1,8 @@
 //! The SQL of [`ScanStore`]: a host's scan columns in `hosts` (system identification,
 //! package manager, scan digest, updates and their counts), its `packages` and its
-//! `available_updates`. Storing a scan replaces all of them in one transaction.
+//! `available_updates`, and the delta chain (`hosts.delta_chain`, migration 0019).
+//! Storing a scan replaces all of them in one transaction, which announces
+//! [`Change::Scan`] (`commit_announcing`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -9,9 +11,10 @@ use patchctl_proto::api::HostUpdates;
 use patchctl_proto::scan::{PackageRow, ScanState, ScanUpdates};
 use uuid::Uuid;
 
-use super::{PostgresStore, SqliteStore, corrupt, count, from_json, ms, opt_time, to_json};
+use super::{PostgresStore, SqliteStore, corrupt, count, from_json, ms, opt_time, to_json, uuid};
+use crate::changes::Change;
 use crate::error::Result;
-use crate::scans::ScanStore;
+use crate::scans::{ScanKind, ScanStore, StoredScan};
 
 /// Packages per multi-row `INSERT` (7 parameters each: far below SQLite's 32766).
 const PACKAGE_CHUNK: usize = 1_000;
@@ -70,6 +73,7 @@ struct ScanHostDb {
     system_json: String,
     package_manager: Option<String>,
     updates_json: Option<String>,
+    delta_chain: i64,
 }
 
 /// A package row as [`ScanStore::scan_state`] reads it, beside the host's digest at the
@@ -183,9 +187,10 @@ macro_rules! impl_scans {
                 let mut tx = self.writer.begin().await?;
                 // A v1 inventory says nothing about the scan state's other parts, so
                 // the digest becomes unknown: a later delta gets "send the full state".
-                let done = sqlx::query(
+                let org: Option<String> = sqlx::query_scalar(
                     "UPDATE hosts SET system_json = $2, hostname = $3, inventory_scanned_at = $4, \
-                     package_manager = $5, package_count = $6, scan_digest = NULL WHERE id = $1",
+                     package_manager = $5, package_count = $6, scan_digest = NULL WHERE id = $1 \
+                     RETURNING org_id",
                 )
                 .bind(&host)
                 .bind(&system_json)
@@ -193,14 +198,16 @@ macro_rules! impl_scans {
                 .bind(ms(upload.scanned_at))
                 .bind(upload.package_manager.as_deref())
                 .bind(stored_i64)
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if done.rows_affected() == 0 {
+                let Some(org) = org else {
                     // Dropping `tx` rolls back.
                     return Err(sqlx::Error::RowNotFound.into());
-                }
+                };
                 Self::replace_packages(&mut tx, &host, &upload.packages).await?;
-                tx.commit().await?;
+                let org = uuid(&org, "hosts.org_id")?;
+                let change = Change::Scan { org, host: host_id };
+                self.commit_announcing(tx, &[change]).await?;
                 Ok(stored)
             }
 
@@ -210,6 +217,7 @@ macro_rules! impl_scans {
                 scanned_at: DateTime<Utc>,
                 digest: &str,
                 state: &ScanState,
+                kind: ScanKind,
             ) -> Result<u64> {
                 let host = host_id.to_string();
                 let system_json = to_json(&state.system, "hosts.system_json")?;
@@ -237,11 +245,13 @@ macro_rules! impl_scans {
                     });
                 }
                 let mut tx = self.writer.begin().await?;
-                let done = sqlx::query(
+                let org: Option<String> = sqlx::query_scalar(
                     "UPDATE hosts SET system_json = $2, hostname = $3, inventory_scanned_at = $4, \
                      package_manager = $5, package_count = $6, scan_digest = $7, \
                      updates_json = $8, update_count = $9, security_update_count = $10, \
-                     updates_scanned_at = $11 WHERE id = $1",
+                     updates_scanned_at = $11, \
+                     delta_chain = CASE WHEN $12 THEN delta_chain + 1 ELSE 0 END \
+                     WHERE id = $1 RETURNING org_id",
                 )
                 .bind(&host)
                 .bind(&system_json)
@@ -254,15 +264,18 @@ macro_rules! impl_scans {
                 .bind(stored_count(total, "hosts.update_count")?)
                 .bind(stored_count(security, "hosts.security_update_count")?)
                 .bind(updates.map(|_| ms(scanned_at)))
-                .execute(&mut *tx)
+                .bind(kind == ScanKind::Delta)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if done.rows_affected() == 0 {
+                let Some(org) = org else {
                     // Dropping `tx` rolls back.
                     return Err(sqlx::Error::RowNotFound.into());
-                }
+                };
                 Self::replace_packages(&mut tx, &host, &packages).await?;
                 Self::replace_updates(&mut tx, &host, &rows).await?;
-                tx.commit().await?;
+                let org = uuid(&org, "hosts.org_id")?;
+                let change = Change::Scan { org, host: host_id };
+                self.commit_announcing(tx, &[change]).await?;
                 Ok(packages.len() as u64)
             }
 
@@ -285,7 +298,7 @@ macro_rules! impl_scans {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn scan_state(&self, host_id: Uuid) -> Result<Option<(String, ScanState)>> {
+            async fn scan_state(&self, host_id: Uuid) -> Result<Option<StoredScan>> {
                 let host = host_id.to_string();
                 // Two statements may see two different committed states (PostgreSQL
                 // reads each statement's own snapshot), so the packages are read with
@@ -293,8 +306,8 @@ macro_rules! impl_scans {
                 // agree; a state stored in between means reading again.
                 for _ in 0..SCAN_READ_ATTEMPTS {
                     let row: Option<ScanHostDb> = sqlx::query_as(
-                        "SELECT scan_digest, system_json, package_manager, updates_json \
-                         FROM hosts WHERE id = $1",
+                        "SELECT scan_digest, system_json, package_manager, updates_json, \
+                         delta_chain FROM hosts WHERE id = $1",
                     )
                     .bind(&host)
                     .fetch_optional(&self.reader)
@@ -304,6 +317,7 @@ macro_rules! impl_scans {
                         system_json,
                         package_manager,
                         updates_json,
+                        delta_chain,
                     }) = row
                     else {
                         return Ok(None);
@@ -350,7 +364,11 @@ macro_rules! impl_scans {
                             .transpose()?,
                     };
                     state.canonicalize();
-                    return Ok(Some((digest, state)));
+                    return Ok(Some(StoredScan {
+                        digest,
+                        state,
+                        delta_chain: count(delta_chain, "hosts.delta_chain")?,
+                    }));
                 }
                 tracing::debug!(%host_id, "scan state kept changing while being read");
                 Ok(None)

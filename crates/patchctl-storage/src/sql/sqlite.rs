@@ -1,7 +1,9 @@
 //! The SQLite backend: opening the database file (WAL, `synchronous=NORMAL`, foreign
 //! keys on, 5 s busy timeout), running `migrations/sqlite`, and the two connection
 //! pools the per-domain SQL (`sql/<domain>.rs`) uses. Announcements
-//! ([`ChangeStore`]) stay in the process: one process owns the file.
+//! ([`ChangeStore`]) stay in the process: one process owns the file; the storage
+//! methods that make an announced change send it once their transaction committed
+//! (`commit_announcing`).
 //!
 //! All writes go through a single-connection writer pool, so no transaction ever has
 //! to upgrade a read lock to a write lock against another connection of this process
@@ -96,6 +98,21 @@ impl SqliteStore {
             reader,
             changes: broadcast::channel(BACKLOG).0,
         })
+    }
+
+    /// Commits `tx`, then announces `changes` in the process: the one process owns the
+    /// file, so if it dies after the commit its subscribers die with it.
+    pub(super) async fn commit_announcing(
+        &self,
+        tx: sqlx::Transaction<'_, sqlx::Sqlite>,
+        changes: &[Change],
+    ) -> Result<()> {
+        tx.commit().await?;
+        for change in changes {
+            // No subscriber is no error: nobody needed to hear it.
+            let _ = self.changes.send(*change);
+        }
+        Ok(())
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use patchctl_proto::policy::groups::{ALL_GROUP, GroupSelector};
 use patchctl_proto::scan::ScanState;
-use patchctl_storage::{NewGroup, Storage, StorageError};
+use patchctl_storage::{NewGroup, ScanKind, Storage, StorageError};
 
 use super::{host, org, system, t};
 
@@ -50,7 +50,7 @@ pub async fn case_groups_select_hosts(store: Arc<dyn Storage>) {
     };
     state.canonicalize();
     store
-        .put_scan(alma.id, t(10), &state.digest(), &state)
+        .put_scan(alma.id, t(10), &state.digest(), &state, ScanKind::Full)
         .await
         .unwrap();
     assert!(store.revoke_host(a.id, gone.id).await.unwrap());

@@ -153,12 +153,8 @@ impl Tick<'_> {
                 approval,
             )
             .await?;
+        // Queueing announces it: the host's long-poll wakes, on whichever node.
         let rec = self.st.store.queue_command(signed).await?;
-        crate::changes::announce(
-            self.st.store.as_ref(),
-            patchctl_storage::Change::Commands { host },
-        )
-        .await;
         tracing::info!(command_id = %rec.id, host_id = %host, kind = %rec.kind,
             deployment = %self.d.name, "command queued by deployment {}", self.d.name);
         self.queued.push(rec.id);
