@@ -42,7 +42,7 @@ use patchctl_storage::{
     AuditActor, AuditEntry, AuditFilter, AuditOutcome, NewApiToken, NewAuditEntry, NewCommand,
     NewEnrollmentKey, NewUser, Storage,
 };
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
 use sqlx::Connection;
 use uuid::Uuid;

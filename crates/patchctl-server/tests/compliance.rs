@@ -20,9 +20,8 @@ use patchctl_server::auth::hash_secret;
 use patchctl_server::bootstrap::create_org;
 use patchctl_server::{AppState, Settings, app};
 use patchctl_storage::{FirstSeen, NewGroup, NewHost, Storage};
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::{Value, json};
-use sqlx::Connection;
 use tower::ServiceExt;
 use uuid::Uuid;
 

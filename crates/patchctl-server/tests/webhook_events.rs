@@ -17,7 +17,7 @@ use patchctl_server::auth::hash_secret;
 use patchctl_server::bootstrap::create_org;
 use patchctl_server::{AppState, Settings};
 use patchctl_storage::{ExceptionScope, FirstSeen, NewException, NewHost, NewWebhook, Storage};
-use patchctl_testkit::{Harness, Need, POSTGRES_ENV, trial};
+use patchctl_testkit::{Harness, Need, trial};
 use serde_json::Value;
 use sqlx::Connection;
 use uuid::Uuid;

@@ -21,9 +21,9 @@
 //! succeeds, and lost only if the agent stops before either happens. It is never sent
 //! outside the outbox's order, and a failed delivery does not lose it.
 
+use std::collections::BTreeMap;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -260,8 +260,7 @@ impl Outbox {
             .map(|(e, _)| (e.seq, e.result.clone()))
             .collect();
         for p in self.files() {
-            if p
-                .file_stem()
+            if p.file_stem()
                 .and_then(|s| s.to_str())
                 .and_then(|s| Uuid::parse_str(s).ok())
                 .is_some_and(|id| spilled.contains_key(&id))

@@ -156,7 +156,11 @@ fn a_result_the_disk_refuses_waits_in_memory_in_its_place() {
     assert_eq!(ob.in_memory(), 1);
     assert!(ob.contains(b.command_id), "kept, so it is not run twice");
     assert_eq!(ob.usage().0, 1, "it counts against the bound");
-    assert_eq!(summaries(&ob.all()), ["b"], "the disk's results are out of reach");
+    assert_eq!(
+        summaries(&ob.all()),
+        ["b"],
+        "the disk's results are out of reach"
+    );
     // The disk comes back: the next result written takes the one in memory along, in
     // the order they were made.
     std::fs::remove_file(&ob.dir).unwrap();
