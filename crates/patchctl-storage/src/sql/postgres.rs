@@ -26,8 +26,17 @@ const CONNECTIONS: u32 = 16;
 
 /// How long a query waits for a connection before it fails. While the server is down
 /// (a restart, a failover) a request then gets its 503 within this time instead of
-/// hanging for sqlx's default 30 s; connections are checked before use, so the pool
-/// reconnects by itself once the server is back.
+/// hanging for sqlx's default 30 s.
+///
+/// The pool keeps all its connections open ([`CONNECTIONS`] as `min_connections`: sqlx
+/// reconnects in the background, with a deadline of its own) and does not ping a
+/// connection before handing it out. Under overload both matter: a connect or a ping
+/// made inside `acquire` is cut at this timeout, and a connection cut mid-ping is
+/// closed, so a node flooded with requests (100,000 agents enrolling at once, issue 16)
+/// lost its connections one by one and could not open new ones within 5 s: every
+/// request failed with "pool timed out". A connection broken by a server restart fails
+/// its next query (a 503 the client retries) and is replaced in the background; sqlx
+/// still pings each connection when it is released.
 const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The PostgreSQL backend (`postgres://...` or `postgresql://...`).
@@ -48,8 +57,9 @@ impl PostgresStore {
     pub(crate) async fn open(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
+            .min_connections(CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .test_before_acquire(true)
+            .test_before_acquire(false)
             .connect(url)
             .await?;
         // Rolling upgrades (docs/deployment.md): the first node of a new release applies
