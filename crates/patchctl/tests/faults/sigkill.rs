@@ -116,8 +116,24 @@ fn sigkill_under_load(dir: &Path, database_url: &str, nodes: usize) {
         .map(|k| RealAgent::start(&cluster, 0, &dir.join(format!("agent-{k}"))))
         .collect();
     let real_hosts: Vec<Uuid> = real.iter_mut().map(RealAgent::host_id).collect();
+    // Their first scans run the host's real apt (an `apt-get update` that waits for the
+    // lock while the other tests' agents hold it): the kill comes once both are in
+    // their heartbeat loop, so the wait below measures the reconnection, not apt.
+    for host in &real_hosts {
+        wait_for(
+            &format!("the first scan of the real agent {host}"),
+            240,
+            || {
+                cluster
+                    .api(0, http::Method::GET, &format!("/api/v1/hosts/{host}"), None)
+                    .ok()?["inventory_scanned_at"]
+                    .as_str()
+                    .map(|_| ())
+            },
+        );
+    }
 
-    phase("real agents enrolled");
+    phase("real agents enrolled and scanned");
     let load = Load::start(&cluster, nodes, 24, 4);
     phase("simulated agents enrolled");
     // Commands the holders take and keep: leased, never answered before the kill.
