@@ -24,11 +24,16 @@ use crate::error::Result;
 /// Connections in the PostgreSQL pool.
 const CONNECTIONS: u32 = 16;
 
+/// Connections the pool keeps open whatever the load (see [`ACQUIRE_TIMEOUT`]). Not all
+/// of [`CONNECTIONS`]: PostgreSQL's default `max_connections` is 100, and three nodes
+/// holding 17 each (with the listener) would leave too little for anything else.
+const KEPT_CONNECTIONS: u32 = 4;
+
 /// How long a query waits for a connection before it fails. While the server is down
 /// (a restart, a failover) a request then gets its 503 within this time instead of
 /// hanging for sqlx's default 30 s.
 ///
-/// The pool keeps all its connections open ([`CONNECTIONS`] as `min_connections`: sqlx
+/// The pool keeps [`KEPT_CONNECTIONS`] open whatever happens (`min_connections`: sqlx
 /// reconnects in the background, with a deadline of its own) and does not ping a
 /// connection before handing it out. Under overload both matter: a connect or a ping
 /// made inside `acquire` is cut at this timeout, and a connection cut mid-ping is
@@ -57,7 +62,7 @@ impl PostgresStore {
     pub(crate) async fn open(url: &str) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
-            .min_connections(CONNECTIONS)
+            .min_connections(KEPT_CONNECTIONS)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .connect(url)
