@@ -15,7 +15,8 @@
 //! A failed beat keeps the last count (the limits stay as they were) and is logged once
 //! per outage, as a warning; the beat that succeeds again is logged too. On SQLite the
 //! count is 1 (one process owns the file): the share is the whole limit, and the row
-//! shows the node all the same.
+//! shows the node all the same; after a crash and restart the dead process's row counts
+//! for up to 45 s (the limit halved meanwhile, never raised).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
