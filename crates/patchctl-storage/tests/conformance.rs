@@ -101,6 +101,10 @@ use webhooks::{
 mod webhook_events;
 use webhook_events::{case_missed_deadlines_once, case_new_findings_announced_once};
 
+#[path = "conformance/enroll_lock.rs"]
+mod enroll_lock;
+use enroll_lock::postgres_enrollment_locks_its_key_only_to_commit;
+
 fn main() -> std::process::ExitCode {
     Harness::new()
         .tests(conformance_tests())
@@ -108,6 +112,11 @@ fn main() -> std::process::ExitCode {
         .test(trial!(async sqlite_accepts_both_url_forms_and_creates_the_file))
         .test(trial!(async sqlite_in_memory_works))
         .test(trial!(with_database_replaces_only_the_database))
+        .test(
+            trial!(async postgres_enrollment_locks_its_key_only_to_commit)
+                .multi_thread(Some(4))
+                .needs([Need::Postgres]),
+        )
         .run()
 }
 

@@ -1,39 +1,27 @@
-//! The SQL of [`HostStore`]: `hosts` (enrollment, credentials, approval, the latest
-//! heartbeat and metrics, listing) and the `metrics_history` ring. A heartbeat batch is
-//! one transaction (group commit) and also reports which of its hosts have queued or
-//! delivered commands, so that only those are leased. A change of a host's standing
-//! (revoked, approved, rejected, credential promoted) announces [`Change::Standing`]
-//! with its write (`commit_announcing`).
-//!
-//! Enrollment counts the key's use with one conditional `UPDATE ... RETURNING` in the
-//! transaction that creates the host: PostgreSQL re-checks the condition on the row
-//! a concurrent enrollment just updated, and SQLite has one writer, so a key never
-//! enrolls more hosts than its maximum.
-
-use std::collections::HashMap;
+//! The SQL of [`HostStore`]: `hosts` (credentials, approval, the latest heartbeat and
+//! metrics, listing). Enrollment's SQL is in `enroll.rs`, the heartbeat batch's and the
+//! `metrics_history` ring's in `heartbeats.rs`; the trait's methods here delegate to
+//! them. A change of a host's standing (revoked, approved, rejected, credential
+//! promoted) announces [`Change::Standing`] with its write (`commit_announcing`).
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchctl_proto::agent::Metrics;
-use patchctl_proto::api::{CommandState, HostStatus};
+use patchctl_proto::api::HostStatus;
 use patchctl_proto::trust::Approval;
 use uuid::Uuid;
 
 use super::host_list::{ListBind, host_list_order, host_list_where};
 use super::{
-    PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, to_json,
-    trunc, uuid,
+    PostgresStore, SqliteStore, conflict, corrupt, count, from_json, ms, opt_time, time, uuid,
 };
 use crate::changes::Change;
 use crate::error::Result;
 use crate::hosts::{
     AgentVersionCount, ApprovalChange, CredentialSlot, EnrollHost, Enrollment, FleetCounts,
     HeartbeatOutcome, HeartbeatWrite, HostAuth, HostListPage, HostListQuery, HostRow,
-    HostStatusCount, HostStore, KeyRefusal, NewHost,
+    HostStatusCount, HostStore, NewHost,
 };
-
-/// Heartbeats per multi-row statement (8 bound values each; far below SQLite's 32766).
-const HEARTBEAT_CHUNK: usize = 500;
 
 /// The columns of `hosts` that make a [`HostRow`] (see [`HostDb`]).
 macro_rules! host_columns {
@@ -45,13 +33,6 @@ macro_rules! host_columns {
          reboot_reasons_json, reboot_since, booted_at"
     };
 }
-
-/// Creates a host: id, organisation, key, credential hash, approval, host name, system
-/// JSON, agent version, enrollment time (also the credential's issue time).
-const INSERT_HOST: &str = "INSERT INTO hosts (id, org_id, enrollment_key_id, credential_hash, \
-     revoked, approval, hostname, system_json, agent_version, enrolled_at, \
-     credential_issued_at, package_count, heartbeat_count) \
-     VALUES ($1, $2, $3, $4, FALSE, $5, $6, $7, $8, $9, $9, 0, 0)";
 
 /// Hosts per organisation and status, the host listing's rule in SQL: revoked, else
 /// pending, else online when seen at or after `$1`, else offline.
@@ -82,56 +63,6 @@ fn host_status(s: &str) -> Result<HostStatus> {
 /// A stored approval.
 fn approval(s: &str) -> Result<Approval> {
     Approval::parse(s).ok_or_else(|| corrupt("hosts.approval", format!("unknown value {s:?}")))
-}
-
-/// A key's stored `revoked_at`, `expires_at`, `max_uses` and `uses`.
-type KeyLimits = (Option<i64>, Option<i64>, Option<i64>, i64);
-
-/// Why a key whose use could not be counted enrolls nothing, from its stored limits
-/// (none: there is no such key).
-fn refusal(row: Option<KeyLimits>, now: i64) -> KeyRefusal {
-    match row {
-        None => KeyRefusal::Unknown,
-        Some((Some(_), _, _, _)) => KeyRefusal::Revoked,
-        Some((None, Some(e), _, _)) if e <= now => KeyRefusal::Expired,
-        Some((None, _, Some(m), uses)) if uses >= m => KeyRefusal::Exhausted,
-        // Valid again at this instant (a concurrent change): refused all the same, as
-        // the conditional update saw it.
-        Some(_) => KeyRefusal::Exhausted,
-    }
-}
-
-/// A new host as [`INSERT_HOST`] stored it.
-fn new_host_row(
-    id: Uuid,
-    org_id: Uuid,
-    approval: Approval,
-    agent_version: String,
-    system: patchctl_proto::agent::SystemInfo,
-    now: DateTime<Utc>,
-) -> HostRow {
-    HostRow {
-        id,
-        org_id,
-        hostname: system.hostname.clone(),
-        system,
-        agent_version,
-        enrolled_at: trunc(now),
-        last_seen: None,
-        revoked: false,
-        approval,
-        credential_issued_at: trunc(now),
-        metrics: None,
-        metrics_at: None,
-        inventory_scanned_at: None,
-        package_manager: None,
-        package_count: 0,
-        update_count: 0,
-        security_update_count: 0,
-        agent_target: None,
-        agent_update: None,
-        boot: Default::default(),
-    }
 }
 
 // ---------------------------------------------------------------------------------
@@ -215,22 +146,6 @@ impl HostDb {
     }
 }
 
-/// A row of `metrics_history`.
-#[derive(sqlx::FromRow)]
-struct HistoryDb {
-    at: i64,
-    metrics_json: String,
-}
-
-impl HistoryDb {
-    fn decode(self) -> Result<(DateTime<Utc>, Metrics)> {
-        Ok((
-            time(self.at, "metrics_history.at")?,
-            from_json(&self.metrics_json, "metrics_history.metrics_json")?,
-        ))
-    }
-}
-
 // ---------------------------------------------------------------------------------
 
 /// Implements [`HostStore`] for `$store` (a struct with `writer` and `reader` pools of
@@ -240,95 +155,11 @@ macro_rules! impl_hosts {
         #[async_trait]
         impl HostStore for $store {
             async fn create_host(&self, host: NewHost) -> Result<HostRow> {
-                let id = Uuid::new_v4();
-                let system_json = to_json(&host.system, "hosts.system_json")?;
-                sqlx::query(INSERT_HOST)
-                    .bind(id.to_string())
-                    .bind(host.org_id.to_string())
-                    .bind(host.enrollment_key_id.to_string())
-                    .bind(&host.credential_hash)
-                    .bind(Approval::Approved.as_str())
-                    .bind(&host.system.hostname)
-                    .bind(&system_json)
-                    .bind(&host.agent_version)
-                    .bind(ms(host.now))
-                    .execute(&self.writer)
-                    .await
-                    .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
-                Ok(new_host_row(
-                    id,
-                    host.org_id,
-                    Approval::Approved,
-                    host.agent_version,
-                    host.system,
-                    host.now,
-                ))
+                self.insert_host(host).await
             }
 
             async fn enroll_host(&self, e: EnrollHost) -> Result<Enrollment> {
-                let now = ms(e.now);
-                let system_json = to_json(&e.system, "hosts.system_json")?;
-                let mut tx = self.writer.begin().await?;
-                let used: Option<(String, String)> = sqlx::query_as(
-                    "UPDATE enrollment_keys SET uses = uses + 1 \
-                     WHERE key_hash = $1 AND revoked_at IS NULL \
-                     AND (expires_at IS NULL OR expires_at > $2) \
-                     AND (max_uses IS NULL OR uses < max_uses) \
-                     RETURNING id, org_id",
-                )
-                .bind(&e.key_hash)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((key_id, org_id)) = used else {
-                    let row: Option<KeyLimits> =
-                        sqlx::query_as(
-                            "SELECT revoked_at, expires_at, max_uses, uses \
-                             FROM enrollment_keys WHERE key_hash = $1",
-                        )
-                        .bind(&e.key_hash)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    return Ok(Enrollment::Refused(refusal(row, now)));
-                };
-                let key_id = uuid(&key_id, "enrollment_keys.id")?;
-                let org_id = uuid(&org_id, "enrollment_keys.org_id")?;
-                let (require,): (bool,) =
-                    sqlx::query_as("SELECT require_approval FROM orgs WHERE id = $1")
-                        .bind(org_id.to_string())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let approval = if require {
-                    Approval::Pending
-                } else {
-                    Approval::Approved
-                };
-                let id = Uuid::new_v4();
-                sqlx::query(INSERT_HOST)
-                    .bind(id.to_string())
-                    .bind(org_id.to_string())
-                    .bind(key_id.to_string())
-                    .bind(&e.credential_hash)
-                    .bind(approval.as_str())
-                    .bind(&e.system.hostname)
-                    .bind(&system_json)
-                    .bind(&e.agent_version)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| conflict(e, || "a host credential with this hash".to_owned()))?;
-                tx.commit().await?;
-                Ok(Enrollment::Enrolled {
-                    host: Box::new(new_host_row(
-                        id,
-                        org_id,
-                        approval,
-                        e.agent_version,
-                        e.system,
-                        e.now,
-                    )),
-                    key_id,
-                })
+                self.enroll_with_key(e).await
             }
 
             async fn host_by_credential(
@@ -461,104 +292,11 @@ macro_rules! impl_hosts {
                 batch: &[HeartbeatWrite],
                 history_len: u32,
             ) -> Result<HeartbeatOutcome> {
-                // For a host named twice in the batch the last entry wins: a multi-row
-                // upsert may not touch one row twice.
-                let mut last: HashMap<Uuid, usize> = HashMap::with_capacity(batch.len());
-                for (i, w) in batch.iter().enumerate() {
-                    last.insert(w.host_id, i);
-                }
-                let mut idx: Vec<usize> = last.into_values().collect();
-                idx.sort_unstable();
-                let mut rows = Vec::with_capacity(idx.len());
-                for i in idx {
-                    let w = &batch[i];
-                    rows.push((
-                        w.host_id.to_string(),
-                        ms(w.at),
-                        w.agent_version.as_str(),
-                        to_json(&w.metrics, "hosts.metrics_json")?,
-                        w.agent_target.as_deref(),
-                        w.reboot.required.as_ref().map(|(r, _)| *r),
-                        super::reboots::reasons_json(&w.reboot)?,
-                        w.reboot.booted_at.map(ms),
-                    ));
-                }
-                let len = i64::from(history_len);
-                let mut out = HeartbeatOutcome::default();
-                if rows.is_empty() {
-                    return Ok(out);
-                }
-                let mut tx = self.writer.begin().await?;
-                for chunk in rows.chunks(HEARTBEAT_CHUNK) {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "UPDATE hosts SET last_seen = v.column2, metrics_at = v.column2, \
-                         agent_version = v.column3, metrics_json = v.column4, \
-                         agent_target = v.column5, heartbeat_count = hosts.heartbeat_count + 1, \
-                         reboot_since = CASE WHEN COALESCE(v.column6, hosts.reboot_required) \
-                         THEN COALESCE(hosts.reboot_since, v.column2) ELSE NULL END, \
-                         reboot_required = COALESCE(v.column6, hosts.reboot_required), \
-                         reboot_reasons_json = CASE WHEN v.column6 IS NULL \
-                         THEN hosts.reboot_reasons_json ELSE v.column7 END, \
-                         booted_at = COALESCE(v.column8, hosts.booted_at) FROM (",
-                    );
-                    qb.push_values(chunk, |mut b, r| {
-                        b.push_bind(r.0.as_str())
-                            .push_bind(r.1)
-                            .push_bind(r.2)
-                            .push_bind(r.3.as_str())
-                            .push_bind(r.4)
-                            .push_bind(r.5)
-                            .push_bind(r.6.as_deref())
-                            .push_bind(r.7);
-                    });
-                    qb.push(") AS v WHERE hosts.id = v.column1");
-                    out.updated += qb.build().execute(&mut *tx).await?.rows_affected();
-                    if len > 0 {
-                        // The ring slot follows the host's heartbeat count, as just
-                        // incremented in this transaction.
-                        let mut qb = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO metrics_history (host_id, slot, seq, at, metrics_json) \
-                             SELECT hosts.id, hosts.heartbeat_count % ",
-                        );
-                        qb.push_bind(len);
-                        qb.push(", hosts.heartbeat_count, v.column2, v.column3 FROM hosts JOIN (");
-                        qb.push_values(chunk, |mut b, r| {
-                            b.push_bind(r.0.as_str()).push_bind(r.1).push_bind(r.3.as_str());
-                        });
-                        qb.push(
-                            ") AS v ON hosts.id = v.column1 WHERE true \
-                             ON CONFLICT (host_id, slot) DO UPDATE SET \
-                             seq = excluded.seq, at = excluded.at, metrics_json = excluded.metrics_json",
-                        );
-                        qb.build().execute(&mut *tx).await?;
-                    }
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "SELECT DISTINCT host_id FROM commands WHERE state IN (",
-                    );
-                    qb.push_bind(CommandState::Queued.as_str());
-                    qb.push(", ");
-                    qb.push_bind(CommandState::Delivered.as_str());
-                    qb.push(") AND host_id IN (");
-                    let mut sep = qb.separated(", ");
-                    for r in chunk {
-                        sep.push_bind(r.0.as_str());
-                    }
-                    sep.push_unseparated(")");
-                    let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut *tx).await?;
-                    for id in ids {
-                        out.pending_commands.push(uuid(&id, "commands.host_id")?);
-                    }
-                }
-                tx.commit().await?;
-                Ok(out)
+                self.write_heartbeats(batch, history_len).await
             }
 
             async fn trim_metrics_history(&self, history_len: u32) -> Result<u64> {
-                let done = sqlx::query("DELETE FROM metrics_history WHERE slot >= $1")
-                    .bind(i64::from(history_len))
-                    .execute(&self.writer)
-                    .await?;
-                Ok(done.rows_affected())
+                self.trim_history(history_len).await
             }
 
             async fn list_hosts(&self, org_id: Uuid) -> Result<Vec<HostRow>> {
@@ -728,17 +466,7 @@ macro_rules! impl_hosts {
                 org_id: Uuid,
                 host_id: Uuid,
             ) -> Result<Vec<(DateTime<Utc>, Metrics)>> {
-                let rows: Vec<HistoryDb> = sqlx::query_as(
-                    "SELECT m.at, m.metrics_json \
-                     FROM metrics_history m JOIN hosts h ON h.id = m.host_id \
-                     WHERE m.host_id = $1 AND h.org_id = $2 \
-                     ORDER BY m.at, m.seq",
-                )
-                .bind(host_id.to_string())
-                .bind(org_id.to_string())
-                .fetch_all(&self.reader)
-                .await?;
-                rows.into_iter().map(HistoryDb::decode).collect()
+                self.read_history(org_id, host_id).await
             }
 
             async fn all_hosts(&self) -> Result<Vec<HostRow>> {

@@ -2,7 +2,8 @@
 //! PostgreSQL ([`PostgresStore`]), and what every domain's SQL shares.
 //!
 //! Both run the very same SQL text (`$N` placeholders, `INSERT ... ON CONFLICT`,
-//! `RETURNING`), written once per domain in `identity.rs`, `hosts.rs`, `commands.rs`,
+//! `RETURNING`), written once per domain in `identity.rs`, `hosts.rs` (with `enroll.rs` and
+//! `heartbeats.rs`), `commands.rs`,
 //! `scans.rs`, `vulns.rs`, `releases.rs`, `operators.rs`, `audit.rs` and `windows.rs`: each holds a small macro implementing its domain trait for
 //! a store struct and a pool type, instantiated for both backends at its end. The
 //! backends differ only in how they open their pools (`sqlite.rs`, `postgres.rs`) and in
@@ -27,7 +28,9 @@ mod commands;
 mod compliance;
 mod dashboard;
 mod deployments;
+mod enroll;
 mod groups;
+mod heartbeats;
 mod host_list;
 mod hosts;
 mod identity;
