@@ -19,6 +19,9 @@
 //! - Enrollment: `401` [`ErrorCode::EnrollmentKeyInvalid`] (unknown, revoked, expired
 //!   or used up: the message says which), `429` [`ErrorCode::RateLimited`] with a
 //!   `Retry-After` header.
+//! - The database-bound agent routes (enrollment, inventory, scan, results, credential
+//!   rotation) answer `503` [`ErrorCode::Overloaded`] with a `Retry-After` header at
+//!   once when the node already holds its limit of such requests in flight.
 //! - Operator routes: `GET/POST /api/v1/enrollment-keys`,
 //!   `POST /api/v1/enrollment-keys/{id}/revoke`, `POST /api/v1/enrollment-keys/{id}/rotate`,
 //!   `GET /api/v1/hosts?status=pending`, `POST /api/v1/hosts/{host}/approve`,
@@ -75,6 +78,9 @@ pub enum ErrorCode {
     /// The database or the vulnerability correlation cannot answer right now; retry
     /// shortly (503).
     Unavailable,
+    /// The platform node holds as many agent requests as it may at once
+    /// (`agent_requests_in_flight`); retry after `Retry-After` (503).
+    Overloaded,
     /// A code this build does not know (a newer platform). Never sent.
     #[serde(other)]
     Other,
@@ -101,12 +107,13 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Other => "other",
         }
     }
 
     /// Every code a platform sends (not [`ErrorCode::Other`]).
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::CredentialUnknown,
         ErrorCode::CredentialRevoked,
         ErrorCode::PendingApproval,
@@ -124,6 +131,7 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Internal,
         ErrorCode::Unavailable,
+        ErrorCode::Overloaded,
     ];
 
     /// The general code of an HTTP error status, for answers without a more specific

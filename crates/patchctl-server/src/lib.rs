@@ -96,6 +96,8 @@ pub struct AppState {
     pub agent_limits: Arc<ratelimit::AgentLimits>,
     /// This node in the node registry; its count of live nodes divides the rate limits.
     pub nodes: Arc<nodes::Registry>,
+    /// The bound on database-bound agent requests in flight (`agent_requests_in_flight`).
+    pub agent_gate: Arc<api::guard::AgentGate>,
 }
 
 impl AppState {
@@ -149,6 +151,9 @@ impl AppState {
             settings.agent_per_credential_per_min,
             settings.agent_per_address_per_min,
         );
+        let agent_gate = Arc::new(api::guard::AgentGate::new(
+            settings.agent_requests_in_flight,
+        ));
         AppState {
             drain: drain::Drain::default(),
             waiters,
@@ -169,6 +174,7 @@ impl AppState {
                 nodes.share(),
             )),
             nodes,
+            agent_gate,
         }
     }
 }

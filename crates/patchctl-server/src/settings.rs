@@ -36,14 +36,17 @@
 //! | `PATCHCTL_HEADER_READ_TIMEOUT_SECS`   | `header_read_timeout_secs`   | positive seconds (15)           |
 //! | `PATCHCTL_IDLE_TIMEOUT_SECS`          | `idle_timeout_secs`          | positive seconds (120)          |
 //! | `PATCHCTL_BODY_READ_TIMEOUT_SECS`     | `body_read_timeout_secs`     | positive seconds (30)           |
+//! | `PATCHCTL_AGENT_REQUESTS_IN_FLIGHT`   | `agent_requests_in_flight`   | positive count (default 256)    |
 //!
 //! The abuse limits (docs/limits.md): every agent request but enrollment takes a token
 //! of its credential's bucket and of its source address's (`ratelimit.rs`); a connection
 //! over `max_connections` is closed at once; request headers must arrive within
 //! `header_read_timeout_secs`, a connection without a request in flight is closed after
 //! `idle_timeout_secs`, and a request body must arrive within `body_read_timeout_secs`
-//! plus a second per 500 bytes received (`serve/`). `metrics_history_len` is at most
-//! [`MAX_METRICS_HISTORY_LEN`].
+//! plus a second per 500 bytes received (`serve/`). Beyond `agent_requests_in_flight`
+//! database-bound agent requests in flight (enrollment, inventory, scan, results,
+//! credential rotation) one more is answered 503 `overloaded` with `Retry-After` at once
+//! (`api/guard.rs`). `metrics_history_len` is at most [`MAX_METRICS_HISTORY_LEN`].
 //!
 //! `metrics_listen` serves `GET /metrics` over plain HTTP *without a token* (for a
 //! Prometheus on the same machine or network segment): give it a loopback address such
@@ -141,13 +144,15 @@ pub const ENV_HEADER_READ_TIMEOUT_SECS: &str = "PATCHCTL_HEADER_READ_TIMEOUT_SEC
 pub const ENV_IDLE_TIMEOUT_SECS: &str = "PATCHCTL_IDLE_TIMEOUT_SECS";
 /// The environment variable of `body_read_timeout_secs`.
 pub const ENV_BODY_READ_TIMEOUT_SECS: &str = "PATCHCTL_BODY_READ_TIMEOUT_SECS";
+/// The environment variable of `agent_requests_in_flight`.
+pub const ENV_AGENT_REQUESTS_IN_FLIGHT: &str = "PATCHCTL_AGENT_REQUESTS_IN_FLIGHT";
 
 /// The largest `metrics_history_len`: a week of samples at the default 5-minute
 /// heartbeat (the table holds this many rows per host).
 pub const MAX_METRICS_HISTORY_LEN: u32 = 2016;
 
 /// Every settings variable, in the order of the table above.
-pub const ENV_VARS: [&str; 28] = [
+pub const ENV_VARS: [&str; 29] = [
     ENV_LISTEN,
     ENV_DATABASE_URL,
     ENV_TLS_CERT,
@@ -176,6 +181,7 @@ pub const ENV_VARS: [&str; 28] = [
     ENV_HEADER_READ_TIMEOUT_SECS,
     ENV_IDLE_TIMEOUT_SECS,
     ENV_BODY_READ_TIMEOUT_SECS,
+    ENV_AGENT_REQUESTS_IN_FLIGHT,
 ];
 
 /// Server settings as stored in JSON.
@@ -284,6 +290,11 @@ pub struct Settings {
     /// Seconds a request body has to arrive, plus one per 500 bytes received.
     #[serde(default = "default_body_read_timeout")]
     pub body_read_timeout_secs: u64,
+    /// Database-bound agent requests (enrollment, inventory, scan, results, credential
+    /// rotation) this process answers at once; one more gets 503 `overloaded` with
+    /// `Retry-After` at once instead of waiting for a database connection.
+    #[serde(default = "default_agent_requests_in_flight")]
+    pub agent_requests_in_flight: u32,
 }
 
 /// One vulnerability feed: a name, a URL and how the URL leads to the records.
@@ -374,6 +385,11 @@ pub fn default_idle_timeout() -> u64 {
 /// Default of `body_read_timeout_secs`.
 pub fn default_body_read_timeout() -> u64 {
     30
+}
+/// Default of `agent_requests_in_flight` (docs/limits.md): 16 waiting requests per
+/// connection of the PostgreSQL pool (16 connections).
+pub fn default_agent_requests_in_flight() -> u32 {
+    256
 }
 
 /// Why the settings could not be loaded.
@@ -482,6 +498,7 @@ impl Settings {
             header_read_timeout_secs: default_header_read_timeout(),
             idle_timeout_secs: default_idle_timeout(),
             body_read_timeout_secs: default_body_read_timeout(),
+            agent_requests_in_flight: default_agent_requests_in_flight(),
         }
     }
 
@@ -578,6 +595,9 @@ impl Settings {
             body_read_timeout_secs: l
                 .body_read_timeout_secs
                 .unwrap_or_else(default_body_read_timeout),
+            agent_requests_in_flight: l
+                .agent_requests_in_flight
+                .unwrap_or_else(default_agent_requests_in_flight),
         };
         let zero = [
             ("heartbeat_interval_secs", s.heartbeat_interval_secs == 0),
@@ -605,6 +625,7 @@ impl Settings {
             ("header_read_timeout_secs", s.header_read_timeout_secs == 0),
             ("idle_timeout_secs", s.idle_timeout_secs == 0),
             ("body_read_timeout_secs", s.body_read_timeout_secs == 0),
+            ("agent_requests_in_flight", s.agent_requests_in_flight == 0),
         ];
         if let Some((setting, _)) = zero.into_iter().find(|(_, z)| *z) {
             return Err(SettingsError::NotPositive {
@@ -687,6 +708,7 @@ impl fmt::Debug for Settings {
             .field("header_read_timeout_secs", &self.header_read_timeout_secs)
             .field("idle_timeout_secs", &self.idle_timeout_secs)
             .field("body_read_timeout_secs", &self.body_read_timeout_secs)
+            .field("agent_requests_in_flight", &self.agent_requests_in_flight)
             .finish()
     }
 }

@@ -5,7 +5,8 @@
 //! seconds: a slowloris trickling headers, idle connections, a trickled body, the
 //! connection cap, 429 per credential and per address with `Retry-After` (read back by
 //! `patchctl-net`'s client), the size caps of agent messages (strings, package count,
-//! delta chains, metrics history), and the enrollment body limit before the key.
+//! delta chains, metrics history), the enrollment body limit before the key, and the
+//! bound on database-bound agent requests in flight (503 `overloaded` at once).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -885,6 +886,196 @@ async fn after_the_longest_delta_chain_the_platform_asks_for_the_full_state() {
     let (after, body) = next_delta(&next, 1000);
     let ack = scan(&c, &cred, after.digest(), body).await.unwrap();
     assert_eq!(ack.status, ScanStatus::Stored, "{ack:?}");
+}
+
+/// The v1 results fixture.
+fn results() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../patchctl-proto/tests/data/v1/results.json"
+    ))
+    .unwrap()
+}
+
+/// A 503 `overloaded` answer naming the limit of one request, with a `Retry-After` of 1
+/// to 5 s.
+fn assert_shed(a: &Answer, what: &str) {
+    assert_eq!(
+        a.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what}: {}",
+        a.body
+    );
+    assert_eq!(a.body["code"], "overloaded", "{what}: {}", a.body);
+    let secs: u64 = a
+        .retry_after
+        .as_deref()
+        .unwrap_or_else(|| panic!("{what}: no Retry-After"))
+        .parse()
+        .unwrap();
+    assert!((1..=5).contains(&secs), "{what}: Retry-After {secs}");
+    let msg = a.body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("limit of 1 agent requests in flight")
+            && msg.contains(&format!("retry in {secs} s")),
+        "{what}: {msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_bound_agent_requests_over_the_bound_are_shed_at_once_with_retry_after() {
+    let node = node(|s| s.agent_requests_in_flight = 1).await;
+    let held_cred = enroll(&node, "web-1").await;
+    let other = enroll(&node, "web-2").await;
+    assert_eq!(
+        metric(&node, "patchctl_agent_requests_in_flight").await,
+        0.0
+    );
+
+    // One scan held in flight: its head and half its body sent, the rest kept back.
+    let st = state((0..20).map(|i| row(&format!("p{i}"), "1")).collect());
+    let upload = serde_json::to_vec(&ScanUpload {
+        scanned_at: chrono::Utc::now(),
+        digest: st.digest(),
+        body: ScanBody::Full { state: st },
+        reboot: None,
+    })
+    .unwrap();
+    let stream = tls(node.addr, &node.ca, &[]).await.unwrap();
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    wr.write_all(
+        format!(
+            "POST /api/v1/agent/scan HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Authorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            held_cred.expose(),
+            upload.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let half = upload.len() / 2;
+    wr.write_all(&upload[..half]).await.unwrap();
+    wr.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&node, "patchctl_agent_requests_in_flight").await < 1.0 {
+        assert!(Instant::now() < deadline, "the held scan takes the permit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Another agent's results and scan, and an enrollment: 503 at once, naming the
+    // limit, with Retry-After.
+    let start = Instant::now();
+    let a = call(
+        &node,
+        "POST",
+        "/api/v1/agent/results",
+        Some(other.expose()),
+        results(),
+    )
+    .await;
+    let took = start.elapsed();
+    assert_shed(&a, "results");
+    // A new TLS connection and the answer; far from the database pool's 5 s wait.
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    let a = call(
+        &node,
+        "POST",
+        "/api/v1/agent/scan",
+        Some(other.expose()),
+        upload.clone(),
+    )
+    .await;
+    assert_shed(&a, "scan");
+    let enroll_req = serde_json::to_vec(&EnrollRequest {
+        protocol_version: PROTOCOL_VERSION,
+        license_key: node.org.enrollment_key.clone(),
+        agent_version: "test".into(),
+        system: SystemInfo {
+            hostname: "web-3".into(),
+            ..Default::default()
+        },
+    })
+    .unwrap();
+    let a = call(&node, "POST", "/api/v1/agent/enroll", None, enroll_req).await;
+    assert_shed(&a, "enroll");
+    // The agent's client reads it as "retry later", with the wait.
+    let c = client(&node);
+    let e = scan(
+        &c,
+        &other,
+        "0".repeat(64),
+        ScanBody::Full {
+            state: state(vec![]),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(e, ClientError::RetryLater { .. }), "{e}");
+    assert_eq!((e.status(), e.code()), (Some(503), Some("overloaded")));
+    let wait = e.retry_after().unwrap();
+    assert!(
+        wait >= Duration::from_secs(1) && wait <= Duration::from_secs(5),
+        "{wait:?}"
+    );
+    // The routes outside the gate are served meanwhile: the heartbeat, whoami.
+    let a = call(
+        &node,
+        "POST",
+        "/api/v1/agent/heartbeat",
+        Some(other.expose()),
+        heartbeat("web-2"),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let a = call(
+        &node,
+        "GET",
+        "/api/v1/agent/whoami",
+        Some(other.expose()),
+        vec![],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(
+        metric(&node, "patchctl_agent_requests_shed_total").await,
+        4.0
+    );
+    assert_eq!(
+        metric(&node, "patchctl_agent_requests_in_flight").await,
+        1.0
+    );
+
+    // The held scan completes and is stored; then requests pass again.
+    wr.write_all(&upload[half..]).await.unwrap();
+    wr.flush().await.unwrap();
+    let answer = read_answer(&mut rd, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"stored\""), "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while metric(&node, "patchctl_agent_requests_in_flight").await > 0.0 {
+        assert!(Instant::now() < deadline, "the permit is given back");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let a = call(
+        &node,
+        "POST",
+        "/api/v1/agent/results",
+        Some(other.expose()),
+        results(),
+    )
+    .await;
+    assert_ne!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    let st = state(vec![row("bash", "5.2")]);
+    let ack = scan(&c, &other, st.digest(), ScanBody::Full { state: st })
+        .await
+        .unwrap();
+    assert_eq!(ack.status, ScanStatus::Stored);
+    let _ = enroll(&node, "web-3").await;
+    assert_eq!(
+        metric(&node, "patchctl_agent_requests_shed_total").await,
+        4.0
+    );
 }
 
 /// The one host of `node`.

@@ -165,6 +165,19 @@ fn is_public(method: &str, path: &str) -> bool {
 }
 
 #[test]
+fn every_route_behind_the_agent_gate_is_a_served_agent_route() {
+    // The gate (`api/guard.rs`) picks its routes by template: a route renamed or
+    // removed must not silently leave it.
+    let served = served_routes();
+    for path in patchctl_server::api::guard::DB_BOUND_AGENT_ROUTES {
+        assert!(
+            served.contains(&("POST".to_owned(), path.to_owned())),
+            "{path} is in DB_BOUND_AGENT_ROUTES but no POST route serves it"
+        );
+    }
+}
+
+#[test]
 fn every_served_route_has_a_rule_or_is_public_and_every_rule_a_route() {
     let served = served_routes();
     assert!(

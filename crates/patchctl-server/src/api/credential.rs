@@ -56,7 +56,7 @@ pub async fn whoami(
         (status = 200, description = "A new credential", body = CredentialRotation),
         (status = 401, description = "unauthorized: no valid bearer token", body = patchctl_proto::api::ApiErrorBody),
         (status = 403, description = "forbidden: the token's role may not do this (or no_access_rule)", body = patchctl_proto::api::ApiErrorBody),
-        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry", body = patchctl_proto::api::ApiErrorBody)
+        (status = 503, description = "unavailable: the database (or the vulnerability correlation) cannot answer right now; retry. overloaded: the node holds agent_requests_in_flight database-bound agent requests already; retry after Retry-After seconds", body = patchctl_proto::api::ApiErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying (overloaded: 1 to 5, drawn at random)")))
     ),
     security(("agent_credential" = [])),
 )]

@@ -75,12 +75,18 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(releases::agent_artifact),
         )
         // Every agent route above: the rate limits per credential and per address
-        // (outside: before any body is read or credential looked up), then, for a
-        // known credential, the size caps of what it sends. Add agent routes (the
-        // long-poll) above this line; routes below it have neither.
+        // (outside: before any body is read or credential looked up), then, on the
+        // database-bound routes (`guard::DB_BOUND_AGENT_ROUTES`), a permit of the
+        // bound on requests in flight (503 `overloaded` at once when none is free),
+        // then, for a known credential, the size caps of what it sends. Add agent
+        // routes (the long-poll) above this line; routes below it have none of these.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             guard::known_then_size_caps,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.agent_gate.clone(),
+            guard::in_flight_if_db_bound,
         ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -88,11 +94,16 @@ pub fn routes(state: AppState) -> Router<AppState> {
         ))
         // The innermost body limit wins: an enrollment body is small, and an oversized
         // one is refused before its key is looked at (and before its size caps are
-        // checked). Enrollment has its own rate limits (per address, per key).
+        // checked). Enrollment has its own rate limits (per address, per key); it
+        // takes a permit of the bound on requests in flight before its body is read.
         .route(
             "/enroll",
             post(enroll::enroll)
                 .route_layer(axum::middleware::from_fn(guard::size_caps))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    state.agent_gate.clone(),
+                    guard::in_flight,
+                ))
                 .layer(DefaultBodyLimit::max(enroll::MAX_ENROLL_BODY_BYTES)),
         )
         // The limit applies to the body as the handlers read it, which is after the

@@ -1,11 +1,14 @@
 //! What the abuse limits refused: connections over the cap, connections and requests
-//! that timed out (TLS handshake, headers, idle, body), and requests over a rate limit
-//! by scope. The accept loop (`serve/`) holds a [`ConnCounters`]; the rate limits count
-//! their own refusals ([`crate::ratelimit::Refused`]) and are read at scrape time.
+//! that timed out (TLS handshake, headers, idle, body), requests over a rate limit by
+//! scope, and agent requests shed by the bound on requests in flight. The accept loop
+//! (`serve/`) holds a [`ConnCounters`]; the rate limits count their own refusals
+//! ([`crate::ratelimit::Refused`]) and the gate its own
+//! ([`crate::api::guard::AgentGate`]), read at scrape time.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::text::{Kind, Text};
+use crate::api::guard::AgentGate;
 use crate::ratelimit::{Refused, Scope};
 
 /// Why a connection or request was cut off by time.
@@ -135,4 +138,28 @@ pub fn encode_rate_limited(t: &mut Text, enroll: &Refused, agent: &Refused) {
             n as f64,
         );
     }
+}
+
+/// Writes the database-bound agent requests in flight and those shed by the gate.
+pub fn encode_agent_gate(t: &mut Text, gate: &AgentGate) {
+    t.family(
+        "patchctl_agent_requests_in_flight",
+        Kind::Gauge,
+        "Database-bound agent requests (enroll, inventory, scan, results, credential) this process answers now; at most agent_requests_in_flight.",
+    );
+    t.sample(
+        "patchctl_agent_requests_in_flight",
+        &[],
+        f64::from(gate.in_flight()),
+    );
+    t.family(
+        "patchctl_agent_requests_shed_total",
+        Kind::Counter,
+        "Database-bound agent requests answered 503 overloaded with Retry-After at once because this process held agent_requests_in_flight of them already.",
+    );
+    t.sample(
+        "patchctl_agent_requests_shed_total",
+        &[],
+        gate.shed() as f64,
+    );
 }

@@ -7,7 +7,8 @@
 //! computes the gauges that need the database (and the CVE engine and feed sync) at
 //! scrape time, cached for a few seconds. Re-correlation times come from the engine's
 //! observer ([`Metrics::recorrelation_observer`]). [`limits`] counts what the abuse
-//! limits refused (connections over the cap, timeouts, 429 by scope). The node gauges
+//! limits refused (connections over the cap, timeouts, 429 by scope, agent requests
+//! shed). The node gauges
 //! (live nodes in the registry, long-polls held) are read from the state at scrape
 //! time ([`encode_node`]).
 
@@ -129,6 +130,7 @@ pub async fn render(st: &AppState, org: Option<Uuid>) -> String {
     st.metrics.http.encode(&mut t);
     st.metrics.conns.encode(&mut t);
     limits::encode_rate_limited(&mut t, st.limits.refused(), st.agent_limits.refused());
+    limits::encode_agent_gate(&mut t, &st.agent_gate);
     encode_node(&mut t, st);
     t.finish()
 }

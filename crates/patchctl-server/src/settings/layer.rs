@@ -36,6 +36,7 @@ pub(super) struct Layer {
     pub(super) header_read_timeout_secs: Option<u64>,
     pub(super) idle_timeout_secs: Option<u64>,
     pub(super) body_read_timeout_secs: Option<u64>,
+    pub(super) agent_requests_in_flight: Option<u32>,
 }
 
 impl Layer {
@@ -80,6 +81,9 @@ impl Layer {
                 .or(self.header_read_timeout_secs),
             idle_timeout_secs: top.idle_timeout_secs.or(self.idle_timeout_secs),
             body_read_timeout_secs: top.body_read_timeout_secs.or(self.body_read_timeout_secs),
+            agent_requests_in_flight: top
+                .agent_requests_in_flight
+                .or(self.agent_requests_in_flight),
         }
     }
 
@@ -223,6 +227,9 @@ impl Layer {
                 }
                 ENV_BODY_READ_TIMEOUT_SECS => {
                     layer.body_read_timeout_secs = Some(positive(text()?, "seconds", invalid)?);
+                }
+                ENV_AGENT_REQUESTS_IN_FLIGHT => {
+                    layer.agent_requests_in_flight = Some(positive(text()?, "requests", invalid)?);
                 }
                 _ => unreachable!("every name of ENV_VARS has its arm"),
             }

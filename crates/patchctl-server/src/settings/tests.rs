@@ -277,7 +277,8 @@ fn every_variable_is_read() {
             | ENV_MAX_CONNECTIONS
             | ENV_HEADER_READ_TIMEOUT_SECS
             | ENV_IDLE_TIMEOUT_SECS
-            | ENV_BODY_READ_TIMEOUT_SECS => "3",
+            | ENV_BODY_READ_TIMEOUT_SECS
+            | ENV_AGENT_REQUESTS_IN_FLIGHT => "3",
             // 240 by default: 0 switches long-polls off.
             ENV_LONG_POLL_MAX_SECS => "0",
             ENV_WEBHOOK_ALLOW_NETWORKS => "127.0.0.0/8, ::1",
@@ -488,6 +489,38 @@ fn the_abuse_limits_have_defaults_file_keys_and_variables() {
         &[],
     );
     assert!(e.contains("idle_timeout_secs must be positive"), "{e}");
+}
+
+#[test]
+fn the_agent_requests_in_flight_default_to_256_and_zero_is_refused() {
+    let s = load(FILE, &[]).unwrap();
+    assert_eq!(s.agent_requests_in_flight, 256);
+    let file = FILE.replace(
+        "\"command_lease_secs\": 120",
+        "\"command_lease_secs\": 120, \"agent_requests_in_flight\": 8",
+    );
+    assert_eq!(load(&file, &[]).unwrap().agent_requests_in_flight, 8);
+    // The variable wins over the file.
+    let s = load(&file, &[(ENV_AGENT_REQUESTS_IN_FLIGHT, "1000")]).unwrap();
+    assert_eq!(s.agent_requests_in_flight, 1000);
+    let e = err(FILE, &[(ENV_AGENT_REQUESTS_IN_FLIGHT, "0")]);
+    assert!(
+        e.contains("PATCHCTL_AGENT_REQUESTS_IN_FLIGHT") && e.contains("positive"),
+        "{e}"
+    );
+    let e = err(FILE, &[(ENV_AGENT_REQUESTS_IN_FLIGHT, "many")]);
+    assert!(e.contains("PATCHCTL_AGENT_REQUESTS_IN_FLIGHT"), "{e}");
+    let e = err(
+        &FILE.replace(
+            "\"command_lease_secs\": 120",
+            "\"command_lease_secs\": 120, \"agent_requests_in_flight\": 0",
+        ),
+        &[],
+    );
+    assert!(
+        e.contains("agent_requests_in_flight must be positive"),
+        "{e}"
+    );
 }
 
 #[test]
