@@ -19,13 +19,6 @@ mod keyfiles;
 mod output;
 
 use client::Conn;
-
-/// The platform's allocator: mimalloc. The heartbeat path allocates a few hundred small
-/// blocks per request (TLS records, HTTP/2 frames, JSON) from many worker threads;
-/// glibc's malloc took about 7 % of the platform's CPU per heartbeat (perf, run 5 of
-/// docs/benchmarks.md issue 16). The measured difference is in run 7 there.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use cmd::admin::AdminCmd;
 use cmd::approvals::{ApprovalsCmd, ManifestsCmd};
 use cmd::audit::AuditCmd;

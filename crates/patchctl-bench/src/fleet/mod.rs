@@ -191,6 +191,9 @@ pub struct Report {
     pub args: Args,
     /// When the fleet was enrolled (all agents), since the start.
     pub enrolled_after: Option<Duration>,
+    /// How long the bench waited for the whole fleet to enroll, and how many had by
+    /// then (all of them when [`Report::enrolled_after`] is set).
+    pub enroll_wait: (Duration, u64),
     /// Agents enrolled.
     pub enrolled: u64,
     /// The steady-state window.
@@ -354,18 +357,18 @@ fn run_with(
     }
     // Enrollment.
     let limit = ramp + interval * 2 + Duration::from_secs(120);
-    let enrolled_after = loop {
+    let (enrolled_after, enroll_wait) = loop {
         std::thread::sleep(Duration::from_millis(200));
         let n = fleet.rec.enroll.ok.load(Ordering::Relaxed);
         if n >= args.agents as u64 {
-            break Some(fleet.epoch.elapsed());
+            break (Some(fleet.epoch.elapsed()), (limit, n));
         }
         if fleet.epoch.elapsed() > limit {
             eprintln!(
                 "fleet: only {n} of {} agents enrolled within {limit:?}",
                 args.agents
             );
-            break None;
+            break (None, (limit, n));
         }
     };
     // Steady state: every agent's first wait was part of an interval, so after one
@@ -475,6 +478,7 @@ fn run_with(
     Ok(Report {
         args: args.clone(),
         enrolled_after,
+        enroll_wait,
         enrolled: r.enroll.ok.load(Ordering::Relaxed),
         window,
         mem_before,

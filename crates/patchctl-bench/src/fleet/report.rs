@@ -85,9 +85,11 @@ pub fn markdown(r: &Report) -> String {
             secs(t)
         )),
         None => s.push_str(&format!(
-            "**Only {} of {} agents enrolled.**\n\n",
+            "**Not every agent enrolled within {} of the start: {} of {} had then; {} by the end of the run.**\n\n",
+            secs(r.enroll_wait.0),
+            thousands(r.enroll_wait.1),
+            thousands(a.agents as u64),
             thousands(r.enrolled),
-            thousands(a.agents as u64)
         )),
     }
     let (p50, p99, max) = match &w.latency {
