@@ -41,6 +41,7 @@ pub mod changes;
 pub mod drain;
 pub mod engine;
 pub mod error;
+pub mod gate;
 pub mod heartbeats;
 pub mod longpoll;
 pub mod lookup;
@@ -97,7 +98,7 @@ pub struct AppState {
     /// This node in the node registry; its count of live nodes divides the rate limits.
     pub nodes: Arc<nodes::Registry>,
     /// The bound on database-bound agent requests in flight (`agent_requests_in_flight`).
-    pub agent_gate: Arc<api::guard::AgentGate>,
+    pub agent_gate: Arc<gate::AgentGate>,
 }
 
 impl AppState {
@@ -151,9 +152,7 @@ impl AppState {
             settings.agent_per_credential_per_min,
             settings.agent_per_address_per_min,
         );
-        let agent_gate = Arc::new(api::guard::AgentGate::new(
-            settings.agent_requests_in_flight,
-        ));
+        let agent_gate = Arc::new(gate::AgentGate::new(settings.agent_requests_in_flight));
         AppState {
             drain: drain::Drain::default(),
             waiters,

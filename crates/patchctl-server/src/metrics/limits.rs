@@ -3,12 +3,12 @@
 //! scope, and agent requests shed by the bound on requests in flight. The accept loop
 //! (`serve/`) holds a [`ConnCounters`]; the rate limits count their own refusals
 //! ([`crate::ratelimit::Refused`]) and the gate its own
-//! ([`crate::api::guard::AgentGate`]), read at scrape time.
+//! ([`crate::gate::AgentGate`]), read at scrape time.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use super::text::{Kind, Text};
-use crate::api::guard::AgentGate;
+use crate::gate::AgentGate;
 use crate::ratelimit::{Refused, Scope};
 
 /// Why a connection or request was cut off by time.
