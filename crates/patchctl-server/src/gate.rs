@@ -6,7 +6,6 @@
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use patchctl_proto::trust::ErrorCode;
@@ -14,6 +13,7 @@ use rand::Rng;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::throttled_log::LogEveryMinute;
 
 /// The `Retry-After` of a shed request, in seconds, drawn at random for each so that
 /// the agents shed together do not come back together.
@@ -105,19 +105,13 @@ impl AgentGate {
 
 /// Logs shedding at most once a minute, with how many were shed since.
 #[derive(Debug, Default)]
-struct ShedLog {
-    last: std::sync::Mutex<Option<(Instant, u64)>>,
-}
+struct ShedLog(LogEveryMinute);
 
 impl ShedLog {
     fn note(&self, limit: u32, total: u64) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|(at, _)| now.duration_since(at) < Duration::from_secs(60)) {
+        let Some(since) = self.0.due(total) else {
             return;
-        }
-        let since = total - last.map_or(0, |(_, n)| n);
-        *last = Some((now, total));
+        };
         tracing::warn!(
             agent_requests_in_flight = limit,
             shed = since,

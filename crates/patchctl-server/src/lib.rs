@@ -56,6 +56,7 @@ pub mod releases;
 pub mod serve;
 pub mod settings;
 pub mod signing;
+pub mod throttled_log;
 pub mod ui;
 pub mod views;
 pub mod vulnsync;

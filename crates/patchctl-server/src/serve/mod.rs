@@ -26,7 +26,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -37,6 +37,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::Settings;
 use crate::metrics::limits::{ConnCounters, Timeout};
+use crate::throttled_log::LogEveryMinute;
 
 pub mod conn;
 pub mod fdlimit;
@@ -163,20 +164,13 @@ pub async fn serve(
 
 /// Logs refusals by the cap at most once a minute, with how many there were.
 #[derive(Default)]
-struct RefusalLog {
-    last: std::sync::Mutex<Option<(Instant, u64)>>,
-}
+struct RefusalLog(LogEveryMinute);
 
 impl RefusalLog {
     fn note(&self, max: usize, counters: &ConnCounters) {
-        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if last.is_some_and(|(at, _)| now.duration_since(at) < Duration::from_secs(60)) {
+        let Some(since) = self.0.due(counters.refused_count()) else {
             return;
-        }
-        let total = counters.refused_count();
-        let since = total - last.map_or(0, |(_, n)| n);
-        *last = Some((now, total));
+        };
         tracing::warn!(
             max_connections = max,
             refused = since,
