@@ -40,6 +40,8 @@ use tokio::sync::RwLock;
 use uuid::Uuid;
 
 mod remediation;
+#[cfg(test)]
+mod tests;
 pub use remediation::{
     ComplianceView, Deadlines, OverdueFilter, severity as policy_severity, tally,
 };
@@ -142,8 +144,18 @@ pub struct EngineStats {
 pub struct VulnEngine {
     store: Arc<dyn Storage>,
     inner: RwLock<Inner>,
+    /// Taken shared by every host re-probe and exclusively by every (re)load, for its
+    /// whole run. A load reads the whole store and then replaces the state: a re-probe
+    /// that read and wrote between the load's read and its replace would be overwritten
+    /// by the older state, its host's newest scan lost until the next one (6 h later).
+    /// With this, a re-probe runs wholly before a load (which then reads its scan) or
+    /// wholly after it.
+    loading: RwLock<()>,
     ready: AtomicBool,
     observer: OnceLock<RecorrelationObserver>,
+    /// Tests only: a load waits here between its reads and its replace.
+    #[cfg(test)]
+    pause_before_replace: tests::Pause,
 }
 
 /// The ecosystems of a stored host: its os-release, plus Ubuntu Pro when the host has
@@ -169,8 +181,11 @@ impl VulnEngine {
         Arc::new(VulnEngine {
             store,
             inner: RwLock::new(Inner::default()),
+            loading: RwLock::new(()),
             ready: AtomicBool::new(false),
             observer: OnceLock::new(),
+            #[cfg(test)]
+            pause_before_replace: tests::Pause::default(),
         })
     }
 
@@ -212,6 +227,7 @@ impl VulnEngine {
 
     /// Loads every record and every host, then marks the engine ready.
     pub async fn load(&self) -> Result<(), StorageError> {
+        let _exclusive = self.loading.write().await;
         let started = Instant::now();
         let generation = self.store.vuln_generation().await?;
         let stored = self.store.vuln_records().await?;
@@ -247,6 +263,8 @@ impl VulnEngine {
         seen.load(self.store.all_first_seen().await?);
         let hosts = fleet.host_count();
         let entries = fleet.index().len();
+        #[cfg(test)]
+        self.pause_before_replace.wait().await;
         *self.inner.write().await = Inner {
             fleet,
             digests,
@@ -271,8 +289,9 @@ impl VulnEngine {
 
     /// Re-probes one host after its inventory changed. It reads the stored state rather
     /// than taking the scan it follows: two scans of one host re-probed out of order
-    /// still end on the newest.
+    /// still end on the newest. It waits while a load runs (`loading`).
     pub async fn host_changed(&self, org: Uuid, host: Uuid) -> Result<(), StorageError> {
+        let _shared = self.loading.read().await;
         let Some(h) = self.store.host(org, host).await? else {
             return Ok(());
         };
@@ -311,9 +330,8 @@ impl VulnEngine {
     }
 
     /// Loads everything again in the background, once the initial load is done (after
-    /// announcements of other nodes' scans may have been missed: `crate::changes`). A
-    /// scan re-probed while the reload reads may be overwritten by the older state; its
-    /// host's next scan corrects it.
+    /// announcements of other nodes' scans may have been missed: `crate::changes`).
+    /// Re-probes wait for it and then apply on top of it (`loading`).
     pub fn reload_later(self: &Arc<Self>) {
         if !self.is_ready() {
             return;
