@@ -120,6 +120,13 @@ pub(crate) enum Cmd {
     /// pattern against one `patchctl server` process; rate, latency, memory, fds, the
     /// reconnect storm and the ceiling under the same pattern.
     Fleet(fleet::Args),
+    /// The fleet's long-polls across several `patchctl server` nodes on one PostgreSQL
+    /// (issue 16 §2, §3): the platform's memory per waiting agent at 100,000 waiting,
+    /// and command latency across nodes.
+    FleetNodes(fleet::nodes::Args),
+    /// One simulator process of `fleet-nodes` (started by it).
+    #[command(hide = true)]
+    FleetShard(fleet::shard::Args),
     /// The benchmarks with their defaults, as Markdown.
     All(AllArgs),
     /// A quick end-to-end check that every benchmark still works (for CI).

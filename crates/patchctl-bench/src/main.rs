@@ -293,6 +293,8 @@ fn main() -> ExitCode {
         Cmd::All(a) => all(a),
         Cmd::Hostload(a) => hostload::main(a),
         Cmd::Fleet(a) => fleet::main(a),
+        Cmd::FleetNodes(a) => fleet::nodes::main(a),
+        Cmd::FleetShard(a) => fleet::shard::main(a),
         Cmd::Smoke => smoke(),
     }
 }
@@ -603,6 +605,13 @@ fn smoke() -> ExitCode {
     t.record("deploy-plan", deploy_plan::smoke_check());
     t.record("hostload", hostload::smoke());
     t.record("fleet (2,000 agents, SQLite)", fleet::smoke());
+    match &pg {
+        Some(url) => t.record(
+            "fleet-nodes (600 agents, 3 nodes, PostgreSQL)",
+            fleet::nodes::smoke(url.clone()),
+        ),
+        None => println!("smoke: fleet-nodes: skipped ({SMOKE_POSTGRES_ENV} is not set)\n"),
+    }
     println!("bench smoke: {} passed, {} failed", t.passed, t.failed);
     exit_code(t.failed == 0)
 }

@@ -10,6 +10,9 @@
 //! - [`scan`]: the synthetic inventory and the agent's scan bodies.
 //! - [`ceiling`]: the bare rustls + hyper ceiling under the same connection pattern.
 //! - [`report`]: the Markdown.
+//! - [`nodes`] and [`shard`]: `patchctl-bench fleet-nodes`, the fleet's long-polls held
+//!   across several nodes on one PostgreSQL by several simulator processes (one process
+//!   here holds at most 20,000 files).
 //!
 //! A run: start the platform, ramp the agents up (each enrolls, heartbeats, sends its
 //! full scan, then waits a uniformly random part of an interval so that the fleet's
@@ -33,15 +36,17 @@ use uuid::Uuid;
 pub mod agent;
 pub mod ceiling;
 pub mod conn;
+pub mod nodes;
 pub mod platform;
 pub mod report;
 pub mod scan;
+pub mod shard;
 
 use agent::{Fleet, Liveness, Recorder};
 use platform::{Database, Platform};
 
 /// The default PostgreSQL admin URL (a scratch database is made on it).
-const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+pub(crate) const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// `patchctl-bench fleet`.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,8 +1,9 @@
-//! The platform under test: ONE `patchctl server --config server.json` child process
+//! The platform under test: one `patchctl server --config server.json` child process
 //! (the release binary), on SQLite or on a scratch PostgreSQL database, with a
 //! development PKI, its file-descriptor limit raised in `pre_exec`, and the run's
 //! limits in its environment. It can be killed (SIGKILL) and started again on the same
-//! port and database, for the reconnect storm.
+//! port and database, for the reconnect storm. On PostgreSQL, further nodes on the same
+//! configuration and database can be started ([`Platform::start_node`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -200,22 +201,67 @@ impl Platform {
         };
         p.spawn()?;
         p.wait_ready(START_TIMEOUT).await?;
-        let created: CreatedEnrollmentKey = p
+        p.enrollment_key = p.new_enrollment_key("fleet simulator").await?;
+        Ok(p)
+    }
+
+    /// Makes another enrollment key through the operator API.
+    pub async fn new_enrollment_key(&self, name: &str) -> anyhow::Result<Secret> {
+        let created: CreatedEnrollmentKey = self
             .operator()?
             .json(
                 Method::POST,
                 "/api/v1/enrollment-keys",
-                Some(p.token.expose()),
+                Some(self.token.expose()),
                 Some(&NewEnrollmentKey {
-                    name: "fleet simulator".into(),
+                    name: name.into(),
                     expires_in_secs: None,
                     max_uses: None,
                 }),
             )
             .await
-            .context("cannot create the enrollment key through the operator API")?;
-        p.enrollment_key = created.key;
-        Ok(p)
+            .context("cannot create an enrollment key through the operator API")?;
+        Ok(created.key)
+    }
+
+    /// Starts another node: the same configuration and database, listening on a port of
+    /// its own (`PATCHCTL_LISTEN`), as docs/deployment.md runs several nodes.
+    pub async fn start_node(&self, n: usize) -> anyhow::Result<Node> {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()?).parse()?;
+        let mut cmd = self.command();
+        cmd.env("PATCHCTL_LISTEN", addr.to_string());
+        let log = self.log.with_file_name(format!("server-{n}.log"));
+        let mut node = Node {
+            child: ChildGuard::spawn(cmd, &format!("patchctl server (node {n})"), &log)?,
+            addr,
+        };
+        let start = Instant::now();
+        let client = HttpsClient::new(
+            &format!("https://{addr}"),
+            client_config(Some(&self.pki.ca_cert))?,
+        )?
+        .with_timeout(Duration::from_secs(2));
+        loop {
+            node.child.ensure_running()?;
+            let r: Result<serde_json::Value, _> = client
+                .json::<(), _>(Method::GET, "/api/v1/health", None, None)
+                .await;
+            if r.is_ok() {
+                return Ok(node);
+            }
+            if start.elapsed() > START_TIMEOUT {
+                anyhow::bail!(
+                    "node {n} did not answer /api/v1/health within {START_TIMEOUT:?}; its output:\n{}",
+                    node.child.log_tail(20)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The run's directory (configuration, PKI, logs); removed with the platform.
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
     }
 
     /// A client for the operator API.
@@ -226,7 +272,8 @@ impl Platform {
         )?)
     }
 
-    fn spawn(&mut self) -> anyhow::Result<()> {
+    /// `patchctl server --config` with the run's limits.
+    fn command(&self) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("server").arg("--config").arg(&self.config);
         for (k, v) in LIMIT_ENV {
@@ -236,6 +283,11 @@ impl Platform {
         // The child inherits the raised RLIMIT_NOFILE (the workspace forbids the
         // `unsafe` a `pre_exec` hook needs, and a hook would set the same limit).
         raise_nofile(nr_open());
+        cmd
+    }
+
+    fn spawn(&mut self) -> anyhow::Result<()> {
+        let cmd = self.command();
         self.child = Some(ChildGuard::spawn(cmd, "patchctl server", &self.log)?);
         Ok(())
     }
@@ -305,5 +357,24 @@ impl Platform {
         {
             eprintln!("warning: {e:#}");
         }
+    }
+}
+
+/// A further node of the platform (see [`Platform::start_node`]), killed when dropped.
+pub struct Node {
+    child: ChildGuard,
+    /// Its address.
+    pub addr: SocketAddr,
+}
+
+impl Node {
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// Fails with the end of its output when it has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        self.child.ensure_running()
     }
 }

@@ -29,21 +29,6 @@ impl Pause {
     }
 }
 
-fn system(hostname: &str) -> SystemInfo {
-    SystemInfo {
-        hostname: hostname.into(),
-        kernel: "6.1.0-28-amd64".into(),
-        os: OsInfo {
-            id: "debian".into(),
-            version_id: "12".into(),
-            version_codename: "bookworm".into(),
-            pretty_name: "Debian GNU/Linux 12 (bookworm)".into(),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 /// A host enrolled (and re-probed) after a load read the store but before it replaced
 /// the state is still correlated when both are done. Before the `loading` lock, the
 /// re-probe finished first and the load then put back the state it had read, without
@@ -80,7 +65,15 @@ async fn a_host_re_probed_while_a_load_reads_is_not_lost_by_the_load() {
             enrollment_key_id: key.id,
             credential_hash: "cred-late".into(),
             agent_version: "1.0.0".into(),
-            system: system("late-1"),
+            system: SystemInfo {
+                hostname: "late-1".into(),
+                os: OsInfo {
+                    id: "debian".into(),
+                    version_id: "12".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
             now: Utc::now(),
         })
         .await
