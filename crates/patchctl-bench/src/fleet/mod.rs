@@ -508,6 +508,29 @@ fn errors_now(r: &Recorder) -> u64 {
         + r.connect_errors.load(Ordering::Relaxed)
 }
 
+/// Queues a `health_check` for `host` through the operator API; returns its id.
+pub(crate) async fn queue_health_check(
+    operator: &patchctl_net::HttpsClient,
+    token: &patchctl_proto::Secret,
+    host: Uuid,
+) -> anyhow::Result<Uuid> {
+    let req = QueueCommandRequest {
+        host: host.to_string(),
+        kind: "health_check".into(),
+        params: serde_json::json!({}),
+        expires_in_secs: None,
+    };
+    let rec: CommandRecord = operator
+        .json(
+            Method::POST,
+            "/api/v1/commands",
+            Some(token.expose()),
+            Some(&req),
+        )
+        .await?;
+    Ok(rec.id)
+}
+
 /// The measured window, with an operator queueing commands; returns the window and
 /// each queued command with the moment its queue call returned.
 fn measure(
@@ -551,24 +574,12 @@ fn measure(
         while start.elapsed() < length {
             tick.tick().await;
             let host = hosts[rand::rng().random_range(0..hosts.len())];
-            let req = QueueCommandRequest {
-                host: host.to_string(),
-                kind: "health_check".into(),
-                params: serde_json::json!({}),
-                expires_in_secs: None,
-            };
-            let rec: CommandRecord = operator
-                .json(
-                    Method::POST,
-                    "/api/v1/commands",
-                    Some(token.expose()),
-                    Some(&req),
-                )
+            let id = queue_health_check(&operator, &token, host)
                 .await
                 .context("the operator could not queue a command")?;
             q.lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(rec.id, Instant::now());
+                .insert(id, Instant::now());
         }
         Ok(())
     });

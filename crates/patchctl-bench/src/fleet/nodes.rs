@@ -23,9 +23,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use http::Method;
 use patchctl_net::{HttpsClient, client_config};
-use patchctl_proto::api::{CommandRecord, QueueCommandRequest};
 use rand::Rng;
 use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
@@ -114,6 +112,8 @@ struct Report {
     enrolled_after: Duration,
     waiting_after: Duration,
     waiting: i64,
+    /// The shards' statuses when the memory was sampled and after the window.
+    sampled: Vec<Status>,
     shards: Vec<Status>,
     shard_mem: Vec<Mem>,
     shard_fds: Vec<u64>,
@@ -206,7 +206,8 @@ fn run(a: Args) -> anyhow::Result<Report> {
         .build()?;
     rt.block_on(check_postgres(&a.postgres_url, a.nodes))?;
     // Ctrl-C or SIGTERM ends the run through the error path, which stops the shards
-    // and the nodes and drops the scratch database.
+    // and the nodes and drops the scratch database. The flag is read while the fleet
+    // comes up (the long part); during the window the run ends on its own.
     rt.spawn(async {
         use tokio::signal::unix::{SignalKind, signal};
         if let (Ok(mut int), Ok(mut term)) = (
@@ -228,7 +229,7 @@ fn run(a: Args) -> anyhow::Result<Report> {
         "fleet-nodes: starting {} nodes on one PostgreSQL ...",
         a.nodes
     );
-    let plat = rt.block_on(Platform::start(
+    let mut plat = rt.block_on(Platform::start(
         &bin,
         Database::Postgres,
         &a.postgres_url,
@@ -239,7 +240,7 @@ fn run(a: Args) -> anyhow::Result<Report> {
         for n in 1..a.nodes {
             nodes.push(rt.block_on(plat.start_node(n))?);
         }
-        run_with(&a, &rt, &plat, &mut nodes)
+        run_with(&a, &rt, &mut plat, &mut nodes)
     })();
     rt.block_on(plat.stop());
     rt.shutdown_timeout(Duration::from_secs(2));
@@ -249,7 +250,7 @@ fn run(a: Args) -> anyhow::Result<Report> {
 fn run_with(
     a: &Args,
     rt: &tokio::runtime::Runtime,
-    plat: &Platform,
+    plat: &mut Platform,
     nodes: &mut [Node],
 ) -> anyhow::Result<Report> {
     let addrs: Vec<_> = std::iter::once(plat.addr)
@@ -259,7 +260,7 @@ fn run_with(
         .chain(nodes.iter().map(|n| n.pid()))
         .collect();
     let before: Vec<Mem> = pids.iter().map(|p| mem(*p).unwrap_or_default()).collect();
-    let dir = plat.dir();
+    let dir = plat.dir().to_path_buf();
     let me = std::env::current_exe()?;
     let ramp = a.ramp_secs.unwrap_or((a.agents as u64 / 120).max(5));
     let mut shards = Vec::new();
@@ -317,7 +318,10 @@ fn run_with(
         for s in shards.iter_mut() {
             s.ensure_running()?;
         }
-        plat_running(nodes)?;
+        plat.ensure_running()?;
+        for n in nodes.iter_mut() {
+            n.ensure_running()?;
+        }
         let st: Vec<Status> = status_files
             .iter()
             .map(|p| read_status(p).unwrap_or_default())
@@ -402,6 +406,7 @@ fn run_with(
         enrolled_after: enrolled_after.unwrap_or_default(),
         waiting_after,
         waiting,
+        sampled: statuses,
         shards: end,
         shard_mem,
         shard_fds,
@@ -410,13 +415,6 @@ fn run_with(
         delivered: lat.len(),
         latency: Summary::of(lat),
     })
-}
-
-fn plat_running(nodes: &mut [Node]) -> anyhow::Result<()> {
-    for n in nodes.iter_mut() {
-        n.ensure_running()?;
-    }
-    Ok(())
 }
 
 /// Queues `health_check` commands for random hosts through the nodes in turn; returns
@@ -444,24 +442,12 @@ async fn queue_commands(
         let host = hosts[rand::rng().random_range(0..hosts.len())];
         let via = n % operators.len();
         n += 1;
-        let req = QueueCommandRequest {
-            host: host.to_string(),
-            kind: "health_check".into(),
-            params: serde_json::json!({}),
-            expires_in_secs: None,
-        };
-        let rec: CommandRecord = operators[via]
-            .json(
-                Method::POST,
-                "/api/v1/commands",
-                Some(plat.token.expose()),
-                Some(&req),
-            )
+        let id = super::queue_health_check(&operators[via], &plat.token, host)
             .await
             .with_context(|| {
                 format!("the operator could not queue a command through node {via}")
             })?;
-        out.push((rec.id, host, via, unix_us(SystemTime::now())));
+        out.push((id, host, via, unix_us(SystemTime::now())));
     }
     Ok(out)
 }
@@ -524,17 +510,27 @@ fn markdown(r: &Report) -> String {
          | **queue → agent p50 / p99 / max** | **{lat}** | ≤ 5 s at p99 (issue 16 §2) |\n",
         r.queued, r.delivered, r.cross_node
     );
-    let sum = |f: fn(&Status) -> u64| r.shards.iter().map(f).sum::<u64>();
+    let sum = |of: &[Status], f: fn(&Status) -> u64| of.iter().map(f).sum::<u64>();
+    // The whole run (the fleet coming up included), then the window alone.
+    let (run, sampled) = (&r.shards[..], &r.sampled[..]);
+    let both = |f: fn(&Status) -> u64| {
+        let all = sum(run, f);
+        (
+            thousands(all),
+            thousands(all.saturating_sub(sum(sampled, f))),
+        )
+    };
+    let (hb, hb_w) = both(|s| s.heartbeats);
+    let (hbf, hbf_w) = both(|s| s.heartbeat_failed);
+    let (wt, wt_w) = both(|s| s.waits);
+    let (wtf, wtf_w) = both(|s| s.wait_failed);
+    let (enf, enf_w) = both(|s| s.enroll_failed);
+    let (oth, oth_w) = both(|s| s.other_failed);
     s += &format!(
-        "| heartbeats ok / failed; long-polls answered / failed | {} / {}; {} / {} | |\n\
-         | enrollment attempts shed or failed (retried by the agents) | {} | |\n\
-         | scans, results, connections failed | {} | |\n",
-        thousands(sum(|s| s.heartbeats)),
-        sum(|s| s.heartbeat_failed),
-        thousands(sum(|s| s.waits)),
-        sum(|s| s.wait_failed),
-        thousands(sum(|s| s.enroll_failed)),
-        sum(|s| s.other_failed),
+        "| heartbeats ok / failed; long-polls answered / failed — whole run | {hb} / {hbf}; {wt} / {wtf} | |\n\
+         | the same in the window | {hb_w} / {hbf_w}; {wt_w} / {wtf_w} | |\n\
+         | enrollment attempts shed or failed (retried by the agents) — whole run / window | {enf} / {enf_w} | |\n\
+         | scans, results, connections failed — whole run / window | {oth} / {oth_w} | |\n",
     );
     let shard_rss: u64 = r.shard_mem.iter().map(|m| m.rss_kib).sum();
     s += &format!(

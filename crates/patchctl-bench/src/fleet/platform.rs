@@ -1,6 +1,6 @@
 //! The platform under test: one `patchctl server --config server.json` child process
 //! (the release binary), on SQLite or on a scratch PostgreSQL database, with a
-//! development PKI, its file-descriptor limit raised in `pre_exec`, and the run's
+//! development PKI, the file-descriptor limit it inherits raised, and the run's
 //! limits in its environment. It can be killed (SIGKILL) and started again on the same
 //! port and database, for the reconnect storm. On PostgreSQL, further nodes on the same
 //! configuration and database can be started ([`Platform::start_node`]).
@@ -235,28 +235,12 @@ impl Platform {
             child: ChildGuard::spawn(cmd, &format!("patchctl server (node {n})"), &log)?,
             addr,
         };
-        let start = Instant::now();
         let client = HttpsClient::new(
             &format!("https://{addr}"),
             client_config(Some(&self.pki.ca_cert))?,
-        )?
-        .with_timeout(Duration::from_secs(2));
-        loop {
-            node.child.ensure_running()?;
-            let r: Result<serde_json::Value, _> = client
-                .json::<(), _>(Method::GET, "/api/v1/health", None, None)
-                .await;
-            if r.is_ok() {
-                return Ok(node);
-            }
-            if start.elapsed() > START_TIMEOUT {
-                anyhow::bail!(
-                    "node {n} did not answer /api/v1/health within {START_TIMEOUT:?}; its output:\n{}",
-                    node.child.log_tail(20)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        )?;
+        wait_health(client, &mut node.child, START_TIMEOUT, &format!("node {n}")).await?;
+        Ok(node)
     }
 
     /// The run's directory (configuration, PKI, logs); removed with the platform.
@@ -294,34 +278,17 @@ impl Platform {
 
     /// Waits until `/api/v1/health` answers.
     pub async fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<Duration> {
-        let start = Instant::now();
-        let client = self.operator()?.with_timeout(Duration::from_secs(2));
-        loop {
-            if let Some(c) = self.child.as_mut() {
-                c.ensure_running()?;
-            }
-            let r: Result<serde_json::Value, _> = client
-                .json::<(), _>(Method::GET, "/api/v1/health", None, None)
-                .await;
-            if r.is_ok() {
-                return Ok(start.elapsed());
-            }
-            if start.elapsed() > limit {
-                anyhow::bail!(
-                    "the platform did not answer /api/v1/health within {limit:?}; its output:\n{}",
-                    self.log_tail(20)
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let client = self.operator()?;
+        let child = self.child.as_mut().context("the platform is not running")?;
+        wait_health(client, child, limit, "the platform").await
     }
 
-    /// The end of the platform's output.
-    pub fn log_tail(&self, lines: usize) -> String {
-        self.child
-            .as_ref()
-            .map(|c| c.log_tail(lines))
-            .unwrap_or_default()
+    /// Fails with the end of its output when the platform has exited.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        match self.child.as_mut() {
+            Some(c) => c.ensure_running(),
+            None => anyhow::bail!("the platform is not running"),
+        }
     }
 
     /// The platform's process id.
@@ -357,6 +324,34 @@ impl Platform {
         {
             eprintln!("warning: {e:#}");
         }
+    }
+}
+
+/// Waits until `/api/v1/health` answers through `client`, failing with the end of the
+/// child's output when it exits or `limit` passes.
+async fn wait_health(
+    client: HttpsClient,
+    child: &mut ChildGuard,
+    limit: Duration,
+    what: &str,
+) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    let client = client.with_timeout(Duration::from_secs(2));
+    loop {
+        child.ensure_running()?;
+        let r: Result<serde_json::Value, _> = client
+            .json::<(), _>(Method::GET, "/api/v1/health", None, None)
+            .await;
+        if r.is_ok() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > limit {
+            anyhow::bail!(
+                "{what} did not answer /api/v1/health within {limit:?}; its output:\n{}",
+                child.log_tail(20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -80,8 +80,6 @@ pub struct Status {
     pub received: Vec<(Uuid, u64)>,
     /// A few distinct errors.
     pub errors: Vec<String>,
-    /// The shard's process id.
-    pub pid: u32,
 }
 
 /// Microseconds since the Unix epoch (the clock the parent and every shard share).
@@ -145,13 +143,14 @@ fn run(a: Args) -> anyhow::Result<()> {
             // `fleet-nodes` is gone (killed without the chance to stop its shards).
             anyhow::bail!("the parent process {parent} is gone; stopping");
         }
-        let status = status_of(&fleet.rec, &fleet, epoch, epoch_wall);
+        let status = status_of(&fleet, epoch, epoch_wall);
         std::fs::write(&tmp, serde_json::to_vec(&status)?)?;
         std::fs::rename(&tmp, &a.status)?;
     }
 }
 
-fn status_of(r: &Recorder, fleet: &Fleet, epoch: Instant, epoch_wall: SystemTime) -> Status {
+fn status_of(fleet: &Fleet, epoch: Instant, epoch_wall: SystemTime) -> Status {
+    let r = &fleet.rec;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let received = r
         .received
@@ -182,6 +181,5 @@ fn status_of(r: &Recorder, fleet: &Fleet, epoch: Instant, epoch_wall: SystemTime
             .clone(),
         received,
         errors: r.errors.lock().unwrap_or_else(|p| p.into_inner()).clone(),
-        pid: std::process::id(),
     }
 }
